@@ -1,0 +1,108 @@
+-- The error catalog: every refusal the engine can raise, in one place.
+--
+-- A refusal is `raise exception` with a SQLSTATE from PostgREST's PTxxx convention (PT402 becomes
+-- HTTP 402 behind PostgREST or Wagerbase's API), a stable key in `message`, the values in `detail`
+-- (always a JSON object) and what to do in `hint`. docs/errors.md shows this table; a test keeps
+-- the two equal. Callers and tests match on the key, never on wording.
+
+create or replace function app.error_catalog()
+returns table (key text, sqlstate text, http_status integer, meaning text, hint text)
+language sql immutable
+set search_path = ''
+as $$
+    select c.key, c.sqlstate, substr(c.sqlstate, 3)::integer, c.meaning, c.hint
+    from (values
+        ('not_authenticated', 'PT401',
+            'The call needs a signed-in user.',
+            'Sign in and send the access token.'),
+        ('unknown_user', 'PT401',
+            'The token names a user that does not exist or was deleted.',
+            'Sign in again.'),
+        ('not_admin', 'PT403',
+            'Only an admin may do this.',
+            'Ask an admin, or sign in as one.'),
+        ('invalid_argument', 'PT400',
+            'An argument is missing or malformed.',
+            'See detail.argument and detail.reason.'),
+        ('invalid_option', 'PT400',
+            'A market option is unknown or out of range.',
+            'See detail.option and detail.reason.'),
+        ('invalid_amount', 'PT400',
+            'An amount or stake is missing, zero or negative.',
+            'Send a positive whole number of minor units.'),
+        ('amount_above_maximum', 'PT400',
+            'A deposit or withdrawal is above the per-call maximum.',
+            'Split it, or send at most detail.maximum.'),
+        ('invalid_idempotency_key', 'PT400',
+            'An idempotency key is empty or longer than 200 characters.',
+            'Send 1 to 200 characters, unique per operation.'),
+        ('insufficient_funds', 'PT402',
+            'The wallet holds less than the amount.',
+            'Deposit, or lower the amount to at most detail.balance.'),
+        ('market_not_found', 'PT404',
+            'No such market (or it is a draft you cannot see).',
+            'Check the market id.'),
+        ('outcome_not_found', 'PT404',
+            'No such outcome in this market.',
+            'Pick an outcome id of this market.'),
+        ('wager_not_found', 'PT404',
+            'No such wager.',
+            'Check the wager id.'),
+        ('market_not_open', 'PT409',
+            'The market is not taking wagers: not open, or past closes_at.',
+            'Pick an open market.'),
+        ('invalid_market_state', 'PT409',
+            'The market''s status does not allow this action.',
+            'See detail.status and detail.allowed.'),
+        ('already_settled', 'PT409',
+            'The market was settled already; it is settled once.',
+            'Nothing to do; a correction is a separate action.'),
+        ('odds_changed', 'PT409',
+            'The live odds moved by more than the tolerance since the quote.',
+            'Show detail.current_odds and ask again.'),
+        ('wager_not_pending', 'PT409',
+            'The wager was approved or rejected already.',
+            'Reload the pending list.'),
+        ('idempotency_conflict', 'PT409',
+            'The idempotency key was used before with other arguments.',
+            'Use a new key for a new operation.'),
+        ('stake_above_cap', 'PT422',
+            'The stake is above the outcome''s current cap.',
+            'Stake at most detail.cap.'),
+        ('payout_above_maximum', 'PT422',
+            'The wager could pay more than the market''s per-wager ceiling.',
+            'Lower the stake; detail.max_payout is the ceiling.'),
+        ('ledger_unbalanced', 'PT500',
+            'Internal: a ledger transaction did not sum to zero. Nothing was written.',
+            'Report it; this is a bug.'),
+        ('ledger_append_only', 'PT500',
+            'Internal: something tried to edit or delete ledger history.',
+            'Post a correcting transaction instead.')
+    ) as c (key, sqlstate, meaning, hint)
+$$;
+
+-- _fail: raise the catalog's refusal `p_key` with `p_detail` as its detail. Never returns.
+-- Raises: the refusal itself; PT500 `unknown_error_key` when the key is not in the catalog.
+create or replace function app._fail(p_key text, p_detail jsonb default '{}')
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_sqlstate text;
+    v_hint text;
+begin
+    select c.sqlstate, c.hint into v_sqlstate, v_hint
+    from app.error_catalog() as c
+    where c.key = p_key;
+    if v_sqlstate is null then
+        raise exception using
+            errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
+    end if;
+    raise exception using
+        errcode = v_sqlstate,
+        message = p_key,
+        detail = coalesce(p_detail, '{}')::text,
+        hint = v_hint;
+end
+$$;

@@ -1,0 +1,307 @@
+-- Private helpers every money function builds on: who is calling, notifications, the audit log,
+-- idempotency keys, wallets, and the one function that moves money (_post_transaction).
+-- None of these is granted to a client role; they run inside the security definer functions.
+
+-- _require_user: the calling user's id. Refuses anon and service callers.
+-- Raises: not_authenticated.
+create or replace function app._require_user()
+returns uuid
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_user uuid := auth.uid();
+begin
+    if v_user is null then
+        perform app._fail('not_authenticated');
+    end if;
+    return v_user;
+end
+$$;
+
+-- _require_admin: the calling admin's id (null for the service role, which may act as admin).
+-- Raises: not_admin.
+create or replace function app._require_admin()
+returns uuid
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+    if auth.is_admin() or auth.role() = 'service_role' then
+        return auth.uid();
+    end if;
+    perform app._fail('not_admin', pg_catalog.jsonb_build_object('role', auth.role()));
+    return null;
+end
+$$;
+
+-- _notify: one live message, delivered to listeners only if the transaction commits.
+-- Channels: wagerbase_market (public), wagerbase_user (one user's), wagerbase_admin (admins').
+-- docs/notifications.md lists every payload.
+create or replace function app._notify(p_channel text, p_payload jsonb)
+returns void
+language sql
+set search_path = ''
+as $$
+    select pg_catalog.pg_notify(p_channel, p_payload::text)
+$$;
+
+-- _audit: one row of the admin actions log.
+create or replace function app._audit(
+    p_action text,
+    p_market_id bigint,
+    p_wager_id bigint,
+    p_reason text,
+    p_before jsonb,
+    p_after jsonb
+)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into app.admin_actions (actor, actor_role, action, market_id, wager_id, reason, before, after)
+    values (auth.uid(), auth.role(), p_action, p_market_id, p_wager_id, p_reason, p_before, p_after)
+$$;
+
+-- _idempotency_begin: claim `p_key` for this user and operation, before anything else happens.
+-- Returns null when the caller should go on (the key is new, or there is none); returns the stored
+-- result, marked replayed, when the same call was made before. A concurrent call with the same key
+-- waits on the primary key until the first one commits or rolls back.
+-- Raises: invalid_idempotency_key, idempotency_conflict; 40001 under repeatable read, to retry.
+create or replace function app._idempotency_begin(
+    p_user uuid,
+    p_key text,
+    p_operation text,
+    p_arguments jsonb
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_row app.idempotency_keys;
+begin
+    if p_key is null then
+        return null;
+    end if;
+    if length(p_key) not between 1 and 200 then
+        perform app._fail('invalid_idempotency_key',
+            pg_catalog.jsonb_build_object('length', length(p_key)));
+    end if;
+
+    insert into app.idempotency_keys (user_id, key, operation, arguments)
+    values (p_user, p_key, p_operation, p_arguments)
+    on conflict do nothing;
+    if found then
+        return null;
+    end if;
+
+    select * into v_row
+    from app.idempotency_keys as k
+    where k.user_id = p_user and k.key = p_key;
+    if not found or v_row.result is null then
+        -- only possible when our snapshot predates the other call's commit
+        raise exception using
+            errcode = '40001',
+            message = 'idempotency_key_in_flight',
+            detail = pg_catalog.jsonb_build_object('idempotency_key', p_key)::text,
+            hint = 'Retry the call.';
+    end if;
+    if v_row.operation <> p_operation or v_row.arguments <> p_arguments then
+        perform app._fail('idempotency_conflict', pg_catalog.jsonb_build_object(
+            'idempotency_key', p_key,
+            'operation', v_row.operation,
+            'arguments', v_row.arguments
+        ));
+    end if;
+    return v_row.result || '{"replayed": true}';
+end
+$$;
+
+-- _idempotency_finish: store the result that a replay of `p_key` will return.
+create or replace function app._idempotency_finish(p_user uuid, p_key text, p_result jsonb)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    update app.idempotency_keys as k
+    set result = p_result
+    where k.user_id = p_user and k.key = p_key;
+    select p_result || '{"replayed": false}';
+$$;
+
+-- _system_account: the id of the house, world or grants account.
+create or replace function app._system_account(p_kind text)
+returns bigint
+language sql stable
+set search_path = ''
+as $$
+    select a.id from app.accounts as a where a.kind = p_kind
+$$;
+
+-- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- account, its amount (positive credits it, negative debits it). Amounts for the same account are
+-- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
+-- updates each cached balance and version, writes one entry per account with the balance before
+-- and after, and notifies every user whose balance changed (and admins when the house's did).
+-- Returns the transaction id, or null when nothing moved.
+-- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
+-- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
+create or replace function app._post_transaction(
+    p_kind text,
+    p_accounts bigint[],
+    p_amounts bigint[],
+    p_market_id bigint default null,
+    p_wager_id bigint default null,
+    p_memo jsonb default '{}'
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_ids bigint[];
+    v_deltas bigint[];
+    v_total numeric;
+    v_tx bigint;
+    v_changes jsonb;
+begin
+    select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
+           coalesce(array_agg(d.delta order by d.account_id), '{}'),
+           coalesce(sum(d.delta), 0)
+    into v_ids, v_deltas, v_total
+    from (
+        select u.account_id, sum(u.amount)::bigint as delta
+        from unnest(p_accounts, p_amounts) as u (account_id, amount)
+        group by u.account_id
+        having sum(u.amount) <> 0
+    ) as d;
+
+    if v_total <> 0 then
+        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+            'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
+    end if;
+    if cardinality(v_ids) = 0 then
+        return null;
+    end if;
+
+    perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
+
+    insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
+    values (p_kind, p_market_id, p_wager_id, auth.uid(), coalesce(p_memo, '{}'))
+    returning id into v_tx;
+
+    with deltas as (
+        select d.account_id, d.delta
+        from unnest(v_ids, v_deltas) as d (account_id, delta)
+    ),
+    moved as (
+        update app.accounts as a
+        set balance = a.balance + d.delta, version = a.version + 1
+        from deltas as d
+        where a.id = d.account_id
+        returning a.id, a.kind, a.user_id, a.balance, a.version, d.delta
+    ),
+    written as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, market_id,
+            amount, balance_before, balance_after, account_version
+        )
+        select v_tx, m.id, m.user_id, p_kind, p_market_id,
+               m.delta, m.balance - m.delta, m.balance, m.version
+        from moved as m
+        returning account_id, user_id, amount, balance_after, account_version
+    )
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'user_id', w.user_id, 'balance', w.balance_after,
+               'version', w.account_version, 'delta', w.amount
+           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb)
+        || case when bool_or(w.account_id = app._system_account('house'))
+                then '[{"house": true}]'::jsonb else '[]'::jsonb end
+    into v_changes
+    from written as w;
+
+    perform app._notify('wagerbase_user', c || pg_catalog.jsonb_build_object(
+        'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
+        'market_id', p_market_id, 'wager_id', p_wager_id))
+    from jsonb_array_elements(v_changes) as c
+    where c ? 'user_id';
+
+    if v_changes @> '[{"house": true}]' then
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
+            || app._house_figures());
+    end if;
+    return v_tx;
+end
+$$;
+
+-- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
+-- Profit is what settlements left with the house (stakes kept minus winnings paid, plus rake and
+-- dust); the house account moves only at settlement, so its balance equals its profit.
+create or replace function app._house_figures()
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'balance', a.balance,
+        'profit', coalesce((select sum(s.house_result) from app.settlements as s), 0),
+        'version', a.version
+    )
+    from app.accounts as a
+    where a.kind = 'house'
+$$;
+
+-- _ensure_wallet: the user's wallet account id, created on first touch and funded with the
+-- configured initial balance from the grants account.
+-- Raises: unknown_user when the user does not exist or was deleted.
+create or replace function app._ensure_wallet(p_user uuid)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_account bigint;
+    v_initial bigint;
+begin
+    select a.id into v_account from app.accounts as a where a.user_id = p_user;
+    if found then
+        return v_account;
+    end if;
+    if not exists (
+        select 1 from auth.users as u where u.id = p_user and u.deleted_at is null
+    ) then
+        perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', p_user));
+    end if;
+
+    insert into app.accounts (kind, user_id) values ('user', p_user)
+    on conflict (user_id) do nothing
+    returning id into v_account;
+    if v_account is null then
+        -- a concurrent first touch created it and has committed
+        select a.id into v_account from app.accounts as a where a.user_id = p_user;
+        return v_account;
+    end if;
+
+    select c.initial_balance into v_initial from app.config as c;
+    if v_initial > 0 then
+        perform app._post_transaction(
+            'grant',
+            array[app._system_account('grants'), v_account],
+            array[-v_initial, v_initial],
+            p_memo => '{"reason": "initial balance"}'
+        );
+    end if;
+    return v_account;
+end
+$$;
+
+-- _lock_wallet: lock the user's wallet and return its balance. Callers that also lock a market
+-- lock the market first (global order: market, then accounts by id).
+create or replace function app._wallet_balance_locked(p_account bigint)
+returns bigint
+language sql
+set search_path = ''
+as $$
+    select a.balance from app.accounts as a where a.id = p_account for update
+$$;

@@ -1,0 +1,140 @@
+-- Market math: odds, caps and shares, as pure functions, and the live quote of every outcome.
+--
+-- Fixed odds (BetMarket, generalised to N outcomes), with T the accepted stakes per outcome:
+--   odd_i = 1 + (sum over j != i of (T_j + V)) / (T_i + V) * (1 - c)        rounded to 4 decimals
+--   cap_i = max(min_cap, (sum T + M - L_i) / (odd_i - 1))                   floored to a minor unit
+-- Parimutuel (DBGP): net_pool = total * (1 - rake), odds_i = net_pool / pool_i (none while empty).
+-- Share of an outcome: pool_i / total (0 while the market is empty).
+
+-- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`.
+create or replace function app._fixed_odds(
+    p_pool bigint,
+    p_total bigint,
+    p_outcomes integer,
+    p_virtual_stake bigint,
+    p_commission_bps integer
+)
+returns numeric
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select round(
+        1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
+            / (p_pool + p_virtual_stake)
+            * (10000 - p_commission_bps) / 10000,
+        4)
+$$;
+
+-- The cap of an outcome: the largest stake whose promised payout keeps the book within margin M.
+-- Odds of exactly 1 promise no winnings, so nothing limits the stake but the minimum cap rule.
+create or replace function app._fixed_cap(
+    p_total bigint,
+    p_margin bigint,
+    p_liability bigint,
+    p_odds numeric,
+    p_min_cap bigint
+)
+returns bigint
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select greatest(
+        p_min_cap,
+        floor((p_total + p_margin - p_liability) / nullif(p_odds - 1, 0))::bigint
+    )
+$$;
+
+-- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it.
+create or replace function app._pari_odds(p_pool bigint, p_total bigint, p_rake_bps integer)
+returns numeric
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case when p_pool > 0
+        then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4)
+    end
+$$;
+
+-- An outcome's share of the pool, 0 to 1.
+create or replace function app._share(p_pool bigint, p_total bigint)
+returns numeric
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
+$$;
+
+-- Every outcome's live quote. Read by the public views (as the caller, so RLS applies), by
+-- place_wager and preview_wager, and by the market messages.
+create or replace view app.outcome_quotes with (security_invoker = true) as
+select
+    o.id as outcome_id,
+    o.market_id,
+    o.position,
+    o.label,
+    o.color,
+    o.abbreviation,
+    o.pool,
+    o.liability,
+    o.wager_count,
+    m.kind,
+    m.status,
+    m.total_pool,
+    m.version as market_version,
+    app._share(o.pool, m.total_pool) as share,
+    q.odds,
+    case when m.kind = 'fixed_odds'
+        then app._fixed_cap(m.total_pool, m.margin, o.liability, q.odds, m.min_cap)
+    end as cap
+from app.outcomes as o
+inner join app.markets as m on o.market_id = m.id
+cross join lateral (
+    select case m.kind
+        when 'fixed_odds' then app._fixed_odds(
+            o.pool, m.total_pool, m.outcome_count, m.virtual_stake, m.commission_bps)
+        else app._pari_odds(o.pool, m.total_pool, m.rake_bps)
+    end as odds
+) as q;
+
+-- _market_message: the numbers of a market for live messages and answers: version, status, pool,
+-- and per outcome its pool, share, odds and cap. No titles or labels, so that a message stays
+-- far below NOTIFY's 8000-byte limit at 32 outcomes; clients read those once from the views.
+create or replace function app._market_message(p_market_id bigint)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'market_id', m.id,
+        'version', m.version,
+        'status', m.status,
+        'kind', m.kind,
+        'total_pool', m.total_pool,
+        'outcomes', (
+            select jsonb_agg(pg_catalog.jsonb_build_object(
+                'outcome_id', q.outcome_id,
+                'position', q.position,
+                'pool', q.pool,
+                'share', q.share,
+                'odds', q.odds,
+                'cap', q.cap,
+                'wager_count', q.wager_count
+            ) order by q.position)
+            from app.outcome_quotes as q
+            where q.market_id = m.id
+        )
+    )
+    from app.markets as m
+    where m.id = p_market_id
+$$;
+
+-- _notify_market: tell everyone that market `p_market_id` changed (`p_type`: created, opened,
+-- odds, closed, settled, voided), with its current numbers.
+create or replace function app._notify_market(p_market_id bigint, p_type text, p_extra jsonb default '{}')
+returns void
+language sql
+set search_path = ''
+as $$
+    select app._notify('wagerbase_market',
+        pg_catalog.jsonb_build_object('type', p_type) || app._market_message(p_market_id) || p_extra)
+$$;

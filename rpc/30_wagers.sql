@@ -1,0 +1,435 @@
+-- Wagers: quoting, placing, and the approval of held wagers.
+
+-- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now. One computation for
+-- preview_wager and place_wager, so a preview and a placement can never disagree.
+--   baseline_odds   the outcome's odds before the stake
+--   effective_odds  the odds the stake gets: fixed odds lock the baseline; parimutuel includes the
+--                   stake itself in the pools
+--   odds_after      the outcome's odds once the stake is in (what the next bettor sees)
+--   price_impact_pp how far the stake moves the outcome's share of the pool, in points
+--   estimated_payout floor(stake * effective_odds); certain for fixed odds
+--   max_payout      the most the wager can pay: the locked payout (fixed odds), or the market's
+--                   per-wager ceiling (parimutuel, where later wagers still move the payout)
+--   cap             the largest stake allowed now (fixed odds; null for parimutuel)
+--   takeout         the part of the stake the rake takes (parimutuel; 0 for fixed odds)
+-- Raises: invalid_amount, outcome_not_found.
+create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_q app.outcome_quotes;
+    v_share_after numeric;
+    v_effective numeric;
+    v_odds_after numeric;
+    v_payout numeric;
+begin
+    if p_stake is null or p_stake <= 0 then
+        perform app._fail('invalid_amount', pg_catalog.jsonb_build_object('stake', p_stake));
+    end if;
+    select * into v_q
+    from app.outcome_quotes as q
+    where q.outcome_id = p_outcome_id and q.market_id = p_market.id;
+    if not found then
+        perform app._fail('outcome_not_found', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'outcome_id', p_outcome_id));
+    end if;
+
+    v_share_after := app._share(v_q.pool + p_stake, v_q.total_pool + p_stake);
+    if p_market.kind = 'fixed_odds' then
+        v_effective := v_q.odds;
+        v_odds_after := app._fixed_odds(v_q.pool + p_stake, v_q.total_pool + p_stake,
+            p_market.outcome_count, p_market.virtual_stake, p_market.commission_bps);
+    else
+        v_effective := app._pari_odds(v_q.pool + p_stake, v_q.total_pool + p_stake, p_market.rake_bps);
+        v_odds_after := v_effective;
+    end if;
+    v_payout := floor(p_stake * v_effective);
+
+    return pg_catalog.jsonb_build_object(
+        'market_id', p_market.id,
+        'outcome_id', v_q.outcome_id,
+        'position', v_q.position,
+        'kind', p_market.kind,
+        'stake', p_stake,
+        'baseline_odds', v_q.odds,
+        'effective_odds', v_effective,
+        'odds_after', v_odds_after,
+        'share_before', v_q.share,
+        'share_after', v_share_after,
+        'price_impact_pp', round((v_share_after - v_q.share) * 100, 4),
+        'implied_probability', round(1 / v_effective, 6),
+        'estimated_payout', v_payout,
+        'max_payout', case when p_market.kind = 'fixed_odds' then v_payout else p_market.max_payout end,
+        'payout_ceiling', p_market.max_payout,
+        'cap', v_q.cap,
+        'takeout', case when p_market.kind = 'parimutuel'
+            then floor(p_stake::numeric * p_market.rake_bps / 10000) else 0 end,
+        'market_version', p_market.version
+    );
+end
+$$;
+
+-- _require_open: refuse a wager or a quote unless the market is open and before its closes_at.
+-- Raises: market_not_open.
+create or replace function app._require_open(p_market app.markets)
+returns void
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+    if p_market.status <> 'open' or p_market.closes_at <= now() then
+        perform app._fail('market_not_open', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'status', p_market.status, 'closes_at', p_market.closes_at));
+    end if;
+end
+$$;
+
+-- _visible_market: a market the caller may see (drafts only for admins), not locked.
+-- Raises: market_not_found.
+create or replace function app._visible_market(p_market_id bigint)
+returns app.markets
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_market app.markets;
+begin
+    select * into v_market from app.markets as m where m.id = p_market_id;
+    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
+        perform app._fail('market_not_found', pg_catalog.jsonb_build_object('market_id', p_market_id));
+    end if;
+    return v_market;
+end
+$$;
+
+-- preview_wager(market_id, outcome_id, stake): the quote a stake would get now (see _quote),
+-- plus the caller's balance when signed in. Records the quote in the telemetry.
+-- Callers: anyone (anon included). Changes: one quote_telemetry row.
+-- Raises: market_not_found, market_not_open, outcome_not_found, invalid_amount.
+create or replace function public.preview_wager(market_id bigint, outcome_id bigint, stake bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_market app.markets := app._visible_market(preview_wager.market_id);
+    v_quote jsonb;
+    v_user uuid := auth.uid();
+begin
+    perform app._require_open(v_market);
+    v_quote := app._quote(v_market, preview_wager.outcome_id, preview_wager.stake);
+
+    insert into app.quote_telemetry (
+        market_id, outcome_id, user_id, stake, baseline_odds, effective_odds,
+        price_impact_pp, share_after
+    )
+    values (
+        v_market.id, preview_wager.outcome_id, v_user, preview_wager.stake,
+        (v_quote ->> 'baseline_odds')::numeric, (v_quote ->> 'effective_odds')::numeric,
+        (v_quote ->> 'price_impact_pp')::numeric, (v_quote ->> 'share_after')::numeric
+    );
+
+    return v_quote || pg_catalog.jsonb_build_object('balance', (
+        select a.balance from app.accounts as a where a.user_id = v_user
+    ));
+end
+$$;
+grant execute on function public.preview_wager(bigint, bigint, bigint)
+    to anon, authenticated, service_role;
+
+-- _wager_row: a wager as JSON, for answers, messages and the audit log.
+create or replace function app._wager_row(p_wager_id bigint)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select to_jsonb(w) || pg_catalog.jsonb_build_object('position', o.position)
+    from app.wagers as w
+    inner join app.outcomes as o on w.outcome_id = o.id
+    where w.id = p_wager_id
+$$;
+
+-- _accept_into_pool: an accepted wager joins its outcome's pool (and, for fixed odds, its promised
+-- payout joins the outcome's liability); the market's version moves and everyone is told.
+create or replace function app._accept_into_pool(p_wager app.wagers)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    update app.outcomes as o
+    set pool = o.pool + p_wager.stake,
+        liability = o.liability + coalesce(p_wager.potential_payout, 0),
+        wager_count = o.wager_count + 1
+    where o.id = p_wager.outcome_id;
+    update app.markets as m
+    set total_pool = m.total_pool + p_wager.stake, version = m.version + 1
+    where m.id = p_wager.market_id;
+    perform app._notify_market(p_wager.market_id, 'odds');
+end
+$$;
+
+-- place_wager(market_id, outcome_id, stake, expected_odds, idempotency_key): stake on an outcome.
+-- expected_odds: the odds the user was shown; when the live odds differ by more than the
+-- tolerance (0.01) the wager is refused with the current quote. Fixed odds compare the locked
+-- odds; parimutuel the effective odds. Without it, the wager takes the live odds, which it returns.
+-- Fixed odds lock the odds and the payout; the stake must be within the outcome's cap; the payout
+-- within the market's ceiling. A market that requires approval holds the stake in escrow with
+-- the wager pending, out of the public pool, until an admin approves or rejects it.
+-- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
+-- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
+-- Returns the wager with the quote it got, the new balance and the market's numbers.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- market_not_found, market_not_open, outcome_not_found, invalid_amount, odds_changed,
+-- stake_above_cap, payout_above_maximum, insufficient_funds.
+create or replace function public.place_wager(
+    market_id bigint,
+    outcome_id bigint,
+    stake bigint,
+    expected_odds numeric default null,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+    v_user uuid := app._require_user();
+    v_replay jsonb;
+    v_wallet bigint;
+    v_escrow bigint;
+    v_market app.markets;
+    v_quote jsonb;
+    v_odds numeric;
+    v_payout numeric;
+    v_balance bigint;
+    v_tolerance numeric;
+    v_wager app.wagers;
+    v_result jsonb;
+begin
+    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
+        pg_catalog.jsonb_build_object(
+            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
+            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    v_wallet := app._ensure_wallet(v_user);
+
+    v_market := app._visible_market(place_wager.market_id);
+    v_market := app._lock_market(v_market.id);
+    perform app._require_open(v_market);
+    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
+    v_odds := (v_quote ->> 'effective_odds')::numeric;
+    v_payout := (v_quote ->> 'estimated_payout')::numeric;
+
+    select c.odds_tolerance into v_tolerance from app.config as c;
+    if place_wager.expected_odds is not null
+        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
+        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
+            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
+            'tolerance', v_tolerance));
+    end if;
+    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
+        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
+            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
+            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
+    end if;
+    if v_payout > v_market.max_payout then
+        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
+            'market_id', v_market.id, 'stake', place_wager.stake,
+            'payout', v_payout, 'max_payout', v_market.max_payout));
+    end if;
+
+    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
+    perform 1 from app.accounts as a where a.id in (v_wallet, v_escrow) order by a.id for update;
+    v_balance := app._wallet_balance_locked(v_wallet);
+    if v_balance < place_wager.stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', place_wager.stake));
+    end if;
+
+    insert into app.wagers (
+        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
+        approval, idempotency_key
+    )
+    values (
+        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
+        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
+        place_wager.expected_odds,
+        case when v_market.requires_approval then 'pending' else 'accepted' end,
+        place_wager.idempotency_key
+    )
+    returning * into v_wager;
+
+    perform app._post_transaction('stake', array[v_wallet, v_escrow],
+        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id);
+
+    if v_wager.approval = 'accepted' then
+        perform app._accept_into_pool(v_wager);
+    else
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object(
+            'type', 'wager_pending') || app._wager_row(v_wager.id));
+    end if;
+    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
+        'type', 'wager_placed') || app._wager_row(v_wager.id));
+
+    select app._wager_row(v_wager.id) || pg_catalog.jsonb_build_object(
+        'wager_id', v_wager.id,
+        'quote', v_quote,
+        'balance', a.balance,
+        'balance_version', a.version,
+        'market', app._market_message(v_market.id))
+    into v_result
+    from app.accounts as a
+    where a.id = v_wallet;
+    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
+end
+$$;
+grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;
+
+-- Wagers waiting for approval, with who placed them and the price impact they would have if
+-- accepted now. Read through admin_list_pending_wagers only.
+create or replace view app.pending_wagers with (security_invoker = true) as
+select
+    w.id as wager_id,
+    w.market_id,
+    m.title as market_title,
+    w.outcome_id,
+    q.label as outcome_label,
+    w.user_id,
+    p.username,
+    u.email,
+    w.stake,
+    w.odds,
+    w.potential_payout,
+    round((app._share(q.pool + w.stake, q.total_pool + w.stake) - q.share) * 100, 4)
+        as price_impact_pp,
+    w.created_at
+from app.wagers as w
+inner join app.markets as m on w.market_id = m.id
+inner join app.outcome_quotes as q on w.outcome_id = q.outcome_id
+left join app.profiles as p on w.user_id = p.user_id
+left join auth.users as u on w.user_id = u.id
+where w.approval = 'pending';
+
+-- admin_list_pending_wagers(market_id): the pending wagers of one market, or of all when null,
+-- oldest first.
+-- Callers: admins. Changes: nothing.
+-- Raises: not_admin.
+create or replace function public.admin_list_pending_wagers(market_id bigint default null)
+returns setof app.pending_wagers
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+    perform app._require_admin();
+    return query
+    select *
+    from app.pending_wagers as pw
+    where admin_list_pending_wagers.market_id is null
+        or pw.market_id = admin_list_pending_wagers.market_id
+    order by pw.created_at, pw.wager_id;
+end
+$$;
+grant execute on function public.admin_list_pending_wagers(bigint) to authenticated, service_role;
+
+-- _lock_pending_wager: lock a pending wager's market, then the wager; return the wager.
+-- Raises: wager_not_found, wager_not_pending.
+create or replace function app._lock_pending_wager(p_wager_id bigint)
+returns app.wagers
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wager app.wagers;
+begin
+    select * into v_wager from app.wagers as w where w.id = p_wager_id;
+    if not found then
+        perform app._fail('wager_not_found', pg_catalog.jsonb_build_object('wager_id', p_wager_id));
+    end if;
+    perform app._lock_market(v_wager.market_id);
+    select * into v_wager from app.wagers as w where w.id = p_wager_id for update;
+    if v_wager.approval <> 'pending' then
+        perform app._fail('wager_not_pending', pg_catalog.jsonb_build_object(
+            'wager_id', p_wager_id, 'approval', v_wager.approval,
+            'settlement', v_wager.settlement));
+    end if;
+    return v_wager;
+end
+$$;
+
+-- approve_wager(wager_id): accept a held wager into the pool at the odds it locked. The stake was
+-- taken at placement, so no money moves. A fixed-odds wager must still fit its outcome's cap now.
+-- Callers: admins. Changes: approval pending -> accepted, the pools; logs; notifies odds,
+-- wager_approved to the bettor, wager_decided to admins.
+-- Raises: not_admin, wager_not_found, wager_not_pending, stake_above_cap.
+create or replace function public.approve_wager(wager_id bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_actor uuid := app._require_admin();
+    v_wager app.wagers := app._lock_pending_wager(approve_wager.wager_id);
+    v_market app.markets;
+    v_cap bigint;
+    v_after jsonb;
+begin
+    select * into v_market from app.markets as m where m.id = v_wager.market_id;
+    if v_market.kind = 'fixed_odds' then
+        select q.cap into v_cap from app.outcome_quotes as q where q.outcome_id = v_wager.outcome_id;
+        if v_wager.stake > v_cap then
+            perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
+                'wager_id', v_wager.id, 'stake', v_wager.stake, 'cap', v_cap));
+        end if;
+    end if;
+
+    update app.wagers as w
+    set approval = 'accepted', decided_by = v_actor, decided_at = now()
+    where w.id = v_wager.id;
+    perform app._accept_into_pool(v_wager);
+
+    v_after := app._wager_row(v_wager.id);
+    perform app._audit('approve_wager', v_wager.market_id, v_wager.id, null, to_jsonb(v_wager), v_after);
+    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_approved') || v_after);
+    perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'wager_decided') || v_after);
+    return v_after;
+end
+$$;
+grant execute on function public.approve_wager(bigint) to authenticated, service_role;
+
+-- reject_wager(wager_id, reason): refuse a held wager and give its stake back.
+-- Callers: admins. Changes: approval pending -> rejected, settlement -> void, a 'refund' ledger
+-- transaction (escrow -> wallet); logs; notifies wager_rejected and balance to the bettor,
+-- wager_decided to admins.
+-- Raises: not_admin, wager_not_found, wager_not_pending.
+create or replace function public.reject_wager(wager_id bigint, reason text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_actor uuid := app._require_admin();
+    v_wager app.wagers := app._lock_pending_wager(reject_wager.wager_id);
+    v_reason text := coalesce(nullif(btrim(reject_wager.reason), ''), 'rejected');
+    v_after jsonb;
+begin
+    perform app._refund_wagers(v_wager.market_id, 'refund', left(v_reason, 500), true, v_wager.id,
+        'wager_rejected');
+    v_after := app._wager_row(v_wager.id);
+    perform app._audit('reject_wager', v_wager.market_id, v_wager.id, v_reason, to_jsonb(v_wager), v_after);
+    perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'wager_decided') || v_after);
+    return v_after;
+end
+$$;
+grant execute on function public.reject_wager(bigint, text) to authenticated, service_role;

@@ -1,0 +1,168 @@
+-- The read side: views in the exposed schema. Each is security_invoker, so the caller's role and
+-- the RLS policies on the app tables (policies/) decide which rows come back. `my_*` views narrow
+-- to the caller's own rows; the plain ones show an admin every row and a bettor their own.
+-- Column lists change only by dropping a view, so each view is dropped and created again.
+
+drop view if exists public.markets, public.outcomes, public.settlements,
+    public.wallets, public.my_wallet, public.wagers, public.my_wagers,
+    public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry;
+
+-- Every market anyone may see (drafts: admins only), with live odds, caps and pools.
+create view public.markets with (security_invoker = true) as
+select
+    m.id,
+    m.title,
+    m.description,
+    m.kind,
+    m.category,
+    m.status,
+    m.closes_at,
+    m.total_pool,
+    m.version,
+    m.outcome_count,
+    m.requires_approval,
+    m.virtual_stake,
+    m.commission_bps,
+    m.margin,
+    m.min_cap,
+    m.rake_bps,
+    m.max_payout,
+    m.winning_outcome_id,
+    m.void_reason,
+    m.created_at,
+    m.opened_at,
+    m.closed_at,
+    m.settled_at,
+    m.voided_at,
+    (
+        select jsonb_agg(jsonb_build_object(
+            'outcome_id', q.outcome_id, 'position', q.position, 'label', q.label,
+            'color', q.color, 'abbreviation', q.abbreviation, 'pool', q.pool,
+            'share', q.share, 'odds', q.odds, 'cap', q.cap, 'wager_count', q.wager_count
+        ) order by q.position)
+        from app.outcome_quotes as q
+        where q.market_id = m.id
+    ) as outcomes
+from app.markets as m;
+
+-- Every outcome of a visible market, with its live odds, cap, pool and share.
+create view public.outcomes with (security_invoker = true) as
+select
+    q.outcome_id as id,
+    q.market_id,
+    q.position,
+    q.label,
+    q.color,
+    q.abbreviation,
+    q.pool,
+    q.share,
+    q.odds,
+    q.cap,
+    q.wager_count,
+    q.market_version
+from app.outcome_quotes as q;
+
+-- Settlement records: public, the ground truth of every payout.
+create view public.settlements with (security_invoker = true) as
+select
+    s.market_id,
+    s.winning_outcome_id,
+    s.kind,
+    s.total_pool,
+    s.rake,
+    s.net_pool,
+    s.winning_pool,
+    s.total_paid,
+    s.dust,
+    s.house_result,
+    s.refunded,
+    s.winners_count,
+    s.losers_count,
+    s.winning_users,
+    s.settled_at
+from app.settlements as s;
+
+-- Wallets: a bettor sees their own, an admin every one.
+create view public.wallets with (security_invoker = true) as
+select a.user_id, a.balance, a.version, a.created_at
+from app.accounts as a
+where a.kind = 'user';
+
+create view public.my_wallet with (security_invoker = true) as
+select w.user_id, w.balance, w.version, w.created_at
+from public.wallets as w
+where w.user_id = (select auth.uid());
+
+-- Wagers with their market and outcome: a bettor sees their own, an admin every one.
+create view public.wagers with (security_invoker = true) as
+select
+    w.id,
+    w.user_id,
+    w.market_id,
+    m.title as market_title,
+    m.kind,
+    m.category,
+    m.status as market_status,
+    m.winning_outcome_id,
+    w.outcome_id,
+    o.label as outcome_label,
+    o.position,
+    w.stake,
+    w.odds,
+    w.potential_payout,
+    w.expected_odds,
+    w.approval,
+    w.settlement,
+    w.payout,
+    w.payout - w.stake as profit,
+    w.reject_reason,
+    w.idempotency_key,
+    w.created_at,
+    w.decided_at,
+    w.settled_at
+from app.wagers as w
+inner join app.markets as m on w.market_id = m.id
+inner join app.outcomes as o on w.outcome_id = o.id;
+
+create view public.my_wagers with (security_invoker = true) as
+select w.*
+from public.wagers as w
+where w.user_id = (select auth.uid());
+
+-- Ledger entries on user wallets: a bettor sees their own, an admin every one.
+create view public.ledger with (security_invoker = true) as
+select
+    e.id,
+    e.transaction_id,
+    e.user_id,
+    e.kind,
+    e.market_id,
+    e.amount,
+    e.balance_before,
+    e.balance_after,
+    e.account_version as version,
+    e.created_at
+from app.ledger_entries as e
+where e.user_id is not null;
+
+create view public.my_ledger with (security_invoker = true) as
+select l.*
+from public.ledger as l
+where l.user_id = (select auth.uid());
+
+-- The admin actions log and the quote telemetry: admins only (RLS).
+create view public.admin_actions with (security_invoker = true) as
+select a.id, a.actor, a.actor_role, a.action, a.market_id, a.wager_id, a.reason, a.before, a.after,
+       a.created_at
+from app.admin_actions as a;
+
+create view public.quote_telemetry with (security_invoker = true) as
+select t.id, t.market_id, t.outcome_id, t.user_id, t.stake, t.baseline_odds, t.effective_odds,
+       t.price_impact_pp, t.share_after, t.created_at
+from app.quote_telemetry as t;
+
+grant select on public.markets, public.outcomes, public.settlements
+to anon, authenticated, service_role;
+grant select on public.wallets, public.my_wallet, public.wagers, public.my_wagers,
+    public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry
+to authenticated, service_role;

@@ -1,0 +1,67 @@
+-- The `auth` helpers: who is calling, read from the request's JWT claims exactly as Supabase does.
+--
+-- API nodes (and PostgREST) run every request as
+--   set local role <claims.role>; select set_config('request.jwt.claims', <claims json>, true);
+-- so an admin at a psql prompt can act as anyone the same way (see sql/console.sql).
+-- After commit a transaction-local setting reads as '' rather than null, hence the nullif calls.
+-- The legacy per-claim settings (request.jwt.claim.sub, .role) are read first, as Supabase does.
+-- Applied on every migrate; `create or replace` keeps it idempotent.
+
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+
+-- uid(): the calling user's id (the `sub` claim), or null for anon and service callers.
+create or replace function auth.uid() returns uuid
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+    )::uuid
+$$;
+
+-- role(): the `role` claim (anon, authenticated, service_role), or null outside a request.
+create or replace function auth.role() returns text
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim.role', true), ''),
+        (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+    )::text
+$$;
+
+-- email(): the `email` claim.
+create or replace function auth.email() returns text
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim.email', true), ''),
+        (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+    )::text
+$$;
+
+-- jwt(): every claim of the request, as jsonb.
+create or replace function auth.jwt() returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim', true), ''),
+        nullif(pg_catalog.current_setting('request.jwt.claims', true), '')
+    )::jsonb
+$$;
+
+-- is_admin(): true when the claims carry app_metadata.role = 'admin'. app_metadata is written
+-- only by the server (sign-up never sets it), so a user cannot make themselves admin.
+create or replace function auth.is_admin() returns boolean
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(auth.jwt() -> 'app_metadata' ->> 'role' = 'admin', false)
+$$;
+
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt(), auth.is_admin()
+    to anon, authenticated, service_role;

@@ -1,0 +1,87 @@
+"""Base fixtures: one PostgreSQL server per test session, databases migrated from this repo.
+
+- `pg_server` (session): the server. `DATABASE_URL` if set (it needs a role that may create
+  databases); otherwise an embedded server in a temporary folder, stopped at the end.
+- `template_db` (session): the name of a database migrated from this repository and marked as a
+  template; every other test database is a copy of it.
+- `shared_db` (session): the URL of one copy that all `conn` tests share.
+- `conn` (function): a connection to `shared_db` inside a transaction that is rolled back at
+  teardown. Never commit in it; a test that must commit uses `fresh_db`.
+- `fresh_db` (function): a factory; each call makes a new copy of the template and returns its URL.
+  The copies are dropped at teardown (their connections are terminated first).
+"""
+
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.pgserver import Connection, PgServer, unique_name
+from wagerbase import settings
+from wagerbase.embedded import EmbeddedServer
+from wagerbase.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    external = settings.external_database_url()
+    if external:
+        yield PgServer(url=external, embedded=None)
+        return
+    server = EmbeddedServer(tmp_path_factory.mktemp("wagerbase-data"))
+    url = server.start()
+    try:
+        yield PgServer(url=url, embedded=server)
+    finally:
+        server.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: PgServer) -> Iterator[str]:
+    name = unique_name("wb_template")
+    url = pg_server.create_database(name, template="template0")
+    try:
+        migrate(url)
+        with pg_server.admin() as admin:
+            admin.execute(
+                sql.SQL("alter database {} is_template true allow_connections false").format(
+                    sql.Identifier(name)
+                )
+            )
+        yield name
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def shared_db(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    name = unique_name("wb_shared")
+    url = pg_server.create_database(name, template=template_db)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def conn(shared_db: str) -> Iterator[Connection]:
+    with psycopg.connect(shared_db, autocommit=False) as connection:
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+
+
+@pytest.fixture
+def fresh_db(pg_server: PgServer, template_db: str) -> Iterator[Callable[[], str]]:
+    created: list[str] = []
+
+    def make() -> str:
+        name = unique_name("wb_test")
+        created.append(name)
+        return pg_server.create_database(name, template=template_db)
+
+    yield make
+    for name in created:
+        pg_server.drop_database(name)
