@@ -15,13 +15,13 @@ grant usage on schema app to anon, authenticated, service_role;
 grant select on app.markets, app.outcomes, app.settlements, app.config, app.outcome_quotes
 to anon, authenticated, service_role;
 grant select on app.accounts, app.wagers, app.ledger_entries, app.admin_actions,
-    app.quote_telemetry, app.profiles, app.ledger_transactions
+app.quote_telemetry, app.profiles, app.ledger_transactions
 to authenticated, service_role;
 grant execute on function
-    app._fixed_odds(bigint, bigint, integer, bigint, integer),
-    app._fixed_cap(bigint, bigint, bigint, numeric, bigint),
-    app._pari_odds(bigint, bigint, integer),
-    app._share(bigint, bigint)
+app._fixed_odds(bigint, bigint, integer, bigint, integer),
+app._fixed_cap(bigint, bigint, bigint, numeric, bigint),
+app._pari_odds(bigint, bigint, integer),
+app._share(bigint, bigint)
 to anon, authenticated, service_role;
 
 -- Drop every policy on the app tables, so that a renamed or removed one does not linger.
@@ -44,7 +44,10 @@ create policy "anyone reads markets but drafts; admins read drafts too" on app.m
 for select using (status <> 'draft' or (select auth.is_admin()));
 
 create policy "anyone reads the outcomes of a market they can read" on app.outcomes
-for select using (exists (select 1 from app.markets as m where m.id = outcomes.market_id));
+for select using (exists (
+    select 1 from app.markets as m
+    where m.id = outcomes.market_id
+));
 
 create policy "anyone reads settlements" on app.settlements
 for select using (true);

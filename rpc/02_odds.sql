@@ -67,34 +67,55 @@ $$;
 -- Every outcome's live quote. Read by the public views (as the caller, so RLS applies), by
 -- place_wager and preview_wager, and by the market messages.
 create or replace view app.outcome_quotes with (security_invoker = true) as
+with priced as (
+    select
+        o.id as outcome_id,
+        o.market_id,
+        o.position,
+        o.label,
+        o.color,
+        o.abbreviation,
+        o.pool,
+        o.liability,
+        o.wager_count,
+        m.kind,
+        m.status,
+        m.total_pool,
+        m.version as market_version,
+        m.margin,
+        m.min_cap,
+        case m.kind
+            when 'fixed_odds'
+                then app._fixed_odds(
+                        o.pool, m.total_pool, m.outcome_count, m.virtual_stake, m.commission_bps
+                    )
+            else app._pari_odds(o.pool, m.total_pool, m.rake_bps)
+        end as odds
+    from app.outcomes as o
+    inner join app.markets as m on o.market_id = m.id
+)
+
 select
-    o.id as outcome_id,
-    o.market_id,
-    o.position,
-    o.label,
-    o.color,
-    o.abbreviation,
-    o.pool,
-    o.liability,
-    o.wager_count,
-    m.kind,
-    m.status,
-    m.total_pool,
-    m.version as market_version,
-    app._share(o.pool, m.total_pool) as share,
-    q.odds,
-    case when m.kind = 'fixed_odds'
-        then app._fixed_cap(m.total_pool, m.margin, o.liability, q.odds, m.min_cap)
+    p.outcome_id,
+    p.market_id,
+    p.position,
+    p.label,
+    p.color,
+    p.abbreviation,
+    p.pool,
+    p.liability,
+    p.wager_count,
+    p.kind,
+    p.status,
+    p.total_pool,
+    p.market_version,
+    app._share(p.pool, p.total_pool) as share,
+    p.odds,
+    case
+        when p.kind = 'fixed_odds'
+            then app._fixed_cap(p.total_pool, p.margin, p.liability, p.odds, p.min_cap)
     end as cap
-from app.outcomes as o
-inner join app.markets as m on o.market_id = m.id
-cross join lateral (
-    select case m.kind
-        when 'fixed_odds' then app._fixed_odds(
-            o.pool, m.total_pool, m.outcome_count, m.virtual_stake, m.commission_bps)
-        else app._pari_odds(o.pool, m.total_pool, m.rake_bps)
-    end as odds
-) as q;
+from priced as p;
 
 -- _market_message: the numbers of a market for live messages and answers: version, status, pool,
 -- and per outcome its pool, share, odds and cap. No titles or labels, so that a message stays

@@ -138,7 +138,7 @@ begin
 end
 $$;
 grant execute on function public.preview_wager(bigint, bigint, bigint)
-    to anon, authenticated, service_role;
+to anon, authenticated, service_role;
 
 -- _wager_row: a wager as JSON, for answers, messages and the audit log.
 create or replace function app._wager_row(p_wager_id bigint)

@@ -3,9 +3,17 @@
 -- to the caller's own rows; the plain ones show an admin every row and a bettor their own.
 -- Column lists change only by dropping a view, so each view is dropped and created again.
 
-drop view if exists public.markets, public.outcomes, public.settlements,
-    public.wallets, public.my_wallet, public.wagers, public.my_wagers,
-    public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry;
+drop view if exists public.my_wallet;
+drop view if exists public.my_wagers;
+drop view if exists public.my_ledger;
+drop view if exists public.markets;
+drop view if exists public.outcomes;
+drop view if exists public.settlements;
+drop view if exists public.wallets;
+drop view if exists public.wagers;
+drop view if exists public.ledger;
+drop view if exists public.admin_actions;
+drop view if exists public.quote_telemetry;
 
 -- Every market anyone may see (drafts: admins only), with live odds, caps and pools.
 create view public.markets with (security_invoker = true) as
@@ -35,11 +43,12 @@ select
     m.settled_at,
     m.voided_at,
     (
-        select jsonb_agg(jsonb_build_object(
-            'outcome_id', q.outcome_id, 'position', q.position, 'label', q.label,
-            'color', q.color, 'abbreviation', q.abbreviation, 'pool', q.pool,
-            'share', q.share, 'odds', q.odds, 'cap', q.cap, 'wager_count', q.wager_count
-        ) order by q.position)
+        select
+            jsonb_agg(jsonb_build_object(
+                'outcome_id', q.outcome_id, 'position', q.position, 'label', q.label,
+                'color', q.color, 'abbreviation', q.abbreviation, 'pool', q.pool,
+                'share', q.share, 'odds', q.odds, 'cap', q.cap, 'wager_count', q.wager_count
+            ) order by q.position)
         from app.outcome_quotes as q
         where q.market_id = m.id
     ) as outcomes
@@ -84,12 +93,20 @@ from app.settlements as s;
 
 -- Wallets: a bettor sees their own, an admin every one.
 create view public.wallets with (security_invoker = true) as
-select a.user_id, a.balance, a.version, a.created_at
+select
+    a.user_id,
+    a.balance,
+    a.version,
+    a.created_at
 from app.accounts as a
 where a.kind = 'user';
 
 create view public.my_wallet with (security_invoker = true) as
-select w.user_id, w.balance, w.version, w.created_at
+select
+    w.user_id,
+    w.balance,
+    w.version,
+    w.created_at
 from public.wallets as w
 where w.user_id = (select auth.uid());
 
@@ -152,17 +169,35 @@ where l.user_id = (select auth.uid());
 
 -- The admin actions log and the quote telemetry: admins only (RLS).
 create view public.admin_actions with (security_invoker = true) as
-select a.id, a.actor, a.actor_role, a.action, a.market_id, a.wager_id, a.reason, a.before, a.after,
-       a.created_at
+select
+    a.id,
+    a.actor,
+    a.actor_role,
+    a.action,
+    a.market_id,
+    a.wager_id,
+    a.reason,
+    a.before,
+    a.after,
+    a.created_at
 from app.admin_actions as a;
 
 create view public.quote_telemetry with (security_invoker = true) as
-select t.id, t.market_id, t.outcome_id, t.user_id, t.stake, t.baseline_odds, t.effective_odds,
-       t.price_impact_pp, t.share_after, t.created_at
+select
+    t.id,
+    t.market_id,
+    t.outcome_id,
+    t.user_id,
+    t.stake,
+    t.baseline_odds,
+    t.effective_odds,
+    t.price_impact_pp,
+    t.share_after,
+    t.created_at
 from app.quote_telemetry as t;
 
 grant select on public.markets, public.outcomes, public.settlements
 to anon, authenticated, service_role;
 grant select on public.wallets, public.my_wallet, public.wagers, public.my_wagers,
-    public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry
+public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry
 to authenticated, service_role;

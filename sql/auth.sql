@@ -64,4 +64,4 @@ as $$
 $$;
 
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt(), auth.is_admin()
-    to anon, authenticated, service_role;
+to anon, authenticated, service_role;

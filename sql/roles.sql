@@ -23,10 +23,9 @@ begin
     if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticator') then
         create role authenticator login noinherit;
     end if;
+    grant anon, authenticated, service_role to authenticator;
 end
 $roles$;
-
-grant anon, authenticated, service_role to authenticator;
 
 -- Functions are not executable by everyone unless granted one by one (STYLE.md, SQL rule 2).
 alter default privileges revoke execute on functions from public;
