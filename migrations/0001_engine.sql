@@ -266,6 +266,8 @@ create table app.wagers (
     potential_payout bigint,
     expected_odds numeric(12, 4),
     approval text not null,
+    -- the market version at which the wager joined the pool (accepted wagers only)
+    accepted_version bigint,
     settlement text not null default 'open',
     payout bigint,
     idempotency_key text,

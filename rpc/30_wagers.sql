@@ -159,6 +159,8 @@ returns void
 language plpgsql
 set search_path = ''
 as $$
+declare
+    v_version bigint;
 begin
     update app.outcomes as o
     set pool = o.pool + p_wager.stake,
@@ -167,7 +169,9 @@ begin
     where o.id = p_wager.outcome_id;
     update app.markets as m
     set total_pool = m.total_pool + p_wager.stake, version = m.version + 1
-    where m.id = p_wager.market_id;
+    where m.id = p_wager.market_id
+    returning m.version into v_version;
+    update app.wagers as w set accepted_version = v_version where w.id = p_wager.id;
     perform app._notify_market(p_wager.market_id, 'odds');
 end
 $$;

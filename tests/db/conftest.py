@@ -1,0 +1,32 @@
+"""Personas for the database tests, all in the test's rolled-back transaction (`conn`)."""
+
+import pytest
+
+from tests.db.personas import Persona, anonymous, persona, service
+from tests.pgserver import Connection
+
+
+@pytest.fixture
+def admin(conn: Connection) -> Persona:
+    return persona(conn, "admin", admin=True)
+
+
+@pytest.fixture
+def bettor(conn: Connection) -> Persona:
+    return persona(conn, "bettor")
+
+
+@pytest.fixture
+def other(conn: Connection) -> Persona:
+    """Another bettor, to prove that nobody sees or touches someone else's money."""
+    return persona(conn, "other")
+
+
+@pytest.fixture
+def anon(conn: Connection) -> Persona:
+    return anonymous(conn)
+
+
+@pytest.fixture
+def service_role(conn: Connection) -> Persona:
+    return service(conn)
