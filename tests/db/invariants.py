@@ -124,7 +124,9 @@ def _odds(pool: int, total: int, outcomes: int, virtual: int, commission_bps: in
 def _cap(total: int, margin: int, liability: int, odds: Decimal, min_cap: int) -> int:
     if odds == 1:
         return min_cap
-    return max(min_cap, int(((total + margin - liability) / (odds - 1)).to_integral_value("ROUND_FLOOR")))
+    return max(
+        min_cap, int(((total + margin - liability) / (odds - 1)).to_integral_value("ROUND_FLOOR"))
+    )
 
 
 def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
@@ -149,7 +151,7 @@ def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
                order by accepted_version""",
             [market_id],
         ).fetchall()
-        for wager_id, outcome_id, stake, odds, payout in wagers:
+        for wager_id, outcome_id, stake, _odds, payout in wagers:
             total = sum(o.pool for o in outcomes.values())
             here = outcomes[outcome_id]
             live = _odds(here.pool, total, count, virtual, commission)

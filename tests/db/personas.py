@@ -32,7 +32,9 @@ def create_user(conn: Connection, username: str, *, admin: bool = False) -> uuid
         "insert into auth.users (id, email, raw_app_meta_data) values (%s, %s, %s)",
         [user_id, f"{username}@example.test", json.dumps(app_metadata)],
     )
-    conn.execute("insert into app.profiles (user_id, username) values (%s, %s)", [user_id, username])
+    conn.execute(
+        "insert into app.profiles (user_id, username) values (%s, %s)", [user_id, username]
+    )
     return user_id
 
 
@@ -68,7 +70,7 @@ class Persona:
         try:
             yield
         finally:
-            if not self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
                 self.conn.execute("reset role; select set_config('request.jwt.claims', '', true)")
 
     def call(self, function: str, **arguments: Any) -> Any:
