@@ -10,19 +10,26 @@ create schema app;
 
 -- Users --------------------------------------------------------------------------------------------
 
--- The same table hosted Supabase keeps for its users; created here when it does not exist yet
--- (a plain PostgreSQL), left alone when it does (Supabase).
-create table if not exists auth.users (
-    id uuid primary key,
-    email text,
-    encrypted_password text,
-    raw_app_meta_data jsonb not null default '{}',
-    raw_user_meta_data jsonb not null default '{}',
-    created_at timestamptz not null default now(),
-    updated_at timestamptz not null default now(),
-    last_sign_in_at timestamptz,
-    deleted_at timestamptz
-);
+-- The same table hosted Supabase keeps for its users; created here, with a unique email, when it
+-- does not exist yet (a plain PostgreSQL); left alone when it does (Supabase owns and indexes it).
+do $users$
+begin
+    if to_regclass('auth.users') is null then
+        create table auth.users (
+            id uuid primary key,
+            email text,
+            encrypted_password text,
+            raw_app_meta_data jsonb not null default '{}',
+            raw_user_meta_data jsonb not null default '{}',
+            created_at timestamptz not null default now(),
+            updated_at timestamptz not null default now(),
+            last_sign_in_at timestamptz,
+            deleted_at timestamptz
+        );
+        create unique index users_email_key on auth.users (lower(email));
+    end if;
+end
+$users$;
 
 -- A user's public name (BetMarket signs in by username). One row per user.
 create table app.profiles (

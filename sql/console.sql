@@ -15,7 +15,7 @@ create schema if not exists console;
 revoke all on schema console from public;
 
 -- act_as(who): become the user named by username, email or id until the transaction ends.
--- Returns the claims now in force. Raises: P0002 when no such user exists.
+-- Returns the claims now in force. Raises: user_not_found.
 create or replace function console.act_as(who text)
 returns jsonb
 language plpgsql
@@ -25,18 +25,9 @@ declare
     v_user auth.users;
     v_claims jsonb;
 begin
-    select u.* into v_user
-    from auth.users as u
-    left join app.profiles as p on u.id = p.user_id
-    where u.deleted_at is null
-        and (u.id::text = act_as.who or lower(u.email) = lower(act_as.who)
-            or lower(p.username) = lower(act_as.who))
-    limit 1;
+    select u.* into v_user from auth.users as u where u.id = app._find_user(act_as.who);
     if not found then
-        raise exception using
-            errcode = 'P0002', message = 'user_not_found',
-            detail = pg_catalog.jsonb_build_object('who', act_as.who)::text,
-            hint = 'Name a username, an email or a user id.';
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('name', act_as.who));
     end if;
     v_claims := pg_catalog.jsonb_build_object(
         'sub', v_user.id,

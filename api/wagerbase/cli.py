@@ -4,13 +4,17 @@
     wagerbase psql [ARGS...]        psql against the database; ARGS go to psql as they are
     wagerbase db start|stop|status|url
                                     the embedded server (unused when DATABASE_URL is set)
-    wagerbase serve [--host] [--port], seed-demo, users promote NAME   (not implemented yet)
+    wagerbase seed-demo             migrate, then load demo users and markets (idempotent)
+    wagerbase users create NAME [--email E] [--admin]   (password read from stdin or a prompt)
+    wagerbase users promote|demote NAME                 grant or withdraw the admin role
+    wagerbase serve [--host] [--port]                   (not implemented yet)
 
 Without DATABASE_URL, `migrate` and `psql` start the embedded server when it is not running and
 leave it running afterwards; `wagerbase db stop` stops it.
 """
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -19,8 +23,9 @@ from typing import cast
 
 import psycopg
 
-from wagerbase import settings
+from wagerbase import settings, users
 from wagerbase.conninfo import libpq_env, redact
+from wagerbase.demo import seed_demo
 from wagerbase.embedded import EmbeddedServer, EmbeddedServerError, ShutdownMode
 from wagerbase.migrate import MigrationError, migrate
 
@@ -48,15 +53,23 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("status", help="is it running? (exit 0 yes, 3 no)")
     db_commands.add_parser("url", help="print its connection URL (with the password)")
 
-    # ---- stubs: not implemented yet ---------------------------------------------------------
+    # ---- stub: not implemented yet ----------------------------------------------------------
     serve = commands.add_parser("serve", help="serve the API (not implemented yet)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    commands.add_parser("seed-demo", help="load demo data (not implemented yet)")
-    users = commands.add_parser("users", help="manage users (not implemented yet)")
+
+    commands.add_parser("seed-demo", help="migrate, then load demo users and markets")
+    users = commands.add_parser("users", help="manage users")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    promote = user_commands.add_parser("promote", help="make a user an admin")
-    promote.add_argument("name")
+    create = user_commands.add_parser(
+        "create", help="create a user (the password is read from stdin, or prompted for)"
+    )
+    create.add_argument("name", help="the username")
+    create.add_argument("--email")
+    create.add_argument("--admin", action="store_true", help="make the user an admin")
+    for action, text in (("promote", "make a user an admin"), ("demote", "withdraw admin")):
+        one = user_commands.add_parser(action, help=text)
+        one.add_argument("name", help="username, email or user id")
     return parser
 
 
@@ -126,6 +139,42 @@ def cmd_db(action: str, mode: str) -> int:
     return 3
 
 
+def cmd_seed_demo() -> int:
+    url = settings.database_url()
+    print(migrate(url).summary())
+    for line in seed_demo(url):
+        print(line)
+    _note_left_running()
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("wagerbase: the passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    with psycopg.connect(settings.database_url()) as conn:
+        if args.users_command == "create":
+            password = _read_password()
+            if len(password) < 8:
+                print("wagerbase: a password needs 8 characters or more", file=sys.stderr)
+                return 2
+            user_id = users.create_user(
+                conn, username=args.name, email=args.email, password=password, admin=args.admin
+            )
+            print(f"created {args.name} ({user_id}){' as admin' if args.admin else ''}")
+        else:
+            result = users.set_admin(conn, args.name, args.users_command == "promote")
+            role = result["app_metadata"].get("role", "bettor")
+            print(f"{args.name} ({result['user_id']}) is now: {role}; new tokens carry it")
+    return 0
+
+
 def cmd_not_implemented(name: str) -> int:
     # STUB: the lead replaces these with the real commands.
     print(f"wagerbase {name}: not implemented yet", file=sys.stderr)
@@ -147,9 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             return cmd_db(args.db_command, getattr(args, "mode", "fast"))
         if args.command == "users":
-            return cmd_not_implemented(f"users {args.users_command}")
-        return cmd_not_implemented(args.command)  # serve, seed-demo
-    except (MigrationError, EmbeddedServerError, psycopg.Error) as exc:
+            return cmd_users(args)
+        if args.command == "seed-demo":
+            return cmd_seed_demo()
+        return cmd_not_implemented(args.command)  # serve
+    except psycopg.Error as exc:
+        diag = exc.diag
+        text = diag.message_primary or str(exc)
+        extra = " ".join(part for part in (diag.message_detail, diag.message_hint) if part)
+        print(f"wagerbase: error: {text}{f' {extra}' if extra else ''}", file=sys.stderr)
+        return 1
+    except (MigrationError, EmbeddedServerError) as exc:
         print(f"wagerbase: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -114,7 +114,7 @@ class _Outcome:
     liability: int = 0
 
 
-def _odds(pool: int, total: int, outcomes: int, virtual: int, commission_bps: int) -> Decimal:
+def _fixed_odds(pool: int, total: int, outcomes: int, virtual: int, commission_bps: int) -> Decimal:
     raw = 1 + Decimal((total - pool) + (outcomes - 1) * virtual) / Decimal(pool + virtual) * (
         Decimal(10000 - commission_bps) / 10000
     )
@@ -146,15 +146,15 @@ def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
             ).fetchall()
         }
         wagers = conn.execute(
-            """select id, outcome_id, stake, odds, potential_payout
+            """select id, outcome_id, stake, potential_payout
                from app.wagers where market_id = %s and approval = 'accepted'
                order by accepted_version""",
             [market_id],
         ).fetchall()
-        for wager_id, outcome_id, stake, _odds, payout in wagers:
+        for wager_id, outcome_id, stake, payout in wagers:
             total = sum(o.pool for o in outcomes.values())
             here = outcomes[outcome_id]
-            live = _odds(here.pool, total, count, virtual, commission)
+            live = _fixed_odds(here.pool, total, count, virtual, commission)
             cap = _cap(total, margin, here.liability, live, min_cap)
             if stake > cap:
                 bad.append((market_id, wager_id, stake, cap))

@@ -1,0 +1,49 @@
+"""Users: creating them with a hashed password, and granting the admin role.
+
+The rows are written by SQL functions (rpc/05_users.sql); Python only hashes the password, since
+argon2 belongs in the server, not in the database.
+"""
+
+import uuid
+from typing import Any
+
+import psycopg
+from argon2 import PasswordHasher
+from psycopg.types.json import Jsonb
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_user(
+    conn: psycopg.Connection[Any],
+    *,
+    username: str | None = None,
+    email: str | None = None,
+    password: str,
+    admin: bool = False,
+) -> uuid.UUID:
+    """A new user; refused with `user_exists` or `invalid_argument` (see docs/errors.md)."""
+    metadata = {"role": "admin"} if admin else {}
+    row = conn.execute(
+        "select app._create_user(%s, %s, %s, %s)",
+        [email, username, hash_password(password), Jsonb(metadata)],
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+def find_user(conn: psycopg.Connection[Any], name: str) -> uuid.UUID | None:
+    row = conn.execute("select app._find_user(%s)", [name]).fetchone()
+    return None if row is None or row[0] is None else uuid.UUID(str(row[0]))
+
+
+def set_admin(conn: psycopg.Connection[Any], name: str, admin: bool = True) -> dict[str, Any]:
+    """Grant (or withdraw) the admin role; refused with `user_not_found`."""
+    row = conn.execute("select app._set_admin(%s, %s)", [name, admin]).fetchone()
+    assert row is not None
+    result: dict[str, Any] = row[0]
+    return result

@@ -1,0 +1,76 @@
+"""The `wagerbase` command's data commands against a migrated copy: seed-demo, users."""
+
+import io
+import sys
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from tests.db.invariants import assert_invariants
+from wagerbase.cli import main
+
+
+@pytest.fixture
+def database(fresh_db: Callable[[], str], monkeypatch: pytest.MonkeyPatch) -> str:
+    url = fresh_db()
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+def test_seed_demo_loads_both_kinds_once(database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["seed-demo"]) == 0
+    assert main(["seed-demo"]) == 0
+    with psycopg.connect(database) as conn:
+        kinds = conn.execute(
+            "select kind, count(*) from app.markets where status = 'open'"
+            " group by kind order by kind"
+        ).fetchall()
+        assert kinds == [("fixed_odds", 3), ("parimutuel", 2)]
+        admins = conn.execute(
+            "select count(*) from auth.users where raw_app_meta_data ->> 'role' = 'admin'"
+        ).fetchone()
+        assert admins == (1,)
+        assert conn.execute("select count(*) from app.wagers").fetchone() == (11,)
+        assert conn.execute(
+            "select count(*) from app.wagers where approval = 'pending'"
+        ).fetchone() == (1,)
+        assert_invariants(conn)
+    assert "exists" in capsys.readouterr().out
+
+
+def test_users_create_then_promote_and_demote(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+    assert main(["migrate"]) == 0
+    assert main(["users", "create", "dora", "--email", "dora@example.test"]) == 0
+
+    def role() -> str | None:
+        with psycopg.connect(database) as conn:
+            row = conn.execute(
+                "select raw_app_meta_data ->> 'role' from auth.users where email = %s",
+                ["dora@example.test"],
+            ).fetchone()
+            assert row is not None
+            return row[0]
+
+    assert role() is None
+    assert main(["users", "promote", "dora"]) == 0
+    assert role() == "admin"
+    assert main(["users", "demote", "dora@example.test"]) == 0
+    assert role() is None
+
+    assert main(["users", "promote", "nobody"]) == 1
+    assert "user_not_found" in capsys.readouterr().err
+
+
+def test_users_create_refuses_a_taken_name(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("first password\n"))
+    assert main(["users", "create", "erin"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("second password\n"))
+    assert main(["users", "create", "ERIN"]) == 1
+    assert "user_exists" in capsys.readouterr().err
