@@ -7,7 +7,8 @@
     wagerbase seed-demo             migrate, then load demo users and markets (idempotent)
     wagerbase users create NAME [--email E] [--admin]   (password read from stdin or a prompt)
     wagerbase users promote|demote NAME                 grant or withdraw the admin role
-    wagerbase serve [--host] [--port]                   (not implemented yet)
+    wagerbase serve [--host 127.0.0.1] [--port 8000]    migrate, then serve the API
+    wagerbase keys                                      the anon and service keys
 
 Without DATABASE_URL, `migrate` and `psql` start the embedded server when it is not running and
 leave it running afterwards; `wagerbase db stop` stops it.
@@ -28,6 +29,7 @@ from wagerbase.conninfo import libpq_env, redact
 from wagerbase.demo import seed_demo
 from wagerbase.embedded import EmbeddedServer, EmbeddedServerError, ShutdownMode
 from wagerbase.migrate import MigrationError, migrate
+from wagerbase.server import keys, serve
 
 log = logging.getLogger("wagerbase")
 
@@ -53,10 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("status", help="is it running? (exit 0 yes, 3 no)")
     db_commands.add_parser("url", help="print its connection URL (with the password)")
 
-    # ---- stub: not implemented yet ----------------------------------------------------------
-    serve = commands.add_parser("serve", help="serve the API (not implemented yet)")
+    serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    commands.add_parser("keys", help="print the anon and service keys (JWTs) for this secret")
 
     commands.add_parser("seed-demo", help="migrate, then load demo users and markets")
     users = commands.add_parser("users", help="manage users")
@@ -175,10 +177,10 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_implemented(name: str) -> int:
-    # STUB: the lead replaces these with the real commands.
-    print(f"wagerbase {name}: not implemented yet", file=sys.stderr)
-    return 2
+def cmd_keys() -> int:
+    for role, key in keys(settings.jwt_secret()).items():
+        print(f"{role}: {key}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_users(args)
         if args.command == "seed-demo":
             return cmd_seed_demo()
-        return cmd_not_implemented(args.command)  # serve
+        if args.command == "keys":
+            return cmd_keys()
+        return serve(args.host, args.port)
     except psycopg.Error as exc:
         diag = exc.diag
         text = diag.message_primary or str(exc)
@@ -211,3 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The app factory: one Litestar app per API node; the pool is owned by its lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from wagerbase import __version__
+from wagerbase.database import Database
+from wagerbase.http import gotrue
+from wagerbase.http.common import RequestLog
+from wagerbase.tokens import Tokens
+
+log = logging.getLogger("wagerbase")
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    jwt_secret: str
+    sign_in_limit: int = 10  # password sign-ins per identifier per minute
+    max_body_bytes: int = 64 * 1024
+    pool_min: int = 2
+    pool_max: int = 10
+
+
+@get("/health", summary="Liveness and database reachability", tags=["ops"])
+async def health(state: State) -> dict[str, Any]:
+    db: Database = state.db
+    async with db.pool.connection() as conn:
+        await conn.execute("select 1")
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(config: Config) -> Litestar:
+    db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
+    tokens = Tokens(config.jwt_secret)
+
+    @asynccontextmanager
+    async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.open()
+        log.info("database pool open")
+        try:
+            yield
+        finally:
+            await db.close()
+            log.info("database pool closed")
+
+    return Litestar(
+        route_handlers=[health, gotrue.router],
+        lifespan=[pool_lifespan],
+        state=State({"db": db, "tokens": tokens, "config": config}),
+        middleware=[RequestLog],
+        request_max_body_size=config.max_body_bytes,
+        logging_config=LoggingConfig(log_exceptions="always"),
+        openapi_config=OpenAPIConfig(
+            title="Wagerbase",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+    )

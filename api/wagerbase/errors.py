@@ -1,0 +1,93 @@
+"""Errors: one exception for the API's own refusals, and PostgREST's SQLSTATE -> HTTP mapping.
+
+Each surface shapes the body its clients expect (PostgREST's {code, message, details, hint},
+GoTrue's {code, message}, BetMarket's {error}) from the same ApiError, in its own handler.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    hint: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def postgrest_status(sqlstate: str | None, role: str) -> int:
+    """The HTTP status PostgREST answers a SQLSTATE with (its pgErrorStatus table)."""
+    code = sqlstate or ""
+    if code.startswith("PT") and code[2:].isdigit() and len(code) == 5:
+        return int(code[2:])
+    exact = {
+        "23503": 409,
+        "23505": 409,
+        "25006": 405,
+        "42883": 404,
+        "42P01": 404,
+        "42P17": 500,
+        "53400": 500,
+        "57P01": 503,
+        "P0001": 400,
+        "21000": 500,
+    }
+    if code in exact:
+        return exact[code]
+    if code == "42501":
+        return 401 if role == "anon" else 403
+    prefixes = [
+        ("08", 503),
+        ("09", 500),
+        ("0L", 403),
+        ("0P", 403),
+        ("25", 500),
+        ("28", 403),
+        ("2D", 500),
+        ("38", 500),
+        ("39", 500),
+        ("3B", 500),
+        ("40", 500),
+        ("53", 503),
+        ("54", 500),
+        ("55", 500),
+        ("57", 500),
+        ("58", 500),
+        ("F0", 500),
+        ("HV", 500),
+        ("P0", 500),
+        ("XX", 500),
+    ]
+    for prefix, status in prefixes:
+        if code.startswith(prefix):
+            return status
+    return 400
+
+
+def from_database(exc: psycopg.Error, role: str) -> ApiError:
+    """An ApiError carrying a database error exactly as PostgREST reports it."""
+    diag = exc.diag
+    return ApiError(
+        status=postgrest_status(exc.sqlstate, role),
+        code=exc.sqlstate or "",
+        message=diag.message_primary or str(exc),
+        details=diag.message_detail,
+        hint=diag.message_hint,
+    )
+
+
+def detail_object(error: ApiError) -> dict[str, Any]:
+    """The engine puts a JSON object in `detail`; this parses it ({} when it is not one)."""
+    if isinstance(error.details, dict):
+        return error.details
+    try:
+        value = json.loads(error.details or "")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,97 @@
+"""What every surface shares: the caller's identity, the state's database and tokens, and the
+structured request log."""
+
+import json
+import logging
+import time
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from wagerbase.database import Database
+from wagerbase.errors import ApiError
+from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
+
+log = logging.getLogger("wagerbase.http")
+
+
+def provide_db(state: State) -> Database:
+    db: Database = state.db
+    return db
+
+
+def provide_tokens(state: State) -> Tokens:
+    tokens: Tokens = state.tokens
+    return tokens
+
+
+def bearer(request: Request[Any, Any, Any]) -> str | None:
+    """The token of `Authorization: Bearer <token>`, or None without one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def caller_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
+    """The caller's verified claims: anon without a token; a 401 for a token that is not valid
+    (expired, forged, another secret, `alg: none`, unknown role), as PostgREST answers it."""
+    token = bearer(request)
+    if token is None:
+        claims = anon_claims()
+    else:
+        try:
+            claims = tokens.verify(token)
+        except TokenError as exc:
+            raise ApiError(
+                status=401,
+                code="PGRST301",
+                message=f"JWT rejected: {exc.reason}",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="invalid_token", '
+                    f'error_description="{exc.reason}"'
+                },
+            ) from exc
+    request.state.role = claims["role"]
+    request.state.user_id = claims.get("sub")
+    return claims
+
+
+class RequestLog:
+    """ASGI middleware: one JSON line per request with method, path, status, duration and caller."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            state = scope.get("state", {})
+            log.info(
+                json.dumps(
+                    {
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "role": state.get("role"),
+                        "user_id": state.get("user_id"),
+                    }
+                )
+            )

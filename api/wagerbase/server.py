@@ -1,0 +1,46 @@
+"""`wagerbase serve`: migrate, then serve the API with uvicorn until interrupted."""
+
+import logging
+import sys
+
+import uvicorn
+
+from wagerbase import settings
+from wagerbase.app import Config, create_app
+from wagerbase.conninfo import redact
+from wagerbase.migrate import migrate
+from wagerbase.tokens import Tokens
+
+log = logging.getLogger("wagerbase")
+
+
+def keys(secret: str) -> dict[str, str]:
+    """The anon and service keys for this secret (long-lived JWTs that carry only a role)."""
+    tokens = Tokens(secret)
+    return {"anon": tokens.role_key("anon"), "service_role": tokens.role_key("service_role")}
+
+
+def serve(host: str, port: int) -> int:
+    url = settings.database_url()
+    embedded = settings.external_database_url() is None
+    log.info("database %s", redact(url))
+    print(migrate(url).summary(), file=sys.stderr)
+    secret = settings.jwt_secret()
+    app = create_app(Config(database_url=url, jwt_secret=secret))
+    print(f"wagerbase: serving on http://{host}:{port}  (OpenAPI: /schema)", file=sys.stderr)
+    print(f"wagerbase: anon key: {keys(secret)['anon']}", file=sys.stderr)
+    logging.getLogger("wagerbase.http").setLevel(logging.INFO)
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+            lifespan="on",
+        )
+    finally:
+        server = settings.embedded_server()
+        if embedded and server.started_here:
+            server.stop("fast")
+    return 0

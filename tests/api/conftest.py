@@ -1,0 +1,35 @@
+"""A running API node for the HTTP tests: `wagerbase serve` on its own migrated database."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.pgserver import PgServer, unique_name
+from tests.serving import Node, new_secret
+
+
+@pytest.fixture(scope="session")
+def api_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    name = unique_name("wb_api")
+    url = pg_server.create_database(name, template=template_db)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One API node for the whole session; tests make their own users so they never collide."""
+    started = Node(api_database, new_secret(), tmp_path_factory.mktemp("node") / "serve.log")
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """unique('alice') -> 'alice_1a2b3c4d': names that cannot collide across tests."""
+    return lambda prefix: unique_name(prefix)

@@ -1,0 +1,182 @@
+"""/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges)."""
+
+from collections.abc import Callable
+
+import httpx
+import jwt
+import pytest
+from supabase import Client, create_client
+from supabase_auth.errors import AuthApiError
+
+from tests.serving import Node
+
+
+@pytest.fixture
+def client(node: Node) -> Client:
+    return create_client(node.url, node.anon_key)
+
+
+def test_sign_up_then_sign_in_with_email(client: Client, unique: Callable[[str], str]) -> None:
+    email = f"{unique('ana')}@example.test"
+    signed_up = client.auth.sign_up({"email": email, "password": "correct horse 1"})
+    assert signed_up.session is not None
+    assert signed_up.user is not None and signed_up.user.email == email
+
+    signed_in = client.auth.sign_in_with_password({"email": email, "password": "correct horse 1"})
+    assert signed_in.session is not None
+    claims = jwt.decode(signed_in.session.access_token, options={"verify_signature": False})
+    assert claims["sub"] == signed_in.user.id
+    assert claims["role"] == "authenticated" and claims["aud"] == "authenticated"
+    assert claims["email"] == email
+    assert claims["exp"] > claims["iat"]
+    assert "role" not in claims["app_metadata"]
+    assert client.auth.get_user().user.id == signed_in.user.id
+
+
+def test_sign_up_cannot_make_an_admin(node: Node, unique: Callable[[str], str]) -> None:
+    email = f"{unique('mallory')}@example.test"
+    answer = httpx.post(
+        f"{node.url}/auth/v1/signup",
+        headers={"apikey": node.anon_key},
+        json={
+            "email": email,
+            "password": "correct horse 1",
+            "data": {"role": "admin"},
+            "app_metadata": {"role": "admin"},
+        },
+    )
+    assert answer.status_code == 200
+    claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
+    assert claims["app_metadata"].get("role") is None
+
+
+def test_wrong_password_and_taken_email_are_refused_with_gotrue_codes(
+    client: Client, unique: Callable[[str], str]
+) -> None:
+    email = f"{unique('ben')}@example.test"
+    client.auth.sign_up({"email": email, "password": "correct horse 1"})
+    with pytest.raises(AuthApiError) as wrong:
+        client.auth.sign_in_with_password({"email": email, "password": "not it at all"})
+    assert wrong.value.code == "invalid_credentials"
+    with pytest.raises(AuthApiError) as taken:
+        client.auth.sign_up({"email": email, "password": "another one 2"})
+    assert taken.value.code == "user_already_exists"
+
+
+def test_refresh_rotates_and_a_reused_token_ends_the_session(
+    client: Client, node: Node, unique: Callable[[str], str]
+) -> None:
+    email = f"{unique('cy')}@example.test"
+    session = client.auth.sign_up({"email": email, "password": "correct horse 1"}).session
+    assert session is not None
+    first = session.refresh_token
+    refreshed = client.auth.refresh_session(first).session
+    assert refreshed is not None and refreshed.refresh_token != first
+
+    reused = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=refresh_token",
+        headers={"apikey": node.anon_key},
+        json={"refresh_token": first},
+    )
+    assert reused.status_code == 400
+    assert reused.json()["code"] == "refresh_token_already_used"
+    # the theft ends the session: its newest token is dead too
+    successor = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=refresh_token",
+        headers={"apikey": node.anon_key},
+        json={"refresh_token": refreshed.refresh_token},
+    )
+    assert successor.status_code == 400
+    assert successor.json()["code"] == "refresh_token_not_found"
+
+
+def test_sign_up_with_a_username_and_sign_in_with_it(
+    node: Node, unique: Callable[[str], str]
+) -> None:
+    name = unique("dee")
+    up = httpx.post(
+        f"{node.url}/auth/v1/signup",
+        headers={"apikey": node.anon_key},
+        json={"username": name, "password": "correct horse 1"},
+    )
+    assert up.status_code == 200, up.text
+    assert up.json()["user"]["user_metadata"]["username"] == name
+    signed_in = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=password",
+        headers={"apikey": node.anon_key},
+        json={"username": name, "password": "correct horse 1"},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+
+
+def test_sign_in_attempts_are_rate_limited_per_user(
+    node: Node, unique: Callable[[str], str]
+) -> None:
+    email = f"{unique('eve')}@example.test"
+    httpx.post(
+        f"{node.url}/auth/v1/signup",
+        headers={"apikey": node.anon_key},
+        json={"email": email, "password": "correct horse 1"},
+    )
+    statuses = [
+        httpx.post(
+            f"{node.url}/auth/v1/token?grant_type=password",
+            headers={"apikey": node.anon_key},
+            json={"email": email, "password": f"guess {n}"},
+        ).status_code
+        for n in range(12)
+    ]
+    # 1 sign-up does not count; 10 guesses a minute are answered, the rest refused
+    assert statuses[:10] == [400] * 10
+    assert statuses[10:] == [429, 429]
+    # even the right password waits out the minute
+    right = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=password",
+        headers={"apikey": node.anon_key},
+        json={"email": email, "password": "correct horse 1"},
+    )
+    assert right.status_code == 429
+    assert right.json()["code"] == "over_request_rate_limit"
+
+
+def test_logout_ends_the_session(client: Client, node: Node, unique: Callable[[str], str]) -> None:
+    email = f"{unique('fay')}@example.test"
+    session = client.auth.sign_up({"email": email, "password": "correct horse 1"}).session
+    assert session is not None
+    out = httpx.post(
+        f"{node.url}/auth/v1/logout?scope=global",
+        headers={"apikey": node.anon_key, "Authorization": f"Bearer {session.access_token}"},
+    )
+    assert out.status_code == 204
+    refresh = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=refresh_token",
+        headers={"apikey": node.anon_key},
+        json={"refresh_token": session.refresh_token},
+    )
+    assert refresh.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "token_for",
+    ["expired", "other_secret", "alg_none", "garbage"],
+)
+def test_get_user_refuses_bad_tokens(node: Node, token_for: str) -> None:
+    import time
+
+    now = int(time.time())
+    claims = {
+        "sub": "00000000-0000-0000-0000-000000000001",
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + 600,
+    }
+    token = {
+        "expired": lambda: jwt.encode({**claims, "exp": now - 10}, node.jwt_secret, "HS256"),
+        "other_secret": lambda: jwt.encode(claims, "x" * 48, "HS256"),
+        "alg_none": lambda: jwt.encode(claims, None, "none"),
+        "garbage": lambda: "not.a.token",
+    }[token_for]()
+    answer = httpx.get(f"{node.url}/auth/v1/user", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "bad_jwt"
