@@ -14,7 +14,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from wagerbase import __version__
 from wagerbase.database import Database
-from wagerbase.http import gotrue
+from wagerbase.http import betmarket, gotrue, postgrest
 from wagerbase.http.common import RequestLog
 from wagerbase.tokens import Tokens
 
@@ -54,7 +54,7 @@ def create_app(config: Config) -> Litestar:
             log.info("database pool closed")
 
     return Litestar(
-        route_handlers=[health, gotrue.router],
+        route_handlers=[health, gotrue.router, postgrest.router, betmarket.router],
         lifespan=[pool_lifespan],
         state=State({"db": db, "tokens": tokens, "config": config}),
         middleware=[RequestLog],

@@ -7,31 +7,21 @@ or a username; admin is never granted here (app_metadata is the server's). Error
 token (SUPABASE_COMPAT.md 2.1).
 """
 
-import asyncio
-import hashlib
-import secrets
-import uuid
 from typing import Any, Literal
 
 import msgspec
-import psycopg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import QueryParameter
 
+from wagerbase import accounts
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.http.common import bearer, provide_db, provide_tokens
 from wagerbase.tokens import ACCESS_TOKEN_SECONDS, TokenError, Tokens
 
 API_VERSION = "2024-01-01"
-MIN_PASSWORD = 8
-_hasher = PasswordHasher()
-# Checked when the user does not exist, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class SignUp(msgspec.Struct):
@@ -76,128 +66,25 @@ class Session(msgspec.Struct):
     user: User
 
 
-def _digest(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-def _new_refresh_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def _session(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: str) -> Session:
-    access, expires_at = tokens.access_token(user, session_id)
+def _session(signed_in: accounts.SignedIn) -> Session:
     return Session(
-        access_token=access,
+        access_token=signed_in.access_token,
         token_type="bearer",
         expires_in=ACCESS_TOKEN_SECONDS,
-        expires_at=expires_at,
-        refresh_token=refresh,
-        user=msgspec.convert(user, User, strict=False),
+        expires_at=signed_in.expires_at,
+        refresh_token=signed_in.refresh_token,
+        user=msgspec.convert(signed_in.user, User, strict=False),
     )
-
-
-def _auth_error(status: int, code: str, message: str) -> ApiError:
-    return ApiError(status=status, code=code, message=message)
-
-
-async def _start_session(db: Database, tokens: Tokens, user_id: str) -> Session:
-    session_id = str(uuid.uuid4())
-    refresh = _new_refresh_token()
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute(
-                "select app._start_session(%s, %s, %s) as user",
-                [user_id, session_id, _digest(refresh)],
-            )
-        ).fetchone()
-    assert row is not None
-    return _session(tokens, row["user"], session_id, refresh)
 
 
 @post("/signup", status_code=200, summary="Sign up with an email or a username")
 async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
-    if len(data.password) < MIN_PASSWORD:
-        raise ApiError(
-            status=422,
-            code="weak_password",
-            message=f"Password should be at least {MIN_PASSWORD} characters.",
-            details={"reasons": ["length"]},
-        )
     username = data.username or (data.data or {}).get("username")
-    if not data.email and not username:
-        raise _auth_error(400, "validation_failed", "An email or a username is required.")
-    password_hash = await asyncio.to_thread(_hasher.hash, data.password)
-    try:
-        async with db.as_server() as conn:
-            row = await (
-                await conn.execute(
-                    "select app._create_user(%s, %s, %s) as id",
-                    [data.email, username, password_hash],
-                )
-            ).fetchone()
-    except psycopg.Error as exc:
-        key = exc.diag.message_primary
-        if key == "user_exists":
-            raise _auth_error(422, "user_already_exists", "User already registered") from exc
-        if key == "invalid_argument":
-            raise _auth_error(400, "validation_failed", exc.diag.message_detail or key) from exc
-        raise
-    assert row is not None
-    return await _start_session(db, tokens, str(row["id"]))
-
-
-async def _password_grant(data: TokenRequest, db: Database, tokens: Tokens, limit: int) -> Session:
-    identifier = (data.email or data.username or data.phone or "").strip()
-    if not identifier or not data.password:
-        raise _auth_error(
-            400, "validation_failed", "An email (or username) and a password are required."
+    return _session(
+        await accounts.sign_up(
+            db, tokens, email=data.email, username=username, password=data.password
         )
-    async with db.as_server() as conn:
-        allowed = await (
-            await conn.execute("select app._sign_in_allowed(%s, %s) as ok", [identifier, limit])
-        ).fetchone()
-        found = await (
-            await conn.execute("select * from app._user_for_sign_in(%s)", [identifier])
-        ).fetchone()
-    if not (allowed and allowed["ok"]):
-        raise ApiError(
-            status=429,
-            code="over_request_rate_limit",
-            message="Too many sign-in attempts; wait a minute.",
-            headers={"Retry-After": "60"},
-        )
-    stored = (found or {}).get("password_hash") or _DUMMY_HASH
-    try:
-        await asyncio.to_thread(_hasher.verify, stored, data.password)
-        verified = found is not None and found.get("password_hash") is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
-    if not verified or found is None:
-        raise _auth_error(400, "invalid_credentials", "Invalid login credentials")
-    return await _start_session(db, tokens, str(found["user_id"]))
-
-
-async def _refresh_grant(data: TokenRequest, db: Database, tokens: Tokens) -> Session:
-    if not data.refresh_token:
-        raise _auth_error(400, "validation_failed", "refresh_token is required.")
-    refresh = _new_refresh_token()
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute(
-                "select app._refresh_session(%s, %s) as result",
-                [_digest(data.refresh_token), _digest(refresh)],
-            )
-        ).fetchone()
-    assert row is not None
-    result = row["result"]
-    status = result["status"]
-    if status == "refresh_token_already_used":
-        raise _auth_error(400, status, "Invalid Refresh Token: Already Used")
-    if status != "ok":
-        raise _auth_error(
-            400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
-        )
-    return _session(tokens, result["user"], result["session_id"], refresh)
+    )
 
 
 @post("/token", status_code=200, summary="Sign in with a password, or refresh a session")
@@ -209,20 +96,31 @@ async def token(
     grant_type: Literal["password", "refresh_token"],
 ) -> Session:
     if grant_type == "password":
-        return await _password_grant(data, db, tokens, request.app.state.config.sign_in_limit)
-    return await _refresh_grant(data, db, tokens)
+        identifier = data.email or data.username or data.phone or ""
+        signed_in = await accounts.sign_in(
+            db,
+            tokens,
+            identifier=identifier,
+            password=data.password or "",
+            limit=request.app.state.config.sign_in_limit,
+        )
+    else:
+        if not data.refresh_token:
+            raise accounts.refusal(400, "validation_failed", "refresh_token is required.")
+        signed_in = await accounts.refresh(db, tokens, data.refresh_token)
+    return _session(signed_in)
 
 
 def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> dict[str, Any]:
     token_text = bearer(request)
     if token_text is None:
-        raise _auth_error(401, "no_authorization", "This endpoint requires a Bearer token")
+        raise accounts.refusal(401, "no_authorization", "This endpoint requires a Bearer token")
     try:
         claims = tokens.verify(token_text)
     except TokenError as exc:
-        raise _auth_error(403, "bad_jwt", f"invalid JWT: {exc.reason}") from exc
+        raise accounts.refusal(403, "bad_jwt", f"invalid JWT: {exc.reason}") from exc
     if claims.get("role") != "authenticated":
-        raise _auth_error(403, "bad_jwt", "invalid JWT: not a user's token")
+        raise accounts.refusal(403, "bad_jwt", "invalid JWT: not a user's token")
     request.state.role = "authenticated"
     request.state.user_id = claims["sub"]
     return claims
@@ -231,13 +129,10 @@ def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> dict[str, A
 @get("/user", summary="The signed-in user")
 async def get_user(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> User:
     claims = _user_claims(request, tokens)
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute("select app._user_json(%s) as user", [claims["sub"]])
-        ).fetchone()
-    if row is None or row["user"] is None:
-        raise _auth_error(403, "user_not_found", "User from sub claim in JWT does not exist")
-    return msgspec.convert(row["user"], User, strict=False)
+    user = await accounts.user_json(db, claims["sub"])
+    if user is None:
+        raise accounts.refusal(403, "user_not_found", "User from sub claim in JWT does not exist")
+    return msgspec.convert(user, User, strict=False)
 
 
 @post("/logout", status_code=204, summary="Sign out (scope: global, local or others)")
@@ -250,11 +145,7 @@ async def logout(
     ),
 ) -> None:
     claims = _user_claims(request, tokens)
-    async with db.as_server() as conn:
-        await conn.execute(
-            "select app._end_sessions(%s, %s, %s)",
-            [claims["sub"], claims.get("session_id"), sign_out_scope],
-        )
+    await accounts.sign_out(db, claims["sub"], claims.get("session_id"), sign_out_scope)
 
 
 def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
