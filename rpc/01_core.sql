@@ -236,24 +236,22 @@ end
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
--- Profit is what settlements left with the house (stakes kept minus winnings paid, plus rake and
--- dust); the house account moves only at settlement, so its balance equals its profit.
+-- Profit is the house account's balance: only settlements move it (stakes kept minus winnings
+-- paid, plus rake and dust), so it is exactly the bookmaker's result, and it is already current
+-- when _post_transaction announces it, before the settlement row is written.
 create or replace function app._house_figures()
 returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.jsonb_build_object(
-        'balance', a.balance,
-        'profit', coalesce((select sum(s.house_result) from app.settlements as s), 0),
-        'version', a.version
-    )
+    select pg_catalog.jsonb_build_object('balance', a.balance, 'profit', a.balance, 'version', a.version)
     from app.accounts as a
     where a.kind = 'house'
 $$;
 
 -- _ensure_wallet: the user's wallet account id, created on first touch and funded with the
--- configured initial balance from the grants account.
+-- configured initial balance from the grants account. Checked on every call: a deleted user's
+-- token no longer moves their money.
 -- Raises: unknown_user when the user does not exist or was deleted.
 create or replace function app._ensure_wallet(p_user uuid)
 returns bigint
@@ -264,14 +262,14 @@ declare
     v_account bigint;
     v_initial bigint;
 begin
-    select a.id into v_account from app.accounts as a where a.user_id = p_user;
-    if found then
-        return v_account;
-    end if;
     if not exists (
         select 1 from auth.users as u where u.id = p_user and u.deleted_at is null
     ) then
         perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', p_user));
+    end if;
+    select a.id into v_account from app.accounts as a where a.user_id = p_user;
+    if found then
+        return v_account;
     end if;
 
     insert into app.accounts (kind, user_id) values ('user', p_user)
@@ -296,8 +294,8 @@ begin
 end
 $$;
 
--- _lock_wallet: lock the user's wallet and return its balance. Callers that also lock a market
--- lock the market first (global order: market, then accounts by id).
+-- _wallet_balance_locked: lock the user's wallet and return its balance. Callers that also lock
+-- a market lock the market first (global order: market, then accounts by id).
 create or replace function app._wallet_balance_locked(p_account bigint)
 returns bigint
 language sql

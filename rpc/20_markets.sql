@@ -20,6 +20,28 @@ begin
 end
 $$;
 
+-- _lock_market_accounts: lock, in id order, every account a settlement or void of the market can
+-- touch: its escrow, the house, and the wallet of everyone with an unsettled wager on it. Called
+-- right after the market is locked by functions that post more than one ledger transaction, so
+-- that their locks are all taken in the one global order (two postings would otherwise each lock
+-- in order, but not in order together, and two settlements sharing a bettor could deadlock).
+create or replace function app._lock_market_accounts(p_market_id bigint)
+returns void
+language sql
+set search_path = ''
+as $$
+    select 1
+    from app.accounts as a
+    where a.market_id = p_market_id
+        or a.kind = 'house'
+        or a.user_id in (
+            select w.user_id from app.wagers as w
+            where w.market_id = p_market_id and w.settlement = 'open'
+        )
+    order by a.id
+    for update
+$$;
+
 -- _require_status: refuse `p_action` unless the market's status is one of `p_allowed`.
 -- Raises: already_settled (the market is settled), invalid_market_state (any other status).
 create or replace function app._require_status(p_market app.markets, p_allowed text[], p_action text)
@@ -428,6 +450,7 @@ begin
             'argument', 'reason', 'reason', 'between 1 and 500 characters'));
     end if;
     perform app._require_status(v_market, array['draft', 'open', 'closed'], 'void_market');
+    perform app._lock_market_accounts(v_market.id);
     v_refunds := app._refund_wagers(v_market.id, 'void', 'market_void');
     return app._transition(v_market, 'void', 'void_market', 'voided', v_reason)
         || pg_catalog.jsonb_build_object('refunded', v_refunds);

@@ -9,7 +9,8 @@
 --   price_impact_pp how far the stake moves the outcome's share of the pool, in points
 --   estimated_payout floor(stake * effective_odds); certain for fixed odds
 --   max_payout      the most the wager can pay: the locked payout (fixed odds), or the market's
---                   per-wager ceiling (parimutuel, where later wagers still move the payout)
+--                   per-wager ceiling (parimutuel, where later wagers still move the payout;
+--                   placement checks the ceiling against the estimate)
 --   cap             the largest stake allowed now (fixed odds; null for parimutuel)
 --   takeout         the part of the stake the rake takes (parimutuel; 0 for fixed odds)
 -- Raises: invalid_amount, outcome_not_found.

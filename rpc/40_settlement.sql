@@ -51,9 +51,12 @@ begin
             'market_id', v_market.id, 'outcome_id', settle_market.outcome_id));
     end if;
     v_before := app._market_row(v_market.id);
+    perform app._lock_market_accounts(v_market.id);
 
     if v_market.status = 'open' then
-        update app.markets as m set closed_at = now() where m.id = v_market.id;
+        update app.markets as m
+        set status = 'closed', closed_at = now(), version = m.version + 1
+        where m.id = v_market.id;
         perform app._notify_market(v_market.id, 'closed');
     end if;
     v_refunds := app._refund_wagers(v_market.id, 'refund', 'market_settled', true);
@@ -169,7 +172,9 @@ set search_path = ''
 as $$
 begin
     perform app._require_admin();
-    return app._house_figures() || (
+    return app._house_figures() || pg_catalog.jsonb_build_object(
+        'settled_result', (select coalesce(sum(s.house_result), 0) from app.settlements as s)
+    ) || (
         select pg_catalog.jsonb_build_object(
             'escrow_held', coalesce(sum(a.balance) filter (where a.kind = 'escrow'), 0),
             'user_balances', coalesce(sum(a.balance) filter (where a.kind = 'user'), 0),
