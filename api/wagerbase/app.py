@@ -6,8 +6,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -39,6 +40,15 @@ async def health(state: State) -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The last resort: a bug. Logged with its traceback; the caller gets a bare 500. Refusals
+    and bad input never come here: each surface answers them in its own handler."""
+    if isinstance(exc, HTTPException):
+        return Response({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response({"error": "internal error"}, status_code=500)
+
+
 def create_app(config: Config) -> Litestar:
     db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
     tokens = Tokens(config.jwt_secret)
@@ -59,7 +69,8 @@ def create_app(config: Config) -> Litestar:
         state=State({"db": db, "tokens": tokens, "config": config}),
         middleware=[RequestLog],
         request_max_body_size=config.max_body_bytes,
-        logging_config=LoggingConfig(log_exceptions="always"),
+        logging_config=LoggingConfig(log_exceptions="never"),
+        exception_handlers={Exception: _unexpected},
         openapi_config=OpenAPIConfig(
             title="Wagerbase",
             version=__version__,

@@ -71,8 +71,11 @@ def postgrest_status(sqlstate: str | None, role: str) -> int:
 
 
 def from_database(exc: psycopg.Error, role: str) -> ApiError:
-    """An ApiError carrying a database error exactly as PostgREST reports it."""
+    """An ApiError carrying a database error exactly as PostgREST reports it. An error with no
+    SQLSTATE never reached the server (pool timeout, lost connection): 503, retryable."""
     diag = exc.diag
+    if not exc.sqlstate:
+        return ApiError(503, "PGRST001", "Database client error", details=str(exc))
     return ApiError(
         status=postgrest_status(exc.sqlstate, role),
         code=exc.sqlstate or "",

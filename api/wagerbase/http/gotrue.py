@@ -7,7 +7,7 @@ or a username; admin is never granted here (app_metadata is the server's). Error
 token (SUPABASE_COMPAT.md 2.1).
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -140,9 +140,9 @@ async def logout(
     request: Request[Any, Any, Any],
     db: Database,
     tokens: Tokens,
-    sign_out_scope: Literal["global", "local", "others"] = QueryParameter(
-        name="scope", default="global"
-    ),
+    sign_out_scope: Annotated[
+        Literal["global", "local", "others"], QueryParameter(name="scope")
+    ] = "global",
 ) -> None:
     claims = _user_claims(request, tokens)
     await accounts.sign_out(db, claims["sub"], claims.get("session_id"), sign_out_scope)

@@ -1,5 +1,741 @@
-"""/rest/v1: the PostgREST subset the official Supabase clients use (being built)."""
+"""/rest/v1: the PostgREST subset the official Supabase clients use (SUPABASE_COMPAT.md 3 and 4).
 
-from litestar import Router
+- `GET|HEAD /rest/v1/{view}`: a view (or table) of schema `public`, with `select`, filters,
+  `order`, `limit`, `offset` (grammar in pgrst_query.py), `Prefer: count=exact` and
+  `Content-Range`, and `Accept: application/vnd.pgrst.object+json` for one object.
+- `POST /rest/v1/rpc/{fn}` with a JSON object of named arguments; `GET|HEAD` with the arguments in
+  the query string for STABLE and IMMUTABLE functions. Rows that a function returns take the same
+  filters as a view.
+- Writes to views and tables are refused as PostgREST refuses them when the role holds no write
+  grant: `42501`, 401 for anon and 403 otherwise. No client role may write a table; every write
+  goes through a function.
 
-router = Router(path="/rest/v1", route_handlers=[], tags=["rest"])
+Each request runs as PostgREST runs it: the token's claims, then one transaction with `set local
+role` and `request.jwt.claims` (read only for GET and HEAD, and for calls of non-volatile
+functions), then one statement, so grants and RLS decide everything. Every error has PostgREST's
+body `{code, message, details, hint}`.
+
+The schema cache (views, functions and their arguments, read from pg_catalog) is kept per
+process and read again when a request names something it does not hold.
+"""
+
+import asyncio
+import difflib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, NoReturn
+
+import msgspec
+import psycopg
+from litestar import Request, Response, Router, get, head, post, route
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import HeaderParameter, QueryParameter
+from psycopg_pool import PoolTimeout
+
+from wagerbase.database import Database
+from wagerbase.errors import ApiError, from_database
+from wagerbase.http import pgrst_sql
+from wagerbase.http.common import caller_claims, provide_db, provide_tokens
+from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
+from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
+from wagerbase.tokens import Claims, Tokens
+
+JSON = "application/json; charset=utf-8"
+OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
+SCHEMA = pgrst_sql.SCHEMA
+READ_METHODS = frozenset({"GET", "HEAD"})
+STALE_SQLSTATES = frozenset({"42P01", "42883", "42703"})  # something the cache named is gone
+
+
+# --- the schema cache -------------------------------------------------------------------------
+
+
+class SchemaCache:
+    """Views and functions of `public`, loaded once and read again when a request names one it
+    does not hold (at most once a second for such misses, so unknown names cannot make every
+    request read the catalog), or at once after `invalidate()`."""
+
+    MISS_RELOAD_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._catalog: Catalog | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Read the catalog again on next use (the database said something it named is gone)."""
+        if not self._recent():
+            self._catalog = None
+
+    async def _current(self, db: Database, *, reload_from: Catalog | None = None) -> Catalog:
+        """The catalog; with `reload_from` (the one that missed) a newer one if it may be."""
+        catalog = self._catalog
+        if catalog is not None and (catalog is not reload_from or self._recent()):
+            return catalog
+        async with self._lock:
+            catalog = self._catalog
+            if catalog is not None and (catalog is not reload_from or self._recent()):
+                return catalog  # another request reloaded it meanwhile
+            async with db.as_server() as conn:
+                catalog = await pgrst_sql.load_catalog(conn)
+            self._catalog, self._loaded_at = catalog, time.monotonic()
+            return catalog
+
+    def _recent(self) -> bool:
+        return time.monotonic() - self._loaded_at < self.MISS_RELOAD_SECONDS
+
+    async def relation(self, db: Database, name: str, columns: Iterable[str] = ()) -> Relation:
+        """The relation `name`, reloading the catalog if it lacks it or one of `columns`."""
+        wanted = set(columns)
+        catalog = await self._current(db)
+        known = catalog.relations.get(name)
+        if known is None or not wanted <= known.columns.keys():
+            catalog = await self._current(db, reload_from=catalog)
+        relation = catalog.relations.get(name)
+        if relation is None:
+            close = difflib.get_close_matches(name, list(catalog.relations), n=1)
+            raise ApiError(
+                404,
+                "PGRST205",
+                f"Could not find the table '{SCHEMA}.{name}' in the schema cache",
+                hint=f"Perhaps you meant the table '{SCHEMA}.{close[0]}'" if close else None,
+            )
+        return relation
+
+    async def overloads(self, db: Database, name: str) -> list[Function]:
+        catalog = await self._current(db)
+        return catalog.functions.get(name, [])
+
+    async def function(self, db: Database, name: str, arguments: set[str]) -> Function:
+        catalog = await self._current(db)
+        found = _resolve(catalog, name, arguments)
+        if found is None:
+            catalog = await self._current(db, reload_from=catalog)
+            found = _resolve(catalog, name, arguments)
+        if found is None:
+            raise _no_function(catalog, name, arguments)
+        return found
+
+
+def _resolve(catalog: Catalog, name: str, arguments: set[str]) -> Function | None:
+    matches = [f for f in catalog.functions.get(name, []) if f.accepts(arguments)]
+    # the fewest extra (defaulted) arguments wins, as PostgreSQL's named-notation resolution
+    matches.sort(key=lambda f: len(f.arguments))
+    return matches[0] if matches else None
+
+
+def _no_function(catalog: Catalog, name: str, arguments: set[str]) -> ApiError:
+    listed = ", ".join(sorted(arguments))
+    searched = f"with parameters {listed}" if arguments else "without parameters"
+    hint = None
+    for candidate in catalog.functions.get(name, []):
+        names = ", ".join(arg.name for arg in candidate.arguments)
+        hint = f"Perhaps you meant to call the function {SCHEMA}.{name}({names})"
+        break
+    else:
+        close = difflib.get_close_matches(name, list(catalog.functions), n=1)
+        if close:
+            hint = f"Perhaps you meant to call the function {SCHEMA}.{close[0]}"
+    return ApiError(
+        404,
+        "PGRST202",
+        f"Could not find the function {SCHEMA}.{name}({listed}) in the schema cache",
+        details=f"Searched for the function {SCHEMA}.{name} {searched} or with a single unnamed "
+        "json/jsonb parameter, but no matches were found in the schema cache.",
+        hint=hint,
+    )
+
+
+def provide_schema_cache(state: State) -> SchemaCache:
+    cache = state.get("pgrst_schema_cache")
+    if cache is None:
+        cache = SchemaCache()
+        state["pgrst_schema_cache"] = cache
+    assert isinstance(cache, SchemaCache)
+    return cache
+
+
+# --- request headers --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the request asks of the answer: one object or an array, nulls stripped, a count."""
+
+    single: bool = False
+    strip_nulls: bool = False
+    count: bool = False
+
+
+def _check_profile(request: Request[Any, Any, Any]) -> None:
+    """Only `public` is exposed: any other Accept-Profile (reads) or Content-Profile (writes)
+    is a 406."""
+    header = "accept-profile" if request.method in READ_METHODS else "content-profile"
+    profile = request.headers.get(header, "").strip()
+    if profile and profile != SCHEMA:
+        raise ApiError(406, "PGRST106", f"The schema must be one of the following: {SCHEMA}")
+
+
+def _wanted(request: Request[Any, Any, Any]) -> Wanted:
+    prefer = request.headers.get("prefer", "")
+    preferences = {p.strip().lower() for p in prefer.split(",")}
+    count = bool(preferences & {"count=exact", "count=planned", "count=estimated"})
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return Wanted(count=count)
+    for media_range in accept.split(","):
+        media, *raw_params = (part.strip().lower() for part in media_range.split(";"))
+        params = {p.partition("=")[0].strip(): p.partition("=")[2].strip() for p in raw_params}
+        stripped = params.get("nulls") == "stripped"
+        if media in ("*/*", "application/*", "application/json"):
+            return Wanted(count=count)
+        if media in ("application/vnd.pgrst.object+json", "application/vnd.pgrst.object"):
+            return Wanted(single=True, strip_nulls=stripped, count=count)
+        if media == "application/vnd.pgrst.array+json":
+            return Wanted(strip_nulls=stripped, count=count)
+    raise ApiError(406, "PGRST107", f"None of these media types are available: {accept}")
+
+
+# --- running one statement --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str | None
+    media_type: str = JSON
+    content_range: str | None = None
+
+
+async def _read_rows(
+    db: Database,
+    claims: Claims,
+    request: Request[Any, Any, Any],
+    path: str,
+    source: pgrst_sql.Source,
+    query: ReadQuery,
+    wanted: Wanted,
+    *,
+    read_only: bool,
+    args: str | None = None,
+    one_object: bool = False,
+) -> Answer:
+    """The page of rows a view or a function gives, shaped as PostgREST shapes it."""
+    params = Params()
+    single = wanted.single or one_object
+    head_only = request.method == "HEAD"
+    statement = pgrst_sql.read_statement(
+        source,
+        query,
+        params,
+        count=wanted.count,
+        single=single,
+        strip_nulls=wanted.strip_nulls,
+        with_body=not head_only,
+    )
+    if args is not None:
+        params.values["args"] = args
+    async with db.as_caller(claims, read_only=read_only, method=request.method, path=path) as conn:
+        row = await (await conn.execute(statement, params.values)).fetchone()
+        assert row is not None
+        rows: int = row["page_count"]
+        total: int | None = row["total"]
+        if wanted.single and rows != 1:
+            raise ApiError(
+                406,
+                "PGRST116",
+                "Cannot coerce the result to a single JSON object",
+                details=f"The result contains {rows} rows",
+            )
+        status = _range_status(query.offset, rows, total)
+    lower = query.offset
+    shown = f"{lower}-{lower + rows - 1}" if rows else "*"
+    content_range = f"{shown}/{total if total is not None else '*'}"
+    body = None if head_only else (row["body"] if row["body"] is not None else "null")
+    return Answer(status, body, OBJECT if wanted.single else JSON, content_range)
+
+
+def _range_status(lower: int, rows: int, total: int | None) -> int:
+    """PostgREST's rangeStatus: 416 past the end, 206 for part of a counted result, else 200."""
+    if total is None:
+        return 200
+    if lower > total:
+        raise ApiError(
+            416,
+            "PGRST103",
+            "Requested range not satisfiable",
+            details=f"An offset of {lower} was requested, but there are only {total} rows.",
+        )
+    if rows < total:
+        return 206
+    return 200
+
+
+async def _call(
+    db: Database,
+    claims: Claims,
+    request: Request[Any, Any, Any],
+    function: Function,
+    arguments: dict[str, Any] | str,
+    names: list[str],
+) -> Answer:
+    """Call a function with named arguments (a JSON object, or its exact text) and shape what
+    it returns. On GET and HEAD the query keys that are arguments are not filters."""
+    in_query = set(names) if request.method in READ_METHODS else set()
+    query = parse_read_query(
+        (k, v) for k, v in request.query_params.multi_items() if k not in in_query
+    )
+    wanted = _wanted(request)
+    read_only = request.method in READ_METHODS or function.volatility != "v"
+    path = f"/rpc/{function.name}"
+    args = arguments if isinstance(arguments, str) else pgrst_sql.call_arguments(arguments)
+    if function.returns == "rows":
+        return await _read_rows(
+            db,
+            claims,
+            request,
+            path,
+            pgrst_sql.call_source(function, names),
+            query,
+            wanted,
+            read_only=read_only,
+            args=args if names else None,
+            one_object=not function.returns_set,
+        )
+    if query.shapes_rows:
+        raise bad_query(
+            f"{SCHEMA}.{function.name} returns no rows to select, filter, order or page",
+            "select, filters, order, limit and offset apply to functions that return rows.",
+        )
+    statement = pgrst_sql.call_statement(function, names)
+    values = {"args": args} if names else {}
+    async with db.as_caller(claims, read_only=read_only, method=request.method, path=path) as conn:
+        row = await (await conn.execute(statement, values)).fetchone()
+    body = "null" if row is None or function.returns == "void" else row["body"] or "null"
+    return Answer(200, None if request.method == "HEAD" else body)
+
+
+def _respond(answer: Answer) -> Response[Any]:
+    headers = {"Content-Range": answer.content_range} if answer.content_range else {}
+    return Response(
+        content=(answer.body or "").encode(),
+        status_code=answer.status,
+        media_type=answer.media_type,
+        headers=headers,
+    )
+
+
+def _respond_head(answer: Answer) -> Response[None]:
+    headers = {"Content-Range": answer.content_range} if answer.content_range else {}
+    return Response(
+        content=None, status_code=answer.status, media_type=answer.media_type, headers=headers
+    )
+
+
+# --- RPC arguments ----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _body_arguments(body: bytes) -> tuple[str, list[str]]:
+    """The JSON object of a POST call: its exact text (numbers keep every digit) and its keys."""
+    if not body.strip():
+        return "{}", []
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(
+            400,
+            "PGRST102",
+            "Empty or invalid json",
+            details=str(exc),
+        ) from exc
+    if not isinstance(value, dict):
+        raise ApiError(
+            400,
+            "PGRST102",
+            "The request body must be a JSON object of named arguments",
+            details=f"got a JSON {type(value).__name__.replace('dict', 'object')}",
+        )
+    return text, list(value)
+
+
+async def _query_arguments(
+    cache: SchemaCache, db: Database, request: Request[Any, Any, Any], name: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The named arguments of a GET/HEAD call: the query keys that are argument names of `name`
+    (the other keys filter the rows it returns). Repeated keys make an array argument."""
+    overloads = await cache.overloads(db, name)
+    by_name = {arg.name: arg for f in overloads for arg in f.arguments if arg.name}
+    values: dict[str, Any] = {}
+    for key, raw in request.query_params.multi_items():
+        if key in RESERVED or key in LOGIC_KEYS or key not in by_name:
+            continue
+        argument = by_name[key]
+        value: Any = raw
+        if argument.is_json:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        if key in values:
+            if not argument.type_name.startswith("_"):
+                raise bad_query(f'argument "{key}" is given more than once')
+            previous = values[key]
+            values[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            values[key] = value
+    return values, list(values)
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+class PostgrestErrorBody(msgspec.Struct):
+    """PostgREST's error body; every key is always present."""
+
+    code: str
+    message: str
+    details: Any
+    hint: str | None
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=PostgrestErrorBody,
+            description="PostgREST error body {code, message, details, hint}",
+        )
+        for status in statuses
+    }
+
+
+PARTIAL = {
+    206: ResponseSpec(
+        data_container=list[dict[str, Any]],
+        description="Part of a counted result (Prefer: count=exact with limit or offset)",
+    )
+}
+READ_ERRORS = PARTIAL | _errors(400, 401, 403, 404, 406, 416, 503, 504)
+CALL_ERRORS = PARTIAL | _errors(400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 503, 504)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 406)
+
+SELECT = QueryParameter(
+    name="select", required=False, description="Columns: *, a,b, alias:col, col::text"
+)
+ORDER = QueryParameter(
+    name="order", required=False, description="col.asc|desc[.nullsfirst|.nullslast],..."
+)
+# `minimum` by hand: this Litestar leaves a falsy `ge=0` out of the schema
+WHOLE = {"minimum": 0, "maximum": 2**53}
+LIMIT = QueryParameter(
+    name="limit", required=False, ge=0, schema_extra=WHOLE, description="At most n rows"
+)
+OFFSET = QueryParameter(
+    name="offset", required=False, ge=0, schema_extra=WHOLE, description="Skip n rows"
+)
+PREFER = HeaderParameter(
+    name="Prefer", required=False, description="count=exact puts the total in Content-Range"
+)
+PUBLIC_ONLY = {"enum": [SCHEMA]}
+ACCEPT_PROFILE = HeaderParameter(
+    name="Accept-Profile", required=False, schema_extra=PUBLIC_ONLY, description="Only public"
+)
+CONTENT_PROFILE = HeaderParameter(
+    name="Content-Profile", required=False, schema_extra=PUBLIC_ONLY, description="Only public"
+)
+
+
+@dataclass
+class ArgumentsBody(Operation):
+    """The OpenAPI operation of `POST /rpc/{fn}`: a JSON object of named arguments."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, additional_properties=True)
+                )
+            },
+            description='The function\'s arguments by name, e.g. {"amount": 500}',
+            required=False,
+        )
+
+
+@get("/{name:str}", summary="Read a view", responses=READ_ERRORS)
+async def read_view(
+    request: Request[Any, Any, Any],
+    name: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+    select: Annotated[str | None, SELECT] = None,
+    order: Annotated[str | None, ORDER] = None,
+    limit: Annotated[int | None, LIMIT] = None,
+    offset: Annotated[int | None, OFFSET] = None,
+    prefer: Annotated[str | None, PREFER] = None,
+    accept_profile: Annotated[str | None, ACCEPT_PROFILE] = None,
+) -> Response[Any]:
+    """Rows of a view of `public` that the caller may see (RLS decides), with PostgREST's
+    select, filters (col=eq.1, col=in.(a,b), col=is.null, not., or=(..)), order, limit, offset;
+    `Prefer: count=exact` gives the total in Content-Range."""
+    return _respond(await _read_view(request, name, db, tokens, schema_cache))
+
+
+@head("/{name:str}", summary="Count rows of a view", responses=READ_ERRORS)
+async def head_view(
+    request: Request[Any, Any, Any],
+    name: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+    prefer: Annotated[str | None, PREFER] = None,
+    accept_profile: Annotated[str | None, ACCEPT_PROFILE] = None,
+) -> Response[None]:
+    """As GET without the body: Content-Range carries the count (with Prefer: count=exact)."""
+    return _respond_head(await _read_view(request, name, db, tokens, schema_cache))
+
+
+async def _read_view(
+    request: Request[Any, Any, Any],
+    name: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+) -> Answer:
+    claims = caller_claims(request, tokens)
+    _check_profile(request)
+    relation = await schema_cache.relation(db, name)
+    wanted = _wanted(request)
+    query = parse_read_query(request.query_params.multi_items())
+    relation = await schema_cache.relation(db, name, query.columns())
+    return await _read_rows(
+        db,
+        claims,
+        request,
+        f"/{name}",
+        pgrst_sql.relation_source(relation),
+        query,
+        wanted,
+        read_only=True,
+    )
+
+
+@route(
+    "/{name:str}",
+    http_method=["POST", "PATCH", "PUT", "DELETE"],
+    status_code=200,
+    summary="Write a view or table (refused)",
+    responses=WRITE_ERRORS,
+)
+async def write_view(
+    request: Request[Any, Any, Any],
+    name: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+) -> Response[Any]:
+    """Refused for every caller, as PostgREST refuses a role without write grants: 42501
+    (401 for anon, 403 otherwise). Money moves only through the functions under /rpc."""
+    claims = caller_claims(request, tokens)
+    _check_profile(request)
+    relation = await schema_cache.relation(db, name)
+    raise ApiError(
+        401 if claims["role"] == "anon" else 403,
+        "42501",
+        f"permission denied for {relation.noun} {relation.name}",
+        hint="Views and tables are read-only; call the functions under /rest/v1/rpc to write.",
+    )
+
+
+@post(
+    "/rpc/{fn:str}",
+    status_code=200,
+    summary="Call a function",
+    responses=CALL_ERRORS,
+    operation_class=ArgumentsBody,
+)
+async def call_post(
+    request: Request[Any, Any, Any],
+    fn: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+    prefer: Annotated[str | None, PREFER] = None,
+    content_profile: Annotated[str | None, CONTENT_PROFILE] = None,
+) -> Response[Any]:
+    """Call a function of `public` with a JSON object of named arguments. A scalar result comes
+    back as JSON, rows as an array (filter them like a view), void as null."""
+    claims = caller_claims(request, tokens)
+    _check_profile(request)
+    text, names = _body_arguments(await request.body())
+    function = await schema_cache.function(db, fn, set(names))
+    return _respond(await _call(db, claims, request, function, text, names))
+
+
+@get("/rpc/{fn:str}", summary="Call a stable function", responses=CALL_ERRORS)
+async def call_get(
+    request: Request[Any, Any, Any],
+    fn: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+    prefer: Annotated[str | None, PREFER] = None,
+    accept_profile: Annotated[str | None, ACCEPT_PROFILE] = None,
+) -> Response[Any]:
+    """Call a STABLE or IMMUTABLE function with its arguments in the query string (read only);
+    a volatile function answers 405."""
+    return _respond(await _call_read_only(request, fn, db, tokens, schema_cache))
+
+
+@head("/rpc/{fn:str}", summary="Call a stable function, headers only", responses=CALL_ERRORS)
+async def call_head(
+    request: Request[Any, Any, Any],
+    fn: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+    prefer: Annotated[str | None, PREFER] = None,
+    accept_profile: Annotated[str | None, ACCEPT_PROFILE] = None,
+) -> Response[None]:
+    """As GET without the body."""
+    return _respond_head(await _call_read_only(request, fn, db, tokens, schema_cache))
+
+
+async def _call_read_only(
+    request: Request[Any, Any, Any],
+    fn: str,
+    db: Database,
+    tokens: Tokens,
+    schema_cache: SchemaCache,
+) -> Answer:
+    claims = caller_claims(request, tokens)
+    _check_profile(request)
+    values, names = await _query_arguments(schema_cache, db, request, fn)
+    function = await schema_cache.function(db, fn, set(names))
+    if function.volatility == "v":
+        raise ApiError(
+            405,
+            "PGRST101",
+            f"The function {SCHEMA}.{fn} is volatile: call it with POST",
+            details="GET and HEAD run read only and may call only STABLE or IMMUTABLE functions.",
+            headers={"Allow": "POST"},
+        )
+    return await _call(db, claims, request, function, values, names)
+
+
+@route(
+    "/rpc/{fn:str}",
+    http_method=["PATCH", "PUT", "DELETE"],
+    status_code=200,
+    include_in_schema=False,
+)
+async def call_other(fn: str) -> Response[Any]:
+    """Functions take only GET, HEAD and POST: 405 PGRST101, as PostgREST answers."""
+    raise ApiError(
+        405,
+        "PGRST101",
+        "For functions, only GET and POST verbs are allowed",
+        headers={"Allow": "GET, HEAD, POST"},
+    )
+
+
+def _allow(methods: str) -> Response[None]:
+    return Response(content=None, status_code=204, headers={"Allow": methods})
+
+
+@route("/{name:str}", http_method="OPTIONS", status_code=204, include_in_schema=False)
+async def view_options(name: str) -> Response[None]:
+    """The methods of a view's path (writes are answered, with a refusal)."""
+    return _allow("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+
+
+@route("/rpc/{fn:str}", http_method="OPTIONS", status_code=204, include_in_schema=False)
+async def call_options(fn: str) -> Response[None]:
+    """The methods of a function's path."""
+    return _allow("GET, HEAD, POST, OPTIONS")
+
+
+# --- the one error handler --------------------------------------------------------------------
+
+
+def _role(request: Request[Any, Any, Any]) -> str:
+    role = getattr(request.state, "role", None)
+    return role if isinstance(role, str) else "anon"
+
+
+def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate:
+            if exc.sqlstate in STALE_SQLSTATES:
+                provide_schema_cache(request.app.state).invalidate()
+            return from_database(exc, _role(request))
+        if isinstance(exc, PoolTimeout):
+            return ApiError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return ApiError(503, "PGRST001", "Database client error. Retrying the connection.")
+        return ApiError(400, "22000", str(exc))
+    if isinstance(exc, ValidationException):
+        code = "PGRST100" if request.method in READ_METHODS else "PGRST102"
+        return ApiError(400, code, str(exc.detail), details=exc.extra)
+    if isinstance(exc, HTTPException):
+        code = "PGRST102" if exc.status_code in (400, 413, 415) else str(exc.status_code)
+        return ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    raise exc
+
+
+def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error = _as_api_error(request, exc)
+    body = {
+        "code": error.code,
+        "message": error.message,
+        "details": error.details,
+        "hint": error.hint,
+    }
+    return Response(
+        content=json.dumps(body, default=str).encode(),
+        status_code=error.status,
+        media_type=JSON,
+        headers=error.headers,
+    )
+
+
+router = Router(
+    path="/rest/v1",
+    # the OPTIONS handlers first: Litestar otherwise makes one per path from the first handler
+    # registered, whose Allow lists that handler's methods only
+    route_handlers=[
+        view_options,
+        call_options,
+        read_view,
+        head_view,
+        write_view,
+        call_post,
+        call_get,
+        call_head,
+        call_other,
+    ],
+    dependencies={
+        "db": Provide(provide_db, sync_to_thread=False),
+        "tokens": Provide(provide_tokens, sync_to_thread=False),
+        "schema_cache": Provide(provide_schema_cache, sync_to_thread=False),
+    },
+    exception_handlers={
+        ApiError: _error_response,
+        psycopg.Error: _error_response,
+        HTTPException: _error_response,
+    },
+    tags=["rest"],
+)
