@@ -1,0 +1,298 @@
+"""The benchmark's data: users with funded wallets, an admin, and markets, all made through the
+engine's own functions except the user rows themselves (sign-up is not the engine's job).
+
+User n (1..users) has the id 00000000-0000-0000-0000-<n in 12 digits>, so a pgbench script can
+build its JWT claims from a random integer. Every call into the engine runs as a request does:
+`set_config('role', 'authenticated', true)` plus the user's (or the admin's) claims.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+ADMIN_ID = "00000000-0000-0000-0001-000000000001"
+# A wallet balance no benchmark exhausts: 10,000,000.00 (initial_balance, in minor units).
+WALLET_BALANCE = 1_000_000_000
+# Large enough that a fixed-odds cap never falls to the minimum (stakes stay below it anyway).
+BENCH_MARGIN = 1_000_000_000_000
+
+
+def user_id(n: int) -> str:
+    """The id of bench user n, the same formula as bench/scripts/place_wager.sql."""
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+def user_claims(n: int) -> dict[str, Any]:
+    return {"sub": user_id(n), "role": "authenticated", "aud": "authenticated"}
+
+
+ADMIN_CLAIMS: dict[str, Any] = {
+    "sub": ADMIN_ID,
+    "role": "authenticated",
+    "aud": "authenticated",
+    "app_metadata": {"role": "admin"},
+}
+
+
+def act_as(conn: Connection, claims: dict[str, Any]) -> None:
+    """For the rest of the current transaction, act as the caller these claims describe."""
+    conn.execute(
+        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+        [claims["role"], json.dumps(claims)],
+    )
+
+
+@dataclass(frozen=True)
+class MarketRange:
+    """Markets made together: ids first..first+count-1, each with `outcomes` outcomes whose ids
+    are outcome_first + i * outcomes + position (checked by `check_layout`)."""
+
+    kind: str
+    first: int
+    count: int
+    outcome_first: int
+    outcomes: int
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+    def pgbench_vars(self) -> list[str]:
+        return [
+            f"market_first={self.first}",
+            f"markets={self.count}",
+            f"outcome_first={self.outcome_first}",
+            f"outcomes={self.outcomes}",
+        ]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "market_ids": [self.first, self.last],
+            "outcomes_per_market": self.outcomes,
+        }
+
+
+def create_users(conn: Connection, users: int) -> None:
+    """Users 1..users and an admin, as sign-up makes them (auth.users and app.profiles rows)."""
+    conn.execute(
+        """
+        insert into auth.users (id, email, raw_app_meta_data)
+        select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid,
+               'bench' || n || '@example.test',
+               '{"provider": "email", "providers": ["email"]}'
+        from generate_series(1, %s) as n
+        """,
+        [users],
+    )
+    conn.execute(
+        """
+        insert into app.profiles (user_id, username)
+        select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid,
+               'bench_' || lpad(n::text, 6, '0')
+        from generate_series(1, %s) as n
+        """,
+        [users],
+    )
+    conn.execute(
+        """
+        insert into auth.users (id, email, raw_app_meta_data)
+        values (%s, 'bench-admin@example.test',
+                '{"provider": "email", "providers": ["email"], "role": "admin"}');
+        """,
+        [ADMIN_ID],
+    )
+    conn.execute(
+        "insert into app.profiles (user_id, username) values (%s, 'bench_admin')", [ADMIN_ID]
+    )
+    conn.commit()
+
+
+def create_wallets(conn: Connection, users: int) -> int:
+    """Each user's wallet, opened by the user's first call (public.get_wallet), funded with the
+    configured initial balance, raised beforehand to WALLET_BALANCE. Returns the total funded."""
+    conn.execute("update app.config set initial_balance = %s", [WALLET_BALANCE])
+    conn.commit()
+    conn.execute("select set_config('bench.users', %s, true)", [str(users)])
+    conn.execute(
+        """
+        do $wallets$
+        declare
+            v_users integer := current_setting('bench.users')::integer;
+        begin
+            perform set_config('role', 'authenticated', true);
+            for v_n in 1 .. v_users loop
+                perform set_config('request.jwt.claims', json_build_object(
+                    'sub', '00000000-0000-0000-0000-' || lpad(v_n::text, 12, '0'),
+                    'role', 'authenticated', 'aud', 'authenticated')::text, true);
+                perform public.get_wallet();
+            end loop;
+        end
+        $wallets$
+        """
+    )
+    conn.commit()
+    row = conn.execute(
+        "select count(*), coalesce(sum(balance), 0) from app.accounts where kind = 'user'"
+    ).fetchone()
+    assert row is not None
+    if row[0] != users:
+        raise RuntimeError(f"expected {users} wallets, found {row[0]}")
+    return int(row[1])
+
+
+def create_markets(
+    conn: Connection,
+    count: int,
+    *,
+    kind: str,
+    outcomes: int,
+    title: str,
+    options: dict[str, Any] | None = None,
+) -> MarketRange:
+    """`count` open markets of one kind, made by the admin through public.create_market in one
+    statement (so their ids, and their outcomes' ids, are consecutive)."""
+    labels = [f"Outcome {position + 1}" for position in range(outcomes)]
+    act_as(conn, ADMIN_CLAIMS)
+    rows = conn.execute(
+        """
+        select (public.create_market(
+                    title => %s || ' ' || i, outcomes => %s, kind => %s, options => %s
+                ) ->> 'id')::bigint
+        from generate_series(1, %s) as i
+        """,
+        [title, Jsonb(labels), kind, Jsonb(options or {}), count],
+    ).fetchall()
+    conn.commit()
+    ids = sorted(int(row[0]) for row in rows)
+    first_outcome = conn.execute(
+        "select min(id) from app.outcomes where market_id = %s", [ids[0]]
+    ).fetchone()
+    assert first_outcome is not None
+    markets = MarketRange(kind, ids[0], count, int(first_outcome[0]), outcomes)
+    check_layout(conn, markets)
+    return markets
+
+
+def check_layout(conn: Connection, markets: MarketRange) -> None:
+    """Refuse to go on unless the ids are laid out as the pgbench script computes them."""
+    rows = conn.execute(
+        """
+        select m.id, o.id, o.position
+        from app.markets as m
+        inner join app.outcomes as o on o.market_id = m.id
+        where m.id between %s and %s
+        order by m.id, o.position
+        """,
+        [markets.first, markets.last],
+    ).fetchall()
+    expected = [
+        (
+            markets.first + index,
+            markets.outcome_first + index * markets.outcomes + position - 1,
+            position,
+        )
+        for index in range(markets.count)
+        for position in range(1, markets.outcomes + 1)
+    ]
+    if [tuple(int(value) for value in row) for row in rows] != expected:
+        raise RuntimeError(
+            f"markets {markets.first}..{markets.last}: ids are not consecutive as the pgbench "
+            "script assumes (was something else creating markets at the same time?)"
+        )
+
+
+def count_wagers(conn: Connection, markets: MarketRange) -> tuple[int, int]:
+    """Wagers on these markets: all of them, and the accepted ones."""
+    row = conn.execute(
+        """
+        select count(*), count(*) filter (where approval = 'accepted')
+        from app.wagers where market_id between %s and %s
+        """,
+        [markets.first, markets.last],
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+# Places wagers number bench.first .. bench.first + bench.count - 1 on one market, each through
+# public.place_wager as its user (a single session, so no market lock is contended). Wager i is
+# user 1 + (i * 7919) % users (7919 is prime, so the users take turns) on the outcome
+# ((i % 7) * outcomes) / 7: with three outcomes 3/7, 2/7 and 2/7 of the wagers, with two 3/7 and
+# 4/7. i % 7 and i % users vary independently, so every user wins some wagers and loses others.
+_LOAD_CHUNK = """
+do $load$
+declare
+    v_first bigint := current_setting('bench.first')::bigint;
+    v_count bigint := current_setting('bench.count')::bigint;
+    v_market bigint := current_setting('bench.market_id')::bigint;
+    v_outcome_first bigint := current_setting('bench.outcome_first')::bigint;
+    v_outcomes integer := current_setting('bench.outcomes')::integer;
+    v_users integer := current_setting('bench.users')::integer;
+    v_stake bigint := current_setting('bench.stake')::bigint;
+    v_user bigint;
+begin
+    perform set_config('role', 'authenticated', true);
+    for v_i in v_first .. v_first + v_count - 1 loop
+        v_user := 1 + (v_i * 7919) % v_users;
+        perform set_config('request.jwt.claims', json_build_object(
+            'sub', '00000000-0000-0000-0000-' || lpad(v_user::text, 12, '0'),
+            'role', 'authenticated', 'aud', 'authenticated')::text, true);
+        perform public.place_wager(
+            market_id => v_market,
+            outcome_id => v_outcome_first + ((v_i % 7) * v_outcomes) / 7,
+            stake => v_stake);
+    end loop;
+end
+$load$
+"""
+
+
+def load_wagers(
+    conn: Connection,
+    market: MarketRange,
+    *,
+    wagers: int,
+    users: int,
+    stake: int,
+    chunk: int,
+    on_progress: Callable[[int, float], None],
+) -> float:
+    """Place `wagers` wagers on one market through public.place_wager, `chunk` per transaction
+    (short transactions: one that updates the same market row thousands of times slows itself
+    down on the row's growing chain of versions). Returns the seconds it took."""
+    assert market.count == 1
+    started = time.monotonic()
+    done = 0
+    last_report = started
+    while done < wagers:
+        size = min(chunk, wagers - done)
+        settings = {
+            "bench.first": done,
+            "bench.count": size,
+            "bench.market_id": market.first,
+            "bench.outcome_first": market.outcome_first,
+            "bench.outcomes": market.outcomes,
+            "bench.users": users,
+            "bench.stake": stake,
+        }
+        for name, value in settings.items():
+            conn.execute("select set_config(%s, %s, true)", [name, str(value)])
+        conn.execute(_LOAD_CHUNK)
+        conn.commit()
+        done += size
+        now = time.monotonic()
+        if now - last_report >= 10 or done == wagers:
+            on_progress(done, now - started)
+            last_report = now
+    return time.monotonic() - started

@@ -1,0 +1,79 @@
+"""The benchmark's outputs: a JSON file under bench/results/ and a Markdown table."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+
+def result_path(folder: Path, date: str, label: str) -> Path:
+    """bench/results/<date>-<label>.json, with -2, -3, ... when that name is taken."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "run"
+    path = folder / f"{date}-{slug}.json"
+    number = 2
+    while path.exists():
+        path = folder / f"{date}-{slug}-{number}.json"
+        number += 1
+    return path
+
+
+def write_json(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def _int(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Two tables: throughput (with each ratio to TPC-B) and settlement."""
+    params = result["parameters"]
+    load = f"-c {params['clients']} -j {params['threads']} -T {params['duration_s']}"
+    lines = [
+        f"Throughput, {load}, same server, median of {params['rounds']} round(s):",
+        "",
+        "| workload | tps | latency avg (ms) | ratio to TPC-B |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    tpcb = result["tpcb"]
+    lines.append(
+        f"| pgbench TPC-B (built-in, scale {params['scale']}) | {_int(tpcb['tps'])} "
+        f"| {tpcb['latency_avg_ms']:.2f} | 1.00 |"
+    )
+    names = {
+        "spread": (
+            f"place_wager, spread ({params['spread_markets']} markets, {params['users']} users)"
+        ),
+        "hot": f"place_wager, one hot market ({params['users']} users)",
+    }
+    for key, title in names.items():
+        run = result["place_wager"][key]
+        lines.append(
+            f"| {title} | {_int(run['tps'])} | {run['latency_avg_ms']:.2f} "
+            f"| {result['ratios'][key]:.2f} |"
+        )
+    if len(result["rounds"]) > 1:
+        per_round = "; ".join(
+            f"{key} " + ", ".join(f"{item[f'{key}_ratio']:.2f}" for item in result["rounds"])
+            for key in ("spread", "hot")
+        )
+        lines += ["", f"Ratios to TPC-B round by round: {per_round}."]
+    settlements = result.get("settlement", [])
+    if settlements:
+        lines += [
+            "",
+            "Settlement (settle_market as an admin, one transaction, commit included):",
+            "",
+            "| market | wagers | winning users | settle time (s) | wagers/s settled |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for item in settlements:
+            kind = item["kind"].replace("_", " ")
+            lines.append(
+                f"| {kind} | {_int(item['wagers'])} | {_int(item['winning_users'])} "
+                f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} |"
+            )
+    return "\n".join(lines)
