@@ -29,6 +29,11 @@ begin
     if p_stake is null or p_stake <= 0 then
         perform app._fail('invalid_amount', pg_catalog.jsonb_build_object('stake', p_stake));
     end if;
+    if p_stake > 1e15 then
+        -- 10 trillion units: far beyond any wallet, and it keeps every pool sum within bigint
+        perform app._fail('invalid_amount', pg_catalog.jsonb_build_object(
+            'stake', p_stake, 'maximum', 1e15, 'reason', 'too large'));
+    end if;
     select * into v_q
     from app.outcome_quotes as q
     where q.outcome_id = p_outcome_id and q.market_id = p_market.id;
@@ -153,27 +158,35 @@ as $$
     where w.id = p_wager_id
 $$;
 
--- _accept_into_pool: an accepted wager joins its outcome's pool (and, for fixed odds, its promised
--- payout joins the outcome's liability); the market's version moves and everyone is told.
-create or replace function app._accept_into_pool(p_wager app.wagers)
-returns void
+-- _accept_into_pool: a wager of `p_stake` on `p_outcome_id` joins the pool (and, for fixed odds,
+-- its promised payout `p_payout` joins the outcome's liability); the market's version moves and
+-- everyone is told. Returns the `odds` message it sent; its version is the wager's
+-- accepted_version.
+drop function if exists app._accept_into_pool(app.wagers);
+create or replace function app._accept_into_pool(
+    p_market_id bigint,
+    p_outcome_id bigint,
+    p_stake bigint,
+    p_payout bigint
+)
+returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-    v_version bigint;
+    v_message jsonb;
 begin
     update app.outcomes as o
-    set pool = o.pool + p_wager.stake,
-        liability = o.liability + coalesce(p_wager.potential_payout, 0),
+    set pool = o.pool + p_stake,
+        liability = o.liability + coalesce(p_payout, 0),
         wager_count = o.wager_count + 1
-    where o.id = p_wager.outcome_id;
+    where o.id = p_outcome_id;
     update app.markets as m
-    set total_pool = m.total_pool + p_wager.stake, version = m.version + 1
-    where m.id = p_wager.market_id
-    returning m.version into v_version;
-    update app.wagers as w set accepted_version = v_version where w.id = p_wager.id;
-    perform app._notify_market(p_wager.market_id, 'odds');
+    set total_pool = m.total_pool + p_stake, version = m.version + 1
+    where m.id = p_market_id;
+    v_message := pg_catalog.jsonb_build_object('type', 'odds') || app._market_message(p_market_id);
+    perform app._notify('wagerbase_market', v_message);
+    return v_message;
 end
 $$;
 
@@ -215,6 +228,8 @@ declare
     v_balance bigint;
     v_tolerance numeric;
     v_wager app.wagers;
+    v_message jsonb;
+    v_row jsonb;
     v_result jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
@@ -259,15 +274,21 @@ begin
             'balance', v_balance, 'stake', place_wager.stake));
     end if;
 
+    if not v_market.requires_approval then
+        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
+            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
+    end if;
+
     insert into app.wagers (
         user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
-        approval, idempotency_key
+        approval, accepted_version, idempotency_key
     )
     values (
         v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
         case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
         place_wager.expected_odds,
         case when v_market.requires_approval then 'pending' else 'accepted' end,
+        (v_message ->> 'version')::bigint,
         place_wager.idempotency_key
     )
     returning * into v_wager;
@@ -275,21 +296,19 @@ begin
     perform app._post_transaction('stake', array[v_wallet, v_escrow],
         array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id);
 
-    if v_wager.approval = 'accepted' then
-        perform app._accept_into_pool(v_wager);
-    else
-        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object(
-            'type', 'wager_pending') || app._wager_row(v_wager.id));
+    v_row := app._wager_row(v_wager.id);
+    if v_wager.approval = 'pending' then
+        perform app._notify('wagerbase_admin',
+            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
     end if;
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
-        'type', 'wager_placed') || app._wager_row(v_wager.id));
+    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
 
-    select app._wager_row(v_wager.id) || pg_catalog.jsonb_build_object(
+    select v_row || pg_catalog.jsonb_build_object(
         'wager_id', v_wager.id,
         'quote', v_quote,
         'balance', a.balance,
         'balance_version', a.version,
-        'market', app._market_message(v_market.id))
+        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
     into v_result
     from app.accounts as a
     where a.id = v_wallet;
@@ -387,6 +406,7 @@ declare
     v_wager app.wagers := app._lock_pending_wager(approve_wager.wager_id);
     v_market app.markets;
     v_cap bigint;
+    v_message jsonb;
     v_after jsonb;
 begin
     select * into v_market from app.markets as m where m.id = v_wager.market_id;
@@ -398,10 +418,12 @@ begin
         end if;
     end if;
 
+    v_message := app._accept_into_pool(
+        v_wager.market_id, v_wager.outcome_id, v_wager.stake, v_wager.potential_payout);
     update app.wagers as w
-    set approval = 'accepted', decided_by = v_actor, decided_at = now()
+    set approval = 'accepted', decided_by = v_actor, decided_at = now(),
+        accepted_version = (v_message ->> 'version')::bigint
     where w.id = v_wager.id;
-    perform app._accept_into_pool(v_wager);
 
     v_after := app._wager_row(v_wager.id);
     perform app._audit('approve_wager', v_wager.market_id, v_wager.id, null, to_jsonb(v_wager), v_after);
