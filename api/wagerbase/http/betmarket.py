@@ -444,11 +444,14 @@ class BetRefused(msgspec.Struct):
     max_cap: float | None = None
 
 
-class OddsChanged(msgspec.Struct):
+class BetConflict(msgspec.Struct):
+    """409 on /api/bet: the odds moved (with current_odd, expected_odd and message), or the
+    Idempotency-Key was used before for another bet (error only)."""
+
     error: str
-    current_odd: float
-    expected_odd: float
-    message: str
+    current_odd: float | None = None
+    expected_odd: float | None = None
+    message: str | None = None
 
 
 def _spec(description: str, body: type[msgspec.Struct] = ErrorBody) -> ResponseSpec:
@@ -636,7 +639,11 @@ IDEMPOTENCY_KEY: Any = HeaderParameter(
             BetRefused,
         ),
         404: _spec("No such game"),
-        409: _spec("The odds moved from expected_odd (with current_odd)", OddsChanged),
+        409: _spec(
+            "The odds moved from expected_odd (with current_odd), or the Idempotency-Key "
+            "was used for another bet",
+            BetConflict,
+        ),
     },
 )
 async def place_bet(

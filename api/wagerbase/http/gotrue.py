@@ -13,6 +13,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from wagerbase import accounts
@@ -57,6 +58,20 @@ class User(msgspec.Struct):
     identities: list[Any] = msgspec.field(default_factory=list)
 
 
+class AuthError(msgspec.Struct):
+    """GoTrue's error body (API version 2024-01-01)."""
+
+    code: str
+    message: str
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=AuthError, description="refused; see `code`")
+        for status in statuses
+    }
+
+
 class Session(msgspec.Struct):
     access_token: str
     token_type: str
@@ -77,7 +92,12 @@ def _session(signed_in: accounts.SignedIn) -> Session:
     )
 
 
-@post("/signup", status_code=200, summary="Sign up with an email or a username")
+@post(
+    "/signup",
+    status_code=200,
+    summary="Sign up with an email or a username",
+    responses=_errors(400, 422),
+)
 async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
     username = data.username or (data.data or {}).get("username")
     return _session(
@@ -87,7 +107,12 @@ async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
     )
 
 
-@post("/token", status_code=200, summary="Sign in with a password, or refresh a session")
+@post(
+    "/token",
+    status_code=200,
+    summary="Sign in with a password, or refresh a session",
+    responses=_errors(400, 429),
+)
 async def token(
     request: Request[Any, Any, Any],
     data: TokenRequest,
@@ -126,7 +151,7 @@ def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> dict[str, A
     return claims
 
 
-@get("/user", summary="The signed-in user")
+@get("/user", summary="The signed-in user", responses=_errors(400, 401, 403))
 async def get_user(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> User:
     claims = _user_claims(request, tokens)
     user = await accounts.user_json(db, claims["sub"])
@@ -135,7 +160,12 @@ async def get_user(request: Request[Any, Any, Any], db: Database, tokens: Tokens
     return msgspec.convert(user, User, strict=False)
 
 
-@post("/logout", status_code=204, summary="Sign out (scope: global, local or others)")
+@post(
+    "/logout",
+    status_code=204,
+    summary="Sign out (scope: global, local or others)",
+    responses=_errors(400, 401, 403),
+)
 async def logout(
     request: Request[Any, Any, Any],
     db: Database,
