@@ -1,7 +1,7 @@
 """The app factory: one Litestar app per API node; the pool is owned by its lifespan."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +49,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return Response({"error": "internal error"}, status_code=500)
 
 
-def create_app(config: Config) -> Litestar:
+def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -> Litestar:
+    """The app of one API node. `on_shutdown` runs once the node has stopped serving."""
     db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
     tokens = Tokens(config.jwt_secret)
 
@@ -62,6 +63,8 @@ def create_app(config: Config) -> Litestar:
         finally:
             await db.close()
             log.info("database pool closed")
+            for hook in on_shutdown:
+                hook()
 
     return Litestar(
         route_handlers=[health, gotrue.router, postgrest.router, betmarket.router],

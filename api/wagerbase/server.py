@@ -26,21 +26,18 @@ def serve(host: str, port: int) -> int:
     log.info("database %s", redact(url))
     print(migrate(url).summary(), file=sys.stderr)
     secret = settings.jwt_secret()
-    app = create_app(Config(database_url=url, jwt_secret=secret))
+    server = settings.embedded_server()
+
+    def stop_embedded() -> None:
+        # uvicorn ends the process with the signal that stopped it, so this runs in the lifespan
+        if embedded and server.started_here:
+            server.stop("fast")
+
+    app = create_app(Config(database_url=url, jwt_secret=secret), on_shutdown=[stop_embedded])
     print(f"wagerbase: serving on http://{host}:{port}  (OpenAPI: /schema)", file=sys.stderr)
     print(f"wagerbase: anon key: {keys(secret)['anon']}", file=sys.stderr)
     logging.getLogger("wagerbase.http").setLevel(logging.INFO)
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-            lifespan="on",
-        )
-    finally:
-        server = settings.embedded_server()
-        if embedded and server.started_here:
-            server.stop("fast")
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, lifespan="on"
+    )
     return 0
