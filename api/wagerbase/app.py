@@ -17,6 +17,8 @@ from wagerbase import __version__
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest
 from wagerbase.http.common import RequestLog
+from wagerbase.live.enrich import market_details
+from wagerbase.live.hub import Hub
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
@@ -53,14 +55,17 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     """The app of one API node. `on_shutdown` runs once the node has stopped serving."""
     db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
     tokens = Tokens(config.jwt_secret)
+    hub = Hub(config.database_url, enrich=market_details(db))
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.open()
         log.info("database pool open")
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await db.close()
             log.info("database pool closed")
             for hook in on_shutdown:
@@ -69,7 +74,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     return Litestar(
         route_handlers=[health, gotrue.router, postgrest.router, betmarket.router],
         lifespan=[pool_lifespan],
-        state=State({"db": db, "tokens": tokens, "config": config}),
+        state=State({"db": db, "tokens": tokens, "config": config, "hub": hub}),
         middleware=[RequestLog],
         request_max_body_size=config.max_body_bytes,
         logging_config=LoggingConfig(log_exceptions="never"),

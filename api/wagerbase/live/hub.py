@@ -1,0 +1,225 @@
+"""The live-update hub of one API node: one LISTEN connection, fanned out to this node's sockets.
+
+The engine's functions `pg_notify` inside their transactions (docs/notifications.md), so a message
+exists only once its change committed, and PostgreSQL delivers them in commit order. Every API
+node runs one Hub: it LISTENs on the three channels and hands each message to the mailboxes of its
+own sockets that may see it (public market messages to all, a user's messages to that user's
+sockets, admin messages to admins). Nodes never talk to each other: each hears everything from
+the database, so adding a node needs nothing else.
+
+When the LISTEN connection is lost (the database restarted or failed over) the hub reconnects by
+itself, with backoff, and then publishes a `resync` event: messages sent while it was away are
+gone, so clients reload what they show. TCP keepalives and a periodic `select 1` notice a
+connection that died without a word.
+
+A slow socket never slows the others or the database: each mailbox is bounded, odds messages of
+one market replace the older one still waiting (a client only needs the latest odds), and a
+mailbox that overflows anyway is marked so its socket closes with a "try again later" code.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger("wagerbase.live")
+
+CHANNELS = {
+    "wagerbase_market": "market",
+    "wagerbase_user": "user",
+    "wagerbase_admin": "admin",
+}
+MAILBOX_LIMIT = 1000
+HEALTH_CHECK_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One message: `audience` is market, user, admin or system; `payload` as the engine sent it
+    (plus `received_at`, the node's monotonic clock when it arrived, for latency figures)."""
+
+    audience: str
+    payload: dict[str, Any]
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def type(self) -> str:
+        return str(self.payload.get("type", ""))
+
+
+class Mailbox:
+    """One socket's queue: bounded, and coalescing each market's odds to the latest."""
+
+    def __init__(
+        self, user_id: str | None = None, is_admin: bool = False, limit: int = MAILBOX_LIMIT
+    ) -> None:
+        self.user_id = user_id
+        self.is_admin = is_admin
+        self.limit = limit
+        self.overflowed = False
+        self._items: OrderedDict[Hashable, Event] = OrderedDict()
+        self._ready = asyncio.Event()
+        self._serial = itertools.count()
+
+    def identify(self, user_id: str | None, is_admin: bool) -> None:
+        """The socket authenticated (or signed out): route its user and admin messages."""
+        self.user_id, self.is_admin = user_id, is_admin
+
+    def wants(self, event: Event) -> bool:
+        if event.audience == "user":
+            return self.user_id is not None and event.payload.get("user_id") == self.user_id
+        if event.audience == "admin":
+            return self.is_admin
+        return True
+
+    def offer(self, event: Event) -> bool:
+        """Queue the event; False when the mailbox is full (the socket must then be closed)."""
+        key: Hashable
+        if event.audience == "market" and event.type == "odds":
+            key = ("odds", event.payload.get("market_id"))
+            self._items.pop(key, None)  # the newer odds go to the back, after what came between
+        else:
+            key = next(self._serial)
+        if len(self._items) >= self.limit:
+            self.overflowed = True
+            self._ready.set()
+            return False
+        self._items[key] = event
+        self._ready.set()
+        return True
+
+    async def get(self) -> Event | None:
+        """The next event, waiting for one; None once the mailbox overflowed."""
+        while not self._items:
+            if self.overflowed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        if self.overflowed:
+            return None
+        _, event = self._items.popitem(last=False)
+        return event
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+Enricher = Callable[[Event], Awaitable[Event]]
+
+
+class Hub:
+    """One LISTEN connection and the mailboxes of this node's sockets."""
+
+    def __init__(self, url: str, enrich: Enricher | None = None) -> None:
+        self._url = url
+        self._enrich = enrich
+        self._mailboxes: set[Mailbox] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.published = 0
+        self.reconnects = 0
+
+    # mailboxes -------------------------------------------------------------------------------
+
+    def subscribe(self, mailbox: Mailbox) -> Mailbox:
+        self._mailboxes.add(mailbox)
+        return mailbox
+
+    def unsubscribe(self, mailbox: Mailbox) -> None:
+        self._mailboxes.discard(mailbox)
+
+    @property
+    def sockets(self) -> int:
+        return len(self._mailboxes)
+
+    def publish(self, event: Event) -> None:
+        """Hand an event to every mailbox that may see it; full ones are dropped from the hub."""
+        self.published += 1
+        for mailbox in list(self._mailboxes):
+            if mailbox.wants(event) and not mailbox.offer(event):
+                log.warning("dropping a slow socket (user %s): mailbox full", mailbox.user_id)
+                self._mailboxes.discard(mailbox)
+
+    # the LISTEN connection -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="wagerbase-hub")
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout=30)
+        except TimeoutError:
+            log.warning("live updates: not listening yet; retrying in the background")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        first = True
+        while True:
+            try:
+                await self._listen(announce_resync=not first)
+                first = False
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                if self.connected.is_set():
+                    log.warning("live updates: lost the LISTEN connection (%s); reconnecting", exc)
+                self.connected.clear()
+                if not first:
+                    self.reconnects += 1
+                first = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            else:
+                backoff = 0.2
+
+    async def _listen(self, *, announce_resync: bool) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self._url,
+            autocommit=True,
+            application_name="wagerbase hub",
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=2,
+            connect_timeout=5,
+        ) as conn:
+            for channel in CHANNELS:
+                await conn.execute(f"listen {channel}")
+            self.connected.set()
+            log.info("live updates: listening")
+            if announce_resync:
+                self.publish(Event("system", {"type": "resync", "reason": "reconnected"}))
+            while True:
+                async for notify in conn.notifies(timeout=HEALTH_CHECK_SECONDS):
+                    await self._receive(notify.channel, notify.payload)
+                await conn.execute("select 1")
+
+    async def _receive(self, channel: str, payload: str) -> None:
+        audience = CHANNELS.get(channel)
+        if audience is None:
+            return
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            log.warning("live updates: ignoring a payload that is not JSON on %s", channel)
+            return
+        event = Event(audience, data)
+        if self._enrich is not None:
+            try:
+                event = await self._enrich(event)
+            except psycopg.Error as exc:
+                log.warning("live updates: could not enrich %s: %s", event.type, exc)
+        self.publish(event)
