@@ -269,9 +269,9 @@ create table app.wagers (
     stake bigint not null,
     -- fixed odds: the odds locked at placement and the payout they promise; parimutuel: the odds
     -- quoted at placement (for the record; the payout is decided at settlement)
-    odds numeric(12, 4),
+    odds numeric(24, 4),
     potential_payout bigint,
-    expected_odds numeric(12, 4),
+    expected_odds numeric(24, 4),
     approval text not null,
     -- the market version at which the wager joined the pool (accepted wagers only)
     accepted_version bigint,
@@ -353,8 +353,8 @@ create table app.quote_telemetry (
     outcome_id bigint not null references app.outcomes (id),
     user_id uuid,
     stake bigint not null,
-    baseline_odds numeric(12, 4),
-    effective_odds numeric(12, 4),
+    baseline_odds numeric(24, 4),
+    effective_odds numeric(24, 4),
     price_impact_pp numeric(8, 4) not null,
     share_after numeric(8, 6) not null,
     created_at timestamptz not null default now()

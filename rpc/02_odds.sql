@@ -27,6 +27,8 @@ $$;
 
 -- The cap of an outcome: the largest stake whose promised payout keeps the book within margin M.
 -- Odds of exactly 1 promise no winnings, so nothing limits the stake but the minimum cap rule.
+-- A cap above 10^15 (the largest stake place_wager takes) says no more, and is held there so that
+-- odds barely above 1 cannot push it past bigint.
 create or replace function app._fixed_cap(
     p_total bigint,
     p_margin bigint,
@@ -40,7 +42,10 @@ set search_path = ''
 as $$
     select greatest(
         p_min_cap,
-        floor((p_total + p_margin - p_liability) / nullif(p_odds - 1, 0))::bigint
+        case
+            when p_odds > 1
+                then least(floor((p_total + p_margin - p_liability) / (p_odds - 1)), 1e15)::bigint
+        end
     )
 $$;
 
