@@ -17,6 +17,7 @@ from wagerbase import __version__
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest
 from wagerbase.http.common import RequestLog
+from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.tokens import Tokens
@@ -72,7 +73,13 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 hook()
 
     return Litestar(
-        route_handlers=[health, gotrue.router, postgrest.router, betmarket.router],
+        route_handlers=[
+            health,
+            gotrue.router,
+            postgrest.router,
+            betmarket.router,
+            betmarket_ws,
+        ],
         lifespan=[pool_lifespan],
         state=State({"db": db, "tokens": tokens, "config": config, "hub": hub}),
         middleware=[RequestLog],
