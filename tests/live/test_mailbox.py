@@ -57,3 +57,11 @@ def test_a_full_mailbox_is_dropped_and_the_others_still_get_everything() -> None
     assert slow.overflowed and hub.sockets == 1
     assert len(fast) == 5 and not fast.overflowed
     assert asyncio.run(slow.get()) is None
+
+
+def test_a_socket_that_lags_too_far_behind_is_dropped_even_with_room_left() -> None:
+    box = Mailbox(limit=100, max_lag=10.0)
+    assert box.offer(Event("market", {"type": "closed", "market_id": 1}, received_at=100.0))
+    assert box.offer(Event("market", {"type": "closed", "market_id": 2}, received_at=109.0))
+    assert not box.offer(Event("market", {"type": "closed", "market_id": 3}, received_at=110.5))
+    assert box.overflowed

@@ -38,6 +38,9 @@ CHANNELS = {
     "wagerbase_admin": "admin",
 }
 MAILBOX_LIMIT = 1000
+# A socket whose oldest waiting message is older than this is too slow to follow the market
+# (coalescing keeps its mailbox short, not fresh): it is dropped like a full one.
+MAX_LAG_SECONDS = 10.0
 HEALTH_CHECK_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0
 
@@ -82,7 +85,14 @@ class Mailbox:
         return True
 
     def offer(self, event: Event) -> bool:
-        """Queue the event; False when the mailbox is full (the socket must then be closed)."""
+        """Queue the event; False when the mailbox is full, or its oldest message has waited
+        longer than max_lag (the socket must then be closed)."""
+        if self._items:
+            oldest = next(iter(self._items.values()))
+            if event.received_at - oldest.received_at > self.max_lag:
+                self.overflowed = True
+                self._ready.set()
+                return False
         key: Hashable
         if event.audience == "market" and event.type == "odds":
             key = ("odds", event.payload.get("market_id"))
