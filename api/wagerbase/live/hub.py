@@ -63,11 +63,16 @@ class Mailbox:
     """One socket's queue: bounded, and coalescing each market's odds to the latest."""
 
     def __init__(
-        self, user_id: str | None = None, is_admin: bool = False, limit: int = MAILBOX_LIMIT
+        self,
+        user_id: str | None = None,
+        is_admin: bool = False,
+        limit: int = MAILBOX_LIMIT,
+        max_lag: float = MAX_LAG_SECONDS,
     ) -> None:
         self.user_id = user_id
         self.is_admin = is_admin
         self.limit = limit
+        self.max_lag = max_lag
         self.overflowed = False
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._ready = asyncio.Event()
