@@ -20,6 +20,7 @@ from wagerbase.http.common import RequestLog
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
+from wagerbase.live.realtime import realtime_socket
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
@@ -79,6 +80,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             postgrest.router,
             betmarket.router,
             betmarket_ws,
+            realtime_socket,
         ],
         lifespan=[pool_lifespan],
         state=State({"db": db, "tokens": tokens, "config": config, "hub": hub}),

@@ -1,0 +1,552 @@
+"""The Supabase Realtime subset on `/realtime/v1/websocket`: Phoenix channels, JSON serializer v1,
+as the official clients speak it (../shared/SUPABASE_COMPAT.md, section 5; docs/live.md).
+
+One socket carries many channels, one per topic. Each channel is authorized by the
+`access_token` of its join (verified like every other token; `access_token` frames re-authorize
+it) and may carry:
+
+- broadcast: the engine's public market messages on `realtime:market:{id}` (that market) and
+  `realtime:markets` (every market), as `broadcast` frames whose `event` is the engine's type
+  (`odds`, `created`, `opened`, `closed`, `settled`, `voided`) and whose payload is the engine's
+  message, with the market `version`. These topics belong to the engine: broadcasts sent by
+  clients are refused, so nobody can forge odds for others.
+- postgres_changes on the views a client may read (realtime_changes.py), each row selected again
+  as the channel's caller, so RLS decides who receives it.
+
+The socket's mailbox on the node's hub (hub.py) is bounded: when it overflows, the socket is closed
+with 1013 (try again later). After the hub reconnected to the database every channel gets a
+`system` frame (and market topics a `resync` broadcast): reload what you show.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
+
+from wagerbase.database import Database
+from wagerbase.live import hub as hub_module
+from wagerbase.live.hub import Event, Hub, Mailbox
+from wagerbase.live.realtime_changes import (
+    MARKET_TABLES,
+    USER_TABLES,
+    Binding,
+    BindingError,
+    ChangeFeed,
+    Subscription,
+    is_admin,
+    parse_bindings,
+    sees_every_user,
+)
+from wagerbase.tokens import Claims, TokenError, Tokens
+
+log = logging.getLogger("wagerbase.realtime")
+
+PATH = "/realtime/v1/websocket"
+PREFIX = "realtime:"
+PHOENIX = "phoenix"
+IDLE_SECONDS = (
+    60.0  # a socket that sends nothing for this long is closed (the client beats every 25 s)
+)
+CLOSE_IDLE = 1000
+CLOSE_OVERFLOW = 1013  # try again later: this socket's queue overflowed
+CLOSE_POLICY = 1008
+CLOSE_ERROR = 1011
+CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left to the server
+MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
+MAX_BINDINGS = 100  # postgres_changes bindings per channel
+RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
+
+_feeds: "weakref.WeakKeyDictionary[Database, ChangeFeed]" = weakref.WeakKeyDictionary()
+
+
+def change_feed(db: Database) -> ChangeFeed:
+    """The node's one ChangeFeed (its column catalog and shared re-selects)."""
+    feed = _feeds.get(db)
+    if feed is None:
+        feed = _feeds[db] = ChangeFeed(db)
+    return feed
+
+
+class RealtimeMailbox(Mailbox):
+    """A socket's mailbox that asks the hub only for what its channels can use: market messages
+    when a channel listens to a market topic or to the market views, and user messages of the
+    users its channels are authorized as (every user's for an admin or the service role) when a
+    channel has a binding on the user views. RLS still decides each row."""
+
+    def __init__(self) -> None:
+        super().__init__(limit=hub_module.MAILBOX_LIMIT)
+        self.users: frozenset[str] = frozenset()
+        self.every_user = False
+        self.markets = False
+        self.dropped = asyncio.Event()  # the hub dropped it: close, even if the writer is stuck
+
+    def offer(self, event: Event) -> bool:
+        accepted = super().offer(event)
+        if not accepted:
+            self.dropped.set()
+        return accepted
+
+    def wants(self, event: Event) -> bool:
+        if event.audience == "user":
+            return self.every_user or event.payload.get("user_id") in self.users
+        if event.audience == "market":
+            return self.markets
+        return event.audience == "system"
+
+
+@dataclass
+class Channel:
+    topic: str
+    join_ref: str | None
+    token: str
+    claims: Claims
+    subscription: Subscription
+    market_id: int | None
+    all_markets: bool
+
+    @property
+    def name(self) -> str:
+        return self.topic.removeprefix(PREFIX)
+
+    @property
+    def bindings(self) -> list[Binding]:
+        return self.subscription.bindings
+
+    def expired(self, now: float) -> bool:
+        exp = self.claims.get("exp")
+        return isinstance(exp, int | float) and exp <= now
+
+
+def _market_topic(topic: str) -> tuple[int | None, bool]:
+    name = topic.removeprefix(PREFIX)
+    if name == "markets":
+        return None, True
+    kind, _, ident = name.partition(":")
+    if kind == "market" and ident.isdigit():
+        return int(ident), False
+    return None, False
+
+
+def _push(topic: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"event": event, "topic": topic, "ref": None, "payload": payload}
+
+
+class FrameError(Exception):
+    """A frame this server answers with an error reply; `reason` goes to the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RealtimeSocket:
+    """One connected client: its channels, its mailbox, and the frames both ways."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], state: State, apikey: str) -> None:
+        self.socket = socket
+        self.hub: Hub = state.hub
+        self.db: Database = state.db
+        self.tokens: Tokens = state.tokens
+        self.feed = change_feed(self.db)
+        self.apikey = apikey
+        self.channels: dict[str, Channel] = {}
+        self.mailbox = RealtimeMailbox()
+        self._ids = itertools.count(1)
+        self._send_lock = asyncio.Lock()
+        self._closed = False
+        self._last_seen = time.monotonic()
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.hub.subscribe(self.mailbox)
+        reader = asyncio.create_task(self._read(), name="realtime-read")
+        pump = asyncio.create_task(self._pump(), name="realtime-pump")
+        idle = asyncio.create_task(self._watchdog(), name="realtime-idle")
+        dropped = asyncio.create_task(self.mailbox.dropped.wait(), name="realtime-dropped")
+        tasks = {reader, pump, idle, dropped}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.hub.unsubscribe(self.mailbox)
+            for task in tasks:  # a writer stuck on a client that stopped reading is cancelled
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+        if dropped in done or (pump in done and not failed):
+            log.warning("realtime: closing a socket whose queue overflowed")
+            await self.close(CLOSE_OVERFLOW, "too far behind; reconnect")
+        elif idle in done and not failed:
+            log.info("realtime: closing a socket silent for %.0f s", IDLE_SECONDS)
+            await self.close(CLOSE_IDLE, "heartbeat timeout")
+        elif failed:
+            log.error("realtime: unexpected error", exc_info=failed[0].exception())
+            await self.close(CLOSE_ERROR, "internal error")
+        else:
+            await self.close(1000)  # the client left
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
+            await asyncio.wait_for(self.socket.close(code=code, reason=reason), CLOSE_SECONDS)
+
+    async def send(self, *frames: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self._send_locked(*frames)
+
+    async def _send_locked(self, *frames: dict[str, Any]) -> None:
+        for frame in frames:
+            if self._closed:
+                return
+            try:
+                await self.socket.send_text(json.dumps(frame, separators=(",", ":")))
+            except (WebSocketDisconnect, OSError, RuntimeError):
+                self._closed = True
+
+    async def _watchdog(self) -> None:
+        """Returns once the client has been silent for IDLE_SECONDS."""
+        while True:
+            idle = time.monotonic() - self._last_seen
+            if idle >= IDLE_SECONDS:
+                return
+            await asyncio.sleep(IDLE_SECONDS - idle)
+
+    # client -> server --------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        """Returns when the client went away."""
+        while not self._closed:
+            try:
+                message = await self.socket.receive()
+            except WebSocketDisconnect:
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            if message["type"] != "websocket.receive":
+                continue
+            self._last_seen = time.monotonic()
+            text = message.get("text")
+            if text is None:
+                await self._reply_error(PHOENIX, None, None, "binary frames are not supported")
+                continue
+            await self._frame(text)
+
+    async def _frame(self, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except (ValueError, RecursionError):
+            await self._reply_error(PHOENIX, None, None, "the frame is not JSON")
+            return
+        if not isinstance(frame, dict):
+            await self._reply_error(PHOENIX, None, None, "a frame must be a JSON object")
+            return
+        ref, join_ref = frame.get("ref"), frame.get("join_ref")
+        ref = None if ref is None else str(ref)
+        join_ref = None if join_ref is None else str(join_ref)
+        topic, event, payload = frame.get("topic"), frame.get("event"), frame.get("payload")
+        if not isinstance(topic, str) or not isinstance(event, str):
+            where = topic if isinstance(topic, str) else PHOENIX
+            await self._reply_error(where, ref, join_ref, "a frame needs a topic and an event")
+            return
+        if payload is None:
+            payload = {}
+        try:
+            if not isinstance(payload, dict):
+                raise FrameError("the payload must be a JSON object")
+            await self._dispatch(topic, event, ref, join_ref, payload)
+        except FrameError as exc:
+            await self._reply_error(topic, ref, join_ref, exc.reason)
+        except Exception:
+            log.exception("realtime: %s on %s failed", event, topic)
+            await self._reply_error(topic, ref, join_ref, "internal error")
+
+    async def _dispatch(
+        self, topic: str, event: str, ref: str | None, join_ref: str | None, payload: dict[str, Any]
+    ) -> None:
+        if event == "heartbeat" and topic == PHOENIX:
+            await self._reply_ok(topic, ref, join_ref)
+        elif event == "phx_join":
+            await self._join(topic, ref, join_ref, payload)
+        elif event == "phx_leave":
+            self.channels.pop(topic, None)
+            self._reidentify()
+            await self._reply_ok(topic, ref, join_ref)
+        elif event == "access_token":
+            await self._access_token(topic, ref, join_ref, payload)
+        elif event == "broadcast":
+            self._joined(topic)
+            raise FrameError(
+                "broadcast topics are read-only here: only the engine publishes on them"
+            )
+        elif event == "presence":
+            self._joined(topic)
+            raise FrameError("presence is not supported")
+        else:
+            raise FrameError(f"unknown event {event!r}")
+
+    def _joined(self, topic: str) -> Channel:
+        channel = self.channels.get(topic)
+        if channel is None:
+            raise FrameError("unmatched topic: join it first")
+        return channel
+
+    async def _join(
+        self, topic: str, ref: str | None, join_ref: str | None, payload: dict[str, Any]
+    ) -> None:
+        if not topic.startswith(PREFIX) or topic == PREFIX:
+            raise FrameError("unmatched topic: topics are realtime:<name>")
+        token = payload.get("access_token") or self.apikey
+        config = payload.get("config") or {}
+        try:
+            if not isinstance(token, str):
+                raise FrameError("access_token must be a string")
+            claims = self._verify(token)
+            if not isinstance(config, dict):
+                raise FrameError("config must be an object")
+            if config.get("private"):
+                raise FrameError("private channels are not supported; join without private")
+            raw = config.get("postgres_changes")
+            if topic not in self.channels and len(self.channels) >= MAX_CHANNELS:
+                raise FrameError(f"too many channels on this socket (at most {MAX_CHANNELS})")
+            if isinstance(raw, list) and len(raw) > MAX_BINDINGS:
+                raise FrameError(f"too many postgres_changes bindings (at most {MAX_BINDINGS})")
+            try:
+                bindings = await parse_bindings(raw, self.feed.catalog, self.db, self._ids)
+            except BindingError as exc:
+                raise FrameError(f"invalid postgres_changes binding: {exc}") from exc
+        except FrameError as exc:
+            # permanent: refuse the join and close the channel, so the client stops retrying
+            self.channels.pop(topic, None)
+            self._reidentify()
+            await self.send(
+                self._reply(topic, ref, join_ref, "error", {"reason": exc.reason}),
+                {**_push(topic, "phx_close", {}), "join_ref": join_ref},
+            )
+            return
+        market_id, all_markets = _market_topic(topic)
+        channel = Channel(
+            topic, join_ref, token, claims, Subscription(topic, bindings), market_id, all_markets
+        )
+        response: dict[str, Any] = {}
+        if isinstance(raw, list):
+            response["postgres_changes"] = [b.echo for b in bindings]
+        frames = [self._reply(topic, ref, join_ref, "ok", response)]
+        if bindings:
+            frames.append(
+                _push(
+                    topic,
+                    "system",
+                    {
+                        "channel": channel.name,
+                        "extension": "postgres_changes",
+                        "message": "Subscribed to PostgreSQL",
+                        "status": "ok",
+                    },
+                )
+            )
+        async with self._send_lock:  # the reply goes out before any push on this channel
+            self.channels[topic] = channel
+            self._reidentify()
+            await self._send_locked(*frames)
+
+    async def _access_token(
+        self, topic: str, ref: str | None, join_ref: str | None, payload: dict[str, Any]
+    ) -> None:
+        channel = self._joined(topic)
+        token = payload.get("access_token") or self.apikey
+        try:
+            if not isinstance(token, str):
+                raise FrameError("access_token must be a string")
+            claims = self._verify(token)
+        except FrameError as exc:
+            self.channels.pop(topic, None)
+            self._reidentify()
+            await self.send(
+                self._reply(topic, ref, join_ref, "error", {"reason": exc.reason}),
+                {**_push(topic, "phx_close", {}), "join_ref": channel.join_ref},
+            )
+            return
+        channel.token, channel.claims = token, claims
+        self._reidentify()
+        await self._reply_ok(topic, ref, join_ref)
+
+    def _verify(self, token: str) -> Claims:
+        try:
+            return self.tokens.verify(token)
+        except TokenError as exc:
+            raise FrameError(f"invalid access token: {exc.reason}") from exc
+
+    def _reidentify(self) -> None:
+        """Tell the mailbox which messages this socket's channels can use, and who it is."""
+        users: set[str] = set()
+        every_user = markets = admin = False
+        first: str | None = None
+        for channel in self.channels.values():
+            sub = channel.claims.get("sub")
+            if channel.claims.get("role") == "authenticated" and isinstance(sub, str):
+                first = first or sub
+            admin = admin or is_admin(channel.claims)
+            markets = markets or channel.market_id is not None or channel.all_markets
+            for binding in channel.bindings:
+                if binding.table is None or binding.table in MARKET_TABLES:
+                    markets = True
+                if binding.table is None or binding.table in USER_TABLES:
+                    if isinstance(sub, str):
+                        users.add(sub)
+                    every_user = every_user or sees_every_user(channel.claims)
+        self.mailbox.users, self.mailbox.every_user = frozenset(users), every_user
+        self.mailbox.markets = markets
+        self.mailbox.identify(first, admin)
+
+    # replies -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _reply(
+        topic: str, ref: str | None, join_ref: str | None, status: str, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "event": "phx_reply",
+            "topic": topic,
+            "ref": ref,
+            "payload": {"status": status, "response": response},
+        }
+        if join_ref is not None:
+            frame["join_ref"] = join_ref
+        return frame
+
+    async def _reply_ok(self, topic: str, ref: str | None, join_ref: str | None) -> None:
+        await self.send(self._reply(topic, ref, join_ref, "ok", {}))
+
+    async def _reply_error(
+        self, topic: str, ref: str | None, join_ref: str | None, reason: str
+    ) -> None:
+        await self.send(self._reply(topic, ref, join_ref, "error", {"reason": reason}))
+
+    # server -> client --------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        """Returns when the mailbox overflowed."""
+        while True:
+            event = await self.mailbox.get()
+            if event is None:
+                return
+            try:
+                await self._deliver(event)
+            except Exception:
+                log.exception("realtime: could not deliver %s", event.type)
+
+    async def _deliver(self, event: Event) -> None:
+        await self._expire(time.time())
+        channels = list(self.channels.values())
+        if event.audience == "system":
+            if event.type == "resync":
+                await self.send(*self._resync(channels, event))
+            return
+        frames: list[dict[str, Any]] = []
+        if event.audience == "market":
+            market_id = event.payload.get("market_id")
+            for channel in channels:
+                if channel.all_markets or (
+                    channel.market_id is not None and channel.market_id == market_id
+                ):
+                    frames.append(
+                        _push(
+                            channel.topic,
+                            "broadcast",
+                            {"type": "broadcast", "event": event.type, "payload": event.payload},
+                        )
+                    )
+        tokens = {id(c): c.token for c in channels}
+        by_token: dict[str, list[Channel]] = {}
+        for channel in channels:
+            if channel.bindings:
+                by_token.setdefault(channel.token, []).append(channel)
+        for group in by_token.values():
+            frames += await self.feed.frames(
+                event, group[0].claims, [c.subscription for c in group]
+            )
+        if frames:
+            async with self._send_lock:
+                # a channel that left, re-joined or changed token meanwhile gets nothing of this
+                live = {c.topic for c in self.channels.values() if tokens.get(id(c)) == c.token}
+                await self._send_locked(*(f for f in frames if f["topic"] in live))
+
+    def _resync(self, channels: list[Channel], event: Event) -> list[dict[str, Any]]:
+        frames = []
+        for channel in channels:
+            frames.append(
+                _push(
+                    channel.topic,
+                    "system",
+                    {
+                        "channel": channel.name,
+                        "extension": "system",
+                        "message": RESYNC_MESSAGE,
+                        "status": "ok",
+                    },
+                )
+            )
+            if channel.market_id is not None or channel.all_markets:
+                frames.append(
+                    _push(
+                        channel.topic,
+                        "broadcast",
+                        {"type": "broadcast", "event": "resync", "payload": dict(event.payload)},
+                    )
+                )
+        return frames
+
+    async def _expire(self, now: float) -> None:
+        """Close the channels whose token expired (as Supabase Realtime does)."""
+        expired = [c for c in self.channels.values() if c.expired(now)]
+        if not expired:
+            return
+        for channel in expired:
+            self.channels.pop(channel.topic, None)
+        self._reidentify()
+        frames = []
+        for channel in expired:
+            frames.append(
+                _push(
+                    channel.topic,
+                    "system",
+                    {
+                        "channel": channel.name,
+                        "extension": "system",
+                        "message": "Token has expired: send a fresh access_token and join again",
+                        "status": "error",
+                    },
+                )
+            )
+            frames.append({**_push(channel.topic, "phx_close", {}), "join_ref": channel.join_ref})
+        await self.send(*frames)
+
+
+@websocket(PATH, name="supabase_realtime")
+async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> None:
+    """Supabase Realtime (Phoenix channels, JSON v1): broadcast on the market topics and
+    postgres_changes on the readable views. `apikey` (the anon or service key, or any valid token)
+    is required in the query string; each channel is authorized by its join's access_token."""
+    tokens: Tokens = state.tokens
+    apikey = socket.query_params.get("apikey") or ""
+    try:
+        tokens.verify(apikey)
+    except TokenError:
+        await socket.close(code=CLOSE_POLICY, reason="a valid apikey is required")
+        return
+    await socket.accept()
+    await RealtimeSocket(socket, state, apikey).run()
+
+
+route_handlers = [realtime_socket]

@@ -1,0 +1,676 @@
+"""postgres_changes for the Supabase Realtime subset: which engine message changes which rows of
+which views, the binding filters, and the re-select through which RLS decides who sees a row.
+
+The engine does not stream its WAL: it announces each committed change with a message
+(docs/notifications.md). A message names the rows it changed (a wager's id, a wallet's user, a
+market's id...), so each one maps to a few candidate changes, one per view:
+
+| message | change |
+| --- | --- |
+| market `created`, `opened` | INSERT into `markets` and `outcomes` (the market's rows) |
+| market `odds`, `closed`, `settled`, `voided` | UPDATE of `markets` and `outcomes` |
+| market `settled` | also INSERT into `settlements` |
+| `wager_placed` | INSERT into `wagers`, `my_wagers` |
+| `wager_approved`, `wager_rejected`, `wagers_refunded`, `wagers_settled` | UPDATE of those wagers |
+| `balance` | `wallets`, `my_wallet`: UPDATE (INSERT for a grant); `ledger`, `my_ledger`: INSERT |
+
+For every subscriber with a binding that matches a candidate, the rows are selected again from the
+view *as that subscriber* (`Database.as_caller` with the subscriber's verified claims, read only),
+with every binding's filter evaluated in the same statement. RLS and the view decide: another
+user's wager or wallet simply does not come back. One transaction per subscriber and message,
+whatever the number of bindings; identical re-selects of one message by subscribers who see the
+same rows (the same token, or for the public views the same role and admin flag) run once per node.
+"""
+
+import asyncio
+import datetime
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+from wagerbase.database import Database
+from wagerbase.live.hub import Event
+from wagerbase.tokens import Claims
+
+log = logging.getLogger("wagerbase.realtime")
+
+SCHEMA = "public"
+EVENTS = frozenset({"*", "INSERT", "UPDATE", "DELETE"})
+CONCURRENT_RESELECTS = 4  # at most this many pool connections per node serve re-selects
+RECENT_MESSAGES = 256  # messages whose re-selects are shared between the sockets of a node
+
+
+@dataclass(frozen=True)
+class Table:
+    """A view that supports postgres_changes. `public`: readable by anon, and its rows depend only
+    on the caller's role and admin flag (so subscribers alike in those share a re-select)."""
+
+    name: str
+    key: tuple[str, ...]
+    order: str
+    public: bool
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table("markets", ("id",), "id", True),
+        Table("outcomes", ("id",), "position", True),
+        Table("settlements", ("market_id",), "market_id", True),
+        Table("wagers", ("id",), "id", False),
+        Table("my_wagers", ("id",), "id", False),
+        Table("wallets", ("user_id",), "user_id", False),
+        Table("my_wallet", ("user_id",), "user_id", False),
+        Table("ledger", ("id",), "id", False),
+        Table("my_ledger", ("id",), "id", False),
+    )
+}
+USER_TABLES = frozenset(name for name, table in TABLES.items() if not table.public)
+MARKET_TABLES = frozenset(name for name, table in TABLES.items() if table.public)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # the type's name as Realtime reports it: int8, text, numeric, timestamptz...
+    sqltype: str  # the type as SQL spells it, for casts: bigint, text, numeric...
+
+
+class BindingError(ValueError):
+    """A postgres_changes binding the server cannot honour; the message says why."""
+
+
+# filters -----------------------------------------------------------------------------------------
+
+_COMPARISONS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_PATTERNS = {"like": "like", "ilike": "ilike", "match": "~", "imatch": "~*"}
+_IS = {
+    "null": "null",
+    "not_null": "not null",
+    "true": "true",
+    "false": "false",
+    "unknown": "unknown",
+}
+OPERATORS = frozenset({*_COMPARISONS, *_PATTERNS, "in", "is", "isdistinct"})
+_CLAUSE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(not\.)?([a-z]+)\.(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Clause:
+    column: str
+    op: str
+    negate: bool
+    value: str | tuple[str, ...]
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside parentheses and double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth = max(depth - 1, 0)
+        if char == sep and depth == 0 and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(item: str) -> str:
+    item = item.strip()
+    if len(item) >= 2 and item[0] == item[-1] == '"':
+        return item[1:-1].replace('\\"', '"')
+    return item
+
+
+def parse_filter(text: str) -> tuple[Clause, ...]:
+    """`col=op.value[,col=op.value...]` (ANDed), op optionally prefixed by `not.`."""
+    clauses = []
+    for part in _split_top_level(text):
+        found = _CLAUSE.match(part.strip())
+        if found is None:
+            raise BindingError(f"filter {part!r} is not col=op.value")
+        column, negate, op, value = found.groups()
+        if op not in OPERATORS:
+            raise BindingError(
+                f"filter operator {op!r} is not one of {', '.join(sorted(OPERATORS))}"
+            )
+        parsed: str | tuple[str, ...] = value
+        if op == "in":
+            if not (value.startswith("(") and value.endswith(")")):
+                raise BindingError(f"filter {part!r}: in needs a list, as in.(1,2)")
+            parsed = tuple(_unquote(item) for item in _split_top_level(value[1:-1]) if item.strip())
+        elif op == "is" and value.lower() not in _IS:
+            raise BindingError(f"filter {part!r}: is takes {', '.join(_IS)}")
+        clauses.append(Clause(column, op, bool(negate), parsed))
+    return tuple(clauses)
+
+
+def _clause_sql(clause: Clause, column: Column) -> tuple[sql.Composable, list[Any]]:
+    col = sql.SQL("v.{}").format(sql.Identifier(clause.column))
+    typ = sql.SQL(column.sqltype)
+    expr: sql.Composable
+    params: list[Any] = []
+    if clause.op in _COMPARISONS:
+        expr = sql.SQL("{} {} cast(%s::text as {})").format(
+            col, sql.SQL(_COMPARISONS[clause.op]), typ
+        )
+        params.append(clause.value)
+    elif clause.op == "isdistinct":
+        expr = sql.SQL("{} is distinct from cast(%s::text as {})").format(col, typ)
+        params.append(clause.value)
+    elif clause.op == "in":
+        expr = sql.SQL("{} = any(cast(%s::text[] as {}[]))").format(col, typ)
+        params.append(list(clause.value))
+    elif clause.op == "is":
+        assert isinstance(clause.value, str)
+        expr = sql.SQL("{} is {}").format(col, sql.SQL(_IS[clause.value.lower()]))
+    else:
+        value = clause.value
+        if clause.op in ("like", "ilike"):
+            assert isinstance(value, str)
+            value = value.replace("*", "%")
+        expr = sql.SQL("{}::text {} %s").format(col, sql.SQL(_PATTERNS[clause.op]))
+        params.append(value)
+    if clause.negate:
+        expr = sql.SQL("not ({})").format(expr)
+    return expr, params
+
+
+@dataclass(frozen=True)
+class Filter:
+    text: str
+    clauses: tuple[Clause, ...]
+    expression: sql.Composable
+    params: tuple[Any, ...]
+
+
+# bindings ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One postgres_changes binding of a channel, with the id the join reply gave it."""
+
+    id: int
+    event: str  # *, INSERT, UPDATE, DELETE
+    table: str | None  # None: every supported view
+    filter: Filter | None
+    select: tuple[str, ...] | None
+    echo: dict[str, Any]  # the reply entry: the binding as sent, plus its id
+
+    def matches(self, table: str, kind: str) -> bool:
+        return (self.table is None or self.table == table) and self.event in ("*", kind)
+
+
+class Catalog:
+    """The columns of the supported views, read once per node from pg_catalog."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._columns: dict[str, list[Column]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def columns(self, table: str) -> list[Column]:
+        if self._columns is None:
+            async with self._lock:
+                if self._columns is None:
+                    self._columns = await self._load()
+        return self._columns[table]
+
+    async def _load(self) -> dict[str, list[Column]]:
+        found: dict[str, list[Column]] = {name: [] for name in TABLES}
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                """
+                select c.relname as table, a.attname as name, t.typname as type,
+                       pg_catalog.format_type(a.atttypid, a.atttypmod) as sqltype
+                from pg_catalog.pg_attribute as a
+                join pg_catalog.pg_class as c on c.oid = a.attrelid
+                join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+                join pg_catalog.pg_type as t on t.oid = a.atttypid
+                where n.nspname = %s and c.relname = any(%s) and a.attnum > 0
+                  and not a.attisdropped
+                order by c.relname, a.attnum
+                """,
+                [SCHEMA, list(TABLES)],
+            )
+            for row in await cursor.fetchall():
+                found[row["table"]].append(Column(row["name"], row["type"], row["sqltype"]))
+        return found
+
+
+async def parse_bindings(
+    raw: Any, catalog: Catalog, db: Database, ids: Iterator[int]
+) -> list[Binding]:
+    """The join's `config.postgres_changes`, checked, each with the next id of `ids` (non-zero).
+    Raises BindingError with a reason a developer can act on."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise BindingError("config.postgres_changes must be a list")
+    bindings = []
+    probes: list[tuple[sql.Composed | sql.SQL, list[Any]]] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise BindingError("each postgres_changes binding must be an object")
+        event = entry.get("event")
+        if not isinstance(event, str) or event.upper() not in EVENTS:
+            raise BindingError(f"binding event {event!r} is not one of *, INSERT, UPDATE, DELETE")
+        schema = entry.get("schema") or SCHEMA
+        if schema != SCHEMA:
+            raise BindingError(f"only schema {SCHEMA!r} has postgres_changes, not {schema!r}")
+        table = entry.get("table")
+        if table in (None, "", "*"):
+            table = None
+        elif table not in TABLES:
+            raise BindingError(
+                f"postgres_changes are not available for table {table!r}; "
+                f"they are for {', '.join(TABLES)}"
+            )
+        text = entry.get("filter")
+        columns = {c.name: c for c in await catalog.columns(table)} if table else {}
+        parsed_filter = None
+        if text not in (None, ""):
+            if not isinstance(text, str):
+                raise BindingError("a binding filter must be a string")
+            if table is None:
+                raise BindingError("a filter needs a table")
+            clauses = parse_filter(text)
+            parts, params = [], []
+            for clause in clauses:
+                if clause.column not in columns:
+                    raise BindingError(f"table {table!r} has no column {clause.column!r}")
+                expr, values = _clause_sql(clause, columns[clause.column])
+                parts.append(expr)
+                params.extend(values)
+                probes.append(_probe(clause, columns[clause.column]))
+            parsed_filter = Filter(
+                text,
+                clauses,
+                sql.SQL("coalesce(({}), false)").format(sql.SQL(") and (").join(parts)),
+                tuple(_hashable(p) for p in params),
+            )
+        select = entry.get("select")
+        if select is not None:
+            if not isinstance(select, list) or not all(isinstance(c, str) for c in select):
+                raise BindingError("a binding select must be a list of column names")
+            if table is None:
+                raise BindingError("a select needs a table")
+            unknown = [c for c in select if c not in columns]
+            if unknown:
+                raise BindingError(f"table {table!r} has no column {unknown[0]!r}")
+        binding_id = next(ids)
+        echo = {**entry, "schema": entry.get("schema") or SCHEMA, "id": binding_id}
+        bindings.append(
+            Binding(
+                binding_id,
+                event.upper(),
+                table,
+                parsed_filter,
+                tuple(select) if select else None,
+                echo,
+            )
+        )
+    await _check_values(db, probes)
+    return bindings
+
+
+def _probe(clause: Clause, column: Column) -> tuple[sql.Composed | sql.SQL, list[Any]]:
+    """A statement that fails when a filter value does not fit its column (or is a bad regex)."""
+    typ = sql.SQL(column.sqltype)
+    if clause.op in ("match", "imatch"):
+        return sql.SQL("select '' ~ %s"), [clause.value]
+    if clause.op == "in":
+        return sql.SQL("select cast(%s::text[] as {}[])").format(typ), [list(clause.value)]
+    if clause.op in (*_COMPARISONS, "isdistinct"):
+        return sql.SQL("select cast(%s::text as {})").format(typ), [clause.value]
+    return sql.SQL("select 1"), []
+
+
+async def _check_values(
+    db: Database, probes: list[tuple[sql.Composed | sql.SQL, list[Any]]]
+) -> None:
+    probes = [p for p in probes if p[1]]
+    if not probes:
+        return
+    async with db.pool.connection() as conn:
+        for statement, params in probes:
+            try:
+                async with conn.transaction():
+                    await conn.execute(statement, params)
+            except (psycopg.errors.DataError, psycopg.errors.InvalidRegularExpression) as exc:
+                raise BindingError(
+                    f"bad filter value {params[0]!r}: {exc.diag.message_primary}"
+                ) from exc
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# engine messages -> candidate changes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """Rows of `table` that the message changed: `where` selects them from the view `v`."""
+
+    table: str
+    kind: str  # INSERT | UPDATE
+    where: sql.Composable
+    params: tuple[Any, ...]
+    overlay: tuple[tuple[str, Any], ...] = ()  # values from the message, exact for that moment
+    old: tuple[tuple[str, Any], ...] = ()  # what old_record adds to the key
+
+
+_BY_ID = sql.SQL("v.id = %s")
+_BY_MARKET = sql.SQL("v.market_id = %s")
+_BY_IDS = sql.SQL("v.id = any(cast(%s as bigint[]))")
+_BY_USER = sql.SQL("v.user_id = cast(%s as uuid)")
+_SETTLED_WAGERS = sql.SQL(
+    "v.user_id = cast(%s as uuid) and v.market_id = %s and v.approval = 'accepted'"
+)
+_LEDGER_ENTRY = sql.SQL("v.transaction_id = %s and v.user_id = cast(%s as uuid)")
+_MARKET_INSERTS = frozenset({"created", "opened"})
+_MARKET_UPDATES = frozenset({"odds", "closed", "settled", "voided"})
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def changes_for(event: Event) -> list[Change]:
+    """The candidate changes an engine message stands for (none for messages it does not map)."""
+    payload = event.payload
+    kind = event.type
+    if event.audience == "market":
+        market_id = _int(payload.get("market_id"))
+        if market_id is None or kind not in _MARKET_INSERTS | _MARKET_UPDATES:
+            return []
+        change = "INSERT" if kind in _MARKET_INSERTS else "UPDATE"
+        found = [
+            Change("markets", change, _BY_ID, (market_id,)),
+            Change("outcomes", change, _BY_MARKET, (market_id,)),
+        ]
+        if kind == "settled":
+            found.append(Change("settlements", "INSERT", _BY_MARKET, (market_id,)))
+        return found
+    if event.audience != "user" or not isinstance(payload.get("user_id"), str):
+        return []
+    user_id: str = payload["user_id"]
+    if kind in ("wager_placed", "wager_approved"):
+        wager_id = _int(payload.get("id"))
+        if wager_id is None:
+            return []
+        change = "INSERT" if kind == "wager_placed" else "UPDATE"
+        return [Change(t, change, _BY_ID, (wager_id,)) for t in ("wagers", "my_wagers")]
+    if kind in ("wager_rejected", "wagers_refunded"):
+        ids = payload.get("wager_ids")
+        if not isinstance(ids, list) or not ids or not all(_int(i) is not None for i in ids):
+            return []
+        return [Change(t, "UPDATE", _BY_IDS, (tuple(ids),)) for t in ("wagers", "my_wagers")]
+    if kind == "wagers_settled":
+        market_id = _int(payload.get("market_id"))
+        if market_id is None:
+            return []
+        params = (user_id, market_id)
+        return [Change(t, "UPDATE", _SETTLED_WAGERS, params) for t in ("wagers", "my_wagers")]
+    if kind == "balance":
+        balance, version = _int(payload.get("balance")), _int(payload.get("version"))
+        delta, transaction_id = _int(payload.get("delta")), _int(payload.get("transaction_id"))
+        if balance is None or version is None:
+            return []
+        first = payload.get("reason") == "grant"
+        overlay = (("balance", balance), ("version", version))
+        old: tuple[tuple[str, Any], ...] = ()
+        if not first and delta is not None:
+            old = (("balance", balance - delta), ("version", version - 1))
+        found = [
+            Change(t, "INSERT" if first else "UPDATE", _BY_USER, (user_id,), overlay, old)
+            for t in ("wallets", "my_wallet")
+        ]
+        if transaction_id is not None:
+            found += [
+                Change(t, "INSERT", _LEDGER_ENTRY, (transaction_id, user_id))
+                for t in ("ledger", "my_ledger")
+            ]
+        return found
+    return []
+
+
+# the re-select -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Subscription:
+    """One joined channel of a socket: its topic and bindings (all under one token)."""
+
+    topic: str
+    bindings: list[Binding]
+
+
+@dataclass
+class _Plan:
+    change: Change
+    table: Table
+    wanted: list[tuple[Subscription, list[Binding]]] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+
+
+def is_admin(claims: Claims) -> bool:
+    app_metadata = claims.get("app_metadata")
+    return isinstance(app_metadata, dict) and app_metadata.get("role") == "admin"
+
+
+def sees_every_user(claims: Claims) -> bool:
+    """Whether RLS may show this caller other users' rows (service role, admins)."""
+    return claims.get("role") == "service_role" or is_admin(claims)
+
+
+def commit_timestamp(event: Event) -> str:
+    """When the message reached this node, on the wall clock (its commit time, near enough)."""
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+        seconds=max(time.monotonic() - event.received_at, 0.0)
+    )
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class ChangeFeed:
+    """Turns engine messages into postgres_changes frames for the sockets of one node."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.catalog = Catalog(db)
+        self._limit = asyncio.Semaphore(CONCURRENT_RESELECTS)
+        self._recent: OrderedDict[int, tuple[Event, dict[Hashable, asyncio.Task[Any]]]] = (
+            OrderedDict()
+        )
+        self.reselects = 0  # statements actually run (shared ones count once)
+
+    async def frames(
+        self, event: Event, claims: Claims, subscriptions: Sequence[Subscription]
+    ) -> list[dict[str, Any]]:
+        """The postgres_changes frames of `event` for channels joined under one token."""
+        plans = self._plans(event, claims, subscriptions)
+        if not plans:
+            return []
+        statement, params = self._statement(plans)
+        public = all(plan.table.public for plan in plans)
+        who: Hashable = (
+            (claims.get("role"), is_admin(claims))
+            if public
+            else tuple(sorted((k, repr(v)) for k, v in claims.items()))
+        )
+        try:
+            rows = await self._shared(event, (who, statement, params), claims, statement, params)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("realtime: re-select for %s failed: %s", event.type, exc)
+            return []
+        return await self._build(event, plans, rows)
+
+    def _plans(
+        self, event: Event, claims: Claims, subscriptions: Sequence[Subscription]
+    ) -> list[_Plan]:
+        role = claims.get("role")
+        user_event = event.audience == "user"
+        if user_event and role == "anon":
+            return []
+        if (
+            user_event
+            and not sees_every_user(claims)
+            and event.payload.get("user_id") != claims.get("sub")
+        ):
+            return []  # RLS would return nothing: a bettor sees only their own rows
+        plans = []
+        for change in changes_for(event):
+            table = TABLES[change.table]
+            if role == "anon" and not table.public:
+                continue
+            plan = _Plan(change, table)
+            for subscription in subscriptions:
+                matched = [b for b in subscription.bindings if b.matches(change.table, change.kind)]
+                if matched:
+                    plan.wanted.append((subscription, matched))
+                    for binding in matched:
+                        if binding.filter is not None and binding.filter not in plan.filters:
+                            plan.filters.append(binding.filter)
+            if plan.wanted:
+                plans.append(plan)
+        return plans
+
+    def _statement(self, plans: list[_Plan]) -> tuple[str, tuple[Any, ...]]:
+        branches: list[sql.Composable] = []
+        params: list[Any] = []
+        for number, plan in enumerate(plans):
+            hits: sql.Composable = sql.SQL("'{}'::boolean[]")
+            if plan.filters:
+                hits = sql.SQL("array[{}]::boolean[]").format(
+                    sql.SQL(", ").join(f.expression for f in plan.filters)
+                )
+                for f in plan.filters:
+                    params.extend(f.params)
+            branches.append(
+                sql.SQL(
+                    "select {number}::int as change_no, "
+                    "row_number() over (order by v.{order}) as ord, "
+                    "to_jsonb(v) as row, {hits} as hits "
+                    "from {schema}.{table} as v where {where}"
+                ).format(
+                    number=sql.Literal(number),
+                    order=sql.Identifier(plan.table.order),
+                    hits=hits,
+                    schema=sql.Identifier(SCHEMA),
+                    table=sql.Identifier(plan.table.name),
+                    where=plan.change.where,
+                )
+            )
+            params.extend(plan.change.params)
+        statement = sql.SQL(
+            "select c.change_no, c.row, c.hits from ({}) as c order by c.change_no, c.ord"
+        ).format(sql.SQL(" union all ").join(branches))
+        return statement.as_string(), tuple(_hashable(p) for p in params)
+
+    async def _shared(
+        self,
+        event: Event,
+        key: Hashable,
+        claims: Claims,
+        statement: str,
+        params: tuple[Any, ...],
+    ) -> list[dict[str, Any]]:
+        entry = self._recent.get(id(event))
+        if entry is None or entry[0] is not event:
+            entry = (event, {})
+            self._recent[id(event)] = entry
+            while len(self._recent) > RECENT_MESSAGES:
+                self._recent.popitem(last=False)
+        task = entry[1].get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._reselect(claims, statement, params))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            entry[1][key] = task
+        result: list[dict[str, Any]] = await asyncio.shield(task)
+        return result
+
+    async def _reselect(
+        self, claims: Claims, statement: str, params: tuple[Any, ...]
+    ) -> list[dict[str, Any]]:
+        values = [list(p) if isinstance(p, tuple) else p for p in params]
+        async with self._limit, self.db.as_caller(claims, read_only=True) as conn:
+            self.reselects += 1
+            cursor = await conn.execute(statement.encode(), values)
+            return await cursor.fetchall()
+
+    async def _build(
+        self, event: Event, plans: list[_Plan], rows: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        frames = []
+        stamp = commit_timestamp(event)
+        for number, plan in enumerate(plans):
+            columns = await self.catalog.columns(plan.table.name)
+            for row in rows:
+                if row["change_no"] != number:
+                    continue
+                record = dict(row["row"])
+                for name, value in plan.change.overlay:
+                    if name in record:
+                        record[name] = value
+                hits = dict(zip((f.text for f in plan.filters), row["hits"], strict=True))
+                for subscription, bindings in plan.wanted:
+                    by_select: dict[tuple[str, ...] | None, list[int]] = {}
+                    for binding in bindings:
+                        if binding.filter is None or hits.get(binding.filter.text):
+                            by_select.setdefault(binding.select, []).append(binding.id)
+                    for select, ids in by_select.items():
+                        frames.append(
+                            self._frame(
+                                subscription.topic, plan, columns, record, ids, select, stamp
+                            )
+                        )
+        return frames
+
+    @staticmethod
+    def _frame(
+        topic: str,
+        plan: _Plan,
+        columns: list[Column],
+        record: dict[str, Any],
+        ids: list[int],
+        select: tuple[str, ...] | None,
+        stamp: str,
+    ) -> dict[str, Any]:
+        shown = [c for c in columns if select is None or c.name in select]
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "table": plan.table.name,
+            "commit_timestamp": stamp,
+            "type": plan.change.kind,
+            "errors": None,
+            "columns": [{"name": c.name, "type": c.type} for c in shown],
+            "record": {c.name: record.get(c.name) for c in shown},
+        }
+        if plan.change.kind == "UPDATE":
+            data["old_record"] = {k: record.get(k) for k in plan.table.key} | dict(plan.change.old)
+        return {
+            "event": "postgres_changes",
+            "topic": topic,
+            "ref": None,
+            "payload": {"ids": ids, "data": data},
+        }

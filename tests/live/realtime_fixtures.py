@@ -1,0 +1,157 @@
+"""Fixtures and helpers for the Supabase Realtime tests: a `serve` node on its own database, users
+made through the official async client, and an inbox that collects what callbacks receive.
+
+Import the fixtures into a test module (`from tests.live.realtime_fixtures import rt_node, ...`).
+"""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import psycopg
+import pytest
+from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
+from supabase import AsyncClient, acreate_client
+
+from tests.pgserver import PgServer, unique_name
+from tests.serving import Node, new_secret
+
+PASSWORD = "correct horse 1"
+WAIT = 30.0  # generous: how long to wait for something that must arrive
+
+
+@pytest.fixture(scope="module")
+def rt_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    name = unique_name("wb_rt")
+    url = pg_server.create_database(name, template=template_db)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def rt_node(rt_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    started = Node(rt_database, new_secret(), tmp_path_factory.mktemp("rt") / "serve.log")
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@dataclass
+class Person:
+    client: AsyncClient
+    user_id: str
+    email: str
+    token: str
+
+
+async def sign_up(node: Node, prefix: str = "bettor") -> Person:
+    client = await acreate_client(node.url, node.anon_key)
+    email = f"{prefix}_{uuid.uuid4().hex[:10]}@example.test"
+    session = (await client.auth.sign_up({"email": email, "password": PASSWORD})).session
+    assert session is not None and session.user is not None
+    await client.realtime.set_auth(session.access_token)  # what the auth listener does, awaited
+    return Person(client, session.user.id, email, session.access_token)
+
+
+async def admin(node: Node, database_url: str) -> Person:
+    """A user promoted at the database, then signed in again for a token with the admin role."""
+    person = await sign_up(node, "admin")
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("select app._set_admin(%s, true)", [person.email])
+    session = (
+        await person.client.auth.sign_in_with_password(
+            {"email": person.email, "password": PASSWORD}
+        )
+    ).session
+    assert session is not None and session.user is not None
+    assert session.user.app_metadata.get("role") == "admin"
+    await person.client.realtime.set_auth(session.access_token)
+    person.token = session.access_token
+    return person
+
+
+async def close(*people: Person) -> None:
+    for person in people:
+        await person.client.remove_all_channels()
+
+
+def data(response: Any) -> dict[str, Any]:
+    assert isinstance(response.data, dict), response.data
+    return cast(dict[str, Any], response.data)
+
+
+async def create_market(who: Person, title: str, **options: Any) -> dict[str, Any]:
+    response = await who.client.rpc(
+        "create_market", {"title": title, "outcomes": ["Home", "Away"], "options": options}
+    ).execute()
+    return data(response)
+
+
+async def outcome_ids(who: Person, market_id: int) -> list[int]:
+    response = (
+        await who.client.table("outcomes")
+        .select("id")
+        .eq("market_id", market_id)
+        .order("position")
+        .execute()
+    )
+    return [row["id"] for row in cast(list[dict[str, Any]], response.data)]
+
+
+async def wager(who: Person, market_id: int, outcome_id: int, stake: int) -> dict[str, Any]:
+    response = await who.client.rpc(
+        "place_wager", {"market_id": market_id, "outcome_id": outcome_id, "stake": stake}
+    ).execute()
+    return data(response)
+
+
+@dataclass
+class Inbox:
+    """What callbacks received, in order; `until` waits for a match and returns everything that
+    arrived up to and including it."""
+
+    items: list[Any] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        self._changed.set()
+
+    async def until(self, matches: Callable[[Any], bool], timeout: float = WAIT) -> list[Any]:
+        async def wait() -> list[Any]:
+            seen = 0
+            while True:
+                for index in range(seen, len(self.items)):
+                    if matches(self.items[index]):
+                        return self.items[: index + 1]
+                seen = len(self.items)
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            shown = json.dumps(self.items, default=str)[:3000]
+            raise AssertionError(f"nothing matched within {timeout} s; received {shown}") from None
+
+
+async def subscribe(channel: AsyncRealtimeChannel) -> list[tuple[str, str | None]]:
+    """Subscribe and return the states reported (the first one is the join's outcome)."""
+    states: list[tuple[str, str | None]] = []
+
+    def note(state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        states.append((state.value, None if error is None else str(error)))
+
+    await asyncio.wait_for(channel.subscribe(note), WAIT)
+    return states
+
+
+def record(change: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], change["data"]["record"])
