@@ -20,6 +20,8 @@ end
 $$;
 
 -- _require_admin: the calling admin's id (null for the service role, which may act as admin).
+-- The token's claim is not enough: the user must still exist and still be an admin, so a demoted
+-- or deleted admin loses the rights at once, not when their token expires.
 -- Raises: not_admin.
 create or replace function app._require_admin()
 returns uuid
@@ -27,7 +29,14 @@ language plpgsql stable
 set search_path = ''
 as $$
 begin
-    if auth.is_admin() or auth.role() = 'service_role' then
+    if auth.role() = 'service_role' then
+        return auth.uid();
+    end if;
+    if auth.is_admin() and exists (
+        select 1 from auth.users as u
+        where u.id = auth.uid() and u.deleted_at is null
+            and u.raw_app_meta_data ->> 'role' = 'admin'
+    ) then
         return auth.uid();
     end if;
     perform app._fail('not_admin', pg_catalog.jsonb_build_object('role', auth.role()));
@@ -37,13 +46,25 @@ $$;
 
 -- _notify: one live message, delivered to listeners only if the transaction commits.
 -- Channels: wagerbase_market (public), wagerbase_user (one user's), wagerbase_admin (admins').
--- docs/notifications.md lists every payload.
+-- docs/notifications.md lists every payload. NOTIFY refuses payloads of 8000 bytes or more, and
+-- its error would undo the money call that sent it: a payload that large is replaced by its
+-- routing fields and `truncated: true`, so the client reloads instead.
 create or replace function app._notify(p_channel text, p_payload jsonb)
 returns void
 language sql
 set search_path = ''
 as $$
-    select pg_catalog.pg_notify(p_channel, p_payload::text)
+    select pg_catalog.pg_notify(
+        p_channel,
+        case
+            when pg_catalog.octet_length(p_payload::text) < 7900 then p_payload::text
+            else pg_catalog.jsonb_build_object(
+                'type', p_payload -> 'type', 'user_id', p_payload -> 'user_id',
+                'market_id', p_payload -> 'market_id', 'version', p_payload -> 'version',
+                'truncated', true
+            )::text
+        end
+    )
 $$;
 
 -- _audit: one row of the admin actions log.

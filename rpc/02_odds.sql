@@ -44,7 +44,7 @@ as $$
         p_min_cap,
         case
             when p_odds > 1
-                then least(floor((p_total + p_margin - p_liability) / (p_odds - 1)), 1e15)::bigint
+                then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15)::bigint
         end
     )
 $$;

@@ -4,6 +4,8 @@
 
 -- _create_user(email, username, password_hash, app_metadata): a new user and its profile.
 -- Email and username are both optional but one is required; both are unique, case-insensitively.
+-- An email needs an @ and a username cannot have one (nor be as long as a user id), so a name
+-- given to _find_user can never match two users.
 -- app_metadata is the server's to set (sign-up never passes a role).
 -- Raises: invalid_argument (neither given, bad username), user_exists.
 create or replace function app._create_user(
@@ -24,6 +26,10 @@ begin
     if v_email is null and v_username is null then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'email', 'reason', 'an email or a username is required'));
+    end if;
+    if v_email is not null and v_email !~ '^[^@[:space:]]+@[^@[:space:]]+$' then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email address'));
     end if;
     if v_username is not null and v_username !~ '^[A-Za-z0-9_.-]{3,32}$' then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(

@@ -43,12 +43,13 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    v_identifier text := lower(p_identifier);
+    -- counted per user, whichever of their names is typed; per name when it names nobody
+    v_identifier text := coalesce(app._find_user(p_identifier)::text, lower(p_identifier));
     v_recent integer;
 begin
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sign-in:' || v_identifier, 0));
     delete from app.sign_in_attempts as a
-    where a.identifier = v_identifier and a.attempted_at < clock_timestamp() - interval '1 minute';
+    where a.attempted_at < clock_timestamp() - interval '1 minute';
     insert into app.sign_in_attempts (identifier) values (v_identifier);
     select count(*) into v_recent from app.sign_in_attempts as a where a.identifier = v_identifier;
     return v_recent <= p_limit;

@@ -362,8 +362,9 @@ grant execute on function public.close_market(bigint) to authenticated, service_
 -- _refund_wagers: refund every open wager of a market (or only its pending ones, or one wager)
 -- in one ledger transaction from the market's escrow: each refunded wager becomes void with its
 -- stake as payout, a pending one also rejected. Each affected user gets one message of type
--- `p_message` (wagers_refunded, or wager_rejected for a single rejection). Returns the number of
--- wagers refunded and the amount.
+-- `p_message` (wagers_refunded, or wager_rejected for a single rejection) with the amount, the
+-- number of wagers and, up to 100 of them, their ids (so the message stays small however many
+-- wagers a user placed). Returns the number of wagers refunded and the amount.
 create or replace function app._refund_wagers(
     p_market_id bigint,
     p_kind text,
@@ -400,14 +401,15 @@ begin
     ),
     per_user as (
         select r.user_id, sum(r.stake)::bigint as amount, count(*) as wagers,
-               array_agg(r.id order by r.id) as wager_ids
+               case when count(*) <= 100 then array_agg(r.id order by r.id) end as wager_ids
         from refunded as r
         group by r.user_id
     )
     select array_agg(a.id order by a.id), array_agg(p.amount order by a.id),
            coalesce(sum(p.amount), 0)::bigint, coalesce(sum(p.wagers), 0)::integer,
            coalesce(jsonb_agg(pg_catalog.jsonb_build_object(
-               'user_id', p.user_id, 'amount', p.amount, 'wager_ids', p.wager_ids)), '[]')
+               'user_id', p.user_id, 'amount', p.amount, 'wagers', p.wagers,
+               'wager_ids', p.wager_ids)), '[]')
     into v_accounts, v_amounts, v_total, v_count, v_per_user
     from per_user as p
     inner join app.accounts as a on a.user_id = p.user_id;

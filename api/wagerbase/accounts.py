@@ -17,12 +17,19 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from wagerbase.database import Database
+from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
 from wagerbase.tokens import Tokens
 
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2 hash: the one way Wagerbase stores a password (sign-up, the CLI)."""
+    return _hasher.hash(password)
+
+
 # Checked when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
@@ -51,18 +58,22 @@ def _signed_in(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: s
     return SignedIn(user, session_id, access, expires_at, refresh)
 
 
-async def start_session(db: Database, tokens: Tokens, user_id: str) -> SignedIn:
+async def _open_session(conn: Conn, tokens: Tokens, user_id: str) -> SignedIn:
     session_id = str(uuid.uuid4())
     refresh = secrets.token_urlsafe(32)
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute(
-                "select app._start_session(%s, %s, %s) as user",
-                [user_id, session_id, digest(refresh)],
-            )
-        ).fetchone()
+    row = await (
+        await conn.execute(
+            "select app._start_session(%s, %s, %s) as user",
+            [user_id, session_id, digest(refresh)],
+        )
+    ).fetchone()
     assert row is not None
     return _signed_in(tokens, row["user"], session_id, refresh)
+
+
+async def start_session(db: Database, tokens: Tokens, user_id: str) -> SignedIn:
+    async with db.as_server() as conn:
+        return await _open_session(conn, tokens, user_id)
 
 
 async def sign_up(
@@ -79,14 +90,17 @@ async def sign_up(
         )
     if not email and not username:
         raise refusal(400, "validation_failed", "An email or a username is required.")
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = await asyncio.to_thread(hash_password, password)
     try:
+        # the user and their first session in one transaction: never a user without a session
         async with db.as_server() as conn:
             row = await (
                 await conn.execute(
                     "select app._create_user(%s, %s, %s) as id", [email, username, password_hash]
                 )
             ).fetchone()
+            assert row is not None
+            return await _open_session(conn, tokens, str(row["id"]))
     except psycopg.Error as exc:
         key = exc.diag.message_primary
         if key == "user_exists":
@@ -94,8 +108,6 @@ async def sign_up(
         if key == "invalid_argument":
             raise refusal(400, "validation_failed", exc.diag.message_detail or key) from exc
         raise
-    assert row is not None
-    return await start_session(db, tokens, str(row["id"]))
 
 
 async def sign_in(

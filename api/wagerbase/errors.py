@@ -72,9 +72,13 @@ def postgrest_status(sqlstate: str | None, role: str) -> int:
 
 def from_database(exc: psycopg.Error, role: str) -> ApiError:
     """An ApiError carrying a database error exactly as PostgREST reports it. An error with no
-    SQLSTATE never reached the server (pool timeout, lost connection): 503, retryable."""
+    SQLSTATE never reached the server: input the driver refused (400), or a pool timeout or lost
+    connection (503, retryable)."""
     diag = exc.diag
     if not exc.sqlstate:
+        if isinstance(exc, psycopg.DataError):
+            # input the driver refused to send, such as a NUL byte in a string
+            return ApiError(400, "22021", "invalid input", details=str(exc))
         return ApiError(503, "PGRST001", "Database client error", details=str(exc))
     return ApiError(
         status=postgrest_status(exc.sqlstate, role),

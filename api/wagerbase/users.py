@@ -8,14 +8,9 @@ import uuid
 from typing import Any
 
 import psycopg
-from argon2 import PasswordHasher
 from psycopg.types.json import Jsonb
 
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+from wagerbase.accounts import hash_password
 
 
 def create_user(

@@ -180,3 +180,48 @@ def test_get_user_refuses_bad_tokens(node: Node, token_for: str) -> None:
     answer = httpx.get(f"{node.url}/auth/v1/user", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 403
     assert answer.json()["code"] == "bad_jwt"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"password": "correct horse 1", "data": {"username": 5}},
+        {"password": "correct horse 1", "data": {"username": {"a": 1}}},
+        {"password": "correct horse 1", "email": "nul\u0000@example.test"},
+        {"password": "correct horse 1", "email": "not-an-email"},
+    ],
+)
+def test_sign_up_refuses_bad_input_with_a_400(node: Node, body: dict[str, object]) -> None:
+    answer = httpx.post(f"{node.url}/auth/v1/signup", headers={"apikey": node.anon_key}, json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "validation_failed"
+
+
+def test_sign_in_refuses_a_nul_byte_with_a_400(node: Node) -> None:
+    answer = httpx.post(
+        f"{node.url}/auth/v1/token?grant_type=password",
+        headers={"apikey": node.anon_key},
+        json={"email": "nul\u0000@example.test", "password": "whatever 1"},
+    )
+    assert answer.status_code == 400, answer.text
+
+
+def test_the_sign_in_limit_counts_a_user_whichever_name_is_typed(
+    node: Node, unique: Callable[[str], str]
+) -> None:
+    name = unique("gil")
+    email = f"{name}@example.test"
+    httpx.post(
+        f"{node.url}/auth/v1/signup",
+        headers={"apikey": node.anon_key},
+        json={"email": email, "username": name, "password": "correct horse 1"},
+    )
+    statuses = [
+        httpx.post(
+            f"{node.url}/auth/v1/token?grant_type=password",
+            headers={"apikey": node.anon_key},
+            json={"email": email if n % 2 else name, "password": f"guess {n}"},
+        ).status_code
+        for n in range(11)
+    ]
+    assert statuses == [400] * 10 + [429]

@@ -10,6 +10,7 @@ token (SUPABASE_COMPAT.md 2.1).
 from typing import Annotated, Any, Literal
 
 import msgspec
+import psycopg
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
@@ -18,7 +19,7 @@ from litestar.params import QueryParameter
 
 from wagerbase import accounts
 from wagerbase.database import Database
-from wagerbase.errors import ApiError
+from wagerbase.errors import ApiError, from_database
 from wagerbase.http.common import bearer, provide_db, provide_tokens
 from wagerbase.tokens import ACCESS_TOKEN_SECONDS, TokenError, Tokens
 
@@ -100,6 +101,8 @@ def _session(signed_in: accounts.SignedIn) -> Session:
 )
 async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
     username = data.username or (data.data or {}).get("username")
+    if username is not None and not isinstance(username, str):
+        raise accounts.refusal(400, "validation_failed", "username must be a string")
     return _session(
         await accounts.sign_up(
             db, tokens, email=data.email, username=username, password=data.password
@@ -188,6 +191,14 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
     elif isinstance(exc, ValidationException):
         status, headers = 400, {}
         body = {"code": "validation_failed", "message": str(exc.detail), "details": exc.extra}
+    elif isinstance(exc, psycopg.Error):
+        # input PostgreSQL cannot take (a NUL byte in a string) or a database outage
+        error = from_database(exc, "anon")
+        status, headers = error.status, {}
+        body = {
+            "code": "validation_failed" if status < 500 else "unexpected_failure",
+            "message": error.message,
+        }
     elif isinstance(exc, HTTPException):
         status, headers = exc.status_code, dict(exc.headers or {})
         body = {"code": str(exc.status_code), "message": str(exc.detail)}
@@ -204,6 +215,10 @@ router = Router(
         "db": Provide(provide_db, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
     },
-    exception_handlers={ApiError: _error_response, HTTPException: _error_response},
+    exception_handlers={
+        ApiError: _error_response,
+        HTTPException: _error_response,
+        psycopg.Error: _error_response,
+    },
     tags=["auth"],
 )

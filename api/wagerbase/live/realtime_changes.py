@@ -387,6 +387,9 @@ _BY_USER = sql.SQL("v.user_id = cast(%s as uuid)")
 _SETTLED_WAGERS = sql.SQL(
     "v.user_id = cast(%s as uuid) and v.market_id = %s and v.approval = 'accepted'"
 )
+_REFUNDED_WAGERS = sql.SQL(
+    "v.user_id = cast(%s as uuid) and v.market_id = %s and v.settlement = 'void'"
+)
 _LEDGER_ENTRY = sql.SQL("v.transaction_id = %s and v.user_id = cast(%s as uuid)")
 _MARKET_INSERTS = frozenset({"created", "opened"})
 _MARKET_UPDATES = frozenset({"odds", "closed", "settled", "voided"})
@@ -423,9 +426,14 @@ def changes_for(event: Event) -> list[Change]:
         return [Change(t, change, _BY_ID, (wager_id,)) for t in ("wagers", "my_wagers")]
     if kind in ("wager_rejected", "wagers_refunded"):
         ids = payload.get("wager_ids")
-        if not isinstance(ids, list) or not ids or not all(_int(i) is not None for i in ids):
+        if isinstance(ids, list) and ids and all(_int(i) is not None for i in ids):
+            return [Change(t, "UPDATE", _BY_IDS, (tuple(ids),)) for t in ("wagers", "my_wagers")]
+        # over 100 wagers the message carries no ids: every void wager of the user in the market
+        market_id = _int(payload.get("market_id"))
+        if market_id is None:
             return []
-        return [Change(t, "UPDATE", _BY_IDS, (tuple(ids),)) for t in ("wagers", "my_wagers")]
+        params = (user_id, market_id)
+        return [Change(t, "UPDATE", _REFUNDED_WAGERS, params) for t in ("wagers", "my_wagers")]
     if kind == "wagers_settled":
         market_id = _int(payload.get("market_id"))
         if market_id is None:
