@@ -27,7 +27,8 @@ grant execute on function public.get_wallet() to authenticated, service_role;
 
 -- _wallet_transfer: deposit (world -> wallet) or withdrawal (wallet -> world) for the caller.
 -- Raises: not_authenticated, unknown_user, invalid_amount, amount_above_maximum,
--- insufficient_funds, invalid_idempotency_key, idempotency_conflict.
+-- insufficient_funds, invalid_idempotency_key, idempotency_conflict; for a deposit also
+-- self_excluded, daily_deposit_limit_reached (responsible play, rpc/15_limits.sql).
 create or replace function app._wallet_transfer(p_kind text, p_amount bigint, p_key text)
 returns jsonb
 language plpgsql
@@ -61,7 +62,14 @@ begin
     end if;
 
     v_account := app._ensure_wallet(v_user);
-    v_balance := app._wallet_balance_locked(v_account);
+    -- both accounts of the posting, in id order (the world's id is lower than any wallet's)
+    perform 1 from app.accounts as a where a.id in (v_world, v_account) order by a.id for update;
+    select a.balance into v_balance from app.accounts as a where a.id = v_account;
+    -- responsible play (rpc/15_limits.sql): a deposit is refused during a self-exclusion or above
+    -- the daily deposit limit, checked under the wallet lock; withdrawals are never limited.
+    if p_kind = 'deposit' then
+        perform app._require_deposit_allowed(v_user, p_amount);
+    end if;
     if p_kind = 'withdrawal' and v_balance < p_amount then
         perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
             'balance', v_balance, 'amount', p_amount));
@@ -85,9 +93,10 @@ $$;
 
 -- deposit(amount, idempotency_key): add `amount` minor units to the caller's wallet.
 -- Callers: authenticated. Changes: one 'deposit' ledger transaction (world -> wallet).
+-- Refused during a self-exclusion and above the daily deposit limit (rpc/15_limits.sql).
 -- Returns {transaction_id, user_id, amount, balance, version, replayed}.
 -- Raises: not_authenticated, unknown_user, invalid_amount, amount_above_maximum,
--- invalid_idempotency_key, idempotency_conflict.
+-- invalid_idempotency_key, idempotency_conflict, self_excluded, daily_deposit_limit_reached.
 create or replace function public.deposit(amount bigint, idempotency_key text default null)
 returns jsonb
 language sql

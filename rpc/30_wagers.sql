@@ -111,8 +111,8 @@ end
 $$;
 
 -- preview_wager(market_id, outcome_id, stake): the quote a stake would get now (see _quote),
--- plus the caller's balance when signed in. Records the quote in the telemetry.
--- Callers: anyone (anon included). Changes: one quote_telemetry row.
+-- plus the caller's balance when signed in. Records a signed-in caller's quote in the telemetry.
+-- Callers: anyone (anon included). Changes: one quote_telemetry row (signed-in callers).
 -- Raises: market_not_found, market_not_open, outcome_not_found, invalid_amount.
 create or replace function public.preview_wager(market_id bigint, outcome_id bigint, stake bigint)
 returns jsonb
@@ -128,15 +128,18 @@ begin
     perform app._require_open(v_market);
     v_quote := app._quote(v_market, preview_wager.outcome_id, preview_wager.stake);
 
-    insert into app.quote_telemetry (
-        market_id, outcome_id, user_id, stake, baseline_odds, effective_odds,
-        price_impact_pp, share_after
-    )
-    values (
-        v_market.id, preview_wager.outcome_id, v_user, preview_wager.stake,
-        (v_quote ->> 'baseline_odds')::numeric, (v_quote ->> 'effective_odds')::numeric,
-        (v_quote ->> 'price_impact_pp')::numeric, (v_quote ->> 'share_after')::numeric
-    );
+    -- signed-in callers only: an anonymous caller could otherwise grow the table without end
+    if v_user is not null then
+        insert into app.quote_telemetry (
+            market_id, outcome_id, user_id, stake, baseline_odds, effective_odds,
+            price_impact_pp, share_after
+        )
+        values (
+            v_market.id, preview_wager.outcome_id, v_user, preview_wager.stake,
+            (v_quote ->> 'baseline_odds')::numeric, (v_quote ->> 'effective_odds')::numeric,
+            (v_quote ->> 'price_impact_pp')::numeric, (v_quote ->> 'share_after')::numeric
+        );
+    end if;
 
     return v_quote || pg_catalog.jsonb_build_object('balance', (
         select a.balance from app.accounts as a where a.user_id = v_user
@@ -200,9 +203,12 @@ $$;
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
+-- Responsible play (rpc/15_limits.sql): refused during a self-exclusion and above the daily
+-- stake limit (pending wagers count).
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
 -- market_not_found, market_not_open, outcome_not_found, invalid_amount, odds_changed,
--- stake_above_cap, payout_above_maximum, insufficient_funds.
+-- stake_above_cap, payout_above_maximum, insufficient_funds, self_excluded,
+-- daily_stake_limit_reached.
 create or replace function public.place_wager(
     market_id bigint,
     outcome_id bigint,
@@ -239,10 +245,14 @@ begin
     if v_replay is not null then
         return v_replay;
     end if;
-    v_wallet := app._ensure_wallet(v_user);
+    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing
+    perform app._require_not_excluded(v_user);
 
     v_market := app._visible_market(place_wager.market_id);
     v_market := app._lock_market(v_market.id);
+    -- after the market lock (global order: market, then accounts): a first wallet's grant would
+    -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
+    v_wallet := app._ensure_wallet(v_user);
     perform app._require_open(v_market);
     v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
     v_odds := (v_quote ->> 'effective_odds')::numeric;
@@ -269,6 +279,9 @@ begin
     select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
     perform 1 from app.accounts as a where a.id in (v_wallet, v_escrow) order by a.id for update;
     v_balance := app._wallet_balance_locked(v_wallet);
+    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
+    -- that this user's concurrent placements are counted one after another
+    perform app._require_within_stake_limit(v_user, place_wager.stake);
     if v_balance < place_wager.stake then
         perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
             'balance', v_balance, 'stake', place_wager.stake));
@@ -411,7 +424,12 @@ declare
 begin
     select * into v_market from app.markets as m where m.id = v_wager.market_id;
     if v_market.kind = 'fixed_odds' then
-        select q.cap into v_cap from app.outcome_quotes as q where q.outcome_id = v_wager.outcome_id;
+        -- the wager keeps the odds it locked, so it must fit the cap at those odds (the live cap
+        -- assumes today's odds, and can let an older, better-paid wager past the margin)
+        select app._fixed_cap(q.total_pool, v_market.margin, q.liability, v_wager.odds, v_market.min_cap)
+        into v_cap
+        from app.outcome_quotes as q
+        where q.outcome_id = v_wager.outcome_id;
         if v_wager.stake > v_cap then
             perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
                 'wager_id', v_wager.id, 'stake', v_wager.stake, 'cap', v_cap));

@@ -77,7 +77,7 @@ begin
         if v_winning_pool = 0 then
             v_refund_all := true;
         else
-            v_rake := floor(v_total::numeric * v_market.rake_bps / 10000)::bigint;
+            v_rake := div(v_total::numeric * v_market.rake_bps, 10000)::bigint;
         end if;
     end if;
     v_net := v_total - v_rake;
@@ -93,7 +93,7 @@ begin
                 when v_refund_all then w.stake
                 when w.outcome_id <> v_winner.id then 0
                 when v_market.kind = 'fixed_odds' then w.potential_payout
-                else floor(w.stake::numeric * v_net / v_winning_pool)::bigint
+                else div(w.stake::numeric * v_net, v_winning_pool)::bigint
             end,
             settled_at = now()
         where w.market_id = v_market.id and w.approval = 'accepted' and w.settlement = 'open'

@@ -5,8 +5,11 @@
 --   anon           a caller without a user token
 --   authenticated  a signed-in user; who exactly is in request.jwt.claims
 --   service_role   the server's own key; bypasses RLS, still cannot write a table
---   authenticator  the login role API nodes connect as; it owns no rights of its own and switches to
---                  one of the three above with `set local role` for each request (noinherit)
+--   authenticator  a login role that owns no rights of its own and can switch to one of the three
+--                  above with `set local role` (noinherit), as PostgREST's does. Wagerbase's API
+--                  nodes do not use it yet: they connect with DATABASE_URL's role (the one that
+--                  migrates) and switch role per request; connecting as authenticator, with
+--                  grants for the sign-up and session functions, is planned hardening.
 -- Idempotent: every statement checks before it creates.
 
 do $roles$

@@ -131,8 +131,10 @@ def _cap(total: int, margin: int, liability: int, odds: Decimal, min_cap: int) -
 
 def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
     """Replay every fixed-odds market's accepted wagers in the order they joined the pool and check
-    each stake against the cap the market showed just before it (accepted_version is the market
-    version each wager's acceptance produced, so it orders them exactly)."""
+    each stake against the cap just before it, at the odds the wager locked (accepted_version is
+    the market version each wager's acceptance produced, so it orders them exactly). For a wager
+    accepted at placement those are the live odds; an approved wager keeps its placement odds.
+    The formulas are written here again, independently of the SQL."""
     markets = conn.execute(
         """select id, outcome_count, virtual_stake, commission_bps, margin, min_cap
            from app.markets where kind = 'fixed_odds' order by id"""
@@ -146,16 +148,20 @@ def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
             ).fetchall()
         }
         wagers = conn.execute(
-            """select id, outcome_id, stake, potential_payout
+            """select id, outcome_id, stake, odds, potential_payout, decided_at is null
                from app.wagers where market_id = %s and approval = 'accepted'
                order by accepted_version""",
             [market_id],
         ).fetchall()
-        for wager_id, outcome_id, stake, payout in wagers:
+        for wager_id, outcome_id, stake, locked, payout, at_placement in wagers:
             total = sum(o.pool for o in outcomes.values())
             here = outcomes[outcome_id]
             live = _fixed_odds(here.pool, total, count, virtual, commission)
-            cap = _cap(total, margin, here.liability, live, min_cap)
+            if at_placement and Decimal(locked) != live:
+                bad.append((market_id, wager_id, "locked odds differ from the live odds", locked))
+            # the cap at the odds the wager keeps, which are what it can cost the book: the live
+            # odds for a wager accepted at placement, older ones for a wager approved later
+            cap = _cap(total, margin, here.liability, Decimal(locked), min_cap)
             if stake > cap:
                 bad.append((market_id, wager_id, stake, cap))
             here.pool += stake

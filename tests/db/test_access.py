@@ -137,8 +137,20 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.reject_wager",
         "public.settle_market",
         "public.void_market",
+        "public.preview_settlement",
+        "public.require_settlement_confirmation",
+        "public.propose_settlement",
+        "public.confirm_settlement",
+        "public.cancel_settlement_proposal",
     }
-    user_functions = {"public.deposit", "public.withdraw", "public.place_wager"}
+    user_functions = {
+        "public.deposit",
+        "public.withdraw",
+        "public.place_wager",
+        "public.set_self_exclusion",
+        "public.set_daily_stake_limit",
+        "public.set_daily_deposit_limit",
+    }
     expected = {
         "anon": helpers | {"public.preview_wager"},
         "authenticated": helpers
