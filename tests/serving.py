@@ -32,11 +32,19 @@ class Node:
     jwt_secret: str
     log_path: Path
     port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)  # extra settings, e.g. the idle timeout
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
 
     @property
     def anon_key(self) -> str:
@@ -51,6 +59,7 @@ class Node:
             **os.environ,
             "DATABASE_URL": self.database_url,
             "WAGERBASE_JWT_SECRET": self.jwt_secret,
+            **self.env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -72,7 +81,7 @@ class Node:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"serve exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
@@ -80,7 +89,7 @@ class Node:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"serve did not start: {self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"serve did not start: {self.log_tail()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
