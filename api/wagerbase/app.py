@@ -21,6 +21,7 @@ from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
+from wagerbase.live.scheduler import Scheduler
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
@@ -58,15 +59,18 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
     tokens = Tokens(config.jwt_secret)
     hub = Hub(config.database_url, enrich=market_details(db))
+    scheduler = Scheduler(config.database_url)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.open()
         log.info("database pool open")
         await hub.start()
+        await scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await hub.stop()
             await db.close()
             log.info("database pool closed")
@@ -83,7 +87,9 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             realtime_socket,
         ],
         lifespan=[pool_lifespan],
-        state=State({"db": db, "tokens": tokens, "config": config, "hub": hub}),
+        state=State(
+            {"db": db, "tokens": tokens, "config": config, "hub": hub, "scheduler": scheduler}
+        ),
         middleware=[RequestLog],
         request_max_body_size=config.max_body_bytes,
         logging_config=LoggingConfig(log_exceptions="never"),

@@ -61,7 +61,7 @@ CHECKS: dict[str, str] = {
                    coalesce(sum(w.potential_payout), 0) as promised,
                    count(*) as n
             from app.wagers as w
-            where w.outcome_id = o.id and w.approval = 'accepted'
+            where w.outcome_id = o.id and w.approval = 'accepted' and w.settlement <> 'void'
         ) as w on true
         where m.status in ('open', 'closed')
           and (o.pool <> w.stake or o.liability <> w.promised or o.wager_count <> w.n
@@ -75,6 +75,8 @@ CHECKS: dict[str, str] = {
         left join lateral (
             select sum(w.payout) as sum from app.wagers as w
             where w.market_id = m.id and w.approval = 'accepted'
+              and not exists (select 1 from app.ledger_reversals as r
+                              where r.kind = 'void_wager' and r.wager_id = w.id)
         ) as paid on true
         where m.status = 'settled'
           and (s.market_id is null or s.total_paid <> coalesce(paid.sum, 0)
@@ -147,15 +149,24 @@ def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
                 "select id from app.outcomes where market_id = %s", [market_id]
             ).fetchall()
         }
-        wagers = conn.execute(
-            """select id, outcome_id, stake, odds, potential_payout, decided_at is null
+        # the pool's history: each acceptance, and each void_wager taking one out again
+        events = conn.execute(
+            """select accepted_version as version, 'accept' as what, id, outcome_id, stake, odds,
+                      potential_payout, decided_at is null
                from app.wagers where market_id = %s and approval = 'accepted'
-               order by accepted_version""",
-            [market_id],
+               union all
+               select voided_version, 'void', id, outcome_id, stake, odds, potential_payout, false
+               from app.wagers where market_id = %s and voided_version is not null
+               order by 1""",
+            [market_id, market_id],
         ).fetchall()
-        for wager_id, outcome_id, stake, locked, payout, at_placement in wagers:
-            total = sum(o.pool for o in outcomes.values())
+        for _, what, wager_id, outcome_id, stake, locked, payout, at_placement in events:
             here = outcomes[outcome_id]
+            if what == "void":
+                here.pool -= stake
+                here.liability -= payout
+                continue
+            total = sum(o.pool for o in outcomes.values())
             live = _fixed_odds(here.pool, total, count, virtual, commission)
             if at_placement and Decimal(locked) != live:
                 bad.append((market_id, wager_id, "locked odds differ from the live odds", locked))

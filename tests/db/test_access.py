@@ -142,6 +142,9 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.propose_settlement",
         "public.confirm_settlement",
         "public.cancel_settlement_proposal",
+        "public.unsettle_market",
+        "public.resettle_market",
+        "public.void_wager",
     }
     user_functions = {
         "public.deposit",
@@ -152,12 +155,14 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.set_daily_deposit_limit",
     }
     expected = {
-        "anon": helpers | {"public.preview_wager"},
+        "anon": helpers | {"public.preview_wager", "public.get_market_depth"},
         "authenticated": helpers
         | admin_functions
         | user_functions
-        | {"public.preview_wager", "public.get_wallet"},
-        "service_role": helpers | admin_functions | {"public.preview_wager", "public.get_wallet"},
+        | {"public.preview_wager", "public.get_wallet", "public.get_market_depth"},
+        "service_role": helpers
+        | admin_functions
+        | {"public.preview_wager", "public.get_wallet", "public.get_market_depth"},
     }
     for role in CLIENT_ROLES:
         executable = {

@@ -1,0 +1,173 @@
+"""The scheduler (api/wagerbase/live/scheduler.py): nodes racing to close a market past its
+closes_at close it exactly once, with one audit row, one `closed` message and its final snapshot;
+their snapshots are written by one node at a time, never twice; and a scheduler carries on after
+the database restarts under it. Two in-process schedulers stand for two nodes on one database.
+
+Nothing here asserts a timing: each wait has a generous deadline, and the assertions are counts."""
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from wagerbase.embedded import EmbeddedServer
+from wagerbase.live.scheduler import Scheduler
+from wagerbase.migrate import migrate
+
+WAIT = 60.0
+SERVICE = json.dumps({"role": "service_role"})
+
+
+def create_market(conn: psycopg.Connection[Any], closes_in: float | None) -> int:
+    """A parimutuel market made by the service role, closing `closes_in` seconds from now."""
+    options: dict[str, Any] = {}
+    with conn.transaction():
+        conn.execute(
+            "select set_config('role', 'service_role', true),"
+            " set_config('request.jwt.claims', %s, true)",
+            [SERVICE],
+        )
+        if closes_in is not None:
+            row = conn.execute(
+                "select (now() + %s)::text", [timedelta(seconds=closes_in)]
+            ).fetchone()
+            assert row is not None
+            options["closes_at"] = row[0]
+        row = conn.execute(
+            "select public.create_market('Closes soon', '[\"Yes\", \"No\"]', 'parimutuel', %s)",
+            [json.dumps(options)],
+        ).fetchone()
+    assert row is not None
+    return int(row[0]["id"])
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, params: list[Any] | None = None) -> Any:
+    row = conn.execute(query, params or []).fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def wait_until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not await asyncio.to_thread(check):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting: {what}")
+        await asyncio.sleep(0.1)
+
+
+def closed_messages(listener: psycopg.Connection[Any], market_id: int) -> int:
+    count = 0
+    for note in listener.notifies(timeout=2):
+        payload = json.loads(note.payload)
+        if payload.get("type") == "closed" and payload.get("market_id") == market_id:
+            count += 1
+    return count
+
+
+def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots(
+    fresh_db: Callable[[], str],
+) -> None:
+    url = fresh_db()
+    with (
+        psycopg.connect(url, autocommit=True) as conn,
+        psycopg.connect(url, autocommit=True) as listener,
+    ):
+        conn.execute("update app.config set snapshot_interval_seconds = 1")
+        listener.execute("listen wagerbase_market")
+        due = create_market(conn, closes_in=2)
+        steady = create_market(conn, closes_in=None)
+
+        def is_closed() -> bool:
+            return scalar(conn, "select status from app.markets where id = %s", [due]) == "closed"
+
+        def steady_rounds(n: int) -> Callable[[], bool]:
+            query = """select count(distinct taken_at) from app.pool_snapshots
+                       where market_id = %s and reason = 'interval'"""
+            return lambda: scalar(conn, query, [steady]) >= n
+
+        async def race() -> tuple[Scheduler, Scheduler]:
+            nodes = (Scheduler(url, interval=0.05), Scheduler(url, interval=0.05))
+            for node in nodes:
+                await node.start()
+            try:
+                await wait_until(is_closed, "the due market closes")
+                # several more snapshot rounds, both nodes still racing
+                await wait_until(steady_rounds(4), "four snapshot rounds of the open market")
+            finally:
+                for node in nodes:
+                    await node.stop()
+            return nodes
+
+        first, second = asyncio.run(race())
+
+        assert first.counters.rounds > 0 and second.counters.rounds > 0
+        assert first.counters.failures == second.counters.failures == 0
+        assert first.counters.closed + second.counters.closed == 1
+        audit = conn.execute(
+            "select actor, actor_role from app.admin_actions"
+            " where market_id = %s and action = 'close_market'",
+            [due],
+        ).fetchall()
+        assert audit == [(None, "scheduler")]
+        assert closed_messages(listener, due) == 1
+        assert (
+            scalar(
+                conn,
+                "select count(*) from app.pool_snapshots where market_id = %s and reason = 'close'",
+                [due],
+            )
+            == 2
+        )
+
+        # one row per outcome per round, and rounds at least the interval apart: no node wrote
+        # a snapshot another had just written
+        per_round = conn.execute(
+            """select taken_at, count(*) from app.pool_snapshots
+               where market_id = %s and reason = 'interval' group by taken_at order by taken_at""",
+            [steady],
+        ).fetchall()
+        assert len(per_round) >= 4
+        assert {count for _, count in per_round} == {2}
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(per_round)]
+        assert all(gap >= timedelta(seconds=1) for gap in gaps), gaps
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(tmp_path / "data")
+    migrate(server.start())
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+
+
+def test_the_scheduler_carries_on_after_the_database_restarts(own_server: EmbeddedServer) -> None:
+    async def scenario() -> Scheduler:
+        node = Scheduler(own_server.url, interval=0.05)
+        await node.start()
+        try:
+            await wait_until(lambda: node.counters.rounds > 0, "a first round")
+            await asyncio.to_thread(own_server.restart, "immediate")
+            with psycopg.connect(own_server.url, autocommit=True) as conn:
+                due = create_market(conn, closes_in=1)
+
+                def is_closed() -> bool:
+                    query = "select status from app.markets where id = %s"
+                    return scalar(conn, query, [due]) == "closed"
+
+                await wait_until(is_closed, "the market closes after the restart")
+        finally:
+            await node.stop()
+        return node
+
+    node = asyncio.run(scenario())
+    assert node.counters.failures >= 1, "the restart went unnoticed"
+    assert node.counters.closed == 1
