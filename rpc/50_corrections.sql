@@ -21,6 +21,86 @@ begin
 end
 $$;
 
+-- _collect_debts: take open debts back from the wallets that owe them, as far as each wallet now
+-- holds: wallet -> house, one 'debt_repayment' ledger transaction; each debt is lowered, or
+-- deleted once repaid. Called in the same transaction as a correction that credits a user who
+-- owes a debt from that market (resettle_market's new payouts, void_wager's refund), so a debtor
+-- never walks away with fresh money while the house carries their debt. The caller holds the
+-- locks of the wallets and the house. Filters: the debts of one market's reversals, or of one
+-- user on one market. Returns the amount collected.
+create or replace function app._collect_debts(p_market_id bigint, p_user uuid default null)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_ids bigint[];
+    v_collected bigint[];
+    v_accounts bigint[];
+    v_amounts bigint[];
+    v_total bigint;
+begin
+    perform 1
+    from app.user_debts as d
+    inner join app.ledger_reversals as r on d.reversal_id = r.id
+    where r.market_id = p_market_id and (p_user is null or d.user_id = p_user)
+    order by d.id
+    for update of d;
+
+    with owed as (
+        select d.id, d.amount, a.id as account_id, a.balance,
+               coalesce(sum(d.amount) over (
+                   partition by d.user_id order by d.id
+                   rows between unbounded preceding and 1 preceding), 0) as owed_before
+        from app.user_debts as d
+        inner join app.ledger_reversals as r on d.reversal_id = r.id
+        inner join app.accounts as a on d.user_id = a.user_id
+        where r.market_id = p_market_id and (p_user is null or d.user_id = p_user)
+    ),
+    taken as (
+        select o.id, o.account_id, greatest(0, least(o.amount, o.balance - o.owed_before)) as amount
+        from owed as o
+    )
+    select array_agg(t.id order by t.id) filter (where t.amount > 0),
+           array_agg(t.amount order by t.id) filter (where t.amount > 0)
+    into v_ids, v_collected
+    from taken as t;
+    if v_ids is null then
+        return 0;
+    end if;
+
+    select array_agg(x.account_id order by x.account_id), array_agg(x.amount order by x.account_id),
+           sum(x.amount)::bigint
+    into v_accounts, v_amounts, v_total
+    from (
+        select a.id as account_id, sum(c.amount)::bigint as amount
+        from unnest(v_ids, v_collected) as c (debt_id, amount)
+        inner join app.user_debts as d on c.debt_id = d.id
+        inner join app.accounts as a on d.user_id = a.user_id
+        group by a.id
+    ) as x;
+
+    perform app._post_transaction(
+        'debt_repayment',
+        array[app._system_account('house')] || v_accounts,
+        array[v_total] || (select array_agg(-v order by n) from unnest(v_amounts) with ordinality as u (v, n)),
+        p_market_id,
+        null,
+        pg_catalog.jsonb_build_object('debts', v_ids));
+
+    -- repaid debts go, the others are lowered (deleted first: the update changes the amounts)
+    delete from app.user_debts as d
+    using unnest(v_ids, v_collected) as c (debt_id, amount)
+    where d.id = c.debt_id and d.amount <= c.amount;
+    update app.user_debts as d
+    set amount = d.amount - c.amount
+    from unnest(v_ids, v_collected) as c (debt_id, amount)
+    where d.id = c.debt_id;
+    return v_total;
+end
+$$;
+
+
 -- _record_reversal: the row linking a correction to the ledger transaction it reverses, inserted
 -- before any money moves, behind the unique original (ledger_reversals_once).
 -- Raises: already_reversed when that transaction was reversed before.
@@ -267,6 +347,9 @@ begin
     end if;
     v_unsettled := app._unsettle(v_market, v_reason);
     v_settled := public.settle_market(v_market.id, resettle_market.outcome_id);
+    -- the debt rule: what the new settlement paid a debtor of this market goes to their debt first
+    v_settled := v_settled || pg_catalog.jsonb_build_object(
+        'debts_collected', app._collect_debts(v_market.id));
     perform app._audit('resettle_market', v_market.id, null, v_reason,
         pg_catalog.jsonb_build_object('winning_outcome_id', v_market.winning_outcome_id),
         pg_catalog.jsonb_build_object('winning_outcome_id', resettle_market.outcome_id,
@@ -320,7 +403,7 @@ begin
     v_before := pg_catalog.to_jsonb(v_wager);
     perform 1
     from app.accounts as a
-    where a.market_id = v_market.id or a.user_id = v_wager.user_id
+    where a.market_id = v_market.id or a.user_id = v_wager.user_id or a.kind = 'house'
     order by a.id
     for update;
 
@@ -354,6 +437,8 @@ begin
         pg_catalog.jsonb_build_object(
             'reversal_id', v_reversal, 'reverses', v_stake_tx, 'reason', v_reason));
     update app.ledger_reversals as r set reversal_transaction_id = v_tx where r.id = v_reversal;
+    -- the debt rule: a refund to someone who owes a debt from this market repays it first
+    perform app._collect_debts(v_market.id, v_wager.user_id);
 
     perform app._audit('void_wager', v_market.id, v_wager.id, v_reason, v_before,
         pg_catalog.to_jsonb(v_wager));

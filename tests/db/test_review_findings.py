@@ -71,3 +71,54 @@ def test_approval_checks_the_cap_at_the_odds_the_wager_keeps(
     refused = admin.refused("stake_above_cap", "approve_wager", wager_id=held[1])
     assert refused.diag.message_primary == "stake_above_cap"
     assert_invariants(conn)
+
+
+def test_a_resettlement_first_takes_a_debtors_new_winnings_toward_their_debt(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    """The bettor wins on X, withdraws everything, and the result is corrected to Y, where the
+    bettor also had a wager: the reversal leaves a debt, and the new winnings repay it first (the
+    house must not carry the debt while the bettor walks away with the new payout)."""
+    market = make_market(admin)
+    x, y = market.outcomes
+    bettor.call("place_wager", market_id=market.id, outcome_id=x, stake=500)
+    bettor.call("place_wager", market_id=market.id, outcome_id=y, stake=400)
+    other.call("place_wager", market_id=market.id, outcome_id=y, stake=700)
+    admin.call("settle_market", market_id=market.id, outcome_id=x)
+    bettor.call("withdraw", amount=balance(conn, bettor))
+    assert balance(conn, bettor) == 0
+
+    admin.call("resettle_market", market_id=market.id, outcome_id=y, reason="wrong winner")
+    (won,) = conn.execute(
+        "select payout from app.wagers where user_id = %s and outcome_id = %s",
+        [bettor.user_id, y],
+    ).fetchone()
+    first_payout = 750
+    assert balance(conn, bettor) == max(0, won - first_payout)
+    debts = conn.execute(
+        "select coalesce(sum(amount), 0) from app.user_debts where user_id = %s", [bettor.user_id]
+    ).fetchone()
+    assert debts == (max(0, first_payout - won),)
+    assert_invariants(conn)
+
+
+def test_a_voided_wagers_refund_first_repays_its_owners_debt_on_that_market(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    market = make_market(admin)
+    x, y = market.outcomes
+    kept = bettor.call("place_wager", market_id=market.id, outcome_id=x, stake=500)["wager_id"]
+    other.call("place_wager", market_id=market.id, outcome_id=y, stake=700)
+    admin.call("settle_market", market_id=market.id, outcome_id=x)
+    bettor.call("withdraw", amount=balance(conn, bettor))
+    admin.call("unsettle_market", market_id=market.id, reason="under review")
+    assert conn.execute(
+        "select sum(amount) from app.user_debts where user_id = %s", [bettor.user_id]
+    ).fetchone() == (750,)
+
+    admin.call("void_wager", wager_id=kept, reason="the event was not run")
+    assert balance(conn, bettor) == 0
+    assert conn.execute(
+        "select sum(amount) from app.user_debts where user_id = %s", [bettor.user_id]
+    ).fetchone() == (250,)
+    assert_invariants(conn)
