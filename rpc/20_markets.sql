@@ -3,6 +3,9 @@
 
 -- _lock_market: the market row, locked for the rest of the transaction. Every function that
 -- changes a market or its wagers locks the market first (global order: market, then accounts).
+-- `no key update`: as exclusive as `update` among these functions, but it lets the foreign-key
+-- checks of rows that merely reference the market (snapshots, telemetry) through, so a busy
+-- market never queues work on other markets behind it.
 -- Raises: market_not_found.
 create or replace function app._lock_market(p_market_id bigint)
 returns app.markets
@@ -12,7 +15,7 @@ as $$
 declare
     v_market app.markets;
 begin
-    select * into v_market from app.markets as m where m.id = p_market_id for update;
+    select * into v_market from app.markets as m where m.id = p_market_id for no key update;
     if not found then
         perform app._fail('market_not_found', pg_catalog.jsonb_build_object('market_id', p_market_id));
     end if;

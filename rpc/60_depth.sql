@@ -70,8 +70,8 @@ as $$
 $$;
 
 -- close_due_markets(): close every open market whose closes_at has passed, exactly once: each is
--- locked with `for update skip locked` (a market another transaction holds is left for the next
--- tick; one that another node closed meanwhile no longer matches). Each gets what close_market
+-- locked with `for no key update skip locked` (a market another transaction holds is left for
+-- the next tick; one that another node closed meanwhile no longer matches). Each gets what close_market
 -- gives it: status closed, version + 1, its final snapshot (the close trigger), an audit row
 -- (action close_market, actor_role 'scheduler', no actor) and the `closed` notification.
 -- Callers: the scheduler (through scheduler_tick), never a client role. Returns the ids closed.
@@ -89,7 +89,7 @@ begin
         select m.id from app.markets as m
         where m.status = 'open' and m.closes_at <= now()
         order by m.id
-        for update skip locked
+        for no key update skip locked
     loop
         v_before := app._market_row(v_id);
         update app.markets as m

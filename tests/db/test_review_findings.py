@@ -1,8 +1,14 @@
 """Rules a code review found unguarded: each test failed before its fix."""
 
+from collections.abc import Callable
+
+import psycopg
+
+from tests.db.actors import Actor
 from tests.db.helpers import balance, make_market
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona
+from tests.db.test_concurrency import make_users
 from tests.pgserver import Connection
 
 
@@ -122,3 +128,31 @@ def test_a_voided_wagers_refund_first_repays_its_owners_debt_on_that_market(
         "select sum(amount) from app.user_debts where user_id = %s", [bettor.user_id]
     ).fetchone() == (250,)
     assert_invariants(conn)
+
+
+def test_a_busy_market_does_not_queue_wagers_on_other_markets_behind_the_scheduler(
+    fresh_db: Callable[[], str],
+) -> None:
+    """While one transaction holds market B (a long settlement, say), the scheduler's snapshot of
+    market A used to take a key-share lock on A through its foreign key and then wait for B, and
+    every wager on A waited with it. With markets locked `for no key update`, nothing waits."""
+    url = fresh_db()
+    users = make_users(url, ["punter"])
+    admins = make_users(url, ["boss"], admin=True)
+    with Actor(url, admins["boss"], admin=True) as boss:
+        a = boss.call("create_market", title="A", outcomes=["x", "y"])
+        b = boss.call("create_market", title="B", outcomes=["x", "y"])
+    with (
+        psycopg.connect(url) as holder,
+        psycopg.connect(url, autocommit=True) as scheduler,
+        Actor(url, users["punter"]) as punter,
+    ):
+        holder.execute("select app._lock_market(%s)", [b["id"]])  # as every engine function does
+        scheduler.execute("set lock_timeout = '5s'")
+        scheduler.execute("select app.take_pool_snapshots()")
+        punter.conn.execute("set lock_timeout = '5s'")
+        placed = punter.call(
+            "place_wager", market_id=a["id"], outcome_id=a["outcomes"][0]["outcome_id"], stake=100
+        )
+        assert placed["approval"] == "accepted"
+        holder.rollback()
