@@ -9,7 +9,7 @@ drop constraint ledger_transactions_kind_known;
 alter table app.ledger_transactions
 add constraint ledger_transactions_kind_known check (kind in (
     'grant', 'deposit', 'withdrawal', 'stake', 'refund', 'settlement', 'void',
-    'unsettlement', 'wager_void', 'debt_repayment'
+    'unsettlement', 'wager_void'
 ));
 
 -- Every correction: the ledger transaction it reverses and the one that reverses it. The unique
