@@ -67,6 +67,24 @@ as $$
     )
 $$;
 
+-- _required_reason: the trimmed reason an admin must give (void, corrections, cancelling).
+-- Raises: invalid_argument (missing, or longer than 500 characters).
+create or replace function app._required_reason(p_reason text)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_reason text := btrim(p_reason);
+begin
+    if v_reason is null or length(v_reason) not between 1 and 500 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'reason', 'reason', 'between 1 and 500 characters'));
+    end if;
+    return v_reason;
+end
+$$;
+
 -- _audit: one row of the admin actions log.
 create or replace function app._audit(
     p_action text,

@@ -446,14 +446,11 @@ set search_path = ''
 as $$
 declare
     v_actor uuid := app._require_admin();
-    v_reason text := btrim(void_market.reason);
+    v_reason text;
     v_market app.markets := app._lock_market(void_market.market_id);
     v_refunds jsonb;
 begin
-    if v_reason is null or length(v_reason) not between 1 and 500 then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'reason', 'reason', 'between 1 and 500 characters'));
-    end if;
+    v_reason := app._required_reason(void_market.reason);
     perform app._require_status(v_market, array['draft', 'open', 'closed'], 'void_market');
     perform app._lock_market_accounts(v_market.id);
     v_refunds := app._refund_wagers(v_market.id, 'void', 'market_void');

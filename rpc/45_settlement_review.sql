@@ -367,15 +367,12 @@ set search_path = ''
 as $$
 declare
     v_actor uuid := app._require_admin();
-    v_reason text := btrim(cancel_settlement_proposal.reason);
+    v_reason text;
     v_market app.markets := app._lock_market(cancel_settlement_proposal.market_id);
     v_proposal app.settlement_proposals;
     v_cancelled app.settlement_proposals;
 begin
-    if v_reason is null or length(v_reason) not between 1 and 500 then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'reason', 'reason', 'between 1 and 500 characters'));
-    end if;
+    v_reason := app._required_reason(cancel_settlement_proposal.reason);
     v_proposal := app._lock_pending_proposal(v_market.id, null);
 
     update app.settlement_proposals as p

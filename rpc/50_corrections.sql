@@ -3,23 +3,7 @@
 -- is a new ledger transaction linked, in app.ledger_reversals, to the one it reverses, and the
 -- unique original there makes it happen once only. See docs/corrections.md.
 
--- _correction_reason: the trimmed reason every correction needs.
--- Raises: invalid_argument (missing, or longer than 500 characters).
-create or replace function app._correction_reason(p_reason text)
-returns text
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_reason text := btrim(p_reason);
-begin
-    if v_reason is null or length(v_reason) not between 1 and 500 then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'reason', 'reason', 'between 1 and 500 characters'));
-    end if;
-    return v_reason;
-end
-$$;
+drop function if exists app._correction_reason(text);  -- now app._required_reason
 
 -- _collect_debts: take open debts back from the wallets that owe them, as far as each wallet now
 -- holds: wallet -> house, one 'debt_repayment' ledger transaction; each debt is lowered, or
@@ -304,7 +288,7 @@ set search_path = ''
 as $$
 declare
     v_actor uuid := app._require_admin();
-    v_reason text := app._correction_reason(unsettle_market.reason);
+    v_reason text := app._required_reason(unsettle_market.reason);
     v_market app.markets := app._lock_settled_market(unsettle_market.market_id);
 begin
     return app._unsettle(v_market, v_reason);
@@ -328,7 +312,7 @@ set search_path = ''
 as $$
 declare
     v_actor uuid := app._require_admin();
-    v_reason text := app._correction_reason(resettle_market.reason);
+    v_reason text := app._required_reason(resettle_market.reason);
     v_market app.markets := app._lock_settled_market(resettle_market.market_id);
     v_unsettled jsonb;
     v_settled jsonb;
@@ -378,7 +362,7 @@ as $$
 declare
     v_voided_version bigint;
     v_actor uuid := app._require_admin();
-    v_reason text := app._correction_reason(void_wager.reason);
+    v_reason text := app._required_reason(void_wager.reason);
     v_market_id bigint;
     v_market app.markets;
     v_wager app.wagers;

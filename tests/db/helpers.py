@@ -11,6 +11,21 @@ import pytest
 from tests.db.personas import Persona
 from tests.pgserver import Connection
 
+# The figures of a settlement record, as the public `settlements` view shows them.
+RECORD = (
+    "total_pool",
+    "rake",
+    "net_pool",
+    "winning_pool",
+    "total_paid",
+    "dust",
+    "house_result",
+    "refunded",
+    "winners_count",
+    "losers_count",
+    "winning_users",
+)
+
 
 @dataclass(frozen=True)
 class Market:

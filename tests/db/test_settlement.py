@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.db.helpers import (
+    RECORD,
     balance,
     escrow,
     house,
@@ -16,20 +17,6 @@ from tests.db.helpers import (
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, detail, persona
 from tests.pgserver import Connection
-
-RECORD = (
-    "total_pool",
-    "rake",
-    "net_pool",
-    "winning_pool",
-    "total_paid",
-    "dust",
-    "house_result",
-    "refunded",
-    "winners_count",
-    "losers_count",
-    "winning_users",
-)
 
 
 def record(who: Persona, market_id: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.db.actors import Actor, refusal
 from tests.db.helpers import (
+    RECORD,
     balance,
     escrow,
     house,
@@ -33,19 +34,6 @@ from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, create_user, detail, persona
 from tests.pgserver import Connection
 
-RECORD = (
-    "total_pool",
-    "rake",
-    "net_pool",
-    "winning_pool",
-    "total_paid",
-    "dust",
-    "house_result",
-    "refunded",
-    "winners_count",
-    "losers_count",
-    "winning_users",
-)
 REVIEW_FUNCTIONS = {
     "preview_settlement": "bigint, bigint",
     "require_settlement_confirmation": "bigint, boolean",
