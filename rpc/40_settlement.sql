@@ -1,6 +1,6 @@
 -- Settlement: paying a market out, once, in one ledger transaction; and the house's figures.
 
--- settle_market(market_id, outcome_id): declare the winning outcome and pay out.
+-- _settle_market(market_id, outcome_id, actor): declare the winning outcome and pay out.
 --   fixed odds   each winning wager gets the payout it locked; the house keeps the stakes and
 --                pays what they do not cover.
 --   parimutuel   the rake comes off the pool; the winning wagers share the rest pro rata to their
@@ -9,20 +9,21 @@
 -- Each user is credited once with the sum of all their winning wagers. An open market is closed
 -- first; wagers still pending are rejected and refunded, since nobody approved them. One
 -- settlements row per market (its primary key) makes a second settlement impossible.
--- Callers: admins. Changes: the wagers (won, lost, or void), one 'settlement' ledger transaction
--- (escrow -> winners and house), the settlements row, status -> settled; logs; notifies closed (if
--- it was open), settled, wagers_settled and balance per user, profit to admins.
--- Raises: not_admin, market_not_found, outcome_not_found, already_settled, invalid_market_state.
-create or replace function public.settle_market(market_id bigint, outcome_id bigint)
+-- Callers: settle_market (an admin) and the scheduler's draw of a virtual market (no actor),
+-- never a client role. Changes: the wagers (won, lost, or void), one 'settlement' ledger
+-- transaction (escrow -> winners and house), the settlements row, status -> settled, the
+-- side-effect jobs (app._enqueue_side_effects); logs; notifies closed (if it was open), settled,
+-- wagers_settled and balance per user, profit to admins.
+-- Raises: market_not_found, outcome_not_found, already_settled, invalid_market_state.
+create or replace function app._settle_market(p_market_id bigint, p_outcome_id bigint, p_actor uuid)
 returns jsonb
 language plpgsql
-security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-    v_actor uuid := app._require_admin();
-    v_market app.markets := app._lock_market(settle_market.market_id);
+    v_actor uuid := p_actor;
+    v_market app.markets := app._lock_market(p_market_id);
     v_before jsonb;
     v_winner app.outcomes;
     v_escrow bigint;
@@ -45,10 +46,10 @@ begin
     perform app._require_status(v_market, array['open', 'closed'], 'settle_market');
     select * into v_winner
     from app.outcomes as o
-    where o.id = settle_market.outcome_id and o.market_id = v_market.id;
+    where o.id = p_outcome_id and o.market_id = v_market.id;
     if not found then
         perform app._fail('outcome_not_found', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'outcome_id', settle_market.outcome_id));
+            'market_id', v_market.id, 'outcome_id', p_outcome_id));
     end if;
     v_before := app._market_row(v_market.id);
     perform app._lock_market_accounts(v_market.id);
@@ -147,6 +148,7 @@ begin
     set status = 'settled', winning_outcome_id = v_winner.id, settled_at = now(),
         version = m.version + 1
     where m.id = v_market.id;
+    perform app._enqueue_side_effects(v_market.id, 'settled');
 
     perform app._audit('settle_market', v_market.id, null, null, v_before,
         app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)));
@@ -157,6 +159,23 @@ begin
     from jsonb_array_elements(v_per_user) as u;
 
     return to_jsonb(v_settlement) || pg_catalog.jsonb_build_object('pending_refunded', v_refunds);
+end
+$$;
+
+-- settle_market(market_id, outcome_id): an admin declares the winner; app._settle_market above
+-- says how the market is paid out.
+-- Callers: admins. Changes: what app._settle_market changes.
+-- Raises: not_admin, market_not_found, outcome_not_found, already_settled, invalid_market_state,
+-- settlement_needs_confirmation (the review gate of migrations/0003).
+create or replace function public.settle_market(market_id bigint, outcome_id bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    return app._settle_market(settle_market.market_id, settle_market.outcome_id,
+        app._require_admin());
 end
 $$;
 grant execute on function public.settle_market(bigint, bigint) to authenticated, service_role;

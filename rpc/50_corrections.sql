@@ -123,6 +123,7 @@ $$;
 -- The debt rule: a winner is debited at most what the wallet holds; the house absorbs the rest
 -- (in the same transaction, so it balances) and it is recorded in app.user_debts. The settlements
 -- row moves to app.settlement_history; the wagers (not those voided by void_wager) are open again.
+-- Writes the side-effect jobs that take the reversed wagers out of the statistics.
 create or replace function app._unsettle(p_market app.markets, p_reason text)
 returns jsonb
 language plpgsql
@@ -234,6 +235,7 @@ begin
     update app.markets as m
     set status = 'closed', winning_outcome_id = null, settled_at = null, version = m.version + 1
     where m.id = p_market.id;
+    perform app._enqueue_side_effects(p_market.id, 'unsettled');
 
     perform app._audit('unsettle_market', p_market.id, null, p_reason, v_before,
         app._market_row(p_market.id) || pg_catalog.jsonb_build_object('reversal_id', v_reversal));

@@ -145,6 +145,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.unsettle_market",
         "public.resettle_market",
         "public.void_wager",
+        "public.retry_side_effects",
     }
     user_functions = {
         "public.deposit",

@@ -1,7 +1,8 @@
 """The scheduler (api/wagerbase/live/scheduler.py): nodes racing to close a market past its
 closes_at close it exactly once, with one audit row, one `closed` message and its final snapshot;
-their snapshots are written by one node at a time, never twice; and a scheduler carries on after
-the database restarts under it. Two in-process schedulers stand for two nodes on one database.
+their snapshots are written by one node at a time, never twice; a scheduler carries on after
+the database restarts under it; and the side-effect workers of two nodes share the jobs, each run
+once. Two in-process schedulers stand for two nodes on one database.
 
 Nothing here asserts a timing: each wait has a generous deadline, and the assertions are counts."""
 
@@ -17,6 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.db.actors import Actor
+from tests.db.personas import create_user
+from tests.db.side_effects import counted_figures, expected_figures
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.migrate import migrate
@@ -171,3 +175,52 @@ def test_the_scheduler_carries_on_after_the_database_restarts(own_server: Embedd
     node = asyncio.run(scenario())
     assert node.counters.failures >= 1, "the restart went unnoticed"
     assert node.counters.closed == 1
+
+
+def test_the_workers_of_two_nodes_run_each_side_effect_job_once(
+    fresh_db: Callable[[], str],
+) -> None:
+    url = fresh_db()
+    with psycopg.connect(url) as su:
+        admin_id = create_user(su, "chief", admin=True)
+        players = [create_user(su, f"player{i}") for i in range(3)]
+        su.commit()
+    settled = 0
+    with Actor(url, admin_id, admin=True) as admin:
+        for m in range(5):
+            market = admin.call("create_market", title=f"Side effects {m}", outcomes=["A", "B"])
+            outcomes = [o["outcome_id"] for o in market["outcomes"]]
+            for i, player in enumerate(players):
+                with Actor(url, player) as bettor:
+                    bettor.call(
+                        "place_wager",
+                        market_id=market["id"],
+                        outcome_id=outcomes[(i + m) % 2],
+                        stake=150 + i,
+                    )
+            admin.call("settle_market", market_id=market["id"], outcome_id=outcomes[0])
+            settled += 1
+
+    with psycopg.connect(url, autocommit=True) as conn:
+
+        def all_done() -> bool:
+            query = "select count(*) from app.side_effect_jobs where status <> 'done'"
+            return scalar(conn, query) == 0
+
+        async def run() -> tuple[Scheduler, Scheduler]:
+            nodes = (Scheduler(url, interval=0.05), Scheduler(url, interval=0.05))
+            for node in nodes:
+                await node.start()
+            try:
+                await wait_until(all_done, "every side-effect job done")
+            finally:
+                for node in nodes:
+                    await node.stop()
+            return nodes
+
+        first, second = asyncio.run(run())
+        assert first.counters.jobs_done + second.counters.jobs_done == 4 * settled
+        assert first.counters.jobs_retrying == second.counters.jobs_retrying == 0
+        assert scalar(conn, "select count(*) from app.side_effect_jobs where attempts <> 1") == 0
+        assert counted_figures(conn) == expected_figures(conn)
+        assert scalar(conn, "select count(*) from app.user_stats where wagers = 5") == 3

@@ -7,14 +7,20 @@ closes_at and takes the pool snapshots that are due. A node that does not get th
 nothing that round, so many nodes never duplicate a snapshot; closing is exactly-once anyway
 (`for update skip locked`). The decisions are all in SQL; this module only keeps the clock.
 
-It uses a connection of its own, like the hub: when the database restarts, the round fails, is
-logged, and the next round reconnects (with a backoff up to a few seconds).
+Beside the clock runs the side-effect worker (rpc/70_side_effects.sql): on every node, it calls
+`app.work_side_effect()` until no job is due, one job per transaction, then sleeps a moment. Jobs
+are taken `for update skip locked`, so the workers of many nodes share the queue; retries and
+backoff are decided in SQL.
+
+Each loop uses a connection of its own, like the hub: when the database restarts, a round fails,
+is logged, and the next round reconnects (with a backoff up to a few seconds).
 """
 
 import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +31,9 @@ log = logging.getLogger("wagerbase.scheduler")
 
 DEFAULT_INTERVAL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
+WORKER_IDLE_SECONDS = 0.5  # how long the worker sleeps when no job is due
 TICK = "select app.scheduler_tick() as tick"
+WORK = "select app.work_side_effect() as job"
 
 
 def interval_from_environment() -> float:
@@ -45,44 +53,126 @@ class Counters:
     closed: int = 0  # markets closed by this node
     snapshots: int = 0  # snapshot rows written by this node
     failures: int = 0  # rounds that failed (database gone, ...)
+    jobs_done: int = 0  # side-effect jobs this node ran to the end
+    jobs_retrying: int = 0  # side-effect jobs that failed here and wait for their next attempt
+    jobs_failed: int = 0  # side-effect jobs that failed here for the last time
 
 
-class Scheduler:
-    """Closes due markets and takes pool snapshots, one node at a time."""
+class _Loop:
+    """A coroutine run every so often on a connection of its own, reconnecting after a failure."""
 
-    def __init__(self, url: str, interval: float | None = None) -> None:
+    def __init__(self, url: str, name: str) -> None:
         self._url = url
-        self.interval = interval if interval is not None else interval_from_environment()
-        self._task: asyncio.Task[None] | None = None
+        self.name = name
         self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-        self.counters = Counters()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="wagerbase-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._disconnect()
-
-    async def tick(self) -> dict[str, Any]:
-        """One round: the answer of app.scheduler_tick() ({locked, closed, snapshots})."""
+    async def connection(self) -> psycopg.AsyncConnection[dict[str, Any]]:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._url,
                 autocommit=True,
                 row_factory=dict_row,
-                application_name="wagerbase scheduler",
+                application_name=f"wagerbase {self.name}",
                 connect_timeout=5,
             )
-        async with self._conn.transaction():
-            cursor = await self._conn.execute(TICK)
+        return self._conn
+
+    async def one(self, query: str) -> Any:
+        """`query` in a transaction of its own; its single value."""
+        conn = await self.connection()
+        async with conn.transaction():
+            cursor = await conn.execute(query)
             row = await cursor.fetchone()
         assert row is not None
-        result: dict[str, Any] = row["tick"]
+        return next(iter(row.values()))
+
+    async def disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._conn.close()
+            self._conn = None
+
+    async def run(self, step: Callable[[], Awaitable[float]], counters: "Counters") -> None:
+        """Call `step` for ever; it answers how long to sleep. A failure is logged, the
+        connection dropped, and the next call waits a backoff that doubles up to a few seconds."""
+        backoff = DEFAULT_INTERVAL_SECONDS
+        while True:
+            try:
+                pause = await step()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                counters.failures += 1
+                log.warning("%s: round failed (%s); retrying in %.1f s", self.name, exc, backoff)
+                await self.disconnect()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            backoff = DEFAULT_INTERVAL_SECONDS
+            await asyncio.sleep(pause)
+
+
+class Scheduler:
+    """Closes due markets and takes pool snapshots, one node at a time; runs side-effect jobs."""
+
+    def __init__(self, url: str, interval: float | None = None) -> None:
+        self.interval = interval if interval is not None else interval_from_environment()
+        self._clock = _Loop(url, "scheduler")
+        self._worker = _Loop(url, "side-effect worker")
+        self._tasks: list[asyncio.Task[None]] = []
+        self.counters = Counters()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(
+                self._clock.run(self._tick_step, self.counters), name="wagerbase-scheduler"
+            ),
+            asyncio.create_task(
+                self._worker.run(self.work, self.counters), name="wagerbase-side-effects"
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._clock.disconnect()
+        await self._worker.disconnect()
+
+    async def _tick_step(self) -> float:
+        await self.tick()
+        return self.interval
+
+    async def work(self) -> float:
+        """Run side-effect jobs until none is due; then the pause before looking again."""
+        while True:
+            job: dict[str, Any] | None = await self._worker.one(WORK)
+            if job is None:
+                return WORKER_IDLE_SECONDS
+            if job["status"] == "done":
+                self.counters.jobs_done += 1
+            elif job["status"] == "failed":
+                self.counters.jobs_failed += 1
+                log.error(
+                    "side effect job %s (%s) failed for good: %s",
+                    job["job_id"],
+                    job["handler"],
+                    job["error"],
+                )
+            else:
+                self.counters.jobs_retrying += 1
+                log.warning(
+                    "side effect job %s (%s) will be retried: %s",
+                    job["job_id"],
+                    job["handler"],
+                    job["error"],
+                )
+
+    async def tick(self) -> dict[str, Any]:
+        """One round: the answer of app.scheduler_tick() ({locked, closed, snapshots})."""
+        result: dict[str, Any] = await self._clock.one(TICK)
         self.counters.rounds += 1
         if result["locked"]:
             self.counters.locked += 1
@@ -91,26 +181,3 @@ class Scheduler:
         if result["closed"]:
             log.info("scheduler: closed markets %s", result["closed"])
         return result
-
-    async def _disconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error, OSError):
-                await self._conn.close()
-            self._conn = None
-
-    async def _run(self) -> None:
-        backoff = self.interval
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                self.counters.failures += 1
-                log.warning("scheduler: round failed (%s); retrying in %.1f s", exc, backoff)
-                await self._disconnect()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                continue
-            backoff = self.interval
-            await asyncio.sleep(self.interval)
