@@ -443,6 +443,7 @@ def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[
     assert row is not None
     settlement: dict[str, Any] = row[0]
     seconds = done - started
+    side_effects = side_effects_after(url)
     return {
         "kind": kind,
         "market_id": market.first,
@@ -455,8 +456,26 @@ def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[
         "commit_s": round(done - called, 4),
         "wagers_per_s": round(placed / seconds, 1),
         "winning_users": settlement.get("winning_users"),
+        "side_effects_s": side_effects,
         "settlement": settlement,
     }
+
+
+def side_effects_after(url: str) -> dict[str, float]:
+    """Run the side-effect jobs the settlement wrote, as a node's worker does (one job per
+    transaction), timing each handler; they run after the payout, never inside it."""
+    timings: dict[str, float] = {}
+    with psycopg.connect(url, autocommit=True, application_name="bench side effects") as conn:
+        while True:
+            started = time.monotonic()
+            row = conn.execute("select app.work_side_effect()").fetchone()
+            assert row is not None
+            if row[0] is None:
+                return timings
+            job = row[0]
+            if job["status"] != "done":
+                raise BenchError(f"side-effect job failed: {job}")
+            timings[job["handler"]] = round(time.monotonic() - started, 4)
 
 
 def settlement(url: str, fixture: Fixture, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -482,7 +501,9 @@ def settlement(url: str, fixture: Fixture, args: argparse.Namespace) -> list[dic
             )
         say(
             f"  settled in {result['settle_s']:.2f}s ({result['wagers_per_s']:,.0f} wagers/s), "
-            f"{result['winning_users']} winning users; checking the books"
+            f"{result['winning_users']} winning users; side effects after it: "
+            + ", ".join(f"{h} {t:.2f}s" for h, t in result["side_effects_s"].items())
+            + "; checking the books"
         )
         with psycopg.connect(url, autocommit=False) as conn:
             result["check_failures"] = checks.settlement_failures(conn, market.first)
