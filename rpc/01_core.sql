@@ -20,8 +20,8 @@ end
 $$;
 
 -- _require_admin: the calling admin's id (null for the service role, which may act as admin).
--- The token's claim is not enough: the user must still exist and still be an admin, so a demoted
--- or deleted admin loses the rights at once, not when their token expires.
+-- The token's claim is not enough: auth.is_admin() also asks auth.users, so a demoted or deleted
+-- admin loses the rights at once, not when their token expires.
 -- Raises: not_admin.
 create or replace function app._require_admin()
 returns uuid
@@ -32,11 +32,7 @@ begin
     if auth.role() = 'service_role' then
         return auth.uid();
     end if;
-    if auth.is_admin() and exists (
-        select 1 from auth.users as u
-        where u.id = auth.uid() and u.deleted_at is null
-            and u.raw_app_meta_data ->> 'role' = 'admin'
-    ) then
+    if auth.is_admin() then
         return auth.uid();
     end if;
     perform app._fail('not_admin', pg_catalog.jsonb_build_object('role', auth.role()));

@@ -54,13 +54,25 @@ as $$
     )::jsonb
 $$;
 
--- is_admin(): true when the claims carry app_metadata.role = 'admin'. app_metadata is written
--- only by the server (sign-up never sets it), so a user cannot make themselves admin.
+-- is_admin(): true when the claims carry app_metadata.role = 'admin' AND the user still exists
+-- and is still an admin in auth.users. app_metadata is written only by the server (sign-up never
+-- sets it), so a user cannot make themselves admin; and a demoted or deleted admin loses every
+-- admin read and call at once, not when their token expires. Security definer: clients cannot
+-- read auth.users. The policies call it as `(select auth.is_admin())`, once per statement.
 create or replace function auth.is_admin() returns boolean
-language sql stable
+language plpgsql stable
+security definer
 set search_path = ''
 as $$
-    select coalesce(auth.jwt() -> 'app_metadata' ->> 'role' = 'admin', false)
+begin
+    -- plpgsql, not sql: this file runs before the migration that creates auth.users
+    return coalesce(auth.jwt() -> 'app_metadata' ->> 'role' = 'admin', false)
+        and exists (
+            select 1 from auth.users as u
+            where u.id = auth.uid() and u.deleted_at is null
+                and u.raw_app_meta_data ->> 'role' = 'admin'
+        );
+end
 $$;
 
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt(), auth.is_admin()
