@@ -15,7 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from wagerbase import __version__
 from wagerbase.database import Database
-from wagerbase.http import betmarket, gotrue, postgrest
+from wagerbase.http import betmarket, gotrue, postgrest, web
 from wagerbase.http.common import RequestLog
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
@@ -85,6 +85,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             betmarket.router,
             betmarket_ws,
             realtime_socket,
+            web.router,
         ],
         lifespan=[pool_lifespan],
         state=State(

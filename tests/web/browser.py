@@ -1,0 +1,177 @@
+"""Driving the web app in Debian's headless Chromium with Playwright (never a downloaded browser):
+one browser per test session, a context per person, screenshots at desktop and phone size."""
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    WebSocketRoute,
+)
+
+from tests.serving import REPO, Node
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+DESKTOP = ViewportSize(width=1280, height=800)
+PHONE = ViewportSize(width=390, height=844)
+PASSWORD = "correct horse 1"
+WAIT_MS = 20_000  # a generous deadline for state that should show up at once
+
+
+@dataclass
+class Person:
+    """One person's browser context and page, with what the page logged as errors."""
+
+    context: BrowserContext
+    page: Page
+    node: Node
+    errors: list[str] = field(default_factory=list)
+    email: str = ""
+
+    def goto(self, path: str = "/") -> None:
+        self.page.goto(self.node.url + path)
+
+    def sign_up(self, email: str | None = None) -> None:
+        self.email = email or f"web_{uuid.uuid4().hex[:10]}@example.test"
+        page = self.page
+        self.goto("/")
+        page.get_by_role("tab", name="Register").click()
+        page.get_by_label("Email").fill(self.email)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Confirm password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        self.wait_live()
+
+    def wait_live(self) -> None:
+        self.page.locator("[data-testid=live][data-state=live]").wait_for(timeout=WAIT_MS)
+
+    def balance(self) -> Any:
+        return self.page.get_by_test_id("header-balance")
+
+    def outcome_odds(self, market_id: int, outcome_id: int) -> Any:
+        return self.page.locator(
+            f"[data-market-id='{market_id}'] .outcome-row[data-outcome-id='{outcome_id}'] .odds"
+        )
+
+    def shoot(self, name: str) -> None:
+        """docs/screenshots/<name>-desktop.png and -phone.png of the page as it is now."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page = self.page
+        page.set_viewport_size(DESKTOP)
+        page.screenshot(path=SCREENSHOTS / f"{name}-desktop.png", full_page=True)
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
+        page.set_viewport_size(DESKTOP)
+
+    def hold_realtime(self) -> "Held":
+        """Route the page's realtime socket through the test, which can hold back what the server
+        sends (a slow network): the page keeps showing what it had."""
+        held = Held()
+
+        def route(socket: WebSocketRoute) -> None:
+            server = socket.connect_to_server()
+            held.to_page = socket.send
+
+            def from_server(message: str | bytes) -> None:
+                if held.holding:
+                    held.frames.append(message)
+                else:
+                    socket.send(message)
+
+            server.on_message(from_server)
+            socket.on_message(server.send)
+
+        self.page.route_web_socket(re.compile(r".*/realtime/v1/websocket.*"), route)
+        return held
+
+
+@dataclass
+class Held:
+    holding: bool = False
+    frames: list[str | bytes] = field(default_factory=list)
+    to_page: Callable[[str | bytes], None] | None = None
+
+    def release(self) -> None:
+        self.holding = False
+        assert self.to_page is not None
+        for frame in self.frames:
+            self.to_page(frame)
+        self.frames.clear()
+
+
+def open_person(browser: Browser, node: Node) -> Person:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    person = Person(context, page, node)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            person.errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: person.errors.append(f"page error: {error}"))
+    return person
+
+
+class Api:
+    """The same server over HTTP, for what the tests arrange: markets (service key) and other
+    bettors' wagers (their own tokens)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def _rpc(self, token: str, fn: str, args: dict[str, Any]) -> Any:
+        response = httpx.post(
+            f"{self.node.url}/rest/v1/rpc/{fn}",
+            json=args,
+            headers={"apikey": self.node.anon_key, "Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def create_market(self, title: str, outcomes: list[str], **options: Any) -> dict[str, Any]:
+        market: dict[str, Any] = self._rpc(
+            self.node.service_key,
+            "create_market",
+            {"title": title, "outcomes": outcomes, "options": options},
+        )
+        return market
+
+    def bettor(self) -> str:
+        """A new bettor's access token."""
+        response = httpx.post(
+            f"{self.node.url}/auth/v1/signup",
+            json={"email": f"api_{uuid.uuid4().hex[:10]}@example.test", "password": PASSWORD},
+            headers={"apikey": self.node.anon_key},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def place_wager(self, token: str, market_id: int, outcome_id: int, stake: int) -> Any:
+        return self._rpc(
+            token,
+            "place_wager",
+            {"market_id": market_id, "outcome_id": outcome_id, "stake": stake},
+        )

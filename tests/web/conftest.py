@@ -1,0 +1,94 @@
+"""A real `wagerbase serve` serving the built web app, and Debian's Chromium to drive it."""
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.pgserver import PgServer, unique_name
+from tests.serving import REPO, Node, new_secret
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person
+
+
+@pytest.fixture(scope="session")
+def web_build() -> Path:
+    """web/dist up to date with web/ (npm ci and the build run only when something changed)."""
+    subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
+    return REPO / "web" / "dist"
+
+
+@pytest.fixture(scope="session")
+def api_database_for_web(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    name = unique_name("wb_web")
+    url = pg_server.create_database(name, template=template_db)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def web_node(
+    web_build: Path, api_database_for_web: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    node = Node(
+        api_database_for_web,
+        new_secret(),
+        tmp_path_factory.mktemp("web") / "serve.log",
+        env={"WAGERBASE_WEB_DIST": str(web_build)},
+    )
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: scripts/test installs Debian's chromium "
+            "(or: apt-get install -y chromium)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def api(web_node: Node) -> Api:
+    return Api(web_node)
+
+
+@pytest.fixture
+def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
+    """person() opens a new browser context (someone else's browser) on the app."""
+    opened: list[Person] = []
+
+    def make() -> Person:
+        someone = open_person(browser, web_node)
+        opened.append(someone)
+        return someone
+
+    yield make
+    for someone in opened:
+        someone.context.close()
+
+
+@pytest.fixture
+def market(api: Api) -> dict[str, object]:
+    """A fresh two-outcome fixed-odds market, open (quotes 1.5 / 1.5, caps 100.00)."""
+    return api.create_market(
+        f"Derby {uuid.uuid4().hex[:6]}",
+        ["Home", "Away"],
+        description="Who wins the derby?",
+        closes_at=(datetime.now(UTC) + timedelta(days=3, hours=4)).isoformat(),
+    )

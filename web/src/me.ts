@@ -1,0 +1,89 @@
+// The signed-in user's own money and wagers, kept live through postgres_changes on the `my_*`
+// views (RLS sends a user their own rows only). The balance follows the wallet's version: a
+// change older than the balance shown is dropped. Wagers and ledger lists reload on a change.
+import type { RealtimeChannel } from '@supabase/supabase-js'
+import { useEffect, useSyncExternalStore } from 'react'
+import { supabase } from './supabase'
+
+interface MeState {
+  userId: string | null
+  balance: number | null
+  version: number
+  wagersRevision: number // bumped on every change to the user's wagers
+  ledgerRevision: number // bumped on every new ledger entry
+}
+
+let state: MeState = { userId: null, balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0 }
+let channel: RealtimeChannel | null = null
+const listeners = new Set<() => void>()
+
+function update(patch: Partial<MeState>): void {
+  state = { ...state, ...patch }
+  listeners.forEach((listener) => listener())
+}
+
+/** A wallet row or answer ({balance, version}); ignored when older than the one shown. */
+export function applyWallet(row: { balance?: unknown; version?: unknown } | null | undefined): void {
+  if (!row || typeof row.balance !== 'number' || typeof row.version !== 'number') return
+  if (row.version <= state.version) return
+  update({ balance: row.balance, version: row.version })
+}
+
+async function loadWallet(): Promise<void> {
+  // get_wallet creates the wallet (with its welcome grant) on first use
+  const { data, error } = await supabase().rpc('get_wallet')
+  if (!error) applyWallet(data as { balance: number; version: number })
+}
+
+function follow(userId: string): void {
+  channel = supabase()
+    .channel(`me:${userId}`)
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'my_wallet' }, (change) =>
+      applyWallet(change.new as { balance: number; version: number }),
+    )
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'my_wagers' }, () =>
+      update({ wagersRevision: state.wagersRevision + 1 }),
+    )
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'my_ledger' }, () =>
+      update({ ledgerRevision: state.ledgerRevision + 1 }),
+    )
+    .on('system', {}, (message: { message?: string }) => {
+      if (message.message?.startsWith('resync')) void reload()
+    })
+    .subscribe((status) => {
+      if (status === 'SUBSCRIBED') void reload()
+    })
+}
+
+async function reload(): Promise<void> {
+  await loadWallet()
+  update({ wagersRevision: state.wagersRevision + 1, ledgerRevision: state.ledgerRevision + 1 })
+}
+
+async function switchUser(userId: string | null): Promise<void> {
+  if (userId === state.userId) return
+  if (channel) {
+    const old = channel
+    channel = null
+    await supabase().removeChannel(old)
+  }
+  state = { userId, balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0 }
+  listeners.forEach((listener) => listener())
+  if (userId) follow(userId)
+}
+
+const subscribe = (listener: () => void) => {
+  listeners.add(listener)
+  return () => listeners.delete(listener)
+}
+
+/** Follow the given user (or nobody); call from the top of the app. */
+export function useFollowMe(userId: string | null): void {
+  useEffect(() => {
+    void switchUser(userId)
+  }, [userId])
+}
+
+export function useMe(): MeState {
+  return useSyncExternalStore(subscribe, () => state)
+}

@@ -1,0 +1,42 @@
+// Client routes on the History API; the server answers index.html for any of them.
+import { useEffect, useState, type MouseEvent } from 'react'
+
+export type Route =
+  | { name: 'board' }
+  | { name: 'market'; id: number }
+  | { name: 'wallet' }
+  | { name: 'bets' }
+  | { name: 'missing' }
+
+export function parse(pathname: string): Route {
+  if (pathname === '/' || pathname === '') return { name: 'board' }
+  const market = /^\/markets\/(\d+)\/?$/.exec(pathname)
+  if (market) return { name: 'market', id: Number(market[1]) }
+  if (pathname === '/wallet') return { name: 'wallet' }
+  if (pathname === '/bets') return { name: 'bets' }
+  return { name: 'missing' }
+}
+
+export function navigate(path: string): void {
+  if (path === window.location.pathname) return
+  window.history.pushState(null, '', path)
+  window.dispatchEvent(new PopStateEvent('popstate'))
+  window.scrollTo(0, 0)
+}
+
+/** onClick for an <a href>: navigate in the page unless the user asked for a new tab. */
+export function follow(event: MouseEvent<HTMLAnchorElement>): void {
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return
+  event.preventDefault()
+  navigate(event.currentTarget.getAttribute('href') ?? '/')
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parse(window.location.pathname))
+  useEffect(() => {
+    const onPop = () => setRoute(parse(window.location.pathname))
+    window.addEventListener('popstate', onPop)
+    return () => window.removeEventListener('popstate', onPop)
+  }, [])
+  return route
+}

@@ -1,0 +1,84 @@
+// One market (BetMarket 4.3): its outcomes live, the betslip, and the user's wagers on it.
+import { useMe } from '../me'
+import { useMarket, useMarkets } from '../markets'
+import { formatMinor } from '../money'
+import { follow } from '../router'
+import { timeLeft, useNow } from '../time'
+import { Betslip } from './Betslip'
+import { Badges, OutcomeHeader, OutcomeRow } from './parts'
+import { useMyWagers, WagerTable } from './WagerList'
+
+export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) {
+  const market = useMarket(id)
+  const { loaded } = useMarkets()
+  const { balance } = useMe()
+  const { wagers, error } = useMyWagers(id)
+  const now = useNow()
+
+  if (!market) {
+    return (
+      <main className="page">
+        <p className="muted">{loaded ? 'There is no such market.' : 'Loading the market…'}</p>
+        <a href="/" onClick={follow}>
+          Back to the markets
+        </a>
+      </main>
+    )
+  }
+  return (
+    <main className="page market-page" data-market-id={market.id}>
+      <p>
+        <a href="/" onClick={follow}>
+          ← Markets
+        </a>
+      </p>
+      <div className="market-layout">
+        <section className="card">
+          <header>
+            <h1>{market.title}</h1>
+            <Badges market={market} />
+          </header>
+          {market.description && <p className="muted">{market.description}</p>}
+          <dl className="facts">
+            <div>
+              <dt>Time left</dt>
+              <dd>{market.status === 'open' ? timeLeft(market.closes_at, now) : '–'}</dd>
+            </div>
+            <div>
+              <dt>Pool</dt>
+              <dd data-testid="pool">{formatMinor(market.total_pool)}</dd>
+            </div>
+            {market.requires_approval && (
+              <div>
+                <dt>Approval</dt>
+                <dd>wagers wait for an admin</dd>
+              </div>
+            )}
+          </dl>
+          <div className="outcomes" role="table" aria-label="Outcomes">
+            <OutcomeHeader />
+            {market.outcomes.map((outcome) => (
+              <OutcomeRow
+                key={outcome.outcome_id}
+                outcome={outcome}
+                won={market.winning_outcome_id === outcome.outcome_id}
+              />
+            ))}
+          </div>
+        </section>
+        <Betslip market={market} signedIn={signedIn} balance={balance} />
+      </div>
+      {signedIn && (
+        <section className="card" aria-labelledby="mine-title">
+          <h2 id="mine-title">Your wagers on this market</h2>
+          {error && <p className="error">{error}</p>}
+          {wagers.length === 0 ? (
+            <p className="muted">None yet.</p>
+          ) : (
+            <WagerTable wagers={wagers} showMarket={false} />
+          )}
+        </section>
+      )}
+    </main>
+  )
+}
