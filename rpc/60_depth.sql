@@ -107,8 +107,11 @@ $$;
 
 -- scheduler_tick(): one round of the scheduler, under the transaction-level advisory lock
 -- 'wagerbase.scheduler': when another node holds it, does nothing; otherwise closes the due
--- markets, then takes the due snapshots. Callers: the API nodes' scheduler, never a client role.
--- Returns {locked, closed (ids), snapshots (rows written)}.
+-- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
+-- (rpc/75_virtual.sql), then takes the due snapshots. Callers: the API nodes' scheduler, never a
+-- client role. Returns {locked, closed (ids), drawn (virtual market ids settled from their draw),
+-- draw_failed ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows
+-- written)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -116,13 +119,19 @@ set search_path = ''
 as $$
 declare
     v_closed bigint[];
+    v_draws jsonb;
 begin
     if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wagerbase.scheduler')) then
-        return pg_catalog.jsonb_build_object('locked', false, 'closed', '[]'::jsonb, 'snapshots', 0);
+        return pg_catalog.jsonb_build_object(
+            'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
+            'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0);
     end if;
     v_closed := app.close_due_markets();
+    v_draws := app.settle_virtual_draws();
     return pg_catalog.jsonb_build_object(
-        'locked', true, 'closed', to_jsonb(v_closed), 'snapshots', app.take_pool_snapshots());
+        'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
+        'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
+        'snapshots', app.take_pool_snapshots());
 end
 $$;
 
@@ -156,10 +165,7 @@ declare
     v_span interval;
     v_from timestamptz;
     v_me uuid := auth.uid();
-    v_admin boolean := auth.role() = 'service_role' or (auth.is_admin() and exists (
-        select 1 from auth.users as u
-        where u.id = auth.uid() and u.deleted_at is null
-            and u.raw_app_meta_data ->> 'role' = 'admin'));
+    v_admin boolean := auth.role() = 'service_role' or auth.is_admin();
     v_threshold numeric;
     v_result jsonb;
 begin

@@ -121,6 +121,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "app._fixed_odds",
         "app._pari_odds",
         "app._share",
+        "app._virtual_draw_rows",
         "auth.email",
         "auth.is_admin",
         "auth.jwt",
@@ -146,6 +147,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.resettle_market",
         "public.void_wager",
         "public.retry_side_effects",
+        "public.create_virtual_market",
     }
     user_functions = {
         "public.deposit",
@@ -156,14 +158,24 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.set_daily_deposit_limit",
     }
     expected = {
-        "anon": helpers | {"public.preview_wager", "public.get_market_depth"},
+        "anon": helpers | {"public.preview_wager", "public.get_market_depth", "public.verify_draw"},
         "authenticated": helpers
         | admin_functions
         | user_functions
-        | {"public.preview_wager", "public.get_wallet", "public.get_market_depth"},
+        | {
+            "public.preview_wager",
+            "public.get_wallet",
+            "public.get_market_depth",
+            "public.verify_draw",
+        },
         "service_role": helpers
         | admin_functions
-        | {"public.preview_wager", "public.get_wallet", "public.get_market_depth"},
+        | {
+            "public.preview_wager",
+            "public.get_wallet",
+            "public.get_market_depth",
+            "public.verify_draw",
+        },
     }
     for role in CLIENT_ROLES:
         executable = {

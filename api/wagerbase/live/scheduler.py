@@ -3,9 +3,11 @@
 Every `interval` seconds (1 by default, `WAGERBASE_SCHEDULER_INTERVAL` to change it) it runs one
 round, `app.scheduler_tick()` (rpc/60_depth.sql), in a transaction of its own: under the
 transaction-level advisory lock 'wagerbase.scheduler' it closes every open market past its
-closes_at and takes the pool snapshots that are due. A node that does not get the lock does
-nothing that round, so many nodes never duplicate a snapshot; closing is exactly-once anyway
-(`for update skip locked`). The decisions are all in SQL; this module only keeps the clock.
+closes_at, settles the virtual markets whose draw is fixed (revealing their seeds; see
+docs/provably-fair.md) and takes the pool snapshots that are due. A node that does not get the
+lock does nothing that round, so many nodes never duplicate a snapshot; closing and settling
+draws are exactly-once anyway (`for update skip locked`). The decisions are all in SQL; this
+module only keeps the clock.
 
 Beside the clock runs the side-effect worker (rpc/70_side_effects.sql): on every node, it calls
 `app.work_side_effect()` until no job is due, one job per transaction, then sleeps a moment. Jobs
@@ -51,6 +53,7 @@ class Counters:
     rounds: int = 0  # rounds run, with or without the lock
     locked: int = 0  # rounds that got the lock and did the work
     closed: int = 0  # markets closed by this node
+    drawn: int = 0  # virtual markets this node settled from their draw
     snapshots: int = 0  # snapshot rows written by this node
     failures: int = 0  # rounds that failed (database gone, ...)
     jobs_done: int = 0  # side-effect jobs this node ran to the end
@@ -171,13 +174,19 @@ class Scheduler:
                 )
 
     async def tick(self) -> dict[str, Any]:
-        """One round: the answer of app.scheduler_tick() ({locked, closed, snapshots})."""
+        """One round: the answer of app.scheduler_tick() ({locked, closed, drawn, draw_failed,
+        voids_revealed, snapshots})."""
         result: dict[str, Any] = await self._clock.one(TICK)
         self.counters.rounds += 1
         if result["locked"]:
             self.counters.locked += 1
             self.counters.closed += len(result["closed"])
+            self.counters.drawn += len(result["drawn"])
             self.counters.snapshots += result["snapshots"]
         if result["closed"]:
             log.info("scheduler: closed markets %s", result["closed"])
+        if result["drawn"]:
+            log.info("scheduler: settled virtual markets %s from their draws", result["drawn"])
+        for failed in result["draw_failed"]:
+            log.warning("scheduler: virtual market %s not settled: %s", failed["market_id"], failed)
         return result
