@@ -1,5 +1,10 @@
-"""The Supabase Realtime subset on `/realtime/v1/websocket`: Phoenix channels, JSON serializer v1,
-as the official clients speak it (../shared/SUPABASE_COMPAT.md, section 5; docs/live.md).
+"""The Supabase Realtime subset on `/realtime/v1/websocket`: Phoenix channels, as the official
+clients speak it (../shared/SUPABASE_COMPAT.md, section 5; docs/live.md), in both of Phoenix's
+JSON serializers, chosen by the `vsn` query parameter at the upgrade: 1.0.0 (the default, and
+supabase-py's) frames are objects `{"topic", "event", "payload", "ref", "join_ref"}`, 2.0.0
+(realtime-js's default) frames are arrays `[join_ref, ref, topic, event, payload]`, plus the binary
+user broadcast push realtime-js sends for `channel.send({type: "broadcast", ...})`. The serializer
+only encodes and decodes: every frame goes through the same handling whatever the version.
 
 One socket carries many channels, one per topic. Each channel is authorized by the
 `access_token` of its join (verified like every other token; `access_token` frames re-authorize
@@ -56,6 +61,8 @@ PHOENIX = "phoenix"
 IDLE_SECONDS = (
     60.0  # a socket that sends nothing for this long is closed (the client beats every 25 s)
 )
+VSN_1 = "1.0.0"
+VSN_2 = "2.0.0"
 CLOSE_IDLE = 1000
 CLOSE_OVERFLOW = 1013  # try again later: this socket's queue overflowed
 CLOSE_POLICY = 1008
@@ -148,11 +155,127 @@ class FrameError(Exception):
         self.reason = reason
 
 
+class DecodeError(FrameError):
+    """A frame the serializer could not read: answered on `topic` (`phoenix` when unknown) with
+    whatever refs could be read."""
+
+    def __init__(
+        self,
+        reason: str,
+        topic: str = PHOENIX,
+        ref: str | None = None,
+        join_ref: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.topic, self.ref, self.join_ref = topic, ref, join_ref
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise DecodeError("the frame is not JSON") from None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SerializerV1:
+    """Phoenix's V1 JSON serializer: every frame a text JSON object with the message's fields."""
+
+    vsn = VSN_1
+
+    def encode(self, frame: dict[str, Any]) -> str:
+        return _dumps(frame)
+
+    def decode(self, data: str | bytes) -> dict[str, Any]:
+        if isinstance(data, bytes):
+            raise DecodeError("binary frames are not supported")
+        frame = _json(data)
+        if not isinstance(frame, dict):
+            raise DecodeError("a frame must be a JSON object")
+        return frame
+
+
+class SerializerV2:
+    """Phoenix's V2 JSON serializer, as realtime-js implements it (lib/serializer.js): text frames
+    are JSON arrays `[join_ref, ref, topic, event, payload]` both ways; a client may also send a
+    binary user broadcast push. The server sends only text frames (the client decodes them as
+    well as its binary broadcasts)."""
+
+    vsn = VSN_2
+    USER_BROADCAST_PUSH = 3  # kind byte
+    META_LENGTH = 7  # kind, five field lengths and the payload encoding
+    JSON_ENCODING = 1  # else 0: raw bytes
+
+    def encode(self, frame: dict[str, Any]) -> str:
+        return _dumps(
+            [
+                frame.get("join_ref"),
+                frame.get("ref"),
+                frame["topic"],
+                frame["event"],
+                frame["payload"],
+            ]
+        )
+
+    def decode(self, data: str | bytes) -> dict[str, Any]:
+        if isinstance(data, bytes):
+            return self._decode_broadcast_push(data)
+        frame = _json(data)
+        if not isinstance(frame, list) or len(frame) != 5:
+            raise DecodeError("a frame must be a JSON array [join_ref, ref, topic, event, payload]")
+        return dict(zip(("join_ref", "ref", "topic", "event", "payload"), frame, strict=True))
+
+    def _decode_broadcast_push(self, data: bytes) -> dict[str, Any]:
+        """`kind=3, len(join_ref), len(ref), len(topic), len(event), len(metadata), encoding`, then
+        those five strings (one byte a character), then the payload (JSON text or raw bytes)."""
+        if len(data) < self.META_LENGTH or data[0] != self.USER_BROADCAST_PUSH:
+            raise DecodeError("the only binary frame accepted is a user broadcast push (kind 3)")
+        offset = self.META_LENGTH
+        fields = []
+        for size in data[1:6]:
+            if offset + size > len(data):
+                raise DecodeError("truncated binary frame")
+            fields.append(data[offset : offset + size].decode("latin-1"))
+            offset += size
+        join_ref, ref, topic, event, metadata = fields
+        where = (topic or PHOENIX, ref or None, join_ref or None)
+        body: Any = data[offset:]
+        try:
+            meta = json.loads(metadata) if metadata else {}
+            if data[6] == self.JSON_ENCODING:
+                body = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise DecodeError("the broadcast's payload or metadata is not JSON", *where) from None
+        payload = {**(meta if isinstance(meta, dict) else {}), "type": "broadcast"}
+        payload |= {"event": event, "payload": body}
+        return {
+            "join_ref": where[2],
+            "ref": where[1],
+            "topic": topic,
+            "event": "broadcast",
+            "payload": payload,
+        }
+
+
+Serializer = SerializerV1 | SerializerV2
+SERIALIZERS: dict[str, Serializer] = {VSN_1: SerializerV1(), VSN_2: SerializerV2()}
+
+
 class RealtimeSocket:
     """One connected client: its channels, its mailbox, and the frames both ways."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], state: State, apikey: str) -> None:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        state: State,
+        apikey: str,
+        serializer: Serializer = SERIALIZERS[VSN_1],
+    ) -> None:
         self.socket = socket
+        self.serializer = serializer
         self.hub: Hub = state.hub
         self.db: Database = state.db
         self.tokens: Tokens = state.tokens
@@ -210,7 +333,7 @@ class RealtimeSocket:
             if self._closed:
                 return
             try:
-                await self.socket.send_text(json.dumps(frame, separators=(",", ":")))
+                await self.socket.send_text(self.serializer.encode(frame))
             except (WebSocketDisconnect, OSError, RuntimeError):
                 self._closed = True
 
@@ -236,20 +359,14 @@ class RealtimeSocket:
             if message["type"] != "websocket.receive":
                 continue
             self._last_seen = time.monotonic()
-            text = message.get("text")
-            if text is None:
-                await self._reply_error(PHOENIX, None, None, "binary frames are not supported")
-                continue
-            await self._frame(text)
+            text: str | None = message.get("text")
+            await self._frame(text if text is not None else message.get("bytes") or b"")
 
-    async def _frame(self, text: str) -> None:
+    async def _frame(self, data: str | bytes) -> None:
         try:
-            frame = json.loads(text)
-        except (ValueError, RecursionError):
-            await self._reply_error(PHOENIX, None, None, "the frame is not JSON")
-            return
-        if not isinstance(frame, dict):
-            await self._reply_error(PHOENIX, None, None, "a frame must be a JSON object")
+            frame = self.serializer.decode(data)
+        except DecodeError as exc:
+            await self._reply_error(exc.topic, exc.ref, exc.join_ref, exc.reason)
             return
         ref, join_ref = frame.get("ref"), frame.get("join_ref")
         ref = None if ref is None else str(ref)
@@ -535,18 +652,27 @@ class RealtimeSocket:
 
 @websocket(PATH, name="supabase_realtime")
 async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> None:
-    """Supabase Realtime (Phoenix channels, JSON v1): broadcast on the market topics and
-    postgres_changes on the readable views. `apikey` (the anon or service key, or any valid token)
-    is required in the query string; each channel is authorized by its join's access_token."""
+    """Supabase Realtime (Phoenix channels, serializer `vsn` 1.0.0 or 2.0.0): broadcast on the
+    market topics and postgres_changes on the readable views. `apikey` (the anon or service key,
+    or any valid token) is required in the query string; each channel is authorized by its join's
+    access_token. Another `vsn` is accepted, then closed with 1008 and a reason saying why."""
     tokens: Tokens = state.tokens
     apikey = socket.query_params.get("apikey") or ""
+    vsn = socket.query_params.get("vsn", VSN_1)
     try:
         tokens.verify(apikey)
     except TokenError:
         await socket.close(code=CLOSE_POLICY, reason="a valid apikey is required")
         return
     await socket.accept()
-    await RealtimeSocket(socket, state, apikey).run()
+    serializer = SERIALIZERS.get(vsn)
+    if serializer is None:
+        shown = vsn[:16].encode("ascii", "replace").decode()  # a close reason is <= 123 bytes
+        reason = f"unsupported vsn {shown!r}: use {VSN_1} or {VSN_2}"
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            await asyncio.wait_for(socket.close(code=CLOSE_POLICY, reason=reason), CLOSE_SECONDS)
+        return
+    await RealtimeSocket(socket, state, apikey, serializer).run()
 
 
 route_handlers = [realtime_socket]
