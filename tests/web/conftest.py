@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.pgserver import PgServer, unique_name
 from tests.serving import REPO, Node, new_secret
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person, promote
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +81,23 @@ def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
     yield make
     for someone in opened:
         someone.context.close()
+
+
+@pytest.fixture
+def admin(person: Callable[[], Person], web_node: Node) -> Callable[[], Person]:
+    """admin() opens a browser context signed in as a new admin: registered in the app like
+    anyone, promoted with `wagerbase users promote`, then signed in again for a token with the
+    role."""
+
+    def make() -> Person:
+        someone = person()
+        someone.sign_up()
+        promote(web_node, someone.email)
+        someone.sign_out()
+        someone.sign_in(someone.email)
+        return someone
+
+    return make
 
 
 @pytest.fixture

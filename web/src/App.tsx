@@ -1,12 +1,18 @@
 // The shell: who is here decides between the sign-in screen and the app; the route picks a screen.
 import { useEffect } from 'react'
-import { startMarkets, useLive } from './markets'
+import { refreshMarkets, startMarkets, useLive } from './markets'
 import { useFollowMe, useMe } from './me'
 import { formatMinor } from './money'
 import { follow, useRoute, type Route } from './router'
 import { signOut, useWho } from './session'
+import { useAdminFeed } from './admin/live'
+import { AdminHome } from './admin/AdminHome'
+import { AdminMarket } from './admin/AdminMarket'
+import { AuditLog } from './admin/AuditLog'
+import { Monitor } from './admin/Monitor'
 import { AuthScreen } from './screens/AuthScreen'
 import { Board } from './screens/Board'
+import { FairPage } from './screens/FairPage'
 import { MarketPage } from './screens/MarketPage'
 import { MyBets } from './screens/MyBets'
 import { Wallet } from './screens/Wallet'
@@ -24,7 +30,12 @@ function NavLink({ href, route, name, children }: {
   )
 }
 
-function Header({ route, signedIn, email }: { route: Route; signedIn: boolean; email: string }) {
+function Header({ route, signedIn, isAdmin, email }: {
+  route: Route
+  signedIn: boolean
+  isAdmin: boolean
+  email: string
+}) {
   const live = useLive()
   const { balance } = useMe()
   return (
@@ -46,6 +57,15 @@ function Header({ route, signedIn, email }: { route: Route; signedIn: boolean; e
             Wallet
           </NavLink>
         )}
+        {isAdmin && (
+          <a
+            href="/admin"
+            onClick={follow}
+            aria-current={route.name.startsWith('admin') ? 'page' : undefined}
+          >
+            Admin
+          </a>
+        )}
       </nav>
       <span className={`live ${live}`} data-testid="live" data-state={live} title="Live updates">
         {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Offline'}
@@ -65,8 +85,18 @@ function Header({ route, signedIn, email }: { route: Route; signedIn: boolean; e
   )
 }
 
-function Screen({ route, signedIn }: { route: Route; signedIn: boolean }) {
+function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean; isAdmin: boolean }) {
   switch (route.name) {
+    case 'admin':
+      return <AdminHome isAdmin={isAdmin} />
+    case 'adminMarket':
+      return <AdminMarket id={route.id} isAdmin={isAdmin} />
+    case 'adminWagers':
+      return <Monitor isAdmin={isAdmin} />
+    case 'adminAudit':
+      return <AuditLog isAdmin={isAdmin} />
+    case 'fair':
+      return <FairPage id={route.id} />
     case 'board':
       return <Board />
     case 'market':
@@ -103,14 +133,21 @@ export function App() {
   const route = useRoute()
   const userId = who.session?.user.id ?? null
   useFollowMe(userId)
+  useAdminFeed(who.isAdmin ? userId : null)
   useEffect(() => startMarkets(), [])
+  useEffect(() => refreshMarkets(), [userId, who.isAdmin])
 
   if (!who.ready) return null
   if (!who.session && !who.guest) return <AuthScreen />
   return (
     <>
-      <Header route={route} signedIn={!!who.session} email={who.session?.user.email ?? ''} />
-      <Screen route={route} signedIn={!!who.session} />
+      <Header
+        route={route}
+        signedIn={!!who.session}
+        isAdmin={who.isAdmin}
+        email={who.session?.user.email ?? ''}
+      />
+      <Screen route={route} signedIn={!!who.session} isAdmin={who.isAdmin} />
     </>
   )
 }

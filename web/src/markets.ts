@@ -163,6 +163,16 @@ export function startMarkets(): void {
     })
 }
 
+/** Read one market again (a draft just created says nothing on the socket). */
+export function refreshMarket(id: number): void {
+  void reloadOne(id)
+}
+
+/** Read the whole board again: who is signed in decides what it holds (drafts: admins only). */
+export function refreshMarkets(): void {
+  if (channel) void reloadAll()
+}
+
 const subscribe = (listener: () => void) => {
   listeners.add(listener)
   return () => listeners.delete(listener)

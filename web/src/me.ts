@@ -44,8 +44,10 @@ function follow(userId: string): void {
     .on('postgres_changes', { event: '*', schema: 'public', table: 'my_wagers' }, () =>
       update({ wagersRevision: state.wagersRevision + 1 }),
     )
+    // a ledger entry can stand for a wager change the socket sends no my_wagers row for (an
+    // unsettlement, a voided wager): the wagers reload too
     .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'my_ledger' }, () =>
-      update({ ledgerRevision: state.ledgerRevision + 1 }),
+      update({ ledgerRevision: state.ledgerRevision + 1, wagersRevision: state.wagersRevision + 1 }),
     )
     .on('system', {}, (message: { message?: string }) => {
       if (message.message?.startsWith('resync')) void reload()

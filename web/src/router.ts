@@ -6,12 +6,24 @@ export type Route =
   | { name: 'market'; id: number }
   | { name: 'wallet' }
   | { name: 'bets' }
+  | { name: 'admin' }
+  | { name: 'adminMarket'; id: number }
+  | { name: 'adminWagers' }
+  | { name: 'adminAudit' }
+  | { name: 'fair'; id: number }
   | { name: 'missing' }
 
 export function parse(pathname: string): Route {
   if (pathname === '/' || pathname === '') return { name: 'board' }
   const market = /^\/markets\/(\d+)\/?$/.exec(pathname)
   if (market) return { name: 'market', id: Number(market[1]) }
+  const fair = /^\/markets\/(\d+)\/fair\/?$/.exec(pathname)
+  if (fair) return { name: 'fair', id: Number(fair[1]) }
+  if (pathname === '/admin' || pathname === '/admin/') return { name: 'admin' }
+  const adminMarket = /^\/admin\/markets\/(\d+)\/?$/.exec(pathname)
+  if (adminMarket) return { name: 'adminMarket', id: Number(adminMarket[1]) }
+  if (pathname === '/admin/wagers') return { name: 'adminWagers' }
+  if (pathname === '/admin/audit') return { name: 'adminAudit' }
   if (pathname === '/wallet') return { name: 'wallet' }
   if (pathname === '/bets') return { name: 'bets' }
   return { name: 'missing' }

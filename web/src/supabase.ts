@@ -4,7 +4,6 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 
 interface WebConfig {
   anonKey: string
-  realtime?: { vsn?: string }
 }
 
 let client: SupabaseClient | null = null
@@ -15,8 +14,6 @@ export async function connect(): Promise<SupabaseClient> {
   const config = (await response.json()) as WebConfig
   client = createClient(window.location.origin, config.anonKey, {
     auth: { persistSession: true, autoRefreshToken: true, storageKey: 'wagerbase.auth' },
-    // Wagerbase's realtime speaks Phoenix's JSON serializer 1.0.0 (docs/live.md)
-    realtime: { vsn: config.realtime?.vsn ?? '1.0.0' },
   })
   return client
 }

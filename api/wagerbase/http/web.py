@@ -45,7 +45,7 @@ def dist_dir() -> Path:
 async def web_config(state: State) -> Response[dict[str, Any]]:
     tokens: Tokens = state.tokens
     return Response(
-        {"anonKey": tokens.role_key("anon"), "realtime": {"vsn": "1.0.0"}},
+        {"anonKey": tokens.role_key("anon")},
         headers={"Cache-Control": "no-store"},
     )
 

@@ -1,4 +1,5 @@
 // One market (BetMarket 4.3): its outcomes live, the betslip, and the user's wagers on it.
+import { DepthView } from '../depth/DepthView'
 import { useMe } from '../me'
 import { useMarket, useMarkets } from '../markets'
 import { formatMinor } from '../money'
@@ -68,6 +69,14 @@ export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) 
         </section>
         <Betslip market={market} signedIn={signedIn} balance={balance} />
       </div>
+      <DepthView market={market} />
+      {market.category === 'virtual' && (
+        <p>
+          <a href={`/markets/${market.id}/fair`} onClick={follow}>
+            How this draw is provably fair
+          </a>
+        </p>
+      )}
       {signedIn && (
         <section className="card" aria-labelledby="mine-title">
           <h2 id="mine-title">Your wagers on this market</h2>

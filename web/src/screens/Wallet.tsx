@@ -4,6 +4,7 @@ import { fromRest } from '../errors'
 import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { supabase } from '../supabase'
+import { ResponsiblePlay } from './Limits'
 
 interface Entry {
   id: number
@@ -154,6 +155,7 @@ export function Wallet() {
         <Transfer kind="withdraw" />
       </div>
       <Ledger />
+      <ResponsiblePlay />
     </main>
   )
 }

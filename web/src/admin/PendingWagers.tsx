@@ -1,0 +1,111 @@
+// Wagers waiting for approval (admin_list_pending_wagers), approved or rejected from here; the
+// list follows every wager change live.
+import { useState } from 'react'
+import { call, useLoad } from '../load'
+import { formatMinor, formatOdds } from '../money'
+import { follow } from '../router'
+import { useAdminRevision } from './live'
+
+export interface PendingWager {
+  wager_id: number
+  market_id: number
+  market_title: string
+  outcome_label: string
+  username: string | null
+  email: string | null
+  stake: number
+  odds: number
+  potential_payout: number
+  price_impact_pp: number
+  created_at: string
+}
+
+export function usePending(marketId: number | null) {
+  const revision = useAdminRevision()
+  return useLoad(() => call<PendingWager[]>('admin_list_pending_wagers', { market_id: marketId }), [revision, marketId])
+}
+
+export function PendingWagers({ marketId }: { marketId: number | null }) {
+  const { data, error } = usePending(marketId)
+  const [done, setDone] = useState<Record<number, string>>({})
+  const [failure, setFailure] = useState<string | null>(null)
+
+  async function decide(wager: PendingWager, approve: boolean) {
+    setFailure(null)
+    const answer = approve
+      ? await call('approve_wager', { wager_id: wager.wager_id })
+      : await call('reject_wager', { wager_id: wager.wager_id, reason: 'rejected by an admin' })
+    if (!answer.ok) setFailure(`Wager ${wager.wager_id}: ${answer.refusal.text}`)
+    else setDone({ ...done, [wager.wager_id]: approve ? 'approved' : 'rejected' })
+  }
+
+  const pending = data ?? []
+  return (
+    <section className="card" aria-labelledby="pending-title">
+      <h2 id="pending-title">
+        Waiting for approval <span className="badge" data-testid="pending-count">{pending.length}</span>
+      </h2>
+      {error && <p className="error">{error}</p>}
+      {failure && (
+        <p className="error" role="alert">
+          {failure}
+        </p>
+      )}
+      {pending.length === 0 ? (
+        <p className="muted">No wager is waiting.</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="pending">
+            <thead>
+              <tr>
+                <th scope="col">Wager</th>
+                {marketId === null && <th scope="col">Market</th>}
+                <th scope="col">Bettor</th>
+                <th scope="col">Outcome</th>
+                <th scope="col" className="num">Stake</th>
+                <th scope="col" className="num">Odds</th>
+                <th scope="col" className="num">Pays</th>
+                <th scope="col" className="num">Impact</th>
+                <th scope="col">Decide</th>
+              </tr>
+            </thead>
+            <tbody>
+              {pending.map((w) => (
+                <tr key={w.wager_id} data-wager-id={w.wager_id}>
+                  <td>#{w.wager_id}</td>
+                  {marketId === null && (
+                    <td>
+                      <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
+                        {w.market_title}
+                      </a>
+                    </td>
+                  )}
+                  <td>{w.username ?? w.email ?? '–'}</td>
+                  <td>{w.outcome_label}</td>
+                  <td className="num">{formatMinor(w.stake)}</td>
+                  <td className="num">{formatOdds(w.odds, 4)}</td>
+                  <td className="num">{formatMinor(w.potential_payout)}</td>
+                  <td className="num">{w.price_impact_pp.toFixed(2)} pp</td>
+                  <td className="row-actions">
+                    {done[w.wager_id] ? (
+                      <span className="muted">{done[w.wager_id]}…</span>
+                    ) : (
+                      <>
+                        <button type="button" className="primary small" aria-label={`Approve wager ${w.wager_id}`} onClick={() => void decide(w, true)}>
+                          Approve
+                        </button>
+                        <button type="button" className="secondary small" aria-label={`Reject wager ${w.wager_id}`} onClick={() => void decide(w, false)}>
+                          Reject
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  )
+}

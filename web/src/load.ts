@@ -1,0 +1,48 @@
+// Calling the engine from screens: an RPC that answers its data or a Refusal in words, and a hook
+// that loads something again whenever one of its keys changes (a live revision, an id).
+import { useEffect, useState } from 'react'
+import { fromRest, type Refusal } from './errors'
+import { supabase } from './supabase'
+
+export type Answer<T> = { ok: true; data: T } | { ok: false; refusal: Refusal }
+
+/** A public RPC; the refusal, if any, already explained. */
+export async function call<T>(fn: string, args: Record<string, unknown> = {}): Promise<Answer<T>> {
+  const { data, error } = await supabase().rpc(fn, args)
+  if (error) return { ok: false, refusal: fromRest(error) }
+  return { ok: true, data: data as T }
+}
+
+export interface Loaded<T> {
+  data: T | null
+  error: string | null
+}
+
+/** Run `load` now and whenever a key changes; a late answer to an older question is dropped. */
+export function useLoad<T>(load: () => Promise<Answer<T>>, keys: unknown[]): Loaded<T> {
+  const [state, setState] = useState<Loaded<T>>({ data: null, error: null })
+  useEffect(() => {
+    let current = true
+    void load().then((answer) => {
+      if (!current) return
+      setState((before) =>
+        answer.ok
+          ? { data: answer.data, error: null }
+          : { data: before.data, error: answer.refusal.text },
+      )
+    })
+    return () => {
+      current = false
+    }
+  }, keys)
+  return state
+}
+
+/** A read of a view as an Answer (the rows, or the refusal). */
+export async function rows<T>(
+  query: PromiseLike<{ data: unknown; error: { code?: string; message?: string; details?: unknown } | null }>,
+): Promise<Answer<T[]>> {
+  const { data, error } = await query
+  if (error) return { ok: false, refusal: fromRest(error) }
+  return { ok: true, data: (data ?? []) as T[] }
+}
