@@ -64,6 +64,7 @@ from tests.db.actors import Actor, catalog_keys, refusal
 from tests.db.helpers import RECORD
 from tests.db.invariants import assert_invariants
 from tests.db.personas import create_user
+from tests.db.side_effects import assert_side_effects_match
 
 CATALOG = catalog_keys()
 
@@ -1741,6 +1742,11 @@ class Books(RuleBasedStateMachine):
     @invariant()
     def books_balance(self) -> None:
         assert_invariants(self.db)
+
+    @invariant()
+    def side_effects_count_each_wager_once(self) -> None:
+        # a node's worker runs the jobs the step wrote; the handlers then agree with the wagers
+        assert_side_effects_match(self.db)
 
     @invariant()
     def engine_equals_model(self) -> None:
