@@ -81,21 +81,27 @@ begin
 end
 $$;
 
--- _audit: one row of the admin actions log.
+-- _audit: one row of the admin actions log, by the caller (auth.uid(), auth.role()). Work with no
+-- request behind it (the scheduler) names its role in `p_role`.
+drop function if exists app._audit(text, bigint, bigint, text, jsonb, jsonb);
 create or replace function app._audit(
     p_action text,
     p_market_id bigint,
     p_wager_id bigint,
     p_reason text,
     p_before jsonb,
-    p_after jsonb
+    p_after jsonb,
+    p_role text default null
 )
 returns void
 language sql
 set search_path = ''
 as $$
     insert into app.admin_actions (actor, actor_role, action, market_id, wager_id, reason, before, after)
-    values (auth.uid(), auth.role(), p_action, p_market_id, p_wager_id, p_reason, p_before, p_after)
+    values (
+        auth.uid(), coalesce(p_role, auth.role()), p_action, p_market_id, p_wager_id, p_reason,
+        p_before, p_after
+    )
 $$;
 
 -- _idempotency_begin: claim `p_key` for this user and operation, before anything else happens.

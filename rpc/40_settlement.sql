@@ -1,6 +1,6 @@
 -- Settlement: paying a market out, once, in one ledger transaction; and the house's figures.
 
--- _settle_market(market_id, outcome_id, actor): declare the winning outcome and pay out.
+-- _settle_market(market_id, outcome_id, actor, actor_role): declare the winning outcome and pay out.
 --   fixed odds   each winning wager gets the payout it locked; the house keeps the stakes and
 --                pays what they do not cover.
 --   parimutuel   the rake comes off the pool; the winning wagers share the rest pro rata to their
@@ -9,13 +9,17 @@
 -- Each user is credited once with the sum of all their winning wagers. An open market is closed
 -- first; wagers still pending are rejected and refunded, since nobody approved them. One
 -- settlements row per market (its primary key) makes a second settlement impossible.
--- Callers: settle_market (an admin) and the scheduler's draw of a virtual market (no actor),
+-- Callers: settle_market (an admin) and the scheduler's draw of a virtual market (no actor, role
+-- 'scheduler'),
 -- never a client role. Changes: the wagers (won, lost, or void), one 'settlement' ledger
 -- transaction (escrow -> winners and house), the settlements row, status -> settled, the
 -- side-effect jobs (app._enqueue_side_effects); logs; notifies closed (if it was open), settled,
 -- wagers_settled and balance per user, profit to admins.
 -- Raises: market_not_found, outcome_not_found, already_settled, invalid_market_state.
-create or replace function app._settle_market(p_market_id bigint, p_outcome_id bigint, p_actor uuid)
+drop function if exists app._settle_market(bigint, bigint, uuid);
+create or replace function app._settle_market(
+    p_market_id bigint, p_outcome_id bigint, p_actor uuid, p_actor_role text
+)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -151,7 +155,8 @@ begin
     perform app._enqueue_side_effects(v_market.id, 'settled');
 
     perform app._audit('settle_market', v_market.id, null, null, v_before,
-        app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)));
+        app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)),
+        p_actor_role);
     perform app._notify_market(v_market.id, 'settled', pg_catalog.jsonb_build_object(
         'winning_outcome_id', v_winner.id, 'winning_position', v_winner.position));
     perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
@@ -175,7 +180,7 @@ set search_path = ''
 as $$
 begin
     return app._settle_market(settle_market.market_id, settle_market.outcome_id,
-        app._require_admin());
+        app._require_admin(), auth.role());
 end
 $$;
 grant execute on function public.settle_market(bigint, bigint) to authenticated, service_role;

@@ -95,9 +95,8 @@ begin
         update app.markets as m
         set status = 'closed', version = m.version + 1, closed_at = now()
         where m.id = v_id;
-        insert into app.admin_actions (actor, actor_role, action, market_id, reason, before, after)
-        values (null, 'scheduler', 'close_market', v_id, 'closes_at passed', v_before,
-            app._market_row(v_id));
+        perform app._audit('close_market', v_id, null, 'closes_at passed', v_before,
+            app._market_row(v_id), 'scheduler');
         perform app._notify_market(v_id, 'closed');
         v_closed := v_closed || v_id;
     end loop;

@@ -460,9 +460,8 @@ begin
         revealed_xact = pg_catalog.pg_current_xact_id()
     where d.market_id = p_market_id
     returning * into v_draw;
-    insert into app.admin_actions (actor, actor_role, action, market_id, reason, before, after)
-    values (null, 'scheduler', 'reveal_draw', p_market_id, p_reason, null,
-        pg_catalog.to_jsonb(v_draw) - 'revealed_xact');
+    perform app._audit('reveal_draw', p_market_id, null, p_reason, null,
+        pg_catalog.to_jsonb(v_draw) - 'revealed_xact', 'scheduler');
     return v_draw;
 end
 $$;
@@ -516,7 +515,7 @@ begin
     loop
         begin
             v_draw := app._reveal_draw(v_id, 'settled');
-            perform app._settle_market(v_id, v_outcome, null);
+            perform app._settle_market(v_id, v_outcome, null, 'scheduler');
             perform app._notify_revealed(v_draw);
             v_drawn := v_drawn || v_id;
         exception when others then
