@@ -56,12 +56,8 @@ def template_db(pg_server: PgServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def shared_db(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    name = unique_name("wb_shared")
-    url = pg_server.create_database(name, template=template_db)
-    try:
+    with pg_server.database_from(template_db, "wb_shared") as url:
         yield url
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The test server and helpers to make and drop its databases (used by conftest.py)."""
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,17 @@ class PgServer:
         with self.admin() as admin:
             admin.execute(query)
         return self.url_for(name)
+
+    @contextmanager
+    def database_from(self, template: str, prefix: str) -> Iterator[str]:
+        """A new database copied from `template`, named `prefix` and a random suffix, dropped
+        after the block; yields its URL."""
+        name = unique_name(prefix)
+        url = self.create_database(name, template=template)
+        try:
+            yield url
+        finally:
+            self.drop_database(name)
 
     def drop_database(self, name: str) -> None:
         """Drop a database, terminating its connections (and un-marking it as a template)."""

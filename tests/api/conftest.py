@@ -10,12 +10,8 @@ from tests.serving import Node, new_secret
 
 @pytest.fixture(scope="session")
 def api_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    name = unique_name("wb_api")
-    url = pg_server.create_database(name, template=template_db)
-    try:
+    with pg_server.database_from(template_db, "wb_api") as url:
         yield url
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.pgserver import PgServer, unique_name
+from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 
 EXAMPLES = 10
@@ -23,14 +23,12 @@ SECONDS = 40
 def fuzz_node(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Node]:
-    name = unique_name("wb_fuzz")
-    url = pg_server.create_database(name, template=template_db)
-    node = Node(url, new_secret(), tmp_path_factory.mktemp("fuzz") / "serve.log").start()
-    try:
-        yield node
-    finally:
-        node.stop()
-        pg_server.drop_database(name)
+    with pg_server.database_from(template_db, "wb_fuzz") as url:
+        node = Node(url, new_secret(), tmp_path_factory.mktemp("fuzz") / "serve.log").start()
+        try:
+            yield node
+        finally:
+            node.stop()
 
 
 def _token(node: Node, email: str, *, admin: bool) -> str:

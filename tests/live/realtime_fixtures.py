@@ -16,7 +16,7 @@ import pytest
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from supabase import AsyncClient, acreate_client
 
-from tests.pgserver import PgServer, unique_name
+from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 
 PASSWORD = "correct horse 1"
@@ -25,12 +25,8 @@ WAIT = 30.0  # generous: how long to wait for something that must arrive
 
 @pytest.fixture(scope="module")
 def rt_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    name = unique_name("wb_rt")
-    url = pg_server.create_database(name, template=template_db)
-    try:
+    with pg_server.database_from(template_db, "wb_rt") as url:
         yield url
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.api.betmarket_client import User, admin, client, query, register
-from tests.pgserver import PgServer, unique_name
+from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 from wagerbase.live.betmarket_ws import IDLE_ENV, betmarket_ws
 from wagerbase.live.hub import MAILBOX_LIMIT, Event, Hub
@@ -41,12 +41,8 @@ Predicate = Callable[[Message], bool]
 
 @pytest.fixture(scope="module")
 def live_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    name = unique_name("wb_live")
-    url = pg_server.create_database(name, template=template_db)
-    try:
+    with pg_server.database_from(template_db, "wb_live") as url:
         yield url
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")

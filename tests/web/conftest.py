@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.pgserver import PgServer, unique_name
+from tests.pgserver import PgServer
 from tests.serving import REPO, Node, new_secret
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person, promote
 
@@ -23,12 +23,8 @@ def web_build() -> Path:
 
 @pytest.fixture(scope="session")
 def api_database_for_web(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    name = unique_name("wb_web")
-    url = pg_server.create_database(name, template=template_db)
-    try:
+    with pg_server.database_from(template_db, "wb_web") as url:
         yield url
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture(scope="session")
