@@ -1,9 +1,8 @@
 // The markets board (BetMarket 4.2, DBGP 6.1): every market, live.
 import { useMarkets, type Market } from '../markets'
-import { formatMinor } from '../money'
 import { follow } from '../router'
-import { timeLeft, useNow } from '../time'
-import { Badges, OutcomeHeader, OutcomeRow } from './parts'
+import { useNow } from '../time'
+import { Badges, MarketFacts, OutcomeHeader, OutcomeRow } from './parts'
 
 function Card({ market, now }: { market: Market; now: number }) {
   return (
@@ -16,16 +15,7 @@ function Card({ market, now }: { market: Market; now: number }) {
         </h2>
         <Badges market={market} />
       </header>
-      <dl className="facts">
-        <div>
-          <dt>Time left</dt>
-          <dd>{market.status === 'open' ? timeLeft(market.closes_at, now) : '–'}</dd>
-        </div>
-        <div>
-          <dt>Pool</dt>
-          <dd data-testid="pool">{formatMinor(market.total_pool)}</dd>
-        </div>
-      </dl>
+      <MarketFacts market={market} now={now} />
       <div className="outcomes" role="table" aria-label={`Outcomes of ${market.title}`}>
         <OutcomeHeader />
         {market.outcomes.map((outcome) => (

@@ -2,11 +2,10 @@
 import { DepthView } from '../depth/DepthView'
 import { useMe } from '../me'
 import { useMarket, useMarkets } from '../markets'
-import { formatMinor } from '../money'
 import { follow } from '../router'
-import { timeLeft, useNow } from '../time'
+import { useNow } from '../time'
 import { Betslip } from './Betslip'
-import { Badges, OutcomeHeader, OutcomeRow } from './parts'
+import { Badges, MarketFacts, OutcomeHeader, OutcomeRow } from './parts'
 import { useMyWagers, WagerTable } from './WagerList'
 
 export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) {
@@ -40,22 +39,14 @@ export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) 
             <Badges market={market} />
           </header>
           {market.description && <p className="muted">{market.description}</p>}
-          <dl className="facts">
-            <div>
-              <dt>Time left</dt>
-              <dd>{market.status === 'open' ? timeLeft(market.closes_at, now) : '–'}</dd>
-            </div>
-            <div>
-              <dt>Pool</dt>
-              <dd data-testid="pool">{formatMinor(market.total_pool)}</dd>
-            </div>
+          <MarketFacts market={market} now={now}>
             {market.requires_approval && (
               <div>
                 <dt>Approval</dt>
                 <dd>wagers wait for an admin</dd>
               </div>
             )}
-          </dl>
+          </MarketFacts>
           <div className="outcomes" role="table" aria-label="Outcomes">
             <OutcomeHeader />
             {market.outcomes.map((outcome) => (

@@ -1,6 +1,8 @@
 // Small pieces shared by the screens.
+import type { ReactNode } from 'react'
 import type { Market, Outcome } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
+import { timeLeft } from '../time'
 
 const KIND: Record<Market['kind'], string> = { fixed_odds: 'Fixed odds', parimutuel: 'Pool' }
 const STATUS: Record<Market['status'], string> = {
@@ -70,5 +72,22 @@ export function OutcomeHeader() {
       <span className="share">Share</span>
       <span className="staked">Staked</span>
     </div>
+  )
+}
+
+// A market's key facts: time left and pool, then whatever the screen adds.
+export function MarketFacts({ market, now, children }: { market: Market; now: number; children?: ReactNode }) {
+  return (
+    <dl className="facts">
+      <div>
+        <dt>Time left</dt>
+        <dd>{market.status === 'open' ? timeLeft(market.closes_at, now) : '–'}</dd>
+      </div>
+      <div>
+        <dt>Pool</dt>
+        <dd data-testid="pool">{formatMinor(market.total_pool)}</dd>
+      </div>
+      {children}
+    </dl>
   )
 }
