@@ -993,20 +993,25 @@ class Books(RuleBasedStateMachine):
         market_id = self.pick_market(choice, ["open", "closed"])
         self.settle_as(who, market_id, self.outcome_id(self.model_markets.get(market_id), index))
 
+    def settlement_refusal(self, who: str, market: Market | None, winner: int) -> str | None:
+        """The refusal settle, preview and propose share, in the engine's order: the caller, the
+        market, its status, the outcome; None when those pass."""
+        if who not in ADMINS:
+            return "not_admin"
+        if market is None:
+            return "market_not_found"
+        if (refused := self.status_refusal(market, ["open", "closed"])) is not None:
+            return refused
+        if winner not in market.outcomes:
+            return "outcome_not_found"
+        return None
+
     def settle_as(self, who: str, market_id: int, winner: int) -> None:
         market = self.model_markets.get(market_id)
-        expected = None
-        if who not in ADMINS:
-            expected = "not_admin"
-        elif market is None:
-            expected = "market_not_found"
-        elif (refused := self.status_refusal(market, ["open", "closed"])) is not None:
-            expected = refused
-        elif winner not in market.outcomes:
-            expected = "outcome_not_found"
-        elif market.requires_confirmation or market.proposal is not None:
-            # the gate on app.settlements (migration 0003)
-            expected = "settlement_needs_confirmation"
+        expected = self.settlement_refusal(who, market, winner)
+        gated = market is not None and (market.requires_confirmation or market.proposal is not None)
+        if expected is None and gated:
+            expected = "settlement_needs_confirmation"  # the gate on app.settlements (0003)
         answer = self.expect(expected, who, "settle_market", market_id=market_id, outcome_id=winner)
         if answer is None:
             return
@@ -1020,15 +1025,7 @@ class Books(RuleBasedStateMachine):
         market_id = self.pick_market(choice, ["open", "closed"])
         market = self.model_markets.get(market_id)
         winner = self.outcome_id(market, index)
-        expected = None
-        if who not in ADMINS:
-            expected = "not_admin"
-        elif market is None:
-            expected = "market_not_found"
-        elif (refused := self.status_refusal(market, ["open", "closed"])) is not None:
-            expected = refused
-        elif winner not in market.outcomes:
-            expected = "outcome_not_found"
+        expected = self.settlement_refusal(who, market, winner)
         answer = self.expect(
             expected, who, "preview_settlement", market_id=market_id, outcome_id=winner
         )
@@ -1251,19 +1248,12 @@ class Books(RuleBasedStateMachine):
 
     def propose(self, who: str, market_id: int, winner: int, note: str | None) -> None:
         market = self.model_markets.get(market_id)
-        expected = None
-        if who not in ADMINS:
-            expected = "not_admin"
-        elif market is None:
-            expected = "market_not_found"
-        elif (refused := self.status_refusal(market, ["open", "closed"])) is not None:
-            expected = refused
-        elif winner not in market.outcomes:
-            expected = "outcome_not_found"
-        elif note is not None and len(note.strip()) > 500:
-            expected = "invalid_argument"
-        elif market.proposal is not None:
-            expected = "proposal_exists"
+        expected = self.settlement_refusal(who, market, winner)
+        if expected is None and market is not None:
+            if note is not None and len(note.strip()) > 500:
+                expected = "invalid_argument"
+            elif market.proposal is not None:
+                expected = "proposal_exists"
         answer = self.expect(
             expected, who, "propose_settlement", market_id=market_id, outcome_id=winner, note=note
         )
