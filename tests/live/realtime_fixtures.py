@@ -151,3 +151,8 @@ async def subscribe(channel: AsyncRealtimeChannel) -> list[tuple[str, str | None
 
 def record(change: Any) -> dict[str, Any]:
     return cast(dict[str, Any], change["data"]["record"])
+
+
+def run(scenario: Any) -> None:
+    """Run one async scenario to its end, or fail it after three minutes."""
+    asyncio.run(asyncio.wait_for(scenario, 180))

@@ -10,7 +10,6 @@ delivered it would have arrived before the marker.
 import asyncio
 import time
 import uuid
-from typing import Any
 
 import jwt
 from realtime import RealtimePostgresChangesListenEvent as Listen
@@ -26,6 +25,7 @@ from tests.live.realtime_fixtures import (
     record,
     rt_database,
     rt_node,
+    run,
     sign_up,
     subscribe,
     wager,
@@ -36,10 +36,6 @@ __all__ = ["rt_database", "rt_node"]  # fixtures
 
 SUBSCRIBED = ("SUBSCRIBED", None)
 INSERT, UPDATE, ANY = Listen.Insert, Listen.Update, Listen.All
-
-
-def run(scenario: Any) -> None:
-    asyncio.run(asyncio.wait_for(scenario, 180))
 
 
 def test_broadcast_on_a_market_topic_carries_the_engine_odds(

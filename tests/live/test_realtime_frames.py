@@ -31,6 +31,7 @@ from tests.live.realtime_fixtures import (
     outcome_ids,
     rt_database,
     rt_node,
+    run,
     sign_up,
     wager,
 )
@@ -42,10 +43,6 @@ from wagerbase.live.hub import Event, Hub
 from wagerbase.tokens import Tokens
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
-
-
-def run(scenario: Any) -> None:
-    asyncio.run(asyncio.wait_for(scenario, 180))
 
 
 class Raw:

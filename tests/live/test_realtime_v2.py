@@ -31,6 +31,7 @@ from tests.live.realtime_fixtures import (
     outcome_ids,
     rt_database,
     rt_node,
+    run,
     sign_up,
     wager,
 )
@@ -42,10 +43,6 @@ __all__ = ["rt_database", "rt_node"]  # fixtures
 
 VSNS = ["1.0.0", "2.0.0"]
 Frame = dict[str, Any]
-
-
-def run(scenario: Any) -> None:
-    asyncio.run(asyncio.wait_for(scenario, 180))
 
 
 def broadcast_push(
