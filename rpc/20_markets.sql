@@ -434,8 +434,10 @@ end
 $$;
 
 -- void_market(market_id, reason): call the market off; every stake, accepted or pending, goes back.
--- Callers: admins. Changes: refunds every open wager in one 'void' ledger transaction; status ->
--- void; logs; notifies `voided`. Works on draft, open and closed markets.
+-- Callers: admins. Changes: refunds every open wager in one 'void' ledger transaction; after an
+-- unsettle, collects the market's debts from those refunds (`debts_collected`, the debt rule of
+-- docs/corrections.md); status -> void; logs; notifies `voided`. Works on draft, open and closed
+-- markets.
 -- Raises: not_admin, market_not_found, invalid_argument (no reason), already_settled,
 -- invalid_market_state.
 create or replace function public.void_market(market_id bigint, reason text)
@@ -449,13 +451,16 @@ declare
     v_reason text;
     v_market app.markets := app._lock_market(void_market.market_id);
     v_refunds jsonb;
+    v_collected bigint;
 begin
     v_reason := app._required_reason(void_market.reason);
     perform app._require_status(v_market, array['draft', 'open', 'closed'], 'void_market');
     perform app._lock_market_accounts(v_market.id);
     v_refunds := app._refund_wagers(v_market.id, 'void', 'market_void');
+    -- the debt rule: after an unsettle, a debtor's refund goes to their debt first
+    v_collected := app._collect_debts(v_market.id);
     return app._transition(v_market, 'void', 'void_market', 'voided', v_reason)
-        || pg_catalog.jsonb_build_object('refunded', v_refunds);
+        || pg_catalog.jsonb_build_object('refunded', v_refunds, 'debts_collected', v_collected);
 end
 $$;
 grant execute on function public.void_market(bigint, text) to authenticated, service_role;

@@ -13,8 +13,10 @@
 -- 'scheduler'),
 -- never a client role. Changes: the wagers (won, lost, or void), one 'settlement' ledger
 -- transaction (escrow -> winners and house), the settlements row, status -> settled, the
--- side-effect jobs (app._enqueue_side_effects); logs; notifies closed (if it was open), settled,
--- wagers_settled and balance per user, profit to admins.
+-- side-effect jobs (app._enqueue_side_effects), and after an unsettle the debts of the market
+-- (app._collect_debts: a 'debt_repayment' transaction; `debts_collected` in the answer); logs;
+-- notifies closed (if it was open), settled, wagers_settled and balance per user, profit to
+-- admins.
 -- Raises: market_not_found, outcome_not_found, already_settled, invalid_market_state.
 drop function if exists app._settle_market(bigint, bigint, uuid);
 create or replace function app._settle_market(
@@ -46,6 +48,7 @@ declare
     v_per_user jsonb;
     v_tx bigint;
     v_settlement app.settlements;
+    v_collected bigint;
 begin
     perform app._require_status(v_market, array['open', 'closed'], 'settle_market');
     select * into v_winner
@@ -153,6 +156,9 @@ begin
         version = m.version + 1
     where m.id = v_market.id;
     perform app._enqueue_side_effects(v_market.id, 'settled');
+    -- the debt rule (docs/corrections.md): after an unsettle, what this settlement paid a debtor
+    -- of the market goes to their debt first, whichever path settles it
+    v_collected := app._collect_debts(v_market.id);
 
     perform app._audit('settle_market', v_market.id, null, null, v_before,
         app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)),
@@ -163,7 +169,8 @@ begin
         'type', 'wagers_settled', 'market_id', v_market.id, 'winning_outcome_id', v_winner.id))
     from jsonb_array_elements(v_per_user) as u;
 
-    return to_jsonb(v_settlement) || pg_catalog.jsonb_build_object('pending_refunded', v_refunds);
+    return to_jsonb(v_settlement) || pg_catalog.jsonb_build_object(
+        'pending_refunded', v_refunds, 'debts_collected', v_collected);
 end
 $$;
 

@@ -7,11 +7,11 @@ drop function if exists app._correction_reason(text);  -- now app._required_reas
 
 -- _collect_debts: take open debts back from the wallets that owe them, as far as each wallet now
 -- holds: wallet -> house, one 'debt_repayment' ledger transaction; each debt is lowered, or
--- deleted once repaid. Called in the same transaction as a correction that credits a user who
--- owes a debt from that market (resettle_market's new payouts, void_wager's refund), so a debtor
--- never walks away with fresh money while the house carries their debt. The caller holds the
--- locks of the wallets and the house. Filters: the debts of one market's reversals, or of one
--- user on one market. Returns the amount collected.
+-- deleted once repaid. Called in the same transaction as anything that credits a user who owes
+-- a debt from that market after an unsettle (a new settlement's payouts, void_market's and
+-- void_wager's refunds), so a debtor never walks away with fresh money while the house carries
+-- their debt. The caller holds the locks of the wallets and the house. Filters: the debts of one
+-- market's reversals, or of one user on one market. Returns the amount collected.
 create or replace function app._collect_debts(p_market_id bigint, p_user uuid default null)
 returns bigint
 language plpgsql
@@ -332,10 +332,8 @@ begin
             'outcome_id', resettle_market.outcome_id));
     end if;
     v_unsettled := app._unsettle(v_market, v_reason);
+    -- settle_market applies the debt rule: what it pays a debtor goes to their debt first
     v_settled := public.settle_market(v_market.id, resettle_market.outcome_id);
-    -- the debt rule: what the new settlement paid a debtor of this market goes to their debt first
-    v_settled := v_settled || pg_catalog.jsonb_build_object(
-        'debts_collected', app._collect_debts(v_market.id));
     perform app._audit('resettle_market', v_market.id, null, v_reason,
         pg_catalog.jsonb_build_object('winning_outcome_id', v_market.winning_outcome_id),
         pg_catalog.jsonb_build_object('winning_outcome_id', resettle_market.outcome_id,

@@ -142,6 +142,90 @@ def test_a_voided_wagers_refund_first_repays_its_owners_debt_on_that_market(
     assert_invariants(conn)
 
 
+def unsettled_with_a_debt(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> tuple[int, int]:
+    """The bettor stakes 1,000 on x and 1,000 on y, another user 2,000 on y; x wins, the bettor
+    withdraws everything and the market is unsettled: the wallet held nothing, so the whole payout
+    of x is a debt. Returns the market and y."""
+    market = make_market(admin)
+    x, y = market.outcomes
+    bettor.call("place_wager", market_id=market.id, outcome_id=x, stake=1000)
+    bettor.call("place_wager", market_id=market.id, outcome_id=y, stake=1000)
+    other.call("place_wager", market_id=market.id, outcome_id=y, stake=2000)
+    admin.call("settle_market", market_id=market.id, outcome_id=x)
+    bettor.call("withdraw", amount=balance(conn, bettor))
+    admin.call("unsettle_market", market_id=market.id, reason="under review")
+    return market.id, y
+
+
+def debt_of(conn: Connection, who: Persona) -> int:
+    row = conn.execute(
+        "select coalesce(sum(amount), 0) from app.user_debts where user_id = %s", [who.user_id]
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_unsettle_then_propose_and_confirm_collects_the_debt_like_resettle_does(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    """A market that requires two admins cannot be resettled: the documented path is unsettle,
+    propose, confirm. That path used to pay the debtor in full and collect nothing."""
+    market_id, y = unsettled_with_a_debt(conn, admin, bettor, other)
+    debt = debt_of(conn, bettor)
+    assert debt > 0 and balance(conn, bettor) == 0
+    admin.call("require_settlement_confirmation", market_id=market_id, required=True)
+    admin.call("propose_settlement", market_id=market_id, outcome_id=y)
+    second = persona(conn, "second_admin", admin=True)
+
+    confirmed = second.call("confirm_settlement", market_id=market_id)
+
+    (won,) = conn.execute(
+        "select sum(payout) from app.wagers where user_id = %s and settlement = 'won'",
+        [bettor.user_id],
+    ).fetchone()
+    assert confirmed["debts_collected"] == min(won, debt)
+    assert balance(conn, bettor) == max(0, won - debt)
+    assert debt_of(conn, bettor) == max(0, debt - won)
+    assert_invariants(conn)
+
+
+def test_unsettle_then_settle_collects_the_debt(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    market_id, y = unsettled_with_a_debt(conn, admin, bettor, other)
+    debt = debt_of(conn, bettor)
+
+    settled = admin.call("settle_market", market_id=market_id, outcome_id=y)
+
+    (won,) = conn.execute(
+        "select sum(payout) from app.wagers where user_id = %s and settlement = 'won'",
+        [bettor.user_id],
+    ).fetchone()
+    assert settled["debts_collected"] == min(won, debt)
+    assert balance(conn, bettor) == max(0, won - debt)
+    assert debt_of(conn, bettor) == max(0, debt - won)
+    assert_invariants(conn)
+
+
+def test_unsettle_then_void_market_takes_the_refund_toward_the_debt(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    market_id, _ = unsettled_with_a_debt(conn, admin, bettor, other)
+    debt = debt_of(conn, bettor)
+    other_before = balance(conn, other)
+
+    voided = admin.call("void_market", market_id=market_id, reason="called off")
+
+    refund = 2000  # both of the bettor's stakes
+    assert voided["debts_collected"] == min(refund, debt)
+    assert balance(conn, bettor) == max(0, refund - debt)
+    assert debt_of(conn, bettor) == max(0, debt - refund)
+    assert balance(conn, other) == other_before + 2000  # no debt: the whole refund
+    assert_invariants(conn)
+
+
 def test_a_busy_market_does_not_queue_wagers_on_other_markets_behind_the_scheduler(
     fresh_db: Callable[[], str],
 ) -> None:
