@@ -1,4 +1,4 @@
-"""The `wagerbase` command's data commands against a migrated copy: seed-demo, users."""
+"""The `wagerbase` command's data commands against a migrated copy: seed-demo, users, db check."""
 
 import io
 import sys
@@ -9,6 +9,7 @@ import pytest
 
 from tests.db.invariants import assert_invariants
 from wagerbase.cli import main
+from wagerbase.invariants import NAMES
 
 
 @pytest.fixture
@@ -74,3 +75,22 @@ def test_users_create_refuses_a_taken_name(
     monkeypatch.setattr(sys, "stdin", io.StringIO("second password\n"))
     assert main(["users", "create", "ERIN"]) == 1
     assert "user_exists" in capsys.readouterr().err
+
+
+def test_db_check_passes_on_a_sound_database_and_names_what_is_broken(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed-demo"]) == 0
+    capsys.readouterr()
+    assert main(["db", "check"]) == 0
+    assert f"all {len(NAMES)} invariants hold" in capsys.readouterr().out
+
+    with psycopg.connect(database) as conn:  # a wallet whose cached balance lies
+        conn.execute(
+            "update app.accounts set balance = balance + 1"
+            " where id = (select min(id) from app.accounts where kind = 'user')"
+        )
+    assert main(["db", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN: cached balance differs from entries: 1 row(s)" in out
+    assert f"1 of {len(NAMES)} invariants broken" in out

@@ -4,6 +4,11 @@
     wagerbase psql [ARGS...]        psql against the database; ARGS go to psql as they are
     wagerbase db start|stop|status|url
                                     the embedded server (unused when DATABASE_URL is set)
+    wagerbase db backup DIR [--format tar|plain]
+                                    a verified base backup of the database server (docs/backups.md)
+    wagerbase db restore BACKUP NEW_DIR [--target-time T | --target-lsn L] [--archive DIR]
+                                    restore it into a new folder, replay the WAL archive, start it
+    wagerbase db check              the engine's invariants on the database (exit 1 if one breaks)
     wagerbase seed-demo             migrate, then load demo users and markets (idempotent)
     wagerbase users create NAME [--email E] [--admin]   (password read from stdin or a prompt)
     wagerbase users promote|demote NAME                 grant or withdraw the admin role
@@ -25,9 +30,11 @@ from typing import cast
 import psycopg
 
 from wagerbase import settings, users
+from wagerbase.backup import FORMATS, BackupError, BackupRefused, parse_time, restore, take_backup
 from wagerbase.conninfo import libpq_env, redact
 from wagerbase.demo import seed_demo
 from wagerbase.embedded import EmbeddedServer, EmbeddedServerError, ShutdownMode
+from wagerbase.invariants import NAMES, violations
 from wagerbase.migrate import MigrationError, migrate
 from wagerbase.server import keys, serve
 
@@ -47,13 +54,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     psql.add_argument("args", nargs=argparse.REMAINDER, help="passed to psql as they are")
 
-    db = commands.add_parser("db", help="the embedded PostgreSQL server")
+    db = commands.add_parser(
+        "db", help="the embedded PostgreSQL server; backups, restores and checks of any server"
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("start", help="start it (initializing it on first use)")
     stop = db_commands.add_parser("stop", help="stop it")
     stop.add_argument("--mode", choices=["smart", "fast", "immediate"], default="fast")
     db_commands.add_parser("status", help="is it running? (exit 0 yes, 3 no)")
     db_commands.add_parser("url", help="print its connection URL (with the password)")
+    backup = db_commands.add_parser(
+        "backup",
+        help="a verified physical base backup of the database server, into a new folder",
+    )
+    backup.add_argument("dir", help="a new (or empty) folder")
+    backup.add_argument("--format", choices=FORMATS, default="tar", help="default: tar (gzip)")
+    backup.add_argument("--no-verify", action="store_true", help="skip pg_verifybackup")
+    backup.add_argument("--pg-bin", help="the server's major version's bin folder (default: 18's)")
+    restore = db_commands.add_parser(
+        "restore",
+        help="restore a backup into a new data folder, replay the WAL archive (to a target), "
+        "promote it and leave it running; prints its URL",
+    )
+    restore.add_argument("backup", help="a folder made by `wagerbase db backup`")
+    restore.add_argument("data_dir", help="a new (or empty) folder")
+    target = restore.add_mutually_exclusive_group()
+    target.add_argument("--target-time", help="ISO 8601 with UTC offset; included")
+    target.add_argument("--target-lsn", help="a WAL location such as 0/3000028; included")
+    restore.add_argument("--archive", help="the WAL archive (default: the backup's, if here)")
+    restore.add_argument("--no-verify", action="store_true", help="skip pg_verifybackup")
+    restore.add_argument("--pg-bin", help="the backup's major version's bin folder")
+    restore.add_argument("--timeout", type=float, default=3600.0, help="seconds for the replay")
+    db_commands.add_parser(
+        "check", help="check the engine's invariants on the database (exit 1 if one is broken)"
+    )
 
     serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
@@ -141,6 +175,94 @@ def cmd_db(action: str, mode: str) -> int:
     return 3
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    url = settings.database_url()
+    embedded = None if settings.external_database_url() else settings.embedded_server()
+    print(f"backing up {redact(url)} into {args.dir}", file=sys.stderr)
+    info = take_backup(
+        url,
+        args.dir,
+        fmt=args.format,
+        bin_path=args.pg_bin,
+        secrets_of=embedded,
+        verify=not args.no_verify,
+    )
+    verified = "not verified"
+    if info.verify_seconds is not None:
+        verified = f"verified in {info.verify_seconds:.1f} s"
+    print(
+        f"backup of {info.source} (PostgreSQL {info.server_version}) in {args.dir}: "
+        f"{info.format}, {_megabytes(info.size_bytes)}, taken in {info.backup_seconds:.1f} s, "
+        f"{verified}\n"
+        f"WAL {info.start_lsn} to {info.end_lsn} on timeline {info.timeline}; "
+        f"restorable to any time from {info.ended_at} on"
+    )
+    if info.archive_mode == "off":
+        print(
+            "wagerbase: warning: WAL archiving is off on this server, so this backup restores "
+            "only to its own end (no point-in-time recovery): see docs/backups.md",
+            file=sys.stderr,
+        )
+    elif info.archive_directory:
+        print(f"WAL archive: {info.archive_directory} (archive_mode {info.archive_mode})")
+    else:
+        print(
+            f"WAL archive: archive_command {info.archive_command!r}; a restore needs --archive DIR"
+        )
+    _note_left_running()
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    restored = restore(
+        args.backup,
+        args.data_dir,
+        archive=args.archive,
+        target_time=parse_time(args.target_time) if args.target_time else None,
+        target_lsn=args.target_lsn,
+        bin_path=args.pg_bin,
+        verify=not args.no_verify,
+        timeout=args.timeout,
+    )
+    for warning in restored.warnings:
+        print(f"wagerbase: warning: {warning}", file=sys.stderr)
+    for line in restored.recovery:
+        print(f"  {line}", file=sys.stderr)
+    print(
+        f"restored to {restored.target} in {restored.seconds:.1f} s; running on "
+        f"127.0.0.1:{restored.port} (data: {restored.data_dir}); "
+        f"`WAGERBASE_DATA_DIR={restored.data_dir} wagerbase db stop` stops it",
+        file=sys.stderr,
+    )
+    if not restored.has_password:
+        print("wagerbase: the URL needs the source's password for its user", file=sys.stderr)
+    print(restored.url)
+    return 0
+
+
+def cmd_db_check() -> int:
+    url = settings.database_url()
+    with psycopg.connect(url) as conn:
+        # one snapshot for every query, so that a live database is checked consistently
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        found = violations(conn)
+    _note_left_running()
+    if not found:
+        print(f"all {len(NAMES)} invariants hold on {redact(url)}")
+        return 0
+    for name, rows in found.items():
+        print(f"BROKEN: {name}: {len(rows)} row(s)")
+        for row in rows[:5]:
+            print(f"  {row}")
+    print(f"{len(found)} of {len(NAMES)} invariants broken on {redact(url)}")
+    return 1
+
+
 def cmd_seed_demo() -> int:
     url = settings.database_url()
     print(migrate(url).summary())
@@ -195,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_migrate()
         if args.command == "psql":
             return cmd_psql(args.args)
+        if args.command == "db" and args.db_command == "backup":
+            return cmd_db_backup(args)
+        if args.command == "db" and args.db_command == "restore":
+            return cmd_db_restore(args)
+        if args.command == "db" and args.db_command == "check":
+            return cmd_db_check()
         if args.command == "db":
             return cmd_db(args.db_command, getattr(args, "mode", "fast"))
         if args.command == "users":
@@ -210,7 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = " ".join(part for part in (diag.message_detail, diag.message_hint) if part)
         print(f"wagerbase: error: {text}{f' {extra}' if extra else ''}", file=sys.stderr)
         return 1
-    except (MigrationError, EmbeddedServerError) as exc:
+    except BackupRefused as exc:
+        print(f"wagerbase: refused: {exc}", file=sys.stderr)
+        return 2
+    except (MigrationError, EmbeddedServerError, BackupError) as exc:
         print(f"wagerbase: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

