@@ -14,8 +14,10 @@ drop view if exists public.wagers;
 drop view if exists public.ledger;
 drop view if exists public.admin_actions;
 drop view if exists public.quote_telemetry;
+drop view if exists public.settings;
 
--- Every market anyone may see (drafts: admins only), with live odds, caps and pools.
+-- Every market anyone may see (drafts: admins only), with live odds, caps and pools, and whether
+-- its settlement needs a second admin (settlement review: propose, then another admin confirms).
 create view public.markets with (security_invoker = true) as
 select
     m.id,
@@ -29,6 +31,7 @@ select
     m.version,
     m.outcome_count,
     m.requires_approval,
+    m.settlement_requires_confirmation,
     m.virtual_stake,
     m.commission_bps,
     m.margin,
@@ -110,7 +113,8 @@ select
 from public.wallets as w
 where w.user_id = (select auth.uid());
 
--- Wagers with their market and outcome: a bettor sees their own, an admin every one.
+-- Wagers with their market and outcome: a bettor sees their own, an admin every one. `is_big`:
+-- the stake reached app.config.big_wager_min_stake (read now, so a new setting re-flags them all).
 create view public.wagers with (security_invoker = true) as
 select
     w.id,
@@ -125,6 +129,7 @@ select
     o.label as outcome_label,
     o.position,
     w.stake,
+    w.stake >= (select c.big_wager_min_stake from app.config as c) as is_big,
     w.odds,
     w.potential_payout,
     w.expected_odds,
@@ -196,7 +201,32 @@ select
     t.created_at
 from app.quote_telemetry as t;
 
-grant select on public.markets, public.outcomes, public.settlements
+-- The engine's settings a client may read (app.config's one row; only the database owner changes
+-- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
+-- a loosened play limit applies (also in whole seconds, for clients without an interval type),
+-- the depth settings, and the thresholds of a big wager and a big win (docs/engine.md,
+-- "Settings"). The side-effect workers' tuning stays private.
+create view public.settings with (security_invoker = true) as
+select
+    c.initial_balance,
+    c.max_deposit,
+    c.max_withdrawal,
+    c.odds_tolerance,
+    c.default_virtual_stake,
+    c.default_commission_bps,
+    c.default_margin,
+    c.default_min_cap,
+    c.default_rake_bps,
+    c.default_max_payout,
+    c.play_limit_cooling_off,
+    extract(epoch from c.play_limit_cooling_off)::bigint as play_limit_cooling_off_seconds,
+    c.snapshot_interval_seconds,
+    c.depth_impact_threshold_pp,
+    c.big_wager_min_stake,
+    c.big_win_min_profit
+from app.config as c;
+
+grant select on public.markets, public.outcomes, public.settlements, public.settings
 to anon, authenticated, service_role;
 grant select on public.wallets, public.my_wallet, public.wagers, public.my_wagers,
 public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry

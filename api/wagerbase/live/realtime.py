@@ -15,6 +15,12 @@ it) and may carry:
   (`odds`, `created`, `opened`, `closed`, `settled`, `voided`) and whose payload is the engine's
   message, with the market `version`. These topics belong to the engine: broadcasts sent by
   clients are refused, so nobody can forge odds for others.
+- broadcast: the engine's admin messages on `realtime:admin` (`profit`, `wager_pending`,
+  `wager_decided`, `settlement_*`, `side_effect_failed`), `event` the engine's type and `payload`
+  its message. Only an admin joins it: the join's token must claim admin and belong to a user who
+  is still an admin (auth.is_admin(), as every admin call checks), or be the service role. Each
+  message is checked again, once per token on the node, before it goes out, so a demoted or
+  deleted admin stops receiving at once, not when the token expires.
 - postgres_changes on the views a client may read (realtime_changes.py), each row selected again
   as the channel's caller, so RLS decides who receives it.
 
@@ -41,6 +47,7 @@ from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import Event, Hub, Mailbox
 from wagerbase.live.realtime_changes import (
+    ADMIN_MESSAGE_TABLES,
     MARKET_TABLES,
     USER_TABLES,
     Binding,
@@ -57,6 +64,7 @@ log = logging.getLogger("wagerbase.realtime")
 
 PATH = "/realtime/v1/websocket"
 PREFIX = "realtime:"
+ADMIN_TOPIC = "realtime:admin"
 PHOENIX = "phoenix"
 IDLE_SECONDS = (
     60.0  # a socket that sends nothing for this long is closed (the client beats every 25 s)
@@ -71,6 +79,7 @@ CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left t
 MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
 MAX_BINDINGS = 100  # postgres_changes bindings per channel
 RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
+NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 
 _feeds: "weakref.WeakKeyDictionary[Database, ChangeFeed]" = weakref.WeakKeyDictionary()
 
@@ -85,15 +94,18 @@ def change_feed(db: Database) -> ChangeFeed:
 
 class RealtimeMailbox(Mailbox):
     """A socket's mailbox that asks the hub only for what its channels can use: market messages
-    when a channel listens to a market topic or to the market views, and user messages of the
-    users its channels are authorized as (every user's for an admin or the service role) when a
-    channel has a binding on the user views. RLS still decides each row."""
+    when a channel listens to a market topic or to the market views, user messages of the users
+    its channels are authorized as (every user's for an admin or the service role) when a channel
+    has a binding on the user views, and admin messages when a channel whose token claims admin
+    joined the admin topic or binds to a view they change. The database still decides: who is an
+    admin now, and each row (RLS)."""
 
     def __init__(self) -> None:
         super().__init__(limit=hub_module.MAILBOX_LIMIT)
         self.users: frozenset[str] = frozenset()
         self.every_user = False
         self.markets = False
+        self.admin_messages = False
         self.dropped = asyncio.Event()  # the hub dropped it: close, even if the writer is stuck
 
     def offer(self, event: Event) -> bool:
@@ -107,6 +119,8 @@ class RealtimeMailbox(Mailbox):
             return self.every_user or event.payload.get("user_id") in self.users
         if event.audience == "market":
             return self.markets
+        if event.audience == "admin":
+            return self.admin_messages
         return event.audience == "system"
 
 
@@ -123,6 +137,11 @@ class Channel:
     @property
     def name(self) -> str:
         return self.topic.removeprefix(PREFIX)
+
+    @property
+    def admin(self) -> bool:
+        """The admin topic, which carries the engine's admin messages."""
+        return self.topic == ADMIN_TOPIC
 
     @property
     def bindings(self) -> list[Binding]:
@@ -442,6 +461,8 @@ class RealtimeSocket:
                 bindings = await parse_bindings(raw, self.feed.catalog, self.db, self._ids)
             except BindingError as exc:
                 raise FrameError(f"invalid postgres_changes binding: {exc}") from exc
+            if topic == ADMIN_TOPIC and not await self.feed.is_current_admin(claims):
+                raise FrameError(NOT_ADMIN)
         except FrameError as exc:
             # permanent: refuse the join and close the channel, so the client stops retrying
             self.channels.pop(topic, None)
@@ -486,6 +507,8 @@ class RealtimeSocket:
             if not isinstance(token, str):
                 raise FrameError("access_token must be a string")
             claims = self._verify(token)
+            if channel.admin and not await self.feed.is_current_admin(claims):
+                raise FrameError(NOT_ADMIN)
         except FrameError as exc:
             self.channels.pop(topic, None)
             self._reidentify()
@@ -507,7 +530,7 @@ class RealtimeSocket:
     def _reidentify(self) -> None:
         """Tell the mailbox which messages this socket's channels can use, and who it is."""
         users: set[str] = set()
-        every_user = markets = admin = False
+        every_user = markets = admin = admin_messages = False
         first: str | None = None
         for channel in self.channels.values():
             sub = channel.claims.get("sub")
@@ -515,15 +538,19 @@ class RealtimeSocket:
                 first = first or sub
             admin = admin or is_admin(channel.claims)
             markets = markets or channel.market_id is not None or channel.all_markets
+            privileged = sees_every_user(channel.claims)
+            admin_messages = admin_messages or (channel.admin and privileged)
             for binding in channel.bindings:
                 if binding.table is None or binding.table in MARKET_TABLES:
                     markets = True
                 if binding.table is None or binding.table in USER_TABLES:
                     if isinstance(sub, str):
                         users.add(sub)
-                    every_user = every_user or sees_every_user(channel.claims)
+                    every_user = every_user or privileged
+                if binding.table is None or binding.table in ADMIN_MESSAGE_TABLES:
+                    admin_messages = admin_messages or privileged
         self.mailbox.users, self.mailbox.every_user = frozenset(users), every_user
-        self.mailbox.markets = markets
+        self.mailbox.markets, self.mailbox.admin_messages = markets, admin_messages
         self.mailbox.identify(first, admin)
 
     # replies -----------------------------------------------------------------------------------
@@ -571,6 +598,8 @@ class RealtimeSocket:
                 await self.send(*self._resync(channels, event))
             return
         frames: list[dict[str, Any]] = []
+        if event.audience == "admin":
+            frames += await self._admin_broadcasts(event, channels)
         if event.audience == "market":
             market_id = event.payload.get("market_id")
             for channel in channels:
@@ -599,6 +628,22 @@ class RealtimeSocket:
                 live = {c.topic for c in self.channels.values() if tokens.get(id(c)) == c.token}
                 await self._send_locked(*(f for f in frames if f["topic"] in live))
 
+    async def _admin_broadcasts(
+        self, event: Event, channels: list[Channel]
+    ) -> list[dict[str, Any]]:
+        """The admin message as a broadcast on the admin topic, if its token is an admin's now."""
+        frames = []
+        for channel in channels:
+            if channel.admin and await self.feed.admits(event, channel.claims):
+                frames.append(
+                    _push(
+                        channel.topic,
+                        "broadcast",
+                        {"type": "broadcast", "event": event.type, "payload": event.payload},
+                    )
+                )
+        return frames
+
     def _resync(self, channels: list[Channel], event: Event) -> list[dict[str, Any]]:
         frames = []
         for channel in channels:
@@ -614,7 +659,7 @@ class RealtimeSocket:
                     },
                 )
             )
-            if channel.market_id is not None or channel.all_markets:
+            if channel.market_id is not None or channel.all_markets or channel.admin:
                 frames.append(
                     _push(
                         channel.topic,
@@ -653,9 +698,10 @@ class RealtimeSocket:
 @websocket(PATH, name="supabase_realtime")
 async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> None:
     """Supabase Realtime (Phoenix channels, serializer `vsn` 1.0.0 or 2.0.0): broadcast on the
-    market topics and postgres_changes on the readable views. `apikey` (the anon or service key,
-    or any valid token) is required in the query string; each channel is authorized by its join's
-    access_token. Another `vsn` is accepted, then closed with 1008 and a reason saying why."""
+    market topics and, for admins, the admin topic; postgres_changes on the readable views.
+    `apikey` (the anon or service key, or any valid token) is required in the query string; each
+    channel is authorized by its join's access_token. Another `vsn` is accepted, then closed with
+    1008 and a reason saying why."""
     tokens: Tokens = state.tokens
     apikey = socket.query_params.get("apikey") or ""
     vsn = socket.query_params.get("vsn", VSN_1)

@@ -7,19 +7,36 @@ market's id...), so each one maps to a few candidate changes, one per view:
 
 | message | change |
 | --- | --- |
-| market `created`, `opened` | INSERT into `markets` and `outcomes` (the market's rows) |
-| market `odds`, `closed`, `settled`, `voided` | UPDATE of `markets` and `outcomes` |
+| market `created`, `opened` | INSERT into `markets`, `outcomes` (its rows), `virtual_draws` |
+| market `odds` | UPDATE of `markets` and `outcomes` |
+| market `closed`, `settled`, `voided` | UPDATE of `markets`, `outcomes`, `virtual_draws` |
 | market `settled` | also INSERT into `settlements` |
+| market `unsettled` | UPDATE of `markets`, `outcomes`; DELETE from `settlements` |
+| market `draw_revealed` | UPDATE of `virtual_draws` (the seed and the draw become readable) |
 | `wager_placed` | INSERT into `wagers`, `my_wagers` |
-| `wager_approved`, `wager_rejected`, `wagers_refunded`, `wagers_settled` | UPDATE of those wagers |
+| `wager_approved`, `wager_rejected`, `wager_voided` | UPDATE of those wagers |
+| `wagers_refunded`, `wagers_settled`, `wagers_unsettled` | UPDATE of those wagers |
 | `balance` | `wallets`, `my_wallet`: UPDATE (INSERT for a grant); `ledger`, `my_ledger`: INSERT |
+| admin `settlement_proposed` | INSERT into `settlement_proposals` |
+| admin `settlement_confirmed`, `settlement_cancelled` | UPDATE of `settlement_proposals` |
+| admin `settlement_confirmation` | UPDATE of `markets` (settlement_requires_confirmation) |
+| admin `side_effect_failed` | UPDATE of `side_effect_jobs` |
+
+(`virtual_draws` rows exist for virtual markets only: for any other market its re-select finds
+nothing and sends nothing.) Admin `profit`, `wager_pending` and `wager_decided` map to no change
+of their own: the house account is in no view, and the wager's changes already come from its
+owner's `wager_placed`, `wager_approved` and `wager_rejected`. Admin messages reach only the
+subscribers whose token claims admin (or the service role); RLS still decides each row.
 
 For every subscriber with a binding that matches a candidate, the rows are selected again from the
 view *as that subscriber* (`Database.as_caller` with the subscriber's verified claims, read only),
 with every binding's filter evaluated in the same statement. RLS and the view decide: another
-user's wager or wallet simply does not come back. One transaction per subscriber and message,
-whatever the number of bindings; identical re-selects of one message by subscribers who see the
-same rows (the same token, or for the public views the same role and admin flag) run once per node.
+user's wager or wallet simply does not come back. A DELETE has no row left to select: its key is
+sent when the caller may still see what it belonged to (a settlement's market), to bindings
+without a filter or whose filter names only key columns. One transaction per subscriber and
+message, whatever the number of bindings; identical re-selects of one message by subscribers who
+see the same rows (the same token, or for the public views the same role and admin flag) run once
+per node.
 """
 
 import asyncio
@@ -48,32 +65,43 @@ CONCURRENT_RESELECTS = 4  # at most this many pool connections per node serve re
 RECENT_MESSAGES = 256  # messages whose re-selects are shared between the sockets of a node
 
 
+PUBLIC, USERS, ADMINS = "public", "users", "admins"
+
+
 @dataclass(frozen=True)
 class Table:
-    """A view that supports postgres_changes. `public`: readable by anon, and its rows depend only
-    on the caller's role and admin flag (so subscribers alike in those share a re-select)."""
+    """A view that supports postgres_changes. `readers`: PUBLIC when anon reads it and its rows
+    depend only on the caller's role and admin flag (so subscribers alike in those share a
+    re-select); USERS when a bettor reads their own rows; ADMINS when only admins read it."""
 
     name: str
     key: tuple[str, ...]
     order: str
-    public: bool
+    readers: str
+
+    @property
+    def public(self) -> bool:
+        return self.readers == PUBLIC
 
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
-        Table("markets", ("id",), "id", True),
-        Table("outcomes", ("id",), "position", True),
-        Table("settlements", ("market_id",), "market_id", True),
-        Table("wagers", ("id",), "id", False),
-        Table("my_wagers", ("id",), "id", False),
-        Table("wallets", ("user_id",), "user_id", False),
-        Table("my_wallet", ("user_id",), "user_id", False),
-        Table("ledger", ("id",), "id", False),
-        Table("my_ledger", ("id",), "id", False),
+        Table("markets", ("id",), "id", PUBLIC),
+        Table("outcomes", ("id",), "position", PUBLIC),
+        Table("settlements", ("market_id",), "market_id", PUBLIC),
+        Table("virtual_draws", ("market_id",), "market_id", PUBLIC),
+        Table("wagers", ("id",), "id", USERS),
+        Table("my_wagers", ("id",), "id", USERS),
+        Table("wallets", ("user_id",), "user_id", USERS),
+        Table("my_wallet", ("user_id",), "user_id", USERS),
+        Table("ledger", ("id",), "id", USERS),
+        Table("my_ledger", ("id",), "id", USERS),
+        Table("settlement_proposals", ("id",), "id", ADMINS),
+        Table("side_effect_jobs", ("id",), "id", ADMINS),
     )
 }
-USER_TABLES = frozenset(name for name, table in TABLES.items() if not table.public)
+USER_TABLES = frozenset(name for name, table in TABLES.items() if table.readers == USERS)
 MARKET_TABLES = frozenset(name for name, table in TABLES.items() if table.public)
 
 
@@ -370,33 +398,127 @@ def _hashable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Change:
-    """Rows of `table` that the message changed: `where` selects them from the view `v`."""
+    """Rows of `table` that the message changed: `where` selects them from the view `v`. A DELETE
+    selects from `gone` instead, a one-row relation `v` of the deleted row's key (its values in
+    `gone_params`), and `where` says whether the caller may still see what the row belonged to."""
 
     table: str
-    kind: str  # INSERT | UPDATE
+    kind: str  # INSERT | UPDATE | DELETE
     where: sql.Composable
     params: tuple[Any, ...]
     overlay: tuple[tuple[str, Any], ...] = ()  # values from the message, exact for that moment
     old: tuple[tuple[str, Any], ...] = ()  # what old_record adds to the key
+    gone: sql.Composable | None = None
+    gone_params: tuple[Any, ...] = ()
 
 
 _BY_ID = sql.SQL("v.id = %s")
 _BY_MARKET = sql.SQL("v.market_id = %s")
 _BY_IDS = sql.SQL("v.id = any(cast(%s as bigint[]))")
 _BY_USER = sql.SQL("v.user_id = cast(%s as uuid)")
-_SETTLED_WAGERS = sql.SQL(
+_USERS_WAGERS = sql.SQL(
     "v.user_id = cast(%s as uuid) and v.market_id = %s and v.approval = 'accepted'"
 )
 _REFUNDED_WAGERS = sql.SQL(
     "v.user_id = cast(%s as uuid) and v.market_id = %s and v.settlement = 'void'"
 )
 _LEDGER_ENTRY = sql.SQL("v.transaction_id = %s and v.user_id = cast(%s as uuid)")
+_GONE_SETTLEMENT = sql.SQL("(select cast(%s as bigint) as market_id)")
+_MARKET_VISIBLE = sql.SQL("exists (select 1 from public.markets as m where m.id = v.market_id)")
 _MARKET_INSERTS = frozenset({"created", "opened"})
-_MARKET_UPDATES = frozenset({"odds", "closed", "settled", "voided"})
+_MARKET_UPDATES = frozenset({"odds", "closed", "settled", "voided", "unsettled"})
+_DRAW_UPDATES = frozenset({"closed", "settled", "voided", "draw_revealed"})  # never unsettled
+_WAGERS = ("wagers", "my_wagers")
+# admin message -> (view, change, the payload field holding the changed row's key)
+_ADMIN_CHANGES: dict[str, tuple[str, str, str]] = {
+    "settlement_proposed": ("settlement_proposals", "INSERT", "proposal_id"),
+    "settlement_confirmed": ("settlement_proposals", "UPDATE", "proposal_id"),
+    "settlement_cancelled": ("settlement_proposals", "UPDATE", "proposal_id"),
+    "settlement_confirmation": ("markets", "UPDATE", "market_id"),
+    "side_effect_failed": ("side_effect_jobs", "UPDATE", "job_id"),
+}
+# the views admin messages change: a socket asks the hub for admin messages only when an admin
+# (or the service role) binds to one of these, or joins the admin topic
+ADMIN_MESSAGE_TABLES = frozenset(table for table, _, _ in _ADMIN_CHANGES.values())
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _market_changes(kind: str, market_id: int) -> list[Change]:
+    found = []
+    if kind in _MARKET_INSERTS | _MARKET_UPDATES:
+        change = "INSERT" if kind in _MARKET_INSERTS else "UPDATE"
+        found += [
+            Change("markets", change, _BY_ID, (market_id,)),
+            Change("outcomes", change, _BY_MARKET, (market_id,)),
+        ]
+    if kind in _MARKET_INSERTS:
+        found.append(Change("virtual_draws", "INSERT", _BY_MARKET, (market_id,)))
+    elif kind in _DRAW_UPDATES:
+        found.append(Change("virtual_draws", "UPDATE", _BY_MARKET, (market_id,)))
+    if kind == "settled":
+        found.append(Change("settlements", "INSERT", _BY_MARKET, (market_id,)))
+    elif kind == "unsettled":  # the settlements row moved to the history
+        found.append(
+            Change(
+                "settlements",
+                "DELETE",
+                _MARKET_VISIBLE,
+                (),
+                gone=_GONE_SETTLEMENT,
+                gone_params=(market_id,),
+            )
+        )
+    return found
+
+
+def _wager_changes(kind: str, user_id: str, payload: dict[str, Any]) -> list[Change]:
+    if kind in ("wager_placed", "wager_approved", "wager_voided"):
+        wager_id = _int(payload.get("wager_id" if kind == "wager_voided" else "id"))
+        if wager_id is None:
+            return []
+        change = "INSERT" if kind == "wager_placed" else "UPDATE"
+        return [Change(t, change, _BY_ID, (wager_id,)) for t in _WAGERS]
+    market_id = _int(payload.get("market_id"))
+    if kind in ("wager_rejected", "wagers_refunded"):
+        ids = payload.get("wager_ids")
+        if isinstance(ids, list) and ids and all(_int(i) is not None for i in ids):
+            return [Change(t, "UPDATE", _BY_IDS, (tuple(ids),)) for t in _WAGERS]
+        # over 100 wagers the message carries no ids: every void wager of the user in the market
+        if market_id is None:
+            return []
+        return [Change(t, "UPDATE", _REFUNDED_WAGERS, (user_id, market_id)) for t in _WAGERS]
+    if kind in ("wagers_settled", "wagers_unsettled"):
+        # every accepted wager of the user in the market: settled, or open again (those voided
+        # one by one stay void, and come as they are)
+        if market_id is None:
+            return []
+        return [Change(t, "UPDATE", _USERS_WAGERS, (user_id, market_id)) for t in _WAGERS]
+    return []
+
+
+def _balance_changes(user_id: str, payload: dict[str, Any]) -> list[Change]:
+    balance, version = _int(payload.get("balance")), _int(payload.get("version"))
+    delta, transaction_id = _int(payload.get("delta")), _int(payload.get("transaction_id"))
+    if balance is None or version is None:
+        return []
+    first = payload.get("reason") == "grant"
+    overlay = (("balance", balance), ("version", version))
+    old: tuple[tuple[str, Any], ...] = ()
+    if not first and delta is not None:
+        old = (("balance", balance - delta), ("version", version - 1))
+    found = [
+        Change(t, "INSERT" if first else "UPDATE", _BY_USER, (user_id,), overlay, old)
+        for t in ("wallets", "my_wallet")
+    ]
+    if transaction_id is not None:
+        found += [
+            Change(t, "INSERT", _LEDGER_ENTRY, (transaction_id, user_id))
+            for t in ("ledger", "my_ledger")
+        ]
+    return found
 
 
 def changes_for(event: Event) -> list[Change]:
@@ -405,62 +527,19 @@ def changes_for(event: Event) -> list[Change]:
     kind = event.type
     if event.audience == "market":
         market_id = _int(payload.get("market_id"))
-        if market_id is None or kind not in _MARKET_INSERTS | _MARKET_UPDATES:
+        return [] if market_id is None else _market_changes(kind, market_id)
+    if event.audience == "admin":
+        if kind not in _ADMIN_CHANGES:
             return []
-        change = "INSERT" if kind in _MARKET_INSERTS else "UPDATE"
-        found = [
-            Change("markets", change, _BY_ID, (market_id,)),
-            Change("outcomes", change, _BY_MARKET, (market_id,)),
-        ]
-        if kind == "settled":
-            found.append(Change("settlements", "INSERT", _BY_MARKET, (market_id,)))
-        return found
+        table, change, field_name = _ADMIN_CHANGES[kind]
+        row_id = _int(payload.get(field_name))
+        return [] if row_id is None else [Change(table, change, _BY_ID, (row_id,))]
     if event.audience != "user" or not isinstance(payload.get("user_id"), str):
         return []
     user_id: str = payload["user_id"]
-    if kind in ("wager_placed", "wager_approved"):
-        wager_id = _int(payload.get("id"))
-        if wager_id is None:
-            return []
-        change = "INSERT" if kind == "wager_placed" else "UPDATE"
-        return [Change(t, change, _BY_ID, (wager_id,)) for t in ("wagers", "my_wagers")]
-    if kind in ("wager_rejected", "wagers_refunded"):
-        ids = payload.get("wager_ids")
-        if isinstance(ids, list) and ids and all(_int(i) is not None for i in ids):
-            return [Change(t, "UPDATE", _BY_IDS, (tuple(ids),)) for t in ("wagers", "my_wagers")]
-        # over 100 wagers the message carries no ids: every void wager of the user in the market
-        market_id = _int(payload.get("market_id"))
-        if market_id is None:
-            return []
-        params = (user_id, market_id)
-        return [Change(t, "UPDATE", _REFUNDED_WAGERS, params) for t in ("wagers", "my_wagers")]
-    if kind == "wagers_settled":
-        market_id = _int(payload.get("market_id"))
-        if market_id is None:
-            return []
-        params = (user_id, market_id)
-        return [Change(t, "UPDATE", _SETTLED_WAGERS, params) for t in ("wagers", "my_wagers")]
     if kind == "balance":
-        balance, version = _int(payload.get("balance")), _int(payload.get("version"))
-        delta, transaction_id = _int(payload.get("delta")), _int(payload.get("transaction_id"))
-        if balance is None or version is None:
-            return []
-        first = payload.get("reason") == "grant"
-        overlay = (("balance", balance), ("version", version))
-        old: tuple[tuple[str, Any], ...] = ()
-        if not first and delta is not None:
-            old = (("balance", balance - delta), ("version", version - 1))
-        found = [
-            Change(t, "INSERT" if first else "UPDATE", _BY_USER, (user_id,), overlay, old)
-            for t in ("wallets", "my_wallet")
-        ]
-        if transaction_id is not None:
-            found += [
-                Change(t, "INSERT", _LEDGER_ENTRY, (transaction_id, user_id))
-                for t in ("ledger", "my_ledger")
-            ]
-        return found
-    return []
+        return _balance_changes(user_id, payload)
+    return _wager_changes(kind, user_id, payload)
 
 
 # the re-select -----------------------------------------------------------------------------------
@@ -492,6 +571,21 @@ def sees_every_user(claims: Claims) -> bool:
     return claims.get("role") == "service_role" or is_admin(claims)
 
 
+# Whether the caller is an admin now, as app._require_admin decides: the service role, or a token
+# whose claims say admin for a user who still exists and is still an admin (auth.is_admin()).
+_CURRENT_ADMIN = (
+    "select coalesce((select auth.role()) = 'service_role', false)"
+    " or (select auth.is_admin()) as admin"
+)
+
+
+def _applies(binding: Binding, change: Change, table: Table) -> bool:
+    """A DELETE carries only the key: a filter on any other column cannot be evaluated on it."""
+    if change.kind != "DELETE" or binding.filter is None:
+        return True
+    return all(clause.column in table.key for clause in binding.filter.clauses)
+
+
 def commit_timestamp(event: Event) -> str:
     """When the message reached this node, on the wall clock (its commit time, near enough)."""
     now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
@@ -512,6 +606,27 @@ class ChangeFeed:
         )
         self.reselects = 0  # statements actually run (shared ones count once)
 
+    async def is_current_admin(self, claims: Claims) -> bool:
+        """Whether the token is an admin's (or the service role's) now; errors propagate."""
+        if not sees_every_user(claims):
+            return False  # the token does not even claim it
+        async with self.db.as_caller(claims, read_only=True) as conn:
+            row = await (await conn.execute(_CURRENT_ADMIN)).fetchone()
+        return bool(row and row["admin"])
+
+    async def admits(self, event: Event, claims: Claims) -> bool:
+        """Whether an admin message may go to this token: `is_current_admin`, asked once per
+        message and token on this node; False when the database cannot say."""
+        if not sees_every_user(claims):
+            return False
+        who = ("admin?", tuple(sorted((k, repr(v)) for k, v in claims.items())))
+        try:
+            rows = await self._shared(event, who, claims, _CURRENT_ADMIN, ())
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("realtime: the admin check for %s failed: %s", event.type, exc)
+            return False
+        return bool(rows and rows[0]["admin"])
+
     async def frames(
         self, event: Event, claims: Claims, subscriptions: Sequence[Subscription]
     ) -> list[dict[str, Any]]:
@@ -520,7 +635,9 @@ class ChangeFeed:
         if not plans:
             return []
         statement, params = self._statement(plans)
-        public = all(plan.table.public for plan in plans)
+        # an admin message's rows may include drafts, which only a current admin reads: its
+        # re-select is never shared with another token that merely claims the same flag
+        public = event.audience != "admin" and all(plan.table.public for plan in plans)
         who: Hashable = (
             (claims.get("role"), is_admin(claims))
             if public
@@ -540,6 +657,8 @@ class ChangeFeed:
         user_event = event.audience == "user"
         if user_event and role == "anon":
             return []
+        if event.audience == "admin" and not sees_every_user(claims):
+            return []  # admins' messages are for admins (and the service role)
         if (
             user_event
             and not sees_every_user(claims)
@@ -553,7 +672,11 @@ class ChangeFeed:
                 continue
             plan = _Plan(change, table)
             for subscription in subscriptions:
-                matched = [b for b in subscription.bindings if b.matches(change.table, change.kind)]
+                matched = [
+                    b
+                    for b in subscription.bindings
+                    if b.matches(change.table, change.kind) and _applies(b, change, table)
+                ]
                 if matched:
                     plan.wanted.append((subscription, matched))
                     for binding in matched:
@@ -574,22 +697,29 @@ class ChangeFeed:
                 )
                 for f in plan.filters:
                     params.extend(f.params)
+            change = plan.change
+            source: sql.Composable = sql.SQL("{}.{}").format(
+                sql.Identifier(SCHEMA), sql.Identifier(plan.table.name)
+            )
+            order = plan.table.order
+            if change.gone is not None:  # a DELETE: the key of the row that is gone
+                source, order = change.gone, plan.table.key[0]
+                params.extend(change.gone_params)
             branches.append(
                 sql.SQL(
                     "select {number}::int as change_no, "
                     "row_number() over (order by v.{order}) as ord, "
                     "to_jsonb(v) as row, {hits} as hits "
-                    "from {schema}.{table} as v where {where}"
+                    "from {source} as v where {where}"
                 ).format(
                     number=sql.Literal(number),
-                    order=sql.Identifier(plan.table.order),
+                    order=sql.Identifier(order),
                     hits=hits,
-                    schema=sql.Identifier(SCHEMA),
-                    table=sql.Identifier(plan.table.name),
-                    where=plan.change.where,
+                    source=source,
+                    where=change.where,
                 )
             )
-            params.extend(plan.change.params)
+            params.extend(change.params)
         statement = sql.SQL(
             "select c.change_no, c.row, c.hits from ({}) as c order by c.change_no, c.ord"
         ).format(sql.SQL(" union all ").join(branches))
@@ -672,9 +802,10 @@ class ChangeFeed:
             "type": plan.change.kind,
             "errors": None,
             "columns": [{"name": c.name, "type": c.type} for c in shown],
-            "record": {c.name: record.get(c.name) for c in shown},
         }
-        if plan.change.kind == "UPDATE":
+        if plan.change.kind != "DELETE":  # a DELETE has no record, only old_record's key
+            data["record"] = {c.name: record.get(c.name) for c in shown}
+        if plan.change.kind in ("UPDATE", "DELETE"):
             data["old_record"] = {k: record.get(k) for k in plan.table.key} | dict(plan.change.old)
         return {
             "event": "postgres_changes",
