@@ -1,6 +1,8 @@
 """Driving the web app in Debian's headless Chromium with Playwright (never a downloaded browser):
 one browser per test session, a context per person, screenshots at desktop and phone size."""
 
+import base64
+import json
 import os
 import re
 import subprocess
@@ -104,6 +106,30 @@ class Person:
         tab.goto(self.node.url + path)
         return tab
 
+    def fits_the_phone(self) -> None:
+        """At phone width the page scrolls only down: nothing sticks out to the side (wide tables
+        scroll inside their own box)."""
+        page = self.page
+        page.set_viewport_size(PHONE)
+        try:
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            # the outermost elements that stick out, to say what to fix
+            culprits = page.evaluate(
+                """() => [...document.querySelectorAll('body *')]
+                    .filter((e) => !e.closest('.table-wrap, pre'))
+                    .filter((e) => e.getBoundingClientRect().right
+                        > document.documentElement.clientWidth + 1)
+                    .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right
+                        <= document.documentElement.clientWidth + 1)
+                    .map((e) => e.tagName.toLowerCase() + '.' + e.className)
+                    .slice(0, 5)"""
+            )
+            assert overflow <= 0, f"the page is {overflow}px wider than a phone: {culprits}"
+        finally:
+            page.set_viewport_size(DESKTOP)
+
     def shoot(self, name: str) -> None:
         """<name>-desktop.png and -phone.png of the page as it is now, in SCREENSHOTS."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -200,13 +226,34 @@ class Api:
         """An RPC with the service key (the server's own, as an operator's back office)."""
         return self._rpc(self.node.service_key, fn, args)
 
-    def create_market(self, title: str, outcomes: list[str], **options: Any) -> dict[str, Any]:
+    def create_market(
+        self, title: str, outcomes: list[str], kind: str = "fixed_odds", **options: Any
+    ) -> dict[str, Any]:
         market: dict[str, Any] = self._rpc(
             self.node.service_key,
             "create_market",
-            {"title": title, "outcomes": outcomes, "options": options},
+            {"title": title, "outcomes": outcomes, "kind": kind, "options": options},
         )
         return market
+
+    def read(self, view: str, token: str | None = None, **query: str) -> list[dict[str, Any]]:
+        """GET /rest/v1/<view> as the token's owner (the anon key without one)."""
+        response = httpx.get(
+            f"{self.node.url}/rest/v1/{view}",
+            params=query,
+            headers={
+                "apikey": self.node.anon_key,
+                "Authorization": f"Bearer {token or self.node.anon_key}",
+            },
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def call(self, token: str, fn: str, **args: Any) -> Any:
+        """An RPC as the token's owner."""
+        return self._rpc(token, fn, args)
 
     def bettor(self) -> str:
         """A new bettor's access token."""
@@ -220,9 +267,41 @@ class Api:
         token: str = response.json()["access_token"]
         return token
 
+    @staticmethod
+    def user_id(token: str) -> str:
+        """Whose token it is: its `sub` claim."""
+        payload = token.split(".")[1]
+        claims: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+        return str(claims["sub"])
+
     def place_wager(self, token: str, market_id: int, outcome_id: int, stake: int) -> Any:
         return self._rpc(
             token,
             "place_wager",
             {"market_id": market_id, "outcome_id": outcome_id, "stake": stake},
         )
+
+
+def money(minor: int) -> str:
+    """Minor units as the app writes them: 123456 -> "1,234.56", -700 -> "-7.00"."""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+def bet(someone: Person, market: dict[str, Any], outcome: str, stake: str) -> None:
+    """Place a wager from the betslip of the market page."""
+    page = someone.page
+    someone.goto(f"/markets/{market['id']}")
+    page.locator(".pick-button", has_text=outcome).click()
+    page.get_by_role("textbox", name="Stake").fill(stake)
+    page.get_by_test_id("quote").wait_for(timeout=WAIT_MS)
+    page.get_by_role("button", name=re.compile(r"^Place wager:")).click()
+    page.get_by_test_id("wager-placed").wait_for(timeout=WAIT_MS)
+
+
+def my_wagers(someone: Person) -> Any:
+    """The rows of the bettor's own wager list on the page."""
+    return someone.page.locator("table.wagers tbody tr")

@@ -10,24 +10,10 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, Person, bet, money
+from tests.web.browser import my_wagers as mine
 
 Market = dict[str, Any]
-
-
-def bet(someone: Person, market: Market, outcome: str, stake: str) -> None:
-    """Place a wager from the betslip of the market page."""
-    page = someone.page
-    someone.goto(f"/markets/{market['id']}")
-    page.locator(".pick-button", has_text=outcome).click()
-    page.get_by_role("textbox", name="Stake").fill(stake)
-    expect(page.get_by_test_id("quote")).to_be_visible(timeout=WAIT_MS)
-    page.get_by_role("button", name=re.compile(r"^Place wager:")).click()
-    expect(page.get_by_test_id("wager-placed")).to_be_visible(timeout=WAIT_MS)
-
-
-def mine(someone: Person) -> Any:
-    return someone.page.locator("table.wagers tbody tr")
 
 
 def test_an_admin_approves_reviews_and_settles_while_both_bettors_watch(
@@ -106,8 +92,13 @@ def test_an_admin_approves_reviews_and_settles_while_both_bettors_watch(
     boss.page.get_by_role("link", name="Wager monitor").click()
     expect(boss.page.get_by_test_id("funnel")).to_contain_text("Settled", timeout=WAIT_MS)
     expect(boss.page.locator("table.monitor tbody tr").first).to_be_visible(timeout=WAIT_MS)
-    boss.page.get_by_label("Flag wagers staking at least").fill("15")
-    expect(boss.page.locator("tr.flagged", has_text=market["title"])).to_have_count(1)
+    # the engine says which wagers are big (a stake of big_wager_min_stake or more): not these two
+    (settings,) = api.read("settings", select="big_wager_min_stake")
+    big = int(settings["big_wager_min_stake"])
+    assert big > 2000
+    expect(boss.page.get_by_test_id("big-rule")).to_contain_text(f"a stake of {money(big)} or more")
+    expect(boss.page.locator("tr", has_text=market["title"])).to_have_count(2)
+    expect(boss.page.locator("tr.flagged", has_text=market["title"])).to_have_count(0)
     boss.shoot("admin-monitor")
     boss.page.get_by_role("link", name="Audit log").click()
     audit = boss.page.locator("table.audit tbody")

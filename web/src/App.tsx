@@ -1,21 +1,32 @@
 // The shell: who is here decides between the sign-in screen and the app; the route picks a screen.
-import { useEffect } from 'react'
+// The board and the sign-in screen are in the first download; every other screen is fetched when
+// it is first opened (React.lazy): the admin console in one chunk, the market page with its
+// Chart.js depth view, the provably-fair page, the wallet and My bets each in their own.
+import { lazy, Suspense, useEffect, type ComponentType } from 'react'
 import { refreshMarkets, startMarkets, useLive } from './markets'
 import { useFollowMe, useMe } from './me'
 import { formatMinor } from './money'
 import { follow, useRoute, type Route } from './router'
 import { signOut, useWho } from './session'
 import { useAdminFeed } from './admin/live'
-import { AdminHome } from './admin/AdminHome'
-import { AdminMarket } from './admin/AdminMarket'
-import { AuditLog } from './admin/AuditLog'
-import { Monitor } from './admin/Monitor'
 import { AuthScreen } from './screens/AuthScreen'
 import { Board } from './screens/Board'
-import { FairPage } from './screens/FairPage'
-import { MarketPage } from './screens/MarketPage'
-import { MyBets } from './screens/MyBets'
-import { Wallet } from './screens/Wallet'
+
+/** A screen exported by name from a module loaded on first use. */
+function later<P extends object>(load: () => Promise<Record<string, unknown>>, name: string) {
+  return lazy(async () => ({ default: (await load())[name] as ComponentType<P> }))
+}
+const admin = () => import('./admin/AdminScreens')
+const AdminHome = later<{ isAdmin: boolean }>(admin, 'AdminHome')
+const AdminMarket = later<{ id: number; isAdmin: boolean }>(admin, 'AdminMarket')
+const AuditLog = later<{ isAdmin: boolean }>(admin, 'AuditLog')
+const Monitor = later<{ isAdmin: boolean }>(admin, 'Monitor')
+const Snapshots = later<{ id: number | null; isAdmin: boolean }>(admin, 'Snapshots')
+const Telemetry = later<{ id: number | null; isAdmin: boolean }>(admin, 'Telemetry')
+const MarketPage = later<{ id: number; signedIn: boolean }>(() => import('./screens/MarketPage'), 'MarketPage')
+const FairPage = later<{ id: number }>(() => import('./screens/FairPage'), 'FairPage')
+const Wallet = later<object>(() => import('./screens/Wallet'), 'Wallet')
+const MyBets = later<object>(() => import('./screens/MyBets'), 'MyBets')
 
 function NavLink({ href, route, name, children }: {
   href: string
@@ -95,6 +106,10 @@ function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean;
       return <Monitor isAdmin={isAdmin} />
     case 'adminAudit':
       return <AuditLog isAdmin={isAdmin} />
+    case 'adminSnapshots':
+      return <Snapshots id={route.id} isAdmin={isAdmin} />
+    case 'adminTelemetry':
+      return <Telemetry id={route.id} isAdmin={isAdmin} />
     case 'fair':
       return <FairPage id={route.id} />
     case 'board':
@@ -147,7 +162,15 @@ export function App() {
         isAdmin={who.isAdmin}
         email={who.session?.user.email ?? ''}
       />
-      <Screen route={route} signedIn={!!who.session} isAdmin={who.isAdmin} />
+      <Suspense
+        fallback={
+          <main className="page">
+            <p className="muted">Loading…</p>
+          </main>
+        }
+      >
+        <Screen route={route} signedIn={!!who.session} isAdmin={who.isAdmin} />
+      </Suspense>
     </>
   )
 }

@@ -32,6 +32,7 @@ export interface Market {
   total_pool: number
   version: number
   requires_approval: boolean
+  settlement_requires_confirmation: boolean // settled only by a second admin confirming a proposal
   rake_bps: number | null
   max_payout: number | null
   winning_outcome_id: number | null
@@ -42,7 +43,7 @@ export type LiveState = 'connecting' | 'live' | 'offline'
 
 const COLUMNS =
   'id,title,description,kind,category,status,closes_at,total_pool,version,requires_approval,' +
-  'rake_bps,max_payout,winning_outcome_id,outcomes'
+  'settlement_requires_confirmation,rake_bps,max_payout,winning_outcome_id,outcomes'
 const RANK: Record<Market['status'], number> = { open: 0, closed: 1, draft: 2, settled: 3, void: 4 }
 
 let markets = new Map<number, Market>()
@@ -163,7 +164,8 @@ export function startMarkets(): void {
     })
 }
 
-/** Read one market again (a draft just created says nothing on the socket). */
+/** Read one market again (a draft just created says nothing on the socket; neither does the
+ *  two-step settlement switch, which admins hear of on their own topic). */
 export function refreshMarket(id: number): void {
   void reloadOne(id)
 }

@@ -1,6 +1,8 @@
 // The signed-in user's own money and wagers, kept live through postgres_changes on the `my_*`
 // views (RLS sends a user their own rows only). The balance follows the wallet's version: a
-// change older than the balance shown is dropped. Wagers and ledger lists reload on a change.
+// change older than the balance shown is dropped. Wagers and ledger lists reload on a change:
+// every change to a wager comes as a `my_wagers` row (placed, approved, rejected, refunded,
+// settled, and since the engine announces them so, unsettled or voided one by one by an admin).
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { useEffect, useSyncExternalStore } from 'react'
 import { supabase } from './supabase'
@@ -44,10 +46,8 @@ function follow(userId: string): void {
     .on('postgres_changes', { event: '*', schema: 'public', table: 'my_wagers' }, () =>
       update({ wagersRevision: state.wagersRevision + 1 }),
     )
-    // a ledger entry can stand for a wager change the socket sends no my_wagers row for (an
-    // unsettlement, a voided wager): the wagers reload too
     .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'my_ledger' }, () =>
-      update({ ledgerRevision: state.ledgerRevision + 1, wagersRevision: state.wagersRevision + 1 }),
+      update({ ledgerRevision: state.ledgerRevision + 1 }),
     )
     .on('system', {}, (message: { message?: string }) => {
       if (message.message?.startsWith('resync')) void reload()

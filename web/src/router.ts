@@ -10,6 +10,8 @@ export type Route =
   | { name: 'adminMarket'; id: number }
   | { name: 'adminWagers' }
   | { name: 'adminAudit' }
+  | { name: 'adminSnapshots'; id: number | null }
+  | { name: 'adminTelemetry'; id: number | null }
   | { name: 'fair'; id: number }
   | { name: 'missing' }
 
@@ -24,13 +26,18 @@ export function parse(pathname: string): Route {
   if (adminMarket) return { name: 'adminMarket', id: Number(adminMarket[1]) }
   if (pathname === '/admin/wagers') return { name: 'adminWagers' }
   if (pathname === '/admin/audit') return { name: 'adminAudit' }
+  if (pathname === '/admin/snapshots') return { name: 'adminSnapshots', id: null }
+  if (pathname === '/admin/telemetry') return { name: 'adminTelemetry', id: null }
+  const marketTab = /^\/admin\/markets\/(\d+)\/(snapshots|telemetry)\/?$/.exec(pathname)
+  if (marketTab)
+    return { name: marketTab[2] === 'snapshots' ? 'adminSnapshots' : 'adminTelemetry', id: Number(marketTab[1]) }
   if (pathname === '/wallet') return { name: 'wallet' }
   if (pathname === '/bets') return { name: 'bets' }
   return { name: 'missing' }
 }
 
 export function navigate(path: string): void {
-  if (path === window.location.pathname) return
+  if (path === window.location.pathname + window.location.search) return
   window.history.pushState(null, '', path)
   window.dispatchEvent(new PopStateEvent('popstate'))
   window.scrollTo(0, 0)
@@ -51,4 +58,23 @@ export function useRoute(): Route {
     return () => window.removeEventListener('popstate', onPop)
   }, [])
   return route
+}
+
+/** The address's query string ("?bettor=..."), following history moves like useRoute. */
+export function useSearch(): string {
+  const [search, setSearch] = useState(() => window.location.search)
+  useEffect(() => {
+    const onPop = () => setSearch(window.location.search)
+    window.addEventListener('popstate', onPop)
+    return () => window.removeEventListener('popstate', onPop)
+  }, [])
+  return search
+}
+
+/** Replace the query string without a new history entry (a filter's state kept in the address). */
+export function replaceSearch(search: string): void {
+  const next = window.location.pathname + search
+  if (next === window.location.pathname + window.location.search) return
+  window.history.replaceState(null, '', next)
+  window.dispatchEvent(new PopStateEvent('popstate'))
 }

@@ -1,9 +1,13 @@
-// The bookmaker's figures (house_summary), reloaded whenever a wager or a market moves, and the
-// house's own `profit` messages when the socket sends them.
-import { call, useLoad } from '../load'
+// The bookmaker's figures. The profit follows the engine's `profit` messages on the admin topic
+// (each carries the house account's version; the newer of it and house_summary's is shown), so it
+// moves the moment a settlement commits, without asking the server. The rest of house_summary is
+// read again only when it can have changed: the house moved, a wager started or stopped waiting
+// for approval, a market changed status, or the feed (re)connected. Not on every wager or odds.
+import { call, rows, useLoad } from '../load'
 import { useMarkets } from '../markets'
 import { formatMinor } from '../money'
-import { useAdminRevision, useHouseMessage } from './live'
+import { supabase } from '../supabase'
+import { useHouseMessage, useHouseRevision } from './live'
 
 interface Summary {
   balance: number
@@ -22,13 +26,19 @@ interface Summary {
 }
 
 export function House() {
-  const revision = useAdminRevision()
+  const houseRevision = useHouseRevision()
   const { markets } = useMarkets()
-  const states = markets.map((m) => `${m.id}:${m.status}:${m.version}`).join(',')
-  const { data, error } = useLoad(() => call<Summary>('house_summary'), [revision, states])
+  const states = markets.map((m) => `${m.id}:${m.status}`).join(',')
+  const { data, error } = useLoad(() => call<Summary>('house_summary'), [houseRevision, states])
+  const settings = useLoad(
+    () => rows<{ big_wager_min_stake: number }>(supabase().from('settings').select('big_wager_min_stake')),
+    [],
+  )
+  const bigFrom = settings.data?.[0]?.big_wager_min_stake
   const message = useHouseMessage()
   // the newer of the summary and the last profit message (both carry the house's version)
-  const profit = message && data && message.version > data.version ? message.profit : data?.profit
+  const live = message !== null && (!data || message.version > data.version)
+  const profit = live ? message.profit : data?.profit
   return (
     <section className="card house" aria-labelledby="house-title">
       <h2 id="house-title">House</h2>
@@ -36,7 +46,11 @@ export function House() {
       <dl className="facts">
         <div>
           <dt>Current profit</dt>
-          <dd className={`big ${(profit ?? 0) < 0 ? 'minus' : 'plus'}`} data-testid="house-profit">
+          <dd
+            className={`big ${(profit ?? 0) < 0 ? 'minus' : 'plus'}`}
+            data-testid="house-profit"
+            data-version={live ? message.version : data?.version}
+          >
             {formatMinor(profit)}
           </dd>
         </div>
@@ -69,6 +83,10 @@ export function House() {
         <div>
           <dt>Waiting for approval</dt>
           <dd data-testid="house-pending">{data?.pending_wagers ?? '–'}</dd>
+        </div>
+        <div>
+          <dt>Big wagers</dt>
+          <dd data-testid="big-wager-from">{bigFrom === undefined ? '–' : `from ${formatMinor(bigFrom)}`}</dd>
         </div>
       </dl>
     </section>

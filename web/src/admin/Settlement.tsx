@@ -1,10 +1,12 @@
 // Settlement review (DBGP 6.4, docs/settlement-review.md): pick the winner, see exactly what
 // settle_market would do (preview_settlement: winners, losers, pools, payout per unit, every
 // wager), then confirm. A market that requires a second admin is proposed here and confirmed by
-// another admin (propose_settlement, confirm_settlement, cancel_settlement_proposal).
+// another admin (propose_settlement, confirm_settlement, cancel_settlement_proposal); whether it
+// does is the market's own `settlement_requires_confirmation`, said before any preview and kept
+// live (the admin feed reads the market again on a `settlement_confirmation` message).
 import { useState } from 'react'
 import { call, rows, useLoad } from '../load'
-import type { Market } from '../markets'
+import { refreshMarket, type Market } from '../markets'
 import { formatMinor } from '../money'
 import { useWho } from '../session'
 import { supabase } from '../supabase'
@@ -224,9 +226,14 @@ export function Settlement({ market }: { market: Market }) {
   }
 
   async function twoStep(required: boolean) {
+    setError(null)
     const answer = await call('require_settlement_confirmation', { market_id: market.id, required })
-    if (!answer.ok) setError(answer.refusal.text)
-    else if (winner !== null) await review(winner)
+    if (!answer.ok) {
+      setError(answer.refusal.text)
+      return
+    }
+    refreshMarket(market.id)
+    if (winner !== null) await review(winner)
   }
 
   async function propose() {
@@ -249,10 +256,19 @@ export function Settlement({ market }: { market: Market }) {
         </p>
       </section>
     )
-  const twoStepOn = preview?.settlement_requires_confirmation ?? false
+  const twoStepOn = market.settlement_requires_confirmation
   return (
     <section className="card stack" aria-labelledby="settle-title">
       <h2 id="settle-title">Settlement review</h2>
+      <p className={twoStepOn ? 'notice' : 'muted'} data-testid="settlement-mode">
+        {twoStepOn
+          ? 'This market needs a second administrator to settle: propose the winner here, and another administrator confirms it.'
+          : 'One administrator settles this market: preview the winner, then confirm.'}
+      </p>
+      <label className="check">
+        <input type="checkbox" checked={twoStepOn} onChange={(e) => void twoStep(e.target.checked)} />{' '}
+        Settlement needs a second administrator (four eyes)
+      </label>
       <Proposals market={market} proposals={pendingProposals} />
       <fieldset className="pick">
         <legend>Which outcome won?</legend>
@@ -286,10 +302,6 @@ export function Settlement({ market }: { market: Market }) {
           {market.version !== preview.market_version && (
             <p className="notice">The market moved since this preview. <button type="button" className="small secondary" onClick={() => void review(preview.winning_outcome_id)}>Preview again</button></p>
           )}
-          <label className="check">
-            <input type="checkbox" checked={twoStepOn} onChange={(e) => void twoStep(e.target.checked)} />{' '}
-            Settlement needs a second administrator (four eyes)
-          </label>
           {twoStepOn || pendingProposals.length > 0 ? (
             <div className="stack">
               <label>

@@ -1,11 +1,16 @@
-// What an admin's screens follow live. RLS opens the `wagers` view to admins, so postgres_changes
-// on it carries every bettor's wager as it is placed (pending or accepted), approved, rejected,
-// refunded or settled. The engine's admin messages (`profit`, `wager_pending`, `wager_decided`,
-// `side_effect_failed`, `settlement_*`) are taken as broadcasts on the topic `admin` when the
-// socket sends them there. Every change bumps one revision that the admin screens reload on;
-// bursts (a settlement updates every wager) are folded into one bump.
+// What an admin's screens follow live, on one channel, the realtime topic `admin` (docs/live.md):
+// - the engine's admin messages, as broadcasts only a current admin receives: `profit` (the
+//   house's balance and profit, with the house account's `version`), `wager_pending` (a wager that
+//   waits for approval) and `wager_decided`, `settlement_*`, `side_effect_failed`;
+// - postgres_changes on the `wagers` view: RLS gives an admin every bettor's rows, so a wager
+//   placed, approved, rejected, refunded, settled, unsettled or voided anywhere arrives.
+// Every change bumps one revision that the admin screens reload on (a burst, such as a settlement
+// updating every wager, is folded into one bump). The house's figures do not reload on it: the
+// profit is the latest `profit` message, and the rest of house_summary is read again only when
+// the house moved or a wager starts or stops waiting (useHouseRevision).
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { useEffect, useSyncExternalStore } from 'react'
+import { refreshMarket } from '../markets'
 import { supabase } from '../supabase'
 
 export interface HouseFigures {
@@ -14,54 +19,123 @@ export interface HouseFigures {
   version: number
 }
 
+/** A wager waiting for approval, as `wager_pending` announced it (the `wagers` row). */
+export interface PendingArrival {
+  id: number
+  market_id: number
+  outcome_id: number
+  position: number
+  stake: number
+  odds: number
+  potential_payout: number | null
+  user_id: string
+  created_at: string
+}
+
 let revision = 0
-let house: HouseFigures | null = null // the latest `profit` message, if the socket sends them
+let houseRevision = 0
+let house: HouseFigures | null = null // the latest `profit` message
+let arrivals: PendingArrival[] = [] // announced by wager_pending, not decided since, newest first
 let channel: RealtimeChannel | null = null
-let timer: number | null = null
+const timers = new Map<string, number>()
 const listeners = new Set<() => void>()
 
 function emit(): void {
   listeners.forEach((listener) => listener())
 }
 
-function bump(): void {
-  if (timer !== null) return
-  timer = window.setTimeout(() => {
-    timer = null
-    revision++
-    emit()
-  }, 150)
+/** Run `then` once, 150 ms after the first of a burst of calls with the same name. */
+function fold(name: string, then: () => void): void {
+  if (timers.has(name)) return
+  timers.set(
+    name,
+    window.setTimeout(() => {
+      timers.delete(name)
+      then()
+      emit()
+    }, 150),
+  )
 }
 
-function start(userId: string): () => void {
-  channel = supabase()
-    .channel(`admin`)
-    .on('postgres_changes', { event: '*', schema: 'public', table: 'wagers' }, bump)
-    .on('broadcast', { event: '*' }, (message: { event: string; payload: unknown }) => {
-      const payload = message.payload as Partial<HouseFigures> | null
-      if (message.event === 'profit' && payload && typeof payload.version === 'number') {
-        if (!house || payload.version > house.version) house = payload as HouseFigures
+const bump = () => fold('revision', () => revision++)
+const bumpHouse = () => fold('house', () => houseRevision++)
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function onAdminMessage(event: string, payload: Record<string, unknown> | null): void {
+  if (!payload) return
+  if (event === 'profit') {
+    if (isNumber(payload.profit) && isNumber(payload.balance) && isNumber(payload.version)) {
+      if (!house || payload.version > house.version) {
+        house = { balance: payload.balance, profit: payload.profit, version: payload.version }
+        emit()
       }
+    }
+    bumpHouse() // the settled result, escrow and balances moved with it
+  } else if (event === 'wager_pending') {
+    if (isNumber(payload.id) && isNumber(payload.market_id)) {
+      const arrival = payload as unknown as PendingArrival
+      arrivals = [arrival, ...arrivals.filter((w) => w.id !== arrival.id)]
+      emit()
+    }
+    bumpHouse()
+  } else if (event === 'wager_decided') {
+    if (isNumber(payload.id)) {
+      arrivals = arrivals.filter((w) => w.id !== payload.id)
+      emit()
+    }
+    bumpHouse()
+  } else if (event === 'settlement_confirmation' && isNumber(payload.market_id)) {
+    // the two-step switch moves no market version and sends no market message
+    refreshMarket(payload.market_id)
+  } else if (event === 'resync') {
+    bumpHouse()
+  }
+  bump()
+}
+
+function start(): () => void {
+  channel = supabase()
+    .channel('admin')
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'wagers' }, bump)
+    .on('broadcast', { event: '*' }, (message: { event: string; payload: unknown }) =>
+      onAdminMessage(message.event, message.payload as Record<string, unknown> | null),
+    )
+    .on('system', {}, () => {
       bump()
+      bumpHouse()
     })
-    .on('system', {}, () => bump())
     .subscribe((status) => {
-      if (status === 'SUBSCRIBED') bump()
+      // anything missed while (re)connecting is in the reloads
+      if (status === 'SUBSCRIBED') {
+        bump()
+        bumpHouse()
+      }
     })
-  void userId
   return () => {
     const old = channel
     channel = null
+    house = null
+    arrivals = []
     if (old) void supabase().removeChannel(old)
   }
 }
 
-/** Follow the admin feed while an admin's screen is shown. */
+/** Follow the admin feed while an admin is signed in. */
 export function useAdminFeed(userId: string | null): void {
   useEffect(() => {
     if (!userId) return
-    return start(userId)
+    return start()
   }, [userId])
+}
+
+/** Forget a wager announced as waiting once it is known to be decided (approved, rejected). */
+export function forgetArrival(wagerId: number): void {
+  if (!arrivals.some((w) => w.id === wagerId)) return
+  arrivals = arrivals.filter((w) => w.id !== wagerId)
+  emit()
 }
 
 const subscribe = (listener: () => void) => {
@@ -74,7 +148,18 @@ export function useAdminRevision(): number {
   return useSyncExternalStore(subscribe, () => revision)
 }
 
+/** A number that moves when house_summary's figures may have changed: the house moved (a
+ *  `profit` message), a wager started or stopped waiting, or the feed (re)connected. */
+export function useHouseRevision(): number {
+  return useSyncExternalStore(subscribe, () => houseRevision)
+}
+
 /** The house's latest `profit` message, or null when none arrived. */
 export function useHouseMessage(): HouseFigures | null {
   return useSyncExternalStore(subscribe, () => house)
+}
+
+/** The wagers announced by `wager_pending` and not decided since, newest first. */
+export function usePendingArrivals(): PendingArrival[] {
+  return useSyncExternalStore(subscribe, () => arrivals)
 }

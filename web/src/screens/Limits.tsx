@@ -1,7 +1,9 @@
 // Responsible play on the wallet page (docs/responsible-play.md): a daily stake limit, a daily
 // deposit limit and self-exclusion, each set for the caller only. A tighter limit applies at
 // once; a looser one (or removing one) waits out the cooling-off; a self-exclusion can be made
-// longer but never shorter. The engine decides all of it: this shows what it answered.
+// longer but never shorter. The engine decides all of it: this shows what it answered, and how
+// long the cooling-off is as the engine is set (`settings.play_limit_cooling_off_seconds`), so
+// the page can say when a raised limit would apply before the bettor asks.
 import { useState, type FormEvent } from 'react'
 import { ConfirmDialog } from '../admin/ConfirmDialog'
 import { call, rows, useLoad } from '../load'
@@ -28,6 +30,36 @@ interface SetAnswer {
 }
 
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '')
+
+/** The cooling-off in words: "24 hours", "2 days 6 hours", "90 minutes"... */
+export function duration(seconds: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
+  if (seconds % 3600 === 0 && seconds <= 72 * 3600) return plural(seconds / 3600, 'hour')
+  if (seconds < 3600 && seconds % 60 === 0) return plural(seconds / 60, 'minute')
+  const days = Math.floor(seconds / 86400)
+  const hours = Math.floor((seconds % 86400) / 3600)
+  const minutes = Math.floor((seconds % 3600) / 60)
+  const rest = seconds % 60
+  const parts = [
+    days ? plural(days, 'day') : '',
+    hours ? plural(hours, 'hour') : '',
+    minutes ? plural(minutes, 'minute') : '',
+    rest ? plural(rest, 'second') : '',
+  ]
+  return parts.filter(Boolean).join(' ')
+}
+
+/** The engine's cooling-off, in seconds (null until read). */
+function useCoolingOff(): number | null {
+  const { data } = useLoad(
+    () =>
+      rows<{ play_limit_cooling_off_seconds: number }>(
+        supabase().from('settings').select('play_limit_cooling_off_seconds'),
+      ),
+    [],
+  )
+  return data?.[0]?.play_limit_cooling_off_seconds ?? null
+}
 const FOREVER = 'infinity'
 const PERIODS: { label: string; hours: number | null }[] = [
   { label: '24 hours', hours: 24 },
@@ -37,16 +69,18 @@ const PERIODS: { label: string; hours: number | null }[] = [
   { label: 'For good', hours: null },
 ]
 
-function explain(answer: SetAnswer, what: string): string {
+function explain(answer: SetAnswer, what: string, coolingOff: number | null): string {
   if (answer.effect === 'immediate') return `Your ${what} applies now.`
+  const wait = coolingOff === null ? '' : ` (${duration(coolingOff)})`
   if (answer.effect === 'pending')
-    return `Your ${what} is looser than before, so it applies after the cooling-off, at ${when(answer.applies_at)}.`
+    return `Your ${what} is looser than before, so it applies after the cooling-off${wait}, at ${when(answer.applies_at)}.`
   return `Your ${what} is unchanged.`
 }
 
-function DailyLimit({ setting, limits, onChange }: {
+function DailyLimit({ setting, limits, coolingOff, onChange }: {
   setting: 'stake' | 'deposit'
   limits: Limits | null
+  coolingOff: number | null
   onChange: () => void
 }) {
   const [text, setText] = useState('')
@@ -62,7 +96,7 @@ function DailyLimit({ setting, limits, onChange }: {
     const answer = await call<SetAnswer>(fn, { amount })
     if (!answer.ok) setMessage({ ok: false, text: answer.refusal.text })
     else {
-      setMessage({ ok: true, text: explain(answer.data, amount === null ? `${what} removal` : what) })
+      setMessage({ ok: true, text: explain(answer.data, amount === null ? `${what} removal` : what, coolingOff) })
       setText('')
       onChange()
     }
@@ -89,6 +123,12 @@ function DailyLimit({ setting, limits, onChange }: {
       {pendingAt && (
         <p className="notice" data-testid={`${setting}-limit-pending`}>
           {pending === null ? 'No limit' : formatMinor(pending ?? 0)} from {when(pendingAt)} (cooling-off).
+        </p>
+      )}
+      {current !== null && current !== undefined && coolingOff !== null && coolingOff > 0 && (
+        <p className="muted" data-testid={`${setting}-limit-raise`}>
+          A lower limit applies at once; a higher one, or removing it, asked now would apply at{' '}
+          {new Date(Date.now() + coolingOff * 1000).toLocaleString()}.
         </p>
       )}
       <label>
@@ -179,8 +219,33 @@ function SelfExclusion({ limits, onChange }: { limits: Limits | null; onChange: 
   )
 }
 
+function CoolingOff({ seconds }: { seconds: number | null }) {
+  if (seconds === null)
+    return (
+      <p className="muted" data-testid="cooling-off">
+        Limits count a rolling 24 hours, not a calendar day. Lowering a limit applies at once; raising
+        or removing one waits out a cooling-off, so a limit cannot be undone in a weak moment.
+      </p>
+    )
+  if (seconds === 0)
+    return (
+      <p className="muted" data-testid="cooling-off">
+        Limits count a rolling 24 hours, not a calendar day. Any change applies at once: no
+        cooling-off is set here.
+      </p>
+    )
+  return (
+    <p className="muted" data-testid="cooling-off">
+      Limits count a rolling 24 hours, not a calendar day. Lowering a limit applies at once; raising
+      or removing one waits out a cooling-off of {duration(seconds)}, so a limit cannot be undone in a
+      weak moment.
+    </p>
+  )
+}
+
 export function ResponsiblePlay() {
   const { userId } = useMe()
+  const coolingOff = useCoolingOff()
   const [revision, setRevision] = useState(0)
   const reload = () => setRevision((r) => r + 1)
   const { data } = useLoad(
@@ -200,13 +265,10 @@ export function ResponsiblePlay() {
   return (
     <section className="card stack" aria-labelledby="play-title">
       <h2 id="play-title">Responsible play</h2>
-      <p className="muted">
-        Limits count a rolling 24 hours, not a calendar day. Lowering a limit applies at once; raising
-        or removing one waits out a cooling-off (24 hours), so a limit cannot be undone in a weak moment.
-      </p>
+      <CoolingOff seconds={coolingOff} />
       <div className="three">
-        <DailyLimit setting="stake" limits={limits} onChange={reload} />
-        <DailyLimit setting="deposit" limits={limits} onChange={reload} />
+        <DailyLimit setting="stake" limits={limits} coolingOff={coolingOff} onChange={reload} />
+        <DailyLimit setting="deposit" limits={limits} coolingOff={coolingOff} onChange={reload} />
         <SelfExclusion limits={limits} onChange={reload} />
       </div>
     </section>

@@ -1,6 +1,8 @@
 // My bets (BetMarket 4.4, DBGP 6.6): active and settled wagers, payouts, profit and loss,
-// filtered by market and state; live, since the list reloads when any wager changes.
-import { useEffect, useState } from 'react'
+// filtered by market and state; live, since the list reloads when any wager changes. What an
+// admin's correction did to a wager while the page was open (a wager voided on its own, a result
+// withdrawn) is also said in words above the list.
+import { useEffect, useRef, useState } from 'react'
 import { useMe } from '../me'
 import { formatMinor } from '../money'
 import { supabase } from '../supabase'
@@ -60,8 +62,35 @@ function Totals() {
 const isActive = (w: Wager) =>
   w.approval === 'pending' || (w.approval === 'accepted' && w.settlement === 'open')
 
+/** A sentence for a correction seen between two loads of the list, or null. */
+function correction(before: Wager, after: Wager): string | null {
+  if (before.settlement === 'open' && after.settlement === 'void' && after.market_status !== 'void')
+    return `Wager #${after.id} on ${after.market_title} was voided by the house: your stake of ${formatMinor(after.stake)} is back.`
+  if ((before.settlement === 'won' || before.settlement === 'lost') && after.settlement === 'open')
+    return `The result of ${after.market_title} was withdrawn to be corrected: wager #${after.id} is open again.`
+  return null
+}
+
+/** The corrections that reached the list while it was shown, newest first. */
+function useCorrections(wagers: Wager[]): string[] {
+  const seen = useRef(new Map<number, Wager>())
+  const [news, setNews] = useState<string[]>([])
+  useEffect(() => {
+    const found: string[] = []
+    for (const w of wagers) {
+      const before = seen.current.get(w.id)
+      const said = before ? correction(before, w) : null
+      if (said) found.push(said)
+      seen.current.set(w.id, w)
+    }
+    if (found.length > 0) setNews((old) => [...found, ...old].slice(0, 5))
+  }, [wagers])
+  return news
+}
+
 export function MyBets() {
   const { wagers, error } = useMyWagers(null)
+  const news = useCorrections(wagers)
   const [filter, setFilter] = useState<Filter>('all')
   const [market, setMarket] = useState('all')
   const markets = [...new Map(wagers.map((w) => [w.market_id, w.market_title])).entries()]
@@ -95,6 +124,13 @@ export function MyBets() {
         </label>
       </div>
       <Totals />
+      <div role="status" aria-live="polite" data-testid="bets-news">
+        {news.map((text) => (
+          <p key={text} className="notice">
+            {text}
+          </p>
+        ))}
+      </div>
       {error && <p className="error">{error}</p>}
       {shown.length === 0 ? (
         <p className="muted">No wagers here yet.</p>

@@ -1,4 +1,6 @@
-// A list of the user's own wagers (the `my_wagers` view), reloaded when any of them changes.
+// A list of the user's own wagers (the `my_wagers` view), reloaded when any of them changes: the
+// socket sends a `my_wagers` row for every change, an admin's correction included (a wager
+// voided on its own, a settlement reversed), so the list never waits for a reload of the page.
 import { useEffect, useState } from 'react'
 import { fromRest } from '../errors'
 import { useMe } from '../me'
@@ -25,6 +27,10 @@ export interface Wager {
 export function wagerState(w: Wager): string {
   if (w.approval === 'pending') return 'Waiting for approval'
   if (w.approval === 'rejected') return 'Rejected, refunded'
+  // void on a market still taking or awaiting its result: an admin called this wager off alone
+  if (w.settlement === 'void' && (w.market_status === 'open' || w.market_status === 'closed'))
+    return 'Refunded: voided by the house'
+  if (w.settlement === 'void' && w.market_status === 'void') return 'Refunded: market called off'
   return { open: 'Open', won: 'Won', lost: 'Lost', void: 'Refunded' }[w.settlement]
 }
 

@@ -1,0 +1,243 @@
+// A bettor's history for the wager monitor (DBGP 6.5, "user histories"): the engine's figures for
+// them (`user_stats`: settled wagers, wins, staked, won, profit), their wallet, the profit or loss
+// of each settled wager over time and their balance after each ledger entry (Chart.js), and every
+// wager with its state and result. All read from views an admin reads whole (RLS); every amount
+// is the engine's (`profit` is the `wagers` view's payout - stake), only formatted here.
+import { useEffect, useMemo, useRef } from 'react'
+import type { ChartConfiguration, ChartDataset } from 'chart.js'
+import { LineChart } from '../depth/LineChart'
+import { rows, useLoad } from '../load'
+import { formatMinor, formatOdds } from '../money'
+import { follow } from '../router'
+import { supabase } from '../supabase'
+import { ChartCanvas, clock } from './ChartCanvas'
+import { WAGER_COLUMNS } from './Corrections'
+import { useAdminRevision } from './live'
+
+export interface BettorWager {
+  id: number
+  user_id: string
+  market_id: number
+  market_title: string
+  outcome_label: string
+  stake: number
+  odds: number
+  potential_payout: number
+  approval: string
+  settlement: string
+  payout: number | null
+  profit: number | null
+  created_at: string
+  settled_at: string | null
+  is_big?: boolean
+}
+
+interface Stats {
+  wagers: number
+  wins: number
+  wagered: number
+  won: number
+  profit: number
+}
+
+interface Entry {
+  id: number
+  kind: string
+  amount: number
+  balance_after: number
+  created_at: string
+}
+
+export const short = (userId: string) => userId.slice(0, 8)
+
+export function wagerState(w: Pick<BettorWager, 'approval' | 'settlement'>): string {
+  if (w.approval === 'pending') return 'waiting for approval'
+  if (w.approval === 'rejected') return 'rejected'
+  return w.settlement === 'void' ? 'void (refunded)' : w.settlement
+}
+
+const money = (value: number) => formatMinor(value)
+
+function ResultChart({ wagers }: { wagers: BettorWager[] }) {
+  const config = useMemo((): ChartConfiguration => {
+    const settled = wagers
+      .filter((w) => w.settled_at !== null && w.profit !== null)
+      .sort((a, b) => (a.settled_at! < b.settled_at! ? -1 : a.settled_at! > b.settled_at! ? 1 : a.id - b.id))
+    return {
+      type: 'bar',
+      data: {
+        labels: settled.map((w) => `${clock(w.settled_at!)} #${w.id}`),
+        datasets: [
+          {
+            label: 'Profit or loss of the wager',
+            data: settled.map((w) => w.profit ?? 0),
+            backgroundColor: settled.map((w) => ((w.profit ?? 0) < 0 ? '#f87171' : '#34d399')),
+          },
+        ],
+      },
+      options: {
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (item) => `${item.label}: ${formatMinor(Number(item.raw))}` } },
+        },
+        scales: {
+          x: { ticks: { maxTicksLimit: 6 } },
+          y: { ticks: { callback: (value) => formatMinor(Number(value)) } },
+        },
+      },
+    }
+  }, [wagers])
+  if (config.data.datasets[0].data.length === 0) return <p className="muted">No settled wager yet.</p>
+  return <ChartCanvas label="Profit or loss of each settled wager, in the order they were settled" config={config} testId="result-chart" />
+}
+
+function BalanceChart({ entries }: { entries: Entry[] }) {
+  const { labels, datasets } = useMemo(() => {
+    const oldest = [...entries].reverse()
+    const data: ChartDataset<'line', (number | null)[]>[] = [
+      {
+        label: 'Balance',
+        data: oldest.map((e) => e.balance_after),
+        borderColor: '#60a5fa',
+        backgroundColor: '#60a5fa55',
+        pointRadius: 2,
+        stepped: true,
+      },
+    ]
+    return { labels: oldest.map((e) => `${clock(e.created_at)} ${e.kind}`), datasets: data }
+  }, [entries])
+  if (entries.length === 0) return <p className="muted">No ledger entry yet.</p>
+  return (
+    <div data-testid="balance-chart" data-points={entries.length}>
+      <LineChart label="The bettor's balance after each ledger entry" labels={labels} datasets={datasets} formatY={money} />
+    </div>
+  )
+}
+
+export function BettorHistory({ userId, focus }: { userId: string; focus: number }) {
+  const revision = useAdminRevision()
+  const heading = useRef<HTMLHeadingElement>(null)
+  const stats = useLoad(
+    () => rows<Stats>(supabase().from('user_stats').select('wagers,wins,wagered,won,profit').eq('user_id', userId)),
+    [userId, revision],
+  )
+  const wallet = useLoad(
+    () => rows<{ balance: number }>(supabase().from('wallets').select('balance').eq('user_id', userId)),
+    [userId, revision],
+  )
+  const wagers = useLoad(
+    () =>
+      rows<BettorWager>(
+        supabase()
+          .from('wagers')
+          .select(`${WAGER_COLUMNS},profit,settled_at`)
+          .eq('user_id', userId)
+          .order('id', { ascending: false })
+          .limit(200),
+      ),
+    [userId, revision],
+  )
+  const ledger = useLoad(
+    () =>
+      rows<Entry>(
+        supabase()
+          .from('ledger')
+          .select('id,kind,amount,balance_after,created_at')
+          .eq('user_id', userId)
+          .order('id', { ascending: false })
+          .limit(200),
+      ),
+    [userId, revision],
+  )
+  useEffect(() => {
+    if (focus > 0) heading.current?.focus()
+  }, [focus, userId])
+
+  const figures = stats.data?.[0] ?? null
+  const list = wagers.data ?? []
+  const error = stats.error ?? wallet.error ?? wagers.error ?? ledger.error
+  return (
+    <div className="stack" data-testid="bettor-history" data-user-id={userId}>
+      <h3 ref={heading} tabIndex={-1}>
+        Bettor {short(userId)} <span className="muted">{userId}</span>
+      </h3>
+      {error && <p className="error">{error}</p>}
+      <dl className="facts" data-testid="bettor-figures">
+        <div>
+          <dt>Balance</dt>
+          <dd data-testid="bettor-balance">{wallet.data ? formatMinor(wallet.data[0]?.balance ?? null) : '–'}</dd>
+        </div>
+        <div>
+          <dt>Settled wagers</dt>
+          <dd>{figures ? figures.wagers : 0}</dd>
+        </div>
+        <div>
+          <dt>Wins</dt>
+          <dd>{figures ? figures.wins : 0}</dd>
+        </div>
+        <div>
+          <dt>Staked (settled)</dt>
+          <dd>{formatMinor(figures ? figures.wagered : 0)}</dd>
+        </div>
+        <div>
+          <dt>Won</dt>
+          <dd>{formatMinor(figures ? figures.won : 0)}</dd>
+        </div>
+        <div>
+          <dt>Profit</dt>
+          <dd data-testid="bettor-profit" className={figures && figures.profit < 0 ? 'minus' : figures && figures.profit > 0 ? 'plus' : ''}>
+            {formatMinor(figures ? figures.profit : 0)}
+          </dd>
+        </div>
+      </dl>
+      <div className="two">
+        <div>
+          <h4>Profit or loss of each settled wager</h4>
+          <ResultChart wagers={list} />
+        </div>
+        <div>
+          <h4>Balance after each ledger entry</h4>
+          <BalanceChart entries={ledger.data ?? []} />
+        </div>
+      </div>
+      <div className="table-wrap">
+        <table className="bettor-wagers">
+          <thead>
+            <tr>
+              <th scope="col">Wager</th>
+              <th scope="col">Placed</th>
+              <th scope="col">Market</th>
+              <th scope="col">Outcome</th>
+              <th scope="col" className="num">Stake</th>
+              <th scope="col" className="num">Odds</th>
+              <th scope="col">State</th>
+              <th scope="col" className="num">Payout</th>
+              <th scope="col" className="num">Result</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((w) => (
+              <tr key={w.id} data-wager-id={w.id}>
+                <td>#{w.id}</td>
+                <td>{new Date(w.created_at).toLocaleString()}</td>
+                <td>
+                  <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
+                    {w.market_title}
+                  </a>
+                </td>
+                <td>{w.outcome_label}</td>
+                <td className="num">{formatMinor(w.stake)}</td>
+                <td className="num">{formatOdds(w.odds, 4)}</td>
+                <td className={`state-${w.settlement}`}>{wagerState(w)}</td>
+                <td className="num">{w.payout === null ? '–' : formatMinor(w.payout)}</td>
+                <td className={`num ${w.profit !== null && w.profit < 0 ? 'minus' : w.profit ? 'plus' : ''}`} data-testid="result">
+                  {w.settled_at === null || w.profit === null ? '–' : formatMinor(w.profit)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  )
+}
