@@ -1,11 +1,13 @@
-"""The app factory: one Litestar app per API node; the pool is owned by its lifespan."""
+"""The app factory: one Litestar app per API node; the pool, the live-update hub, the scheduler
+and the money calls in flight are owned by its lifespan."""
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -13,7 +15,7 @@ from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from wagerbase import __version__
+from wagerbase import __version__, settings
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest, web
 from wagerbase.http.common import RequestLog
@@ -22,6 +24,7 @@ from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
+from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
@@ -35,14 +38,34 @@ class Config:
     max_body_bytes: int = 64 * 1024
     pool_min: int = 2
     pool_max: int = 10
+    # money calls (money_calls.py): how long an unknown outcome is resolved through its key, and
+    # how long shutdown waits for calls in flight (WAGERBASE_OUTCOME_WINDOW, _DRAIN_SECONDS)
+    outcome_window: float = field(default_factory=settings.outcome_window)
+    drain_seconds: float = field(default_factory=settings.drain_seconds)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
-async def health(state: State) -> dict[str, Any]:
+async def health(state: State) -> Response[dict[str, Any]]:
+    """200 when the pool reaches the database, else 503 (with the same body); the body
+    also counts money calls whose outcome was unknown (money_calls.Counters) and says whether
+    the live-update hub is listening."""
     db: Database = state.db
-    async with db.pool.connection() as conn:
-        await conn.execute("select 1")
-    return {"status": "ok", "version": __version__}
+    calls: MoneyCalls = state.money_calls
+    hub: Hub = state.hub
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "money_calls": calls.snapshot(),
+        "live": {"listening": hub.connected.is_set(), "reconnects": hub.reconnects},
+    }
+    try:
+        async with db.pool.connection(timeout=5) as conn:
+            await conn.execute("select 1")
+    except psycopg.Error as exc:
+        body["status"] = "unavailable"
+        body["error"] = type(exc).__name__
+        return Response(body, status_code=503, headers={"Retry-After": "1"})
+    return Response(body, status_code=200)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -60,6 +83,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     tokens = Tokens(config.jwt_secret)
     hub = Hub(config.database_url, enrich=market_details(db))
     scheduler = Scheduler(config.database_url)
+    money_calls = MoneyCalls(db, window=config.outcome_window)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -70,6 +94,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
         try:
             yield
         finally:
+            await money_calls.drain(config.drain_seconds)
             await scheduler.stop()
             await hub.stop()
             await db.close()
@@ -89,7 +114,14 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
         ],
         lifespan=[pool_lifespan],
         state=State(
-            {"db": db, "tokens": tokens, "config": config, "hub": hub, "scheduler": scheduler}
+            {
+                "db": db,
+                "tokens": tokens,
+                "config": config,
+                "hub": hub,
+                "scheduler": scheduler,
+                "money_calls": money_calls,
+            }
         ),
         middleware=[RequestLog],
         request_max_body_size=config.max_body_bytes,

@@ -1,7 +1,9 @@
-"""Errors: one exception for the API's own refusals, and PostgREST's SQLSTATE -> HTTP mapping.
+"""Errors: one exception for the API's own refusals, one for a call whose outcome is unknown,
+and PostgREST's SQLSTATE -> HTTP mapping.
 
 Each surface shapes the body its clients expect (PostgREST's {code, message, details, hint},
-GoTrue's {code, message}, BetMarket's {error}) from the same ApiError, in its own handler.
+GoTrue's {code, message}, BetMarket's {error}) from the same ApiError or OutcomeUnknown, in its
+own handler.
 """
 
 import json
@@ -19,6 +21,48 @@ class ApiError(Exception):
     details: Any = None
     hint: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OutcomeUnknown(Exception):
+    """A call that changes state lost its connection while it committed (or its wait for a
+    synchronous standby was cancelled), so it may or may not have taken effect, and it could not
+    be resolved (money_calls.py): its idempotency key found no database within the window, or
+    it has no key. Answered 503 with Retry-After; the body names the key, or what to check."""
+
+    function: str
+    idempotency_key: str | None
+    check: str  # for a call without a key: what to look at before calling it again
+    retry_after: int = 2
+
+    @property
+    def sentence(self) -> str:
+        if self.idempotency_key is not None:
+            return f"outcome unknown: retry with idempotency_key={self.idempotency_key}"
+        return f"outcome unknown: {self.check} before calling it again"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"Retry-After": str(self.retry_after)}
+        if self.idempotency_key is not None:
+            headers["Idempotency-Key"] = self.idempotency_key
+        return headers
+
+    def as_api_error(self) -> ApiError:
+        """PostgREST's shape: the stable key in `message`, the values in `details` (a JSON
+        object as text, as the engine's refusals), what to do in `hint`."""
+        details: dict[str, str] = {"function": self.function}
+        if self.idempotency_key is not None:
+            details["idempotency_key"] = self.idempotency_key
+            hint = (
+                f"{self.sentence}: the same call with the same key answers what happened, "
+                "and never acts twice"
+            )
+        else:
+            hint = f"{self.sentence}: the call may or may not have taken effect"
+        return ApiError(
+            503, "PT503", "outcome_unknown", json.dumps(details), hint, headers=self.headers
+        )
 
 
 def postgrest_status(sqlstate: str | None, role: str) -> int:

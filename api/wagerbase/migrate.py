@@ -24,6 +24,8 @@ from pathlib import Path
 import psycopg
 from psycopg import errors
 
+from wagerbase.conninfo import for_component
+
 log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key held by a running migration: the bytes of "Wagerbas" as a bigint.
@@ -259,8 +261,9 @@ def migrate(url: str, *, root: Path | None = None) -> MigrateResult:
     checksum = layers_checksum(layers)
     result = MigrateResult(layers_checksum=checksum, layer_files=[s.rel for s in layers])
 
+    # with several hosts, the primary (conninfo.for_component adds target_session_attrs)
     with psycopg.connect(
-        url, autocommit=False, client_encoding="UTF8", application_name="wagerbase migrate"
+        for_component(url, "wagerbase migrate"), autocommit=False, client_encoding="UTF8"
     ) as conn:
         got = conn.execute("select pg_try_advisory_xact_lock(%s)", [LOCK_KEY]).fetchone()
         if got is None or not got[0]:

@@ -12,6 +12,12 @@ and answers are written from whole minor units (exact for any amount below 10^13
 Errors are BetMarket's `{"error": "<text>", ...}`: the engine's refusals by their catalog key
 (docs/errors.md), GoTrue's refusals of /api/auth by their code, and Litestar's own (bad JSON, wrong
 types, unknown fields, bad tokens) all go through the one exception handler at the end.
+
+Bets, deposits and the admin calls are money calls (money_calls.py): a bet or a deposit always has
+an idempotency key (the `Idempotency-Key` header, or one made by the server), so that a call whose
+connection died while it committed is resolved through it; when it cannot be, the answer is a 503
+`{"error": "outcome unknown: retry with idempotency_key=<key>", "idempotency_key": "<key>"}`. An
+admin call has no key: its 503 says what to check before calling again.
 """
 
 import decimal
@@ -39,8 +45,16 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from wagerbase import accounts
 from wagerbase.database import Conn, Database
-from wagerbase.errors import ApiError, detail_object, from_database
-from wagerbase.http.common import bearer, caller_claims, provide_db, provide_tokens
+from wagerbase.errors import ApiError, OutcomeUnknown, detail_object, from_database
+from wagerbase.http.common import (
+    bearer,
+    caller_claims,
+    provide_db,
+    provide_money_calls,
+    provide_tokens,
+)
+from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls
+from wagerbase.money_calls import idempotency_key as new_key
 from wagerbase.tokens import Claims, Tokens
 
 log = logging.getLogger("wagerbase.betmarket")
@@ -159,6 +173,38 @@ async def _result(conn: Conn, query: str, params: Mapping[str, Any]) -> dict[str
     """The jsonb `result` of a function call."""
     (row,) = await _rows(conn, query, params)
     return cast(dict[str, Any], row["result"])
+
+
+def _was_replayed(result: Mapping[str, Any]) -> bool | None:
+    replayed = result.get("replayed")
+    return replayed if isinstance(replayed, bool) else None
+
+
+async def _change(
+    calls: MoneyCalls,
+    request: Request[Any, Any, Any],
+    claims: Claims,
+    function: str,
+    query: str,
+    params: dict[str, Any],
+    *,
+    key_source: KeySource = "none",
+    check: str = "",
+) -> dict[str, Any]:
+    """The jsonb `result` of an engine function that changes state, called as a money call; its
+    idempotency key, if it takes one, is `params["idempotency_key"]`."""
+    return await calls.run(
+        MoneyCall(
+            function=function,
+            claims=claims,
+            run=lambda conn: _result(conn, query, params),
+            key=params.get("idempotency_key"),
+            key_source=key_source,
+            check=check,
+            path=request.url.path,
+            replayed=_was_replayed,
+        )
+    )
 
 
 # Money at the edge -------------------------------------------------------------------------------
@@ -454,6 +500,15 @@ class BetConflict(msgspec.Struct):
     message: str | None = None
 
 
+class OutcomeUnknownBody(msgspec.Struct):
+    """503: the call may or may not have taken effect (the database was lost while it committed,
+    for longer than the node waits). With idempotency_key: send the same request with that
+    Idempotency-Key; without: check what `error` says before calling again."""
+
+    error: str
+    idempotency_key: str | None = None
+
+
 def _spec(description: str, body: type[msgspec.Struct] = ErrorBody) -> ResponseSpec:
     return ResponseSpec(data_container=body, description=description)
 
@@ -462,6 +517,16 @@ _BAD_REQUEST = {400: _spec("Malformed JSON, a wrong type, a missing or unknown f
 _SIGNED_IN = {**_BAD_REQUEST, 401: _spec("No token, or a token that is not valid")}
 _NOT_FOUND = {404: _spec("No such game, or a malformed id")}
 _ADMIN = {**_SIGNED_IN, 403: _spec("The caller is not an admin")}
+_UNKNOWN = {
+    503: _spec(
+        "Outcome unknown: retry with the idempotency_key named (Retry-After, Idempotency-Key)",
+        OutcomeUnknownBody,
+    )
+}
+_ADMIN_CHANGE = {
+    **_ADMIN,
+    503: _spec("Outcome unknown: check what the error names before calling again", ErrorBody),
+}
 
 
 # Auth ---------------------------------------------------------------------------------------------
@@ -644,24 +709,26 @@ IDEMPOTENCY_KEY: Any = HeaderParameter(
             "was used for another bet",
             BetConflict,
         ),
+        **_UNKNOWN,
     },
 )
 async def place_bet(
     request: Request[Any, Any, Any],
     data: BetRequest,
-    db: Database,
     claims: Claims,
+    money_calls: MoneyCalls,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> Response[BetPlaced]:
-    params = {
+    params: dict[str, Any] = {
         "game_id": _bigint(data.game_id),
         "position": POSITIONS[data.choice],
         "stake": minor_units(data.amount),
         "expected_odds": expected_odds(data.expected_odd),
-        "idempotency_key": idempotency_key,
     }
-    async with db.as_caller(claims, method="POST", path=request.url.path) as conn:
-        wager = await _result(conn, SQL_PLACE_WAGER, params)
+    params["idempotency_key"], source = new_key(idempotency_key)
+    wager = await _change(
+        money_calls, request, claims, "place_wager", SQL_PLACE_WAGER, params, key_source=source
+    )
     quotes = {outcome["position"]: outcome for outcome in wager["market"]["outcomes"]}
     placed = BetPlaced(
         message="Bet placed",
@@ -713,18 +780,21 @@ async def get_balance(request: Request[Any, Any, Any], db: Database, claims: Cla
         **_SIGNED_IN,
         400: _spec("Malformed amount, not positive, or above the per-call maximum"),
         409: _spec("The Idempotency-Key was used for another amount"),
+        **_UNKNOWN,
     },
 )
 async def deposit(
     request: Request[Any, Any, Any],
     data: DepositRequest,
-    db: Database,
     claims: Claims,
+    money_calls: MoneyCalls,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> Response[Deposited]:
-    params = {"amount": minor_units(data.amount), "idempotency_key": idempotency_key}
-    async with db.as_caller(claims, method="POST", path=request.url.path) as conn:
-        result = await _result(conn, SQL_DEPOSIT, params)
+    params: dict[str, Any] = {"amount": minor_units(data.amount)}
+    params["idempotency_key"], source = new_key(idempotency_key)
+    result = await _change(
+        money_calls, request, claims, "deposit", SQL_DEPOSIT, params, key_source=source
+    )
     deposited = Deposited(
         user_id=str(result["user_id"]),
         amount_added=major(result["amount"]),
@@ -785,18 +855,20 @@ async def my_bets_on_game(
     "/admin/game",
     guards=[_signed_in],
     summary="Create a game (a two-outcome fixed-odds market), open at once",
-    responses=_ADMIN,
+    responses=_ADMIN_CHANGE,
 )
 async def create_game(
-    request: Request[Any, Any, Any], data: NewGame, db: Database, claims: Claims
+    request: Request[Any, Any, Any], data: NewGame, claims: Claims, money_calls: MoneyCalls
 ) -> GameCreated:
     params = {
         "title": data.question_text,
         "outcomes": Jsonb([data.opt1_text, data.opt2_text]),
         "options": Jsonb({"category": data.category}),
     }
-    async with db.as_caller(claims, method="POST", path=request.url.path) as conn:
-        market = await _result(conn, SQL_CREATE, params)
+    check = "look for the game in GET /api/games"
+    market = await _change(
+        money_calls, request, claims, "create_market", SQL_CREATE, params, check=check
+    )
     return GameCreated(message="Game created", game_id=market["id"])
 
 
@@ -805,13 +877,14 @@ async def create_game(
     status_code=200,
     guards=[_signed_in],
     summary="Stop taking bets on a game",
-    responses={**_ADMIN, **_NOT_FOUND, 409: _spec("Betting is closed already")},
+    responses={**_ADMIN_CHANGE, **_NOT_FOUND, 409: _spec("Betting is closed already")},
 )
 async def stop_betting(
-    request: Request[Any, Any, Any], data: GameRef, db: Database, claims: Claims
+    request: Request[Any, Any, Any], data: GameRef, claims: Claims, money_calls: MoneyCalls
 ) -> BettingStopped:
-    async with db.as_caller(claims, method="POST", path=request.url.path) as conn:
-        await _result(conn, SQL_CLOSE, {"game_id": _bigint(data.game_id)})
+    check = f"read betting_open of GET /api/games/{data.game_id}"
+    params = {"game_id": _bigint(data.game_id)}
+    await _change(money_calls, request, claims, "close_market", SQL_CLOSE, params, check=check)
     return BettingStopped(message="Betting stopped", game_id=data.game_id)
 
 
@@ -820,14 +893,14 @@ async def stop_betting(
     status_code=200,
     guards=[_signed_in],
     summary="Set a game's result and pay the winners (once: a second call is a 409)",
-    responses={**_ADMIN, **_NOT_FOUND, 409: _spec("The game has its result already")},
+    responses={**_ADMIN_CHANGE, **_NOT_FOUND, 409: _spec("The game has its result already")},
 )
 async def start_game(
-    request: Request[Any, Any, Any], data: GameResult, db: Database, claims: Claims
+    request: Request[Any, Any, Any], data: GameResult, claims: Claims, money_calls: MoneyCalls
 ) -> GameSettled:
     params = {"game_id": _bigint(data.game_id), "position": POSITIONS[data.result]}
-    async with db.as_caller(claims, method="POST", path=request.url.path) as conn:
-        await _result(conn, SQL_SETTLE, params)
+    check = f"read the result of GET /api/games/{data.game_id}"
+    await _change(money_calls, request, claims, "settle_market", SQL_SETTLE, params, check=check)
     return GameSettled(message="Result set; winners paid", game_id=data.game_id, result=data.result)
 
 
@@ -942,10 +1015,15 @@ def _readable(message: str) -> str:
 
 def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     headers: dict[str, str] = {}
-    if isinstance(exc, ApiError):
+    if isinstance(exc, OutcomeUnknown):
+        status, headers = 503, exc.headers
+        body: dict[str, Any] = {"error": exc.sentence}
+        if exc.idempotency_key is not None:
+            body["idempotency_key"] = exc.idempotency_key
+    elif isinstance(exc, ApiError):
         headers = dict(exc.headers)
         status, text = _AUTH_REFUSALS.get(exc.code, (exc.status, None))
-        body: dict[str, Any] = {"error": text or _readable(exc.message)}
+        body = {"error": text or _readable(exc.message)}
     elif isinstance(exc, psycopg.Error):
         role = getattr(request.state, "role", None) or "anon"
         try:
@@ -996,6 +1074,7 @@ router = Router(
         "db": Provide(provide_db, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
         "claims": Provide(provide_claims, sync_to_thread=False),
+        "money_calls": Provide(provide_money_calls, sync_to_thread=False),
     },
     dto=StrictBody,
     return_dto=None,

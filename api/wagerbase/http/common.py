@@ -1,5 +1,5 @@
-"""What every surface shares: the caller's identity, the state's database and tokens, and the
-structured request log."""
+"""What every surface shares: the caller's identity, the state's database, money calls and
+tokens, and the structured request log."""
 
 import json
 import logging
@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
+from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.http")
@@ -21,6 +22,11 @@ log = logging.getLogger("wagerbase.http")
 def provide_db(state: State) -> Database:
     db: Database = state.db
     return db
+
+
+def provide_money_calls(state: State) -> MoneyCalls:
+    calls: MoneyCalls = state.money_calls
+    return calls
 
 
 def provide_tokens(state: State) -> Tokens:

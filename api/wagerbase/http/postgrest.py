@@ -15,6 +15,12 @@ role` and `request.jwt.claims` (read only for GET and HEAD, and for calls of non
 functions), then one statement, so grants and RLS decide everything. Every error has PostgREST's
 body `{code, message, details, hint}`.
 
+A POST of a volatile function changes state: it goes through money_calls.py. A function with an
+`idempotency_key` argument (place_wager, deposit, withdraw) always gets one: the body's, or one
+made by the server and added to the call. If the connection is lost while it commits, the call
+is resolved through that key; otherwise the answer is a 503 `outcome_unknown` that names the
+key, or (without a key) says what to check (docs/rest.md).
+
 The schema cache (views, functions and their arguments, read from pg_catalog) is kept per
 process and read again when a request names something it does not hold.
 """
@@ -23,10 +29,10 @@ import asyncio
 import difflib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import msgspec
 import psycopg
@@ -39,19 +45,42 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import HeaderParameter, QueryParameter
 from psycopg_pool import PoolTimeout
 
-from wagerbase.database import Database
-from wagerbase.errors import ApiError, from_database
+from wagerbase.database import Conn, Database
+from wagerbase.errors import ApiError, OutcomeUnknown, from_database
 from wagerbase.http import pgrst_sql
-from wagerbase.http.common import caller_claims, provide_db, provide_tokens
+from wagerbase.http.common import caller_claims, provide_db, provide_money_calls, provide_tokens
 from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
 from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
+from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls, idempotency_key
 from wagerbase.tokens import Claims, Tokens
+
+T = TypeVar("T")
 
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
 SCHEMA = pgrst_sql.SCHEMA
 READ_METHODS = frozenset({"GET", "HEAD"})
 STALE_SQLSTATES = frozenset({"42P01", "42883", "42703"})  # something the cache named is gone
+KEY_ARGUMENT = "idempotency_key"
+_MARKET = "the market's status (GET /rest/v1/markets?id=eq.<market_id>)"
+_WAGER = "the wager's approval and settlement (GET /rest/v1/wagers?id=eq.<wager_id>)"
+# What to check, for a call without a key whose outcome is unknown, before calling it again.
+CHECKS = {
+    "create_market": "look for the market in GET /rest/v1/markets",
+    "create_virtual_market": "look for the market in GET /rest/v1/markets",
+    "open_market": f"read {_MARKET}",
+    "close_market": f"read {_MARKET}",
+    "settle_market": f"read {_MARKET}",
+    "void_market": f"read {_MARKET}",
+    "unsettle_market": f"read {_MARKET}",
+    "resettle_market": f"read {_MARKET}",
+    "propose_settlement": f"read {_MARKET} and its settlement proposal",
+    "confirm_settlement": f"read {_MARKET}",
+    "cancel_settlement_proposal": "read the market's settlement proposal",
+    "approve_wager": f"read {_WAGER}",
+    "reject_wager": f"read {_WAGER}",
+    "void_wager": f"read {_WAGER}",
+}
 
 
 # --- the schema cache -------------------------------------------------------------------------
@@ -226,6 +255,7 @@ async def _read_rows(
     read_only: bool,
     args: str | None = None,
     one_object: bool = False,
+    change: "Change | None" = None,
 ) -> Answer:
     """The page of rows a view or a function gives, shaped as PostgREST shapes it."""
     params = Params()
@@ -242,7 +272,8 @@ async def _read_rows(
     )
     if args is not None:
         params.values["args"] = args
-    async with db.as_caller(claims, read_only=read_only, method=request.method, path=path) as conn:
+
+    async def run(conn: Conn) -> tuple[dict[str, Any], int, int]:
         row = await (await conn.execute(statement, params.values)).fetchone()
         assert row is not None
         rows: int = row["page_count"]
@@ -254,7 +285,12 @@ async def _read_rows(
                 "Cannot coerce the result to a single JSON object",
                 details=f"The result contains {rows} rows",
             )
-        status = _range_status(query.offset, rows, total)
+        return row, rows, _range_status(query.offset, rows, total)
+
+    row, rows, status = await _in_transaction(
+        db, claims, request, path, run, read_only=read_only, change=change
+    )
+    total: int | None = row["total"]
     lower = query.offset
     shown = f"{lower}-{lower + rows - 1}" if rows else "*"
     content_range = f"{shown}/{total if total is not None else '*'}"
@@ -278,6 +314,73 @@ def _range_status(lower: int, rows: int, total: int | None) -> int:
     return 200
 
 
+@dataclass(frozen=True)
+class Change:
+    """A call that changes state, run through money_calls.py."""
+
+    calls: MoneyCalls
+    function: str
+    key: str | None = None
+    key_source: KeySource = "none"
+
+
+async def _in_transaction(
+    db: Database,
+    claims: Claims,
+    request: Request[Any, Any, Any],
+    path: str,
+    run: Callable[[Conn], Awaitable[T]],
+    *,
+    read_only: bool,
+    change: Change | None,
+) -> T:
+    """`run` in the caller's transaction: as a money call when it changes state."""
+    if change is None:
+        async with db.as_caller(
+            claims, read_only=read_only, method=request.method, path=path
+        ) as conn:
+            return await run(conn)
+    return await change.calls.run(
+        MoneyCall(
+            function=change.function,
+            claims=claims,
+            run=run,
+            key=change.key,
+            key_source=change.key_source,
+            check=CHECKS.get(change.function, f"read what {SCHEMA}.{change.function} changes"),
+            method=request.method,
+            path=path,
+            replayed=_replayed,
+        )
+    )
+
+
+def _replayed(result: Any) -> bool | None:
+    """Whether a call's answer (a row with a JSON `body`) is the engine's replay of its key."""
+    row = result[0] if isinstance(result, tuple) else result
+    try:
+        value = json.loads(row["body"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if isinstance(value, dict) and isinstance(value.get("replayed"), bool):
+        return bool(value["replayed"])
+    return None
+
+
+def _with_key(text: str, names: list[str]) -> tuple[str, list[str], str, KeySource]:
+    """The arguments of a call of a function that takes an idempotency key, with one: the
+    body's (any JSON value but null, as the engine reads it: text), or a new one added to the
+    body's text (after any `null` one, so that it wins)."""
+    given = json.loads(text, parse_float=Decimal).get(KEY_ARGUMENT)
+    if given is not None:
+        return text, names, given if isinstance(given, str) else json.dumps(given), "client"
+    key, source = idempotency_key(None)
+    entry = f"{json.dumps(KEY_ARGUMENT)}: {json.dumps(key)}"
+    body = text.strip()[:-1].rstrip()  # the object without its closing brace
+    text = f"{body}, {entry}}}" if names else f"{{{entry}}}"
+    return text, names if KEY_ARGUMENT in names else [*names, KEY_ARGUMENT], key, source
+
+
 async def _call(
     db: Database,
     claims: Claims,
@@ -285,9 +388,11 @@ async def _call(
     function: Function,
     arguments: dict[str, Any] | str,
     names: list[str],
+    calls: MoneyCalls | None = None,
 ) -> Answer:
     """Call a function with named arguments (a JSON object, or its exact text) and shape what
-    it returns. On GET and HEAD the query keys that are arguments are not filters."""
+    it returns. On GET and HEAD the query keys that are arguments are not filters. A call that
+    changes state (POST of a volatile function) is a money call, with a key when it takes one."""
     in_query = set(names) if request.method in READ_METHODS else set()
     query = parse_read_query(
         (k, v) for k, v in request.query_params.multi_items() if k not in in_query
@@ -295,6 +400,13 @@ async def _call(
     wanted = _wanted(request)
     read_only = request.method in READ_METHODS or function.volatility != "v"
     path = f"/rpc/{function.name}"
+    change = None
+    if not read_only:
+        assert calls is not None and isinstance(arguments, str)
+        change = Change(calls, function.name)
+        if KEY_ARGUMENT in function.argument_names:
+            arguments, names, key, source = _with_key(arguments, names)
+            change = Change(calls, function.name, key, source)
     args = arguments if isinstance(arguments, str) else pgrst_sql.call_arguments(arguments)
     if function.returns == "rows":
         return await _read_rows(
@@ -308,6 +420,7 @@ async def _call(
             read_only=read_only,
             args=args if names else None,
             one_object=not function.returns_set,
+            change=change,
         )
     if query.shapes_rows:
         raise bad_query(
@@ -316,8 +429,11 @@ async def _call(
         )
     statement = pgrst_sql.call_statement(function, names)
     values = {"args": args} if names else {}
-    async with db.as_caller(claims, read_only=read_only, method=request.method, path=path) as conn:
-        row = await (await conn.execute(statement, values)).fetchone()
+
+    async def run(conn: Conn) -> dict[str, Any] | None:
+        return await (await conn.execute(statement, values)).fetchone()
+
+    row = await _in_transaction(db, claims, request, path, run, read_only=read_only, change=change)
     body = "null" if row is None or function.returns == "void" else row["body"] or "null"
     return Answer(200, None if request.method == "HEAD" else body)
 
@@ -571,16 +687,19 @@ async def call_post(
     db: Database,
     tokens: Tokens,
     schema_cache: SchemaCache,
+    money_calls: MoneyCalls,
     prefer: Annotated[str | None, PREFER] = None,
     content_profile: Annotated[str | None, CONTENT_PROFILE] = None,
 ) -> Response[Any]:
     """Call a function of `public` with a JSON object of named arguments. A scalar result comes
-    back as JSON, rows as an array (filter them like a view), void as null."""
+    back as JSON, rows as an array (filter them like a view), void as null. A volatile function
+    with an `idempotency_key` argument gets a key made by the server when the body has none;
+    a 503 `outcome_unknown` names it (retry with it: the call acts at most once)."""
     claims = caller_claims(request, tokens)
     _check_profile(request)
     text, names = _body_arguments(await request.body())
     function = await schema_cache.function(db, fn, set(names))
-    return _respond(await _call(db, claims, request, function, text, names))
+    return _respond(await _call(db, claims, request, function, text, names, money_calls))
 
 
 @get("/rpc/{fn:str}", summary="Call a stable function", responses=CALL_ERRORS)
@@ -677,6 +796,8 @@ def _role(request: Request[Any, Any, Any]) -> str:
 def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, OutcomeUnknown):
+        return exc.as_api_error()
     if isinstance(exc, psycopg.Error):
         if exc.sqlstate:
             if exc.sqlstate in STALE_SQLSTATES:
@@ -731,9 +852,11 @@ router = Router(
         "db": Provide(provide_db, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
         "schema_cache": Provide(provide_schema_cache, sync_to_thread=False),
+        "money_calls": Provide(provide_money_calls, sync_to_thread=False),
     },
     exception_handlers={
         ApiError: _error_response,
+        OutcomeUnknown: _error_response,
         psycopg.Error: _error_response,
         HTTPException: _error_response,
     },

@@ -9,8 +9,14 @@ the database, so adding a node needs nothing else.
 
 When the LISTEN connection is lost (the database restarted or failed over) the hub reconnects by
 itself, with backoff, and then publishes a `resync` event: messages sent while it was away are
-gone, so clients reload what they show. TCP keepalives and a periodic `select 1` notice a
-connection that died without a word.
+gone, so clients reload what they show (BetMarket sockets get `{"opcode": "resync"}`, Supabase
+Realtime channels a `system` frame and a `resync` broadcast). TCP keepalives and a periodic
+`select 1` notice a connection that died without a word.
+
+LISTEN must run on the primary: a NOTIFY is delivered only on the server where its transaction
+committed, never replayed on a standby. The connection string is the node's DATABASE_URL with
+`conninfo.for_component`'s defaults, so with several hosts it carries
+`target_session_attrs=read-write` and reaches the primary, after a failover the new one.
 
 A slow socket never slows the others or the database: each mailbox is bounded, odds messages of
 one market replace the older one still waiting (a client only needs the latest odds), and a
@@ -29,6 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
+
+from wagerbase.conninfo import for_component
+from wagerbase.database import Connection
 
 log = logging.getLogger("wagerbase.live")
 
@@ -201,15 +211,8 @@ class Hub:
                 backoff = 0.2
 
     async def _listen(self, *, announce_resync: bool) -> None:
-        async with await psycopg.AsyncConnection.connect(
-            self._url,
-            autocommit=True,
-            application_name="wagerbase hub",
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=2,
-            connect_timeout=5,
+        async with await Connection.connect(
+            for_component(self._url, "wagerbase hub"), autocommit=True, row_factory=dict_row
         ) as conn:
             for channel in CHANNELS:
                 await conn.execute(f"listen {channel}")

@@ -15,7 +15,10 @@ are taken `for update skip locked`, so the workers of many nodes share the queue
 backoff are decided in SQL.
 
 Each loop uses a connection of its own, like the hub: when the database restarts, a round fails,
-is logged, and the next round reconnects (with a backoff up to a few seconds).
+is logged, and the next round reconnects (with a backoff up to a few seconds). The connection
+string gets `conninfo.for_component`'s defaults: with several hosts, rounds reach the primary.
+Stopping lets a round in progress finish (up to STOP_SECONDS) rather than interrupt its commit;
+a round still running then is cut off by closing its connection, never by a cancel request.
 """
 
 import asyncio
@@ -29,11 +32,15 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from wagerbase.conninfo import for_component
+from wagerbase.database import Connection
+
 log = logging.getLogger("wagerbase.scheduler")
 
 DEFAULT_INTERVAL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 WORKER_IDLE_SECONDS = 0.5  # how long the worker sleeps when no job is due
+STOP_SECONDS = 10.0  # how long stopping waits for a round in progress
 TICK = "select app.scheduler_tick() as tick"
 WORK = "select app.work_side_effect() as job"
 
@@ -67,16 +74,26 @@ class _Loop:
     def __init__(self, url: str, name: str) -> None:
         self._url = url
         self.name = name
-        self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self._conn: Connection | None = None
+        self._stop = asyncio.Event()
 
-    async def connection(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the round in progress (it ends at once when sleeping)."""
+        self._stop.set()
+
+    def restart(self) -> None:
+        self._stop.clear()
+
+    async def connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._url,
+            self._conn = await Connection.connect(
+                for_component(self._url, f"wagerbase {self.name}"),
                 autocommit=True,
                 row_factory=dict_row,
-                application_name=f"wagerbase {self.name}",
-                connect_timeout=5,
             )
         return self._conn
 
@@ -96,10 +113,10 @@ class _Loop:
             self._conn = None
 
     async def run(self, step: Callable[[], Awaitable[float]], counters: "Counters") -> None:
-        """Call `step` for ever; it answers how long to sleep. A failure is logged, the
+        """Call `step` until stopped; it answers how long to sleep. A failure is logged, the
         connection dropped, and the next call waits a backoff that doubles up to a few seconds."""
         backoff = DEFAULT_INTERVAL_SECONDS
-        while True:
+        while not self.stopping:
             try:
                 pause = await step()
             except asyncio.CancelledError:
@@ -108,11 +125,12 @@ class _Loop:
                 counters.failures += 1
                 log.warning("%s: round failed (%s); retrying in %.1f s", self.name, exc, backoff)
                 await self.disconnect()
-                await asyncio.sleep(backoff)
+                pause = backoff
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                continue
-            backoff = DEFAULT_INTERVAL_SECONDS
-            await asyncio.sleep(pause)
+            else:
+                backoff = DEFAULT_INTERVAL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=pause)
 
 
 class Scheduler:
@@ -126,6 +144,8 @@ class Scheduler:
         self.counters = Counters()
 
     async def start(self) -> None:
+        self._clock.restart()
+        self._worker.restart()
         self._tasks = [
             asyncio.create_task(
                 self._clock.run(self._tick_step, self.counters), name="wagerbase-scheduler"
@@ -136,10 +156,15 @@ class Scheduler:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._clock.stop()
+        self._worker.stop()
+        if self._tasks:
+            _, running = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in running:  # database.Connection closes its connection: no cancel request
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
         await self._clock.disconnect()
         await self._worker.disconnect()
@@ -149,8 +174,9 @@ class Scheduler:
         return self.interval
 
     async def work(self) -> float:
-        """Run side-effect jobs until none is due; then the pause before looking again."""
-        while True:
+        """Run side-effect jobs until none is due (or the node stops); then the pause before
+        looking again."""
+        while not self._worker.stopping:
             job: dict[str, Any] | None = await self._worker.one(WORK)
             if job is None:
                 return WORKER_IDLE_SECONDS
@@ -172,6 +198,7 @@ class Scheduler:
                     job["handler"],
                     job["error"],
                 )
+        return WORKER_IDLE_SECONDS
 
     async def tick(self) -> dict[str, Any]:
         """One round: the answer of app.scheduler_tick() ({locked, closed, drawn, draw_failed,

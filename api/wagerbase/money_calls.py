@@ -1,0 +1,389 @@
+"""Money calls: the one way a call that changes state reaches the database, and what is done when
+its connection fails (docs/api.md, "Unknown outcomes").
+
+Every call of an engine function that changes something goes through `MoneyCalls.run`: BetMarket's
+bet, deposit and admin calls, and every POST of a volatile function on /rest/v1/rpc (place_wager,
+deposit, withdraw, settle_market, void_market, approve_wager, ...). For each call it:
+
+1. has an idempotency key when the function takes one: the client's, or one made here
+   (`idempotency_key`), so that an unknown outcome can always be resolved;
+2. runs the transaction in a task of its own that the request only awaits (shielded): a client
+   that hangs up, or a request cancelled at shutdown, never interrupts it, and no timeout is set
+   around it; the connection itself never sends a CancelRequest (database.Connection). A
+   cancelled COMMIT that waits for a synchronous standby still lands, so a commit is never
+   cancelled;
+3. watches the server's notices: the WARNING "canceling wait for synchronous replication" (an
+   operator ran pg_cancel_backend) means the commit happened locally but may not be on the
+   standby, so its outcome is unknown;
+4. when the connection fails after the function may have committed (during COMMIT), or the
+   warning came, never re-runs the call blindly. A call with a key is resolved through it: the
+   same call with the same key is issued again on a new connection (a multi-host connection
+   string with target_session_attrs=read-write reaches the new primary), with backoff, for up to
+   `window` seconds. The engine either replays the stored result (it had committed) or runs it
+   once (it had not); the client gets that answer. Each such attempt takes a transaction id
+   first, so its own commit waits for the synchronous standby, and with it every earlier commit:
+   a replayed answer is a durable one. If the window passes, OutcomeUnknown: a 503 with
+   Retry-After that names the key. A call without a key (admin calls, idempotent by state) gets
+   OutcomeUnknown at once, saying what to check.
+
+A connection lost before COMMIT was sent cannot have committed: a call with a key is issued again
+the same way (safe, whatever happened); one without a key gets the usual retryable 503.
+
+Every unknown outcome (and every call interrupted before its commit) is logged as one JSON line on
+the `wagerbase.money` logger, and counted in `Counters` (shown by /health):
+
+    {"event": "unknown_outcome", "function": "place_wager", "idempotency_key": "k1",
+     "key_source": "client", "phase": "commit", "cause": "OperationalError: ...",
+     "resolution": "replayed", "attempts": 1, "ms": 41.7, "user_id": "...", "path": "/api/bet"}
+
+`event` is unknown_outcome (phase commit or sync_rep) or interrupted_before_commit (phase begin or
+call); `resolution` is replayed, executed, resolved (the surface cannot tell which), refused (the
+engine refused the call issued again: nothing happened), unresolved (503 naming the key),
+no_key (503 saying what to check) or abandoned (still unresolved when the node stopped).
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from wagerbase.database import Conn, Database, caller_transaction
+from wagerbase.errors import OutcomeUnknown
+from wagerbase.tokens import Claims
+
+log = logging.getLogger("wagerbase.money")
+
+T = TypeVar("T")
+KeySource = Literal["client", "server", "none"]
+Phase = Literal["connect", "begin", "call", "commit", "sync_rep"]
+
+DEFAULT_WINDOW_SECONDS = 10.0
+DEFAULT_DRAIN_SECONDS = 30.0
+RETRY_AFTER_SECONDS = 2
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 2.0
+# SQLSTATEs after which the call issued again may simply be issued once more: the key is still
+# held by the first call (a lock wait past lock_timeout, 'idempotency_key_in_flight'), a deadlock
+# or a serialization failure. Each rolled the attempt back.
+AGAIN = frozenset({"40001", "40P01", "55P03"})
+# The server ends a connection with these (shutdown, crash, not accepting connections yet).
+ENDED = frozenset({"57P01", "57P02", "57P03"})
+# Before the call issued again: a transaction id (so that its commit waits for the standby), and
+# a bound on lock waits (the key may still be held by the first call's server process).
+_RESOLVING = "select set_config('lock_timeout', %s, true), pg_catalog.pg_current_xact_id()"
+
+
+def idempotency_key(given: str | None) -> tuple[str, KeySource]:
+    """The key of a call: the client's, or a new one (`wb-` and a random UUID)."""
+    if given is None:
+        return f"wb-{uuid.uuid4()}", "server"
+    return given, "client"
+
+
+def _nothing_to_tell(_: Any) -> bool | None:
+    return None
+
+
+@dataclass(frozen=True)
+class MoneyCall(Generic[T]):
+    """One call: `run` executes it on a connection inside the caller's transaction (the same
+    way each time it is issued) and returns what the surface shapes its answer from."""
+
+    function: str
+    claims: Claims
+    run: Callable[[Conn], Awaitable[T]]
+    key: str | None = None
+    key_source: KeySource = "none"
+    check: str = "read what the call changes"  # without a key: what to check before again
+    method: str = "POST"
+    path: str = ""
+    # True when a result is a replay of a committed call, False when it ran now, None unknown
+    replayed: Callable[[T], bool | None] = _nothing_to_tell
+
+
+@dataclass
+class Counters:
+    """What this node saw since it started (the `money_calls` object of /health)."""
+
+    calls: int = 0  # calls that change state
+    unknown_outcomes: int = 0  # connection lost during COMMIT, or the sync-rep wait cancelled
+    sync_rep_cancelled: int = 0  # of those: the "canceling wait for synchronous ..." WARNING
+    interrupted_before_commit: int = 0  # connection lost before COMMIT was sent
+    resolved_replayed: int = 0  # issued again with its key: it had committed
+    resolved_executed: int = 0  # issued again with its key: it had not, and ran once
+    resolved_refused: int = 0  # issued again with its key: refused by the engine
+    unresolved: int = 0  # 503 naming the key: no database within the window
+    unresolved_without_key: int = 0  # 503 saying what to check: a call without a key
+    detached: int = 0  # the client left (or the request was cancelled); the call ran on
+    abandoned: int = 0  # still running when the node stopped: closed, never cancelled
+
+
+@dataclass
+class _Progress:
+    """How far one attempt got, and whether the server said its sync-rep wait was cancelled."""
+
+    phase: Phase = "connect"
+    sync_rep_cancelled: bool = False
+
+    def notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        primary = diag.message_primary or ""
+        detail = diag.message_detail or ""
+        if "synchronous replication" in primary or "committed locally" in detail:
+            self.sync_rep_cancelled = True
+
+
+class _Lost(Exception):
+    """The attempt's connection failed in `phase` (or, for sync_rep, the commit's wait for the
+    standby was cancelled)."""
+
+    def __init__(self, phase: Phase, cause: BaseException | None) -> None:
+        super().__init__(phase)
+        self.phase: Phase = phase
+        self.cause = cause
+
+    @property
+    def unknown(self) -> bool:
+        return self.phase in ("commit", "sync_rep")
+
+    def describe(self) -> str:
+        if self.cause is None:
+            return "canceling wait for synchronous replication"
+        text = " ".join(str(self.cause).split())
+        return f"{type(self.cause).__name__}: {text}"[:300]
+
+
+def _connection_lost(exc: BaseException, conn: Conn | None) -> bool:
+    """True when `exc` says the connection failed, rather than the database refusing the call."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if conn is not None and (conn.closed or conn.broken):
+        return True
+    if not isinstance(exc, psycopg.Error):
+        return isinstance(exc, OSError)
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return state.startswith("08") or state in ENDED
+
+
+def _sever(conn: Conn) -> None:
+    """Shut the connection's socket: the statement it waits for ends with a lost connection on
+    this side, and the server finishes it (a commit completes). No CancelRequest is sent."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        fd = conn.pgconn.socket
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+class MoneyCalls:
+    """Runs money calls for one node; `window` is how long an unknown outcome is resolved
+    through its key before the client gets a 503 naming the key."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        retry_after: int = RETRY_AFTER_SECONDS,
+    ) -> None:
+        self._db = db
+        self.window = window
+        self.retry_after = retry_after
+        self.counters = Counters()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connections: dict[asyncio.Task[Any], Conn] = {}
+        self._stopping = False
+
+    async def run(self, call: MoneyCall[T]) -> T:
+        """The call's answer (or the engine's refusal, raised as its psycopg error); raises
+        OutcomeUnknown as described in the module's heading."""
+        self.counters.calls += 1
+        task = asyncio.get_running_loop().create_task(
+            self._settle(call), name=f"money call {call.function}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.counters.detached += 1
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "money_call_detached",
+                        "function": call.function,
+                        "idempotency_key": call.key,
+                        "path": call.path,
+                        "user_id": call.claims.get("sub"),
+                    }
+                )
+            )
+            raise
+
+    async def drain(self, timeout: float = DEFAULT_DRAIN_SECONDS) -> None:
+        """At shutdown: let the calls in flight finish (up to `timeout` seconds); then close the
+        connections of the ones still running (never cancelling them) and log them."""
+        self._stopping = True
+        pending = set(self._tasks)
+        if not pending:
+            return
+        _, pending = await asyncio.wait(pending, timeout=timeout)
+        for task in pending:
+            conn = self._connections.get(task)
+            if conn is not None:
+                _sever(conn)
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    # --- one call -----------------------------------------------------------------------------
+
+    async def _settle(self, call: MoneyCall[T]) -> T:
+        started = time.monotonic()
+        try:
+            return await self._attempt(call, resolving=False, remaining=self.window)
+        except _Lost as lost:
+            if lost.phase == "sync_rep":
+                self.counters.sync_rep_cancelled += 1
+            if lost.unknown:
+                self.counters.unknown_outcomes += 1
+            else:
+                self.counters.interrupted_before_commit += 1
+            if lost.phase == "connect" or (call.key is None and not lost.unknown):
+                # nothing was sent, or a call without a key that cannot have committed: the
+                # usual retryable error
+                assert lost.cause is not None
+                raise lost.cause from None
+            if call.key is None:
+                self.counters.unresolved_without_key += 1
+                self._log(call, lost, "no_key", 0, started)
+                raise self._unknown(call) from None
+            return await self._resolve(call, lost, started)
+
+    async def _resolve(self, call: MoneyCall[T], lost: _Lost, started: float) -> T:
+        """Issue the call again with the same key until it answers or the window passes."""
+        deadline = time.monotonic() + self.window
+        attempts = 0
+        delay = FIRST_BACKOFF_SECONDS
+        while not self._stopping and (remaining := deadline - time.monotonic()) > 0:
+            attempts += 1
+            try:
+                result = await self._attempt(call, resolving=True, remaining=remaining)
+            except _Lost as again:
+                if again.phase == "sync_rep":
+                    self.counters.sync_rep_cancelled += 1
+            except psycopg.Error as exc:
+                if exc.sqlstate not in AGAIN:
+                    self.counters.resolved_refused += 1
+                    self._log(call, lost, "refused", attempts, started)
+                    raise
+            else:
+                replayed = call.replayed(result)
+                if replayed:
+                    self.counters.resolved_replayed += 1
+                elif replayed is not None:
+                    self.counters.resolved_executed += 1
+                resolution = {True: "replayed", False: "executed", None: "resolved"}[replayed]
+                self._log(call, lost, resolution, attempts, started)
+                return result
+            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        if self._stopping:
+            self.counters.abandoned += 1
+            self._log(call, lost, "abandoned", attempts, started)
+        else:
+            self.counters.unresolved += 1
+            self._log(call, lost, "unresolved", attempts, started)
+        raise self._unknown(call)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, resolving: bool, remaining: float) -> AsyncIterator[Conn]:
+        """A pool connection for the first attempt; a new one for each attempt at resolving
+        (the pool may still hold connections to a server that is gone)."""
+        task = asyncio.current_task()
+        assert task is not None
+        if not resolving:
+            async with self._db.pool.connection() as conn:
+                self._connections[task] = conn
+                try:
+                    yield conn
+                finally:
+                    self._connections.pop(task, None)
+            return
+        # connecting sends no statement, so bounding it cancels nothing on the server
+        fresh = await asyncio.wait_for(
+            self._db.connect("wagerbase resolve"), timeout=max(remaining, 1.0)
+        )
+        self._connections[task] = fresh
+        try:
+            yield fresh
+        finally:
+            self._connections.pop(task, None)
+            with contextlib.suppress(psycopg.Error, OSError):
+                await fresh.close()
+
+    async def _attempt(self, call: MoneyCall[T], *, resolving: bool, remaining: float) -> T:
+        progress = _Progress()
+        conn: Conn | None = None
+        try:
+            async with self._connection(resolving, remaining) as conn:
+                conn.add_notice_handler(progress.notice)
+                try:
+                    progress.phase = "begin"
+                    async with caller_transaction(
+                        conn, call.claims, method=call.method, path=call.path
+                    ):
+                        if resolving:
+                            lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
+                            await conn.execute(_RESOLVING, [lock_timeout])
+                        progress.phase = "call"
+                        result = await call.run(conn)
+                        progress.phase = "commit"
+                finally:
+                    conn.remove_notice_handler(progress.notice)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) or _connection_lost(exc, conn):
+                raise _Lost(progress.phase, exc) from exc
+            raise
+        if progress.sync_rep_cancelled:
+            raise _Lost("sync_rep", None)
+        return result
+
+    # --- answers and records ------------------------------------------------------------------
+
+    def _unknown(self, call: MoneyCall[Any]) -> OutcomeUnknown:
+        return OutcomeUnknown(call.function, call.key, call.check, self.retry_after)
+
+    def _log(
+        self, call: MoneyCall[Any], lost: _Lost, resolution: str, attempts: int, started: float
+    ) -> None:
+        line = {
+            "event": "unknown_outcome" if lost.unknown else "interrupted_before_commit",
+            "function": call.function,
+            "idempotency_key": call.key,
+            "key_source": call.key_source,
+            "phase": lost.phase,
+            "cause": lost.describe(),
+            "resolution": resolution,
+            "attempts": attempts,
+            "ms": round((time.monotonic() - started) * 1000, 1),
+            "user_id": call.claims.get("sub"),
+            "path": call.path,
+        }
+        settled = resolution in ("replayed", "executed", "resolved", "refused")
+        log.log(logging.WARNING if settled else logging.ERROR, json.dumps(line))
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self.counters)
