@@ -155,7 +155,8 @@ as $$
 $$;
 
 -- _notify_market: tell everyone that market `p_market_id` changed (`p_type`: created, opened,
--- odds, closed, settled, voided), with its current numbers.
+-- odds, closed, settled, unsettled, voided, draw_revealed, settlement_confirmation), with its
+-- current numbers.
 create or replace function app._notify_market(p_market_id bigint, p_type text, p_extra jsonb default '{}')
 returns void
 language sql

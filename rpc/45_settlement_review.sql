@@ -156,9 +156,11 @@ $$;
 grant execute on function public.preview_settlement(bigint, bigint) to authenticated, service_role;
 
 -- require_settlement_confirmation(market_id, required): make the market's settlement two-step, or
--- one-step again. While on, settle_market is refused. A call that changes nothing logs nothing.
--- Callers: admins. Changes: markets.settlement_requires_confirmation; logs; notifies
--- settlement_confirmation to admins.
+-- one-step again. While on, settle_market is refused. A call that changes nothing changes, logs
+-- and announces nothing.
+-- Callers: admins. Changes: markets.settlement_requires_confirmation and version + 1; logs;
+-- notifies settlement_confirmation to admins and, unless the market is a draft (which says
+-- nothing until it opens), the market message settlement_confirmation to everyone.
 -- Raises: not_admin, market_not_found, invalid_argument, already_settled, invalid_market_state.
 create or replace function public.require_settlement_confirmation(market_id bigint, required boolean)
 returns jsonb
@@ -182,13 +184,19 @@ begin
         return v_before;
     end if;
     update app.markets as m
-    set settlement_requires_confirmation = require_settlement_confirmation.required
+    set settlement_requires_confirmation = require_settlement_confirmation.required,
+        version = m.version + 1
     where m.id = v_market.id;
     v_after := app._market_row(v_market.id);
     perform app._audit('require_settlement_confirmation', v_market.id, null, null, v_before, v_after);
     perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object(
-        'type', 'settlement_confirmation', 'market_id', v_market.id,
+        'type', 'settlement_confirmation', 'market_id', v_market.id, 'status', v_market.status,
         'required', require_settlement_confirmation.required, 'changed_by', v_actor));
+    if v_market.status <> 'draft' then
+        perform app._notify_market(v_market.id, 'settlement_confirmation',
+            pg_catalog.jsonb_build_object(
+                'settlement_requires_confirmation', require_settlement_confirmation.required));
+    end if;
     return v_after;
 end
 $$;

@@ -15,6 +15,8 @@ drop view if exists public.ledger;
 drop view if exists public.admin_actions;
 drop view if exists public.quote_telemetry;
 drop view if exists public.settings;
+drop view if exists public.pool_snapshots;
+drop view if exists public.wager_results;
 
 -- Every market anyone may see (drafts: admins only), with live odds, caps and pools, and whether
 -- its settlement needs a second admin (settlement review: propose, then another admin confirms).
@@ -151,6 +153,35 @@ select w.*
 from public.wagers as w
 where w.user_id = (select auth.uid());
 
+-- Each settled wager's result and the bettor's running profit or loss: one row per wager that won
+-- or lost (those user_stats counts; a void or refunded wager moves nothing, payout = stake), with
+-- `profit` = payout - stake and `running_profit` = the sum of profit over the same user's won and
+-- lost wagers up to this one, in the order (settled_at, id). RLS on app.wagers runs before the
+-- sum: a bettor's rows and totals are their own, an admin's are every bettor's, each summed per
+-- user. Filtering on user_id narrows the rows first; any other filter leaves the totals whole.
+-- An unsettled wager is open again and leaves the sum.
+create view public.wager_results with (security_invoker = true) as
+select
+    w.id,
+    w.user_id,
+    w.market_id,
+    m.title as market_title,
+    w.outcome_id,
+    o.label as outcome_label,
+    w.settlement,
+    w.stake,
+    w.payout,
+    w.payout - w.stake as profit,
+    (sum(w.payout - w.stake) over (
+        partition by w.user_id order by w.settled_at, w.id
+        rows between unbounded preceding and current row
+    ))::bigint as running_profit,
+    w.settled_at
+from app.wagers as w
+inner join app.markets as m on w.market_id = m.id
+inner join app.outcomes as o on w.outcome_id = o.id
+where w.settlement in ('won', 'lost');
+
 -- Ledger entries on user wallets: a bettor sees their own, an admin every one.
 create view public.ledger with (security_invoker = true) as
 select
@@ -201,6 +232,26 @@ select
     t.created_at
 from app.quote_telemetry as t;
 
+-- Pool snapshots (migration 0007; docs/depth.md): every outcome's pool, share and odds each time
+-- the scheduler took them and at close, one row per outcome per snapshot, for any span
+-- (get_market_depth answers the last hour at most). RLS (policies/40_depth.sql): anyone reads the
+-- snapshots of a market they can see, so a draft's only admins. Filter on market_id and taken_at
+-- (indexed together).
+create view public.pool_snapshots with (security_invoker = true) as
+select
+    s.id,
+    s.market_id,
+    s.outcome_id,
+    s.reason,
+    s.market_version,
+    s.outcome_pool,
+    s.total_pool,
+    s.takeout,
+    s.share,
+    s.odds,
+    s.taken_at
+from app.pool_snapshots as s;
+
 -- The engine's settings a client may read (app.config's one row; only the database owner changes
 -- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
 -- a loosened play limit applies (also in whole seconds, for clients without an interval type),
@@ -226,8 +277,10 @@ select
     c.big_win_min_profit
 from app.config as c;
 
-grant select on public.markets, public.outcomes, public.settlements, public.settings
+grant select on public.markets, public.outcomes, public.settlements, public.settings,
+public.pool_snapshots
 to anon, authenticated, service_role;
 grant select on public.wallets, public.my_wallet, public.wagers, public.my_wagers,
-public.ledger, public.my_ledger, public.admin_actions, public.quote_telemetry
+public.wager_results, public.ledger, public.my_ledger, public.admin_actions,
+public.quote_telemetry
 to authenticated, service_role;

@@ -254,6 +254,7 @@ OWN_ROWS = {
     "public.my_ledger": "user_id",
     "public.wallets": "user_id",
     "public.wagers": "user_id",
+    "public.wager_results": "user_id",
     "public.ledger": "user_id",
     "app.accounts": "user_id",
     "app.wagers": "user_id",
@@ -271,6 +272,8 @@ def two_bettors_with_money(
         who.call("deposit", amount=amount)
         who.call("place_wager", market_id=market.id, outcome_id=market.outcomes[0], stake=amount)
         who.call("withdraw", amount=1)
+    # both lose: a result each, and no ledger entry of theirs
+    admin.call("settle_market", market_id=market.id, outcome_id=market.outcomes[1])
 
 
 @pytest.mark.usefixtures("two_bettors_with_money")
@@ -297,6 +300,7 @@ def test_anonymous_callers_read_no_money_at_all(anon: Persona) -> None:
         "public.my_ledger",
         "public.wallets",
         "public.wagers",
+        "public.wager_results",
         "public.ledger",
         "public.admin_actions",
         "public.quote_telemetry",
@@ -317,6 +321,10 @@ def test_admins_read_every_wallet_wager_and_ledger_entry(
     for relation, superuser_query in (
         ("public.wallets", "select user_id from app.accounts where kind = 'user'"),
         ("public.wagers", "select user_id from app.wagers"),
+        (
+            "public.wager_results",
+            "select user_id from app.wagers where settlement in ('won', 'lost')",
+        ),
         ("public.ledger", "select user_id from app.ledger_entries where user_id is not null"),
     ):
         seen = sorted(str(u) for (u,) in admin.rows(f"select user_id from {relation}"))
@@ -330,7 +338,13 @@ def test_drafts_are_invisible_to_everyone_but_admins(
 ) -> None:
     draft = make_market(admin, status="draft")
     shown = make_market(admin)
+    for market in (draft, shown):
+        conn.execute("select app._snapshot_market(%s, 'interval')", [market.id])
     for who in (bettor, anon):
+        for market, count in ((draft, 0), (shown, 2)):
+            assert who.rows(
+                "select count(*) from public.pool_snapshots where market_id = %s", [market.id]
+            ) == [(count,)]
         assert who.rows(
             "select id from public.markets where id = any(%s)", [[draft.id, shown.id]]
         ) == [(shown.id,)]
@@ -344,6 +358,9 @@ def test_drafts_are_invisible_to_everyone_but_admins(
     assert admin.rows("select count(*) from public.outcomes where market_id = %s", [draft.id]) == [
         (2,)
     ]
+    assert admin.rows(
+        "select count(*) from public.pool_snapshots where market_id = %s", [draft.id]
+    ) == [(2,)]
 
 
 def test_settlement_records_and_open_markets_are_public(

@@ -550,6 +550,27 @@ def test_the_setting_is_logged_when_it_changes_and_only_then(
     ]
 
 
+def test_the_setting_moves_the_market_version_when_it_changes_and_only_then(
+    conn: Connection, admin: Persona, bettor: Persona
+) -> None:
+    """A new version is how a reader of the markets view knows its row changed."""
+    market = make_market(admin)
+    stake(bettor, market.id, market.outcomes[0], 1000)
+    query = "select version, settlement_requires_confirmation from public.markets where id = %s"
+    ((version, _),) = bettor.rows(query, [market.id])
+    on = admin.call("require_settlement_confirmation", market_id=market.id, required=True)
+    assert on["version"] == version + 1
+    assert bettor.rows(query, [market.id]) == [(version + 1, True)]
+    again = admin.call("require_settlement_confirmation", market_id=market.id, required=True)
+    assert again["version"] == version + 1
+    admin.call("require_settlement_confirmation", market_id=market.id, required=False)
+    assert bettor.rows(query, [market.id]) == [(version + 2, False)]
+    # the outcomes carry the market's version too
+    assert bettor.rows(
+        "select distinct market_version from public.outcomes where market_id = %s", [market.id]
+    ) == [(version + 2,)]
+
+
 def test_the_setting_is_for_admins_and_markets_not_yet_decided(
     conn: Connection,
     admin: Persona,
@@ -992,18 +1013,28 @@ def committed(fresh_db: Callable[[], str]) -> Iterator[tuple[str, dict[str, uuid
     yield url, users
 
 
-def admin_messages(listener: psycopg.Connection[Any], marker_conn: Connection) -> list[dict]:
-    """Every wagerbase_admin message delivered so far, up to a marker sent last."""
+def delivered(
+    listener: psycopg.Connection[Any], marker_conn: Connection
+) -> list[tuple[str, dict[str, Any]]]:
+    """(channel, message) of everything delivered so far on the channels listened to, up to a
+    marker sent last (one listening session receives every channel in commit order)."""
     marker = str(uuid.uuid4())
     marker_conn.execute("select pg_notify('wagerbase_admin', %s)", [json.dumps({"marker": marker})])
     marker_conn.commit()
-    found: list[dict] = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for note in listener.notifies(timeout=10):
         payload = json.loads(note.payload)
         if payload.get("marker") == marker:
             return found
-        found.append(payload)
+        found.append((note.channel, payload))
     raise AssertionError(f"the marker never arrived; got {found}")
+
+
+def admin_messages(
+    listener: psycopg.Connection[Any], marker_conn: Connection
+) -> list[dict[str, Any]]:
+    """Every message delivered so far (the listener hears wagerbase_admin), up to a marker."""
+    return [message for _, message in delivered(listener, marker_conn)]
 
 
 def test_every_review_action_is_announced_to_admins_on_commit(
@@ -1018,7 +1049,7 @@ def test_every_review_action_is_announced_to_admins_on_commit(
         two = stack.enter_context(Actor(url, users["admin2"], admin=True))
         bettor = stack.enter_context(Actor(url, users["bettor1"]))
 
-        def review(messages: list[dict]) -> list[dict]:
+        def review(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [m for m in messages if str(m.get("type", "")).startswith("settlement_")]
 
         market = one.call("create_market", title="M", outcomes=["A", "B"])
@@ -1032,6 +1063,7 @@ def test_every_review_action_is_announced_to_admins_on_commit(
             {
                 "type": "settlement_confirmation",
                 "market_id": market["id"],
+                "status": "open",
                 "required": True,
                 "changed_by": str(users["admin1"]),
             }
@@ -1090,6 +1122,75 @@ def test_every_review_action_is_announced_to_admins_on_commit(
             }
         ]
         assert messages[-1]["type"] == "settlement_confirmed"
+
+
+def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
+    committed: tuple[str, dict[str, uuid.UUID]],
+) -> None:
+    """Bettors read settlement_requires_confirmation in the markets view: the switch is announced
+    on the public channel like any market change, with the market's new version and numbers.
+    A draft stays unannounced until it opens; admins still hear of it."""
+    url, users = committed
+    with ExitStack() as stack:
+        listener = stack.enter_context(psycopg.connect(url, autocommit=True))
+        listener.execute("listen wagerbase_market")
+        listener.execute("listen wagerbase_admin")
+        marker = stack.enter_context(psycopg.connect(url))
+        one = stack.enter_context(Actor(url, users["admin1"], admin=True))
+        bettor = stack.enter_context(Actor(url, users["bettor1"]))
+
+        market = one.call("create_market", title="M", outcomes=["A", "B"])
+        a, b = (o["outcome_id"] for o in market["outcomes"])
+        placed = bettor.call("place_wager", market_id=market["id"], outcome_id=a, stake=1000)
+        draft = one.call(
+            "create_market", title="D", outcomes=["A", "B"], options={"status": "draft"}
+        )
+        delivered(listener, marker)
+        version = placed["accepted_version"]
+
+        one.call("require_settlement_confirmation", market_id=market["id"], required=True)
+        one.call("require_settlement_confirmation", market_id=market["id"], required=True)
+        messages = delivered(listener, marker)
+        assert [(channel, m["type"]) for channel, m in messages] == [
+            ("wagerbase_admin", "settlement_confirmation"),
+            ("wagerbase_market", "settlement_confirmation"),
+        ]
+        public = messages[1][1]
+        assert {k: public[k] for k in ("market_id", "version", "status", "total_pool")} == {
+            "market_id": market["id"],
+            "version": version + 1,
+            "status": "open",
+            "total_pool": 1000,
+        }
+        assert public["settlement_requires_confirmation"] is True
+        assert [(o["outcome_id"], o["pool"]) for o in public["outcomes"]] == [(a, 1000), (b, 0)]
+        assert "changed_by" not in public  # who switched it is for admins
+
+        one.call("require_settlement_confirmation", market_id=market["id"], required=False)
+        (off,) = [m for c, m in delivered(listener, marker) if c == "wagerbase_market"]
+        assert (off["type"], off["version"], off["settlement_requires_confirmation"]) == (
+            "settlement_confirmation",
+            version + 2,
+            False,
+        )
+
+        one.call("require_settlement_confirmation", market_id=draft["id"], required=True)
+        assert delivered(listener, marker) == [
+            (
+                "wagerbase_admin",
+                {
+                    "type": "settlement_confirmation",
+                    "market_id": draft["id"],
+                    "status": "draft",
+                    "required": True,
+                    "changed_by": str(users["admin1"]),
+                },
+            )
+        ]
+        # its version moved all the same: opening it announces the market as it is now
+        one.call("open_market", market_id=draft["id"])
+        opened = [m for c, m in delivered(listener, marker) if c == "wagerbase_market"]
+        assert [(m["type"], m["version"]) for m in opened] == [("opened", draft["version"] + 2)]
 
 
 def all_at_once(count: int, call: Callable[[int], Any]) -> list[Any]:

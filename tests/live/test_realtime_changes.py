@@ -2,7 +2,8 @@
 changes it stands for, or is said to change none. Then, against a running node: a wager voided by
 an admin and a market unsettled or resettled update the owner's wagers; an unsettlement deletes
 the settlement; a virtual market's reveal updates its draw; the settlement review's admin messages
-update the proposals and the market for admins only; a failed side-effect job updates its row.
+update the proposals for admins only, and its switch updates the market for everyone who reads it;
+a failed side-effect job updates its row.
 
 A negative is proven with a marker, as in test_realtime.py: a later message on the same socket
 (the engine sends them in commit order, a socket delivers them in that order)."""
@@ -61,6 +62,7 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("market", "voided"): MARKET_ROWS | {("virtual_draws", "UPDATE")},
     ("market", "unsettled"): MARKET_ROWS | {("settlements", DELETE)},
     ("market", "draw_revealed"): {("virtual_draws", "UPDATE")},
+    ("market", "settlement_confirmation"): MARKET_ROWS,
     ("user", "balance"): {
         ("wallets", "UPDATE"),
         ("my_wallet", "UPDATE"),
@@ -80,7 +82,7 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("admin", "settlement_proposed"): {("settlement_proposals", "INSERT")},
     ("admin", "settlement_confirmed"): {("settlement_proposals", "UPDATE")},
     ("admin", "settlement_cancelled"): {("settlement_proposals", "UPDATE")},
-    ("admin", "settlement_confirmation"): {("markets", "UPDATE")},
+    ("admin", "settlement_confirmation"): {("markets", "UPDATE")},  # a draft's (SAMPLE)
     ("admin", "side_effect_failed"): {("side_effect_jobs", "UPDATE")},
 }
 # every field any message may carry to name its rows
@@ -97,6 +99,7 @@ SAMPLE = {
     "reason": "deposit",
     "proposal_id": 4,
     "job_id": 5,
+    "status": "draft",
 }
 CHANNELS = {"wagerbase_market": "market", "wagerbase_user": "user", "wagerbase_admin": "admin"}
 
@@ -124,6 +127,16 @@ def test_every_documented_engine_message_maps_to_the_view_changes_it_stands_for(
         for other in {"market", "user", "admin"} - {audience}:
             stray = {(c.table, c.kind) for c in changes_for(Event(other, {**SAMPLE, "type": kind}))}
             assert stray == EXPECTED.get((other, kind), set()), (other, kind)
+
+
+def test_a_switch_on_a_market_that_is_not_a_draft_is_its_market_messages_change() -> None:
+    """One UPDATE of the market per switch: admins hear of a draft's (it sends no market
+    message); an open or closed market's comes with its public `settlement_confirmation`."""
+    for status in ("open", "closed"):
+        switched = {**SAMPLE, "type": "settlement_confirmation", "status": status}
+        assert changes_for(Event("admin", switched)) == []
+        public = {(c.table, c.kind) for c in changes_for(Event("market", switched))}
+        assert public == MARKET_ROWS
 
 
 def test_a_first_grant_is_an_insert_into_the_wallet_views() -> None:
@@ -349,9 +362,12 @@ def test_the_settlement_reviews_admin_messages_update_admin_views_for_admins_onl
             await first.client.rpc(
                 "require_settlement_confirmation", {"market_id": market["id"], "required": True}
             ).execute()
-            flagged = await console.push(table_change("markets", "UPDATE", id=market["id"]))
-            assert flagged["payload"]["data"]["record"]["settlement_requires_confirmation"] is True
-            assert flagged["payload"]["data"]["record"]["version"] == version  # no market message
+            # the switch is the market's own message: a new version, for every reader
+            for socket in (console, bettor):
+                flagged = await socket.push(table_change("markets", "UPDATE", id=market["id"]))
+                shown = flagged["payload"]["data"]["record"]
+                assert shown["settlement_requires_confirmation"] is True
+                assert shown["version"] == version + 1
 
             proposal = data(
                 await first.client.rpc(
@@ -369,6 +385,14 @@ def test_the_settlement_reviews_admin_messages_update_admin_views_for_admins_onl
                 table_change("settlement_proposals", "UPDATE", id=proposal["id"])
             )
             assert confirmed["payload"]["data"]["record"]["status"] == "confirmed"
+            # the admin message of the switch added no second UPDATE of the market
+            assert not [
+                f
+                for f in console.pushes
+                if f["event"] == "postgres_changes"
+                and f["payload"]["data"]["table"] == "markets"
+                and f["payload"]["data"]["record"]["version"] == version + 1
+            ]
 
             # the bettor's marker: their wager settled, after every admin message above
             await bettor.push(table_change("my_wagers", "UPDATE", id=placed["id"]))
@@ -378,13 +402,13 @@ def test_the_settlement_reviews_admin_messages_update_admin_views_for_admins_onl
                 if f["event"] == "postgres_changes"
                 and f["payload"]["data"]["table"] == "settlement_proposals"
             ]
-            # their market rows came from the market's own messages (closed, settled) only
+            # then their market rows came from the market's messages (closed, settled)
             seen = [
                 f["payload"]["data"]["record"]["version"]
                 for f in bettor.pushes
                 if f["event"] == "postgres_changes" and f["payload"]["data"]["table"] == "markets"
             ]
-            assert seen and all(v > version for v in seen)
+            assert seen and all(v > version + 1 for v in seen)
         await close(ana, first, second)
 
     run(scenario())

@@ -1,13 +1,15 @@
 """The admin console's newer screens, end to end: a virtual game created from the form shows the
 commitment the engine made and leads to its provably-fair page; a market's pool snapshots and its
-close; the quote telemetry summed up and filtered; the wager monitor's big wagers (flagged by the
-engine), a bettor's history and the price impact over time. Every screen also fits a phone."""
+close, over ranges longer than get_market_depth's hour, a page at a time; the quote telemetry
+summed up and filtered; the wager monitor's big wagers (flagged by the engine), a bettor's history
+with the engine's running profit and the price impact over time. Every screen also fits a phone."""
 
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from playwright.sync_api import expect
 
 from tests.web.browser import WAIT_MS, Api, Person, money
@@ -131,6 +133,59 @@ def test_the_snapshots_tab_shows_a_markets_pool_snapshots_and_its_close(
     versions = [int(v or 0) for v in shown.evaluate_all("rows => rows.map(r => r.dataset.version)")]
     assert versions == sorted(set(versions), reverse=True)
     assert page.evaluate("window.__sameDocument") is True
+    snapshots.get_by_label("Only snapshots where the market moved").uncheck()
+
+    # history: what the scheduler took was hours ago, and a day before that the market had 1,500
+    # snapshots more (copies of its first, a minute apart), as the database owner writes them
+    with psycopg.connect(api.node.database_url) as db:
+        db.execute(
+            """update app.pool_snapshots set taken_at = taken_at - interval '3 hours'
+               where market_id = %s and reason = 'interval'""",
+            [market["id"]],
+        )
+        db.execute(
+            """insert into app.pool_snapshots (market_id, outcome_id, reason, market_version,
+                   outcome_pool, total_pool, takeout, share, odds, taken_at)
+               select s.market_id, s.outcome_id, s.reason, s.market_version, s.outcome_pool,
+                      s.total_pool, s.takeout, s.share, s.odds,
+                      s.taken_at - interval '1 day' - make_interval(mins => g)
+               from app.pool_snapshots as s
+               cross join generate_series(1, 1500) as g
+               where s.market_id = %(id)s and s.taken_at = (
+                   select min(taken_at) from app.pool_snapshots where market_id = %(id)s)""",
+            {"id": market["id"]},
+        )
+    ranges = snapshots.get_by_role("group", name="Range")
+    count = snapshots.get_by_test_id("snapshot-count")
+    ranges.get_by_role("button", name="1h", exact=True).click()
+    expect(count).to_have_text("1", timeout=WAIT_MS)  # the close, nothing else this last hour
+    expect(shown).to_have_count(1)
+    ranges.get_by_role("button", name="6h", exact=True).click()
+    expect(count).to_have_text(str(every), timeout=WAIT_MS)
+    expect(snapshots).to_have_attribute("data-snapshots", str(every))
+    expect(shown.first).to_have_attribute("data-reason", "close")
+
+    # the whole life: more than one read holds, so the newest come first and the rest on demand
+    ranges.get_by_role("button", name="All", exact=True).click()
+    expect(count).to_have_text(str(every + 1500), timeout=WAIT_MS)
+    loaded = snapshots.get_by_test_id("snapshot-loaded")
+    older = snapshots.get_by_test_id("older-snapshots")
+    expect(older).to_be_visible()
+    assert 0 < int(loaded.inner_text()) < every + 1500
+    while older.count() > 0:
+        before = loaded.inner_text()
+        older.click()
+        expect(loaded).not_to_have_text(before, timeout=WAIT_MS)
+    # every snapshot once: as many as the database counts, none twice, none missing
+    expect(loaded).to_have_text(str(every + 1500))
+    expect(snapshots).to_have_attribute("data-snapshots", str(every + 1500))
+    expect(shown).to_have_count(120)  # the table shows them 120 at a time, newest first
+    expect(shown.first).to_have_attribute("data-reason", "close")
+    snapshots.get_by_role("button", name="Show 120 more rows").click()
+    expect(shown).to_have_count(240)
+    ranges.get_by_role("button", name="6h", exact=True).click()
+    expect(count).to_have_text(str(every), timeout=WAIT_MS)
+    expect(snapshots.get_by_test_id("older-snapshots")).to_have_count(0)
     boss.shoot("admin-snapshots")
     boss.fits_the_phone()
     assert boss.errors == []
@@ -259,7 +314,13 @@ def test_the_monitor_flags_big_wagers_and_shows_a_bettors_history(
     )
     (wallet,) = api.read("my_wallet", whale, select="balance")
     expect(history.get_by_test_id("bettor-balance")).to_have_text(money(wallet["balance"]))
-    expect(history.get_by_test_id("result-chart")).to_have_attribute("data-points", "2")
+    # the engine's running profit: the won wager first (settled together, by id), then the lost
+    running = won["profit"] + lost["profit"]
+    expect(history.get_by_test_id("running-profit")).to_have_text(money(running))
+    expect(wagers.first.get_by_test_id("running")).to_have_text(money(running))
+    expect(wagers.nth(1).get_by_test_id("running")).to_have_text(money(won["profit"]))
+    # a bar per settled wager and the running line through as many points
+    expect(history.get_by_test_id("result-chart")).to_have_attribute("data-points", "4")
     # welcome credit, deposit, two stakes, one payout
     expect(history.get_by_test_id("balance-chart")).to_have_attribute("data-points", "5")
 

@@ -164,7 +164,7 @@ export function startMarkets(): void {
     })
 }
 
-/** Read one market again (a draft just created says nothing on the socket; neither does the
+/** Read one market again (a draft says nothing on the socket: neither its creation nor its
  *  two-step settlement switch, which admins hear of on their own topic). */
 export function refreshMarket(id: number): void {
   void reloadOne(id)

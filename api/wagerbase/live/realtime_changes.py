@@ -8,7 +8,7 @@ market's id...), so each one maps to a few candidate changes, one per view:
 | message | change |
 | --- | --- |
 | market `created`, `opened` | INSERT into `markets`, `outcomes` (its rows), `virtual_draws` |
-| market `odds` | UPDATE of `markets` and `outcomes` |
+| market `odds`, `settlement_confirmation` | UPDATE of `markets` and `outcomes` |
 | market `closed`, `settled`, `voided` | UPDATE of `markets`, `outcomes`, `virtual_draws` |
 | market `settled` | also INSERT into `settlements` |
 | market `unsettled` | UPDATE of `markets`, `outcomes`; DELETE from `settlements` |
@@ -19,14 +19,17 @@ market's id...), so each one maps to a few candidate changes, one per view:
 | `balance` | `wallets`, `my_wallet`: UPDATE (INSERT for a grant); `ledger`, `my_ledger`: INSERT |
 | admin `settlement_proposed` | INSERT into `settlement_proposals` |
 | admin `settlement_confirmed`, `settlement_cancelled` | UPDATE of `settlement_proposals` |
-| admin `settlement_confirmation` | UPDATE of `markets` (settlement_requires_confirmation) |
+| admin `settlement_confirmation` (a draft) | UPDATE of `markets` (its confirmation setting) |
 | admin `side_effect_failed` | UPDATE of `side_effect_jobs` |
 
 (`virtual_draws` rows exist for virtual markets only: for any other market its re-select finds
 nothing and sends nothing.) Admin `profit`, `wager_pending` and `wager_decided` map to no change
 of their own: the house account is in no view, and the wager's changes already come from its
-owner's `wager_placed`, `wager_approved` and `wager_rejected`. Admin messages reach only the
-subscribers whose token claims admin (or the service role); RLS still decides each row.
+owner's `wager_placed`, `wager_approved` and `wager_rejected`. Nor does admin
+`settlement_confirmation` about a market that is not a draft (its `status`): the market's own
+`settlement_confirmation` message carries that change, and a draft sends none. Admin messages
+reach only the subscribers whose token claims admin (or the service role); RLS still decides each
+row.
 
 For every subscriber with a binding that matches a candidate, the rows are selected again from the
 view *as that subscriber* (`Database.as_caller` with the subscriber's verified claims, read only),
@@ -426,7 +429,9 @@ _LEDGER_ENTRY = sql.SQL("v.transaction_id = %s and v.user_id = cast(%s as uuid)"
 _GONE_SETTLEMENT = sql.SQL("(select cast(%s as bigint) as market_id)")
 _MARKET_VISIBLE = sql.SQL("exists (select 1 from public.markets as m where m.id = v.market_id)")
 _MARKET_INSERTS = frozenset({"created", "opened"})
-_MARKET_UPDATES = frozenset({"odds", "closed", "settled", "voided", "unsettled"})
+_MARKET_UPDATES = frozenset(
+    {"odds", "closed", "settled", "voided", "unsettled", "settlement_confirmation"}
+)
 _DRAW_UPDATES = frozenset({"closed", "settled", "voided", "draw_revealed"})  # never unsettled
 _WAGERS = ("wagers", "my_wagers")
 # admin message -> (view, change, the payload field holding the changed row's key)
@@ -437,6 +442,9 @@ _ADMIN_CHANGES: dict[str, tuple[str, str, str]] = {
     "settlement_confirmation": ("markets", "UPDATE", "market_id"),
     "side_effect_failed": ("side_effect_jobs", "UPDATE", "job_id"),
 }
+# admin messages that change a market row only while it is a draft (payload `status`): a market
+# that is not a draft sends its own market message for the same change
+_ADMIN_DRAFTS_ONLY = frozenset({"settlement_confirmation"})
 # the views admin messages change: a socket asks the hub for admin messages only when an admin
 # (or the service role) binds to one of these, or joins the admin topic
 ADMIN_MESSAGE_TABLES = frozenset(table for table, _, _ in _ADMIN_CHANGES.values())
@@ -530,6 +538,8 @@ def changes_for(event: Event) -> list[Change]:
         return [] if market_id is None else _market_changes(kind, market_id)
     if event.audience == "admin":
         if kind not in _ADMIN_CHANGES:
+            return []
+        if kind in _ADMIN_DRAFTS_ONLY and payload.get("status") != "draft":
             return []
         table, change, field_name = _ADMIN_CHANGES[kind]
         row_id = _int(payload.get(field_name))

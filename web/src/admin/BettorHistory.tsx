@@ -1,8 +1,10 @@
 // A bettor's history for the wager monitor (DBGP 6.5, "user histories"): the engine's figures for
 // them (`user_stats`: settled wagers, wins, staked, won, profit), their wallet, the profit or loss
-// of each settled wager over time and their balance after each ledger entry (Chart.js), and every
-// wager with its state and result. All read from views an admin reads whole (RLS); every amount
-// is the engine's (`profit` is the `wagers` view's payout - stake), only formatted here.
+// of each settled wager over time with the running total as a line, their balance after each
+// ledger entry (Chart.js), and every wager with its state, result and running total. All read
+// from views an admin reads whole (RLS); every amount is the engine's, only formatted here:
+// `profit` is payout - stake and `running_profit` the sum of profit over the bettor's won and lost
+// wagers up to each one, in the order they were settled (the `wager_results` view).
 import { useEffect, useMemo, useRef } from 'react'
 import type { ChartConfiguration, ChartDataset } from 'chart.js'
 import { LineChart } from '../depth/LineChart'
@@ -40,6 +42,18 @@ interface Stats {
   profit: number
 }
 
+interface Result {
+  id: number
+  market_title: string
+  outcome_label: string
+  settlement: 'won' | 'lost'
+  profit: number
+  running_profit: number
+  settled_at: string
+}
+
+const RESULTS = 500 // the newest settled wagers charted; the line carries every one before them
+
 interface Entry {
   id: number
   kind: string
@@ -58,27 +72,38 @@ export function wagerState(w: Pick<BettorWager, 'approval' | 'settlement'>): str
 
 const money = (value: number) => formatMinor(value)
 
-function ResultChart({ wagers }: { wagers: BettorWager[] }) {
+function ResultChart({ results }: { results: Result[] }) {
   const config = useMemo((): ChartConfiguration => {
-    const settled = wagers
-      .filter((w) => w.settled_at !== null && w.profit !== null)
-      .sort((a, b) => (a.settled_at! < b.settled_at! ? -1 : a.settled_at! > b.settled_at! ? 1 : a.id - b.id))
+    const oldest = [...results].reverse()
     return {
       type: 'bar',
       data: {
-        labels: settled.map((w) => `${clock(w.settled_at!)} #${w.id}`),
+        labels: oldest.map((r) => `${clock(r.settled_at)} #${r.id}`),
         datasets: [
           {
+            type: 'line',
+            label: 'Running profit or loss',
+            data: oldest.map((r) => r.running_profit),
+            borderColor: '#fbbf24',
+            backgroundColor: '#fbbf24',
+            pointRadius: oldest.length > 100 ? 0 : 2,
+            order: 0,
+          },
+          {
+            type: 'bar',
             label: 'Profit or loss of the wager',
-            data: settled.map((w) => w.profit ?? 0),
-            backgroundColor: settled.map((w) => ((w.profit ?? 0) < 0 ? '#f87171' : '#34d399')),
+            data: oldest.map((r) => r.profit),
+            backgroundColor: oldest.map((r) => (r.profit < 0 ? '#f87171' : '#34d399')),
+            order: 1,
           },
         ],
       },
       options: {
         plugins: {
-          legend: { display: false },
-          tooltip: { callbacks: { label: (item) => `${item.label}: ${formatMinor(Number(item.raw))}` } },
+          legend: { position: 'bottom', labels: { boxWidth: 12 } },
+          tooltip: {
+            callbacks: { label: (item) => `${item.dataset.label}: ${formatMinor(Number(item.raw))}` },
+          },
         },
         scales: {
           x: { ticks: { maxTicksLimit: 6 } },
@@ -86,9 +111,20 @@ function ResultChart({ wagers }: { wagers: BettorWager[] }) {
         },
       },
     }
-  }, [wagers])
-  if (config.data.datasets[0].data.length === 0) return <p className="muted">No settled wager yet.</p>
-  return <ChartCanvas label="Profit or loss of each settled wager, in the order they were settled" config={config} testId="result-chart" />
+  }, [results])
+  if (results.length === 0) return <p className="muted">No settled wager yet.</p>
+  return (
+    <>
+      <ChartCanvas
+        label="Profit or loss of each settled wager, and the running total, in the order they were settled"
+        config={config}
+        testId="result-chart"
+      />
+      {results.length === RESULTS && (
+        <p className="muted">The newest {RESULTS} settled wagers; the running total counts every one before them.</p>
+      )}
+    </>
+  )
 }
 
 function BalanceChart({ entries }: { entries: Entry[] }) {
@@ -137,6 +173,19 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
       ),
     [userId, revision],
   )
+  const results = useLoad(
+    () =>
+      rows<Result>(
+        supabase()
+          .from('wager_results')
+          .select('id,market_title,outcome_label,settlement,profit,running_profit,settled_at')
+          .eq('user_id', userId)
+          .order('settled_at', { ascending: false })
+          .order('id', { ascending: false })
+          .limit(RESULTS),
+      ),
+    [userId, revision],
+  )
   const ledger = useLoad(
     () =>
       rows<Entry>(
@@ -155,7 +204,10 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
 
   const figures = stats.data?.[0] ?? null
   const list = wagers.data ?? []
-  const error = stats.error ?? wallet.error ?? wagers.error ?? ledger.error
+  const settled = results.data ?? []
+  const running = new Map(settled.map((r) => [r.id, r.running_profit]))
+  const total = settled.length > 0 ? settled[0].running_profit : null
+  const error = stats.error ?? wallet.error ?? wagers.error ?? results.error ?? ledger.error
   return (
     <div className="stack" data-testid="bettor-history" data-user-id={userId}>
       <h3 ref={heading} tabIndex={-1}>
@@ -189,11 +241,17 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
             {formatMinor(figures ? figures.profit : 0)}
           </dd>
         </div>
+        <div>
+          <dt>Running total</dt>
+          <dd data-testid="running-profit" className={total !== null && total < 0 ? 'minus' : total ? 'plus' : ''}>
+            {results.data ? formatMinor(total ?? 0) : '–'}
+          </dd>
+        </div>
       </dl>
       <div className="two">
         <div>
-          <h4>Profit or loss of each settled wager</h4>
-          <ResultChart wagers={list} />
+          <h4>Profit or loss of each settled wager, and the running total</h4>
+          <ResultChart results={settled} />
         </div>
         <div>
           <h4>Balance after each ledger entry</h4>
@@ -213,6 +271,7 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
               <th scope="col">State</th>
               <th scope="col" className="num">Payout</th>
               <th scope="col" className="num">Result</th>
+              <th scope="col" className="num">Running</th>
             </tr>
           </thead>
           <tbody>
@@ -232,6 +291,9 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
                 <td className="num">{w.payout === null ? '–' : formatMinor(w.payout)}</td>
                 <td className={`num ${w.profit !== null && w.profit < 0 ? 'minus' : w.profit ? 'plus' : ''}`} data-testid="result">
                   {w.settled_at === null || w.profit === null ? '–' : formatMinor(w.profit)}
+                </td>
+                <td className="num" data-testid="running">
+                  {running.has(w.id) ? formatMinor(running.get(w.id) ?? 0) : '–'}
                 </td>
               </tr>
             ))}

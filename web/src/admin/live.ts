@@ -88,7 +88,8 @@ function onAdminMessage(event: string, payload: Record<string, unknown> | null):
     }
     bumpHouse()
   } else if (event === 'settlement_confirmation' && isNumber(payload.market_id)) {
-    // the two-step switch moves no market version and sends no market message
+    // a draft's switch sends no market message; for other markets this re-reads what the
+    // market message brings
     refreshMarket(payload.market_id)
   } else if (event === 'resync') {
     bumpHouse()
