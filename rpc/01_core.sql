@@ -3,7 +3,8 @@
 -- None of these is granted to a client role; they run inside the security definer functions.
 
 -- _require_user: the calling user's id. Refuses anon and service callers.
--- Raises: not_authenticated.
+-- Raises: not_authenticated, unknown_user (a token whose user does not exist or was deleted: see
+-- auth.uid in sql/auth.sql).
 create or replace function app._require_user()
 returns uuid
 language plpgsql stable

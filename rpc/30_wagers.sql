@@ -113,7 +113,8 @@ $$;
 -- preview_wager(market_id, outcome_id, stake): the quote a stake would get now (see _quote),
 -- plus the caller's balance when signed in. Records a signed-in caller's quote in the telemetry.
 -- Callers: anyone (anon included). Changes: one quote_telemetry row (signed-in callers).
--- Raises: market_not_found, market_not_open, outcome_not_found, invalid_amount.
+-- Raises: market_not_found, market_not_open, outcome_not_found, invalid_amount, unknown_user (a
+-- signed-in caller whose user does not exist or was deleted).
 create or replace function public.preview_wager(market_id bigint, outcome_id bigint, stake bigint)
 returns jsonb
 language plpgsql

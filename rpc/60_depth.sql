@@ -151,7 +151,8 @@ $$;
 -- Bettors are anonymous except to admins (and the service role), who also get user ids, usernames
 -- and wager ids; `mine` / `you` flag the caller's own. Quote telemetry is not used (admins only).
 -- Callers: anyone (anon included); drafts only admins. Changes: nothing.
--- Raises: market_not_found, invalid_argument (window).
+-- Raises: market_not_found, invalid_argument (window), unknown_user (a signed-in caller whose user
+-- does not exist or was deleted).
 create or replace function public.get_market_depth(market_id bigint, "window" text)
 returns jsonb
 language plpgsql

@@ -10,8 +10,9 @@
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
 
--- uid(): the calling user's id (the `sub` claim), or null for anon and service callers.
-create or replace function auth.uid() returns uuid
+-- _claimed_uid(): the `sub` claim as a uuid, or null; not granted to any client role (auth.uid()
+-- and auth.is_admin() call it as its owner).
+create or replace function auth._claimed_uid() returns uuid
 language sql stable
 set search_path = ''
 as $$
@@ -19,6 +20,29 @@ as $$
         nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
         (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
     )::uuid
+$$;
+revoke all on function auth._claimed_uid() from public;
+
+-- uid(): the calling user's id (the `sub` claim), or null for anon and service callers.
+-- A `sub` that names no user, or a deleted one, is refused with unknown_user (401): a token
+-- issued before its user was deleted reads and moves nothing, on any surface, until it expires
+-- (every policy and function that needs the caller asks here). Security definer: clients cannot
+-- read auth.users. plpgsql, not sql: this file runs before the migration that creates auth.users.
+create or replace function auth.uid() returns uuid
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := auth._claimed_uid();
+begin
+    if v_user is not null and not exists (
+        select 1 from auth.users as u where u.id = v_user and u.deleted_at is null
+    ) then
+        perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', v_user));
+    end if;
+    return v_user;
+end
 $$;
 
 -- role(): the `role` claim (anon, authenticated, service_role), or null outside a request.
@@ -57,7 +81,8 @@ $$;
 -- is_admin(): true when the claims carry app_metadata.role = 'admin' AND the user still exists
 -- and is still an admin in auth.users. app_metadata is written only by the server (sign-up never
 -- sets it), so a user cannot make themselves admin; and a demoted or deleted admin loses every
--- admin read and call at once, not when their token expires. Security definer: clients cannot
+-- admin read and call at once, not when their token expires (false for them, never an error, so
+-- a deleted admin's token reads public rows as anyone does). Security definer: clients cannot
 -- read auth.users. The policies call it as `(select auth.is_admin())`, once per statement.
 create or replace function auth.is_admin() returns boolean
 language plpgsql stable
@@ -69,7 +94,7 @@ begin
     return coalesce(auth.jwt() -> 'app_metadata' ->> 'role' = 'admin', false)
         and exists (
             select 1 from auth.users as u
-            where u.id = auth.uid() and u.deleted_at is null
+            where u.id = auth._claimed_uid() and u.deleted_at is null
                 and u.raw_app_meta_data ->> 'role' = 'admin'
         );
 end

@@ -1,4 +1,5 @@
-"""/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges)."""
+"""/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges).
+Forged and stale tokens, and password guessing against the sign-in limit: tests/attack."""
 
 from collections.abc import Callable
 
@@ -23,14 +24,16 @@ def test_sign_up_then_sign_in_with_email(client: Client, unique: Callable[[str],
     assert signed_up.user is not None and signed_up.user.email == email
 
     signed_in = client.auth.sign_in_with_password({"email": email, "password": "correct horse 1"})
-    assert signed_in.session is not None
+    assert signed_in.session is not None and signed_in.user is not None
     claims = jwt.decode(signed_in.session.access_token, options={"verify_signature": False})
     assert claims["sub"] == signed_in.user.id
     assert claims["role"] == "authenticated" and claims["aud"] == "authenticated"
     assert claims["email"] == email
     assert claims["exp"] > claims["iat"]
     assert "role" not in claims["app_metadata"]
-    assert client.auth.get_user().user.id == signed_in.user.id
+    fetched = client.auth.get_user()
+    assert fetched is not None and fetched.user is not None
+    assert fetched.user.id == signed_in.user.id
 
 
 def test_sign_up_cannot_make_an_admin(node: Node, unique: Callable[[str], str]) -> None:
@@ -109,36 +112,6 @@ def test_sign_up_with_a_username_and_sign_in_with_it(
     assert signed_in.status_code == 200, signed_in.text
 
 
-def test_sign_in_attempts_are_rate_limited_per_user(
-    node: Node, unique: Callable[[str], str]
-) -> None:
-    email = f"{unique('eve')}@example.test"
-    httpx.post(
-        f"{node.url}/auth/v1/signup",
-        headers={"apikey": node.anon_key},
-        json={"email": email, "password": "correct horse 1"},
-    )
-    statuses = [
-        httpx.post(
-            f"{node.url}/auth/v1/token?grant_type=password",
-            headers={"apikey": node.anon_key},
-            json={"email": email, "password": f"guess {n}"},
-        ).status_code
-        for n in range(12)
-    ]
-    # 1 sign-up does not count; 10 guesses a minute are answered, the rest refused
-    assert statuses[:10] == [400] * 10
-    assert statuses[10:] == [429, 429]
-    # even the right password waits out the minute
-    right = httpx.post(
-        f"{node.url}/auth/v1/token?grant_type=password",
-        headers={"apikey": node.anon_key},
-        json={"email": email, "password": "correct horse 1"},
-    )
-    assert right.status_code == 429
-    assert right.json()["code"] == "over_request_rate_limit"
-
-
 def test_logout_ends_the_session(client: Client, node: Node, unique: Callable[[str], str]) -> None:
     email = f"{unique('fay')}@example.test"
     session = client.auth.sign_up({"email": email, "password": "correct horse 1"}).session
@@ -157,32 +130,6 @@ def test_logout_ends_the_session(client: Client, node: Node, unique: Callable[[s
 
 
 @pytest.mark.parametrize(
-    "token_for",
-    ["expired", "other_secret", "alg_none", "garbage"],
-)
-def test_get_user_refuses_bad_tokens(node: Node, token_for: str) -> None:
-    import time
-
-    now = int(time.time())
-    claims = {
-        "sub": "00000000-0000-0000-0000-000000000001",
-        "role": "authenticated",
-        "aud": "authenticated",
-        "iat": now,
-        "exp": now + 600,
-    }
-    token = {
-        "expired": lambda: jwt.encode({**claims, "exp": now - 10}, node.jwt_secret, "HS256"),
-        "other_secret": lambda: jwt.encode(claims, "x" * 48, "HS256"),
-        "alg_none": lambda: jwt.encode(claims, None, "none"),
-        "garbage": lambda: "not.a.token",
-    }[token_for]()
-    answer = httpx.get(f"{node.url}/auth/v1/user", headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 403
-    assert answer.json()["code"] == "bad_jwt"
-
-
-@pytest.mark.parametrize(
     "body",
     [
         {"password": "correct horse 1", "data": {"username": 5}},
@@ -195,33 +142,3 @@ def test_sign_up_refuses_bad_input_with_a_400(node: Node, body: dict[str, object
     answer = httpx.post(f"{node.url}/auth/v1/signup", headers={"apikey": node.anon_key}, json=body)
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "validation_failed"
-
-
-def test_sign_in_refuses_a_nul_byte_with_a_400(node: Node) -> None:
-    answer = httpx.post(
-        f"{node.url}/auth/v1/token?grant_type=password",
-        headers={"apikey": node.anon_key},
-        json={"email": "nul\u0000@example.test", "password": "whatever 1"},
-    )
-    assert answer.status_code == 400, answer.text
-
-
-def test_the_sign_in_limit_counts_a_user_whichever_name_is_typed(
-    node: Node, unique: Callable[[str], str]
-) -> None:
-    name = unique("gil")
-    email = f"{name}@example.test"
-    httpx.post(
-        f"{node.url}/auth/v1/signup",
-        headers={"apikey": node.anon_key},
-        json={"email": email, "username": name, "password": "correct horse 1"},
-    )
-    statuses = [
-        httpx.post(
-            f"{node.url}/auth/v1/token?grant_type=password",
-            headers={"apikey": node.anon_key},
-            json={"email": email if n % 2 else name, "password": f"guess {n}"},
-        ).status_code
-        for n in range(11)
-    ]
-    assert statuses == [400] * 10 + [429]

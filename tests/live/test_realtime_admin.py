@@ -26,7 +26,7 @@ from tests.live.realtime_fixtures import (
 )
 from tests.live.test_realtime_v2 import VSNS, Frame, Wire, assert_framing, wire
 from tests.serving import Node
-from wagerbase.live.realtime import NOT_ADMIN
+from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
 
@@ -87,6 +87,12 @@ async def house(who: Any) -> dict[str, Any]:
 async def set_admin(database_url: str, email: str, admin_role: bool) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute("select app._set_admin(%s, %s)", [email, admin_role])
+
+
+async def delete_user(database_url: str, user_id: str) -> None:
+    """Deleted as auth.users keeps a deleted user: `deleted_at` set; their tokens stay signed."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("update auth.users set deleted_at = now() where id = %s", [user_id])
 
 
 @pytest.mark.parametrize("vsn", VSNS)
@@ -217,14 +223,55 @@ def test_a_demoted_admin_stops_receiving_at_once_and_cannot_join_again(
             await set_admin(rt_database, boss.email, True)  # promoted again: the same token works
             assert (await demoted.join(ADMIN, boss.token))[1]["payload"]["status"] == "ok"
 
-            # a deleted admin is no admin either, whatever the token says
-            async with await psycopg.AsyncConnection.connect(rt_database, autocommit=True) as db:
-                await db.execute(
-                    "update auth.users set deleted_at = now() where id = %s", [boss.user_id]
-                )
+            # a deleted admin is no admin either, whatever the token says: the token is refused
+            await delete_user(rt_database, boss.user_id)
             _, deleted = await kept.join(ADMIN, boss.token)
-            assert deleted["payload"]["response"] == {"reason": NOT_ADMIN}
+            assert deleted["payload"]["response"] == {"reason": UNKNOWN_USER}
         await close(ana, deputy)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("vsn", VSNS)
+def test_a_deleted_user_s_token_is_refused_by_a_join_and_by_an_access_token_frame(
+    rt_node: Node, rt_database: str, vsn: str
+) -> None:
+    """The database is asked at every join and access_token: a channel joined before the deletion
+    is closed when it sends the token again, and every join with it is refused and closed, the
+    admin topic included, as a bad token's is. The socket itself stays usable."""
+
+    async def scenario() -> None:
+        boss = await admin(rt_node, rt_database)
+        ana = await sign_up(rt_node)
+        async with wire(rt_node.url, rt_node.anon_key, vsn) as client:
+            markets = "realtime:markets"
+            join_ref, joined = await client.join(markets, ana.token)
+            assert joined["payload"]["status"] == "ok"
+            assert (await client.join(ADMIN, boss.token))[1]["payload"]["status"] == "ok"
+            await delete_user(rt_database, ana.user_id)
+            await delete_user(rt_database, boss.user_id)
+
+            ref = await client.send(markets, "access_token", {"access_token": ana.token}, join_ref)
+            refused = await client.reply(ref, markets)
+            assert refused["payload"] == {"status": "error", "response": {"reason": UNKNOWN_USER}}
+            closed = await client.push(lambda f: f["event"] == "phx_close")
+            assert (closed["topic"], closed["join_ref"]) == (markets, join_ref)
+
+            for topic, token in (
+                (markets, ana.token),
+                ("realtime:mine", ana.token),
+                (ADMIN, boss.token),
+            ):
+                join_ref, refused = await client.join(topic, token)
+                assert refused["payload"] == {
+                    "status": "error",
+                    "response": {"reason": UNKNOWN_USER},
+                }, topic
+                closed = await client.push(lambda f: f["event"] == "phx_close")
+                assert (closed["topic"], closed["join_ref"]) == (topic, join_ref)
+            assert (await client.join(markets, rt_node.anon_key))[1]["payload"]["status"] == "ok"
+            assert_framing(client)
+        await close(ana, boss)
 
     run(scenario())
 

@@ -2,9 +2,14 @@
 
 Each socket gets a mailbox from this node's hub (wagerbase.live.hub): public market messages from
 the moment it connects, its user's messages once it authenticates, admin messages if that user is
-an admin. Two tasks serve a socket: one reads the client's messages (`authenticate`, `keepalive`;
-anything else is answered with an `error`, never a crash) and closes the socket when the client
-says nothing for the idle timeout; the other takes events from the mailbox, translates them into
+an admin. Who the user is comes from the database, not from the token alone (wagerbase.live.who):
+`authenticate` refuses a token whose user does not exist or was deleted and takes `is_admin` from
+`auth.is_admin()`, and every admin message is checked again before it goes out, so an admin
+demoted or deleted while connected gets nothing more from the next one on.
+
+Two tasks serve a socket: one reads the client's messages (`authenticate`, `keepalive`; anything
+else is answered with an `error`, never a crash) and closes the socket when the client says
+nothing for the idle timeout; the other takes events from the mailbox, translates them into
 BetMarket's messages and sends them as JSON text frames.
 
 An event is translated once per node, whatever the number of sockets that receive it: the JSON
@@ -37,7 +42,8 @@ from litestar.exceptions import WebSocketDisconnect
 from wagerbase.database import Database
 from wagerbase.http.betmarket import major, odds
 from wagerbase.live.hub import Event, Hub, Mailbox
-from wagerbase.tokens import TokenError, Tokens
+from wagerbase.live.who import UNKNOWN_USER_REASON, Unavailable, UnknownUser, admits, who
+from wagerbase.tokens import Claims, TokenError, Tokens
 
 log = logging.getLogger("wagerbase.live.ws")
 
@@ -361,13 +367,20 @@ class Session:
     """One open socket."""
 
     def __init__(
-        self, socket: WebSocket[Any, Any, Any], hub: Hub, tokens: Tokens, codec: Translator
+        self,
+        socket: WebSocket[Any, Any, Any],
+        hub: Hub,
+        tokens: Tokens,
+        codec: Translator,
+        db: Database | None,
     ) -> None:
         self.socket = socket
         self.hub = hub
         self.tokens = tokens
         self.codec = codec
+        self.db = db
         self.mailbox = SocketMailbox()
+        self.claims: Claims | None = None  # the authenticated token's, for the admin checks
         self.expires_at: float | None = None
         self.idle = idle_seconds()
         self._sending = asyncio.Lock()
@@ -439,13 +452,13 @@ class Session:
             if received["type"] != "websocket.receive":
                 return None
             text = received.get("text")
-            reply = _error("send JSON in text frames") if text is None else self.handle(text)
+            reply = _error("send JSON in text frames") if text is None else await self.handle(text)
             try:
                 await self._reply(reply)
             except (WebSocketDisconnect, OSError, RuntimeError):
                 return None
 
-    def handle(self, text: str) -> Message:
+    async def handle(self, text: str) -> Message:
         """The answer to one client message."""
         try:
             message = json.loads(text)
@@ -457,15 +470,16 @@ class Session:
         if opcode == "keepalive":
             return {"opcode": "keepalive"}
         if opcode == "authenticate":
-            return self.authenticate(message.get("token"))
+            return await self.authenticate(message.get("token"))
         if opcode is None:
             return _error('a message needs an "opcode"')
         return _error(f"unknown opcode {str(opcode)[:100]!r}: send authenticate or keepalive")
 
-    def authenticate(self, token: Any) -> Message:
-        """Identify the socket's user; a failure leaves the socket open, anonymous."""
+    async def authenticate(self, token: Any) -> Message:
+        """Identify the socket's user, as the database knows them now; a failure leaves the
+        socket open, anonymous."""
         self.mailbox.identify(None, False)
-        self.expires_at = None
+        self.claims = self.expires_at = None
         if not isinstance(token, str) or not token:
             return _error("authenticate needs a token")
         try:
@@ -474,14 +488,18 @@ class Session:
             return _error(f"authentication failed: {exc.reason}")
         if claims.get("role") != "authenticated":
             return _error("authentication failed: send a user's access token")
-        user_id = str(claims["sub"])
-        app_metadata = claims.get("app_metadata")
-        is_admin = isinstance(app_metadata, dict) and app_metadata.get("role") == "admin"
+        try:
+            caller = await who(self.db, claims)
+        except UnknownUser:
+            return _error(f"authentication failed: {UNKNOWN_USER_REASON}")
+        except Unavailable:
+            return _error("authentication failed: the token cannot be checked now; try again")
+        user_id = caller.user_id or str(claims["sub"])
         # identified before the answer goes out: whatever commits after the client reads
         # `authenticated` reaches this socket
-        self.mailbox.identify(user_id, is_admin)
-        self.expires_at = float(claims["exp"])
-        return {"opcode": "authenticated", "user_id": user_id, "is_admin": is_admin}
+        self.mailbox.identify(user_id, caller.admin)
+        self.claims, self.expires_at = claims, float(claims["exp"])
+        return {"opcode": "authenticated", "user_id": user_id, "is_admin": caller.admin}
 
     # the server's messages -----------------------------------------------------------------------
 
@@ -494,19 +512,31 @@ class Session:
                 if event.audience in ("user", "admin"):
                     if self.expires_at is not None and time.time() >= self.expires_at:
                         self.mailbox.identify(None, False)
-                        self.expires_at = None
+                        self.claims = self.expires_at = None
                         await self._reply(_error("token expired: authenticate again"))
                     if not self.mailbox.wants(event):
                         continue  # queued before the socket signed out or changed user
                 text = await self.codec.encode(event)
-                if text is not None:
-                    await self._send(text)
+                if text is None:
+                    continue
+                if event.audience == "admin" and not await self._still_admin(event):
+                    continue
+                await self._send(text)
             except (WebSocketDisconnect, OSError, RuntimeError):
                 return None
+
+    async def _still_admin(self, event: Event) -> bool:
+        """Whether the socket's user is still an admin, asked again for this admin message (once
+        per message and token on the node); a token changed meanwhile gets nothing of it."""
+        claims = self.claims
+        if claims is None:
+            return False
+        allowed = await admits(self.db, event, claims)
+        return allowed and self.claims is claims and self.mailbox.is_admin
 
 
 @websocket("/ws", name="betmarket_ws")
 async def betmarket_ws(socket: WebSocket[Any, Any, Any]) -> None:
     """BetMarket's live updates: authenticate, keepalive; odds, games, balances, bets, profit."""
     state = socket.app.state
-    await Session(socket, state.hub, state.tokens, translator(state)).run()
+    await Session(socket, state.hub, state.tokens, translator(state), state.get("db")).run()

@@ -8,7 +8,9 @@ only encodes and decodes: every frame goes through the same handling whatever th
 
 One socket carries many channels, one per topic. Each channel is authorized by the
 `access_token` of its join (verified like every other token; `access_token` frames re-authorize
-it) and may carry:
+it), and the database is asked who the token belongs to now (wagerbase.live.who): a token whose
+user does not exist or was deleted is refused like a bad token, and who is an admin is the
+database's answer, not the claim. A channel may carry:
 
 - broadcast: the engine's public market messages on `realtime:market:{id}` (that market) and
   `realtime:markets` (every market), as `broadcast` frames whose `event` is the engine's type
@@ -35,7 +37,6 @@ import itertools
 import json
 import logging
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +53,12 @@ from wagerbase.live.realtime_changes import (
     USER_TABLES,
     Binding,
     BindingError,
-    ChangeFeed,
     Subscription,
     is_admin,
     parse_bindings,
-    sees_every_user,
 )
+from wagerbase.live.who import UNKNOWN_USER_REASON, Caller, Unavailable, UnknownUser, who
+from wagerbase.live.who import change_feed as change_feed  # re-exported: tests read the feed
 from wagerbase.tokens import Claims, TokenError, Tokens
 
 log = logging.getLogger("wagerbase.realtime")
@@ -80,16 +81,8 @@ MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
 MAX_BINDINGS = 100  # postgres_changes bindings per channel
 RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
-
-_feeds: "weakref.WeakKeyDictionary[Database, ChangeFeed]" = weakref.WeakKeyDictionary()
-
-
-def change_feed(db: Database) -> ChangeFeed:
-    """The node's one ChangeFeed (its column catalog and shared re-selects)."""
-    feed = _feeds.get(db)
-    if feed is None:
-        feed = _feeds[db] = ChangeFeed(db)
-    return feed
+UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
+UNAVAILABLE = "the access token cannot be checked now (database unavailable); try again"
 
 
 class RealtimeMailbox(Mailbox):
@@ -130,6 +123,7 @@ class Channel:
     join_ref: str | None
     token: str
     claims: Claims
+    caller: Caller  # who the database says the token belongs to, at the join or access_token
     subscription: Subscription
     market_id: int | None
     all_markets: bool
@@ -403,6 +397,9 @@ class RealtimeSocket:
             await self._dispatch(topic, event, ref, join_ref, payload)
         except FrameError as exc:
             await self._reply_error(topic, ref, join_ref, exc.reason)
+        except Unavailable:
+            # not permanent: no phx_close, so the client joins (or sends its token) again
+            await self._reply_error(topic, ref, join_ref, UNAVAILABLE)
         except Exception:
             log.exception("realtime: %s on %s failed", event, topic)
             await self._reply_error(topic, ref, join_ref, "internal error")
@@ -448,6 +445,7 @@ class RealtimeSocket:
             if not isinstance(token, str):
                 raise FrameError("access_token must be a string")
             claims = self._verify(token)
+            caller = await self._who(claims)
             if not isinstance(config, dict):
                 raise FrameError("config must be an object")
             if config.get("private"):
@@ -461,7 +459,7 @@ class RealtimeSocket:
                 bindings = await parse_bindings(raw, self.feed.catalog, self.db, self._ids)
             except BindingError as exc:
                 raise FrameError(f"invalid postgres_changes binding: {exc}") from exc
-            if topic == ADMIN_TOPIC and not await self.feed.is_current_admin(claims):
+            if topic == ADMIN_TOPIC and not caller.admin:
                 raise FrameError(NOT_ADMIN)
         except FrameError as exc:
             # permanent: refuse the join and close the channel, so the client stops retrying
@@ -474,7 +472,14 @@ class RealtimeSocket:
             return
         market_id, all_markets = _market_topic(topic)
         channel = Channel(
-            topic, join_ref, token, claims, Subscription(topic, bindings), market_id, all_markets
+            topic,
+            join_ref,
+            token,
+            claims,
+            caller,
+            Subscription(topic, bindings),
+            market_id,
+            all_markets,
         )
         response: dict[str, Any] = {}
         if isinstance(raw, list):
@@ -507,7 +512,8 @@ class RealtimeSocket:
             if not isinstance(token, str):
                 raise FrameError("access_token must be a string")
             claims = self._verify(token)
-            if channel.admin and not await self.feed.is_current_admin(claims):
+            caller = await self._who(claims)
+            if channel.admin and not caller.admin:
                 raise FrameError(NOT_ADMIN)
         except FrameError as exc:
             self.channels.pop(topic, None)
@@ -517,7 +523,7 @@ class RealtimeSocket:
                 {**_push(topic, "phx_close", {}), "join_ref": channel.join_ref},
             )
             return
-        channel.token, channel.claims = token, claims
+        channel.token, channel.claims, channel.caller = token, claims, caller
         self._reidentify()
         await self._reply_ok(topic, ref, join_ref)
 
@@ -527,18 +533,28 @@ class RealtimeSocket:
         except TokenError as exc:
             raise FrameError(f"invalid access token: {exc.reason}") from exc
 
+    async def _who(self, claims: Claims) -> Caller:
+        """Who the database says the verified token belongs to now; a user who does not exist or
+        was deleted is refused as a bad token is. Raises FrameError, Unavailable."""
+        try:
+            return await who(self.db, claims)
+        except UnknownUser:
+            raise FrameError(UNKNOWN_USER) from None
+
     def _reidentify(self) -> None:
         """Tell the mailbox which messages this socket's channels can use, and who it is."""
         users: set[str] = set()
         every_user = markets = admin = admin_messages = False
         first: str | None = None
         for channel in self.channels.values():
-            sub = channel.claims.get("sub")
+            sub = channel.caller.user_id
             if channel.claims.get("role") == "authenticated" and isinstance(sub, str):
                 first = first or sub
-            admin = admin or is_admin(channel.claims)
+            # the database's answer at the join (or access_token), not the claim alone; each
+            # admin message and each row is still checked again before it goes out
+            admin = admin or (channel.caller.admin and is_admin(channel.claims))
             markets = markets or channel.market_id is not None or channel.all_markets
-            privileged = sees_every_user(channel.claims)
+            privileged = channel.caller.admin
             admin_messages = admin_messages or (channel.admin and privileged)
             for binding in channel.bindings:
                 if binding.table is None or binding.table in MARKET_TABLES:

@@ -616,17 +616,10 @@ class ChangeFeed:
         )
         self.reselects = 0  # statements actually run (shared ones count once)
 
-    async def is_current_admin(self, claims: Claims) -> bool:
-        """Whether the token is an admin's (or the service role's) now; errors propagate."""
-        if not sees_every_user(claims):
-            return False  # the token does not even claim it
-        async with self.db.as_caller(claims, read_only=True) as conn:
-            row = await (await conn.execute(_CURRENT_ADMIN)).fetchone()
-        return bool(row and row["admin"])
-
     async def admits(self, event: Event, claims: Claims) -> bool:
-        """Whether an admin message may go to this token: `is_current_admin`, asked once per
-        message and token on this node; False when the database cannot say."""
+        """Whether an admin message may go to this token: is it an admin's (or the service
+        role's) now, asked once per message and token on this node; False when the database
+        cannot say."""
         if not sees_every_user(claims):
             return False
         who = ("admin?", tuple(sorted((k, repr(v)) for k, v in claims.items())))

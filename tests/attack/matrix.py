@@ -1,0 +1,191 @@
+"""The attack matrix, written down: for every view and every function of schema `public`, what each
+kind of caller may do. Everything not allowed here is refused.
+
+The callers (personas):
+
+- anonymous: no token, or the anon key (role `anon`);
+- bettor: a signed-in user (role `authenticated`), bettor A, who owns rows in every view;
+- other bettor: bettor B acting on A's rows (A's user id in a filter, A's wager id guessed);
+- admin: a user whose `app_metadata.role` is `admin` in the token AND in auth.users;
+- service_role: the service key (RLS bypassed, no user).
+
+Reads (`select`) are one of the Scopes below. Writes (insert, update, delete, and over HTTP
+POST, PATCH, PUT and DELETE on a view) are refused for every persona: no client role holds a
+write privilege anywhere (42501; HTTP 401 for anonymous, 403 for the others). Money moves only
+through the functions, whose `execute` is one of the Outcomes below.
+
+tests/attack/test_catalog.py fails when a view or function of `public` is missing here (or listed
+here and gone), and when docs/reliability.md's tables differ from `markdown()`; print them with
+`.venv/bin/python -m tests.attack.matrix`.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Persona(StrEnum):
+    ANONYMOUS = "anonymous"
+    BETTOR = "bettor"
+    OTHER = "other bettor"
+    ADMIN = "admin"
+    SERVICE = "service_role"
+
+
+PERSONAS = tuple(Persona)
+
+
+class Scope(StrEnum):
+    """What a select returns."""
+
+    ALL = "all rows"
+    PUBLIC = "all but drafts"  # every row except those of draft markets
+    OWN = "own rows"  # only the caller's own rows (the `owner` column is the caller)
+    NONE = "no rows"  # allowed, and RLS leaves nothing
+    DENIED = "refused"  # no select grant: 42501 (HTTP 401 anonymous / 403 others)
+
+
+class Outcome(StrEnum):
+    """What calling a function does."""
+
+    ALLOWED = "allowed"
+    DENIED = "refused: 42501"  # no execute grant (HTTP 401 anonymous / 403 others)
+    NOT_ADMIN = "refused: not_admin"  # PT403, HTTP 403
+    NOT_AUTHENTICATED = "refused: not_authenticated"  # PT401, HTTP 401
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A view of `public`: its select scope per persona (in PERSONAS order), the column that
+    names the user a row belongs to (OWN), and the column that names its market (PUBLIC)."""
+
+    name: str
+    select: tuple[Scope, Scope, Scope, Scope, Scope]
+    owner: str | None = None
+    market: str | None = None
+
+    def scope(self, persona: Persona) -> Scope:
+        return self.select[PERSONAS.index(persona)]
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of `public`: the outcome of calling it, per persona (in PERSONAS order)."""
+
+    name: str
+    execute: tuple[Outcome, Outcome, Outcome, Outcome, Outcome]
+
+    def outcome(self, persona: Persona) -> Outcome:
+        return self.execute[PERSONAS.index(persona)]
+
+
+ALL, PUBLIC, OWN, NONE, DENIED = Scope.ALL, Scope.PUBLIC, Scope.OWN, Scope.NONE, Scope.DENIED
+#                       anonymous  bettor  other   admin   service_role
+MARKET_ROWS = (PUBLIC, PUBLIC, PUBLIC, ALL, ALL)  # drafts: admins and the service role
+EVERYONE = (ALL, ALL, ALL, ALL, ALL)
+USERS_OWN = (DENIED, OWN, OWN, ALL, ALL)  # a bettor their own; admins and service every row
+MY_OWN = (DENIED, OWN, OWN, OWN, NONE)  # the my_* views: the caller's own, whoever they are
+ADMINS_ONLY = (DENIED, NONE, NONE, ALL, ALL)
+
+RELATIONS: tuple[Relation, ...] = (
+    Relation("markets", MARKET_ROWS, market="id"),
+    Relation("outcomes", MARKET_ROWS, market="market_id"),
+    Relation("pool_snapshots", MARKET_ROWS, market="market_id"),
+    Relation("settlements", EVERYONE, market="market_id"),
+    # the draws are read through a security definer function that shows drafts to admins only
+    # (the service role is not an admin there, and bypasses no RLS inside it)
+    Relation("virtual_draws", (PUBLIC, PUBLIC, PUBLIC, ALL, PUBLIC), market="market_id"),
+    Relation("leaderboard", EVERYONE),
+    Relation("big_wins", EVERYONE, market="market_id"),
+    Relation("market_stats", EVERYONE, market="market_id"),
+    Relation("settings", EVERYONE),  # the engine's settings a client may read: one row
+    Relation("wallets", USERS_OWN, owner="user_id"),
+    Relation("my_wallet", MY_OWN, owner="user_id"),
+    Relation("wagers", USERS_OWN, owner="user_id", market="market_id"),
+    Relation("my_wagers", MY_OWN, owner="user_id", market="market_id"),
+    Relation("wager_results", USERS_OWN, owner="user_id", market="market_id"),
+    Relation("ledger", USERS_OWN, owner="user_id"),
+    Relation("my_ledger", MY_OWN, owner="user_id"),
+    Relation("play_limits", USERS_OWN, owner="user_id"),
+    Relation("my_play_limits", MY_OWN, owner="user_id"),
+    Relation("play_limit_changes", USERS_OWN, owner="user_id"),
+    Relation("user_stats", USERS_OWN, owner="user_id"),
+    Relation("admin_actions", ADMINS_ONLY, market="market_id"),
+    Relation("quote_telemetry", ADMINS_ONLY, owner="user_id", market="market_id"),
+    Relation("settlement_proposals", ADMINS_ONLY, market="market_id"),
+    # a bettor does not see even their own debt rows: the collection is the house's business
+    Relation("user_debts", ADMINS_ONLY, owner="user_id", market="market_id"),
+    Relation("side_effect_jobs", ADMINS_ONLY, market="market_id"),
+)
+
+ALLOWED, REFUSED = Outcome.ALLOWED, Outcome.DENIED
+NOT_ADMIN, NOT_AUTHENTICATED = Outcome.NOT_ADMIN, Outcome.NOT_AUTHENTICATED
+#                       anonymous  bettor     other      admin    service_role
+ADMIN_CALL = (REFUSED, NOT_ADMIN, NOT_ADMIN, ALLOWED, ALLOWED)
+USER_CALL = (REFUSED, ALLOWED, ALLOWED, ALLOWED, REFUSED)  # on the caller's own wallet only
+ANYONE = (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED)
+
+FUNCTIONS: tuple[Function, ...] = (
+    # anyone: quotes, depth and draw checks (drafts: admins only)
+    Function("preview_wager", ANYONE),
+    Function("get_market_depth", ANYONE),
+    Function("verify_draw", ANYONE),
+    # a user's own money and limits
+    Function("get_wallet", (REFUSED, ALLOWED, ALLOWED, ALLOWED, NOT_AUTHENTICATED)),
+    Function("deposit", USER_CALL),
+    Function("withdraw", USER_CALL),
+    Function("place_wager", USER_CALL),
+    Function("set_daily_stake_limit", USER_CALL),
+    Function("set_daily_deposit_limit", USER_CALL),
+    Function("set_self_exclusion", USER_CALL),
+    # admins (and the service role, the operator's back office)
+    Function("create_market", ADMIN_CALL),
+    Function("create_virtual_market", ADMIN_CALL),
+    Function("open_market", ADMIN_CALL),
+    Function("close_market", ADMIN_CALL),
+    Function("void_market", ADMIN_CALL),
+    Function("admin_list_pending_wagers", ADMIN_CALL),
+    Function("approve_wager", ADMIN_CALL),
+    Function("reject_wager", ADMIN_CALL),
+    Function("void_wager", ADMIN_CALL),
+    Function("settle_market", ADMIN_CALL),
+    Function("preview_settlement", ADMIN_CALL),
+    Function("require_settlement_confirmation", ADMIN_CALL),
+    Function("propose_settlement", ADMIN_CALL),
+    Function("confirm_settlement", ADMIN_CALL),
+    Function("cancel_settlement_proposal", ADMIN_CALL),
+    Function("unsettle_market", ADMIN_CALL),
+    Function("resettle_market", ADMIN_CALL),
+    Function("house_summary", ADMIN_CALL),
+    Function("retry_side_effects", ADMIN_CALL),
+)
+
+WRITES = "refused"  # every persona, every view: see the module heading
+
+
+def relation(name: str) -> Relation:
+    return next(r for r in RELATIONS if r.name == name)
+
+
+def function(name: str) -> Function:
+    return next(f for f in FUNCTIONS if f.name == name)
+
+
+def markdown() -> str:
+    """The two tables of docs/reliability.md's "Attack matrix", exactly."""
+    heads = " | ".join(p.value for p in PERSONAS)
+    lines = [
+        f"| view | {heads} | insert / update / delete |",
+        "| --- |" + " --- |" * (len(PERSONAS) + 1),
+    ]
+    for r in RELATIONS:
+        cells = " | ".join(s.value for s in r.select)
+        lines.append(f"| `{r.name}` | {cells} | {WRITES} |")
+    lines += ["", f"| function | {heads} |", "| --- |" + " --- |" * len(PERSONAS)]
+    for f in FUNCTIONS:
+        cells = " | ".join(o.value for o in f.execute)
+        lines.append(f"| `{f.name}` | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
