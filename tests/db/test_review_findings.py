@@ -1,6 +1,7 @@
 """Rules a code review found unguarded: each test failed before its fix."""
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -167,6 +168,26 @@ def debt_of(conn: Connection, who: Persona) -> int:
     return int(row[0])
 
 
+def winnings(conn: Connection, who: Persona) -> int:
+    row = conn.execute(
+        "select coalesce(sum(payout), 0) from app.wagers where user_id = %s and settlement = 'won'",
+        [who.user_id],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def assert_collected(
+    conn: Connection, debtor: Persona, answer: dict[str, Any], credited: int, debt: int
+) -> None:
+    """The debt rule after `credited` went to a debtor who owed `debt`: the answer says what was
+    collected, the wallet keeps only what exceeded the debt, the debt keeps what was not repaid."""
+    assert answer["debts_collected"] == min(credited, debt)
+    assert balance(conn, debtor) == max(0, credited - debt)
+    assert debt_of(conn, debtor) == max(0, debt - credited)
+    assert_invariants(conn)
+
+
 def test_unsettle_then_propose_and_confirm_collects_the_debt_like_resettle_does(
     conn: Connection, admin: Persona, bettor: Persona, other: Persona
 ) -> None:
@@ -181,14 +202,7 @@ def test_unsettle_then_propose_and_confirm_collects_the_debt_like_resettle_does(
 
     confirmed = second.call("confirm_settlement", market_id=market_id)
 
-    (won,) = conn.execute(
-        "select sum(payout) from app.wagers where user_id = %s and settlement = 'won'",
-        [bettor.user_id],
-    ).fetchone()
-    assert confirmed["debts_collected"] == min(won, debt)
-    assert balance(conn, bettor) == max(0, won - debt)
-    assert debt_of(conn, bettor) == max(0, debt - won)
-    assert_invariants(conn)
+    assert_collected(conn, bettor, confirmed, winnings(conn, bettor), debt)
 
 
 def test_unsettle_then_settle_collects_the_debt(
@@ -199,14 +213,7 @@ def test_unsettle_then_settle_collects_the_debt(
 
     settled = admin.call("settle_market", market_id=market_id, outcome_id=y)
 
-    (won,) = conn.execute(
-        "select sum(payout) from app.wagers where user_id = %s and settlement = 'won'",
-        [bettor.user_id],
-    ).fetchone()
-    assert settled["debts_collected"] == min(won, debt)
-    assert balance(conn, bettor) == max(0, won - debt)
-    assert debt_of(conn, bettor) == max(0, debt - won)
-    assert_invariants(conn)
+    assert_collected(conn, bettor, settled, winnings(conn, bettor), debt)
 
 
 def test_unsettle_then_void_market_takes_the_refund_toward_the_debt(
@@ -218,12 +225,8 @@ def test_unsettle_then_void_market_takes_the_refund_toward_the_debt(
 
     voided = admin.call("void_market", market_id=market_id, reason="called off")
 
-    refund = 2000  # both of the bettor's stakes
-    assert voided["debts_collected"] == min(refund, debt)
-    assert balance(conn, bettor) == max(0, refund - debt)
-    assert debt_of(conn, bettor) == max(0, debt - refund)
     assert balance(conn, other) == other_before + 2000  # no debt: the whole refund
-    assert_invariants(conn)
+    assert_collected(conn, bettor, voided, 2000, debt)  # both of the bettor's stakes
 
 
 def test_a_busy_market_does_not_queue_wagers_on_other_markets_behind_the_scheduler(
