@@ -8,17 +8,6 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.web.browser import WAIT_MS, Api, Person
-from tests.web.conftest import (
-    admin,
-    api,
-    api_database_for_web,
-    browser,
-    person,
-    web_build,
-    web_node,
-)
-
-__all__ = ["admin", "api", "api_database_for_web", "browser", "person", "web_build", "web_node"]
 
 TITLE = '<img src=x onerror="window.__pwned = 1"> <script>window.__pwned = 2</script> Derby'
 DESCRIPTION = (
