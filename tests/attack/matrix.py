@@ -21,6 +21,7 @@ here and gone), and when docs/reliability.md's tables differ from `markdown()`; 
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Persona(StrEnum):
@@ -116,6 +117,32 @@ RELATIONS: tuple[Relation, ...] = (
     Relation("user_debts", ADMINS_ONLY, owner="user_id", market="market_id"),
     Relation("side_effect_jobs", ADMINS_ONLY, market="market_id"),
 )
+
+# the views with rows of single users that bettor B may read: where B looks for bettor A's rows
+OWNED = tuple(r for r in RELATIONS if r.owner and r.scope(Persona.OTHER) is not Scope.DENIED)
+
+
+def in_scope(
+    relation: Relation,
+    scope: Scope,
+    truth: list[dict[str, Any]],
+    drafts: set[int],
+    user_id: str | None,
+) -> list[dict[str, Any]]:
+    """The rows a select of `relation` with `scope` returns: of `truth`, the rows the superuser
+    reads with the caller's claims, every one (ALL), those whose market is not one of `drafts`
+    (PUBLIC), those whose owner is `user_id`, the caller (OWN), or none (NONE)."""
+    if scope is Scope.ALL:
+        return truth
+    if scope is Scope.PUBLIC:
+        assert relation.market is not None, relation.name
+        return [r for r in truth if r[relation.market] not in drafts]
+    if scope is Scope.OWN:
+        assert relation.owner is not None, relation.name
+        return [r for r in truth if r[relation.owner] == user_id]
+    assert scope is Scope.NONE, f"{relation.name}: {scope} is a refusal, not rows"
+    return []
+
 
 ALLOWED, REFUSED = Outcome.ALLOWED, Outcome.DENIED
 NOT_ADMIN, NOT_AUTHENTICATED = Outcome.NOT_ADMIN, Outcome.NOT_AUTHENTICATED

@@ -12,6 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from tests.attack import matrix
 from tests.attack.matrix import FUNCTIONS, PERSONAS, RELATIONS, Function, Outcome, Relation, Scope
 from tests.attack.matrix import Persona as Who
 from tests.attack.stage import (
@@ -201,27 +202,15 @@ def test_every_view_shows_each_persona_exactly_its_scope(world: World, relation:
             continue
         rows = ordered(r for (r,) in caller.rows(query))
         truth = as_superuser(conn, relation.name, caller.claims)
-        if scope is Scope.ALL:
-            assert rows == truth, who
-        elif scope is Scope.PUBLIC:
-            assert relation.market is not None
-            hidden = {
-                i for (i,) in conn.execute("select id from app.markets where status = 'draft'")
-            }
-            assert rows == [r for r in truth if r[relation.market] not in hidden], who
-            assert {r[relation.market] for r in rows} & world.drafts == set(), who
+        hidden = {i for (i,) in conn.execute("select id from app.markets where status = 'draft'")}
+        assert rows == matrix.in_scope(relation, scope, truth, hidden, str(caller.user_id)), who
+        if scope is Scope.PUBLIC:
+            assert {r[relation.market or ""] for r in rows} & world.drafts == set(), who
         elif scope is Scope.OWN:
-            assert relation.owner is not None
-            assert rows == [r for r in truth if r[relation.owner] == str(caller.user_id)], who
             assert rows or who is Who.ADMIN, who
-        else:
-            assert rows == [], who
 
 
-OWNED = [r for r in RELATIONS if r.owner and r.scope(Who.OTHER) is not Scope.DENIED]
-
-
-@pytest.mark.parametrize("relation", OWNED, ids=lambda r: r.name)
+@pytest.mark.parametrize("relation", matrix.OWNED, ids=lambda r: r.name)
 def test_the_other_bettor_finds_none_of_bettor_a_s_rows_by_user_id_or_row_id(
     world: World, relation: Relation
 ) -> None:

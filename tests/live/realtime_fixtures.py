@@ -21,6 +21,18 @@ from tests.serving import Node, new_secret
 
 PASSWORD = "correct horse 1"
 WAIT = 30.0  # generous: how long to wait for something that must arrive
+ADMIN_TOPIC = "realtime:admin"
+# the engine's admin messages (docs/notifications.md, `wagerbase_admin`): for admins only
+ADMIN_TYPES = {
+    "profit",
+    "wager_pending",
+    "wager_decided",
+    "settlement_proposed",
+    "settlement_confirmed",
+    "settlement_cancelled",
+    "settlement_confirmation",
+    "side_effect_failed",
+}
 
 
 @pytest.fixture(scope="module")

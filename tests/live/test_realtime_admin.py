@@ -13,7 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.live.realtime_fixtures import ADMIN_TOPIC as ADMIN
 from tests.live.realtime_fixtures import (
+    ADMIN_TYPES,
     admin,
     close,
     create_market,
@@ -29,18 +31,6 @@ from tests.serving import Node
 from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
-
-ADMIN = "realtime:admin"
-ADMIN_TYPES = {
-    "profit",
-    "wager_pending",
-    "wager_decided",
-    "settlement_proposed",
-    "settlement_confirmed",
-    "settlement_cancelled",
-    "settlement_confirmation",
-    "side_effect_failed",
-}
 
 
 def admin_broadcast(event: str, **payload: Any) -> Any:

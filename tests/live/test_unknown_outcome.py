@@ -148,6 +148,12 @@ def log_lines(node: Node, event: str) -> list[dict[str, Any]]:
     return [record for record in json_lines(node) if record.get("event") == event]
 
 
+def outcome_line(node: Node, key: str | None) -> dict[str, Any]:
+    """The node's one unknown_outcome log line about the call with this idempotency key."""
+    [line] = [r for r in log_lines(node, "unknown_outcome") if r["idempotency_key"] == key]
+    return line
+
+
 def counters(node: Node) -> dict[str, int]:
     answer = httpx.get(f"{node.url}/health", timeout=WAIT)
     assert answer.status_code == 200, answer.text
@@ -234,7 +240,7 @@ def test_a_wager_cut_off_at_its_commit_gets_a_definite_answer_and_lands_once(
     # issued twice: the call, then the same call with the same key; never a third time
     assert proxied.proxy.executions(b"place_wager") == issued + 2
     resolution = "replayed" if fault == "sever_after_commit" else "executed"
-    [line] = [r for r in log_lines(proxied.node, "unknown_outcome") if r["idempotency_key"] == key]
+    line = outcome_line(proxied.node, key)
     assert line["function"] == "place_wager"
     assert line["phase"] == "commit"
     assert line["resolution"] == resolution
@@ -268,7 +274,7 @@ def test_a_deposit_without_a_key_gets_one_from_the_server_and_lands_once(
         [depositor.id],
     )
     assert operation == "deposit"
-    [line] = [r for r in log_lines(proxied.node, "unknown_outcome") if r["idempotency_key"] == key]
+    line = outcome_line(proxied.node, key)
     assert line["key_source"] == "server"
     assert line["resolution"] == ("replayed" if fault == "sever_after_commit" else "executed")
 
@@ -310,7 +316,7 @@ def test_a_database_gone_past_the_window_gets_a_503_naming_the_key_that_settles_
     # nothing ran twice while the database was away: the commit landed once
     assert proxied.proxy.executions(b"place_wager") == issued + 1
     assert wagers(proxied.database, bettor.id) == [(game, 700, key)]
-    [line] = [r for r in log_lines(proxied.node, "unknown_outcome") if r["idempotency_key"] == key]
+    line = outcome_line(proxied.node, key)
     assert line["resolution"] == "unresolved"
     assert counters(proxied.node)["unresolved"] == before["unresolved"] + 1
 

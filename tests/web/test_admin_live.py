@@ -13,20 +13,10 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, WebSocket, expect
 
+from tests.live.realtime_fixtures import ADMIN_TOPIC, ADMIN_TYPES
 from tests.web.browser import WAIT_MS, Api, Person
 
 Frame = dict[str, Any]
-ADMIN_TOPIC = "realtime:admin"
-ADMIN_EVENTS = {
-    "profit",
-    "wager_pending",
-    "wager_decided",
-    "settlement_proposed",
-    "settlement_confirmed",
-    "settlement_cancelled",
-    "settlement_confirmation",
-    "side_effect_failed",
-}
 
 # Run in a bettor's page: the bettor's own token, on a socket of its own, asking to join the admin
 # topic as realtime-js would (protocol 2.0.0); resolves with every frame received until the join
@@ -80,7 +70,7 @@ def admin_messages(frames: list[Frame]) -> list[Frame]:
         f
         for f in frames
         if f["event"] == "broadcast"
-        and (f["topic"] == ADMIN_TOPIC or f["payload"].get("event") in ADMIN_EVENTS)
+        and (f["topic"] == ADMIN_TOPIC or f["payload"].get("event") in ADMIN_TYPES)
     ]
 
 

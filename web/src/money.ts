@@ -38,3 +38,8 @@ export function formatShare(share: number | null | undefined): string {
   if (share === null || share === undefined) return '–'
   return `${(share * 100).toFixed(1)}%`
 }
+
+/** A change of share in percentage points, signed: 1.5 -> "+1.50 pp", -0.25 -> "-0.25 pp". */
+export function formatPoints(points: number): string {
+  return `${points > 0 ? '+' : ''}${points.toFixed(2)} pp`
+}

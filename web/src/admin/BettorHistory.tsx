@@ -11,35 +11,17 @@ import { LineChart } from '../depth/LineChart'
 import { rows, useLoad } from '../load'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
+import { USER_STATS_COLUMNS, type UserStats } from '../screens/MyBets'
 import { supabase } from '../supabase'
 import { ChartCanvas, clock } from './ChartCanvas'
-import { WAGER_COLUMNS } from './Corrections'
+import { WAGER_COLUMNS, type AdminWager } from './Corrections'
 import { useAdminRevision } from './live'
 
-export interface BettorWager {
-  id: number
-  user_id: string
-  market_id: number
-  market_title: string
-  outcome_label: string
-  stake: number
-  odds: number
-  potential_payout: number
-  approval: string
-  settlement: string
-  payout: number | null
+/** A wager row as the corrections list reads it, with its profit and when it was settled. */
+export interface BettorWager extends AdminWager {
   profit: number | null
-  created_at: string
   settled_at: string | null
   is_big?: boolean
-}
-
-interface Stats {
-  wagers: number
-  wins: number
-  wagered: number
-  won: number
-  profit: number
 }
 
 interface Result {
@@ -154,7 +136,7 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
   const revision = useAdminRevision()
   const heading = useRef<HTMLHeadingElement>(null)
   const stats = useLoad(
-    () => rows<Stats>(supabase().from('user_stats').select('wagers,wins,wagered,won,profit').eq('user_id', userId)),
+    () => rows<UserStats>(supabase().from('user_stats').select(USER_STATS_COLUMNS).eq('user_id', userId)),
     [userId, revision],
   )
   const wallet = useLoad(

@@ -15,7 +15,7 @@ import { BettorHistory, short, wagerState, type BettorWager } from './BettorHist
 import { WAGER_COLUMNS } from './Corrections'
 import { ImpactChart, type ImpactEvent } from './ImpactChart'
 import { useAdminRevision } from './live'
-import { SINCE, loadQuotes, sinceIso, type Since } from './Telemetry'
+import { SinceSelect, loadQuotes, sinceIso, type Since } from './Telemetry'
 
 const STAGES: { label: string; approval?: string; settlement?: string[] }[] = [
   { label: 'Waiting for approval', approval: 'pending' },
@@ -283,13 +283,7 @@ function PriceImpact() {
         </label>
         <label>
           Quotes of the
-          <select value={since} onChange={(e) => setSince(e.target.value as Since)}>
-            {SINCE.map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </select>
+          <SinceSelect value={since} onChange={setSince} />
         </label>
       </div>
       {(quotes.error || events.error) && <p className="error">{quotes.error ?? events.error}</p>}

@@ -7,7 +7,7 @@ import { useState } from 'react'
 import { fromRest } from '../errors'
 import { rows, useLoad, type Answer } from '../load'
 import { useMarkets, type Market } from '../markets'
-import { formatMinor, formatOdds, formatShare } from '../money'
+import { formatMinor, formatOdds, formatPoints, formatShare } from '../money'
 import { follow, useSearch } from '../router'
 import { supabase } from '../supabase'
 import { useNow } from '../time'
@@ -47,6 +47,19 @@ export interface QuoteFilter {
   bettor: string | null
   minImpact: number | null // percentage points, either way
   since: Since
+}
+
+/** The select of a `since` span; its label is the caller's. */
+export function SinceSelect({ value, onChange }: { value: Since; onChange: (since: Since) => void }) {
+  return (
+    <select value={value} onChange={(e) => onChange(e.target.value as Since)}>
+      {SINCE.map((option) => (
+        <option key={option.value} value={option.value}>
+          {option.label}
+        </option>
+      ))}
+    </select>
+  )
 }
 
 /** The start of the `since` span as an ISO time, or null for any time. */
@@ -120,14 +133,13 @@ export function outcomeLabel(markets: Market[], q: Pick<Quote, 'market_id' | 'ou
   return marketOf(markets, q.market_id)?.outcomes.find((o) => o.outcome_id === q.outcome_id)?.label ?? `#${q.outcome_id}`
 }
 
-export const pp = (value: number) => `${value > 0 ? '+' : ''}${value.toFixed(2)} pp`
 const short = (id: string | null) => (id ? id.slice(0, 8) : 'anonymous')
 
 function QuoteLine({ quote, markets }: { quote: Quote | null; markets: Market[] }) {
   if (!quote) return <>–</>
   return (
     <>
-      {pp(quote.price_impact_pp)}: {formatMinor(quote.stake)} on {outcomeLabel(markets, quote)}
+      {formatPoints(quote.price_impact_pp)}: {formatMinor(quote.stake)} on {outcomeLabel(markets, quote)}
     </>
   )
 }
@@ -191,13 +203,7 @@ export function Telemetry({ id, isAdmin }: { id: number | null; isAdmin: boolean
           </label>
           <label>
             Since
-            <select value={since} onChange={(e) => setSince(e.target.value as Since)}>
-              {SINCE.map((option) => (
-                <option key={option.value} value={option.value}>
-                  {option.label}
-                </option>
-              ))}
-            </select>
+            <SinceSelect value={since} onChange={setSince} />
           </label>
         </div>
         {!valid && (
@@ -294,7 +300,7 @@ export function Telemetry({ id, isAdmin }: { id: number | null; isAdmin: boolean
                     <td className="num">{formatMinor(q.stake)}</td>
                     <td className="num">{formatOdds(q.baseline_odds, 4)}</td>
                     <td className="num">{formatOdds(q.effective_odds, 4)}</td>
-                    <td className="num" data-testid="impact">{pp(q.price_impact_pp)}</td>
+                    <td className="num" data-testid="impact">{formatPoints(q.price_impact_pp)}</td>
                     <td className="num">{formatShare(q.share_after)}</td>
                   </tr>
                 ))}

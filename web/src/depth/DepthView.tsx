@@ -6,7 +6,7 @@ import { useMemo, useState } from 'react'
 import type { ChartDataset } from 'chart.js'
 import { call, useLoad } from '../load'
 import type { Market } from '../markets'
-import { formatMinor, formatOdds, formatShare } from '../money'
+import { formatMinor, formatOdds, formatPoints, formatShare } from '../money'
 import { useNow } from '../time'
 import { LineChart } from './LineChart'
 
@@ -55,7 +55,6 @@ const PALETTE = ['#60a5fa', '#f87171', '#34d399', '#fbbf24', '#c084fc', '#2dd4bf
 const money = (value: number) => formatMinor(value)
 const percent = (value: number) => formatShare(value)
 const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
-const pp = (value: number) => `${value > 0 ? '+' : ''}${value.toFixed(2)} pp`
 
 function Distribution({ depth }: { depth: Depth }) {
   return (
@@ -83,7 +82,7 @@ function Distribution({ depth }: { depth: Depth }) {
               <td className="num">{formatShare(o.share)}</td>
               <td className={`num ${o.share_change_pp > 0 ? 'plus' : o.share_change_pp < 0 ? 'minus' : ''}`} data-testid="share-change">
                 {o.share_change_pp > 0 ? '▲ ' : o.share_change_pp < 0 ? '▼ ' : ''}
-                {pp(o.share_change_pp)}
+                {formatPoints(o.share_change_pp)}
               </td>
               <td className="num">{formatOdds(o.odds)}</td>
               <td className="num">{formatMinor(o.pool)}</td>
@@ -216,7 +215,7 @@ export function DepthView({ market }: { market: Market }) {
                   {depth.price_impact_events.map((e, i) => (
                     <li key={i}>
                       {formatMinor(e.stake)} on {label(e.outcome_id)}: {formatShare(e.share_before)} →{' '}
-                      {formatShare(e.share_after)} (<span className="plus">{pp(e.impact_pp)}</span>){' '}
+                      {formatShare(e.share_after)} (<span className="plus">{formatPoints(e.impact_pp)}</span>){' '}
                       <span className="muted">{time(e.at)}</span>
                     </li>
                   ))}

@@ -10,7 +10,8 @@ import { useMyWagers, WagerTable, type Wager } from './WagerList'
 
 type Filter = 'all' | 'active' | 'settled'
 
-interface Stats {
+/** A row of the `user_stats` view: a user's settled wagers, wins, staked, won and profit. */
+export interface UserStats {
   wagers: number
   wins: number
   wagered: number
@@ -18,18 +19,20 @@ interface Stats {
   profit: number
 }
 
+export const USER_STATS_COLUMNS = 'wagers,wins,wagered,won,profit'
+
 /** The user's totals as the engine keeps them (the `user_stats` view): no sums in the browser. */
 function Totals() {
   const { userId, wagersRevision } = useMe()
-  const [stats, setStats] = useState<Stats | null>(null)
+  const [stats, setStats] = useState<UserStats | null>(null)
   useEffect(() => {
     if (!userId) return
     void supabase()
       .from('user_stats')
-      .select('wagers,wins,wagered,won,profit')
+      .select(USER_STATS_COLUMNS)
       .eq('user_id', userId)
       .then(({ data, error }) => {
-        if (!error) setStats(((data as unknown as Stats[]) ?? [])[0] ?? null)
+        if (!error) setStats(((data as unknown as UserStats[]) ?? [])[0] ?? null)
       })
   }, [userId, wagersRevision])
   if (!stats) return null
