@@ -108,7 +108,10 @@ $$;
 -- _idempotency_begin: claim `p_key` for this user and operation, before anything else happens.
 -- Returns null when the caller should go on (the key is new, or there is none); returns the stored
 -- result, marked replayed, when the same call was made before. A concurrent call with the same key
--- waits on the primary key until the first one commits or rolls back.
+-- waits on the primary key until the first one commits or rolls back. A replay counts itself on
+-- the key's row (replays, last_replayed_at): that write makes its commit wait for the synchronous
+-- standby, so a replayed answer is never given before a second machine holds what it reports
+-- (migrations/0012).
 -- Raises: invalid_idempotency_key, idempotency_conflict; 40001 under repeatable read, to retry.
 create or replace function app._idempotency_begin(
     p_user uuid,
@@ -156,6 +159,9 @@ begin
             'arguments', v_row.arguments
         ));
     end if;
+    update app.idempotency_keys as k
+    set replays = k.replays + 1, last_replayed_at = now()
+    where k.user_id = p_user and k.key = p_key;
     return v_row.result || '{"replayed": true}';
 end
 $$;

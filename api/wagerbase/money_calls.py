@@ -20,11 +20,11 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    same call with the same key is issued again on a new connection (a multi-host connection
    string with target_session_attrs=read-write reaches the new primary), with backoff, for up to
    `window` seconds. The engine either replays the stored result (it had committed) or runs it
-   once (it had not); the client gets that answer. Each such attempt takes a transaction id
-   first, so its own commit waits for the synchronous standby, and with it every earlier commit:
-   a replayed answer is a durable one. If the window passes, OutcomeUnknown: a 503 with
-   Retry-After that names the key. A call without a key (admin calls, idempotent by state) gets
-   OutcomeUnknown at once, saying what to check.
+   once (it had not); the client gets that answer. Either way the attempt's commit writes (a
+   replay counts itself on the key's row, migrations/0012), so it waits for the synchronous
+   standby, and with it every earlier commit: a replayed answer is a durable one. If the window
+   passes, OutcomeUnknown: a 503 with Retry-After that names the key. A call without a key
+   (admin calls, idempotent by state) gets OutcomeUnknown at once, saying what to check.
 
 A connection lost before COMMIT was sent cannot have committed: a call with a key is issued again
 the same way (safe, whatever happened); one without a key gets the usual retryable 503.
@@ -78,9 +78,9 @@ MAX_BACKOFF_SECONDS = 2.0
 AGAIN = frozenset({"40001", "40P01", "55P03"})
 # The server ends a connection with these (shutdown, crash, not accepting connections yet).
 ENDED = frozenset({"57P01", "57P02", "57P03"})
-# Before the call issued again: a transaction id (so that its commit waits for the standby), and
-# a bound on lock waits (the key may still be held by the first call's server process).
-_RESOLVING = "select set_config('lock_timeout', %s, true), pg_catalog.pg_current_xact_id()"
+# Before the call issued again: a bound on lock waits (the key may still be held by the first
+# call's server process).
+_RESOLVING = "select set_config('lock_timeout', %s, true)"
 
 
 def idempotency_key(given: str | None) -> tuple[str, KeySource]:

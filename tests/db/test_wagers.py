@@ -574,6 +574,29 @@ def test_a_replayed_wager_returns_the_same_wager_and_is_placed_once(
     assert_invariants(conn)
 
 
+def test_a_replay_writes_so_its_commit_waits_for_the_standby_like_the_original(
+    conn: Connection, admin: Persona, bettor: Persona
+) -> None:
+    """PostgreSQL waits for a synchronous standby only at the commit of a transaction that wrote.
+    A replay that only read could tell a client, right after a failover, that a wager exists
+    which no second machine holds yet; so each replay counts itself on the key's row
+    (tests/live/test_unknown_outcome.py shows the wait itself)."""
+    market = make_market(admin)
+    args = {"market_id": market.id, "outcome_id": market.outcomes[0], "stake": 300}
+    bettor.call("place_wager", **args, idempotency_key="bet-durable")
+    counted = (
+        "select replays, last_replayed_at is not null from app.idempotency_keys where key = %s"
+    )
+    assert conn.execute(counted, ["bet-durable"]).fetchone() == (0, False)
+
+    for replays in (1, 2):
+        again = bettor.call("place_wager", **args, idempotency_key="bet-durable")
+        assert again["replayed"] is True
+        assert conn.execute(counted, ["bet-durable"]).fetchone() == (replays, True)
+    assert scalar(conn, "select count(*) from app.wagers where market_id = %s", [market.id]) == 1
+    assert_invariants(conn)
+
+
 def test_a_replay_answers_even_after_the_market_closed(admin: Persona, bettor: Persona) -> None:
     market = make_market(admin)
     first = bettor.call(
