@@ -61,6 +61,16 @@ AttemptWithBackoff.INITIAL_DELAY = POOL_RECONNECT_DELAY_SECONDS
 AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 
+# Connection below replaces a private step of psycopg 3.3 (pyproject pins psycopg to 3.3.x): in
+# 3.2 the same method sat outside the `except QueryCanceled` that swallows its error. Refuse to
+# run on a psycopg where the step is gone rather than quietly cancel commits again.
+if not hasattr(AsyncConnection, "_try_cancel") or not psycopg.__version__.startswith("3.3."):
+    raise ImportError(
+        f"wagerbase needs psycopg 3.3.x (found {psycopg.__version__}): database.Connection "
+        "overrides its statement-cancel step so that no commit is ever cancelled"
+    )
+
+
 class Connection(AsyncConnection[dict[str, Any]]):
     """A connection that never cancels a statement on the server: when its task is cancelled
     mid-statement it is closed instead (see the module's heading)."""

@@ -23,7 +23,8 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    once (it had not); the client gets that answer. Either way the attempt's commit writes (a
    replay counts itself on the key's row, migrations/0012), so it waits for the synchronous
    standby, and with it every earlier commit: a replayed answer is a durable one. If the window
-   passes, OutcomeUnknown: a 503 with Retry-After that names the key. A call without a key
+   passes (between attempts: an attempt whose commit waits for a standby is never cut short),
+   OutcomeUnknown: a 503 with Retry-After that names the key. A call without a key
    (admin calls, idempotent by state) gets OutcomeUnknown at once, saying what to check.
 
 A connection lost before COMMIT was sent cannot have committed: a call with a key is issued again
@@ -81,6 +82,23 @@ ENDED = frozenset({"57P01", "57P02", "57P03"})
 # Before the call issued again: a bound on lock waits (the key may still be held by the first
 # call's server process).
 _RESOLVING = "select set_config('lock_timeout', %s, true)"
+
+
+def _log_detached_end(task: asyncio.Task[Any]) -> None:
+    """How a call whose request went away ended: nobody awaits it any more, so its error (a
+    refusal, say) is read here rather than left to asyncio's 'never retrieved' warning."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    log.warning(
+        json.dumps(
+            {
+                "event": "money_call_detached_end",
+                "task": task.get_name(),
+                "outcome": "answered" if error is None else type(error).__name__,
+            }
+        )
+    )
 
 
 def idempotency_key(given: str | None) -> tuple[str, KeySource]:
@@ -231,6 +249,7 @@ class MoneyCalls:
                     }
                 )
             )
+            task.add_done_callback(_log_detached_end)
             raise
 
     async def drain(self, timeout: float = DEFAULT_DRAIN_SECONDS) -> None:

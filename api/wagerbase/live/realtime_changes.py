@@ -638,13 +638,17 @@ class ChangeFeed:
         if not plans:
             return []
         statement, params = self._statement(plans)
-        # an admin message's rows may include drafts, which only a current admin reads: its
-        # re-select is never shared with another token that merely claims the same flag
-        public = event.audience != "admin" and all(plan.table.public for plan in plans)
+        # a re-select is shared only by tokens that must see the same rows: public tables for
+        # tokens claiming no admin role share by role; any other (an admin message's rows, a
+        # user's own rows, a token claiming admin, whose RLS asks the database whether it still
+        # is one) is run for that token alone, never handed rows a current admin read
+        public = (
+            event.audience != "admin"
+            and not is_admin(claims)
+            and all(plan.table.public for plan in plans)
+        )
         who: Hashable = (
-            (claims.get("role"), is_admin(claims))
-            if public
-            else tuple(sorted((k, repr(v)) for k, v in claims.items()))
+            claims.get("role") if public else tuple(sorted((k, repr(v)) for k, v in claims.items()))
         )
         try:
             rows = await self._shared(event, (who, statement, params), claims, statement, params)
