@@ -256,7 +256,7 @@ from app.pool_snapshots as s;
 -- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
 -- a loosened play limit applies (also in whole seconds, for clients without an interval type),
 -- the depth settings, and the thresholds of a big wager and a big win (docs/engine.md,
--- "Settings"). The side-effect workers' tuning stays private.
+-- "Settings"). The side-effect workers' tuning is left out: no surface of the API shows it.
 create view public.settings with (security_invoker = true) as
 select
     c.initial_balance,

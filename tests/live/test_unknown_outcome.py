@@ -503,7 +503,8 @@ def test_a_cancelled_statement_closes_its_connection_instead_of_cancelling(
 def test_a_cancelled_wait_for_the_standby_is_an_unknown_outcome(tmp_path: Path) -> None:
     """An operator's pg_cancel_backend on a commit waiting for its synchronous standby makes the
     commit return with a WARNING: it committed here but maybe not on the standby. The node
-    resolves it through the key, and answers only once that answer is on the standby too."""
+    resolves it through the key, and the resolving call's own commit waits for the standby in
+    turn: no answer comes until the (absent) standby's wait is lifted."""
     server = EmbeddedServer(tmp_path / "data")
     database = server.start()
     migrate(database)
