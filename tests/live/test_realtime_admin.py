@@ -266,6 +266,42 @@ def test_a_deleted_user_s_token_is_refused_by_a_join_and_by_an_access_token_fram
     run(scenario())
 
 
+def test_a_channel_whose_user_is_deleted_is_closed_at_its_next_change(
+    rt_node: Node, rt_database: str
+) -> None:
+    """A channel joined before its user was deleted would have its re-selects refused with
+    unknown_user at every change: the first such change closes it, as a refused token is."""
+
+    async def scenario() -> None:
+        boss = await admin(rt_node, rt_database)
+        market = await create_market(boss, "Gone Before The Whistle")
+        ana = await sign_up(rt_node)
+        home, _ = await outcome_ids(ana, market["id"])
+        await wager(ana, market["id"], home, 300)
+        async with wire(rt_node.url, rt_node.anon_key, "2.0.0") as client:
+            mine = "realtime:mine"
+            bindings = [{"event": "*", "schema": "public", "table": "my_wagers"}]
+            join_ref, joined = await client.join(mine, ana.token, bindings)
+            assert joined["payload"]["status"] == "ok"
+            await delete_user(rt_database, ana.user_id)
+
+            # her wager is refunded: a change of her rows, which she may no longer read
+            await boss.client.rpc(
+                "void_market", {"market_id": market["id"], "reason": "called off"}
+            ).execute()
+
+            said = await client.push(
+                lambda f: f["event"] == "system" and f["payload"]["status"] == "error"
+            )
+            assert (said["topic"], said["payload"]["message"]) == (mine, UNKNOWN_USER)
+            closed = await client.push(lambda f: f["event"] == "phx_close")
+            assert (closed["topic"], closed["join_ref"]) == (mine, join_ref)
+            assert not [f for f in client.pushes if f["event"] == "postgres_changes"]
+        await close(ana, boss)
+
+    run(scenario())
+
+
 def test_an_admin_channel_given_a_bettors_token_is_closed(rt_node: Node, rt_database: str) -> None:
     async def scenario() -> None:
         boss = await admin(rt_node, rt_database)

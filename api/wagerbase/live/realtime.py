@@ -54,6 +54,7 @@ from wagerbase.live.realtime_changes import (
     Binding,
     BindingError,
     Subscription,
+    TokenUserGone,
     is_admin,
     parse_bindings,
 )
@@ -634,10 +635,17 @@ class RealtimeSocket:
         for channel in channels:
             if channel.bindings:
                 by_token.setdefault(channel.token, []).append(channel)
+        gone: list[Channel] = []
         for group in by_token.values():
-            frames += await self.feed.frames(
-                event, group[0].claims, [c.subscription for c in group]
-            )
+            try:
+                frames += await self.feed.frames(
+                    event, group[0].claims, [c.subscription for c in group]
+                )
+            except TokenUserGone:
+                gone += group
+        if gone:
+            # joined before their user was deleted: closed as a refused token is
+            await self._close(gone, UNKNOWN_USER)
         if frames:
             async with self._send_lock:
                 # a channel that left, re-joined or changed token meanwhile gets nothing of this
@@ -688,13 +696,18 @@ class RealtimeSocket:
     async def _expire(self, now: float) -> None:
         """Close the channels whose token expired (as Supabase Realtime does)."""
         expired = [c for c in self.channels.values() if c.expired(now)]
-        if not expired:
-            return
-        for channel in expired:
+        if expired:
+            await self._close(
+                expired, "Token has expired: send a fresh access_token and join again"
+            )
+
+    async def _close(self, channels: list[Channel], message: str) -> None:
+        """End these channels: a system error saying why, then phx_close."""
+        for channel in channels:
             self.channels.pop(channel.topic, None)
         self._reidentify()
         frames = []
-        for channel in expired:
+        for channel in channels:
             frames.append(
                 _push(
                     channel.topic,
@@ -702,7 +715,7 @@ class RealtimeSocket:
                     {
                         "channel": channel.name,
                         "extension": "system",
-                        "message": "Token has expired: send a fresh access_token and join again",
+                        "message": message,
                         "status": "error",
                     },
                 )

@@ -604,6 +604,10 @@ def commit_timestamp(event: Event) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+class TokenUserGone(Exception):
+    """A re-select was refused with unknown_user: the token's user was deleted since it joined."""
+
+
 class ChangeFeed:
     """Turns engine messages into postgres_changes frames for the sockets of one node."""
 
@@ -652,7 +656,12 @@ class ChangeFeed:
         )
         try:
             rows = await self._shared(event, (who, statement, params), claims, statement, params)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:
+            if exc.diag.message_primary == "unknown_user":
+                raise TokenUserGone from exc
+            log.warning("realtime: re-select for %s failed: %s", event.type, exc)
+            return []
+        except PoolTimeout as exc:
             log.warning("realtime: re-select for %s failed: %s", event.type, exc)
             return []
         return await self._build(event, plans, rows)
