@@ -1080,17 +1080,22 @@ class Books(RuleBasedStateMachine):
     def unsettle_market(self, who: str, choice: tuple[int, str], reason: str) -> None:
         self.unsettle_as(who, self.pick_market(choice, ["settled"]), reason)
 
+    def correction_refusal(self, who: str, market: Market | None, reason: str) -> str | None:
+        """The refusal unsettle and resettle share, in the engine's order: the caller, the
+        reason, the market, its status; None when those pass."""
+        if who not in ADMINS:
+            return "not_admin"
+        if not reason.strip():
+            return "invalid_argument"
+        if market is None:
+            return "market_not_found"
+        if market.status != "settled":
+            return "not_settled"
+        return None
+
     def unsettle_as(self, who: str, market_id: int, reason: str) -> None:
         market = self.model_markets.get(market_id)
-        expected = None
-        if who not in ADMINS:
-            expected = "not_admin"
-        elif not reason.strip():
-            expected = "invalid_argument"
-        elif market is None:
-            expected = "market_not_found"
-        elif market.status != "settled":
-            expected = "not_settled"
+        expected = self.correction_refusal(who, market, reason)
         answer = self.expect(expected, who, "unsettle_market", market_id=market_id, reason=reason)
         if answer is None:
             return
@@ -1120,22 +1125,15 @@ class Books(RuleBasedStateMachine):
 
     def resettle_as(self, who: str, market_id: int, winner: int, reason: str) -> None:
         market = self.model_markets.get(market_id)
-        expected = None
-        if who not in ADMINS:
-            expected = "not_admin"
-        elif not reason.strip():
-            expected = "invalid_argument"
-        elif market is None:
-            expected = "market_not_found"
-        elif market.status != "settled":
-            expected = "not_settled"
-        elif winner not in market.outcomes:
-            expected = "outcome_not_found"
-        elif winner == market.winner:
-            expected = "invalid_argument"
-        elif market.requires_confirmation:
-            # settle_market's gate, after the unsettle: everything is rolled back
-            expected = "settlement_needs_confirmation"
+        expected = self.correction_refusal(who, market, reason)
+        if expected is None and market is not None:
+            if winner not in market.outcomes:
+                expected = "outcome_not_found"
+            elif winner == market.winner:
+                expected = "invalid_argument"
+            elif market.requires_confirmation:
+                # settle_market's gate, after the unsettle: everything is rolled back
+                expected = "settlement_needs_confirmation"
         answer = self.expect(
             expected, who, "resettle_market", market_id=market_id, outcome_id=winner, reason=reason
         )
