@@ -93,7 +93,7 @@ $$;
 -- start after it commits (a new wallet's grant, the next deposit or withdrawal); pending
 -- withdrawals stay pending when approval is turned off, and are decided as before.
 -- Returns the settings after the change (those above).
--- Raises: not_admin, invalid_argument (not a JSON object or empty, an unknown setting, a value of
+-- Raises: not_admin, invalid_argument (not a JSON object or empty; an unknown setting; a value of
 -- the wrong type or out of range).
 create or replace function public.update_settings(settings jsonb)
 returns jsonb

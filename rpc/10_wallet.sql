@@ -190,7 +190,7 @@ $$;
 -- Changes: one 'deposit' ledger transaction (world -> wallet) whose memo holds the reference;
 -- logs; a balance message to the user, as a deposit sends.
 -- Returns {transaction_id, user_id, amount, balance, version, reference, replayed}.
--- Raises: not_admin, invalid_argument (no reference, reference over 200 characters, no key),
+-- Raises: not_admin, invalid_argument (no reference or one over 200 characters; no key),
 -- user_not_found, invalid_amount, amount_above_maximum, invalid_idempotency_key,
 -- idempotency_conflict, self_excluded, daily_deposit_limit_reached.
 create or replace function public.credit_wallet(
