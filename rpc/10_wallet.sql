@@ -37,6 +37,7 @@ grant execute on function public.get_wallet() to authenticated, service_role;
 -- status, and notifies withdrawal_requested to the user and withdrawal_pending to admins.
 -- Raises: unknown_user, invalid_amount, amount_above_maximum, insufficient_funds, self_excluded,
 -- daily_deposit_limit_reached.
+drop function if exists app._wallet_transfer(text, bigint, text);
 create or replace function app._wallet_transfer(
     p_user uuid,
     p_kind text,

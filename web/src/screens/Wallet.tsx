@@ -236,11 +236,8 @@ export function Wallet() {
         <strong data-testid="wallet-balance">{formatMinor(balance)}</strong>
       </div>
       <div className="two">
-        {settings === null ? null : settings.self_service_deposits ? (
-          <Transfer kind="deposit" />
-        ) : (
-          <NoDeposits />
-        )}
+        {/* until the settings are read, the form (the engine refuses a deposit it does not take) */}
+        {settings?.self_service_deposits === false ? <NoDeposits /> : <Transfer kind="deposit" />}
         <Transfer kind="withdraw" />
       </div>
       {settings?.withdrawals_require_approval && (
