@@ -192,7 +192,9 @@ end
 $$;
 grant execute on function public.settle_market(bigint, bigint) to authenticated, service_role;
 
--- house_summary(): the bookmaker's balance and profit, and what is at stake right now.
+-- house_summary(): the bookmaker's balance and profit, and what is at stake right now: escrows,
+-- wallets, money in and out (deposits_net: deposits and credits less withdrawals paid out), grants,
+-- and withdrawals waiting for an admin (their amount held and their count).
 -- Callers: admins. Changes: nothing.
 -- Raises: not_admin.
 create or replace function public.house_summary()
@@ -211,7 +213,9 @@ begin
             'user_balances', coalesce(sum(a.balance) filter (where a.kind = 'user'), 0),
             'wallets', count(*) filter (where a.kind = 'user'),
             'deposits_net', -coalesce(sum(a.balance) filter (where a.kind = 'world'), 0),
-            'grants', -coalesce(sum(a.balance) filter (where a.kind = 'grants'), 0)
+            'grants', -coalesce(sum(a.balance) filter (where a.kind = 'grants'), 0),
+            'withdrawals_pending',
+            coalesce(sum(a.balance) filter (where a.kind = 'withdrawals_pending'), 0)
         )
         from app.accounts as a
     ) || (
@@ -219,7 +223,9 @@ begin
             'markets_open', count(*) filter (where m.status = 'open'),
             'markets_closed', count(*) filter (where m.status = 'closed'),
             'markets_settled', count(*) filter (where m.status = 'settled'),
-            'pending_wagers', (select count(*) from app.wagers as w where w.approval = 'pending')
+            'pending_wagers', (select count(*) from app.wagers as w where w.approval = 'pending'),
+            'pending_withdrawals',
+            (select count(*) from app.withdrawals as w where w.status = 'pending')
         )
         from app.markets as m
     );

@@ -17,6 +17,8 @@ drop view if exists public.quote_telemetry;
 drop view if exists public.settings;
 drop view if exists public.pool_snapshots;
 drop view if exists public.wager_results;
+drop view if exists public.my_withdrawals;
+drop view if exists public.withdrawals;
 
 -- Every market anyone may see (drafts: admins only), with live odds, caps and pools, and whether
 -- its settlement needs a second admin (settlement review: propose, then another admin confirms).
@@ -255,8 +257,10 @@ from app.pool_snapshots as s;
 -- The engine's settings a client may read (app.config's one row; only the database owner changes
 -- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
 -- a loosened play limit applies (also in whole seconds, for clients without an interval type),
--- the depth settings, and the thresholds of a big wager and a big win (docs/engine.md,
--- "Settings"). The side-effect workers' tuning is left out: no surface of the API shows it.
+-- the depth settings, the thresholds of a big wager and a big win, and whether bettors may deposit
+-- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md) (see
+-- docs/engine.md, "Settings"). The side-effect workers' tuning is left out: no surface of the API
+-- shows it. Admins change the money settings with update_settings (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
 select
     c.initial_balance,
@@ -274,13 +278,38 @@ select
     c.snapshot_interval_seconds,
     c.depth_impact_threshold_pp,
     c.big_wager_min_stake,
-    c.big_win_min_profit
+    c.big_win_min_profit,
+    c.self_service_deposits,
+    c.withdrawals_require_approval
 from app.config as c;
+
+-- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees
+-- their own, an admin every one; pending, approved, or rejected with the reason.
+create view public.withdrawals with (security_invoker = true) as
+select
+    w.id,
+    w.user_id,
+    p.username,
+    w.amount,
+    w.status,
+    w.reason,
+    w.idempotency_key,
+    w.request_transaction_id,
+    w.decision_transaction_id,
+    w.requested_at,
+    w.decided_at
+from app.withdrawals as w
+left join app.profiles as p on w.user_id = p.user_id;
+
+create view public.my_withdrawals with (security_invoker = true) as
+select w.*
+from public.withdrawals as w
+where w.user_id = (select auth.uid());
 
 grant select on public.markets, public.outcomes, public.settlements, public.settings,
 public.pool_snapshots
 to anon, authenticated, service_role;
 grant select on public.wallets, public.my_wallet, public.wagers, public.my_wagers,
 public.wager_results, public.ledger, public.my_ledger, public.admin_actions,
-public.quote_telemetry
+public.quote_telemetry, public.withdrawals, public.my_withdrawals
 to authenticated, service_role;

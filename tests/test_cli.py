@@ -94,3 +94,45 @@ def test_db_check_passes_on_a_sound_database_and_names_what_is_broken(
     out = capsys.readouterr().out
     assert "BROKEN: cached balance differs from entries: 1 row(s)" in out
     assert f"1 of {len(NAMES)} invariants broken" in out
+
+
+def test_settings_show_set_and_profile_go_through_update_settings(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["settings", "show"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "self_service_deposits=true" in shown
+    assert "withdrawals_require_approval=false" in shown
+    assert "initial_balance=10000" in shown
+
+    assert main(["settings", "profile", "real-money"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert {"initial_balance=0", "self_service_deposits=false"} <= set(out)
+    assert main(["settings", "set", "max_deposit=50000", "withdrawals_require_approval=false"]) == 0
+    capsys.readouterr()
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select initial_balance, max_deposit, self_service_deposits,"
+            " withdrawals_require_approval from app.config"
+        ).fetchone()
+        assert row == (0, 50000, False, False)
+        logged = conn.execute(
+            "select actor, actor_role from app.admin_actions where action = 'update_settings'"
+        ).fetchall()
+        assert logged == [(None, "service_role"), (None, "service_role")]
+
+    # refused by the database, with its key; nothing changes
+    assert main(["settings", "set", "initial_balance=-5"]) == 1
+    assert "invalid_argument" in capsys.readouterr().err
+    assert main(["settings", "set", "free_money=true"]) == 1
+    assert "unknown setting" in capsys.readouterr().err
+    assert main(["settings", "set", "initial_balance"]) == 2
+    assert main(["settings", "profile", "play-money"]) == 0
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select initial_balance, max_deposit, self_service_deposits,"
+            " withdrawals_require_approval from app.config"
+        ).fetchone()
+        assert row == (10000, 50000, True, False)

@@ -12,6 +12,9 @@
     wagerbase seed-demo             migrate, then load demo users and markets (idempotent)
     wagerbase users create NAME [--email E] [--admin]   (password read from stdin or a prompt)
     wagerbase users promote|demote NAME                 grant or withdraw the admin role
+    wagerbase settings show                             every setting a client may read
+    wagerbase settings set KEY=VALUE [KEY=VALUE ...]    change money settings (docs/operations.md)
+    wagerbase settings profile real-money|play-money    apply a named set of money settings
     wagerbase serve [--host 127.0.0.1] [--port 8000]    migrate, then serve the API
     wagerbase keys                                      the anon and service keys
 
@@ -21,6 +24,7 @@ leave it running afterwards; `wagerbase db stop` stops it.
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
@@ -29,7 +33,7 @@ from typing import cast
 
 import psycopg
 
-from wagerbase import settings, users
+from wagerbase import engine_settings, settings, users
 from wagerbase.backup import FORMATS, BackupError, BackupRefused, parse_time, restore, take_backup
 from wagerbase.conninfo import libpq_env, redact
 from wagerbase.demo import seed_demo
@@ -106,6 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (("promote", "make a user an admin"), ("demote", "withdraw admin")):
         one = user_commands.add_parser(action, help=text)
         one.add_argument("name", help="username, email or user id")
+    engine = commands.add_parser(
+        "settings", help="the engine's settings: show them, change the money settings"
+    )
+    engine_commands = engine.add_subparsers(
+        dest="settings_command", required=True, metavar="ACTION"
+    )
+    engine_commands.add_parser("show", help="every setting a client may read")
+    assign = engine_commands.add_parser(
+        "set",
+        help="change money settings: initial_balance, max_deposit, max_withdrawal, "
+        "self_service_deposits, withdrawals_require_approval",
+    )
+    assign.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    profile = engine_commands.add_parser("profile", help="apply a named set of money settings")
+    profile.add_argument("name", choices=["real-money", "play-money"])
     return parser
 
 
@@ -299,6 +318,25 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    with psycopg.connect(settings.database_url()) as conn:
+        if args.settings_command == "show":
+            shown = engine_settings.show(conn)
+        elif args.settings_command == "set":
+            try:
+                changes = engine_settings.parse_assignments(args.assignments)
+            except ValueError as exc:
+                print(f"wagerbase: {exc}", file=sys.stderr)
+                return 2
+            shown = engine_settings.update(conn, changes)
+        else:
+            shown = engine_settings.apply_profile(conn, args.name)
+    for key, value in shown.items():
+        print(f"{key}={json.dumps(value)}")
+    _note_left_running()
+    return 0
+
+
 def cmd_keys() -> int:
     for role, key in keys(settings.jwt_secret()).items():
         print(f"{role}: {key}")
@@ -327,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db(args.db_command, getattr(args, "mode", "fast"))
         if args.command == "users":
             return cmd_users(args)
+        if args.command == "settings":
+            return cmd_settings(args)
         if args.command == "seed-demo":
             return cmd_seed_demo()
         if args.command == "keys":

@@ -4,7 +4,10 @@ Run by `wagerbase db check` (after a restore, say) and by the tests after every 
 property-based run (tests/db/invariants.py), as a role that reads the schema `app`:
 - every ledger transaction has two or more entries that sum to zero;
 - every account's cached balance and version equal what its entries say;
-- no user wallet or market escrow is negative;
+- no user wallet, market escrow or the pending-withdrawals account is negative;
+- the pending-withdrawals account holds exactly the pending withdrawals; each withdrawal's money
+  moved as its status says (requested from the wallet; approved to the world or rejected back to
+  the wallet), and every withdrawal transaction belongs to exactly one withdrawal;
 - each escrow holds exactly the stakes of its market's unsettled wagers (accepted and pending);
 - the pools, promised payouts and wager counts of markets still taking or awaiting a result equal
   their accepted wagers;
@@ -77,7 +80,49 @@ CHECKS: dict[str, str] = {
     """,
     "wallet or escrow negative": """
         select a.id, a.kind, a.balance from app.accounts as a
-        where a.kind in ('user', 'escrow') and a.balance < 0
+        where a.kind in ('user', 'escrow', 'withdrawals_pending') and a.balance < 0
+    """,
+    # withdrawals that wait for an admin (migration 0016, docs/operations.md)
+    "pending withdrawals differ from their account": """
+        select a.id, a.balance, coalesce(w.total, 0)
+        from app.accounts as a
+        left join lateral (
+            select sum(w.amount) as total from app.withdrawals as w where w.status = 'pending'
+        ) as w on true
+        where a.kind = 'withdrawals_pending' and a.balance <> coalesce(w.total, 0)
+    """,
+    "withdrawal not moved as its status says": """
+        select w.id, w.status, w.amount
+        from app.withdrawals as w
+        where not exists (
+                select 1 from app.ledger_transactions as t
+                inner join app.ledger_entries as e on e.transaction_id = t.id
+                inner join app.accounts as a on a.id = e.account_id
+                where t.id = w.request_transaction_id and t.kind = 'withdrawal_request'
+                  and a.user_id = w.user_id and e.amount = -w.amount)
+           or (w.status = 'pending') <> (w.decision_transaction_id is null)
+           or (w.decision_transaction_id is not null and not exists (
+                select 1 from app.ledger_transactions as t
+                inner join app.ledger_entries as e on e.transaction_id = t.id
+                inner join app.accounts as a on a.id = e.account_id
+                where t.id = w.decision_transaction_id and e.amount = w.amount
+                  and ((w.status = 'approved' and t.kind = 'withdrawal_approval'
+                        and a.kind = 'world')
+                       or (w.status = 'rejected' and t.kind = 'withdrawal_rejection'
+                           and a.user_id = w.user_id))))
+    """,
+    "withdrawal transaction without its one withdrawal": """
+        select t.id, t.kind, count(x.id)
+        from app.ledger_transactions as t
+        left join (
+            select w.id, w.request_transaction_id as transaction_id from app.withdrawals as w
+            union all
+            select w.id, w.decision_transaction_id from app.withdrawals as w
+            where w.decision_transaction_id is not null
+        ) as x on x.transaction_id = t.id
+        where t.kind in ('withdrawal_request', 'withdrawal_approval', 'withdrawal_rejection')
+        group by t.id, t.kind
+        having count(x.id) <> 1
     """,
     "escrow differs from unsettled stakes": """
         select m.id, m.status, e.balance, coalesce(sum(w.stake), 0)

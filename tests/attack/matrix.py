@@ -110,6 +110,8 @@ RELATIONS: tuple[Relation, ...] = (
     Relation("my_play_limits", MY_OWN, owner="user_id"),
     Relation("play_limit_changes", USERS_OWN, owner="user_id"),
     Relation("user_stats", USERS_OWN, owner="user_id"),
+    Relation("withdrawals", USERS_OWN, owner="user_id"),  # those that waited for an admin
+    Relation("my_withdrawals", MY_OWN, owner="user_id"),
     Relation("admin_actions", ADMINS_ONLY, market="market_id"),
     Relation("quote_telemetry", ADMINS_ONLY, owner="user_id", market="market_id"),
     Relation("settlement_proposals", ADMINS_ONLY, market="market_id"),
@@ -184,6 +186,12 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("resettle_market", ADMIN_CALL),
     Function("house_summary", ADMIN_CALL),
     Function("retry_side_effects", ADMIN_CALL),
+    # real money (docs/operations.md): settings, credits from outside, withdrawal approvals
+    Function("update_settings", ADMIN_CALL),
+    Function("credit_wallet", ADMIN_CALL),
+    Function("admin_list_pending_withdrawals", ADMIN_CALL),
+    Function("approve_withdrawal", ADMIN_CALL),
+    Function("reject_withdrawal", ADMIN_CALL),
 )
 
 WRITES = "refused"  # every persona, every view: see the module heading

@@ -8,6 +8,7 @@ makes markets and proposals, and `owner` (bettor A, who owns the wagers). Each p
 fresh markets, so a call never depends on what another did.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -243,6 +244,50 @@ def _resettle(stage: Stage) -> Arguments:
     return {**arguments, "outcome_id": stage.outcomes[arguments["market_id"]][1]}
 
 
+@prepares("update_settings")
+def _settings(stage: Stage) -> Arguments:
+    """A setting set to the value it holds: an allowed call changes nothing that other calls of
+    the matrix (on a shared node, over HTTP) depend on."""
+    return {"settings": {"max_withdrawal": 1000000}}
+
+
+@prepares("credit_wallet")
+def _credit(stage: Stage) -> Arguments:
+    stage.serial += 1
+    return {
+        "user_id": stage.owner.user_id,
+        "amount": 500,
+        "reference": f"matrix credit {stage.serial}",
+        "idempotency_key": str(uuid.uuid4()),
+    }
+
+
+def pending_withdrawal(clerk: Actor, who: Actor, amount: int = 100) -> int:
+    """A withdrawal of `who` waiting for an admin: approval switched on for it, then off again
+    (the default), so that every other call withdraws as it always did."""
+    clerk.call("update_settings", settings={"withdrawals_require_approval": True})
+    try:
+        return int(who.call("withdraw", amount=amount)["withdrawal_id"])
+    finally:
+        clerk.call("update_settings", settings={"withdrawals_require_approval": False})
+
+
+@prepares("admin_list_pending_withdrawals")
+def _pending_withdrawals(stage: Stage) -> Arguments:
+    pending_withdrawal(stage.clerk, stage.owner)
+    return {}
+
+
+@prepares("approve_withdrawal")
+def _withdrawal(stage: Stage) -> Arguments:
+    return {"withdrawal_id": pending_withdrawal(stage.clerk, stage.owner)}
+
+
+@prepares("reject_withdrawal")
+def _reject_withdrawal(stage: Stage) -> Arguments:
+    return {"withdrawal_id": pending_withdrawal(stage.clerk, stage.owner), "reason": "not today"}
+
+
 # rows in every view ------------------------------------------------------------------------------
 
 
@@ -250,8 +295,9 @@ def populate(stage: Stage, a: Actor, b: Actor, admin: Actor) -> set[int]:
     """Rows in every view (run BEFORE_POPULATE first and AFTER_POPULATE after, as the database
     owner, then the side-effect jobs, for the statistics, leaderboard and big wins, and the pool
     snapshots the scheduler would take, drafts' included): bettors A and B and the admin
-    with wallets, wagers, ledger entries, limits and quotes; open, draft, settled, proposed,
-    corrected (A owes a debt) and virtual markets. Returns the ids of the draft markets."""
+    with wallets, wagers, ledger entries, limits, quotes and withdrawals; open, draft, settled,
+    proposed, corrected (A owes a debt) and virtual markets. Returns the ids of the draft
+    markets."""
     clerk = stage.clerk
     live = stage.market()
     for who, position in ((a, 0), (b, 1), (admin, 0)):
@@ -277,6 +323,13 @@ def populate(stage: Stage, a: Actor, b: Actor, admin: Actor) -> set[int]:
     clerk.call(
         "propose_settlement", market_id=proposed["id"], outcome_id=outcome(proposed, 1), note="?"
     )
+    # withdrawals that waited for an admin: A's approved and pending, B's rejected
+    for who, decide in ((a, "approve_withdrawal"), (a, None), (b, "reject_withdrawal")):
+        held = pending_withdrawal(clerk, who)
+        if decide == "approve_withdrawal":
+            clerk.call(decide, withdrawal_id=held)
+        elif decide:
+            clerk.call(decide, withdrawal_id=held, reason="documents missing")
     # a debt: A wins, takes everything out, and the result is corrected
     corrected = stage.market()
     a.call("place_wager", market_id=corrected["id"], outcome_id=outcome(corrected, 0), stake=500)
@@ -345,6 +398,11 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) from (
     select format('action %%s', id) from app.admin_actions where market_id = any(%(markets)s)
     union all
     select format('quote %%s', id) from app.quote_telemetry where user_id = any(%(users)s)
+    union all
+    select format('withdrawal %%s %%s', id, status)
+    from app.withdrawals where user_id = any(%(users)s)
+    union all
+    select format('settings %%s', to_jsonb(c)) from app.config as c
     union all
     select format('retried jobs %%s', count(*))
     from app.side_effect_jobs where retried_at is not null

@@ -148,6 +148,11 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.void_wager",
         "public.retry_side_effects",
         "public.create_virtual_market",
+        "public.update_settings",
+        "public.credit_wallet",
+        "public.admin_list_pending_withdrawals",
+        "public.approve_withdrawal",
+        "public.reject_withdrawal",
     }
     user_functions = {
         "public.deposit",

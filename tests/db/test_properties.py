@@ -32,6 +32,10 @@ credit from that market toward the debt, oldest debt first). After every step th
 invariants must hold and its balances, debts, wagers, markets, proposals, limits, pools and pool
 snapshots must equal the model's. A refusal that is not in the error catalog fails the test, and
 so does a run that never reaches one of the paths listed in REACHED.
+
+Since issue 12 also the real-money settings (update_settings switching self-service deposits and
+withdrawal approval), credits (credit_wallet, a deposit under the bettor's limits, once per key
+whoever sends it) and withdrawals held for an admin, approved or rejected once.
 """
 
 import json
@@ -89,6 +93,8 @@ MISSING = 10**12  # an id no market, outcome, wager or proposal has
 # example lasts a day)
 SNAPSHOT_INTERVAL = 86400
 
+# the owner of credit_wallet's idempotency keys in the model (one space for every admin)
+CREDITS = "credits"
 # bea and bob bet; so does cal, who alone may exclude himself (for the rest of the example)
 BETTORS = ["bea", "bob", "cal"]
 EXCLUDER = "cal"
@@ -119,6 +125,11 @@ REACHED = {
     "daily_stake_limit_reached",
     "daily_deposit_limit_reached",
     "limit loosening pending",
+    "deposits_disabled",
+    "withdrawal approved",
+    "withdrawal rejected",
+    "withdrawal_not_pending",
+    "credited",
 }
 
 
@@ -373,6 +384,7 @@ ENGINE_STATE: dict[str, str] = {
                 inner join app.markets as m on m.id = o.market_id
                 where m.status in ('draft', 'open', 'closed')""",
     "snapshots": "select market_id, reason, count(*) from app.pool_snapshots group by 1, 2",
+    "withdrawals": "select id, user_id, amount, status from app.withdrawals",
     "limits": """select user_id, daily_stake_limit, pending_daily_stake_limit,
                         pending_daily_stake_limit_at is not null, daily_deposit_limit,
                         pending_daily_deposit_limit, pending_daily_deposit_limit_at is not null,
@@ -469,6 +481,11 @@ class Books(RuleBasedStateMachine):
         self.proposals: dict[int, Proposal] = {}
         self.limits: dict[str, Limits] = {}
         self.deposited: Counter[str] = Counter()  # all within the rolling 24 hours
+        # the real-money settings (docs/operations.md) and the withdrawals that waited for an
+        # admin: id -> [user, amount, status]
+        self.deposits_open = True
+        self.approval = False
+        self.withdrawals: dict[int, list[Any]] = {}
         self.started = datetime.now(UTC)
 
     # calling the engine ------------------------------------------------------------------------
@@ -1403,7 +1420,9 @@ class Books(RuleBasedStateMachine):
         operation = "deposit" if function == "deposit" else "withdrawal"
         expected, stored = self.replay(user, key, operation, {"amount": amount})
         if expected is None and stored is None:
-            if amount <= 0:
+            if function == "deposit" and not self.deposits_open:
+                expected = "deposits_disabled"
+            elif amount <= 0:
                 expected = "invalid_amount"
             elif amount > (MAX_DEPOSIT if function == "deposit" else MAX_WITHDRAWAL):
                 expected = "amount_above_maximum"
@@ -1425,7 +1444,98 @@ class Books(RuleBasedStateMachine):
         if function == "deposit":
             self.deposited[user] += amount
         assert (answer["amount"], answer["balance"]) == (amount, self.balances[user])
+        held = function == "withdraw" and self.approval
+        assert ("withdrawal_id" in answer) == held
+        if held:
+            self.withdrawals[answer["withdrawal_id"]] = [user, amount, "pending"]
         self.remember(user, key, operation, {"amount": amount}, answer)
+
+    # real money: settings, credits, withdrawals that wait for an admin ---------------------------
+
+    @rule(
+        deposits=st.sampled_from([True, True, False]),
+        approval=st.booleans(),
+        who=admins,
+    )
+    def switch_money_settings(self, deposits: bool, approval: bool, who: str) -> None:
+        settings_ = {"self_service_deposits": deposits, "withdrawals_require_approval": approval}
+        expected = None if who in ADMINS else "not_admin"
+        answer = self.expect(expected, who, "update_settings", settings=settings_)
+        if answer is None:
+            return
+        assert {k: answer[k] for k in settings_} == settings_
+        self.deposits_open, self.approval = deposits, approval
+
+    @rule(
+        user=st.sampled_from(BETTORS),
+        amount=amounts,
+        key=st.sampled_from(["c1", "c2", "c3", ""]),
+        who=admins,
+    )
+    def credit_wallet(self, user: str, amount: int, key: str, who: str) -> None:
+        """An admin credits a wallet from the outside world: a deposit under the bettor's
+        responsible-play rules, once per key whoever sends it."""
+        arguments = {"user_id": str(self.user_ids[user]), "amount": amount, "reference": "psp"}
+        expected, stored = "not_admin", None
+        if who in ADMINS:
+            expected, stored = self.replay(CREDITS, key, "credit_wallet", arguments)
+            if expected is None and stored is None:
+                if amount <= 0:
+                    expected = "invalid_amount"
+                elif amount > MAX_DEPOSIT:
+                    expected = "amount_above_maximum"
+                elif self.excluded(user):
+                    expected = "self_excluded"
+                elif self.deposited[user] + amount > self.limit(
+                    user, "deposit", unlimited=MAX_DEPOSIT * 10**6
+                ):
+                    expected = "daily_deposit_limit_reached"
+        answer = self.expect(
+            expected,
+            who,
+            "credit_wallet",
+            user_id=self.user_ids[user],
+            amount=amount,
+            reference="psp",
+            idempotency_key=key,
+        )
+        if answer is None:
+            return
+        if stored is not None:
+            assert answer == {**stored, "replayed": True}
+            return
+        self.credit(user, amount)
+        self.deposited[user] += amount
+        assert (answer["amount"], answer["balance"]) == (amount, self.balances[user])
+        self.remember(CREDITS, key, "credit_wallet", arguments, answer)
+        self.reach("credited")
+
+    @precondition(lambda self: bool(self.withdrawals))
+    @rule(pick=st.integers(0, 1000), approve=st.booleans(), who=admins)
+    def decide_withdrawal(self, pick: int, approve: bool, who: str) -> None:
+        """approve_withdrawal (the money leaves) or reject_withdrawal (it comes back), once."""
+        ids = sorted(self.withdrawals)
+        withdrawal_id = ids[pick % len(ids)]
+        user, amount, status = self.withdrawals[withdrawal_id]
+        expected = None
+        if who not in ADMINS:
+            expected = "not_admin"
+        elif status != "pending":
+            expected = "withdrawal_not_pending"
+        if approve:
+            answer = self.expect(expected, who, "approve_withdrawal", withdrawal_id=withdrawal_id)
+        else:
+            answer = self.expect(
+                expected, who, "reject_withdrawal", withdrawal_id=withdrawal_id, reason="checks"
+            )
+        if answer is None:
+            return
+        decided = "approved" if approve else "rejected"
+        assert (answer["status"], answer["amount"]) == (decided, amount)
+        self.withdrawals[withdrawal_id][2] = decided
+        if not approve:
+            self.credit(user, amount)
+        self.reach(f"withdrawal {decided}")
 
     # responsible play --------------------------------------------------------------------------
 
@@ -1792,6 +1902,9 @@ class Books(RuleBasedStateMachine):
             if m.snapshotted:
                 expected_snapshots[(m.id, "interval")] = len(m.outcomes)
         assert snapshots == expected_snapshots
+        assert {row[0]: (self.names[row[1]], *row[2:]) for row in state["withdrawals"]} == {
+            i: tuple(w) for i, w in self.withdrawals.items()
+        }
         limits = {self.names[row[0]]: row[1:] for row in state["limits"]}
         assert limits == {
             user: (

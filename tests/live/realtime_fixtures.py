@@ -32,6 +32,8 @@ ADMIN_TYPES = {
     "settlement_cancelled",
     "settlement_confirmation",
     "side_effect_failed",
+    "withdrawal_pending",
+    "withdrawal_decided",
 }
 
 

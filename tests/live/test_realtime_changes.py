@@ -76,6 +76,9 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("user", "wagers_settled"): WAGERS,
     ("user", "wagers_unsettled"): WAGERS,
     ("user", "wager_voided"): WAGERS,
+    ("user", "withdrawal_requested"): {("withdrawals", "INSERT"), ("my_withdrawals", "INSERT")},
+    ("user", "withdrawal_approved"): {("withdrawals", "UPDATE"), ("my_withdrawals", "UPDATE")},
+    ("user", "withdrawal_rejected"): {("withdrawals", "UPDATE"), ("my_withdrawals", "UPDATE")},
     ("admin", "profit"): set(),  # the house account is in no view
     ("admin", "wager_pending"): set(),  # the owner's wager_placed carries the change
     ("admin", "wager_decided"): set(),  # the owner's wager_approved / wager_rejected do
@@ -84,6 +87,8 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("admin", "settlement_cancelled"): {("settlement_proposals", "UPDATE")},
     ("admin", "settlement_confirmation"): {("markets", "UPDATE")},  # a draft's (SAMPLE)
     ("admin", "side_effect_failed"): {("side_effect_jobs", "UPDATE")},
+    ("admin", "withdrawal_pending"): set(),  # the owner's withdrawal_requested carries the change
+    ("admin", "withdrawal_decided"): set(),  # the owner's withdrawal_approved / _rejected do
 }
 # every field any message may carry to name its rows
 SAMPLE = {
@@ -99,6 +104,7 @@ SAMPLE = {
     "reason": "deposit",
     "proposal_id": 4,
     "job_id": 5,
+    "withdrawal_id": 6,
     "status": "draft",
 }
 CHANNELS = {"wagerbase_market": "market", "wagerbase_user": "user", "wagerbase_admin": "admin"}

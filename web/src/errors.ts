@@ -50,6 +50,11 @@ const ENGINE: Record<string, (d: Detail) => string> = {
   daily_stake_limit_reached: (d) =>
     `This would pass your daily stake limit of ${money(d.limit)} ` +
     `(${money(d.used)} used in the last 24 hours).`,
+  deposits_disabled: () =>
+    'Deposits are not taken here. Pay in the way the operator offers; it is credited to your wallet.',
+  withdrawal_not_found: () => 'That withdrawal does not exist.',
+  withdrawal_not_pending: (d) => `That withdrawal was ${String(d.status ?? 'decided')} already.`,
+  own_withdrawal: () => 'Another administrator must approve your own withdrawal.',
   daily_deposit_limit_reached: (d) =>
     `This would pass your daily deposit limit of ${money(d.limit)} ` +
     `(${money(d.used)} used in the last 24 hours).`,

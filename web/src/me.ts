@@ -3,6 +3,7 @@
 // change older than the balance shown is dropped. Wagers and ledger lists reload on a change:
 // every change to a wager comes as a `my_wagers` row (placed, approved, rejected, refunded,
 // settled, and since the engine announces them so, unsettled or voided one by one by an admin).
+// Withdrawals that wait for an admin (the real-money profile) come as `my_withdrawals` rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { useEffect, useSyncExternalStore } from 'react'
 import { supabase } from './supabase'
@@ -13,9 +14,11 @@ interface MeState {
   version: number
   wagersRevision: number // bumped on every change to the user's wagers
   ledgerRevision: number // bumped on every new ledger entry
+  withdrawalsRevision: number // bumped on every change to the user's withdrawals waiting for an admin
 }
 
-let state: MeState = { userId: null, balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0 }
+const EMPTY = { balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0, withdrawalsRevision: 0 }
+let state: MeState = { userId: null, ...EMPTY }
 let channel: RealtimeChannel | null = null
 const listeners = new Set<() => void>()
 
@@ -49,6 +52,9 @@ function follow(userId: string): void {
     .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'my_ledger' }, () =>
       update({ ledgerRevision: state.ledgerRevision + 1 }),
     )
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'my_withdrawals' }, () =>
+      update({ withdrawalsRevision: state.withdrawalsRevision + 1 }),
+    )
     .on('system', {}, (message: { message?: string }) => {
       if (message.message?.startsWith('resync')) void reload()
     })
@@ -59,7 +65,11 @@ function follow(userId: string): void {
 
 async function reload(): Promise<void> {
   await loadWallet()
-  update({ wagersRevision: state.wagersRevision + 1, ledgerRevision: state.ledgerRevision + 1 })
+  update({
+    wagersRevision: state.wagersRevision + 1,
+    ledgerRevision: state.ledgerRevision + 1,
+    withdrawalsRevision: state.withdrawalsRevision + 1,
+  })
 }
 
 async function switchUser(userId: string | null): Promise<void> {
@@ -69,7 +79,7 @@ async function switchUser(userId: string | null): Promise<void> {
     channel = null
     await supabase().removeChannel(old)
   }
-  state = { userId, balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0 }
+  state = { userId, ...EMPTY }
   listeners.forEach((listener) => listener())
   if (userId) follow(userId)
 }

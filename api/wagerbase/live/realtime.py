@@ -18,7 +18,8 @@ database's answer, not the claim. A channel may carry:
   message, with the market `version`. These topics belong to the engine: broadcasts sent by
   clients are refused, so nobody can forge odds for others.
 - broadcast: the engine's admin messages on `realtime:admin` (`profit`, `wager_pending`,
-  `wager_decided`, `settlement_*`, `side_effect_failed`), `event` the engine's type and `payload`
+  `wager_decided`, `settlement_*`, `side_effect_failed`, `withdrawal_pending`,
+  `withdrawal_decided`), `event` the engine's type and `payload`
   its message. Only an admin joins it: the join's token must claim admin and belong to a user who
   is still an admin (auth.is_admin(), as every admin call checks), or be the service role. Each
   message is checked again, once per token on the node, before it goes out, so a demoted or

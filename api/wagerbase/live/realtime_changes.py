@@ -17,15 +17,19 @@ market's id...), so each one maps to a few candidate changes, one per view:
 | `wager_approved`, `wager_rejected`, `wager_voided` | UPDATE of those wagers |
 | `wagers_refunded`, `wagers_settled`, `wagers_unsettled` | UPDATE of those wagers |
 | `balance` | `wallets`, `my_wallet`: UPDATE (INSERT for a grant); `ledger`, `my_ledger`: INSERT |
+| `withdrawal_requested` | INSERT into `withdrawals`, `my_withdrawals` |
+| `withdrawal_approved`, `withdrawal_rejected` | UPDATE of that withdrawal |
 | admin `settlement_proposed` | INSERT into `settlement_proposals` |
 | admin `settlement_confirmed`, `settlement_cancelled` | UPDATE of `settlement_proposals` |
 | admin `settlement_confirmation` (a draft) | UPDATE of `markets` (its confirmation setting) |
 | admin `side_effect_failed` | UPDATE of `side_effect_jobs` |
 
 (`virtual_draws` rows exist for virtual markets only: for any other market its re-select finds
-nothing and sends nothing.) Admin `profit`, `wager_pending` and `wager_decided` map to no change
-of their own: the house account is in no view, and the wager's changes already come from its
-owner's `wager_placed`, `wager_approved` and `wager_rejected`. Nor does admin
+nothing and sends nothing.) Admin `profit`, `wager_pending`, `wager_decided`,
+`withdrawal_pending` and `withdrawal_decided` map to no change of their own: the house account is
+in no view, and the wager's (or withdrawal's) changes already come from its owner's messages
+(`wager_placed`, `wager_approved`, `wager_rejected`; `withdrawal_requested`,
+`withdrawal_approved`, `withdrawal_rejected`). Nor does admin
 `settlement_confirmation` about a market that is not a draft (its `status`): the market's own
 `settlement_confirmation` message carries that change, and a draft sends none. Admin messages
 reach only the subscribers whose token claims admin (or the service role); RLS still decides each
@@ -100,6 +104,8 @@ TABLES: dict[str, Table] = {
         Table("my_wallet", ("user_id",), "user_id", USERS),
         Table("ledger", ("id",), "id", USERS),
         Table("my_ledger", ("id",), "id", USERS),
+        Table("withdrawals", ("id",), "id", USERS),
+        Table("my_withdrawals", ("id",), "id", USERS),
         Table("settlement_proposals", ("id",), "id", ADMINS),
         Table("side_effect_jobs", ("id",), "id", ADMINS),
     )
@@ -529,6 +535,22 @@ def _balance_changes(user_id: str, payload: dict[str, Any]) -> list[Change]:
     return found
 
 
+_WITHDRAWALS = ("withdrawals", "my_withdrawals")
+_WITHDRAWAL_CHANGES = {
+    "withdrawal_requested": "INSERT",
+    "withdrawal_approved": "UPDATE",
+    "withdrawal_rejected": "UPDATE",
+}
+
+
+def _withdrawal_changes(kind: str, payload: dict[str, Any]) -> list[Change]:
+    withdrawal_id = _int(payload.get("withdrawal_id"))
+    if withdrawal_id is None:
+        return []
+    change = _WITHDRAWAL_CHANGES[kind]
+    return [Change(t, change, _BY_ID, (withdrawal_id,)) for t in _WITHDRAWALS]
+
+
 def changes_for(event: Event) -> list[Change]:
     """The candidate changes an engine message stands for (none for messages it does not map)."""
     payload = event.payload
@@ -549,6 +571,8 @@ def changes_for(event: Event) -> list[Change]:
     user_id: str = payload["user_id"]
     if kind == "balance":
         return _balance_changes(user_id, payload)
+    if kind in _WITHDRAWAL_CHANGES:
+        return _withdrawal_changes(kind, payload)
     return _wager_changes(kind, user_id, payload)
 
 

@@ -1,5 +1,6 @@
 // Admin/Markets (DBGP 6.4, BetMarket 4.6): the house, every market with its pool, wagers and
-// approvals waiting, and what can be done to it; the wagers waiting; a new market. A wager that
+// approvals waiting, and what can be done to it; the wagers and the withdrawals waiting; a new
+// market; a credit to a wallet. A wager that
 // starts waiting is shown the moment its `wager_pending` message arrives (live.ts), before the
 // list of waiting wagers has been read again.
 import { useMarkets, type Market } from '../markets'
@@ -11,7 +12,9 @@ import { CreateMarket } from './CreateMarket'
 import { House } from './House'
 import { usePendingArrivals, type PendingArrival } from './live'
 import { MarketActions } from './MarketActions'
+import { CreditWallet } from './CreditWallet'
 import { PendingWagers, usePending } from './PendingWagers'
+import { PendingWithdrawals } from './PendingWithdrawals'
 
 const DECIDABLE: Market['status'][] = ['open', 'closed']
 
@@ -107,8 +110,10 @@ export function AdminHome({ isAdmin }: { isAdmin: boolean }) {
       <House />
       <Arrivals />
       <PendingWagers marketId={null} />
+      <PendingWithdrawals />
       <MarketsTable />
       <CreateMarket />
+      <CreditWallet />
     </AdminPage>
   )
 }

@@ -1,8 +1,8 @@
 // The bookmaker's figures. The profit follows the engine's `profit` messages on the admin topic
 // (each carries the house account's version; the newer of it and house_summary's is shown), so it
 // moves the moment a settlement commits, without asking the server. The rest of house_summary is
-// read again only when it can have changed: the house moved, a wager started or stopped waiting
-// for approval, a market changed status, or the feed (re)connected. Not on every wager or odds.
+// read again only when it can have changed: the house moved, a wager or a withdrawal started or
+// stopped waiting for approval, a market changed status, or the feed (re)connected. Not on every wager or odds.
 import { call, rows, useLoad } from '../load'
 import { useMarkets } from '../markets'
 import { formatMinor } from '../money'
@@ -23,6 +23,8 @@ interface Summary {
   markets_closed: number
   markets_settled: number
   pending_wagers: number
+  withdrawals_pending: number
+  pending_withdrawals: number
 }
 
 export function House() {
@@ -83,6 +85,12 @@ export function House() {
         <div>
           <dt>Waiting for approval</dt>
           <dd data-testid="house-pending">{data?.pending_wagers ?? '–'}</dd>
+        </div>
+        <div>
+          <dt>Withdrawals waiting</dt>
+          <dd data-testid="house-withdrawals">
+            {data ? `${data.pending_withdrawals} · ${formatMinor(data.withdrawals_pending)}` : '–'}
+          </dd>
         </div>
         <div>
           <dt>Big wagers</dt>

@@ -1,7 +1,8 @@
 // What an admin's screens follow live, on one channel, the realtime topic `admin` (docs/live.md):
 // - the engine's admin messages, as broadcasts only a current admin receives: `profit` (the
 //   house's balance and profit, with the house account's `version`), `wager_pending` (a wager that
-//   waits for approval) and `wager_decided`, `settlement_*`, `side_effect_failed`;
+//   waits for approval) and `wager_decided`, `settlement_*`, `side_effect_failed`,
+//   `withdrawal_pending` and `withdrawal_decided` (withdrawals that wait for an admin);
 // - postgres_changes on the `wagers` view: RLS gives an admin every bettor's rows, so a wager
 //   placed, approved, rejected, refunded, settled, unsettled or voided anywhere arrives.
 // Every change bumps one revision that the admin screens reload on (a burst, such as a settlement
@@ -87,6 +88,8 @@ function onAdminMessage(event: string, payload: Record<string, unknown> | null):
       emit()
     }
     bumpHouse()
+  } else if (event === 'withdrawal_pending' || event === 'withdrawal_decided') {
+    bumpHouse() // house_summary counts the withdrawals waiting and what they hold
   } else if (event === 'settlement_confirmation' && isNumber(payload.market_id)) {
     // a draft's switch sends no market message; for other markets this re-reads what the
     // market message brings

@@ -1,8 +1,13 @@
-// The wallet (BetMarket 4.5): the live balance, deposit and withdraw, the ledger history.
+// The wallet (BetMarket 4.5): the live balance, deposit and withdraw, the ledger history. Under
+// the real-money profile (the `settings` view, settings.ts) the deposit form gives way to a note
+// (money comes in through the operator), and a withdrawal waits for an admin: the withdrawals and
+// their fate are listed live (`my_withdrawals`).
 import { useEffect, useState, type FormEvent } from 'react'
 import { fromRest } from '../errors'
+import { rows, useLoad } from '../load'
 import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
+import { useMoneySettings } from '../settings'
 import { supabase } from '../supabase'
 import { ResponsiblePlay } from './Limits'
 
@@ -26,6 +31,23 @@ const KINDS: Record<string, string> = {
   unsettlement: 'Settlement reversed',
   wager_void: 'Refund (wager voided)',
   debt_repayment: 'Debt repayment',
+  withdrawal_request: 'Withdrawal requested',
+  withdrawal_rejection: 'Withdrawal refused, refunded',
+}
+
+interface Withdrawal {
+  id: number
+  amount: number
+  status: 'pending' | 'approved' | 'rejected'
+  reason: string | null
+  requested_at: string
+  decided_at: string | null
+}
+
+const FATES: Record<Withdrawal['status'], string> = {
+  pending: 'Waiting for approval',
+  approved: 'Approved, paid out',
+  rejected: 'Refused, refunded',
 }
 
 function Transfer({ kind }: { kind: 'deposit' | 'withdraw' }) {
@@ -50,10 +72,15 @@ function Transfer({ kind }: { kind: 'deposit' | 'withdraw' }) {
       setMessage({ ok: false, text: fromRest(error).text })
       return
     }
-    applyWallet(data as { balance: number; version: number })
+    const answer = data as { balance: number; version: number; status?: string }
+    applyWallet(answer)
+    const done = kind === 'deposit' ? 'Deposited' : 'Withdrew'
     setMessage({
       ok: true,
-      text: `${kind === 'deposit' ? 'Deposited' : 'Withdrew'} ${formatMinor(amount)}.`,
+      text:
+        answer.status === 'pending'
+          ? `Withdrawal of ${formatMinor(amount)} requested: it waits for approval.`
+          : `${done} ${formatMinor(amount)}.`,
     })
     setText('')
   }
@@ -141,8 +168,66 @@ function Ledger() {
   )
 }
 
+/** Where the deposit form stands when bettors may not deposit. */
+function NoDeposits() {
+  return (
+    <section className="card stack" aria-labelledby="no-deposit-title" data-testid="no-deposits">
+      <h2 id="no-deposit-title">Deposit</h2>
+      <p className="muted">
+        Deposits are not taken here. Pay in the way the operator offers; the money is credited to
+        this wallet and shows up in the history below.
+      </p>
+    </section>
+  )
+}
+
+function Withdrawals() {
+  const { userId, withdrawalsRevision } = useMe()
+  const { data } = useLoad(
+    () =>
+      rows<Withdrawal>(
+        supabase()
+          .from('my_withdrawals')
+          .select('id,amount,status,reason,requested_at,decided_at')
+          .order('id', { ascending: false })
+          .limit(50),
+      ),
+    [userId, withdrawalsRevision],
+  )
+  if (!data || data.length === 0) return null
+  return (
+    <section className="card" aria-labelledby="withdrawals-title">
+      <h2 id="withdrawals-title">Withdrawals</h2>
+      <div className="table-wrap">
+        <table className="withdrawals">
+          <thead>
+            <tr>
+              <th scope="col">Asked</th>
+              <th scope="col" className="num">Amount</th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((w) => (
+              <tr key={w.id} data-withdrawal-id={w.id} data-status={w.status}>
+                <td>{new Date(w.requested_at).toLocaleString()}</td>
+                <td className="num">{formatMinor(w.amount)}</td>
+                <td>
+                  {FATES[w.status]}
+                  {w.reason && <span className="muted"> · {w.reason}</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  )
+}
+
 export function Wallet() {
   const { balance } = useMe()
+  const settings = useMoneySettings()
   return (
     <main className="page">
       <h1>Wallet</h1>
@@ -151,9 +236,14 @@ export function Wallet() {
         <strong data-testid="wallet-balance">{formatMinor(balance)}</strong>
       </div>
       <div className="two">
-        <Transfer kind="deposit" />
+        {/* until the settings are read, the form (the engine refuses a deposit it does not take) */}
+        {settings?.self_service_deposits === false ? <NoDeposits /> : <Transfer kind="deposit" />}
         <Transfer kind="withdraw" />
       </div>
+      {settings?.withdrawals_require_approval && (
+        <p className="muted">Withdrawals are reviewed by the operator before they are paid out.</p>
+      )}
+      <Withdrawals />
       <Ledger />
       <ResponsiblePlay />
     </main>
