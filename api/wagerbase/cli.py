@@ -16,7 +16,9 @@
     wagerbase keys                                      the anon and service keys
 
 Without DATABASE_URL, `migrate` and `psql` start the embedded server when it is not running and
-leave it running afterwards; `wagerbase db stop` stops it.
+leave it running afterwards; `wagerbase db stop` stops it. Every command connects as
+DATABASE_URL's role (the schema's owner), except the API that `serve` runs: it connects as
+`authenticator` (authenticator.py).
 """
 
 import argparse
@@ -30,6 +32,7 @@ from typing import cast
 import psycopg
 
 from wagerbase import settings, users
+from wagerbase.authenticator import LoginError
 from wagerbase.backup import FORMATS, BackupError, BackupRefused, parse_time, restore, take_backup
 from wagerbase.conninfo import libpq_env, redact
 from wagerbase.demo import seed_demo
@@ -341,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupRefused as exc:
         print(f"wagerbase: refused: {exc}", file=sys.stderr)
         return 2
-    except (MigrationError, EmbeddedServerError, BackupError) as exc:
+    except (MigrationError, EmbeddedServerError, BackupError, LoginError) as exc:
         print(f"wagerbase: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
