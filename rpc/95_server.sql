@@ -50,7 +50,7 @@ $$;
 -- user who just signed up or proved their password; returns the user's GoTrue JSON
 -- (app._start_session).
 -- Who: the API node. Changes: app.sessions, app.refresh_tokens, auth.users.last_sign_in_at.
--- Raises: a foreign key or unique violation for an unknown user or a reused session id.
+-- Raises: nothing of its own (an unknown user or a reused session id breaks a constraint).
 create or replace function server.start_session(
     p_user uuid, p_session uuid, p_token_hash text
 )
