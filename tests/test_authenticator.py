@@ -1,5 +1,5 @@
-"""How an API node gets its login (api/wagerbase/authenticator.py), on a cluster of its own (roles
-belong to the whole cluster, and these tests change authenticator's password).
+"""How an API node gets its login (api/wagerbase/authenticator.py), each test on a cluster of its
+own (roles belong to the whole cluster, and these tests change authenticator's password).
 
 `wagerbase serve` as `scripts/serve` runs it (the embedded server, nothing configured) logs in as
 authenticator with the password derived from the JWT secret, setting it the first time; a node
@@ -8,7 +8,7 @@ WAGERBASE_API_DATABASE_URL is used as it is and never changes a password.
 """
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -18,20 +18,9 @@ from tests.serving import Node, new_secret
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password, ensure_login
 from wagerbase.conninfo import with_dbname
 from wagerbase.embedded import DATABASE, EmbeddedServer
-from wagerbase.migrate import migrate
 
 SET_NOTE = "set the password of role authenticator"
 NODES = 8
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path_factory.mktemp("login"))
-    migrate(server.start())
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
 
 
 def forget_password(server: EmbeddedServer) -> None:
@@ -58,45 +47,45 @@ def api_users(server: EmbeddedServer) -> set[str]:
 
 
 def test_serve_with_nothing_configured_logs_in_with_the_password_of_its_secret(
-    own: EmbeddedServer, tmp_path: Path
+    own_server: EmbeddedServer, tmp_path: Path
 ) -> None:
-    forget_password(own)
     node = Node(
-        own.url,
-        own.jwt_secret(),
+        own_server.url,
+        own_server.jwt_secret(),
         tmp_path / "serve.log",
         env={  # as scripts/serve: the embedded server of the data folder, its kept secret
             "DATABASE_URL": "",
-            "WAGERBASE_DATA_DIR": str(own.data_dir),
+            "WAGERBASE_DATA_DIR": str(own_server.data_dir),
             "WAGERBASE_JWT_SECRET": "",
             "WAGERBASE_AUTHENTICATOR_PASSWORD": "",
         },
     ).start()
     try:
-        assert api_users(own) == {"authenticator"}
+        assert api_users(own_server) == {"authenticator"}
         assert SET_NOTE in node.log_tail()
-        assert can_log_in(own, derived_password(own.jwt_secret()))
+        assert can_log_in(own_server, derived_password(own_server.jwt_secret()))
     finally:
         node.stop()
 
-    again = Node(own.url, own.jwt_secret(), tmp_path / "again.log", env=node.env).start()
+    again = Node(own_server.url, own_server.jwt_secret(), tmp_path / "again.log", env=node.env)
+    again.start()
     try:  # the password works already: nothing is set
-        assert api_users(own) == {"authenticator"}
+        assert api_users(own_server) == {"authenticator"}
         assert SET_NOTE not in again.log_tail()
     finally:
         again.stop()
 
 
-def test_nodes_setting_the_password_at_once_all_log_in(own: EmbeddedServer) -> None:
+def test_nodes_setting_the_password_at_once_all_log_in(own_server: EmbeddedServer) -> None:
     """Concurrent `alter role` of one role fails with 'tuple concurrently updated' (XX000) in
     PostgreSQL; each node retries, and every one comes up."""
     password = derived_password(new_secret())
-    login = ApiLogin(as_authenticator(own.url, password), password)
+    login = ApiLogin(as_authenticator(own_server.url, password), password)
     for _ in range(3):
-        forget_password(own)
-        assert all_at_once(NODES, lambda: ensure_login(own.url, login)) == []
-        assert can_log_in(own, password)
-    assert ensure_login(own.url, login) is False  # works now: nothing to set
+        forget_password(own_server)
+        assert all_at_once(NODES, lambda: ensure_login(own_server.url, login)) == []
+        assert can_log_in(own_server, password)
+    assert ensure_login(own_server.url, login) is False  # works now: nothing to set
 
 
 def all_at_once(count: int, call: Callable[[], object]) -> list[BaseException]:
@@ -120,19 +109,19 @@ def all_at_once(count: int, call: Callable[[], object]) -> list[BaseException]:
 
 
 def test_an_explicit_api_login_is_used_as_it_is_and_never_changes_a_password(
-    own: EmbeddedServer, tmp_path: Path
+    own_server: EmbeddedServer, tmp_path: Path
 ) -> None:
     secret = new_secret()
     kept = derived_password(secret)
-    ensure_login(own.url, ApiLogin(as_authenticator(own.url, kept), kept))
-    wrong = as_authenticator(with_dbname(own.url, DATABASE), "not-its-password")
+    ensure_login(own_server.url, ApiLogin(as_authenticator(own_server.url, kept), kept))
+    wrong = as_authenticator(with_dbname(own_server.url, DATABASE), "not-its-password")
     node = Node(
-        own.url,
+        own_server.url,
         secret,
         tmp_path / "serve.log",
         env={"WAGERBASE_API_DATABASE_URL": wrong, "WAGERBASE_AUTHENTICATOR_PASSWORD": ""},
     )
     with pytest.raises(RuntimeError, match="cannot log in with WAGERBASE_API_DATABASE_URL"):
         node.start()
-    assert can_log_in(own, kept)
-    assert not can_log_in(own, "not-its-password")
+    assert can_log_in(own_server, kept)
+    assert not can_log_in(own_server, "not-its-password")
