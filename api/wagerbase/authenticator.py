@@ -4,7 +4,7 @@ Every connection of an API node (its pool, the live-update hub, the scheduler, t
 worker, a money call's resolving connection) logs in as `authenticator` (sql/roles.sql): a role
 that owns nothing, can only switch to anon, authenticated or service_role for a request, and of
 its own may only execute the functions of schema `server` (policies/05_server.sql). DATABASE_URL's
-role, the schema's owner, only migrates and serves the `wagerbase` commands that administer.
+role, the schema's owner, only migrates and is used by the `wagerbase` commands that administer.
 
 Where a node's login comes from (`settings.api_login`):
 - `WAGERBASE_API_DATABASE_URL`, when set, is used as it is, and no password is ever set;
@@ -112,9 +112,9 @@ def ensure_login(owner_url: str, login: ApiLogin) -> bool:
     except psycopg.Error as exc:
         raise LoginError(
             f"cannot log in as {ROLE} ({failure}), and DATABASE_URL's role may not set its "
-            f"password ({exc}). Give that role the right to (superuser, or CREATEROLE with admin "
-            f"option on {ROLE}), or set WAGERBASE_AUTHENTICATOR_PASSWORD to the role's password, "
-            "or WAGERBASE_API_DATABASE_URL to a login of the API's own"
+            f"password ({exc}). Give that role the right (superuser, or CREATEROLE, and from "
+            f"PostgreSQL 16 on admin option on {ROLE}), or set WAGERBASE_AUTHENTICATOR_PASSWORD "
+            "to the role's password, or WAGERBASE_API_DATABASE_URL to a login of the API's own"
         ) from exc
     log.warning("set the password of role %s: the configured one did not let a node log in", ROLE)
     failure = _log_in(login.url)

@@ -381,7 +381,8 @@ async def _check_values(
     probes = [p for p in probes if p[1]]
     if not probes:
         return
-    async with db.as_caller(anon_claims(), read_only=True) as conn:  # casts: anon may
+    # casts and a regex that read nothing: a caller's transaction, as anon
+    async with db.as_caller(anon_claims(), read_only=True) as conn:
         for statement, params in probes:
             try:
                 async with conn.transaction():
