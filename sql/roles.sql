@@ -5,12 +5,18 @@
 --   anon           a caller without a user token
 --   authenticated  a signed-in user; who exactly is in request.jwt.claims
 --   service_role   the server's own key; bypasses RLS, still cannot write a table
---   authenticator  a login role that owns no rights of its own and can switch to one of the three
---                  above with `set local role` (noinherit), as PostgREST's does. Wagerbase's API
---                  nodes do not use it yet: they connect with DATABASE_URL's role (the one that
---                  migrates) and switch role per request; connecting as authenticator, with
---                  grants for the sign-up and session functions, is planned hardening.
--- Idempotent: every statement checks before it creates.
+--   authenticator  the login role every API node connects as: it owns nothing, inherits nothing
+--                  (noinherit) and can switch to one of the three above with `set local role`, as
+--                  PostgREST's does; of its own it may only execute the functions of schema
+--                  `server` (policies/05_server.sql), what a node does as itself (sign-up,
+--                  sessions, the scheduler). It cannot read or write a table, call a private
+--                  function, or become the owner. `wagerbase serve` sets its password when it
+--                  cannot log in with the configured one (docs/operations.md, "The API's login");
+--                  DATABASE_URL's role, which owns the schema, is used only to migrate and by
+--                  the `wagerbase` commands that administer.
+-- Idempotent: every statement checks before it creates, and nothing here changes the attributes
+-- or the password of a role that exists (on hosted Supabase all four exist already, and
+-- authenticator's password is Supabase's).
 
 do $roles$
 begin

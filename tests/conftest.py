@@ -9,9 +9,12 @@
   teardown. Never commit in it; a test that must commit uses `fresh_db`.
 - `fresh_db` (function): a factory; each call makes a new copy of the template and returns its URL.
   The copies are dropped at teardown (their connections are terminated first).
+- `own_server` (function): a migrated embedded server of its own, stopped at teardown, for a test
+  that restarts the server or changes what belongs to the whole cluster (a role's password).
 """
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -81,3 +84,13 @@ def fresh_db(pg_server: PgServer, template_db: str) -> Iterator[Callable[[], str
     yield make
     for name in created:
         pg_server.drop_database(name)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(tmp_path / "data")
+    migrate(server.start())
+    try:
+        yield server
+    finally:
+        server.stop("immediate")

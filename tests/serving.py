@@ -1,4 +1,12 @@
-"""Run real `wagerbase serve` processes for tests: on 127.0.0.1, a free port, a given database."""
+"""Run real `wagerbase serve` processes for tests: on 127.0.0.1, a free port, a given database.
+
+`database_url` is the owner's (a superuser's): the node migrates with it and its API logs in as
+`authenticator`, as in production. Test nodes have secrets of their own but share one cluster, and
+roles belong to the cluster, so every node of this process gives authenticator the same password
+(AUTHENTICATOR_PASSWORD, made once per process and never written down); the first node to start
+sets it. A node that must derive it from its JWT secret says so in `env`
+(`WAGERBASE_AUTHENTICATOR_PASSWORD=""`), and then runs on a cluster of its own.
+"""
 
 import os
 import secrets
@@ -12,9 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from wagerbase.authenticator import as_authenticator, derived_password
 from wagerbase.server import keys
 
 REPO = Path(__file__).resolve().parents[1]
+AUTHENTICATOR_PASSWORD = secrets.token_urlsafe(24)
 
 
 def free_port() -> int:
@@ -47,6 +57,17 @@ class Node:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     @property
+    def authenticator_password(self) -> str:
+        return self.env.get("WAGERBASE_AUTHENTICATOR_PASSWORD", AUTHENTICATOR_PASSWORD) or (
+            derived_password(self.jwt_secret)
+        )
+
+    @property
+    def api_database_url(self) -> str:
+        """What the node's API logs in with: its database as authenticator."""
+        return as_authenticator(self.database_url, self.authenticator_password)
+
+    @property
     def anon_key(self) -> str:
         return keys(self.jwt_secret)["anon"]
 
@@ -56,9 +77,10 @@ class Node:
 
     def start(self, timeout: float = 60) -> "Node":
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "WAGERBASE_API_DATABASE_URL"},
             "DATABASE_URL": self.database_url,
             "WAGERBASE_JWT_SECRET": self.jwt_secret,
+            "WAGERBASE_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
             **self.env,
         }
         log = self.log_path.open("ab")

@@ -2,7 +2,8 @@
 /auth/v1 and BetMarket's /api/auth). Refusals are ApiErrors with GoTrue's codes; a surface that
 speaks another dialect maps them.
 
-The rows are written by the private SQL functions of rpc/05_users.sql and rpc/06_sessions.sql;
+The rows are written by the private SQL functions of rpc/05_users.sql and rpc/06_sessions.sql,
+reached through schema server's (rpc/95_server.sql), the only ones the node's own role may call;
 this module only hashes and checks passwords (argon2, off the event loop) and makes tokens.
 """
 
@@ -63,7 +64,7 @@ async def _open_session(conn: Conn, tokens: Tokens, user_id: str) -> SignedIn:
     refresh = secrets.token_urlsafe(32)
     row = await (
         await conn.execute(
-            "select app._start_session(%s, %s, %s) as user",
+            "select server.start_session(%s, %s, %s) as user",
             [user_id, session_id, digest(refresh)],
         )
     ).fetchone()
@@ -96,7 +97,7 @@ async def sign_up(
         async with db.as_server() as conn:
             row = await (
                 await conn.execute(
-                    "select app._create_user(%s, %s, %s) as id", [email, username, password_hash]
+                    "select server.create_user(%s, %s, %s) as id", [email, username, password_hash]
                 )
             ).fetchone()
             assert row is not None
@@ -123,10 +124,10 @@ async def sign_in(
         )
     async with db.as_server() as conn:
         allowed = await (
-            await conn.execute("select app._sign_in_allowed(%s, %s) as ok", [identifier, limit])
+            await conn.execute("select server.sign_in_allowed(%s, %s) as ok", [identifier, limit])
         ).fetchone()
         found = await (
-            await conn.execute("select * from app._user_for_sign_in(%s)", [identifier])
+            await conn.execute("select * from server.user_for_sign_in(%s)", [identifier])
         ).fetchone()
     if not (allowed and allowed["ok"]):
         raise ApiError(
@@ -153,7 +154,7 @@ async def refresh(db: Database, tokens: Tokens, refresh_token: str) -> SignedIn:
     async with db.as_server() as conn:
         row = await (
             await conn.execute(
-                "select app._refresh_session(%s, %s) as result",
+                "select server.refresh_session(%s, %s) as result",
                 [digest(refresh_token), digest(new_refresh)],
             )
         ).fetchone()
@@ -170,11 +171,13 @@ async def refresh(db: Database, tokens: Tokens, refresh_token: str) -> SignedIn:
 
 async def sign_out(db: Database, user_id: str, session_id: str | None, scope: str) -> None:
     async with db.as_server() as conn:
-        await conn.execute("select app._end_sessions(%s, %s, %s)", [user_id, session_id, scope])
+        await conn.execute("select server.end_sessions(%s, %s, %s)", [user_id, session_id, scope])
 
 
 async def user_json(db: Database, user_id: str) -> dict[str, Any] | None:
     """The GoTrue User object, or None for a deleted or unknown user."""
     async with db.as_server() as conn:
-        row = await (await conn.execute("select app._user_json(%s) as user", [user_id])).fetchone()
+        row = await (
+            await conn.execute("select server.user_json(%s) as user", [user_id])
+        ).fetchone()
     return None if row is None else row["user"]

@@ -19,7 +19,9 @@
     wagerbase keys                                      the anon and service keys
 
 Without DATABASE_URL, `migrate` and `psql` start the embedded server when it is not running and
-leave it running afterwards; `wagerbase db stop` stops it.
+leave it running afterwards; `wagerbase db stop` stops it. Every command connects as
+DATABASE_URL's role (the schema's owner), except the API that `serve` runs: it connects as
+`authenticator` (authenticator.py).
 """
 
 import argparse
@@ -34,6 +36,7 @@ from typing import cast
 import psycopg
 
 from wagerbase import engine_settings, settings, users
+from wagerbase.authenticator import LoginError
 from wagerbase.backup import FORMATS, BackupError, BackupRefused, parse_time, restore, take_backup
 from wagerbase.conninfo import libpq_env, redact
 from wagerbase.demo import seed_demo
@@ -381,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupRefused as exc:
         print(f"wagerbase: refused: {exc}", file=sys.stderr)
         return 2
-    except (MigrationError, EmbeddedServerError, BackupError) as exc:
+    except (MigrationError, EmbeddedServerError, BackupError, LoginError) as exc:
         print(f"wagerbase: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -2,9 +2,10 @@
 
 - `as_caller(claims)`: one transaction run as the token's role, with the claims in
   `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest.
-- `as_server()`: one transaction as the API's own role, for the few things only the server does
-  (sign-up, sign-in, sessions), through the private functions of rpc/05_users.sql and
-  rpc/06_sessions.sql.
+- `as_server()`: one transaction as the API's own login role (`authenticator`, authenticator.py),
+  for the few things only the server does (sign-up, sign-in, sessions) and reading pg_catalog.
+  That role may execute the functions of schema `server` (rpc/95_server.sql) and nothing else:
+  no table, no view, no function of `app` or `public` until a request switches to a caller's role.
 - `connect()`: a connection of its own, outside the pool (money_calls.py resolves an unknown
   outcome on one).
 Calls that change state go through money_calls.py, which uses `caller_transaction`.

@@ -1,4 +1,6 @@
-"""`wagerbase serve`: migrate, then serve the API with uvicorn until interrupted."""
+"""`wagerbase serve`: migrate (as DATABASE_URL's role), make sure the API's own login works
+(authenticator.py), then serve the API with uvicorn, connected as that login, until
+interrupted."""
 
 import logging
 import sys
@@ -7,6 +9,7 @@ import uvicorn
 
 from wagerbase import settings
 from wagerbase.app import Config, create_app
+from wagerbase.authenticator import ensure_login
 from wagerbase.conninfo import redact
 from wagerbase.migrate import migrate
 from wagerbase.tokens import Tokens
@@ -26,6 +29,9 @@ def serve(host: str, port: int) -> int:
     log.info("database %s", redact(url))
     print(migrate(url).summary(), file=sys.stderr)
     secret = settings.jwt_secret()
+    login = settings.api_login(url, secret)
+    ensure_login(url, login)
+    log.info("the API connects as %s", redact(login.url))
     server = settings.embedded_server()
 
     def stop_embedded() -> None:
@@ -33,7 +39,8 @@ def serve(host: str, port: int) -> int:
         if embedded and server.started_here:
             server.stop("fast")
 
-    app = create_app(Config(database_url=url, jwt_secret=secret), on_shutdown=[stop_embedded])
+    config = Config(database_url=login.url, jwt_secret=secret)
+    app = create_app(config, on_shutdown=[stop_embedded])
     print(f"wagerbase: serving on http://{host}:{port}  (OpenAPI: /schema)", file=sys.stderr)
     print(f"wagerbase: anon key: {keys(secret)['anon']}", file=sys.stderr)
     logging.getLogger("wagerbase.http").setLevel(logging.INFO)

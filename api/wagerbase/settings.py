@@ -5,6 +5,15 @@
 - `WAGERBASE_JWT_SECRET`: the secret that signs JWTs. Unset, the one generated and kept in the
   data folder is used; API nodes sharing one database must all be given the same secret.
 
+The API's login (authenticator.py): DATABASE_URL's role owns the schema and is used only to
+migrate and by the commands that administer; an API node's connections log in as the role
+`authenticator`, which can do nothing but switch to a caller's role and call schema `server`.
+- `WAGERBASE_API_DATABASE_URL`: the connection string the node uses, as it is (its role needs
+  what authenticator has); `wagerbase serve` never changes a password then.
+- Otherwise the node uses DATABASE_URL with user `authenticator` and the password
+  `WAGERBASE_AUTHENTICATOR_PASSWORD`, or, unset, one derived from the JWT secret; `wagerbase
+  serve` sets the role's password when logging in with it fails.
+
 High availability (docs/api.md, "Unknown outcomes"):
 - `DATABASE_URL` may name several hosts, as a URL (`postgresql://u:pw@h1:5432,h2:5432/db`) or
   in libpq's form (`host=h1,h2 port=5432,5432 dbname=db`). Every connection of the node (its
@@ -13,7 +22,10 @@ High availability (docs/api.md, "Unknown outcomes"):
   (so each reaches the primary), `connect_timeout=5`, TCP keepalives (`keepalives=1
   keepalives_idle=5 keepalives_interval=2 keepalives_count=3`), `tcp_user_timeout=10000`
   (milliseconds) and an `application_name` (`wagerbase api`, `wagerbase resolve`, `wagerbase
-  hub`, `wagerbase scheduler`, `wagerbase side-effect worker`, `wagerbase migrate`).
+  hub`, `wagerbase scheduler`, `wagerbase side-effect worker`, all as authenticator;
+  `wagerbase migrate` as DATABASE_URL's role; `wagerbase login` for serve's check of the login
+  at start). WAGERBASE_API_DATABASE_URL may name
+  several hosts in the same way.
 - `WAGERBASE_OUTCOME_WINDOW` (seconds, default 10): how long a money call whose outcome is
   unknown (its connection died during COMMIT) is issued again with its idempotency key, with
   backoff, before the client gets a 503 naming the key. 0: at once. It should outlast a
@@ -26,6 +38,7 @@ import os
 from pathlib import Path
 
 from wagerbase import money_calls
+from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
 from wagerbase.embedded import EmbeddedServer
 
 DEFAULT_DATA_DIR = ".wagerbase"
@@ -57,6 +70,17 @@ def database_url() -> str:
 
 def jwt_secret() -> str:
     return os.environ.get("WAGERBASE_JWT_SECRET") or embedded_server().jwt_secret()
+
+
+def api_login(owner_url: str, secret: str) -> ApiLogin:
+    """How the API's connections log in: WAGERBASE_API_DATABASE_URL as it is; else `owner_url`
+    as authenticator with WAGERBASE_AUTHENTICATOR_PASSWORD or the password derived from
+    `secret` (the JWT secret)."""
+    explicit = os.environ.get("WAGERBASE_API_DATABASE_URL")
+    if explicit:
+        return ApiLogin(explicit, password=None)
+    password = os.environ.get("WAGERBASE_AUTHENTICATOR_PASSWORD") or derived_password(secret)
+    return ApiLogin(as_authenticator(owner_url, password), password)
 
 
 def outcome_window() -> float:

@@ -3,29 +3,17 @@ resynchronise, and they keep receiving updates; the pool drops its dead connecti
 wager goes through. On a server of its own, so the restart disturbs no other test."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.api.betmarket_client import admin, client, register
 from tests.live.test_betmarket_ws import Socket
 from tests.serving import Node, new_secret
 from wagerbase.embedded import EmbeddedServer
-from wagerbase.migrate import migrate
 
 WAIT = 30.0
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path / "data")
-    migrate(server.start())
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
 
 
 def _bet_until_accepted(user_bet: Callable[..., httpx.Response], game_id: int) -> httpx.Response:

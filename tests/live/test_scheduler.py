@@ -10,20 +10,17 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.db.actors import Actor
 from tests.db.personas import create_user
 from tests.db.side_effects import counted_figures, expected_figures
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.live.scheduler import Scheduler
-from wagerbase.migrate import migrate
 
 WAIT = 60.0
 SERVICE = json.dumps({"role": "service_role"})
@@ -141,16 +138,6 @@ def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots
         assert {count for _, count in per_round} == {2}
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(per_round)]
         assert all(gap >= timedelta(seconds=1) for gap in gaps), gaps
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path / "data")
-    migrate(server.start())
-    try:
-        yield server
-    finally:
-        server.stop("immediate")
 
 
 def test_the_scheduler_carries_on_after_the_database_restarts(own_server: EmbeddedServer) -> None:

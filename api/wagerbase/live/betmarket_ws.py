@@ -43,7 +43,7 @@ from wagerbase.database import Database
 from wagerbase.http.betmarket import major, odds
 from wagerbase.live.hub import Event, Hub, Mailbox
 from wagerbase.live.who import UNKNOWN_USER_REASON, Unavailable, UnknownUser, admits, who
-from wagerbase.tokens import Claims, TokenError, Tokens
+from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.live.ws")
 
@@ -244,6 +244,7 @@ def system_message(payload: Mapping[str, Any]) -> Message | None:
     return None
 
 
+# read as anon: whether a market is a two-outcome game is public (drafts send no message)
 _GAME_SQL = "select kind, outcome_count from public.markets where id = %s"
 
 
@@ -322,7 +323,7 @@ class Translator:
         if self._db is None:
             return None
         try:
-            async with self._db.pool.connection() as conn:
+            async with self._db.as_caller(anon_claims(), read_only=True) as conn:
                 row = await (await conn.execute(_GAME_SQL, [market_id])).fetchone()
         except (psycopg.Error, OSError) as exc:
             log.warning("ws: cannot read market %s: %s", market_id, exc)

@@ -62,7 +62,7 @@ from psycopg_pool import PoolTimeout
 
 from wagerbase.database import Database
 from wagerbase.live.hub import Event
-from wagerbase.tokens import Claims
+from wagerbase.tokens import Claims, anon_claims
 
 log = logging.getLogger("wagerbase.realtime")
 
@@ -273,7 +273,7 @@ class Catalog:
 
     async def _load(self) -> dict[str, list[Column]]:
         found: dict[str, list[Column]] = {name: [] for name in TABLES}
-        async with self._db.pool.connection() as conn:
+        async with self._db.as_server() as conn:  # pg_catalog: readable by the node's own role
             cursor = await conn.execute(
                 """
                 select c.relname as table, a.attname as name, t.typname as type,
@@ -387,7 +387,8 @@ async def _check_values(
     probes = [p for p in probes if p[1]]
     if not probes:
         return
-    async with db.pool.connection() as conn:
+    # casts and a regex that read nothing: a caller's transaction, as anon
+    async with db.as_caller(anon_claims(), read_only=True) as conn:
         for statement, params in probes:
             try:
                 async with conn.transaction():

@@ -1,24 +1,26 @@
 """The scheduler: one asyncio task per API node, owned by the app's lifespan.
 
 Every `interval` seconds (1 by default, `WAGERBASE_SCHEDULER_INTERVAL` to change it) it runs one
-round, `app.scheduler_tick()` (rpc/60_depth.sql), in a transaction of its own: under the
-transaction-level advisory lock 'wagerbase.scheduler' it closes every open market past its
-closes_at, settles the virtual markets whose draw is fixed (revealing their seeds; see
-docs/provably-fair.md) and takes the pool snapshots that are due. A node that does not get the
-lock does nothing that round, so many nodes never duplicate a snapshot; closing and settling
-draws are exactly-once anyway (`for update skip locked`). The decisions are all in SQL; this
-module only keeps the clock.
+round, `server.scheduler_tick()` (app.scheduler_tick of rpc/60_depth.sql, through schema `server`:
+rpc/95_server.sql), in a transaction of its own: under the transaction-level advisory lock
+'wagerbase.scheduler' it closes every open market past its closes_at, settles the virtual markets
+whose draw is fixed (revealing their seeds; see docs/provably-fair.md) and takes the pool
+snapshots that are due. A node that does not get the lock does nothing that round, so many nodes
+never duplicate a snapshot; closing and settling draws are exactly-once anyway (`for update skip
+locked`). The decisions are all in SQL; this module only keeps the clock.
 
 Beside the clock runs the side-effect worker (rpc/70_side_effects.sql): on every node, it calls
-`app.work_side_effect()` until no job is due, one job per transaction, then sleeps a moment. Jobs
-are taken `for update skip locked`, so the workers of many nodes share the queue; retries and
-backoff are decided in SQL.
+`server.work_side_effect()` (app.work_side_effect) until no job is due, one job per transaction,
+then sleeps a moment. Jobs are taken `for update skip locked`, so the workers of many nodes share
+the queue; retries and backoff are decided in SQL.
 
-Each loop uses a connection of its own, like the hub: when the database restarts, a round fails,
-is logged, and the next round reconnects (with a backoff up to a few seconds). The connection
-string gets `conninfo.for_component`'s defaults: with several hosts, rounds reach the primary.
-Stopping lets a round in progress finish (up to STOP_SECONDS) rather than interrupt its commit;
-a round still running then is cut off by closing its connection, never by a cancel request.
+Each loop uses a connection of its own, like the hub, logged in as the node is (`authenticator`,
+which may call these functions of schema `server` and nothing private): when the database
+restarts, a round fails, is logged, and the next round reconnects (with a backoff up to a few
+seconds). The connection string gets `conninfo.for_component`'s defaults: with several hosts,
+rounds reach the primary. Stopping lets a round in progress finish (up to STOP_SECONDS) rather
+than interrupt its commit; a round still running then is cut off by closing its connection, never
+by a cancel request.
 """
 
 import asyncio
@@ -41,8 +43,8 @@ DEFAULT_INTERVAL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 WORKER_IDLE_SECONDS = 0.5  # how long the worker sleeps when no job is due
 STOP_SECONDS = 10.0  # how long stopping waits for a round in progress
-TICK = "select app.scheduler_tick() as tick"
-WORK = "select app.work_side_effect() as job"
+TICK = "select server.scheduler_tick() as tick"
+WORK = "select server.work_side_effect() as job"
 
 
 def interval_from_environment() -> float:
@@ -201,7 +203,7 @@ class Scheduler:
         return WORKER_IDLE_SECONDS
 
     async def tick(self) -> dict[str, Any]:
-        """One round: the answer of app.scheduler_tick() ({locked, closed, drawn, draw_failed,
+        """One round: the answer of server.scheduler_tick() ({locked, closed, drawn, draw_failed,
         voids_revealed, snapshots})."""
         result: dict[str, Any] = await self._clock.one(TICK)
         self.counters.rounds += 1

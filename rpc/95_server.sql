@@ -1,0 +1,126 @@
+-- What an API node calls as itself: sign-up, sign-in, sessions and the scheduler's rounds.
+--
+-- A node logs in as `authenticator` (sql/roles.sql), which may use schema `server` and nothing
+-- private: policies/05_server.sql grants it every function of this schema and no other role any.
+-- Each function here is security definer (it runs as the schema's owner) and does one thing by
+-- calling the private function of `app` that holds the rule, so the node reaches exactly these
+-- doors and no table. Passwords arrive already hashed (argon2, in Python); refresh tokens as
+-- SHA-256 digests only.
+
+-- create_user(email, username, password_hash): a new user and its profile, for sign-up (never an
+-- admin: app_metadata is not an argument, so a node cannot set a role).
+-- Who: the API node. Changes: auth.users and app.profiles (app._create_user).
+-- Raises: invalid_argument (neither given, a bad email or username), user_exists.
+create or replace function server.create_user(
+    p_email text, p_username text, p_password_hash text
+)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._create_user(p_email, p_username, p_password_hash)
+$$;
+
+-- sign_in_allowed(identifier, limit): count one sign-in attempt for the identifier and say
+-- whether it is within `limit` attempts in the last minute (app._sign_in_allowed).
+-- Who: the API node, before it checks a password. Changes: app.sign_in_attempts. Raises: nothing.
+create or replace function server.sign_in_allowed(p_identifier text, p_limit integer)
+returns boolean
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._sign_in_allowed(p_identifier, p_limit)
+$$;
+
+-- user_for_sign_in(identifier): the user with this email or username and the password hash to
+-- check; no row when none (app._user_for_sign_in).
+-- Who: the API node. Changes: nothing. Raises: nothing.
+create or replace function server.user_for_sign_in(p_identifier text)
+returns table (user_id uuid, password_hash text)
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select f.user_id, f.password_hash from app._user_for_sign_in(p_identifier) as f
+$$;
+
+-- start_session(user, session, token_hash): a new session with its first refresh token, for a
+-- user who just signed up or proved their password; returns the user's GoTrue JSON
+-- (app._start_session).
+-- Who: the API node. Changes: app.sessions, app.refresh_tokens, auth.users.last_sign_in_at.
+-- Raises: nothing of its own (an unknown user or a reused session id breaks a constraint).
+create or replace function server.start_session(
+    p_user uuid, p_session uuid, p_token_hash text
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._start_session(p_user, p_session, p_token_hash)
+$$;
+
+-- refresh_session(token_hash, new_hash): use up a refresh token and issue the next one; returns
+-- {status, user, session_id}, a reused token ending its session (app._refresh_session).
+-- Who: the API node. Changes: app.refresh_tokens, app.sessions. Raises: nothing (refusals are a
+-- status, so that ending a session on reuse is committed).
+create or replace function server.refresh_session(p_token_hash text, p_new_hash text)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._refresh_session(p_token_hash, p_new_hash)
+$$;
+
+-- end_sessions(user, session, scope): sign out ('local' this session, 'others', 'global');
+-- returns how many sessions ended (app._end_sessions).
+-- Who: the API node, for a verified token's user. Changes: app.sessions.ended_at. Raises: nothing.
+create or replace function server.end_sessions(p_user uuid, p_session uuid, p_scope text)
+returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._end_sessions(p_user, p_session, p_scope)
+$$;
+
+-- user_json(user): the GoTrue User object; null for a deleted or unknown user (app._user_json).
+-- Who: the API node. Changes: nothing. Raises: nothing.
+create or replace function server.user_json(p_user uuid)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select app._user_json(p_user)
+$$;
+
+-- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):
+-- under an advisory lock, close due markets, settle drawn virtual markets, take due snapshots.
+-- Who: the API node's scheduler. Changes: what app.scheduler_tick changes (markets, wagers and
+-- ledger of the settled draws, app.pool_snapshots, app.admin_actions). Raises: nothing of its
+-- own (a draw that fails is reported in the answer).
+create or replace function server.scheduler_tick()
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app.scheduler_tick()
+$$;
+
+-- work_side_effect(): run the oldest due side-effect job once (app.work_side_effect,
+-- rpc/70_side_effects.sql); null when none is due.
+-- Who: the API node's side-effect worker. Changes: app.side_effect_jobs and what the job's
+-- handler changes. Raises: nothing of its own (a failing job is recorded, not raised).
+create or replace function server.work_side_effect()
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app.work_side_effect()
+$$;
