@@ -18,6 +18,7 @@ from tests.attack.matrix import Persona as Who
 from tests.attack.stage import DIGEST, Refused, Stage
 from tests.serving import Node
 from wagerbase.accounts import hash_password
+from wagerbase.settings import DEFAULT_MAX_ROWS
 from wagerbase.tokens import Tokens
 
 PASSWORD = "correct horse 1"
@@ -83,6 +84,20 @@ class RestActor:
         return client(self.node.url).request(
             method, f"/rest/v1/{path}", headers={**self.headers, **(headers or {})}, **kwargs
         )
+
+
+def every_page(actor: RestActor, view: str) -> tuple[httpx.Response, list[Any]]:
+    """GET /rest/v1/<view> and all its rows: a read answers at most the node's row cap, so a full
+    page is followed by the next (`offset`). The first answer, and the rows (of a 200)."""
+    answer = actor.get(view)
+    if answer.status_code != 200:
+        return answer, []
+    rows: list[Any] = answer.json()
+    page = rows
+    while len(page) == DEFAULT_MAX_ROWS:
+        page = actor.get(view, {"offset": str(len(rows))}).json()
+        rows = rows + page
+    return answer, rows
 
 
 def new_user(node: Node, prefix: str, *, admin: bool = False) -> RestActor:
