@@ -33,8 +33,9 @@ import re
 from typing import Any, ClassVar
 
 import h11
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 log = logging.getLogger("wagerbase.http")
@@ -212,13 +213,13 @@ class BodyDeadline:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
         due = loop.time() + self.seconds
 
-        async def receive_in_time() -> Message:
+        async def receive_in_time() -> ReceiveMessage:
             try:
                 async with asyncio.timeout_at(due):
                     return await receive()

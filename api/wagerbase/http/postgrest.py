@@ -521,26 +521,6 @@ def _numbers_only(value: Any, array: bool) -> bool:
     return _json_type(value) in ("number", "null")
 
 
-def _check_body_numbers(function: Function, values: dict[str, Any]) -> None:
-    """An argument whose type is a number must be sent as a JSON number: PostgreSQL would read a
-    string with its own input function (`"  1000 "`, and from PostgreSQL 16 `"0x10"` and
-    `"1_000"`), so a string is refused at the edge, with the code PostgreSQL gives a value it
-    cannot read (22P02, as for `"abc"` or `true`)."""
-    for argument in function.arguments:
-        if argument.is_numeric and argument.name in values:
-            value = values[argument.name]
-            if not _numbers_only(value, argument.is_array):
-                expected = "an array of JSON numbers" if argument.is_array else "a JSON number"
-                raise ApiError(
-                    400,
-                    "22P02",
-                    f'Argument "{argument.name}" must be {expected}',
-                    details=f"{SCHEMA}.{function.name} takes {argument.name} as "
-                    f"{argument.type_name.lstrip('_')}; got a JSON {_json_type(value)}",
-                    hint=f'Send {argument.name} as a JSON number: 1000, not "1000".',
-                )
-
-
 # A number in a query string: digits, an optional minus and fraction; no spaces, signs, hex,
 # underscores or exponents, which PostgreSQL's input functions would otherwise read. An array
 # argument may also be an array literal of them, `{4,5}` (NULL for a null element).
@@ -557,23 +537,36 @@ def _plain_number(text: str, array: bool) -> bool:
     return all(PLAIN_DECIMAL.fullmatch(item) or item.upper() == "NULL" for item in items)
 
 
-def _check_query_numbers(function: Function, values: dict[str, Any]) -> None:
-    """An argument of a GET/HEAD call whose type is a number must be a plain decimal (22P02, as
-    PostgreSQL refuses a value it cannot read)."""
+def _check_numbers(function: Function, values: dict[str, Any], *, in_query: bool) -> None:
+    """An argument whose type is a number must be a JSON number in a body, and plain digits in a
+    query string (where every value is text): PostgreSQL's input functions would read more
+    (`"  1000 "`, and from PostgreSQL 16 `"0x10"` and `"1_000"`), so anything else is refused
+    at the edge, with the code PostgreSQL gives a value it cannot read (22P02, as for `"abc"`)."""
     for argument in function.arguments:
-        if argument.is_numeric and argument.name in values:
-            given = values[argument.name]
-            for text in given if isinstance(given, list) else [given]:
-                if not _plain_number(text, argument.is_array):
-                    raise ApiError(
-                        400,
-                        "22P02",
-                        f'Argument "{argument.name}" must be a plain decimal number',
-                        details=f"{SCHEMA}.{function.name} takes {argument.name} as "
-                        f"{argument.type_name.lstrip('_')}; got {text[:40]!r}",
-                        hint="Write it as digits, with an optional - and fraction: no spaces, "
-                        "signs, hex, underscores or exponents.",
-                    )
+        if not argument.is_numeric or argument.name not in values:
+            continue
+        value = values[argument.name]
+        if in_query:
+            texts = value if isinstance(value, list) else [value]
+            wrong = [text for text in texts if not _plain_number(text, argument.is_array)]
+            if not wrong:
+                continue
+            expected, got = "a plain decimal number", repr(wrong[0][:40])
+            hint = "Write digits, with an optional - and fraction: no spaces, +, hex or exponent."
+        else:
+            if _numbers_only(value, argument.is_array):
+                continue
+            expected = "an array of JSON numbers" if argument.is_array else "a JSON number"
+            got = f"a JSON {_json_type(value)}"
+            hint = f'Send {argument.name} as a JSON number: 1000, not "1000".'
+        raise ApiError(
+            400,
+            "22P02",
+            f'Argument "{argument.name}" must be {expected}',
+            details=f"{SCHEMA}.{function.name} takes {argument.name} as "
+            f"{argument.type_name.lstrip('_')}; got {got}",
+            hint=hint,
+        )
 
 
 async def _query_arguments(
@@ -792,7 +785,7 @@ async def call_post(
     _check_profile(request)
     text, values = _body_arguments(await request.body())
     function = await schema_cache.function(db, fn, set(values))
-    _check_body_numbers(function, values)
+    _check_numbers(function, values, in_query=False)
     return _respond(await _call(db, claims, request, function, text, list(values), money_calls))
 
 
@@ -836,7 +829,7 @@ async def _call_read_only(
     _check_profile(request)
     values, names = await _query_arguments(schema_cache, db, request, fn)
     function = await schema_cache.function(db, fn, set(names))
-    _check_query_numbers(function, values)
+    _check_numbers(function, values, in_query=True)
     if function.volatility == "v":
         raise ApiError(
             405,
