@@ -156,6 +156,16 @@ def test_the_cap_is_a_setting_and_holds_for_function_rows_too(
     assert views.status_code == 200 and len(views.json()) == SMALL_CAP
 
 
+def test_a_function_returning_a_set_of_values_is_cut_at_the_cap(capped: Node, probes: str) -> None:
+    anon = RestActor(capped, "anonymous", capped.anon_key)
+    deadline = time.monotonic() + PRUNE_DEADLINE
+    while (answer := anon.get(f"rpc/{probes}_set", {"n": "5"})).status_code == 404:
+        assert time.monotonic() < deadline, answer.text  # the schema cache reads it on a miss
+        time.sleep(0.2)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == list(range(1, SMALL_CAP + 1))
+
+
 # --- retention ----------------------------------------------------------------------------------
 
 

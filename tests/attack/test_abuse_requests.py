@@ -8,6 +8,7 @@ traceback. Requests as large as the limits allow still work."""
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -260,6 +261,24 @@ def test_a_body_as_deep_as_the_limit_is_parsed(node: Node, bettor: RestActor) ->
     assert answer.status_code == 404 and answer.json()["code"] == "PGRST202", answer.text
 
 
+def found(call: Callable[[], httpx.Response]) -> httpx.Response:
+    """A call of a probe function, again while the node's schema cache has not read it yet."""
+    deadline = time.monotonic() + LOG_DEADLINE
+    while (answer := call()).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+def test_a_json_argument_in_a_query_string_is_bounded_too(anon: RestActor, probes: str) -> None:
+    fine = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    answer = found(lambda: anon.get(f"rpc/{probes}_echo", {"j": fine}))
+    assert answer.status_code == 200 and answer.text.startswith("[["), answer.text
+    for depth in (MAX_JSON_DEPTH + 1, 2000):
+        deep = "[" * depth + "]" * depth
+        answer = anon.get(f"rpc/{probes}_echo", {"j": deep})
+        refused_by_postgrest(answer, "PGRST100", MAX_JSON_DEPTH)
+
+
 # --- numeric arguments ------------------------------------------------------------------------
 
 
@@ -307,6 +326,23 @@ def test_a_plain_decimal_query_argument_works(anon: RestActor, market: dict[str,
     answer = anon.get("rpc/get_market_depth", {"market_id": str(market["id"]), "window": "5m"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["market_id"] == market["id"]
+
+
+def test_an_array_of_numbers_takes_numbers_only(anon: RestActor, probes: str) -> None:
+    summed = found(lambda: anon.rpc(f"{probes}_sum", {"xs": [1, 2, None]}))
+    assert summed.status_code == 200 and summed.json() == 3, summed.text
+    for xs in ([1, "0x10"], ["1"], [[1], [" 2"]]):
+        answer = anon.rpc(f"{probes}_sum", {"xs": xs})
+        assert answer.status_code == 400 and answer.json()["code"] == "22P02", answer.text
+        assert "xs" in answer.json()["message"], answer.text
+    assert anon.get(f"rpc/{probes}_sum", {"xs": "{4,5}"}).json() == 9
+    assert anon.get(f"rpc/{probes}_sum", {"xs": "{-4,NULL,5}"}).json() == 1
+    assert anon.get(f"rpc/{probes}_sum", [("xs", "4"), ("xs", "5")]).json() == 9
+    for written in ("{4,0x10}", "{4, 5}", "{+4}"):
+        answer = anon.get(f"rpc/{probes}_sum", {"xs": written})
+        assert answer.status_code == 400 and answer.json()["code"] == "22P02", answer.text
+    answer = anon.get(f"rpc/{probes}_sum", [("xs", "4"), ("xs", " 5")])
+    assert answer.status_code == 400 and "xs" in answer.json()["message"], answer.text
 
 
 # --- the log line ------------------------------------------------------------------------------
