@@ -6,7 +6,10 @@ own Tokens with its secret). The anon and service keys are the node's."""
 import functools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,6 +87,17 @@ class RestActor:
         return client(self.node.url).request(
             method, f"/rest/v1/{path}", headers={**self.headers, **(headers or {})}, **kwargs
         )
+
+
+@contextmanager
+def another_node(node: Node, folder: Path, **env: str) -> Iterator[Node]:
+    """A second node on `node`'s database, with its secret and these settings, while in use."""
+    started = Node(node.database_url, node.jwt_secret, folder / "serve.log", env=env)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def every_page(actor: RestActor, view: str) -> tuple[httpx.Response, list[Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.attack.over_http import RestActor, db, new_user
+from tests.attack.over_http import RestActor, another_node, db, new_user
 from tests.serving import Node
 from wagerbase.settings import DEFAULT_MAX_ROWS
 
@@ -29,17 +29,10 @@ def service(node: Node) -> RestActor:
 @pytest.fixture(scope="module")
 def capped(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """A second node on the same database, with a row cap of 2."""
-    started = Node(
-        node.database_url,
-        node.jwt_secret,
-        tmp_path_factory.mktemp("capped") / "serve.log",
-        env={"WAGERBASE_MAX_ROWS": str(SMALL_CAP)},
-    )
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
+    with another_node(
+        node, tmp_path_factory.mktemp("capped"), WAGERBASE_MAX_ROWS=str(SMALL_CAP)
+    ) as n:
+        yield n
 
 
 def closed_market(service: RestActor) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.attack.over_http import RestActor, new_user
+from tests.attack.over_http import RestActor, another_node, new_user
 from tests.serving import Node
 from wagerbase.slow_clients import MAX_HEAD_BYTES, MAX_HEADERS
 
@@ -28,17 +28,10 @@ DEADLINE = 30.0  # seconds a socket waits for the server before the test fails
 @pytest.fixture(scope="module")
 def slow_node(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """A node on the shared database with 1-second header and body timeouts."""
-    started = Node(
-        node.database_url,
-        node.jwt_secret,
-        tmp_path_factory.mktemp("slow") / "serve.log",
-        env={"WAGERBASE_HEADER_TIMEOUT": TIMEOUT, "WAGERBASE_BODY_TIMEOUT": TIMEOUT},
-    )
-    started.start()
-    try:
+    folder = tmp_path_factory.mktemp("slow")
+    timeouts = {"WAGERBASE_HEADER_TIMEOUT": TIMEOUT, "WAGERBASE_BODY_TIMEOUT": TIMEOUT}
+    with another_node(node, folder, **timeouts) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def connect(node: Node) -> socket.socket:
