@@ -22,8 +22,10 @@ docs/api.md, "Limits of a request"):
 
 The head of a request (its request line and headers) is bounded too: at most MAX_HEAD_BYTES and
 MAX_HEADERS, else it is answered 431 and the connection closed. (h11 refuses a head over 16 KB
-only while it is incomplete: one that arrives whole in one read passed, however large.) Bodies are
-bounded by the app (`max_body_bytes`).
+only while it is incomplete: one that arrives whole in one read passed, however large.) One case
+is left to h11 alone: a request pipelined right behind a body the app did not read is parsed in
+the same step as that body's end, so its head is bounded only by h11 (16 KB while incomplete, one
+read, at most 256 KB, when whole). Bodies are bounded by the app (`max_body_bytes`).
 """
 
 import asyncio
