@@ -3,10 +3,13 @@ Python rule 6): this fails as soon as any of the methods it extends or relies on
 whoever upgrades uvicorn re-reads slow_clients.py against the new code before updating a digest.
 (tests/attack/test_abuse_slow_clients.py proves the behaviour against a running node.)"""
 
+import asyncio
 import hashlib
 import inspect
+from typing import Any
 
 import pytest
+from litestar.exceptions import HTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from wagerbase import slow_clients
@@ -48,3 +51,39 @@ def test_every_hook_the_protocol_overrides_is_checked() -> None:
     }
     assert overridden <= {name for owner, name in KNOWN if owner is H11Protocol}
     assert set(slow_clients.HOOKS) <= overridden
+
+
+def test_the_body_deadline_bounds_the_body_only() -> None:
+    """A body that arrives in time is read, and waiting for the client to go away afterwards (as
+    a read that ends with its client does) is not cut by the deadline; a body that does not
+    arrive in time is a 408 that closes the connection."""
+
+    async def run(body_arrives: bool) -> list[str]:
+        seen: list[str] = []
+        gone = asyncio.Event()
+
+        async def client() -> dict[str, Any]:
+            if not seen:  # the body, at once or never
+                if not body_arrives:
+                    await asyncio.Event().wait()
+                return {"type": "http.request", "body": b"{}", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            try:
+                seen.append((await receive())["type"])
+            except HTTPException as exc:
+                seen.append(f"{exc.status_code} {exc.headers}")
+                return
+            waiting = asyncio.ensure_future(receive())
+            await asyncio.sleep(0.3)  # past the deadline, the client still there
+            seen.append("still waiting" if not waiting.done() else "cut")
+            gone.set()
+            seen.append((await waiting)["type"])
+
+        await slow_clients.BodyDeadline(app, seconds=0.1)({"type": "http"}, client, None)
+        return seen
+
+    assert asyncio.run(run(True)) == ["http.request", "still waiting", "http.disconnect"]
+    assert asyncio.run(run(False)) == ["408 {'Connection': 'close'}"]

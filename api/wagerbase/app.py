@@ -21,7 +21,7 @@ from wagerbase import __version__, settings
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest, web
 from wagerbase.http.common import RequestLog, security_headers
-from wagerbase.http.limits import BoundedRequest
+from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
@@ -83,7 +83,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     """The last resort: a bug. Logged with its traceback (its innermost frames, so that even a
     runaway recursion logs a page, not megabytes); the caller gets a bare 500. Refusals and bad
     input never come here: each surface answers them in its own handler, and input that could
-    make a parser recurse is refused before it is parsed (http/limits.py)."""
+    make a parser recurse is refused before it is parsed (http/request_limits.py)."""
     if isinstance(exc, HTTPException):
         return Response({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     frames = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES))

@@ -208,7 +208,8 @@ def protocol(header_timeout: float, body_timeout: float) -> type[BoundedH11Proto
 
 class BodyDeadline:
     """ASGI middleware: an HTTP request's body must all be read within `seconds` of the request's
-    start, else the read raises a 408 that closes the connection."""
+    start, else the read raises a 408 that closes the connection. Once the body is in, receiving
+    (which then waits for the client to go away) is no longer bounded."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -218,18 +219,23 @@ class BodyDeadline:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.seconds
+        due = asyncio.get_running_loop().time() + self.seconds
+        body_in = False
 
         async def receive_in_time() -> ReceiveMessage:
+            nonlocal body_in
+            if body_in:
+                return await receive()
             try:
                 async with asyncio.timeout_at(due):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
                 raise HTTPException(
                     status_code=408,
                     detail=f"Request Timeout: the request's body took over {self.seconds:g} s",
                     headers={"Connection": "close"},
                 ) from None
+            body_in = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
 
         await self.app(scope, receive_in_time, send)

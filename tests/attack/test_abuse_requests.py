@@ -18,7 +18,7 @@ from tests.api.betmarket_client import User, register
 from tests.api.betmarket_client import client as betmarket_client
 from tests.attack.over_http import RestActor, client, new_user
 from tests.serving import Node
-from wagerbase.http.limits import (
+from wagerbase.http.request_limits import (
     MAX_CONDITIONS,
     MAX_JSON_DEPTH,
     MAX_LOGIC_DEPTH,

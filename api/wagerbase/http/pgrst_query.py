@@ -13,9 +13,9 @@ Supported (SUPABASE_COMPAT.md 3.2):
   `and=(..)`, `not.or=(..)`, nested `and(..)`/`or(..)`/`not.and(..)` inside.
 - `order=col[.asc|.desc][.nullsfirst|.nullslast],..`, `limit=n`, `offset=n`.
 
-Bounded (limits.py): logic trees nest at most MAX_LOGIC_DEPTH levels, a query holds at most
-MAX_CONDITIONS conditions and MAX_ORDER_TERMS order terms; beyond, a 400 `PGRST100` names the
-limit. (The width of `select` is checked where `*` is known: pgrst_sql.py.)
+Bounded (request_limits.py): logic trees nest at most MAX_LOGIC_DEPTH levels, a query holds at
+most MAX_CONDITIONS conditions and MAX_ORDER_TERMS order terms; beyond, a 400 `PGRST100` names
+the limit. (The width of `select` is checked where `*` is known: pgrst_sql.py.)
 """
 
 import re
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wagerbase.errors import ApiError
-from wagerbase.http.limits import MAX_CONDITIONS, MAX_LOGIC_DEPTH, MAX_ORDER_TERMS
+from wagerbase.http.request_limits import MAX_CONDITIONS, MAX_LOGIC_DEPTH, MAX_ORDER_TERMS
 
 # op -> needs a value (every op but `is` and `in` takes the raw text after the dot)
 COMPARISONS = frozenset(

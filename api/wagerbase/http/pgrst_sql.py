@@ -8,7 +8,8 @@ behind PostgREST. RPC arguments go in as one jsonb object that `jsonb_to_record`
 row typed with the function's declared argument types, which is how PostgREST does it too.
 
 A read returns at most `max_rows` rows (the node's row cap, as PostgREST's `db-max-rows`),
-whatever `limit` asks; `select` may ask for at most MAX_SELECT_COLUMNS columns (limits.py).
+whatever `limit` asks; `select` may ask for at most MAX_SELECT_COLUMNS columns
+(request_limits.py).
 """
 
 import json
@@ -19,7 +20,6 @@ from psycopg import sql
 
 from wagerbase.database import Conn
 from wagerbase.errors import ApiError
-from wagerbase.http.limits import MAX_SELECT_COLUMNS
 from wagerbase.http.pgrst_query import (
     Condition,
     Logic,
@@ -28,6 +28,7 @@ from wagerbase.http.pgrst_query import (
     ReadQuery,
     bad_query,
 )
+from wagerbase.http.request_limits import MAX_SELECT_COLUMNS
 
 SCHEMA = "public"
 # the types whose values are JSON numbers (an array of them is named `_<type>`)

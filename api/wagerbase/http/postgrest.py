@@ -25,8 +25,9 @@ The schema cache (views, functions and their arguments, read from pg_catalog) is
 process and read again when a request names something it does not hold.
 
 Limits (docs/rest.md, "Limits"): a read answers at most the node's row cap (`Config.max_rows`,
-`WAGERBASE_MAX_ROWS`), the query grammar and bodies are bounded (limits.py), and an argument whose
-type is a number must be a JSON number in a POST body and a plain decimal in a query string.
+`WAGERBASE_MAX_ROWS`), the query grammar and bodies are bounded (request_limits.py), and an
+argument whose type is a number must be a JSON number in a POST body and a plain decimal in a
+query string.
 """
 
 import asyncio
@@ -54,9 +55,9 @@ from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError, OutcomeUnknown, from_database
 from wagerbase.http import pgrst_sql
 from wagerbase.http.common import caller_claims, provide_db, provide_money_calls, provide_tokens
-from wagerbase.http.limits import json_depth, too_deep
 from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
 from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
+from wagerbase.http.request_limits import json_depth, too_deep
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls, idempotency_key
 from wagerbase.tokens import Claims, Tokens
 
@@ -479,7 +480,7 @@ def _reject_constant(name: str) -> NoReturn:
 def _body_arguments(body: bytes) -> tuple[str, dict[str, Any]]:
     """The JSON object of a POST call: its exact text (numbers keep every digit) and its values
     (numbers with a fraction as Decimals). Its depth was checked when the body was read
-    (limits.BoundedRequest)."""
+    (request_limits.BoundedRequest)."""
     if not body.strip():
         return "{}", {}
     try:
