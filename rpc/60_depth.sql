@@ -4,7 +4,8 @@
 -- older than app.config.snapshot_interval_seconds) and at close (the trigger of migration 0007).
 -- app.close_due_markets closes every open market past its closes_at. Both are called by the
 -- scheduler of the API nodes through app.scheduler_tick, under one advisory lock, so one node at a
--- time writes. get_market_depth is the read side. docs/depth.md defines every number.
+-- time writes; the same round prunes the snapshots and quote telemetry older than their retention
+-- (app._prune_history). get_market_depth is the read side. docs/depth.md defines every number.
 
 -- _snapshot_market: one snapshot row per outcome of market `p_market_id`, now, for `p_reason`
 -- ('interval' or 'close'). Called by take_pool_snapshots' set-based twin below and by the close
@@ -104,13 +105,56 @@ begin
 end
 $$;
 
+-- _prune_history(): delete the pool snapshots and the quote telemetry older than their retention
+-- (app.config.pool_snapshot_retention and quote_telemetry_retention, 30 days by default), oldest
+-- first, at most app.config.history_prune_batch rows of each table per call, so that a backlog
+-- goes a batch per round. Callers: scheduler_tick, under its lock; never a client role.
+-- Changes: app.pool_snapshots, app.quote_telemetry. Returns {pool_snapshots, quote_telemetry}:
+-- the rows deleted from each. Raises nothing.
+create or replace function app._prune_history()
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    with old_snapshots as (
+        select s.id
+        from app.pool_snapshots as s
+        where s.taken_at < now() - (select c.pool_snapshot_retention from app.config as c)
+        order by s.taken_at
+        limit (select c.history_prune_batch from app.config as c)
+    ),
+    pruned_snapshots as (
+        delete from app.pool_snapshots as s
+        where s.id in (select o.id from old_snapshots as o)
+        returning 1
+    ),
+    old_telemetry as (
+        select t.id
+        from app.quote_telemetry as t
+        where t.created_at < now() - (select c.quote_telemetry_retention from app.config as c)
+        order by t.created_at
+        limit (select c.history_prune_batch from app.config as c)
+    ),
+    pruned_telemetry as (
+        delete from app.quote_telemetry as t
+        where t.id in (select o.id from old_telemetry as o)
+        returning 1
+    )
+
+    select pg_catalog.jsonb_build_object(
+        'pool_snapshots', (select count(*) from pruned_snapshots),
+        'quote_telemetry', (select count(*) from pruned_telemetry)
+    )
+$$;
+
 -- scheduler_tick(): one round of the scheduler, under the transaction-level advisory lock
 -- 'wagerbase.scheduler': when another node holds it, does nothing; otherwise closes the due
 -- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
--- (rpc/75_virtual.sql), then takes the due snapshots. Callers: the API nodes' scheduler, never a
--- client role. Returns {locked, closed (ids), drawn (virtual market ids settled from their draw),
--- draw_failed ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows
--- written)}.
+-- (rpc/75_virtual.sql), then takes the due snapshots and prunes the old ones and the old quote
+-- telemetry (_prune_history). Callers: the API nodes' scheduler, never a client role. Returns
+-- {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
+-- ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows written),
+-- pruned ({pool_snapshots, quote_telemetry}: rows deleted)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -123,14 +167,15 @@ begin
     if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wagerbase.scheduler')) then
         return pg_catalog.jsonb_build_object(
             'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
-            'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0);
+            'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0,
+            'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0));
     end if;
     v_closed := app.close_due_markets();
     v_draws := app.settle_virtual_draws();
     return pg_catalog.jsonb_build_object(
         'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
         'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
-        'snapshots', app.take_pool_snapshots());
+        'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history());
 end
 $$;
 

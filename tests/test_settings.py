@@ -65,3 +65,33 @@ def test_the_derived_password_follows_the_secret_and_shows_none_of_it() -> None:
     assert first != derived_password("secret two")
     assert len(first) == 43 and "secret" not in first
     assert first.replace("-", "").replace("_", "").isalnum()
+
+
+def test_limits_from_env_or_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WAGERBASE_MAX_ROWS", "WAGERBASE_HEADER_TIMEOUT", "WAGERBASE_BODY_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    assert (settings.max_rows(), settings.header_timeout(), settings.body_timeout()) == (
+        1000,
+        10.0,
+        30.0,
+    )
+
+    monkeypatch.setenv("WAGERBASE_MAX_ROWS", "250")
+    monkeypatch.setenv("WAGERBASE_HEADER_TIMEOUT", "2.5")
+    monkeypatch.setenv("WAGERBASE_BODY_TIMEOUT", "60")
+    assert (settings.max_rows(), settings.header_timeout(), settings.body_timeout()) == (
+        250,
+        2.5,
+        60.0,
+    )
+
+    # nonsense falls back to the default: a cap must be a whole number of rows, a timeout above 0
+    for rows, seconds in (("0", "0"), ("-5", "-1"), ("1e3", "nan"), ("ten", "soon"), (" ", "")):
+        monkeypatch.setenv("WAGERBASE_MAX_ROWS", rows)
+        monkeypatch.setenv("WAGERBASE_HEADER_TIMEOUT", seconds)
+        monkeypatch.setenv("WAGERBASE_BODY_TIMEOUT", seconds)
+        assert (settings.max_rows(), settings.header_timeout(), settings.body_timeout()) == (
+            1000,
+            10.0,
+            30.0,
+        ), (rows, seconds)

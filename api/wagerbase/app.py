@@ -2,6 +2,7 @@
 and the money calls in flight are owned by its lifespan."""
 
 import logging
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,22 +13,27 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from wagerbase import __version__, settings
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest, web
-from wagerbase.http.common import RequestLog
+from wagerbase.http.common import RequestLog, security_headers
+from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.money_calls import MoneyCalls
+from wagerbase.slow_clients import BodyDeadline
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
+
+TRACEBACK_FRAMES = 30  # the innermost frames of a bug's traceback that are logged
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,11 @@ class Config:
     # how long shutdown waits for calls in flight (WAGERBASE_OUTCOME_WINDOW, _DRAIN_SECONDS)
     outcome_window: float = field(default_factory=settings.outcome_window)
     drain_seconds: float = field(default_factory=settings.drain_seconds)
+    # limits (docs/api.md, "Limits of a request"): rows per read (WAGERBASE_MAX_ROWS), and how
+    # long a body may take to arrive after its headers (WAGERBASE_BODY_TIMEOUT; the headers' own
+    # timeout is the server's, server.py)
+    max_rows: int = field(default_factory=settings.max_rows)
+    body_timeout: float = field(default_factory=settings.body_timeout)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
@@ -69,11 +80,14 @@ async def health(state: State) -> Response[dict[str, Any]]:
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The last resort: a bug. Logged with its traceback; the caller gets a bare 500. Refusals
-    and bad input never come here: each surface answers them in its own handler."""
+    """The last resort: a bug. Logged with its traceback (its innermost frames, so that even a
+    runaway recursion logs a page, not megabytes); the caller gets a bare 500. Refusals and bad
+    input never come here: each surface answers them in its own handler, and input that could
+    make a parser recurse is refused before it is parsed (http/request_limits.py)."""
     if isinstance(exc, HTTPException):
         return Response({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    frames = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES))
+    log.error("unexpected error on %s %s\n%s", request.method, request.url.path[:200], frames)
     return Response({"error": "internal error"}, status_code=500)
 
 
@@ -123,7 +137,9 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "money_calls": money_calls,
             }
         ),
-        middleware=[RequestLog],
+        middleware=[RequestLog, DefineMiddleware(BodyDeadline, seconds=config.body_timeout)],
+        before_send=[security_headers],
+        request_class=BoundedRequest,
         request_max_body_size=config.max_body_bytes,
         logging_config=LoggingConfig(log_exceptions="never"),
         exception_handlers={Exception: _unexpected},

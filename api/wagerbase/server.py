@@ -1,13 +1,18 @@
 """`wagerbase serve`: migrate (as DATABASE_URL's role), make sure the API's own login works
 (authenticator.py), then serve the API with uvicorn, connected as that login, until
-interrupted."""
+interrupted.
+
+uvicorn speaks HTTP/1.1 through h11 with slow_clients.BoundedH11Protocol, which bounds a
+request's head (16 KB, 100 headers) and times out a request whose headers
+(WAGERBASE_HEADER_TIMEOUT) or unread body (WAGERBASE_BODY_TIMEOUT) do not arrive (docs/api.md,
+"Limits of a request")."""
 
 import logging
 import sys
 
 import uvicorn
 
-from wagerbase import settings
+from wagerbase import settings, slow_clients
 from wagerbase.app import Config, create_app
 from wagerbase.authenticator import ensure_login
 from wagerbase.conninfo import redact
@@ -45,6 +50,12 @@ def serve(host: str, port: int) -> int:
     print(f"wagerbase: anon key: {keys(secret)['anon']}", file=sys.stderr)
     logging.getLogger("wagerbase.http").setLevel(logging.INFO)
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        http=slow_clients.protocol(settings.header_timeout(), settings.body_timeout()),
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        lifespan="on",
     )
     return 0

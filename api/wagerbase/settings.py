@@ -32,16 +32,25 @@ High availability (docs/api.md, "Unknown outcomes"):
   failover (2 to 5 s for a crashed primary with Patroni; about 20 s for a lost node).
 - `WAGERBASE_DRAIN_SECONDS` (seconds, default 30): at shutdown, how long the node waits for money
   calls still in flight; then their connections are closed (never cancelled) and each is logged.
+
+Limits (docs/api.md, "Limits of a request"):
+- `WAGERBASE_MAX_ROWS` (default 1000): the most rows one read of /rest/v1 answers (a view, or the
+  rows a function returns), whatever its `limit`, as PostgREST's `db-max-rows`.
+- `WAGERBASE_HEADER_TIMEOUT` (seconds, default 10): how long a request's headers may take to
+  arrive; then the connection is answered 408 and closed (slow_clients.py).
+- `WAGERBASE_BODY_TIMEOUT` (seconds, default 30): how long a request's body may take to arrive
+  after its headers; then 408, and the connection is closed.
 """
 
 import os
 from pathlib import Path
 
-from wagerbase import money_calls
+from wagerbase import money_calls, slow_clients
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
 from wagerbase.embedded import EmbeddedServer
 
 DEFAULT_DATA_DIR = ".wagerbase"
+DEFAULT_MAX_ROWS = 1000
 
 _servers: dict[Path, EmbeddedServer] = {}
 
@@ -93,10 +102,31 @@ def drain_seconds() -> float:
     return _seconds("WAGERBASE_DRAIN_SECONDS", money_calls.DEFAULT_DRAIN_SECONDS)
 
 
-def _seconds(name: str, default: float) -> float:
-    """A number of seconds from the environment; `default` when unset, not a number or below 0."""
+def max_rows() -> int:
+    """WAGERBASE_MAX_ROWS, a whole number of rows (1 or more), else 1000."""
+    raw = os.environ.get("WAGERBASE_MAX_ROWS", "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) >= 1 else DEFAULT_MAX_ROWS
+
+
+def header_timeout() -> float:
+    """WAGERBASE_HEADER_TIMEOUT in seconds (above 0), else 10."""
+    return _seconds(
+        "WAGERBASE_HEADER_TIMEOUT", slow_clients.DEFAULT_HEADER_TIMEOUT_SECONDS, positive=True
+    )
+
+
+def body_timeout() -> float:
+    """WAGERBASE_BODY_TIMEOUT in seconds (above 0), else 30."""
+    return _seconds(
+        "WAGERBASE_BODY_TIMEOUT", slow_clients.DEFAULT_BODY_TIMEOUT_SECONDS, positive=True
+    )
+
+
+def _seconds(name: str, default: float, *, positive: bool = False) -> float:
+    """A number of seconds from the environment; `default` when unset, not a number, below 0
+    (or, when it must be `positive`, 0)."""
     try:
         value = float(os.environ.get(name, ""))
     except ValueError:
         return default
-    return value if value >= 0 else default
+    return value if value > 0 or (value == 0 and not positive) else default

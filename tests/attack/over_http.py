@@ -6,7 +6,10 @@ own Tokens with its secret). The anon and service keys are the node's."""
 import functools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +21,7 @@ from tests.attack.matrix import Persona as Who
 from tests.attack.stage import DIGEST, Refused, Stage
 from tests.serving import Node
 from wagerbase.accounts import hash_password
+from wagerbase.settings import DEFAULT_MAX_ROWS
 from wagerbase.tokens import Tokens
 
 PASSWORD = "correct horse 1"
@@ -83,6 +87,31 @@ class RestActor:
         return client(self.node.url).request(
             method, f"/rest/v1/{path}", headers={**self.headers, **(headers or {})}, **kwargs
         )
+
+
+@contextmanager
+def another_node(node: Node, folder: Path, **env: str) -> Iterator[Node]:
+    """A second node on `node`'s database, with its secret and these settings, while in use."""
+    started = Node(node.database_url, node.jwt_secret, folder / "serve.log", env=env)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def every_page(actor: RestActor, view: str) -> tuple[httpx.Response, list[Any]]:
+    """GET /rest/v1/<view> and all its rows: a read answers at most the node's row cap, so a full
+    page is followed by the next (`offset`). The first answer, and the rows (of a 200)."""
+    answer = actor.get(view)
+    if answer.status_code != 200:
+        return answer, []
+    rows: list[Any] = answer.json()
+    page = rows
+    while len(page) == DEFAULT_MAX_ROWS:
+        page = actor.get(view, {"offset": str(len(rows))}).json()
+        rows = rows + page
+    return answer, rows
 
 
 def new_user(node: Node, prefix: str, *, admin: bool = False) -> RestActor:

@@ -12,7 +12,14 @@ import pytest
 from tests.attack import matrix
 from tests.attack.matrix import FUNCTIONS, PERSONAS, RELATIONS, Function, Outcome, Relation, Scope
 from tests.attack.matrix import Persona as Who
-from tests.attack.over_http import HttpCast, RestActor, db, ordered, rows_as_superuser
+from tests.attack.over_http import (
+    HttpCast,
+    RestActor,
+    db,
+    every_page,
+    ordered,
+    rows_as_superuser,
+)
 from tests.attack.stage import AFTER_POPULATE, BEFORE_POPULATE, expect, populate, prepare
 from tests.serving import Node
 
@@ -110,15 +117,16 @@ def world(node: Node) -> HttpWorld:
 
 def read_steadily(
     world: HttpWorld, who: RestActor, view: str
-) -> tuple[httpx.Response, list[Row], set[int]]:
-    """The answer to GET /rest/v1/<view>, the superuser's rows with the same claims and the ids
-    of the draft markets, read before and after it and equal (the node's scheduler and
-    side-effect worker may write between two reads; then it reads again)."""
+) -> tuple[httpx.Response, list[Row], list[Row], set[int]]:
+    """The answer to GET /rest/v1/<view> and its rows (every page of them: a read answers at
+    most the row cap), the superuser's rows with the same claims and the ids of the draft
+    markets, read before and after it and equal (the node's scheduler and side-effect worker may
+    write between two reads; then it reads again)."""
     for _ in range(20):
         before = rows_as_superuser(world.node, view, who.claims), drafts(world.node)
-        answer = who.get(view)
+        answer, shown = every_page(who, view)
         if (rows_as_superuser(world.node, view, who.claims), drafts(world.node)) == before:
-            return answer, *before
+            return answer, shown, *before
     raise AssertionError(f"{view} never held still for two reads")
 
 
@@ -133,13 +141,13 @@ def test_every_view_answers_each_persona_exactly_its_scope(
     for who in PERSONAS:
         caller = world.cast.who[who]
         scope = relation.scope(who)
-        answer, truth, hidden = read_steadily(world, caller, relation.name)
+        answer, shown, truth, hidden = read_steadily(world, caller, relation.name)
         if scope is Scope.DENIED:
             expected = 401 if who is Who.ANONYMOUS else 403
             assert (answer.status_code, answer.json()["code"]) == (expected, "42501"), who
             continue
         assert answer.status_code == 200, (who, answer.text)
-        rows = ordered(answer.json())
+        rows = ordered(shown)
         assert rows == matrix.in_scope(relation, scope, truth, hidden, caller.user_id), who
         if scope is Scope.ALL:
             assert truth, who

@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 from tests.db.helpers import Market, make_market
 from tests.db.personas import Persona
 from tests.pgserver import Connection
@@ -176,6 +178,83 @@ def test_the_tick_takes_the_advisory_lock(conn: Connection) -> None:
         " and pid = pg_backend_pid()",
     )
     assert held == 1
+
+
+# retention -----------------------------------------------------------------------------------
+
+
+def test_retention_defaults_are_thirty_days_in_batches(conn: Connection) -> None:
+    row = conn.execute(
+        "select pool_snapshot_retention, quote_telemetry_retention, history_prune_batch"
+        " from app.config"
+    ).fetchone()
+    assert row is not None
+    assert (row[0].days, row[1].days, row[2]) == (30, 30, 5000)
+
+
+def test_the_tick_prunes_old_snapshots_and_telemetry_a_batch_at_a_time(
+    conn: Connection, admin: Persona
+) -> None:
+    market = make_market(admin, "parimutuel", status="draft")  # the tick takes none of its own
+    outcome = market.outcomes[0]
+    conn.execute("update app.config set history_prune_batch = 3")
+    conn.execute(
+        """insert into app.pool_snapshots (market_id, outcome_id, reason, market_version,
+               outcome_pool, total_pool, takeout, share, odds, taken_at)
+           select %s, %s, 'interval', 1, 0, 0, 0, 0, null, now() - age - make_interval(secs => n)
+           from unnest(array[interval '31 days', interval '29 days']) as age,
+                generate_series(1, 7) as n
+           where age = interval '31 days' or n <= 2""",
+        [market.id, outcome],
+    )
+    conn.execute(
+        """insert into app.quote_telemetry (market_id, outcome_id, stake, price_impact_pp,
+               share_after, created_at)
+           select %s, %s, 100, 0, 0.5, now() - age
+           from unnest(array[interval '31 days', interval '32 days', interval '45 days',
+                             interval '400 days', interval '29 days']) as age""",
+        [market.id, outcome],
+    )
+
+    def kept() -> tuple[int, int]:
+        row = conn.execute(
+            """select (select count(*) from app.pool_snapshots where market_id = %(m)s),
+                      (select count(*) from app.quote_telemetry where market_id = %(m)s)""",
+            {"m": market.id},
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    assert kept() == (9, 5)
+    rounds = [scalar(conn, "select app.scheduler_tick()")["pruned"] for _ in range(4)]
+    assert [r["pool_snapshots"] for r in rounds] == [3, 3, 1, 0]
+    assert [r["quote_telemetry"] for r in rounds] == [3, 1, 0, 0]
+    assert kept() == (2, 1)  # the 29-day-old rows stay
+
+    # the retention is a setting: shorter, and the next round takes the younger rows too
+    conn.execute(
+        "update app.config set pool_snapshot_retention = interval '1 day',"
+        " quote_telemetry_retention = interval '1 day'"
+    )
+    assert scalar(conn, "select app.scheduler_tick()")["pruned"] == {
+        "pool_snapshots": 2,
+        "quote_telemetry": 1,
+    }
+    assert kept() == (0, 0)
+
+
+def test_retention_settings_are_checked(conn: Connection) -> None:
+    for change in (
+        "pool_snapshot_retention = interval '0'",
+        "quote_telemetry_retention = interval '-1 day'",
+        "history_prune_batch = 0",
+    ):
+        with conn.transaction():
+            try:
+                conn.execute(f"update app.config set {change}")
+            except psycopg.errors.CheckViolation:
+                continue
+        raise AssertionError(f"app.config accepted {change}")
 
 
 # get_market_depth ----------------------------------------------------------------------------

@@ -188,6 +188,15 @@ def promote(node: Node, email: str) -> None:
     )
 
 
+# Logs every Content-Security-Policy violation of a page as a console error, so that a test fails on
+# it like on any other error (Chromium says "Refused to ..." too, but not for every kind).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} refused ${event.blockedURI || 'inline'}`)
+})
+"""
+
+
 def watch_errors(page: Page, errors: list[str]) -> None:
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
@@ -199,6 +208,7 @@ def watch_errors(page: Page, errors: list[str]) -> None:
 
 def open_person(browser: Browser, node: Node) -> Person:
     context = browser.new_context(viewport=DESKTOP)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     person = Person(context, page, node)
     watch_errors(page, person.errors)

@@ -2,7 +2,7 @@
 // that loads something again whenever one of its keys changes (a live revision, an id).
 import { useEffect, useState } from 'react'
 import { fromRest, type Refusal } from './errors'
-import { supabase } from './supabase'
+import { maxRows, supabase } from './supabase'
 
 export type Answer<T> = { ok: true; data: T } | { ok: false; refusal: Refusal }
 
@@ -45,4 +45,19 @@ export async function rows<T>(
   const { data, error } = await query
   if (error) return { ok: false, refusal: fromRest(error) }
   return { ok: true, data: (data ?? []) as T[] }
+}
+
+type Read = PromiseLike<{ data: unknown; error: { code?: string; message?: string; details?: unknown } | null }>
+
+/** Every row of a read, a page at a time: `page(from, to)` asks for rows from..to (as `.range()`),
+ *  a page being what the server answers at most (its row cap); a page that is not full is the last. */
+export async function everyRow<T>(page: (from: number, to: number) => Read): Promise<Answer<T[]>> {
+  const size = maxRows()
+  const found: T[] = []
+  for (;;) {
+    const answer = await rows<T>(page(found.length, found.length + size - 1))
+    if (!answer.ok) return answer
+    found.push(...answer.data)
+    if (answer.data.length < size) return { ok: true, data: found }
+  }
 }

@@ -3,6 +3,7 @@
 // the market's version; one not above the version shown is dropped.
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { useSyncExternalStore } from 'react'
+import { everyRow } from './load'
 import { supabase } from './supabase'
 
 export type Trend = 'up' | 'down' | null
@@ -76,10 +77,12 @@ function put(row: Market): void {
 }
 
 async function reloadAll(): Promise<void> {
-  const { data, error } = await supabase().from('markets').select(COLUMNS).order('id')
-  if (error) return
+  const answer = await everyRow<Market>((from, to) =>
+    supabase().from('markets').select(COLUMNS).order('id').range(from, to),
+  )
+  if (!answer.ok) return
   const fresh = new Map<number, Market>()
-  for (const row of data as unknown as Market[]) {
+  for (const row of answer.data) {
     const current = markets.get(row.id)
     fresh.set(row.id, {
       ...row,

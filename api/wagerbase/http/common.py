@@ -1,5 +1,5 @@
 """What every surface shares: the caller's identity, the state's database, money calls and
-tokens, and the structured request log."""
+tokens, the structured request log, and the headers every answer carries."""
 
 import json
 import logging
@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +17,15 @@ from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.http")
+
+LOGGED_PATH_CHARS = 200  # a request's path is logged up to this long
+# On every answer of every surface: no content sniffing, no referrer sent on from the app's pages,
+# no framing (the web app's pages also say frame-ancestors 'none' in their CSP: web.py).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def provide_db(state: State) -> Database:
@@ -67,8 +76,19 @@ def caller_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
     return claims
 
 
+async def security_headers(message: Message, scope: Scope) -> None:
+    """The app's before-send hook: SECURITY_HEADERS on the start of every HTTP answer (errors of
+    routing included), unless the answer set its own."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in SECURITY_HEADERS.items():
+            if name not in headers:
+                headers[name] = value
+
+
 class RequestLog:
-    """ASGI middleware: one JSON line per request with method, path, status, duration and caller."""
+    """ASGI middleware: one short JSON line per request with method, path (cut at
+    LOGGED_PATH_CHARS), status, duration and caller."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,7 +114,7 @@ class RequestLog:
                 json.dumps(
                     {
                         "method": scope.get("method"),
-                        "path": scope.get("path"),
+                        "path": str(scope.get("path", ""))[:LOGGED_PATH_CHARS],
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 2),
                         "role": state.get("role"),

@@ -12,6 +12,10 @@ Supported (SUPABASE_COMPAT.md 3.2):
   A column may be filtered many times (the conditions are ANDed). Logic trees `or=(..)`,
   `and=(..)`, `not.or=(..)`, nested `and(..)`/`or(..)`/`not.and(..)` inside.
 - `order=col[.asc|.desc][.nullsfirst|.nullslast],..`, `limit=n`, `offset=n`.
+
+Bounded (request_limits.py): logic trees nest at most MAX_LOGIC_DEPTH levels, a query holds at
+most MAX_CONDITIONS conditions and MAX_ORDER_TERMS order terms; beyond, a 400 `PGRST100` names
+the limit. (The width of `select` is checked where `*` is known: pgrst_sql.py.)
 """
 
 import re
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wagerbase.errors import ApiError
+from wagerbase.http.request_limits import MAX_CONDITIONS, MAX_LOGIC_DEPTH, MAX_ORDER_TERMS
 
 # op -> needs a value (every op but `is` and `in` takes the raw text after the dot)
 COMPARISONS = frozenset(
@@ -137,10 +142,21 @@ def parse_read_query(params: Iterable[tuple[str, str]]) -> ReadQuery:
         elif key in LOGIC_KEYS:
             negated = key.startswith("not.")
             operator: Literal["and", "or"] = "or" if key.endswith("or") else "and"
-            where.append(Logic(operator, _parse_logic_body(value, key), negated))
+            where.append(Logic(operator, _parse_logic_body(value, key, 1), negated))
         else:
             column = _column_key(key)
             where.append(parse_filter(column, value))
+    conditions = sum(1 for _ in _predicate_columns(where))
+    if conditions > MAX_CONDITIONS:
+        raise bad_query(
+            f"A query may hold at most {MAX_CONDITIONS} filter conditions",
+            f"This one holds {conditions}, those inside or=/and= trees included.",
+        )
+    if len(order) > MAX_ORDER_TERMS:
+        raise bad_query(
+            f"order may hold at most {MAX_ORDER_TERMS} terms",
+            f"This query orders by {len(order)} terms.",
+        )
     return ReadQuery(
         tuple(fields) if fields is not None else None, tuple(where), tuple(order), limit, offset
     )
@@ -278,21 +294,28 @@ def _parse_brace_list(text: str) -> tuple[str, ...]:
     return tuple(_unquote(item.strip()) for item in _split_top(inner, "{..}"))
 
 
-def _parse_logic_body(text: str, where: str) -> tuple[Predicate, ...]:
+def _parse_logic_body(text: str, where: str, depth: int) -> tuple[Predicate, ...]:
+    """The conditions of a logic tree at `depth` (1 for the top-level `or=(..)`)."""
+    if depth > MAX_LOGIC_DEPTH:
+        raise bad_query(
+            f"Logic trees may nest at most {MAX_LOGIC_DEPTH} levels deep",
+            f'"{where}(..)" is at level {depth}: or, and, not.or and not.and each count as one.',
+        )
     if len(text) < 2 or not text.startswith("(") or not text.endswith(")"):
         raise bad_query(f'"{where}={text}" is not a valid logic tree', "Write or=(a.eq.1,b.gt.2).")
     items = _split_top(text[1:-1], where)
     if any(not item.strip() for item in items):
         raise bad_query(f'"{where}={text}" has an empty condition')
-    return tuple(_parse_logic_item(item.strip()) for item in items)
+    return tuple(_parse_logic_item(item.strip(), depth) for item in items)
 
 
-def _parse_logic_item(item: str) -> Predicate:
+def _parse_logic_item(item: str, depth: int) -> Predicate:
     """One element of a logic tree: `col.op.value`, `col.not.op.value` or a nested tree."""
     for prefix, negated in (("not.and", True), ("not.or", True), ("and", False), ("or", False)):
         if item.startswith(prefix + "("):
             operator: Literal["and", "or"] = "or" if prefix.endswith("or") else "and"
-            return Logic(operator, _parse_logic_body(item[len(prefix) :], prefix), negated)
+            body = _parse_logic_body(item[len(prefix) :], prefix, depth + 1)
+            return Logic(operator, body, negated)
     if item.startswith('"'):
         column, end = _read_quoted(item, 0)
         rest = item[end:]

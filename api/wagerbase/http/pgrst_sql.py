@@ -6,6 +6,10 @@ as typed), every value a placeholder. Filter values are cast to the column's own
 catalog (`%(p1)s::pg_catalog.int8`), so PostgreSQL's input functions decide what is valid, as
 behind PostgREST. RPC arguments go in as one jsonb object that `jsonb_to_record` turns into a
 row typed with the function's declared argument types, which is how PostgREST does it too.
+
+A read returns at most `max_rows` rows (the node's row cap, as PostgREST's `db-max-rows`),
+whatever `limit` asks; `select` may ask for at most MAX_SELECT_COLUMNS columns
+(request_limits.py).
 """
 
 import json
@@ -16,9 +20,19 @@ from psycopg import sql
 
 from wagerbase.database import Conn
 from wagerbase.errors import ApiError
-from wagerbase.http.pgrst_query import Condition, Logic, OrderTerm, Predicate, ReadQuery
+from wagerbase.http.pgrst_query import (
+    Condition,
+    Logic,
+    OrderTerm,
+    Predicate,
+    ReadQuery,
+    bad_query,
+)
+from wagerbase.http.request_limits import MAX_SELECT_COLUMNS
 
 SCHEMA = "public"
+# the types whose values are JSON numbers (an array of them is named `_<type>`)
+NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8"})
 
 RELATIONS_SQL = """
 select c.relname as name,
@@ -80,6 +94,15 @@ class Column:
     @property
     def is_json(self) -> bool:
         return self.type_schema == "pg_catalog" and self.type_name in ("json", "jsonb")
+
+    @property
+    def is_numeric(self) -> bool:
+        """A number type, or an array of one."""
+        return self.type_schema == "pg_catalog" and self.type_name.lstrip("_") in NUMERIC_TYPES
+
+    @property
+    def is_array(self) -> bool:
+        return self.type_name.startswith("_")
 
 
 @dataclass(frozen=True)
@@ -317,6 +340,13 @@ def _order(terms: tuple[OrderTerm, ...], columns: dict[str, Column], owner: str)
 def _fields(query: ReadQuery, columns: dict[str, Column], owner: str) -> sql.Composable:
     if query.fields is None:
         return sql.SQL("{}.*").format(SOURCE)
+    width = sum(len(columns) if item.column == "*" else 1 for item in query.fields)
+    if width > max(MAX_SELECT_COLUMNS, len(columns)):
+        raise bad_query(
+            f"select may ask for at most {MAX_SELECT_COLUMNS} columns",
+            f"This one asks for {width} (a * counts as each of the {len(columns)} columns of "
+            f"{owner}).",
+        )
     items: list[sql.Composable] = []
     for item in query.fields:
         if item.column == "*":
@@ -375,8 +405,9 @@ def call_source(function: Function, names: list[str]) -> Source:
     return Source(function.name, function.columns, sql.Identifier("pgrst_call"), prelude)
 
 
-def call_statement(function: Function, names: list[str]) -> sql.Composed:
-    """A function that returns a scalar (or a set of them), or void: one JSON value back."""
+def call_statement(function: Function, names: list[str], max_rows: int) -> sql.Composed:
+    """A function that returns a scalar (or a set of them: at most `max_rows`), or void: one JSON
+    value back."""
     call, args_cte = _call(function, names)
     prelude = sql.SQL("with {} ").format(args_cte) if names else NOTHING
     if function.returns == "void":
@@ -384,8 +415,8 @@ def call_statement(function: Function, names: list[str]) -> sql.Composed:
     if function.returns_set:
         return sql.SQL(
             "{}select coalesce(pg_catalog.json_agg(pgrst_f.pgrst_scalar), '[]')::text as body"
-            " from {} as pgrst_f(pgrst_scalar)"
-        ).format(prelude, call)
+            " from (select * from {} limit {}) as pgrst_f(pgrst_scalar)"
+        ).format(prelude, call, sql.Literal(max_rows))
     return sql.SQL("{}select pg_catalog.to_json({})::text as body").format(prelude, call)
 
 
@@ -397,16 +428,17 @@ def read_statement(
     count: bool,
     single: bool,
     strip_nulls: bool,
+    max_rows: int,
     with_body: bool = True,
 ) -> sql.Composed:
-    """One statement: the page as a JSON text, its row count, and (with count) the total."""
+    """One statement: the page (at most `max_rows` rows, whatever the query's limit) as a JSON
+    text, its row count, and (with count) the total."""
     columns, owner = source.columns, source.owner
     where = _where(query, columns, owner, params)
     order = _order(query.order, columns, owner)
     fields = _fields(query, columns, owner)
-    limit: sql.Composable = NOTHING
-    if query.limit is not None:
-        limit = sql.SQL(" limit {}").format(params.add(query.limit))
+    page = max_rows if query.limit is None else min(query.limit, max_rows)
+    limit = sql.SQL(" limit {}").format(params.add(page))
     offset: sql.Composable = NOTHING
     if query.offset:
         offset = sql.SQL(" offset {}").format(params.add(query.offset))

@@ -23,11 +23,17 @@ key, or (without a key) says what to check (docs/rest.md).
 
 The schema cache (views, functions and their arguments, read from pg_catalog) is kept per
 process and read again when a request names something it does not hold.
+
+Limits (docs/rest.md, "Limits"): a read answers at most the node's row cap (`Config.max_rows`,
+`WAGERBASE_MAX_ROWS`), the query grammar and bodies are bounded (request_limits.py), and an
+argument whose type is a number must be a JSON number in a POST body and a plain decimal in a
+query string.
 """
 
 import asyncio
 import difflib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -51,6 +57,7 @@ from wagerbase.http import pgrst_sql
 from wagerbase.http.common import caller_claims, provide_db, provide_money_calls, provide_tokens
 from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
 from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
+from wagerbase.http.request_limits import json_depth, too_deep
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls, idempotency_key
 from wagerbase.tokens import Claims, Tokens
 
@@ -257,7 +264,8 @@ async def _read_rows(
     one_object: bool = False,
     change: "Change | None" = None,
 ) -> Answer:
-    """The page of rows a view or a function gives, shaped as PostgREST shapes it."""
+    """The page of rows a view or a function gives (at most the row cap), shaped as PostgREST
+    shapes it."""
     params = Params()
     single = wanted.single or one_object
     head_only = request.method == "HEAD"
@@ -268,6 +276,7 @@ async def _read_rows(
         count=wanted.count,
         single=single,
         strip_nulls=wanted.strip_nulls,
+        max_rows=_max_rows(request),
         with_body=not head_only,
     )
     if args is not None:
@@ -296,6 +305,12 @@ async def _read_rows(
     content_range = f"{shown}/{total if total is not None else '*'}"
     body = None if head_only else (row["body"] if row["body"] is not None else "null")
     return Answer(status, body, OBJECT if wanted.single else JSON, content_range)
+
+
+def _max_rows(request: Request[Any, Any, Any]) -> int:
+    """The node's row cap: the most rows one answer holds."""
+    max_rows: int = request.app.state.config.max_rows
+    return max_rows
 
 
 def _range_status(lower: int, rows: int, total: int | None) -> int:
@@ -427,7 +442,7 @@ async def _call(
             f"{SCHEMA}.{function.name} returns no rows to select, filter, order or page",
             "select, filters, order, limit and offset apply to functions that return rows.",
         )
-    statement = pgrst_sql.call_statement(function, names)
+    statement = pgrst_sql.call_statement(function, names, _max_rows(request))
     values = {"args": args} if names else {}
 
     async def run(conn: Conn) -> dict[str, Any] | None:
@@ -462,10 +477,12 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _body_arguments(body: bytes) -> tuple[str, list[str]]:
-    """The JSON object of a POST call: its exact text (numbers keep every digit) and its keys."""
+def _body_arguments(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The JSON object of a POST call: its exact text (numbers keep every digit) and its values
+    (numbers with a fraction as Decimals). Its depth was checked when the body was read
+    (request_limits.BoundedRequest)."""
     if not body.strip():
-        return "{}", []
+        return "{}", {}
     try:
         text = body.decode("utf-8")
         value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
@@ -483,7 +500,74 @@ def _body_arguments(body: bytes) -> tuple[str, list[str]]:
             "The request body must be a JSON object of named arguments",
             details=f"got a JSON {type(value).__name__.replace('dict', 'object')}",
         )
-    return text, list(value)
+    return text, value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _numbers_only(value: Any, array: bool) -> bool:
+    """A JSON number or null; for an array argument, arrays of them (any depth)."""
+    if array and isinstance(value, list):
+        return all(_numbers_only(item, array) for item in value)
+    return _json_type(value) in ("number", "null")
+
+
+# A number in a query string: digits, an optional minus and fraction; no spaces, signs, hex,
+# underscores or exponents, which PostgreSQL's input functions would otherwise read. An array
+# argument may also be an array literal of them, `{4,5}` (NULL for a null element).
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_ARRAY_LITERAL_PARTS = re.compile(r"[{},]")
+
+
+def _plain_number(text: str, array: bool) -> bool:
+    if PLAIN_DECIMAL.fullmatch(text):
+        return True
+    if not array or not text.startswith("{"):
+        return False
+    items = [item for item in _ARRAY_LITERAL_PARTS.split(text) if item]
+    return all(PLAIN_DECIMAL.fullmatch(item) or item.upper() == "NULL" for item in items)
+
+
+def _check_numbers(function: Function, values: dict[str, Any], *, in_query: bool) -> None:
+    """An argument whose type is a number must be a JSON number in a body, and plain digits in a
+    query string (where every value is text): PostgreSQL's input functions would read more
+    (`"  1000 "`, and from PostgreSQL 16 `"0x10"` and `"1_000"`), so anything else is refused
+    at the edge, with the code PostgreSQL gives a value it cannot read (22P02, as for `"abc"`)."""
+    for argument in function.arguments:
+        if not argument.is_numeric or argument.name not in values:
+            continue
+        value = values[argument.name]
+        if in_query:
+            texts = value if isinstance(value, list) else [value]
+            wrong = [text for text in texts if not _plain_number(text, argument.is_array)]
+            if not wrong:
+                continue
+            expected, got = "a plain decimal number", repr(wrong[0][:40])
+            hint = "Write digits, with an optional - and fraction: no spaces, +, hex or exponent."
+        else:
+            if _numbers_only(value, argument.is_array):
+                continue
+            expected = "an array of JSON numbers" if argument.is_array else "a JSON number"
+            got = f"a JSON {_json_type(value)}"
+            hint = f'Send {argument.name} as a JSON number: 1000, not "1000".'
+        raise ApiError(
+            400,
+            "22P02",
+            f'Argument "{argument.name}" must be {expected}',
+            details=f"{SCHEMA}.{function.name} takes {argument.name} as "
+            f"{argument.type_name.lstrip('_')}; got {got}",
+            hint=hint,
+        )
 
 
 async def _query_arguments(
@@ -500,6 +584,9 @@ async def _query_arguments(
         argument = by_name[key]
         value: Any = raw
         if argument.is_json:
+            message = too_deep(json_depth(raw.encode()), f'Argument "{key}"')
+            if message is not None:
+                raise bad_query(message)
             try:
                 value = json.loads(raw)
             except ValueError:
@@ -697,9 +784,10 @@ async def call_post(
     a 503 `outcome_unknown` names it (retry with it: the call acts at most once)."""
     claims = caller_claims(request, tokens)
     _check_profile(request)
-    text, names = _body_arguments(await request.body())
-    function = await schema_cache.function(db, fn, set(names))
-    return _respond(await _call(db, claims, request, function, text, names, money_calls))
+    text, values = _body_arguments(await request.body())
+    function = await schema_cache.function(db, fn, set(values))
+    _check_numbers(function, values, in_query=False)
+    return _respond(await _call(db, claims, request, function, text, list(values), money_calls))
 
 
 @get("/rpc/{fn:str}", summary="Call a stable function", responses=CALL_ERRORS)
@@ -742,6 +830,7 @@ async def _call_read_only(
     _check_profile(request)
     values, names = await _query_arguments(schema_cache, db, request, fn)
     function = await schema_cache.function(db, fn, set(names))
+    _check_numbers(function, values, in_query=True)
     if function.volatility == "v":
         raise ApiError(
             405,
@@ -812,7 +901,7 @@ def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
         code = "PGRST100" if request.method in READ_METHODS else "PGRST102"
         return ApiError(400, code, str(exc.detail), details=exc.extra)
     if isinstance(exc, HTTPException):
-        code = "PGRST102" if exc.status_code in (400, 413, 415) else str(exc.status_code)
+        code = "PGRST102" if exc.status_code in (400, 408, 413, 415) else str(exc.status_code)
         return ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
     raise exc
 

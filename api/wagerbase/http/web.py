@@ -1,11 +1,16 @@
 """The web app (web/, built by Vite into web/dist) served at `/`, and its run-time config.
 
 - `GET /config.json`: what the browser needs to create its Supabase client: the anon key of this
-  deployment (never baked into the build) and the paths of the surfaces it calls.
+  deployment (never baked into the build), and the node's row cap (`maxRows`), by which the app
+  pages its reads.
 - `GET /` and any other path that no surface claims: a file of the build when one matches, else
   `index.html`, so that client routes (`/markets/3`, `/wallet`) load the app (an SPA fallback).
   Paths under the API's own prefixes are never answered with the app: they stay 404s in JSON.
 - When the build is missing, `/` answers 503 with how to build it, not a 500.
+- Every page (`index.html`, the 503) carries CONTENT_SECURITY_POLICY: the app's scripts, styles,
+  images and fonts come from this origin only, it calls (fetch and WebSocket) only this origin,
+  nothing inline or evaluated runs, and no other site may frame it. The headers every answer
+  carries (nosniff, no referrer, X-Frame-Options) are common.SECURITY_HEADERS.
 
 `WAGERBASE_WEB_DIST` points at another build folder (default: `web/dist` of the repository).
 """
@@ -26,9 +31,28 @@ REPO = Path(__file__).resolve().parents[3]
 # First path segments that belong to the API: a miss there is the API's 404, never the app.
 API_PREFIXES = frozenset({"auth", "rest", "api", "realtime", "schema", "health", "ws"})
 
+# What the built app needs (web/dist: module scripts, a stylesheet and the favicon, all under
+# this origin; supabase-js's fetch and the realtime WebSocket to this origin; Chart.js draws on
+# canvases), and nothing else. 'self' in connect-src covers ws:// and wss:// of the same host.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Wagerbase: web app not built</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<body>
 <h1>The web app is not built yet</h1>
 <p>The API is running (<a href="/schema/swagger">/schema/swagger</a>), but <code>{dist}</code>
 holds no build. Build it with <code>scripts/serve</code> (which runs <code>npm ci</code> and the
@@ -45,7 +69,7 @@ def dist_dir() -> Path:
 async def web_config(state: State) -> Response[dict[str, Any]]:
     tokens: Tokens = state.tokens
     return Response(
-        {"anonKey": tokens.role_key("anon")},
+        {"anonKey": tokens.role_key("anon"), "maxRows": state.config.max_rows},
         headers={"Cache-Control": "no-store"},
     )
 
@@ -57,12 +81,12 @@ def _index(dist: Path) -> Response[Any]:
             NOT_BUILT.format(dist=dist),
             status_code=503,
             media_type="text/html",
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store", **PAGE_HEADERS},
         )
     return Response(
         index.read_bytes(),
         media_type="text/html; charset=utf-8",
-        headers={"Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache", **PAGE_HEADERS},
     )
 
 

@@ -3,7 +3,7 @@
 // holds its winnings is debited what it holds and the shortfall becomes a debt the house carries,
 // and asks for the reason the audit log keeps.
 import { useState } from 'react'
-import { call, rows, useLoad } from '../load'
+import { call, everyRow, rows, useLoad } from '../load'
 import type { Market } from '../markets'
 import { formatMinor, formatOdds } from '../money'
 import { supabase } from '../supabase'
@@ -76,7 +76,10 @@ export function Corrections({ market }: { market: Market }) {
   )
   const wagers = useMarketWagers(market.id, market.version)
   const debts = useLoad(
-    () => rows<Debt>(supabase().from('user_debts').select('id,user_id,amount,created_at').eq('market_id', market.id)),
+    () =>
+      everyRow<Debt>((from, to) =>
+        supabase().from('user_debts').select('id,user_id,amount,created_at').eq('market_id', market.id).order('id').range(from, to),
+      ),
     [market.id, market.version],
   )
   const settled = settlement.data?.[0] ?? null

@@ -1,9 +1,10 @@
 // Wagers waiting for approval (admin_list_pending_wagers), approved or rejected from here; the
 // list follows every wager change live.
 import { useState } from 'react'
-import { call, useLoad } from '../load'
+import { call, everyRow, useLoad } from '../load'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
+import { supabase } from '../supabase'
 import { useAdminRevision } from './live'
 
 export interface PendingWager {
@@ -22,7 +23,13 @@ export interface PendingWager {
 
 export function usePending(marketId: number | null) {
   const revision = useAdminRevision()
-  return useLoad(() => call<PendingWager[]>('admin_list_pending_wagers', { market_id: marketId }), [revision, marketId])
+  return useLoad(
+    () =>
+      everyRow<PendingWager>((from, to) =>
+        supabase().rpc('admin_list_pending_wagers', { market_id: marketId }).range(from, to),
+      ),
+    [revision, marketId],
+  )
 }
 
 export function PendingWagers({ marketId }: { marketId: number | null }) {

@@ -2,8 +2,8 @@
 // took them (every few seconds while the market is open, once more when it closes), read from the
 // `pool_snapshots` view (docs/depth.md), one row per outcome per snapshot, over the last 5 or 15
 // minutes, hour, 6 or 24 hours, or the market's whole life. Newest first, a page at a time: a page
-// is at most PAGE_ROWS rows (fewer snapshots the more outcomes the market has), and "Older
-// snapshots" reads the next one. Charts of each outcome's pool and odds over what is loaded, then
+// is at most the server's row cap (maxRows(), 1,000 rows by default; fewer snapshots the more
+// outcomes the market has), and "Older snapshots" reads the next one. Charts of each outcome's pool and odds over what is loaded, then
 // every snapshot: reason, market version, total pool, takeout, and each outcome's pool, share and
 // odds. Newer snapshots are read when the market moves and every 10 seconds.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
@@ -13,7 +13,7 @@ import { rows, type Answer } from '../load'
 import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
 import { navigate } from '../router'
-import { supabase } from '../supabase'
+import { maxRows, supabase } from '../supabase'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
 import { PALETTE, clock } from './ChartCanvas'
@@ -27,7 +27,6 @@ const SPANS: { span: Span; seconds: number | null; label: string }[] = [
   { span: '24h', seconds: 24 * 3600, label: '24h' },
   { span: 'all', seconds: null, label: 'All' },
 ]
-const PAGE_ROWS = 2000 // rows per read (one per outcome per snapshot)
 const TABLE_STEP = 120 // table rows shown at a time, newest first
 const COLUMNS = 'outcome_id,reason,market_version,outcome_pool,total_pool,takeout,share,odds,taken_at'
 
@@ -110,10 +109,10 @@ async function readPage(
   if (bounds.before) query = query.lt('taken_at', bounds.before)
   if (bounds.after) query = query.gt('taken_at', bounds.after)
   const answer = await rows<SnapshotRow>(
-    query.order('taken_at', { ascending: false }).order('reason').order('outcome_id').limit(PAGE_ROWS),
+    query.order('taken_at', { ascending: false }).order('reason').order('outcome_id').limit(maxRows()),
   )
   if (!answer.ok) return answer
-  const full = answer.data.length === PAGE_ROWS
+  const full = answer.data.length === maxRows()
   let list = answer.data
   if (full) {
     const oldest = list[list.length - 1].taken_at
@@ -381,7 +380,7 @@ function MarketSnapshots({ market }: { market: Market }) {
       </header>
       <p className="muted">
         Taken every few seconds while the market is open and once when it closes. Newest first, up to{' '}
-        {PAGE_ROWS.toLocaleString('en')} rows (one per outcome) per read.
+        {maxRows().toLocaleString('en')} rows (one per outcome) per read.
       </p>
       {error && <p className="error">{error}</p>}
       <dl className="facts">

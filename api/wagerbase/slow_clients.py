@@ -1,0 +1,241 @@
+"""Deadlines for clients that send their request slowly, which uvicorn lacks.
+
+uvicorn closes a keep-alive connection left idle after an answer (`timeout_keep_alive`, 5 s), but
+never times out a request being received: a connection that sends part of its headers or of its
+body and then stalls, or trickles a byte now and then, is held for ever (slowloris). Two guards,
+with the same two settings (`WAGERBASE_HEADER_TIMEOUT`, 10 s, and `WAGERBASE_BODY_TIMEOUT`, 30 s;
+docs/api.md, "Limits of a request"):
+
+- `BoundedH11Protocol`, uvicorn's h11 protocol with deadlines on reading a request. The headers
+  of a request must all arrive within the header timeout, counted from the connection's start or
+  from the first byte of a next request on a kept-alive one; when they do not, the connection is
+  answered 408 (if part of a request came; one that sent nothing is just closed, as uvicorn closes
+  an idle kept-alive one) and closed. A body still arriving after its request was answered (one
+  the app did not read) may take until the body timeout after its headers; then the connection
+  is closed. This class is the one place that relies on uvicorn's private parts (the attributes
+  of `H11Protocol` named in `ATTRIBUTES` and `HOOKS`); it refuses to load when they are gone, and
+  tests/test_slow_clients.py fails when the methods it extends change.
+- `BodyDeadline`, ASGI middleware: the app's reads of a body must end within the body timeout
+  after its headers arrived, or the read raises a 408 (Litestar's HTTPException, so each surface
+  answers it in its own error body, PostgREST's PGRST102, GoTrue's, BetMarket's) with
+  `Connection: close`, and uvicorn closes the connection once the answer is sent.
+
+The head of a request (its request line and headers) is bounded too: at most MAX_HEAD_BYTES and
+MAX_HEADERS, else it is answered 431 and the connection closed. (h11 refuses a head over 16 KB
+only while it is incomplete: one that arrives whole in one read passed, however large.) One case
+is left to h11 alone: a request pipelined right behind a body the app did not read is parsed in
+the same step as that body's end, so its head is bounded only by h11 (16 KB while incomplete, one
+read, at most 256 KB, when whole). Bodies are bounded by the app (`max_body_bytes`).
+"""
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any, ClassVar
+
+import h11
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
+
+log = logging.getLogger("wagerbase.http")
+
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
+MAX_HEAD_BYTES = 16 * 1024  # h11's limit for an incomplete head, applied to whole ones as well
+MAX_HEADERS = 100
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")  # h11 takes a bare \n for a line's end, too
+
+# What BoundedH11Protocol relies on in uvicorn beyond asyncio.Protocol: the attributes that
+# H11Protocol.__init__ sets (the h11 connection, the transport, the loop, the request cycle in
+# progress, the keep-alive timer), the hooks it extends, and the cycle's `response_complete`.
+ATTRIBUTES = ("conn", "transport", "loop", "cycle", "timeout_keep_alive_task")
+HOOKS = (
+    "connection_made",
+    "data_received",
+    "handle_events",
+    "connection_lost",
+    "on_response_complete",
+    "handle_websocket_upgrade",
+)
+if (
+    not set(ATTRIBUTES) <= set(H11Protocol.__init__.__code__.co_names)
+    or not all(callable(getattr(H11Protocol, hook, None)) for hook in HOOKS)
+    or "response_complete" not in RequestResponseCycle.__init__.__code__.co_names
+):
+    raise ImportError(
+        "wagerbase.slow_clients extends uvicorn's H11Protocol, whose internals changed: it "
+        f"needs the attributes {', '.join(ATTRIBUTES)} and the hooks {', '.join(HOOKS)}"
+    )
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with bounded request heads, a header deadline and a deadline for
+    unread bodies."""
+
+    header_timeout: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout: ClassVar[float] = DEFAULT_BODY_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._waiting_for: str | None = None  # "headers" or "body", while a deadline runs
+        self._cycle_seen: object = None
+        self._body_due = 0.0  # loop time by which the current request's body must be in
+
+    # asyncio.Protocol and uvicorn's hooks, each extended with a look at the deadlines
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def handle_events(self) -> None:
+        # called with new bytes in h11's buffer (from data_received, and for a request sent
+        # before the previous one was answered, from on_response_complete)
+        if self.conn.their_state is h11.IDLE and not head_fits(self.conn.trailing_data[0]):
+            self._cancel()
+            self.transport.write(
+                plain_answer(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"a request's head may hold at most {MAX_HEAD_BYTES} bytes and "
+                    f"{MAX_HEADERS} headers",
+                )
+            )
+            self.transport.close()
+            return
+        super().handle_events()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._cancel()  # the WebSocket protocol takes the connection over
+        super().handle_websocket_upgrade(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)
+
+    # the deadlines
+
+    def _watch(self) -> None:
+        """Start, keep or stop the deadline for what the connection is waiting for now."""
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            self._cancel()
+            return
+        if self.cycle is not self._cycle_seen:  # the headers of a new request are in
+            self._cycle_seen = self.cycle
+            self._body_due = self.loop.time() + self.body_timeout
+        state = self.conn.their_state
+        if state is h11.IDLE and self.timeout_keep_alive_task is None:
+            self._arm("headers", self.header_timeout)
+        elif state is h11.SEND_BODY and self.cycle is not None and self.cycle.response_complete:
+            self._arm("body", max(0.0, self._body_due - self.loop.time()))
+        else:
+            # idle after an answer (uvicorn's keep-alive timer runs), the request fully in, or
+            # the app reading its body (BodyDeadline bounds that)
+            self._cancel()
+
+    def _arm(self, waiting_for: str, seconds: float) -> None:
+        if self._waiting_for == waiting_for:
+            return  # a deadline runs from its start, however the bytes trickle in
+        self._cancel()
+        self._waiting_for = waiting_for
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _cancel(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline, self._waiting_for = None, None
+
+    def _expired(self) -> None:
+        waiting_for, self._deadline, self._waiting_for = self._waiting_for, None, None
+        if self.transport.is_closing():
+            return
+        answered = waiting_for == "headers" and bool(self.conn.trailing_data[0])
+        if answered:
+            seconds = f"{self.header_timeout:g}"
+            self.transport.write(
+                plain_answer(408, "Request Timeout", f"the request's headers took over {seconds} s")
+            )
+        log.info(
+            json.dumps(
+                {"event": "request_timeout", "waiting_for": waiting_for, "answered": answered}
+            )
+        )
+        self.transport.close()
+
+
+def head_fits(received: bytes) -> bool:
+    """Whether the head at the start of `received` (whole, or what came of it so far) is within
+    MAX_HEAD_BYTES and MAX_HEADERS."""
+    end = _END_OF_HEAD.search(received)
+    head = received if end is None else received[: end.end()]
+    # lines: the request line, the headers, the empty line that ends them
+    return len(head) <= MAX_HEAD_BYTES and head.count(b"\n") <= MAX_HEADERS + 2
+
+
+def plain_answer(status: int, phrase: str, reason: str) -> bytes:
+    """A whole answer in plain text, written straight to the socket, that closes the
+    connection (for a request the app never saw)."""
+    body = f"{phrase}: {reason}\n".encode()
+    return (
+        f"HTTP/1.1 {status} {phrase}\r\n".encode()
+        + b"content-type: text/plain; charset=utf-8\r\n"
+        + b"x-content-type-options: nosniff\r\n"
+        + b"connection: close\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def protocol(header_timeout: float, body_timeout: float) -> type[BoundedH11Protocol]:
+    """The protocol class to give uvicorn (`http=`), with these deadlines in seconds."""
+    return type(
+        "BoundedH11Protocol",
+        (BoundedH11Protocol,),
+        {"header_timeout": header_timeout, "body_timeout": body_timeout},
+    )
+
+
+class BodyDeadline:
+    """ASGI middleware: an HTTP request's body must all be read within `seconds` of the request's
+    start, else the read raises a 408 that closes the connection. Once the body is in, receiving
+    (which then waits for the client to go away) is no longer bounded."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        due = asyncio.get_running_loop().time() + self.seconds
+        body_in = False
+
+        async def receive_in_time() -> ReceiveMessage:
+            nonlocal body_in
+            if body_in:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(due):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    status_code=408,
+                    detail=f"Request Timeout: the request's body took over {self.seconds:g} s",
+                    headers={"Connection": "close"},
+                ) from None
+            body_in = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, receive_in_time, send)
