@@ -99,10 +99,11 @@ as $$
 $$;
 
 -- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):
--- under an advisory lock, close due markets, settle drawn virtual markets, take due snapshots.
+-- under an advisory lock, close due markets, settle drawn virtual markets, take due snapshots,
+-- prune snapshots and quote telemetry past their retention (a batch of each).
 -- Who: the API node's scheduler. Changes: what app.scheduler_tick changes (markets, wagers and
--- ledger of the settled draws, app.pool_snapshots, app.admin_actions). Raises: nothing of its
--- own (a draw that fails is reported in the answer).
+-- ledger of the settled draws, app.pool_snapshots, app.quote_telemetry, app.admin_actions).
+-- Raises: nothing of its own (a draw that fails is reported in the answer).
 create or replace function server.scheduler_tick()
 returns jsonb
 language sql
