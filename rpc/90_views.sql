@@ -255,8 +255,10 @@ from app.pool_snapshots as s;
 -- The engine's settings a client may read (app.config's one row; only the database owner changes
 -- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
 -- a loosened play limit applies (also in whole seconds, for clients without an interval type),
--- the depth settings, and the thresholds of a big wager and a big win (docs/engine.md,
--- "Settings"). The side-effect workers' tuning is left out: no surface of the API shows it.
+-- the depth settings, the thresholds of a big wager and a big win, and the limits per client
+-- address on sign-ins, sign-ups and token refreshes with their window (also in whole seconds)
+-- (docs/engine.md, "Settings"). The side-effect workers' tuning is left out: no surface of the
+-- API shows it.
 create view public.settings with (security_invoker = true) as
 select
     c.initial_balance,
@@ -274,7 +276,12 @@ select
     c.snapshot_interval_seconds,
     c.depth_impact_threshold_pp,
     c.big_wager_min_stake,
-    c.big_win_min_profit
+    c.big_win_min_profit,
+    c.sign_in_limit_per_address,
+    c.sign_up_limit_per_address,
+    c.refresh_limit_per_address,
+    c.address_limit_window,
+    extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds
 from app.config as c;
 
 grant select on public.markets, public.outcomes, public.settlements, public.settings,
