@@ -1,7 +1,10 @@
 """The connection pool and the ways a request reaches the database.
 
 - `as_caller(claims)`: one transaction run as the token's role, with the claims in
-  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest.
+  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest. The
+  same statement checks the token's session (`server.check_session`, rpc/06_sessions.sql): a
+  token whose session ended, or whose user is gone, is refused there (session_ended,
+  unknown_user), whatever the request reads.
 - `as_server()`: one transaction as the API's own role, for the few things only the server does
   (sign-up, sign-in, sessions), through the private functions of rpc/05_users.sql and
   rpc/06_sessions.sql.
@@ -41,7 +44,8 @@ Conn = AsyncConnection[dict[str, Any]]
 log = logging.getLogger("wagerbase.database")
 
 _SET_CONTEXT = """
-select set_config('role', %s, true),
+select server.check_session(%s::jsonb),
+       set_config('role', %s, true),
        set_config('request.jwt.claims', %s, true),
        set_config('request.method', %s, true),
        set_config('request.path', %s, true)
@@ -91,7 +95,8 @@ async def caller_transaction(
     async with conn.transaction():
         if read_only:
             await conn.execute("set transaction read only")
-        await conn.execute(_SET_CONTEXT, [claims["role"], json.dumps(claims), method, path])
+        text = json.dumps(claims)
+        await conn.execute(_SET_CONTEXT, [text, claims["role"], text, method, path])
         yield conn
 
 

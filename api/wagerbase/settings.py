@@ -20,6 +20,15 @@ High availability (docs/api.md, "Unknown outcomes"):
   failover (2 to 5 s for a crashed primary with Patroni; about 20 s for a lost node).
 - `WAGERBASE_DRAIN_SECONDS` (seconds, default 30): at shutdown, how long the node waits for money
   calls still in flight; then their connections are closed (never cancelled) and each is logged.
+
+Abuse (docs/api.md, "Limits"; docs/operations.md):
+- `WAGERBASE_TRUSTED_PROXIES`: comma-separated addresses and CIDR networks of the proxies in front
+  of the node (none by default). A request from one of them is counted against the right-most
+  address of X-Forwarded-For that is not one of them (http/client_address.py); any other request
+  against its socket peer. A value that is not an address or a network stops the node at start.
+- `WAGERBASE_HASH_THREADS` (default: the number of CPUs) and `WAGERBASE_HASH_QUEUE` (default 8 a
+  thread): password hashes run at once, and waiting, before a sign-in or sign-up is refused with
+  429 (hashing.py).
 """
 
 import os
@@ -27,6 +36,7 @@ from pathlib import Path
 
 from wagerbase import money_calls
 from wagerbase.embedded import EmbeddedServer
+from wagerbase.http.client_address import Network, parse_networks
 
 DEFAULT_DATA_DIR = ".wagerbase"
 
@@ -67,6 +77,11 @@ def outcome_window() -> float:
 def drain_seconds() -> float:
     """WAGERBASE_DRAIN_SECONDS in seconds (0 or more), else 30."""
     return _seconds("WAGERBASE_DRAIN_SECONDS", money_calls.DEFAULT_DRAIN_SECONDS)
+
+
+def trusted_proxies() -> tuple[Network, ...]:
+    """WAGERBASE_TRUSTED_PROXIES as networks (none when unset). Raises ValueError."""
+    return parse_networks(os.environ.get("WAGERBASE_TRUSTED_PROXIES", ""))
 
 
 def _seconds(name: str, default: float) -> float:
