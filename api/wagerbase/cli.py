@@ -12,6 +12,7 @@
     wagerbase seed-demo             migrate, then load demo users and markets (idempotent)
     wagerbase users create NAME [--email E] [--admin]   (password read from stdin or a prompt)
     wagerbase users promote|demote NAME                 grant or withdraw the admin role
+    wagerbase users sign-out NAME [--reason R]          end every session of a user, at once
     wagerbase serve [--host 127.0.0.1] [--port 8000]    migrate, then serve the API
     wagerbase keys                                      the anon and service keys
 
@@ -106,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (("promote", "make a user an admin"), ("demote", "withdraw admin")):
         one = user_commands.add_parser(action, help=text)
         one.add_argument("name", help="username, email or user id")
+    sign_out = user_commands.add_parser(
+        "sign-out", help="end every session of a user: their tokens are refused at once"
+    )
+    sign_out.add_argument("name", help="username, email or user id")
+    sign_out.add_argument("--reason", help="kept in the admin actions log")
     return parser
 
 
@@ -292,6 +298,9 @@ def cmd_users(args: argparse.Namespace) -> int:
                 conn, username=args.name, email=args.email, password=password, admin=args.admin
             )
             print(f"created {args.name} ({user_id}){' as admin' if args.admin else ''}")
+        elif args.users_command == "sign-out":
+            ended = users.sign_out(conn, args.name, args.reason)
+            print(f"{args.name} ({ended['user_id']}): {ended['sessions_ended']} sessions ended")
         else:
             result = users.set_admin(conn, args.name, args.users_command == "promote")
             role = result["app_metadata"].get("role", "bettor")
