@@ -161,11 +161,13 @@ class Accounts:
             conn, "select server.check_rate_limit(%s, %s::inet) as wait", [action, address]
         )
         if row["wait"] > 0:
-            self.counters.refused_address_limit += 1
-            raise too_many(
-                f"Too many {_ACTIONS[action]} from this address; try again in {row['wait']} s.",
-                row["wait"],
-            )
+            raise self._over_address_limit(action, row["wait"])
+
+    def _over_address_limit(self, action: Action, wait: int) -> ApiError:
+        self.counters.refused_address_limit += 1
+        return too_many(
+            f"Too many {_ACTIONS[action]} from this address; try again in {wait} s.", wait
+        )
 
     async def _hash(self, password: str) -> str:
         try:
@@ -223,11 +225,7 @@ class Accounts:
                 [address, identifier, self.sign_in_limit],
             )
         if found["limited_by"] == "address":
-            self.counters.refused_address_limit += 1
-            raise too_many(
-                f"Too many sign-ins from this address; try again in {found['retry_after']} s.",
-                found["retry_after"],
-            )
+            raise self._over_address_limit("sign_in", found["retry_after"])
         if found["limited_by"] == "identifier":
             self.counters.refused_name_limit += 1
             raise too_many("Too many sign-in attempts; wait a minute.", found["retry_after"])

@@ -506,11 +506,14 @@ class Session:
         except Unavailable:
             return _error("authentication failed: the token cannot be checked now; try again")
         user_id = caller.user_id or str(claims["sub"])
+        session = claims.get("session_id")
+        if not isinstance(session, str) or self.hub.ended_recently(session):
+            # ended after the database said it was live (no await since: nothing slips between)
+            return _error(f"authentication failed: {ended({})}")
         # identified before the answer goes out: whatever commits after the client reads
         # `authenticated` reaches this socket
         self.mailbox.identify(user_id, caller.admin)
-        session = claims.get("session_id")
-        self.mailbox.sessions = frozenset({session} if isinstance(session, str) else ())
+        self.mailbox.sessions = frozenset({session})
         self.claims, self.expires_at = claims, float(claims["exp"])
         return {"opcode": "authenticated", "user_id": user_id, "is_admin": caller.admin}
 

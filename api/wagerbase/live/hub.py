@@ -27,7 +27,10 @@ engine's `session_ended` messages that name one of them (the socket then closes 
 had open). A message sent while the hub was not listening is lost: so after it listens again, and
 before the `resync`, the hub asks the database which of its sockets' sessions ended meanwhile
 (server.ended_sessions) and hands them a `session_ended` of its own. A socket of an ended session
-is thus closed when the message arrives, or at the latest when the hub listens again.
+is thus closed when the message arrives, or at the latest when the hub listens again. The hub
+also remembers the last sessions it heard end (`ended_recently`): a socket checks its token at the
+database, then, with no await in between, asks the hub before it takes the session on, so a
+session that ended while the check was on its way is not taken on either.
 """
 
 import asyncio
@@ -62,6 +65,7 @@ MAX_LAG_SECONDS = 10.0
 HEALTH_CHECK_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0
 SESSION_ENDED = "session_ended"  # the engine's user message naming sessions that ended
+RECENTLY_ENDED = 10_000  # sessions the hub remembers having heard end
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ class Hub:
         self._url = url
         self._enrich = enrich
         self._mailboxes: set[Mailbox] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.published = 0
@@ -190,8 +195,17 @@ class Hub:
     def sockets(self) -> int:
         return len(self._mailboxes)
 
+    def ended_recently(self, session_id: str | None) -> bool:
+        """Whether the hub heard this session end (among the last RECENTLY_ENDED)."""
+        return session_id is not None and session_id in self._ended
+
     def publish(self, event: Event) -> None:
         """Hand an event to every mailbox that may see it; full ones are dropped from the hub."""
+        for session in event.ended_sessions:
+            self._ended[session] = None
+            self._ended.move_to_end(session)
+        while len(self._ended) > RECENTLY_ENDED:
+            self._ended.popitem(last=False)
         self.published += 1
         for mailbox in list(self._mailboxes):
             if mailbox.wants(event) and not mailbox.offer(event):

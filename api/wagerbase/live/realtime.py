@@ -93,6 +93,7 @@ MAX_BINDINGS = 100  # postgres_changes bindings per channel
 RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
+SESSION_ENDED_NOW = f"invalid access token: {ended({})}"
 UNAVAILABLE = "the access token cannot be checked now (database unavailable); try again"
 
 
@@ -518,8 +519,15 @@ class RealtimeSocket:
                 )
             )
         async with self._send_lock:  # the reply goes out before any push on this channel
-            self.channels[topic] = channel
-            self._reidentify()
+            if self.hub.ended_recently(channel.session_id):
+                # ended after the database said it was live (no await since: nothing slips by)
+                frames = [
+                    self._reply(topic, ref, join_ref, "error", {"reason": SESSION_ENDED_NOW}),
+                    {**_push(topic, "phx_close", {}), "join_ref": join_ref},
+                ]
+            else:
+                self.channels[topic] = channel
+                self._reidentify()
             await self._send_locked(*frames)
 
     async def _access_token(
@@ -534,6 +542,8 @@ class RealtimeSocket:
             caller = await self._who(claims)
             if channel.admin and not caller.admin:
                 raise FrameError(NOT_ADMIN)
+            if self.hub.ended_recently(claims.get("session_id")):
+                raise FrameError(SESSION_ENDED_NOW)  # since the database said it was live
         except FrameError as exc:
             self.channels.pop(topic, None)
             self._reidentify()
