@@ -184,6 +184,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("resettle_market", ADMIN_CALL),
     Function("house_summary", ADMIN_CALL),
     Function("retry_side_effects", ADMIN_CALL),
+    Function("revoke_sessions", ADMIN_CALL),
 )
 
 WRITES = "refused"  # every persona, every view: see the module heading

@@ -76,6 +76,7 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("user", "wagers_settled"): WAGERS,
     ("user", "wagers_unsettled"): WAGERS,
     ("user", "wager_voided"): WAGERS,
+    ("user", "session_ended"): set(),  # no view changes: the sockets close the session's channels
     ("admin", "profit"): set(),  # the house account is in no view
     ("admin", "wager_pending"): set(),  # the owner's wager_placed carries the change
     ("admin", "wager_decided"): set(),  # the owner's wager_approved / wager_rejected do
