@@ -148,6 +148,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.void_wager",
         "public.retry_side_effects",
         "public.create_virtual_market",
+        "public.revoke_sessions",
     }
     user_functions = {
         "public.deposit",
@@ -184,7 +185,8 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
                 """select n.nspname || '.' || p.proname
                    from pg_catalog.pg_proc as p
                    join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
-                   where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta')
+                   where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta',
+                                       'server')
                      and not exists (select 1 from pg_catalog.pg_depend as d
                                      where d.objid = p.oid and d.deptype = 'e')
                      and has_function_privilege(%s, p.oid, 'execute')""",

@@ -520,14 +520,16 @@ class RealtimeSocket:
             )
         async with self._send_lock:  # the reply goes out before any push on this channel
             if self.hub.ended_recently(channel.session_id):
-                # ended after the database said it was live (no await since: nothing slips by)
+                # ended after the database said it was live (no await since: nothing slips by);
+                # refused as a join that cannot succeed is
+                self.channels.pop(topic, None)
                 frames = [
                     self._reply(topic, ref, join_ref, "error", {"reason": SESSION_ENDED_NOW}),
                     {**_push(topic, "phx_close", {}), "join_ref": join_ref},
                 ]
             else:
                 self.channels[topic] = channel
-                self._reidentify()
+            self._reidentify()
             await self._send_locked(*frames)
 
     async def _access_token(
