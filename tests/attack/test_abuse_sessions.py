@@ -34,6 +34,7 @@ ENDINGS: dict[str, tuple[str, str]] = {
     "an admin's revoke_sessions": ("session_ended", "revoked"),
     "wagerbase users sign-out": ("session_ended", "revoked"),
     "the user deleted": ("unknown_user", "user_deleted"),
+    "the user's row removed": ("unknown_user", "user_deleted"),
 }
 
 
@@ -54,15 +55,17 @@ def gotrue(http: httpx.Client, node: Node, path: str, **body: Any) -> httpx.Resp
     return http.post(f"/auth/v1/{path}", json=body, headers={"apikey": node.anon_key})
 
 
-def signed_up(http: httpx.Client, node: Node) -> Victim:
-    """A user who signed up (their first session) and has a wallet."""
+def signed_up(http: httpx.Client, node: Node, wallet: bool = True) -> Victim:
+    """A user who signed up (their first session) and, unless told otherwise, has a wallet (a
+    user who never touched money is the only kind whose row can be removed)."""
     name = f"leaving_{uuid.uuid4().hex[:8]}"
     answer = gotrue(http, node, "signup", username=name, password=PASSWORD)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     victim = Victim(http, name, body["user"]["id"], body["access_token"], body["refresh_token"])
-    wallet = rest(http, node, victim.token, "POST", "rpc/get_wallet", {})
-    assert wallet.status_code == 200, wallet.text
+    if wallet:
+        made = rest(http, node, victim.token, "POST", "rpc/get_wallet", {})
+        assert made.status_code == 200, made.text
     return victim
 
 
@@ -136,9 +139,12 @@ def end(
     elif how == "wagerbase users sign-out":
         monkeypatch.setenv("DATABASE_URL", node.database_url)
         assert main(["users", "sign-out", victim.name, "--reason", "left the company"]) == 0
-    else:
+    elif how == "the user deleted":  # as auth.users keeps a deleted user
         with psycopg.connect(node.database_url, autocommit=True) as conn:
             conn.execute("update auth.users set deleted_at = now() where id = %s", [victim.id])
+    else:  # their sessions go with the row
+        with psycopg.connect(node.database_url, autocommit=True) as conn:
+            conn.execute("delete from auth.users where id = %s", [victim.id])
     return None
 
 
@@ -147,7 +153,7 @@ def test_a_token_whose_session_ended_is_refused_at_once_everywhere(
     node: Node, http: httpx.Client, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key, reason = ENDINGS[how]
-    victim = signed_up(http, node)
+    victim = signed_up(http, node, wallet=how != "the user's row removed")
     assert rest(http, node, victim.token, "GET", "markets").status_code == 200
     realtime = Realtime(node, node.anon_key)
     topic = f"realtime:victim-{uuid.uuid4().hex[:6]}"
