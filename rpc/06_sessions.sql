@@ -1,7 +1,10 @@
--- Sign-in sessions and refresh tokens, for the GoTrue-compatible endpoints of the API.
--- Called by the server's own role (the API node's connection before it switches role for a
--- request); not granted to any client role. Passwords are checked in Python (argon2); refresh
--- tokens arrive here as SHA-256 digests only.
+-- Sign-in sessions and refresh tokens, for the GoTrue-compatible endpoints of the API, the
+-- limits per client address, and the check of a request's session.
+-- The app._ functions are called by the server's own role (the API node's connection before it
+-- switches role for a request); the server. ones are what an API node calls as itself (schema
+-- `server`, migration 0013); none is granted to a client role, except public.revoke_sessions (an
+-- admin's). Passwords are checked in Python (argon2); refresh tokens arrive here as SHA-256
+-- digests only.
 
 -- _user_json: the GoTrue `User` object of a user.
 create or replace function app._user_json(p_user uuid)
@@ -108,7 +111,8 @@ begin
         return '{"status": "refresh_token_not_found"}';
     end if;
     if v_token.used_at is not null then
-        update app.sessions as s set ended_at = now() where s.id = v_session.id;
+        update app.sessions as s set ended_at = now(), ended_reason = 'refresh_token_reused'
+        where s.id = v_session.id;
         return '{"status": "refresh_token_already_used"}';
     end if;
     v_user := app._user_json(v_token.user_id);
@@ -125,16 +129,21 @@ begin
 end
 $$;
 
--- _end_sessions: sign out. scope 'local' ends this session, 'others' every other session of the
--- user, 'global' all of them. Returns how many sessions ended.
-create or replace function app._end_sessions(p_user uuid, p_session uuid, p_scope text)
+
+-- _end_sessions: sign out, for `p_reason` (signed_out, revoked, user_deleted). Scope 'local' ends
+-- session p_session, 'others' every other session of the user, 'global' all of them. Returns how
+-- many sessions ended; each is announced to the sockets at commit (migration 0014's trigger).
+drop function if exists app._end_sessions(uuid, uuid, text);
+create or replace function app._end_sessions(
+    p_user uuid, p_session uuid, p_scope text, p_reason text default 'signed_out'
+)
 returns integer
 language sql
 set search_path = ''
 as $$
     with ended as (
         update app.sessions as s
-        set ended_at = now()
+        set ended_at = now(), ended_reason = p_reason
         where s.user_id = p_user
             and s.ended_at is null
             and case p_scope
@@ -145,4 +154,248 @@ as $$
         returning 1
     )
     select count(*)::integer from ended
+$$;
+
+-- _announce_ended_sessions: the live message for sessions that just ended, `p_ended` a JSON
+-- array of {id, user_id, reason}: one `session_ended` message per user and reason on
+-- wagerbase_user, naming at most 100 sessions each (NOTIFY payloads stay small), sent at commit.
+-- Every node closes those sessions' sockets when it hears it (docs/live.md). Called by the
+-- triggers of migration 0014.
+create or replace function app._announce_ended_sessions(p_ended jsonb)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
+        'type', 'session_ended',
+        'user_id', e.user_id,
+        'reason', e.reason,
+        'session_ids', pg_catalog.jsonb_agg(e.id order by e.id)
+    ))
+    from (
+        select
+            x.id,
+            x.user_id,
+            x.reason,
+            (pg_catalog.row_number() over (partition by x.user_id, x.reason order by x.id) - 1)
+            / 100 as batch
+        from pg_catalog.jsonb_to_recordset(coalesce(p_ended, '[]')) as x (
+            id uuid, user_id uuid, reason text
+        )
+    ) as e
+    group by e.user_id, e.reason, e.batch;
+end
+$$;
+
+-- _revoke_sessions: end every live session of the user with this username, email or id (reason
+-- 'revoked'), logged in the admin actions log as `revoke_sessions` by the caller; their access
+-- tokens stop at once on every surface and their refresh tokens no longer refresh. For
+-- public.revoke_sessions and `wagerbase users sign-out`. Returns {user_id, sessions_ended}.
+-- Raises: user_not_found.
+create or replace function app._revoke_sessions(p_name text, p_reason text)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._find_user(p_name);
+    v_ended integer;
+begin
+    if v_user is null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('name', p_name));
+    end if;
+    v_ended := app._end_sessions(v_user, null, 'global', 'revoked');
+    perform app._audit(
+        'revoke_sessions', null, null, nullif(btrim(p_reason), ''),
+        pg_catalog.jsonb_build_object('user_id', v_user, 'live_sessions', v_ended),
+        pg_catalog.jsonb_build_object('user_id', v_user, 'live_sessions', 0)
+    );
+    return pg_catalog.jsonb_build_object('user_id', v_user, 'sessions_ended', v_ended);
+end
+$$;
+
+-- revoke_sessions(user_id, reason): an admin (or the service role) signs a user out of every
+-- session: each of their access tokens is refused at once on every surface (REST, RPC, /api, both
+-- sockets), their refresh tokens no longer refresh; they sign in again. Logged (admin_actions,
+-- with the optional reason). Returns {user_id, sessions_ended}.
+-- Raises: not_admin, user_not_found.
+create or replace function public.revoke_sessions(user_id uuid, reason text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    perform app._require_admin();
+    return app._revoke_sessions(revoke_sessions.user_id::text, reason);
+end
+$$;
+revoke all on function public.revoke_sessions(uuid, text) from public;
+grant execute on function public.revoke_sessions(uuid, text) to authenticated, service_role;
+
+-- server.check_session(claims): refuse a request whose token names a user (a `sub` claim) unless
+-- that user exists and the token's session (its `session_id` claim) is one of theirs that has not
+-- ended. An API node calls it with the claims in the statement that starts each request as the
+-- caller (database.py), so the access tokens of a session that ended (sign-out of any scope, a
+-- reused refresh token, an admin's revocation, a deleted user) are refused on every surface at
+-- once, public views included, at no extra round trip. Tokens that name no user (the anon and
+-- service keys) pass. A user token without session_id is refused: every token Wagerbase issued
+-- carries one, and one without could never be signed out. Changes nothing.
+-- Raises: unknown_user (no such user, or deleted), session_ended (detail.reason: signed_out,
+-- refresh_token_reused, revoked, user_deleted; not_found; no_session_id; ended, for a session
+-- that ended before reasons were kept).
+create or replace function server.check_session(p_claims jsonb)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_uuid constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+    v_sub text := p_claims ->> 'sub';
+    v_session_id text := p_claims ->> 'session_id';
+    v_session app.sessions;
+begin
+    if v_sub is null then
+        return;
+    end if;
+    if v_sub !~* v_uuid then
+        perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', v_sub));
+    end if;
+    if not exists (
+        select 1 from auth.users as u where u.id = v_sub::uuid and u.deleted_at is null
+    ) then
+        perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', v_sub));
+    end if;
+    if v_session_id is null or v_session_id !~* v_uuid then
+        perform app._fail('session_ended', pg_catalog.jsonb_build_object(
+            'session_id', v_session_id, 'reason', 'no_session_id'));
+    end if;
+    select * into v_session
+    from app.sessions as s
+    where s.id = v_session_id::uuid and s.user_id = v_sub::uuid;
+    if not found or v_session.ended_at is not null then
+        perform app._fail('session_ended', pg_catalog.jsonb_build_object(
+            'session_id', v_session_id,
+            'reason', case when found then coalesce(v_session.ended_reason, 'ended') else 'not_found' end,
+            'ended_at', v_session.ended_at));
+    end if;
+end
+$$;
+
+-- server.ended_sessions(ids): which of these sessions are no longer live (ended, or gone with
+-- their user). A node's hub asks it for its sockets' sessions after it listens again, since a
+-- `session_ended` message sent while it was not listening is lost. Changes nothing.
+create or replace function server.ended_sessions(p_sessions uuid[])
+returns setof uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select x.id
+    from pg_catalog.unnest(p_sessions) as x (id)
+    where not exists (
+        select 1 from app.sessions as s where s.id = x.id and s.ended_at is null
+    )
+$$;
+
+-- server.check_rate_limit(action, address): count one attempt at `p_action` (sign_in, sign_up or
+-- refresh) from client address `p_address` if the address is within its limit
+-- (app.config.<action>_limit_per_address attempts in the last address_limit_window, a sliding
+-- window); returns 0 then, else the seconds until it will be (Retry-After), counting nothing.
+-- An IPv6 address counts with its /64 network. Attempts of one address are serialised by an
+-- advisory lock, so none slips through; each call also deletes up to 100 expired rows of any
+-- address, skipping rows another call holds.
+-- Raises: invalid_argument (an unknown action, or no address).
+create or replace function server.check_rate_limit(p_action text, p_address inet)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_now timestamptz := pg_catalog.clock_timestamp();
+    v_address inet := case pg_catalog.family(p_address)
+        when 6 then pg_catalog.network(pg_catalog.set_masklen(p_address, 64))::inet
+        else pg_catalog.set_masklen(p_address, 32)
+    end;
+    v_limit integer;
+    v_window interval;
+    v_count integer;
+    v_oldest timestamptz;
+begin
+    select
+        case p_action
+            when 'sign_in' then c.sign_in_limit_per_address
+            when 'sign_up' then c.sign_up_limit_per_address
+            when 'refresh' then c.refresh_limit_per_address
+        end,
+        c.address_limit_window
+    into v_limit, v_window
+    from app.config as c;
+    if v_limit is null or v_address is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', case when v_limit is null then 'action' else 'address' end,
+            'reason', 'sign_in, sign_up or refresh, from an address'));
+    end if;
+    perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('address:' || p_action || ':' || v_address::text, 0));
+    delete from app.address_attempts as a
+    where a.action = p_action and a.address = v_address and a.attempted_at <= v_now - v_window;
+    select count(*) into v_count
+    from app.address_attempts as a
+    where a.action = p_action and a.address = v_address;
+    if v_count >= v_limit then
+        -- the attempt whose expiry brings the count below the limit
+        select a.attempted_at into v_oldest
+        from app.address_attempts as a
+        where a.action = p_action and a.address = v_address
+        order by a.attempted_at
+        offset v_count - v_limit
+        limit 1;
+        return greatest(1, ceil(extract(epoch from v_oldest + v_window - v_now)))::integer;
+    end if;
+    insert into app.address_attempts (action, address, attempted_at)
+    values (p_action, v_address, v_now);
+    delete from app.address_attempts as a
+    where a.id in (
+        select x.id from app.address_attempts as x
+        where x.attempted_at <= v_now - v_window
+        limit 100
+        for update skip locked
+    );
+    return 0;
+end
+$$;
+
+-- server.begin_sign_in(address, identifier, limit): the checks before a password sign-in, in one
+-- call, so that no password is hashed for a refused attempt: the client address's limit
+-- (server.check_rate_limit), then the name's (app._sign_in_allowed, `p_limit` a minute), then
+-- the user with this email, username or id. One row: retry_after (0 when allowed, else the
+-- seconds to wait), limited_by ('address', 'identifier', or null), and the user's id and password
+-- hash (null when the name names nobody, or when refused).
+-- Raises: invalid_argument (no address).
+create or replace function server.begin_sign_in(p_address inet, p_identifier text, p_limit integer)
+returns table (retry_after integer, limited_by text, user_id uuid, password_hash text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_wait integer := server.check_rate_limit('sign_in', p_address);
+begin
+    if v_wait > 0 then
+        return query select v_wait, 'address'::text, null::uuid, null::text;
+    elsif not app._sign_in_allowed(p_identifier, p_limit) then
+        return query select 60, 'identifier'::text, null::uuid, null::text;
+    else
+        return query
+        select 0, null::text, f.user_id, f.password_hash
+        from (select 1) as one
+        left join app._user_for_sign_in(p_identifier) as f on true;
+    end if;
+end
 $$;

@@ -257,10 +257,12 @@ from app.pool_snapshots as s;
 -- The engine's settings a client may read (app.config's one row; only the database owner changes
 -- them): the wallet's amounts, odds locking, the defaults of a new market, the cooling-off before
 -- a loosened play limit applies (also in whole seconds, for clients without an interval type),
--- the depth settings, the thresholds of a big wager and a big win, and whether bettors may deposit
--- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md) (see
--- docs/engine.md, "Settings"). The side-effect workers' tuning is left out: no surface of the API
--- shows it. Admins change the money settings with update_settings (rpc/07_settings.sql).
+-- the depth settings, the thresholds of a big wager and a big win, whether bettors may deposit
+-- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md), and the
+-- limits per client address on sign-ins, sign-ups and token refreshes with their window (also in
+-- whole seconds) (see docs/engine.md, "Settings"). The side-effect workers' tuning is left out: no
+-- surface of the API shows it. Admins change the money settings with update_settings
+-- (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
 select
     c.initial_balance,
@@ -280,7 +282,12 @@ select
     c.big_wager_min_stake,
     c.big_win_min_profit,
     c.self_service_deposits,
-    c.withdrawals_require_approval
+    c.withdrawals_require_approval,
+    c.sign_in_limit_per_address,
+    c.sign_up_limit_per_address,
+    c.refresh_limit_per_address,
+    c.address_limit_window,
+    extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds
 from app.config as c;
 
 -- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees

@@ -22,30 +22,6 @@ as $$
     select app._create_user(p_email, p_username, p_password_hash)
 $$;
 
--- sign_in_allowed(identifier, limit): count one sign-in attempt for the identifier and say
--- whether it is within `limit` attempts in the last minute (app._sign_in_allowed).
--- Who: the API node, before it checks a password. Changes: app.sign_in_attempts. Raises: nothing.
-create or replace function server.sign_in_allowed(p_identifier text, p_limit integer)
-returns boolean
-language sql
-security definer
-set search_path = ''
-as $$
-    select app._sign_in_allowed(p_identifier, p_limit)
-$$;
-
--- user_for_sign_in(identifier): the user with this email or username and the password hash to
--- check; no row when none (app._user_for_sign_in).
--- Who: the API node. Changes: nothing. Raises: nothing.
-create or replace function server.user_for_sign_in(p_identifier text)
-returns table (user_id uuid, password_hash text)
-language sql stable
-security definer
-set search_path = ''
-as $$
-    select f.user_id, f.password_hash from app._user_for_sign_in(p_identifier) as f
-$$;
-
 -- start_session(user, session, token_hash): a new session with its first refresh token, for a
 -- user who just signed up or proved their password; returns the user's GoTrue JSON
 -- (app._start_session).

@@ -3,7 +3,9 @@
 - `pg_server` (session): the server. `DATABASE_URL` if set (it needs a role that may create
   databases); otherwise an embedded server in a temporary folder, stopped at the end.
 - `template_db` (session): the name of a database migrated from this repository and marked as a
-  template; every other test database is a copy of it.
+  template; every other test database is a copy of it. Its limits per client address are raised
+  (TEST_ADDRESS_LIMITS): the suite signs up and signs in hundreds of users from 127.0.0.1. The
+  tests of those limits set them back to their defaults (tests/attack/test_abuse_*.py).
 - `shared_db` (session): the URL of one copy that all `conn` tests share.
 - `conn` (function): a connection to `shared_db` inside a transaction that is rolled back at
   teardown. Never commit in it; a test that must commit uses `fresh_db`.
@@ -40,12 +42,24 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
         server.stop("immediate")
 
 
+# Every test signs up and signs in from 127.0.0.1: the limits per address would refuse most of
+# the suite; the tests that test them set them back (`set ... = default`).
+TEST_ADDRESS_LIMITS = """
+update app.config
+set sign_in_limit_per_address = 1000000,
+    sign_up_limit_per_address = 1000000,
+    refresh_limit_per_address = 1000000
+"""
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_server: PgServer) -> Iterator[str]:
     name = unique_name("wb_template")
     url = pg_server.create_database(name, template="template0")
     try:
         migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(TEST_ADDRESS_LIMITS)
         with pg_server.admin() as admin:
             admin.execute(
                 sql.SQL("alter database {} is_template true allow_connections false").format(

@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,3 +128,13 @@ class Node:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(48)
+
+
+@contextmanager
+def serving(node: Node) -> Iterator[Node]:
+    """The node started for the block, stopped after it."""
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -77,6 +77,32 @@ def test_users_create_refuses_a_taken_name(
     assert "user_exists" in capsys.readouterr().err
 
 
+def test_users_sign_out_ends_every_session_and_logs_it(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(database) as conn:
+        user = conn.execute("select app._create_user(null, 'fay', 'not a hash')").fetchone()
+        assert user is not None
+        start = "select app._start_session(%s, gen_random_uuid(), %s)"
+        for session in range(2):
+            conn.execute(start, [user[0], f"digest {session}"])
+    assert main(["users", "sign-out", "FAY", "--reason", "lost her phone"]) == 0
+    assert "2 sessions ended" in capsys.readouterr().out
+    with psycopg.connect(database) as conn:
+        ended = conn.execute(
+            "select count(*) filter (where ended_reason = 'revoked'), count(*) from app.sessions"
+            " where user_id = %s",
+            [user[0]],
+        ).fetchone()
+        assert ended == (2, 2)
+        logged = conn.execute(
+            "select reason, after from app.admin_actions where action = 'revoke_sessions'"
+        ).fetchall()
+        assert logged == [("lost her phone", {"user_id": str(user[0]), "live_sessions": 0})]
+    assert main(["users", "sign-out", "nobody"]) == 1
+    assert "user_not_found" in capsys.readouterr().err
+
+
 def test_db_check_passes_on_a_sound_database_and_names_what_is_broken(
     database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

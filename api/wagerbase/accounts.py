@@ -3,16 +3,27 @@
 speaks another dialect maps them.
 
 The rows are written by the private SQL functions of rpc/05_users.sql and rpc/06_sessions.sql,
-reached through schema server's (rpc/95_server.sql), the only ones the node's own role may call;
-this module only hashes and checks passwords (argon2, off the event loop) and makes tokens.
+reached through schema server's (rpc/95_server.sql, rpc/06_sessions.sql), the only ones the
+node's own role may call; this module only hashes and checks passwords (argon2, through the
+node's bounded Hashing) and makes tokens. Before any password is hashed, the database counts the
+attempt against the client address's limit (sign-ins, sign-ups and refreshes, shared by every
+node) and, for a sign-in, against the name's: a refused attempt costs one statement and no hash.
+
+A sign-in whose name names nobody costs no hash either: it waits, without hashing, about as long
+as checking a password would take now (Hashing.expected_seconds), and is refused like a wrong
+password, or like one that finds the threads busy. A dummy hash would cost as much CPU as a real
+one to hide whether a name exists, which sign-up tells anyway (user_already_exists, itself
+limited per address); so a flood of made-up names takes no hashing thread from real users.
 """
 
 import asyncio
 import hashlib
+import json
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import psycopg
 from argon2 import PasswordHasher
@@ -20,10 +31,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
-from wagerbase.tokens import Tokens
+from wagerbase.hashing import Busy, Hashing, default_queue, default_threads
+from wagerbase.tokens import Claims, Tokens
 
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
+
+Action = Literal["sign_in", "sign_up", "refresh"]
+_ACTIONS: dict[Action, str] = {
+    "sign_in": "sign-ins",
+    "sign_up": "sign-ups",
+    "refresh": "token refreshes",
+}
 
 
 def hash_password(password: str) -> str:
@@ -31,8 +50,24 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-# Checked when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+def _seconds_per_hash() -> float:
+    """How long one hash takes on this machine: the first guess of Hashing.typical_seconds."""
+    started = time.perf_counter()
+    hash_password(secrets.token_urlsafe(16))
+    return time.perf_counter() - started
+
+
+def new_hashing() -> Hashing:
+    """The node's hashing threads and queue (WAGERBASE_HASH_THREADS, WAGERBASE_HASH_QUEUE)."""
+    threads = default_threads()
+    return Hashing(threads, default_queue(threads), _seconds_per_hash())
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -46,8 +81,33 @@ class SignedIn:
     refresh_token: str
 
 
+@dataclass
+class Counters:
+    """Refusals before any hash (shown in /health with the hashing's own counts)."""
+
+    refused_address_limit: int = 0  # a client address over its limit
+    refused_name_limit: int = 0  # a name over the sign-in limit
+    unknown_names: int = 0  # sign-ins answered without a hash: the name names nobody
+
+
 def refusal(status: int, code: str, message: str) -> ApiError:
     return ApiError(status=status, code=code, message=message)
+
+
+def too_many(message: str, retry_after: int) -> ApiError:
+    return ApiError(
+        status=429,
+        code="over_request_rate_limit",
+        message=message,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _busy(exc: Busy) -> ApiError:
+    return too_many(
+        f"Too many passwords are being checked now; try again in {exc.retry_after} s.",
+        exc.retry_after,
+    )
 
 
 def digest(refresh_token: str) -> str:
@@ -59,125 +119,199 @@ def _signed_in(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: s
     return SignedIn(user, session_id, access, expires_at, refresh)
 
 
-async def _open_session(conn: Conn, tokens: Tokens, user_id: str) -> SignedIn:
-    session_id = str(uuid.uuid4())
-    refresh = secrets.token_urlsafe(32)
-    row = await (
-        await conn.execute(
+async def _one(conn: Conn, query: str, params: list[Any]) -> dict[str, Any]:
+    row = await (await conn.execute(query, params)).fetchone()
+    assert row is not None
+    return row
+
+
+def _session_refusal(exc: psycopg.Error) -> ApiError | None:
+    """GoTrue's answer to server.check_session's refusal, or None for another error."""
+    key = exc.diag.message_primary
+    if key == "unknown_user":
+        return refusal(403, "user_not_found", "User from sub claim in JWT does not exist")
+    if key == "session_ended":
+        message = "Session from session_id claim in JWT does not exist"
+        return refusal(403, "session_not_found", message)
+    return None
+
+
+@dataclass
+class Accounts:
+    """One node's sign-ups, sign-ins and sessions."""
+
+    db: Database
+    tokens: Tokens
+    hashing: Hashing
+    sign_in_limit: int  # password sign-ins per name per minute
+    counters: Counters = field(default_factory=Counters)
+
+    async def _open_session(self, conn: Conn, user_id: str) -> SignedIn:
+        session_id = str(uuid.uuid4())
+        refresh = secrets.token_urlsafe(32)
+        row = await _one(
+            conn,
             "select server.start_session(%s, %s, %s) as user",
             [user_id, session_id, digest(refresh)],
         )
-    ).fetchone()
-    assert row is not None
-    return _signed_in(tokens, row["user"], session_id, refresh)
+        return _signed_in(self.tokens, row["user"], session_id, refresh)
 
-
-async def start_session(db: Database, tokens: Tokens, user_id: str) -> SignedIn:
-    async with db.as_server() as conn:
-        return await _open_session(conn, tokens, user_id)
-
-
-async def sign_up(
-    db: Database, tokens: Tokens, *, email: str | None, username: str | None, password: str
-) -> SignedIn:
-    """A new user (never an admin) and their first session.
-    Refusals: weak_password, validation_failed, user_already_exists."""
-    if len(password) < MIN_PASSWORD:
-        raise ApiError(
-            status=422,
-            code="weak_password",
-            message=f"Password should be at least {MIN_PASSWORD} characters.",
-            details={"reasons": ["length"]},
+    async def _within_limit(self, conn: Conn, action: Action, address: str) -> None:
+        """Count the attempt against the address's limit; 429 when it is over it."""
+        row = await _one(
+            conn, "select server.check_rate_limit(%s, %s::inet) as wait", [action, address]
         )
-    if not email and not username:
-        raise refusal(400, "validation_failed", "An email or a username is required.")
-    password_hash = await asyncio.to_thread(hash_password, password)
-    try:
-        # the user and their first session in one transaction: never a user without a session
-        async with db.as_server() as conn:
-            row = await (
-                await conn.execute(
-                    "select server.create_user(%s, %s, %s) as id", [email, username, password_hash]
+        if row["wait"] > 0:
+            raise self._over_address_limit(action, row["wait"])
+
+    def _over_address_limit(self, action: Action, wait: int) -> ApiError:
+        self.counters.refused_address_limit += 1
+        return too_many(
+            f"Too many {_ACTIONS[action]} from this address; try again in {wait} s.", wait
+        )
+
+    async def _hash(self, password: str) -> str:
+        try:
+            return await self.hashing.run(lambda: hash_password(password))
+        except Busy as exc:
+            raise _busy(exc) from None
+
+    async def sign_up(
+        self, *, address: str, email: str | None, username: str | None, password: str
+    ) -> SignedIn:
+        """A new user (never an admin) and their first session. Refusals: weak_password,
+        validation_failed, over_request_rate_limit, user_already_exists."""
+        if len(password) < MIN_PASSWORD:
+            raise ApiError(
+                status=422,
+                code="weak_password",
+                message=f"Password should be at least {MIN_PASSWORD} characters.",
+                details={"reasons": ["length"]},
+            )
+        if not email and not username:
+            raise refusal(400, "validation_failed", "An email or a username is required.")
+        async with self.db.as_server() as conn:
+            await self._within_limit(conn, "sign_up", address)
+        password_hash = await self._hash(password)
+        try:
+            # the user and their first session in one transaction: never a user without a session
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn,
+                    "select server.create_user(%s, %s, %s) as id",
+                    [email, username, password_hash],
                 )
-            ).fetchone()
-            assert row is not None
-            return await _open_session(conn, tokens, str(row["id"]))
-    except psycopg.Error as exc:
-        key = exc.diag.message_primary
-        if key == "user_exists":
-            raise refusal(422, "user_already_exists", "User already registered") from exc
-        if key == "invalid_argument":
-            raise refusal(400, "validation_failed", exc.diag.message_detail or key) from exc
-        raise
+                return await self._open_session(conn, str(row["id"]))
+        except psycopg.Error as exc:
+            key = exc.diag.message_primary
+            if key == "user_exists":
+                raise refusal(422, "user_already_exists", "User already registered") from exc
+            if key == "invalid_argument":
+                raise refusal(400, "validation_failed", exc.diag.message_detail or key) from exc
+            raise
 
+    async def sign_in(self, *, address: str, identifier: str, password: str) -> SignedIn:
+        """A session for the user with this email or username and password, within the
+        address's limit and `sign_in_limit` attempts a minute per name. Refusals:
+        validation_failed, over_request_rate_limit, invalid_credentials."""
+        identifier = identifier.strip()
+        if not identifier or not password:
+            raise refusal(
+                400, "validation_failed", "An email (or username) and a password are required."
+            )
+        async with self.db.as_server() as conn:
+            found = await _one(
+                conn,
+                "select * from server.begin_sign_in(%s::inet, %s, %s)",
+                [address, identifier, self.sign_in_limit],
+            )
+        if found["limited_by"] == "address":
+            raise self._over_address_limit("sign_in", found["retry_after"])
+        if found["limited_by"] == "identifier":
+            self.counters.refused_name_limit += 1
+            raise too_many("Too many sign-in attempts; wait a minute.", found["retry_after"])
+        stored = found["password_hash"]
+        if found["user_id"] is None or not stored:
+            try:
+                self.hashing.refuse_if_full()
+            except Busy as exc:
+                raise _busy(exc) from None
+            self.counters.unknown_names += 1
+            await asyncio.sleep(self.hashing.expected_seconds())
+            raise refusal(400, "invalid_credentials", "Invalid login credentials")
+        try:
+            verified = await self.hashing.run(lambda: _verify(stored, password))
+        except Busy as exc:
+            raise _busy(exc) from None
+        if not verified:
+            raise refusal(400, "invalid_credentials", "Invalid login credentials")
+        async with self.db.as_server() as conn:
+            return await self._open_session(conn, str(found["user_id"]))
 
-async def sign_in(
-    db: Database, tokens: Tokens, *, identifier: str, password: str, limit: int
-) -> SignedIn:
-    """A session for the user with this email or username and password, at most `limit`
-    attempts a minute per identifier. Refusals: validation_failed, over_request_rate_limit,
-    invalid_credentials."""
-    identifier = identifier.strip()
-    if not identifier or not password:
-        raise refusal(
-            400, "validation_failed", "An email (or username) and a password are required."
-        )
-    async with db.as_server() as conn:
-        allowed = await (
-            await conn.execute("select server.sign_in_allowed(%s, %s) as ok", [identifier, limit])
-        ).fetchone()
-        found = await (
-            await conn.execute("select * from server.user_for_sign_in(%s)", [identifier])
-        ).fetchone()
-    if not (allowed and allowed["ok"]):
-        raise ApiError(
-            status=429,
-            code="over_request_rate_limit",
-            message="Too many sign-in attempts; wait a minute.",
-            headers={"Retry-After": "60"},
-        )
-    stored = found["password_hash"] if found and found["password_hash"] else None
-    try:
-        await asyncio.to_thread(_hasher.verify, stored or _DUMMY_HASH, password)
-        verified = stored is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
-    if not verified or found is None:
-        raise refusal(400, "invalid_credentials", "Invalid login credentials")
-    return await start_session(db, tokens, str(found["user_id"]))
-
-
-async def refresh(db: Database, tokens: Tokens, refresh_token: str) -> SignedIn:
-    """Use up a refresh token for a new session token pair. Refusals:
-    refresh_token_already_used (which also ends the session), refresh_token_not_found."""
-    new_refresh = secrets.token_urlsafe(32)
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute(
+    async def refresh(self, *, address: str, refresh_token: str) -> SignedIn:
+        """Use up a refresh token for a new session token pair, within the address's limit.
+        Refusals: over_request_rate_limit, refresh_token_already_used (which also ends the
+        session), refresh_token_not_found."""
+        new_refresh = secrets.token_urlsafe(32)
+        async with self.db.as_server() as conn:
+            await self._within_limit(conn, "refresh", address)
+            row = await _one(
+                conn,
                 "select server.refresh_session(%s, %s) as result",
                 [digest(refresh_token), digest(new_refresh)],
             )
-        ).fetchone()
-    assert row is not None
-    result = row["result"]
-    if result["status"] == "refresh_token_already_used":
-        raise refusal(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
-    if result["status"] != "ok":
-        raise refusal(
-            400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
-        )
-    return _signed_in(tokens, result["user"], result["session_id"], new_refresh)
+        result = row["result"]
+        if result["status"] == "refresh_token_already_used":
+            raise refusal(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+        if result["status"] != "ok":
+            raise refusal(
+                400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
+            )
+        return _signed_in(self.tokens, result["user"], result["session_id"], new_refresh)
 
+    async def sign_out(self, claims: Claims, scope: str) -> None:
+        """End sessions of the token's user (scope local, others or global), if the token's own
+        session is live. Refusals: user_not_found, session_not_found (403, as GoTrue)."""
+        try:
+            async with self.db.as_server() as conn:
+                await conn.execute("select server.check_session(%s::jsonb)", [json.dumps(claims)])
+                await conn.execute(
+                    "select server.end_sessions(%s, %s, %s)",
+                    [claims["sub"], claims.get("session_id"), scope],
+                )
+        except psycopg.Error as exc:
+            refused = _session_refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
-async def sign_out(db: Database, user_id: str, session_id: str | None, scope: str) -> None:
-    async with db.as_server() as conn:
-        await conn.execute("select server.end_sessions(%s, %s, %s)", [user_id, session_id, scope])
+    async def end_session(self, claims: Claims) -> None:
+        """End the token's own session, if it is still live (BetMarket's logout)."""
+        session_id = claims.get("session_id")
+        if session_id is None:
+            return
+        async with self.db.as_server() as conn:
+            await conn.execute(
+                "select server.end_sessions(%s, %s, 'local')", [claims["sub"], session_id]
+            )
 
+    async def user_json(self, claims: Claims) -> dict[str, Any]:
+        """The GoTrue User object of the token's user, whose session must be live. Refusals:
+        user_not_found, session_not_found (403, as GoTrue)."""
+        try:
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn,
+                    "select server.check_session(%s::jsonb), server.user_json(%s) as user",
+                    [json.dumps(claims), claims["sub"]],
+                )
+        except psycopg.Error as exc:
+            refused = _session_refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        user: dict[str, Any] = row["user"]
+        return user
 
-async def user_json(db: Database, user_id: str) -> dict[str, Any] | None:
-    """The GoTrue User object, or None for a deleted or unknown user."""
-    async with db.as_server() as conn:
-        row = await (
-            await conn.execute("select server.user_json(%s) as user", [user_id])
-        ).fetchone()
-    return None if row is None else row["user"]
+    def snapshot(self) -> dict[str, int]:
+        return {**asdict(self.counters), **self.hashing.snapshot()}

@@ -18,8 +18,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from wagerbase import __version__, settings
+from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
 from wagerbase.http import betmarket, gotrue, postgrest, web
+from wagerbase.http.client_address import Network
 from wagerbase.http.common import RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.live.betmarket_ws import betmarket_ws
@@ -53,20 +55,25 @@ class Config:
     # timeout is the server's, server.py)
     max_rows: int = field(default_factory=settings.max_rows)
     body_timeout: float = field(default_factory=settings.body_timeout)
+    # the proxies whose X-Forwarded-For names the client (WAGERBASE_TRUSTED_PROXIES)
+    trusted_proxies: tuple[Network, ...] = field(default_factory=settings.trusted_proxies)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
 async def health(state: State) -> Response[dict[str, Any]]:
     """200 when the pool reaches the database, else 503 (with the same body); the body
-    also counts money calls whose outcome was unknown (money_calls.Counters) and says whether
-    the live-update hub is listening."""
+    also counts money calls whose outcome was unknown (money_calls.Counters), sign-ins and
+    sign-ups refused before any password was hashed and the password hashes (accounts.Counters,
+    hashing.Hashing), and says whether the live-update hub is listening."""
     db: Database = state.db
     calls: MoneyCalls = state.money_calls
     hub: Hub = state.hub
+    accounts: Accounts = state.accounts
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
         "money_calls": calls.snapshot(),
+        "auth": accounts.snapshot(),
         "live": {"listening": hub.connected.is_set(), "reconnects": hub.reconnects},
     }
     try:
@@ -98,6 +105,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     hub = Hub(config.database_url, enrich=market_details(db))
     scheduler = Scheduler(config.database_url)
     money_calls = MoneyCalls(db, window=config.outcome_window)
+    accounts = Accounts(db, tokens, new_hashing(), sign_in_limit=config.sign_in_limit)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -111,6 +119,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             await money_calls.drain(config.drain_seconds)
             await scheduler.stop()
             await hub.stop()
+            accounts.hashing.close()
             await db.close()
             log.info("database pool closed")
             for hook in on_shutdown:
@@ -135,6 +144,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "hub": hub,
                 "scheduler": scheduler,
                 "money_calls": money_calls,
+                "accounts": accounts,
             }
         ),
         middleware=[RequestLog, DefineMiddleware(BodyDeadline, seconds=config.body_timeout)],

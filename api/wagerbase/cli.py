@@ -15,6 +15,7 @@
     wagerbase settings show                             every setting a client may read
     wagerbase settings set KEY=VALUE [KEY=VALUE ...]    change money settings (docs/operations.md)
     wagerbase settings profile real-money|play-money    apply a named set of money settings
+    wagerbase users sign-out NAME [--reason R]          end every session of a user, at once
     wagerbase serve [--host 127.0.0.1] [--port 8000]    migrate, then serve the API
     wagerbase keys                                      the anon and service keys
 
@@ -128,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
     profile = engine_commands.add_parser("profile", help="apply a named set of money settings")
     profile.add_argument("name", choices=["real-money", "play-money"])
+    sign_out = user_commands.add_parser(
+        "sign-out", help="end every session of a user: their tokens are refused at once"
+    )
+    sign_out.add_argument("name", help="username, email or user id")
+    sign_out.add_argument("--reason", help="kept in the admin actions log")
     return parser
 
 
@@ -314,6 +320,9 @@ def cmd_users(args: argparse.Namespace) -> int:
                 conn, username=args.name, email=args.email, password=password, admin=args.admin
             )
             print(f"created {args.name} ({user_id}){' as admin' if args.admin else ''}")
+        elif args.users_command == "sign-out":
+            ended = users.sign_out(conn, args.name, args.reason)
+            print(f"{args.name} ({ended['user_id']}): {ended['sessions_ended']} sessions ended")
         else:
             result = users.set_admin(conn, args.name, args.users_command == "promote")
             role = result["app_metadata"].get("role", "bettor")

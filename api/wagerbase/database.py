@@ -1,11 +1,15 @@
 """The connection pool and the ways a request reaches the database.
 
 - `as_caller(claims)`: one transaction run as the token's role, with the claims in
-  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest.
+  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest. The
+  same statement checks the token's session (`server.check_session`, rpc/06_sessions.sql): a
+  token whose session ended, or whose user is gone, is refused there (session_ended,
+  unknown_user), whatever the request reads.
 - `as_server()`: one transaction as the API's own login role (`authenticator`, authenticator.py),
   for the few things only the server does (sign-up, sign-in, sessions) and reading pg_catalog.
-  That role may execute the functions of schema `server` (rpc/95_server.sql) and nothing else:
-  no table, no view, no function of `app` or `public` until a request switches to a caller's role.
+  That role may execute the functions of schema `server` (rpc/95_server.sql, rpc/06_sessions.sql)
+  and nothing else: no table, no view, no function of `app` or `public` until a request switches
+  to a caller's role.
 - `connect()`: a connection of its own, outside the pool (money_calls.py resolves an unknown
   outcome on one).
 Calls that change state go through money_calls.py, which uses `caller_transaction`.
@@ -42,7 +46,8 @@ Conn = AsyncConnection[dict[str, Any]]
 log = logging.getLogger("wagerbase.database")
 
 _SET_CONTEXT = """
-select set_config('role', %s, true),
+select server.check_session(%s::jsonb),
+       set_config('role', %s, true),
        set_config('request.jwt.claims', %s, true),
        set_config('request.method', %s, true),
        set_config('request.path', %s, true)
@@ -92,7 +97,8 @@ async def caller_transaction(
     async with conn.transaction():
         if read_only:
             await conn.execute("set transaction read only")
-        await conn.execute(_SET_CONTEXT, [claims["role"], json.dumps(claims), method, path])
+        text = json.dumps(claims)
+        await conn.execute(_SET_CONTEXT, [text, claims["role"], text, method, path])
         yield conn
 
 

@@ -40,6 +40,15 @@ Limits (docs/api.md, "Limits of a request"):
   arrive; then the connection is answered 408 and closed (slow_clients.py).
 - `WAGERBASE_BODY_TIMEOUT` (seconds, default 30): how long a request's body may take to arrive
   after its headers; then 408, and the connection is closed.
+
+Abuse (docs/api.md, "Limits"; docs/operations.md):
+- `WAGERBASE_TRUSTED_PROXIES`: comma-separated addresses and CIDR networks of the proxies in front
+  of the node (none by default). A request from one of them is counted against the right-most
+  address of X-Forwarded-For that is not one of them (http/client_address.py); any other request
+  against its socket peer. A value that is not an address or a network stops the node at start.
+- `WAGERBASE_HASH_THREADS` (default: the number of CPUs) and `WAGERBASE_HASH_QUEUE` (default 8 a
+  thread): password hashes run at once, and waiting, before a sign-in or sign-up is refused with
+  429 (hashing.py).
 """
 
 import os
@@ -48,6 +57,7 @@ from pathlib import Path
 from wagerbase import money_calls, slow_clients
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
 from wagerbase.embedded import EmbeddedServer
+from wagerbase.http.client_address import Network, parse_networks
 
 DEFAULT_DATA_DIR = ".wagerbase"
 DEFAULT_MAX_ROWS = 1000
@@ -100,6 +110,11 @@ def outcome_window() -> float:
 def drain_seconds() -> float:
     """WAGERBASE_DRAIN_SECONDS in seconds (0 or more), else 30."""
     return _seconds("WAGERBASE_DRAIN_SECONDS", money_calls.DEFAULT_DRAIN_SECONDS)
+
+
+def trusted_proxies() -> tuple[Network, ...]:
+    """WAGERBASE_TRUSTED_PROXIES as networks (none when unset). Raises ValueError."""
+    return parse_networks(os.environ.get("WAGERBASE_TRUSTED_PROXIES", ""))
 
 
 def max_rows() -> int:

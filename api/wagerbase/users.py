@@ -1,4 +1,4 @@
-"""Users: creating them with a hashed password, and granting the admin role.
+"""Users: creating them with a hashed password, granting the admin role, signing them out.
 
 The rows are written by SQL functions (rpc/05_users.sql); Python only hashes the password, since
 argon2 belongs in the server, not in the database.
@@ -39,6 +39,15 @@ def find_user(conn: psycopg.Connection[Any], name: str) -> uuid.UUID | None:
 def set_admin(conn: psycopg.Connection[Any], name: str, admin: bool = True) -> dict[str, Any]:
     """Grant (or withdraw) the admin role; refused with `user_not_found`."""
     row = conn.execute("select app._set_admin(%s, %s)", [name, admin]).fetchone()
+    assert row is not None
+    result: dict[str, Any] = row[0]
+    return result
+
+
+def sign_out(conn: psycopg.Connection[Any], name: str, reason: str | None = None) -> dict[str, Any]:
+    """End every session of the user (logged as `revoke_sessions`): their access tokens are
+    refused at once on every surface. Refused with `user_not_found`."""
+    row = conn.execute("select app._revoke_sessions(%s, %s)", [name, reason]).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result

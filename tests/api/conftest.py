@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.pgserver import PgServer, unique_name
-from tests.serving import Node, new_secret
+from tests.serving import Node, new_secret, serving
 
 
 @pytest.fixture(scope="session")
@@ -17,12 +17,9 @@ def api_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """One API node for the whole session; tests make their own users so they never collide."""
-    started = Node(api_database, new_secret(), tmp_path_factory.mktemp("node") / "serve.log")
-    started.start()
-    try:
+    log = tmp_path_factory.mktemp("node") / "serve.log"
+    with serving(Node(api_database, new_secret(), log)) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,14 @@
 """One `wagerbase serve` node and its database for every attack test over HTTP and WebSockets
 (the fixtures of tests/api, imported); each test makes its own users. `probes`: functions of
-shapes the engine lacks, for the modules that need them."""
+shapes the engine lacks, for the modules that need them.
 
+`proxied_node` is a second node for the limits per client address: its database has the limits'
+defaults (the template's are raised for the rest of the suite, tests/conftest.py), and it trusts
+127.0.0.1 as a proxy, so a test speaks for any client address it likes through X-Forwarded-For
+(tests/attack/auth_client.py). Each test uses addresses of its own (`addresses`)."""
+
+import itertools
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -9,8 +16,10 @@ import psycopg
 import pytest
 
 from tests.api.conftest import api_database, node, unique
+from tests.pgserver import PgServer
+from tests.serving import Node, new_secret, serving
 
-__all__ = ["api_database", "node", "unique"]
+__all__ = ["addresses", "api_database", "node", "proxied_node", "unique"]
 
 
 PROBES = """
@@ -37,3 +46,32 @@ def probes(api_database: str) -> Iterator[str]:
         with psycopg.connect(api_database, autocommit=True) as conn:
             for name in ("echo", "sum", "set"):
                 conn.execute(f"drop function public.{prefix}_{name}".encode())
+
+
+DEFAULT_LIMITS = """
+update app.config
+set sign_in_limit_per_address = default,
+    sign_up_limit_per_address = default,
+    refresh_limit_per_address = default,
+    address_limit_window = default
+"""
+
+
+@pytest.fixture(scope="session")
+def proxied_node(
+    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    with pg_server.database_from(template_db, "wb_proxied") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(DEFAULT_LIMITS)
+        log = tmp_path_factory.mktemp("proxied") / "serve.log"
+        proxied = Node(url, new_secret(), log, env={"WAGERBASE_TRUSTED_PROXIES": "127.0.0.1"})
+        with serving(proxied) as started:
+            yield started
+
+
+@pytest.fixture
+def addresses() -> Iterator[str]:
+    """Client addresses no other test uses: 10.<random>.<random>.1, .2, ..."""
+    prefix = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    return (f"{prefix}.{n}" for n in itertools.count(1))

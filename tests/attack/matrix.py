@@ -192,6 +192,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("admin_list_pending_withdrawals", ADMIN_CALL),
     Function("approve_withdrawal", ADMIN_CALL),
     Function("reject_withdrawal", ADMIN_CALL),
+    Function("revoke_sessions", ADMIN_CALL),
 )
 
 WRITES = "refused"  # every persona, every view: see the module heading

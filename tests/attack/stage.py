@@ -148,6 +148,12 @@ def _stake(stage: Stage) -> Arguments:
     return {"market_id": market["id"], "outcome_id": outcome(market, 1), "stake": 100}
 
 
+@prepares("revoke_sessions")
+def _sessions(stage: Stage) -> Arguments:
+    """Bettor A's sessions (the persona under test is never bettor A once a call is allowed)."""
+    return {"user_id": stage.owner.user_id, "reason": "a lost phone"}
+
+
 @prepares("get_market_depth")
 def _depth(stage: Stage) -> Arguments:
     return {"market_id": stage.market()["id"], "window": "1h"}
@@ -406,5 +412,8 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) from (
     union all
     select format('retried jobs %%s', count(*))
     from app.side_effect_jobs where retried_at is not null
+    union all
+    select format('session %%s %%s', id, ended_at is null)
+    from app.sessions where user_id = any(%(users)s)
 ) as rows
 """

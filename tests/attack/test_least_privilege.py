@@ -250,11 +250,9 @@ def test_the_role_does_what_the_api_needs_through_server(
         "select server.start_session(%s, %s, %s)", [user_id, session_id, digest(refresh)]
     ).fetchone()
     assert row is not None and row[0]["email"] == email
-    assert api.execute("select server.sign_in_allowed(%s, 10)", [email]).fetchone() == (True,)
-    assert api.execute("select * from server.user_for_sign_in(%s)", [email]).fetchone() == (
-        user_id,
-        "argon2-hash",
-    )
+    assert api.execute(
+        "select * from server.begin_sign_in('192.0.2.1', %s, 10)", [email]
+    ).fetchone() == (0, None, user_id, "argon2-hash")
     row = api.execute(
         "select server.refresh_session(%s, %s)", [digest(refresh), digest("next")]
     ).fetchone()

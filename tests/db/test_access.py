@@ -153,6 +153,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.admin_list_pending_withdrawals",
         "public.approve_withdrawal",
         "public.reject_withdrawal",
+        "public.revoke_sessions",
     }
     user_functions = {
         "public.deposit",
@@ -189,7 +190,8 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
                 """select n.nspname || '.' || p.proname
                    from pg_catalog.pg_proc as p
                    join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
-                   where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta')
+                   where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta',
+                                       'server')
                      and not exists (select 1 from pg_catalog.pg_depend as d
                                      where d.objid = p.oid and d.deptype = 'e')
                      and has_function_privilege(%s, p.oid, 'execute')""",

@@ -79,6 +79,7 @@ EXPECTED: dict[tuple[str, str], set[tuple[str, str]]] = {
     ("user", "withdrawal_requested"): {("withdrawals", "INSERT"), ("my_withdrawals", "INSERT")},
     ("user", "withdrawal_approved"): {("withdrawals", "UPDATE"), ("my_withdrawals", "UPDATE")},
     ("user", "withdrawal_rejected"): {("withdrawals", "UPDATE"), ("my_withdrawals", "UPDATE")},
+    ("user", "session_ended"): set(),  # no view changes: the sockets close the session's channels
     ("admin", "profit"): set(),  # the house account is in no view
     ("admin", "wager_pending"): set(),  # the owner's wager_placed carries the change
     ("admin", "wager_decided"): set(),  # the owner's wager_approved / wager_rejected do

@@ -44,11 +44,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb, set_json_loads
 
 from wagerbase import accounts
+from wagerbase.accounts import Accounts
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError, OutcomeUnknown, detail_object, from_database
 from wagerbase.http.common import (
     bearer,
     caller_claims,
+    client_address,
+    provide_accounts,
     provide_db,
     provide_money_calls,
     provide_tokens,
@@ -514,7 +517,10 @@ def _spec(description: str, body: type[msgspec.Struct] = ErrorBody) -> ResponseS
 
 
 _BAD_REQUEST = {400: _spec("Malformed JSON, a wrong type, a missing or unknown field")}
-_SIGNED_IN = {**_BAD_REQUEST, 401: _spec("No token, or a token that is not valid")}
+_SIGNED_IN = {
+    **_BAD_REQUEST,
+    401: _spec("No token, a token that is not valid, or whose session ended (sign in again)"),
+}
 _NOT_FOUND = {404: _spec("No such game, or a malformed id")}
 _ADMIN = {**_SIGNED_IN, 403: _spec("The caller is not an admin")}
 _UNKNOWN = {
@@ -562,19 +568,25 @@ def _session(signed_in: accounts.SignedIn) -> Session:
     )
 
 
+_TOO_MANY = _spec(
+    "Too many attempts from this address (or, for a sign-in, for this username), or too many "
+    "passwords being checked at once: wait Retry-After seconds"
+)
+
+
 @post(
     "/auth/register",
     status_code=200,
     summary="Register and sign in at once (never as an admin)",
-    responses={
-        **_BAD_REQUEST,
-        409: _spec("The username is taken"),
-    },
+    responses={**_BAD_REQUEST, 409: _spec("The username is taken"), 429: _TOO_MANY},
 )
-async def register(data: Registration, db: Database, tokens: Tokens) -> Session:
+async def register(request: Request[Any, Any, Any], data: Registration, auth: Accounts) -> Session:
     return _session(
-        await accounts.sign_up(
-            db, tokens, email=None, username=data.username, password=data.password
+        await auth.sign_up(
+            address=client_address(request),
+            email=None,
+            username=data.username,
+            password=data.password,
         )
     )
 
@@ -583,22 +595,12 @@ async def register(data: Registration, db: Database, tokens: Tokens) -> Session:
     "/auth/login",
     status_code=200,
     summary="Sign in with a username and a password",
-    responses={
-        **_BAD_REQUEST,
-        401: _spec("Wrong username or password"),
-        429: _spec("Too many sign-in attempts for this username; wait a minute"),
-    },
+    responses={**_BAD_REQUEST, 401: _spec("Wrong username or password"), 429: _TOO_MANY},
 )
-async def login(
-    request: Request[Any, Any, Any], data: Credentials, db: Database, tokens: Tokens
-) -> Session:
+async def login(request: Request[Any, Any, Any], data: Credentials, auth: Accounts) -> Session:
     return _session(
-        await accounts.sign_in(
-            db,
-            tokens,
-            identifier=data.username,
-            password=data.password,
-            limit=request.app.state.config.sign_in_limit,
+        await auth.sign_in(
+            address=client_address(request), identifier=data.username, password=data.password
         )
     )
 
@@ -606,15 +608,15 @@ async def login(
 @post(
     "/auth/logout",
     status_code=200,
-    summary="End the session of the token (if any)",
+    summary="End the session of the token (if any): its access tokens stop at once",
     responses={401: _spec("A token that is not valid")},
 )
-async def logout(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> LoggedOut:
+async def logout(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> LoggedOut:
     token = bearer(request)
     if token is not None:
         claims = caller_claims(request, tokens)
         if claims["role"] == "authenticated":
-            await accounts.sign_out(db, claims["sub"], claims.get("session_id"), "local")
+            await auth.end_session(claims)
     return LoggedOut(status="ok")
 
 
@@ -932,6 +934,7 @@ def _game_not_found() -> ApiError:
 _REFUSALS: dict[str, tuple[int, str]] = {
     "not_authenticated": (401, "Sign in first"),
     "unknown_user": (401, "Unknown user: sign in again"),
+    "session_ended": (401, "Session ended: sign in again"),
     "not_admin": (403, "Admins only"),
     "invalid_amount": (400, "Amount must be positive"),
     "invalid_idempotency_key": (400, "Idempotency-Key must be 1 to 200 characters"),
@@ -1073,6 +1076,7 @@ router = Router(
     dependencies={
         "db": Provide(provide_db, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
+        "auth": Provide(provide_accounts, sync_to_thread=False),
         "claims": Provide(provide_claims, sync_to_thread=False),
         "money_calls": Provide(provide_money_calls, sync_to_thread=False),
     },

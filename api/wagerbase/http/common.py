@@ -1,5 +1,6 @@
-"""What every surface shares: the caller's identity, the state's database, money calls and
-tokens, the structured request log, and the headers every answer carries."""
+"""What every surface shares: the caller's identity and address, the state's database,
+accounts, money calls and tokens, the structured request log, and the headers every answer
+carries."""
 
 import json
 import logging
@@ -11,8 +12,10 @@ from litestar.datastructures import MutableScopeHeaders, State
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from wagerbase.accounts import Accounts
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
+from wagerbase.http.client_address import request_address
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
@@ -31,6 +34,16 @@ SECURITY_HEADERS = {
 def provide_db(state: State) -> Database:
     db: Database = state.db
     return db
+
+
+def provide_accounts(state: State) -> Accounts:
+    accounts: Accounts = state.accounts
+    return accounts
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The address the limits per address count this request against (client_address.py)."""
+    return str(request_address(request.scope, request.app.state.config.trusted_proxies))
 
 
 def provide_money_calls(state: State) -> MoneyCalls:

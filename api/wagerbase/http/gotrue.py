@@ -4,7 +4,9 @@ sign-up, password sign-in, refresh-token rotation, get-user, logout. Users sign 
 or a username; admin is never granted here (app_metadata is the server's). Errors use GoTrue's
 2024-01-01 shape {code, message} with the X-Supabase-Api-Version header, so supabase-py maps
 `code`. /signup and /token ignore the Authorization header, which the clients fill with a stale
-token (SUPABASE_COMPAT.md 2.1).
+token (SUPABASE_COMPAT.md 2.1). Sign-ups, sign-ins and refreshes are limited per client address
+(429 `over_request_rate_limit` with Retry-After, as GoTrue answers); /user and /logout refuse a
+token whose session ended with GoTrue's 403 `session_not_found`.
 """
 
 from typing import Annotated, Any, Literal
@@ -18,10 +20,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from wagerbase import accounts
-from wagerbase.database import Database
+from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError, from_database
-from wagerbase.http.common import bearer, provide_db, provide_tokens
-from wagerbase.tokens import ACCESS_TOKEN_SECONDS, TokenError, Tokens
+from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
+from wagerbase.tokens import ACCESS_TOKEN_SECONDS, Claims, TokenError, Tokens
 
 API_VERSION = "2024-01-01"
 
@@ -97,15 +99,18 @@ def _session(signed_in: accounts.SignedIn) -> Session:
     "/signup",
     status_code=200,
     summary="Sign up with an email or a username",
-    responses=_errors(400, 422),
+    responses=_errors(400, 422, 429),
 )
-async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
+async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts) -> Session:
     username = data.username or (data.data or {}).get("username")
     if username is not None and not isinstance(username, str):
         raise accounts.refusal(400, "validation_failed", "username must be a string")
     return _session(
-        await accounts.sign_up(
-            db, tokens, email=data.email, username=username, password=data.password
+        await auth.sign_up(
+            address=client_address(request),
+            email=data.email,
+            username=username,
+            password=data.password,
         )
     )
 
@@ -119,27 +124,23 @@ async def sign_up(data: SignUp, db: Database, tokens: Tokens) -> Session:
 async def token(
     request: Request[Any, Any, Any],
     data: TokenRequest,
-    db: Database,
-    tokens: Tokens,
+    auth: Accounts,
     grant_type: Literal["password", "refresh_token"],
 ) -> Session:
+    address = client_address(request)
     if grant_type == "password":
         identifier = data.email or data.username or data.phone or ""
-        signed_in = await accounts.sign_in(
-            db,
-            tokens,
-            identifier=identifier,
-            password=data.password or "",
-            limit=request.app.state.config.sign_in_limit,
+        signed_in = await auth.sign_in(
+            address=address, identifier=identifier, password=data.password or ""
         )
     else:
         if not data.refresh_token:
             raise accounts.refusal(400, "validation_failed", "refresh_token is required.")
-        signed_in = await accounts.refresh(db, tokens, data.refresh_token)
+        signed_in = await auth.refresh(address=address, refresh_token=data.refresh_token)
     return _session(signed_in)
 
 
-def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> dict[str, Any]:
+def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
     token_text = bearer(request)
     if token_text is None:
         raise accounts.refusal(401, "no_authorization", "This endpoint requires a Bearer token")
@@ -154,31 +155,31 @@ def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> dict[str, A
     return claims
 
 
-@get("/user", summary="The signed-in user", responses=_errors(400, 401, 403))
-async def get_user(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> User:
+@get(
+    "/user",
+    summary="The signed-in user (403 session_not_found once the token's session ended)",
+    responses=_errors(400, 401, 403),
+)
+async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> User:
     claims = _user_claims(request, tokens)
-    user = await accounts.user_json(db, claims["sub"])
-    if user is None:
-        raise accounts.refusal(403, "user_not_found", "User from sub claim in JWT does not exist")
-    return msgspec.convert(user, User, strict=False)
+    return msgspec.convert(await auth.user_json(claims), User, strict=False)
 
 
 @post(
     "/logout",
     status_code=204,
-    summary="Sign out (scope: global, local or others)",
+    summary="Sign out (scope: global, local or others); the sessions' access tokens stop at once",
     responses=_errors(400, 401, 403),
 )
 async def logout(
     request: Request[Any, Any, Any],
-    db: Database,
+    auth: Accounts,
     tokens: Tokens,
     sign_out_scope: Annotated[
         Literal["global", "local", "others"], QueryParameter(name="scope")
     ] = "global",
 ) -> None:
-    claims = _user_claims(request, tokens)
-    await accounts.sign_out(db, claims["sub"], claims.get("session_id"), sign_out_scope)
+    await auth.sign_out(_user_claims(request, tokens), sign_out_scope)
 
 
 def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -212,7 +213,7 @@ router = Router(
     path="/auth/v1",
     route_handlers=[sign_up, token, get_user, logout],
     dependencies={
-        "db": Provide(provide_db, sync_to_thread=False),
+        "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
     },
     exception_handlers={

@@ -3,9 +3,12 @@
 Each socket gets a mailbox from this node's hub (wagerbase.live.hub): public market messages from
 the moment it connects, its user's messages once it authenticates, admin messages if that user is
 an admin. Who the user is comes from the database, not from the token alone (wagerbase.live.who):
-`authenticate` refuses a token whose user does not exist or was deleted and takes `is_admin` from
-`auth.is_admin()`, and every admin message is checked again before it goes out, so an admin
-demoted or deleted while connected gets nothing more from the next one on.
+`authenticate` refuses a token whose user does not exist or was deleted, or whose session ended,
+and takes `is_admin` from `auth.is_admin()`, and every admin message is checked again before it
+goes out, so an admin demoted or deleted while connected gets nothing more from the next one on.
+When the engine says the socket's session ended (`session_ended`, hub.py), the socket becomes
+anonymous at once and is told so (`{"opcode": "session_ended", ...}`); it stays open for the
+public messages, as one that never authenticated.
 
 Two tasks serve a socket: one reads the client's messages (`authenticate`, `keepalive`; anything
 else is answered with an `error`, never a crash) and closes the socket when the client says
@@ -41,8 +44,8 @@ from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
 from wagerbase.http.betmarket import major, odds
-from wagerbase.live.hub import Event, Hub, Mailbox
-from wagerbase.live.who import UNKNOWN_USER_REASON, Unavailable, UnknownUser, admits, who
+from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
+from wagerbase.live.who import TokenRefused, Unavailable, admits, ended, who
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.live.ws")
@@ -364,6 +367,15 @@ def _error(message: str) -> Message:
     return {"opcode": "error", "message": message}
 
 
+def session_ended_message(event: Event) -> Message:
+    """What a socket whose session ended is told: the engine's reason, and what to do."""
+    return {
+        "opcode": SESSION_ENDED,
+        "reason": event.payload.get("reason"),
+        "message": ended(event.payload),
+    }
+
+
 class Session:
     """One open socket."""
 
@@ -479,8 +491,7 @@ class Session:
     async def authenticate(self, token: Any) -> Message:
         """Identify the socket's user, as the database knows them now; a failure leaves the
         socket open, anonymous."""
-        self.mailbox.identify(None, False)
-        self.claims = self.expires_at = None
+        self._forget()
         if not isinstance(token, str) or not token:
             return _error("authenticate needs a token")
         try:
@@ -491,16 +502,27 @@ class Session:
             return _error("authentication failed: send a user's access token")
         try:
             caller = await who(self.db, claims)
-        except UnknownUser:
-            return _error(f"authentication failed: {UNKNOWN_USER_REASON}")
+        except TokenRefused as exc:
+            return _error(f"authentication failed: {exc.reason}")
         except Unavailable:
             return _error("authentication failed: the token cannot be checked now; try again")
         user_id = caller.user_id or str(claims["sub"])
+        session = claims.get("session_id")
+        if not isinstance(session, str) or self.hub.ended_recently(session):
+            # ended after the database said it was live (no await since: nothing slips between)
+            return _error(f"authentication failed: {ended({})}")
         # identified before the answer goes out: whatever commits after the client reads
         # `authenticated` reaches this socket
         self.mailbox.identify(user_id, caller.admin)
+        self.mailbox.sessions = frozenset({session})
         self.claims, self.expires_at = claims, float(claims["exp"])
         return {"opcode": "authenticated", "user_id": user_id, "is_admin": caller.admin}
+
+    def _forget(self) -> None:
+        """Anonymous from now on: no user, admin or session messages are routed here."""
+        self.mailbox.identify(None, False)
+        self.mailbox.sessions = frozenset()
+        self.claims = self.expires_at = None
 
     # the server's messages -----------------------------------------------------------------------
 
@@ -510,10 +532,14 @@ class Session:
             if event is None:
                 return CLOSE_OVERFLOW, "too far behind; reconnect"
             try:
+                if event.type == SESSION_ENDED:
+                    if self.mailbox.ends_a_session(event):  # not an earlier token's session
+                        self._forget()
+                        await self._reply(session_ended_message(event))
+                    continue
                 if event.audience in ("user", "admin"):
                     if self.expires_at is not None and time.time() >= self.expires_at:
-                        self.mailbox.identify(None, False)
-                        self.claims = self.expires_at = None
+                        self._forget()
                         await self._reply(_error("token expired: authenticate again"))
                     if not self.mailbox.wants(event):
                         continue  # queued before the socket signed out or changed user

@@ -21,6 +21,16 @@ committed, never replayed on a standby. The connection string is the node's DATA
 A slow socket never slows the others or the database: each mailbox is bounded, odds messages of
 one market replace the older one still waiting (a client only needs the latest odds), and a
 mailbox that overflows anyway is marked so its socket closes with a "try again later" code.
+
+Sessions: a mailbox knows the sessions of the tokens its socket holds (`sessions`), and takes the
+engine's `session_ended` messages that name one of them (the socket then closes what that session
+had open). A message sent while the hub was not listening is lost: so after it listens again, and
+before the `resync`, the hub asks the database which of its sockets' sessions ended meanwhile
+(server.ended_sessions) and hands them a `session_ended` of its own. A socket of an ended session
+is thus closed when the message arrives, or at the latest when the hub listens again. The hub
+also remembers the last sessions it heard end (`ended_recently`): a socket checks its token at the
+database, then, with no await in between, asks the hub before it takes the session on, so a
+session that ended while the check was on its way is not taken on either.
 """
 
 import asyncio
@@ -29,6 +39,7 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -53,6 +64,8 @@ MAILBOX_LIMIT = 1000
 MAX_LAG_SECONDS = 10.0
 HEALTH_CHECK_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0
+SESSION_ENDED = "session_ended"  # the engine's user message naming sessions that ended
+RECENTLY_ENDED = 10_000  # sessions the hub remembers having heard end
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,14 @@ class Event:
     def type(self) -> str:
         return str(self.payload.get("type", ""))
 
+    @property
+    def ended_sessions(self) -> frozenset[str]:
+        """The sessions a `session_ended` message names (none for any other message)."""
+        if self.audience != "user" or self.type != SESSION_ENDED:
+            return frozenset()
+        ids = self.payload.get("session_ids")
+        return frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
+
 
 class Mailbox:
     """One socket's queue: bounded, and coalescing each market's odds to the latest."""
@@ -81,6 +102,7 @@ class Mailbox:
     ) -> None:
         self.user_id = user_id
         self.is_admin = is_admin
+        self.sessions: frozenset[str] = frozenset()  # of the tokens its socket holds
         self.limit = limit
         self.max_lag = max_lag
         self.overflowed = False
@@ -92,7 +114,13 @@ class Mailbox:
         """The socket authenticated (or signed out): route its user and admin messages."""
         self.user_id, self.is_admin = user_id, is_admin
 
+    def ends_a_session(self, event: Event) -> bool:
+        """Whether the event is a `session_ended` naming a session of this socket's tokens."""
+        return not self.sessions.isdisjoint(event.ended_sessions)
+
     def wants(self, event: Event) -> bool:
+        if event.type == SESSION_ENDED:
+            return self.ends_a_session(event)
         if event.audience == "user":
             return self.user_id is not None and event.payload.get("user_id") == self.user_id
         if event.audience == "admin":
@@ -148,6 +176,7 @@ class Hub:
         self._url = url
         self._enrich = enrich
         self._mailboxes: set[Mailbox] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.published = 0
@@ -166,8 +195,17 @@ class Hub:
     def sockets(self) -> int:
         return len(self._mailboxes)
 
+    def ended_recently(self, session_id: str | None) -> bool:
+        """Whether the hub heard this session end (among the last RECENTLY_ENDED)."""
+        return session_id is not None and session_id in self._ended
+
     def publish(self, event: Event) -> None:
         """Hand an event to every mailbox that may see it; full ones are dropped from the hub."""
+        for session in event.ended_sessions:
+            self._ended[session] = None
+            self._ended.move_to_end(session)
+        while len(self._ended) > RECENTLY_ENDED:
+            self._ended.popitem(last=False)
         self.published += 1
         for mailbox in list(self._mailboxes):
             if mailbox.wants(event) and not mailbox.offer(event):
@@ -219,11 +257,35 @@ class Hub:
             self.connected.set()
             log.info("live updates: listening")
             if announce_resync:
+                await self._recheck_sessions(conn)
                 self.publish(Event("system", {"type": "resync", "reason": "reconnected"}))
             while True:
                 async for notify in conn.notifies(timeout=HEALTH_CHECK_SECONDS):
                     await self._receive(notify.channel, notify.payload)
                 await conn.execute("select 1")
+
+    async def _recheck_sessions(self, conn: Connection) -> None:
+        """Hand a `session_ended` to the sockets whose sessions ended while the hub was not
+        listening (their messages are lost), once it listens again."""
+        live = set()
+        for mailbox in self._mailboxes:
+            for session in mailbox.sessions:
+                try:
+                    live.add(uuid.UUID(session))
+                except ValueError:
+                    continue
+        if not live:
+            return
+        try:
+            cursor = await conn.execute(
+                "select id::text from server.ended_sessions(%s::uuid[]) as id", [sorted(live)]
+            )
+            ended = [row["id"] for row in await cursor.fetchall()]
+        except psycopg.Error as exc:
+            log.warning("live updates: cannot check the sockets' sessions: %s", exc)
+            return
+        if ended:
+            self.publish(Event("user", {"type": SESSION_ENDED, "session_ids": ended}))
 
     async def _receive(self, channel: str, payload: str) -> None:
         audience = CHANNELS.get(channel)

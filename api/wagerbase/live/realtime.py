@@ -9,8 +9,10 @@ only encodes and decodes: every frame goes through the same handling whatever th
 One socket carries many channels, one per topic. Each channel is authorized by the
 `access_token` of its join (verified like every other token; `access_token` frames re-authorize
 it), and the database is asked who the token belongs to now (wagerbase.live.who): a token whose
-user does not exist or was deleted is refused like a bad token, and who is an admin is the
-database's answer, not the claim. A channel may carry:
+user does not exist or was deleted, or whose session ended, is refused like a bad token, and who
+is an admin is the database's answer, not the claim. When the engine says a session ended
+(its `session_ended` message, hub.py), every channel joined with that session's tokens is closed
+at once with the reason. A channel may carry:
 
 - broadcast: the engine's public market messages on `realtime:market:{id}` (that market) and
   `realtime:markets` (every market), as `broadcast` frames whose `event` is the engine's type
@@ -47,7 +49,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
-from wagerbase.live.hub import Event, Hub, Mailbox
+from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.realtime_changes import (
     ADMIN_MESSAGE_TABLES,
     MARKET_TABLES,
@@ -59,7 +61,15 @@ from wagerbase.live.realtime_changes import (
     is_admin,
     parse_bindings,
 )
-from wagerbase.live.who import UNKNOWN_USER_REASON, Caller, Unavailable, UnknownUser, who
+from wagerbase.live.who import (
+    UNKNOWN_USER_REASON,
+    Caller,
+    TokenRefused,
+    Unavailable,
+    ended,
+    refusal,
+    who,
+)
 from wagerbase.live.who import change_feed as change_feed  # re-exported: tests read the feed
 from wagerbase.tokens import Claims, TokenError, Tokens
 
@@ -84,6 +94,7 @@ MAX_BINDINGS = 100  # postgres_changes bindings per channel
 RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
+SESSION_ENDED_NOW = f"invalid access token: {ended({})}"
 UNAVAILABLE = "the access token cannot be checked now (database unavailable); try again"
 
 
@@ -110,6 +121,8 @@ class RealtimeMailbox(Mailbox):
         return accepted
 
     def wants(self, event: Event) -> bool:
+        if event.type == SESSION_ENDED:
+            return self.ends_a_session(event)
         if event.audience == "user":
             return self.every_user or event.payload.get("user_id") in self.users
         if event.audience == "market":
@@ -142,6 +155,12 @@ class Channel:
     @property
     def bindings(self) -> list[Binding]:
         return self.subscription.bindings
+
+    @property
+    def session_id(self) -> str | None:
+        """The session of the channel's token (None for the anon and service keys)."""
+        session = self.claims.get("session_id")
+        return session if isinstance(session, str) else None
 
     def expired(self, now: float) -> bool:
         exp = self.claims.get("exp")
@@ -501,7 +520,16 @@ class RealtimeSocket:
                 )
             )
         async with self._send_lock:  # the reply goes out before any push on this channel
-            self.channels[topic] = channel
+            if self.hub.ended_recently(channel.session_id):
+                # ended after the database said it was live (no await since: nothing slips by);
+                # refused as a join that cannot succeed is
+                self.channels.pop(topic, None)
+                frames = [
+                    self._reply(topic, ref, join_ref, "error", {"reason": SESSION_ENDED_NOW}),
+                    {**_push(topic, "phx_close", {}), "join_ref": join_ref},
+                ]
+            else:
+                self.channels[topic] = channel
             self._reidentify()
             await self._send_locked(*frames)
 
@@ -517,6 +545,8 @@ class RealtimeSocket:
             caller = await self._who(claims)
             if channel.admin and not caller.admin:
                 raise FrameError(NOT_ADMIN)
+            if self.hub.ended_recently(claims.get("session_id")):
+                raise FrameError(SESSION_ENDED_NOW)  # since the database said it was live
         except FrameError as exc:
             self.channels.pop(topic, None)
             self._reidentify()
@@ -537,11 +567,12 @@ class RealtimeSocket:
 
     async def _who(self, claims: Claims) -> Caller:
         """Who the database says the verified token belongs to now; a user who does not exist or
-        was deleted is refused as a bad token is. Raises FrameError, Unavailable."""
+        was deleted, or a session that ended, is refused as a bad token is. Raises FrameError,
+        Unavailable."""
         try:
             return await who(self.db, claims)
-        except UnknownUser:
-            raise FrameError(UNKNOWN_USER) from None
+        except TokenRefused as exc:
+            raise FrameError(f"invalid access token: {exc.reason}") from None
 
     def _reidentify(self) -> None:
         """Tell the mailbox which messages this socket's channels can use, and who it is."""
@@ -569,6 +600,9 @@ class RealtimeSocket:
                     admin_messages = admin_messages or privileged
         self.mailbox.users, self.mailbox.every_user = frozenset(users), every_user
         self.mailbox.markets, self.mailbox.admin_messages = markets, admin_messages
+        self.mailbox.sessions = frozenset(
+            c.session_id for c in self.channels.values() if c.session_id is not None
+        )
         self.mailbox.identify(first, admin)
 
     # replies -----------------------------------------------------------------------------------
@@ -609,6 +643,9 @@ class RealtimeSocket:
                 log.exception("realtime: could not deliver %s", event.type)
 
     async def _deliver(self, event: Event) -> None:
+        if event.type == SESSION_ENDED:
+            await self._end_sessions(event)
+            return
         await self._expire(time.time())
         channels = list(self.channels.values())
         if event.audience == "system":
@@ -636,17 +673,17 @@ class RealtimeSocket:
         for channel in channels:
             if channel.bindings:
                 by_token.setdefault(channel.token, []).append(channel)
-        gone: list[Channel] = []
         for group in by_token.values():
             try:
                 frames += await self.feed.frames(
                     event, group[0].claims, [c.subscription for c in group]
                 )
-            except TokenUserGone:
-                gone += group
-        if gone:
-            # joined before their user was deleted: closed as a refused token is
-            await self._close(gone, UNKNOWN_USER)
+            except TokenUserGone as exc:
+                # joined before their user was deleted, or their session ended: closed as a
+                # refused token is
+                refused = refusal(exc.error)
+                reason = refused.reason if refused is not None else UNKNOWN_USER_REASON
+                await self._close(group, f"invalid access token: {reason}")
         if frames:
             async with self._send_lock:
                 # a channel that left, re-joined or changed token meanwhile gets nothing of this
@@ -693,6 +730,13 @@ class RealtimeSocket:
                     )
                 )
         return frames
+
+    async def _end_sessions(self, event: Event) -> None:
+        """Close the channels joined with the tokens of the sessions the engine says ended."""
+        ended_ids = event.ended_sessions
+        closing = [c for c in self.channels.values() if c.session_id in ended_ids]
+        if closing:
+            await self._close(closing, f"invalid access token: {ended(event.payload)}")
 
     async def _expire(self, now: float) -> None:
         """Close the channels whose token expired (as Supabase Realtime does)."""

@@ -630,7 +630,12 @@ def commit_timestamp(event: Event) -> str:
 
 
 class TokenUserGone(Exception):
-    """A re-select was refused with unknown_user: the token's user was deleted since it joined."""
+    """A re-select was refused with unknown_user or session_ended: the token's user was deleted,
+    or its session ended, since it joined. `error` is the database's refusal."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class ChangeFeed:
@@ -679,11 +684,14 @@ class ChangeFeed:
         who: Hashable = (
             claims.get("role") if public else tuple(sorted((k, repr(v)) for k, v in claims.items()))
         )
+        # a shared re-select runs with the role alone: it decides the rows, and the first
+        # sharer's token, whose session may have ended, must not refuse it for the others
+        as_who = {"role": claims.get("role")} if public else claims
         try:
-            rows = await self._shared(event, (who, statement, params), claims, statement, params)
+            rows = await self._shared(event, (who, statement, params), as_who, statement, params)
         except psycopg.Error as exc:
-            if exc.diag.message_primary == "unknown_user":
-                raise TokenUserGone from exc
+            if exc.diag.message_primary in ("unknown_user", "session_ended"):
+                raise TokenUserGone(exc) from exc
             log.warning("realtime: re-select for %s failed: %s", event.type, exc)
             return []
         except PoolTimeout as exc:

@@ -6,20 +6,27 @@ the Supabase realtime socket, realtime.py) ask the database the way every call d
 `auth.uid()` and `auth.is_admin()` (sql/auth.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`
-  frame: one read-only transaction as the caller (`Database.as_caller`). A token whose user does
-  not exist or was deleted raises UnknownUser (the engine's `unknown_user`), and `admin` is
-  what `auth.is_admin()` answers (the claim, and a user who is still an admin in auth.users), or
-  the service role. A token that names no user (no `sub`: the anon and service keys) has nothing
-  to ask about and costs no query.
+  frame: one read-only transaction as the caller (`Database.as_caller`, whose first statement
+  checks the token's session). A token whose user does not exist or was deleted raises
+  UnknownUser (the engine's `unknown_user`), one whose session ended (signed out, revoked, its
+  refresh token reused) SessionEnded (`session_ended`), and `admin` is what `auth.is_admin()`
+  answers (the claim, and a user who is still an admin in auth.users), or the service role. A
+  token that names no user (no `sub`: the anon and service keys) has nothing to ask about and
+  costs no query.
+- `ended(payload)`: the words for a socket whose session the engine's `session_ended` message
+  names (docs/notifications.md); both sockets close what that session had open when it arrives.
 - `admits(db, event, claims)`, before an admin message goes out on either socket: the same
   question asked again, once per message and token on the node (ChangeFeed.admits, shared by
   every socket of the node), so an admin demoted or deleted while connected gets nothing more
   from the next message on.
 """
 
+import json
 import logging
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -31,8 +38,26 @@ from wagerbase.tokens import Claims
 
 log = logging.getLogger("wagerbase.live.who")
 
-_UNKNOWN_USER = "unknown_user"  # the engine's key (rpc/00_errors.sql)
+_UNKNOWN_USER = "unknown_user"  # the engine's keys (rpc/00_errors.sql)
+_SESSION_ENDED = "session_ended"
 UNKNOWN_USER_REASON = "the token's user does not exist or was deleted (unknown_user): sign in again"
+
+
+def session_ended_reason(why: str | None) -> str:
+    """Words for a token whose session ended; `why` is the engine's reason (signed_out,
+    refresh_token_reused, revoked, ...; docs/errors.md), when known."""
+    key = f"{_SESSION_ENDED}: {why}" if why else _SESSION_ENDED
+    return f"the token's session ended ({key}): sign in again"
+
+
+def ended(payload: Mapping[str, Any]) -> str:
+    """Words for a socket of a session the engine's `session_ended` message names: its user was
+    deleted (unknown_user, as a join with the token now hears), or the session ended."""
+    why = payload.get("reason")
+    if why == "user_deleted":
+        return UNKNOWN_USER_REASON
+    return session_ended_reason(why if isinstance(why, str) else None)
+
 
 # one statement: auth.uid() raises unknown_user for a user who is gone; an admin is one now
 _WHO = (
@@ -50,20 +75,45 @@ class Caller:
     admin: bool  # an admin now (auth.is_admin()), or the service role
 
 
-class UnknownUser(Exception):
-    """The token's user does not exist or was deleted: refuse the token."""
+class TokenRefused(Exception):
+    """The database refused the token: refuse it, with `reason` (words for the client)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownUser(TokenRefused):
+    """The token's user does not exist or was deleted."""
+
+
+class SessionEnded(TokenRefused):
+    """The token's session ended: signed out, revoked, or its refresh token used twice."""
 
 
 class Unavailable(Exception):
     """The database could not be asked (down, failing over, pool exhausted): try again later."""
 
 
-def _is_unknown_user(exc: psycopg.Error) -> bool:
-    return exc.sqlstate == "PT401" and exc.diag.message_primary == _UNKNOWN_USER
+def refusal(exc: psycopg.Error) -> TokenRefused | None:
+    """The token refusal a database error stands for (unknown_user, session_ended), or None."""
+    if exc.sqlstate != "PT401":
+        return None
+    if exc.diag.message_primary == _UNKNOWN_USER:
+        return UnknownUser(UNKNOWN_USER_REASON)
+    if exc.diag.message_primary == _SESSION_ENDED:
+        try:
+            detail = json.loads(exc.diag.message_detail or "{}")
+        except ValueError:
+            detail = {}
+        why = detail.get("reason") if isinstance(detail, dict) else None
+        return SessionEnded(session_ended_reason(why if isinstance(why, str) else None))
+    return None
 
 
 async def who(db: Database | None, claims: Claims) -> Caller:
-    """Who the verified `claims` belong to now. Raises UnknownUser, Unavailable."""
+    """Who the verified `claims` belong to now. Raises UnknownUser, SessionEnded (both
+    TokenRefused), Unavailable."""
     if claims.get("sub") is None:
         # a token that names no user (the anon and service keys): auth.uid() is null for it and
         # auth.is_admin() false, so the database would only repeat the claims
@@ -74,8 +124,9 @@ async def who(db: Database | None, claims: Claims) -> Caller:
         async with db.as_caller(claims, read_only=True) as conn:
             row = await (await conn.execute(_WHO)).fetchone()
     except psycopg.Error as exc:
-        if _is_unknown_user(exc):
-            raise UnknownUser(claims.get("sub")) from exc
+        refused = refusal(exc)
+        if refused is not None:
+            raise refused from exc
         log.warning("cannot check a socket's token: %s", exc)
         raise Unavailable(str(exc)) from exc
     except PoolTimeout as exc:
