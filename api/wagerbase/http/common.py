@@ -1,22 +1,30 @@
 """What every surface shares: the caller's identity, the state's database, money calls and
-tokens, and the structured request log."""
+tokens, the structured request log, and reads that end with their client."""
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from wagerbase import admission
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.http")
+
+T = TypeVar("T")
+READS = frozenset({"GET", "HEAD"})
+CLIENT_GONE = 499  # logged for a request whose client went away before its answer (nginx's)
 
 
 def provide_db(state: State) -> Database:
@@ -102,3 +110,82 @@ class RequestLog:
                     }
                 )
             )
+
+
+def client_address(scope: Scope) -> str:
+    """The address of the connection's peer ("" when the server does not say)."""
+    peer = scope.get("client")
+    return str(peer[0]) if peer else ""
+
+
+class ClientGone(ApiError):
+    """The client of a read went away before its answer: the read was cancelled. Answered (to
+    nobody) with 499, so that the request log says what happened."""
+
+    def __init__(self) -> None:
+        super().__init__(CLIENT_GONE, "PT499", "the client went away before its answer")
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone away (the request's body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
+    """`work`'s result; when the client disconnects first, `work` is cancelled (a read's
+    statement is cancelled on the server: database.Connection) and ClientGone raised. Only for
+    work that changes nothing: money calls are never cancelled (money_calls.py)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            # its statement cancelled and its connection back in the pool before going on
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise ClientGone
+    return task.result()
+
+
+class ReadsEndWithTheirClient:
+    """ASGI middleware: notes each connection's address for admission (admission.client), and
+    cancels a GET or HEAD whose client disconnects before its answer (uvicorn would let it run
+    to its end). Other methods read their body themselves; the read-only ones among them use
+    `until_client_leaves` once they have."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
+            await self.app(scope, receive, send)
+            return
+        admission.client.set(client_address(scope))
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in READS:
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        if first["type"] == "http.disconnect":
+            return
+        replayed = False
+
+        async def replay() -> ReceiveMessage:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        if first.get("more_body"):  # a GET with a body still coming: left alone
+            await self.app(scope, replay, send)
+            return
+        try:
+            await until_client_leaves(receive, self.app(scope, replay, send))
+        except ClientGone:
+            # nobody reads it: the server drops it, the request log notes the status
+            with contextlib.suppress(OSError, RuntimeError):
+                await send({"type": "http.response.start", "status": CLIENT_GONE, "headers": []})
