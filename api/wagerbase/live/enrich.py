@@ -12,7 +12,7 @@ def market_details(db: Database) -> Enricher:
     async def enrich(event: Event) -> Event:
         if event.audience != "market" or event.type not in ("created", "opened"):
             return event
-        async with db.pool.connection() as conn:
+        async with db.connection("live") as conn:
             row = await (await conn.execute(_MARKET, [event.payload.get("market_id")])).fetchone()
         if row is None:
             return event
