@@ -16,12 +16,12 @@ The client of the current request (`client`) is set by the HTTP and WebSocket mi
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from wagerbase.errors import ApiError, too_busy
+from wagerbase.errors import too_busy
 
 # the address of the current request's client ("" when unknown), set by the middleware
 client: ContextVar[str] = ContextVar("wagerbase_client", default="")
@@ -118,38 +118,43 @@ class Lane:
                 self.counts.waiting -= 1
 
     async def _acquire(
-        self, semaphore: asyncio.Semaphore, deadline: float, refusal: Callable[[], ApiError]
+        self, semaphore: asyncio.Semaphore, deadline: float, refusal: tuple[str, str, int | None]
     ) -> None:
+        """Take a place of `semaphore` by `deadline`, or count a refusal and raise its 429:
+        `refusal` is (message, limit, at most)."""
         try:
             async with asyncio.timeout_at(deadline):
                 await semaphore.acquire()
         except TimeoutError:
             self.counts.refused += 1
-            raise refusal() from None
+            message, limit, at_most = refusal
+            raise too_busy(
+                message, limit=limit, at_most=at_most, waited_seconds=self.wait
+            ) from None
 
-    def _client_refusal(self) -> ApiError:
-        return too_busy(
+    @property
+    def _client_refusal(self) -> tuple[str, str, int | None]:
+        return (
             f"too many {self.name} at once from this client: at most {self.per_client}; "
             "wait for an answer before sending more",
-            limit=f"{self.name} per client",
-            at_most=self.per_client,
-            waited_seconds=self.wait,
+            f"{self.name} per client",
+            self.per_client,
         )
 
-    def _anonymous_refusal(self) -> ApiError:
-        return too_busy(
+    @property
+    def _anonymous_refusal(self) -> tuple[str, str, int | None]:
+        return (
             f"too many anonymous {self.name} at once on this node: at most {self.anonymous}; "
             "sign in, or try again",
-            limit=f"anonymous {self.name}",
-            at_most=self.anonymous,
-            waited_seconds=self.wait,
+            f"anonymous {self.name}",
+            self.anonymous,
         )
 
-    def _lane_refusal(self) -> ApiError:
-        return too_busy(
+    @property
+    def _lane_refusal(self) -> tuple[str, str, int | None]:
+        return (
             f"every connection of this node for {self.name} is busy ({self.size}, "
             f"{self.setting}); try again",
-            limit=self.setting,
-            at_most=self.size,
-            waited_seconds=self.wait,
+            self.setting,
+            self.size,
         )

@@ -25,40 +25,49 @@ together), `WAGERBASE_MAX_CHANNELS` (5000) Realtime channels on the node, and
 """
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
 
-def _whole(name: str, default: int) -> int:
-    """A whole number of at least 1 from the environment, else `default`."""
+def _setting(name: str, default: float) -> float:
+    """A number from the environment: a whole one of at least 1 where `default` is whole, else
+    one above 0; `default` when unset or not such a number."""
     try:
-        value = int(os.environ.get(name, ""))
+        value = type(default)(os.environ.get(name, ""))
     except ValueError:
         return default
-    return value if value >= 1 else default
+    return value if value >= 1 or (value > 0 and isinstance(default, float)) else default
 
 
-def _seconds(name: str, default: float) -> float:
-    """A number of seconds above 0 from the environment, else `default`."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
+def _env(name: str) -> dict[str, str]:
+    return {"env": name}
 
 
 @dataclass(frozen=True)
-class Lanes:
+class _FromEnvironment:
+    @classmethod
+    def from_environment(cls) -> Self:
+        """Each field from the environment variable its metadata names (else its default)."""
+        given = {
+            f.name: _setting(f.metadata["env"], f.default)  # type: ignore[arg-type]
+            for f in fields(cls)
+            if "env" in f.metadata
+        }
+        return cls(**given)
+
+
+@dataclass(frozen=True)
+class Lanes(_FromEnvironment):
     """The sizes of the pool's lanes and the bounds on waiting for one (the module's table)."""
 
-    money: int = 4
-    server: int = 2
-    reads: int = 6
-    live: int = 4
+    money: int = field(default=4, metadata=_env("WAGERBASE_POOL_MONEY"))
+    server: int = field(default=2, metadata=_env("WAGERBASE_POOL_SERVER"))
+    reads: int = field(default=6, metadata=_env("WAGERBASE_POOL_READS"))
+    live: int = field(default=4, metadata=_env("WAGERBASE_POOL_LIVE"))
     health: int = 1
-    anon_reads: int = 4
-    client_reads: int = 3
-    wait: float = 5.0
+    anon_reads: int = field(default=4, metadata=_env("WAGERBASE_ANON_READS"))
+    client_reads: int = field(default=3, metadata=_env("WAGERBASE_CLIENT_READS"))
+    wait: float = field(default=5.0, metadata=_env("WAGERBASE_POOL_WAIT"))
 
     @property
     def anonymous_reads(self) -> int:
@@ -69,34 +78,17 @@ class Lanes:
     def total(self) -> int:
         return self.money + self.server + self.reads + self.live + self.health
 
-    @classmethod
-    def from_environment(cls) -> "Lanes":
-        return cls(
-            money=_whole("WAGERBASE_POOL_MONEY", cls.money),
-            server=_whole("WAGERBASE_POOL_SERVER", cls.server),
-            reads=_whole("WAGERBASE_POOL_READS", cls.reads),
-            live=_whole("WAGERBASE_POOL_LIVE", cls.live),
-            anon_reads=_whole("WAGERBASE_ANON_READS", cls.anon_reads),
-            client_reads=_whole("WAGERBASE_CLIENT_READS", cls.client_reads),
-            wait=_seconds("WAGERBASE_POOL_WAIT", cls.wait),
-        )
-
 
 @dataclass(frozen=True)
-class Sockets:
+class Sockets(_FromEnvironment):
     """How many live sockets and subscriptions one node holds."""
 
-    sockets: int = 1000  # per node: BetMarket /ws and Realtime together
-    channels: int = 5000  # Realtime channels per node
-    socket_bindings: int = 100  # postgres_changes bindings per socket, all its channels together
-
-    @classmethod
-    def from_environment(cls) -> "Sockets":
-        return cls(
-            sockets=_whole("WAGERBASE_MAX_SOCKETS", cls.sockets),
-            channels=_whole("WAGERBASE_MAX_CHANNELS", cls.channels),
-            socket_bindings=_whole("WAGERBASE_SOCKET_BINDINGS", cls.socket_bindings),
-        )
+    # per node: BetMarket /ws and Realtime together
+    sockets: int = field(default=1000, metadata=_env("WAGERBASE_MAX_SOCKETS"))
+    # Realtime channels per node
+    channels: int = field(default=5000, metadata=_env("WAGERBASE_MAX_CHANNELS"))
+    # postgres_changes bindings per socket, all its channels together
+    socket_bindings: int = field(default=100, metadata=_env("WAGERBASE_SOCKET_BINDINGS"))
 
 
 @dataclass(frozen=True)

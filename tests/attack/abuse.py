@@ -161,17 +161,26 @@ def regex_read() -> str:
     return f"/rest/v1/markets?select=id&outcomes={quote(REGEX, safe='.^$()*')}"
 
 
-def signed_up(node: Node, prefix: str = "bettor") -> tuple[str, str]:
-    """A user signed up over /auth/v1 (so they can sign in again): their email and token."""
-    email = f"{prefix}_{uuid.uuid4().hex[:10]}@example.test"
+def _session(node: Node, path: str, email: str) -> str:
+    """The access token /auth/v1 answers `path` (sign-up or sign-in) with, for email/PASSWORD."""
     answer = httpx.post(
-        f"{node.url}/auth/v1/signup",
+        f"{node.url}/auth/v1/{path}",
         headers=anon(node),
         json={"email": email, "password": PASSWORD},
         timeout=WAIT,
     )
     assert answer.status_code == 200, answer.text
-    return email, str(answer.json()["access_token"])
+    return str(answer.json()["access_token"])
+
+
+def signed_up(node: Node, prefix: str = "bettor") -> tuple[str, str]:
+    """A user signed up over /auth/v1 (so they can sign in again): their email and token."""
+    email = f"{prefix}_{uuid.uuid4().hex[:10]}@example.test"
+    return email, _session(node, "signup", email)
+
+
+def sign_in(node: Node, email: str) -> str:
+    return _session(node, "token?grant_type=password", email)
 
 
 def admin_token(node: Node) -> str:
@@ -179,17 +188,6 @@ def admin_token(node: Node) -> str:
     with superuser(node) as conn:
         conn.execute("select app._set_admin(%s, true)", [email])
     return sign_in(node, email)
-
-
-def sign_in(node: Node, email: str) -> str:
-    answer = httpx.post(
-        f"{node.url}/auth/v1/token?grant_type=password",
-        headers=anon(node),
-        json={"email": email, "password": PASSWORD},
-        timeout=WAIT,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
 
 
 def new_market(node: Node, token: str, title: str = "Derby") -> tuple[int, list[int]]:

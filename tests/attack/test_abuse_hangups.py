@@ -4,7 +4,6 @@ ran on for hours. Here the read is held by a lock of the test's (with no lock_ti
 statement_timeout for anon in this database, only its client can end it); once the client hangs
 up, its server process is gone, and the pool is whole again."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,35 +11,22 @@ import pytest
 
 from tests.attack.abuse import (
     WAIT,
-    admin_token,
     anon,
     eventually,
     hang_up_after,
     holding,
     http,
-    new_market,
-    own_node,
     raw_request,
     requests_in_flight,
     role_settings,
     waiting_on_a_lock,
 )
-from tests.pgserver import PgServer
 from tests.serving import Node
 
 
 @pytest.fixture(scope="module")
-def node(
-    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    with own_node(pg_server, template_db, tmp_path_factory.mktemp("hangups")) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def market(node: Node) -> int:
-    market_id, _ = new_market(node, admin_token(node))
-    return market_id
+def node(own: Node) -> Node:
+    return own
 
 
 def reads_free(node: Node) -> dict[str, Any]:
@@ -58,9 +44,9 @@ def reads_free(node: Node) -> dict[str, Any]:
     ],
 )
 def test_a_read_whose_client_hangs_up_is_cancelled(
-    node: Node, market: int, method: str, path: str, body: str | None, text: str
+    node: Node, own_market: int, method: str, path: str, body: str | None, text: str
 ) -> None:
-    arguments = {"market_id": market, "window": "1h"} if body == "market" else None
+    arguments = {"market_id": own_market, "window": "1h"} if body == "market" else None
     with (
         role_settings(node, "anon", statement_timeout="0", lock_timeout="0"),
         holding(node, "lock table app.markets in access exclusive mode"),

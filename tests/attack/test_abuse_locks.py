@@ -4,22 +4,17 @@ money call with the same idempotency key goes through once the lock is gone. Bef
 behind a lock waited as long as the lock was held, holding its connection."""
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.attack.abuse import anon, bearer, holding, http, own_node, signed_up, superuser
-from tests.pgserver import PgServer
+from tests.attack.abuse import anon, bearer, holding, http, signed_up, superuser
 from tests.serving import Node
 
 
 @pytest.fixture(scope="module")
-def node(
-    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    with own_node(pg_server, template_db, tmp_path_factory.mktemp("locks")) as started:
-        yield started
+def node(own: Node) -> Node:
+    return own
 
 
 def refused_for_now(answer: httpx.Response) -> None:

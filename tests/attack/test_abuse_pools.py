@@ -7,7 +7,6 @@ The node here has tiny lanes (two read places, one of them for anonymous callers
 one place for the server's own work; a wait of one second); a read is held for as long as the test
 wants by a lock of the test's (anon has no lock_timeout or statement_timeout in this database)."""
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,16 +19,14 @@ from tests.attack.abuse import (
     eventually,
     holding,
     http,
-    own_node,
     role_settings,
     sign_in,
     signed_up,
     waiting_on_a_lock,
 )
-from tests.pgserver import PgServer
 from tests.serving import Node
 
-LANES = {
+NODE_ENV = {
     "WAGERBASE_POOL_READS": "2",
     "WAGERBASE_ANON_READS": "1",
     "WAGERBASE_CLIENT_READS": "1",
@@ -39,11 +36,8 @@ LANES = {
 
 
 @pytest.fixture(scope="module")
-def node(
-    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    with own_node(pg_server, template_db, tmp_path_factory.mktemp("pools"), LANES) as started:
-        yield started
+def node(own: Node) -> Node:
+    return own
 
 
 def too_busy(answer: httpx.Response) -> None:

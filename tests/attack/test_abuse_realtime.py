@@ -13,7 +13,6 @@ arriving.
 """
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,22 +23,18 @@ from websockets.sync.client import connect
 from tests.attack.abuse import (
     WAIT,
     Phoenix,
-    admin_token,
     bearer,
     eventually,
     holding,
-    new_market,
-    own_node,
     role_settings,
     signed_up,
     superuser,
     waiting_on_a_lock,
 )
-from tests.pgserver import PgServer
 from tests.serving import Node
 
 SOCKETS, CHANNELS, BINDINGS = 14, 20, 5
-LIMITS = {
+NODE_ENV = {
     "WAGERBASE_MAX_SOCKETS": str(SOCKETS),
     "WAGERBASE_MAX_CHANNELS": str(CHANNELS),
     "WAGERBASE_SOCKET_BINDINGS": str(BINDINGS),
@@ -48,17 +43,8 @@ ALLOWED = "eq, neq, lt, lte, gt, gte, in"
 
 
 @pytest.fixture(scope="module")
-def node(
-    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    with own_node(pg_server, template_db, tmp_path_factory.mktemp("rt"), LIMITS) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def market(node: Node) -> int:
-    market_id, _ = new_market(node, admin_token(node))
-    return market_id
+def node(own: Node) -> Node:
+    return own
 
 
 def binding(table: str, filter_text: str | None = None) -> dict[str, Any]:
@@ -117,7 +103,7 @@ def test_a_pattern_or_regex_filter_is_refused_at_join(node: Node, filter_text: s
 
 
 def test_slow_anonymous_re_selects_do_not_hold_back_a_bettor_s_changes(
-    node: Node, market: int
+    node: Node, own_market: int
 ) -> None:
     _, token = signed_up(node)
     bettor = Phoenix(node)
@@ -136,7 +122,7 @@ def test_slow_anonymous_re_selects_do_not_hold_back_a_bettor_s_changes(
             role_settings(node, "anon", statement_timeout="0", lock_timeout="0"),
             holding(node, "lock table app.outcomes in access exclusive mode"),
         ):
-            odds_message(node, market)
+            odds_message(node, own_market)
             eventually(lambda: waiting_on_a_lock(node, "outcomes") >= 1, "re-selects held")
             deposit = httpx.post(
                 f"{node.url}/rest/v1/rpc/deposit",
@@ -162,13 +148,13 @@ def test_slow_anonymous_re_selects_do_not_hold_back_a_bettor_s_changes(
             socket.close()
 
 
-def test_a_re_select_past_its_lock_timeout_tells_its_channel(node: Node, market: int) -> None:
+def test_a_re_select_past_its_lock_timeout_tells_its_channel(node: Node, own_market: int) -> None:
     socket = Phoenix(node)
     try:
         reply = socket.join("realtime:odds", node.anon_key, [binding("outcomes")])
         assert reply["payload"]["status"] == "ok", reply
         with holding(node, "lock table app.outcomes in access exclusive mode"):
-            odds_message(node, market)
+            odds_message(node, own_market)
             told = socket.until(lambda f: system_error(f) and f["topic"] == "realtime:odds")
         assert "lock_timeout" in told["payload"]["message"]
         assert "reload" in told["payload"]["message"]

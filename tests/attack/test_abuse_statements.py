@@ -8,7 +8,6 @@ The report's attack: ten anonymous reads with a backtracking regex ran for hours
 down. Now each is cut at anon's 3 s, while a bettor signs in, reads their wallet, bets and /health
 answers."""
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.attack.abuse import (
     holding,
     http,
     new_market,
-    own_node,
     regex_read,
     requests_in_flight,
     role_settings,
@@ -33,7 +31,7 @@ from tests.attack.abuse import (
     superuser,
     waiting_on_a_lock,
 )
-from tests.pgserver import Connection, PgServer
+from tests.pgserver import Connection
 from tests.serving import Node
 
 # a probe of this module's database only: a function with its own limit that raises what a
@@ -47,18 +45,17 @@ grant execute on function public.abuse_probe_{kind}() to authenticated;
 """
 
 
+# a generous wait for a read's place: ten reads of one client take turns, three at a time, and
+# each must get its own answer (the limits of the lanes: test_abuse_pools.py)
+NODE_ENV = {"WAGERBASE_POOL_WAIT": "120"}
+
+
 @pytest.fixture(scope="module")
-def node(
-    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    # a generous wait for a read's place: ten reads of one client take turns, three at a time,
-    # and each must get its own answer (limits of the lanes: test_abuse_pools.py)
-    folder = tmp_path_factory.mktemp("statements")
-    with own_node(pg_server, template_db, folder, {"WAGERBASE_POOL_WAIT": "120"}) as started:
-        with superuser(started) as conn:
-            conn.execute(PROBE.format(kind="call", volatility="volatile"))
-            conn.execute(PROBE.format(kind="read", volatility="stable"))
-        yield started
+def node(own: Node) -> Node:
+    with superuser(own) as conn:
+        conn.execute(PROBE.format(kind="call", volatility="volatile"))
+        conn.execute(PROBE.format(kind="read", volatility="stable"))
+    return own
 
 
 def cut_at_the_limit(answer: httpx.Response, role: str, limit: str) -> None:
