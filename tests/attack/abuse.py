@@ -30,6 +30,7 @@ T = TypeVar("T")
 WAIT = 60.0  # how long to wait for what must happen: a deadline, never a measure
 REGEX = r"match.^(.*)(.*)(.*)(.*)\4\3\2\1$"  # the report's backtracking filter
 API = "wagerbase api"  # the application_name of a node's pool connections
+BEAT = 20.0  # a Realtime client's heartbeat, in seconds (realtime-js sends one every 25)
 
 
 @contextmanager
@@ -248,9 +249,10 @@ class Phoenix:
         until = time.monotonic() + deadline
         while (left := until - time.monotonic()) > 0:
             try:
-                frame: dict[str, Any] = json.loads(self.socket.recv(timeout=left))
+                frame: dict[str, Any] = json.loads(self.socket.recv(timeout=min(left, BEAT)))
             except TimeoutError:
-                break
+                self.send("phoenix", "heartbeat", {})  # as a client does: the node closes
+                continue  # a socket silent for 60 s
             self.frames.append(frame)
             if matches(frame):
                 return frame
