@@ -133,11 +133,14 @@ $$;
 -- wagers it would reject, each wager's payout, and a one-line summary.
 -- Callers: admins. Changes: nothing.
 -- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found.
+-- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
+-- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
 create or replace function public.preview_settlement(market_id bigint, outcome_id bigint)
 returns jsonb
 language plpgsql stable
 security definer
 set search_path = ''
+set statement_timeout = '5min'
 as $$
 declare
     v_market app.markets;
@@ -242,6 +245,8 @@ $$;
 -- pending proposal holding the preview's figures; logs; notifies settlement_proposed to admins.
 -- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found,
 -- invalid_argument (note over 500 characters), proposal_exists.
+-- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
+-- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
 create or replace function public.propose_settlement(
     market_id bigint,
     outcome_id bigint,
@@ -251,6 +256,7 @@ returns jsonb
 language plpgsql
 security definer
 set search_path = ''
+set statement_timeout = '5min'
 as $$
 #variable_conflict use_column
 declare
@@ -312,11 +318,14 @@ grant execute on function public.propose_settlement(bigint, bigint, text) to aut
 -- (logged as settle_market); logs; notifies settlement_confirmed to admins, and settle_market's.
 -- Raises: not_admin, market_not_found, already_settled, invalid_market_state,
 -- no_pending_proposal, same_admin.
+-- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
+-- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
 create or replace function public.confirm_settlement(market_id bigint, proposal_id bigint default null)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
+set statement_timeout = '5min'
 as $$
 declare
     v_actor uuid := app._require_admin();

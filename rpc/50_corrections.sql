@@ -282,11 +282,14 @@ $$;
 -- ledger_reversals row, the settlements row moved to settlement_history, the wagers open again,
 -- status settled -> closed, version; logs; notifies unsettled, wagers_unsettled and balance per user.
 -- Raises: not_admin, invalid_argument (no reason), market_not_found, not_settled, already_reversed.
+-- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
+-- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
 create or replace function public.unsettle_market(market_id bigint, reason text)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
+set statement_timeout = '5min'
 as $$
 declare
     v_actor uuid := app._require_admin();
@@ -306,11 +309,14 @@ grant execute on function public.unsettle_market(bigint, text) to authenticated,
 -- resettle_market too.
 -- Raises: not_admin, invalid_argument (no reason; the same winner), market_not_found,
 -- outcome_not_found, not_settled, already_reversed, settlement_needs_confirmation.
+-- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
+-- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
 create or replace function public.resettle_market(market_id bigint, outcome_id bigint, reason text)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
+set statement_timeout = '5min'
 as $$
 declare
     v_actor uuid := app._require_admin();

@@ -1,7 +1,9 @@
 -- Console helpers for an admin at a `psql` prompt (`wagerbase psql`), applied on every migrate.
 --
 -- Act as any user for the rest of a transaction, exactly as an API request would (the same role
--- switch and the same JWT claims), so every rule and every RLS policy applies as it would to them:
+-- switch, the same JWT claims and the same limits: both go through server.begin_request, so the
+-- role's statement_timeout and lock_timeout apply at the prompt too), so every rule and every RLS
+-- policy applies as it would to them:
 --
 --   begin;
 --   select console.act_as('admin');          -- by username, email or user id
@@ -10,6 +12,11 @@
 --
 -- console.act_as_anon() does the same for a caller without a token. Only the database owner (the
 -- superuser `wagerbase psql` connects as) can call these; no client role can.
+--
+-- A call that may run longer than the role allows (settling a market of a million wagers as an
+-- admin: authenticated statements stop after 8 s) gets its function's own limit through the API,
+-- which applies it before the call. At the prompt, give it the same after act_as:
+--   set local statement_timeout = '5min';
 
 create schema if not exists console;
 revoke all on schema console from public;
@@ -37,8 +44,7 @@ begin
         'app_metadata', v_user.raw_app_meta_data,
         'user_metadata', v_user.raw_user_meta_data
     );
-    perform pg_catalog.set_config('request.jwt.claims', v_claims::text, true);
-    perform pg_catalog.set_config('role', 'authenticated', true);
+    perform server.begin_request('authenticated', v_claims::text);
     return v_claims;
 end
 $$;
@@ -50,8 +56,7 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    perform pg_catalog.set_config('request.jwt.claims', '{"role": "anon"}', true);
-    perform pg_catalog.set_config('role', 'anon', true);
+    perform server.begin_request('anon', '{"role": "anon"}');
     return '{"role": "anon"}'::jsonb;
 end
 $$;

@@ -17,6 +17,14 @@
 -- Idempotent: every statement checks before it creates, and nothing here changes the attributes
 -- or the password of a role that exists (on hosted Supabase all four exist already, and
 -- authenticator's password is Supabase's).
+--
+-- Every statement of a client role is bounded (docs/operations.md, "Limits"): a
+-- `statement_timeout` (Supabase's values: anon 3 s, authenticated 8 s) and a `lock_timeout`, set on
+-- the role with ALTER ROLE. PostgreSQL applies a role's settings at login only, never on `set
+-- role`, so server.begin_request (rpc/04_requests.sql) applies them to each request, as PostgREST
+-- does; console.act_as does the same at a psql prompt. They are set here only where the role has no
+-- value of its own yet: an operator's `alter role anon set statement_timeout = '5s'` stays, and on a
+-- hosted Supabase project (where anon and authenticated have them already) nothing changes.
 
 do $roles$
 begin
@@ -40,3 +48,46 @@ $roles$;
 alter default privileges revoke execute on functions from public;
 revoke create on schema public from public;
 grant usage on schema public to anon, authenticated, service_role;
+
+-- The limits, where the role has none of its own (see the heading; the values are explained in
+-- docs/operations.md, "Limits"):
+--   anon           3 s a statement, 1 s for a lock: reads only; a read waits on a lock only while a
+--                  migration holds one, and then a quick 429 (retry) beats a queue of callers.
+--   authenticated  8 s a statement, 2 s for a lock: a wager holds its market's row for
+--                  milliseconds, so 2 s of waiting is a queue far longer than any real one; past it
+--                  the call is refused (nothing happened, retry with the same idempotency key)
+--                  instead of holding a connection behind, say, a long settlement.
+--   service_role   60 s a statement, 5 s for a lock: the back office's key (scripts, reports).
+-- Admin calls that may run long on a large market (settle_market, void_market, ...) declare their
+-- own `set statement_timeout`, which the API applies before calling them (PostgREST 12's hoisting).
+do $limits$
+declare
+    v_limit record;
+begin
+    for v_limit in
+        select l.role_name, l.setting, l.value
+        from (values
+            ('anon', 'statement_timeout', '3s'),
+            ('anon', 'lock_timeout', '1s'),
+            ('authenticated', 'statement_timeout', '8s'),
+            ('authenticated', 'lock_timeout', '2s'),
+            ('service_role', 'statement_timeout', '60s'),
+            ('service_role', 'lock_timeout', '5s')
+        ) as l (role_name, setting, value)
+        where not exists (
+            select 1
+            from pg_catalog.pg_db_role_setting as s
+            inner join pg_catalog.pg_roles as r on s.setrole = r.oid
+            cross join lateral pg_catalog.unnest(s.setconfig) as c (entry)
+            where
+                r.rolname = l.role_name
+                and s.setdatabase = 0
+                and pg_catalog.split_part(c.entry, '=', 1) = l.setting
+        )
+    loop
+        execute pg_catalog.format(
+            'alter role %I set %I = %L', v_limit.role_name, v_limit.setting, v_limit.value
+        );
+    end loop;
+end
+$limits$;

@@ -20,10 +20,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
+from wagerbase.errors import ApiError
 from wagerbase.http import betmarket, gotrue, postgrest, web
 from wagerbase.http.client_address import Network
-from wagerbase.http.common import RequestLog, security_headers
+from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
+from wagerbase.limits import Limits
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
@@ -45,7 +47,8 @@ class Config:
     sign_in_limit: int = 10  # password sign-ins per identifier per minute
     max_body_bytes: int = 64 * 1024
     pool_min: int = 2
-    pool_max: int = 10
+    # the pool's lanes, the wait for one, the live sockets' limits (limits.py; WAGERBASE_POOL_*)
+    limits: Limits = field(default_factory=Limits.from_environment)
     # money calls (money_calls.py): how long an unknown outcome is resolved through its key, and
     # how long shutdown waits for calls in flight (WAGERBASE_OUTCOME_WINDOW, _DRAIN_SECONDS)
     outcome_window: float = field(default_factory=settings.outcome_window)
@@ -64,7 +67,9 @@ async def health(state: State) -> Response[dict[str, Any]]:
     """200 when the pool reaches the database, else 503 (with the same body); the body
     also counts money calls whose outcome was unknown (money_calls.Counters), sign-ins and
     sign-ups refused before any password was hashed and the password hashes (accounts.Counters,
-    hashing.Hashing), and says whether the live-update hub is listening."""
+    hashing.Hashing), says whether the live-update hub is listening, and shows each lane of the
+    pool (admission.Counts: its size, places in use, requests waiting, refusals). It has a lane
+    of its own, so it answers while reads (or money calls) take every connection of theirs."""
     db: Database = state.db
     calls: MoneyCalls = state.money_calls
     hub: Hub = state.hub
@@ -75,11 +80,12 @@ async def health(state: State) -> Response[dict[str, Any]]:
         "money_calls": calls.snapshot(),
         "auth": accounts.snapshot(),
         "live": {"listening": hub.connected.is_set(), "reconnects": hub.reconnects},
+        "pool": db.snapshot(),
     }
     try:
-        async with db.pool.connection(timeout=5) as conn:
+        async with db.connection("health") as conn:
             await conn.execute("select 1")
-    except psycopg.Error as exc:
+    except (psycopg.Error, ApiError) as exc:
         body["status"] = "unavailable"
         body["error"] = type(exc).__name__
         return Response(body, status_code=503, headers={"Retry-After": "1"})
@@ -100,7 +106,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -> Litestar:
     """The app of one API node. `on_shutdown` runs once the node has stopped serving."""
-    db = Database(config.database_url, min_size=config.pool_min, max_size=config.pool_max)
+    db = Database(config.database_url, lanes=config.limits.lanes, min_size=config.pool_min)
     tokens = Tokens(config.jwt_secret)
     hub = Hub(config.database_url, enrich=market_details(db))
     scheduler = Scheduler(config.database_url)
@@ -145,9 +151,16 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "scheduler": scheduler,
                 "money_calls": money_calls,
                 "accounts": accounts,
+                "limits": config.limits,
             }
         ),
-        middleware=[RequestLog, DefineMiddleware(BodyDeadline, seconds=config.body_timeout)],
+        # the body's deadline outside the hang-up watch: its first receive() is bounded, the
+        # watch's later wait for a disconnect is not
+        middleware=[
+            RequestLog,
+            DefineMiddleware(BodyDeadline, seconds=config.body_timeout),
+            ReadsEndWithTheirClient,
+        ],
         before_send=[security_headers],
         request_class=BoundedRequest,
         request_max_body_size=config.max_body_bytes,

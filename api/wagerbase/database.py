@@ -1,24 +1,36 @@
 """The connection pool and the ways a request reaches the database.
 
 - `as_caller(claims)`: one transaction run as the token's role, with the claims in
-  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest. The
-  same statement checks the token's session (`server.check_session`, rpc/06_sessions.sql): a
-  token whose session ended, or whose user is gone, is refused there (session_ended,
-  unknown_user), whatever the request reads.
+  `request.jwt.claims`, exactly as PostgREST runs a request; RLS and grants decide the rest. It
+  starts with one statement: `server.check_session` (rpc/06_sessions.sql) refuses a token whose
+  session ended or whose user is gone (session_ended, unknown_user), whatever the request reads,
+  and server.begin_request (rpc/04_requests.sql) sets the claims, applies the role's limits
+  (statement_timeout, lock_timeout) and the hoisted limit of the function called, and switches
+  role.
 - `as_server()`: one transaction as the API's own login role (`authenticator`, authenticator.py),
   for the few things only the server does (sign-up, sign-in, sessions) and reading pg_catalog.
-  That role may execute the functions of schema `server` (rpc/95_server.sql, rpc/06_sessions.sql)
-  and nothing else: no table, no view, no function of `app` or `public` until a request switches
-  to a caller's role.
+  That role may execute the functions of schema `server` (rpc/95_server.sql, rpc/06_sessions.sql,
+  rpc/04_requests.sql) and nothing else: no table, no view, no function of `app` or `public` until
+  a request switches to a caller's role.
 - `connect()`: a connection of its own, outside the pool (money_calls.py resolves an unknown
   outcome on one).
-Calls that change state go through money_calls.py, which uses `caller_transaction`.
+Calls that change state go through money_calls.py, which uses `caller_transaction` on a
+connection of the money lane (`money()`).
 
-Every connection is a `Connection`: a psycopg connection that never sends a CancelRequest. When
-the task running a statement is cancelled, psycopg would ask the server to cancel it; a cancelled
-COMMIT that waits for a synchronous standby still lands (docs/api.md, "Unknown outcomes"), so
-this class closes the connection instead: the server finishes the statement (a commit completes,
-an open transaction rolls back), and the connection is discarded.
+The pool is split into lanes (admission.py, limits.py): money calls, the server's own work,
+reads, live updates and /health each hold at most their share of its connections, and every wait
+for one is bounded (past it, a 429). Every pooled connection also bounds the server's own
+statements (SERVER_STATEMENT_TIMEOUT) and asks the server to check, during a long statement,
+that the connection is still there (`client_connection_check_interval`).
+
+Every connection is a `Connection`: a psycopg connection that never sends a CancelRequest during
+a transaction that may write. When the task running a statement is cancelled, psycopg would ask
+the server to cancel it; a cancelled COMMIT that waits for a synchronous standby still lands
+(docs/api.md, "Unknown outcomes"), so this class closes the connection instead: the server
+finishes the statement (a commit completes, an open transaction rolls back), and the connection
+is discarded. A read-only transaction (`as_caller(read_only=True)`) is the exception: it commits
+nothing, so its statement is cancelled for real (a read whose client went away, http/common.py)
+and the connection goes back to the pool.
 
 The connection string may name several hosts; every connection gets `conninfo.for_component`'s
 defaults (keepalives, a connect timeout, `target_session_attrs=read-write` for several hosts).
@@ -29,7 +41,8 @@ failover requests reach the new primary as soon as it accepts connections.
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -38,20 +51,34 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
+from wagerbase import admission
+from wagerbase.admission import Lane
 from wagerbase.conninfo import for_component
+from wagerbase.errors import STATEMENT_TIMEOUT, StatementTimeout
+from wagerbase.limits import Lanes
 from wagerbase.tokens import Claims
 
 Conn = AsyncConnection[dict[str, Any]]
 
 log = logging.getLogger("wagerbase.database")
 
-_SET_CONTEXT = """
-select server.check_session(%s::jsonb),
-       set_config('role', %s, true),
-       set_config('request.jwt.claims', %s, true),
-       set_config('request.method', %s, true),
-       set_config('request.path', %s, true)
-"""
+# the start of every request run as a caller: the token's session checked (rpc/06_sessions.sql),
+# then the claims, limits and role set (rpc/04_requests.sql); answers the statement_timeout
+_BEGIN = (
+    "select server.check_session(%s::jsonb),"
+    " server.begin_request(%s, %s, %s, %s, %s, %s) as statement_timeout"
+)
+
+# Session settings of every connection of the node (pooled or not): its own statements (sign-up,
+# sign-in, the schema cache...) stop after SERVER_STATEMENT_TIMEOUT, and a statement still running
+# when its connection is gone (the node closed it, or died) is stopped within a second instead of
+# running on. A caller's transaction replaces the timeout with its role's (server.begin_request).
+SERVER_STATEMENT_TIMEOUT = "10s"
+CLIENT_CHECK_INTERVAL = "1s"
+_SESSION = (
+    "select pg_catalog.set_config('statement_timeout', %s, false),"
+    " pg_catalog.set_config('client_connection_check_interval', %s, false)"
+)
 
 POOL_MAX_LIFETIME_SECONDS = 30 * 60.0
 POOL_RECONNECT_TIMEOUT_SECONDS = 5 * 60.0
@@ -78,28 +105,71 @@ if not hasattr(AsyncConnection, "_try_cancel") or not psycopg.__version__.starts
 
 
 class Connection(AsyncConnection[dict[str, Any]]):
-    """A connection that never cancels a statement on the server: when its task is cancelled
-    mid-statement it is closed instead (see the module's heading)."""
+    """A connection that never cancels a statement on the server, except in a read-only
+    transaction: when its task is cancelled mid-statement it is closed instead (see the module's
+    heading)."""
+
+    # set by caller_transaction for the length of a read-only transaction
+    cancellable: bool = False
 
     async def _try_cancel(self, *, timeout: float = 5.0) -> None:
         # psycopg calls this (instead of returning) when the task running a statement is
         # cancelled; raising QueryCanceled makes it stop waiting for the statement's end
+        if self.cancellable:
+            # a read commits nothing: cancel it, and psycopg waits for its end; the transaction
+            # rolls back and the connection goes back to the pool
+            await super()._try_cancel(timeout=timeout)
+            return
         log.info("closing a connection whose statement was interrupted (never cancelled)")
         self.pgconn.finish()
         raise psycopg.errors.QueryCanceled("connection closed instead of cancelling the statement")
 
 
+def _naming_the_limit(exc: psycopg.errors.QueryCanceled, role: str, limit: str) -> None:
+    """Raise the server's 57014 as a StatementTimeout that names the limit (never the one
+    Connection raises when it closes a connection instead: that one has no result)."""
+    if exc.sqlstate == STATEMENT_TIMEOUT and exc.pgresult is not None:
+        raise StatementTimeout.of(exc, role, limit) from exc
+
+
+async def _configure(conn: Conn) -> None:
+    await conn.execute(_SESSION, [SERVER_STATEMENT_TIMEOUT, CLIENT_CHECK_INTERVAL])
+
+
 @asynccontextmanager
 async def caller_transaction(
-    conn: Conn, claims: Claims, *, read_only: bool = False, method: str = "", path: str = ""
+    conn: Conn,
+    claims: Claims,
+    *,
+    read_only: bool = False,
+    method: str = "",
+    path: str = "",
+    function: str | None = None,
 ) -> AsyncIterator[Conn]:
-    """One transaction on `conn` as the token's role, with its claims (as PostgREST runs one)."""
-    async with conn.transaction():
-        if read_only:
-            await conn.execute("set transaction read only")
-        text = json.dumps(claims)
-        await conn.execute(_SET_CONTEXT, [text, claims["role"], text, method, path])
-        yield conn
+    """One transaction on `conn` as the token's role, with its claims (as PostgREST runs one),
+    its role's limits and, when the request calls `function` (of schema public), that function's
+    own statement_timeout. A statement cut by its statement_timeout raises StatementTimeout,
+    which names the limit."""
+    role = claims["role"]
+    limit = ""
+    cancellable = conn if read_only and isinstance(conn, Connection) else None
+    try:
+        if cancellable is not None:
+            cancellable.cancellable = True
+        async with conn.transaction():
+            text = json.dumps(claims)
+            begun = await conn.execute(
+                _BEGIN, [text, role, text, method, path, read_only, function]
+            )
+            row = await begun.fetchone()
+            limit = row["statement_timeout"] if row else ""
+            yield conn
+    except psycopg.errors.QueryCanceled as exc:
+        _naming_the_limit(exc, role, limit)
+        raise
+    finally:
+        if cancellable is not None:
+            cancellable.cancellable = False
 
 
 def _reconnect_failed(pool: AsyncConnectionPool[Any]) -> None:
@@ -114,16 +184,60 @@ def _reconnect_failed(pool: AsyncConnectionPool[Any]) -> None:
     )
 
 
+def _client(claims: Claims) -> str:
+    """Who a caller is, for a lane's cap per client: the signed-in user, else the role at the
+    request's address."""
+    sub = claims.get("sub")
+    if isinstance(sub, str) and sub:
+        return f"user:{sub}"
+    return f"{claims.get('role')}@{admission.client.get()}"
+
+
 class Database:
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    """The node's pool, split into lanes (limits.Lanes; admission.py)."""
+
+    def __init__(self, url: str, *, lanes: Lanes | None = None, min_size: int = 2) -> None:
         self.url = url
+        self.lanes = lanes = lanes or Lanes()
+        wait = lanes.wait
+        self.lane: dict[str, Lane] = {
+            "money": Lane(
+                "money calls",
+                lanes.money,
+                wait,
+                setting="WAGERBASE_POOL_MONEY",
+                anonymous=1,
+                per_client=max(1, lanes.money // 2),
+            ),
+            "server": Lane(
+                "the server's own work", lanes.server, wait, setting="WAGERBASE_POOL_SERVER"
+            ),
+            "reads": Lane(
+                "reads",
+                lanes.reads,
+                wait,
+                setting="WAGERBASE_POOL_READS",
+                anonymous=lanes.anonymous_reads,
+                per_client=min(lanes.client_reads, lanes.reads),
+            ),
+            "live": Lane(
+                "live updates",
+                lanes.live,
+                wait,
+                setting="WAGERBASE_POOL_LIVE",
+                anonymous=max(1, lanes.live // 2),
+                per_client=max(1, lanes.live // 2),
+            ),
+            "health": Lane("/health", lanes.health, wait, setting="the health lane"),
+        }
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             for_component(url, "wagerbase api"),
             connection_class=Connection,
-            min_size=min_size,
-            max_size=max_size,
+            min_size=min(min_size, lanes.total),
+            max_size=lanes.total,
             open=False,
             kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=_configure,
             check=AsyncConnectionPool.check_connection,
             max_lifetime=POOL_MAX_LIFETIME_SECONDS,
             reconnect_timeout=POOL_RECONNECT_TIMEOUT_SECONDS,
@@ -139,23 +253,59 @@ class Database:
 
     async def connect(self, application_name: str) -> Connection:
         """A new connection outside the pool (autocommit, dict rows); the caller closes it."""
-        return await Connection.connect(
+        conn = await Connection.connect(
             for_component(self.url, application_name), autocommit=True, row_factory=dict_row
         )
+        await _configure(conn)
+        return conn
+
+    @asynccontextmanager
+    async def connection(
+        self, lane: str, who: str | None = None, *, anonymous: bool = False
+    ) -> AsyncIterator[Connection]:
+        """A pooled connection of `lane`, held by `who` (for the lane's cap per client). Raises
+        the 429 ApiError of errors.too_busy when the lane has no place in time, PoolTimeout when
+        the database gives no connection (it is down or failing over)."""
+        async with (
+            self.lane[lane].admit(who, anonymous=anonymous) as remaining,
+            self.pool.connection(timeout=max(remaining, 1.0)) as conn,
+        ):
+            yield conn
+
+    def money(self, claims: Claims) -> AbstractAsyncContextManager[Connection]:
+        """A connection of the money lane for a call by `claims`' caller (money_calls.py)."""
+        return self.connection("money", _client(claims), anonymous=claims["role"] == "anon")
 
     @asynccontextmanager
     async def as_caller(
-        self, claims: Claims, *, read_only: bool = False, method: str = "", path: str = ""
+        self,
+        claims: Claims,
+        *,
+        read_only: bool = False,
+        method: str = "",
+        path: str = "",
+        function: str | None = None,
+        lane: str = "reads",
     ) -> AsyncIterator[Conn]:
+        """One transaction as the caller, on a connection of `lane` (reads over HTTP, or live
+        for the sockets)."""
         async with (
-            self.pool.connection() as conn,
+            self.connection(lane, _client(claims), anonymous=claims["role"] == "anon") as conn,
             caller_transaction(
-                conn, claims, read_only=read_only, method=method, path=path
+                conn, claims, read_only=read_only, method=method, path=path, function=function
             ) as in_transaction,
         ):
             yield in_transaction
 
     @asynccontextmanager
     async def as_server(self) -> AsyncIterator[Conn]:
-        async with self.pool.connection() as conn, conn.transaction():
-            yield conn
+        try:
+            async with self.connection("server") as conn, conn.transaction():
+                yield conn
+        except psycopg.errors.QueryCanceled as exc:
+            _naming_the_limit(exc, "the API node itself", SERVER_STATEMENT_TIMEOUT)
+            raise
+
+    def snapshot(self) -> dict[str, Any]:
+        """Each lane's size, places in use, requests waiting and refusals so far (/health)."""
+        return {name: asdict(lane.counts) for name, lane in self.lane.items()}

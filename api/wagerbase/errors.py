@@ -4,6 +4,12 @@ and PostgREST's SQLSTATE -> HTTP mapping.
 Each surface shapes the body its clients expect (PostgREST's {code, message, details, hint},
 GoTrue's {code, message}, BetMarket's {error}) from the same ApiError or OutcomeUnknown, in its
 own handler.
+
+The limits (docs/operations.md, "Limits") answer alike on every surface: a statement cut by its
+role's statement_timeout (SQLSTATE 57014) is a 400 whose hint names the limit; a lock wait cut by
+lock_timeout (55P03) and a request refused for too many at once (`too_busy`, PT429) are a 429 with
+Retry-After: nothing happened, so the same request (a money call with the same idempotency key)
+may simply be sent again.
 """
 
 import json
@@ -65,12 +71,63 @@ class OutcomeUnknown(Exception):
         )
 
 
+RETRY_AFTER_SECONDS = 1  # after a 429 for a lock wait or too many requests at once
+STATEMENT_TIMEOUT = "57014"
+LOCK_TIMEOUT = "55P03"
+
+
+class StatementTimeout(psycopg.errors.QueryCanceled):
+    """A statement the server cancelled (57014), with the statement_timeout it ran under and the
+    role it ran as (database.caller_transaction raises it in place of psycopg's error)."""
+
+    role: str = ""
+    limit: str = ""
+
+    @classmethod
+    def of(cls, exc: psycopg.Error, role: str, limit: str) -> "StatementTimeout":
+        found = cls(*exc.args, info=exc.pgresult)
+        found.role, found.limit = role, limit
+        return found
+
+
+def too_busy(message: str, **details: Any) -> ApiError:
+    """429 for a request refused because the node already serves as many of its kind as it may
+    (admission.py): nothing happened; `details` name the limit."""
+    return ApiError(
+        429,
+        "PT429",
+        message,
+        details=json.dumps(details),
+        hint=f"Nothing was done: try again after {RETRY_AFTER_SECONDS} s.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _limit_hint(exc: psycopg.Error, role: str) -> str | None:
+    """What to do after a statement cut by statement_timeout or a lock wait by lock_timeout."""
+    if exc.sqlstate == STATEMENT_TIMEOUT:
+        if isinstance(exc, StatementTimeout):
+            return (
+                f"A statement as {exc.role} may run for {exc.limit} at most (its statement_timeout"
+                "): ask for less (narrower filters, a limit), or call it again later."
+            )
+        return f"The statement was cancelled: it ran past the statement_timeout of {role}."
+    if exc.sqlstate == LOCK_TIMEOUT:
+        return (
+            "A lock wait ran past lock_timeout and nothing was done: try again (a money call with "
+            "the same idempotency key)."
+        )
+    return None
+
+
 def postgrest_status(sqlstate: str | None, role: str) -> int:
     """The HTTP status PostgREST answers a SQLSTATE with (its pgErrorStatus table)."""
     code = sqlstate or ""
     if code.startswith("PT") and code[2:].isdigit() and len(code) == 5:
         return int(code[2:])
     exact = {
+        STATEMENT_TIMEOUT: 400,
+        LOCK_TIMEOUT: 429,
         "23503": 409,
         "23505": 409,
         "25006": 405,
@@ -124,12 +181,14 @@ def from_database(exc: psycopg.Error, role: str) -> ApiError:
             # input the driver refused to send, such as a NUL byte in a string
             return ApiError(400, "22021", "invalid input", details=str(exc))
         return ApiError(503, "PGRST001", "Database client error", details=str(exc))
+    status = postgrest_status(exc.sqlstate, role)
     return ApiError(
-        status=postgrest_status(exc.sqlstate, role),
+        status=status,
         code=exc.sqlstate or "",
         message=diag.message_primary or str(exc),
         details=diag.message_detail,
-        hint=diag.message_hint,
+        hint=_limit_hint(exc, role) or diag.message_hint,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else {},
     )
 
 

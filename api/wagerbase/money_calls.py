@@ -11,7 +11,8 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    that hangs up, or a request cancelled at shutdown, never interrupts it, and no timeout is set
    around it; the connection itself never sends a CancelRequest (database.Connection). A
    cancelled COMMIT that waits for a synchronous standby still lands, so a commit is never
-   cancelled;
+   cancelled, not even by the role's statement_timeout: the call's statement runs under it (and
+   the function's own, server.begin_request), and it is lifted before COMMIT;
 3. watches the server's notices: the WARNING "canceling wait for synchronous replication" (an
    operator ran pg_cancel_backend) means the commit happened locally but may not be on the
    standby, so its outcome is unknown;
@@ -29,6 +30,11 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
 
 A connection lost before COMMIT was sent cannot have committed: a call with a key is issued again
 the same way (safe, whatever happened); one without a key gets the usual retryable 503.
+
+The first attempt takes a connection of the pool's money lane (database.Database.money): when
+none comes free in time, or the call waits past its role's lock_timeout (55P03), or runs past its
+statement_timeout (57014), nothing was committed, and the refusal goes to the client (a 429 with
+Retry-After, or a 400): the same call with the same key may simply be sent again.
 
 Every unknown outcome (and every call interrupted before its commit) is logged as one JSON line on
 the `wagerbase.money` logger, and counted in `Counters` (shown by /health):
@@ -74,14 +80,17 @@ RETRY_AFTER_SECONDS = 2
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 2.0
 # SQLSTATEs after which the call issued again may simply be issued once more: the key is still
-# held by the first call (a lock wait past lock_timeout, 'idempotency_key_in_flight'), a deadlock
-# or a serialization failure. Each rolled the attempt back.
-AGAIN = frozenset({"40001", "40P01", "55P03"})
+# held by the first call (a lock wait past lock_timeout, 'idempotency_key_in_flight', or one that
+# outlasted the statement_timeout), a deadlock or a serialization failure. Each rolled the attempt
+# back, and says nothing of the first call's outcome.
+AGAIN = frozenset({"40001", "40P01", "55P03", "57014"})
 # The server ends a connection with these (shutdown, crash, not accepting connections yet).
 ENDED = frozenset({"57P01", "57P02", "57P03"})
 # Before the call issued again: a bound on lock waits (the key may still be held by the first
 # call's server process).
 _RESOLVING = "select set_config('lock_timeout', %s, true)"
+# Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous standby
+_NO_TIMEOUT_AT_COMMIT = "select set_config('statement_timeout', '0', true)"
 
 
 def _log_detached_end(task: asyncio.Task[Any]) -> None:
@@ -328,13 +337,15 @@ class MoneyCalls:
         raise self._unknown(call)
 
     @contextlib.asynccontextmanager
-    async def _connection(self, resolving: bool, remaining: float) -> AsyncIterator[Conn]:
-        """A pool connection for the first attempt; a new one for each attempt at resolving
-        (the pool may still hold connections to a server that is gone)."""
+    async def _connection(
+        self, call: MoneyCall[Any], resolving: bool, remaining: float
+    ) -> AsyncIterator[Conn]:
+        """A connection of the pool's money lane for the first attempt; a new one for each
+        attempt at resolving (the pool may still hold connections to a server that is gone)."""
         task = asyncio.current_task()
         assert task is not None
         if not resolving:
-            async with self._db.pool.connection() as conn:
+            async with self._db.money(call.claims) as conn:
                 self._connections[task] = conn
                 try:
                     yield conn
@@ -357,18 +368,23 @@ class MoneyCalls:
         progress = _Progress()
         conn: Conn | None = None
         try:
-            async with self._connection(resolving, remaining) as conn:
+            async with self._connection(call, resolving, remaining) as conn:
                 conn.add_notice_handler(progress.notice)
                 try:
                     progress.phase = "begin"
                     async with caller_transaction(
-                        conn, call.claims, method=call.method, path=call.path
+                        conn,
+                        call.claims,
+                        method=call.method,
+                        path=call.path,
+                        function=call.function,
                     ):
                         if resolving:
                             lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
                             await conn.execute(_RESOLVING, [lock_timeout])
                         progress.phase = "call"
                         result = await call.run(conn)
+                        await conn.execute(_NO_TIMEOUT_AT_COMMIT)
                         progress.phase = "commit"
                 finally:
                     conn.remove_notice_handler(progress.notice)

@@ -5,7 +5,12 @@ shapes the engine lacks, for the modules that need them.
 `proxied_node` is a second node for the limits per client address: its database has the limits'
 defaults (the template's are raised for the rest of the suite, tests/conftest.py), and it trusts
 127.0.0.1 as a proxy, so a test speaks for any client address it likes through X-Forwarded-For
-(tests/attack/auth_client.py). Each test uses addresses of its own (`addresses`)."""
+(tests/attack/auth_client.py). Each test uses addresses of its own (`addresses`).
+
+The abuse tests of statements, locks, hang-ups, pools and Realtime (test_abuse_*.py) each get a
+node of their own (`own`), on a database of its own, with the settings of the module's NODE_ENV
+(and `own_market`, an open market there): they change role settings for their database and hold
+locks."""
 
 import itertools
 import secrets
@@ -16,10 +21,11 @@ import psycopg
 import pytest
 
 from tests.api.conftest import api_database, node, unique
+from tests.attack.abuse import admin_token, new_market, own_node
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret, serving
 
-__all__ = ["addresses", "api_database", "node", "proxied_node", "unique"]
+__all__ = ["addresses", "api_database", "node", "own", "own_market", "proxied_node", "unique"]
 
 
 PROBES = """
@@ -75,3 +81,23 @@ def addresses() -> Iterator[str]:
     """Client addresses no other test uses: 10.<random>.<random>.1, .2, ..."""
     prefix = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
     return (f"{prefix}.{n}" for n in itertools.count(1))
+
+
+@pytest.fixture(scope="module")
+def own(
+    request: pytest.FixtureRequest,
+    pg_server: PgServer,
+    template_db: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Node]:
+    env: dict[str, str] = getattr(request.module, "NODE_ENV", {})
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with own_node(pg_server, template_db, folder, env) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def own_market(own: Node) -> int:
+    """An open two-outcome market on the module's own node."""
+    market_id, _ = new_market(own, admin_token(own))
+    return market_id

@@ -41,6 +41,7 @@ REVIEW_FUNCTIONS = {
     "confirm_settlement": "bigint, bigint",
     "cancel_settlement_proposal": "bigint, text",
 }
+LONG = frozenset({"preview_settlement", "propose_settlement", "confirm_settlement"})
 WAIT = 30.0
 
 
@@ -487,7 +488,7 @@ def test_preview_is_declared_stable_and_runs_as_its_owner(conn: Connection) -> N
     assert conn.execute(
         """select provolatile, prosecdef, proconfig from pg_catalog.pg_proc
            where oid = 'public.preview_settlement(bigint, bigint)'::regprocedure"""
-    ).fetchone() == ("s", True, ['search_path=""'])
+    ).fetchone() == ("s", True, ['search_path=""', "statement_timeout=5min"])
 
 
 # requiring confirmation --------------------------------------------------------------------------
@@ -985,10 +986,12 @@ def test_the_review_functions_and_view_are_granted_to_admin_roles_only(conn: Con
             [signature],
         ).fetchall()
         assert granted == [("anon", False), ("authenticated", True), ("service_role", True)]
+        # the ones whose work grows with the market's wagers may run up to 5 minutes
+        config = ['search_path=""'] + (["statement_timeout=5min"] if function in LONG else [])
         assert conn.execute(
             "select prosecdef, proconfig from pg_catalog.pg_proc where oid = %s::regprocedure",
             [signature],
-        ).fetchone() == (True, ['search_path=""'])
+        ).fetchone() == (True, config)
     assert conn.execute(
         """select r.rolname, has_table_privilege(r.rolname, 'public.settlement_proposals', p)
            from unnest(array['anon', 'authenticated', 'service_role']) as r (rolname)

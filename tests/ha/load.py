@@ -5,7 +5,9 @@ few markets, through BetMarket's `/api/bet` and through `/rest/v1/rpc/place_wage
 operation with an idempotency key of its own, its attempts alternating between the API nodes.
 
 Every attempt ends one of three ways:
-- an answer (2xx: acknowledged, 4xx: refused): the outcome is known;
+- an answer (2xx: acknowledged, 4xx: refused): the outcome is known; but a 429 (the node too
+  busy, or a lock wait past lock_timeout) says nothing was done, so the same operation is sent
+  again, as after a 5xx;
 - the connection could not be opened: nothing was sent, the outcome is known (nothing happened);
 - anything else (5xx, the connection lost mid-request, a timeout): the outcome is unknown.
 An unknown outcome is resolved by sending the same operation with the same key again, through
@@ -36,6 +38,9 @@ from tests.api.betmarket_client import admin, client, register
 RESOLVE_TIMEOUT_S = 90.0  # a lost node is replaced after Patroni's ttl (20 s); generous
 REQUEST_TIMEOUT_S = 30.0
 RETRY_PAUSE_S = 0.1
+# 429 (a lock wait past lock_timeout, or a node busy): nothing was done, so the same call with the
+# same key is sent again, as after a 503 (docs/operations.md, "Limits")
+BUSY = 429
 
 # what each resolution is called in the figures
 REPLAYED = "replayed committed result"
@@ -192,7 +197,7 @@ class Load:
             turn += 1
             attempt = self._attempt(operation, bettor, clients[node], node)
             operation.attempts.append(attempt)
-            if attempt.status is not None and attempt.status < 500:
+            if attempt.status is not None and attempt.status < 500 and attempt.status != BUSY:
                 return turn
             if deadline is None:
                 deadline = time.monotonic() + RESOLVE_TIMEOUT_S
@@ -213,7 +218,7 @@ class Load:
         ended = time.monotonic()
         if answer.status_code < 300:
             operation.result_id, operation.replayed = _result(operation, answer)
-        elif answer.status_code < 500:
+        elif answer.status_code < 500 and answer.status_code != BUSY:
             operation.refusal = f"{answer.status_code} {answer.text[:300]}"
         error = ""
         if answer.status_code >= 500:

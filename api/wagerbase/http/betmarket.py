@@ -46,7 +46,14 @@ from psycopg.types.json import Jsonb, set_json_loads
 from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.database import Conn, Database
-from wagerbase.errors import ApiError, OutcomeUnknown, detail_object, from_database
+from wagerbase.errors import (
+    LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    ApiError,
+    OutcomeUnknown,
+    detail_object,
+    from_database,
+)
 from wagerbase.http.common import (
     bearer,
     caller_claims,
@@ -516,6 +523,9 @@ def _spec(description: str, body: type[msgspec.Struct] = ErrorBody) -> ResponseS
     return ResponseSpec(data_container=body, description=description)
 
 
+# Every route: too many requests at once (a lane of the node's pool, admission.py) or a lock wait
+# past lock_timeout. Nothing was done: send it again after Retry-After (a bet with the same key).
+_BUSY = {429: _spec("Busy: nothing was done; send it again after Retry-After")}
 _BAD_REQUEST = {400: _spec("Malformed JSON, a wrong type, a missing or unknown field")}
 _SIGNED_IN = {
     **_BAD_REQUEST,
@@ -569,8 +579,9 @@ def _session(signed_in: accounts.SignedIn) -> Session:
 
 
 _TOO_MANY = _spec(
-    "Too many attempts from this address (or, for a sign-in, for this username), or too many "
-    "passwords being checked at once: wait Retry-After seconds"
+    "Too many attempts from this address (or, for a sign-in, for this username), too many "
+    "passwords being checked at once, or the node busy: nothing was done; wait Retry-After "
+    "seconds"
 )
 
 
@@ -609,7 +620,7 @@ async def login(request: Request[Any, Any, Any], data: Credentials, auth: Accoun
     "/auth/logout",
     status_code=200,
     summary="End the session of the token (if any): its access tokens stop at once",
-    responses={401: _spec("A token that is not valid")},
+    responses={**_BUSY, 401: _spec("A token that is not valid")},
 )
 async def logout(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> LoggedOut:
     token = bearer(request)
@@ -657,7 +668,7 @@ def _game_id(text: str) -> int:
 @get(
     "/games",
     summary="Every game, newest first",
-    responses={401: _spec("A token that is not valid")},
+    responses={**_BUSY, 401: _spec("A token that is not valid")},
 )
 async def list_games(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> Games:
     claims = caller_claims(request, tokens)
@@ -669,7 +680,7 @@ async def list_games(request: Request[Any, Any, Any], db: Database, tokens: Toke
 @get(
     "/games/{game_id:str}",
     summary="One game",
-    responses={**_BAD_REQUEST, **_NOT_FOUND, 401: _spec("A token that is not valid")},
+    responses={**_BUSY, **_BAD_REQUEST, **_NOT_FOUND, 401: _spec("A token that is not valid")},
 )
 async def get_game(
     request: Request[Any, Any, Any], db: Database, tokens: Tokens, game_id: str
@@ -699,6 +710,7 @@ IDEMPOTENCY_KEY: Any = HeaderParameter(
     guards=[_signed_in],
     summary="Bet on a game at its live odds (refused if they moved from expected_odd)",
     responses={
+        **_BUSY,
         **_SIGNED_IN,
         400: _spec(
             "Malformed input, amount above the cap (with max_cap), insufficient balance, "
@@ -765,7 +777,7 @@ def balance_options() -> Response[None]:
     "/balance",
     guards=[_signed_in],
     summary="My balance (the wallet is made, with 100.0, on the first call)",
-    responses=_SIGNED_IN,
+    responses={**_SIGNED_IN, **_BUSY},
 )
 async def get_balance(request: Request[Any, Any, Any], db: Database, claims: Claims) -> Balance:
     async with db.as_caller(claims, method="GET", path=request.url.path) as conn:
@@ -779,6 +791,7 @@ async def get_balance(request: Request[Any, Any, Any], db: Database, claims: Cla
     guards=[_signed_in],
     summary="Deposit into my balance (bounded per call; recorded in the ledger)",
     responses={
+        **_BUSY,
         **_SIGNED_IN,
         400: _spec("Malformed amount, not positive, or above the per-call maximum"),
         409: _spec("The Idempotency-Key was used for another amount"),
@@ -833,7 +846,12 @@ async def _my_bets(
     return Bets(bets=[_bet(row) for row in rows])
 
 
-@get("/user/bets", guards=[_signed_in], summary="My bets, newest first", responses=_SIGNED_IN)
+@get(
+    "/user/bets",
+    guards=[_signed_in],
+    summary="My bets, newest first",
+    responses={**_SIGNED_IN, **_BUSY},
+)
 async def my_bets(request: Request[Any, Any, Any], db: Database, claims: Claims) -> Bets:
     return await _my_bets(request, db, claims, None)
 
@@ -842,7 +860,7 @@ async def my_bets(request: Request[Any, Any, Any], db: Database, claims: Claims)
     "/user/bets/{game_id:str}",
     guards=[_signed_in],
     summary="My bets on one game, newest first (none for an unknown game)",
-    responses={**_SIGNED_IN, **_NOT_FOUND},
+    responses={**_BUSY, **_SIGNED_IN, **_NOT_FOUND},
 )
 async def my_bets_on_game(
     request: Request[Any, Any, Any], db: Database, claims: Claims, game_id: str
@@ -857,7 +875,7 @@ async def my_bets_on_game(
     "/admin/game",
     guards=[_signed_in],
     summary="Create a game (a two-outcome fixed-odds market), open at once",
-    responses=_ADMIN_CHANGE,
+    responses={**_ADMIN_CHANGE, **_BUSY},
 )
 async def create_game(
     request: Request[Any, Any, Any], data: NewGame, claims: Claims, money_calls: MoneyCalls
@@ -879,7 +897,7 @@ async def create_game(
     status_code=200,
     guards=[_signed_in],
     summary="Stop taking bets on a game",
-    responses={**_ADMIN_CHANGE, **_NOT_FOUND, 409: _spec("Betting is closed already")},
+    responses={**_BUSY, **_ADMIN_CHANGE, **_NOT_FOUND, 409: _spec("Betting is closed already")},
 )
 async def stop_betting(
     request: Request[Any, Any, Any], data: GameRef, claims: Claims, money_calls: MoneyCalls
@@ -895,7 +913,12 @@ async def stop_betting(
     status_code=200,
     guards=[_signed_in],
     summary="Set a game's result and pay the winners (once: a second call is a 409)",
-    responses={**_ADMIN_CHANGE, **_NOT_FOUND, 409: _spec("The game has its result already")},
+    responses={
+        **_BUSY,
+        **_ADMIN_CHANGE,
+        **_NOT_FOUND,
+        409: _spec("The game has its result already"),
+    },
 )
 async def start_game(
     request: Request[Any, Any, Any], data: GameResult, claims: Claims, money_calls: MoneyCalls
@@ -910,7 +933,7 @@ async def start_game(
     "/admin/profit",
     guards=[_signed_in],
     summary="The bookmaker's profit: stakes kept minus winnings paid, over settled games",
-    responses=_ADMIN,
+    responses={**_ADMIN, **_BUSY},
 )
 async def profit(request: Request[Any, Any, Any], db: Database, claims: Claims) -> Profit:
     async with db.as_caller(claims, read_only=True, method="GET", path=request.url.path) as conn:
@@ -967,6 +990,10 @@ def _engine_refusal(exc: psycopg.Error, role: str) -> tuple[int, dict[str, Any],
             return 400, {"error": f"Invalid value: {exc}"}, {}
         return 503, {"error": "The database is unavailable; try again"}, {"Retry-After": "1"}
     error = from_database(exc, role)
+    if exc.sqlstate == STATEMENT_TIMEOUT:  # the role's (or the function's) statement_timeout
+        return 400, {"error": f"The request took too long: {error.hint}"}, {}
+    if exc.sqlstate == LOCK_TIMEOUT:  # nothing was done
+        return 429, {"error": f"Busy: {error.hint}"}, error.headers
     key = error.message
     detail = detail_object(error)
     if key == "odds_changed":

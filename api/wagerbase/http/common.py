@@ -1,17 +1,21 @@
 """What every surface shares: the caller's identity and address, the state's database,
-accounts, money calls and tokens, the structured request log, and the headers every answer
-carries."""
+accounts, money calls and tokens, the structured request log, the headers every answer
+carries, and reads that end with their client."""
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from wagerbase import admission
 from wagerbase.accounts import Accounts
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
@@ -29,6 +33,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+T = TypeVar("T")
+READS = frozenset({"GET", "HEAD"})
+CLIENT_GONE = 499  # logged for a request whose client went away before its answer (nginx's)
 
 
 def provide_db(state: State) -> Database:
@@ -43,7 +50,13 @@ def provide_accounts(state: State) -> Accounts:
 
 def client_address(request: Request[Any, Any, Any]) -> str:
     """The address the limits per address count this request against (client_address.py)."""
-    return str(request_address(request.scope, request.app.state.config.trusted_proxies))
+    return scope_address(request.scope)
+
+
+def scope_address(scope: Scope) -> str:
+    """The client's address of a request or socket: its peer, or behind a trusted proxy the
+    address that proxy names (client_address.py; the node's WAGERBASE_TRUSTED_PROXIES)."""
+    return str(request_address(scope, scope["litestar_app"].state.config.trusted_proxies))
 
 
 def provide_money_calls(state: State) -> MoneyCalls:
@@ -135,3 +148,76 @@ class RequestLog:
                     }
                 )
             )
+
+
+class ClientGone(ApiError):
+    """The client of a read went away before its answer: the read was cancelled. Answered (to
+    nobody) with 499, so that the request log says what happened."""
+
+    def __init__(self) -> None:
+        super().__init__(CLIENT_GONE, "PT499", "the client went away before its answer")
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone away (the request's body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
+    """`work`'s result; when the client disconnects first, `work` is cancelled (a read's
+    statement is cancelled on the server: database.Connection) and ClientGone raised. Only for
+    work that changes nothing: money calls are never cancelled (money_calls.py)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            # its statement cancelled and its connection back in the pool before going on
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise ClientGone
+    return task.result()
+
+
+class ReadsEndWithTheirClient:
+    """ASGI middleware: notes each connection's client address for admission
+    (admission.client), and cancels a GET or HEAD whose client disconnects before its answer
+    (uvicorn would let it run to its end). Other methods read their body themselves; the
+    read-only ones among them use `until_client_leaves` once they have."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
+            await self.app(scope, receive, send)
+            return
+        admission.client.set(scope_address(scope))
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in READS:
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        if first["type"] == "http.disconnect":
+            return
+        replayed = False
+
+        async def replay() -> ReceiveMessage:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        if first.get("more_body"):  # a GET with a body still coming: left alone
+            await self.app(scope, replay, send)
+            return
+        try:
+            await until_client_leaves(receive, self.app(scope, replay, send))
+        except ClientGone:
+            # nobody reads it: the server drops it, the request log notes the status
+            with contextlib.suppress(OSError, RuntimeError):
+                await send({"type": "http.response.start", "status": CLIENT_GONE, "headers": []})

@@ -21,11 +21,12 @@ from litestar.params import QueryParameter
 
 from wagerbase import accounts
 from wagerbase.accounts import Accounts
-from wagerbase.errors import ApiError, from_database
+from wagerbase.errors import STATEMENT_TIMEOUT, ApiError, from_database
 from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
 from wagerbase.tokens import ACCESS_TOKEN_SECONDS, Claims, TokenError, Tokens
 
 API_VERSION = "2024-01-01"
+RATE_LIMITED = "over_request_rate_limit"  # GoTrue's code for every 429
 
 
 class SignUp(msgspec.Struct):
@@ -158,7 +159,7 @@ def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
 @get(
     "/user",
     summary="The signed-in user (403 session_not_found once the token's session ended)",
-    responses=_errors(400, 401, 403),
+    responses=_errors(400, 401, 403, 429),
 )
 async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> User:
     claims = _user_claims(request, tokens)
@@ -169,7 +170,7 @@ async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Toke
     "/logout",
     status_code=204,
     summary="Sign out (scope: global, local or others); the sessions' access tokens stop at once",
-    responses=_errors(400, 401, 403),
+    responses=_errors(400, 401, 403, 429),
 )
 async def logout(
     request: Request[Any, Any, Any],
@@ -185,6 +186,8 @@ async def logout(
 def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, ApiError):
         status, code, message = exc.status, exc.code, exc.message
+        if status == 429:  # the node's limits (admission.py) speak GoTrue's code for a 429 here
+            code = RATE_LIMITED
         headers = dict(exc.headers)
         body: dict[str, Any] = {"code": code, "message": message}
         if code == "weak_password" and isinstance(exc.details, dict):
@@ -193,13 +196,17 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
         status, headers = 400, {}
         body = {"code": "validation_failed", "message": str(exc.detail), "details": exc.extra}
     elif isinstance(exc, psycopg.Error):
-        # input PostgreSQL cannot take (a NUL byte in a string) or a database outage
+        # input PostgreSQL cannot take (a NUL byte in a string), a statement past its limit, a
+        # lock wait past lock_timeout (429, nothing done) or a database outage
         error = from_database(exc, "anon")
-        status, headers = error.status, {}
-        body = {
-            "code": "validation_failed" if status < 500 else "unexpected_failure",
-            "message": error.message,
-        }
+        status, headers = error.status, dict(error.headers)
+        code = "validation_failed" if status < 500 else "unexpected_failure"
+        message = error.message
+        if exc.sqlstate == STATEMENT_TIMEOUT:
+            code, message = "request_timeout", error.hint or message
+        elif status == 429:
+            code, message = RATE_LIMITED, error.hint or message
+        body = {"code": code, "message": message}
     elif isinstance(exc, HTTPException):
         status, headers = exc.status_code, dict(exc.headers or {})
         body = {"code": str(exc.status_code), "message": str(exc.detail)}

@@ -15,6 +15,13 @@ role` and `request.jwt.claims` (read only for GET and HEAD, and for calls of non
 functions), then one statement, so grants and RLS decide everything. Every error has PostgREST's
 body `{code, message, details, hint}`.
 
+Each transaction starts with server.begin_request, which applies the role's statement_timeout and
+lock_timeout and, for a call, the function's own statement_timeout (PostgREST 12's hoisted function
+settings): a statement past its limit answers 400 (57014) with a hint naming it, a lock wait past
+lock_timeout 429 (55P03) with Retry-After. A read holds a place of the pool's read lane (a 429 with
+Retry-After when none comes free in time, admission.py); a read whose client disconnects is
+cancelled on the server (http/common.py).
+
 A POST of a volatile function changes state: it goes through money_calls.py. A function with an
 `idempotency_key` argument (place_wager, deposit, withdraw) always gets one: the body's, or one
 made by the server and added to the call. If the connection is lost while it commits, the call
@@ -54,7 +61,13 @@ from psycopg_pool import PoolTimeout
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError, OutcomeUnknown, from_database
 from wagerbase.http import pgrst_sql
-from wagerbase.http.common import caller_claims, provide_db, provide_money_calls, provide_tokens
+from wagerbase.http.common import (
+    caller_claims,
+    provide_db,
+    provide_money_calls,
+    provide_tokens,
+    until_client_leaves,
+)
 from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
 from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
 from wagerbase.http.request_limits import json_depth, too_deep
@@ -263,9 +276,10 @@ async def _read_rows(
     args: str | None = None,
     one_object: bool = False,
     change: "Change | None" = None,
+    function: str | None = None,
 ) -> Answer:
-    """The page of rows a view or a function gives (at most the row cap), shaped as PostgREST
-    shapes it."""
+    """The page of rows a view or a function (named `function`) gives (at most the row cap),
+    shaped as PostgREST shapes it."""
     params = Params()
     single = wanted.single or one_object
     head_only = request.method == "HEAD"
@@ -297,7 +311,7 @@ async def _read_rows(
         return row, rows, _range_status(query.offset, rows, total)
 
     row, rows, status = await _in_transaction(
-        db, claims, request, path, run, read_only=read_only, change=change
+        db, claims, request, path, run, read_only=read_only, change=change, function=function
     )
     total: int | None = row["total"]
     lower = query.offset
@@ -348,13 +362,22 @@ async def _in_transaction(
     *,
     read_only: bool,
     change: Change | None,
+    function: str | None = None,
 ) -> T:
-    """`run` in the caller's transaction: as a money call when it changes state."""
+    """`run` in the caller's transaction: as a money call when it changes state. `function` is
+    the function called (its own statement_timeout applies), if any. A read-only POST whose
+    client goes away is cancelled (GET and HEAD are, by the app's middleware)."""
     if change is None:
-        async with db.as_caller(
-            claims, read_only=read_only, method=request.method, path=path
-        ) as conn:
-            return await run(conn)
+
+        async def read() -> T:
+            async with db.as_caller(
+                claims, read_only=read_only, method=request.method, path=path, function=function
+            ) as conn:
+                return await run(conn)
+
+        if request.method in READ_METHODS:
+            return await read()
+        return await until_client_leaves(request.receive, read())
     return await change.calls.run(
         MoneyCall(
             function=change.function,
@@ -436,6 +459,7 @@ async def _call(
             args=args if names else None,
             one_object=not function.returns_set,
             change=change,
+            function=function.name,
         )
     if query.shapes_rows:
         raise bad_query(
@@ -448,7 +472,9 @@ async def _call(
     async def run(conn: Conn) -> dict[str, Any] | None:
         return await (await conn.execute(statement, values)).fetchone()
 
-    row = await _in_transaction(db, claims, request, path, run, read_only=read_only, change=change)
+    row = await _in_transaction(
+        db, claims, request, path, run, read_only=read_only, change=change, function=function.name
+    )
     body = "null" if row is None or function.returns == "void" else row["body"] or "null"
     return Answer(200, None if request.method == "HEAD" else body)
 
@@ -629,9 +655,9 @@ PARTIAL = {
         description="Part of a counted result (Prefer: count=exact with limit or offset)",
     )
 }
-READ_ERRORS = PARTIAL | _errors(400, 401, 403, 404, 406, 416, 503, 504)
-CALL_ERRORS = PARTIAL | _errors(400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 503, 504)
-WRITE_ERRORS = _errors(400, 401, 403, 404, 406)
+READ_ERRORS = PARTIAL | _errors(400, 401, 403, 404, 406, 416, 429, 503)
+CALL_ERRORS = PARTIAL | _errors(400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 429, 503)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 406, 429, 503)
 
 SELECT = QueryParameter(
     name="select", required=False, description="Columns: *, a,b, alias:col, col::text"
@@ -893,7 +919,13 @@ def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
                 provide_schema_cache(request.app.state).invalidate()
             return from_database(exc, _role(request))
         if isinstance(exc, PoolTimeout):
-            return ApiError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+            # admitted to its lane, yet no connection: the database is down or failing over
+            return ApiError(
+                503,
+                "PGRST003",
+                "Timed out acquiring connection from connection pool.",
+                headers={"Retry-After": "1"},
+            )
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return ApiError(503, "PGRST001", "Database client error. Retrying the connection.")
         return ApiError(400, "22000", str(exc))

@@ -43,7 +43,9 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
+from wagerbase.errors import ApiError
 from wagerbase.http.betmarket import major, odds
+from wagerbase.limits import of_node, too_many_sockets
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.who import TokenRefused, Unavailable, admits, ended, who
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
@@ -326,9 +328,9 @@ class Translator:
         if self._db is None:
             return None
         try:
-            async with self._db.as_caller(anon_claims(), read_only=True) as conn:
+            async with self._db.as_caller(anon_claims(), read_only=True, lane="live") as conn:
                 row = await (await conn.execute(_GAME_SQL, [market_id])).fetchone()
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError, ApiError) as exc:
             log.warning("ws: cannot read market %s: %s", market_id, exc)
             return None
         if row is None:
@@ -564,6 +566,16 @@ class Session:
 
 @websocket("/ws", name="betmarket_ws")
 async def betmarket_ws(socket: WebSocket[Any, Any, Any]) -> None:
-    """BetMarket's live updates: authenticate, keepalive; odds, games, balances, bets, profit."""
+    """BetMarket's live updates: authenticate, keepalive; odds, games, balances, bets, profit.
+    Past the node's socket limit (WAGERBASE_MAX_SOCKETS, with Realtime's) a socket gets an error
+    message and is closed at once with 1013."""
     state = socket.app.state
+    hub: Hub = state.hub
+    if hub.sockets >= of_node(state).sockets.sockets:
+        await socket.accept()
+        reason = too_many_sockets(state)
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            await socket.send_text(json.dumps(_error(reason)))
+            await socket.close(code=CLOSE_OVERFLOW, reason=reason)
+        return
     await Session(socket, state.hub, state.tokens, translator(state), state.get("db")).run()

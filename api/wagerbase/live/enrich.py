@@ -14,7 +14,7 @@ def market_details(db: Database) -> Enricher:
     async def enrich(event: Event) -> Event:
         if event.audience != "market" or event.type not in ("created", "opened"):
             return event
-        async with db.as_caller(anon_claims(), read_only=True) as conn:
+        async with db.as_caller(anon_claims(), read_only=True, lane="live") as conn:
             row = await (await conn.execute(_MARKET, [event.payload.get("market_id")])).fetchone()
         if row is None:
             return event

@@ -50,6 +50,7 @@ from psycopg.rows import dict_row
 
 from wagerbase.conninfo import for_component
 from wagerbase.database import Connection
+from wagerbase.errors import ApiError
 
 log = logging.getLogger("wagerbase.live")
 
@@ -300,6 +301,6 @@ class Hub:
         if self._enrich is not None:
             try:
                 event = await self._enrich(event)
-            except psycopg.Error as exc:
+            except (psycopg.Error, ApiError) as exc:  # ApiError: the live lane stayed busy
                 log.warning("live updates: could not enrich %s: %s", event.type, exc)
         self.publish(event)

@@ -32,6 +32,13 @@ at once with the reason. A channel may carry:
 The socket's mailbox on the node's hub (hub.py) is bounded: when it overflows, the socket is closed
 with 1013 (try again later). After the hub reconnected to the database every channel gets a
 `system` frame (and market topics a `resync` broadcast): reload what you show.
+
+Subscriptions are bounded (limits.Sockets): at most 100 channels and 100 postgres_changes bindings
+a channel, and WAGERBASE_SOCKET_BINDINGS bindings in all, on one socket (a join past them is
+refused for good: error reply, then phx_close); at most WAGERBASE_MAX_CHANNELS channels on the node
+(a join past it is refused for now: error reply, the client joins again later); at most
+WAGERBASE_MAX_SOCKETS sockets on the node, with BetMarket's (one more is accepted and closed at
+once with 1013 and a reason).
 """
 
 import asyncio
@@ -43,11 +50,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
+from wagerbase.errors import ApiError
+from wagerbase.limits import Sockets, of_node, too_many_sockets
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.realtime_changes import (
@@ -91,6 +101,7 @@ CLOSE_ERROR = 1011
 CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left to the server
 MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
 MAX_BINDINGS = 100  # postgres_changes bindings per channel
+SOCKETS = "realtime_sockets"  # the app state's key for the node's open Realtime sockets
 RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
@@ -316,6 +327,10 @@ class RealtimeSocket:
         self.feed = change_feed(self.db)
         self.apikey = apikey
         self.channels: dict[str, Channel] = {}
+        self.limits: Sockets = of_node(state).sockets
+        if state.get(SOCKETS) is None:
+            state[SOCKETS] = set()
+        self.everyone: set[RealtimeSocket] = state[SOCKETS]  # the node's open Realtime sockets
         self.mailbox = RealtimeMailbox()
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
@@ -325,6 +340,13 @@ class RealtimeSocket:
     # lifecycle ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.everyone.add(self)
+        try:
+            await self._serve()
+        finally:
+            self.everyone.discard(self)
+
+    async def _serve(self) -> None:
         self.hub.subscribe(self.mailbox)
         reader = asyncio.create_task(self._read(), name="realtime-read")
         pump = asyncio.create_task(self._pump(), name="realtime-pump")
@@ -421,6 +443,10 @@ class RealtimeSocket:
         except Unavailable:
             # not permanent: no phx_close, so the client joins (or sends its token) again
             await self._reply_error(topic, ref, join_ref, UNAVAILABLE)
+        except ApiError as exc:  # the node is busy (a limit of its own, admission.py): later
+            await self._reply_error(topic, ref, join_ref, exc.message)
+        except psycopg.Error:
+            await self._reply_error(topic, ref, join_ref, "the database is unavailable; try again")
         except Exception:
             log.exception("realtime: %s on %s failed", event, topic)
             await self._reply_error(topic, ref, join_ref, "internal error")
@@ -476,6 +502,17 @@ class RealtimeSocket:
                 raise FrameError(f"too many channels on this socket (at most {MAX_CHANNELS})")
             if isinstance(raw, list) and len(raw) > MAX_BINDINGS:
                 raise FrameError(f"too many postgres_changes bindings (at most {MAX_BINDINGS})")
+            others = sum(len(c.bindings) for t, c in self.channels.items() if t != topic)
+            most = self.limits.socket_bindings
+            if isinstance(raw, list) and others + len(raw) > most:
+                raise FrameError(
+                    f"too many postgres_changes bindings on this socket: {others} already, at "
+                    f"most {most} in all (WAGERBASE_SOCKET_BINDINGS)"
+                )
+            if topic not in self.channels and self._node_channels() >= self.limits.channels:
+                # not this socket's doing: refused for now, without phx_close (joined again later)
+                await self._reply_error(topic, ref, join_ref, self._node_full())
+                return
             try:
                 bindings = await parse_bindings(raw, self.feed.catalog, self.db, self._ids)
             except BindingError as exc:
@@ -558,6 +595,15 @@ class RealtimeSocket:
         channel.token, channel.claims, channel.caller = token, claims, caller
         self._reidentify()
         await self._reply_ok(topic, ref, join_ref)
+
+    def _node_channels(self) -> int:
+        return sum(len(socket.channels) for socket in self.everyone)
+
+    def _node_full(self) -> str:
+        return (
+            f"too many channels on this node (at most {self.limits.channels}, "
+            "WAGERBASE_MAX_CHANNELS); try again later"
+        )
 
     def _verify(self, token: str) -> Claims:
         try:
@@ -769,6 +815,11 @@ class RealtimeSocket:
         await self.send(*frames)
 
 
+async def _close_at_once(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
+        await asyncio.wait_for(socket.close(code=code, reason=reason), CLOSE_SECONDS)
+
+
 @websocket(PATH, name="supabase_realtime")
 async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> None:
     """Supabase Realtime (Phoenix channels, serializer `vsn` 1.0.0 or 2.0.0): broadcast on the
@@ -785,12 +836,15 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> Non
         await socket.close(code=CLOSE_POLICY, reason="a valid apikey is required")
         return
     await socket.accept()
+    hub: Hub = state.hub
+    if hub.sockets >= of_node(state).sockets.sockets:
+        await _close_at_once(socket, CLOSE_OVERFLOW, too_many_sockets(state))
+        return
     serializer = SERIALIZERS.get(vsn)
     if serializer is None:
         shown = vsn[:16].encode("ascii", "replace").decode()  # a close reason is <= 123 bytes
         reason = f"unsupported vsn {shown!r}: use {VSN_1} or {VSN_2}"
-        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
-            await asyncio.wait_for(socket.close(code=CLOSE_POLICY, reason=reason), CLOSE_SECONDS)
+        await _close_at_once(socket, CLOSE_POLICY, reason)
         return
     await RealtimeSocket(socket, state, apikey, serializer).run()
 

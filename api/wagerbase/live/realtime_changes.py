@@ -44,6 +44,15 @@ without a filter or whose filter names only key columns. One transaction per sub
 message, whatever the number of bindings; identical re-selects of one message by subscribers who
 see the same rows (the same token, or for the public views the same role and admin flag) run once
 per node.
+
+Every re-select is bounded like a request: it runs through server.begin_request, so the role's
+statement_timeout and lock_timeout apply, on the pool's live lane (admission.py: at most half of
+it for anonymous subscribers, at most half for one user), with a bounded wait. A re-select that
+fails, runs past its limit or finds no place in time costs only its own subscribers the change:
+their channels get a `system` frame with status error saying why (reload), and every other
+subscriber's re-select goes on in its own place. Filters take Supabase Realtime's operators only
+(eq, neq, lt, lte, gt, gte, in; up to 100 values in a list), each cheap on any row; a pattern or a
+regex is refused at join.
 """
 
 import asyncio
@@ -58,9 +67,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import PoolTimeout
 
 from wagerbase.database import Database
+from wagerbase.errors import LOCK_TIMEOUT, STATEMENT_TIMEOUT, ApiError, StatementTimeout
 from wagerbase.live.hub import Event
 from wagerbase.tokens import Claims, anon_claims
 
@@ -68,7 +77,6 @@ log = logging.getLogger("wagerbase.realtime")
 
 SCHEMA = "public"
 EVENTS = frozenset({"*", "INSERT", "UPDATE", "DELETE"})
-CONCURRENT_RESELECTS = 4  # at most this many pool connections per node serve re-selects
 RECENT_MESSAGES = 256  # messages whose re-selects are shared between the sockets of a node
 
 
@@ -128,15 +136,10 @@ class BindingError(ValueError):
 # filters -----------------------------------------------------------------------------------------
 
 _COMPARISONS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-_PATTERNS = {"like": "like", "ilike": "ilike", "match": "~", "imatch": "~*"}
-_IS = {
-    "null": "null",
-    "not_null": "not null",
-    "true": "true",
-    "false": "false",
-    "unknown": "unknown",
-}
-OPERATORS = frozenset({*_COMPARISONS, *_PATTERNS, "in", "is", "isdistinct"})
+# Supabase Realtime's operators, and no others: each is an index-friendly comparison whose cost is
+# bounded by the row's size (a pattern or a regex is not: `match` can backtrack for hours)
+OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
+MAX_IN_VALUES = 100  # values of one `in` list, as Supabase Realtime allows
 _CLAUSE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(not\.)?([a-z]+)\.(.*)$", re.DOTALL)
 
 
@@ -186,15 +189,18 @@ def parse_filter(text: str) -> tuple[Clause, ...]:
         column, negate, op, value = found.groups()
         if op not in OPERATORS:
             raise BindingError(
-                f"filter operator {op!r} is not one of {', '.join(sorted(OPERATORS))}"
+                f"filter operator {op!r} is not supported: use one of {', '.join(OPERATORS)} "
+                "(the operators of Supabase Realtime)"
             )
         parsed: str | tuple[str, ...] = value
         if op == "in":
             if not (value.startswith("(") and value.endswith(")")):
                 raise BindingError(f"filter {part!r}: in needs a list, as in.(1,2)")
             parsed = tuple(_unquote(item) for item in _split_top_level(value[1:-1]) if item.strip())
-        elif op == "is" and value.lower() not in _IS:
-            raise BindingError(f"filter {part!r}: is takes {', '.join(_IS)}")
+            if len(parsed) > MAX_IN_VALUES:
+                raise BindingError(
+                    f"filter {column}=in.(...) has {len(parsed)} values: at most {MAX_IN_VALUES}"
+                )
         clauses.append(Clause(column, op, bool(negate), parsed))
     return tuple(clauses)
 
@@ -204,27 +210,14 @@ def _clause_sql(clause: Clause, column: Column) -> tuple[sql.Composable, list[An
     typ = sql.SQL(column.sqltype)
     expr: sql.Composable
     params: list[Any] = []
-    if clause.op in _COMPARISONS:
+    if clause.op == "in":
+        expr = sql.SQL("{} = any(cast(%s::text[] as {}[]))").format(col, typ)
+        params.append(list(clause.value))
+    else:
         expr = sql.SQL("{} {} cast(%s::text as {})").format(
             col, sql.SQL(_COMPARISONS[clause.op]), typ
         )
         params.append(clause.value)
-    elif clause.op == "isdistinct":
-        expr = sql.SQL("{} is distinct from cast(%s::text as {})").format(col, typ)
-        params.append(clause.value)
-    elif clause.op == "in":
-        expr = sql.SQL("{} = any(cast(%s::text[] as {}[]))").format(col, typ)
-        params.append(list(clause.value))
-    elif clause.op == "is":
-        assert isinstance(clause.value, str)
-        expr = sql.SQL("{} is {}").format(col, sql.SQL(_IS[clause.value.lower()]))
-    else:
-        value = clause.value
-        if clause.op in ("like", "ilike"):
-            assert isinstance(value, str)
-            value = value.replace("*", "%")
-        expr = sql.SQL("{}::text {} %s").format(col, sql.SQL(_PATTERNS[clause.op]))
-        params.append(value)
     if clause.negate:
         expr = sql.SQL("not ({})").format(expr)
     return expr, params
@@ -303,7 +296,7 @@ async def parse_bindings(
     if not isinstance(raw, list):
         raise BindingError("config.postgres_changes must be a list")
     bindings = []
-    probes: list[tuple[sql.Composed | sql.SQL, list[Any]]] = []
+    probes: list[tuple[sql.Composed, list[Any]]] = []
     for entry in raw:
         if not isinstance(entry, dict):
             raise BindingError("each postgres_changes binding must be an object")
@@ -369,31 +362,24 @@ async def parse_bindings(
     return bindings
 
 
-def _probe(clause: Clause, column: Column) -> tuple[sql.Composed | sql.SQL, list[Any]]:
-    """A statement that fails when a filter value does not fit its column (or is a bad regex)."""
+def _probe(clause: Clause, column: Column) -> tuple[sql.Composed, list[Any]]:
+    """A statement that fails when a filter value does not fit its column."""
     typ = sql.SQL(column.sqltype)
-    if clause.op in ("match", "imatch"):
-        return sql.SQL("select '' ~ %s"), [clause.value]
     if clause.op == "in":
         return sql.SQL("select cast(%s::text[] as {}[])").format(typ), [list(clause.value)]
-    if clause.op in (*_COMPARISONS, "isdistinct"):
-        return sql.SQL("select cast(%s::text as {})").format(typ), [clause.value]
-    return sql.SQL("select 1"), []
+    return sql.SQL("select cast(%s::text as {})").format(typ), [clause.value]
 
 
-async def _check_values(
-    db: Database, probes: list[tuple[sql.Composed | sql.SQL, list[Any]]]
-) -> None:
-    probes = [p for p in probes if p[1]]
+async def _check_values(db: Database, probes: list[tuple[sql.Composed, list[Any]]]) -> None:
     if not probes:
         return
-    # casts and a regex that read nothing: a caller's transaction, as anon
-    async with db.as_caller(anon_claims(), read_only=True) as conn:
+    # casts that read nothing: a caller's transaction, as anon, on the live lane
+    async with db.as_caller(anon_claims(), read_only=True, lane="live") as conn:
         for statement, params in probes:
             try:
                 async with conn.transaction():
                     await conn.execute(statement, params)
-            except (psycopg.errors.DataError, psycopg.errors.InvalidRegularExpression) as exc:
+            except psycopg.errors.DataError as exc:
                 raise BindingError(
                     f"bad filter value {params[0]!r}: {exc.diag.message_primary}"
                 ) from exc
@@ -629,6 +615,39 @@ def commit_timestamp(event: Event) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+def _why(exc: psycopg.Error) -> str:
+    """Why a re-select failed, in words for the subscriber."""
+    if exc.sqlstate == STATEMENT_TIMEOUT and isinstance(exc, StatementTimeout):
+        return f"the re-select ran past the statement_timeout of {exc.role} ({exc.limit})"
+    if exc.sqlstate == LOCK_TIMEOUT:
+        return "the re-select waited for a lock past its lock_timeout"
+    if exc.sqlstate is None:
+        return "the database is unavailable"
+    return f"the re-select failed ({exc.sqlstate})"
+
+
+def _missed(event: Event, plans: list["_Plan"], why: str) -> list[dict[str, Any]]:
+    """What a channel gets instead of the changes its re-select could not read: a `system` frame
+    with status error (the channel stays joined), so the client knows to reload."""
+    topics = dict.fromkeys(sub.topic for plan in plans for sub, _ in plan.wanted)
+    tables = ", ".join(dict.fromkeys(plan.table.name for plan in plans))
+    message = f"changes to {tables} ({event.type}) could not be delivered: {why}; reload them"
+    return [
+        {
+            "event": "system",
+            "topic": topic,
+            "ref": None,
+            "payload": {
+                "channel": topic.removeprefix("realtime:"),
+                "extension": "postgres_changes",
+                "message": message,
+                "status": "error",
+            },
+        }
+        for topic in topics
+    ]
+
+
 class TokenUserGone(Exception):
     """A re-select was refused with unknown_user or session_ended: the token's user was deleted,
     or its session ended, since it joined. `error` is the database's refusal."""
@@ -644,7 +663,6 @@ class ChangeFeed:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.catalog = Catalog(db)
-        self._limit = asyncio.Semaphore(CONCURRENT_RESELECTS)
         self._recent: OrderedDict[int, tuple[Event, dict[Hashable, asyncio.Task[Any]]]] = (
             OrderedDict()
         )
@@ -659,7 +677,7 @@ class ChangeFeed:
         who = ("admin?", tuple(sorted((k, repr(v)) for k, v in claims.items())))
         try:
             rows = await self._shared(event, who, claims, _CURRENT_ADMIN, ())
-        except (psycopg.Error, PoolTimeout) as exc:
+        except (psycopg.Error, ApiError) as exc:
             log.warning("realtime: the admin check for %s failed: %s", event.type, exc)
             return False
         return bool(rows and rows[0]["admin"])
@@ -693,10 +711,10 @@ class ChangeFeed:
             if exc.diag.message_primary in ("unknown_user", "session_ended"):
                 raise TokenUserGone(exc) from exc
             log.warning("realtime: re-select for %s failed: %s", event.type, exc)
-            return []
-        except PoolTimeout as exc:
-            log.warning("realtime: re-select for %s failed: %s", event.type, exc)
-            return []
+            return _missed(event, plans, _why(exc))
+        except ApiError as exc:  # the live lane stayed busy (admission.py)
+            log.warning("realtime: re-select for %s refused: %s", event.type, exc.message)
+            return _missed(event, plans, exc.message)
         return await self._build(event, plans, rows)
 
     def _plans(
@@ -800,7 +818,7 @@ class ChangeFeed:
         self, claims: Claims, statement: str, params: tuple[Any, ...]
     ) -> list[dict[str, Any]]:
         values = [list(p) if isinstance(p, tuple) else p for p in params]
-        async with self._limit, self.db.as_caller(claims, read_only=True) as conn:
+        async with self.db.as_caller(claims, read_only=True, lane="live") as conn:
             self.reselects += 1
             cursor = await conn.execute(statement.encode(), values)
             return await cursor.fetchall()

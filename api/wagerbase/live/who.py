@@ -6,13 +6,13 @@ the Supabase realtime socket, realtime.py) ask the database the way every call d
 `auth.uid()` and `auth.is_admin()` (sql/auth.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`
-  frame: one read-only transaction as the caller (`Database.as_caller`, whose first statement
-  checks the token's session). A token whose user does not exist or was deleted raises
-  UnknownUser (the engine's `unknown_user`), one whose session ended (signed out, revoked, its
-  refresh token reused) SessionEnded (`session_ended`), and `admin` is what `auth.is_admin()`
-  answers (the claim, and a user who is still an admin in auth.users), or the service role. A
-  token that names no user (no `sub`: the anon and service keys) has nothing to ask about and
-  costs no query.
+  frame: one read-only transaction as the caller (`Database.as_caller` on the pool's live lane,
+  whose first statement checks the token's session). A token whose user does not exist or was
+  deleted raises UnknownUser (the engine's `unknown_user`), one whose session ended (signed out,
+  revoked, its refresh token reused) SessionEnded (`session_ended`), and `admin` is what
+  `auth.is_admin()` answers (the claim, and a user who is still an admin in auth.users), or the
+  service role. A token that names no user (no `sub`: the anon and service keys) has nothing to
+  ask about and costs no query.
 - `ended(payload)`: the words for a socket whose session the engine's `session_ended` message
   names (docs/notifications.md); both sockets close what that session had open when it arrives.
 - `admits(db, event, claims)`, before an admin message goes out on either socket: the same
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
 from wagerbase.database import Database
+from wagerbase.errors import ApiError
 from wagerbase.live.hub import Event
 from wagerbase.live.realtime_changes import ChangeFeed
 from wagerbase.tokens import Claims
@@ -121,17 +121,17 @@ async def who(db: Database | None, claims: Claims) -> Caller:
     if db is None:
         raise Unavailable("no database")
     try:
-        async with db.as_caller(claims, read_only=True) as conn:
+        async with db.as_caller(claims, read_only=True, lane="live") as conn:
             row = await (await conn.execute(_WHO)).fetchone()
-    except psycopg.Error as exc:
+    except psycopg.Error as exc:  # PoolTimeout too
         refused = refusal(exc)
         if refused is not None:
             raise refused from exc
         log.warning("cannot check a socket's token: %s", exc)
         raise Unavailable(str(exc)) from exc
-    except PoolTimeout as exc:
-        log.warning("cannot check a socket's token: %s", exc)
-        raise Unavailable(str(exc)) from exc
+    except ApiError as exc:  # the live lane stayed busy (admission.py)
+        log.warning("cannot check a socket's token: %s", exc.message)
+        raise Unavailable(exc.message) from exc
     assert row is not None
     return Caller(row["user_id"], bool(row["admin"]))
 
