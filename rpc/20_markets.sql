@@ -438,10 +438,10 @@ $$;
 -- unsettle, collects the market's debts from those refunds (`debts_collected`, the debt rule of
 -- docs/corrections.md); status -> void; logs; notifies `voided`. Works on draft, open and closed
 -- markets.
--- Raises: not_admin, market_not_found, invalid_argument (no reason), already_settled,
--- invalid_market_state.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, market_not_found, invalid_argument (no reason), already_settled,
+-- invalid_market_state.
 create or replace function public.void_market(market_id bigint, reason text)
 returns jsonb
 language plpgsql

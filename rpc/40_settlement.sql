@@ -177,10 +177,10 @@ $$;
 -- settle_market(market_id, outcome_id): an admin declares the winner; app._settle_market above
 -- says how the market is paid out.
 -- Callers: admins. Changes: what app._settle_market changes.
--- Raises: not_admin, market_not_found, outcome_not_found, already_settled, invalid_market_state,
--- settlement_needs_confirmation (the review gate of migrations/0003).
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, market_not_found, outcome_not_found, already_settled, invalid_market_state,
+-- settlement_needs_confirmation (the review gate of migrations/0003).
 create or replace function public.settle_market(market_id bigint, outcome_id bigint)
 returns jsonb
 language plpgsql

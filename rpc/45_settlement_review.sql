@@ -132,9 +132,9 @@ $$;
 -- pools, rake, payout per unit, winners, losers, paid, dust, house result, refunded, the pending
 -- wagers it would reject, each wager's payout, and a one-line summary.
 -- Callers: admins. Changes: nothing.
--- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found.
 create or replace function public.preview_settlement(market_id bigint, outcome_id bigint)
 returns jsonb
 language plpgsql stable
@@ -243,10 +243,10 @@ $$;
 -- proposal per market; while pending, only confirming it settles the market.
 -- Callers: admins. Changes: an open market -> closed (logged as close_market, notifies closed); a
 -- pending proposal holding the preview's figures; logs; notifies settlement_proposed to admins.
--- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found,
--- invalid_argument (note over 500 characters), proposal_exists.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, market_not_found, already_settled, invalid_market_state, outcome_not_found,
+-- invalid_argument (note over 500 characters), proposal_exists.
 create or replace function public.propose_settlement(
     market_id bigint,
     outcome_id bigint,
@@ -316,10 +316,10 @@ grant execute on function public.propose_settlement(bigint, bigint, text) to aut
 -- (the figures equal the proposal's preview; approvals since can change them).
 -- Callers: admins but the proposer. Changes: the proposal -> confirmed; what settle_market changes
 -- (logged as settle_market); logs; notifies settlement_confirmed to admins, and settle_market's.
--- Raises: not_admin, market_not_found, already_settled, invalid_market_state,
--- no_pending_proposal, same_admin.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, market_not_found, already_settled, invalid_market_state,
+-- no_pending_proposal, same_admin.
 create or replace function public.confirm_settlement(market_id bigint, proposal_id bigint default null)
 returns jsonb
 language plpgsql

@@ -281,9 +281,9 @@ $$;
 -- house credited; a winner's shortfall carried by the house as a row of app.user_debts), a
 -- ledger_reversals row, the settlements row moved to settlement_history, the wagers open again,
 -- status settled -> closed, version; logs; notifies unsettled, wagers_unsettled and balance per user.
--- Raises: not_admin, invalid_argument (no reason), market_not_found, not_settled, already_reversed.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, invalid_argument (no reason), market_not_found, not_settled, already_reversed.
 create or replace function public.unsettle_market(market_id bigint, reason text)
 returns jsonb
 language plpgsql
@@ -307,10 +307,10 @@ grant execute on function public.unsettle_market(bigint, text) to authenticated,
 -- settlement is refused by settle_market's gate: unsettle it, then propose and confirm.
 -- Callers: admins. Changes: everything unsettle_market and settle_market change; logs
 -- resettle_market too.
--- Raises: not_admin, invalid_argument (no reason; the same winner), market_not_found,
--- outcome_not_found, not_settled, already_reversed, settlement_needs_confirmation.
 -- Runs for up to 5 minutes (its own statement_timeout, which the API applies before the call:
 -- rpc/04_requests.sql), not the 8 s of other authenticated calls: a market of a million wagers.
+-- Raises: not_admin, invalid_argument (no reason; the same winner), market_not_found,
+-- outcome_not_found, not_settled, already_reversed, settlement_needs_confirmation.
 create or replace function public.resettle_market(market_id bigint, outcome_id bigint, reason text)
 returns jsonb
 language plpgsql

@@ -104,7 +104,7 @@ def test_the_server_s_own_lane_refuses_past_its_wait_in_gotrue_s_words(node: Nod
     with ThreadPoolExecutor(max_workers=1) as pool:
         with holding(node, "lock table app.sign_in_attempts in access exclusive mode"):
             held = pool.submit(held_sign_in)
-            eventually(lambda: waiting_on_a_lock(node, "sign_in_allowed") == 1, "a sign-in held")
+            eventually(lambda: waiting_on_a_lock(node, "begin_sign_in") == 1, "a sign-in held")
             with http(node) as client:
                 refused = client.post(
                     "/auth/v1/token?grant_type=password",
