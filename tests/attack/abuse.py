@@ -24,7 +24,7 @@ from psycopg import sql
 from websockets.sync.client import ClientConnection, connect
 
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import Node, new_secret, serving
 
 T = TypeVar("T")
 WAIT = 60.0  # how long to wait for what must happen: a deadline, never a measure
@@ -38,12 +38,11 @@ def own_node(
     pg_server: PgServer, template_db: str, folder: Path, env: dict[str, str] | None = None
 ) -> Iterator[Node]:
     """A node (with these settings) on a new copy of the template database, dropped after."""
-    with pg_server.database_from(template_db, "wb_abuse") as url:
-        node = Node(url, new_secret(), folder / "serve.log", env=env or {}).start()
-        try:
-            yield node
-        finally:
-            node.stop()
+    with (
+        pg_server.database_from(template_db, "wb_abuse") as url,
+        serving(Node(url, new_secret(), folder / "serve.log", env=env or {})) as node,
+    ):
+        yield node
 
 
 def superuser(node: Node) -> psycopg.Connection[tuple[Any, ...]]:

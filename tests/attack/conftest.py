@@ -23,7 +23,7 @@ import pytest
 from tests.api.conftest import api_database, node, unique
 from tests.attack.abuse import admin_token, new_market, own_node
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret, serving
+from tests.serving import Node
 
 __all__ = ["addresses", "api_database", "node", "own", "own_market", "proxied_node", "unique"]
 
@@ -67,13 +67,12 @@ set sign_in_limit_per_address = default,
 def proxied_node(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Node]:
-    with pg_server.database_from(template_db, "wb_proxied") as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(DEFAULT_LIMITS)
-        log = tmp_path_factory.mktemp("proxied") / "serve.log"
-        proxied = Node(url, new_secret(), log, env={"WAGERBASE_TRUSTED_PROXIES": "127.0.0.1"})
-        with serving(proxied) as started:
-            yield started
+    proxies = {"WAGERBASE_TRUSTED_PROXIES": "127.0.0.1"}
+    folder = tmp_path_factory.mktemp("proxied")
+    with own_node(pg_server, template_db, folder, proxies) as started:
+        with psycopg.connect(started.database_url, autocommit=True) as conn:
+            conn.execute(DEFAULT_LIMITS)  # read at each attempt: in force at once
+        yield started
 
 
 @pytest.fixture

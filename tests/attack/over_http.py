@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from tests.attack.matrix import Persona as Who
 from tests.attack.stage import DIGEST, Refused, Stage
-from tests.serving import Node
+from tests.serving import Node, serving
 from wagerbase.accounts import hash_password
 from wagerbase.settings import DEFAULT_MAX_ROWS
 from wagerbase.tokens import Tokens
@@ -92,12 +92,10 @@ class RestActor:
 @contextmanager
 def another_node(node: Node, folder: Path, **env: str) -> Iterator[Node]:
     """A second node on `node`'s database, with its secret and these settings, while in use."""
-    started = Node(node.database_url, node.jwt_secret, folder / "serve.log", env=env)
-    started.start()
-    try:
+    with serving(
+        Node(node.database_url, node.jwt_secret, folder / "serve.log", env=env)
+    ) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def every_page(actor: RestActor, view: str) -> tuple[httpx.Response, list[Any]]:
