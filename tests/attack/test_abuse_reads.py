@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.attack.over_http import RestActor, another_node, db, new_user
@@ -211,3 +212,40 @@ def test_old_snapshots_and_telemetry_are_pruned_by_the_scheduler(
     # what is younger than the retention stays, and is what the views show
     assert shown("pool_snapshots", "taken_at") == 3
     assert shown("quote_telemetry", "created_at") == 1
+
+
+def test_betmarket_lists_answer_the_newest_games_and_bets_up_to_the_row_cap(
+    node: Node, capped: Node, service: RestActor
+) -> None:
+    """BetMarket's contract has no paging: its lists answer the newest rows, at most the cap."""
+    bettor = new_user(node, "lists")
+    service.call(
+        "credit_wallet",
+        user_id=bettor.user_id,
+        amount=100_000,
+        reference="lists",
+        idempotency_key=f"lists-{bettor.user_id}",
+    )
+    made = []
+    for _ in range(SMALL_CAP + 1):
+        market = service.call(
+            "create_market", title=f"Lists {uuid.uuid4().hex[:6]}", outcomes=["Home", "Away"]
+        )
+        if market["status"] == "draft":
+            service.call("open_market", market_id=market["id"])
+        bettor.call(
+            "place_wager",
+            market_id=market["id"],
+            outcome_id=market["outcomes"][0]["outcome_id"],
+            stake=100,
+        )
+        made.append(market["id"])
+    headers = {"Authorization": f"Bearer {bettor.token}"}
+    games = httpx.get(f"{capped.url}/api/games", headers=headers, timeout=30)
+    bets = httpx.get(f"{capped.url}/api/user/bets", headers=headers, timeout=30)
+    assert games.status_code == bets.status_code == 200, (games.text, bets.text)
+    assert [g["game_id"] for g in games.json()["games"]] == made[::-1][:SMALL_CAP]
+    assert [b["game_id"] for b in bets.json()["bets"]] == made[::-1][:SMALL_CAP]
+    # the uncapped node answers them all
+    mine = httpx.get(f"{node.url}/api/user/bets", headers=headers, timeout=30)
+    assert [b["game_id"] for b in mine.json()["bets"]] == made[::-1]

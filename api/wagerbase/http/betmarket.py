@@ -109,7 +109,8 @@ inner join public.outcomes as o1 on o1.market_id = m.id and o1.position = 1
 inner join public.outcomes as o2 on o2.market_id = m.id and o2.position = 2
 where m.kind = 'fixed_odds' and m.outcome_count = 2
 """
-SQL_GAMES = _GAMES + "order by m.created_at desc, m.id desc"
+# the newest games, at most the node's row cap (WAGERBASE_MAX_ROWS): the contract has no paging
+SQL_GAMES = _GAMES + "order by m.created_at desc, m.id desc limit %(max_rows)s"
 SQL_GAME = _GAMES + "and m.id = %(game_id)s"
 
 # The id of outcome `position` of game `game_id`; null when that is no game, so that the engine
@@ -166,6 +167,7 @@ inner join public.outcomes as o2 on o2.market_id = w.market_id and o2.position =
 where w.kind = 'fixed_odds' and m.outcome_count = 2
     and (%(game_id)s::bigint is null or w.market_id = %(game_id)s::bigint)
 order by w.created_at desc, w.id desc
+limit %(max_rows)s
 """
 
 # jsonb numbers with a fraction (odds) are read as exact Decimals, on this surface's cursors only.
@@ -667,13 +669,13 @@ def _game_id(text: str) -> int:
 
 @get(
     "/games",
-    summary="Every game, newest first",
+    summary="The games, newest first (at most the node's row cap)",
     responses={**_BUSY, 401: _spec("A token that is not valid")},
 )
 async def list_games(request: Request[Any, Any, Any], db: Database, tokens: Tokens) -> Games:
     claims = caller_claims(request, tokens)
     async with db.as_caller(claims, read_only=True, method="GET", path=request.url.path) as conn:
-        rows = await _rows(conn, SQL_GAMES, {})
+        rows = await _rows(conn, SQL_GAMES, {"max_rows": request.app.state.config.max_rows})
     return Games(games=[_game(row) for row in rows])
 
 
@@ -842,7 +844,9 @@ async def _my_bets(
     request: Request[Any, Any, Any], db: Database, claims: Claims, game_id: int | None
 ) -> Bets:
     async with db.as_caller(claims, read_only=True, method="GET", path=request.url.path) as conn:
-        rows = await _rows(conn, SQL_BETS, {"game_id": game_id})
+        rows = await _rows(
+            conn, SQL_BETS, {"game_id": game_id, "max_rows": request.app.state.config.max_rows}
+        )
     return Bets(bets=[_bet(row) for row in rows])
 
 
