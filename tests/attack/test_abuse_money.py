@@ -90,3 +90,29 @@ def test_under_the_real_money_profile_money_does_not_come_from_nowhere(
     )
     assert credited.status_code == 200, credited.text
     assert credited.json()["balance"] == 2500
+
+
+def test_a_credit_without_its_key_is_refused_never_given_one_that_would_credit_it_twice(
+    node: Node, unique: Callable[[str], str]
+) -> None:
+    """credit_wallet's key is required: over REST a null key is refused, not replaced by a key
+    the API makes (a payment integration's retry with a null key would be credited again)."""
+    bettor = signed_up(node, unique("nokey"))
+    user_id = rpc(node, bettor, "get_wallet").json()["user_id"]
+    service = {"apikey": node.anon_key, "Authorization": f"Bearer {node.service_key}"}
+    before = rpc(node, bettor, "get_wallet").json()["balance"]
+    for _ in range(2):
+        refused = rpc(
+            node,
+            service,
+            "credit_wallet",
+            user_id=user_id,
+            amount=2500,
+            reference="psp 42",
+            idempotency_key=None,
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["message"] == "invalid_argument"
+    missing = rpc(node, service, "credit_wallet", user_id=user_id, amount=2500, reference="psp 42")
+    assert missing.status_code == 404, missing.text  # no such function without the key
+    assert rpc(node, bettor, "get_wallet").json()["balance"] == before

@@ -23,8 +23,9 @@ Retry-After when none comes free in time, admission.py); a read whose client dis
 cancelled on the server (http/common.py).
 
 A POST of a volatile function changes state: it goes through money_calls.py. A function with an
-`idempotency_key` argument (place_wager, deposit, withdraw) always gets one: the body's, or one
-made by the server and added to the call. If the connection is lost while it commits, the call
+optional `idempotency_key` argument (place_wager, deposit, withdraw) always gets one: the body's,
+or one made by the server and added to the call; one whose key is required (credit_wallet) gets
+only the caller's, so that a missing or null key is refused by the engine, never replaced. If the connection is lost while it commits, the call
 is resolved through that key; otherwise the answer is a 503 `outcome_unknown` that names the
 key, or (without a key) says what to check (docs/rest.md).
 
@@ -405,13 +406,21 @@ def _replayed(result: Any) -> bool | None:
     return None
 
 
-def _with_key(text: str, names: list[str]) -> tuple[str, list[str], str, KeySource]:
-    """The arguments of a call of a function that takes an idempotency key, with one: the
-    body's (any JSON value but null, as the engine reads it: text), or a new one added to the
-    body's text (after any `null` one, so that it wins)."""
+def _given_key(text: str) -> str | None:
+    """The body's idempotency key as the engine reads it (text), or None when it has none."""
     given = json.loads(text, parse_float=Decimal).get(KEY_ARGUMENT)
+    if given is None:
+        return None
+    return given if isinstance(given, str) else json.dumps(given)
+
+
+def _with_key(text: str, names: list[str]) -> tuple[str, list[str], str, KeySource]:
+    """The arguments of a call of a function whose idempotency key is optional, with one: the
+    body's (any JSON value but null), or a new one added to the body's text (after any `null`
+    one, so that it wins)."""
+    given = _given_key(text)
     if given is not None:
-        return text, names, given if isinstance(given, str) else json.dumps(given), "client"
+        return text, names, given, "client"
     key, source = idempotency_key(None)
     entry = f"{json.dumps(KEY_ARGUMENT)}: {json.dumps(key)}"
     body = text.strip()[:-1].rstrip()  # the object without its closing brace
@@ -442,9 +451,16 @@ async def _call(
     if not read_only:
         assert calls is not None and isinstance(arguments, str)
         change = Change(calls, function.name)
-        if KEY_ARGUMENT in function.argument_names:
+        key_argument = next((a for a in function.arguments if a.name == KEY_ARGUMENT), None)
+        if key_argument is not None and key_argument.has_default:
             arguments, names, key, source = _with_key(arguments, names)
             change = Change(calls, function.name, key, source)
+        elif key_argument is not None:
+            # a function whose key is required (credit_wallet) gets the caller's own, or none:
+            # a key made here would turn the caller's retry into a second execution
+            given = _given_key(arguments)
+            if given is not None:
+                change = Change(calls, function.name, given, "client")
     args = arguments if isinstance(arguments, str) else pgrst_sql.call_arguments(arguments)
     if function.returns == "rows":
         return await _read_rows(
