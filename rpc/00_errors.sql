@@ -107,6 +107,9 @@ as $$
         ('own_withdrawal', 'PT403',
             'An admin cannot approve their own withdrawal (four eyes).',
             'Ask another admin, or the service role, to approve it.'),
+        ('own_credit', 'PT403',
+            'An admin cannot credit their own wallet (four eyes).',
+            'Ask another admin, or the payment integration (the service role), to credit it.'),
         -- settlement review (rpc/45_settlement_review.sql)
         ('settlement_needs_confirmation', 'PT409',
             'Only a confirmed proposal can settle this market: it requires one, or one is pending.',

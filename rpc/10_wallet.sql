@@ -182,8 +182,9 @@ $$;
 
 -- credit_wallet(user_id, amount, reference, idempotency_key): money that came in from the outside
 -- world (a payment the operator received, an admin's manual credit) into a user's wallet.
--- Callers: admins and the service role (a payment integration with the service key). Works
--- whatever self_service_deposits says. The user's responsible-play rules apply as to a deposit:
+-- Callers: admins and the service role (a payment integration with the service key); an admin
+-- never into their own wallet (four eyes, as approve_withdrawal). Works whatever
+-- self_service_deposits says. The user's responsible-play rules apply as to a deposit:
 -- refused during their self-exclusion and above their daily deposit limit, and it counts toward
 -- that limit (docs/operations.md says why). The idempotency key is required and shared by every
 -- caller (the payment's own id, say): a replay returns the first answer, the same key for another
@@ -192,7 +193,7 @@ $$;
 -- logs; a balance message to the user, as a deposit sends.
 -- Returns {transaction_id, user_id, amount, balance, version, reference, replayed}.
 -- Raises: not_admin, invalid_argument (no reference or one over 200 characters; no key),
--- user_not_found, invalid_amount, amount_above_maximum, invalid_idempotency_key,
+-- user_not_found, own_credit, invalid_amount, amount_above_maximum, invalid_idempotency_key,
 -- idempotency_conflict, self_excluded, daily_deposit_limit_reached.
 create or replace function public.credit_wallet(
     user_id uuid,
@@ -232,6 +233,10 @@ begin
         where u.id = credit_wallet.user_id and u.deleted_at is null
     ) then
         perform app._fail('user_not_found', pg_catalog.jsonb_build_object(
+            'user_id', credit_wallet.user_id));
+    end if;
+    if v_actor = credit_wallet.user_id then
+        perform app._fail('own_credit', pg_catalog.jsonb_build_object(
             'user_id', credit_wallet.user_id));
     end if;
 

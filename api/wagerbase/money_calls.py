@@ -11,8 +11,9 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    that hangs up, or a request cancelled at shutdown, never interrupts it, and no timeout is set
    around it; the connection itself never sends a CancelRequest (database.Connection). A
    cancelled COMMIT that waits for a synchronous standby still lands, so a commit is never
-   cancelled, not even by the role's statement_timeout: the call's statement runs under it (and
-   the function's own, server.begin_request), and it is lifted before COMMIT;
+   cancelled, not even by the role's statement_timeout or lock_timeout: the call's statement
+   runs under them (and the function's own, server.begin_request), and both are lifted before
+   COMMIT;
 3. watches the server's notices: the WARNING "canceling wait for synchronous replication" (an
    operator ran pg_cancel_backend) means the commit happened locally but may not be on the
    standby, so its outcome is unknown;
@@ -89,8 +90,12 @@ ENDED = frozenset({"57P01", "57P02", "57P03"})
 # Before the call issued again: a bound on lock waits (the key may still be held by the first
 # call's server process).
 _RESOLVING = "select set_config('lock_timeout', %s, true)"
-# Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous standby
-_NO_TIMEOUT_AT_COMMIT = "select set_config('statement_timeout', '0', true)"
+# Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous
+# standby, and no lock_timeout, which would refuse a commit queued for the lock that notifying
+# commits take one at a time (NOTIFY's, held through the commit's flush and its standby wait)
+_NO_TIMEOUT_AT_COMMIT = (
+    "select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)"
+)
 
 
 def _log_detached_end(task: asyncio.Task[Any]) -> None:

@@ -289,6 +289,34 @@ def test_only_admins_and_the_service_role_credit_wallets(
     assert actions(conn, "credit_wallet") == []
 
 
+def test_an_admin_never_credits_their_own_wallet(
+    conn: Connection, admin: Persona, service_role: Persona
+) -> None:
+    """Four eyes, as for withdrawals: money from the world into an admin's own wallet needs
+    another admin, or the payment integration (the service role)."""
+    before = admin.call("get_wallet")["balance"]
+    error = admin.refused(
+        "own_credit",
+        "credit_wallet",
+        user_id=admin.user_id,
+        amount=1000000,
+        reference="to myself",
+        idempotency_key="self-credit",
+    )
+    assert detail(error) == {"user_id": str(admin.user_id)}
+    assert balance(conn, admin) == before
+    assert actions(conn, "credit_wallet") == []
+    credited = service_role.call(
+        "credit_wallet",
+        user_id=admin.user_id,
+        amount=500,
+        reference="salary",
+        idempotency_key="self-credit",
+    )
+    assert credited["balance"] == before + 500
+    assert_invariants(conn)
+
+
 def test_credit_wallet_refuses_what_it_cannot_credit(
     conn: Connection, admin: Persona, bettor: Persona
 ) -> None:

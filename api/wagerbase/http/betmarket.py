@@ -778,12 +778,22 @@ def balance_options() -> Response[None]:
 @get(
     "/balance",
     guards=[_signed_in],
-    summary="My balance (the wallet is made, with 100.0, on the first call)",
+    summary="My balance (the wallet is made on the first call, with the sign-up grant if any)",
     responses={**_SIGNED_IN, **_BUSY},
 )
-async def get_balance(request: Request[Any, Any, Any], db: Database, claims: Claims) -> Balance:
-    async with db.as_caller(claims, method="GET", path=request.url.path) as conn:
-        wallet = await _result(conn, SQL_WALLET, {})
+async def get_balance(
+    request: Request[Any, Any, Any], money_calls: MoneyCalls, claims: Claims
+) -> Balance:
+    # a money call: the first call makes the wallet and credits its grant, a commit like any other
+    wallet = await _change(
+        money_calls,
+        request,
+        claims,
+        "get_wallet",
+        SQL_WALLET,
+        {},
+        check="read your balance (GET /api/balance)",
+    )
     return Balance(user_id=str(wallet["user_id"]), balance=major(wallet["balance"]))
 
 

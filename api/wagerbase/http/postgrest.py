@@ -25,9 +25,10 @@ cancelled on the server (http/common.py).
 A POST of a volatile function changes state: it goes through money_calls.py. A function with an
 optional `idempotency_key` argument (place_wager, deposit, withdraw) always gets one: the body's,
 or one made by the server and added to the call; one whose key is required (credit_wallet) gets
-only the caller's, so that a missing or null key is refused by the engine, never replaced. If the connection is lost while it commits, the call
-is resolved through that key; otherwise the answer is a 503 `outcome_unknown` that names the
-key, or (without a key) says what to check (docs/rest.md).
+only the caller's, so that a missing or null key is refused by the engine, never replaced. If
+the connection is lost while it commits, the call is resolved through that key; otherwise the
+answer is a 503 `outcome_unknown` that names the key, or (without a key) says what to check
+(docs/rest.md).
 
 The schema cache (views, functions and their arguments, read from pg_catalog) is kept per
 process and read again when a request names something it does not hold.
