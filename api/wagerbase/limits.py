@@ -20,8 +20,9 @@ for anonymous callers). A request waits at most `WAGERBASE_POOL_WAIT` seconds (5
 past that it is answered 429 with Retry-After.
 
 Live sockets: at most `WAGERBASE_MAX_SOCKETS` (1000) on the node (BetMarket's /ws and Realtime
-together), `WAGERBASE_MAX_CHANNELS` (5000) Realtime channels on the node, and
-`WAGERBASE_SOCKET_BINDINGS` (100) postgres_changes bindings on one socket.
+together), of which at most `WAGERBASE_CLIENT_SOCKETS` (100) from one client address,
+`WAGERBASE_MAX_CHANNELS` (5000) Realtime channels on the node, and `WAGERBASE_SOCKET_BINDINGS`
+(100) postgres_changes bindings on one socket.
 """
 
 import os
@@ -85,6 +86,8 @@ class Sockets(_FromEnvironment):
 
     # per node: BetMarket /ws and Realtime together
     sockets: int = field(default=1000, metadata=_env("WAGERBASE_MAX_SOCKETS"))
+    # per client address (an IPv6 one by its /64), of those
+    client_sockets: int = field(default=100, metadata=_env("WAGERBASE_CLIENT_SOCKETS"))
     # Realtime channels per node
     channels: int = field(default=5000, metadata=_env("WAGERBASE_MAX_CHANNELS"))
     # postgres_changes bindings per socket, all its channels together
@@ -108,7 +111,18 @@ def of_node(state: Any) -> Limits:
     return limits if isinstance(limits, Limits) else Limits()
 
 
-def too_many_sockets(state: Any) -> str:
-    """Why a socket is closed at once (code 1013): the node holds as many as it may."""
-    most = of_node(state).sockets.sockets
-    return f"too many sockets on this node (at most {most}, WAGERBASE_MAX_SOCKETS); try again later"
+def too_many_sockets(state: Any, hub_sockets: int, client_sockets: int) -> str | None:
+    """Why a new socket is closed at once (code 1013), or None when it may stay: the node holds
+    as many as it may, or as many of this client's as it may."""
+    limits = of_node(state).sockets
+    if hub_sockets >= limits.sockets:
+        return (
+            f"too many sockets on this node (at most {limits.sockets}, WAGERBASE_MAX_SOCKETS); "
+            "try again later"
+        )
+    if client_sockets >= limits.client_sockets:
+        return (
+            f"too many sockets from this address (at most {limits.client_sockets}, "
+            "WAGERBASE_CLIENT_SOCKETS); close some first"
+        )
+    return None

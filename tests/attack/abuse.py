@@ -209,11 +209,14 @@ PASSWORD = "correct horse 1"
 class Phoenix:
     """A Realtime socket (serializer 1.0.0) that keeps every frame it receives."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, address: str | None = None) -> None:
+        """A socket to `node`; from `address` (X-Forwarded-For) when the node trusts 127.0.0.1
+        as a proxy."""
         self.node = node
         self.socket: ClientConnection = connect(
             f"ws://127.0.0.1:{node.port}/realtime/v1/websocket?apikey={node.anon_key}&vsn=1.0.0",
             open_timeout=WAIT,
+            additional_headers={"X-Forwarded-For": address} if address else None,
         )
         self.frames: list[dict[str, Any]] = []
         self._ref = 0

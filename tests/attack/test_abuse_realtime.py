@@ -8,8 +8,9 @@ arriving.
   hold at most half: ten anonymous re-selects held by a lock (as long as the test wants: anon has
   no timeouts in this database) do not hold back another bettor's my_wallet change, and those that
   cannot run are told so (a `system` frame with status error) instead of waiting forever.
-- Subscriptions are limited per socket (bindings) and per node (channels, sockets), each refusal a
-  clear frame.
+- Subscriptions are limited per socket (bindings), per node (channels, sockets) and per client
+  address (sockets), each refusal a clear frame. The node trusts 127.0.0.1 as a proxy, so a test
+  speaks from any address it names in X-Forwarded-For.
 """
 
 import json
@@ -34,7 +35,10 @@ from tests.attack.abuse import (
 from tests.serving import Node
 
 SOCKETS, CHANNELS, BINDINGS = 14, 20, 5
+CLIENT_SOCKETS = 12  # above the 11 sockets the crowd test opens from 127.0.0.1
 NODE_ENV = {
+    "WAGERBASE_TRUSTED_PROXIES": "127.0.0.1",
+    "WAGERBASE_CLIENT_SOCKETS": str(CLIENT_SOCKETS),
     "WAGERBASE_MAX_SOCKETS": str(SOCKETS),
     "WAGERBASE_MAX_CHANNELS": str(CHANNELS),
     "WAGERBASE_SOCKET_BINDINGS": str(BINDINGS),
@@ -195,34 +199,61 @@ def test_channels_per_node_are_limited(node: Node) -> None:
         socket.close()
 
 
-def accepted(socket: Phoenix) -> bool:
+def accepted(socket: Phoenix, reason: str = "too many sockets on this node") -> bool:
     """True when the socket answers a heartbeat; False when the node closed it at once."""
     try:
         ref = socket.send("phoenix", "heartbeat", {})
         socket.until(lambda f: f.get("ref") == ref)
     except ConnectionClosed as closed:
         assert closed.rcvd is not None and closed.rcvd.code == 1013
-        assert "too many sockets on this node" in closed.rcvd.reason
+        assert reason in closed.rcvd.reason
         return False
     return True
+
+
+def betmarket_refused(node: Node, reason: str, address: str | None = None) -> None:
+    """BetMarket's /ws from `address` is told why, then closed with 1013."""
+    headers = {"X-Forwarded-For": address} if address else None
+    url = f"ws://127.0.0.1:{node.port}/ws"
+    with connect(url, open_timeout=WAIT, additional_headers=headers) as ws:
+        message = json.loads(ws.recv(timeout=WAIT))
+        assert message["opcode"] == "error"
+        assert reason in message["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
 
 def test_sockets_per_node_are_limited_for_both_protocols(node: Node) -> None:
     sockets = []
     try:
-        for _ in range(SOCKETS + 1):
-            sockets.append(Phoenix(node))
+        for n in range(SOCKETS + 1):
+            sockets.append(Phoenix(node, f"10.14.0.{n + 1}"))  # each its own client
             if not accepted(sockets[-1]):
                 break
         else:
             raise AssertionError(f"{SOCKETS + 1} sockets accepted")
-        with connect(f"ws://127.0.0.1:{node.port}/ws", open_timeout=WAIT) as ws:
-            message = json.loads(ws.recv(timeout=WAIT))
-            assert message["opcode"] == "error"
-            assert "too many sockets on this node" in message["message"]
-            with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=WAIT)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        betmarket_refused(node, "too many sockets on this node", "10.14.1.1")
+    finally:
+        for socket in sockets:
+            socket.close()
+
+
+def test_sockets_per_client_address_are_limited_for_both_protocols(node: Node) -> None:
+    """One client cannot take the node's sockets from everyone else."""
+    sockets = []
+    try:
+        for _ in range(CLIENT_SOCKETS + 1):
+            sockets.append(Phoenix(node, "10.15.0.1"))
+            if not accepted(sockets[-1], "too many sockets from this address"):
+                break
+        else:
+            raise AssertionError(f"{CLIENT_SOCKETS + 1} sockets from one address accepted")
+        assert len(sockets) == CLIENT_SOCKETS + 1
+        betmarket_refused(node, "too many sockets from this address", "10.15.0.1")
+        other = Phoenix(node, "10.15.0.2")  # another client is served meanwhile
+        sockets.append(other)
+        assert accepted(other)
     finally:
         for socket in sockets:
             socket.close()

@@ -48,6 +48,7 @@ def parse_address(text: str) -> Address | None:
         text = text[1:].partition("]")[0]
     elif text.count(":") == 1:  # v4:port
         text = text.partition(":")[0]
+    text = text.partition("%")[0]  # a link-local address's zone (fe80::1%eth0) names no client
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -87,3 +88,12 @@ def request_address(scope: Any, proxies: Sequence[Network]) -> Address:
     headers = scope.get("headers") or []
     forwarded = [value.decode("latin-1") for name, value in headers if name.lower() == HEADER]
     return client_address(peer, forwarded, proxies)
+
+
+def client_key(address: Address) -> str:
+    """The client an address stands for, as every limit per address counts it: an IPv4 address
+    itself, an IPv6 address its /64 network (one host's or one home's, as the database's limits
+    count it: server.check_rate_limit)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

@@ -19,7 +19,7 @@ from wagerbase import admission
 from wagerbase.accounts import Accounts
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http.client_address import request_address
+from wagerbase.http.client_address import client_key, request_address
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
@@ -57,6 +57,12 @@ def scope_address(scope: Scope) -> str:
     """The client's address of a request or socket: its peer, or behind a trusted proxy the
     address that proxy names (client_address.py; the node's WAGERBASE_TRUSTED_PROXIES)."""
     return str(request_address(scope, scope["litestar_app"].state.config.trusted_proxies))
+
+
+def scope_client(scope: Scope) -> str:
+    """The client a request or socket counts as for the node's caps per client: its address, an
+    IPv6 one by its /64 (client_address.client_key)."""
+    return client_key(request_address(scope, scope["litestar_app"].state.config.trusted_proxies))
 
 
 def provide_money_calls(state: State) -> MoneyCalls:
@@ -196,7 +202,7 @@ class ReadsEndWithTheirClient:
         if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
             await self.app(scope, receive, send)
             return
-        admission.client.set(scope_address(scope))
+        admission.client.set(scope_client(scope))
         if scope["type"] != ScopeType.HTTP or scope.get("method") not in READS:
             await self.app(scope, receive, send)
             return

@@ -45,7 +45,8 @@ from litestar.exceptions import WebSocketDisconnect
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.http.betmarket import major, odds
-from wagerbase.limits import of_node, too_many_sockets
+from wagerbase.http.common import scope_client
+from wagerbase.limits import too_many_sockets
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.who import TokenRefused, Unavailable, admits, ended, who
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
@@ -403,7 +404,7 @@ class Session:
     async def run(self) -> None:
         # subscribed before the handshake completes: a client that is connected hears everything
         # committed after that
-        self.hub.subscribe(self.mailbox)
+        self.hub.subscribe(self.mailbox, scope_client(self.socket.scope))
         try:
             await self.socket.accept()
             reader = asyncio.create_task(self._read(), name="ws-read")
@@ -571,9 +572,9 @@ async def betmarket_ws(socket: WebSocket[Any, Any, Any]) -> None:
     message and is closed at once with 1013."""
     state = socket.app.state
     hub: Hub = state.hub
-    if hub.sockets >= of_node(state).sockets.sockets:
+    reason = too_many_sockets(state, hub.sockets, hub.sockets_of(scope_client(socket.scope)))
+    if reason is not None:
         await socket.accept()
-        reason = too_many_sockets(state)
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
             await socket.send_text(json.dumps(_error(reason)))
             await socket.close(code=CLOSE_OVERFLOW, reason=reason)

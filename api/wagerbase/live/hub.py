@@ -40,7 +40,7 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +104,7 @@ class Mailbox:
         self.user_id = user_id
         self.is_admin = is_admin
         self.sessions: frozenset[str] = frozenset()  # of the tokens its socket holds
+        self.client = ""  # the socket's client (an address), for the node's cap per client
         self.limit = limit
         self.max_lag = max_lag
         self.overflowed = False
@@ -177,6 +178,7 @@ class Hub:
         self._url = url
         self._enrich = enrich
         self._mailboxes: set[Mailbox] = set()
+        self._per_client: Counter[str] = Counter()
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -185,16 +187,28 @@ class Hub:
 
     # mailboxes -------------------------------------------------------------------------------
 
-    def subscribe(self, mailbox: Mailbox) -> Mailbox:
-        self._mailboxes.add(mailbox)
+    def subscribe(self, mailbox: Mailbox, client: str = "") -> Mailbox:
+        """Route messages to the mailbox of a socket of `client` (its address)."""
+        if mailbox not in self._mailboxes:
+            mailbox.client = client
+            self._mailboxes.add(mailbox)
+            self._per_client[client] += 1
         return mailbox
 
     def unsubscribe(self, mailbox: Mailbox) -> None:
-        self._mailboxes.discard(mailbox)
+        if mailbox in self._mailboxes:
+            self._mailboxes.discard(mailbox)
+            self._per_client[mailbox.client] -= 1
+            if not self._per_client[mailbox.client]:
+                del self._per_client[mailbox.client]
 
     @property
     def sockets(self) -> int:
         return len(self._mailboxes)
+
+    def sockets_of(self, client: str) -> int:
+        """How many sockets of this node are `client`'s."""
+        return self._per_client[client]
 
     def ended_recently(self, session_id: str | None) -> bool:
         """Whether the hub heard this session end (among the last RECENTLY_ENDED)."""
@@ -211,7 +225,7 @@ class Hub:
         for mailbox in list(self._mailboxes):
             if mailbox.wants(event) and not mailbox.offer(event):
                 log.warning("dropping a slow socket (user %s): mailbox full", mailbox.user_id)
-                self._mailboxes.discard(mailbox)
+                self.unsubscribe(mailbox)
 
     # the LISTEN connection -------------------------------------------------------------------
 

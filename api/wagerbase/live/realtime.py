@@ -57,6 +57,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
+from wagerbase.http.common import scope_client
 from wagerbase.limits import Sockets, of_node, too_many_sockets
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
@@ -347,7 +348,7 @@ class RealtimeSocket:
             self.everyone.discard(self)
 
     async def _serve(self) -> None:
-        self.hub.subscribe(self.mailbox)
+        self.hub.subscribe(self.mailbox, scope_client(self.socket.scope))
         reader = asyncio.create_task(self._read(), name="realtime-read")
         pump = asyncio.create_task(self._pump(), name="realtime-pump")
         idle = asyncio.create_task(self._watchdog(), name="realtime-idle")
@@ -837,8 +838,9 @@ async def realtime_socket(socket: WebSocket[Any, Any, Any], state: State) -> Non
         return
     await socket.accept()
     hub: Hub = state.hub
-    if hub.sockets >= of_node(state).sockets.sockets:
-        await _close_at_once(socket, CLOSE_OVERFLOW, too_many_sockets(state))
+    refused = too_many_sockets(state, hub.sockets, hub.sockets_of(scope_client(socket.scope)))
+    if refused is not None:
+        await _close_at_once(socket, CLOSE_OVERFLOW, refused)
         return
     serializer = SERIALIZERS.get(vsn)
     if serializer is None:
