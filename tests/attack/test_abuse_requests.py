@@ -157,6 +157,36 @@ def test_more_conditions_than_the_limit_are_a_400(anon: RestActor, market: dict[
     assert answer.json() == [{"id": market["id"]}]
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("title", r"match.^(.*)\1$"),
+        ("title", r"imatch.(a)\1"),
+        ("title", r"match(any).{x,(y)\1}"),
+        ("or", r"(title.match.(a)\1,id.gt.0)"),
+        ("title", r"not.match.(.)\9"),
+    ],
+)
+def test_a_regex_with_a_backreference_is_refused_before_it_runs(
+    anon: RestActor, where: tuple[str, str]
+) -> None:
+    answer = anon.get("markets", [("select", "id"), where])
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert (body["code"], "backreference" in body["message"]) == ("PGRST100", True), body
+
+
+def test_a_regex_without_a_backreference_runs(anon: RestActor, market: dict[str, Any]) -> None:
+    # an escaped backslash before a digit is a literal backslash, not a backreference
+    title = anon.get("markets", {"select": "id,title", "id": f"eq.{market['id']}"}).json()[0]
+    for pattern in ("^" + title["title"][:3], r"\\1|" + title["title"][:3], r"[0-9]{1,3}|."):
+        answer = anon.get(
+            "markets", {"select": "id", "id": f"eq.{market['id']}", "title": f"match.{pattern}"}
+        )
+        assert answer.status_code == 200, (pattern, answer.text)
+        assert answer.json() == [{"id": market["id"]}], pattern
+
+
 @pytest.mark.parametrize("width", [MAX_SELECT_COLUMNS + 1, 1700])
 def test_a_select_wider_than_the_limit_is_a_400(node: Node, anon: RestActor, width: int) -> None:
     offset = log_offset(node)

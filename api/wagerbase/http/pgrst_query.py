@@ -32,6 +32,7 @@ COMPARISONS = frozenset(
 )
 CONTAINMENT = frozenset({"cs", "cd", "ov"})
 QUANTIFIABLE = frozenset({"like", "ilike", "match", "imatch"})
+REGEX = frozenset({"match", "imatch"})
 UNSUPPORTED = frozenset({"fts", "plfts", "phfts", "wfts", "sl", "sr", "nxr", "nxl", "adj"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 RESERVED = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
@@ -169,6 +170,22 @@ def _non_negative(key: str, value: str) -> int:
     return int(text)
 
 
+def _check_regex(pattern: str) -> None:
+    """Refuse a `match`/`imatch` pattern with a backreference (`\\1` to `\\9`): PostgreSQL
+    matches one by backtracking, in time that can grow exponentially with the text (ten such
+    reads once held every connection of a node for hours); without backreferences its engine
+    runs in bounded time. The role's statement_timeout still bounds whatever is left."""
+    escaped = False
+    for char in pattern:
+        if escaped and char in "123456789":
+            raise bad_query(
+                f'"{pattern}" uses a backreference',
+                "Backreferences (\\1 to \\9) are not supported in match and imatch patterns: "
+                "they can make a match run in exponential time.",
+            )
+        escaped = not escaped and char == "\\"
+
+
 def _column_key(key: str) -> str:
     """A filter's column from its query key: a bare name or a double-quoted one."""
     if key.startswith('"'):
@@ -200,7 +217,13 @@ def parse_filter(column: str, text: str) -> Condition:
         if op not in QUANTIFIABLE or mod not in ("any", "all"):
             raise bad_query(f'"{op}({mod})" is not a supported operator')
         quantifier: Literal["any", "all"] = "any" if mod == "any" else "all"
-        return Condition(column, op, _parse_brace_list(value), negated, quantifier)
+        patterns = _parse_brace_list(value)
+        if op in REGEX:
+            for pattern in patterns:
+                _check_regex(pattern)
+        return Condition(column, op, patterns, negated, quantifier)
+    if op in REGEX:
+        _check_regex(value)
     if op in COMPARISONS or op in CONTAINMENT:
         return Condition(column, op, value, negated)
     if op == "in":
