@@ -26,6 +26,7 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    replay counts itself on the key's row, migrations/0012), so it waits for the synchronous
    standby, and with it every earlier commit: a replayed answer is a durable one. If the window
    passes (between attempts: an attempt whose commit waits for a standby is never cut short),
+   or the caller's session ended meanwhile (their attempt is refused before the key is read),
    OutcomeUnknown: a 503 with Retry-After that names the key. A call without a key
    (admin calls, idempotent by state) gets OutcomeUnknown at once, saying what to check.
 
@@ -85,6 +86,9 @@ MAX_BACKOFF_SECONDS = 2.0
 # outlasted the statement_timeout), a deadlock or a serialization failure. Each rolled the attempt
 # back, and says nothing of the first call's outcome.
 AGAIN = frozenset({"40001", "40P01", "55P03", "57014"})
+# The caller is refused before the call is looked at (session_ended, unknown_user: the request's
+# first statement, server.check_session): while resolving, that settles nothing.
+WHO_REFUSED = "PT401"
 # The server ends a connection with these (shutdown, crash, not accepting connections yet).
 ENDED = frozenset({"57P01", "57P02", "57P03"})
 # Before the call issued again: a bound on lock waits (the key may still be held by the first
@@ -318,6 +322,10 @@ class MoneyCalls:
                 if again.phase == "sync_rep":
                     self.counters.sync_rep_cancelled += 1
             except psycopg.Error as exc:
+                if exc.sqlstate == WHO_REFUSED:
+                    # the caller's session ended (or their user went) since the first attempt:
+                    # refused before the key was looked at, this says nothing of what happened
+                    break
                 if exc.sqlstate not in AGAIN:
                     self.counters.resolved_refused += 1
                     self._log(call, lost, "refused", attempts, started)
@@ -371,7 +379,6 @@ class MoneyCalls:
 
     async def _attempt(self, call: MoneyCall[T], *, resolving: bool, remaining: float) -> T:
         progress = _Progress()
-        conn: Conn | None = None
         try:
             async with self._connection(call, resolving, remaining) as conn:
                 conn.add_notice_handler(progress.notice)
@@ -391,10 +398,17 @@ class MoneyCalls:
                         result = await call.run(conn)
                         await conn.execute(_NO_TIMEOUT_AT_COMMIT)
                         progress.phase = "commit"
+                except (psycopg.Error, OSError) as exc:
+                    # asked while the connection is still open: a resolving attempt's own one is
+                    # closed on the way out, and would make every refusal look like a lost one
+                    if _connection_lost(exc, conn):
+                        raise _Lost(progress.phase, exc) from exc
+                    raise
                 finally:
                     conn.remove_notice_handler(progress.notice)
         except (psycopg.Error, OSError, TimeoutError) as exc:
-            if isinstance(exc, TimeoutError) or _connection_lost(exc, conn):
+            # no connection to be had (or none in time): nothing was sent
+            if isinstance(exc, TimeoutError) or _connection_lost(exc, None):
                 raise _Lost(progress.phase, exc) from exc
             raise
         if progress.sync_rep_cancelled:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from tests.api.betmarket_client import User, admin, client, query, register
+from tests.api.betmarket_client import PASSWORD, User, admin, client, query, register
 from tests.faultproxy import FaultKind, FaultProxy, wait_until
 from tests.live.test_betmarket_ws import Socket
 from tests.pgserver import PgServer
@@ -326,6 +327,80 @@ def test_a_database_gone_past_the_window_gets_a_503_naming_the_key_that_settles_
     assert wagers(proxied.database, bettor.id) == [(game, 700, key)]
     assert wallet(proxied.database, bettor.id)["balance"] == GRANT - 700
     assert wallet(proxied.database, bettor.id)["kinds"] == {"grant": 1, "stake": 1}
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_a_call_refused_when_issued_again_gets_that_refusal(proxied: Proxied, surface: str) -> None:
+    """The wager's connection is cut before its COMMIT (it rolled back) and the database stays
+    away; meanwhile the wallet is emptied. Issued again with its key, the wager is refused for
+    want of funds: that is a definite answer (nothing happened), given to the client at once."""
+    bettor = register(proxied.http, "emptied")
+    game = proxied.boss.new_game(f"Refused when issued again ({surface})?")
+    key = f"bet-{uuid.uuid4()}"
+
+    armed = proxied.proxy.arm("sever_before_commit", b"place_wager", then_down=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(place, proxied, surface, bettor, game, 700, key)
+        try:
+            assert armed.fired.wait(WAIT)
+            with psycopg.connect(proxied.database) as conn:  # one transaction, committed
+                conn.execute(
+                    "select set_config('request.jwt.claims', %s, true),"
+                    " set_config('role', 'authenticated', true)",
+                    [json.dumps({"role": "authenticated", "sub": bettor.id})],
+                )
+                conn.execute("select public.withdraw(%s)", [GRANT])
+        finally:
+            proxied.proxy.up()
+        answer = pending.result(timeout=WAIT * 2)
+
+    assert answer.status_code in (400, 402), answer.text  # BetMarket: 400, /rest: PT402
+    assert "Idempotency-Key" not in answer.headers
+    assert outcome_line(proxied.node, key)["resolution"] == "refused"
+    assert wagers(proxied.database, bettor.id) == []
+    assert wallet(proxied.database, bettor.id)["balance"] == 0
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_a_session_ended_while_its_call_is_resolved_leaves_the_outcome_unknown_not_refused(
+    proxied: Proxied, surface: str
+) -> None:
+    """The user signs out (here: every session ended) while the node resolves their wager cut at
+    its commit: the attempt issued again is refused by the session check before the key is read,
+    which says nothing of the wager, so the answer is the 503 naming the key, never a 401 that
+    reads as "it did not happen"; signed in again, the same key answers what happened."""
+    bettor = register(proxied.http, "leaving")
+    game = proxied.boss.new_game(f"Signed out while resolving ({surface})?")
+    key = f"bet-{uuid.uuid4()}"
+    issued = proxied.proxy.executions(b"place_wager")
+    checked = proxied.proxy.executions(b"check_session")
+
+    armed = proxied.proxy.arm("sever_after_commit", b"place_wager", then_down=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(place, proxied, surface, bettor, game, 700, key)
+        try:
+            assert armed.committed.wait(WAIT)
+            with psycopg.connect(proxied.database, autocommit=True) as conn:
+                conn.execute("select app._end_sessions(%s, null, 'global')", [bettor.id])
+        finally:
+            proxied.proxy.up()
+        answer = pending.result(timeout=WAIT * 2)
+
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Idempotency-Key"] == key
+    # the attempt issued again reached the database and was turned away by the session check
+    assert proxied.proxy.executions(b"check_session") > checked + 1
+    assert proxied.proxy.executions(b"place_wager") == issued + 1
+    assert outcome_line(proxied.node, key)["resolution"] == "unresolved"
+    assert wagers(proxied.database, bettor.id) == [(game, 700, key)]
+
+    login = proxied.http.post(
+        "/api/auth/login", json={"username": bettor.name, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    again = User(proxied.http, bettor.name, bettor.id, login.json()["token"])
+    assert placed(surface, until_not_503(lambda: place(proxied, surface, again, game, 700, key)))
+    assert wagers(proxied.database, bettor.id) == [(game, 700, key)]
 
 
 @pytest.mark.parametrize("surface", SURFACES)
