@@ -82,7 +82,7 @@ begin
             'argument', p_key, 'value', p_value, 'reason',
             format('a whole number of minor units from %s to 10^15', v_minimum)));
     end if;
-    return p_value;
+    return pg_catalog.to_jsonb(v_number::bigint);  -- 100.0 is 100
 end
 $$;
 

@@ -126,6 +126,9 @@ def test_update_settings_refuses_unknown_keys_and_wrong_values_and_changes_nothi
     admin.call("update_settings", settings={"initial_balance": 0, "max_deposit": 10**15})
     admin.call("update_settings", settings={"max_withdrawal": 1})
     assert settings(conn)["max_withdrawal"] == 1
+    # a whole number written with a fraction is that number (JSON does not tell 100 from 100.0)
+    assert admin.call("update_settings", settings={"max_deposit": 100.0})["max_deposit"] == 100
+    assert settings(conn)["max_deposit"] == 100
 
 
 def test_the_two_profiles_are_what_the_docs_say(conn: Connection, admin: Persona) -> None:
