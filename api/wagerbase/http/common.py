@@ -19,7 +19,7 @@ from wagerbase import admission
 from wagerbase.accounts import Accounts
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http.client_address import client_key, request_address
+from wagerbase.http.client_address import Network, client_key, request_address
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
@@ -53,16 +53,22 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return scope_address(request.scope)
 
 
+def _proxies(scope: Scope) -> tuple[Network, ...]:
+    """The node's trusted proxies (none for an app made without a Config: a test's small app)."""
+    config = scope["litestar_app"].state.get("config")
+    return tuple(config.trusted_proxies) if config is not None else ()
+
+
 def scope_address(scope: Scope) -> str:
     """The client's address of a request or socket: its peer, or behind a trusted proxy the
     address that proxy names (client_address.py; the node's WAGERBASE_TRUSTED_PROXIES)."""
-    return str(request_address(scope, scope["litestar_app"].state.config.trusted_proxies))
+    return str(request_address(scope, _proxies(scope)))
 
 
 def scope_client(scope: Scope) -> str:
     """The client a request or socket counts as for the node's caps per client: its address, an
     IPv6 one by its /64 (client_address.client_key)."""
-    return client_key(request_address(scope, scope["litestar_app"].state.config.trusted_proxies))
+    return client_key(request_address(scope, _proxies(scope)))
 
 
 def provide_money_calls(state: State) -> MoneyCalls:
