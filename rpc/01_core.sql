@@ -192,16 +192,19 @@ $$;
 -- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
 -- updates each cached balance and version, writes one entry per account with the balance before
 -- and after, and notifies every user whose balance changed (and admins when the house's did).
+-- `p_actor` is who the transaction records as acting (default: auth.uid()).
 -- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
+drop function if exists app._post_transaction(text, bigint[], bigint[], bigint, bigint, jsonb);
 create or replace function app._post_transaction(
     p_kind text,
     p_accounts bigint[],
     p_amounts bigint[],
     p_market_id bigint default null,
     p_wager_id bigint default null,
-    p_memo jsonb default '{}'
+    p_memo jsonb default '{}',
+    p_actor uuid default null
 )
 returns bigint
 language plpgsql
@@ -236,7 +239,7 @@ begin
     perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
 
     insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
-    values (p_kind, p_market_id, p_wager_id, auth.uid(), coalesce(p_memo, '{}'))
+    values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
     returning id into v_tx;
 
     with deltas as (
@@ -264,10 +267,11 @@ begin
                'user_id', w.user_id, 'balance', w.balance_after,
                'version', w.account_version, 'delta', w.amount
            ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb)
-        || case when bool_or(w.account_id = app._system_account('house'))
+        || case when bool_or(m.kind = 'house')
                 then '[{"house": true}]'::jsonb else '[]'::jsonb end
     into v_changes
-    from written as w;
+    from written as w
+    inner join moved as m on w.account_id = m.id;
 
     perform app._notify('wagerbase_user', c || pg_catalog.jsonb_build_object(
         'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,

@@ -226,6 +226,7 @@ as $$
 declare
     v_user uuid := app._require_user();
     v_replay jsonb;
+    v_limits app.play_limits;
     v_wallet bigint;
     v_escrow bigint;
     v_market app.markets;
@@ -246,14 +247,27 @@ begin
     if v_replay is not null then
         return v_replay;
     end if;
-    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing
-    perform app._require_not_excluded(v_user);
+    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
+    -- user's limits row serves both checks: without a row there is no stake limit to sum.
+    select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    if v_limits.self_excluded_until > now() then
+        perform app._fail('self_excluded',
+            pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
+    end if;
 
-    v_market := app._visible_market(place_wager.market_id);
-    v_market := app._lock_market(v_market.id);
+    -- the market, locked and read in one statement; a draft is none of a bettor's business
+    select * into v_market from app.markets as m where m.id = place_wager.market_id
+    for no key update;
+    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
+        perform app._fail('market_not_found',
+            pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
+    end if;
     -- after the market lock (global order: market, then accounts): a first wallet's grant would
     -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
-    v_wallet := app._ensure_wallet(v_user);
+    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
+    if not found then
+        v_wallet := app._ensure_wallet(v_user);
+    end if;
     perform app._require_open(v_market);
     v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
     v_odds := (v_quote ->> 'effective_odds')::numeric;
@@ -277,12 +291,19 @@ begin
             'payout', v_payout, 'max_payout', v_market.max_payout));
     end if;
 
+    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
     select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
-    perform 1 from app.accounts as a where a.id in (v_wallet, v_escrow) order by a.id for update;
-    v_balance := app._wallet_balance_locked(v_wallet);
+    select l.balance into v_balance
+    from (
+        select a.id, a.balance from app.accounts as a
+        where a.id in (v_wallet, v_escrow) order by a.id for update
+    ) as l
+    where l.id = v_wallet;
     -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
     -- that this user's concurrent placements are counted one after another
-    perform app._require_within_stake_limit(v_user, place_wager.stake);
+    if v_limits.user_id is not null then
+        perform app._require_within_stake_limit(v_user, place_wager.stake);
+    end if;
     if v_balance < place_wager.stake then
         perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
             'balance', v_balance, 'stake', place_wager.stake));
@@ -308,9 +329,10 @@ begin
     returning * into v_wager;
 
     perform app._post_transaction('stake', array[v_wallet, v_escrow],
-        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id);
+        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
 
-    v_row := app._wager_row(v_wager.id);
+    -- the wager as app._wager_row shows it, from the row just written
+    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
     if v_wager.approval = 'pending' then
         perform app._notify('wagerbase_admin',
             pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
