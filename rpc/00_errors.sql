@@ -156,11 +156,14 @@ as $$
     ) as c (key, sqlstate, meaning, hint)
 $$;
 
--- _fail: raise the catalog's refusal `p_key` with `p_detail` as its detail. Never returns.
--- Raises: the refusal itself; PT500 `unknown_error_key` when the key is not in the catalog.
-create or replace function app._fail(p_key text, p_detail jsonb default '{}')
-returns void
+-- _refusal: the catalog's refusal `p_key` with `p_detail` as its detail, as a value instead of an
+-- error: {sqlstate, message, detail, hint}, exactly what _fail raises. A batch of wagers
+-- (app._place_wagers) answers each refused wager with one, and goes on with the others.
+-- Raises: PT500 `unknown_error_key` when the key is not in the catalog (a bug).
+create or replace function app._refusal(p_key text, p_detail jsonb default '{}')
+returns jsonb
 language plpgsql
+stable
 set search_path = ''
 as $$
 declare
@@ -174,10 +177,39 @@ begin
         raise exception using
             errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
     end if;
+    return pg_catalog.jsonb_build_object(
+        'sqlstate', v_sqlstate,
+        'message', p_key,
+        'detail', coalesce(p_detail, '{}'),
+        'hint', v_hint
+    );
+end
+$$;
+
+-- _raise: raise a refusal made by _refusal (or one of the same shape). Never returns.
+-- Raises: the refusal itself.
+create or replace function app._raise(p_refusal jsonb)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
     raise exception using
-        errcode = v_sqlstate,
-        message = p_key,
-        detail = coalesce(p_detail, '{}')::text,
-        hint = v_hint;
+        errcode = p_refusal ->> 'sqlstate',
+        message = p_refusal ->> 'message',
+        detail = (p_refusal -> 'detail')::text,
+        hint = p_refusal ->> 'hint';
+end
+$$;
+
+-- _fail: raise the catalog's refusal `p_key` with `p_detail` as its detail. Never returns.
+-- Raises: the refusal itself; PT500 `unknown_error_key` when the key is not in the catalog.
+create or replace function app._fail(p_key text, p_detail jsonb default '{}')
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform app._raise(app._refusal(p_key, p_detail));
 end
 $$;

@@ -69,6 +69,47 @@ as $$
     select case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
 $$;
 
+-- The odds of an outcome in a market of kind `p_kind`: fixed odds (_fixed_odds) or parimutuel
+-- (_pari_odds). One composition for the views, the quotes and the market messages.
+create or replace function app._odds(
+    p_kind text,
+    p_pool bigint,
+    p_total bigint,
+    p_outcomes integer,
+    p_virtual_stake bigint,
+    p_commission_bps integer,
+    p_rake_bps integer
+)
+returns numeric
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case p_kind
+        when 'fixed_odds'
+            then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
+        else app._pari_odds(p_pool, p_total, p_rake_bps)
+    end
+$$;
+
+-- The cap of an outcome in a market of kind `p_kind`: _fixed_cap for fixed odds, none (null) for
+-- parimutuel.
+create or replace function app._cap(
+    p_kind text,
+    p_total bigint,
+    p_margin bigint,
+    p_liability bigint,
+    p_odds numeric,
+    p_min_cap bigint
+)
+returns bigint
+language sql immutable parallel safe
+set search_path = ''
+as $$
+    select case when p_kind = 'fixed_odds'
+        then app._fixed_cap(p_total, p_margin, p_liability, p_odds, p_min_cap)
+    end
+$$;
+
 -- Every outcome's live quote. Read by the public views (as the caller, so RLS applies), by
 -- place_wager and preview_wager, and by the market messages.
 create or replace view app.outcome_quotes with (security_invoker = true) as
@@ -89,13 +130,10 @@ with priced as (
         m.version as market_version,
         m.margin,
         m.min_cap,
-        case m.kind
-            when 'fixed_odds'
-                then app._fixed_odds(
-                        o.pool, m.total_pool, m.outcome_count, m.virtual_stake, m.commission_bps
-                    )
-            else app._pari_odds(o.pool, m.total_pool, m.rake_bps)
-        end as odds
+        app._odds(
+            m.kind, o.pool, m.total_pool, m.outcome_count, m.virtual_stake, m.commission_bps,
+            m.rake_bps
+        ) as odds
     from app.outcomes as o
     inner join app.markets as m on o.market_id = m.id
 )
@@ -116,11 +154,58 @@ select
     p.market_version,
     app._share(p.pool, p.total_pool) as share,
     p.odds,
-    case
-        when p.kind = 'fixed_odds'
-            then app._fixed_cap(p.total_pool, p.margin, p.liability, p.odds, p.min_cap)
-    end as cap
+    app._cap(p.kind, p.total_pool, p.margin, p.liability, p.odds, p.min_cap) as cap
 from priced as p;
+
+-- _market_message_at: _market_message for a market in the state given: the market's row (its
+-- version, status and total pool) and its outcomes' ids, positions, pools, liabilities and wager
+-- counts, in position order. A batch of wagers (app._place_wagers) tells each wager's market
+-- numbers from the state it left before anything is written. Odds, caps and shares come from the
+-- functions the views use (_odds, _cap, _share).
+create or replace function app._market_message_at(
+    p_market app.markets,
+    p_ids bigint[],
+    p_positions integer[],
+    p_pools bigint[],
+    p_liabilities bigint[],
+    p_counts integer[]
+)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'market_id', p_market.id,
+        'version', p_market.version,
+        'status', p_market.status,
+        'kind', p_market.kind,
+        'total_pool', p_market.total_pool,
+        'outcomes', (
+            select jsonb_agg(pg_catalog.jsonb_build_object(
+                'outcome_id', q.id,
+                'position', q.position,
+                'pool', q.pool,
+                'share', app._share(q.pool, p_market.total_pool),
+                'odds', q.odds,
+                'cap', app._cap(
+                    p_market.kind, p_market.total_pool, p_market.margin, q.liability, q.odds,
+                    p_market.min_cap
+                ),
+                'wager_count', q.wager_count
+            ) order by q.position)
+            from (
+                select
+                    o.id, o.position, o.pool, o.liability, o.wager_count,
+                    app._odds(
+                        p_market.kind, o.pool, p_market.total_pool, p_market.outcome_count,
+                        p_market.virtual_stake, p_market.commission_bps, p_market.rake_bps
+                    ) as odds
+                from unnest(p_ids, p_positions, p_pools, p_liabilities, p_counts)
+                    as o (id, position, pool, liability, wager_count)
+            ) as q
+        )
+    )
+$$;
 
 -- _market_message: the numbers of a market for live messages and answers: version, status, pool,
 -- and per outcome its pool, share, odds and cap. No titles or labels, so that a message stays
@@ -130,28 +215,18 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.jsonb_build_object(
-        'market_id', m.id,
-        'version', m.version,
-        'status', m.status,
-        'kind', m.kind,
-        'total_pool', m.total_pool,
-        'outcomes', (
-            select jsonb_agg(pg_catalog.jsonb_build_object(
-                'outcome_id', q.outcome_id,
-                'position', q.position,
-                'pool', q.pool,
-                'share', q.share,
-                'odds', q.odds,
-                'cap', q.cap,
-                'wager_count', q.wager_count
-            ) order by q.position)
-            from app.outcome_quotes as q
-            where q.market_id = m.id
-        )
+    select app._market_message_at(
+        m,
+        array_agg(o.id order by o.position),
+        array_agg(o.position::integer order by o.position),
+        array_agg(o.pool order by o.position),
+        array_agg(o.liability order by o.position),
+        array_agg(o.wager_count order by o.position)
     )
     from app.markets as m
+    inner join app.outcomes as o on m.id = o.market_id
     where m.id = p_market_id
+    group by m.id
 $$;
 
 -- _notify_market: tell everyone that market `p_market_id` changed (`p_type`: created, opened,

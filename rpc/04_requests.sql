@@ -35,8 +35,6 @@ create or replace function server.begin_request(
 returns text
 language plpgsql
 as $$
-declare
-    v_setting record;
 begin
     if begin_request.role is null or begin_request.role not in ('anon', 'authenticated', 'service_role') then
         raise exception using
@@ -51,6 +49,37 @@ begin
     perform pg_catalog.set_config('request.jwt.claims', begin_request.claims, true);
     perform pg_catalog.set_config('request.method', coalesce(begin_request.method, ''), true);
     perform pg_catalog.set_config('request.path', coalesce(begin_request.path, ''), true);
+    perform server.apply_role_settings(begin_request.role, begin_request.function_name);
+
+    -- checks made as the node itself, with the claims and limits in force, go here
+
+    if begin_request.read_only then
+        perform pg_catalog.set_config('transaction_read_only', 'on', true);
+    end if;
+    perform pg_catalog.set_config('role', begin_request.role, true);
+    return pg_catalog.current_setting('statement_timeout');
+end
+$$;
+
+revoke all on function server.begin_request(text, text, text, text, boolean, text) from public;
+grant execute on function server.begin_request(text, text, text, text, boolean, text) to authenticator;
+
+-- apply_role_settings(role, function_name): the settings of `role` (what `alter role ... set`
+-- stored: its statement_timeout and lock_timeout, say) and the hoisted statement_timeout of the
+-- function of schema public named `function_name`, applied to the current transaction without
+-- switching role. server.begin_request applies them this way for every request; the API applies
+-- them alone to a transaction it runs as itself on behalf of callers of that role (a batch of
+-- placements, server.place_wagers), so that the batch runs under its callers' limits.
+-- Who calls it: the API node as itself (and begin_request). Security invoker, no SET clause, as
+-- begin_request. Changes: settings of the current transaction only. Raises: nothing (a setting
+-- the node may not set is skipped).
+create or replace function server.apply_role_settings(role text, function_name text default null)
+returns void
+language plpgsql
+as $$
+declare
+    v_setting record;
+begin
     for v_setting in
         select s.name, s.value
         from (
@@ -62,7 +91,7 @@ begin
             inner join pg_catalog.pg_roles as r on d.setrole = r.oid
             cross join lateral pg_catalog.unnest(d.setconfig) as c (entry)
             where
-                r.rolname = begin_request.role
+                r.rolname = apply_role_settings.role
                 and d.setdatabase in (
                     0,
                     (select db.oid from pg_catalog.pg_database as db where db.datname = pg_catalog.current_database())
@@ -77,7 +106,7 @@ begin
             cross join lateral pg_catalog.unnest(p.proconfig) as c (entry)
             where
                 n.nspname = 'public'
-                and p.proname = begin_request.function_name
+                and p.proname = apply_role_settings.function_name
                 and pg_catalog.split_part(c.entry, '=', 1) = 'statement_timeout'
         ) as s
         order by s.layer
@@ -90,16 +119,8 @@ begin
                 null;  -- not for the node to set (a superuser's setting, say): skipped
         end;
     end loop;
-
-    -- checks made as the node itself, with the claims and limits in force, go here
-
-    if begin_request.read_only then
-        perform pg_catalog.set_config('transaction_read_only', 'on', true);
-    end if;
-    perform pg_catalog.set_config('role', begin_request.role, true);
-    return pg_catalog.current_setting('statement_timeout');
 end
 $$;
 
-revoke all on function server.begin_request(text, text, text, text, boolean, text) from public;
-grant execute on function server.begin_request(text, text, text, text, boolean, text) to authenticator;
+revoke all on function server.apply_role_settings(text, text) from public;
+grant execute on function server.apply_role_settings(text, text) to authenticator;

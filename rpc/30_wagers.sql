@@ -1,7 +1,57 @@
 -- Wagers: quoting, placing, and the approval of held wagers.
 
--- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now. One computation for
--- preview_wager and place_wager, so a preview and a placement can never disagree.
+-- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now (_quote_at, from the
+-- outcome's row). One computation for preview_wager and placement, so a preview and a placement
+-- can never disagree.
+-- Raises: invalid_amount, outcome_not_found.
+create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_refusal jsonb := app._stake_refusal(p_stake);
+    v_outcome app.outcomes;
+begin
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+    select * into v_outcome
+    from app.outcomes as o
+    where o.id = p_outcome_id and o.market_id = p_market.id;
+    if not found then
+        perform app._fail('outcome_not_found', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'outcome_id', p_outcome_id));
+    end if;
+    return app._quote_at(
+        p_market, v_outcome.id, v_outcome.position, v_outcome.pool, v_outcome.liability, p_stake);
+end
+$$;
+
+-- _stake_refusal: the refusal of a stake no wager may have (missing, zero or negative, or above
+-- 10^15), or null for a stake that may be quoted.
+create or replace function app._stake_refusal(p_stake bigint)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+    if p_stake is null or p_stake <= 0 then
+        return app._refusal('invalid_amount', pg_catalog.jsonb_build_object('stake', p_stake));
+    end if;
+    if p_stake > 1e15 then
+        -- 10 trillion units: far beyond any wallet, and it keeps every pool sum within bigint
+        return app._refusal('invalid_amount', pg_catalog.jsonb_build_object(
+            'stake', p_stake, 'maximum', 1e15, 'reason', 'too large'));
+    end if;
+    return null;
+end
+$$;
+
+-- _quote_at: the quote of a stake of `p_stake` (a valid one: _stake_refusal) on an outcome in the
+-- state given: the market's row (its total pool and version as they stand) and the outcome's id,
+-- position, pool and liability. Odds, caps and shares come from the functions the views use
+-- (rpc/02_odds.sql). Keys:
 --   baseline_odds   the outcome's odds before the stake
 --   effective_odds  the odds the stake gets: fixed odds lock the baseline; parimutuel includes the
 --                   stake itself in the pools
@@ -13,63 +63,57 @@
 --                   placement checks the ceiling against the estimate)
 --   cap             the largest stake allowed now (fixed odds; null for parimutuel)
 --   takeout         the part of the stake the rake takes (parimutuel; 0 for fixed odds)
--- Raises: invalid_amount, outcome_not_found.
-create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
+-- Raises: nothing.
+create or replace function app._quote_at(
+    p_market app.markets,
+    p_outcome_id bigint,
+    p_position integer,
+    p_pool bigint,
+    p_liability bigint,
+    p_stake bigint
+)
 returns jsonb
-language plpgsql stable
+language plpgsql immutable
 set search_path = ''
 as $$
 declare
-    v_q app.outcome_quotes;
-    v_share_after numeric;
+    v_odds numeric := app._odds(p_market.kind, p_pool, p_market.total_pool, p_market.outcome_count,
+        p_market.virtual_stake, p_market.commission_bps, p_market.rake_bps);
+    v_share numeric := app._share(p_pool, p_market.total_pool);
+    v_share_after numeric := app._share(p_pool + p_stake, p_market.total_pool + p_stake);
     v_effective numeric;
     v_odds_after numeric;
     v_payout numeric;
 begin
-    if p_stake is null or p_stake <= 0 then
-        perform app._fail('invalid_amount', pg_catalog.jsonb_build_object('stake', p_stake));
-    end if;
-    if p_stake > 1e15 then
-        -- 10 trillion units: far beyond any wallet, and it keeps every pool sum within bigint
-        perform app._fail('invalid_amount', pg_catalog.jsonb_build_object(
-            'stake', p_stake, 'maximum', 1e15, 'reason', 'too large'));
-    end if;
-    select * into v_q
-    from app.outcome_quotes as q
-    where q.outcome_id = p_outcome_id and q.market_id = p_market.id;
-    if not found then
-        perform app._fail('outcome_not_found', pg_catalog.jsonb_build_object(
-            'market_id', p_market.id, 'outcome_id', p_outcome_id));
-    end if;
-
-    v_share_after := app._share(v_q.pool + p_stake, v_q.total_pool + p_stake);
     if p_market.kind = 'fixed_odds' then
-        v_effective := v_q.odds;
-        v_odds_after := app._fixed_odds(v_q.pool + p_stake, v_q.total_pool + p_stake,
+        v_effective := v_odds;
+        v_odds_after := app._fixed_odds(p_pool + p_stake, p_market.total_pool + p_stake,
             p_market.outcome_count, p_market.virtual_stake, p_market.commission_bps);
     else
-        v_effective := app._pari_odds(v_q.pool + p_stake, v_q.total_pool + p_stake, p_market.rake_bps);
+        v_effective := app._pari_odds(p_pool + p_stake, p_market.total_pool + p_stake,
+            p_market.rake_bps);
         v_odds_after := v_effective;
     end if;
     v_payout := floor(p_stake * v_effective);
 
     return pg_catalog.jsonb_build_object(
         'market_id', p_market.id,
-        'outcome_id', v_q.outcome_id,
-        'position', v_q.position,
+        'outcome_id', p_outcome_id,
+        'position', p_position,
         'kind', p_market.kind,
         'stake', p_stake,
-        'baseline_odds', v_q.odds,
+        'baseline_odds', v_odds,
         'effective_odds', v_effective,
         'odds_after', v_odds_after,
-        'share_before', v_q.share,
+        'share_before', v_share,
         'share_after', v_share_after,
-        'price_impact_pp', round((v_share_after - v_q.share) * 100, 4),
+        'price_impact_pp', round((v_share_after - v_share) * 100, 4),
         'implied_probability', round(1 / v_effective, 6),
         'estimated_payout', v_payout,
         'max_payout', case when p_market.kind = 'fixed_odds' then v_payout else p_market.max_payout end,
         'payout_ceiling', p_market.max_payout,
-        'cap', v_q.cap,
+        'cap', app._cap(p_market.kind, p_market.total_pool, p_market.margin, p_liability, v_odds,
+            p_market.min_cap),
         'takeout', case when p_market.kind = 'parimutuel'
             then floor(p_stake::numeric * p_market.rake_bps / 10000) else 0 end,
         'market_version', p_market.version
@@ -84,11 +128,28 @@ returns void
 language plpgsql stable
 set search_path = ''
 as $$
+declare
+    v_refusal jsonb := app._open_refusal(p_market);
+begin
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+end
+$$;
+
+-- _open_refusal: market_not_open's refusal unless the market is open and before its closes_at;
+-- null when it takes wagers.
+create or replace function app._open_refusal(p_market app.markets)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
 begin
     if p_market.status <> 'open' or p_market.closes_at <= now() then
-        perform app._fail('market_not_open', pg_catalog.jsonb_build_object(
+        return app._refusal('market_not_open', pg_catalog.jsonb_build_object(
             'market_id', p_market.id, 'status', p_market.status, 'closes_at', p_market.closes_at));
     end if;
+    return null;
 end
 $$;
 
@@ -201,6 +262,9 @@ $$;
 -- Fixed odds lock the odds and the payout; the stake must be within the outcome's cap; the payout
 -- within the market's ceiling. A market that requires approval holds the stake in escrow with
 -- the wager pending, out of the public pool, until an admin approves or rejects it.
+-- The rules live in app._place_wagers (rpc/31_placement.sql): this is a batch of one wager, the
+-- caller's, and its refusal is raised (so the call changes nothing); the API batches concurrent
+-- placements on one market through server.place_wagers, with exactly the same answers.
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
@@ -222,133 +286,23 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-#variable_conflict use_column
 declare
-    v_user uuid := app._require_user();
-    v_replay jsonb;
-    v_limits app.play_limits;
-    v_wallet bigint;
-    v_escrow bigint;
-    v_market app.markets;
-    v_quote jsonb;
-    v_odds numeric;
-    v_payout numeric;
-    v_balance bigint;
-    v_tolerance numeric;
-    v_wager app.wagers;
-    v_message jsonb;
-    v_row jsonb;
-    v_result jsonb;
+    v_answer jsonb := app._place_wagers(
+        place_wager.market_id,
+        pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+            'user_id', app._require_user(),
+            'claims', auth.jwt(),
+            'outcome_id', place_wager.outcome_id,
+            'stake', place_wager.stake,
+            'expected_odds', place_wager.expected_odds,
+            'idempotency_key', place_wager.idempotency_key
+        ))
+    ) -> 0;
 begin
-    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
-        pg_catalog.jsonb_build_object(
-            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
-    if v_replay is not null then
-        return v_replay;
+    if v_answer ? 'refusal' then
+        perform app._raise(v_answer -> 'refusal');
     end if;
-    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
-    -- user's limits row serves both checks: without a row there is no stake limit to sum.
-    select * into v_limits from app.play_limits as l where l.user_id = v_user;
-    if v_limits.self_excluded_until > now() then
-        perform app._fail('self_excluded',
-            pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
-    end if;
-
-    -- the market, locked and read in one statement; a draft is none of a bettor's business
-    select * into v_market from app.markets as m where m.id = place_wager.market_id
-    for no key update;
-    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
-        perform app._fail('market_not_found',
-            pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
-    end if;
-    -- after the market lock (global order: market, then accounts): a first wallet's grant would
-    -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
-    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
-    if not found then
-        v_wallet := app._ensure_wallet(v_user);
-    end if;
-    perform app._require_open(v_market);
-    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
-    v_odds := (v_quote ->> 'effective_odds')::numeric;
-    v_payout := (v_quote ->> 'estimated_payout')::numeric;
-
-    select c.odds_tolerance into v_tolerance from app.config as c;
-    if place_wager.expected_odds is not null
-        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
-        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
-            'tolerance', v_tolerance));
-    end if;
-    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
-        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-    end if;
-    if v_payout > v_market.max_payout then
-        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'stake', place_wager.stake,
-            'payout', v_payout, 'max_payout', v_market.max_payout));
-    end if;
-
-    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
-    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
-    select l.balance into v_balance
-    from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_wallet, v_escrow) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
-    -- that this user's concurrent placements are counted one after another
-    if v_limits.user_id is not null then
-        perform app._require_within_stake_limit(v_user, place_wager.stake);
-    end if;
-    if v_balance < place_wager.stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', place_wager.stake));
-    end if;
-
-    if not v_market.requires_approval then
-        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
-            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
-    end if;
-
-    insert into app.wagers (
-        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
-        approval, accepted_version, idempotency_key
-    )
-    values (
-        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
-        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
-        place_wager.expected_odds,
-        case when v_market.requires_approval then 'pending' else 'accepted' end,
-        (v_message ->> 'version')::bigint,
-        place_wager.idempotency_key
-    )
-    returning * into v_wager;
-
-    perform app._post_transaction('stake', array[v_wallet, v_escrow],
-        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
-
-    -- the wager as app._wager_row shows it, from the row just written
-    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
-    if v_wager.approval = 'pending' then
-        perform app._notify('wagerbase_admin',
-            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
-    end if;
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
-
-    select v_row || pg_catalog.jsonb_build_object(
-        'wager_id', v_wager.id,
-        'quote', v_quote,
-        'balance', a.balance,
-        'balance_version', a.version,
-        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
-    into v_result
-    from app.accounts as a
-    where a.id = v_wallet;
-    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
+    return v_answer -> 'result';
 end
 $$;
 grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;
