@@ -21,7 +21,9 @@ grant execute on function
 app._fixed_odds(bigint, bigint, integer, bigint, integer),
 app._fixed_cap(bigint, bigint, bigint, numeric, bigint),
 app._pari_odds(bigint, bigint, integer),
-app._share(bigint, bigint)
+app._share(bigint, bigint),
+app._odds(text, bigint, bigint, integer, bigint, integer, integer),
+app._cap(text, bigint, bigint, bigint, numeric, bigint)
 to anon, authenticated, service_role;
 
 -- Drop every policy on the app tables, so that a renamed or removed one does not linger.

@@ -32,6 +32,7 @@ from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.money_calls import MoneyCalls
+from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.tokens import Tokens
 
@@ -53,6 +54,8 @@ class Config:
     # how long shutdown waits for calls in flight (WAGERBASE_OUTCOME_WINDOW, _DRAIN_SECONDS)
     outcome_window: float = field(default_factory=settings.outcome_window)
     drain_seconds: float = field(default_factory=settings.drain_seconds)
+    # placements on one market decided in one transaction at most (WAGERBASE_BATCH_MOST)
+    batch_most: int = field(default_factory=settings.batch_most)
     # limits (docs/api.md, "Limits of a request"): rows per read (WAGERBASE_MAX_ROWS), and how
     # long a body may take to arrive after its headers (WAGERBASE_BODY_TIMEOUT; the headers' own
     # timeout is the server's, server.py)
@@ -111,6 +114,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     hub = Hub(config.database_url, enrich=market_details(db))
     scheduler = Scheduler(config.database_url)
     money_calls = MoneyCalls(db, window=config.outcome_window)
+    placements = Placements(money_calls, most=config.batch_most)
     accounts = Accounts(db, tokens, new_hashing(), sign_in_limit=config.sign_in_limit)
 
     @asynccontextmanager
@@ -150,6 +154,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "hub": hub,
                 "scheduler": scheduler,
                 "money_calls": money_calls,
+                "placements": placements,
                 "accounts": accounts,
                 "limits": config.limits,
             }

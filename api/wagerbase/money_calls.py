@@ -59,7 +59,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -102,17 +103,17 @@ _NO_TIMEOUT_AT_COMMIT = (
 )
 
 
-def _log_detached_end(task: asyncio.Task[Any]) -> None:
+def _log_detached_end(answer: "asyncio.Future[Any]") -> None:
     """How a call whose request went away ended: nobody awaits it any more, so its error (a
     refusal, say) is read here rather than left to asyncio's 'never retrieved' warning."""
-    if task.cancelled():
+    if answer.cancelled():
         return
-    error = task.exception()
+    error = answer.exception()
     log.warning(
         json.dumps(
             {
                 "event": "money_call_detached_end",
-                "task": task.get_name(),
+                "task": answer.get_name() if isinstance(answer, asyncio.Task) else "batched",
                 "outcome": "answered" if error is None else type(error).__name__,
             }
         )
@@ -147,6 +148,20 @@ class MoneyCall(Generic[T]):
     replayed: Callable[[T], bool | None] = _nothing_to_tell
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Several money calls decided in one transaction that the node runs as itself (a batch of
+    placements on one market, placements.py): `begin` opens it on a connection of the money
+    lane, `run` makes the one call and gives one answer per call, in order: its result, or the
+    refusal (a psycopg error) its caller gets. Each call of `calls` is how that caller's own
+    call is issued again, with its key, when the batch's outcome is unknown."""
+
+    function: str
+    calls: Sequence[MoneyCall[Any]]
+    begin: Callable[[Conn], AbstractAsyncContextManager[Any]]
+    run: Callable[[Conn], Awaitable[list[Any]]]
+
+
 @dataclass
 class Counters:
     """What this node saw since it started (the `money_calls` object of /health)."""
@@ -162,6 +177,8 @@ class Counters:
     unresolved_without_key: int = 0  # 503 saying what to check: a call without a key
     detached: int = 0  # the client left (or the request was cancelled); the call ran on
     abandoned: int = 0  # still running when the node stopped: closed, never cancelled
+    batches: int = 0  # transactions that decided several calls at once (placements.py)
+    batched: int = 0  # calls decided in those
 
 
 @dataclass
@@ -246,14 +263,35 @@ class MoneyCalls:
     async def run(self, call: MoneyCall[T]) -> T:
         """The call's answer (or the engine's refusal, raised as its psycopg error); raises
         OutcomeUnknown as described in the module's heading."""
-        self.counters.calls += 1
-        task = asyncio.get_running_loop().create_task(
-            self._settle(call), name=f"money call {call.function}"
-        )
+        return await self.detachable(call, self._start(self._settle(call), call.function, 1))
+
+    async def settle(self, call: MoneyCall[T]) -> T:
+        """`run` for a caller that is not a request (placements.py's runner): the same call,
+        awaited to its end."""
+        return await self._start(self._settle(call), call.function, 1)
+
+    async def run_batch(self, batch: Batch) -> list[Any]:
+        """One answer per call of the batch, in order: its result, or the exception its caller
+        gets (the engine's refusal, OutcomeUnknown, a lost connection's error). A batch whose
+        connection failed after it may have committed, or before COMMIT, is never run again:
+        each of its calls is resolved through its own key (`_resolve`), as one call alone."""
+        self.counters.batches += 1
+        self.counters.batched += len(batch.calls)
+        return await self._start(self._settle_batch(batch), batch.function, len(batch.calls))
+
+    def _start(self, work: Coroutine[Any, Any, T], function: str, calls: int) -> "asyncio.Task[T]":
+        """The work in a task of its own, kept until it ends (drain waits for it)."""
+        self.counters.calls += calls
+        task = asyncio.get_running_loop().create_task(work, name=f"money call {function}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def detachable(self, call: MoneyCall[Any], answer: "asyncio.Future[T]") -> T:
+        """The answer to `call`, awaited by its request: a request cancelled meanwhile (its client
+        left) leaves the call running to its end, logged."""
         try:
-            return await asyncio.shield(task)
+            return await asyncio.shield(answer)
         except asyncio.CancelledError:
             self.counters.detached += 1
             log.warning(
@@ -267,7 +305,7 @@ class MoneyCalls:
                     }
                 )
             )
-            task.add_done_callback(_log_detached_end)
+            answer.add_done_callback(_log_detached_end)
             raise
 
     async def drain(self, timeout: float = DEFAULT_DRAIN_SECONDS) -> None:
@@ -308,6 +346,34 @@ class MoneyCalls:
                 self._log(call, lost, "no_key", 0, started)
                 raise self._unknown(call) from None
             return await self._resolve(call, lost, started)
+
+    async def _settle_batch(self, batch: Batch) -> list[Any]:
+        started = time.monotonic()
+        try:
+            return await self._transaction(
+                self._node_connection(), batch.begin, lambda conn: batch.run(conn)
+            )
+        except _Lost as lost:
+            calls = len(batch.calls)
+            if lost.phase == "sync_rep":
+                self.counters.sync_rep_cancelled += calls
+            if lost.unknown:
+                self.counters.unknown_outcomes += calls
+            else:
+                self.counters.interrupted_before_commit += calls
+            if lost.phase == "connect":
+                # nothing was sent: the usual retryable error, for each caller
+                assert lost.cause is not None
+                return [lost.cause] * calls
+            answers = await asyncio.gather(
+                *(self._resolve(call, lost, started) for call in batch.calls),
+                return_exceptions=True,
+            )
+            return list(answers)
+        except psycopg.Error as exc:
+            # the whole batch refused (a lock wait past lock_timeout, statement_timeout): nothing
+            # was done, for any of its callers
+            return [exc] * len(batch.calls)
 
     async def _resolve(self, call: MoneyCall[T], lost: _Lost, started: float) -> T:
         """Issue the call again with the same key until it answers or the window passes."""
@@ -377,25 +443,54 @@ class MoneyCalls:
             with contextlib.suppress(psycopg.Error, OSError):
                 await fresh.close()
 
+    @contextlib.asynccontextmanager
+    async def _node_connection(self) -> AsyncIterator[Conn]:
+        """A connection of the pool's money lane for a batch (run by the node, for its callers)."""
+        task = asyncio.current_task()
+        assert task is not None
+        async with self._db.connection("money") as conn:
+            self._connections[task] = conn
+            try:
+                yield conn
+            finally:
+                self._connections.pop(task, None)
+
     async def _attempt(self, call: MoneyCall[T], *, resolving: bool, remaining: float) -> T:
+        def begin(conn: Conn) -> AbstractAsyncContextManager[Any]:
+            return caller_transaction(
+                conn, call.claims, method=call.method, path=call.path, function=call.function
+            )
+
+        async def prepare(conn: Conn) -> None:
+            if resolving:
+                lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
+                await conn.execute(_RESOLVING, [lock_timeout])
+
+        return await self._transaction(
+            self._connection(call, resolving, remaining), begin, call.run, prepare
+        )
+
+    async def _transaction(
+        self,
+        connection: AbstractAsyncContextManager[Conn],
+        begin: Callable[[Conn], AbstractAsyncContextManager[Any]],
+        run: Callable[[Conn], Awaitable[T]],
+        prepare: Callable[[Conn], Awaitable[None]] | None = None,
+    ) -> T:
+        """One attempt: `run` in the transaction `begin` opens on `connection`, committed with no
+        timeout; raises _Lost with how far it got when the connection fails (or the commit's wait
+        for the standby was cancelled)."""
         progress = _Progress()
         try:
-            async with self._connection(call, resolving, remaining) as conn:
+            async with connection as conn:
                 conn.add_notice_handler(progress.notice)
                 try:
                     progress.phase = "begin"
-                    async with caller_transaction(
-                        conn,
-                        call.claims,
-                        method=call.method,
-                        path=call.path,
-                        function=call.function,
-                    ):
-                        if resolving:
-                            lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
-                            await conn.execute(_RESOLVING, [lock_timeout])
+                    async with begin(conn):
+                        if prepare is not None:
+                            await prepare(conn)
                         progress.phase = "call"
-                        result = await call.run(conn)
+                        result = await run(conn)
                         await conn.execute(_NO_TIMEOUT_AT_COMMIT)
                         progress.phase = "commit"
                 except (psycopg.Error, OSError) as exc:

@@ -32,6 +32,8 @@ High availability (docs/api.md, "Unknown outcomes"):
   failover (2 to 5 s for a crashed primary with Patroni; about 20 s for a lost node).
 - `WAGERBASE_DRAIN_SECONDS` (seconds, default 30): at shutdown, how long the node waits for money
   calls still in flight; then their connections are closed (never cancelled) and each is logged.
+- `WAGERBASE_BATCH_MOST` (default 64): the most placements on one market decided in one
+  transaction (placements.py); 1 decides every placement alone.
 
 Limits (docs/api.md, "Limits of a request"):
 - `WAGERBASE_MAX_ROWS` (default 1000): the most rows one read of /rest/v1 answers (a view, or the
@@ -54,7 +56,7 @@ Abuse (docs/api.md, "Limits"; docs/operations.md):
 import os
 from pathlib import Path
 
-from wagerbase import money_calls, slow_clients
+from wagerbase import money_calls, placements, slow_clients
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.http.client_address import Network, parse_networks
@@ -115,6 +117,14 @@ def drain_seconds() -> float:
 def trusted_proxies() -> tuple[Network, ...]:
     """WAGERBASE_TRUSTED_PROXIES as networks (none when unset). Raises ValueError."""
     return parse_networks(os.environ.get("WAGERBASE_TRUSTED_PROXIES", ""))
+
+
+def batch_most() -> int:
+    """WAGERBASE_BATCH_MOST, a whole number of placements (1 or more), else 64."""
+    raw = os.environ.get("WAGERBASE_BATCH_MOST", "").strip()
+    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    return placements.DEFAULT_MOST
 
 
 def max_rows() -> int:

@@ -117,8 +117,10 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
     """No function is executable by everyone by default: each role reaches exactly the functions
     granted to it (the odds helpers are granted because the security-invoker views call them)."""
     helpers = {
+        "app._cap",
         "app._fixed_cap",
         "app._fixed_odds",
+        "app._odds",
         "app._pari_odds",
         "app._share",
         "app._virtual_draw_rows",

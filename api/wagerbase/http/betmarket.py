@@ -17,7 +17,8 @@ Bets, deposits and the admin calls are money calls (money_calls.py): a bet or a 
 an idempotency key (the `Idempotency-Key` header, or one made by the server), so that a call whose
 connection died while it committed is resolved through it; when it cannot be, the answer is a 503
 `{"error": "outcome unknown: retry with idempotency_key=<key>", "idempotency_key": "<key>"}`. An
-admin call has no key: its 503 says what to check before calling again.
+admin call has no key: its 503 says what to check before calling again. Bets on one game that
+arrive together are decided in one transaction (placements.py), each with its own answer.
 """
 
 import decimal
@@ -61,10 +62,12 @@ from wagerbase.http.common import (
     provide_accounts,
     provide_db,
     provide_money_calls,
+    provide_placements,
     provide_tokens,
 )
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls
 from wagerbase.money_calls import idempotency_key as new_key
+from wagerbase.placements import Placement, Placements
 from wagerbase.tokens import Claims, Tokens
 
 log = logging.getLogger("wagerbase.betmarket")
@@ -192,6 +195,30 @@ def _was_replayed(result: Mapping[str, Any]) -> bool | None:
     return replayed if isinstance(replayed, bool) else None
 
 
+def _money_call(
+    request: Request[Any, Any, Any],
+    claims: Claims,
+    function: str,
+    query: str,
+    params: dict[str, Any],
+    *,
+    key_source: KeySource = "none",
+    check: str = "",
+) -> MoneyCall[dict[str, Any]]:
+    """A call of an engine function that changes state, answering its jsonb `result`; its
+    idempotency key, if it takes one, is `params["idempotency_key"]`."""
+    return MoneyCall(
+        function=function,
+        claims=claims,
+        run=lambda conn: _result(conn, query, params),
+        key=params.get("idempotency_key"),
+        key_source=key_source,
+        check=check,
+        path=request.url.path,
+        replayed=_was_replayed,
+    )
+
+
 async def _change(
     calls: MoneyCalls,
     request: Request[Any, Any, Any],
@@ -203,20 +230,35 @@ async def _change(
     key_source: KeySource = "none",
     check: str = "",
 ) -> dict[str, Any]:
-    """The jsonb `result` of an engine function that changes state, called as a money call; its
-    idempotency key, if it takes one, is `params["idempotency_key"]`."""
+    """The jsonb `result` of an engine function that changes state, called as a money call."""
     return await calls.run(
-        MoneyCall(
-            function=function,
-            claims=claims,
-            run=lambda conn: _result(conn, query, params),
-            key=params.get("idempotency_key"),
-            key_source=key_source,
-            check=check,
-            path=request.url.path,
-            replayed=_was_replayed,
-        )
+        _money_call(request, claims, function, query, params, key_source=key_source, check=check)
     )
+
+
+async def _place(
+    placements: Placements,
+    request: Request[Any, Any, Any],
+    claims: Claims,
+    params: dict[str, Any],
+    key_source: KeySource,
+) -> dict[str, Any]:
+    """A bet, as the caller's own call of place_wager or in a batch of placements on its game
+    (placements.py): the same answer either way."""
+    call = _money_call(
+        request, claims, "place_wager", SQL_PLACE_WAGER, params, key_source=key_source
+    )
+    game = params["game_id"]
+    if game is None:  # no game: the call alone says so
+        return await placements.place_alone(call)
+    odds_given = params["expected_odds"]
+    wager = {
+        "position": params["position"],
+        "stake": params["stake"],
+        "expected_odds": None if odds_given is None else str(odds_given),
+        "idempotency_key": params["idempotency_key"],
+    }
+    return await placements.place(Placement(call, game, wager, answer=_json_loads))
 
 
 # Money at the edge -------------------------------------------------------------------------------
@@ -732,7 +774,7 @@ async def place_bet(
     request: Request[Any, Any, Any],
     data: BetRequest,
     claims: Claims,
-    money_calls: MoneyCalls,
+    placements: Placements,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> Response[BetPlaced]:
     params: dict[str, Any] = {
@@ -742,9 +784,7 @@ async def place_bet(
         "expected_odds": expected_odds(data.expected_odd),
     }
     params["idempotency_key"], source = new_key(idempotency_key)
-    wager = await _change(
-        money_calls, request, claims, "place_wager", SQL_PLACE_WAGER, params, key_source=source
-    )
+    wager = await _place(placements, request, claims, params, source)
     quotes = {outcome["position"]: outcome for outcome in wager["market"]["outcomes"]}
     placed = BetPlaced(
         message="Bet placed",
@@ -1120,6 +1160,7 @@ router = Router(
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "claims": Provide(provide_claims, sync_to_thread=False),
         "money_calls": Provide(provide_money_calls, sync_to_thread=False),
+        "placements": Provide(provide_placements, sync_to_thread=False),
     },
     dto=StrictBody,
     return_dto=None,

@@ -21,6 +21,7 @@ from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.http.client_address import Network, client_key, request_address
 from wagerbase.money_calls import MoneyCalls
+from wagerbase.placements import Placements
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.http")
@@ -74,6 +75,11 @@ def scope_client(scope: Scope) -> str:
 def provide_money_calls(state: State) -> MoneyCalls:
     calls: MoneyCalls = state.money_calls
     return calls
+
+
+def provide_placements(state: State) -> Placements:
+    placements: Placements = state.placements
+    return placements
 
 
 def provide_tokens(state: State) -> Tokens:

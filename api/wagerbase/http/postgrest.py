@@ -67,6 +67,7 @@ from wagerbase.http.common import (
     caller_claims,
     provide_db,
     provide_money_calls,
+    provide_placements,
     provide_tokens,
     until_client_leaves,
 )
@@ -74,6 +75,7 @@ from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_quer
 from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
 from wagerbase.http.request_limits import json_depth, too_deep
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls, idempotency_key
+from wagerbase.placements import Placement, Placements
 from wagerbase.tokens import Claims, Tokens
 
 T = TypeVar("T")
@@ -353,6 +355,27 @@ class Change:
     function: str
     key: str | None = None
     key_source: KeySource = "none"
+    placements: Placements | None = None  # for place_wager: gathered per market
+
+
+def _money_call(
+    change: Change,
+    claims: Claims,
+    request: Request[Any, Any, Any],
+    path: str,
+    run: Callable[[Conn], Awaitable[T]],
+) -> MoneyCall[T]:
+    return MoneyCall(
+        function=change.function,
+        claims=claims,
+        run=run,
+        key=change.key,
+        key_source=change.key_source,
+        check=CHECKS.get(change.function, f"read what {SCHEMA}.{change.function} changes"),
+        method=request.method,
+        path=path,
+        replayed=_replayed,
+    )
 
 
 async def _in_transaction(
@@ -380,19 +403,7 @@ async def _in_transaction(
         if request.method in READ_METHODS:
             return await read()
         return await until_client_leaves(request.receive, read())
-    return await change.calls.run(
-        MoneyCall(
-            function=change.function,
-            claims=claims,
-            run=run,
-            key=change.key,
-            key_source=change.key_source,
-            check=CHECKS.get(change.function, f"read what {SCHEMA}.{change.function} changes"),
-            method=request.method,
-            path=path,
-            replayed=_replayed,
-        )
-    )
+    return await change.calls.run(_money_call(change, claims, request, path, run))
 
 
 def _replayed(result: Any) -> bool | None:
@@ -405,6 +416,42 @@ def _replayed(result: Any) -> bool | None:
     if isinstance(value, dict) and isinstance(value.get("replayed"), bool):
         return bool(value["replayed"])
     return None
+
+
+# place_wager's arguments, when every one is plain, make a wager of a batch (placements.py)
+_PLACEMENT = frozenset({"market_id", "outcome_id", "stake", "expected_odds", KEY_ARGUMENT})
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _placement(
+    function: Function, claims: Claims, names: list[str], text: str
+) -> tuple[int, dict[str, Any]] | None:
+    """A signed-in caller's place_wager as a market and its wager of a batch (placements.py),
+    when its arguments are plain: whole numbers that fit a bigint, odds that are a number, a key
+    that is text. Anything else (and any other role) is called alone, so that PostgreSQL answers
+    it exactly as before."""
+    if function.name != "place_wager" or claims.get("role") != "authenticated":
+        return None
+    if not set(names) <= _PLACEMENT:
+        return None
+    values = json.loads(text, parse_float=Decimal)
+
+    def whole(value: Any) -> bool:
+        return type(value) is int and value in _BIGINT
+
+    market, odds, key = (values.get(name) for name in ("market_id", "expected_odds", KEY_ARGUMENT))
+    if not whole(market) or not isinstance(key, str):
+        return None
+    if not all(values.get(name) is None or whole(values[name]) for name in ("outcome_id", "stake")):
+        return None
+    if odds is not None and not (whole(odds) or isinstance(odds, Decimal)):
+        return None
+    return market, {
+        "outcome_id": values.get("outcome_id"),
+        "stake": values.get("stake"),
+        "expected_odds": None if odds is None else str(odds),
+        KEY_ARGUMENT: key,
+    }
 
 
 def _given_key(text: str) -> str | None:
@@ -437,6 +484,7 @@ async def _call(
     arguments: dict[str, Any] | str,
     names: list[str],
     calls: MoneyCalls | None = None,
+    placements: Placements | None = None,
 ) -> Answer:
     """Call a function with named arguments (a JSON object, or its exact text) and shape what
     it returns. On GET and HEAD the query keys that are arguments are not filters. A call that
@@ -455,7 +503,7 @@ async def _call(
         key_argument = next((a for a in function.arguments if a.name == KEY_ARGUMENT), None)
         if key_argument is not None and key_argument.has_default:
             arguments, names, key, source = _with_key(arguments, names)
-            change = Change(calls, function.name, key, source)
+            change = Change(calls, function.name, key, source, placements)
         elif key_argument is not None:
             # a function whose key is required (credit_wallet) gets the caller's own, or none:
             # a key made here would turn the caller's retry into a second execution
@@ -489,11 +537,31 @@ async def _call(
     async def run(conn: Conn) -> dict[str, Any] | None:
         return await (await conn.execute(statement, values)).fetchone()
 
-    row = await _in_transaction(
-        db, claims, request, path, run, read_only=read_only, change=change, function=function.name
-    )
+    placement = None
+    if change is not None and change.placements is not None and isinstance(arguments, str):
+        placement = _placement(function, claims, names, arguments)
+    if change is not None and change.placements is not None and placement is not None:
+        market, wager = placement
+        call = _money_call(change, claims, request, path, run)
+        row = await change.placements.place(Placement(call, market, wager, answer=_body))
+    else:
+        row = await _in_transaction(
+            db,
+            claims,
+            request,
+            path,
+            run,
+            read_only=read_only,
+            change=change,
+            function=function.name,
+        )
     body = "null" if row is None or function.returns == "void" else row["body"] or "null"
     return Answer(200, None if request.method == "HEAD" else body)
+
+
+def _body(text: str) -> dict[str, Any]:
+    """A call's row from its result's JSON text (a scalar call's statement answers `body`)."""
+    return {"body": text}
 
 
 def _respond(answer: Answer) -> Response[Any]:
@@ -818,6 +886,7 @@ async def call_post(
     tokens: Tokens,
     schema_cache: SchemaCache,
     money_calls: MoneyCalls,
+    placements: Placements,
     prefer: Annotated[str | None, PREFER] = None,
     content_profile: Annotated[str | None, CONTENT_PROFILE] = None,
 ) -> Response[Any]:
@@ -830,7 +899,9 @@ async def call_post(
     text, values = _body_arguments(await request.body())
     function = await schema_cache.function(db, fn, set(values))
     _check_numbers(function, values, in_query=False)
-    return _respond(await _call(db, claims, request, function, text, list(values), money_calls))
+    return _respond(
+        await _call(db, claims, request, function, text, list(values), money_calls, placements)
+    )
 
 
 @get("/rpc/{fn:str}", summary="Call a stable function", responses=CALL_ERRORS)
@@ -991,6 +1062,7 @@ router = Router(
         "tokens": Provide(provide_tokens, sync_to_thread=False),
         "schema_cache": Provide(provide_schema_cache, sync_to_thread=False),
         "money_calls": Provide(provide_money_calls, sync_to_thread=False),
+        "placements": Provide(provide_placements, sync_to_thread=False),
     },
     exception_handlers={
         ApiError: _error_response,
