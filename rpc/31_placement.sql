@@ -48,6 +48,32 @@ begin
 end
 $$;
 
+-- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
+-- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
+-- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
+-- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
+-- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._funds_refusal(
+    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
+        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
+            'limit', p_limit, 'used', p_used, 'stake', p_stake));
+    end if;
+    if p_balance < p_stake then
+        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', p_balance, 'stake', p_stake));
+    end if;
+    return null;
+end
+$$;
+
 -- _place_wagers(market_id, wagers): decide wagers on one market in one transaction, one after
 -- another in the order given, each as public.place_wager would have decided it had it been called
 -- alone at that point, and write them all at once. `p_wagers` is a JSON array; each element:
@@ -154,7 +180,11 @@ declare
     v_odds numeric;
     v_payout numeric;
     v_message jsonb;
+    v_wallet bigint;
     v_balance bigint;
+    v_limited boolean;
+    v_limit bigint;
+    v_used bigint;
 begin
     if v_n = 0 then
         return '[]';
@@ -353,24 +383,40 @@ begin
                 v_refusal := app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
                     'market_id', v_market.id, 'stake', v_stake[i],
                     'payout', v_payout, 'max_payout', v_market.max_payout));
-            elsif u_limited[p] and u_limit[p] is not null and u_used[p] + v_stake[i] > u_limit[p] then
-                v_refusal := app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
-                    'limit', u_limit[p], 'used', u_used[p], 'stake', v_stake[i]));
-            elsif coalesce(u_balance[p], v_initial) < v_stake[i] then
-                v_refusal := app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
-                    'balance', coalesce(u_balance[p], v_initial), 'stake', v_stake[i]));
-            elsif u_wallet[p] is null then
-                -- the user's first wager, accepted: their wallet, with its grant; locked, and its
-                -- balance read again (a first touch elsewhere may have made it meanwhile)
-                u_wallet[p] := app._ensure_wallet_as(v_user[i], v_claims[i]);
-                select a.balance into v_balance
-                from app.accounts as a where a.id = u_wallet[p] for update;
-                u_balance[p] := v_balance;
-                if u_balance[p] < v_stake[i] then
-                    v_refusal := app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
-                        'balance', u_balance[p], 'stake', v_stake[i]));
-                end if;
             end if;
+        end if;
+        if v_refusal is null and u_wallet[p] is not null then
+            v_refusal := app._funds_refusal(
+                u_limited[p], u_limit[p], u_used[p], u_balance[p], v_stake[i]);
+        elsif v_refusal is null then
+            -- the user's first wager: their wallet made (app._ensure_wallet, with its grant) and
+            -- locked, then the limit and the funds read under that lock, as a single placement
+            -- does; refused, the wallet is rolled back with this block, as with a refused call
+            begin
+                v_wallet := app._ensure_wallet_as(v_user[i], v_claims[i]);
+                select a.balance into v_balance
+                from app.accounts as a where a.id = v_wallet for update;
+                select f.user_id is not null, f.daily_stake_limit, f.stake_used
+                into v_limited, v_limit, v_used
+                from (select 1) as one
+                left join app.play_limits_in_force as f on f.user_id = v_user[i];
+                v_refusal := app._funds_refusal(v_limited, v_limit, v_used, v_balance, v_stake[i]);
+                if v_refusal is not null then
+                    raise exception using errcode = 'P0001', message = 'refused';
+                end if;
+                u_wallet[p] := v_wallet;
+                u_balance[p] := v_balance;
+                u_limited[p] := v_limited;
+                u_limit[p] := v_limit;
+                u_used[p] := v_used;
+            exception
+                when raise_exception then
+                    null;
+                when sqlstate 'PT401' then
+                    -- deleted since the batch began
+                    v_refusal := app._refusal('unknown_user',
+                        pg_catalog.jsonb_build_object('user_id', v_user[i]));
+            end;
         end if;
         if v_refusal is not null then
             v_answer[i] := pg_catalog.jsonb_build_object('refusal', v_refusal);
