@@ -49,6 +49,11 @@ def markdown(result: dict[str, Any]) -> str:
         ),
         "hot": f"place_wager, one hot market ({params['users']} users)",
     }
+    if "hot_batched" in result["place_wager"]:
+        clients = result["place_wager"]["hot_batched"]["clients"]
+        names["hot_batched"] = (
+            f"one hot market, batched as an API node gathers them ({clients} clients)"
+        )
     for key, title in names.items():
         run = result["place_wager"][key]
         lines.append(
@@ -58,7 +63,8 @@ def markdown(result: dict[str, Any]) -> str:
     if len(result["rounds"]) > 1:
         per_round = "; ".join(
             f"{key} " + ", ".join(f"{item[f'{key}_ratio']:.2f}" for item in result["rounds"])
-            for key in ("spread", "hot")
+            for key in ("spread", "hot", "hot_batched")
+            if f"{key}_ratio" in result["rounds"][0]
         )
         lines += ["", f"Ratios to TPC-B round by round: {per_round}."]
     settlements = result.get("settlement", [])

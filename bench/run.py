@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from bench import checks, fixtures, report
+from bench.batched import BatchedResult, batched_run, open_sessions
 from bench.fixtures import ADMIN_CLAIMS, BENCH_MARGIN, Connection, MarketRange
 from bench.pgbench import PgbenchError, PgbenchResult, run_command, run_pgbench
 from wagerbase.conninfo import redact, with_dbname
@@ -95,6 +96,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["simple", "extended", "prepared"],
         default="simple",
         help="pgbench query protocol (simple)",
+    )
+    load.add_argument(
+        "--batched-clients",
+        type=int,
+        default=64,
+        help="clients of the batched hot-market run, placements gathered as an API node does;"
+        " 0 skips it (64)",
     )
     load.add_argument(
         "--rounds",
@@ -288,6 +296,7 @@ class Fixture:
     hot: MarketRange
     settle: dict[str, MarketRange]
     funded: int
+    batched: MarketRange
 
 
 def prepare(url: str, args: argparse.Namespace) -> Fixture:
@@ -304,6 +313,9 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
         hot = fixtures.create_markets(
             conn, 1, kind="fixed_odds", outcomes=2, title="Hot", options=options
         )
+        batched = fixtures.create_markets(
+            conn, 1, kind="fixed_odds", outcomes=2, title="Hot, batched", options=options
+        )
         settle: dict[str, MarketRange] = {}
         if args.settle_wagers:
             for kind in args.settle_kinds:
@@ -312,9 +324,10 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
                 settle[kind] = fixtures.create_markets(
                     conn, 1, kind=kind, outcomes=outcomes, title=f"Settle {kind}", options=extra
                 )
+    open_sessions(url, args.users)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze")
-    return Fixture(spread, hot, settle, funded)
+    return Fixture(spread, hot, settle, funded, batched)
 
 
 def wager_run(
@@ -375,6 +388,7 @@ def throughput(
     srv: Server, wager_url: str, tpcb_url: str, fixture: Fixture, args: argparse.Namespace
 ) -> dict[str, Any]:
     runs: dict[str, list[PgbenchResult]] = {"tpcb": [], "spread": [], "hot": []}
+    batched: list[BatchedResult] = []
     load = f"-c {args.clients} -j {args.threads} -T {args.duration}"
     for round_number in range(1, args.rounds + 1):
         prefix = f"round {round_number}/{args.rounds}: " if args.rounds > 1 else ""
@@ -384,13 +398,33 @@ def throughput(
         runs["spread"].append(wager_run(srv, wager_url, "spread", fixture.spread, args))
         say(f"{prefix}place_wager on one hot market, {load}")
         runs["hot"].append(wager_run(srv, wager_url, "hot", fixture.hot, args))
+        if args.batched_clients:
+            say(
+                f"{prefix}one hot market, {args.batched_clients} clients, placements gathered"
+                f" into batches as an API node does, {args.duration} s"
+            )
+            checkpoint(wager_url)
+            batched.append(
+                batched_run(
+                    wager_url,
+                    fixture.batched,
+                    users=args.users,
+                    stake=args.stake,
+                    clients=args.batched_clients,
+                    duration=args.duration,
+                )
+            )
+            say(
+                f"{prefix}batched: {batched[-1].tps:,.0f} wagers/s in {batched[-1].batches:,}"
+                f" batches ({batched[-1].alone:,} alone)"
+            )
         say(
             f"{prefix}TPC-B {runs['tpcb'][-1].tps:,.0f} tps, spread "
             f"{runs['spread'][-1].tps:,.0f} tps, hot {runs['hot'][-1].tps:,.0f} tps"
         )
     tpcb = median_run(runs["tpcb"])
     chosen = {key: median_run(runs[key]) for key in ("spread", "hot")}
-    return {
+    result: dict[str, Any] = {
         "tpcb": tpcb.as_json(),
         "place_wager": {key: run.as_json() for key, run in chosen.items()},
         "ratios": {key: round(run.tps / tpcb.tps, 4) for key, run in chosen.items()},
@@ -401,10 +435,23 @@ def throughput(
                 "hot_tps": runs["hot"][index].tps,
                 "spread_ratio": round(runs["spread"][index].tps / runs["tpcb"][index].tps, 4),
                 "hot_ratio": round(runs["hot"][index].tps / runs["tpcb"][index].tps, 4),
+                **(
+                    {
+                        "hot_batched_tps": batched[index].tps,
+                        "hot_batched_ratio": round(batched[index].tps / runs["tpcb"][index].tps, 4),
+                    }
+                    if batched
+                    else {}
+                ),
             }
             for index in range(args.rounds)
         ],
     }
+    if batched:
+        middle = sorted(batched, key=lambda run: run.tps)[(len(batched) - 1) // 2]
+        result["place_wager"]["hot_batched"] = middle.as_json()
+        result["ratios"]["hot_batched"] = round(middle.tps / tpcb.tps, 4)
+    return result
 
 
 def load_market(url: str, kind: str, market: MarketRange, args: argparse.Namespace) -> float:
@@ -574,6 +621,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "markets": {
             "spread": fixture.spread.as_json(),
             "hot": fixture.hot.as_json(),
+            "hot_batched": fixture.batched.as_json(),
             **{f"settle_{kind}": market.as_json() for kind, market in fixture.settle.items()},
         },
         **measured,
