@@ -30,6 +30,11 @@ deposit, withdraw, settle_market, void_market, approve_wager, ...). For each cal
    OutcomeUnknown: a 503 with Retry-After that names the key. A call without a key
    (admin calls, idempotent by state) gets OutcomeUnknown at once, saying what to check.
 
+A batch of placements on one market (placements.py, `MoneyCalls.run_batch`) is one transaction
+the node runs as itself for several callers; it is never run again either: when its connection
+fails (before or during COMMIT), each of its calls, all with keys, is resolved through its own
+key exactly as above, as that caller's own call.
+
 A connection lost before COMMIT was sent cannot have committed: a call with a key is issued again
 the same way (safe, whatever happened); one without a key gets the usual retryable 503.
 
