@@ -209,7 +209,21 @@ returns void
 language plpgsql
 set search_path = ''
 as $$
+declare
+    v_sqlstate text;
+    v_hint text;
 begin
-    perform app._raise(app._refusal(p_key, p_detail));
+    select c.sqlstate, c.hint into v_sqlstate, v_hint
+    from app.error_catalog() as c
+    where c.key = p_key;
+    if v_sqlstate is null then
+        raise exception using
+            errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
+    end if;
+    raise exception using
+        errcode = v_sqlstate,
+        message = p_key,
+        detail = coalesce(p_detail, '{}')::text,
+        hint = v_hint;
 end
 $$;

@@ -402,7 +402,7 @@ begin
                 left join app.play_limits_in_force as f on f.user_id = v_user[i];
                 v_refusal := app._funds_refusal(v_limited, v_limit, v_used, v_balance, v_stake[i]);
                 if v_refusal is not null then
-                    raise exception using errcode = 'P0001', message = 'refused';
+                    perform app._raise(v_refusal);
                 end if;
                 u_wallet[p] := v_wallet;
                 u_balance[p] := v_balance;
@@ -410,8 +410,8 @@ begin
                 u_limit[p] := v_limit;
                 u_used[p] := v_used;
             exception
-                when raise_exception then
-                    null;
+                when sqlstate 'PT402' or sqlstate 'PT422' then
+                    null;  -- v_refusal says which
                 when sqlstate 'PT401' then
                     -- deleted since the batch began
                     v_refusal := app._refusal('unknown_user',
@@ -479,18 +479,14 @@ begin
             returning *
         )
         select array_agg(to_jsonb(w) order by w.id) into a_row from written as w;
-        if exists (
+        assert not exists (
             select 1
             from unnest(a_row, a_place) as r (w, i)
             where (r.w ->> 'user_id')::uuid <> v_user[r.i]
                 or (r.w ->> 'outcome_id')::bigint <> v_outcome[r.i]
                 or (r.w ->> 'stake')::bigint <> v_stake[r.i]
                 or (r.w ->> 'idempotency_key') is distinct from v_key[r.i]
-        ) then
-            raise exception using
-                errcode = 'PT500', message = 'wager_order_lost',
-                detail = 'the wagers of a batch were not numbered in order';
-        end if;
+        ), 'the wagers of a batch were not numbered in order';
 
         -- one 'stake' transaction per wager: wallet -> escrow
         select array_agg(t.messages order by t.ordinal)

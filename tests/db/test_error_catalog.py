@@ -62,12 +62,13 @@ def first_argument(text: str, start: int) -> str:
 
 
 def failed_keys() -> dict[str, set[str]]:
-    """Every key passed to app._fail, with the files it appears in (a key chosen by a CASE
-    expression counts each key it can result in)."""
+    """Every key passed to app._fail (or app._refusal, which makes the same refusal as a value),
+    with the files it appears in (a key chosen by a CASE expression counts each key it can result
+    in)."""
     keys: dict[str, set[str]] = {}
     for path in SQL_FILES:
         text = path.read_text()
-        for call in re.finditer(r"(?<!function )app\._fail\(", text):
+        for call in re.finditer(r"(?<!function )app\._(?:fail|refusal)\(", text):
             argument = first_argument(text, call.end() - 1)
             if argument.strip().lower().startswith("case"):
                 literals = re.findall(r"\b(?:then|else)\s+'([a-z_]+)'", argument)
