@@ -2,10 +2,9 @@
 the right channel, with the documented payload and a sequence that only grows; a change that rolls
 back announces nothing.
 
-NOTIFY delivers only on commit, so these tests commit, each in its own fresh database."""
+Events are read from the stream as a node's relay reads them (tests.db.stream), after a commit, so
+these tests commit, each in its own fresh database."""
 
-import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,36 +15,21 @@ import pytest
 
 from tests.db.helpers import Market, make_market, scalar
 from tests.db.personas import Persona, persona
+from tests.db.stream import Message, StreamReader
 from tests.pgserver import Connection
-
-CHANNELS = ("wagerbase_market", "wagerbase_user", "wagerbase_admin")
-Message = tuple[str, dict[str, Any]]
 
 
 @dataclass
 class Live:
-    """A connection that acts (and commits) and a second one that listens on every channel."""
+    """A connection that acts (and commits) and a reader of the event stream."""
 
     actor: Connection
-    listener: Connection
+    stream: StreamReader
 
     def commit_and_read(self) -> list[Message]:
-        """Commit, then every message delivered since the last read, in order. A marker sent
-        last tells where they end, so nothing depends on timing."""
+        """Commit, then every message committed since the last read, in order."""
         self.actor.commit()
-        marker = str(uuid.uuid4())
-        self.actor.execute(
-            "select pg_notify('wagerbase_market', %s)",
-            [json.dumps({"type": "test_marker", "marker": marker})],
-        )
-        self.actor.commit()
-        messages: list[Message] = []
-        for note in self.listener.notifies(timeout=10):
-            payload = json.loads(note.payload)
-            if payload.get("marker") == marker:
-                return messages
-            messages.append((note.channel, payload))
-        raise AssertionError(f"the marker never arrived; got {messages}")
+        return self.stream.read()
 
     def wallet(self, who: Persona) -> tuple[int, int]:
         row = self.actor.execute(
@@ -58,13 +42,8 @@ class Live:
 @pytest.fixture
 def live(fresh_db: Callable[[], str]) -> Iterator[Live]:
     url = fresh_db()
-    with (
-        psycopg.connect(url) as actor,
-        psycopg.connect(url, autocommit=True) as listener,
-    ):
-        for channel in CHANNELS:
-            listener.execute(f"listen {channel}")
-        yield Live(actor, listener)
+    with psycopg.connect(url) as actor, StreamReader(url) as stream:
+        yield Live(actor, stream)
 
 
 @pytest.fixture
