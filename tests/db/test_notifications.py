@@ -505,3 +505,61 @@ def test_a_withdrawal_waiting_for_an_admin_is_announced_and_so_is_its_fate(
         7000,
     )
     assert refund["version"] == live.wallet(bettor)[1]
+
+
+# order: the result before the money it moves ------------------------------------------------------
+
+
+def result_then_money(messages: list[Message], result: str) -> list[str]:
+    """The market's message of type `result` and every balance message, in delivery order, as
+    'result' and 'balance' (other messages left out)."""
+    return [
+        "result" if channel == "wagerbase_market" and p["type"] == result else "balance"
+        for channel, p in messages
+        if (channel == "wagerbase_market" and p["type"] == result)
+        or (channel == "wagerbase_user" and p["type"] == "balance")
+    ]
+
+
+def test_a_market_s_result_goes_out_before_the_balance_changes_it_causes(
+    live: Live, people: tuple[Persona, Persona, Persona]
+) -> None:
+    """A client shows the result (BetMarket's wheel) and then each winner's new balance: settle,
+    void, unsettle, resettle and a confirmed settlement send the market's message first."""
+    admin, bettor, other = people
+    second_admin = persona(live.actor, "admin2", admin=True)
+    market = settle_with_wagers(live, people)
+    a, b = market.outcomes
+
+    admin.call("settle_market", market_id=market.id, outcome_id=a)
+    assert result_then_money(live.commit_and_read(), "settled") == ["result", "balance"]
+
+    admin.call("unsettle_market", market_id=market.id, reason="wrong feed")
+    assert result_then_money(live.commit_and_read(), "unsettled") == ["result", "balance"]
+
+    admin.call("settle_market", market_id=market.id, outcome_id=b)
+    live.commit_and_read()
+    admin.call("resettle_market", market_id=market.id, outcome_id=a, reason="photo finish")
+    messages = live.commit_and_read()
+    assert [p["type"] for c, p in messages if c == "wagerbase_market"] == ["unsettled", "settled"]
+    unsettled_at = next(i for i, (_, p) in enumerate(messages) if p["type"] == "unsettled")
+    settled_at = next(i for i, (_, p) in enumerate(messages) if p["type"] == "settled")
+    taken = [i for i, (c, p) in enumerate(messages) if p.get("reason") == "unsettlement"]
+    paid = [i for i, (c, p) in enumerate(messages) if p.get("reason") == "settlement"]
+    assert taken and paid
+    assert unsettled_at < min(taken) <= max(taken) < settled_at < min(paid)
+
+    voided = make_market(admin)
+    bettor.call("place_wager", market_id=voided.id, outcome_id=voided.outcomes[0], stake=300)
+    other.call("place_wager", market_id=voided.id, outcome_id=voided.outcomes[1], stake=200)
+    live.commit_and_read()
+    admin.call("void_market", market_id=voided.id, reason="abandoned")
+    assert result_then_money(live.commit_and_read(), "voided") == ["result", "balance", "balance"]
+
+    reviewed = make_market(admin)
+    bettor.call("place_wager", market_id=reviewed.id, outcome_id=reviewed.outcomes[0], stake=400)
+    admin.call("require_settlement_confirmation", market_id=reviewed.id, required=True)
+    admin.call("propose_settlement", market_id=reviewed.id, outcome_id=reviewed.outcomes[0])
+    live.commit_and_read()
+    second_admin.call("confirm_settlement", market_id=reviewed.id)
+    assert result_then_money(live.commit_and_read(), "settled") == ["result", "balance"]
