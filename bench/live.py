@@ -536,7 +536,7 @@ def analyse_latency(
         "out_of_order": out_of_order,
         "other_messages": dict(other),
         "latency_ms": summary(latencies),
-        # received before this process saw COMMIT return (the hub heard the NOTIFY first)
+        # received before this process saw COMMIT return (the hub read the event first)
         "negative_latencies": sum(1 for value in latencies if value < 0),
         "from_commit_sent_ms": summary(from_sent),
         "commit_ms": summary([(at - sent_at) * 1000 for _, _, sent_at, at in sent]),
