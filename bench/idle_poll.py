@@ -1,12 +1,13 @@
 """What an idle read of the event stream costs the database (docs/live.md, "The event stream").
 
 A hub that finds nothing new reads again WAGERBASE_EVENT_POLL_MS later, for ever: this measures one
-such read. On an embedded PostgreSQL of its own, migrated, it calls `server.read_events` with an
+such read. On an embedded PostgreSQL of its own, migrated, with `--events` events already kept (an
+hour of them at a few hundred a second is a million), it calls `server.read_events` with an
 up-to-date cursor `--reads` times on one connection (after a warm-up) and prints, as JSON, the
 wall time per read and the backend process's CPU time per read (from /proc), and what that CPU
 makes as a share of one core at the default poll interval.
 
-    .venv/bin/python -m bench.idle_poll [--reads 20000]
+    .venv/bin/python -m bench.idle_poll [--reads 20000] [--events 300000]
 """
 
 import argparse
@@ -24,6 +25,11 @@ from wagerbase.live.hub import BATCH, DEFAULT_POLL_SECONDS, READ
 from wagerbase.migrate import migrate
 
 WARM_UP = 1000
+# what an odds message of a three-outcome market looks like, 10,000 a transaction
+FILL = """insert into app.events (channel, payload)
+          select 'wagerbase_market', jsonb_build_object('type', 'odds', 'market_id', g,
+                 'version', g, 'outcomes', jsonb_build_array(1, 2, 3))
+          from generate_series(1, %s) as g"""
 
 
 def backend_cpu_seconds(pid: int) -> float:
@@ -32,8 +38,11 @@ def backend_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(url: str, reads: int) -> dict[str, Any]:
+def measure(url: str, reads: int, events: int) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(0, events, 10_000):
+            conn.execute(FILL, [min(10_000, events - start)])
+        conn.execute("vacuum analyze app.events")
         row = conn.execute("select pg_backend_pid()").fetchone()
         assert row is not None
         pid = int(row[0])
@@ -53,6 +62,7 @@ def measure(url: str, reads: int) -> dict[str, Any]:
             read()
         cpu, wall = backend_cpu_seconds(pid) - cpu, time.perf_counter() - wall
     return {
+        "events_kept": events,
         "reads": reads,
         "wall_us_per_read": round(wall / reads * 1e6, 1),
         "database_cpu_us_per_read": round(cpu / reads * 1e6, 1),
@@ -65,13 +75,14 @@ def measure(url: str, reads: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=20_000, help="reads to time (20000)")
+    parser.add_argument("--events", type=int, default=300_000, help="events kept (300000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wagerbase-idle-poll-") as folder:
         server = EmbeddedServer(Path(folder) / "data")
         url = server.start()
         try:
             migrate(url)
-            print(json.dumps(measure(url, args.reads)))
+            print(json.dumps(measure(url, args.reads, args.events)))
         finally:
             server.stop()
 

@@ -5,10 +5,11 @@ round, `server.scheduler_tick()` (app.scheduler_tick of rpc/60_depth.sql, throug
 rpc/95_server.sql), in a transaction of its own: under the transaction-level advisory lock
 'wagerbase.scheduler' it closes every open market past its closes_at, settles the virtual markets
 whose draw is fixed (revealing their seeds; see docs/provably-fair.md), takes the pool snapshots
-that are due and prunes the snapshots, quote telemetry and live events older than their retention,
-a batch per round (docs/depth.md and docs/live.md, "Retention"). A node that does not get the lock does nothing that round, so
-many nodes never duplicate a snapshot; closing and settling draws are exactly-once anyway (`for
-update skip locked`). The decisions are all in SQL; this module only keeps the clock.
+that are due and prunes the snapshots, quote telemetry and live events older than their
+retention, a batch per round (docs/depth.md and docs/live.md, "Retention"). A node that does not
+get the lock does nothing that round, so many nodes never duplicate a snapshot; closing and
+settling draws are exactly-once anyway (`for update skip locked`). The decisions are all in SQL;
+this module only keeps the clock.
 
 Beside the clock runs the side-effect worker (rpc/70_side_effects.sql): on every node, it calls
 `server.work_side_effect()` (app.work_side_effect) until no job is due, one job per transaction,
