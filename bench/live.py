@@ -892,7 +892,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
                 url,
                 secrets.token_urlsafe(48),
                 folder / "serve.log",
-                env={"WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS)},
+                # every socket comes from this one address: lift the cap per client address
+                env={
+                    "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
+                    "WAGERBASE_CLIENT_SOCKETS": str(max(args.sockets)),
+                },
             )
             say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
             node.start()
