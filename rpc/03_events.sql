@@ -39,8 +39,10 @@ $$;
 -- while its row is locked, so a later transaction's events have higher ids and become visible no
 -- earlier: per market and per user, the order is the version order.
 -- When the cursor cannot be trusted the answer is `resync: true` with a `reason` and a fresh
--- cursor at the end: `server` (the database restarted or failed over since the cursor was made)
--- or `pruned` (events the cursor had not reached were pruned: it fell behind the retention).
+-- cursor at the end: `server` (the database restarted or failed over since the cursor was made),
+-- `pruned` (events the cursor had not reached were pruned: it fell behind the retention) or
+-- `behind` (more than 250,000 events to catch up on: each page reads the whole window, so a reader
+-- that far behind starts again at the end rather than page through them).
 -- Callers: the API nodes' hubs (server.read_events), never a client role. Changes nothing.
 -- Returns {cursor, events: [{id, channel, payload}], resync, reason}.
 -- Raises: invalid_argument (limit not between 1 and 10000, a malformed cursor).
@@ -58,6 +60,7 @@ declare
     v_last bigint;
     v_pruned xid8;
     v_reason text;
+    v_ahead bigint;
 begin
     if p_limit is null or p_limit not between 1 and 10000 then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
@@ -67,17 +70,17 @@ begin
         return pg_catalog.jsonb_build_object(
             'cursor', app._event_cursor(), 'events', '[]'::jsonb, 'resync', false);
     end if;
-    begin
-        v_since := (p_cursor ->> 'snapshot')::pg_catalog.pg_snapshot;
-        v_until := (p_cursor ->> 'until')::pg_catalog.pg_snapshot;
-        v_after := (p_cursor ->> 'after')::bigint;
-    exception when others then
-        v_since := null;
-    end;
-    if v_since is null or jsonb_typeof(p_cursor) <> 'object' then
+    -- checked by shape rather than by catching a failed cast (a subtransaction on every read)
+    if jsonb_typeof(p_cursor) is distinct from 'object'
+        or coalesce(p_cursor ->> 'snapshot', '') !~ '^\d{1,19}:\d{1,19}:(\d{1,19}(,\d{1,19})*)?$'
+        or coalesce(p_cursor ->> 'until', '0:0:') !~ '^\d{1,19}:\d{1,19}:(\d{1,19}(,\d{1,19})*)?$'
+        or coalesce(p_cursor ->> 'after', '0') !~ '^\d{1,18}$' then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'cursor', 'reason', 'a cursor this function returned'));
     end if;
+    v_since := (p_cursor ->> 'snapshot')::pg_catalog.pg_snapshot;
+    v_until := (p_cursor ->> 'until')::pg_catalog.pg_snapshot;
+    v_after := (p_cursor ->> 'after')::bigint;
 
     select s.pruned_xid into v_pruned from app.event_stream as s;
     if p_cursor ->> 'server' is distinct from app._event_server() then
@@ -94,33 +97,47 @@ begin
 
     v_until := coalesce(v_until, pg_catalog.pg_current_snapshot());
     -- the window, found through the xid index (one range, and one probe per transaction running
-    -- in `since`; the two sets are disjoint), then put in id order: ordering the whole table by
-    -- id and filtering would read every event kept
+    -- in `since`; the two sets are disjoint) and kept as ids only, then put in id order: ordering
+    -- the whole table by id and filtering would read every event kept
     with in_window as materialized (
-        select e.id, e.xid, e.channel, e.payload
+        select e.id, e.xid
         from app.events as e
         where e.xid >= pg_catalog.pg_snapshot_xmax(v_since)
             and e.xid < pg_catalog.pg_snapshot_xmax(v_until)
         union all
-        select e.id, e.xid, e.channel, e.payload
+        select e.id, e.xid
         from app.events as e
         where e.xid = any(array(select pg_catalog.pg_snapshot_xip(v_since)))
     ),
-    page as (
-        select w.id, w.channel, w.payload
+    ahead as materialized (
+        select w.id
         from in_window as w
         where pg_catalog.pg_visible_in_snapshot(w.xid, v_until)
             and (v_after is null or w.id > v_after)
-        order by w.id
+    ),
+    page as (
+        select a.id
+        from ahead as a
+        order by a.id
         limit p_limit
     )
 
     select coalesce(jsonb_agg(pg_catalog.jsonb_build_object(
-               'id', p.id, 'channel', p.channel, 'payload', p.payload) order by p.id), '[]'),
+               'id', e.id, 'channel', e.channel, 'payload', e.payload) order by e.id), '[]'),
            count(*)::integer,
-           max(p.id)
-    into v_events, v_count, v_last
-    from page as p;
+           max(e.id),
+           (select count(*) from ahead)
+    into v_events, v_count, v_last, v_ahead
+    from page as p
+    inner join app.events as e on p.id = e.id;
+
+    -- every page reads the whole window again: past 250,000 events a reader is better off
+    -- starting again at the end (its clients reload) than paging through them
+    if v_after is null and v_ahead > 250000 then
+        return pg_catalog.jsonb_build_object(
+            'cursor', app._event_cursor(), 'events', '[]'::jsonb, 'resync', true,
+            'reason', 'behind');
+    end if;
 
     return pg_catalog.jsonb_build_object(
         'cursor', case

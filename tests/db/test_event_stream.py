@@ -259,6 +259,24 @@ def test_a_cursor_from_another_server_start_resyncs_at_the_end(
         assert reader.resyncs == ["server"]
 
 
+def test_a_reader_more_than_250000_events_behind_resyncs_rather_than_pages(
+    url: str, writers: Callable[[], Connection]
+) -> None:
+    conn = writers()
+    with StreamReader(url) as reader:
+        conn.execute(
+            """insert into app.events (channel, payload)
+               select 'wagerbase_market', '{"type": "test", "name": "flood"}'
+               from generate_series(1, 250001)"""
+        )
+        conn.commit()
+        assert reader.read() == []
+        assert reader.resyncs == ["behind"]
+        emit(conn, "after")
+        conn.commit()
+        assert names(reader.rows()) == ["after"]
+
+
 def test_old_events_are_pruned_a_batch_a_round_and_a_reader_left_behind_resyncs(
     url: str, writers: Callable[[], Connection]
 ) -> None:

@@ -76,7 +76,7 @@ DEFAULT_POLL_SECONDS = 0.005  # after an empty read, the relay reads again this 
 BATCH = 1000  # events a read returns at most (server.read_events pages a larger window)
 READ = "select server.read_events(%s::jsonb, %s) as page"
 # why the relay resynced (server.read_events) -> the `reason` of the `resync` clients receive
-RESYNC_REASONS = {"server": "reconnected", "pruned": "fell_behind"}
+RESYNC_REASONS = {"server": "reconnected", "pruned": "fell_behind", "behind": "fell_behind"}
 SESSION_ENDED = "session_ended"  # the engine's user message naming sessions that ended
 RECENTLY_ENDED = 10_000  # sessions the hub remembers having heard end
 
@@ -313,8 +313,8 @@ class Hub:
         return page
 
     async def _resync(self, conn: Connection, reason: str) -> None:
-        """The cursor could not be trusted (`reason`: server, pruned) and the relay starts again
-        at the end: messages may have been missed, so clients reload."""
+        """The cursor could not be trusted (`reason`: server, pruned, behind) and the relay starts
+        again at the end: messages may have been missed, so clients reload."""
         self.resyncs += 1
         log.warning("live updates: resynchronising (%s)", reason)
         await self._recheck_sessions(conn)
