@@ -536,7 +536,7 @@ def analyse_latency(
         "out_of_order": out_of_order,
         "other_messages": dict(other),
         "latency_ms": summary(latencies),
-        # received before this process saw COMMIT return (the hub heard the NOTIFY first)
+        # received before this process saw COMMIT return (the hub read the event first)
         "negative_latencies": sum(1 for value in latencies if value < 0),
         "from_commit_sent_ms": summary(from_sent),
         "commit_ms": summary([(at - sent_at) * 1000 for _, _, sent_at, at in sent]),
@@ -892,7 +892,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
                 url,
                 secrets.token_urlsafe(48),
                 folder / "serve.log",
-                env={"WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS)},
+                # every socket comes from this one address: lift the cap per client address
+                env={
+                    "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
+                    "WAGERBASE_CLIENT_SOCKETS": str(max(args.sockets)),
+                },
             )
             say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
             node.start()

@@ -1,20 +1,27 @@
-"""The live-update hub of one API node: one LISTEN connection, fanned out to this node's sockets.
+"""The live-update hub of one API node: a relay reading the engine's event stream, fanned out to
+this node's sockets.
 
-The engine's functions `pg_notify` inside their transactions (docs/notifications.md), so a message
-exists only once its change committed, and PostgreSQL delivers them in commit order. Every API
-node runs one Hub: it LISTENs on the three channels and hands each message to the mailboxes of its
-own sockets that may see it (public market messages to all, a user's messages to that user's
-sockets, admin messages to admins). Nodes never talk to each other: each hears everything from
-the database, so adding a node needs nothing else.
+The engine's functions write their messages into app.events inside their transactions
+(docs/notifications.md), so a message exists only once its change committed. Every API node (and
+every worker process of one) runs one Hub: its relay reads the events that became visible since
+its cursor (`server.read_events`, a snapshot-based window: rpc/03_events.sql, docs/live.md "The
+event stream"), in id order, and hands each to the mailboxes of its own sockets that may see it
+(public market messages to all, a user's messages to that user's sockets, admin messages to
+admins). Nodes never talk to each other: each reads everything from the database, so adding a node
+needs nothing else. After a page of events the relay reads again at once; after an empty one it
+waits `poll` seconds (WAGERBASE_EVENT_POLL_MS, 5 ms by default).
 
-When the LISTEN connection is lost (the database restarted or failed over) the hub reconnects by
-itself, with backoff, and then publishes a `resync` event: messages sent while it was away are
-gone, so clients reload what they show (BetMarket sockets get `{"opcode": "resync"}`, Supabase
-Realtime channels a `system` frame and a `resync` broadcast). TCP keepalives and a periodic
-`select 1` notice a connection that died without a word.
+A hub starting fresh begins at the current end of the stream. When the relay's connection is lost
+it reconnects by itself, with backoff, and goes on from its cursor: nothing committed meanwhile is
+missed, and no `resync` is needed. The database says when the cursor cannot be trusted: the
+server restarted or failed over since it was made (a commit not yet flushed or replicated may be
+gone), or events it had not reached were pruned (it fell behind the retention). The hub then starts
+again at the current end and publishes a `resync` event: clients reload what they show (BetMarket
+sockets get `{"opcode": "resync"}`, Supabase Realtime channels a `system` frame and a `resync`
+broadcast). Every poll is a query, so a connection that died without a word is noticed at once
+(TCP keepalives too).
 
-LISTEN must run on the primary: a NOTIFY is delivered only on the server where its transaction
-committed, never replayed on a standby. The connection string is the node's DATABASE_URL with
+The relay must read the primary: the connection string is the node's DATABASE_URL with
 `conninfo.for_component`'s defaults, so with several hosts it carries
 `target_session_attrs=read-write` and reaches the primary, after a failover the new one.
 
@@ -24,13 +31,13 @@ mailbox that overflows anyway is marked so its socket closes with a "try again l
 
 Sessions: a mailbox knows the sessions of the tokens its socket holds (`sessions`), and takes the
 engine's `session_ended` messages that name one of them (the socket then closes what that session
-had open). A message sent while the hub was not listening is lost: so after it listens again, and
-before the `resync`, the hub asks the database which of its sockets' sessions ended meanwhile
-(server.ended_sessions) and hands them a `session_ended` of its own. A socket of an ended session
-is thus closed when the message arrives, or at the latest when the hub listens again. The hub
-also remembers the last sessions it heard end (`ended_recently`): a socket checks its token at the
-database, then, with no await in between, asks the hub before it takes the session on, so a
-session that ended while the check was on its way is not taken on either.
+had open). When the hub resyncs, messages it did not read are lost: so before the `resync` the
+hub asks the database which of its sockets' sessions ended meanwhile (server.ended_sessions) and
+hands them a `session_ended` of its own. A socket of an ended session is thus closed when the
+message arrives, or at the latest when the hub resyncs. The hub also remembers the last sessions
+it heard end (`ended_recently`): a socket checks its token at the database, then, with no await in
+between, asks the hub before it takes the session on, so a session that ended while the check was
+on its way is not taken on either.
 """
 
 import asyncio
@@ -38,6 +45,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import time
 import uuid
 from collections import Counter, OrderedDict
@@ -63,10 +71,24 @@ MAILBOX_LIMIT = 1000
 # A socket whose oldest waiting message is older than this is too slow to follow the market
 # (coalescing keeps its mailbox short, not fresh): it is dropped like a full one.
 MAX_LAG_SECONDS = 10.0
-HEALTH_CHECK_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0
+DEFAULT_POLL_SECONDS = 0.005  # after an empty read, the relay reads again this much later
+BATCH = 1000  # events a read returns at most (server.read_events pages a larger window)
+READ = "select server.read_events(%s::jsonb, %s) as page"
+# why the relay resynced (server.read_events) -> the `reason` of the `resync` clients receive
+RESYNC_REASONS = {"server": "reconnected", "pruned": "fell_behind", "behind": "fell_behind"}
 SESSION_ENDED = "session_ended"  # the engine's user message naming sessions that ended
 RECENTLY_ENDED = 10_000  # sessions the hub remembers having heard end
+
+
+def poll_from_environment() -> float:
+    """`WAGERBASE_EVENT_POLL_MS` in seconds (a positive number of milliseconds), else 5 ms."""
+    raw = os.environ.get("WAGERBASE_EVENT_POLL_MS", "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_POLL_SECONDS
+    return value / 1000 if value > 0 else DEFAULT_POLL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -172,11 +194,13 @@ Enricher = Callable[[Event], Awaitable[Event]]
 
 
 class Hub:
-    """One LISTEN connection and the mailboxes of this node's sockets."""
+    """One relay reading the event stream and the mailboxes of this node's sockets."""
 
-    def __init__(self, url: str, enrich: Enricher | None = None) -> None:
+    def __init__(self, url: str, enrich: Enricher | None = None, poll: float | None = None) -> None:
         self._url = url
         self._enrich = enrich
+        self.poll = poll if poll is not None else poll_from_environment()
+        self._cursor: Any = None  # where the relay reads next (server.read_events); None: the end
         self._mailboxes: set[Mailbox] = set()
         self._per_client: Counter[str] = Counter()
         self._ended: OrderedDict[str, None] = OrderedDict()
@@ -184,6 +208,7 @@ class Hub:
         self.connected = asyncio.Event()
         self.published = 0
         self.reconnects = 0
+        self.resyncs = 0
 
     # mailboxes -------------------------------------------------------------------------------
 
@@ -227,14 +252,14 @@ class Hub:
                 log.warning("dropping a slow socket (user %s): mailbox full", mailbox.user_id)
                 self.unsubscribe(mailbox)
 
-    # the LISTEN connection -------------------------------------------------------------------
+    # the relay -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wagerbase-hub")
         try:
             await asyncio.wait_for(self.connected.wait(), timeout=30)
         except TimeoutError:
-            log.warning("live updates: not listening yet; retrying in the background")
+            log.warning("live updates: not reading the stream yet; retrying in the background")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -244,44 +269,62 @@ class Hub:
 
     async def _run(self) -> None:
         backoff = 0.2
-        first = True
         while True:
             try:
-                await self._listen(announce_resync=not first)
-                first = False
+                await self._listen()
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
                 if self.connected.is_set():
-                    log.warning("live updates: lost the LISTEN connection (%s); reconnecting", exc)
-                self.connected.clear()
-                if not first:
+                    log.warning(
+                        "live updates: lost the stream's connection (%s); reconnecting", exc
+                    )
                     self.reconnects += 1
-                first = False
+                self.connected.clear()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             else:
                 backoff = 0.2
 
-    async def _listen(self, *, announce_resync: bool) -> None:
+    async def _listen(self) -> None:
+        """Read the stream from the cursor for as long as the connection lasts."""
         async with await Connection.connect(
             for_component(self._url, "wagerbase hub"), autocommit=True, row_factory=dict_row
         ) as conn:
-            for channel in CHANNELS:
-                await conn.execute(f"listen {channel}")
+            page = await self._read(conn)
             self.connected.set()
-            log.info("live updates: listening")
-            if announce_resync:
-                await self._recheck_sessions(conn)
-                self.publish(Event("system", {"type": "resync", "reason": "reconnected"}))
+            log.info("live updates: reading the event stream")
             while True:
-                async for notify in conn.notifies(timeout=HEALTH_CHECK_SECONDS):
-                    await self._receive(notify.channel, notify.payload)
-                await conn.execute("select 1")
+                if page["resync"]:
+                    await self._resync(conn, str(page.get("reason")))
+                for row in page["events"]:
+                    await self._receive(row["channel"], row["payload"])
+                if not page["events"]:
+                    await asyncio.sleep(self.poll)
+                page = await self._read(conn)
+
+    async def _read(self, conn: Connection) -> dict[str, Any]:
+        """The next page of events after the cursor; the cursor moves past it."""
+        cursor = await conn.execute(READ, [_json(self._cursor), BATCH])
+        row = await cursor.fetchone()
+        assert row is not None
+        page: dict[str, Any] = row["page"]
+        self._cursor = page["cursor"]
+        return page
+
+    async def _resync(self, conn: Connection, reason: str) -> None:
+        """The cursor could not be trusted (`reason`: server, pruned, behind) and the relay starts
+        again at the end: messages may have been missed, so clients reload."""
+        self.resyncs += 1
+        log.warning("live updates: resynchronising (%s)", reason)
+        await self._recheck_sessions(conn)
+        self.publish(
+            Event("system", {"type": "resync", "reason": RESYNC_REASONS.get(reason, reason)})
+        )
 
     async def _recheck_sessions(self, conn: Connection) -> None:
-        """Hand a `session_ended` to the sockets whose sessions ended while the hub was not
-        listening (their messages are lost), once it listens again."""
+        """Hand a `session_ended` to the sockets whose sessions ended in messages the hub will
+        not read (it resyncs)."""
         live = set()
         for mailbox in self._mailboxes:
             for session in mailbox.sessions:
@@ -302,19 +345,19 @@ class Hub:
         if ended:
             self.publish(Event("user", {"type": SESSION_ENDED, "session_ids": ended}))
 
-    async def _receive(self, channel: str, payload: str) -> None:
+    async def _receive(self, channel: str, payload: Any) -> None:
         audience = CHANNELS.get(channel)
-        if audience is None:
+        if audience is None or not isinstance(payload, dict):
+            log.warning("live updates: ignoring a message that is not a JSON object on %s", channel)
             return
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            log.warning("live updates: ignoring a payload that is not JSON on %s", channel)
-            return
-        event = Event(audience, data)
+        event = Event(audience, payload)
         if self._enrich is not None:
             try:
                 event = await self._enrich(event)
             except (psycopg.Error, ApiError) as exc:  # ApiError: the live lane stayed busy
                 log.warning("live updates: could not enrich %s: %s", event.type, exc)
         self.publish(event)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

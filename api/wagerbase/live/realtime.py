@@ -30,8 +30,8 @@ at once with the reason. A channel may carry:
   as the channel's caller, so RLS decides who receives it.
 
 The socket's mailbox on the node's hub (hub.py) is bounded: when it overflows, the socket is closed
-with 1013 (try again later). After the hub reconnected to the database every channel gets a
-`system` frame (and market topics a `resync` broadcast): reload what you show.
+with 1013 (try again later). When the hub resyncs (docs/live.md, "The event stream") every channel
+gets a `system` frame (and market topics a `resync` broadcast): reload what you show.
 
 Subscriptions are bounded (limits.Sockets): at most 100 channels and 100 postgres_changes bindings
 a channel, and WAGERBASE_SOCKET_BINDINGS bindings in all, on one socket (a join past them is
@@ -103,7 +103,10 @@ CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left t
 MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
 MAX_BINDINGS = 100  # postgres_changes bindings per channel
 SOCKETS = "realtime_sockets"  # the app state's key for the node's open Realtime sockets
-RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
+RESYNC_MESSAGE = (
+    "resync: messages may have been missed (the database restarted or failed over);"
+    " reload what you show"
+)
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
 SESSION_ENDED_NOW = f"invalid access token: {ended({})}"
