@@ -20,7 +20,17 @@ committed, never replayed on a standby. The connection string is the node's DATA
 
 A slow socket never slows the others or the database: each mailbox is bounded, odds messages of
 one market replace the older one still waiting (a client only needs the latest odds), and a
-mailbox that overflows anyway is marked so its socket closes with a "try again later" code.
+mailbox that overflows anyway, or whose oldest message has waited more than MAX_LAG_SECONDS, is
+marked so its socket closes with a "try again later" code.
+
+Fan-out: each event is one object handed to every mailbox, and carries a cache (`Event.frames`)
+in which each surface keeps what it made of it once for all of the node's sockets: BetMarket's
+JSON text, a Realtime broadcast's frame, the bytes of a WebSocket frame (live/wire.py). A mailbox
+whose socket is idle (nothing waiting, its writer waiting for the next event, nothing being sent)
+may take an event at once: its `send_now`, set by the socket, writes the frame to the client's
+connection during `publish`, with no task to wake; it declines (and the event is queued for the
+socket's writer as before) when the event needs per-socket work that waits (a database check)
+or the connection is not ready to take more (its buffer is full: the client reads slowly).
 
 Sessions: a mailbox knows the sessions of the tokens its socket holds (`sessions`), and takes the
 engine's `session_ended` messages that name one of them (the socket then closes what that session
@@ -72,11 +82,13 @@ RECENTLY_ENDED = 10_000  # sessions the hub remembers having heard end
 @dataclass(frozen=True)
 class Event:
     """One message: `audience` is market, user, admin or system; `payload` as the engine sent it
-    (plus `received_at`, the node's monotonic clock when it arrived, for latency figures)."""
+    (plus `received_at`, the node's monotonic clock when it arrived, for latency figures).
+    `frames` is what the node's sockets made of it, kept for the others (the module's heading)."""
 
     audience: str
     payload: dict[str, Any]
     received_at: float = field(default_factory=time.monotonic)
+    frames: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def type(self) -> str:
@@ -108,9 +120,13 @@ class Mailbox:
         self.limit = limit
         self.max_lag = max_lag
         self.overflowed = False
+        # the socket's way to send an event at once (the module's heading): True when it was
+        # sent (or has nothing to send), False when it must be queued for the writer
+        self.send_now: Callable[[Event], bool] | None = None
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._ready = asyncio.Event()
         self._serial = itertools.count()
+        self._waiting = False  # the writer waits in get() for the next event
 
     def identify(self, user_id: str | None, is_admin: bool) -> None:
         """The socket authenticated (or signed out): route its user and admin messages."""
@@ -130,8 +146,17 @@ class Mailbox:
         return True
 
     def offer(self, event: Event) -> bool:
-        """Queue the event; False when the mailbox is full, or its oldest message has waited
-        longer than max_lag (the socket must then be closed)."""
+        """Send the event at once when the socket is idle and can (send_now), else queue it;
+        False when the mailbox is full, or its oldest message has waited longer than max_lag
+        (the socket must then be closed)."""
+        if (
+            not self._items
+            and self._waiting
+            and not self.overflowed
+            and self.send_now is not None
+            and self.send_now(event)
+        ):
+            return True
         if self._items:
             oldest = next(iter(self._items.values()))
             if event.received_at - oldest.received_at > self.max_lag:
@@ -158,7 +183,11 @@ class Mailbox:
             if self.overflowed:
                 return None
             self._ready.clear()
-            await self._ready.wait()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
         if self.overflowed:
             return None
         _, event = self._items.popitem(last=False)
