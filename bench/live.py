@@ -35,6 +35,7 @@ import math
 import platform
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -152,6 +154,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="deflate",
         help="permessage-deflate offered by the client, as browsers do (deflate)",
     )
+    node = parser.add_argument_group("the node")
+    node.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="the node's worker processes (`wagerbase serve --workers`); the sockets spread "
+        "over them as the kernel hands out connections (1)",
+    )
+    node.add_argument(
+        "--profile",
+        type=Path,
+        help="run the node under py-spy (`--py-spy`) and write its samples of every worker to "
+        "this file (py-spy's raw format: one line per stack and its count); the node's CPU "
+        "figures then include the profiler's cost",
+    )
+    node.add_argument(
+        "--py-spy", default="py-spy", help="the py-spy command, for --profile (py-spy on PATH)"
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--label", help="result file label (live, or live-nodeflate)")
     out.add_argument("--results-dir", type=Path, default=RESULTS, help="where the JSON goes")
@@ -170,13 +190,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sockets: give whole numbers, e.g. 1,100,1000")
     if not args.sockets or any(n < 1 for n in args.sockets) or args.sockets != sorted(args.sockets):
         parser.error("--sockets: positive, ascending socket counts")
-    for name in ("wagers", "markets", "throughput_markets", "throughput_clients", "users"):
+    numbers = ("wagers", "markets", "throughput_markets", "throughput_clients", "users", "workers")
+    for name in numbers:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.throughput_seconds < 0 or args.gap_ms < 0 or args.timeout <= 0:
         parser.error("--throughput-seconds and --gap-ms not negative, --timeout positive")
     if args.label is None:
         args.label = "live" if args.compression == "deflate" else "live-nodeflate"
+        if args.workers > 1:
+            args.label += f"-w{args.workers}"
     return args
 
 
@@ -184,13 +207,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Node(ServingNode):
-    """One `wagerbase serve` process on 127.0.0.1 (tests/serving.py's), with its CPU time."""
+    """One `wagerbase serve` node on 127.0.0.1 (tests/serving.py's), with its CPU time: its
+    process and its workers' (and nothing of a profiler it runs under)."""
+
+    def processes(self) -> list[Any]:
+        if psutil is None or self.process is None:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        return [p for p in tree if not (self.prefix and p.pid == root.pid)]
 
     def cpu_seconds(self) -> float | None:
         if psutil is None or self.process is None:
             return None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Under a profiler, stop the node itself, so that the profiler writes its samples."""
+        if self.prefix and self.process is not None and self.process.poll() is None:
+            for process in self.processes()[:1]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=60)
+        super().stop(sig)
+
+    def sockets_per_worker(self, attempts: int = 40) -> dict[int, int]:
+        """How many sockets each worker serves, from /health (asked on new connections until
+        every worker answered, or `attempts` times)."""
+        found: dict[int, int] = {}
+        for _ in range(attempts):
+            answer = httpx.get(f"{self.url}/health", timeout=10).json()
+            if "worker" not in answer:  # a node without workers (before `serve --workers`)
+                return {0: int(answer.get("live", {}).get("sockets", -1))}
+            found[int(answer["worker"]["pid"])] = int(answer["live"]["sockets"])
+            if len(found) >= self.workers:
+                break
+        return found
 
 
 # ---- CPU ----------------------------------------------------------------------------------------
@@ -556,6 +617,7 @@ async def latency_run(
 ) -> dict[str, Any]:
     opened_s = await sockets.grow(count)
     await asyncio.sleep(0.5)  # let the handshakes' tasks settle on both sides
+    spread = await asyncio.to_thread(node.sockets_per_worker)
     sockets.take()
     sent: list[tuple[int, int, float, float]] = []
     place_s: list[float] = []
@@ -580,6 +642,8 @@ async def latency_run(
     result.update(
         {
             "sockets_open_s": round(opened_s, 2),
+            # per worker (by process id), as its /health counted them once all were open
+            "sockets_per_worker": {str(pid): n for pid, n in sorted(spread.items())},
             "waits_timed_out": timeouts,
             "place_wager_ms": summary(place_s),
             "cpu": cpu,
@@ -793,6 +857,19 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
     return Fixture(latency, throughput)
 
 
+def node_settings(sockets: int, workers: int) -> dict[str, str]:
+    """The node's environment: its silent anonymous sockets outlive /ws's idle timeout, and its
+    socket limits (per node and per client address, divided among its workers) hold every
+    socket of the benchmark, which all come from 127.0.0.1, on any one worker, however unevenly
+    the kernel spreads them."""
+    room = str(sockets * max(1, workers))
+    return {
+        "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
+        "WAGERBASE_MAX_SOCKETS": room,
+        "WAGERBASE_CLIENT_SOCKETS": room,
+    }
+
+
 def api_changed() -> bool | None:
     try:
         done = subprocess.run(
@@ -888,13 +965,24 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             git["layers_checksum"] = migrated.layers_checksum
             say(f"  {migrated.summary()}")
             fixture = prepare(url, args)
+            prefix: tuple[str, ...] = ()
+            if args.profile is not None:
+                prefix = (
+                    args.py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "250",
+                    "--output", str(args.profile.resolve()), "--",
+                )  # fmt: skip
             node = Node(
                 url,
                 secrets.token_urlsafe(48),
                 folder / "serve.log",
-                env={"WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS)},
+                env=node_settings(max(args.sockets), args.workers),
+                workers=args.workers,
+                prefix=prefix,
             )
-            say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
+            say(
+                f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}, "
+                f"{args.workers} worker(s){' under py-spy' if prefix else ''}"
+            )
             node.start()
             measured = asyncio.run(measure(srv, url, node, fixture, args))
             info = server_info(url, srv)
@@ -938,9 +1026,13 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "machine": machine,
         "server": info,
         "node": {
-            "processes": 1,
-            "command": "wagerbase serve (uvicorn, one event loop, default asyncio loop)",
-            "ws_idle_seconds": NODE_IDLE_SECONDS,
+            "workers": args.workers,
+            "command": (
+                f"wagerbase serve --workers {args.workers} (uvicorn; each worker a process with "
+                "one event loop, default asyncio loop)"
+            ),
+            "settings": node_settings(max(args.sockets), args.workers),
+            "profiled_with": " ".join(node.prefix) if node is not None and node.prefix else None,
             "negotiated_extensions": measured["negotiated_extensions"],
         },
         "client": {
@@ -981,7 +1073,8 @@ def markdown(result: dict[str, Any]) -> str:
     params = result["parameters"]
     lines = [
         f"Fan-out latency, commit returned to odds_update received, {params['wagers']} wagers one "
-        f"at a time over {params['latency_markets']} games (compression offered: "
+        f"at a time over {params['latency_markets']} games, {result['node']['workers']} "
+        f"worker(s) (compression offered: "
         f"{result['client']['compression_offered']}, negotiated: "
         f"{', '.join(result['node']['negotiated_extensions']) or 'none'}):",
         "",
