@@ -58,11 +58,10 @@ def keys(secret: str) -> dict[str, str]:
     return {"anon": tokens.role_key("anon"), "service_role": tokens.role_key("service_role")}
 
 
-def log_as_the_node(worker: int | None = None) -> None:
-    """The node's logging (set by cli.main in the node's own process): `wagerbase: ...` lines on
-    stderr, the request log at INFO; a worker's lines say its process id."""
-    name = "wagerbase" if worker is None else f"wagerbase[{worker}]"
-    logging.basicConfig(format=f"{name}: %(message)s", stream=sys.stderr, force=True)
+def log_as_the_node() -> None:
+    """In a worker, the node's log levels (cli.main and serve set them in the node's process):
+    wagerbase's messages and the request log at INFO. The app's logging configuration (app.py)
+    writes them."""
     log.setLevel(logging.INFO)
     logging.getLogger("wagerbase.http").setLevel(logging.INFO)
 
@@ -76,7 +75,7 @@ class Worker:
     parent: int
 
     def __call__(self) -> Litestar:
-        log_as_the_node(os.getpid())
+        log_as_the_node()
         threading.Thread(target=self._watch_parent, name="wagerbase-parent", daemon=True).start()
         return create_app(self.config)
 
