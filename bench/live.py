@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import logging
 import math
+import os
 import platform
 import resource
 import secrets
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,6 +152,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tput.add_argument("--users", type=int, default=100, help="bettors taking turns (100)")
     client = parser.add_argument_group("sockets")
     client.add_argument(
+        "--client",
+        choices=["websockets", "raw"],
+        default="websockets",
+        help="the sockets' client: the `websockets` asyncio client, as a browser-like client "
+        "(websockets), or a minimal one that only reads frames, so that the figures are the "
+        "node's more than the client's (raw; offers no compression)",
+    )
+    client.add_argument(
         "--compression",
         choices=["deflate", "none"],
         default="deflate",
@@ -171,6 +182,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     node.add_argument(
         "--py-spy", default="py-spy", help="the py-spy command, for --profile (py-spy on PATH)"
+    )
+    node.add_argument(
+        "--node-python",
+        default=sys.executable,
+        help="the Python that runs the node, with its `wagerbase` (another checkout's "
+        ".venv/bin/python: its API, driven by this client, to compare versions); this one's",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--label", help="result file label (live, or live-nodeflate)")
@@ -198,6 +215,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--throughput-seconds and --gap-ms not negative, --timeout positive")
     if args.label is None:
         args.label = "live" if args.compression == "deflate" else "live-nodeflate"
+        if args.client == "raw":
+            args.label = "live-raw"
         if args.workers > 1:
             args.label += f"-w{args.workers}"
     return args
@@ -301,13 +320,93 @@ class Cpu:
 # ---- the sockets --------------------------------------------------------------------------------
 
 
-class Sockets:
-    """Anonymous /ws sockets in this process, each stamping every message as it arrives."""
+class RawSocket(asyncio.Protocol):
+    """A WebSocket client reduced to what the benchmark needs, for `--client raw`: the upgrade,
+    then the server's frames (unmasked, unfragmented text; pings answered with a masked pong;
+    a close ends it). It stamps each text message as its bytes arrive, with a few microseconds
+    of Python per message where the `websockets` client spends tens: so the figures are the
+    node's more than the client's. It offers no compression."""
 
-    def __init__(self, url: str, compression: str | None) -> None:
+    def __init__(self, host: str, path: str, on_text: Any, on_close: Any) -> None:
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: "
+            f"{base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        self.on_text = on_text
+        self.on_close = on_close
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.upgraded = False
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = CLOCK()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.opened.set_exception(BenchError(f"upgrade refused: {buffer[:100]!r}"))
+                return
+            self.upgraded = True
+            self.opened.set_result(None)
+            buffer = buffer[end + 4 :]
+        at, size = 0, len(buffer)
+        while size - at >= 2:
+            opcode, length = buffer[at] & 0x0F, buffer[at + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - at < 4:
+                    break
+                length, head = int.from_bytes(buffer[at + 2 : at + 4], "big"), 4
+            elif length == 127:
+                if size - at < 10:
+                    break
+                length, head = int.from_bytes(buffer[at + 2 : at + 10], "big"), 10
+            if size - at < head + length:
+                break
+            payload = buffer[at + head : at + head + length]
+            at += head + length
+            if opcode == 1:
+                self.on_text(now, payload.decode())
+            elif opcode == 9:  # ping: a pong with the same payload, masked as a client's must be
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                assert self.transport is not None
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            elif opcode == 8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                self.close_reason = payload[2:].decode(errors="replace")
+                assert self.transport is not None
+                self.transport.close()
+        self.buffer = buffer[at:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or BenchError("connection lost before the upgrade"))
+        self.on_close(self)
+
+
+class Sockets:
+    """Anonymous /ws sockets in this process, each stamping every message as it arrives: the
+    `websockets` asyncio client, as a browser-like client (`client` "websockets"), or RawSocket
+    (`client` "raw")."""
+
+    def __init__(self, url: str, compression: str | None, client: str = "websockets") -> None:
         self.url = url
         self.compression = compression
-        self.connections: list[ClientConnection] = []
+        self.client = client
+        self.connections: list[Any] = []
         self.logs: list[list[tuple[float, str]]] = []
         self.readers: list[asyncio.Task[None]] = []
         self.closed: list[dict[str, Any]] = []
@@ -328,6 +427,11 @@ class Sockets:
         """Open sockets until there are `count`; returns the seconds it took."""
         started = CLOCK()
         gate = asyncio.Semaphore(concurrency)
+        if self.client == "raw":
+            while len(self) < count:
+                self._add(None)
+            await self._open_raws(count, gate)
+            return CLOCK() - started
 
         async def one() -> ClientConnection:
             async with gate:
@@ -342,34 +446,67 @@ class Sockets:
 
         opened = await asyncio.gather(*(one() for _ in range(count - len(self))))
         for ws in opened:
-            index = len(self.connections)
-            self.connections.append(ws)
-            self.logs.append([])
-            self.latest.append({})
+            index = self._add(ws)
             self.readers.append(asyncio.create_task(self._read(index, ws), name=f"ws-{index}"))
         return CLOCK() - started
 
+    def _add(self, connection: Any) -> int:
+        index = len(self.connections)
+        self.connections.append(connection)
+        self.logs.append([])
+        self.latest.append({})
+        return index
+
+    async def _open_raws(self, count: int, gate: asyncio.Semaphore) -> None:
+        """Open the RawSockets of the indexes that have none yet (up to `count`)."""
+        loop = asyncio.get_running_loop()
+        split = urllib.parse.urlsplit(self.url)
+        host, port = split.hostname or "127.0.0.1", split.port or 80
+
+        async def one(index: int) -> None:
+            async with gate:
+                protocol = RawSocket(
+                    f"{host}:{port}",
+                    split.path,
+                    lambda now, text: self._received(index, now, text),
+                    lambda raw: self._lost(index, raw),
+                )
+                await loop.create_connection(lambda: protocol, host, port)
+                await asyncio.wait_for(protocol.opened, 60)
+                self.connections[index] = protocol
+
+        await asyncio.gather(*(one(i) for i in range(count) if self.connections[i] is None))
+
+    def _lost(self, index: int, raw: RawSocket) -> None:
+        if not self._closing:
+            self.closed.append(
+                {"socket": index, "code": raw.close_code, "reason": raw.close_reason}
+            )
+
+    def _received(self, index: int, now: float, text: str) -> None:
+        self.logs[index].append((now, text))
+        self.received += 1
+        self.last_receipt = now
+        if self.received >= self._target:
+            self._reached.set()
+        key = odds_key(text)
+        if key is not None:
+            market, version = key
+            latest = self.latest[index]
+            before = latest.get(market, 0)
+            if version > before:
+                latest[market] = version
+                goal = self._final.get(market)
+                if goal is not None and before < goal <= version:
+                    self.satisfied += 1
+
     async def _read(self, index: int, ws: ClientConnection) -> None:
-        log = self.logs[index]
-        latest = self.latest[index]
         try:
             async for message in ws:
                 now = CLOCK()
-                text = message if isinstance(message, str) else message.decode()
-                log.append((now, text))
-                self.received += 1
-                self.last_receipt = now
-                if self.received >= self._target:
-                    self._reached.set()
-                key = odds_key(text)
-                if key is not None:
-                    market, version = key
-                    before = latest.get(market, 0)
-                    if version > before:
-                        latest[market] = version
-                        goal = self._final.get(market)
-                        if goal is not None and before < goal <= version:
-                            self.satisfied += 1
+                self._received(
+                    index, now, message if isinstance(message, str) else message.decode()
+                )
         except ConnectionClosed:
             pass
         finally:
@@ -421,12 +558,17 @@ class Sockets:
         return taken
 
     def extensions(self) -> list[str]:
-        if not self.connections:
-            return []
+        if not self.connections or self.client == "raw":
+            return []  # RawSocket offers none
         return [str(ext.name) for ext in self.connections[0].protocol.extensions]
 
     async def close(self) -> None:
         self._closing = True
+        if self.client == "raw":
+            for raw in self.connections:
+                if raw is not None and raw.transport is not None:
+                    raw.transport.close()
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(ws.close() for ws in self.connections), return_exceptions=True),
@@ -900,7 +1042,8 @@ def raise_file_limit(sockets: int) -> dict[str, int]:
 async def measure(
     srv: Server, url: str, node: Node, fixture: Fixture, args: argparse.Namespace
 ) -> dict[str, Any]:
-    sockets = Sockets(node.ws_url, None if args.compression == "none" else "deflate")
+    compression = None if args.compression == "none" or args.client == "raw" else "deflate"
+    sockets = Sockets(node.ws_url, compression, args.client)
     latency: list[dict[str, Any]] = []
     throughput: dict[str, Any] | None = None
     async with await psycopg.AsyncConnection.connect(
@@ -978,6 +1121,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
                 env=node_settings(max(args.sockets), args.workers),
                 workers=args.workers,
                 prefix=prefix,
+                python=args.node_python,
             )
             say(
                 f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}, "
@@ -1036,7 +1180,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "negotiated_extensions": measured["negotiated_extensions"],
         },
         "client": {
-            "library": "websockets (asyncio client), all sockets in this one process",
+            "library": (
+                "websockets (asyncio client)"
+                if args.client == "websockets"
+                else "RawSocket (bench/live.py: frames read by an asyncio.Protocol)"
+            )
+            + ", all sockets in this one process",
             "python": platform.python_version(),
             "compression_offered": args.compression,
         },

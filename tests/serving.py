@@ -49,6 +49,7 @@ class Node:
     # suite's nodes stay within the embedded server's max_connections
     workers: int = 1
     prefix: tuple[str, ...] = ()  # a command the node runs under (a profiler: bench/live.py)
+    python: str = sys.executable  # the Python that runs it (another checkout's: bench/live.py)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,13 +88,15 @@ class Node:
             "DATABASE_URL": self.database_url,
             "WAGERBASE_JWT_SECRET": self.jwt_secret,
             "WAGERBASE_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+            # as a setting rather than `--workers`, which a node of an older checkout refuses
+            "WAGERBASE_WORKERS": str(self.workers),
             **self.env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
                 *self.prefix,
-                sys.executable,
+                self.python,
                 "-m",
                 "wagerbase.cli",
                 "serve",
@@ -101,8 +104,6 @@ class Node:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--workers",
-                str(self.workers),
             ],
             cwd=REPO,
             env=env,
