@@ -999,6 +999,21 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
     return Fixture(latency, throughput)
 
 
+def node_commit(python: str) -> str | None:
+    """The commit of the checkout whose `.venv/bin/python` runs the node (None when unknown)."""
+    checkout = REPO_ROOT if python == sys.executable else Path(python).absolute().parents[2]
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
 def node_settings(sockets: int, workers: int) -> dict[str, str]:
     """The node's environment: its silent anonymous sockets outlive /ws's idle timeout, and its
     socket limits (per node and per client address, divided among its workers) hold every
@@ -1177,6 +1192,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             ),
             "settings": node_settings(max(args.sockets), args.workers),
             "profiled_with": " ".join(node.prefix) if node is not None and node.prefix else None,
+            # the node's Python, and so its API (--node-python: another checkout's, at commit)
+            "python": args.node_python,
+            "commit": node_commit(args.node_python),
             "negotiated_extensions": measured["negotiated_extensions"],
         },
         "client": {

@@ -131,7 +131,8 @@ class Node:
                 break
             if answer.status_code != 200:
                 break
-            seen.add(int(answer.json()["worker"]["pid"]))
+            # a node from before `serve --workers` says no worker: it is one process
+            seen.add(int(answer.json().get("worker", {}).get("pid", 0)))
             if len(seen) >= self.workers:
                 break
         return seen
