@@ -27,7 +27,17 @@ The relay must read the primary: the connection string is the node's DATABASE_UR
 
 A slow socket never slows the others or the database: each mailbox is bounded, odds messages of
 one market replace the older one still waiting (a client only needs the latest odds), and a
-mailbox that overflows anyway is marked so its socket closes with a "try again later" code.
+mailbox that overflows anyway, or whose oldest message has waited more than MAX_LAG_SECONDS, is
+marked so its socket closes with a "try again later" code.
+
+Fan-out: each event is one object handed to every mailbox, and carries a cache (`Event.frames`)
+in which each surface keeps what it made of it once for all of the node's sockets: BetMarket's
+JSON text, a Realtime broadcast's frame, the bytes of a WebSocket frame (live/wire.py). A mailbox
+whose socket is idle (nothing waiting, its writer waiting for the next event, nothing being sent)
+may take an event at once: its `send_now`, set by the socket, writes the frame to the client's
+connection during `publish`, with no task to wake; it declines (and the event is queued for the
+socket's writer as before) when the event needs per-socket work that waits (a database check)
+or the connection is not ready to take more (its buffer is full: the client reads slowly).
 
 Sessions: a mailbox knows the sessions of the tokens its socket holds (`sessions`), and takes the
 engine's `session_ended` messages that name one of them (the socket then closes what that session
@@ -94,11 +104,13 @@ def poll_from_environment() -> float:
 @dataclass(frozen=True)
 class Event:
     """One message: `audience` is market, user, admin or system; `payload` as the engine sent it
-    (plus `received_at`, the node's monotonic clock when it arrived, for latency figures)."""
+    (plus `received_at`, the node's monotonic clock when it arrived, for latency figures).
+    `frames` is what the node's sockets made of it, kept for the others (the module's heading)."""
 
     audience: str
     payload: dict[str, Any]
     received_at: float = field(default_factory=time.monotonic)
+    frames: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def type(self) -> str:
@@ -114,25 +126,40 @@ class Event:
 
 
 class Mailbox:
-    """One socket's queue: bounded, and coalescing each market's odds to the latest."""
+    """One socket's queue: bounded in length and in age, and coalescing each market's odds to the
+    latest.
+
+    Its age is how long the socket has been missing an update: the moment the oldest message
+    still waiting arrived, or the one its writer took and is still sending (a client that stopped
+    reading holds its writer there), where coalesced odds keep the moment of the first update of
+    their market the socket missed, not the latest's. So a socket fed the odds of a few markets
+    over and over, which coalescing keeps short, is still dropped once it is MAX_LAG_SECONDS
+    behind."""
 
     def __init__(
         self,
         user_id: str | None = None,
         is_admin: bool = False,
-        limit: int = MAILBOX_LIMIT,
-        max_lag: float = MAX_LAG_SECONDS,
+        limit: int | None = None,
+        max_lag: float | None = None,
     ) -> None:
         self.user_id = user_id
         self.is_admin = is_admin
         self.sessions: frozenset[str] = frozenset()  # of the tokens its socket holds
         self.client = ""  # the socket's client (an address), for the node's cap per client
-        self.limit = limit
-        self.max_lag = max_lag
+        self.limit = MAILBOX_LIMIT if limit is None else limit
+        self.max_lag = MAX_LAG_SECONDS if max_lag is None else max_lag
         self.overflowed = False
-        self._items: OrderedDict[Hashable, Event] = OrderedDict()
+        # the socket's way to send an event at once (the module's heading): True when it was
+        # sent (or has nothing to send), False when it must be queued for the writer
+        self.send_now: Callable[[Event], bool] | None = None
+        self._items: OrderedDict[Hashable, Event] = OrderedDict()  # in the order they go out
+        # the same keys in the order they first arrived, each with the moment it did
+        self._since: OrderedDict[Hashable, float] = OrderedDict()
+        self._in_flight: float | None = None  # that moment, of the event the writer is sending
         self._ready = asyncio.Event()
         self._serial = itertools.count()
+        self._waiting = False  # the writer waits in get() for the next event
 
     def identify(self, user_id: str | None, is_admin: bool) -> None:
         """The socket authenticated (or signed out): route its user and admin messages."""
@@ -151,39 +178,69 @@ class Mailbox:
             return self.is_admin
         return True
 
+    def behind_since(self) -> float | None:
+        """Since when (the node's monotonic clock) the socket has been missing an update; None
+        when it misses none."""
+        oldest = self._in_flight
+        if self._since:
+            first = next(iter(self._since.values()))
+            oldest = first if oldest is None else min(oldest, first)
+        return oldest
+
     def offer(self, event: Event) -> bool:
-        """Queue the event; False when the mailbox is full, or its oldest message has waited
-        longer than max_lag (the socket must then be closed)."""
-        if self._items:
-            oldest = next(iter(self._items.values()))
-            if event.received_at - oldest.received_at > self.max_lag:
-                self.overflowed = True
-                self._ready.set()
-                return False
+        """Send the event at once when the socket is idle and can (send_now), else queue it;
+        False when the mailbox is full, or the socket has been missing an update for longer
+        than max_lag (it must then be closed)."""
+        if (
+            not self._items
+            and self._waiting
+            and not self.overflowed
+            and self.send_now is not None
+            and self.send_now(event)
+        ):
+            return True
+        since = self.behind_since()
+        if since is not None and event.received_at - since > self.max_lag:
+            return self._overflow()
         key: Hashable
+        replaced = False
         if event.audience == "market" and event.type == "odds":
             key = ("odds", event.payload.get("market_id"))
-            self._items.pop(key, None)  # the newer odds go to the back, after what came between
+            # the newer odds go to the back, after what came between; the socket has missed
+            # this market's odds since the first it did not get
+            replaced = self._items.pop(key, None) is not None
         else:
             key = next(self._serial)
         if len(self._items) >= self.limit:
-            self.overflowed = True
-            self._ready.set()
-            return False
+            return self._overflow()
         self._items[key] = event
+        if not replaced:
+            self._since[key] = event.received_at
         self._ready.set()
         return True
 
+    def _overflow(self) -> bool:
+        self.overflowed = True
+        self._ready.set()
+        return False
+
     async def get(self) -> Event | None:
-        """The next event, waiting for one; None once the mailbox overflowed."""
+        """The next event, waiting for one; None once the mailbox overflowed. Calling it again
+        says the previous one was sent."""
+        self._in_flight = None
         while not self._items:
             if self.overflowed:
                 return None
             self._ready.clear()
-            await self._ready.wait()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
         if self.overflowed:
             return None
-        _, event = self._items.popitem(last=False)
+        key, event = self._items.popitem(last=False)
+        self._in_flight = self._since.pop(key)
         return event
 
     def __len__(self) -> int:
