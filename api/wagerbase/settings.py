@@ -17,7 +17,7 @@ migrate and by the commands that administer; an API node's connections log in as
 High availability (docs/api.md, "Unknown outcomes"):
 - `DATABASE_URL` may name several hosts, as a URL (`postgresql://u:pw@h1:5432,h2:5432/db`) or
   in libpq's form (`host=h1,h2 port=5432,5432 dbname=db`). Every connection of the node (its
-  pool, the live-update LISTEN, the scheduler, migrations at start) adds, where the string and
+  pool, the live-update hub, the scheduler, migrations at start) adds, where the string and
   its PG* variable say nothing: `target_session_attrs=read-write` when there are several hosts
   (so each reaches the primary), `connect_timeout=5`, TCP keepalives (`keepalives=1
   keepalives_idle=5 keepalives_interval=2 keepalives_count=3`), `tcp_user_timeout=10000`
