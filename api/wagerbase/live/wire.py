@@ -13,8 +13,8 @@ cached on the event (`Event.frames`), and each socket only writes those bytes.
 
 A Wire writes only when uvicorn's own `send` would at once: the handshake done, no close sent or
 received, the connection open, and its transport not paused (uvicorn's `writable`, cleared while
-the transport's buffer is above its high-water mark, 64 KiB: the client reads slowly). Otherwise
-`send` answers False and the caller sends through ASGI, which waits for the client, or queues.
+the transport's buffer is above its high-water mark, WRITE_BUFFER_BYTES: the client reads
+slowly). Otherwise `send` answers False and the caller sends through ASGI, which waits for the client, or queues.
 
 The raw ASGI `send` is the bound `send` of uvicorn's WebSocketsSansIOProtocol: `App` (app.py's
 Litestar) keeps it in the connection's scope (`RAW_SEND`). Anything else (Litestar's test
@@ -23,7 +23,9 @@ refuses to load when the protocol's parts it uses are gone (`ATTRIBUTES`), and
 tests/live/test_wire.py fails when they change.
 """
 
+import contextlib
 import logging
+import socket
 from collections.abc import Hashable, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -35,6 +37,8 @@ from websockets.protocol import State
 log = logging.getLogger("wagerbase.live")
 
 RAW_SEND = "wagerbase.raw_send"  # the scope's key for the server's own ASGI send
+WRITE_BUFFER_BYTES = 16 * 1024  # a socket's transport pauses past this (Wire's heading)
+SEND_BUFFER_BYTES = 64 * 1024  # its kernel send buffer (SO_SNDBUF; the kernel doubles it)
 
 # what Wire reads of uvicorn's protocol: its websockets connection, its transport, and the state
 # its `send` checks before writing
@@ -62,12 +66,24 @@ def signature(extensions: list[Any]) -> Hashable | None:
 
 
 class Wire:
-    """One socket's way to write text frames to its client's connection (the module's heading)."""
+    """One socket's way to write text frames to its client's connection (the module's heading).
+
+    It also bounds how much of the socket's output waits in buffers, where nothing can coalesce
+    it: the transport pauses past WRITE_BUFFER_BYTES (asyncio's default is 64 KiB), and the
+    kernel keeps at most about twice SEND_BUFFER_BYTES (it would grow the buffer to megabytes).
+    Past that the socket's messages wait in its mailbox, where odds coalesce and age is watched
+    (hub.py): a client that reads slowly gets fresher odds sooner instead of a backlog."""
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self.protocol = protocol
         self._signature: Hashable | None = None
         self._known = False
+        transport = protocol.transport
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
     @classmethod
     def of(cls, scope: Mapping[str, object]) -> "Wire | None":
