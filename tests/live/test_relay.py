@@ -160,9 +160,12 @@ def test_16_writers_every_hub_gets_every_event_once_in_order_and_a_cut_off_hub_c
         assert await asyncio.to_thread(cut_the_hubs_off, url) >= 3
         await first_life.hub.stop()
         second_life = await Recorder(url).start()
+        # a market or wallet changed after the second hub's cursor was made must reach it
+        at_second_start = final_versions(url, markets, users)
         await load
 
         finals = final_versions(url, markets, users)
+        changed_since = {k: v for k, v in finals.items() if v > at_second_start[k]}
         for recorder in steady:
             await caught_up(recorder, finals)
         try:
@@ -171,11 +174,13 @@ def test_16_writers_every_hub_gets_every_event_once_in_order_and_a_cut_off_hub_c
                 assert recorder.resyncs() == []  # ...and caught up from its cursor
                 for key, final in finals.items():
                     assert of(recorder, key) == list(range(1, final + 1)), key
-            # a hub started mid-load: from its first event on, each sequence is whole
-            await caught_up(second_life, finals)
+            # a hub started mid-load: from its first event on, each sequence is whole (a market
+            # or wallet whose last change committed before it started may never reach it)
+            await caught_up(second_life, changed_since)
             for key, final in finals.items():
                 seen = of(second_life, key)
-                assert seen == list(range(seen[0], final + 1)), (key, seen)
+                if seen or key in changed_since:
+                    assert seen == list(range(seen[0], final + 1)), (key, seen)
                 before = of(first_life, key)
                 assert before == list(range(1, len(before) + 1)), (key, before)
         finally:
