@@ -999,9 +999,14 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
     return Fixture(latency, throughput)
 
 
+def node_checkout(python: str) -> Path:
+    """The checkout whose `.venv/bin/python` runs the node."""
+    return REPO_ROOT if python == sys.executable else Path(python).absolute().parents[2]
+
+
 def node_commit(python: str) -> str | None:
     """The commit of the checkout whose `.venv/bin/python` runs the node (None when unknown)."""
-    checkout = REPO_ROOT if python == sys.executable else Path(python).absolute().parents[2]
+    checkout = node_checkout(python)
     try:
         done = subprocess.run(
             ["git", "-C", str(checkout), "rev-parse", "HEAD"],
@@ -1119,7 +1124,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             git = git_info()
             # the node runs the API from this tree: say whether it differs from the commit
             git["api_changed_since_commit"] = api_changed()
-            migrated = migrate(url)
+            # with the node's own SQL: another checkout's node refuses a database that has
+            # migrations it does not know, and must run its own functions
+            migrated = migrate(url, root=node_checkout(args.node_python))
             git["layers_checksum"] = migrated.layers_checksum
             say(f"  {migrated.summary()}")
             fixture = prepare(url, args)
