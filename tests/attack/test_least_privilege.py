@@ -28,8 +28,8 @@ from wagerbase.authenticator import ROLE
 from wagerbase.migrate import migrate
 
 CLIENT_ROLES = ("anon", "authenticated", "service_role")
-# what the node opens (conninfo.for_component's application names): the pool, the hub's stream reader,
-# the scheduler and the side-effect worker
+# what the node opens (conninfo.for_component's application names): the pool, the hub's stream
+# reader, the scheduler and the side-effect worker
 COMPONENTS = (
     "wagerbase api",
     "wagerbase hub",

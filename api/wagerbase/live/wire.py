@@ -14,7 +14,8 @@ cached on the event (`Event.frames`), and each socket only writes those bytes.
 A Wire writes only when uvicorn's own `send` would at once: the handshake done, no close sent or
 received, the connection open, and its transport not paused (uvicorn's `writable`, cleared while
 the transport's buffer is above its high-water mark, WRITE_BUFFER_BYTES: the client reads
-slowly). Otherwise `send` answers False and the caller sends through ASGI, which waits for the client, or queues.
+slowly). Otherwise `send` answers False and the caller sends through ASGI, which waits for the
+client, or queues.
 
 The raw ASGI `send` is the bound `send` of uvicorn's WebSocketsSansIOProtocol: `App` (app.py's
 Litestar) keeps it in the connection's scope (`RAW_SEND`). Anything else (Litestar's test
