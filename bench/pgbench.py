@@ -147,20 +147,33 @@ def run_pgbench(
 
 
 class WaitSampler:
-    """Samples, every `interval_s`, what each of pgbench's backends is doing: `CPU` (active, no
-    wait event), or its wait event (`Lock:transactionid`, `IO:WalSync`, `Client:ClientRead`, ...).
-    `stop()` returns each state's share of all samples, largest first."""
+    """Samples, every `interval_s`, what each backend of `application_name` (pgbench's by default)
+    is doing: `CPU` (active, no wait event), or its wait event (`Lock:transactionid`,
+    `IO:WalSync`, `Client:ClientRead`, ...). With `count_idle` False, backends outside a
+    transaction are left out: an API node's pooled connection between requests waits for the
+    node to need it, not for a request. `stop()` returns each state's share of all samples,
+    largest first."""
 
     _QUERY = """
         select coalesce(wait_event_type || ':' || wait_event,
                         case when state = 'active' then 'CPU' else coalesce(state, '?') end)
         from pg_catalog.pg_stat_activity
         where application_name = %s and backend_type = 'client backend'
+            and (%s or state is distinct from 'idle')
     """
 
-    def __init__(self, url: str, interval_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        url: str,
+        interval_s: float = 0.1,
+        *,
+        application_name: str = APPLICATION_NAME,
+        count_idle: bool = True,
+    ) -> None:
         self._url = url
         self._interval_s = interval_s
+        self._application_name = application_name
+        self._count_idle = count_idle
         self._counts: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wait-sampler", daemon=True)
@@ -185,7 +198,9 @@ class WaitSampler:
         try:
             with psycopg.connect(self._url, autocommit=True, application_name="bench") as conn:
                 while not self._stopping.wait(self._interval_s):
-                    rows = conn.execute(self._QUERY, [APPLICATION_NAME]).fetchall()
+                    rows = conn.execute(
+                        self._QUERY, [self._application_name, self._count_idle]
+                    ).fetchall()
                     self._counts.update(str(row[0]) for row in rows)
         except psycopg.Error as exc:  # the sampler is a diagnostic; the run goes on without it
             self._error = exc

@@ -1,8 +1,10 @@
-"""The benchmark's outputs: a JSON file under bench/results/ and a Markdown table."""
+"""The benchmarks' outputs: a JSON file under bench/results/, Markdown tables, and the summary of
+a list of latencies (percentiles)."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,30 @@ def result_path(folder: Path, date: str, label: str) -> Path:
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of the values (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "count": len(values),
+        "min": ms(min(values)) if values else None,
+        "p50": ms(percentile(values, 0.50)),
+        "p90": ms(percentile(values, 0.90)),
+        "p99": ms(percentile(values, 0.99)),
+        "max": ms(max(values)) if values else None,
+        "mean": ms(sum(values) / len(values)) if values else None,
+    }
 
 
 def _int(value: float) -> str:

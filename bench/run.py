@@ -160,11 +160,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @dataclass
 class Server:
-    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries."""
+    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries; for an
+    embedded server, its data folder too (its postmaster.pid names the server's process)."""
 
     url: str
     bin_path: Path
     embedded: bool
+    pgdata: Path | None = None
 
     def url_for(self, dbname: str) -> str:
         return with_dbname(self.url, dbname)
@@ -187,7 +189,7 @@ def server(keep: bool) -> Iterator[Server]:
     say(f"starting an embedded PostgreSQL in {folder}")
     url = embedded.start()
     try:
-        yield Server(url, embedded.bin_path, embedded=True)
+        yield Server(url, embedded.bin_path, embedded=True, pgdata=embedded.pgdata)
     finally:
         if keep:
             say(f"kept: the embedded server in {folder} runs on; its URL is {url}")
@@ -207,6 +209,39 @@ def drop_database(srv: Server, name: str) -> None:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def databases(srv: Server, names: list[str], keep: bool) -> Iterator[list[str]]:
+    """Fresh databases of these names for the block (their URLs), dropped after it unless kept."""
+    try:
+        yield [create_database(srv, name) for name in names]
+    finally:
+        if keep:
+            say(f"kept databases {', '.join(names)}")
+        else:
+            for name in names:
+                drop_database(srv, name)
+
+
+def migrated(url: str, root: Path | None = None) -> dict[str, Any]:
+    """Migrate `url` (with the SQL of checkout `root`, this one by default); what was migrated:
+    the commit, whether the SQL files differ from it, and the checksum of the layers."""
+    engine = git_info()
+    result = migrate(url, root=root)
+    engine["layers_checksum"] = result.layers_checksum
+    say(f"  {result.summary()}")
+    return engine
+
+
+def init_tpcb(srv: Server, url: str, scale: int) -> None:
+    """pgbench's TPC-B tables at `scale`, in the database of `url`."""
+    say(f"TPC-B: pgbench -i -s {scale}")
+    run_command(
+        [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(scale)],
+        url,
+        lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
+    )
 
 
 def checkpoint(url: str) -> bool:
@@ -518,34 +553,18 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     started_at = datetime.now(UTC)
     suffix = secrets.token_hex(3)
     wager_db, tpcb_db = f"bench_wagerbase_{suffix}", f"bench_tpcb_{suffix}"
-    with server(args.keep) as srv:
-        try:
-            wager_url = create_database(srv, wager_db)
-            tpcb_url = create_database(srv, tpcb_db)
-            say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
-            git = git_info()  # what was migrated: the commit, and whether the files differ from it
-            migrated = migrate(wager_url)
-            git["layers_checksum"] = migrated.layers_checksum
-            say(f"  {migrated.summary()}")
-            fixture = prepare(wager_url, args)
-            say(f"TPC-B: pgbench -i -s {args.scale}")
-            run_command(
-                [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(args.scale)],
-                tpcb_url,
-                lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
-            )
-            measured = throughput(srv, wager_url, tpcb_url, fixture, args)
-            settled = settlement(wager_url, fixture, args) if fixture.settle else []
-            say("checking the whole ledger")
-            with psycopg.connect(wager_url, autocommit=False) as conn:
-                ledger = checks.ledger_failures(conn)
-            info = server_info(wager_url, srv)
-        finally:
-            if args.keep:
-                say(f"kept databases {wager_db} and {tpcb_db}")
-            else:
-                for name in (wager_db, tpcb_db):
-                    drop_database(srv, name)
+    with server(args.keep) as srv, databases(srv, [wager_db, tpcb_db], args.keep) as urls:
+        wager_url, tpcb_url = urls
+        say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
+        git = migrated(wager_url)  # the commit, and whether the files differ from it
+        fixture = prepare(wager_url, args)
+        init_tpcb(srv, tpcb_url, args.scale)
+        measured = throughput(srv, wager_url, tpcb_url, fixture, args)
+        settled = settlement(wager_url, fixture, args) if fixture.settle else []
+        say("checking the whole ledger")
+        with psycopg.connect(wager_url, autocommit=False) as conn:
+            ledger = checks.ledger_failures(conn)
+        info = server_info(wager_url, srv)
     ok = not ledger and not any(item["check_failures"] for item in settled)
     result: dict[str, Any] = {
         "format": 1,
