@@ -62,6 +62,7 @@ from bench.run import (
 )
 
 NODE_APPLICATION_NAME = "wagerbase api"  # the node's pool connections (wagerbase/database.py)
+HUB_APPLICATION_NAME = "wagerbase hub"  # each worker's reader of the event stream
 _STARTED = time.monotonic()
 
 
@@ -200,6 +201,25 @@ def node_settings(args: argparse.Namespace) -> dict[str, str]:
     return {"WAGERBASE_POOL_MONEY": str(args.pool_money)}
 
 
+def server_cpu_by_application(srv: Server, url: str, before: dict[int, float]) -> dict[str, float]:
+    """The server's CPU seconds since `before` (Server.children_cpu), by the application_name of
+    each backend (the node's pool is `wagerbase api`, its hubs `wagerbase hub`...; a process
+    with none by its backend_type: `walwriter`, `checkpointer`...). A backend that exited since
+    is missing here; Server.cpu_seconds counts it."""
+    now = srv.children_cpu()
+    with psycopg.connect(url, autocommit=True, application_name="bench") as conn:
+        rows = conn.execute(
+            "select pid, coalesce(nullif(application_name, ''), backend_type) "
+            "from pg_catalog.pg_stat_activity"
+        ).fetchall()
+    names = {int(pid): str(name) for pid, name in rows}
+    spent: dict[str, float] = {}
+    for pid, seconds in now.items():
+        name = names.get(pid, "other")
+        spent[name] = spent.get(name, 0.0) + seconds - before.get(pid, 0.0)
+    return {name: round(value, 3) for name, value in sorted(spent.items()) if value >= 0.001}
+
+
 def _sleep_until(wall: float) -> None:
     time.sleep(max(0.0, wall - time.time()))
 
@@ -226,16 +246,18 @@ def http_scenario(
 
     def watch(measured_from: float, end: float) -> dict[str, Any]:
         _sleep_until(measured_from)
-        cpu_from, db_from = Cpu.now(node), srv.cpu_seconds()
+        cpu_from, db_from, backends = Cpu.now(node), srv.cpu_seconds(), srv.children_cpu()
         sampler = WaitSampler(url, application_name=NODE_APPLICATION_NAME, count_idle=False)
         sampler.start()
         _sleep_until(end)
         cpu_to, db_to = Cpu.now(node), srv.cpu_seconds()
+        by_application = server_cpu_by_application(srv, url, backends)
         usage = cpu_to.since(cpu_from)
         del usage["client_cpu_s"], usage["client_cpu_pct_of_core"]  # this process: it waits
         usage["server_cpu_s"] = (
             round(db_to - db_from, 3) if db_to is not None and db_from is not None else None
         )
+        usage["server_cpu_s_by_application"] = by_application
         return {"cpu": usage, "waits": sampler.stop()}
 
     tally, watched, problems = loadgen.run(scenario, tokens, args.client_processes, watch)
@@ -260,6 +282,9 @@ def http_scenario(
     result["cpu"] = cpu
     result["node_cpu_ms_per_request"] = per_request(cpu["node_cpu_s"])
     result["server_cpu_ms_per_request"] = per_request(cpu["server_cpu_s"])
+    result["server_cpu_ms_per_request_by_application"] = {
+        name: per_request(seconds) for name, seconds in cpu["server_cpu_s_by_application"].items()
+    }
     result["waits"] = watched["waits"]
     ok_answers = sum(n for status, n in tally.statuses.items() if 200 <= status < 300)
     result["wagers_placed"] = after - before
@@ -450,9 +475,10 @@ def _n(value: Any, digits: int = 1) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The in-database table (bench.run's), then one row per HTTP scenario."""
+    """The in-database table (bench.run's), one row per HTTP scenario, and where each scenario's
+    CPU went, per request."""
     params = result["parameters"]
-    spread = result["place_wager"]["spread"]["tps"]
+    spread = result["place_wager"]["spread"]
     lines = [
         "In the database:",
         "",
@@ -460,13 +486,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Through the API, one node of {result['node']['workers']} worker(s) on 127.0.0.1, "
         f"{params['http_duration_s']:g} s measured after {params['warmup_s']:g} s of warm-up, "
-        f"{params['users']:,} users; ratio to the in-database spread rate ({_n(spread, 0)} "
-        "tps) of this run:",
+        f"{params['users']:,} users; ratio to the in-database spread rate of this run "
+        f"({_n(spread['tps'], 0)} tps):",
         "",
         "| surface | clients | markets | tps | ratio to spread in the database | p50 (ms) "
-        "| p90 (ms) | p99 (ms) | max (ms) | answers | clients' CPU per request (µs) "
-        "| node CPU per request (ms) | database CPU per request (ms) |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| p90 (ms) | p99 (ms) | max (ms) | answers |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for item in result["http"]:
         lat = item["latency_ms"]
@@ -477,9 +502,29 @@ def markdown(result: dict[str, Any]) -> str:
             f"| `{item['path']}` | {item['clients']} | {item['markets']} "
             f"| {_n(item['tps'], 0)} | {item['ratio_to_in_database_spread']:.2f} "
             f"| {_n(lat['p50'], 2)} | {_n(lat['p90'], 2)} | {_n(lat['p99'], 2)} "
-            f"| {_n(lat['max'], 2)} | {answers} | {_n(item['client_cpu_us_per_request'], 0)} "
+            f"| {_n(lat['max'], 2)} | {answers} |"
+        )
+    lines += [
+        "",
+        "CPU per request (a wager placed in the database by pgbench cost the server "
+        f"{_n(spread.get('server_cpu_ms_per_transaction'), 2)} ms spread): the clients, the "
+        "node, and the database server, in all and for the node's pool (`wagerbase api`) and "
+        "its hubs reading the event stream (`wagerbase hub`):",
+        "",
+        "| surface | clients | markets | clients (µs) | clients (% of a core) | node (ms) "
+        "| database (ms) | of which the node's pool (ms) | of which its hubs (ms) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for item in result["http"]:
+        by_application = item["server_cpu_ms_per_request_by_application"]
+        lines.append(
+            f"| `{item['path']}` | {item['clients']} | {item['markets']} "
+            f"| {_n(item['client_cpu_us_per_request'], 0)} "
+            f"| {_n(item['client_cpu_pct_of_core'], 1)} "
             f"| {_n(item['node_cpu_ms_per_request'], 2)} "
-            f"| {_n(item['server_cpu_ms_per_request'], 2)} |"
+            f"| {_n(item['server_cpu_ms_per_request'], 2)} "
+            f"| {_n(by_application.get(NODE_APPLICATION_NAME), 2)} "
+            f"| {_n(by_application.get(HUB_APPLICATION_NAME), 2)} |"
         )
     load = result["machine"]["load_average_at_start"]
     lines += [

@@ -179,25 +179,42 @@ class Server:
     def admin(self) -> Connection:
         return psycopg.connect(self.url_for("postgres"), autocommit=True)
 
+    def _postmaster(self) -> Any:
+        """The embedded server's postmaster (a psutil.Process), or None."""
+        if self.pgdata is None or psutil is None:
+            return None
+        try:
+            return psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            return None
+
     def cpu_seconds(self) -> float | None:
         """CPU seconds so far of the embedded server: the postmaster, its running children
         (backends, WAL writer, checkpointer...) and those that have exited (counted in the
         postmaster's children times once reaped); None for BENCH_DATABASE_URL's server."""
-        if self.pgdata is None or psutil is None:
+        postmaster = self._postmaster()
+        if postmaster is None:
             return None
         try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
-            root = psutil.Process(pid)
-            times = root.cpu_times()
-            children = root.children()
-        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            times = postmaster.cpu_times()
+        except psutil.NoSuchProcess:
             return None
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = child.cpu_times()
-                total += times.user + times.system
-        return total
+        total: float = times.user + times.system + times.children_user + times.children_system
+        return total + sum(self.children_cpu().values())
+
+    def children_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each running child of the embedded server, by process id
+        (empty for BENCH_DATABASE_URL's server)."""
+        postmaster = self._postmaster()
+        found: dict[int, float] = {}
+        if postmaster is None:
+            return found
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in postmaster.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = child.cpu_times()
+                    found[child.pid] = times.user + times.system
+        return found
 
 
 @contextlib.contextmanager
