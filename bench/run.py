@@ -202,6 +202,15 @@ class Server:
         total: float = times.user + times.system + times.children_user + times.children_system
         return total + sum(self.children_cpu().values())
 
+    def wait_for_exits(self, known: set[int], timeout_s: float = 10.0) -> None:
+        """Until every child of the embedded server that is not in `known` has exited and been
+        reaped (or `timeout_s` passed): the backends of a pgbench run end after pgbench does,
+        and a backend read neither as a child nor yet in the postmaster's children times would
+        leave its CPU out of cpu_seconds."""
+        deadline = time.monotonic() + timeout_s
+        while set(self.children_cpu()) - known and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def children_cpu(self) -> dict[int, float]:
         """CPU seconds so far of each running child of the embedded server, by process id
         (empty for BENCH_DATABASE_URL's server)."""
@@ -406,7 +415,7 @@ def wager_run(
     for variable in variables:
         options += ["-D", variable]
     checkpoint(url)
-    server_cpu = srv.cpu_seconds()
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
     result = run_pgbench(
         srv.bin_path,
         url,
@@ -417,6 +426,7 @@ def wager_run(
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
     result.count_server_cpu(server_cpu, srv.cpu_seconds())
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
@@ -433,7 +443,7 @@ def wager_run(
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
     checkpoint(url)
-    server_cpu = srv.cpu_seconds()
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
     result = run_pgbench(
         srv.bin_path,
         url,
@@ -444,6 +454,7 @@ def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
     result.count_server_cpu(server_cpu, srv.cpu_seconds())
     return result
 
