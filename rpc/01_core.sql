@@ -41,27 +41,20 @@ begin
 end
 $$;
 
--- _notify: one live message, delivered to listeners only if the transaction commits.
--- Channels: wagerbase_market (public), wagerbase_user (one user's), wagerbase_admin (admins').
--- docs/notifications.md lists every payload. NOTIFY refuses payloads of 8000 bytes or more, and
--- its error would undo the money call that sent it: a payload that large is replaced by its
--- routing fields and `truncated: true`, so the client reloads instead.
+-- _notify: one live message, an event of the stream (app.events, migrations/0017): it exists only
+-- if the transaction commits, and every API node's hub delivers it to its sockets once it has
+-- (server.read_events). Channels: wagerbase_market (public), wagerbase_user (one user's),
+-- wagerbase_admin (admins'). docs/notifications.md lists every payload; there is no size limit.
+-- Events of one market are inserted while the market's row is locked, and a user's balance
+-- messages while the wallet is (by _post_transaction), so their ids follow the versions.
+-- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing
+-- (an unknown channel violates events_channel_known: a bug).
 create or replace function app._notify(p_channel text, p_payload jsonb)
 returns void
 language sql
 set search_path = ''
 as $$
-    select pg_catalog.pg_notify(
-        p_channel,
-        case
-            when pg_catalog.octet_length(p_payload::text) < 7900 then p_payload::text
-            else pg_catalog.jsonb_build_object(
-                'type', p_payload -> 'type', 'user_id', p_payload -> 'user_id',
-                'market_id', p_payload -> 'market_id', 'version', p_payload -> 'version',
-                'truncated', true
-            )::text
-        end
-    )
+    insert into app.events (channel, payload) values (p_channel, p_payload)
 $$;
 
 -- _required_reason: the trimmed reason an admin must give (void, corrections, cancelling).

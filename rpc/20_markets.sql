@@ -455,14 +455,17 @@ declare
     v_market app.markets := app._lock_market(void_market.market_id);
     v_refunds jsonb;
     v_collected bigint;
+    v_after jsonb;
 begin
     v_reason := app._required_reason(void_market.reason);
     perform app._require_status(v_market, array['draft', 'open', 'closed'], 'void_market');
     perform app._lock_market_accounts(v_market.id);
+    -- the result goes out before the refunds it causes (docs/notifications.md)
+    v_after := app._transition(v_market, 'void', 'void_market', 'voided', v_reason);
     v_refunds := app._refund_wagers(v_market.id, 'void', 'market_void');
     -- the debt rule: after an unsettle, a debtor's refund goes to their debt first
     v_collected := app._collect_debts(v_market.id);
-    return app._transition(v_market, 'void', 'void_market', 'voided', v_reason)
+    return v_after
         || pg_catalog.jsonb_build_object('refunded', v_refunds, 'debts_collected', v_collected);
 end
 $$;

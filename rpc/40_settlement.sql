@@ -15,8 +15,8 @@
 -- transaction (escrow -> winners and house), the settlements row, status -> settled, the
 -- side-effect jobs (app._enqueue_side_effects), and after an unsettle the debts of the market
 -- (app._collect_debts: a 'debt_repayment' transaction; `debts_collected` in the answer); logs;
--- notifies closed (if it was open), settled, wagers_settled and balance per user, profit to
--- admins.
+-- notifies closed (if it was open) and settled, then balance per user (refunds and payouts),
+-- profit to admins, and wagers_settled per user: the result before the money it moves.
 -- Raises: market_not_found, outcome_not_found, already_settled, invalid_market_state.
 drop function if exists app._settle_market(bigint, bigint, uuid);
 create or replace function app._settle_market(
@@ -67,6 +67,14 @@ begin
         where m.id = v_market.id;
         perform app._notify_market(v_market.id, 'closed');
     end if;
+    -- the result goes out before the money it moves (docs/notifications.md): a client shows the
+    -- outcome, then each winner's new balance
+    update app.markets as m
+    set status = 'settled', winning_outcome_id = v_winner.id, settled_at = now(),
+        version = m.version + 1
+    where m.id = v_market.id;
+    perform app._notify_market(v_market.id, 'settled', pg_catalog.jsonb_build_object(
+        'winning_outcome_id', v_winner.id, 'winning_position', v_winner.position));
     v_refunds := app._refund_wagers(v_market.id, 'refund', 'market_settled', true);
 
     -- the accepted, unsettled wagers are exactly the pools; anything else is a bug
@@ -151,10 +159,6 @@ begin
     )
     returning * into v_settlement;
 
-    update app.markets as m
-    set status = 'settled', winning_outcome_id = v_winner.id, settled_at = now(),
-        version = m.version + 1
-    where m.id = v_market.id;
     perform app._enqueue_side_effects(v_market.id, 'settled');
     -- the debt rule (docs/corrections.md): after an unsettle, what this settlement paid a debtor
     -- of the market goes to their debt first, whichever path settles it
@@ -163,8 +167,6 @@ begin
     perform app._audit('settle_market', v_market.id, null, null, v_before,
         app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)),
         p_actor_role);
-    perform app._notify_market(v_market.id, 'settled', pg_catalog.jsonb_build_object(
-        'winning_outcome_id', v_winner.id, 'winning_position', v_winner.position));
     perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
         'type', 'wagers_settled', 'market_id', v_market.id, 'winning_outcome_id', v_winner.id))
     from jsonb_array_elements(v_per_user) as u;

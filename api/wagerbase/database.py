@@ -196,7 +196,11 @@ def _client(claims: Claims) -> str:
 class Database:
     """The node's pool, split into lanes (limits.Lanes; admission.py)."""
 
-    def __init__(self, url: str, *, lanes: Lanes | None = None, min_size: int = 2) -> None:
+    def __init__(
+        self, url: str, *, lanes: Lanes | None = None, min_size: int = 2, workers: int = 1
+    ) -> None:
+        """`lanes` are this process's (a worker's share of the node's when `workers` processes
+        serve the node: limits.Limits.shared_by), and name the node's settings in refusals."""
         self.url = url
         self.lanes = lanes = lanes or Lanes()
         wait = lanes.wait
@@ -208,9 +212,14 @@ class Database:
                 setting="WAGERBASE_POOL_MONEY",
                 anonymous=1,
                 per_client=max(1, lanes.money // 2),
+                workers=workers,
             ),
             "server": Lane(
-                "the server's own work", lanes.server, wait, setting="WAGERBASE_POOL_SERVER"
+                "the server's own work",
+                lanes.server,
+                wait,
+                setting="WAGERBASE_POOL_SERVER",
+                workers=workers,
             ),
             "reads": Lane(
                 "reads",
@@ -219,6 +228,7 @@ class Database:
                 setting="WAGERBASE_POOL_READS",
                 anonymous=lanes.anonymous_reads,
                 per_client=min(lanes.client_reads, lanes.reads),
+                workers=workers,
             ),
             "live": Lane(
                 "live updates",
@@ -227,6 +237,7 @@ class Database:
                 setting="WAGERBASE_POOL_LIVE",
                 anonymous=max(1, lanes.live // 2),
                 per_client=max(1, lanes.live // 2),
+                workers=workers,
             ),
             "health": Lane("/health", lanes.health, wait, setting="the health lane"),
         }

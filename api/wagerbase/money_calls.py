@@ -95,8 +95,8 @@ ENDED = frozenset({"57P01", "57P02", "57P03"})
 # call's server process).
 _RESOLVING = "select set_config('lock_timeout', %s, true)"
 # Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous
-# standby, and no lock_timeout, which would refuse a commit queued for the lock that notifying
-# commits take one at a time (NOTIFY's, held through the commit's flush and its standby wait)
+# standby, and no lock_timeout, which would refuse a commit that waits for a lock at commit
+# time (a deferred constraint's, or a NOTIFY some extension sends)
 _NO_TIMEOUT_AT_COMMIT = (
     "select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)"
 )
