@@ -384,12 +384,20 @@ class MoneyCalls:
                 conn.add_notice_handler(progress.notice)
                 try:
                     progress.phase = "begin"
-                    async with caller_transaction(
-                        conn,
-                        call.claims,
-                        method=call.method,
-                        path=call.path,
-                        function=call.function,
+                    # a first attempt is pipelined: BEGIN, the request's first statement and
+                    # the call go in one round trip, lifting the limits and COMMIT in another
+                    # (psycopg sends what is queued when a result is wanted, and at the
+                    # pipeline's end). An attempt at resolving is not: its call goes only once
+                    # the session check has passed
+                    async with (
+                        conn.pipeline() if not resolving else contextlib.nullcontext(),
+                        caller_transaction(
+                            conn,
+                            call.claims,
+                            method=call.method,
+                            path=call.path,
+                            function=call.function,
+                        ),
                     ):
                         if resolving:
                             lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
