@@ -41,7 +41,7 @@ import psycopg
 
 from bench import checks, fixtures, loadgen, report
 from bench.fixtures import MarketRange
-from bench.live import Cpu, Node, api_changed
+from bench.live import Cpu, Node, api_changed, node_checkout, node_commit
 from bench.pgbench import PgbenchError, WaitSampler
 from bench.run import (
     REPO_ROOT,
@@ -154,6 +154,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=cpus,
         help=f"the node's worker processes, `wagerbase serve --workers` (the CPU count, {cpus})",
+    )
+    node.add_argument(
+        "--node-python",
+        default=sys.executable,
+        help="the Python that runs the node, and so its API and SQL: another checkout's "
+        "`.venv/bin/python` to compare versions (bench/README.md, bench-live) (this one's)",
     )
     node.add_argument(
         "--pool-money",
@@ -395,7 +401,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     with server(args.keep) as srv, databases(srv, [wager_db, tpcb_db], args.keep) as urls:
         wager_url, tpcb_url = urls
         say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
-        engine = migrated(wager_url)
+        engine = migrated(wager_url, node_checkout(args.node_python))
         engine["api_changed_since_commit"] = api_changed()  # the node serves this tree's API
         fixture = prepare(wager_url, args)
         init_tpcb(srv, tpcb_url, args.scale)
@@ -412,6 +418,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             folder / "serve.log",
             env=node_settings(args),
             workers=args.workers,
+            python=args.node_python,
         )
         say(f"starting one `wagerbase serve` node on {node.url}, {args.workers} worker(s)")
         try:
@@ -452,6 +459,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "workers": args.workers,
             "command": f"wagerbase serve --workers {args.workers} on 127.0.0.1 (uvicorn, h11)",
             "settings": node_settings(args),
+            "python": args.node_python,
+            "commit": node_commit(args.node_python),
         },
         "client": {
             "library": "bench/loadgen.py: keep-alive HTTP/1.1 connections written by hand on "
