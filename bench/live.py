@@ -57,6 +57,7 @@ from websockets.exceptions import ConnectionClosed
 from bench import fixtures, report
 from bench.fixtures import BENCH_MARGIN, MarketRange
 from bench.pgbench import PgbenchError, run_pgbench
+from bench.report import summary
 from bench.run import (
     REPO_ROOT,
     RESULTS,
@@ -614,33 +615,6 @@ def odds_key(text: str) -> tuple[int, int] | None:
             return None
         return market_id, version_value
     return market, version
-
-
-# ---- statistics ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of the values (None when there are none)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    return {
-        "count": len(values),
-        "min": ms(min(values)) if values else None,
-        "p50": ms(percentile(values, 0.50)),
-        "p90": ms(percentile(values, 0.90)),
-        "p99": ms(percentile(values, 0.99)),
-        "max": ms(max(values)) if values else None,
-        "mean": ms(sum(values) / len(values)) if values else None,
-    }
 
 
 # ---- placing wagers -----------------------------------------------------------------------------

