@@ -54,18 +54,20 @@ import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench import fixtures, report
+from bench import fixtures
 from bench.fixtures import BENCH_MARGIN, MarketRange
-from bench.pgbench import PgbenchError, run_pgbench
+from bench.pgbench import run_pgbench
 from bench.report import summary
 from bench.run import (
     REPO_ROOT,
     RESULTS,
     SCRIPT,
     Server,
+    conclude,
     create_database,
     drop_database,
     git_info,
+    listed_problems,
     machine_info,
     say,
     server,
@@ -1274,21 +1276,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Wagerbase live-update benchmark: sockets {', '.join(map(str, args.sockets))}, "
         f"{args.wagers} wagers each, throughput {args.throughput_seconds} s"
     )
-    try:
-        result, ok = run(args)
-    except (BenchError, PgbenchError) as exc:
-        say(f"FAILED: {exc}")
-        return 1
-    if not args.no_save:
-        path = report.result_path(args.results_dir, result["started_at"][:10], args.label)
-        report.write_json(path, result)
-        say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
-    print()
-    print(markdown(result))
-    if not ok:
-        print("\nPROBLEMS:", *result["problems"], sep="\n  ", file=sys.stderr)
-        return 1
-    return 0
+    return conclude(args, run, markdown, listed_problems)
 
 
 if __name__ == "__main__":

@@ -42,16 +42,16 @@ import psycopg
 from bench import checks, fixtures, loadgen, report
 from bench.fixtures import MarketRange
 from bench.live import Cpu, Node, api_changed, node_checkout, node_commit
-from bench.pgbench import PgbenchError, WaitSampler
+from bench.pgbench import WaitSampler
 from bench.run import (
-    REPO_ROOT,
     RESULTS,
-    BenchError,
     Fixture,
     Server,
     checkpoint,
+    conclude,
     databases,
     init_tpcb,
+    listed_problems,
     machine_info,
     migrated,
     prepare,
@@ -578,21 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         f"-T {args.duration}; through the API {', '.join(args.surfaces)} with "
         f"{', '.join(map(str, args.http_clients))} clients, {', '.join(args.http_markets)}"
     )
-    try:
-        result, ok = run(args)
-    except (BenchError, PgbenchError) as exc:
-        say(f"FAILED: {exc}")
-        return 1
-    if not args.no_save:
-        path = report.result_path(args.results_dir, result["started_at"][:10], args.label)
-        report.write_json(path, result)
-        say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
-    print()
-    print(markdown(result))
-    if not ok:
-        print("\nPROBLEMS:", *result["problems"], sep="\n  ", file=sys.stderr)
-        return 1
-    return 0
+    return conclude(args, run, markdown, listed_problems)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -661,13 +661,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     return result, ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    say(
-        f"Wagerbase benchmark: -c {args.clients} -j {args.threads} -T {args.duration}, "
-        f"{args.rounds} round(s), settling {args.settle_wagers:,} wagers per market"
-    )
+def conclude(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], tuple[dict[str, Any], bool]],
+    markdown: Callable[[dict[str, Any]], str],
+    failures: Callable[[dict[str, Any]], list[str]],
+) -> int:
+    """Run a benchmark (this one's, bench.live's or bench.over_http's), write its result file
+    unless --no-save, print its table, and on failure what failed (`failures`, to standard
+    error). The exit status: 0, or 1 when it could not run or a check failed."""
     try:
         result, ok = run(args)
     except (BenchError, PgbenchError) as exc:
@@ -678,14 +680,35 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(path, result)
         say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     print()
-    print(report.markdown(result))
+    print(markdown(result))
     if not ok:
-        print("\nCHECKS FAILED:", result["ledger_check_failures"], file=sys.stderr)
-        for item in result["settlement"]:
-            if item["check_failures"]:
-                print(f"  {item['kind']}: {item['check_failures']}", file=sys.stderr)
+        print("", *failures(result), sep="\n", file=sys.stderr)
         return 1
     return 0
+
+
+def check_failures(result: dict[str, Any]) -> list[str]:
+    """What failed of this benchmark's checks: the ledger's, then each settlement's."""
+    lines = [f"CHECKS FAILED: {result['ledger_check_failures']}"]
+    for item in result["settlement"]:
+        if item["check_failures"]:
+            lines.append(f"  {item['kind']}: {item['check_failures']}")
+    return lines
+
+
+def listed_problems(result: dict[str, Any]) -> list[str]:
+    """What went wrong in a run of bench.live or bench.over_http: its `problems`, one a line."""
+    return ["PROBLEMS:", *(f"  {problem}" for problem in result["problems"])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    say(
+        f"Wagerbase benchmark: -c {args.clients} -j {args.threads} -T {args.duration}, "
+        f"{args.rounds} round(s), settling {args.settle_wagers:,} wagers per market"
+    )
+    return conclude(args, run, report.markdown, check_failures)
 
 
 if __name__ == "__main__":
