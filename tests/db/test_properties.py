@@ -1249,14 +1249,25 @@ class Books(RuleBasedStateMachine):
         assert answer["settlement_requires_confirmation"] is required
 
     @precondition(lambda self: self.some(lambda m: m.status in ("open", "closed")))
-    @rule(who=admins, choice=market_picks, index=st.integers(0, 4), note=notes)
+    @rule(
+        who=admins,
+        choice=market_picks,
+        index=st.integers(0, 4),
+        note=notes,
+        own_confirm=st.booleans(),
+    )
     def propose_settlement(
-        self, who: str, choice: tuple[int, str], index: int, note: str | None
+        self, who: str, choice: tuple[int, str], index: int, note: str | None, own_confirm: bool
     ) -> None:
+        """Propose a settlement; now and then the proposer tries at once to confirm it too (four
+        eyes: refused as same_admin), which the random confirmations reach only by chance."""
         market_id = self.pick_market(choice, ["open", "closed"])
         self.propose(
             who, market_id, self.outcome_id(self.model_markets.get(market_id), index), note
         )
+        market = self.model_markets.get(market_id)
+        if own_confirm and market is not None and market.proposal is not None:
+            self.confirm(self.proposals[market.proposal].proposer, market_id, market.proposal)
 
     def propose(self, who: str, market_id: int, winner: int, note: str | None) -> None:
         market = self.model_markets.get(market_id)
