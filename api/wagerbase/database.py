@@ -162,9 +162,17 @@ async def _check(conn: Connection) -> None:
     if (
         conn.broken
         or time.monotonic() - conn.returned_at >= RECHECK_AFTER_SECONDS
-        or select.select([conn.pgconn.socket], [], [], 0)[0]
+        or _readable(conn.pgconn.socket)
     ):
         await AsyncConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    """Whether the socket `fd` has something to read now (poll, not select: a node with many
+    live sockets has descriptors past select's limit of 1,024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 async def _returned(conn: Connection) -> None:
