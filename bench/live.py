@@ -57,7 +57,7 @@ from websockets.exceptions import ConnectionClosed
 from bench import fixtures
 from bench.fixtures import BENCH_MARGIN, MarketRange
 from bench.pgbench import run_pgbench
-from bench.report import summary
+from bench.report import figure, summary
 from bench.run import (
     REPO_ROOT,
     RESULTS,
@@ -1211,14 +1211,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     return result, not problems
 
 
-def _n(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
-
-
 def markdown(result: dict[str, Any]) -> str:
     params = result["parameters"]
     lines = [
@@ -1237,8 +1229,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {item['sockets']:,} | {item['messages_received']:,} / "
             f"{item['messages_expected']:,} | {item['coalesced']:,} | {item['missing']:,} "
-            f"| {_n(lat['p50'], 2)} | {_n(lat['p99'], 2)} | {_n(lat['max'], 2)} "
-            f"| {_n(item['last_socket_ms']['p50'], 2)} | {_n(item['node_cpu_ms_per_update'], 2)} |"
+            f"| {figure(lat['p50'], 2)} | {figure(lat['p99'], 2)} | {figure(lat['max'], 2)} "
+            f"| {figure(item['last_socket_ms']['p50'], 2)} "
+            f"| {figure(item['node_cpu_ms_per_update'], 2)} |"
         )
     tput = result["throughput"]
     if tput is not None:
@@ -1252,11 +1245,12 @@ def markdown(result: dict[str, Any]) -> str:
             "| sockets missing a final version | node CPU (% of a core) "
             "| client CPU (% of a core) |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| {_n(tput['pgbench']['tps'], 0)} | {tput['messages_offered']:,} "
-            f"| {tput['messages_delivered']:,} | {_n(tput['delivered_per_s_during_run'], 0)} "
-            f"| {_n(100 * (tput['coalesced_fraction'] or 0), 1)}% "
+            f"| {figure(tput['pgbench']['tps'], 0)} | {tput['messages_offered']:,} "
+            f"| {tput['messages_delivered']:,} | {figure(tput['delivered_per_s_during_run'], 0)} "
+            f"| {figure(100 * (tput['coalesced_fraction'] or 0), 1)}% "
             f"| {tput['sockets_missing_a_final_version']:,} "
-            f"| {_n(cpu['node_cpu_pct_of_core'], 0)} | {_n(cpu['client_cpu_pct_of_core'], 0)} |",
+            f"| {figure(cpu['node_cpu_pct_of_core'], 0)} "
+            f"| {figure(cpu['client_cpu_pct_of_core'], 0)} |",
         ]
     load = result["machine"]["load_average_at_start"]
     lines += [

@@ -43,10 +43,12 @@ from bench import checks, fixtures, loadgen, report
 from bench.fixtures import MarketRange
 from bench.live import Cpu, Node, api_changed, node_checkout, node_commit
 from bench.pgbench import WaitSampler
+from bench.report import figure
 from bench.run import (
     RESULTS,
     Fixture,
     Server,
+    add_load_options,
     checkpoint,
     conclude,
     databases,
@@ -102,16 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "place_wager in the database, on one PostgreSQL.",
     )
     db = parser.add_argument_group("in the database (pgbench, as bench.run)")
-    db.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
-    db.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
-    db.add_argument("-T", "--duration", type=int, default=20, help="seconds per pgbench run (20)")
-    db.add_argument(
-        "-M",
-        "--protocol",
-        choices=["simple", "extended", "prepared"],
-        default="simple",
-        help="pgbench query protocol (simple)",
-    )
+    add_load_options(db)
     db.add_argument(
         "--rounds", type=int, default=1, help="TPC-B, spread and hot this many times (1)"
     )
@@ -499,14 +492,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
 # ---- the report ---------------------------------------------------------------------------------
 
 
-def _n(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
-
-
 def markdown(result: dict[str, Any]) -> str:
     """The in-database table (bench.run's), one row per HTTP scenario, and where each scenario's
     CPU went, per request."""
@@ -520,7 +505,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Through the API, one node of {result['node']['workers']} worker(s) on 127.0.0.1, "
         f"{params['http_duration_s']:g} s measured after {params['warmup_s']:g} s of warm-up, "
         f"{params['users']:,} users; ratio to the in-database spread rate of this run "
-        f"({_n(spread['tps'], 0)} tps):",
+        f"({figure(spread['tps'], 0)} tps):",
         "",
         "| surface | clients | markets | tps | ratio to spread in the database | p50 (ms) "
         "| p90 (ms) | p99 (ms) | max (ms) | answers |",
@@ -533,14 +518,14 @@ def markdown(result: dict[str, Any]) -> str:
             answers += ", " + ", ".join(f"{error}: {n:,}" for error, n in item["errors"].items())
         lines.append(
             f"| `{item['path']}` | {item['clients']} | {item['markets']} "
-            f"| {_n(item['tps'], 0)} | {item['ratio_to_in_database_spread']:.2f} "
-            f"| {_n(lat['p50'], 2)} | {_n(lat['p90'], 2)} | {_n(lat['p99'], 2)} "
-            f"| {_n(lat['max'], 2)} | {answers} |"
+            f"| {figure(item['tps'], 0)} | {item['ratio_to_in_database_spread']:.2f} "
+            f"| {figure(lat['p50'], 2)} | {figure(lat['p90'], 2)} | {figure(lat['p99'], 2)} "
+            f"| {figure(lat['max'], 2)} | {answers} |"
         )
     lines += [
         "",
         "CPU per request (a wager placed in the database by pgbench cost the server "
-        f"{_n(spread.get('server_cpu_ms_per_transaction'), 2)} ms spread): the clients, the "
+        f"{figure(spread.get('server_cpu_ms_per_transaction'), 2)} ms spread): the clients, the "
         "node, and the database server, in all and for the node's pool (`wagerbase api`) and "
         "its hubs reading the event stream (`wagerbase hub`):",
         "",
@@ -552,12 +537,12 @@ def markdown(result: dict[str, Any]) -> str:
         by_application = item["server_cpu_ms_per_request_by_application"]
         lines.append(
             f"| `{item['path']}` | {item['clients']} | {item['markets']} "
-            f"| {_n(item['client_cpu_us_per_request'], 0)} "
-            f"| {_n(item['client_cpu_pct_of_core'], 1)} "
-            f"| {_n(item['node_cpu_ms_per_request'], 2)} "
-            f"| {_n(item['server_cpu_ms_per_request'], 2)} "
-            f"| {_n(by_application.get(NODE_APPLICATION_NAME), 2)} "
-            f"| {_n(by_application.get(HUB_APPLICATION_NAME), 2)} |"
+            f"| {figure(item['client_cpu_us_per_request'], 0)} "
+            f"| {figure(item['client_cpu_pct_of_core'], 1)} "
+            f"| {figure(item['node_cpu_ms_per_request'], 2)} "
+            f"| {figure(item['server_cpu_ms_per_request'], 2)} "
+            f"| {figure(by_application.get(NODE_APPLICATION_NAME), 2)} "
+            f"| {figure(by_application.get(HUB_APPLICATION_NAME), 2)} |"
         )
     load = result["machine"]["load_average_at_start"]
     lines += [

@@ -110,3 +110,13 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} |"
             )
     return "\n".join(lines)
+
+
+def figure(value: Any, digits: int = 1) -> str:
+    """A number for a report's table: thousands separated, `digits` decimals for a float, n/a
+    for none."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"

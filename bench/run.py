@@ -85,22 +85,29 @@ def echo_pgbench(line: str) -> None:
 # ---- arguments ----------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench.run",
-        description="TPC-B, place_wager (spread and hot) and settlement on one PostgreSQL.",
+def add_load_options(group: argparse._ArgumentGroup) -> None:
+    """pgbench's load, the same options in every benchmark that runs it: -c, -j, -T, -M."""
+    group.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
+    group.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
+    group.add_argument(
+        "-T", "--duration", type=int, default=20, help="seconds per pgbench run (20)"
     )
-    load = parser.add_argument_group("load, the same for TPC-B and place_wager")
-    load.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
-    load.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
-    load.add_argument("-T", "--duration", type=int, default=20, help="seconds per pgbench run (20)")
-    load.add_argument(
+    group.add_argument(
         "-M",
         "--protocol",
         choices=["simple", "extended", "prepared"],
         default="simple",
         help="pgbench query protocol (simple)",
     )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench.run",
+        description="TPC-B, place_wager (spread and hot) and settlement on one PostgreSQL.",
+    )
+    load = parser.add_argument_group("load, the same for TPC-B and place_wager")
+    add_load_options(load)
     load.add_argument(
         "--rounds",
         type=int,
