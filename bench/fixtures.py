@@ -270,7 +270,8 @@ declare
 begin
     perform set_config('role', 'authenticated', true);
     for v_i in v_first .. v_first + v_count - 1 loop
-        v_user := 1 + (v_i * 7919) % v_users;
+        -- v_i is an integer: past wager 271,183 its product with 7919 is not
+        v_user := 1 + (v_i::bigint * 7919) % v_users;
         perform set_config('request.jwt.claims', json_build_object(
             'sub', '00000000-0000-0000-0000-' || lpad(v_user::text, 12, '0'),
             'role', 'authenticated', 'aud', 'authenticated')::text, true);
