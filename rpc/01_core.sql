@@ -57,6 +57,23 @@ as $$
     insert into app.events (channel, payload) values (p_channel, p_payload)
 $$;
 
+-- _notify_each: _notify for each element of the JSON array `p_payloads`, merged with `p_extra`
+-- (whose keys win), in the array's order and in one statement: a settlement tells thousands of
+-- users at once.
+-- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing.
+create or replace function app._notify_each(
+    p_channel text, p_payloads jsonb, p_extra jsonb default '{}'
+)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into app.events (channel, payload)
+    select p_channel, e.payload || p_extra
+    from jsonb_array_elements(coalesce(p_payloads, '[]')) with ordinality as e (payload, position)
+    order by e.position
+$$;
+
 -- _required_reason: the trimmed reason an admin must give (void, corrections, cancelling).
 -- Raises: invalid_argument (missing, or longer than 500 characters).
 create or replace function app._required_reason(p_reason text)
@@ -209,6 +226,7 @@ declare
     v_total numeric;
     v_tx bigint;
     v_changes jsonb;
+    v_house_moved boolean;
 begin
     select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
            coalesce(array_agg(d.delta order by d.account_id), '{}'),
@@ -259,20 +277,17 @@ begin
     select coalesce(jsonb_agg(jsonb_build_object(
                'user_id', w.user_id, 'balance', w.balance_after,
                'version', w.account_version, 'delta', w.amount
-           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb)
-        || case when bool_or(m.kind = 'house')
-                then '[{"house": true}]'::jsonb else '[]'::jsonb end
-    into v_changes
+           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb),
+           coalesce(bool_or(m.kind = 'house'), false)
+    into v_changes, v_house_moved
     from written as w
     inner join moved as m on w.account_id = m.id;
 
-    perform app._notify('wagerbase_user', c || pg_catalog.jsonb_build_object(
+    perform app._notify_each('wagerbase_user', v_changes, pg_catalog.jsonb_build_object(
         'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
-        'market_id', p_market_id, 'wager_id', p_wager_id))
-    from jsonb_array_elements(v_changes) as c
-    where c ? 'user_id';
+        'market_id', p_market_id, 'wager_id', p_wager_id));
 
-    if v_changes @> '[{"house": true}]' then
+    if v_house_moved then
         perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
             || app._house_figures());
     end if;

@@ -425,9 +425,8 @@ begin
             p_market_id,
             p_wager_id,
             pg_catalog.jsonb_build_object('reason', p_reason));
-        perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
-            'type', p_message, 'market_id', p_market_id, 'reason', p_reason))
-        from jsonb_array_elements(v_per_user) as u;
+        perform app._notify_each('wagerbase_user', v_per_user, pg_catalog.jsonb_build_object(
+            'type', p_message, 'market_id', p_market_id, 'reason', p_reason));
     end if;
     return pg_catalog.jsonb_build_object('wagers', v_count, 'amount', v_total);
 end

@@ -243,9 +243,8 @@ begin
 
     perform app._audit('unsettle_market', p_market.id, null, p_reason, v_before,
         app._market_row(p_market.id) || pg_catalog.jsonb_build_object('reversal_id', v_reversal));
-    perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
-        'type', 'wagers_unsettled', 'market_id', p_market.id, 'reason', p_reason))
-    from jsonb_array_elements(v_per_user) as u;
+    perform app._notify_each('wagerbase_user', v_per_user, pg_catalog.jsonb_build_object(
+        'type', 'wagers_unsettled', 'market_id', p_market.id, 'reason', p_reason));
 
     return pg_catalog.jsonb_build_object(
         'market_id', p_market.id,
