@@ -200,11 +200,10 @@ set search_path = ''
 as $$
 declare
     v_minimum bigint := (select c.big_win_min_profit from app.config as c);
-    v_users uuid[] := array(select distinct c.user_id from unnest(p_changes) as c);
 begin
     delete from app.big_wins as b
     where b.market_id = p_market_id
-        and b.user_id = any(v_users)
+        and b.user_id in (select c.user_id from unnest(p_changes) as c)
         and not exists (
             select from app.wagers as w
             where w.id = b.wager_id and w.approval = 'accepted' and w.settlement = 'won'
@@ -223,7 +222,7 @@ begin
         w.settled_at
     from app.wagers as w
     where w.market_id = p_market_id
-        and w.user_id = any(v_users)
+        and w.user_id in (select c.user_id from unnest(p_changes) as c)
         and w.approval = 'accepted'
         and w.settlement = 'won'
         and w.payout - w.stake >= v_minimum
