@@ -100,14 +100,17 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "Settlement (settle_market as an admin, one transaction, commit included):",
             "",
-            "| market | wagers | winning users | settle time (s) | wagers/s settled |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| market | wagers | winning users | settle time (s) | wagers/s settled "
+            "| side effects after it (s) | loaded at (wagers/s) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for item in settlements:
             kind = item["kind"].replace("_", " ")
+            side_effects = sum(item.get("side_effects_s", {}).values())
             lines.append(
                 f"| {kind} | {_int(item['wagers'])} | {_int(item['winning_users'])} "
-                f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} |"
+                f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} "
+                f"| {side_effects:.2f} | {figure(item.get('load_wagers_per_s'), 0)} |"
             )
     return "\n".join(lines)
 
