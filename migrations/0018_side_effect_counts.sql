@@ -37,8 +37,16 @@ insert into app.side_effect_counts (
     handler, market_id, user_id, settled_at, wagers, wins, stake, payout, job_id, applied_at
 )
 select
-    a.handler, a.market_id, a.user_id, a.settled_at, count(*), count(*) filter (where a.won),
-    sum(a.stake), sum(a.payout), max(a.job_id), max(a.applied_at)
+    a.handler,
+    a.market_id,
+    a.user_id,
+    a.settled_at,
+    count(*) as wagers,
+    count(*) filter (where a.won) as wins,
+    sum(a.stake) as stake,
+    sum(a.payout) as payout,
+    max(a.job_id) as job_id,
+    max(a.applied_at) as applied_at
 from app.side_effects_applied as a
 where a.counted
 group by a.handler, a.market_id, a.user_id, a.settled_at;
