@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import platform
+import re
 import secrets
 import shutil
 import subprocess
@@ -135,6 +136,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     settle.add_argument(
         "--load-chunk", type=int, default=250, help="wagers placed per loading transaction (250)"
+    )
+    settle.add_argument(
+        "--explain-settlement",
+        action="store_true",
+        help="settle with auto_explain (nested statements, row counts, no timing) and record each "
+        f"statement of {EXPLAIN_MIN_MS} ms or more",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -523,13 +530,54 @@ def load_market(url: str, kind: str, market: MarketRange, args: argparse.Namespa
         )
 
 
-def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[str, Any]:
-    """Settle one loaded market as the admin, timed from the call to the end of its commit."""
+# auto_explain for --explain-settlement: every statement of the settlement that took this long,
+# its plan analyzed for row counts (timing each node would slow the settlement it measures).
+EXPLAIN_MIN_MS = 50
+_EXPLAIN_SETTINGS = (
+    "load 'auto_explain'",
+    f"set auto_explain.log_min_duration = {EXPLAIN_MIN_MS}",
+    "set auto_explain.log_analyze = on",
+    "set auto_explain.log_timing = off",
+    "set auto_explain.log_nested_statements = on",
+    "set client_min_messages = log",  # the plans come to this session, not only to the log
+)
+
+
+def explained(plans: list[str]) -> list[dict[str, Any]]:
+    """auto_explain's messages as (ms, rows of the top node, the statement's first line), in the
+    order the statements ended; foreign-key checks (one per row, never this slow alone) left out."""
+    statements = []
+    for plan in plans:
+        duration = re.search(r"duration: ([\d.]+) ms", plan)
+        text = re.search(r"Query Text: (.*)", plan)
+        rows = re.search(r"\(actual rows=([\d.]+)", plan)
+        if duration is None or text is None or "FOR KEY SHARE OF x" in text.group(1):
+            continue
+        statements.append(
+            {
+                "ms": float(duration.group(1)),
+                "rows": float(rows.group(1)) if rows else None,
+                "statement": text.group(1).strip()[:120],
+            }
+        )
+    return statements
+
+
+def settle_one(
+    url: str, kind: str, market: MarketRange, load_s: float, explain: bool = False
+) -> dict[str, Any]:
+    """Settle one loaded market as the admin, timed from the call to the end of its commit (with
+    auto_explain's plans of its slow statements when `explain`)."""
+    plans: list[str] = []
     with psycopg.connect(url, autocommit=False) as conn:
         placed, accepted = fixtures.count_wagers(conn, market)
         conn.execute("analyze app.wagers")  # as autovacuum would have, after 100,000 inserts
         conn.commit()
         checkpoint(url)
+        if explain:
+            conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+            for setting in _EXPLAIN_SETTINGS:
+                conn.execute(setting)
         fixtures.act_as(conn, ADMIN_CLAIMS)
         winner = market.outcome_first  # the first outcome wins
         started = time.monotonic()
@@ -558,6 +606,7 @@ def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[
         "winning_users": settlement.get("winning_users"),
         "side_effects_s": side_effects,
         "settlement": settlement,
+        "explained": explained(plans) if explain else None,
     }
 
 
@@ -593,7 +642,7 @@ def settlement(url: str, fixture: Fixture, args: argparse.Namespace) -> list[dic
     for kind in kinds:
         market = fixture.settle[kind]
         say(f"settling the {kind} market {market.first} ({args.settle_wagers:,} wagers)")
-        result = settle_one(url, kind, market, load_times[kind])
+        result = settle_one(url, kind, market, load_times[kind], args.explain_settlement)
         if result["wagers"] != args.settle_wagers or result["accepted"] != result["wagers"]:
             raise BenchError(
                 f"{kind}: expected {args.settle_wagers} accepted wagers, found "
