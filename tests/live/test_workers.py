@@ -145,6 +145,16 @@ def version_of(database: str, market_id: int) -> int:
     return version
 
 
+def wallet_version(database: str, user_id: str) -> int:
+    ((version,),) = query(
+        database,
+        "select version from app.accounts where user_id = %s and kind = 'user'",
+        [user_id],
+    )
+    assert isinstance(version, int)
+    return version
+
+
 def test_each_worker_answers_with_its_share_of_the_node_s_limits(node: Node) -> None:
     workers = per_worker(node.url)
     assert len(workers) == WORKERS
@@ -221,12 +231,15 @@ def test_a_node_of_two_workers_serves_every_surface_and_every_socket_hears_every
             assert rpc.status_code == 200, rpc.text
             second = version_of(database, game)
             assert second > first
+            # the wallet after both wagers: a balance_update of the deposit, committed before the
+            # sockets signed in, may still reach them (the hub reads a little behind the commits)
+            wallet = wallet_version(database, player.id)
 
             for socket in ws:
                 socket.expect("odds_update", game_id=game, version=first)
                 socket.expect("odds_update", game_id=game, version=second)
                 socket.expect("bet_confirmed", game_id=game, amount=5.0)
-                socket.expect("balance_update", user_id=player.id)
+                socket.expect("balance_update", user_id=player.id, balance_seq=wallet)
             for socket in rt:
                 for version in (first, second):
                     socket.expect(
