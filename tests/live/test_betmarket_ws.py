@@ -807,13 +807,21 @@ def test_balance_seq_strictly_increases_per_user_under_16_concurrent_bettors(
     boss: User,
     live_database: str,
     sockets: Callable[[Node, str], Socket],
+    marker: Marker,
 ) -> None:
     users = [player(http_a, f"crowd{n}") for n in range(4)]
     games = [boss.new_game("Crowd one"), boss.new_game("Crowd two")]
+    opened = {
+        (user.id, node.port): sockets(node, f"{user.name} on {node.port}")
+        for user in users
+        for node in (node_a, node_b)
+    }
+    # the sign-up grants' balance_updates have passed both nodes: none arrives once signed in
+    marker(*opened.values())
     recorders: dict[str, list[Recorder]] = {}
     for user in users:
         for node in (node_a, node_b):
-            socket = sockets(node, f"{user.name} on {node.port}")
+            socket = opened[user.id, node.port]
             assert socket.authenticate(user.token)["opcode"] == "authenticated"
             recorders.setdefault(user.id, []).append(Recorder(socket))
     started_at = {user.id: wallet_version(live_database, user.id) for user in users}

@@ -19,6 +19,7 @@ from tests.live.realtime_fixtures import (
     admin,
     close,
     create_market,
+    marker,
     outcome_ids,
     rt_database,
     rt_node,
@@ -294,6 +295,7 @@ def test_a_channel_whose_user_is_deleted_is_closed_at_its_next_change(
         home, _ = await outcome_ids(ana, market["id"])
         await wager(ana, market["id"], home, 300)
         async with wire(rt_node.url, rt_node.anon_key, "2.0.0") as client:
+            await marker(rt_node, boss, client)  # her wager's change passed: none arrives after
             mine = "realtime:mine"
             bindings = [{"event": "*", "schema": "public", "table": "my_wagers"}]
             join_ref, joined = await client.join(mine, ana.token, bindings)
