@@ -24,7 +24,15 @@ from litestar.datastructures import State
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.betmarket_client import User, admin, client, query, register
+from tests.api.betmarket_client import (
+    User,
+    admin,
+    client,
+    market_version,
+    query,
+    register,
+    wallet_version,
+)
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 from wagerbase.live.betmarket_ws import IDLE_ENV, betmarket_ws
@@ -95,22 +103,6 @@ def player(http: httpx.Client, prefix: str = "bettor") -> User:
     user = register(http, prefix)
     user.balance()
     return user
-
-
-def market_version(database: str, market_id: int) -> int:
-    ((version,),) = query(database, "select version from app.markets where id = %s", [market_id])
-    assert isinstance(version, int)
-    return version
-
-
-def wallet_version(database: str, user_id: str) -> int:
-    ((version,),) = query(
-        database,
-        "select version from app.accounts where user_id = %s and kind = 'user'",
-        [user_id],
-    )
-    assert isinstance(version, int)
-    return version
 
 
 # Sockets -----------------------------------------------------------------------------------------

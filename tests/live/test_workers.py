@@ -23,7 +23,15 @@ import psutil
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.betmarket_client import PASSWORD, User, admin, client, query, register
+from tests.api.betmarket_client import (
+    PASSWORD,
+    User,
+    admin,
+    client,
+    market_version,
+    register,
+    wallet_version,
+)
 from tests.pgserver import PgServer
 from tests.serving import REPO, Node, free_port, new_secret
 from wagerbase.limits import Lanes
@@ -139,22 +147,6 @@ class RealtimeSocket:
         return self.expect(lambda f: f["event"] == "phx_reply" and f["ref"] == "1", "a reply")
 
 
-def version_of(database: str, market_id: int) -> int:
-    ((version,),) = query(database, "select version from app.markets where id = %s", [market_id])
-    assert isinstance(version, int)
-    return version
-
-
-def wallet_version(database: str, user_id: str) -> int:
-    ((version,),) = query(
-        database,
-        "select version from app.accounts where user_id = %s and kind = 'user'",
-        [user_id],
-    )
-    assert isinstance(version, int)
-    return version
-
-
 def odds_broadcast(market_id: int, version: int) -> Callable[[Message], bool]:
     """A matcher for the `odds` broadcast of this market at this version."""
     return lambda f: (
@@ -234,7 +226,7 @@ def test_a_node_of_two_workers_serves_every_surface_and_every_socket_hears_every
             # every socket has the first one's odds: a mailbox keeps only the latest odds of a
             # market still waiting, so two odds read by the hub together would reach it as one
             assert player.bet(game, 5.0, "opt1").status_code == 201
-            first = version_of(database, game)
+            first = market_version(database, game)
             for socket in ws:
                 socket.expect("odds_update", game_id=game, version=first)
             for socket in rt:
@@ -245,7 +237,7 @@ def test_a_node_of_two_workers_serves_every_surface_and_every_socket_hears_every
                 headers={"apikey": node.anon_key, **player.headers},
             )
             assert rpc.status_code == 200, rpc.text
-            second = version_of(database, game)
+            second = market_version(database, game)
             assert second > first
             # the wallet after both wagers: a balance_update of the deposit, committed before the
             # sockets signed in, may still reach them (the hub reads a little behind the commits)
