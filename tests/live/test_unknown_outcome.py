@@ -149,9 +149,25 @@ def log_lines(node: Node, event: str) -> list[dict[str, Any]]:
     return [record for record in json_lines(node) if record.get("event") == event]
 
 
+def logged(node: Node, event: str, **fields: Any) -> list[dict[str, Any]]:
+    """The node's log lines with this `event` (and these fields), once it has written one. The
+    node writes its log from a thread of its own (Litestar's queue listener, the root logger's
+    handler): a line can reach the file after the answer it goes with reached the client."""
+
+    def found() -> list[dict[str, Any]]:
+        return [
+            record
+            for record in log_lines(node, event)
+            if all(record.get(name) == value for name, value in fields.items())
+        ]
+
+    wait_until(lambda: found() != [], WAIT, f"the node's {event} log line {fields}")
+    return found()
+
+
 def outcome_line(node: Node, key: str | None) -> dict[str, Any]:
     """The node's one unknown_outcome log line about the call with this idempotency key."""
-    [line] = [r for r in log_lines(node, "unknown_outcome") if r["idempotency_key"] == key]
+    [line] = logged(node, "unknown_outcome", idempotency_key=key)
     return line
 
 
@@ -630,7 +646,7 @@ def test_a_cancelled_wait_for_the_standby_is_an_unknown_outcome(tmp_path: Path) 
             money = counters(node)
             assert money["sync_rep_cancelled"] == 1
             assert money["resolved_replayed"] == 1
-            [line] = log_lines(node, "unknown_outcome")
+            [line] = logged(node, "unknown_outcome")
             assert (line["phase"], line["resolution"]) == ("sync_rep", "replayed")
     finally:
         node.stop()
