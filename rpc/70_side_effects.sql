@@ -305,10 +305,7 @@ begin
     on conflict (handler, market_id, user_id, settled_at) do update
     set wagers = excluded.wagers, wins = excluded.wins, stake = excluded.stake,
         payout = excluded.payout, job_id = excluded.job_id, applied_at = now();
-    return greatest(
-        (select sum(c.old_wagers) from unnest(v_changes) as c),
-        (select sum(c.new_wagers) from unnest(v_changes) as c)
-    );
+    return (select greatest(sum(c.old_wagers), sum(c.new_wagers)) from unnest(v_changes) as c);
 end
 $$;
 
