@@ -1,6 +1,6 @@
 """Checks that a benchmark measured real work: after settlement, the settlement row adds up, every
 wager is decided, each user got exactly the sum of their winning wagers in one balanced ledger
-transaction, and the whole ledger still balances.
+transaction, the side effects counted every wager once, and the whole ledger still balances.
 
 Each check is a query returning the rows that break it (none when it holds).
 """
@@ -72,6 +72,37 @@ SETTLEMENT_CHECKS: dict[str, str] = {
     """,
     "escrow not emptied": """
         select a.id, a.balance from app.accounts as a where a.market_id = %s and a.balance <> 0
+    """,
+    # run after the side-effect jobs: each handler's record, and the market's figures, add up to
+    # the market's won and lost wagers
+    "side effects differ from the wagers": """
+        with counted as (
+            select count(*) as wagers, count(*) filter (where w.settlement = 'won') as wins,
+                   coalesce(sum(w.stake), 0) as stake, coalesce(sum(w.payout), 0) as payout
+            from app.wagers as w
+            where w.market_id = %s and w.approval = 'accepted' and w.settlement in ('won', 'lost')
+        ),
+        figures as (
+            select h.source, f.wagers, f.wins, f.stake, f.payout
+            from unnest(array['user_stats', 'leaderboard', 'big_wins', 'market_stats',
+                              'market_stats table']) as h (source)
+            left join lateral (
+                select sum(r.wagers) as wagers, sum(r.wins) as wins, sum(r.stake) as stake,
+                       sum(r.payout) as payout
+                from app.side_effect_counts as r
+                where r.market_id = %s and r.handler = h.source
+                having count(*) > 0
+                union all
+                select s.wagers, s.wins, s.staked, s.paid
+                from app.market_stats as s
+                where s.market_id = %s and h.source = 'market_stats table'
+            ) as f on true
+        )
+        select f.source, f.wagers, c.wagers, f.payout, c.payout
+        from figures as f
+        cross join counted as c
+        where (coalesce(f.wagers, 0), coalesce(f.wins, 0), coalesce(f.stake, 0),
+               coalesce(f.payout, 0)) <> (c.wagers, c.wins, c.stake, c.payout)
     """,
 }
 

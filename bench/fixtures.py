@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from wagerbase.tokens import Tokens
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 ADMIN_ID = "00000000-0000-0000-0001-000000000001"
@@ -150,6 +152,30 @@ def create_wallets(conn: Connection, users: int) -> int:
     return int(row[1])
 
 
+def sign_in(conn: Connection, users: int, secret: str) -> list[str]:
+    """An access token for each of users 1..users (in that order), as a password sign-in gives
+    one: a session started with app._start_session (with a refresh token nobody will use), and a
+    token signed with `secret`, the API node's. No password is checked, and so no sign-in is
+    counted against the limits per address (docs/api.md, "Limits on signing in")."""
+    rows = conn.execute(
+        """
+        select s.session_id, app._start_session(s.user_id, s.session_id, s.refresh_hash)
+        from (
+            select n,
+                   ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid as user_id,
+                   gen_random_uuid() as session_id,
+                   md5(gen_random_uuid()::text) as refresh_hash
+            from generate_series(1, %s) as n
+        ) as s
+        order by s.n
+        """,
+        [users],
+    ).fetchall()
+    conn.commit()
+    tokens = Tokens(secret)
+    return [tokens.access_token(user, session)[0] for session, user in rows]
+
+
 def create_markets(
     conn: Connection,
     count: int,
@@ -244,7 +270,8 @@ declare
 begin
     perform set_config('role', 'authenticated', true);
     for v_i in v_first .. v_first + v_count - 1 loop
-        v_user := 1 + (v_i * 7919) % v_users;
+        -- v_i is an integer: past wager 271,183 its product with 7919 is not
+        v_user := 1 + (v_i::bigint * 7919) % v_users;
         perform set_config('request.jwt.claims', json_build_object(
             'sub', '00000000-0000-0000-0000-' || lpad(v_user::text, 12, '0'),
             'role', 'authenticated', 'aud', 'authenticated')::text, true);

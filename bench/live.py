@@ -27,39 +27,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import logging
 import math
+import os
 import platform
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench import fixtures, report
+from bench import fixtures
 from bench.fixtures import BENCH_MARGIN, MarketRange
-from bench.pgbench import PgbenchError, run_pgbench
+from bench.pgbench import run_pgbench
+from bench.report import figure, summary
 from bench.run import (
     REPO_ROOT,
     RESULTS,
     SCRIPT,
     Server,
+    conclude,
     create_database,
     drop_database,
     git_info,
+    listed_problems,
     machine_info,
     say,
     server,
@@ -147,10 +155,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tput.add_argument("--users", type=int, default=100, help="bettors taking turns (100)")
     client = parser.add_argument_group("sockets")
     client.add_argument(
+        "--client",
+        choices=["websockets", "raw"],
+        default="websockets",
+        help="the sockets' client: the `websockets` asyncio client, as a browser-like client "
+        "(websockets), or a minimal one that only reads frames, so that the figures are the "
+        "node's more than the client's (raw; offers no compression)",
+    )
+    client.add_argument(
         "--compression",
         choices=["deflate", "none"],
         default="deflate",
         help="permessage-deflate offered by the client, as browsers do (deflate)",
+    )
+    node = parser.add_argument_group("the node")
+    node.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="the node's worker processes (`wagerbase serve --workers`); the sockets spread "
+        "over them as the kernel hands out connections (1)",
+    )
+    node.add_argument(
+        "--profile",
+        type=Path,
+        help="run the node under py-spy (`--py-spy`) and write its samples of every worker to "
+        "this file (py-spy's raw format: one line per stack and its count); the node's CPU "
+        "figures then include the profiler's cost",
+    )
+    node.add_argument(
+        "--py-spy", default="py-spy", help="the py-spy command, for --profile (py-spy on PATH)"
+    )
+    node.add_argument(
+        "--node-python",
+        default=sys.executable,
+        help="the Python that runs the node, with its `wagerbase` (another checkout's "
+        ".venv/bin/python: its API, driven by this client, to compare versions); this one's",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--label", help="result file label (live, or live-nodeflate)")
@@ -170,13 +210,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sockets: give whole numbers, e.g. 1,100,1000")
     if not args.sockets or any(n < 1 for n in args.sockets) or args.sockets != sorted(args.sockets):
         parser.error("--sockets: positive, ascending socket counts")
-    for name in ("wagers", "markets", "throughput_markets", "throughput_clients", "users"):
+    numbers = ("wagers", "markets", "throughput_markets", "throughput_clients", "users", "workers")
+    for name in numbers:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.throughput_seconds < 0 or args.gap_ms < 0 or args.timeout <= 0:
         parser.error("--throughput-seconds and --gap-ms not negative, --timeout positive")
     if args.label is None:
         args.label = "live" if args.compression == "deflate" else "live-nodeflate"
+        if args.client == "raw":
+            args.label = "live-raw"
+        if args.workers > 1:
+            args.label += f"-w{args.workers}"
     return args
 
 
@@ -184,13 +229,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Node(ServingNode):
-    """One `wagerbase serve` process on 127.0.0.1 (tests/serving.py's), with its CPU time."""
+    """One `wagerbase serve` node on 127.0.0.1 (tests/serving.py's), with its CPU time: its
+    process and its workers' (and nothing of a profiler it runs under)."""
+
+    def processes(self) -> list[Any]:
+        if psutil is None or self.process is None:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        return [p for p in tree if not (self.prefix and p.pid == root.pid)]
 
     def cpu_seconds(self) -> float | None:
         if psutil is None or self.process is None:
             return None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Under a profiler, stop the node itself, so that the profiler writes its samples."""
+        if self.prefix and self.process is not None and self.process.poll() is None:
+            for process in self.processes()[:1]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=60)
+        super().stop(sig)
+
+    def sockets_per_worker(self, attempts: int = 40) -> dict[int, int]:
+        """How many sockets each worker serves, from /health (asked on new connections until
+        every worker answered, or `attempts` times)."""
+        found: dict[int, int] = {}
+        for _ in range(attempts):
+            answer = httpx.get(f"{self.url}/health", timeout=10).json()
+            if "worker" not in answer:  # a node without workers (before `serve --workers`)
+                return {0: int(answer.get("live", {}).get("sockets", -1))}
+            found[int(answer["worker"]["pid"])] = int(answer["live"]["sockets"])
+            if len(found) >= self.workers:
+                break
+        return found
 
 
 # ---- CPU ----------------------------------------------------------------------------------------
@@ -240,13 +323,93 @@ class Cpu:
 # ---- the sockets --------------------------------------------------------------------------------
 
 
-class Sockets:
-    """Anonymous /ws sockets in this process, each stamping every message as it arrives."""
+class RawSocket(asyncio.Protocol):
+    """A WebSocket client reduced to what the benchmark needs, for `--client raw`: the upgrade,
+    then the server's frames (unmasked, unfragmented text; pings answered with a masked pong;
+    a close ends it). It stamps each text message as its bytes arrive, with a few microseconds
+    of Python per message where the `websockets` client spends tens: so the figures are the
+    node's more than the client's. It offers no compression."""
 
-    def __init__(self, url: str, compression: str | None) -> None:
+    def __init__(self, host: str, path: str, on_text: Any, on_close: Any) -> None:
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: "
+            f"{base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        self.on_text = on_text
+        self.on_close = on_close
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.upgraded = False
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = CLOCK()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.opened.set_exception(BenchError(f"upgrade refused: {buffer[:100]!r}"))
+                return
+            self.upgraded = True
+            self.opened.set_result(None)
+            buffer = buffer[end + 4 :]
+        at, size = 0, len(buffer)
+        while size - at >= 2:
+            opcode, length = buffer[at] & 0x0F, buffer[at + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - at < 4:
+                    break
+                length, head = int.from_bytes(buffer[at + 2 : at + 4], "big"), 4
+            elif length == 127:
+                if size - at < 10:
+                    break
+                length, head = int.from_bytes(buffer[at + 2 : at + 10], "big"), 10
+            if size - at < head + length:
+                break
+            payload = buffer[at + head : at + head + length]
+            at += head + length
+            if opcode == 1:
+                self.on_text(now, payload.decode())
+            elif opcode == 9:  # ping: a pong with the same payload, masked as a client's must be
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                assert self.transport is not None
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            elif opcode == 8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                self.close_reason = payload[2:].decode(errors="replace")
+                assert self.transport is not None
+                self.transport.close()
+        self.buffer = buffer[at:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or BenchError("connection lost before the upgrade"))
+        self.on_close(self)
+
+
+class Sockets:
+    """Anonymous /ws sockets in this process, each stamping every message as it arrives: the
+    `websockets` asyncio client, as a browser-like client (`client` "websockets"), or RawSocket
+    (`client` "raw")."""
+
+    def __init__(self, url: str, compression: str | None, client: str = "websockets") -> None:
         self.url = url
         self.compression = compression
-        self.connections: list[ClientConnection] = []
+        self.client = client
+        self.connections: list[Any] = []
         self.logs: list[list[tuple[float, str]]] = []
         self.readers: list[asyncio.Task[None]] = []
         self.closed: list[dict[str, Any]] = []
@@ -267,6 +430,11 @@ class Sockets:
         """Open sockets until there are `count`; returns the seconds it took."""
         started = CLOCK()
         gate = asyncio.Semaphore(concurrency)
+        if self.client == "raw":
+            while len(self) < count:
+                self._add(None)
+            await self._open_raws(count, gate)
+            return CLOCK() - started
 
         async def one() -> ClientConnection:
             async with gate:
@@ -281,34 +449,67 @@ class Sockets:
 
         opened = await asyncio.gather(*(one() for _ in range(count - len(self))))
         for ws in opened:
-            index = len(self.connections)
-            self.connections.append(ws)
-            self.logs.append([])
-            self.latest.append({})
+            index = self._add(ws)
             self.readers.append(asyncio.create_task(self._read(index, ws), name=f"ws-{index}"))
         return CLOCK() - started
 
+    def _add(self, connection: Any) -> int:
+        index = len(self.connections)
+        self.connections.append(connection)
+        self.logs.append([])
+        self.latest.append({})
+        return index
+
+    async def _open_raws(self, count: int, gate: asyncio.Semaphore) -> None:
+        """Open the RawSockets of the indexes that have none yet (up to `count`)."""
+        loop = asyncio.get_running_loop()
+        split = urllib.parse.urlsplit(self.url)
+        host, port = split.hostname or "127.0.0.1", split.port or 80
+
+        async def one(index: int) -> None:
+            async with gate:
+                protocol = RawSocket(
+                    f"{host}:{port}",
+                    split.path,
+                    lambda now, text: self._received(index, now, text),
+                    lambda raw: self._lost(index, raw),
+                )
+                await loop.create_connection(lambda: protocol, host, port)
+                await asyncio.wait_for(protocol.opened, 60)
+                self.connections[index] = protocol
+
+        await asyncio.gather(*(one(i) for i in range(count) if self.connections[i] is None))
+
+    def _lost(self, index: int, raw: RawSocket) -> None:
+        if not self._closing:
+            self.closed.append(
+                {"socket": index, "code": raw.close_code, "reason": raw.close_reason}
+            )
+
+    def _received(self, index: int, now: float, text: str) -> None:
+        self.logs[index].append((now, text))
+        self.received += 1
+        self.last_receipt = now
+        if self.received >= self._target:
+            self._reached.set()
+        key = odds_key(text)
+        if key is not None:
+            market, version = key
+            latest = self.latest[index]
+            before = latest.get(market, 0)
+            if version > before:
+                latest[market] = version
+                goal = self._final.get(market)
+                if goal is not None and before < goal <= version:
+                    self.satisfied += 1
+
     async def _read(self, index: int, ws: ClientConnection) -> None:
-        log = self.logs[index]
-        latest = self.latest[index]
         try:
             async for message in ws:
                 now = CLOCK()
-                text = message if isinstance(message, str) else message.decode()
-                log.append((now, text))
-                self.received += 1
-                self.last_receipt = now
-                if self.received >= self._target:
-                    self._reached.set()
-                key = odds_key(text)
-                if key is not None:
-                    market, version = key
-                    before = latest.get(market, 0)
-                    if version > before:
-                        latest[market] = version
-                        goal = self._final.get(market)
-                        if goal is not None and before < goal <= version:
-                            self.satisfied += 1
+                self._received(
+                    index, now, message if isinstance(message, str) else message.decode()
+                )
         except ConnectionClosed:
             pass
         finally:
@@ -360,12 +561,17 @@ class Sockets:
         return taken
 
     def extensions(self) -> list[str]:
-        if not self.connections:
-            return []
+        if not self.connections or self.client == "raw":
+            return []  # RawSocket offers none
         return [str(ext.name) for ext in self.connections[0].protocol.extensions]
 
     async def close(self) -> None:
         self._closing = True
+        if self.client == "raw":
+            for raw in self.connections:
+                if raw is not None and raw.transport is not None:
+                    raw.transport.close()
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(ws.close() for ws in self.connections), return_exceptions=True),
@@ -411,33 +617,6 @@ def odds_key(text: str) -> tuple[int, int] | None:
             return None
         return market_id, version_value
     return market, version
-
-
-# ---- statistics ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of the values (None when there are none)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    return {
-        "count": len(values),
-        "min": ms(min(values)) if values else None,
-        "p50": ms(percentile(values, 0.50)),
-        "p90": ms(percentile(values, 0.90)),
-        "p99": ms(percentile(values, 0.99)),
-        "max": ms(max(values)) if values else None,
-        "mean": ms(sum(values) / len(values)) if values else None,
-    }
 
 
 # ---- placing wagers -----------------------------------------------------------------------------
@@ -536,7 +715,7 @@ def analyse_latency(
         "out_of_order": out_of_order,
         "other_messages": dict(other),
         "latency_ms": summary(latencies),
-        # received before this process saw COMMIT return (the hub heard the NOTIFY first)
+        # received before this process saw COMMIT return (the hub read the event first)
         "negative_latencies": sum(1 for value in latencies if value < 0),
         "from_commit_sent_ms": summary(from_sent),
         "commit_ms": summary([(at - sent_at) * 1000 for _, _, sent_at, at in sent]),
@@ -556,6 +735,7 @@ async def latency_run(
 ) -> dict[str, Any]:
     opened_s = await sockets.grow(count)
     await asyncio.sleep(0.5)  # let the handshakes' tasks settle on both sides
+    spread = await asyncio.to_thread(node.sockets_per_worker)
     sockets.take()
     sent: list[tuple[int, int, float, float]] = []
     place_s: list[float] = []
@@ -580,6 +760,8 @@ async def latency_run(
     result.update(
         {
             "sockets_open_s": round(opened_s, 2),
+            # per worker (by process id), as its /health counted them once all were open
+            "sockets_per_worker": {str(pid): n for pid, n in sorted(spread.items())},
             "waits_timed_out": timeouts,
             "place_wager_ms": summary(place_s),
             "cpu": cpu,
@@ -793,6 +975,39 @@ def prepare(url: str, args: argparse.Namespace) -> Fixture:
     return Fixture(latency, throughput)
 
 
+def node_checkout(python: str) -> Path:
+    """The checkout whose `.venv/bin/python` runs the node."""
+    return REPO_ROOT if python == sys.executable else Path(python).absolute().parents[2]
+
+
+def node_commit(python: str) -> str | None:
+    """The commit of the checkout whose `.venv/bin/python` runs the node (None when unknown)."""
+    checkout = node_checkout(python)
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def node_settings(sockets: int, workers: int) -> dict[str, str]:
+    """The node's environment: its silent anonymous sockets outlive /ws's idle timeout, and its
+    socket limits (per node and per client address, divided among its workers) hold every
+    socket of the benchmark, which all come from 127.0.0.1, on any one worker, however unevenly
+    the kernel spreads them."""
+    room = str(sockets * max(1, workers))
+    return {
+        "WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS),
+        "WAGERBASE_MAX_SOCKETS": room,
+        "WAGERBASE_CLIENT_SOCKETS": room,
+    }
+
+
 def api_changed() -> bool | None:
     try:
         done = subprocess.run(
@@ -823,7 +1038,8 @@ def raise_file_limit(sockets: int) -> dict[str, int]:
 async def measure(
     srv: Server, url: str, node: Node, fixture: Fixture, args: argparse.Namespace
 ) -> dict[str, Any]:
-    sockets = Sockets(node.ws_url, None if args.compression == "none" else "deflate")
+    compression = None if args.compression == "none" or args.client == "raw" else "deflate"
+    sockets = Sockets(node.ws_url, compression, args.client)
     latency: list[dict[str, Any]] = []
     throughput: dict[str, Any] | None = None
     async with await psycopg.AsyncConnection.connect(
@@ -884,17 +1100,31 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             git = git_info()
             # the node runs the API from this tree: say whether it differs from the commit
             git["api_changed_since_commit"] = api_changed()
-            migrated = migrate(url)
+            # with the node's own SQL: another checkout's node refuses a database that has
+            # migrations it does not know, and must run its own functions
+            migrated = migrate(url, root=node_checkout(args.node_python))
             git["layers_checksum"] = migrated.layers_checksum
             say(f"  {migrated.summary()}")
             fixture = prepare(url, args)
+            prefix: tuple[str, ...] = ()
+            if args.profile is not None:
+                prefix = (
+                    args.py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "250",
+                    "--output", str(args.profile.resolve()), "--",
+                )  # fmt: skip
             node = Node(
                 url,
                 secrets.token_urlsafe(48),
                 folder / "serve.log",
-                env={"WAGERBASE_WS_IDLE_SECONDS": str(NODE_IDLE_SECONDS)},
+                env=node_settings(max(args.sockets), args.workers),
+                workers=args.workers,
+                prefix=prefix,
+                python=args.node_python,
             )
-            say(f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}")
+            say(
+                f"starting one `wagerbase serve` node on 127.0.0.1:{node.port}, "
+                f"{args.workers} worker(s){' under py-spy' if prefix else ''}"
+            )
             node.start()
             measured = asyncio.run(measure(srv, url, node, fixture, args))
             info = server_info(url, srv)
@@ -938,13 +1168,25 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "machine": machine,
         "server": info,
         "node": {
-            "processes": 1,
-            "command": "wagerbase serve (uvicorn, one event loop, default asyncio loop)",
-            "ws_idle_seconds": NODE_IDLE_SECONDS,
+            "workers": args.workers,
+            "command": (
+                f"wagerbase serve --workers {args.workers} (uvicorn; each worker a process with "
+                "one event loop, default asyncio loop)"
+            ),
+            "settings": node_settings(max(args.sockets), args.workers),
+            "profiled_with": " ".join(node.prefix) if node is not None and node.prefix else None,
+            # the node's Python, and so its API (--node-python: another checkout's, at commit)
+            "python": args.node_python,
+            "commit": node_commit(args.node_python),
             "negotiated_extensions": measured["negotiated_extensions"],
         },
         "client": {
-            "library": "websockets (asyncio client), all sockets in this one process",
+            "library": (
+                "websockets (asyncio client)"
+                if args.client == "websockets"
+                else "RawSocket (bench/live.py: frames read by an asyncio.Protocol)"
+            )
+            + ", all sockets in this one process",
             "python": platform.python_version(),
             "compression_offered": args.compression,
         },
@@ -969,19 +1211,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     return result, not problems
 
 
-def _n(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
-
-
 def markdown(result: dict[str, Any]) -> str:
     params = result["parameters"]
     lines = [
         f"Fan-out latency, commit returned to odds_update received, {params['wagers']} wagers one "
-        f"at a time over {params['latency_markets']} games (compression offered: "
+        f"at a time over {params['latency_markets']} games, {result['node']['workers']} "
+        f"worker(s) (compression offered: "
         f"{result['client']['compression_offered']}, negotiated: "
         f"{', '.join(result['node']['negotiated_extensions']) or 'none'}):",
         "",
@@ -994,8 +1229,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {item['sockets']:,} | {item['messages_received']:,} / "
             f"{item['messages_expected']:,} | {item['coalesced']:,} | {item['missing']:,} "
-            f"| {_n(lat['p50'], 2)} | {_n(lat['p99'], 2)} | {_n(lat['max'], 2)} "
-            f"| {_n(item['last_socket_ms']['p50'], 2)} | {_n(item['node_cpu_ms_per_update'], 2)} |"
+            f"| {figure(lat['p50'], 2)} | {figure(lat['p99'], 2)} | {figure(lat['max'], 2)} "
+            f"| {figure(item['last_socket_ms']['p50'], 2)} "
+            f"| {figure(item['node_cpu_ms_per_update'], 2)} |"
         )
     tput = result["throughput"]
     if tput is not None:
@@ -1009,11 +1245,12 @@ def markdown(result: dict[str, Any]) -> str:
             "| sockets missing a final version | node CPU (% of a core) "
             "| client CPU (% of a core) |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| {_n(tput['pgbench']['tps'], 0)} | {tput['messages_offered']:,} "
-            f"| {tput['messages_delivered']:,} | {_n(tput['delivered_per_s_during_run'], 0)} "
-            f"| {_n(100 * (tput['coalesced_fraction'] or 0), 1)}% "
+            f"| {figure(tput['pgbench']['tps'], 0)} | {tput['messages_offered']:,} "
+            f"| {tput['messages_delivered']:,} | {figure(tput['delivered_per_s_during_run'], 0)} "
+            f"| {figure(100 * (tput['coalesced_fraction'] or 0), 1)}% "
             f"| {tput['sockets_missing_a_final_version']:,} "
-            f"| {_n(cpu['node_cpu_pct_of_core'], 0)} | {_n(cpu['client_cpu_pct_of_core'], 0)} |",
+            f"| {figure(cpu['node_cpu_pct_of_core'], 0)} "
+            f"| {figure(cpu['client_cpu_pct_of_core'], 0)} |",
         ]
     load = result["machine"]["load_average_at_start"]
     lines += [
@@ -1033,21 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Wagerbase live-update benchmark: sockets {', '.join(map(str, args.sockets))}, "
         f"{args.wagers} wagers each, throughput {args.throughput_seconds} s"
     )
-    try:
-        result, ok = run(args)
-    except (BenchError, PgbenchError) as exc:
-        say(f"FAILED: {exc}")
-        return 1
-    if not args.no_save:
-        path = report.result_path(args.results_dir, result["started_at"][:10], args.label)
-        report.write_json(path, result)
-        say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
-    print()
-    print(markdown(result))
-    if not ok:
-        print("\nPROBLEMS:", *result["problems"], sep="\n  ", file=sys.stderr)
-        return 1
-    return 0
+    return conclude(args, run, markdown, listed_problems)
 
 
 if __name__ == "__main__":

@@ -55,9 +55,25 @@ class PgbenchResult:
     elapsed_s: float
     waits: dict[str, float] = field(default_factory=dict)
     progress: list[str] = field(default_factory=list)
+    # the database server's CPU over the run (all its processes), when the benchmark can see it
+    server_cpu_s: float | None = None
+
+    def count_server_cpu(self, before: float | None, after: float | None) -> None:
+        """The server's CPU seconds over the run, from readings taken before and after it."""
+        if before is not None and after is not None:
+            self.server_cpu_s = round(after - before, 3)
+
+    @property
+    def server_cpu_ms_per_transaction(self) -> float | None:
+        if self.server_cpu_s is None or not self.transactions:
+            return None
+        return round(self.server_cpu_s * 1000 / self.transactions, 3)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "server_cpu_ms_per_transaction": self.server_cpu_ms_per_transaction,
+        }
 
 
 def pgbench_env(url: str) -> dict[str, str]:
@@ -147,20 +163,33 @@ def run_pgbench(
 
 
 class WaitSampler:
-    """Samples, every `interval_s`, what each of pgbench's backends is doing: `CPU` (active, no
-    wait event), or its wait event (`Lock:transactionid`, `IO:WalSync`, `Client:ClientRead`, ...).
-    `stop()` returns each state's share of all samples, largest first."""
+    """Samples, every `interval_s`, what each backend of `application_name` (pgbench's by default)
+    is doing: `CPU` (active, no wait event), or its wait event (`Lock:transactionid`,
+    `IO:WalSync`, `Client:ClientRead`, ...). With `count_idle` False, backends outside a
+    transaction are left out: an API node's pooled connection between requests waits for the
+    node to need it, not for a request. `stop()` returns each state's share of all samples,
+    largest first."""
 
     _QUERY = """
         select coalesce(wait_event_type || ':' || wait_event,
                         case when state = 'active' then 'CPU' else coalesce(state, '?') end)
         from pg_catalog.pg_stat_activity
         where application_name = %s and backend_type = 'client backend'
+            and (%s or state is distinct from 'idle')
     """
 
-    def __init__(self, url: str, interval_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        url: str,
+        interval_s: float = 0.1,
+        *,
+        application_name: str = APPLICATION_NAME,
+        count_idle: bool = True,
+    ) -> None:
         self._url = url
         self._interval_s = interval_s
+        self._application_name = application_name
+        self._count_idle = count_idle
         self._counts: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wait-sampler", daemon=True)
@@ -185,7 +214,9 @@ class WaitSampler:
         try:
             with psycopg.connect(self._url, autocommit=True, application_name="bench") as conn:
                 while not self._stopping.wait(self._interval_s):
-                    rows = conn.execute(self._QUERY, [APPLICATION_NAME]).fetchall()
+                    rows = conn.execute(
+                        self._QUERY, [self._application_name, self._count_idle]
+                    ).fetchall()
                     self._counts.update(str(row[0]) for row in rows)
         except psycopg.Error as exc:  # the sampler is a diagnostic; the run goes on without it
             self._error = exc

@@ -1,8 +1,10 @@
-"""The benchmark's outputs: a JSON file under bench/results/ and a Markdown table."""
+"""The benchmarks' outputs: a JSON file under bench/results/, Markdown tables, and the summary of
+a list of latencies (percentiles)."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,39 @@ def write_json(path: Path, result: dict[str, Any]) -> None:
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
 
 
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of the values (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {
+        "count": len(values),
+        "min": ms(min(values)) if values else None,
+        "p50": ms(percentile(values, 0.50)),
+        "p90": ms(percentile(values, 0.90)),
+        "p99": ms(percentile(values, 0.99)),
+        "max": ms(max(values)) if values else None,
+        "mean": ms(sum(values) / len(values)) if values else None,
+    }
+
+
 def _int(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def _ms(run: dict[str, Any]) -> str:
+    """A pgbench run's server CPU per transaction; n/a where the server's CPU is not seen (a
+    server of BENCH_DATABASE_URL, or a result from before it was measured)."""
+    value = run.get("server_cpu_ms_per_transaction")
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -35,13 +68,13 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Throughput, {load}, same server, median of {params['rounds']} round(s):",
         "",
-        "| workload | tps | latency avg (ms) | ratio to TPC-B |",
-        "| --- | ---: | ---: | ---: |",
+        "| workload | tps | latency avg (ms) | ratio to TPC-B | server CPU per transaction (ms) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     tpcb = result["tpcb"]
     lines.append(
         f"| pgbench TPC-B (built-in, scale {params['scale']}) | {_int(tpcb['tps'])} "
-        f"| {tpcb['latency_avg_ms']:.2f} | 1.00 |"
+        f"| {tpcb['latency_avg_ms']:.2f} | 1.00 | {_ms(tpcb)} |"
     )
     names = {
         "spread": (
@@ -58,7 +91,7 @@ def markdown(result: dict[str, Any]) -> str:
         run = result["place_wager"][key]
         lines.append(
             f"| {title} | {_int(run['tps'])} | {run['latency_avg_ms']:.2f} "
-            f"| {result['ratios'][key]:.2f} |"
+            f"| {result['ratios'][key]:.2f} | {_ms(run)} |"
         )
     if len(result["rounds"]) > 1:
         per_round = "; ".join(
@@ -73,13 +106,26 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "Settlement (settle_market as an admin, one transaction, commit included):",
             "",
-            "| market | wagers | winning users | settle time (s) | wagers/s settled |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| market | wagers | winning users | settle time (s) | wagers/s settled "
+            "| side effects after it (s) | loaded at (wagers/s) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for item in settlements:
             kind = item["kind"].replace("_", " ")
+            side_effects = sum(item.get("side_effects_s", {}).values())
             lines.append(
                 f"| {kind} | {_int(item['wagers'])} | {_int(item['winning_users'])} "
-                f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} |"
+                f"| {item['settle_s']:.2f} | {_int(item['wagers_per_s'])} "
+                f"| {side_effects:.2f} | {figure(item.get('load_wagers_per_s'), 0)} |"
             )
     return "\n".join(lines)
+
+
+def figure(value: Any, digits: int = 1) -> str:
+    """A number for a report's table: thousands separated, `digits` decimals for a float, n/a
+    for none."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"

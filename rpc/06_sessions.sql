@@ -158,7 +158,7 @@ $$;
 
 -- _announce_ended_sessions: the live message for sessions that just ended, `p_ended` a JSON
 -- array of {id, user_id, reason}: one `session_ended` message per user and reason on
--- wagerbase_user, naming at most 100 sessions each (NOTIFY payloads stay small), sent at commit.
+-- wagerbase_user, naming at most 100 sessions each (messages stay small), seen when the transaction commits.
 -- Every node closes those sessions' sockets when it hears it (docs/live.md). Called by the
 -- triggers of migration 0014.
 create or replace function app._announce_ended_sessions(p_ended jsonb)

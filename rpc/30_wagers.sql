@@ -262,9 +262,11 @@ $$;
 -- Fixed odds lock the odds and the payout; the stake must be within the outcome's cap; the payout
 -- within the market's ceiling. A market that requires approval holds the stake in escrow with
 -- the wager pending, out of the public pool, until an admin approves or rejects it.
--- The rules live in app._place_wagers (rpc/31_placement.sql): this is a batch of one wager, the
--- caller's, and its refusal is raised (so the call changes nothing); the API batches concurrent
--- placements on one market through server.place_wagers, with exactly the same answers.
+-- A wager alone is decided here, statement by statement on the rows; a batch of wagers on one
+-- market (server.place_wagers, which the API uses for a hot market) by app._place_wagers
+-- (rpc/31_placement.sql), in memory and written set-based, with the same rules in the same order
+-- and the same answers: tests/db/test_batched_placement.py replays sequences with every refusal
+-- both ways and compares every answer and the books. A change to a rule changes both.
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
@@ -286,23 +288,133 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+#variable_conflict use_column
 declare
-    v_answer jsonb := app._place_wagers(
-        place_wager.market_id,
-        pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-            'user_id', app._require_user(),
-            'claims', auth.jwt(),
-            'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake,
-            'expected_odds', place_wager.expected_odds,
-            'idempotency_key', place_wager.idempotency_key
-        ))
-    ) -> 0;
+    v_user uuid := app._require_user();
+    v_replay jsonb;
+    v_limits app.play_limits;
+    v_wallet bigint;
+    v_escrow bigint;
+    v_market app.markets;
+    v_quote jsonb;
+    v_odds numeric;
+    v_payout numeric;
+    v_balance bigint;
+    v_tolerance numeric;
+    v_wager app.wagers;
+    v_message jsonb;
+    v_row jsonb;
+    v_result jsonb;
 begin
-    if v_answer ? 'refusal' then
-        perform app._raise(v_answer -> 'refusal');
+    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
+        pg_catalog.jsonb_build_object(
+            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
+            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
+    if v_replay is not null then
+        return v_replay;
     end if;
-    return v_answer -> 'result';
+    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
+    -- user's limits row serves both checks: without a row there is no stake limit to sum.
+    select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    if v_limits.self_excluded_until > now() then
+        perform app._fail('self_excluded',
+            pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
+    end if;
+
+    -- the market, locked and read in one statement; a draft is none of a bettor's business
+    select * into v_market from app.markets as m where m.id = place_wager.market_id
+    for no key update;
+    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
+        perform app._fail('market_not_found',
+            pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
+    end if;
+    -- after the market lock (global order: market, then accounts): a first wallet's grant would
+    -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
+    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
+    if not found then
+        v_wallet := app._ensure_wallet(v_user);
+    end if;
+    perform app._require_open(v_market);
+    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
+    v_odds := (v_quote ->> 'effective_odds')::numeric;
+    v_payout := (v_quote ->> 'estimated_payout')::numeric;
+
+    select c.odds_tolerance into v_tolerance from app.config as c;
+    if place_wager.expected_odds is not null
+        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
+        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
+            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
+            'tolerance', v_tolerance));
+    end if;
+    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
+        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
+            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
+            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
+    end if;
+    if v_payout > v_market.max_payout then
+        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
+            'market_id', v_market.id, 'stake', place_wager.stake,
+            'payout', v_payout, 'max_payout', v_market.max_payout));
+    end if;
+
+    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
+    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
+    select l.balance into v_balance
+    from (
+        select a.id, a.balance from app.accounts as a
+        where a.id in (v_wallet, v_escrow) order by a.id for update
+    ) as l
+    where l.id = v_wallet;
+    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
+    -- that this user's concurrent placements are counted one after another
+    if v_limits.user_id is not null then
+        perform app._require_within_stake_limit(v_user, place_wager.stake);
+    end if;
+    if v_balance < place_wager.stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', place_wager.stake));
+    end if;
+
+    if not v_market.requires_approval then
+        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
+            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
+    end if;
+
+    insert into app.wagers (
+        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
+        approval, accepted_version, idempotency_key
+    )
+    values (
+        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
+        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
+        place_wager.expected_odds,
+        case when v_market.requires_approval then 'pending' else 'accepted' end,
+        (v_message ->> 'version')::bigint,
+        place_wager.idempotency_key
+    )
+    returning * into v_wager;
+
+    perform app._post_transaction('stake', array[v_wallet, v_escrow],
+        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
+
+    -- the wager as app._wager_row shows it, from the row just written
+    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
+    if v_wager.approval = 'pending' then
+        perform app._notify('wagerbase_admin',
+            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
+    end if;
+    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
+
+    select v_row || pg_catalog.jsonb_build_object(
+        'wager_id', v_wager.id,
+        'quote', v_quote,
+        'balance', a.balance,
+        'balance_version', a.version,
+        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
+    into v_result
+    from app.accounts as a
+    where a.id = v_wallet;
+    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
 end
 $$;
 grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;

@@ -1,7 +1,8 @@
--- Placement: the rules that decide wagers on one market, for one wager (public.place_wager) or
--- for a batch of them in one transaction (server.place_wagers, which the API uses to gather the
--- placements that arrive for a hot market while its previous batch runs: docs/engine.md,
--- "Batched placement").
+-- Batched placement: many wagers on one market decided in one transaction (server.place_wagers,
+-- which the API uses to gather the placements that arrive for a hot market while its previous
+-- batch runs: docs/engine.md, "Batched placement"). A wager alone goes through public.place_wager
+-- (rpc/30_wagers.sql), which decides it on the rows statement by statement: half the CPU of a
+-- batch of one, which has arrays to build and a plan per set-based statement.
 --
 -- A market's row is locked by every placement, so placements on one market run one after another,
 -- each paying a whole commit. A batch pays one commit for all of its wagers and decides each of
@@ -98,15 +99,15 @@ $$;
 --    order (self-exclusion, market, wallet, open, stake, outcome, odds tolerance, cap, payout
 --    ceiling, daily stake limit, funds), at the odds, caps and pools the wagers before it left
 --    (app._quote_at, app._market_message_at: the functions the views use).
--- 4. Then written set-based: the outcomes' pools, the market's version, the wagers, one 'stake'
---    ledger transaction per wager (app._post_transactions: the posting rules of every money
---    movement), the keys' answers, and the live messages in the order single calls send them
---    (per wager: odds, balance, wager_pending, wager_placed).
+-- 4. Then written: the outcomes' pools, the market's version and the wagers set-based, one 'stake'
+--    ledger transaction per wager (app._post, the posting of every money movement), the keys'
+--    answers, and the live messages in the order single calls send them (per wager: odds,
+--    balance, wager_pending, wager_placed).
 -- A user's first wager makes their wallet (app._ensure_wallet, with its grant) when it is
 -- accepted; a refused one leaves none, as a refused call rolls its wallet back.
 --
--- Callers: public.place_wager (a batch of one: the caller's) and server.place_wagers (the API's
--- batches), never a client role. Changes: app.idempotency_keys, app.wagers, app.outcomes,
+-- Callers: server.place_wagers (the API's batches) and the benchmark's loader, never a client
+-- role. Changes: app.idempotency_keys, app.wagers, app.outcomes,
 -- app.markets, app.accounts, app.ledger_transactions, app.ledger_entries, live messages.
 -- Raises: nothing of its own for a wager (each refusal is its answer); what the whole batch may
 -- meet (lock_timeout, statement_timeout, a deadlock) rolls it all back.
@@ -488,26 +489,17 @@ begin
                 or (r.w ->> 'idempotency_key') is distinct from v_key[r.i]
         ), 'the wagers of a batch were not numbered in order';
 
-        -- one 'stake' transaction per wager: wallet -> escrow
-        select array_agg(t.messages order by t.ordinal)
-        into a_posted
-        from app._post_transactions(
-            'stake',
-            (select array_agg(g.k order by g.k, g2.side) from generate_series(1, k) as g (k)
-                cross join generate_series(1, 2) as g2 (side)),
-            (select array_agg(case when g2.side = 1 then a_wallet[g.k] else v_escrow end
-                order by g.k, g2.side)
-                from generate_series(1, k) as g (k) cross join generate_series(1, 2) as g2 (side)),
-            (select array_agg(case when g2.side = 1 then -v_stake[a_place[g.k]] else v_stake[a_place[g.k]] end
-                order by g.k, g2.side)
-                from generate_series(1, k) as g (k) cross join generate_series(1, 2) as g2 (side)),
-            array_fill(v_market.id, array[k]),
-            (select array_agg((r.w ->> 'id')::bigint order by r.k)
-                from unnest(a_row) with ordinality as r (w, k)),
-            (select array_agg(v_user[x.i] order by x.k)
-                from unnest(a_place) with ordinality as x (i, k)),
-            array_fill('{}'::jsonb, array[k])
-        ) as t;
+        -- one 'stake' transaction per wager, wallet -> escrow, in order (app._post: the one code
+        -- that moves money; its messages go out below, each in its wager's place)
+        a_posted := array_fill(null::jsonb, array[k]);
+        for p in 1 .. k loop
+            a_posted[p] := (
+                select v.balances || coalesce(pg_catalog.jsonb_build_array(v.profit), '[]')
+                from app._post('stake', array[a_wallet[p], v_escrow],
+                    array[-v_stake[a_place[p]], v_stake[a_place[p]]], v_market.id,
+                    (a_row[p] ->> 'id')::bigint, '{}', v_user[a_place[p]]) as v
+            );
+        end loop;
 
         -- the answers, as place_wager builds them
         select array_agg(
@@ -523,33 +515,31 @@ begin
         from unnest(a_row) with ordinality as r (w, k);
 
         -- the live messages, per wager in the order a single placement sends them
-        perform app._notify(m.channel, m.payload)
+        perform app._notify_all(
+            array_agg(x.channel order by x.k, x.step, x.j),
+            array_agg(x.payload order by x.k, x.step, x.j))
         from (
-            select x.channel, x.payload
-            from (
-                select g.k, 1 as step, 0::bigint as j, 'wagerbase_market' as channel, a_message[g.k] as payload
-                from generate_series(1, k) as g (k)
-                where a_message[g.k] is not null
-                union all
-                select g.k, 2, b.j,
-                    case when b.message ? 'user_id' then 'wagerbase_user' else 'wagerbase_admin' end,
-                    b.message
-                from generate_series(1, k) as g (k)
-                cross join lateral jsonb_array_elements(a_posted[g.k]) with ordinality as b (message, j)
-                union all
-                select g.k, 3, 0, 'wagerbase_admin',
-                    pg_catalog.jsonb_build_object('type', 'wager_pending')
-                    || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
-                from generate_series(1, k) as g (k)
-                where a_approval[g.k] = 'pending'
-                union all
-                select g.k, 4, 0, 'wagerbase_user',
-                    pg_catalog.jsonb_build_object('type', 'wager_placed')
-                    || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
-                from generate_series(1, k) as g (k)
-            ) as x
-            order by x.k, x.step, x.j
-        ) as m;
+            select g.k, 1 as step, 0::bigint as j, 'wagerbase_market' as channel, a_message[g.k] as payload
+            from generate_series(1, k) as g (k)
+            where a_message[g.k] is not null
+            union all
+            select g.k, 2, b.j,
+                case when b.message ? 'user_id' then 'wagerbase_user' else 'wagerbase_admin' end,
+                b.message
+            from generate_series(1, k) as g (k)
+            cross join lateral jsonb_array_elements(a_posted[g.k]) with ordinality as b (message, j)
+            union all
+            select g.k, 3, 0, 'wagerbase_admin',
+                pg_catalog.jsonb_build_object('type', 'wager_pending')
+                || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
+            from generate_series(1, k) as g (k)
+            where a_approval[g.k] = 'pending'
+            union all
+            select g.k, 4, 0, 'wagerbase_user',
+                pg_catalog.jsonb_build_object('type', 'wager_placed')
+                || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
+            from generate_series(1, k) as g (k)
+        ) as x;
     end if;
 
     -- the answers of accepted wagers and of replays of them

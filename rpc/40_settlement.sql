@@ -15,8 +15,8 @@
 -- transaction (escrow -> winners and house), the settlements row, status -> settled, the
 -- side-effect jobs (app._enqueue_side_effects), and after an unsettle the debts of the market
 -- (app._collect_debts: a 'debt_repayment' transaction; `debts_collected` in the answer); logs;
--- notifies closed (if it was open), settled, wagers_settled and balance per user, profit to
--- admins.
+-- notifies closed (if it was open) and settled, then balance per user (refunds and payouts),
+-- profit to admins, and wagers_settled per user: the result before the money it moves.
 -- Raises: market_not_found, outcome_not_found, already_settled, invalid_market_state.
 drop function if exists app._settle_market(bigint, bigint, uuid);
 create or replace function app._settle_market(
@@ -46,6 +46,8 @@ declare
     v_accounts bigint[];
     v_amounts bigint[];
     v_per_user jsonb;
+    v_staked bigint;
+    v_staked_on_winner bigint;
     v_tx bigint;
     v_settlement app.settlements;
     v_collected bigint;
@@ -67,20 +69,20 @@ begin
         where m.id = v_market.id;
         perform app._notify_market(v_market.id, 'closed');
     end if;
+    -- the result goes out before the money it moves (docs/notifications.md): a client shows the
+    -- outcome, then each winner's new balance
+    update app.markets as m
+    set status = 'settled', winning_outcome_id = v_winner.id, settled_at = now(),
+        version = m.version + 1
+    where m.id = v_market.id;
+    perform app._notify_market(v_market.id, 'settled', pg_catalog.jsonb_build_object(
+        'winning_outcome_id', v_winner.id, 'winning_position', v_winner.position));
     v_refunds := app._refund_wagers(v_market.id, 'refund', 'market_settled', true);
 
-    -- the accepted, unsettled wagers are exactly the pools; anything else is a bug
-    select coalesce(sum(w.stake), 0)::bigint,
-           coalesce(sum(w.stake) filter (where w.outcome_id = v_winner.id), 0)::bigint
-    into v_total, v_winning_pool
-    from app.wagers as w
-    where w.market_id = v_market.id and w.approval = 'accepted' and w.settlement = 'open';
-    if v_total <> v_market.total_pool or v_winning_pool <> v_winner.pool then
-        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'reason', 'pools differ from wagers',
-            'total_pool', v_market.total_pool, 'wagers_total', v_total));
-    end if;
-
+    -- the pools decide the payouts; the update below checks, on the very wagers it settles, that
+    -- their stakes are exactly the pools
+    v_total := v_market.total_pool;
+    v_winning_pool := v_winner.pool;
     if v_market.kind = 'parimutuel' then
         if v_winning_pool = 0 then
             v_refund_all := true;
@@ -105,14 +107,16 @@ begin
             end,
             settled_at = now()
         where w.market_id = v_market.id and w.approval = 'accepted' and w.settlement = 'open'
-        returning w.user_id, w.settlement, w.payout
+        returning w.user_id, w.outcome_id, w.stake, w.settlement, w.payout
     ),
     per_user as (
         select s.user_id,
                sum(s.payout)::bigint as payout,
                count(*) filter (where s.settlement = 'won') as won,
                count(*) filter (where s.settlement = 'lost') as lost,
-               count(*) filter (where s.settlement = 'void') as void
+               count(*) filter (where s.settlement = 'void') as void,
+               sum(s.stake) as staked,
+               coalesce(sum(s.stake) filter (where s.outcome_id = v_winner.id), 0) as staked_on_winner
         from settled as s
         group by s.user_id
     )
@@ -124,10 +128,20 @@ begin
            (count(*) filter (where p.won > 0))::integer,
            coalesce(jsonb_agg(pg_catalog.jsonb_build_object(
                'user_id', p.user_id, 'payout', p.payout,
-               'won', p.won, 'lost', p.lost, 'void', p.void)), '[]')
-    into v_accounts, v_amounts, v_paid, v_winners, v_losers, v_winning_users, v_per_user
+               'won', p.won, 'lost', p.lost, 'void', p.void)), '[]'),
+           coalesce(sum(p.staked), 0)::bigint,
+           coalesce(sum(p.staked_on_winner), 0)::bigint
+    into v_accounts, v_amounts, v_paid, v_winners, v_losers, v_winning_users, v_per_user,
+         v_staked, v_staked_on_winner
     from per_user as p
     inner join app.accounts as a on a.user_id = p.user_id;
+    -- the accepted, unsettled wagers are exactly the pools; anything else is a bug, and undoes
+    -- the settlement
+    if v_staked <> v_total or v_staked_on_winner <> v_winning_pool then
+        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+            'market_id', v_market.id, 'reason', 'pools differ from wagers',
+            'total_pool', v_total, 'wagers_total', v_staked));
+    end if;
 
     select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
     v_tx := app._post_transaction(
@@ -151,10 +165,6 @@ begin
     )
     returning * into v_settlement;
 
-    update app.markets as m
-    set status = 'settled', winning_outcome_id = v_winner.id, settled_at = now(),
-        version = m.version + 1
-    where m.id = v_market.id;
     perform app._enqueue_side_effects(v_market.id, 'settled');
     -- the debt rule (docs/corrections.md): after an unsettle, what this settlement paid a debtor
     -- of the market goes to their debt first, whichever path settles it
@@ -163,11 +173,8 @@ begin
     perform app._audit('settle_market', v_market.id, null, null, v_before,
         app._market_row(v_market.id) || pg_catalog.jsonb_build_object('settlement', to_jsonb(v_settlement)),
         p_actor_role);
-    perform app._notify_market(v_market.id, 'settled', pg_catalog.jsonb_build_object(
-        'winning_outcome_id', v_winner.id, 'winning_position', v_winner.position));
-    perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
-        'type', 'wagers_settled', 'market_id', v_market.id, 'winning_outcome_id', v_winner.id))
-    from jsonb_array_elements(v_per_user) as u;
+    perform app._notify_each('wagerbase_user', v_per_user, pg_catalog.jsonb_build_object(
+        'type', 'wagers_settled', 'market_id', v_market.id, 'winning_outcome_id', v_winner.id));
 
     return to_jsonb(v_settlement) || pg_catalog.jsonb_build_object(
         'pending_refunded', v_refunds, 'debts_collected', v_collected);

@@ -196,6 +196,13 @@ begin
             where r.kind = 'void_wager' and r.wager_id = w.id
         );
 
+    -- the result goes out before the money it moves (docs/notifications.md)
+    update app.markets as m
+    set status = 'closed', winning_outcome_id = null, settled_at = null, version = m.version + 1
+    where m.id = p_market.id;
+    perform app._notify_market(p_market.id, 'unsettled', pg_catalog.jsonb_build_object(
+        'previous_winning_outcome_id', v_settlement.winning_outcome_id, 'reason', p_reason));
+
     v_tx := app._post_transaction(
         'unsettlement',
         array[v_escrow, app._system_account('house')] || coalesce(v_accounts, '{}'),
@@ -232,18 +239,12 @@ begin
             where r.kind = 'void_wager' and r.wager_id = w.id
         );
 
-    update app.markets as m
-    set status = 'closed', winning_outcome_id = null, settled_at = null, version = m.version + 1
-    where m.id = p_market.id;
     perform app._enqueue_side_effects(p_market.id, 'unsettled');
 
     perform app._audit('unsettle_market', p_market.id, null, p_reason, v_before,
         app._market_row(p_market.id) || pg_catalog.jsonb_build_object('reversal_id', v_reversal));
-    perform app._notify_market(p_market.id, 'unsettled', pg_catalog.jsonb_build_object(
-        'previous_winning_outcome_id', v_settlement.winning_outcome_id, 'reason', p_reason));
-    perform app._notify('wagerbase_user', u || pg_catalog.jsonb_build_object(
-        'type', 'wagers_unsettled', 'market_id', p_market.id, 'reason', p_reason))
-    from jsonb_array_elements(v_per_user) as u;
+    perform app._notify_each('wagerbase_user', v_per_user, pg_catalog.jsonb_build_object(
+        'type', 'wagers_unsettled', 'market_id', p_market.id, 'reason', p_reason));
 
     return pg_catalog.jsonb_build_object(
         'market_id', p_market.id,

@@ -151,10 +151,11 @@ $$;
 -- 'wagerbase.scheduler': when another node holds it, does nothing; otherwise closes the due
 -- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
 -- (rpc/75_virtual.sql), then takes the due snapshots and prunes the old ones and the old quote
--- telemetry (_prune_history). Callers: the API nodes' scheduler, never a client role. Returns
--- {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
+-- telemetry (_prune_history) and the events of the live stream past their retention
+-- (_prune_events, rpc/03_events.sql). Callers: the API nodes' scheduler, never a client role.
+-- Returns {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
 -- ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows written),
--- pruned ({pool_snapshots, quote_telemetry}: rows deleted)}.
+-- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -168,14 +169,16 @@ begin
         return pg_catalog.jsonb_build_object(
             'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
             'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0,
-            'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0));
+            'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0),
+            'events_pruned', 0);
     end if;
     v_closed := app.close_due_markets();
     v_draws := app.settle_virtual_draws();
     return pg_catalog.jsonb_build_object(
         'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
         'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
-        'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history());
+        'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history(),
+        'events_pruned', app._prune_events());
 end
 $$;
 

@@ -1,11 +1,14 @@
--- Side effects after settlement (migrations/0009_side_effects.sql; docs/side-effects.md).
+-- Side effects after settlement (migrations/0009_side_effects.sql, 0018_side_effect_counts.sql;
+-- docs/side-effects.md).
 --
 -- settle and unsettle call app._enqueue_side_effects in their own transaction; the API nodes'
 -- workers call app.work_side_effect, which runs the oldest due job in a subtransaction: a failing
 -- job is rolled back alone and retried later (exponential backoff).
--- A job never adds blindly: it compares each wager of its market with what its handler counted
--- for it before (app.side_effects_applied) and applies only the difference, so running a job
--- again, or two jobs of one market, counts every wager once.
+-- A job never adds blindly: it sums its market's settled wagers per (user, settlement time),
+-- compares each sum with what its handler counted for that group before
+-- (app.side_effect_counts) and applies only the difference, so running a job again, or two jobs
+-- of one market, counts every wager once. Its work grows with the market's bettors, not with
+-- its wagers.
 
 -- _enqueue_side_effects: one job per handler for market `p_market_id`, after `p_event`.
 -- Callers: app._settle_market and app._unsettle, inside the transaction that changed the wagers.
@@ -32,48 +35,49 @@ as $$
     )
 $$;
 
--- _side_effect_changes: every wager of market `p_market_id` whose counted state differs from
--- what handler `p_handler` counted for it. Stable, so it reads one snapshot.
+-- _side_effect_changes: every (user, settlement time) group of market `p_market_id` whose sums
+-- differ from what handler `p_handler` counted for it: its won and lost wagers added up now, and
+-- the record. A group that counts nothing any more (unsettled, voided) comes with zero new sums.
+-- Stable, so it reads one snapshot.
 create or replace function app._side_effect_changes(p_handler text, p_market_id bigint)
 returns setof app.side_effect_change
 language sql stable
 set search_path = ''
 as $$
-    with current_state as (
+    with counted_now as (
         select
-            w.id,
             w.user_id,
-            w.market_id,
-            w.settlement in ('won', 'lost') as counted,
-            w.settlement = 'won' as won,
-            case when w.settlement in ('won', 'lost') then w.stake else 0 end as stake,
-            case when w.settlement in ('won', 'lost') then w.payout else 0 end as payout,
-            case when w.settlement in ('won', 'lost') then w.settled_at end as settled_at
+            w.settled_at,
+            count(*)::integer as wagers,
+            (count(*) filter (where w.settlement = 'won'))::integer as wins,
+            sum(w.stake)::bigint as stake,
+            sum(w.payout)::bigint as payout
         from app.wagers as w
-        where w.market_id = p_market_id and w.approval = 'accepted'
+        where w.market_id = p_market_id
+            and w.approval = 'accepted'
+            and w.settlement in ('won', 'lost')
+        group by w.user_id, w.settled_at
+    ),
+    recorded as (
+        select r.user_id, r.settled_at, r.wagers, r.wins, r.stake, r.payout
+        from app.side_effect_counts as r
+        where r.handler = p_handler and r.market_id = p_market_id
     )
     select
-        c.id,
-        c.user_id,
-        c.market_id,
-        coalesce(a.counted, false),
-        coalesce(a.won, false),
-        coalesce(a.stake, 0),
-        coalesce(a.payout, 0),
-        a.settled_at,
-        c.counted,
-        c.won,
-        c.stake,
-        c.payout,
-        c.settled_at
-    from current_state as c
-    left join app.side_effects_applied as a on a.handler = p_handler and a.wager_id = c.id
-    where (c.counted, c.won, c.stake, c.payout, c.settled_at)
-        is distinct from (
-            coalesce(a.counted, false), coalesce(a.won, false), coalesce(a.stake, 0),
-            coalesce(a.payout, 0), a.settled_at
-        )
-    order by c.user_id, c.id
+        coalesce(n.user_id, r.user_id),
+        coalesce(n.settled_at, r.settled_at),
+        coalesce(r.wagers, 0),
+        coalesce(r.wins, 0),
+        coalesce(r.stake, 0),
+        coalesce(r.payout, 0),
+        coalesce(n.wagers, 0),
+        coalesce(n.wins, 0),
+        coalesce(n.stake, 0),
+        coalesce(n.payout, 0)
+    from counted_now as n
+    full join recorded as r on r.user_id = n.user_id and r.settled_at = n.settled_at
+    where (n.wagers, n.wins, n.stake, n.payout) is distinct from (r.wagers, r.wins, r.stake, r.payout)
+    order by 1, 2
 $$;
 
 -- How a handler adds a difference: the rows it touches are created empty first (a negative
@@ -106,8 +110,8 @@ begin
     from (
         select
             c.user_id,
-            sum(c.new_counted::integer - c.old_counted::integer) as wagers,
-            sum(c.new_won::integer - c.old_won::integer) as wins,
+            sum(c.new_wagers - c.old_wagers) as wagers,
+            sum(c.new_wins - c.old_wins) as wins,
             sum(c.new_stake - c.old_stake) as wagered,
             sum(c.new_payout - c.old_payout) as won
         from unnest(p_changes) as c
@@ -126,40 +130,26 @@ as $$
     select date_trunc(p_period, p_at at time zone 'UTC')::date
 $$;
 
--- _leaderboard_moves: the leaderboard rows a set of changes moves: what was counted comes out of
--- the periods it was counted in (negative), what counts now goes into the periods of its
--- settlement time (a correction can move a wager to another day).
+-- _leaderboard_moves: what a set of changes adds to each leaderboard row, summed per (period,
+-- period start, user): a group's difference goes into the day, week and month of its settlement
+-- time (a correction that settles again later takes the old group out and puts a new one in).
 create or replace function app._leaderboard_moves(p_changes app.side_effect_change[])
-returns table (
-    period text, period_start date, user_id uuid, wagers integer, wins integer, wagered bigint,
-    won bigint
-)
+returns setof app.leaderboard_move
 language sql immutable
 set search_path = ''
 as $$
     select
         p.period,
-        app._period_start(p.period, c.new_settled_at),
+        app._period_start(p.period, c.settled_at),
         c.user_id,
-        1,
-        c.new_won::integer,
-        c.new_stake,
-        c.new_payout
+        sum(c.new_wagers - c.old_wagers)::bigint,
+        sum(c.new_wins - c.old_wins)::bigint,
+        sum(c.new_stake - c.old_stake)::bigint,
+        sum(c.new_payout - c.old_payout)::bigint
     from unnest(p_changes) as c
     cross join unnest(array['day', 'week', 'month']) as p (period)
-    where c.new_counted
-    union all
-    select
-        p.period,
-        app._period_start(p.period, c.old_settled_at),
-        c.user_id,
-        -1,
-        -c.old_won::integer,
-        -c.old_stake,
-        -c.old_payout
-    from unnest(p_changes) as c
-    cross join unnest(array['day', 'week', 'month']) as p (period)
-    where c.old_counted
+    group by 1, 2, 3
+    order by 1, 2, 3
 $$;
 
 -- _apply_leaderboard: add each (period, user)'s difference to app.leaderboard.
@@ -168,46 +158,42 @@ returns void
 language plpgsql
 set search_path = ''
 as $$
+declare
+    v_moves app.leaderboard_move[] := array(
+        select m from app._leaderboard_moves(p_changes) as m
+    );
 begin
     insert into app.leaderboard (period, period_start, user_id, player)
-    select distinct m.period, m.period_start, m.user_id, app._player_name(m.user_id)
-    from app._leaderboard_moves(p_changes) as m
+    select m.period, m.period_start, m.user_id, app._player_name(m.user_id)
+    from unnest(v_moves) as m
     order by m.period, m.period_start, m.user_id
     on conflict (period, period_start, user_id) do nothing;
     perform 1
     from app.leaderboard as l
-    where (l.period, l.period_start, l.user_id) in (
-        select m.period, m.period_start, m.user_id from app._leaderboard_moves(p_changes) as m
-    )
+    inner join unnest(v_moves) as m
+        on l.period = m.period and l.period_start = m.period_start and l.user_id = m.user_id
     order by l.period, l.period_start, l.user_id
-    for update;
+    for update of l;
 
     update app.leaderboard as l
-    set wagers = l.wagers + d.wagers,
-        wins = l.wins + d.wins,
-        wagered = l.wagered + d.wagered,
-        won = l.won + d.won,
-        profit = l.profit + d.won - d.wagered,
+    set wagers = l.wagers + m.wagers,
+        wins = l.wins + m.wins,
+        wagered = l.wagered + m.wagered,
+        won = l.won + m.won,
+        profit = l.profit + m.won - m.wagered,
         updated_at = now()
-    from (
-        select
-            m.period,
-            m.period_start,
-            m.user_id,
-            sum(m.wagers) as wagers,
-            sum(m.wins) as wins,
-            sum(m.wagered) as wagered,
-            sum(m.won) as won
-        from app._leaderboard_moves(p_changes) as m
-        group by m.period, m.period_start, m.user_id
-    ) as d
-    where l.period = d.period and l.period_start = d.period_start and l.user_id = d.user_id;
+    from unnest(v_moves) as m
+    where l.period = m.period and l.period_start = m.period_start and l.user_id = m.user_id;
 end
 $$;
 
--- _apply_big_wins: a wager whose win now reaches config.big_win_min_profit is in the feed; one
--- that no longer does (a correction) leaves it.
-create or replace function app._apply_big_wins(p_changes app.side_effect_change[])
+-- _apply_big_wins: for each user whose counted wagers on market `p_market_id` changed, the feed
+-- holds exactly their winning wagers of the market whose profit reaches
+-- config.big_win_min_profit now: a new one goes in, one that no longer wins (a correction) or
+-- no longer reaches it leaves.
+create or replace function app._apply_big_wins(
+    p_market_id bigint, p_changes app.side_effect_change[]
+)
 returns void
 language plpgsql
 set search_path = ''
@@ -216,38 +202,48 @@ declare
     v_minimum bigint := (select c.big_win_min_profit from app.config as c);
 begin
     delete from app.big_wins as b
-    using unnest(p_changes) as c
-    where b.wager_id = c.wager_id
-        and not (c.new_won and c.new_payout - c.new_stake >= v_minimum);
+    where b.market_id = p_market_id
+        and b.user_id in (select c.user_id from unnest(p_changes) as c)
+        and not exists (
+            select from app.wagers as w
+            where w.id = b.wager_id and w.approval = 'accepted' and w.settlement = 'won'
+                and w.payout - w.stake >= v_minimum
+        );
 
     insert into app.big_wins (wager_id, market_id, outcome_id, user_id, player, stake, payout, settled_at)
     select
-        c.wager_id,
-        c.market_id,
+        w.id,
+        w.market_id,
         w.outcome_id,
-        c.user_id,
-        app._player_name(c.user_id),
-        c.new_stake,
-        c.new_payout,
-        c.new_settled_at
-    from unnest(p_changes) as c
-    inner join app.wagers as w on w.id = c.wager_id
-    where c.new_won and c.new_payout - c.new_stake >= v_minimum
-    order by c.wager_id
+        w.user_id,
+        app._player_name(w.user_id),
+        w.stake,
+        w.payout,
+        w.settled_at
+    from app.wagers as w
+    where w.market_id = p_market_id
+        and w.user_id in (select c.user_id from unnest(p_changes) as c)
+        and w.approval = 'accepted'
+        and w.settlement = 'won'
+        and w.payout - w.stake >= v_minimum
+    order by w.id
     on conflict (wager_id) do update
-    set stake = excluded.stake, payout = excluded.payout, settled_at = excluded.settled_at;
+    set stake = excluded.stake, payout = excluded.payout, settled_at = excluded.settled_at
+    where (app.big_wins.stake, app.big_wins.payout, app.big_wins.settled_at)
+        is distinct from (excluded.stake, excluded.payout, excluded.settled_at);
 end
 $$;
 
--- _apply_market_stats: add the market's difference to app.market_stats (one market per job).
-create or replace function app._apply_market_stats(p_changes app.side_effect_change[])
+-- _apply_market_stats: add the difference to market `p_market_id`'s row of app.market_stats.
+create or replace function app._apply_market_stats(
+    p_market_id bigint, p_changes app.side_effect_change[]
+)
 returns void
 language plpgsql
 set search_path = ''
 as $$
 begin
-    insert into app.market_stats (market_id)
-    select distinct c.market_id from unnest(p_changes) as c
+    insert into app.market_stats (market_id) values (p_market_id)
     on conflict (market_id) do nothing;
 
     update app.market_stats as s
@@ -258,21 +254,20 @@ begin
         updated_at = now()
     from (
         select
-            c.market_id,
-            sum(c.new_counted::integer - c.old_counted::integer) as wagers,
-            sum(c.new_won::integer - c.old_won::integer) as wins,
+            sum(c.new_wagers - c.old_wagers) as wagers,
+            sum(c.new_wins - c.old_wins) as wins,
             sum(c.new_stake - c.old_stake) as staked,
             sum(c.new_payout - c.old_payout) as paid
         from unnest(p_changes) as c
-        group by c.market_id
     ) as d
-    where s.market_id = d.market_id;
+    where s.market_id = p_market_id;
 end
 $$;
 
 -- _run_side_effect: run job `p_job` once: under a transaction lock per (handler, market), so two
 -- workers never apply the same difference, read the changes once, apply them with the handler and
--- record them as counted. Returns how many wagers changed.
+-- record the groups' new sums (a group that counts nothing leaves the record). Returns how many
+-- wagers the changed groups hold, before or after, whichever is more (0: nothing changed).
 -- Raises: whatever the handler's statements raise (lock_not_available past the lock timeout, ...).
 create or replace function app._run_side_effect(p_job app.side_effect_jobs)
 returns integer
@@ -291,21 +286,26 @@ begin
     case p_job.handler
         when 'user_stats' then perform app._apply_user_stats(v_changes);
         when 'leaderboard' then perform app._apply_leaderboard(v_changes);
-        when 'big_wins' then perform app._apply_big_wins(v_changes);
-        when 'market_stats' then perform app._apply_market_stats(v_changes);
+        when 'big_wins' then perform app._apply_big_wins(p_job.market_id, v_changes);
+        when 'market_stats' then perform app._apply_market_stats(p_job.market_id, v_changes);
     end case;
-    insert into app.side_effects_applied as a (
-        handler, wager_id, market_id, user_id, counted, won, stake, payout, settled_at, job_id
+
+    delete from app.side_effect_counts as r
+    using unnest(v_changes) as c
+    where r.handler = p_job.handler and r.market_id = p_job.market_id
+        and r.user_id = c.user_id and r.settled_at = c.settled_at and c.new_wagers = 0;
+    insert into app.side_effect_counts as r (
+        handler, market_id, user_id, settled_at, wagers, wins, stake, payout, job_id
     )
     select
-        p_job.handler, c.wager_id, c.market_id, c.user_id, c.new_counted, c.new_won,
-        c.new_stake, c.new_payout, c.new_settled_at, p_job.id
+        p_job.handler, p_job.market_id, c.user_id, c.settled_at, c.new_wagers, c.new_wins,
+        c.new_stake, c.new_payout, p_job.id
     from unnest(v_changes) as c
-    on conflict (handler, wager_id) do update
-    set counted = excluded.counted, won = excluded.won, stake = excluded.stake,
-        payout = excluded.payout, settled_at = excluded.settled_at, job_id = excluded.job_id,
-        applied_at = now();
-    return cardinality(v_changes);
+    where c.new_wagers > 0
+    on conflict (handler, market_id, user_id, settled_at) do update
+    set wagers = excluded.wagers, wins = excluded.wins, stake = excluded.stake,
+        payout = excluded.payout, job_id = excluded.job_id, applied_at = now();
+    return (select greatest(sum(c.old_wagers), sum(c.new_wagers)) from unnest(v_changes) as c);
 end
 $$;
 

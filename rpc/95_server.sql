@@ -76,9 +76,10 @@ $$;
 
 -- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):
 -- under an advisory lock, close due markets, settle drawn virtual markets, take due snapshots,
--- prune snapshots and quote telemetry past their retention (a batch of each).
+-- prune snapshots, quote telemetry and live events past their retention (a batch of each).
 -- Who: the API node's scheduler. Changes: what app.scheduler_tick changes (markets, wagers and
--- ledger of the settled draws, app.pool_snapshots, app.quote_telemetry, app.admin_actions).
+-- ledger of the settled draws, app.pool_snapshots, app.quote_telemetry, app.admin_actions,
+-- app.events).
 -- Raises: nothing of its own (a draw that fails is reported in the answer).
 create or replace function server.scheduler_tick()
 returns jsonb
@@ -87,6 +88,19 @@ security definer
 set search_path = ''
 as $$
     select app.scheduler_tick()
+$$;
+
+-- read_events(cursor, limit): the live events committed since the hub's cursor, and its next
+-- cursor (app._read_events, rpc/03_events.sql); a null cursor starts at the current end.
+-- Who: the API node's hub (its relay). Changes: nothing. Raises: invalid_argument (a limit not
+-- between 1 and 10000, a malformed cursor).
+create or replace function server.read_events(p_cursor jsonb, p_limit integer)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._read_events(p_cursor, p_limit)
 $$;
 
 -- work_side_effect(): run the oldest due side-effect job once (app.work_side_effect,

@@ -10,6 +10,10 @@ each message the server answers with, and to act on the COMMIT of one chosen tra
   transaction rolls back;
 - `hold_commit`: the COMMIT waits in the proxy until `release()`; then it goes on as usual.
 
+A COMMIT is seen whether it comes as a simple query or, from a connection in pipeline mode, as an
+extended-protocol Bind of a parsed `COMMIT`: then the fault acts on everything from that Bind up
+to the Sync that ends it.
+
 A fault is armed for the first COMMIT of a transaction that sent a statement containing `marker`
 (say b"place_wager"), so the node's other traffic (scheduler, hub, reads) passes untouched. With
 `then_down`, the proxy goes down the moment the fault fires (as a primary that crashed): every
@@ -238,6 +242,10 @@ class FaultProxy:
             if text is not None:
                 self._note(session, text)
             command = body[:-1].strip().upper() if kind == b"Q" else b""
+            if kind == b"B" and text is not None and text.strip().upper() in COMMITS:
+                # a pipelined COMMIT: its Bind, Execute and whatever else up to the Sync
+                command = text.strip().upper()
+                message += await self._until_sync(reader)
             if command in COMMITS:
                 marked, session.marked = session.marked, None
                 fault = self._fault_for(marked)
@@ -250,6 +258,17 @@ class FaultProxy:
                 session.marked = None
             server.write(message)
             await server.drain()
+
+    @staticmethod
+    async def _until_sync(reader: asyncio.StreamReader) -> bytes:
+        """The client's messages up to and including the next Sync."""
+        messages = b""
+        while True:
+            head = await reader.readexactly(5)
+            body = await reader.readexactly(struct.unpack("!i", head[1:])[0] - 4)
+            messages += head + body
+            if head[:1] == b"S":
+                return messages
 
     def _statement(self, session: _Session, kind: bytes, body: bytes) -> bytes | None:
         """The text of the statement a message executes (Q, or B of a parsed statement)."""

@@ -45,6 +45,11 @@ class Node:
     log_path: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)  # extra settings, e.g. the idle timeout
+    # worker processes (`serve --workers`): one, unless a test is about workers, so that the
+    # suite's nodes stay within the embedded server's max_connections
+    workers: int = 1
+    prefix: tuple[str, ...] = ()  # a command the node runs under (a profiler: bench/live.py)
+    python: str = sys.executable  # the Python that runs it (another checkout's: bench/live.py)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,12 +88,15 @@ class Node:
             "DATABASE_URL": self.database_url,
             "WAGERBASE_JWT_SECRET": self.jwt_secret,
             "WAGERBASE_AUTHENTICATOR_PASSWORD": AUTHENTICATOR_PASSWORD,
+            # as a setting rather than `--workers`, which a node of an older checkout refuses
+            "WAGERBASE_WORKERS": str(self.workers),
             **self.env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                *self.prefix,
+                self.python,
                 "-m",
                 "wagerbase.cli",
                 "serve",
@@ -106,14 +114,28 @@ class Node:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if len(self.workers_seen()) >= self.workers:
+                return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"serve did not start: {self.log_tail()}")
+
+    def workers_seen(self, attempts: int = 10) -> set[int]:
+        """The process ids of the node's workers that answered /health with 200, each asked on
+        a new connection (the kernel gives each to whichever worker accepts it first)."""
+        seen: set[int] = set()
+        for _ in range(attempts):
+            try:
+                answer = httpx.get(f"{self.url}/health", timeout=2)
+            except httpx.HTTPError:
+                break
+            if answer.status_code != 200:
+                break
+            # a node from before `serve --workers` says no worker: it is one process
+            seen.add(int(answer.json().get("worker", {}).get("pid", 0)))
+            if len(seen) >= self.workers:
+                break
+        return seen
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -1,12 +1,14 @@
 """Settings from the environment."""
 
+import os
 from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from wagerbase import settings
+from wagerbase import hashing, settings
 from wagerbase.authenticator import derived_password
+from wagerbase.limits import Limits
 
 
 def test_database_url_wins_and_starts_nothing(
@@ -95,3 +97,54 @@ def test_limits_from_env_or_their_defaults(monkeypatch: pytest.MonkeyPatch) -> N
             10.0,
             30.0,
         ), (rows, seconds)
+
+
+def test_workers_from_env_or_the_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAGERBASE_WORKERS", raising=False)
+    assert settings.workers() == (os.cpu_count() or 1)
+    monkeypatch.setenv("WAGERBASE_WORKERS", "3")
+    assert settings.workers() == 3
+    for nonsense in ("0", "-2", "1.5", "two", " "):
+        monkeypatch.setenv("WAGERBASE_WORKERS", nonsense)
+        assert settings.workers() == (os.cpu_count() or 1), nonsense
+
+
+def test_compression_on_the_sockets_is_off_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WAGERBASE_WS_COMPRESSION", raising=False)
+    assert settings.ws_compression() is False
+    for on in ("on", "1", "TRUE", " yes "):
+        monkeypatch.setenv("WAGERBASE_WS_COMPRESSION", on)
+        assert settings.ws_compression() is True, on
+    for off in ("off", "0", "no", "deflate"):
+        monkeypatch.setenv("WAGERBASE_WS_COMPRESSION", off)
+        assert settings.ws_compression() is False, off
+
+
+def test_each_worker_holds_its_share_of_every_per_node_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAGERBASE_POOL_READS", "7")
+    monkeypatch.setenv("WAGERBASE_CLIENT_SOCKETS", "1")
+    node = Limits.from_environment()
+    assert node.shared_by(1) is node
+
+    worker = node.shared_by(2)
+    assert worker.workers == 2
+    lanes, sockets = worker.lanes, worker.sockets
+    # divided, rounded down, never below one
+    assert (lanes.money, lanes.server, lanes.reads, lanes.live) == (2, 1, 3, 2)
+    assert (lanes.anon_reads, lanes.client_reads) == (2, 1)
+    assert (sockets.sockets, sockets.client_sockets, sockets.channels) == (500, 1, 2500)
+    # not per node: the wait, a socket's bindings, the health lane
+    assert (lanes.wait, sockets.socket_bindings, lanes.health) == (5.0, 100, 1)
+    assert worker.setting("WAGERBASE_MAX_SOCKETS") == "WAGERBASE_MAX_SOCKETS shared by 2 workers"
+    assert node.setting("WAGERBASE_MAX_SOCKETS") == "WAGERBASE_MAX_SOCKETS"
+
+    monkeypatch.setenv("WAGERBASE_HASH_THREADS", "4")
+    monkeypatch.delenv("WAGERBASE_HASH_QUEUE", raising=False)
+    assert hashing.for_worker(1) == (4, 32)
+    assert hashing.for_worker(3) == (1, 10)
+    monkeypatch.setenv("WAGERBASE_HASH_QUEUE", "0")
+    assert hashing.for_worker(2) == (2, 0)

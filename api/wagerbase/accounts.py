@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
-from wagerbase.hashing import Busy, Hashing, default_queue, default_threads
+from wagerbase.hashing import Busy, Hashing, for_worker
 from wagerbase.tokens import Claims, Tokens
 
 MIN_PASSWORD = 8
@@ -57,10 +57,11 @@ def _seconds_per_hash() -> float:
     return time.perf_counter() - started
 
 
-def new_hashing() -> Hashing:
-    """The node's hashing threads and queue (WAGERBASE_HASH_THREADS, WAGERBASE_HASH_QUEUE)."""
-    threads = default_threads()
-    return Hashing(threads, default_queue(threads), _seconds_per_hash())
+def new_hashing(workers: int = 1) -> Hashing:
+    """This process's hashing threads and queue: the node's (WAGERBASE_HASH_THREADS,
+    WAGERBASE_HASH_QUEUE), divided among its `workers` processes (hashing.for_worker)."""
+    threads, queue = for_worker(workers)
+    return Hashing(threads, queue, _seconds_per_hash())
 
 
 def _verify(stored: str, password: str) -> bool:

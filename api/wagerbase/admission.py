@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from wagerbase.errors import too_busy
+from wagerbase.limits import named, where
 
 # the address of the current request's client ("" when unknown), set by the middleware
 client: ContextVar[str] = ContextVar("wagerbase_client", default="")
@@ -60,7 +61,8 @@ class Counts:
 class Lane:
     """One kind of work's share of the pool: `size` connections at once, at most `anonymous` of
     them for anonymous callers and `per_client` for one client (None: no such cap), each wait at
-    most `wait` seconds. `setting` names the environment variable of its size, for refusals."""
+    most `wait` seconds. `setting` names the environment variable of its size, for refusals, and
+    `workers` how many worker processes of the node share it (each holds its own lane)."""
 
     def __init__(
         self,
@@ -71,8 +73,10 @@ class Lane:
         setting: str,
         anonymous: int | None = None,
         per_client: int | None = None,
+        workers: int = 1,
     ) -> None:
         self.name = name
+        self.workers = workers
         self.size = size
         self.wait = wait
         self.setting = setting
@@ -144,8 +148,8 @@ class Lane:
     @property
     def _anonymous_refusal(self) -> tuple[str, str, int | None]:
         return (
-            f"too many anonymous {self.name} at once on this node: at most {self.anonymous}; "
-            "sign in, or try again",
+            f"too many anonymous {self.name} at once on {where(self.workers)}: at most "
+            f"{self.anonymous}; sign in, or try again",
             f"anonymous {self.name}",
             self.anonymous,
         )
@@ -153,8 +157,8 @@ class Lane:
     @property
     def _lane_refusal(self) -> tuple[str, str, int | None]:
         return (
-            f"every connection of this node for {self.name} is busy ({self.size}, "
-            f"{self.setting}); try again",
+            f"every connection of {where(self.workers)} for {self.name} is busy ({self.size}, "
+            f"{named(self.setting, self.workers)}); try again",
             self.setting,
             self.size,
         )

@@ -1,7 +1,9 @@
-"""The app factory: one Litestar app per API node; the pool, the live-update hub, the scheduler
-and the money calls in flight are owned by its lifespan."""
+"""The app factory: one Litestar app per API node (per worker process of a node that runs
+several: server.py); the pool, the live-update hub, the scheduler and the money calls in flight
+are owned by its lifespan."""
 
 import logging
+import os
 import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -31,6 +33,7 @@ from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
+from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
@@ -63,6 +66,9 @@ class Config:
     body_timeout: float = field(default_factory=settings.body_timeout)
     # the proxies whose X-Forwarded-For names the client (WAGERBASE_TRUSTED_PROXIES)
     trusted_proxies: tuple[Network, ...] = field(default_factory=settings.trusted_proxies)
+    # the node's worker processes (server.py): each runs one app, with its share of the node's
+    # limits (limits.Limits.shared_by) and of its hashing threads (hashing.for_worker)
+    workers: int = 1
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
@@ -70,19 +76,27 @@ async def health(state: State) -> Response[dict[str, Any]]:
     """200 when the pool reaches the database, else 503 (with the same body); the body
     also counts money calls whose outcome was unknown (money_calls.Counters), sign-ins and
     sign-ups refused before any password was hashed and the password hashes (accounts.Counters,
-    hashing.Hashing), says whether the live-update hub is listening, and shows each lane of the
-    pool (admission.Counts: its size, places in use, requests waiting, refusals). It has a lane
-    of its own, so it answers while reads (or money calls) take every connection of theirs."""
+    hashing.Hashing), says whether the live-update hub is listening and how many sockets it
+    serves, and shows each lane of the pool (admission.Counts: its size, places in use, requests
+    waiting, refusals). It has a lane of its own, so it answers while reads (or money calls)
+    take every connection of theirs. Every figure is the answering worker's (`worker`: its
+    process id, and how many workers the node runs): each worker of a node has its own."""
     db: Database = state.db
     calls: MoneyCalls = state.money_calls
     hub: Hub = state.hub
     accounts: Accounts = state.accounts
+    config: Config = state.config
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
+        "worker": {"pid": os.getpid(), "workers": config.workers},
         "money_calls": calls.snapshot(),
         "auth": accounts.snapshot(),
-        "live": {"listening": hub.connected.is_set(), "reconnects": hub.reconnects},
+        "live": {
+            "listening": hub.connected.is_set(),
+            "reconnects": hub.reconnects,
+            "sockets": hub.sockets,
+        },
         "pool": db.snapshot(),
     }
     try:
@@ -107,15 +121,30 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return Response({"error": "internal error"}, status_code=500)
 
 
+class App(Litestar):
+    """Litestar, keeping the server's own ASGI `send` of each WebSocket in its scope: a socket
+    writes its frames through it straight to its connection (live/wire.py), past the send
+    wrappers Litestar adds."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -> Litestar:
-    """The app of one API node. `on_shutdown` runs once the node has stopped serving."""
-    db = Database(config.database_url, lanes=config.limits.lanes, min_size=config.pool_min)
+    """The app of one API node, or of one of its worker processes (`config.workers`), with its
+    share of the node's limits. `on_shutdown` runs once it has stopped serving."""
+    limits = config.limits.shared_by(config.workers)
+    db = Database(
+        config.database_url, lanes=limits.lanes, min_size=config.pool_min, workers=config.workers
+    )
     tokens = Tokens(config.jwt_secret)
     hub = Hub(config.database_url, enrich=market_details(db))
     scheduler = Scheduler(config.database_url)
     money_calls = MoneyCalls(db, window=config.outcome_window)
     placements = Placements(money_calls, most=config.batch_most)
-    accounts = Accounts(db, tokens, new_hashing(), sign_in_limit=config.sign_in_limit)
+    accounts = Accounts(db, tokens, new_hashing(config.workers), sign_in_limit=config.sign_in_limit)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -135,7 +164,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             for hook in on_shutdown:
                 hook()
 
-    return Litestar(
+    return App(
         route_handlers=[
             health,
             gotrue.router,
@@ -156,7 +185,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "money_calls": money_calls,
                 "placements": placements,
                 "accounts": accounts,
-                "limits": config.limits,
+                "limits": limits,
             }
         ),
         # the body's deadline outside the hang-up watch: its first receive() is bounded, the

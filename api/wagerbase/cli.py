@@ -16,7 +16,8 @@
     wagerbase settings set KEY=VALUE [KEY=VALUE ...]    change money settings (docs/operations.md)
     wagerbase settings profile real-money|play-money    apply a named set of money settings
     wagerbase users sign-out NAME [--reason R]          end every session of a user, at once
-    wagerbase serve [--host 127.0.0.1] [--port 8000]    migrate, then serve the API
+    wagerbase serve [--host 127.0.0.1] [--port 8000] [--workers N]
+                                                        migrate, then serve the API
     wagerbase keys                                      the anon and service keys
 
 Without DATABASE_URL, `migrate` and `psql` start the embedded server when it is not running and
@@ -47,6 +48,16 @@ from wagerbase.migrate import MigrationError, migrate
 from wagerbase.server import keys, serve
 
 log = logging.getLogger("wagerbase")
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of workers (1 or more)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes, each with its own event loop (default: WAGERBASE_WORKERS, else "
+        "the number of CPUs)",
+    )
     commands.add_parser("keys", help="print the anon and service keys (JWTs) for this secret")
 
     commands.add_parser("seed-demo", help="migrate, then load demo users and markets")
@@ -383,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_seed_demo()
         if args.command == "keys":
             return cmd_keys()
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, args.workers)
     except psycopg.Error as exc:
         diag = exc.diag
         text = diag.message_primary or str(exc)

@@ -131,8 +131,8 @@ CONNECTION_DEFAULTS = {
 def for_component(conninfo: str, application_name: str) -> str:
     """The connection string one component of the API connects with: `conninfo` plus
     CONNECTION_DEFAULTS, `application_name`, and `target_session_attrs=read-write` when it
-    names several hosts (so that writes and LISTEN always reach the primary); each only where
-    neither `conninfo` nor its PG* environment variable sets it already."""
+    names several hosts (so that writes and the event stream's reads always reach the primary);
+    each only where neither `conninfo` nor its PG* environment variable sets it already."""
     given = conninfo_to_dict(conninfo)
 
     def unset(key: str) -> bool:

@@ -35,18 +35,23 @@ and the connection goes back to the pool.
 The connection string may name several hosts; every connection gets `conninfo.for_component`'s
 defaults (keepalives, a connect timeout, `target_session_attrs=read-write` for several hosts).
 The pool checks each connection before handing it out and drops a broken one, so after a
-failover requests reach the new primary as soon as it accepts connections.
+failover requests reach the new primary as soon as it accepts connections. The check costs a
+round trip only when the connection sat unused for RECHECK_AFTER_SECONDS or its socket has
+something to read (an idle connection has nothing to read unless the server closed it or sent an
+error): on a busy node that saves a round trip per request.
 """
 
 import json
 import logging
+import select
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
@@ -81,6 +86,7 @@ _SESSION = (
 )
 
 POOL_MAX_LIFETIME_SECONDS = 30 * 60.0
+RECHECK_AFTER_SECONDS = 1.0
 POOL_RECONNECT_TIMEOUT_SECONDS = 5 * 60.0
 
 # After losing its connections the pool reconnects with backoff: by default 1 s, doubling, so
@@ -111,6 +117,8 @@ class Connection(AsyncConnection[dict[str, Any]]):
 
     # set by caller_transaction for the length of a read-only transaction
     cancellable: bool = False
+    # when the pool last had it back (time.monotonic(); _returned), for _check
+    returned_at: float = float("-inf")
 
     async def _try_cancel(self, *, timeout: float = 5.0) -> None:
         # psycopg calls this (instead of returning) when the task running a statement is
@@ -136,6 +144,42 @@ async def _configure(conn: Conn) -> None:
     await conn.execute(_SESSION, [SERVER_STATEMENT_TIMEOUT, CLIENT_CHECK_INTERVAL])
 
 
+async def _limit_set_by(begun: AsyncCursor[dict[str, Any]] | None) -> str:
+    """The statement_timeout server.begin_request answered (caller_transaction's first
+    statement), or "" when it did not answer."""
+    if begun is None:
+        return ""
+    try:
+        row = await begun.fetchone()
+    except psycopg.Error:
+        return ""
+    return str(row["statement_timeout"]) if row else ""
+
+
+async def _check(conn: Connection) -> None:
+    """The pool's check before it hands `conn` out: a round trip when the connection sat unused
+    for RECHECK_AFTER_SECONDS or its socket has something to read (the module's heading)."""
+    if (
+        conn.broken
+        or time.monotonic() - conn.returned_at >= RECHECK_AFTER_SECONDS
+        or _readable(conn.pgconn.socket)
+    ):
+        await AsyncConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    """Whether the socket `fd` has something to read now (poll, not select: a node with many
+    live sockets has descriptors past select's limit of 1,024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+async def _returned(conn: Connection) -> None:
+    """The pool's reset when `conn` comes back (idle, its transaction ended): note when."""
+    conn.returned_at = time.monotonic()
+
+
 @asynccontextmanager
 async def caller_transaction(
     conn: Conn,
@@ -149,9 +193,13 @@ async def caller_transaction(
     """One transaction on `conn` as the token's role, with its claims (as PostgREST runs one),
     its role's limits and, when the request calls `function` (of schema public), that function's
     own statement_timeout. A statement cut by its statement_timeout raises StatementTimeout,
-    which names the limit."""
+    which names the limit.
+
+    Its first statement's answer is read only when a statement is cut, so that on a connection
+    in pipeline mode (money_calls.py) BEGIN, that statement and the caller's first one go to the
+    server together, in one round trip."""
     role = claims["role"]
-    limit = ""
+    begun: AsyncCursor[dict[str, Any]] | None = None
     cancellable = conn if read_only and isinstance(conn, Connection) else None
     try:
         if cancellable is not None:
@@ -161,11 +209,9 @@ async def caller_transaction(
             begun = await conn.execute(
                 _BEGIN, [text, role, text, method, path, read_only, function]
             )
-            row = await begun.fetchone()
-            limit = row["statement_timeout"] if row else ""
             yield conn
     except psycopg.errors.QueryCanceled as exc:
-        _naming_the_limit(exc, role, limit)
+        _naming_the_limit(exc, role, await _limit_set_by(begun))
         raise
     finally:
         if cancellable is not None:
@@ -196,7 +242,11 @@ def _client(claims: Claims) -> str:
 class Database:
     """The node's pool, split into lanes (limits.Lanes; admission.py)."""
 
-    def __init__(self, url: str, *, lanes: Lanes | None = None, min_size: int = 2) -> None:
+    def __init__(
+        self, url: str, *, lanes: Lanes | None = None, min_size: int = 2, workers: int = 1
+    ) -> None:
+        """`lanes` are this process's (a worker's share of the node's when `workers` processes
+        serve the node: limits.Limits.shared_by), and name the node's settings in refusals."""
         self.url = url
         self.lanes = lanes = lanes or Lanes()
         wait = lanes.wait
@@ -208,9 +258,14 @@ class Database:
                 setting="WAGERBASE_POOL_MONEY",
                 anonymous=1,
                 per_client=max(1, lanes.money // 2),
+                workers=workers,
             ),
             "server": Lane(
-                "the server's own work", lanes.server, wait, setting="WAGERBASE_POOL_SERVER"
+                "the server's own work",
+                lanes.server,
+                wait,
+                setting="WAGERBASE_POOL_SERVER",
+                workers=workers,
             ),
             "reads": Lane(
                 "reads",
@@ -219,6 +274,7 @@ class Database:
                 setting="WAGERBASE_POOL_READS",
                 anonymous=lanes.anonymous_reads,
                 per_client=min(lanes.client_reads, lanes.reads),
+                workers=workers,
             ),
             "live": Lane(
                 "live updates",
@@ -227,6 +283,7 @@ class Database:
                 setting="WAGERBASE_POOL_LIVE",
                 anonymous=max(1, lanes.live // 2),
                 per_client=max(1, lanes.live // 2),
+                workers=workers,
             ),
             "health": Lane("/health", lanes.health, wait, setting="the health lane"),
         }
@@ -238,7 +295,8 @@ class Database:
             open=False,
             kwargs={"autocommit": True, "row_factory": dict_row},
             configure=_configure,
-            check=AsyncConnectionPool.check_connection,
+            check=_check,
+            reset=_returned,
             max_lifetime=POOL_MAX_LIFETIME_SECONDS,
             reconnect_timeout=POOL_RECONNECT_TIMEOUT_SECONDS,
             reconnect_failed=_reconnect_failed,

@@ -3,9 +3,10 @@
 argon2 is slow and memory-hungry on purpose (about 50 ms and 64 MiB a hash). An API node runs at
 most `threads` hashes at once (WAGERBASE_HASH_THREADS, default the number of CPUs), each in a
 thread of its own pool, and lets at most `queue` more wait (WAGERBASE_HASH_QUEUE, default 8 a
-thread). Past that it refuses at once with Busy (answered 429 with Retry-After: 1) instead of
-queueing without bound: a flood of sign-ins cannot make every sign-in wait behind it, and a
-refused one costs nothing. The count is exact: a hash leaves it when its thread is done, even
+thread); a node of several worker processes divides both among them (`for_worker`). Past that
+it refuses at once with Busy (answered 429 with Retry-After: 1) instead of queueing without
+bound: a flood of sign-ins cannot make every sign-in wait behind it, and a refused one costs
+nothing. The count is exact: a hash leaves it when its thread is done, even
 if the request that wanted it went away.
 
 `typical_seconds` is a running average of how long a hash took (seeded by one hash made when
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from wagerbase.limits import share
 
 T = TypeVar("T")
 
@@ -48,6 +51,15 @@ def _positive(name: str, default: int) -> int:
 
 def default_threads() -> int:
     return _positive(THREADS_ENV, os.cpu_count() or 1)
+
+
+def for_worker(workers: int) -> tuple[int, int]:
+    """The threads and the queue of one of the node's `workers` processes: the node's
+    (WAGERBASE_HASH_THREADS, default the CPUs; WAGERBASE_HASH_QUEUE, default 8 a thread) divided
+    among them, rounded down, at least one thread (the queue may be 0)."""
+    workers = max(1, workers)
+    threads = default_threads()
+    return share(threads, workers), default_queue(threads) // workers
 
 
 def default_queue(threads: int) -> int:

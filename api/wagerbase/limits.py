@@ -23,10 +23,17 @@ Live sockets: at most `WAGERBASE_MAX_SOCKETS` (1000) on the node (BetMarket's /w
 together), of which at most `WAGERBASE_CLIENT_SOCKETS` (100) from one client address,
 `WAGERBASE_MAX_CHANNELS` (5000) Realtime channels on the node, and `WAGERBASE_SOCKET_BINDINGS`
 (100) postgres_changes bindings on one socket.
+
+A node of several worker processes (`wagerbase serve --workers N`, server.py) divides each of
+these per-node numbers among its workers: each worker holds the setting divided by N, rounded down
+and at least 1 (`Limits.shared_by`), so the node as a whole never holds more than its settings say
+(unless a setting is below N). The health lane (one connection) and the bindings of one socket are
+per worker and per socket as before. docs/operations.md, "Workers", says what that means for the
+connections to provision.
 """
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Self
 
 
@@ -40,8 +47,26 @@ def _setting(name: str, default: float) -> float:
     return value if value >= 1 or (value > 0 and isinstance(default, float)) else default
 
 
-def _env(name: str) -> dict[str, str]:
-    return {"env": name}
+def _env(name: str, *, per_node: bool = True) -> dict[str, Any]:
+    """The field's environment variable, and whether it is a per-node number that the node's
+    workers divide among themselves."""
+    return {"env": name, "per_node": per_node}
+
+
+def share(value: int, workers: int) -> int:
+    """One worker's share of a per-node number: divided by the workers, rounded down, at least 1."""
+    return max(1, value // max(1, workers))
+
+
+def where(workers: int) -> str:
+    """What holds a limit, for a refusal: `this node`, or `this worker of the node (one of 2)`."""
+    return "this node" if workers <= 1 else f"this worker of the node (one of {workers})"
+
+
+def named(setting: str, workers: int) -> str:
+    """A setting's name for a refusal, and how the node's workers share it:
+    `WAGERBASE_MAX_SOCKETS`, or `WAGERBASE_MAX_SOCKETS shared by 2 workers`."""
+    return setting if workers <= 1 else f"{setting} shared by {workers} workers"
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,16 @@ class _FromEnvironment:
         }
         return cls(**given)
 
+    def shared_by(self, workers: int) -> Self:
+        """One worker's share of these limits, where `workers` processes serve the node: every
+        per-node number divided (share), every other one as it is."""
+        shares = {
+            f.name: share(getattr(self, f.name), workers)
+            for f in fields(self)
+            if f.metadata.get("per_node")
+        }
+        return replace(self, **shares)
+
 
 @dataclass(frozen=True)
 class Lanes(_FromEnvironment):
@@ -68,7 +103,7 @@ class Lanes(_FromEnvironment):
     health: int = 1
     anon_reads: int = field(default=4, metadata=_env("WAGERBASE_ANON_READS"))
     client_reads: int = field(default=3, metadata=_env("WAGERBASE_CLIENT_READS"))
-    wait: float = field(default=5.0, metadata=_env("WAGERBASE_POOL_WAIT"))
+    wait: float = field(default=5.0, metadata=_env("WAGERBASE_POOL_WAIT", per_node=False))
 
     @property
     def anonymous_reads(self) -> int:
@@ -91,17 +126,32 @@ class Sockets(_FromEnvironment):
     # Realtime channels per node
     channels: int = field(default=5000, metadata=_env("WAGERBASE_MAX_CHANNELS"))
     # postgres_changes bindings per socket, all its channels together
-    socket_bindings: int = field(default=100, metadata=_env("WAGERBASE_SOCKET_BINDINGS"))
+    socket_bindings: int = field(
+        default=100, metadata=_env("WAGERBASE_SOCKET_BINDINGS", per_node=False)
+    )
 
 
 @dataclass(frozen=True)
 class Limits:
+    """The limits of a node (`workers` 1), or one worker's share of them (`shared_by`)."""
+
     lanes: Lanes = field(default_factory=Lanes)
     sockets: Sockets = field(default_factory=Sockets)
+    workers: int = 1  # the worker processes that share the node's limits
 
     @classmethod
     def from_environment(cls) -> "Limits":
         return cls(Lanes.from_environment(), Sockets.from_environment())
+
+    def shared_by(self, workers: int) -> "Limits":
+        """One worker's share of the node's limits, where `workers` processes serve it."""
+        if workers <= 1:
+            return self
+        return Limits(self.lanes.shared_by(workers), self.sockets.shared_by(workers), workers)
+
+    def setting(self, name: str) -> str:
+        """A setting's name for a refusal, and how the node's workers share it (named)."""
+        return named(name, self.workers)
 
 
 def of_node(state: Any) -> Limits:
@@ -112,17 +162,18 @@ def of_node(state: Any) -> Limits:
 
 
 def too_many_sockets(state: Any, hub_sockets: int, client_sockets: int) -> str | None:
-    """Why a new socket is closed at once (code 1013), or None when it may stay: the node holds
-    as many as it may, or as many of this client's as it may."""
-    limits = of_node(state).sockets
+    """Why a new socket is closed at once (code 1013), or None when it may stay: the node (its
+    worker) holds as many as it may, or as many of this client's as it may."""
+    node = of_node(state)
+    limits = node.sockets
     if hub_sockets >= limits.sockets:
         return (
-            f"too many sockets on this node (at most {limits.sockets}, WAGERBASE_MAX_SOCKETS); "
-            "try again later"
+            f"too many sockets on {where(node.workers)} (at most {limits.sockets}, "
+            f"{node.setting('WAGERBASE_MAX_SOCKETS')}); try again later"
         )
     if client_sockets >= limits.client_sockets:
         return (
             f"too many sockets from this address (at most {limits.client_sockets}, "
-            "WAGERBASE_CLIENT_SOCKETS); close some first"
+            f"{node.setting('WAGERBASE_CLIENT_SOCKETS')}); close some first"
         )
     return None

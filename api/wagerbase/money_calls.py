@@ -101,8 +101,8 @@ ENDED = frozenset({"57P01", "57P02", "57P03"})
 # call's server process).
 _RESOLVING = "select set_config('lock_timeout', %s, true)"
 # Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous
-# standby, and no lock_timeout, which would refuse a commit queued for the lock that notifying
-# commits take one at a time (NOTIFY's, held through the commit's flush and its standby wait)
+# standby, and no lock_timeout, which would refuse a commit that waits for a lock at commit
+# time (a deferred constraint's, or a NOTIFY some extension sends)
 _NO_TIMEOUT_AT_COMMIT = (
     "select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)"
 )
@@ -356,7 +356,10 @@ class MoneyCalls:
         started = time.monotonic()
         try:
             return await self._transaction(
-                self._node_connection(), batch.begin, lambda conn: batch.run(conn)
+                self._node_connection(),
+                batch.begin,
+                lambda conn: batch.run(conn),
+                pipelined=True,
             )
         except _Lost as lost:
             calls = len(batch.calls)
@@ -471,8 +474,14 @@ class MoneyCalls:
                 lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
                 await conn.execute(_RESOLVING, [lock_timeout])
 
+        # an attempt at resolving is not pipelined: its call goes only once the session check
+        # has passed
         return await self._transaction(
-            self._connection(call, resolving, remaining), begin, call.run, prepare
+            self._connection(call, resolving, remaining),
+            begin,
+            call.run,
+            prepare,
+            pipelined=not resolving,
         )
 
     async def _transaction(
@@ -481,6 +490,8 @@ class MoneyCalls:
         begin: Callable[[Conn], AbstractAsyncContextManager[Any]],
         run: Callable[[Conn], Awaitable[T]],
         prepare: Callable[[Conn], Awaitable[None]] | None = None,
+        *,
+        pipelined: bool,
     ) -> T:
         """One attempt: `run` in the transaction `begin` opens on `connection`, committed with no
         timeout; raises _Lost with how far it got when the connection fails (or the commit's wait
@@ -491,7 +502,13 @@ class MoneyCalls:
                 conn.add_notice_handler(progress.notice)
                 try:
                     progress.phase = "begin"
-                    async with begin(conn):
+                    # pipelined, BEGIN, the request's first statement and the call go in one
+                    # round trip, lifting the limits and COMMIT in another (psycopg sends what
+                    # is queued when a result is wanted, and at the pipeline's end)
+                    async with (
+                        conn.pipeline() if pipelined else contextlib.nullcontext(),
+                        begin(conn),
+                    ):
                         if prepare is not None:
                             await prepare(conn)
                         progress.phase = "call"

@@ -17,7 +17,7 @@ migrate and by the commands that administer; an API node's connections log in as
 High availability (docs/api.md, "Unknown outcomes"):
 - `DATABASE_URL` may name several hosts, as a URL (`postgresql://u:pw@h1:5432,h2:5432/db`) or
   in libpq's form (`host=h1,h2 port=5432,5432 dbname=db`). Every connection of the node (its
-  pool, the live-update LISTEN, the scheduler, migrations at start) adds, where the string and
+  pool, the live-update hub, the scheduler, migrations at start) adds, where the string and
   its PG* variable say nothing: `target_session_attrs=read-write` when there are several hosts
   (so each reaches the primary), `connect_timeout=5`, TCP keepalives (`keepalives=1
   keepalives_idle=5 keepalives_interval=2 keepalives_count=3`), `tcp_user_timeout=10000`
@@ -43,6 +43,16 @@ Limits (docs/api.md, "Limits of a request"):
 - `WAGERBASE_BODY_TIMEOUT` (seconds, default 30): how long a request's body may take to arrive
   after its headers; then 408, and the connection is closed.
 
+Workers (server.py; docs/operations.md, "Workers"):
+- `WAGERBASE_WORKERS` (default: the number of CPUs): the worker processes of `wagerbase serve`,
+  each with its own event loop, pool, hub and scheduler; `--workers` overrides it. The node's
+  limits (its pool's lanes, sockets, channels, hashing threads) are divided among them.
+
+Live sockets (docs/live.md, "Fan-out"):
+- `WAGERBASE_WS_COMPRESSION` (default off): `on` accepts the permessage-deflate that browsers
+  offer, with context takeover: odds messages about ten times smaller on the wire, compressed
+  for each socket on its own. Off, every socket's frame of a message is the same bytes, made once.
+
 Abuse (docs/api.md, "Limits"; docs/operations.md):
 - `WAGERBASE_TRUSTED_PROXIES`: comma-separated addresses and CIDR networks of the proxies in front
   of the node (none by default). A request from one of them is counted against the right-most
@@ -63,6 +73,7 @@ from wagerbase.http.client_address import Network, parse_networks
 
 DEFAULT_DATA_DIR = ".wagerbase"
 DEFAULT_MAX_ROWS = 1000
+_ON = frozenset({"1", "true", "yes", "on"})
 
 _servers: dict[Path, EmbeddedServer] = {}
 
@@ -102,6 +113,19 @@ def api_login(owner_url: str, secret: str) -> ApiLogin:
         return ApiLogin(explicit, password=None)
     password = os.environ.get("WAGERBASE_AUTHENTICATOR_PASSWORD") or derived_password(secret)
     return ApiLogin(as_authenticator(owner_url, password), password)
+
+
+def workers() -> int:
+    """WAGERBASE_WORKERS, a whole number of processes (1 or more), else the number of CPUs."""
+    raw = os.environ.get("WAGERBASE_WORKERS", "").strip()
+    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    return os.cpu_count() or 1
+
+
+def ws_compression() -> bool:
+    """WAGERBASE_WS_COMPRESSION: on (1, true, yes, on) or off (anything else, and unset)."""
+    return os.environ.get("WAGERBASE_WS_COMPRESSION", "").strip().lower() in _ON
 
 
 def outcome_window() -> float:

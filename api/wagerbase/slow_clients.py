@@ -29,9 +29,11 @@ read, at most 256 KB, when whole). Bodies are bounded by the app (`max_body_byte
 """
 
 import asyncio
+import functools
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import h11
@@ -197,6 +199,7 @@ def plain_answer(status: int, phrase: str, reason: str) -> bytes:
     )
 
 
+@functools.cache
 def protocol(header_timeout: float, body_timeout: float) -> type[BoundedH11Protocol]:
     """The protocol class to give uvicorn (`http=`), with these deadlines in seconds."""
     return type(
@@ -204,6 +207,19 @@ def protocol(header_timeout: float, body_timeout: float) -> type[BoundedH11Proto
         (BoundedH11Protocol,),
         {"header_timeout": header_timeout, "body_timeout": body_timeout},
     )
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What server.py gives uvicorn as `http=`: it makes the connections of `protocol`'s class
+    with these deadlines, and, unlike a class made at run time, can be pickled, which uvicorn's
+    worker processes need (they are spawned, and sent their configuration)."""
+
+    header_timeout: float
+    body_timeout: float
+
+    def __call__(self, **kwargs: Any) -> BoundedH11Protocol:
+        return protocol(self.header_timeout, self.body_timeout)(**kwargs)
 
 
 class BodyDeadline:

@@ -149,6 +149,26 @@ def query(database_url: str, sql: str, params: list[Any]) -> list[tuple[Any, ...
         return conn.execute(sql, params).fetchall()
 
 
+def market_version(database_url: str, market_id: int) -> int:
+    """The market's version now (what its latest live message carries)."""
+    ((version,),) = query(
+        database_url, "select version from app.markets where id = %s", [market_id]
+    )
+    assert isinstance(version, int)
+    return version
+
+
+def wallet_version(database_url: str, user_id: str) -> int:
+    """The user's wallet version now (the balance_seq of their latest balance message)."""
+    ((version,),) = query(
+        database_url,
+        "select version from app.accounts where user_id = %s and kind = 'user'",
+        [user_id],
+    )
+    assert isinstance(version, int)
+    return version
+
+
 def minor(amount: float) -> int:
     """A JSON amount (major units) as minor units, exactly as written."""
     return int(Decimal(str(amount)) * 100)

@@ -68,7 +68,10 @@ def odds_message(node: Node, market: int) -> None:
     re-selects it causes read the outcomes the test holds locked."""
     payload = {"type": "odds", "market_id": market, "version": 1000}
     with superuser(node) as conn:
-        conn.execute("select pg_notify('wagerbase_market', %s)", [json.dumps(payload)])
+        conn.execute(
+            "insert into app.events (channel, payload) values ('wagerbase_market', %s)",
+            [json.dumps(payload)],
+        )
 
 
 def first_told(sockets: list[Phoenix]) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from wagerbase.authenticator import ROLE
 from wagerbase.migrate import migrate
 
 CLIENT_ROLES = ("anon", "authenticated", "service_role")
-# what the node opens (conninfo.for_component's application names): the pool, the hub's LISTEN,
-# the scheduler and the side-effect worker
+# what the node opens (conninfo.for_component's application names): the pool, the hub's stream
+# reader, the scheduler and the side-effect worker
 COMPONENTS = (
     "wagerbase api",
     "wagerbase hub",
@@ -225,6 +225,10 @@ def test_the_role_cannot_read_or_write_a_table_or_call_a_private_function(
         "select app._create_user('x@example.test', null, 'x', '{\"role\": \"admin\"}')",
         "select app._set_admin('admin', true)",
         "select app.scheduler_tick()",
+        "select * from app.events",
+        "insert into app.events (channel, payload) values ('wagerbase_admin', '{}')",
+        "select app._read_events(null, 10)",
+        "select app._notify('wagerbase_admin', '{}')",
         "select app._start_session(gen_random_uuid(), gen_random_uuid(), 'x')",
         "select public.deposit(100000, 'mine')",  # a client function, without a client's role
         "select console.act_as('admin')",
@@ -262,6 +266,8 @@ def test_the_role_does_what_the_api_needs_through_server(
     row = api.execute("select server.scheduler_tick()").fetchone()
     assert row is not None and "locked" in row[0]
     api.execute("select server.work_side_effect()")  # null when no job is due
+    row = api.execute("select server.read_events(null, 10)").fetchone()  # the hub's relay
+    assert row is not None and row[0]["events"] == [] and "snapshot" in row[0]["cursor"]
 
     # a REST read as anon and a money call as the user, as a request runs them
     with api.transaction():

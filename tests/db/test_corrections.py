@@ -13,8 +13,9 @@ from tests.db.actors import Actor, refusal
 from tests.db.helpers import balance, escrow, house, make_market, scalar, superuser_refused, wager
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona, service
+from tests.db.stream import StreamReader
 from tests.db.test_concurrency import actors, all_at_once, make_users, outcome_ids
-from tests.db.test_notifications import CHANNELS, Live, of, one
+from tests.db.test_notifications import Live, of, one
 from tests.pgserver import Connection
 
 
@@ -415,15 +416,10 @@ def test_a_market_settled_without_wagers_unsettles_with_no_money_moved(
 
 @pytest.fixture
 def listened(fresh_db: Callable[[], str]) -> Iterator[Live]:
-    """A fresh database, one connection acting (and committing), one listening."""
+    """A fresh database, one connection acting (and committing), one reading the stream."""
     url = fresh_db()
-    with (
-        psycopg.connect(url) as actor,
-        psycopg.connect(url, autocommit=True) as listener,
-    ):
-        for channel in CHANNELS:
-            listener.execute(f"listen {channel}")
-        yield Live(actor, listener)
+    with psycopg.connect(url) as actor, StreamReader(url) as stream:
+        yield Live(actor, stream)
 
 
 def test_unsettle_and_void_wager_tell_the_market_and_each_user(listened: Live) -> None:

@@ -2,10 +2,9 @@
 the right channel, with the documented payload and a sequence that only grows; a change that rolls
 back announces nothing.
 
-NOTIFY delivers only on commit, so these tests commit, each in its own fresh database."""
+Events are read from the stream as a node's relay reads them (tests.db.stream), after a commit, so
+these tests commit, each in its own fresh database."""
 
-import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,36 +15,21 @@ import pytest
 
 from tests.db.helpers import Market, make_market, scalar
 from tests.db.personas import Persona, persona
+from tests.db.stream import Message, StreamReader
 from tests.pgserver import Connection
-
-CHANNELS = ("wagerbase_market", "wagerbase_user", "wagerbase_admin")
-Message = tuple[str, dict[str, Any]]
 
 
 @dataclass
 class Live:
-    """A connection that acts (and commits) and a second one that listens on every channel."""
+    """A connection that acts (and commits) and a reader of the event stream."""
 
     actor: Connection
-    listener: Connection
+    stream: StreamReader
 
     def commit_and_read(self) -> list[Message]:
-        """Commit, then every message delivered since the last read, in order. A marker sent
-        last tells where they end, so nothing depends on timing."""
+        """Commit, then every message committed since the last read, in order."""
         self.actor.commit()
-        marker = str(uuid.uuid4())
-        self.actor.execute(
-            "select pg_notify('wagerbase_market', %s)",
-            [json.dumps({"type": "test_marker", "marker": marker})],
-        )
-        self.actor.commit()
-        messages: list[Message] = []
-        for note in self.listener.notifies(timeout=10):
-            payload = json.loads(note.payload)
-            if payload.get("marker") == marker:
-                return messages
-            messages.append((note.channel, payload))
-        raise AssertionError(f"the marker never arrived; got {messages}")
+        return self.stream.read()
 
     def wallet(self, who: Persona) -> tuple[int, int]:
         row = self.actor.execute(
@@ -58,13 +42,8 @@ class Live:
 @pytest.fixture
 def live(fresh_db: Callable[[], str]) -> Iterator[Live]:
     url = fresh_db()
-    with (
-        psycopg.connect(url) as actor,
-        psycopg.connect(url, autocommit=True) as listener,
-    ):
-        for channel in CHANNELS:
-            listener.execute(f"listen {channel}")
-        yield Live(actor, listener)
+    with psycopg.connect(url) as actor, StreamReader(url) as stream:
+        yield Live(actor, stream)
 
 
 @pytest.fixture
@@ -526,3 +505,61 @@ def test_a_withdrawal_waiting_for_an_admin_is_announced_and_so_is_its_fate(
         7000,
     )
     assert refund["version"] == live.wallet(bettor)[1]
+
+
+# order: the result before the money it moves ------------------------------------------------------
+
+
+def result_then_money(messages: list[Message], result: str) -> list[str]:
+    """The market's message of type `result` and every balance message, in delivery order, as
+    'result' and 'balance' (other messages left out)."""
+    return [
+        "result" if channel == "wagerbase_market" and p["type"] == result else "balance"
+        for channel, p in messages
+        if (channel == "wagerbase_market" and p["type"] == result)
+        or (channel == "wagerbase_user" and p["type"] == "balance")
+    ]
+
+
+def test_a_market_s_result_goes_out_before_the_balance_changes_it_causes(
+    live: Live, people: tuple[Persona, Persona, Persona]
+) -> None:
+    """A client shows the result (BetMarket's wheel) and then each winner's new balance: settle,
+    void, unsettle, resettle and a confirmed settlement send the market's message first."""
+    admin, bettor, other = people
+    second_admin = persona(live.actor, "admin2", admin=True)
+    market = settle_with_wagers(live, people)
+    a, b = market.outcomes
+
+    admin.call("settle_market", market_id=market.id, outcome_id=a)
+    assert result_then_money(live.commit_and_read(), "settled") == ["result", "balance"]
+
+    admin.call("unsettle_market", market_id=market.id, reason="wrong feed")
+    assert result_then_money(live.commit_and_read(), "unsettled") == ["result", "balance"]
+
+    admin.call("settle_market", market_id=market.id, outcome_id=b)
+    live.commit_and_read()
+    admin.call("resettle_market", market_id=market.id, outcome_id=a, reason="photo finish")
+    messages = live.commit_and_read()
+    assert [p["type"] for c, p in messages if c == "wagerbase_market"] == ["unsettled", "settled"]
+    unsettled_at = next(i for i, (_, p) in enumerate(messages) if p["type"] == "unsettled")
+    settled_at = next(i for i, (_, p) in enumerate(messages) if p["type"] == "settled")
+    taken = [i for i, (c, p) in enumerate(messages) if p.get("reason") == "unsettlement"]
+    paid = [i for i, (c, p) in enumerate(messages) if p.get("reason") == "settlement"]
+    assert taken and paid
+    assert unsettled_at < min(taken) <= max(taken) < settled_at < min(paid)
+
+    voided = make_market(admin)
+    bettor.call("place_wager", market_id=voided.id, outcome_id=voided.outcomes[0], stake=300)
+    other.call("place_wager", market_id=voided.id, outcome_id=voided.outcomes[1], stake=200)
+    live.commit_and_read()
+    admin.call("void_market", market_id=voided.id, reason="abandoned")
+    assert result_then_money(live.commit_and_read(), "voided") == ["result", "balance", "balance"]
+
+    reviewed = make_market(admin)
+    bettor.call("place_wager", market_id=reviewed.id, outcome_id=reviewed.outcomes[0], stake=400)
+    admin.call("require_settlement_confirmation", market_id=reviewed.id, required=True)
+    admin.call("propose_settlement", market_id=reviewed.id, outcome_id=reviewed.outcomes[0])
+    live.commit_and_read()
+    second_admin.call("confirm_settlement", market_id=reviewed.id)
+    assert result_then_money(live.commit_and_read(), "settled") == ["result", "balance"]

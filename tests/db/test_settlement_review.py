@@ -6,7 +6,6 @@ a direct settle_market is refused while confirmation is required or a proposal i
 Persona by persona: an admin, another admin (the reviewer), the service role, a bettor, anonymous.
 The concurrent and notification tests commit, each in a fresh database."""
 
-import json
 import random
 import threading
 import uuid
@@ -32,6 +31,7 @@ from tests.db.helpers import (
 )
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, create_user, detail, persona
+from tests.db.stream import StreamReader
 from tests.pgserver import Connection
 
 REVIEW_FUNCTIONS = {
@@ -1016,28 +1016,15 @@ def committed(fresh_db: Callable[[], str]) -> Iterator[tuple[str, dict[str, uuid
     yield url, users
 
 
-def delivered(
-    listener: psycopg.Connection[Any], marker_conn: Connection
-) -> list[tuple[str, dict[str, Any]]]:
-    """(channel, message) of everything delivered so far on the channels listened to, up to a
-    marker sent last (one listening session receives every channel in commit order)."""
-    marker = str(uuid.uuid4())
-    marker_conn.execute("select pg_notify('wagerbase_admin', %s)", [json.dumps({"marker": marker})])
-    marker_conn.commit()
-    found: list[tuple[str, dict[str, Any]]] = []
-    for note in listener.notifies(timeout=10):
-        payload = json.loads(note.payload)
-        if payload.get("marker") == marker:
-            return found
-        found.append((note.channel, payload))
-    raise AssertionError(f"the marker never arrived; got {found}")
+def delivered(stream: StreamReader) -> list[tuple[str, dict[str, Any]]]:
+    """(channel, message) of everything committed since the last read on the reader's channels,
+    in the order a node's relay delivers them."""
+    return stream.read()
 
 
-def admin_messages(
-    listener: psycopg.Connection[Any], marker_conn: Connection
-) -> list[dict[str, Any]]:
-    """Every message delivered so far (the listener hears wagerbase_admin), up to a marker."""
-    return [message for _, message in delivered(listener, marker_conn)]
+def admin_messages(stream: StreamReader) -> list[dict[str, Any]]:
+    """Every message committed since the last read (the reader takes wagerbase_admin)."""
+    return [message for _, message in delivered(stream)]
 
 
 def test_every_review_action_is_announced_to_admins_on_commit(
@@ -1045,9 +1032,7 @@ def test_every_review_action_is_announced_to_admins_on_commit(
 ) -> None:
     url, users = committed
     with ExitStack() as stack:
-        listener = stack.enter_context(psycopg.connect(url, autocommit=True))
-        listener.execute("listen wagerbase_admin")
-        marker = stack.enter_context(psycopg.connect(url))
+        stream = stack.enter_context(StreamReader(url, channels=("wagerbase_admin",)))
         one = stack.enter_context(Actor(url, users["admin1"], admin=True))
         two = stack.enter_context(Actor(url, users["admin2"], admin=True))
         bettor = stack.enter_context(Actor(url, users["bettor1"]))
@@ -1058,11 +1043,11 @@ def test_every_review_action_is_announced_to_admins_on_commit(
         market = one.call("create_market", title="M", outcomes=["A", "B"])
         a = market["outcomes"][0]["outcome_id"]
         bettor.call("place_wager", market_id=market["id"], outcome_id=a, stake=1000)
-        admin_messages(listener, marker)
+        admin_messages(stream)
 
         one.call("require_settlement_confirmation", market_id=market["id"], required=True)
         one.call("require_settlement_confirmation", market_id=market["id"], required=True)
-        assert review(admin_messages(listener, marker)) == [
+        assert review(admin_messages(stream)) == [
             {
                 "type": "settlement_confirmation",
                 "market_id": market["id"],
@@ -1073,7 +1058,7 @@ def test_every_review_action_is_announced_to_admins_on_commit(
         ]
 
         first = one.call("propose_settlement", market_id=market["id"], outcome_id=a, note="n")
-        assert review(admin_messages(listener, marker)) == [
+        assert review(admin_messages(stream)) == [
             {
                 "type": "settlement_proposed",
                 "proposal_id": first["id"],
@@ -1092,10 +1077,10 @@ def test_every_review_action_is_announced_to_admins_on_commit(
             one.call("confirm_settlement", market_id=market["id"])
         with pytest.raises(psycopg.Error):
             two.call("propose_settlement", market_id=market["id"], outcome_id=a)
-        assert review(admin_messages(listener, marker)) == []
+        assert review(admin_messages(stream)) == []
 
         two.call("cancel_settlement_proposal", market_id=market["id"], reason="check")
-        assert review(admin_messages(listener, marker)) == [
+        assert review(admin_messages(stream)) == [
             {
                 "type": "settlement_cancelled",
                 "proposal_id": first["id"],
@@ -1108,9 +1093,9 @@ def test_every_review_action_is_announced_to_admins_on_commit(
         ]
 
         second = two.call("propose_settlement", market_id=market["id"], outcome_id=a)
-        admin_messages(listener, marker)
+        admin_messages(stream)
         one.call("confirm_settlement", market_id=market["id"])
-        messages = admin_messages(listener, marker)
+        messages = admin_messages(stream)
         assert review(messages) == [
             {
                 "type": "settlement_confirmed",
@@ -1135,10 +1120,9 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
     A draft stays unannounced until it opens; admins still hear of it."""
     url, users = committed
     with ExitStack() as stack:
-        listener = stack.enter_context(psycopg.connect(url, autocommit=True))
-        listener.execute("listen wagerbase_market")
-        listener.execute("listen wagerbase_admin")
-        marker = stack.enter_context(psycopg.connect(url))
+        stream = stack.enter_context(
+            StreamReader(url, channels=("wagerbase_market", "wagerbase_admin"))
+        )
         one = stack.enter_context(Actor(url, users["admin1"], admin=True))
         bettor = stack.enter_context(Actor(url, users["bettor1"]))
 
@@ -1148,12 +1132,12 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
         draft = one.call(
             "create_market", title="D", outcomes=["A", "B"], options={"status": "draft"}
         )
-        delivered(listener, marker)
+        delivered(stream)
         version = placed["accepted_version"]
 
         one.call("require_settlement_confirmation", market_id=market["id"], required=True)
         one.call("require_settlement_confirmation", market_id=market["id"], required=True)
-        messages = delivered(listener, marker)
+        messages = delivered(stream)
         assert [(channel, m["type"]) for channel, m in messages] == [
             ("wagerbase_admin", "settlement_confirmation"),
             ("wagerbase_market", "settlement_confirmation"),
@@ -1170,7 +1154,7 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
         assert "changed_by" not in public  # who switched it is for admins
 
         one.call("require_settlement_confirmation", market_id=market["id"], required=False)
-        (off,) = [m for c, m in delivered(listener, marker) if c == "wagerbase_market"]
+        (off,) = [m for c, m in delivered(stream) if c == "wagerbase_market"]
         assert (off["type"], off["version"], off["settlement_requires_confirmation"]) == (
             "settlement_confirmation",
             version + 2,
@@ -1178,7 +1162,7 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
         )
 
         one.call("require_settlement_confirmation", market_id=draft["id"], required=True)
-        assert delivered(listener, marker) == [
+        assert delivered(stream) == [
             (
                 "wagerbase_admin",
                 {
@@ -1192,7 +1176,7 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
         ]
         # its version moved all the same: opening it announces the market as it is now
         one.call("open_market", market_id=draft["id"])
-        opened = [m for c, m in delivered(listener, marker) if c == "wagerbase_market"]
+        opened = [m for c, m in delivered(stream) if c == "wagerbase_market"]
         assert [(m["type"], m["version"]) for m in opened] == [("opened", draft["version"] + 2)]
 
 

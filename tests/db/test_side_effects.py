@@ -3,7 +3,6 @@ transaction, the worker that runs them with retries and backoff, and the four ha
 statistics, the leaderboard per period, the big-wins feed, market statistics), each counting a
 wager once whatever is retried, re-delivered or corrected; persona by persona."""
 
-import json
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from tests.db.side_effects import (
     figures_after,
     work_due,
 )
+from tests.db.stream import StreamReader
 from tests.pgserver import Connection
 
 HANDLERS = {"user_stats", "leaderboard", "big_wins", "market_stats"}
@@ -389,13 +389,12 @@ def test_a_job_that_keeps_failing_is_failed_shown_to_admins_and_can_be_retried(
     with (
         psycopg.connect(url, autocommit=True) as worker,
         psycopg.connect(url) as maintenance,
-        psycopg.connect(url, autocommit=True) as listener,
+        StreamReader(url, channels=("wagerbase_admin",)) as stream,
     ):
         worker.execute(
             """update app.config set side_effect_lock_timeout_ms = 50, side_effect_backoff_ms = 1,
                side_effect_max_attempts = 2"""
         )
-        listener.execute("listen wagerbase_admin")
         bettor_id, market_id = setup_settled_market(url, [250])
         maintenance.execute("lock table app.market_stats in access exclusive mode")
         work_until(
@@ -404,7 +403,7 @@ def test_a_job_that_keeps_failing_is_failed_shown_to_admins_and_can_be_retried(
         failed = job(worker, market_id, "market_stats")
         assert failed["attempts"] == 2
 
-        messages = [json.loads(n.payload) for n in listener.notifies(timeout=1.0, stop_after=50)]
+        messages = [m for _, m in stream.read()]
         told = [m for m in messages if m["type"] == "side_effect_failed"]
         assert [(m["job_id"], m["handler"], m["market_id"], m["attempts"]) for m in told] == [
             (failed["id"], "market_stats", market_id, 2)

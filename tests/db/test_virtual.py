@@ -18,6 +18,7 @@ from tests.db.actors import Actor
 from tests.db.helpers import balance, escrow, house, make_market, superuser_refused, wager
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, detail, persona
+from tests.db.stream import StreamReader
 from tests.db.test_concurrency import all_at_once, make_users
 from tests.pgserver import Connection
 
@@ -734,8 +735,7 @@ def test_two_schedulers_racing_settle_each_draw_once(fresh_db: Callable[[], str]
                     stake=100,
                 )
     ids = [m["id"] for m in markets]
-    listener = psycopg.connect(url, autocommit=True)
-    listener.execute("listen wagerbase_market")
+    stream = StreamReader(url, channels=("wagerbase_market",))
     with psycopg.connect(url) as conn:
         conn.execute(
             "update app.markets set closes_at = now() - interval '1 second' where id = any(%s)",
@@ -801,17 +801,8 @@ def test_two_schedulers_racing_settle_each_draw_once(fresh_db: Callable[[], str]
             assert anon.call("verify_draw", market_id=market_id)["verified"] is True
 
     # each seed announced once, with the draw it made
-    with psycopg.connect(url) as conn:
-        conn.execute("select pg_notify('wagerbase_market', '{\"type\": \"test_marker\"}')")
-        conn.commit()
-    revealed: list[dict[str, Any]] = []
-    for note in listener.notifies(timeout=10):
-        payload = json.loads(note.payload)
-        if payload["type"] == "test_marker":
-            break
-        if payload["type"] == "draw_revealed":
-            revealed.append(payload)
-    listener.close()
+    revealed = [m for _, m in stream.read() if m["type"] == "draw_revealed"]
+    stream.close()
     assert sorted(m["market_id"] for m in revealed) == sorted(ids + more_ids)
     for message in revealed:
         seed = message["server_seed"]

@@ -1,7 +1,9 @@
 """Failover under load: bettors keep betting through two API nodes on a three-node Patroni cluster
 while its primary fails, first its postgres (SIGKILL of the postmaster), then the whole node
 (Patroni and postgres). No acknowledged operation may be lost, every unknown outcome is resolved
-through its idempotency key, and the books balance on the new primary.
+through its idempotency key, and the books balance on the new primary. A live socket on each node
+is told to resync (its hub's cursor on the event stream was made on the old primary) and then
+keeps receiving the bets: a client loses nothing it cannot recover by reloading.
 
 The figures (acknowledged operations, unknown outcomes and how each was resolved, the time from
 the kill until writes succeed again through each API node and for a direct writer, i.e. Patroni
@@ -25,6 +27,7 @@ from tests.ha.cluster import Cluster, PgNode, missing
 from tests.ha.load import Bettor, Load, Market, prepare, wait_for
 from tests.ha.probe import Probe
 from tests.ha.report import GOAL_S, record, seconds, server_side
+from tests.ha.watch import Watcher
 from tests.serving import Node, new_secret
 
 MISSING = missing()
@@ -81,6 +84,7 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
     assert old is not None
     load = Load([node.url for node in ha.nodes], ha.bettors, ha.markets, seed=len(mode))
     probe = Probe(cluster.conninfo("postgres"))
+    watchers = [Watcher(node.url).start() for node in ha.nodes]
     load.start()
     probe.start()
     try:
@@ -100,9 +104,19 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
             RECOVERY_LIMIT_S,
         )
         time.sleep(AFTER_S)
+        # every node's sockets are told to reload, then hear the bets that follow
+        resumed = wait_for(
+            lambda: all(
+                w.resyncs_after(killed_at) and w.updates_after(w.resyncs_after(killed_at)[0])
+                for w in watchers
+            ),
+            RECOVERY_LIMIT_S,
+        )
     finally:
         load.stop()
         probe.stop()
+        for watcher in watchers:
+            watcher.stop()
     new = cluster.leader()
 
     with psycopg.connect(cluster.conninfo(DATABASE), autocommit=True) as conn:
@@ -143,6 +157,16 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
         "check_findings": {name: len(rows) for name, rows in problems.items()},
         "direct_writes_lost": len(probe_lost),
         "rejoin": rejoin,
+        "sockets": [
+            {
+                "resyncs_after_kill": len(w.resyncs_after(killed_at)),
+                "odds_updates_after_resync": w.updates_after(w.resyncs_after(killed_at)[0])
+                if w.resyncs_after(killed_at)
+                else 0,
+                "error": None if w.error is None else repr(w.error),
+            }
+            for w in watchers
+        ],
     }
     record(f"failover_{mode}", figures, folder)
 
@@ -154,6 +178,9 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
     assert not load.figures()["refused"], "no operation of the load should be refused"
     unresolved = [op.key for op in load.unknown() if op.resolution == "still unknown"]
     assert not unresolved, f"outcomes never resolved: {unresolved}"
+    # a client of either node is told to reload what it shows, and then keeps receiving
+    assert resumed, f"a node's socket got no resync, or nothing after it: {figures['sockets']}"
+    assert all(w.error is None for w in watchers), figures["sockets"]
     # the killed node is back, following the new leader
     assert rejoin["state"] == "streaming", rejoin
     return figures

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 import pytest
@@ -19,9 +19,13 @@ from supabase import AsyncClient, acreate_client
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 
+if TYPE_CHECKING:  # test_realtime_v2 imports this module
+    from tests.live.test_realtime_v2 import Wire
+
 PASSWORD = "correct horse 1"
 WAIT = 30.0  # generous: how long to wait for something that must arrive
 ADMIN_TOPIC = "realtime:admin"
+MARKER_TOPIC = "realtime:markets"  # what `marker` joins, and leaves, on a raw socket
 # the engine's admin messages (docs/notifications.md, `wagerbase_admin`): for admins only
 ADMIN_TYPES = {
     "profit",
@@ -170,3 +174,34 @@ def record(change: Any) -> dict[str, Any]:
 def run(scenario: Any) -> None:
     """Run one async scenario to its end, or fail it after three minutes."""
     asyncio.run(asyncio.wait_for(scenario, 180))
+
+
+async def marker(node: Node, boss: Person, *sockets: "Wire") -> None:
+    """Everything committed before the call has passed the node's hub and been handed to each
+    raw socket, so a channel it joins afterwards hears nothing older. The hub reads the event
+    stream a little behind the commits, so without this a change committed before a join can
+    still reach the new channel.
+
+    Each socket (one that has joined nothing yet) joins `realtime:markets` with the anon key;
+    `boss`, an admin, creates a market; its `created` broadcast reaches every socket after all
+    that committed before it (the hub hands events over in commit order); then each socket leaves
+    the topic, and forgets what it received on it, so it is as it was before."""
+    join_refs = []
+    for socket in sockets:
+        join_ref, joined = await socket.join(MARKER_TOPIC, node.anon_key)
+        assert joined["payload"]["status"] == "ok", joined
+        join_refs.append(join_ref)
+    created = await create_market(boss, f"Marker {uuid.uuid4().hex[:8]}")
+    for socket, join_ref in zip(sockets, join_refs, strict=True):
+        await socket.push(
+            lambda f: (
+                f["topic"] == MARKER_TOPIC
+                and f["event"] == "broadcast"
+                and f["payload"]["event"] == "created"
+                and f["payload"]["payload"]["market_id"] == created["id"]
+            )
+        )
+        ref = await socket.send(MARKER_TOPIC, "phx_leave", join_ref=join_ref)
+        left = await socket.reply(ref, MARKER_TOPIC)
+        assert left["payload"]["status"] == "ok", left
+        socket.pushes[:] = [f for f in socket.pushes if f["topic"] != MARKER_TOPIC]

@@ -24,7 +24,15 @@ from litestar.datastructures import State
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.betmarket_client import User, admin, client, query, register
+from tests.api.betmarket_client import (
+    User,
+    admin,
+    client,
+    market_version,
+    query,
+    register,
+    wallet_version,
+)
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 from wagerbase.live.betmarket_ws import IDLE_ENV, betmarket_ws
@@ -95,22 +103,6 @@ def player(http: httpx.Client, prefix: str = "bettor") -> User:
     user = register(http, prefix)
     user.balance()
     return user
-
-
-def market_version(database: str, market_id: int) -> int:
-    ((version,),) = query(database, "select version from app.markets where id = %s", [market_id])
-    assert isinstance(version, int)
-    return version
-
-
-def wallet_version(database: str, user_id: str) -> int:
-    ((version,),) = query(
-        database,
-        "select version from app.accounts where user_id = %s and kind = 'user'",
-        [user_id],
-    )
-    assert isinstance(version, int)
-    return version
 
 
 # Sockets -----------------------------------------------------------------------------------------
@@ -271,6 +263,7 @@ def test_authenticate_names_the_user_and_admins_and_refuses_bad_tokens(
 ) -> None:
     bettor = player(http_a)
     socket = sockets(node_b, "bettor")
+    marker(socket)  # the sign-up grant's news have passed: nothing older arrives once signed in
     assert socket.authenticate(bettor.token) == {
         "opcode": "authenticated",
         "user_id": bettor.id,
@@ -319,6 +312,7 @@ def test_a_deleted_user_s_token_is_refused_and_the_socket_hears_nothing_of_their
     game = boss.new_game("Voided after the deletion")
     assert leaving.bet(game, 5, "opt1").status_code == 201
     before = sockets(node_a, "authenticated before")
+    marker(before)  # the bet's news have passed: only newer ones could follow the sign-in
     assert before.authenticate(leaving.token)["opcode"] == "authenticated"
     query(
         live_database,
@@ -805,13 +799,21 @@ def test_balance_seq_strictly_increases_per_user_under_16_concurrent_bettors(
     boss: User,
     live_database: str,
     sockets: Callable[[Node, str], Socket],
+    marker: Marker,
 ) -> None:
     users = [player(http_a, f"crowd{n}") for n in range(4)]
     games = [boss.new_game("Crowd one"), boss.new_game("Crowd two")]
+    opened = {
+        (user.id, node.port): sockets(node, f"{user.name} on {node.port}")
+        for user in users
+        for node in (node_a, node_b)
+    }
+    # the sign-up grants' balance_updates have passed both nodes: none arrives once signed in
+    marker(*opened.values())
     recorders: dict[str, list[Recorder]] = {}
     for user in users:
         for node in (node_a, node_b):
-            socket = sockets(node, f"{user.name} on {node.port}")
+            socket = opened[user.id, node.port]
             assert socket.authenticate(user.token)["opcode"] == "authenticated"
             recorders.setdefault(user.id, []).append(Recorder(socket))
     started_at = {user.id: wallet_version(live_database, user.id) for user in users}

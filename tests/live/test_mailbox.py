@@ -65,3 +65,45 @@ def test_a_socket_that_lags_too_far_behind_is_dropped_even_with_room_left() -> N
     assert box.offer(Event("market", {"type": "closed", "market_id": 2}, received_at=109.0))
     assert not box.offer(Event("market", {"type": "closed", "market_id": 3}, received_at=110.5))
     assert box.overflowed
+
+
+def test_coalesced_odds_keep_the_age_of_the_first_update_the_socket_missed() -> None:
+    """Odds of one market over and over keep the mailbox one message long: its age is still how
+    long the socket has gone without that market's odds."""
+    box = Mailbox(limit=100, max_lag=10.0)
+    assert box.offer(
+        Event("market", {"type": "odds", "market_id": 1, "version": 1}, received_at=100.0)
+    )
+    assert box.offer(
+        Event("market", {"type": "odds", "market_id": 1, "version": 2}, received_at=109.0)
+    )
+    assert len(box) == 1
+    assert not box.offer(
+        Event("market", {"type": "odds", "market_id": 1, "version": 3}, received_at=110.5)
+    )
+    assert box.overflowed
+
+
+def test_a_message_the_writer_is_still_sending_counts_as_waiting() -> None:
+    """A client that stopped reading holds its writer in the send of one message: the messages
+    behind it are younger, but the socket is as far behind as that one."""
+
+    async def scenario() -> None:
+        box = Mailbox(limit=100, max_lag=10.0)
+        box.offer(Event("market", {"type": "closed", "market_id": 1}, received_at=100.0))
+        taken = await box.get()  # the writer took it, and is stuck sending it
+        assert taken is not None and box.behind_since() == 100.0
+        assert box.offer(Event("market", {"type": "closed", "market_id": 2}, received_at=109.0))
+        assert not box.offer(Event("market", {"type": "closed", "market_id": 3}, received_at=110.5))
+
+        caught_up = Mailbox(limit=100, max_lag=10.0)
+        caught_up.offer(Event("market", {"type": "closed", "market_id": 1}, received_at=100.0))
+        await caught_up.get()
+        caught_up.offer(Event("market", {"type": "closed", "market_id": 2}, received_at=109.0))
+        assert await caught_up.get() is not None  # the first was sent: only the second counts
+        assert caught_up.behind_since() == 109.0
+        assert caught_up.offer(
+            Event("market", {"type": "closed", "market_id": 3}, received_at=118.0)
+        )
+
+    asyncio.run(scenario())

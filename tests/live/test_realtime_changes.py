@@ -22,6 +22,7 @@ from tests.live.realtime_fixtures import (
     close,
     create_market,
     data,
+    marker,
     outcome_ids,
     record,
     rt_database,
@@ -234,6 +235,8 @@ def test_unsettling_reopens_the_wagers_and_deletes_the_settlement_settling_inser
             wire(rt_node.url, rt_node.anon_key, "2.0.0") as bettor,
             wire(rt_node.url, rt_node.anon_key, "1.0.0") as anyone,
         ):
+            # the first settlement's changes passed: the first ones heard are the unsettlement's
+            await marker(rt_node, boss, bettor, anyone)
             assert (await bettor.join("realtime:mine", ana.token, mine))[1]["payload"][
                 "status"
             ] == "ok"
@@ -359,6 +362,8 @@ def test_the_settlement_reviews_admin_messages_update_admin_views_for_admins_onl
             wire(rt_node.url, rt_node.anon_key, "2.0.0") as console,
             wire(rt_node.url, rt_node.anon_key, "1.0.0") as bettor,
         ):
+            # the wager's changes (its odds: the market's version before the switch) passed
+            await marker(rt_node, first, console, bettor)
             assert (await console.join("realtime:review", first.token, bindings))[1]["payload"][
                 "status"
             ] == "ok"

@@ -19,6 +19,7 @@ import psycopg
 from tests.db.actors import Actor
 from tests.db.personas import create_user
 from tests.db.side_effects import counted_figures, expected_figures
+from tests.db.stream import StreamReader
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.live.scheduler import Scheduler
 
@@ -63,13 +64,12 @@ async def wait_until(check: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-def closed_messages(listener: psycopg.Connection[Any], market_id: int) -> int:
-    count = 0
-    for note in listener.notifies(timeout=2):
-        payload = json.loads(note.payload)
-        if payload.get("type") == "closed" and payload.get("market_id") == market_id:
-            count += 1
-    return count
+def closed_messages(stream: StreamReader, market_id: int) -> int:
+    return sum(
+        1
+        for _, payload in stream.read()
+        if payload.get("type") == "closed" and payload.get("market_id") == market_id
+    )
 
 
 def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots(
@@ -78,10 +78,9 @@ def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots
     url = fresh_db()
     with (
         psycopg.connect(url, autocommit=True) as conn,
-        psycopg.connect(url, autocommit=True) as listener,
+        StreamReader(url, channels=("wagerbase_market",)) as stream,
     ):
         conn.execute("update app.config set snapshot_interval_seconds = 1")
-        listener.execute("listen wagerbase_market")
         due = create_market(conn, closes_in=2)
         steady = create_market(conn, closes_in=None)
 
@@ -117,7 +116,7 @@ def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots
             [due],
         ).fetchall()
         assert audit == [(None, "scheduler")]
-        assert closed_messages(listener, due) == 1
+        assert closed_messages(stream, due) == 1
         assert (
             scalar(
                 conn,

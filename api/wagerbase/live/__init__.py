@@ -1,1 +1,2 @@
-"""Live updates: the hub (one LISTEN per node) and the socket protocols built on it."""
+"""Live updates: the hub (one reader of the event stream per worker) and the socket protocols
+built on it."""

@@ -15,16 +15,23 @@ else is answered with an `error`, never a crash) and closes the socket when the 
 nothing for the idle timeout; the other takes events from the mailbox, translates them into
 BetMarket's messages and sends them as JSON text frames.
 
-An event is translated once per node, whatever the number of sockets that receive it: the JSON
-text is cached by event. Money is sent in major units, odds as numbers, exactly as /api answers
-them (wagerbase.http.betmarket). A two-outcome fixed-odds market is a BetMarket game and its
+An event is translated once per node (per worker process), whatever the number of sockets that
+receive it: the JSON text is kept on the event (`Event.frames`), and so are the bytes of its
+WebSocket frame (live/wire.py). A socket whose writer is idle sends a market or system message at
+once, from the hub's `publish`, straight to its connection (`Session._send_now`); user and admin
+messages, which may need the database first, go through the writer.
+
+Money is sent in major units, odds as numbers, exactly as /api answers them
+(wagerbase.http.betmarket). A two-outcome fixed-odds market is a BetMarket game and its
 messages carry `game_id`, `odd1`, `odd2`, `cap_opt1`, `cap_opt2`; any other market gets the same
 opcodes with `market_id` and a list of `outcomes`. Every market message carries the market's
 `version`, every `balance_update` the wallet's version as `balance_seq`.
 
-A slow socket never slows the hub: the hub only queues into the bounded mailbox; when the mailbox
-overflows, the hub drops it and this socket is closed with 1013 ("try again later"), even if its
-writer is stuck sending to a client that stopped reading.
+A slow socket never slows the hub: the hub writes to it at once only while its connection takes
+more without waiting (live/wire.py), and otherwise only queues into the bounded mailbox; when the
+mailbox overflows, or its oldest message waited too long (hub.MAX_LAG_SECONDS), the hub drops it
+and this socket is closed with 1013 ("try again later"), even if its writer is stuck sending to
+a client that stopped reading.
 """
 
 import asyncio
@@ -34,7 +41,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +56,7 @@ from wagerbase.http.common import scope_client
 from wagerbase.limits import too_many_sockets
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.who import TokenRefused, Unavailable, admits, ended, who
+from wagerbase.live.wire import Wire
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.live.ws")
@@ -59,7 +67,7 @@ CLOSE_IDLE = 1000  # normal closure, reason "idle timeout"
 CLOSE_OVERFLOW = 1013  # try again later: the client fell too far behind
 CLOSE_ERROR = 1011  # a bug on our side
 CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left to the server
-ENCODED_CACHE = 4096  # events whose JSON text is kept, so each is translated once per node
+TEXT = "betmarket"  # the key of an event's JSON text in its frames (Event.frames)
 GAMES_CACHE = 65536  # markets whose kind is remembered (a market's kind and outcomes never change)
 
 Message = dict[str, Any]
@@ -255,40 +263,48 @@ _GAME_SQL = "select kind, outcome_count from public.markets where id = %s"
 
 
 class Translator:
-    """Hub events as JSON text, once per event for all of a node's sockets."""
+    """Hub events as JSON text, once per event for all of a node's sockets (kept on the event)."""
 
     def __init__(self, db: Database | None) -> None:
         self._db = db
         self._games: OrderedDict[int, bool] = OrderedDict()
         self._lookups: dict[int, asyncio.Future[bool | None]] = {}
-        self._encoded: OrderedDict[int, tuple[Event, str | None]] = OrderedDict()
 
     async def encode(self, event: Event) -> str | None:
         """The JSON text of the event's message; None when it has none."""
-        cached = self._encoded.get(id(event))
-        if cached is not None and cached[0] is event:
-            return cached[1]
+        if TEXT in event.frames:
+            return event.frames[TEXT]  # type: ignore[no-any-return]
+        game = None
+        if event.audience == "user" and event.type in ("wager_placed", "wager_approved"):
+            game = await self.market_is_game(event.payload.get("market_id"))
+        return self._encode(event, game)
+
+    def encode_now(self, event: Event) -> str | None:
+        """The JSON text of a message that needs nothing from the database (a market, admin or
+        system message; a user message's market kind may have to be read: `encode`)."""
+        if TEXT in event.frames:
+            return event.frames[TEXT]  # type: ignore[no-any-return]
+        return self._encode(event, None)
+
+    def _encode(self, event: Event, game: bool | None) -> str | None:
         try:
-            message = await self.translate(event)
+            message = self.translate(event, game)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             log.warning("ws: cannot translate a %s %s message: %r", event.audience, event.type, exc)
             message = None
         text = None if message is None else json.dumps(message, ensure_ascii=False)
-        self._encoded[id(event)] = (event, text)
-        while len(self._encoded) > ENCODED_CACHE:
-            self._encoded.popitem(last=False)
+        event.frames[TEXT] = text
         return text
 
-    async def translate(self, event: Event) -> Message | None:
+    def translate(self, event: Event, game: bool | None = None) -> Message | None:
+        """The event's message; `game` says whether a wager's market is a game (user messages;
+        market_is_game)."""
         payload = event.payload
         if event.audience == "market":
             if payload.get("market_id") is not None and payload.get("kind") is not None:
                 self._remember(int(payload["market_id"]), is_game(payload))
             return market_message(payload)
         if event.audience == "user":
-            game = None
-            if event.type in ("wager_placed", "wager_approved"):
-                game = await self.market_is_game(payload.get("market_id"))
             return user_message(payload, game)
         if event.audience == "admin":
             return admin_message(payload)
@@ -400,6 +416,9 @@ class Session:
         self.expires_at: float | None = None
         self.idle = idle_seconds()
         self._sending = asyncio.Lock()
+        self.wire = Wire.of(socket.scope)  # None: this server has none, ASGI only (wire.py)
+        if self.wire is not None:
+            self.mailbox.send_now = self._send_now
 
     async def run(self) -> None:
         # subscribed before the handshake completes: a client that is connected hears everything
@@ -448,9 +467,23 @@ class Session:
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
             await asyncio.wait_for(self.socket.close(code, reason), timeout=CLOSE_SECONDS)
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, text: str, frames: dict[Hashable, Any] | None = None) -> None:
+        """Send one message: straight to the connection when it takes it now (`frames`, an
+        event's, shares the frame's bytes with the node's other sockets), else through ASGI,
+        which waits for a slow client."""
         async with self._sending:
-            await self.socket.send_text(text)
+            if self.wire is None or not self.wire.send((text,), frames):
+                await self.socket.send_text(text)
+
+    def _send_now(self, event: Event) -> bool:
+        """The mailbox's `send_now` (hub.py): a market or system message, the same for every
+        socket, written at once when nothing else is being sent; False for any other (the writer
+        checks the socket's user first) or when the connection does not take it now."""
+        if event.audience not in ("market", "system") or self._sending.locked():
+            return False
+        assert self.wire is not None
+        text = self.codec.encode_now(event)
+        return text is None or self.wire.send((text,), event.frames)
 
     async def _reply(self, message: Message) -> None:
         await self._send(json.dumps(message, ensure_ascii=False))
@@ -551,7 +584,7 @@ class Session:
                     continue
                 if event.audience == "admin" and not await self._still_admin(event):
                     continue
-                await self._send(text)
+                await self._send(text, event.frames)
             except (WebSocketDisconnect, OSError, RuntimeError):
                 return None
 

@@ -29,9 +29,17 @@ at once with the reason. A channel may carry:
 - postgres_changes on the views a client may read (realtime_changes.py), each row selected again
   as the channel's caller, so RLS decides who receives it.
 
-The socket's mailbox on the node's hub (hub.py) is bounded: when it overflows, the socket is closed
-with 1013 (try again later). After the hub reconnected to the database every channel gets a
-`system` frame (and market topics a `resync` broadcast): reload what you show.
+Fan-out (docs/live.md, "Fan-out"): a broadcast frame is encoded once per message, topic and
+serializer for all of the node's sockets, a postgres_changes row's data once per message for all
+its subscribers alike (realtime_changes.py), and frames are written straight to the connection
+(live/wire.py) rather than through ASGI. A socket whose pump is idle takes a market message at
+once from the hub (`_send_now`), when it is only broadcasts for it: no postgres_changes to
+select, no token expired.
+
+The socket's mailbox on the node's hub (hub.py) is bounded: when it overflows, or its oldest
+message waited too long (hub.MAX_LAG_SECONDS), the socket is closed with 1013 (try again later).
+When the hub resyncs (docs/live.md, "The event stream") every channel gets a `system` frame (and
+market topics a `resync` broadcast): reload what you show.
 
 Subscriptions are bounded (limits.Sockets): at most 100 channels and 100 postgres_changes bindings
 a channel, and WAGERBASE_SOCKET_BINDINGS bindings in all, on one socket (a join past them is
@@ -47,6 +55,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Hashable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +67,7 @@ from litestar.exceptions import WebSocketDisconnect
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.http.common import scope_client
-from wagerbase.limits import Sockets, of_node, too_many_sockets
+from wagerbase.limits import Sockets, of_node, too_many_sockets, where
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.realtime_changes import (
@@ -67,8 +76,10 @@ from wagerbase.live.realtime_changes import (
     USER_TABLES,
     Binding,
     BindingError,
+    ChangeFrame,
     Subscription,
     TokenUserGone,
+    dumps,
     is_admin,
     parse_bindings,
 )
@@ -82,6 +93,7 @@ from wagerbase.live.who import (
     who,
 )
 from wagerbase.live.who import change_feed as change_feed  # re-exported: tests read the feed
+from wagerbase.live.wire import Wire
 from wagerbase.tokens import Claims, TokenError, Tokens
 
 log = logging.getLogger("wagerbase.realtime")
@@ -103,7 +115,10 @@ CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left t
 MAX_CHANNELS = 100  # per socket, as Supabase Realtime's default
 MAX_BINDINGS = 100  # postgres_changes bindings per channel
 SOCKETS = "realtime_sockets"  # the app state's key for the node's open Realtime sockets
-RESYNC_MESSAGE = "resync: the server lost its database connection and is back; reload what you show"
+RESYNC_MESSAGE = (
+    "resync: messages may have been missed (the database restarted or failed over);"
+    " reload what you show"
+)
 NOT_ADMIN = "realtime:admin is for administrators: join it with a current admin's access token"
 UNKNOWN_USER = f"invalid access token: {UNKNOWN_USER_REASON}"
 SESSION_ENDED_NOW = f"invalid access token: {ended({})}"
@@ -193,6 +208,22 @@ def _push(topic: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"event": event, "topic": topic, "ref": None, "payload": payload}
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A frame already encoded by the socket's serializer (a broadcast, made once per message and
+    topic for every socket of the node that speaks the same serializer)."""
+
+    topic: str
+    text: str
+
+
+Frame = dict[str, Any] | ChangeFrame | Encoded
+
+
+def _topic(frame: Frame) -> str:
+    return frame["topic"] if isinstance(frame, dict) else frame.topic
+
+
 class FrameError(Exception):
     """A frame this server answers with an error reply; `reason` goes to the client."""
 
@@ -223,17 +254,20 @@ def _json(text: str) -> Any:
         raise DecodeError("the frame is not JSON") from None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 class SerializerV1:
     """Phoenix's V1 JSON serializer: every frame a text JSON object with the message's fields."""
 
     vsn = VSN_1
 
-    def encode(self, frame: dict[str, Any]) -> str:
-        return _dumps(frame)
+    def encode(self, frame: Frame) -> str:
+        if isinstance(frame, Encoded):
+            return frame.text
+        if isinstance(frame, ChangeFrame):  # as dumps(frame.as_dict()), the data encoded once
+            return (
+                f'{{"event":"postgres_changes","topic":{dumps(frame.topic)},"ref":null,'
+                f'"payload":{{"ids":{dumps(frame.ids)},"data":{frame.data.text}}}}}'
+            )
+        return dumps(frame)
 
     def decode(self, data: str | bytes) -> dict[str, Any]:
         if isinstance(data, bytes):
@@ -255,8 +289,15 @@ class SerializerV2:
     META_LENGTH = 7  # kind, five field lengths and the payload encoding
     JSON_ENCODING = 1  # else 0: raw bytes
 
-    def encode(self, frame: dict[str, Any]) -> str:
-        return _dumps(
+    def encode(self, frame: Frame) -> str:
+        if isinstance(frame, Encoded):
+            return frame.text
+        if isinstance(frame, ChangeFrame):  # as encoding frame.as_dict(), the data encoded once
+            return (
+                f'[null,null,{dumps(frame.topic)},"postgres_changes",'
+                f'{{"ids":{dumps(frame.ids)},"data":{frame.data.text}}}]'
+            )
+        return dumps(
             [
                 frame.get("join_ref"),
                 frame.get("ref"),
@@ -328,7 +369,8 @@ class RealtimeSocket:
         self.feed = change_feed(self.db)
         self.apikey = apikey
         self.channels: dict[str, Channel] = {}
-        self.limits: Sockets = of_node(state).sockets
+        self.node_limits = of_node(state)  # a worker's share of the node's (limits.py)
+        self.limits: Sockets = self.node_limits.sockets
         if state.get(SOCKETS) is None:
             state[SOCKETS] = set()
         self.everyone: set[RealtimeSocket] = state[SOCKETS]  # the node's open Realtime sockets
@@ -337,6 +379,9 @@ class RealtimeSocket:
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._last_seen = time.monotonic()
+        self.wire = Wire.of(socket.scope)  # None: this server has none, ASGI only (wire.py)
+        if self.wire is not None:
+            self.mailbox.send_now = self._send_now
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -381,18 +426,64 @@ class RealtimeSocket:
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
             await asyncio.wait_for(self.socket.close(code=code, reason=reason), CLOSE_SECONDS)
 
-    async def send(self, *frames: dict[str, Any]) -> None:
+    async def send(self, *frames: Frame) -> None:
         async with self._send_lock:
             await self._send_locked(*frames)
 
-    async def _send_locked(self, *frames: dict[str, Any]) -> None:
+    async def _send_locked(
+        self, *frames: Frame, cache: MutableMapping[Hashable, Any] | None = None
+    ) -> None:
+        """Send the frames in order: straight to the connection while it takes them now (`cache`,
+        an event's frames, shares each frame's bytes with the node's other sockets), else
+        through ASGI, which waits for a slow client."""
         for frame in frames:
             if self._closed:
                 return
+            text = self.serializer.encode(frame)
+            if self.wire is not None and self.wire.send((text,), cache):
+                continue
             try:
-                await self.socket.send_text(self.serializer.encode(frame))
+                await self.socket.send_text(text)
             except (WebSocketDisconnect, OSError, RuntimeError):
                 self._closed = True
+
+    def _send_now(self, event: Event) -> bool:
+        """The mailbox's `send_now` (hub.py): a market message whose frames on this socket are
+        broadcasts only (no channel's bindings have a change to select, no channel's token
+        expired), written at once when nothing else is being sent; False for anything else, or
+        when the connection does not take it now (the pump then delivers it)."""
+        if event.audience != "market" or self._send_lock.locked() or self._closed:
+            return False
+        channels = list(self.channels.values())
+        now = time.time()
+        if any(c.expired(now) for c in channels):
+            return False
+        if any(
+            c.bindings and self.feed.has_changes(event, c.claims, [c.subscription])
+            for c in channels
+        ):
+            return False
+        texts = [frame.text for frame in self._market_broadcasts(event, channels)]
+        return not texts or self.wire is None or self.wire.send(texts, event.frames)
+
+    def _broadcast(self, topic: str, name: str, payload: dict[str, Any], event: Event) -> Encoded:
+        """The broadcast of `event` on `topic` (event `name`, `payload`), encoded once per message,
+        topic and serializer for every socket of the node."""
+        key = ("realtime", self.serializer.vsn, topic, name)
+        text = event.frames.get(key)
+        if text is None:
+            message = {"type": "broadcast", "event": name, "payload": payload}
+            text = event.frames[key] = self.serializer.encode(_push(topic, "broadcast", message))
+        return Encoded(topic, text)
+
+    def _market_broadcasts(self, event: Event, channels: list[Channel]) -> list[Encoded]:
+        market_id = event.payload.get("market_id")
+        return [
+            self._broadcast(channel.topic, event.type, event.payload, event)
+            for channel in channels
+            if channel.all_markets
+            or (channel.market_id is not None and channel.market_id == market_id)
+        ]
 
     async def _watchdog(self) -> None:
         """Returns once the client has been silent for IDLE_SECONDS."""
@@ -602,8 +693,9 @@ class RealtimeSocket:
 
     def _node_full(self) -> str:
         return (
-            f"too many channels on this node (at most {self.limits.channels}, "
-            "WAGERBASE_MAX_CHANNELS); try again later"
+            f"too many channels on {where(self.node_limits.workers)} (at most "
+            f"{self.limits.channels}, {self.node_limits.setting('WAGERBASE_MAX_CHANNELS')}); "
+            "try again later"
         )
 
     def _verify(self, token: str) -> Claims:
@@ -699,22 +791,11 @@ class RealtimeSocket:
             if event.type == "resync":
                 await self.send(*self._resync(channels, event))
             return
-        frames: list[dict[str, Any]] = []
+        frames: list[Frame] = []
         if event.audience == "admin":
             frames += await self._admin_broadcasts(event, channels)
         if event.audience == "market":
-            market_id = event.payload.get("market_id")
-            for channel in channels:
-                if channel.all_markets or (
-                    channel.market_id is not None and channel.market_id == market_id
-                ):
-                    frames.append(
-                        _push(
-                            channel.topic,
-                            "broadcast",
-                            {"type": "broadcast", "event": event.type, "payload": event.payload},
-                        )
-                    )
+            frames += self._market_broadcasts(event, channels)
         tokens = {id(c): c.token for c in channels}
         by_token: dict[str, list[Channel]] = {}
         for channel in channels:
@@ -735,22 +816,16 @@ class RealtimeSocket:
             async with self._send_lock:
                 # a channel that left, re-joined or changed token meanwhile gets nothing of this
                 live = {c.topic for c in self.channels.values() if tokens.get(id(c)) == c.token}
-                await self._send_locked(*(f for f in frames if f["topic"] in live))
+                await self._send_locked(
+                    *(f for f in frames if _topic(f) in live), cache=event.frames
+                )
 
-    async def _admin_broadcasts(
-        self, event: Event, channels: list[Channel]
-    ) -> list[dict[str, Any]]:
+    async def _admin_broadcasts(self, event: Event, channels: list[Channel]) -> list[Encoded]:
         """The admin message as a broadcast on the admin topic, if its token is an admin's now."""
         frames = []
         for channel in channels:
             if channel.admin and await self.feed.admits(event, channel.claims):
-                frames.append(
-                    _push(
-                        channel.topic,
-                        "broadcast",
-                        {"type": "broadcast", "event": event.type, "payload": event.payload},
-                    )
-                )
+                frames.append(self._broadcast(channel.topic, event.type, event.payload, event))
         return frames
 
     def _resync(self, channels: list[Channel], event: Event) -> list[dict[str, Any]]:

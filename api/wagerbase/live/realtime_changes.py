@@ -45,6 +45,11 @@ message, whatever the number of bindings; identical re-selects of one message by
 see the same rows (the same token, or for the public views the same role and admin flag) run once
 per node.
 
+A row's `data` (its table, columns, record, old record) is the same for every subscriber of the
+node whose re-select was shared and whose binding selects the same columns: it is made and
+encoded to JSON once, kept on the message (`Event.frames`), and each subscriber's frame only adds
+its topic and binding ids around it (`ChangeFrame`, encoded by realtime.py's serializers).
+
 Every re-select is bounded like a request: it runs through server.begin_request, so the role's
 statement_timeout and lock_timeout apply, on the pool's live lane (admission.py: at most half of
 it for anonymous subscribers, at most half for one user), with a bounded wait. A re-select that
@@ -57,6 +62,7 @@ regex is refused at join.
 
 import asyncio
 import datetime
+import json
 import logging
 import re
 import time
@@ -78,6 +84,7 @@ log = logging.getLogger("wagerbase.realtime")
 SCHEMA = "public"
 EVENTS = frozenset({"*", "INSERT", "UPDATE", "DELETE"})
 RECENT_MESSAGES = 256  # messages whose re-selects are shared between the sockets of a node
+_STAMP = "commit_timestamp"  # the key of a message's commit_timestamp in its Event.frames
 
 
 PUBLIC, USERS, ADMINS = "public", "users", "admins"
@@ -608,11 +615,54 @@ def _applies(binding: Binding, change: Change, table: Table) -> bool:
 
 
 def commit_timestamp(event: Event) -> str:
-    """When the message reached this node, on the wall clock (its commit time, near enough)."""
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
-        seconds=max(time.monotonic() - event.received_at, 0.0)
-    )
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    """When the message reached this node, on the wall clock (its commit time, near enough); the
+    same for every frame of the message."""
+    stamp = event.frames.get(_STAMP)
+    if stamp is None:
+        now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+            seconds=max(time.monotonic() - event.received_at, 0.0)
+        )
+        stamp = event.frames[_STAMP] = (
+            now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        )
+    return str(stamp)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as Phoenix frames are written."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Shared:
+    """JSON made once for every socket of the node that sends it (a row's `data`)."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = dumps(self.value)
+        return self._text
+
+
+@dataclass(frozen=True)
+class ChangeFrame:
+    """A postgres_changes push to `topic` for the bindings `ids`, around a row's shared `data`
+    (realtime.py's serializers encode it; `as_dict` is the frame as any other)."""
+
+    topic: str
+    ids: list[int]
+    data: Shared
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event": "postgres_changes",
+            "topic": self.topic,
+            "ref": None,
+            "payload": {"ids": self.ids, "data": self.data.value},
+        }
 
 
 def _why(exc: psycopg.Error) -> str:
@@ -682,9 +732,16 @@ class ChangeFeed:
             return False
         return bool(rows and rows[0]["admin"])
 
+    def has_changes(
+        self, event: Event, claims: Claims, subscriptions: Sequence[Subscription]
+    ) -> bool:
+        """Whether the event may have postgres_changes for these channels (joined under one
+        token): a re-select to run (frames)."""
+        return bool(self._plans(event, claims, subscriptions))
+
     async def frames(
         self, event: Event, claims: Claims, subscriptions: Sequence[Subscription]
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[ChangeFrame | dict[str, Any]]:
         """The postgres_changes frames of `event` for channels joined under one token."""
         plans = self._plans(event, claims, subscriptions)
         if not plans:
@@ -825,18 +882,13 @@ class ChangeFeed:
 
     async def _build(
         self, event: Event, plans: list[_Plan], rows: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        frames = []
-        stamp = commit_timestamp(event)
+    ) -> list[ChangeFrame | dict[str, Any]]:
+        frames: list[ChangeFrame | dict[str, Any]] = []
         for number, plan in enumerate(plans):
             columns = await self.catalog.columns(plan.table.name)
             for row in rows:
                 if row["change_no"] != number:
                     continue
-                record = dict(row["row"])
-                for name, value in plan.change.overlay:
-                    if name in record:
-                        record[name] = value
                 hits = dict(zip((f.text for f in plan.filters), row["hits"], strict=True))
                 for subscription, bindings in plan.wanted:
                     by_select: dict[tuple[str, ...] | None, list[int]] = {}
@@ -844,28 +896,33 @@ class ChangeFeed:
                         if binding.filter is None or hits.get(binding.filter.text):
                             by_select.setdefault(binding.select, []).append(binding.id)
                     for select, ids in by_select.items():
-                        frames.append(
-                            self._frame(
-                                subscription.topic, plan, columns, record, ids, select, stamp
-                            )
-                        )
+                        data = self._data(event, plan, columns, row, select)
+                        frames.append(ChangeFrame(subscription.topic, ids, data))
         return frames
 
     @staticmethod
-    def _frame(
-        topic: str,
+    def _data(
+        event: Event,
         plan: _Plan,
         columns: list[Column],
-        record: dict[str, Any],
-        ids: list[int],
+        row: dict[str, Any],
         select: tuple[str, ...] | None,
-        stamp: str,
-    ) -> dict[str, Any]:
+    ) -> Shared:
+        """The row's data with these columns, made once per message for every subscriber that
+        got this row from the same (shared) re-select: its statement, so its change, is theirs."""
+        key = ("postgres_changes", id(row), select)
+        found = event.frames.get(key)
+        if found is not None and found[0] is row:  # the row itself is kept: its id is not reused
+            return found[1]  # type: ignore[no-any-return]
+        record = dict(row["row"])
+        for name, value in plan.change.overlay:
+            if name in record:
+                record[name] = value
         shown = [c for c in columns if select is None or c.name in select]
         data: dict[str, Any] = {
             "schema": SCHEMA,
             "table": plan.table.name,
-            "commit_timestamp": stamp,
+            "commit_timestamp": commit_timestamp(event),
             "type": plan.change.kind,
             "errors": None,
             "columns": [{"name": c.name, "type": c.type} for c in shown],
@@ -874,9 +931,6 @@ class ChangeFeed:
             data["record"] = {c.name: record.get(c.name) for c in shown}
         if plan.change.kind in ("UPDATE", "DELETE"):
             data["old_record"] = {k: record.get(k) for k in plan.table.key} | dict(plan.change.old)
-        return {
-            "event": "postgres_changes",
-            "topic": topic,
-            "ref": None,
-            "payload": {"ids": ids, "data": data},
-        }
+        shared = Shared(data)
+        event.frames[key] = (row, shared)
+        return shared

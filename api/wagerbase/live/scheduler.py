@@ -5,10 +5,11 @@ round, `server.scheduler_tick()` (app.scheduler_tick of rpc/60_depth.sql, throug
 rpc/95_server.sql), in a transaction of its own: under the transaction-level advisory lock
 'wagerbase.scheduler' it closes every open market past its closes_at, settles the virtual markets
 whose draw is fixed (revealing their seeds; see docs/provably-fair.md), takes the pool snapshots
-that are due and prunes the snapshots and quote telemetry older than their retention, a batch per
-round (docs/depth.md, "Retention"). A node that does not get the lock does nothing that round, so
-many nodes never duplicate a snapshot; closing and settling draws are exactly-once anyway (`for
-update skip locked`). The decisions are all in SQL; this module only keeps the clock.
+that are due and prunes the snapshots, quote telemetry and live events older than their
+retention, a batch per round (docs/depth.md and docs/live.md, "Retention"). A node that does not
+get the lock does nothing that round, so many nodes never duplicate a snapshot; closing and
+settling draws are exactly-once anyway (`for update skip locked`). The decisions are all in SQL;
+this module only keeps the clock.
 
 Beside the clock runs the side-effect worker (rpc/70_side_effects.sql): on every node, it calls
 `server.work_side_effect()` (app.work_side_effect) until no job is due, one job per transaction,
@@ -65,7 +66,7 @@ class Counters:
     closed: int = 0  # markets closed by this node
     drawn: int = 0  # virtual markets this node settled from their draw
     snapshots: int = 0  # snapshot rows written by this node
-    pruned: int = 0  # snapshot and telemetry rows this node deleted past their retention
+    pruned: int = 0  # snapshot, telemetry and event rows this node deleted past their retention
     failures: int = 0  # rounds that failed (database gone, ...)
     jobs_done: int = 0  # side-effect jobs this node ran to the end
     jobs_retrying: int = 0  # side-effect jobs that failed here and wait for their next attempt
@@ -206,7 +207,7 @@ class Scheduler:
 
     async def tick(self) -> dict[str, Any]:
         """One round: the answer of server.scheduler_tick() ({locked, closed, drawn, draw_failed,
-        voids_revealed, snapshots, pruned})."""
+        voids_revealed, snapshots, pruned, events_pruned})."""
         result: dict[str, Any] = await self._clock.one(TICK)
         self.counters.rounds += 1
         if result["locked"]:
@@ -214,7 +215,7 @@ class Scheduler:
             self.counters.closed += len(result["closed"])
             self.counters.drawn += len(result["drawn"])
             self.counters.snapshots += result["snapshots"]
-            self.counters.pruned += sum(result["pruned"].values())
+            self.counters.pruned += sum(result["pruned"].values()) + result["events_pruned"]
         if result["closed"]:
             log.info("scheduler: closed markets %s", result["closed"])
         if result["drawn"]:

@@ -1,0 +1,65 @@
+"""Reading the live event stream in tests as a node's relay reads it (server.read_events,
+rpc/03_events.sql): a reader made now starts at the current end, and each `read` returns every
+event committed since the last one, in the relay's order. Tests commit before they read, so a read
+needs no marker and no timeout: the stream answers from the database, not from a socket."""
+
+import json
+from typing import Any
+
+import psycopg
+
+Message = tuple[str, dict[str, Any]]
+READ = "select server.read_events(%s::jsonb, %s)"
+
+
+class StreamReader:
+    """A relay's view of the stream on its own autocommit connection (as the superuser, who may
+    call server.read_events like the node's authenticator)."""
+
+    def __init__(
+        self, url: str, channels: tuple[str, ...] | None = None, limit: int = 1000
+    ) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.channels = channels
+        self.limit = limit
+        self.cursor: Any = None
+        self.resyncs: list[str] = []
+        self.page()  # start at the current end
+
+    def page(self) -> list[dict[str, Any]]:
+        """One call of server.read_events: the events of the page ({id, channel, payload})."""
+        row = self.conn.execute(
+            READ, [None if self.cursor is None else json.dumps(self.cursor), self.limit]
+        ).fetchone()
+        assert row is not None
+        answer: dict[str, Any] = row[0]
+        if answer["resync"]:
+            self.resyncs.append(answer["reason"])
+        self.cursor = answer["cursor"]
+        return list(answer["events"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every event committed since the last read, page after page, in delivery order."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.page()
+            found.extend(page)
+            if len(page) < self.limit:
+                return found
+
+    def read(self) -> list[Message]:
+        """(channel, payload) of every event since the last read, on the reader's channels."""
+        return [
+            (e["channel"], e["payload"])
+            for e in self.rows()
+            if self.channels is None or e["channel"] in self.channels
+        ]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "StreamReader":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
