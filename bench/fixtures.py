@@ -251,11 +251,13 @@ def count_wagers(conn: Connection, markets: MarketRange) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-# Places wagers number bench.first .. bench.first + bench.count - 1 on one market, each through
-# public.place_wager as its user (a single session, so no market lock is contended). Wager i is
-# user 1 + (i * 7919) % users (7919 is prime, so the users take turns) on the outcome
-# ((i % 7) * outcomes) / 7: with three outcomes 3/7, 2/7 and 2/7 of the wagers, with two 3/7 and
-# 4/7. i % 7 and i % users vary independently, so every user wins some wagers and loses others.
+# Places wagers number bench.first .. bench.first + bench.count - 1 on one market in one batch
+# of the engine's batched placement (app._place_wagers, what server.place_wagers runs for the API's
+# batches): each wager decided as its own call of place_wager would have been, by the same rules,
+# and written set-based. Wager i is user 1 + (i * 7919) % users (7919 is prime, so the users take
+# turns) on the outcome ((i % 7) * outcomes) / 7: with three outcomes 3/7, 2/7 and 2/7 of the
+# wagers, with two 3/7 and 4/7. i % 7 and i % users vary independently, so every user wins some
+# wagers and loses others. A wager refused fails the load (none should be).
 _LOAD_CHUNK = """
 do $load$
 declare
@@ -266,20 +268,29 @@ declare
     v_outcomes integer := current_setting('bench.outcomes')::integer;
     v_users integer := current_setting('bench.users')::integer;
     v_stake bigint := current_setting('bench.stake')::bigint;
-    v_user bigint;
+    v_refused jsonb;
 begin
-    perform set_config('role', 'authenticated', true);
-    for v_i in v_first .. v_first + v_count - 1 loop
-        -- v_i is an integer: past wager 271,183 its product with 7919 is not
-        v_user := 1 + (v_i::bigint * 7919) % v_users;
-        perform set_config('request.jwt.claims', json_build_object(
-            'sub', '00000000-0000-0000-0000-' || lpad(v_user::text, 12, '0'),
-            'role', 'authenticated', 'aud', 'authenticated')::text, true);
-        perform public.place_wager(
-            market_id => v_market,
-            outcome_id => v_outcome_first + ((v_i % 7) * v_outcomes) / 7,
-            stake => v_stake);
-    end loop;
+    select a.answer into v_refused
+    from jsonb_array_elements(app._place_wagers(v_market, (
+        select jsonb_agg(jsonb_build_object(
+                'user_id', w.user_id,
+                'claims', jsonb_build_object(
+                    'sub', w.user_id, 'role', 'authenticated', 'aud', 'authenticated'),
+                'outcome_id', v_outcome_first + ((w.i % 7) * v_outcomes) / 7,
+                'stake', v_stake
+            ) order by w.i)
+        from (
+            -- i is a bigint: past wager 271,183 its product with 7919 overflows an integer
+            select g.i, ('00000000-0000-0000-0000-'
+                    || lpad((1 + (g.i * 7919) % v_users)::text, 12, '0'))::uuid as user_id
+            from generate_series(v_first, v_first + v_count - 1) as g (i)
+        ) as w
+    ))) as a (answer)
+    where not a.answer ? 'result'
+    limit 1;
+    if v_refused is not null then
+        raise exception 'a wager of the loader was refused: %', v_refused;
+    end if;
 end
 $load$
 """
@@ -295,9 +306,9 @@ def load_wagers(
     chunk: int,
     on_progress: Callable[[int, float], None],
 ) -> float:
-    """Place `wagers` wagers on one market through public.place_wager, `chunk` per transaction
-    (short transactions: one that updates the same market row thousands of times slows itself
-    down on the row's growing chain of versions). Returns the seconds it took."""
+    """Place `wagers` wagers on one market through the engine's batched placement, `chunk` per
+    transaction and batch (short transactions: one that updates the same market row thousands of
+    times slows itself down on the row's growing chain of versions). Returns the seconds it took."""
     assert market.count == 1
     started = time.monotonic()
     done = 0

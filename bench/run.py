@@ -143,7 +143,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="kinds of market to settle, comma-separated (parimutuel,fixed_odds)",
     )
     settle.add_argument(
-        "--load-chunk", type=int, default=250, help="wagers placed per loading transaction (250)"
+        "--load-chunk",
+        type=int,
+        default=500,
+        help="wagers placed per loading transaction, one batch of the batched placement (500)",
     )
     settle.add_argument(
         "--explain-settlement",
@@ -683,7 +686,7 @@ def settlement(url: str, fixture: Fixture, args: argparse.Namespace) -> list[dic
     kinds = list(fixture.settle)
     say(
         f"placing {args.settle_wagers:,} wagers on each of {len(kinds)} market(s) "
-        f"({', '.join(kinds)}) through public.place_wager, {args.load_chunk} per transaction"
+        f"({', '.join(kinds)}) through the batched placement, {args.load_chunk} per batch"
     )
     with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
         futures = {
