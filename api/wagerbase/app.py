@@ -74,8 +74,9 @@ class Config:
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
 async def health(state: State) -> Response[dict[str, Any]]:
     """200 when the pool reaches the database, else 503 (with the same body); the body
-    also counts money calls whose outcome was unknown (money_calls.Counters), sign-ins and
-    sign-ups refused before any password was hashed and the password hashes (accounts.Counters,
+    also counts money calls whose outcome was unknown and batches (money_calls.Counters), the
+    placements waiting for a batch (placements.Placements), sign-ins and sign-ups refused
+    before any password was hashed and the password hashes (accounts.Counters,
     hashing.Hashing), says whether the live-update hub is listening and how many sockets it
     serves, and shows each lane of the pool (admission.Counts: its size, places in use, requests
     waiting, refusals). It has a lane of its own, so it answers while reads (or money calls)
@@ -83,6 +84,7 @@ async def health(state: State) -> Response[dict[str, Any]]:
     process id, and how many workers the node runs): each worker of a node has its own."""
     db: Database = state.db
     calls: MoneyCalls = state.money_calls
+    placements: Placements = state.placements
     hub: Hub = state.hub
     accounts: Accounts = state.accounts
     config: Config = state.config
@@ -91,6 +93,7 @@ async def health(state: State) -> Response[dict[str, Any]]:
         "version": __version__,
         "worker": {"pid": os.getpid(), "workers": config.workers},
         "money_calls": calls.snapshot(),
+        "placements": placements.snapshot(),
         "auth": accounts.snapshot(),
         "live": {
             "listening": hub.connected.is_set(),

@@ -113,6 +113,11 @@ class Placements:
         self._queues: dict[int, deque[_Waiting]] = {}
         self._runners: dict[int, asyncio.Task[None]] = {}
 
+    def snapshot(self) -> dict[str, int]:
+        """What /health shows: the placements waiting for their market's running placement or
+        batch (on every market of this worker), and the most one batch takes."""
+        return {"waiting": sum(len(queue) for queue in self._queues.values()), "most": self.most}
+
     async def place_alone(self, call: MoneyCall[T]) -> T:
         """A placement that names no market the engine could batch on: the caller's call alone."""
         return await self._calls.run(call)

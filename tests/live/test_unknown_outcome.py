@@ -178,6 +178,14 @@ def counters(node: Node) -> dict[str, int]:
     return money
 
 
+def placements_waiting(node: Node) -> int:
+    """How many placements wait for their market's running placement or batch on the node."""
+    answer = httpx.get(f"{node.url}/health", timeout=WAIT)
+    assert answer.status_code == 200, answer.text
+    waiting: int = answer.json()["placements"]["waiting"]
+    return waiting
+
+
 def place(
     setup: Proxied, surface: str, user: User, game: int, stake: int, key: str | None
 ) -> httpx.Response:
@@ -265,6 +273,59 @@ def test_a_wager_cut_off_at_its_commit_gets_a_definite_answer_and_lands_once(
     after = counters(proxied.node)
     assert after["unknown_outcomes"] == before["unknown_outcomes"] + 1
     assert after[f"resolved_{resolution}"] == before[f"resolved_{resolution}"] + 1
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_a_batch_cut_off_at_its_commit_answers_each_wager_through_its_own_key(
+    proxied: Proxied, surface: str
+) -> None:
+    """Placements that queue behind a running one on their market go together, in one batch
+    (placements.py); when the batch's connection is cut right after its COMMIT, the batch is
+    never run again: each wager is resolved through its own key, as its own call, and replays."""
+    bettors = [register(proxied.http, "batched") for _ in range(4)]
+    game = proxied.boss.new_game(f"A batch cut off at its commit ({surface})?")
+    keys = [f"bet-{uuid.uuid4()}" for _ in bettors]
+    before = counters(proxied.node)
+
+    # the first placement holds its market's turn (its COMMIT held) while the others queue
+    held = proxied.proxy.arm("hold_commit", b"place_wager")
+    with ThreadPoolExecutor(len(bettors)) as pool:
+        first = pool.submit(place, proxied, surface, bettors[0], game, 500, keys[0])
+        assert held.fired.wait(WAIT)
+        cut = proxied.proxy.arm("sever_after_commit", b"server.place_wagers")
+        others = [
+            pool.submit(place, proxied, surface, bettor, game, 500, key)
+            for bettor, key in zip(bettors[1:], keys[1:], strict=True)
+        ]
+        wait_until(
+            lambda: placements_waiting(proxied.node) == len(others), WAIT, "the others queued"
+        )
+        proxied.proxy.release(held)
+        answers = [first.result(WAIT), *(other.result(WAIT) for other in others)]
+
+    assert cut.fired.is_set()
+    # the first alone, committed; the batch committed unheard, each wager replayed by its key
+    assert [placed(surface, answer) for answer in answers] == [False, True, True, True]
+    for bettor, key in zip(bettors, keys, strict=True):
+        assert wagers(proxied.database, bettor.id) == [(game, 500, key)]
+        assert wallet(proxied.database, bettor.id) == {
+            "balance": GRANT - 500,
+            "entries_sum": GRANT - 500,
+            "kinds": {"grant": 1, "stake": 1},
+            "unbalanced": 0,
+        }
+    for key in keys[1:]:
+        line = outcome_line(proxied.node, key)
+        assert (line["function"], line["phase"], line["resolution"]) == (
+            "place_wager",
+            "commit",
+            "replayed",
+        )
+    after = counters(proxied.node)
+    assert after["batches"] == before["batches"] + 1
+    assert after["batched"] == before["batched"] + len(others)
+    assert after["unknown_outcomes"] == before["unknown_outcomes"] + len(others)
+    assert after["resolved_replayed"] == before["resolved_replayed"] + len(others)
 
 
 @pytest.mark.parametrize("fault", CUT_OFF)
