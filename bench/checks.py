@@ -1,6 +1,7 @@
 """Checks that a benchmark measured real work: after settlement, the settlement row adds up, every
 wager is decided, each user got exactly the sum of their winning wagers in one balanced ledger
-transaction, the side effects counted every wager once, and the whole ledger still balances.
+transaction, the side effects counted every wager once, the whole ledger still balances, and
+every invariant `wagerbase db check` checks holds.
 
 Each check is a query returning the rows that break it (none when it holds).
 """
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from bench.fixtures import Connection
+from wagerbase.invariants import violations
 
 # Parameter: the market id (each %s is the same id).
 SETTLEMENT_CHECKS: dict[str, str] = {
@@ -157,5 +161,12 @@ def settlement_failures(conn: Connection, market_id: int) -> dict[str, Any]:
 
 
 def ledger_failures(conn: Connection) -> dict[str, Any]:
-    """The whole-ledger checks that fail, with example rows."""
-    return _run(conn, LEDGER_CHECKS, None)
+    """The whole-ledger checks that fail, with example rows, and every invariant of the engine
+    that `wagerbase db check` finds broken (wagerbase.invariants, in one snapshot as it reads
+    them)."""
+    failures = _run(conn, LEDGER_CHECKS, None)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    for name, rows in violations(conn).items():
+        failures[f"wagerbase db check: {name}"] = [str(row) for row in rows[:5]]
+    conn.commit()
+    return failures
