@@ -88,7 +88,8 @@ def echo_pgbench(line: str) -> None:
 
 
 def add_load_options(group: argparse._ArgumentGroup) -> None:
-    """pgbench's load, the same options in every benchmark that runs it: -c, -j, -T, -M."""
+    """pgbench's load, the same options in every benchmark that runs it: -c, -j, -T, -M, and the
+    clients of the batched hot-market run."""
     group.add_argument("-c", "--clients", type=int, default=8, help="pgbench clients (8)")
     group.add_argument("-j", "--threads", type=int, default=2, help="pgbench threads (2)")
     group.add_argument(
@@ -101,6 +102,13 @@ def add_load_options(group: argparse._ArgumentGroup) -> None:
         default="simple",
         help="pgbench query protocol (simple)",
     )
+    group.add_argument(
+        "--batched-clients",
+        type=int,
+        default=64,
+        help="clients of the batched hot-market run, placements gathered as an API node does;"
+        " 0 skips it (64)",
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -110,13 +118,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     load = parser.add_argument_group("load, the same for TPC-B and place_wager")
     add_load_options(load)
-    load.add_argument(
-        "--batched-clients",
-        type=int,
-        default=64,
-        help="clients of the batched hot-market run, placements gathered as an API node does;"
-        " 0 skips it (64)",
-    )
     load.add_argument(
         "--rounds",
         type=int,
