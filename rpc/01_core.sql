@@ -74,20 +74,6 @@ as $$
     order by e.position
 $$;
 
--- _notify_all: _notify for each pair of channel `p_channels[i]` and payload `p_payloads[i]`, in the
--- arrays' order and in one statement: a batch of wagers sends each wager's messages in its place.
--- Callers: the engine's functions, never a client role. Changes: app.events. Raises: nothing.
-create or replace function app._notify_all(p_channels text[], p_payloads jsonb[])
-returns void
-language sql
-set search_path = ''
-as $$
-    insert into app.events (channel, payload)
-    select e.channel, e.payload
-    from unnest(p_channels, p_payloads) with ordinality as e (channel, payload, position)
-    order by e.position
-$$;
-
 -- _required_reason: the trimmed reason an admin must give (void, corrections, cancelling).
 -- Raises: invalid_argument (missing, or longer than 500 characters).
 create or replace function app._required_reason(p_reason text)
@@ -211,40 +197,36 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post: the only code that moves money. Posts one ledger transaction: for each account, its
--- amount (positive credits it, negative debits it). Amounts for the same account are added up
--- first; accounts whose amounts cancel out get no entry. Locks the accounts in id order, updates
--- each cached balance and version, and writes one entry per account with the balance before and
--- after. `p_actor` is who the transaction records as acting (default: auth.uid()).
--- Notifies nobody: returns the transaction's id (null when nothing moved) and its live messages,
--- for the caller to send with its own: `balances`, one `balance` message per user whose balance
--- moved (in account order), and `profit`, the admins' message when the house's balance moved
--- (null otherwise). _post_transaction sends them at once; a batch of wagers sends each wager's
--- in that wager's place among the batch's messages (app._place_wagers).
--- Callers: engine functions only. Changes: app.ledger_transactions, app.ledger_entries,
--- app.accounts.
+-- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- account, its amount (positive credits it, negative debits it). Amounts for the same account are
+-- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
+-- updates each cached balance and version, writes one entry per account with the balance before
+-- and after, and notifies every user whose balance changed (and admins when the house's did).
+-- `p_actor` is who the transaction records as acting (default: auth.uid()).
+-- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
-create or replace function app._post(
+drop function if exists app._post_transaction(text, bigint[], bigint[], bigint, bigint, jsonb);
+create or replace function app._post_transaction(
     p_kind text,
     p_accounts bigint[],
     p_amounts bigint[],
-    p_market_id bigint,
-    p_wager_id bigint,
-    p_memo jsonb,
-    p_actor uuid,
-    out transaction_id bigint,
-    out balances jsonb,
-    out profit jsonb
+    p_market_id bigint default null,
+    p_wager_id bigint default null,
+    p_memo jsonb default '{}',
+    p_actor uuid default null
 )
+returns bigint
 language plpgsql
 set search_path = ''
 as $$
-#variable_conflict use_variable
 declare
     v_ids bigint[];
     v_deltas bigint[];
     v_total numeric;
+    v_tx bigint;
+    v_changes jsonb;
+    v_house_moved boolean;
 begin
     select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
            coalesce(array_agg(d.delta order by d.account_id), '{}'),
@@ -261,16 +243,15 @@ begin
         perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
             'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
     end if;
-    balances := '[]';
     if cardinality(v_ids) = 0 then
-        return;
+        return null;
     end if;
 
     perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
 
     insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
     values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
-    returning id into transaction_id;
+    returning id into v_tx;
 
     with deltas as (
         select d.account_id, d.delta
@@ -288,64 +269,30 @@ begin
             transaction_id, account_id, user_id, kind, market_id,
             amount, balance_before, balance_after, account_version
         )
-        select transaction_id, m.id, m.user_id, p_kind, p_market_id,
+        select v_tx, m.id, m.user_id, p_kind, p_market_id,
                m.delta, m.balance - m.delta, m.balance, m.version
         from moved as m
-        returning account_id
+        returning account_id, user_id, amount, balance_after, account_version
     )
-    select coalesce(jsonb_agg(pg_catalog.jsonb_build_object(
-               'type', 'balance', 'user_id', m.user_id, 'balance', m.balance,
-               'version', m.version, 'delta', m.delta, 'reason', p_kind,
-               'transaction_id', transaction_id, 'market_id', p_market_id,
-               'wager_id', p_wager_id
-           ) order by m.id) filter (where m.user_id is not null), '[]'::jsonb),
-           (array_agg(pg_catalog.jsonb_build_object('type', 'profit')
-               || app._house_figures_of(m.balance, m.version)) filter (where m.kind = 'house'))[1]
-    into balances, profit
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'user_id', w.user_id, 'balance', w.balance_after,
+               'version', w.account_version, 'delta', w.amount
+           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb),
+           coalesce(bool_or(m.kind = 'house'), false)
+    into v_changes, v_house_moved
     from written as w
     inner join moved as m on w.account_id = m.id;
-end
-$$;
 
--- _post_transaction: app._post, its live messages sent at once (each user whose balance changed,
--- then admins when the house's did). Returns the transaction id, or null when nothing moved.
--- Callers: engine functions only. Changes: what app._post changes; app.events.
--- Raises: what app._post raises.
-drop function if exists app._post_transaction(text, bigint[], bigint[], bigint, bigint, jsonb);
-create or replace function app._post_transaction(
-    p_kind text,
-    p_accounts bigint[],
-    p_amounts bigint[],
-    p_market_id bigint default null,
-    p_wager_id bigint default null,
-    p_memo jsonb default '{}',
-    p_actor uuid default null
-)
-returns bigint
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_posted record;
-begin
-    select * into v_posted
-    from app._post(p_kind, p_accounts, p_amounts, p_market_id, p_wager_id, p_memo, p_actor);
-    perform app._notify_each('wagerbase_user', v_posted.balances);
-    if v_posted.profit is not null then
-        perform app._notify('wagerbase_admin', v_posted.profit);
+    perform app._notify_each('wagerbase_user', v_changes, pg_catalog.jsonb_build_object(
+        'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
+        'market_id', p_market_id, 'wager_id', p_wager_id));
+
+    if v_house_moved then
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
+            || app._house_figures());
     end if;
-    return v_posted.transaction_id;
+    return v_tx;
 end
-$$;
-
--- _house_figures_of: the house's figures (_house_figures) for a balance and version of its
--- account.
-create or replace function app._house_figures_of(p_balance bigint, p_version bigint)
-returns jsonb
-language sql immutable
-set search_path = ''
-as $$
-    select pg_catalog.jsonb_build_object('balance', p_balance, 'profit', p_balance, 'version', p_version)
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
@@ -357,7 +304,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select app._house_figures_of(a.balance, a.version)
+    select pg_catalog.jsonb_build_object('balance', a.balance, 'profit', a.balance, 'version', a.version)
     from app.accounts as a
     where a.kind = 'house'
 $$;

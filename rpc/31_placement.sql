@@ -99,10 +99,10 @@ $$;
 --    order (self-exclusion, market, wallet, open, stake, outcome, odds tolerance, cap, payout
 --    ceiling, daily stake limit, funds), at the odds, caps and pools the wagers before it left
 --    (app._quote_at, app._market_message_at: the functions the views use).
--- 4. Then written: the outcomes' pools, the market's version and the wagers set-based, one 'stake'
---    ledger transaction per wager (app._post, the posting of every money movement), the keys'
---    answers, and the live messages in the order single calls send them (per wager: odds,
---    balance, wager_pending, wager_placed).
+-- 4. Then written: the outcomes' pools, the market's version and the wagers set-based; per wager,
+--    in order, its 'stake' ledger transaction (app._post_transaction, the posting of every money
+--    movement) and its live messages in the order a single call sends them (odds, balance,
+--    wager_pending, wager_placed); the keys' answers.
 -- A user's first wager makes their wallet (app._ensure_wallet, with its grant) when it is
 -- accepted; a refused one leaves none, as a refused call rolls its wallet back.
 --
@@ -167,7 +167,8 @@ declare
     a_message jsonb[] := '{}';
     a_market jsonb[] := '{}';
     a_row jsonb[];
-    a_posted jsonb[];
+    a_balance bigint[];
+    a_balance_version bigint[];
     a_result jsonb[];
     -- one wager's decision
     i integer;
@@ -183,6 +184,7 @@ declare
     v_message jsonb;
     v_wallet bigint;
     v_balance bigint;
+    v_version bigint;
     v_limited boolean;
     v_limit bigint;
     v_used bigint;
@@ -489,16 +491,31 @@ begin
                 or (r.w ->> 'idempotency_key') is distinct from v_key[r.i]
         ), 'the wagers of a batch were not numbered in order';
 
-        -- one 'stake' transaction per wager, wallet -> escrow, in order (app._post: the one code
-        -- that moves money; its messages go out below, each in its wager's place)
-        a_posted := array_fill(null::jsonb, array[k]);
+        -- per wager, in order, what a single placement does after its insert: the market's odds
+        -- message, the 'stake' transaction (wallet -> escrow) through app._post_transaction (the
+        -- one code that moves money, which sends the balance message), the wallet's balance and
+        -- version as that leaves them, then wager_pending and wager_placed
+        a_balance := array_fill(null::bigint, array[k]);
+        a_balance_version := array_fill(null::bigint, array[k]);
         for p in 1 .. k loop
-            a_posted[p] := (
-                select v.balances || coalesce(pg_catalog.jsonb_build_array(v.profit), '[]')
-                from app._post('stake', array[a_wallet[p], v_escrow],
-                    array[-v_stake[a_place[p]], v_stake[a_place[p]]], v_market.id,
-                    (a_row[p] ->> 'id')::bigint, '{}', v_user[a_place[p]]) as v
-            );
+            if a_message[p] is not null then
+                perform app._notify('wagerbase_market', a_message[p]);
+            end if;
+            perform app._post_transaction('stake', array[a_wallet[p], v_escrow],
+                array[-v_stake[a_place[p]], v_stake[a_place[p]]], v_market.id,
+                (a_row[p] ->> 'id')::bigint, p_actor => v_user[a_place[p]]);
+            select a.balance, a.version into v_balance, v_version
+            from app.accounts as a
+            where a.id = a_wallet[p];
+            a_balance[p] := v_balance;
+            a_balance_version[p] := v_version;
+            v_message := a_row[p] || pg_catalog.jsonb_build_object('position', a_quote[p] -> 'position');
+            if a_approval[p] = 'pending' then
+                perform app._notify('wagerbase_admin',
+                    pg_catalog.jsonb_build_object('type', 'wager_pending') || v_message);
+            end if;
+            perform app._notify('wagerbase_user',
+                pg_catalog.jsonb_build_object('type', 'wager_placed') || v_message);
         end loop;
 
         -- the answers, as place_wager builds them
@@ -507,39 +524,12 @@ begin
             || pg_catalog.jsonb_build_object(
                 'wager_id', r.w -> 'id',
                 'quote', a_quote[r.k],
-                'balance', a_posted[r.k] -> 0 -> 'balance',
-                'balance_version', a_posted[r.k] -> 0 -> 'version',
+                'balance', a_balance[r.k],
+                'balance_version', a_balance_version[r.k],
                 'market', a_market[r.k])
             order by r.k)
         into a_result
         from unnest(a_row) with ordinality as r (w, k);
-
-        -- the live messages, per wager in the order a single placement sends them
-        perform app._notify_all(
-            array_agg(x.channel order by x.k, x.step, x.j),
-            array_agg(x.payload order by x.k, x.step, x.j))
-        from (
-            select g.k, 1 as step, 0::bigint as j, 'wagerbase_market' as channel, a_message[g.k] as payload
-            from generate_series(1, k) as g (k)
-            where a_message[g.k] is not null
-            union all
-            select g.k, 2, b.j,
-                case when b.message ? 'user_id' then 'wagerbase_user' else 'wagerbase_admin' end,
-                b.message
-            from generate_series(1, k) as g (k)
-            cross join lateral jsonb_array_elements(a_posted[g.k]) with ordinality as b (message, j)
-            union all
-            select g.k, 3, 0, 'wagerbase_admin',
-                pg_catalog.jsonb_build_object('type', 'wager_pending')
-                || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
-            from generate_series(1, k) as g (k)
-            where a_approval[g.k] = 'pending'
-            union all
-            select g.k, 4, 0, 'wagerbase_user',
-                pg_catalog.jsonb_build_object('type', 'wager_placed')
-                || (a_row[g.k] || pg_catalog.jsonb_build_object('position', a_quote[g.k] -> 'position'))
-            from generate_series(1, k) as g (k)
-        ) as x;
     end if;
 
     -- the answers of accepted wagers and of replays of them
