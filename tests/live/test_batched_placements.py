@@ -19,7 +19,7 @@ import pytest
 from tests.api.betmarket_client import User, admin, client, query, register
 from tests.faultproxy import FaultProxy, wait_until
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import Node, behind_proxy
 
 WAIT = 30.0
 MOST = 2  # WAGERBASE_BATCH_MOST: two placements a batch, so eight may wait per market
@@ -40,21 +40,16 @@ class Busy:
 def busy(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Busy]:
-    with pg_server.database_from(template_db, "wb_batches") as database:
-        proxy = FaultProxy(database).start()
-        node = Node(
-            proxy.url(database),
-            new_secret(),
+    with (
+        pg_server.database_from(template_db, "wb_batches") as database,
+        behind_proxy(
+            database,
             tmp_path_factory.mktemp("batches") / "serve.log",
-            env={"WAGERBASE_BATCH_MOST": str(MOST)},
-        )
-        try:
-            node.start()
-            with client(node.url) as http:
-                yield Busy(node, proxy, database, http, admin(http, database))
-        finally:
-            node.stop()
-            proxy.stop()
+            {"WAGERBASE_BATCH_MOST": str(MOST)},
+        ) as (node, proxy),
+        client(node.url) as http,
+    ):
+        yield Busy(node, proxy, database, http, admin(http, database))
 
 
 def health(node: Node) -> dict[str, Any]:

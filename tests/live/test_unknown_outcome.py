@@ -32,7 +32,7 @@ from tests.api.betmarket_client import PASSWORD, User, admin, client, query, reg
 from tests.faultproxy import FaultKind, FaultProxy, wait_until
 from tests.live.test_betmarket_ws import Socket
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import Node, behind_proxy, new_secret
 from wagerbase.database import Database
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
@@ -59,21 +59,16 @@ class Proxied:
 def proxied(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxied]:
-    with pg_server.database_from(template_db, "wb_outcome") as database:
-        proxy = FaultProxy(database).start()
-        node = Node(
-            proxy.url(database),
-            new_secret(),
+    with (
+        pg_server.database_from(template_db, "wb_outcome") as database,
+        behind_proxy(
+            database,
             tmp_path_factory.mktemp("outcome") / "serve.log",
-            env={"WAGERBASE_OUTCOME_WINDOW": WINDOW},
-        )
-        try:
-            node.start()
-            with client(node.url) as http:
-                yield Proxied(node, proxy, database, http, admin(http, database))
-        finally:
-            node.stop()
-            proxy.stop()
+            {"WAGERBASE_OUTCOME_WINDOW": WINDOW},
+        ) as (node, proxy),
+        client(node.url) as http,
+    ):
+        yield Proxied(node, proxy, database, http, admin(http, database))
 
 
 # --- what the tests look at -------------------------------------------------------------------
