@@ -455,7 +455,7 @@ begin
         v_answer[i] := pg_catalog.jsonb_build_object('accepted', k);
     end loop;
 
-    -- 4. written set-based
+    -- 4. written: pools, market and wagers set-based, then wager by wager
     if k > 0 then
         if not v_market.requires_approval then
             update app.outcomes as o
