@@ -980,6 +980,12 @@ def node_checkout(python: str) -> Path:
     return REPO_ROOT if python == sys.executable else Path(python).absolute().parents[2]
 
 
+def shown_python(python: str) -> str:
+    """The node's Python as a result file records it: relative to this checkout (no machine's
+    own folders in a committed result)."""
+    return os.path.relpath(Path(python).absolute(), REPO_ROOT)
+
+
 def node_commit(python: str) -> str | None:
     """The commit of the checkout whose `.venv/bin/python` runs the node (None when unknown)."""
     checkout = node_checkout(python)
@@ -1176,7 +1182,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "settings": node_settings(max(args.sockets), args.workers),
             "profiled_with": " ".join(node.prefix) if node is not None and node.prefix else None,
             # the node's Python, and so its API (--node-python: another checkout's, at commit)
-            "python": args.node_python,
+            "python": shown_python(args.node_python),
             "commit": node_commit(args.node_python),
             "negotiated_extensions": measured["negotiated_extensions"],
         },

@@ -41,7 +41,7 @@ import psycopg
 
 from bench import checks, fixtures, loadgen, report
 from bench.fixtures import MarketRange
-from bench.live import Cpu, Node, api_changed, node_checkout, node_commit
+from bench.live import Cpu, Node, api_changed, node_checkout, node_commit, shown_python
 from bench.pgbench import WaitSampler
 from bench.report import figure
 from bench.run import (
@@ -452,7 +452,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "workers": args.workers,
             "command": f"wagerbase serve --workers {args.workers} on 127.0.0.1 (uvicorn, h11)",
             "settings": node_settings(args),
-            "python": args.node_python,
+            "python": shown_python(args.node_python),
             "commit": node_commit(args.node_python),
         },
         "client": {
