@@ -310,10 +310,12 @@ as $$
 $$;
 
 -- _ensure_wallet: the user's wallet account id, created on first touch and funded with the
--- configured initial balance from the grants account. Checked on every call: a deleted user's
--- token no longer moves their money.
+-- configured initial balance from the grants account, the grant recording `p_actor` as acting
+-- (default: auth.uid(); a batch of wagers names each wager's user). Checked on every call: a
+-- deleted user's token no longer moves their money.
 -- Raises: unknown_user when the user does not exist or was deleted.
-create or replace function app._ensure_wallet(p_user uuid)
+drop function if exists app._ensure_wallet(uuid);
+create or replace function app._ensure_wallet(p_user uuid, p_actor uuid default null)
 returns bigint
 language plpgsql
 set search_path = ''
@@ -347,7 +349,8 @@ begin
             'grant',
             array[app._system_account('grants'), v_account],
             array[-v_initial, v_initial],
-            p_memo => '{"reason": "initial balance"}'
+            p_memo => '{"reason": "initial balance"}',
+            p_actor => p_actor
         );
     end if;
     return v_account;

@@ -10,6 +10,9 @@
 -- wager, its quote, the balance and its version, the market's numbers after it) or the same
 -- refusal (SQLSTATE, key, detail, hint), and the same rows written.
 
+-- gone: a batch names a new wallet's actor to app._ensure_wallet instead
+drop function if exists app._ensure_wallet_as(uuid, jsonb);
+
 -- _is_admin_as: auth.is_admin() for the claims `p_claims` (a wager of a batch, whose caller is not
 -- the transaction's), leaving the transaction's own claims as they were.
 -- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
@@ -26,26 +29,6 @@ begin
     v_admin := auth.is_admin();
     perform pg_catalog.set_config('request.jwt.claims', coalesce(v_saved, ''), true);
     return v_admin;
-end
-$$;
-
--- _ensure_wallet_as: app._ensure_wallet for the user of the claims `p_claims`, with those claims
--- in force meanwhile, so that the grant that funds a new wallet records its user as acting
--- (auth.uid()) as it does when they place a wager alone.
--- Callers: app._place_wagers. Changes: what app._ensure_wallet changes. Raises: unknown_user.
-create or replace function app._ensure_wallet_as(p_user uuid, p_claims jsonb)
-returns bigint
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_saved text := pg_catalog.current_setting('request.jwt.claims', true);
-    v_wallet bigint;
-begin
-    perform pg_catalog.set_config('request.jwt.claims', coalesce(p_claims::text, ''), true);
-    v_wallet := app._ensure_wallet(p_user);
-    perform pg_catalog.set_config('request.jwt.claims', coalesce(v_saved, ''), true);
-    return v_wallet;
 end
 $$;
 
@@ -396,7 +379,7 @@ begin
             -- locked, then the limit and the funds read under that lock, as a single placement
             -- does; refused, the wallet is rolled back with this block, as with a refused call
             begin
-                v_wallet := app._ensure_wallet_as(v_user[i], v_claims[i]);
+                v_wallet := app._ensure_wallet(v_user[i], p_actor => v_user[i]);
                 select a.balance into v_balance
                 from app.accounts as a where a.id = v_wallet for update;
                 select f.user_id is not null, f.daily_stake_limit, f.stake_used
