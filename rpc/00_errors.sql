@@ -156,34 +156,44 @@ as $$
     ) as c (key, sqlstate, meaning, hint)
 $$;
 
+-- _catalog_entry: the SQLSTATE and hint the catalog gives refusal `p_key`; what _refusal and
+-- _fail make a refusal of.
+-- Raises: PT500 `unknown_error_key` when the key is not in the catalog (a bug).
+create or replace function app._catalog_entry(
+    p_key text, out catalog_sqlstate text, out catalog_hint text
+)
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    select c.sqlstate, c.hint into catalog_sqlstate, catalog_hint
+    from app.error_catalog() as c
+    where c.key = p_key;
+    if catalog_sqlstate is null then
+        raise exception using
+            errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
+    end if;
+end
+$$;
+
 -- _refusal: the catalog's refusal `p_key` with `p_detail` as its detail, as a value instead of an
 -- error: {sqlstate, message, detail, hint}, exactly what _fail raises. A batch of wagers
 -- (app._place_wagers) answers each refused wager with one, and goes on with the others.
 -- Raises: PT500 `unknown_error_key` when the key is not in the catalog (a bug).
 create or replace function app._refusal(p_key text, p_detail jsonb default '{}')
 returns jsonb
-language plpgsql
+language sql
 stable
 set search_path = ''
 as $$
-declare
-    v_sqlstate text;
-    v_hint text;
-begin
-    select c.sqlstate, c.hint into v_sqlstate, v_hint
-    from app.error_catalog() as c
-    where c.key = p_key;
-    if v_sqlstate is null then
-        raise exception using
-            errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
-    end if;
-    return pg_catalog.jsonb_build_object(
-        'sqlstate', v_sqlstate,
+    select pg_catalog.jsonb_build_object(
+        'sqlstate', c.catalog_sqlstate,
         'message', p_key,
         'detail', coalesce(p_detail, '{}'),
-        'hint', v_hint
-    );
-end
+        'hint', c.catalog_hint
+    )
+    from app._catalog_entry(p_key) as c
 $$;
 
 -- _raise: raise a refusal made by _refusal (or one of the same shape). Never returns.
@@ -210,20 +220,13 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    v_sqlstate text;
-    v_hint text;
+    v_entry record;
 begin
-    select c.sqlstate, c.hint into v_sqlstate, v_hint
-    from app.error_catalog() as c
-    where c.key = p_key;
-    if v_sqlstate is null then
-        raise exception using
-            errcode = 'PT500', message = 'unknown_error_key', detail = p_key;
-    end if;
+    select * into v_entry from app._catalog_entry(p_key);
     raise exception using
-        errcode = v_sqlstate,
+        errcode = v_entry.catalog_sqlstate,
         message = p_key,
         detail = coalesce(p_detail, '{}')::text,
-        hint = v_hint;
+        hint = v_entry.catalog_hint;
 end
 $$;
