@@ -117,10 +117,7 @@ def api_login(owner_url: str, secret: str) -> ApiLogin:
 
 def workers() -> int:
     """WAGERBASE_WORKERS, a whole number of processes (1 or more), else the number of CPUs."""
-    raw = os.environ.get("WAGERBASE_WORKERS", "").strip()
-    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
-        return int(raw)
-    return os.cpu_count() or 1
+    return _count("WAGERBASE_WORKERS", os.cpu_count() or 1)
 
 
 def ws_compression() -> bool:
@@ -145,16 +142,12 @@ def trusted_proxies() -> tuple[Network, ...]:
 
 def batch_most() -> int:
     """WAGERBASE_BATCH_MOST, a whole number of placements (1 or more), else 64."""
-    raw = os.environ.get("WAGERBASE_BATCH_MOST", "").strip()
-    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
-        return int(raw)
-    return placements.DEFAULT_MOST
+    return _count("WAGERBASE_BATCH_MOST", placements.DEFAULT_MOST)
 
 
 def max_rows() -> int:
     """WAGERBASE_MAX_ROWS, a whole number of rows (1 or more), else 1000."""
-    raw = os.environ.get("WAGERBASE_MAX_ROWS", "").strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) >= 1 else DEFAULT_MAX_ROWS
+    return _count("WAGERBASE_MAX_ROWS", DEFAULT_MAX_ROWS)
 
 
 def header_timeout() -> float:
@@ -169,6 +162,12 @@ def body_timeout() -> float:
     return _seconds(
         "WAGERBASE_BODY_TIMEOUT", slow_clients.DEFAULT_BODY_TIMEOUT_SECONDS, positive=True
     )
+
+
+def _count(name: str, default: int) -> int:
+    """A whole number (1 or more) from the environment; `default` when unset or anything else."""
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) >= 1 else default
 
 
 def _seconds(name: str, default: float, *, positive: bool = False) -> float:
