@@ -358,7 +358,7 @@ class MoneyCalls:
             return await self._transaction(
                 self._node_connection(),
                 batch.begin,
-                lambda conn: batch.run(conn),
+                batch.run,
                 pipelined=True,
             )
         except _Lost as lost:

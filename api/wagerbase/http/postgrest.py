@@ -537,13 +537,17 @@ async def _call(
     async def run(conn: Conn) -> dict[str, Any] | None:
         return await (await conn.execute(statement, values)).fetchone()
 
-    placement = None
-    if change is not None and change.placements is not None and isinstance(arguments, str):
-        placement = _placement(function, claims, names, arguments)
-    if change is not None and change.placements is not None and placement is not None:
+    # a place_wager with plain arguments is gathered with others on its market (placements.py)
+    gathering = change.placements if change is not None else None
+    placement = (
+        _placement(function, claims, names, arguments)
+        if gathering is not None and isinstance(arguments, str)
+        else None
+    )
+    if change is not None and gathering is not None and placement is not None:
         market, wager = placement
         call = _money_call(change, claims, request, path, run)
-        row = await change.placements.place(Placement(call, market, wager, answer=_body))
+        row = await gathering.place(Placement(call, market, wager, answer=_body))
     else:
         row = await _in_transaction(
             db,
