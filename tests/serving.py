@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.faultproxy import FaultProxy
 from wagerbase.authenticator import as_authenticator, derived_password
 from wagerbase.server import keys
 
@@ -161,17 +160,3 @@ def serving(node: Node) -> Iterator[Node]:
         yield node
     finally:
         node.stop()
-
-
-@contextmanager
-def behind_proxy(
-    database_url: str, log_path: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[Node, FaultProxy]]:
-    """A node started for the block whose every database connection goes through a FaultProxy of
-    its own (tests/faultproxy.py: cut, hold or count what it sends); both stopped after it."""
-    proxy = FaultProxy(database_url).start()
-    try:
-        with serving(Node(proxy.url(database_url), new_secret(), log_path, env=env or {})) as node:
-            yield node, proxy
-    finally:
-        proxy.stop()

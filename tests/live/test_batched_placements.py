@@ -10,16 +10,16 @@ placement, so that the others queue behind it for as long as the test needs.
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.betmarket_client import User, admin, client, query, register
-from tests.faultproxy import FaultProxy, wait_until
+from tests.api.betmarket_client import User, query, register
+from tests.faultproxy import wait_until
+from tests.live.proxied import Proxied, proxied_node
 from tests.pgserver import PgServer
-from tests.serving import Node, behind_proxy
+from tests.serving import Node
 
 WAIT = 30.0
 MOST = 2  # WAGERBASE_BATCH_MOST: two placements a batch, so eight may wait per market
@@ -27,29 +27,14 @@ QUEUED = MOST * 4  # placements.QUEUED_PER_BATCH batches' worth
 STAKE = 300  # minor units
 
 
-@dataclass
-class Busy:
-    node: Node
-    proxy: FaultProxy
-    database: str
-    http: httpx.Client
-    boss: User
-
-
 @pytest.fixture(scope="module")
 def busy(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Busy]:
-    with (
-        pg_server.database_from(template_db, "wb_batches") as database,
-        behind_proxy(
-            database,
-            tmp_path_factory.mktemp("batches") / "serve.log",
-            {"WAGERBASE_BATCH_MOST": str(MOST)},
-        ) as (node, proxy),
-        client(node.url) as http,
-    ):
-        yield Busy(node, proxy, database, http, admin(http, database))
+) -> Iterator[Proxied]:
+    log_path = tmp_path_factory.mktemp("batches") / "serve.log"
+    env = {"WAGERBASE_BATCH_MOST": str(MOST)}
+    with proxied_node(pg_server, template_db, "wb_batches", log_path, env) as setup:
+        yield setup
 
 
 def health(node: Node) -> dict[str, Any]:
@@ -69,7 +54,7 @@ def bet(user: User, game: int, key: str) -> httpx.Response:
 
 
 def test_placements_that_queue_go_in_batches_and_one_past_the_bound_is_refused_untouched(
-    busy: Busy,
+    busy: Proxied,
 ) -> None:
     bettors = [register(busy.http, "queued") for _ in range(QUEUED + 2)]
     game = busy.boss.new_game("A busy market?")

@@ -19,7 +19,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,10 @@ from psycopg.conninfo import make_conninfo
 
 from tests.api.betmarket_client import PASSWORD, User, admin, client, query, register
 from tests.faultproxy import FaultKind, FaultProxy, wait_until
+from tests.live.proxied import Proxied, proxied_node
 from tests.live.test_betmarket_ws import Socket
 from tests.pgserver import PgServer
-from tests.serving import Node, behind_proxy, new_secret
+from tests.serving import Node, new_secret
 from wagerbase.database import Database
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
@@ -44,31 +44,14 @@ CUT_OFF: list[FaultKind] = ["sever_after_commit", "sever_before_commit"]
 SURFACES = ["betmarket", "rest"]
 
 
-@dataclass
-class Proxied:
-    """A node whose every database connection goes through `proxy`; `database` is direct."""
-
-    node: Node
-    proxy: FaultProxy
-    database: str
-    http: httpx.Client
-    boss: User
-
-
 @pytest.fixture(scope="module")
 def proxied(
     pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxied]:
-    with (
-        pg_server.database_from(template_db, "wb_outcome") as database,
-        behind_proxy(
-            database,
-            tmp_path_factory.mktemp("outcome") / "serve.log",
-            {"WAGERBASE_OUTCOME_WINDOW": WINDOW},
-        ) as (node, proxy),
-        client(node.url) as http,
-    ):
-        yield Proxied(node, proxy, database, http, admin(http, database))
+    log_path = tmp_path_factory.mktemp("outcome") / "serve.log"
+    env = {"WAGERBASE_OUTCOME_WINDOW": WINDOW}
+    with proxied_node(pg_server, template_db, "wb_outcome", log_path, env) as setup:
+        yield setup
 
 
 # --- what the tests look at -------------------------------------------------------------------
