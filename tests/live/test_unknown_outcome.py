@@ -89,6 +89,17 @@ def wallet(database: str, user_id: str) -> dict[str, Any]:
     }
 
 
+def staked_once(stake: int) -> dict[str, Any]:
+    """What `wallet` shows of a new bettor who staked `stake` once: the sign-up grant less the
+    stake, one entry of each kind, every transaction balanced."""
+    return {
+        "balance": GRANT - stake,
+        "entries_sum": GRANT - stake,
+        "kinds": {"grant": 1, "stake": 1},
+        "unbalanced": 0,
+    }
+
+
 def wagers(database: str, user_id: str) -> list[tuple[Any, ...]]:
     return query(
         database,
@@ -234,12 +245,7 @@ def test_a_wager_cut_off_at_its_commit_gets_a_definite_answer_and_lands_once(
     # after the commit it had landed: the key replays it; before, it had not: it runs once now
     assert placed(surface, answer) is (fault == "sever_after_commit")
     assert wagers(proxied.database, bettor.id) == [(game, 500, key)]
-    assert wallet(proxied.database, bettor.id) == {
-        "balance": GRANT - 500,
-        "entries_sum": GRANT - 500,
-        "kinds": {"grant": 1, "stake": 1},
-        "unbalanced": 0,
-    }
+    assert wallet(proxied.database, bettor.id) == staked_once(500)
     # issued twice: the call, then the same call with the same key; never a third time
     assert proxied.proxy.executions(b"place_wager") == issued + 2
     resolution = "replayed" if fault == "sever_after_commit" else "executed"
@@ -286,12 +292,7 @@ def test_a_batch_cut_off_at_its_commit_answers_each_wager_through_its_own_key(
     assert [placed(surface, answer) for answer in answers] == [False, True, True, True]
     for bettor, key in zip(bettors, keys, strict=True):
         assert wagers(proxied.database, bettor.id) == [(game, 500, key)]
-        assert wallet(proxied.database, bettor.id) == {
-            "balance": GRANT - 500,
-            "entries_sum": GRANT - 500,
-            "kinds": {"grant": 1, "stake": 1},
-            "unbalanced": 0,
-        }
+        assert wallet(proxied.database, bettor.id) == staked_once(500)
     for key in keys[1:]:
         line = outcome_line(proxied.node, key)
         assert (line["function"], line["phase"], line["resolution"]) == (
