@@ -208,6 +208,7 @@ class _Lost(Exception):
         super().__init__(phase)
         self.phase: Phase = phase
         self.cause = cause
+        self.calls = 1  # the calls the lost transaction decided: more than 1 for a batch
 
     @property
     def unknown(self) -> bool:
@@ -362,7 +363,7 @@ class MoneyCalls:
                 pipelined=True,
             )
         except _Lost as lost:
-            calls = len(batch.calls)
+            calls = lost.calls = len(batch.calls)
             if lost.phase == "sync_rep":
                 self.counters.sync_rep_cancelled += calls
             if lost.unknown:
@@ -552,6 +553,7 @@ class MoneyCalls:
             "ms": round((time.monotonic() - started) * 1000, 1),
             "user_id": call.claims.get("sub"),
             "path": call.path,
+            "batch": lost.calls,
         }
         settled = resolution in ("replayed", "executed", "resolved", "refused")
         log.log(logging.WARNING if settled else logging.ERROR, json.dumps(line))

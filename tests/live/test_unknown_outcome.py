@@ -254,6 +254,7 @@ def test_a_wager_cut_off_at_its_commit_gets_a_definite_answer_and_lands_once(
     assert line["phase"] == "commit"
     assert line["resolution"] == resolution
     assert line["key_source"] == "client"
+    assert line["batch"] == 1
     after = counters(proxied.node)
     assert after["unknown_outcomes"] == before["unknown_outcomes"] + 1
     assert after[f"resolved_{resolution}"] == before[f"resolved_{resolution}"] + 1
@@ -295,10 +296,11 @@ def test_a_batch_cut_off_at_its_commit_answers_each_wager_through_its_own_key(
         assert wallet(proxied.database, bettor.id) == staked_once(500)
     for key in keys[1:]:
         line = outcome_line(proxied.node, key)
-        assert (line["function"], line["phase"], line["resolution"]) == (
+        assert (line["function"], line["phase"], line["resolution"], line["batch"]) == (
             "place_wager",
             "commit",
             "replayed",
+            len(others),
         )
     after = counters(proxied.node)
     assert after["batches"] == before["batches"] + 1
