@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+IN_A_BATCH = " (in a batch)"  # how server_side names a wager whose lost transaction was a batch
 GOAL_S = 5.0  # the issue's goal for writes back after a postgres kill: reported, never asserted
 
 
@@ -31,7 +32,7 @@ def seconds(value: float | None) -> float | None:
 def server_side(logs: list[Path], keys: set[str]) -> dict[str, int]:
     """The unknown outcomes the API nodes met and resolved themselves, before answering (the
     JSON lines of the `wagerbase.money` logger, docs/api.md), for the load's keys: how many of
-    each event and resolution."""
+    each event and resolution, told apart when the lost transaction was a batch."""
     found: Counter[str] = Counter()
     for log in logs:
         if not log.exists():
@@ -44,5 +45,6 @@ def server_side(logs: list[Path], keys: set[str]) -> dict[str, int]:
             except ValueError:
                 continue
             if isinstance(entry, dict) and entry.get("idempotency_key") in keys:
-                found[f"{entry.get('event')}: {entry.get('resolution')}"] += 1
+                batched = IN_A_BATCH if entry.get("batch", 1) > 1 else ""
+                found[f"{entry.get('event')}: {entry.get('resolution')}{batched}"] += 1
     return dict(found)

@@ -12,9 +12,11 @@ alone) are printed and recorded (tests/ha/report.py); the 5 s goal is reported, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from tests.ha.checks import findings, unacknowledged_rows
 from tests.ha.cluster import Cluster, PgNode, missing
 from tests.ha.load import Bettor, Load, Market, prepare, wait_for
 from tests.ha.probe import Probe
-from tests.ha.report import GOAL_S, record, seconds, server_side
+from tests.ha.report import GOAL_S, IN_A_BATCH, record, seconds, server_side
 from tests.ha.watch import Watcher
 from tests.serving import Node, new_secret
 
@@ -75,14 +77,23 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HA]:
         cluster.stop()
 
 
-def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
-    """Run the load, kill the primary (`postgres` or `node`), wait until writes are back through
-    both API nodes and for the direct writer, stop the load; check and return the figures."""
+def _fail_over(
+    ha: HA,
+    mode: str,
+    folder: Path,
+    *,
+    name: str | None = None,
+    markets: list[Market] | None = None,
+    at_the_kill: Callable[[Cluster], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """Run the load (on `markets`, by default all), kill the primary (`postgres` or `node`) from
+    inside `at_the_kill` (entered once the load is warm), wait until writes are back through both
+    API nodes and for the direct writer, stop the load; check and return the figures."""
     cluster = ha.cluster
     cluster.wait_healthy()
     old = cluster.leader()
     assert old is not None
-    load = Load([node.url for node in ha.nodes], ha.bettors, ha.markets, seed=len(mode))
+    load = Load([node.url for node in ha.nodes], ha.bettors, markets or ha.markets, seed=len(mode))
     probe = Probe(cluster.conninfo("postgres"))
     watchers = [Watcher(node.url).start() for node in ha.nodes]
     load.start()
@@ -94,7 +105,8 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
         ), "no writes before the kill"
         time.sleep(WARM_UP_S)
         log_mark = len(_patroni_log(old))
-        kill = cluster.kill_postgres(old) if mode == "postgres" else cluster.kill_node(old)
+        with at_the_kill(cluster):
+            kill = cluster.kill_postgres(old) if mode == "postgres" else cluster.kill_node(old)
         killed_at = kill.at
         recovered = wait_for(
             lambda: (
@@ -168,7 +180,7 @@ def _fail_over(ha: HA, mode: str, folder: Path) -> dict[str, Any]:
             for w in watchers
         ],
     }
-    record(f"failover_{mode}", figures, folder)
+    record(name or f"failover_{mode}", figures, folder)
 
     assert not load.failures, load.failures
     assert recovered, f"writes did not come back within {RECOVERY_LIMIT_S:.0f}s: {figures}"
@@ -229,3 +241,61 @@ def test_losing_the_whole_primary_node_loses_no_acknowledged_operation(
     finally:  # whatever failed, leave three nodes for whatever runs next on this cluster
         if old is not None and not old.running:
             ha.cluster.restart_node(old)
+
+
+def test_a_batch_in_flight_when_the_primary_is_lost_is_settled_wager_by_wager(
+    ha: HA, tmp_path: Path
+) -> None:
+    """Every bettor bets on one market, so each API node gathers the placements that queue into
+    batches (placements.py). The whole primary node is lost while a batch is in flight: sent,
+    waiting for the market's row, which a transaction of the test holds until the kill. That
+    batch never committed, and it is never run again: each of its wagers is settled through its
+    own key (by the node, or by the client's retry after the node's 503 naming it), and the
+    books balance. The figures say how many wagers were in the lost batches."""
+    old = ha.cluster.leader()
+    hot = ha.markets[0]
+    try:
+        figures = _fail_over(
+            ha,
+            "node",
+            tmp_path,
+            name="failover_batch_in_flight",
+            markets=[hot],
+            at_the_kill=lambda cluster: _a_batch_waiting_for(cluster, hot),
+        )
+    finally:  # whatever failed, leave three nodes for whatever runs next on this cluster
+        if old is not None and not old.running:
+            ha.cluster.restart_node(old)
+    lost_in_batches = {
+        event: count
+        for event, count in figures["unknown_outcomes_resolved_by_the_api"].items()
+        if event.endswith(IN_A_BATCH)
+    }
+    assert lost_in_batches, figures["unknown_outcomes_resolved_by_the_api"]
+
+
+_BATCHES_WAITING = """
+select count(*) from pg_stat_activity
+where wait_event_type = 'Lock' and query like '%%server.place_wagers(%%'
+"""
+
+
+@contextlib.contextmanager
+def _a_batch_waiting_for(cluster: Cluster, market: Market) -> Iterator[None]:
+    """Hold `market`'s row on the primary until some node's batch waits for it, then yield (the
+    kill happens inside, so the hold ends with the primary). A batch waits for the lock at most
+    the role's lock_timeout (2 s) and is then refused with a 429 that the load sends again, so
+    a batch is waiting again soon after."""
+    url = cluster.conninfo(DATABASE)
+    holder = psycopg.connect(url)
+    watcher = psycopg.connect(url, autocommit=True)
+    try:
+        holder.execute("select 1 from app.markets where id = %s for update", [market.id])
+        waiting = wait_for(
+            lambda: watcher.execute(_BATCHES_WAITING).fetchone() != (0,), RECOVERY_LIMIT_S
+        )
+        assert waiting, "no batch waited for the held market"
+        yield
+    finally:  # closing never raises, though the primary is gone
+        holder.close()
+        watcher.close()
