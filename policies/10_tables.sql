@@ -23,7 +23,9 @@ app._fixed_cap(bigint, bigint, bigint, numeric, bigint),
 app._pari_odds(bigint, bigint, integer),
 app._share(bigint, bigint),
 app._odds(text, bigint, bigint, integer, bigint, integer, integer),
-app._cap(text, bigint, bigint, bigint, numeric, bigint)
+app._cap(text, bigint, bigint, bigint, numeric, bigint),
+app._accepting_wagers(text, timestamptz),
+app._betmarket_game(text, integer)
 to anon, authenticated, service_role;
 
 -- Drop every policy on the app tables, so that a renamed or removed one does not linger.

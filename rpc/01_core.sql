@@ -1,6 +1,8 @@
 -- Private helpers every money function builds on: who is calling, notifications, the audit log,
 -- idempotency keys, wallets, and the one function that moves money (_post_transaction).
 -- None of these is granted to a client role; they run inside the security definer functions.
+-- The exception is public.acts_as_admin(), the rule _require_admin enforces, which tells any
+-- caller whether they act as an admin now.
 
 -- _require_user: the calling user's id. Refuses anon and service callers.
 -- Raises: not_authenticated, unknown_user (a token whose user does not exist or was deleted: see
@@ -20,9 +22,24 @@ begin
 end
 $$;
 
--- _require_admin: the calling admin's id (null for the service role, which may act as admin).
--- The token's claim is not enough: auth.is_admin() also asks auth.users, so a demoted or deleted
--- admin loses the rights at once, not when their token expires.
+-- acts_as_admin(): whether the caller acts as an admin now: the service role, or a token that
+-- claims admin for a user who still is one. The token's claim is not enough: auth.is_admin() also
+-- asks auth.users, so a demoted or deleted admin loses the rights at once, not when their token
+-- expires. The one statement of the rule: app._require_admin enforces it, and the API nodes ask
+-- it before an admin message goes to a socket. Callers: anyone (it says only who they are).
+-- Changes: nothing.
+-- Raises: nothing
+create or replace function public.acts_as_admin()
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(auth.role() = 'service_role', false) or auth.is_admin()
+$$;
+grant execute on function public.acts_as_admin() to anon, authenticated, service_role;
+
+-- _require_admin: the calling admin's id (null for the service role, which may act as admin),
+-- when public.acts_as_admin().
 -- Raises: not_admin.
 create or replace function app._require_admin()
 returns uuid
@@ -30,10 +47,7 @@ language plpgsql stable
 set search_path = ''
 as $$
 begin
-    if auth.role() = 'service_role' then
-        return auth.uid();
-    end if;
-    if auth.is_admin() then
+    if public.acts_as_admin() then
         return auth.uid();
     end if;
     perform app._fail('not_admin', pg_catalog.jsonb_build_object('role', auth.role()));

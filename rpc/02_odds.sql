@@ -179,6 +179,7 @@ as $$
         'version', p_market.version,
         'status', p_market.status,
         'kind', p_market.kind,
+        'betmarket_game', app._betmarket_game(p_market.kind, p_market.outcome_count),
         'total_pool', p_market.total_pool,
         'outcomes', (
             select jsonb_agg(pg_catalog.jsonb_build_object(

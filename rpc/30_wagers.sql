@@ -137,15 +137,15 @@ begin
 end
 $$;
 
--- _open_refusal: market_not_open's refusal unless the market is open and before its closes_at;
--- null when it takes wagers.
+-- _open_refusal: market_not_open's refusal unless the market takes wagers now
+-- (app._accepting_wagers: open, and before its closes_at); null when it does.
 create or replace function app._open_refusal(p_market app.markets)
 returns jsonb
 language plpgsql stable
 set search_path = ''
 as $$
 begin
-    if p_market.status <> 'open' or p_market.closes_at <= now() then
+    if not app._accepting_wagers(p_market.status, p_market.closes_at) then
         return app._refusal('market_not_open', pg_catalog.jsonb_build_object(
             'market_id', p_market.id, 'status', p_market.status, 'closes_at', p_market.closes_at));
     end if;

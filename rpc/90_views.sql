@@ -20,8 +20,10 @@ drop view if exists public.wager_results;
 drop view if exists public.my_withdrawals;
 drop view if exists public.withdrawals;
 
--- Every market anyone may see (drafts: admins only), with live odds, caps and pools, and whether
--- its settlement needs a second admin (settlement review: propose, then another admin confirms).
+-- Every market anyone may see (drafts: admins only), with live odds, caps and pools, whether
+-- its settlement needs a second admin (settlement review: propose, then another admin confirms),
+-- whether it takes wagers now (accepting_wagers) and whether it is a BetMarket game
+-- (betmarket_game): rpc/02_market_facts.sql.
 create view public.markets with (security_invoker = true) as
 select
     m.id,
@@ -31,6 +33,8 @@ select
     m.category,
     m.status,
     m.closes_at,
+    app._accepting_wagers(m.status, m.closes_at) as accepting_wagers,
+    app._betmarket_game(m.kind, m.outcome_count) as betmarket_game,
     m.total_pool,
     m.version,
     m.outcome_count,

@@ -154,8 +154,9 @@ USER_CALL = (REFUSED, ALLOWED, ALLOWED, ALLOWED, REFUSED)  # on the caller's own
 ANYONE = (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED)
 
 FUNCTIONS: tuple[Function, ...] = (
-    # anyone: quotes, depth and draw checks (drafts: admins only)
+    # anyone: quotes, depth and draw checks (drafts: admins only), and whether one acts as admin
     Function("preview_wager", ANYONE),
+    Function("acts_as_admin", ANYONE),
     Function("get_market_depth", ANYONE),
     Function("verify_draw", ANYONE),
     # a user's own money and limits

@@ -117,7 +117,7 @@ def prepare(function: str, stage: Stage) -> Arguments:
     return PREPARE[function](stage)
 
 
-@prepares("get_wallet", "house_summary", "retry_side_effects")
+@prepares("get_wallet", "house_summary", "retry_side_effects", "acts_as_admin")
 def _nothing(stage: Stage) -> Arguments:
     return {}
 

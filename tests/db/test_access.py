@@ -124,6 +124,8 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "app._pari_odds",
         "app._share",
         "app._virtual_draw_rows",
+        "app._accepting_wagers",
+        "app._betmarket_game",
         "auth.email",
         "auth.is_admin",
         "auth.jwt",
@@ -166,7 +168,13 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.set_daily_deposit_limit",
     }
     expected = {
-        "anon": helpers | {"public.preview_wager", "public.get_market_depth", "public.verify_draw"},
+        "anon": helpers
+        | {
+            "public.preview_wager",
+            "public.get_market_depth",
+            "public.verify_draw",
+            "public.acts_as_admin",
+        },
         "authenticated": helpers
         | admin_functions
         | user_functions
@@ -175,6 +183,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
             "public.get_wallet",
             "public.get_market_depth",
             "public.verify_draw",
+            "public.acts_as_admin",
         },
         "service_role": helpers
         | admin_functions
@@ -183,6 +192,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
             "public.get_wallet",
             "public.get_market_depth",
             "public.verify_draw",
+            "public.acts_as_admin",
         },
     }
     for role in CLIENT_ROLES:

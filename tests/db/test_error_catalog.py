@@ -140,6 +140,8 @@ def test_every_key_a_public_function_says_it_raises_is_in_the_catalog(conn: Conn
             assert raises, f"{function} has no Raises: line in its header"
             headers += 1
             listed = re.sub(r"\s*\n--\s*", " ", raises.group(1)).rstrip(".")
+            if listed == "nothing":  # a function that refuses nobody says so
+                continue
             keys = {re.sub(r"\s*\(.*\)", "", item).strip() for item in listed.split(",")}
             assert keys - known == set(), function
     assert headers >= 14

@@ -90,7 +90,8 @@ OptionalNumber = Annotated[
 
 
 # SQL ---------------------------------------------------------------------------------------------
-# Games are the visible two-outcome fixed-odds markets; every field of `Game` is computed here.
+# Games are the visible markets the engine calls BetMarket games (the markets view's
+# betmarket_game: two outcomes, fixed odds); whether betting is open is its accepting_wagers.
 
 _GAMES = """
 select m.id as game_id,
@@ -99,7 +100,7 @@ select m.id as game_id,
        o2.label as opt2_text,
        m.category,
        case m.winning_outcome_id when o1.id then 'opt1' when o2.id then 'opt2' end as result,
-       (m.status = 'open' and (m.closes_at is null or m.closes_at > now())) as betting_open,
+       m.accepting_wagers as betting_open,
        o1.pool as tot_opt1,
        o2.pool as tot_opt2,
        o1.odds as odd1,
@@ -110,7 +111,7 @@ select m.id as game_id,
 from public.markets as m
 inner join public.outcomes as o1 on o1.market_id = m.id and o1.position = 1
 inner join public.outcomes as o2 on o2.market_id = m.id and o2.position = 2
-where m.kind = 'fixed_odds' and m.outcome_count = 2
+where m.betmarket_game
 """
 # the newest games, at most the node's row cap (WAGERBASE_MAX_ROWS): the contract has no paging
 SQL_GAMES = _GAMES + "order by m.created_at desc, m.id desc limit %(max_rows)s"
@@ -122,8 +123,7 @@ _OUTCOME_ID = """(
     select o.id
     from public.outcomes as o
     inner join public.markets as m on o.market_id = m.id
-    where o.market_id = %(game_id)s and o.position = %(position)s
-        and m.kind = 'fixed_odds' and m.outcome_count = 2
+    where o.market_id = %(game_id)s and o.position = %(position)s and m.betmarket_game
 )"""
 SQL_PLACE_WAGER = f"""
 select public.place_wager(
@@ -133,8 +133,7 @@ select public.place_wager(
 SQL_SETTLE = f"select public.settle_market(%(game_id)s, {_OUTCOME_ID}) as result"
 SQL_CLOSE = """
 select public.close_market((
-    select m.id from public.markets as m
-    where m.id = %(game_id)s and m.kind = 'fixed_odds' and m.outcome_count = 2
+    select m.id from public.markets as m where m.id = %(game_id)s and m.betmarket_game
 )) as result
 """
 SQL_CREATE = """
@@ -160,14 +159,14 @@ select w.id as bet_id,
        o1.label as opt1_text,
        o2.label as opt2_text,
        case w.winning_outcome_id when o1.id then 'opt1' when o2.id then 'opt2' end as game_result,
-       (m.status = 'open' and (m.closes_at is null or m.closes_at > now())) as betting_open,
+       m.accepting_wagers as betting_open,
        case w.settlement when 'won' then true when 'lost' then false end as won,
        w.payout
 from public.my_wagers as w
 inner join public.markets as m on w.market_id = m.id
 inner join public.outcomes as o1 on o1.market_id = w.market_id and o1.position = 1
 inner join public.outcomes as o2 on o2.market_id = w.market_id and o2.position = 2
-where w.kind = 'fixed_odds' and m.outcome_count = 2
+where m.betmarket_game
     and (%(game_id)s::bigint is null or w.market_id = %(game_id)s::bigint)
 order by w.created_at desc, w.id desc
 limit %(max_rows)s

@@ -42,7 +42,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -104,8 +103,8 @@ def _outcomes(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def is_game(payload: Mapping[str, Any]) -> bool:
-    """A market message of a BetMarket game: a two-outcome fixed-odds market."""
-    return payload.get("kind") == "fixed_odds" and len(payload.get("outcomes") or []) == 2
+    """A market message of a BetMarket game, as the engine says (`betmarket_game`)."""
+    return payload.get("betmarket_game") is True
 
 
 def _outcome(outcome: Mapping[str, Any], labels: Mapping[int, Any] | None = None) -> Message:
@@ -131,21 +130,6 @@ def _quotes(payload: Mapping[str, Any]) -> Message:
         "cap_opt1": _money(first.get("cap")),
         "cap_opt2": _money(second.get("cap")),
     }
-
-
-def _betting_open(payload: Mapping[str, Any], market: Mapping[str, Any]) -> bool:
-    if payload.get("status", market.get("status")) != "open":
-        return False
-    closes_at = market.get("closes_at")
-    if not closes_at:
-        return True
-    try:
-        when = datetime.fromisoformat(str(closes_at))
-    except ValueError:
-        return True
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when > datetime.now(UTC)
 
 
 def market_message(payload: Mapping[str, Any]) -> Message | None:
@@ -176,7 +160,7 @@ def market_message(payload: Mapping[str, Any]) -> Message | None:
             "question_text": market.get("title"),
             **({"opt1_text": labels.get(1), "opt2_text": labels.get(2)} if game else {}),
             "category": market.get("category"),
-            "betting_open": _betting_open(payload, market),
+            "betting_open": market.get("accepting_wagers") is True,
         }
         numbers = (
             _quotes(payload)
@@ -258,8 +242,8 @@ def system_message(payload: Mapping[str, Any]) -> Message | None:
     return None
 
 
-# read as anon: whether a market is a two-outcome game is public (drafts send no message)
-_GAME_SQL = "select kind, outcome_count from public.markets where id = %s"
+# read as anon: whether a market is a BetMarket game is public (drafts send no message)
+_GAME_SQL = "select betmarket_game from public.markets where id = %s"
 
 
 class Translator:
@@ -301,7 +285,7 @@ class Translator:
         market_is_game)."""
         payload = event.payload
         if event.audience == "market":
-            if payload.get("market_id") is not None and payload.get("kind") is not None:
+            if payload.get("market_id") is not None and "betmarket_game" in payload:
                 self._remember(int(payload["market_id"]), is_game(payload))
             return market_message(payload)
         if event.audience == "user":
@@ -352,7 +336,7 @@ class Translator:
             return None
         if row is None:
             return None
-        return bool(row["kind"] == "fixed_odds" and row["outcome_count"] == 2)
+        return bool(row["betmarket_game"])
 
 
 def translator(state: Any) -> Translator:

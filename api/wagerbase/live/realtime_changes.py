@@ -599,12 +599,8 @@ def sees_every_user(claims: Claims) -> bool:
     return claims.get("role") == "service_role" or is_admin(claims)
 
 
-# Whether the caller is an admin now, as app._require_admin decides: the service role, or a token
-# whose claims say admin for a user who still exists and is still an admin (auth.is_admin()).
-_CURRENT_ADMIN = (
-    "select coalesce((select auth.role()) = 'service_role', false)"
-    " or (select auth.is_admin()) as admin"
-)
+# Whether the caller acts as an admin now: the engine's rule, which app._require_admin enforces
+_CURRENT_ADMIN = "select public.acts_as_admin() as admin"
 
 
 def _applies(binding: Binding, change: Change, table: Table) -> bool:

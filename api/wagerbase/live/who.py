@@ -3,16 +3,16 @@
 A verified token proves whom it was issued to, an hour ago at most; not that its user still
 exists, nor that they are still an admin. Both sockets (BetMarket's /ws, betmarket_ws.py, and
 the Supabase realtime socket, realtime.py) ask the database the way every call does, through
-`auth.uid()` and `auth.is_admin()` (sql/auth.sql):
+`auth.uid()` (sql/auth.sql) and `public.acts_as_admin()` (rpc/01_core.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`
   frame: one read-only transaction as the caller (`Database.as_caller` on the pool's live lane,
   whose first statement checks the token's session). A token whose user does not exist or was
   deleted raises UnknownUser (the engine's `unknown_user`), one whose session ended (signed out,
   revoked, its refresh token reused) SessionEnded (`session_ended`), and `admin` is what
-  `auth.is_admin()` answers (the claim, and a user who is still an admin in auth.users), or the
-  service role. A token that names no user (no `sub`: the anon and service keys) has nothing to
-  ask about and costs no query.
+  `public.acts_as_admin()` answers (the service role, or the claim of a user who is still an
+  admin in auth.users). A token that names no user (no `sub`: the anon and service keys) has
+  nothing to ask about and costs no query.
 - `ended(payload)`: the words for a socket whose session the engine's `session_ended` message
   names (docs/notifications.md); both sockets close what that session had open when it arrives.
 - `admits(db, event, claims)`, before an admin message goes out on either socket: the same
@@ -59,12 +59,9 @@ def ended(payload: Mapping[str, Any]) -> str:
     return session_ended_reason(why if isinstance(why, str) else None)
 
 
-# one statement: auth.uid() raises unknown_user for a user who is gone; an admin is one now
-_WHO = (
-    "select (select auth.uid())::text as user_id,"
-    " coalesce((select auth.role()) = 'service_role', false)"
-    " or (select auth.is_admin()) as admin"
-)
+# one statement: auth.uid() raises unknown_user for a user who is gone; public.acts_as_admin()
+# is the engine's rule for an admin now (rpc/01_core.sql)
+_WHO = "select (select auth.uid())::text as user_id, public.acts_as_admin() as admin"
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,7 @@ class Caller:
     """The database's answer about a token."""
 
     user_id: str | None  # None for the anon and service keys
-    admin: bool  # an admin now (auth.is_admin()), or the service role
+    admin: bool  # acts as an admin now (public.acts_as_admin())
 
 
 class TokenRefused(Exception):
@@ -115,8 +112,8 @@ async def who(db: Database | None, claims: Claims) -> Caller:
     """Who the verified `claims` belong to now. Raises UnknownUser, SessionEnded (both
     TokenRefused), Unavailable."""
     if claims.get("sub") is None:
-        # a token that names no user (the anon and service keys): auth.uid() is null for it and
-        # auth.is_admin() false, so the database would only repeat the claims
+        # a token that names no user (the anon and service keys): auth.uid() is null for it, and
+        # public.acts_as_admin() is whether its role is the service role: the claims already say
         return Caller(None, claims.get("role") == "service_role")
     if db is None:
         raise Unavailable("no database")
