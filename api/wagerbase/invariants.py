@@ -12,8 +12,10 @@ property-based run (tests/db/invariants.py), as a role that reads the schema `ap
 - the pools, promised payouts and wager counts of markets still taking or awaiting a result equal
   their accepted wagers;
 - a settled market has one settlement row, its payouts add up, and its escrow is empty;
-- every fixed-odds wager was within its outcome's cap when it was accepted (replayed in Python,
-  with the formulas written again independently of the SQL).
+- every fixed-odds wager was within its outcome's cap when it was accepted, and one accepted at
+  placement locked the live odds of that moment: the pools' history replayed in version order,
+  priced by the engine's own odds and cap functions (app._odds, app._cap). The tests replay it
+  once more from the documented formulas, written again in Python (tests/db/invariants.py).
 
 And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.md, docs/depth.md):
 - each reversal (ledger_reversals) links the transaction it reverses to the one reversing it, of
@@ -34,8 +36,6 @@ And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.m
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -55,6 +55,8 @@ _OWED = """
         group by r.id, r.market_id, e.user_id
     )
 """
+
+CAP_CHECK = "wager above its cap, or not at the live odds"
 
 CHECKS: dict[str, str] = {
     "ledger transaction unbalanced": """
@@ -333,11 +335,52 @@ CHECKS: dict[str, str] = {
             select 1 from app.pool_snapshots as s where s.outcome_id = o.id and s.reason = 'close'
         )
     """,
+    # each fixed-odds acceptance (and each void_wager taking one out again) in market version
+    # order: accepted_version is the version each acceptance produced, so it orders them exactly.
+    # Each stake is checked against the cap just before it at the odds it locked (for a wager
+    # accepted at placement the live odds then; an approved wager keeps its placement odds).
+    CAP_CHECK: """
+        with moves as (
+            select w.market_id, w.accepted_version as version, w.id as wager_id, w.outcome_id,
+                   w.stake as pool_move, w.potential_payout as liability_move,
+                   true as accepted, w.stake, w.odds, w.decided_at is null as at_placement
+            from app.wagers as w
+            inner join app.markets as m on m.id = w.market_id
+            where m.kind = 'fixed_odds' and w.approval = 'accepted'
+            union all
+            select w.market_id, w.voided_version, w.id, w.outcome_id, -w.stake,
+                   -w.potential_payout, false, w.stake, w.odds, false
+            from app.wagers as w
+            inner join app.markets as m on m.id = w.market_id
+            where m.kind = 'fixed_odds' and w.voided_version is not null
+        ),
+        before as (
+            select v.*,
+                   coalesce(sum(v.pool_move) over earlier_in_market, 0)::bigint as total,
+                   coalesce(sum(v.pool_move) over earlier_on_outcome, 0)::bigint as pool,
+                   coalesce(sum(v.liability_move) over earlier_on_outcome, 0)::bigint
+                       as liability
+            from moves as v
+            window earlier_in_market as (
+                       partition by v.market_id order by v.version
+                       rows between unbounded preceding and 1 preceding),
+                   earlier_on_outcome as (
+                       partition by v.outcome_id order by v.version
+                       rows between unbounded preceding and 1 preceding)
+        )
+        select b.market_id, b.wager_id, b.stake, b.odds, q.live_odds, q.cap
+        from before as b
+        inner join app.markets as m on m.id = b.market_id
+        cross join lateral (
+            select app._odds(m.kind, b.pool, b.total, m.outcome_count, m.virtual_stake,
+                             m.commission_bps, m.rake_bps) as live_odds,
+                   app._cap(m.kind, b.total, m.margin, b.liability, b.odds, m.min_cap) as cap
+        ) as q
+        where b.accepted and ((b.at_placement and b.odds <> q.live_odds) or b.stake > q.cap)
+    """,
 }
 
-
-CAP_CHECK = "wager above its cap"  # the replay in Python (`cap_violations`)
-NAMES: tuple[str, ...] = (*CHECKS, CAP_CHECK)  # every invariant `violations` checks
+NAMES: tuple[str, ...] = tuple(CHECKS)  # every invariant `violations` checks
 
 # All the checks in one statement: (name, offending row as text).
 _ALL_CHECKS = "\nunion all\n".join(
@@ -346,101 +389,9 @@ _ALL_CHECKS = "\nunion all\n".join(
 
 
 def violations(conn: Connection) -> dict[str, list[Any]]:
-    """Every broken invariant with the rows that break it (the CHECKS' rows as text), checked as
-    the superuser; every query sent at once (they run after every step of the property test)."""
-    with conn.pipeline():
-        checks = conn.execute(_ALL_CHECKS)
-        history = [conn.execute(query) for query in _POOL_HISTORY]
+    """Every broken invariant with the rows that break it (as text), checked as the superuser in
+    one statement (they run after every step of the property test)."""
     found: dict[str, list[Any]] = defaultdict(list)
-    for name, row in checks.fetchall():
+    for name, row in conn.execute(_ALL_CHECKS).fetchall():
         found[name].append(row)
-    caps = _replay_caps(*(cursor.fetchall() for cursor in history))
-    if caps:
-        found[CAP_CHECK] = caps
     return dict(found)
-
-
-@dataclass
-class _Outcome:
-    pool: int = 0
-    liability: int = 0
-
-
-def _fixed_odds(pool: int, total: int, outcomes: int, virtual: int, commission_bps: int) -> Decimal:
-    raw = 1 + Decimal((total - pool) + (outcomes - 1) * virtual) / Decimal(pool + virtual) * (
-        Decimal(10000 - commission_bps) / 10000
-    )
-    return raw.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-
-
-def _cap(total: int, margin: int, liability: int, odds: Decimal, min_cap: int) -> int:
-    if odds == 1:
-        return min_cap
-    return max(
-        min_cap, int(((total + margin - liability) / (odds - 1)).to_integral_value("ROUND_FLOOR"))
-    )
-
-
-# The fixed-odds markets, their outcomes, and the pool's history: each acceptance, and each
-# void_wager taking one out again, in market version order.
-_POOL_HISTORY = (
-    """select id, outcome_count, virtual_stake, commission_bps, margin, min_cap
-       from app.markets where kind = 'fixed_odds' order by id""",
-    """select o.market_id, o.id from app.outcomes as o
-       inner join app.markets as m on m.id = o.market_id where m.kind = 'fixed_odds'""",
-    """select w.market_id, w.accepted_version as version, 'accept' as what, w.id,
-              w.outcome_id, w.stake, w.odds, w.potential_payout, w.decided_at is null
-       from app.wagers as w inner join app.markets as m on m.id = w.market_id
-       where m.kind = 'fixed_odds' and w.approval = 'accepted'
-       union all
-       select w.market_id, w.voided_version, 'void', w.id, w.outcome_id, w.stake, w.odds,
-              w.potential_payout, false
-       from app.wagers as w inner join app.markets as m on m.id = w.market_id
-       where m.kind = 'fixed_odds' and w.voided_version is not null
-       order by 1, 2""",
-)
-
-
-def cap_violations(conn: Connection) -> list[tuple[Any, ...]]:
-    """Replay every fixed-odds market's accepted wagers in the order they joined the pool and check
-    each stake against the cap just before it, at the odds the wager locked (accepted_version is
-    the market version each wager's acceptance produced, so it orders them exactly). For a wager
-    accepted at placement those are the live odds; an approved wager keeps its placement odds.
-    The formulas are written here again, independently of the SQL."""
-    return _replay_caps(*(conn.execute(query).fetchall() for query in _POOL_HISTORY))
-
-
-def _replay_caps(
-    markets: list[tuple[Any, ...]],
-    outcome_rows: list[tuple[Any, ...]],
-    event_rows: list[tuple[Any, ...]],
-) -> list[tuple[Any, ...]]:
-    outcomes_of: dict[int, list[int]] = defaultdict(list)
-    for market_id, outcome_id in outcome_rows:
-        outcomes_of[market_id].append(outcome_id)
-    events_of: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for market_id, *event in event_rows:
-        events_of[market_id].append(tuple(event))
-    bad: list[tuple[Any, ...]] = []
-    for market_id, count, virtual, commission, margin, min_cap in markets:
-        outcomes = {oid: _Outcome() for oid in outcomes_of[market_id]}
-        for _, what, wager_id, outcome_id, stake, locked, payout, at_placement in events_of[
-            market_id
-        ]:
-            here = outcomes[outcome_id]
-            if what == "void":
-                here.pool -= stake
-                here.liability -= payout
-                continue
-            total = sum(o.pool for o in outcomes.values())
-            live = _fixed_odds(here.pool, total, count, virtual, commission)
-            if at_placement and Decimal(locked) != live:
-                bad.append((market_id, wager_id, "locked odds differ from the live odds", locked))
-            # the cap at the odds the wager keeps, which are what it can cost the book: the live
-            # odds for a wager accepted at placement, older ones for a wager approved later
-            cap = _cap(total, margin, here.liability, Decimal(locked), min_cap)
-            if stake > cap:
-                bad.append((market_id, wager_id, stake, cap))
-            here.pool += stake
-            here.liability += payout
-    return bad

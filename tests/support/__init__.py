@@ -1,0 +1,1 @@
+"""Code the tests share that is not a fixture: the model of the engine's documented formulas."""
