@@ -50,6 +50,7 @@ class Node:
     workers: int = 1
     prefix: tuple[str, ...] = ()  # a command the node runs under (a profiler: bench/live.py)
     python: str = sys.executable  # the Python that runs it (another checkout's: bench/live.py)
+    cwd: Path = REPO  # where it runs (an installed wheel's node: anywhere but the checkout)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -105,7 +106,7 @@ class Node:
                 "--port",
                 str(self.port),
             ],
-            cwd=REPO,
+            cwd=self.cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,5 @@
-"""The migrator: brings a database up to the SQL in the repository, in one transaction.
+"""The migrator: brings a database up to the SQL of this package (the checkout's, or a wheel's
+copy: resources.py), in one transaction.
 
 Order (STYLE.md, SQL rule 1), all under one advisory lock, so nodes starting together take turns:
 
@@ -25,12 +26,12 @@ import psycopg
 from psycopg import errors
 
 from wagerbase.conninfo import for_component
+from wagerbase.resources import sql_root
 
 log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key held by a running migration: the bytes of "Wagerbas" as a bigint.
 LOCK_KEY = 0x5761676572626173
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CODE_LAYER = "code"  # the row of wagerbase_meta.layers for rpc/, policies/, console and seed
 
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_]+)\.sql$")
@@ -251,8 +252,9 @@ def _check_recorded(
 
 
 def migrate(url: str, *, root: Path | None = None) -> MigrateResult:
-    """Bring the database at `url` up to the SQL under `root` (default: this repository)."""
-    root = (root or REPO_ROOT).resolve()
+    """Bring the database at `url` up to the SQL under `root` (default: this package's own,
+    resources.sql_root())."""
+    root = (root or sql_root()).resolve()
     started = time.monotonic()
     roles = Script.load(root / "sql" / "roles.sql", root)
     auth = Script.load(root / "sql" / "auth.sql", root)

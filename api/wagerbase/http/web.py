@@ -25,9 +25,9 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.response import File
 
+from wagerbase.resources import web_dist
 from wagerbase.tokens import Tokens
 
-REPO = Path(__file__).resolve().parents[3]
 # First path segments that belong to the API: a miss there is the API's 404, never the app.
 API_PREFIXES = frozenset({"auth", "rest", "api", "realtime", "schema", "health", "ws"})
 
@@ -62,7 +62,7 @@ build when needed), or by hand: <code>cd web &amp;&amp; npm ci &amp;&amp; npm ru
 
 
 def dist_dir() -> Path:
-    return Path(os.environ.get("WAGERBASE_WEB_DIST") or REPO / "web" / "dist").resolve()
+    return Path(os.environ.get("WAGERBASE_WEB_DIST") or web_dist()).resolve()
 
 
 @get("/config.json", summary="The web app's run-time config", tags=["web"], cache=False)
