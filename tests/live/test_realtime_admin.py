@@ -383,8 +383,9 @@ def test_the_official_python_client_receives_admin_broadcasts(
         # the change made before subscribing may come first: the hub reads the event stream a
         # few milliseconds after a commit, and the channel can be joined in between
         got = await inbox.until(
-            lambda m: m["payload"]["market_id"] == market["id"]
-            and m["payload"]["required"] is False
+            lambda m: (
+                m["payload"]["market_id"] == market["id"] and m["payload"]["required"] is False
+            )
         )
         ours = [m for m in got if m["payload"]["market_id"] == market["id"]]
         assert [m["payload"]["required"] for m in ours] in ([False], [True, False])
