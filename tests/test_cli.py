@@ -54,7 +54,8 @@ def test_users_create_then_promote_and_demote(
                 ["dora@example.test"],
             ).fetchone()
             assert row is not None
-            return row[0]
+            found: str | None = row[0]
+            return found
 
     assert role() is None
     assert main(["users", "promote", "dora"]) == 0

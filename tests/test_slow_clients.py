@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from litestar.exceptions import HTTPException
+from litestar.testing import RequestFactory
+from litestar.types import HTTPReceiveMessage, Message
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from wagerbase import slow_clients
@@ -62,7 +64,7 @@ def test_the_body_deadline_bounds_the_body_only() -> None:
         seen: list[str] = []
         gone = asyncio.Event()
 
-        async def client() -> dict[str, Any]:
+        async def client() -> HTTPReceiveMessage:
             if not seen:  # the body, at once or never
                 if not body_arrives:
                     await asyncio.Event().wait()
@@ -82,7 +84,11 @@ def test_the_body_deadline_bounds_the_body_only() -> None:
             gone.set()
             seen.append((await waiting)["type"])
 
-        await slow_clients.BodyDeadline(app, seconds=0.1)({"type": "http"}, client, None)
+        async def send(message: Message) -> None:
+            raise AssertionError(f"the app sends nothing, yet sent {message}")
+
+        scope = RequestFactory().get("/").scope  # an HTTP request's scope
+        await slow_clients.BodyDeadline(app, seconds=0.1)(scope, client, send)
         return seen
 
     assert asyncio.run(run(True)) == ["http.request", "still waiting", "http.disconnect"]

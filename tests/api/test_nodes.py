@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +20,12 @@ def second_node(node: Node, tmp_path: Path) -> Iterator[Node]:
         other.stop()
 
 
+def obj(data: object) -> dict[str, Any]:
+    """An RPC's JSON object (the client types `data` as any JSON)."""
+    assert isinstance(data, dict), data
+    return data
+
+
 def test_a_wager_placed_on_one_node_is_visible_through_the_other_at_once(
     node: Node, second_node: Node, api_database: str, unique: Callable[[str], str]
 ) -> None:
@@ -28,7 +35,7 @@ def test_a_wager_placed_on_one_node_is_visible_through_the_other_at_once(
     with psycopg.connect(api_database, autocommit=True) as conn:
         conn.execute("select app._set_admin(%s, true)", [admin_email])
     admin.auth.sign_in_with_password({"email": admin_email, "password": "correct horse 1"})
-    market = (
+    market = obj(
         admin.rpc("create_market", {"title": "Two nodes, one book", "outcomes": ["Yes", "No"]})
         .execute()
         .data
@@ -41,7 +48,7 @@ def test_a_wager_placed_on_one_node_is_visible_through_the_other_at_once(
     on_b.auth.sign_in_with_password({"email": email, "password": "correct horse 1"})
 
     outcome = market["outcomes"][0]["outcome_id"]
-    placed = (
+    placed = obj(
         on_a.rpc("place_wager", {"market_id": market["id"], "outcome_id": outcome, "stake": 2500})
         .execute()
         .data

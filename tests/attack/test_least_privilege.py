@@ -47,7 +47,7 @@ def api(node: Node) -> Iterator[Connection]:
 
 
 def refused(
-    conn: Connection, statement: str | sql.Composable, params: list[Any] | None = None
+    conn: Connection, statement: str | sql.Composed, params: list[Any] | None = None
 ) -> None:
     """`statement` fails with insufficient_privilege (42501) and changes nothing."""
     with pytest.raises(errors.InsufficientPrivilege), conn.transaction():

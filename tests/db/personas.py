@@ -38,7 +38,9 @@ def create_user(conn: Connection, username: str, *, admin: bool = False) -> uuid
     return user_id
 
 
-def claims_for(user_id: uuid.UUID | None, *, admin: bool = False, role: str | None = None) -> dict:
+def claims_for(
+    user_id: uuid.UUID | None, *, admin: bool = False, role: str | None = None
+) -> dict[str, Any]:
     """The claims an access token for this user carries (anon when user_id is None)."""
     if user_id is None:
         return {"role": role or "anon"}
@@ -58,7 +60,7 @@ class Persona:
     conn: Connection
     name: str
     user_id: uuid.UUID | None
-    claims: dict
+    claims: dict[str, Any]
 
     @contextmanager
     def acting(self) -> Iterator[None]:
@@ -123,9 +125,10 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-def detail(error: psycopg.Error) -> dict:
+def detail(error: psycopg.Error) -> dict[str, Any]:
     """The JSON object in a refusal's detail."""
-    return json.loads(error.diag.message_detail or "{}")
+    found: dict[str, Any] = json.loads(error.diag.message_detail or "{}")
+    return found
 
 
 def persona(conn: Connection, name: str, *, admin: bool = False) -> Persona:

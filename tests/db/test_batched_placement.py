@@ -135,7 +135,9 @@ def sequence(m: dict[str, Any]) -> list[dict[str, Any]]:
     pari, (p1, p2) = m["pari"][0], m["pari"][1]
     held, (h1, _) = m["held"][0], m["held"][1]
 
-    def w(who: str, market: int, outcome: int | None, stake: int | None, **more: Any) -> dict:
+    def w(
+        who: str, market: int, outcome: int | None, stake: int | None, **more: Any
+    ) -> dict[str, Any]:
         return {"who": who, "market_id": market, "outcome_id": outcome, "stake": stake, **more}
 
     return [
@@ -239,7 +241,7 @@ def in_batches(url: str, placements: list[dict[str, Any]], sizes: list[int]) -> 
             market = placements[i]["market_id"]
             size = sizes[turn % len(sizes)]
             turn += 1
-            taken = []
+            taken: list[dict[str, Any]] = []
             while (
                 i < len(placements) and placements[i]["market_id"] == market and len(taken) < size
             ):
@@ -378,7 +380,7 @@ def test_batches_and_single_calls_at_once_keep_the_books(fresh_db: Callable[[], 
     lock = threading.Lock()
     plans = []
     for client in range(8):
-        plan = []
+        plan: list[tuple[int, list[dict[str, Any]]]] = []
         for step in range(12):
             market, outcomes = markets[rng.randrange(2)]
             size = rng.randint(2, 12) if client % 2 == 0 else 1

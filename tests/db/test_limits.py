@@ -31,7 +31,8 @@ def now(conn: Connection) -> datetime.datetime:
     """The transaction's now(): what every call of the test sees as the present."""
     row = conn.execute("select now()").fetchone()
     assert row is not None
-    return row[0]
+    moment: datetime.datetime = row[0]
+    return moment
 
 
 def as_json_time(conn: Connection, moment: datetime.datetime | str) -> str:

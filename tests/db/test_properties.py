@@ -1484,7 +1484,8 @@ class Books(RuleBasedStateMachine):
         """An admin credits a wallet from the outside world: a deposit under the bettor's
         responsible-play rules, once per key whoever sends it."""
         arguments = {"user_id": str(self.user_ids[user]), "amount": amount, "reference": "psp"}
-        expected, stored = "not_admin", None
+        expected: str | None = "not_admin"
+        stored: dict[str, Any] | None = None
         if who in ADMINS:
             expected, stored = self.replay(CREDITS, key, "credit_wallet", arguments)
             if expected is None and stored is None:

@@ -248,17 +248,17 @@ def test_a_credit_is_sent_once_whoever_sends_its_key_again(
     again = credit(admin, bettor, 700, "psp-evt-1")
     assert (again["replayed"], again["transaction_id"]) == (True, first["transaction_id"])
     assert balance(conn, bettor) == 10700
-    for changed in (
-        {"user": other, "amount": 700, "reference": "psp-1"},
-        {"user": bettor, "amount": 701, "reference": "psp-1"},
-        {"user": bettor, "amount": 700, "reference": "another"},
+    for user, amount, reference in (
+        (other, 700, "psp-1"),
+        (bettor, 701, "psp-1"),
+        (bettor, 700, "another"),
     ):
         error = admin.refused(
             "idempotency_conflict",
             "credit_wallet",
-            user_id=changed["user"].user_id,
-            amount=changed["amount"],
-            reference=changed["reference"],
+            user_id=user.user_id,
+            amount=amount,
+            reference=reference,
             idempotency_key="psp-evt-1",
         )
         assert detail(error)["operation"] == "credit_wallet"

@@ -108,10 +108,12 @@ def test_a_resettlement_first_takes_a_debtors_new_winnings_toward_their_debt(
     assert balance(conn, bettor) == 0
 
     admin.call("resettle_market", market_id=market.id, outcome_id=y, reason="wrong winner")
-    (won,) = conn.execute(
+    row = conn.execute(
         "select payout from app.wagers where user_id = %s and outcome_id = %s",
         [bettor.user_id, y],
     ).fetchone()
+    assert row is not None
+    (won,) = row
     first_payout = 750
     assert balance(conn, bettor) == max(0, won - first_payout)
     debts = conn.execute(

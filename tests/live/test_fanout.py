@@ -19,6 +19,7 @@ from litestar import WebSocket, websocket
 from litestar.datastructures import State
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from tests.serving import free_port, new_secret
 from wagerbase.app import App
@@ -110,9 +111,9 @@ def test_a_wire_writes_the_frames_asgi_would_with_or_without_compression(
 
 def test_frames_are_shared_only_where_no_extension_keeps_state() -> None:
     assert wire.signature([]) == ()
-    no_context = wire.PerMessageDeflate(False, True, 15, 12, {"memLevel": 5})
+    no_context = PerMessageDeflate(False, True, 15, 12, {"memLevel": 5})
     assert wire.signature([no_context]) == (("permessage-deflate", 12, (("memLevel", 5),)),)
-    with_context = wire.PerMessageDeflate(False, False, 15, 12, {"memLevel": 5})
+    with_context = PerMessageDeflate(False, False, 15, 12, {"memLevel": 5})
     assert wire.signature([with_context]) is None
 
 

@@ -7,11 +7,14 @@ import asyncio
 import uuid
 from typing import Any
 
+from realtime import RealtimePostgresChangesListenEvent as Listen
+
 from tests.live.realtime_fixtures import (
     Inbox,
     admin,
     close,
     create_market,
+    data,
     outcome_ids,
     record,
     rt_database,
@@ -59,13 +62,13 @@ def test_a_result_reaches_both_sockets_before_the_balance_it_moves(
         channel = bettor.client.channel(f"order-{uuid.uuid4().hex[:6]}")
         for market in (settled, voided):
             channel.on_postgres_changes(
-                "UPDATE",
+                Listen.Update,
                 lambda c: inbox.put(("market", record(c))),
                 table="markets",
                 filter=f"id=eq.{market['id']}",
             )
         channel.on_postgres_changes(
-            "UPDATE", lambda c: inbox.put(("wallet", record(c))), table="my_wallet"
+            Listen.Update, lambda c: inbox.put(("wallet", record(c))), table="my_wallet"
         )
         assert (await subscribe(channel))[0] == ("SUBSCRIBED", None)
         socket = await asyncio.to_thread(Socket, rt_node, "order")
@@ -76,7 +79,7 @@ def test_a_result_reaches_both_sockets_before_the_balance_it_moves(
             await boss.client.rpc(
                 "settle_market", {"market_id": settled["id"], "outcome_id": settled_home}
             ).execute()
-            paid = (await bettor.client.rpc("get_wallet", {}).execute()).data
+            paid = data(await bettor.client.rpc("get_wallet", {}).execute())
             got = await inbox.until(
                 lambda item: item[0] == "wallet" and item[1]["version"] == paid["version"]
             )
@@ -90,7 +93,7 @@ def test_a_result_reaches_both_sockets_before_the_balance_it_moves(
             await boss.client.rpc(
                 "void_market", {"market_id": voided["id"], "reason": "abandoned"}
             ).execute()
-            back = (await bettor.client.rpc("get_wallet", {}).execute()).data
+            back = data(await bettor.client.rpc("get_wallet", {}).execute())
             assert back["balance"] == paid["balance"] + 300
             got = await inbox.until(
                 lambda item: item[0] == "wallet" and item[1]["version"] == back["version"]

@@ -8,6 +8,7 @@ Nothing waits for an absence: where a message must not arrive, a later message o
 (the engine sends them in commit order, and a socket delivers them in that order) proves it would
 already have come."""
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -44,6 +45,15 @@ def admin_broadcast(event: str, **payload: Any) -> Any:
         return body.get("event") == event and all(
             body["payload"].get(k) == v for k, v in payload.items()
         )
+
+    return matches
+
+
+def on_topic(topic: str, event: str) -> Callable[[Frame], bool]:
+    """A matcher for any frame `event` on `topic` (a system message, a phx_close...)."""
+
+    def matches(frame: Frame) -> bool:
+        return (frame["topic"], frame["event"]) == (topic, event)
 
     return matches
 
@@ -247,14 +257,10 @@ def test_a_deleted_user_s_token_is_refused_by_a_join_and_by_an_access_token_fram
             # until issue 12 the channel stayed open until its token was sent again; it is now
             # closed at the deletion, with the same reason
             for topic, ref in ((markets, join_ref), (ADMIN, admin_ref)):
-                said = await client.push(
-                    lambda f, t=topic: (f["topic"], f["event"]) == (t, "system")
-                )
+                said = await client.push(on_topic(topic, "system"))
                 assert said["payload"]["status"] == "error"
                 assert said["payload"]["message"] == UNKNOWN_USER
-                closed = await client.push(
-                    lambda f, t=topic: (f["topic"], f["event"]) == (t, "phx_close")
-                )
+                closed = await client.push(on_topic(topic, "phx_close"))
                 assert closed["join_ref"] == ref
             sent = await client.send(markets, "access_token", {"access_token": ana.token}, join_ref)
             refused = await client.reply(sent, markets)
@@ -377,8 +383,9 @@ def test_the_official_python_client_receives_admin_broadcasts(
         # the change made before subscribing may come first: the hub reads the event stream a
         # few milliseconds after a commit, and the channel can be joined in between
         got = await inbox.until(
-            lambda m: m["payload"]["market_id"] == market["id"]
-            and m["payload"]["required"] is False
+            lambda m: (
+                m["payload"]["market_id"] == market["id"] and m["payload"]["required"] is False
+            )
         )
         ours = [m for m in got if m["payload"]["market_id"] == market["id"]]
         assert [m["payload"]["required"] for m in ours] in ([False], [True, False])

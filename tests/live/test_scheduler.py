@@ -85,7 +85,8 @@ def test_two_nodes_close_a_due_market_exactly_once_and_never_duplicate_snapshots
         steady = create_market(conn, closes_in=None)
 
         def is_closed() -> bool:
-            return scalar(conn, "select status from app.markets where id = %s", [due]) == "closed"
+            status: str = scalar(conn, "select status from app.markets where id = %s", [due])
+            return status == "closed"
 
         def steady_rounds(n: int) -> Callable[[], bool]:
             query = """select count(distinct taken_at) from app.pool_snapshots
@@ -151,7 +152,8 @@ def test_the_scheduler_carries_on_after_the_database_restarts(own_server: Embedd
 
                 def is_closed() -> bool:
                     query = "select status from app.markets where id = %s"
-                    return scalar(conn, query, [due]) == "closed"
+                    status: str = scalar(conn, query, [due])
+                    return status == "closed"
 
                 await wait_until(is_closed, "the market closes after the restart")
         finally:
@@ -191,7 +193,8 @@ def test_the_workers_of_two_nodes_run_each_side_effect_job_once(
 
         def all_done() -> bool:
             query = "select count(*) from app.side_effect_jobs where status <> 'done'"
-            return scalar(conn, query) == 0
+            pending: int = scalar(conn, query)
+            return pending == 0
 
         async def run() -> tuple[Scheduler, Scheduler]:
             nodes = (Scheduler(url, interval=0.05), Scheduler(url, interval=0.05))
