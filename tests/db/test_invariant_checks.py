@@ -3,6 +3,8 @@ odds of its acceptance, is named by the engine's own check (what `wagerbase db c
 by the SQL functions) and by the tests' replay from the documented formulas; sound books give
 neither."""
 
+import pytest
+
 from tests.db.helpers import make_market
 from tests.db.invariants import REPLAYED_CAP_CHECK, violations
 from tests.db.personas import Persona
@@ -35,22 +37,21 @@ def test_sound_books_break_no_check(conn: Connection, admin: Persona, bettor: Pe
     assert violations(conn) == {}
 
 
-def test_a_wager_above_its_cap_is_named_by_both_checks(
-    conn: Connection, admin: Persona, bettor: Persona
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        # the market's margin and smallest cap rewritten after the fact: its cap was 0.02 then
+        "update app.markets set margin = 1, min_cap = 1 where id = %(market)s",
+        # the wager's locked odds rewritten: not the live odds of its acceptance
+        "update app.wagers set odds = odds + 0.0001 where id = %(wager)s",
+    ],
+    ids=["above its cap", "not at the live odds"],
+)
+def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
+    conn: Connection, admin: Persona, bettor: Persona, rewrite: str
 ) -> None:
     market_id, wager_id = _one_wager(admin, bettor)
-    # the market's margin and smallest cap rewritten after the fact: its cap was 0.02 then
-    conn.execute("update app.markets set margin = 1, min_cap = 1 where id = %s", [market_id])
-
-    assert _named(engine_violations(conn)[CAP_CHECK], market_id, wager_id)
-    assert _replayed(violations(conn)[REPLAYED_CAP_CHECK], market_id, wager_id)
-
-
-def test_a_wager_not_at_the_live_odds_is_named_by_both_checks(
-    conn: Connection, admin: Persona, bettor: Persona
-) -> None:
-    market_id, wager_id = _one_wager(admin, bettor)
-    conn.execute("update app.wagers set odds = odds + 0.0001 where id = %s", [wager_id])
+    conn.execute(rewrite, {"market": market_id, "wager": wager_id})
 
     assert _named(engine_violations(conn)[CAP_CHECK], market_id, wager_id)
     assert _replayed(violations(conn)[REPLAYED_CAP_CHECK], market_id, wager_id)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from tests.db.helpers import make_market
+from tests.db.helpers import Market, make_market
 from tests.db.personas import Persona, persona
 from tests.db.stream import StreamReader
 from tests.pgserver import Connection
@@ -27,14 +27,24 @@ def _game(who: Persona, market_id: int) -> bool:
     return bool(game)
 
 
-def _stake(bettor: Persona, market_id: int, outcome_id: int) -> None:
-    bettor.call("place_wager", market_id=market_id, outcome_id=outcome_id, stake=100)
+def _stake(bettor: Persona, market: Market) -> None:
+    bettor.call("place_wager", market_id=market.id, outcome_id=market.outcomes[0], stake=100)
+
+
+def _no_stake_taken(who: Persona, market: Market) -> None:
+    who.refused(
+        "market_not_open",
+        "place_wager",
+        market_id=market.id,
+        outcome_id=market.outcomes[0],
+        stake=100,
+    )
 
 
 def test_an_open_market_accepts_wagers_and_takes_them(admin: Persona, bettor: Persona) -> None:
     market = make_market(admin)
     assert _accepting(bettor, market.id) is True
-    _stake(bettor, market.id, market.outcomes[0])
+    _stake(bettor, market)
 
 
 def test_a_draft_or_closed_market_accepts_none_and_refuses_them(
@@ -42,23 +52,11 @@ def test_a_draft_or_closed_market_accepts_none_and_refuses_them(
 ) -> None:
     draft = make_market(admin, status="draft")
     assert _accepting(admin, draft.id) is False
-    admin.refused(
-        "market_not_open",
-        "place_wager",
-        market_id=draft.id,
-        outcome_id=draft.outcomes[0],
-        stake=100,
-    )
+    _no_stake_taken(admin, draft)
     closed = make_market(admin)
     admin.call("close_market", market_id=closed.id)
     assert _accepting(bettor, closed.id) is False
-    bettor.refused(
-        "market_not_open",
-        "place_wager",
-        market_id=closed.id,
-        outcome_id=closed.outcomes[0],
-        stake=100,
-    )
+    _no_stake_taken(bettor, closed)
 
 
 def test_an_open_market_past_its_closing_time_accepts_none_before_anyone_closes_it(
@@ -72,13 +70,7 @@ def test_an_open_market_past_its_closing_time_accepts_none_before_anyone_closes_
     assert _accepting(bettor, market.id) is False
     [(status,)] = bettor.rows("select status from public.markets where id = %s", [market.id])
     assert status == "open"
-    bettor.refused(
-        "market_not_open",
-        "place_wager",
-        market_id=market.id,
-        outcome_id=market.outcomes[0],
-        stake=100,
-    )
+    _no_stake_taken(bettor, market)
 
 
 def test_a_betmarket_game_is_a_two_outcome_fixed_odds_market(
