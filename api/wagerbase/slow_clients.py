@@ -12,9 +12,9 @@ docs/api.md, "Limits of a request"):
   answered 408 (if part of a request came; one that sent nothing is just closed, as uvicorn closes
   an idle kept-alive one) and closed. A body still arriving after its request was answered (one
   the app did not read) may take until the body timeout after its headers; then the connection
-  is closed. This class is the one place that relies on uvicorn's private parts (the attributes
-  of `H11Protocol` named in `ATTRIBUTES` and `HOOKS`); it refuses to load when they are gone, and
-  tests/test_slow_clients.py fails when the methods it extends change.
+  is closed. It reaches uvicorn's private parts only through library_patches.py
+  (`ExtensibleH11Protocol`: the hooks it extends and the state it reads), which refuses to load
+  when they are gone; tests/test_library_patches.py fails when the methods extended change.
 - `BodyDeadline`, ASGI middleware: the app's reads of a body must end within the body timeout
   after its headers arrived, or the read raises a 408 (Litestar's HTTPException, so each surface
   answers it in its own error body, PostgREST's PGRST102, GoTrue's, BetMarket's) with
@@ -40,7 +40,8 @@ import h11
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
+
+from wagerbase.library_patches import ExtensibleH11Protocol
 
 log = logging.getLogger("wagerbase.http")
 
@@ -50,30 +51,8 @@ MAX_HEAD_BYTES = 16 * 1024  # h11's limit for an incomplete head, applied to who
 MAX_HEADERS = 100
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")  # h11 takes a bare \n for a line's end, too
 
-# What BoundedH11Protocol relies on in uvicorn beyond asyncio.Protocol: the attributes that
-# H11Protocol.__init__ sets (the h11 connection, the transport, the loop, the request cycle in
-# progress, the keep-alive timer), the hooks it extends, and the cycle's `response_complete`.
-ATTRIBUTES = ("conn", "transport", "loop", "cycle", "timeout_keep_alive_task")
-HOOKS = (
-    "connection_made",
-    "data_received",
-    "handle_events",
-    "connection_lost",
-    "on_response_complete",
-    "handle_websocket_upgrade",
-)
-if (
-    not set(ATTRIBUTES) <= set(H11Protocol.__init__.__code__.co_names)
-    or not all(callable(getattr(H11Protocol, hook, None)) for hook in HOOKS)
-    or "response_complete" not in RequestResponseCycle.__init__.__code__.co_names
-):
-    raise ImportError(
-        "wagerbase.slow_clients extends uvicorn's H11Protocol, whose internals changed: it "
-        f"needs the attributes {', '.join(ATTRIBUTES)} and the hooks {', '.join(HOOKS)}"
-    )
 
-
-class BoundedH11Protocol(H11Protocol):
+class BoundedH11Protocol(ExtensibleH11Protocol):
     """uvicorn's h11 protocol with bounded request heads, a header deadline and a deadline for
     unread bodies."""
 
@@ -87,22 +66,22 @@ class BoundedH11Protocol(H11Protocol):
         self._cycle_seen: object = None
         self._body_due = 0.0  # loop time by which the current request's body must be in
 
-    # asyncio.Protocol and uvicorn's hooks, each extended with a look at the deadlines
+    # uvicorn's hooks (library_patches.ExtensibleH11Protocol), each extended with a look at the
+    # deadlines
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def after_connection_made(self) -> None:
         self._watch()
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+    def after_data_received(self) -> None:
         self._watch()
 
-    def handle_events(self) -> None:
+    def takes_events(self) -> bool:
         # called with new bytes in h11's buffer (from data_received, and for a request sent
         # before the previous one was answered, from on_response_complete)
-        if self.conn.their_state is h11.IDLE and not head_fits(self.conn.trailing_data[0]):
+        conn = self.h11_connection
+        if conn.their_state is h11.IDLE and not head_fits(conn.trailing_data[0]):
             self._cancel()
-            self.transport.write(
+            self.raw_transport.write(
                 plain_answer(
                     431,
                     "Request Header Fields Too Large",
@@ -110,37 +89,36 @@ class BoundedH11Protocol(H11Protocol):
                     f"{MAX_HEADERS} headers",
                 )
             )
-            self.transport.close()
-            return
-        super().handle_events()
+            self.raw_transport.close()
+            return False
+        return True
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
+    def after_response_complete(self) -> None:
         self._watch()
 
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+    def before_websocket_upgrade(self) -> None:
         self._cancel()  # the WebSocket protocol takes the connection over
-        super().handle_websocket_upgrade(event)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def before_connection_lost(self) -> None:
         self._cancel()
-        super().connection_lost(exc)
 
     # the deadlines
 
     def _watch(self) -> None:
         """Start, keep or stop the deadline for what the connection is waiting for now."""
-        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+        transport = self.raw_transport
+        if transport.is_closing() or transport.get_protocol() is not self:
             self._cancel()
             return
-        if self.cycle is not self._cycle_seen:  # the headers of a new request are in
-            self._cycle_seen = self.cycle
-            self._body_due = self.loop.time() + self.body_timeout
-        state = self.conn.their_state
-        if state is h11.IDLE and self.timeout_keep_alive_task is None:
+        cycle = self.current_cycle
+        if cycle is not self._cycle_seen:  # the headers of a new request are in
+            self._cycle_seen = cycle
+            self._body_due = self.event_loop.time() + self.body_timeout
+        state = self.h11_connection.their_state
+        if state is h11.IDLE and not self.keep_alive_timer_runs:
             self._arm("headers", self.header_timeout)
-        elif state is h11.SEND_BODY and self.cycle is not None and self.cycle.response_complete:
-            self._arm("body", max(0.0, self._body_due - self.loop.time()))
+        elif state is h11.SEND_BODY and self.answer_sent:
+            self._arm("body", max(0.0, self._body_due - self.event_loop.time()))
         else:
             # idle after an answer (uvicorn's keep-alive timer runs), the request fully in, or
             # the app reading its body (BodyDeadline bounds that)
@@ -151,7 +129,7 @@ class BoundedH11Protocol(H11Protocol):
             return  # a deadline runs from its start, however the bytes trickle in
         self._cancel()
         self._waiting_for = waiting_for
-        self._deadline = self.loop.call_later(seconds, self._expired)
+        self._deadline = self.event_loop.call_later(seconds, self._expired)
 
     def _cancel(self) -> None:
         if self._deadline is not None:
@@ -160,12 +138,12 @@ class BoundedH11Protocol(H11Protocol):
 
     def _expired(self) -> None:
         waiting_for, self._deadline, self._waiting_for = self._waiting_for, None, None
-        if self.transport.is_closing():
+        if self.raw_transport.is_closing():
             return
-        answered = waiting_for == "headers" and bool(self.conn.trailing_data[0])
+        answered = waiting_for == "headers" and bool(self.h11_connection.trailing_data[0])
         if answered:
             seconds = f"{self.header_timeout:g}"
-            self.transport.write(
+            self.raw_transport.write(
                 plain_answer(408, "Request Timeout", f"the request's headers took over {seconds} s")
             )
         log.info(
@@ -173,7 +151,7 @@ class BoundedH11Protocol(H11Protocol):
                 {"event": "request_timeout", "waiting_for": waiting_for, "answered": answered}
             )
         )
-        self.transport.close()
+        self.raw_transport.close()
 
 
 def head_fits(received: bytes) -> bool:

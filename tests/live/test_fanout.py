@@ -4,7 +4,8 @@ client stops reading costs the others nothing: it is queued, then dropped, while
 socket gets every message.
 
 The in-process server runs in the test's event loop (the hub is never started: the test publishes
-into it), with the node's own Litestar (app.App), which keeps each socket's raw ASGI send."""
+into it), with the node's own Litestar (app.App), which keeps each socket's raw ASGI send. What a
+Wire relies on in uvicorn and websockets is checked by tests/test_library_patches.py."""
 
 import asyncio
 import json
@@ -17,15 +18,13 @@ import pytest
 import uvicorn
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from tests.serving import free_port, new_secret
 from wagerbase.app import App
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
-from wagerbase.live import realtime, wire
+from wagerbase.live import realtime
 from wagerbase.live.hub import Event, Hub
 from wagerbase.live.realtime_changes import ChangeFrame, Shared, dumps
 from wagerbase.live.wire import Wire
@@ -85,12 +84,6 @@ def run(scenario: Any) -> None:
     asyncio.run(asyncio.wait_for(scenario, 180))
 
 
-def test_wire_relies_on_what_uvicorn_s_websocket_protocol_still_has() -> None:
-    names = set(WebSocketsSansIOProtocol.__init__.__code__.co_names)
-    assert set(wire.ATTRIBUTES) <= names
-    assert callable(WebSocketsSansIOProtocol.send)
-
-
 @pytest.mark.parametrize("compression", [False, True])
 def test_a_wire_writes_the_frames_asgi_would_with_or_without_compression(
     compression: bool,
@@ -107,14 +100,6 @@ def test_a_wire_writes_the_frames_asgi_would_with_or_without_compression(
                 assert [await client.recv(), await client.recv()] == [text, text]
 
     run(scenario())
-
-
-def test_frames_are_shared_only_where_no_extension_keeps_state() -> None:
-    assert wire.signature([]) == ()
-    no_context = PerMessageDeflate(False, True, 15, 12, {"memLevel": 5})
-    assert wire.signature([no_context]) == (("permessage-deflate", 12, (("memLevel", 5),)),)
-    with_context = PerMessageDeflate(False, False, 15, 12, {"memLevel": 5})
-    assert wire.signature([with_context]) is None
 
 
 @pytest.mark.parametrize("serializer", list(realtime.SERIALIZERS.values()))

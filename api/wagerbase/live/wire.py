@@ -1,5 +1,5 @@
 """Writing a socket's text frames straight to its connection, past Litestar's and uvicorn's ASGI
-send: the one module that relies on uvicorn's WebSocket protocol's private parts.
+send.
 
 Sending a message through ASGI costs a socket four wrappers (Litestar's WebSocket, its send
 wrappers, uvicorn's `send`), each an awaited call, before websockets frames it and the transport
@@ -19,9 +19,11 @@ client, or queues.
 
 The raw ASGI `send` is the bound `send` of uvicorn's WebSocketsSansIOProtocol: `App` (app.py's
 Litestar) keeps it in the connection's scope (`RAW_SEND`). Anything else (Litestar's test
-client, another WebSocket implementation) has no Wire, and its sockets use ASGI only. This module
-refuses to load when the protocol's parts it uses are gone (`ATTRIBUTES`), and
-tests/live/test_wire.py fails when they change.
+client, another WebSocket implementation) has no Wire, and its sockets use ASGI only. Every
+private part this relies on, of uvicorn's protocol (`UvicornWebSocket`) and of websockets (a
+connection's extensions, permessage-deflate's settings, `Frame.serialize`), is reached through
+library_patches.py, which refuses to load when they are gone; tests/test_library_patches.py
+fails when they change.
 """
 
 import contextlib
@@ -30,40 +32,13 @@ import socket
 from collections.abc import Hashable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.permessage_deflate import PerMessageDeflate
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from wagerbase.library_patches import UvicornWebSocket, extensions_of, frame_signature, text_frame
 
 log = logging.getLogger("wagerbase.live")
 
 RAW_SEND = "wagerbase.raw_send"  # the scope's key for the server's own ASGI send
 WRITE_BUFFER_BYTES = 16 * 1024  # a socket's transport pauses past this (Wire's heading)
 SEND_BUFFER_BYTES = 64 * 1024  # its kernel send buffer (SO_SNDBUF; the kernel doubles it)
-
-# what Wire reads of uvicorn's protocol: its websockets connection, its transport, and the state
-# its `send` checks before writing
-ATTRIBUTES = ("conn", "transport", "writable", "close_sent", "disconnected")
-if not set(ATTRIBUTES) <= set(WebSocketsSansIOProtocol.__init__.__code__.co_names) or not callable(
-    getattr(WebSocketsSansIOProtocol, "send", None)
-):
-    raise ImportError(
-        "wagerbase.live.wire writes to uvicorn's WebSocketsSansIOProtocol, whose internals "
-        f"changed: it needs the attributes {', '.join(ATTRIBUTES)} and its send"
-    )
-
-
-def signature(extensions: list[Any]) -> Hashable | None:
-    """What a frame's bytes depend on besides its text, when that is the same for every socket
-    with these extensions: none, or permessage-deflate without context takeover (by its window
-    and settings). None when each socket must frame its own (an extension with state)."""
-    parts: list[Hashable] = []
-    for extension in extensions:
-        if not (isinstance(extension, PerMessageDeflate) and extension.local_no_context_takeover):
-            return None
-        settings = tuple(sorted(extension.compress_settings.items()))
-        parts.append((extension.name, extension.local_max_window_bits, settings))
-    return tuple(parts)
 
 
 class Wire:
@@ -75,11 +50,11 @@ class Wire:
     Past that the socket's messages wait in its mailbox, where odds coalesce and age is watched
     (hub.py): a client that reads slowly gets fresher odds sooner instead of a backlog."""
 
-    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
-        self.protocol = protocol
+    def __init__(self, uvicorn: UvicornWebSocket) -> None:
+        self.uvicorn = uvicorn  # the connection as uvicorn serves it
         self._signature: Hashable | None = None
         self._known = False
-        transport = protocol.transport
+        transport = uvicorn.transport
         transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -89,26 +64,16 @@ class Wire:
     @classmethod
     def of(cls, scope: Mapping[str, object]) -> "Wire | None":
         """The socket's Wire, or None when it is not served by uvicorn's websockets protocol."""
-        send = scope.get(RAW_SEND)
-        protocol = getattr(send, "__self__", None)
-        if isinstance(protocol, WebSocketsSansIOProtocol):
-            return cls(protocol)
-        return None
+        uvicorn = UvicornWebSocket.behind(scope.get(RAW_SEND))
+        return None if uvicorn is None else cls(uvicorn)
 
     @property
     def ready(self) -> bool:
         """Whether uvicorn's send would write now, without waiting: the connection is open (so
         the handshake was answered with 101: websockets is OPEN only then, and until a close is
         sent or received), uvicorn sent no close of its own and saw no disconnect, and the
-        transport is not paused."""
-        p = self.protocol
-        return bool(
-            p.writable.is_set()
-            and p.conn.state is State.OPEN
-            and not p.close_sent
-            and not p.disconnected
-            and not p.transport.is_closing()
-        )
+        transport is not paused (library_patches.UvicornWebSocket.writes_at_once)."""
+        return self.uvicorn.writes_at_once
 
     def send(
         self, texts: Sequence[str], cache: MutableMapping[Hashable, Any] | None = None
@@ -119,21 +84,21 @@ class Wire:
         socket that frames it the same way."""
         if not self.ready:
             return False
-        p = self.protocol
+        conn = self.uvicorn.connection
+        transport = self.uvicorn.transport
         if not self._known:  # the extensions are settled once the handshake is done
-            self._signature = signature(p.conn.extensions)
+            self._signature = frame_signature(extensions_of(conn))
             self._known = True
         for text in texts:
             if self._signature is None or cache is None:
-                p.conn.send_text(text.encode())
-                data = b"".join(p.conn.data_to_send())
+                conn.send_text(text.encode())
+                data = b"".join(conn.data_to_send())
             else:
                 key = ("wire", text, self._signature)
                 shared: bytes | None = cache.get(key)
                 if shared is None:
-                    frame = Frame(Opcode.TEXT, text.encode())
-                    shared = frame.serialize(mask=False, extensions=p.conn.extensions)
+                    shared = text_frame(text, extensions_of(conn))
                     cache[key] = shared
                 data = shared
-            p.transport.write(data)
+            transport.write(data)
         return True
