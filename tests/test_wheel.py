@@ -9,11 +9,13 @@ read), so nothing is downloaded but the build's own tools, and nothing of the ch
 path: the test fails if the package reads a file through the checkout.
 """
 
+import ast
 import os
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -106,6 +108,39 @@ def test_the_installed_package_reads_nothing_from_the_checkout(
     venv = installed.parents[1]
     assert all(Path(path).is_relative_to(venv) for path in where), where
     assert not any(Path(path).is_relative_to(REPO) for path in where), where
+
+
+def test_the_wheel_declares_every_library_the_package_imports(installed: Path) -> None:
+    """A plain `pip install` of the wheel brings what `wagerbase serve` imports: each library
+    the package imports directly is among the wheel's own requirements, not a development extra
+    or some other library's dependency."""
+    declared = subprocess.run(
+        [
+            str(installed),
+            "-c",
+            "import importlib.metadata as m, re;"
+            " print('\\n'.join(re.split(r'[<>=!~;\\[ ]', r)[0].lower()"
+            " for r in m.requires('wagerbase') or [] if 'extra ==' not in r))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    imported: set[str] = set()
+    for path in (REPO / "api" / "wagerbase").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    libraries = sorted(imported - set(sys.stdlib_module_names) - {"wagerbase"})
+    distributions = metadata.packages_distributions()
+    undeclared = [
+        name
+        for name in libraries
+        if not any(d.lower() in declared for d in distributions.get(name, [name]))
+    ]
+    assert libraries and undeclared == [], (undeclared, declared)
 
 
 def test_the_wheel_migrates_an_empty_database_to_the_checkout_s_sql(
