@@ -14,6 +14,7 @@ import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
 import { navigate } from '../router'
 import { maxRows, supabase } from '../supabase'
+import { Table, type Column } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
 import { PALETTE, clock } from './ChartCanvas'
@@ -298,44 +299,37 @@ function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }
 
 function SnapshotTable({ market, snapshots }: { market: Market; snapshots: Snapshot[] }) {
   return (
-    <div className="table-wrap">
-      <table className="snapshots">
-        <thead>
-          <tr>
-            <th scope="col">Taken</th>
-            <th scope="col">Reason</th>
-            <th scope="col" className="num">Version</th>
-            <th scope="col" className="num">Total pool</th>
-            <th scope="col" className="num">Takeout</th>
-            {market.outcomes.map((o) => (
-              <th key={o.outcome_id} scope="col" className="num">
+    <Table
+      className="snapshots"
+      rows={snapshots}
+      rowKey={moment}
+      rowProps={(s) => ({ 'data-reason': s.reason, 'data-version': s.market_version })}
+      empty="No snapshot."
+      columns={[
+        { header: 'Taken', cell: (s) => new Date(s.taken_at).toLocaleString() },
+        { header: 'Reason', cell: (s) => (s.reason === 'close' ? <span className="badge status-closed">close</span> : 'interval') },
+        { header: 'Version', numeric: true, cell: (s) => s.market_version },
+        { header: 'Total pool', numeric: true, cell: (s) => formatMinor(s.total_pool), cellProps: () => ({ 'data-testid': 'snapshot-pool' }) },
+        { header: 'Takeout', numeric: true, cell: (s) => formatMinor(s.takeout) },
+        ...market.outcomes.map(
+          (o): Column<Snapshot> => ({
+            key: `outcome-${o.outcome_id}`,
+            header: (
+              <>
                 {o.label}
                 <span className="sub">pool · share · odds</span>
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {snapshots.map((s) => (
-            <tr key={`${s.taken_at}-${s.reason}`} data-reason={s.reason} data-version={s.market_version}>
-              <td>{new Date(s.taken_at).toLocaleString()}</td>
-              <td>{s.reason === 'close' ? <span className="badge status-closed">close</span> : 'interval'}</td>
-              <td className="num">{s.market_version}</td>
-              <td className="num" data-testid="snapshot-pool">{formatMinor(s.total_pool)}</td>
-              <td className="num">{formatMinor(s.takeout)}</td>
-              {market.outcomes.map((o) => {
-                const p = s.outcomes.find((x) => x.outcome_id === o.outcome_id)
-                return (
-                  <td key={o.outcome_id} className="num" data-outcome-id={o.outcome_id}>
-                    {p ? `${formatMinor(p.pool)} · ${formatShare(p.share)} · ${formatOdds(p.odds)}` : '–'}
-                  </td>
-                )
-              })}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+              </>
+            ),
+            numeric: true,
+            cell: (s) => {
+              const p = s.outcomes.find((x) => x.outcome_id === o.outcome_id)
+              return p ? `${formatMinor(p.pool)} · ${formatShare(p.share)} · ${formatOdds(p.odds)}` : '–'
+            },
+            cellProps: () => ({ 'data-outcome-id': o.outcome_id }),
+          }),
+        ),
+      ]}
+    />
   )
 }
 

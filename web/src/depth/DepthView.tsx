@@ -7,6 +7,7 @@ import type { ChartDataset } from 'chart.js'
 import { call, useLoad } from '../load'
 import type { Market } from '../markets'
 import { formatMinor, formatOdds, formatPoints, formatShare } from '../money'
+import { Table } from '../Table'
 import { useNow } from '../time'
 import { LineChart } from './LineChart'
 
@@ -58,40 +59,39 @@ const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-di
 
 function Distribution({ depth }: { depth: Depth }) {
   return (
-    <div className="table-wrap">
-      <table className="distribution">
-        <thead>
-          <tr>
-            <th scope="col">Outcome</th>
-            <th scope="col" className="num">Share</th>
-            <th scope="col" className="num">Change</th>
-            <th scope="col" className="num">Odds</th>
-            <th scope="col" className="num">Staked</th>
-            <th scope="col" className="num">Wagers</th>
-          </tr>
-        </thead>
-        <tbody>
-          {depth.outcomes.map((o) => (
-            <tr key={o.outcome_id} data-outcome-id={o.outcome_id}>
-              <td>
-                <span className="chip" style={{ background: o.color ?? undefined }} aria-hidden="true" /> {o.label}
-                <span className="depth-bar" aria-hidden="true">
-                  <span style={{ width: `${Math.round(o.share * 100)}%`, background: o.color ?? undefined }} />
-                </span>
-              </td>
-              <td className="num">{formatShare(o.share)}</td>
-              <td className={`num ${o.share_change_pp > 0 ? 'plus' : o.share_change_pp < 0 ? 'minus' : ''}`} data-testid="share-change">
-                {o.share_change_pp > 0 ? '▲ ' : o.share_change_pp < 0 ? '▼ ' : ''}
-                {formatPoints(o.share_change_pp)}
-              </td>
-              <td className="num">{formatOdds(o.odds)}</td>
-              <td className="num">{formatMinor(o.pool)}</td>
-              <td className="num">{o.wager_count}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      className="distribution"
+      rows={depth.outcomes}
+      rowKey={(o) => o.outcome_id}
+      rowProps={(o) => ({ 'data-outcome-id': o.outcome_id })}
+      empty="No outcome."
+      columns={[
+        {
+          header: 'Outcome',
+          cell: (o) => (
+            <>
+              <span className="chip" style={{ background: o.color ?? undefined }} aria-hidden="true" /> {o.label}
+              <span className="depth-bar" aria-hidden="true">
+                <span style={{ width: `${Math.round(o.share * 100)}%`, background: o.color ?? undefined }} />
+              </span>
+            </>
+          ),
+        },
+        { header: 'Share', numeric: true, cell: (o) => formatShare(o.share) },
+        {
+          header: 'Change',
+          numeric: true,
+          cell: (o) => `${o.share_change_pp > 0 ? '▲ ' : o.share_change_pp < 0 ? '▼ ' : ''}${formatPoints(o.share_change_pp)}`,
+          cellProps: (o) => ({
+            className: o.share_change_pp > 0 ? 'plus' : o.share_change_pp < 0 ? 'minus' : '',
+            'data-testid': 'share-change',
+          }),
+        },
+        { header: 'Odds', numeric: true, cell: (o) => formatOdds(o.odds) },
+        { header: 'Staked', numeric: true, cell: (o) => formatMinor(o.pool) },
+        { header: 'Wagers', numeric: true, cell: (o) => o.wager_count },
+      ]}
+    />
   )
 }
 

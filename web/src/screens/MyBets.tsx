@@ -135,13 +135,9 @@ export function MyBets() {
         ))}
       </div>
       {error && <p className="error">{error}</p>}
-      {shown.length === 0 ? (
-        <p className="muted">No wagers here yet.</p>
-      ) : (
-        <section className="card">
-          <WagerTable wagers={shown} showMarket />
-        </section>
-      )}
+      <section className="card">
+        <WagerTable wagers={shown} showMarket empty="No wagers here yet." />
+      </section>
     </main>
   )
 }
