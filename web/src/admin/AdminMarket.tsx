@@ -12,7 +12,7 @@ import { PendingWagers, usePending } from './PendingWagers'
 import { Settlement } from './Settlement'
 
 function Wagers({ marketId, version }: { marketId: number; version: number }) {
-  const { data } = useMarketWagers(marketId, version)
+  const { data, loading } = useMarketWagers(marketId, version)
   const wagers = data ?? []
   return (
     <section className="card" aria-labelledby="all-wagers-title">
@@ -22,6 +22,7 @@ function Wagers({ marketId, version }: { marketId: number; version: number }) {
         rowKey={(w) => w.id}
         rowProps={(w) => ({ 'data-wager-id': w.id })}
         empty="No wager on this market yet."
+        loading={loading}
         columns={[
           { header: 'Wager', cell: (w) => `#${w.id}` },
           { header: 'Bettor', cell: (w) => w.user_id.slice(0, 8) },

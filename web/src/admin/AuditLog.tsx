@@ -24,7 +24,7 @@ export function AuditLog({ isAdmin }: { isAdmin: boolean }) {
   const revision = useAdminRevision()
   const [market, setMarket] = useState('')
   const marketId = /^\d+$/.test(market.trim()) ? Number(market.trim()) : null
-  const { data, error } = useLoad(() => {
+  const { data, error, loading } = useLoad(() => {
     let query = supabase()
       .from('admin_actions')
       .select('id,actor,actor_role,action,market_id,wager_id,reason,before,after,created_at')
@@ -44,6 +44,7 @@ export function AuditLog({ isAdmin }: { isAdmin: boolean }) {
         <Table
           className="audit"
           rows={data ?? []}
+          loading={loading}
           rowKey={(a) => a.id}
           empty={marketId === null ? 'No action yet.' : `No action on market ${marketId}.`}
           columns={[

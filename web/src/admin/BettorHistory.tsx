@@ -247,6 +247,7 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
         rowKey={(w) => w.id}
         rowProps={(w) => ({ 'data-wager-id': w.id })}
         empty="No wager yet."
+        loading={wagers.loading}
         columns={[
           { header: 'Wager', cell: (w) => `#${w.id}` },
           { header: 'Placed', cell: (w) => new Date(w.created_at).toLocaleString() },

@@ -184,6 +184,7 @@ export function Corrections({ market }: { market: Market }) {
             rows={voidable}
             rowKey={(w) => w.id}
             empty="No accepted wager is open on this market."
+            loading={wagers.loading}
             columns={[
               { header: 'Wager', cell: (w) => `#${w.id}` },
               { header: 'Outcome', cell: (w) => w.outcome_label },

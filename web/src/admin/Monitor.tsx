@@ -57,7 +57,7 @@ function Jobs() {
   const tick = Math.floor(useNow(3_000) / 3_000)
   const [retried, setRetried] = useState(0)
   const [message, setMessage] = useState<string | null>(null)
-  const { data, error } = useLoad(
+  const { data, error, loading } = useLoad(
     () =>
       rows<Job>(
         supabase()
@@ -96,6 +96,7 @@ function Jobs() {
         rowKey={(j) => j.id}
         rowProps={(j) => ({ 'data-job-id': j.id, 'data-handler': j.handler, 'data-market-id': j.market_id })}
         empty="Every job is done."
+        loading={loading}
         columns={[
           { header: 'Job', cell: (j) => `#${j.id}` },
           { header: 'Handler', cell: (j) => j.handler },
@@ -147,6 +148,7 @@ function LatestWagers({ onBettor }: { onBettor: (userId: string) => void }) {
         rowKey={(w) => w.id}
         rowProps={(w) => ({ 'data-wager-id': w.id, className: w.is_big ? 'flagged' : undefined })}
         empty="No wager yet."
+        loading={latest.loading}
         columns={[
           {
             header: 'Wager',

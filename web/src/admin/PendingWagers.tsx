@@ -34,7 +34,7 @@ export function usePending(marketId: number | null) {
 }
 
 export function PendingWagers({ marketId }: { marketId: number | null }) {
-  const { data, error } = usePending(marketId)
+  const { data, error, loading } = usePending(marketId)
   const [done, setDone] = useState<Record<number, string>>({})
   const [failure, setFailure] = useState<string | null>(null)
 
@@ -65,6 +65,7 @@ export function PendingWagers({ marketId }: { marketId: number | null }) {
         rowKey={(w) => w.wager_id}
         rowProps={(w) => ({ 'data-wager-id': w.wager_id })}
         empty="No wager is waiting."
+        loading={loading}
         columns={[
           { header: 'Wager', cell: (w) => `#${w.wager_id}` },
           marketId === null && {

@@ -19,7 +19,7 @@ interface PendingWithdrawal {
 
 export function PendingWithdrawals() {
   const revision = useAdminRevision()
-  const { data, error } = useLoad(
+  const { data, error, loading } = useLoad(
     () => call<PendingWithdrawal[]>('admin_list_pending_withdrawals'),
     [revision],
   )
@@ -70,6 +70,7 @@ export function PendingWithdrawals() {
         rowKey={(w) => w.withdrawal_id}
         rowProps={(w) => ({ 'data-withdrawal-id': w.withdrawal_id })}
         empty="No withdrawal is waiting."
+        loading={loading}
         columns={[
           { header: 'Withdrawal', cell: (w) => `#${w.withdrawal_id}` },
           { header: 'Bettor', cell: (w) => w.username ?? w.email ?? w.user_id.slice(0, 8) },

@@ -255,6 +255,7 @@ export function Telemetry({ id, isAdmin }: { id: number | null; isAdmin: boolean
           rowKey={(q) => q.id}
           rowProps={(q) => ({ 'data-quote-id': q.id })}
           empty="No quote matches."
+          loading={quotes.loading}
           columns={[
             { header: 'When', cell: (q) => new Date(q.created_at).toLocaleString() },
             id === null && {

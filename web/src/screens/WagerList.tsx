@@ -1,8 +1,7 @@
 // A list of the user's own wagers (the `my_wagers` view), reloaded when any of them changes: the
 // socket sends a `my_wagers` row for every change, an admin's correction included (a wager
 // voided on its own, a settlement reversed), so the list never waits for a reload of the page.
-import { useEffect, useState } from 'react'
-import { fromRest } from '../errors'
+import { rows, useLoad } from '../load'
 import { useMe } from '../me'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
@@ -35,38 +34,29 @@ export function wagerState(w: Wager): string {
   return { open: 'Open', won: 'Won', lost: 'Lost', void: 'Refunded' }[w.settlement]
 }
 
-export function useMyWagers(marketId: number | null): { wagers: Wager[]; error: string | null } {
+const NONE: Wager[] = []
+
+/** The user's wagers (on one market, or all), read again on every change to any of them. */
+export function useMyWagers(marketId: number | null): { wagers: Wager[]; error: string | null; loading: boolean } {
   const { userId, wagersRevision } = useMe()
-  const [wagers, setWagers] = useState<Wager[]>([])
-  const [error, setError] = useState<string | null>(null)
-  useEffect(() => {
-    if (!userId) {
-      setWagers([])
-      return
-    }
-    let current = true
-    let query = supabase()
-      .from('my_wagers')
-      .select(
-        'id,market_id,market_title,market_status,outcome_label,stake,odds,potential_payout,' +
-          'approval,settlement,payout,profit,created_at',
-      )
-      .order('created_at', { ascending: false })
-      .limit(200)
-    if (marketId !== null) query = query.eq('market_id', marketId)
-    void query.then(({ data, error: failed }) => {
-      if (!current) return
-      if (failed) setError(fromRest(failed).text)
-      else {
-        setError(null)
-        setWagers(data as unknown as Wager[])
-      }
-    })
-    return () => {
-      current = false
-    }
-  }, [userId, wagersRevision, marketId])
-  return { wagers, error }
+  const { data, error, loading } = useLoad(
+    userId
+      ? () => {
+          let query = supabase()
+            .from('my_wagers')
+            .select(
+              'id,market_id,market_title,market_status,outcome_label,stake,odds,potential_payout,' +
+                'approval,settlement,payout,profit,created_at',
+            )
+            .order('created_at', { ascending: false })
+            .limit(200)
+          if (marketId !== null) query = query.eq('market_id', marketId)
+          return rows<Wager>(query)
+        }
+      : null,
+    [userId, wagersRevision, marketId],
+  )
+  return { wagers: data ?? NONE, error, loading }
 }
 
 export function WagerTable({ wagers, showMarket, empty, loading }: {

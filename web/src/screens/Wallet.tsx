@@ -2,7 +2,7 @@
 // the real-money profile (the `settings` view, settings.ts) the deposit form gives way to a note
 // (money comes in through the operator), and a withdrawal waits for an admin: the withdrawals and
 // their fate are listed live (`my_withdrawals`).
-import { useEffect, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { fromRest } from '../errors'
 import { rows, useLoad } from '../load'
 import { applyWallet, useMe } from '../me'
@@ -118,28 +118,27 @@ function Transfer({ kind }: { kind: 'deposit' | 'withdraw' }) {
 
 function Ledger() {
   const { userId, ledgerRevision } = useMe()
-  const [entries, setEntries] = useState<Entry[]>([])
-  useEffect(() => {
-    if (!userId) return
-    let current = true
-    void supabase()
-      .from('my_ledger')
-      .select('id,kind,market_id,amount,balance_after,created_at')
-      .order('id', { ascending: false })
-      .limit(100)
-      .then(({ data, error }) => {
-        if (current && !error) setEntries(data as unknown as Entry[])
-      })
-    return () => {
-      current = false
-    }
-  }, [userId, ledgerRevision])
+  const { data, error, loading } = useLoad(
+    userId
+      ? () =>
+          rows<Entry>(
+            supabase()
+              .from('my_ledger')
+              .select('id,kind,market_id,amount,balance_after,created_at')
+              .order('id', { ascending: false })
+              .limit(100),
+          )
+      : null,
+    [userId, ledgerRevision],
+  )
   return (
     <section className="card" aria-labelledby="ledger-title">
       <h2 id="ledger-title">History</h2>
+      {error && <p className="error">{error}</p>}
       <Table
         className="ledger"
-        rows={entries}
+        rows={data ?? []}
+        loading={loading}
         rowKey={(e) => e.id}
         empty="Nothing yet."
         columns={[
