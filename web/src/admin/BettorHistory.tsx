@@ -7,14 +7,14 @@
 // wagers up to each one, in the order they were settled (the `wager_results` view).
 import { useEffect, useMemo, useRef } from 'react'
 import type { ChartConfiguration, ChartDataset } from 'chart.js'
-import { LineChart } from '../depth/LineChart'
+import { LineChart } from '../charts/LineChart'
 import { rows, useLoad } from '../load'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { USER_STATS_COLUMNS, type UserStats } from '../screens/MyBets'
 import { supabase } from '../supabase'
 import { Table } from '../Table'
-import { ChartCanvas, clock } from './ChartCanvas'
+import { ChartCanvas, clock } from '../charts/ChartCanvas'
 import { WAGER_COLUMNS, type AdminWager } from './Corrections'
 import { useAdminRevision } from './live'
 
@@ -111,7 +111,7 @@ function ResultChart({ results }: { results: Result[] }) {
 }
 
 function BalanceChart({ entries }: { entries: Entry[] }) {
-  const { labels, datasets } = useMemo(() => {
+  const { times, datasets, notes } = useMemo(() => {
     const oldest = [...entries].reverse()
     const data: ChartDataset<'line', (number | null)[]>[] = [
       {
@@ -123,13 +123,18 @@ function BalanceChart({ entries }: { entries: Entry[] }) {
         stepped: true,
       },
     ]
-    return { labels: oldest.map((e) => `${clock(e.created_at)} ${e.kind}`), datasets: data }
+    return { times: oldest.map((e) => Date.parse(e.created_at)), datasets: data, notes: oldest.map((e) => e.kind) }
   }, [entries])
   if (entries.length === 0) return <p className="muted">No ledger entry yet.</p>
   return (
-    <div data-testid="balance-chart" data-points={entries.length}>
-      <LineChart label="The bettor's balance after each ledger entry" labels={labels} datasets={datasets} formatY={money} />
-    </div>
+    <LineChart
+      label="The bettor's balance after each ledger entry, over time"
+      times={times}
+      datasets={datasets}
+      notes={notes}
+      formatY={money}
+      testId="balance-chart"
+    />
   )
 }
 

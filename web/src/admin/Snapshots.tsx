@@ -8,7 +8,8 @@
 // odds. Newer snapshots are read when the market moves and every 10 seconds.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { ChartDataset } from 'chart.js'
-import { LineChart } from '../depth/LineChart'
+import { PALETTE, clock } from '../charts/ChartCanvas'
+import { LineChart } from '../charts/LineChart'
 import { rows, type Answer } from '../load'
 import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
@@ -17,7 +18,6 @@ import { maxRows, supabase } from '../supabase'
 import { Table, type Column } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
-import { PALETTE, clock } from './ChartCanvas'
 
 type Span = '5m' | '15m' | '1h' | '6h' | '24h' | 'all'
 const SPANS: { span: Span; seconds: number | null; label: string }[] = [
@@ -251,20 +251,9 @@ export function MarketPicker({ id, tab, allLabel }: { id: number | null; tab: 's
   )
 }
 
-/** Axis labels: the time of day, with the date when the snapshots span more than one day. */
-function axisLabel(snapshots: Snapshot[]): (at: string) => string {
-  const first = snapshots[0]
-  const last = snapshots[snapshots.length - 1]
-  const days = first && last && new Date(first.taken_at).toDateString() !== new Date(last.taken_at).toDateString()
-  if (!days) return (at) => clock(at)
-  return (at) =>
-    new Date(at).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
-}
-
 function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }) {
-  const { labels, pools, prices } = useMemo(() => {
-    const label = axisLabel(snapshots)
-    const labels = snapshots.map((s) => label(s.taken_at))
+  const { times, pools, prices } = useMemo(() => {
+    const times = snapshots.map((s) => Date.parse(s.taken_at))
     const series = (pick: (o: SnapshotOutcome) => number | null, fill: boolean) =>
       market.outcomes.map((o, index): ChartDataset<'line', (number | null)[]> => {
         const colour = o.color ?? PALETTE[index % PALETTE.length]
@@ -281,17 +270,17 @@ function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }
           tension: 0.2,
         }
       })
-    return { labels, pools: series((p) => p.pool, true), prices: series((p) => p.odds, false) }
+    return { times, pools: series((p) => p.pool, true), prices: series((p) => p.odds, false) }
   }, [market.outcomes, snapshots])
   return (
     <div className="two">
       <div>
         <h3>Pool by outcome</h3>
-        <LineChart label="Each outcome's pool at every snapshot" labels={labels} datasets={pools} formatY={money} stacked />
+        <LineChart label="Each outcome's pool at every snapshot" times={times} datasets={pools} formatY={money} stacked />
       </div>
       <div>
         <h3>Odds by outcome</h3>
-        <LineChart label="Each outcome's odds at every snapshot" labels={labels} datasets={prices} formatY={odds} />
+        <LineChart label="Each outcome's odds at every snapshot" times={times} datasets={prices} formatY={odds} />
       </div>
     </div>
   )
