@@ -14,27 +14,41 @@ export async function call<T>(fn: string, args: Record<string, unknown> = {}): P
 }
 
 export interface Loaded<T> {
-  data: T | null
-  error: string | null
+  data: T | null // the latest answer; kept while the next one is read, and when it fails
+  error: string | null // why the latest read failed, in words; null once one succeeds
+  loading: boolean // nothing answered yet: a first read is out
 }
 
-/** Run `load` now and whenever a key changes; a late answer to an older question is dropped. */
-export function useLoad<T>(load: () => Promise<Answer<T>>, keys: unknown[]): Loaded<T> {
-  const [state, setState] = useState<Loaded<T>>({ data: null, error: null })
+const NOTHING: Loaded<never> = { data: null, error: null, loading: false }
+
+/** The one way a screen reads something: run `load` now and again whenever a key changes (a live
+ *  revision, an id, a filter); a late answer to an older question, or one that comes after the
+ *  screen is gone, is dropped. `load` null reads nothing (nobody signed in, say) and forgets what
+ *  was read. */
+export function useLoad<T>(load: (() => Promise<Answer<T>>) | null, keys: unknown[]): Loaded<T> {
+  const [state, setState] = useState<Loaded<T>>(load === null ? NOTHING : { ...NOTHING, loading: true })
   useEffect(() => {
+    if (load === null) {
+      setState(NOTHING)
+      return
+    }
     let current = true
-    void load().then((answer) => {
+    setState((before) => (before.data === null && !before.loading ? { ...before, loading: true } : before))
+    const settle = (answer: Answer<T>) => {
       if (!current) return
       setState((before) =>
         answer.ok
-          ? { data: answer.data, error: null }
-          : { data: before.data, error: answer.refusal.text },
+          ? { data: answer.data, error: null, loading: false }
+          : { data: before.data, error: answer.refusal.text, loading: false },
       )
-    })
+    }
+    load().then(settle, (failure: unknown) =>
+      settle({ ok: false, refusal: fromRest({ message: failure instanceof Error ? failure.message : String(failure) }) }),
+    )
     return () => {
       current = false
     }
-  }, keys)
+  }, [load === null, ...keys])
   return state
 }
 

@@ -2,8 +2,8 @@
 // engine's broadcasts on the realtime topic `markets` (docs/live.md). Every market message carries
 // the market's version; one not above the version shown is dropped.
 import type { RealtimeChannel } from '@supabase/supabase-js'
-import { useSyncExternalStore } from 'react'
 import { everyRow } from './load'
+import { store } from './store'
 import { supabase } from './supabase'
 
 export type Trend = 'up' | 'down' | null
@@ -47,16 +47,20 @@ const COLUMNS =
   'settlement_requires_confirmation,rake_bps,max_payout,winning_outcome_id,outcomes'
 const RANK: Record<Market['status'], number> = { open: 0, closed: 1, draft: 2, settled: 3, void: 4 }
 
-let markets = new Map<number, Market>()
-let snapshot: Market[] = []
-let loaded = false
-let live: LiveState = 'connecting'
-let channel: RealtimeChannel | null = null
-const listeners = new Set<() => void>()
+interface Board {
+  list: Market[] // open first, then closed, drafts, settled, void; newest first within each
+  byId: ReadonlyMap<number, Market>
+  loaded: boolean // the first read of the board answered
+  live: LiveState
+}
 
-function publish(): void {
-  snapshot = [...markets.values()].sort((a, b) => RANK[a.status] - RANK[b.status] || b.id - a.id)
-  listeners.forEach((listener) => listener())
+let markets = new Map<number, Market>() // what the messages change, shown on publish()
+let channel: RealtimeChannel | null = null
+const board = store<Board>({ list: [], byId: new Map(), loaded: false, live: 'connecting' })
+
+function publish(patch: Partial<Board> = {}): void {
+  const list = [...markets.values()].sort((a, b) => RANK[a.status] - RANK[b.status] || b.id - a.id)
+  board.set((before) => ({ ...before, ...patch, list, byId: new Map(markets) }))
 }
 
 function withTrends(next: Outcome[], previous: Outcome[] | undefined): Outcome[] {
@@ -90,8 +94,7 @@ async function reloadAll(): Promise<void> {
     })
   }
   markets = fresh
-  loaded = true
-  publish()
+  publish({ loaded: true })
 }
 
 async function reloadOne(id: number): Promise<void> {
@@ -140,9 +143,8 @@ function onMessage(event: string, message: OddsMessage): void {
   void reloadOne(message.market_id)
 }
 
-function setLive(next: LiveState): void {
-  live = next
-  listeners.forEach((listener) => listener())
+function setLive(live: LiveState): void {
+  board.set((before) => ({ ...before, live }))
 }
 
 /** Load the board and follow it live. Called once, when the page starts. */
@@ -178,21 +180,14 @@ export function refreshMarkets(): void {
   if (channel) void reloadAll()
 }
 
-const subscribe = (listener: () => void) => {
-  listeners.add(listener)
-  return () => listeners.delete(listener)
-}
-
 export function useMarkets(): { markets: Market[]; loaded: boolean } {
-  const list = useSyncExternalStore(subscribe, () => snapshot)
-  const isLoaded = useSyncExternalStore(subscribe, () => loaded)
-  return { markets: list, loaded: isLoaded }
+  return { markets: board.use((b) => b.list), loaded: board.use((b) => b.loaded) }
 }
 
 export function useMarket(id: number): Market | undefined {
-  return useSyncExternalStore(subscribe, () => markets.get(id))
+  return board.use((b) => b.byId.get(id))
 }
 
 export function useLive(): LiveState {
-  return useSyncExternalStore(subscribe, () => live)
+  return board.use((b) => b.live)
 }

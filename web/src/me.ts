@@ -5,7 +5,8 @@
 // settled, and since the engine announces them so, unsettled or voided one by one by an admin).
 // Withdrawals that wait for an admin (the real-money profile) come as `my_withdrawals` rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
-import { useEffect, useSyncExternalStore } from 'react'
+import { useEffect } from 'react'
+import { store } from './store'
 import { supabase } from './supabase'
 
 interface MeState {
@@ -18,19 +19,17 @@ interface MeState {
 }
 
 const EMPTY = { balance: null, version: -1, wagersRevision: 0, ledgerRevision: 0, withdrawalsRevision: 0 }
-let state: MeState = { userId: null, ...EMPTY }
+const me = store<MeState>({ userId: null, ...EMPTY })
 let channel: RealtimeChannel | null = null
-const listeners = new Set<() => void>()
 
 function update(patch: Partial<MeState>): void {
-  state = { ...state, ...patch }
-  listeners.forEach((listener) => listener())
+  me.set((state) => ({ ...state, ...patch }))
 }
 
 /** A wallet row or answer ({balance, version}); ignored when older than the one shown. */
 export function applyWallet(row: { balance?: unknown; version?: unknown } | null | undefined): void {
   if (!row || typeof row.balance !== 'number' || typeof row.version !== 'number') return
-  if (row.version <= state.version) return
+  if (row.version <= me.get().version) return
   update({ balance: row.balance, version: row.version })
 }
 
@@ -47,13 +46,13 @@ function follow(userId: string): void {
       applyWallet(change.new as { balance: number; version: number }),
     )
     .on('postgres_changes', { event: '*', schema: 'public', table: 'my_wagers' }, () =>
-      update({ wagersRevision: state.wagersRevision + 1 }),
+      update({ wagersRevision: me.get().wagersRevision + 1 }),
     )
     .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'my_ledger' }, () =>
-      update({ ledgerRevision: state.ledgerRevision + 1 }),
+      update({ ledgerRevision: me.get().ledgerRevision + 1 }),
     )
     .on('postgres_changes', { event: '*', schema: 'public', table: 'my_withdrawals' }, () =>
-      update({ withdrawalsRevision: state.withdrawalsRevision + 1 }),
+      update({ withdrawalsRevision: me.get().withdrawalsRevision + 1 }),
     )
     .on('system', {}, (message: { message?: string }) => {
       if (message.message?.startsWith('resync')) void reload()
@@ -65,28 +64,23 @@ function follow(userId: string): void {
 
 async function reload(): Promise<void> {
   await loadWallet()
+  const { wagersRevision, ledgerRevision, withdrawalsRevision } = me.get()
   update({
-    wagersRevision: state.wagersRevision + 1,
-    ledgerRevision: state.ledgerRevision + 1,
-    withdrawalsRevision: state.withdrawalsRevision + 1,
+    wagersRevision: wagersRevision + 1,
+    ledgerRevision: ledgerRevision + 1,
+    withdrawalsRevision: withdrawalsRevision + 1,
   })
 }
 
 async function switchUser(userId: string | null): Promise<void> {
-  if (userId === state.userId) return
+  if (userId === me.get().userId) return
   if (channel) {
     const old = channel
     channel = null
     await supabase().removeChannel(old)
   }
-  state = { userId, ...EMPTY }
-  listeners.forEach((listener) => listener())
+  me.set({ userId, ...EMPTY })
   if (userId) follow(userId)
-}
-
-const subscribe = (listener: () => void) => {
-  listeners.add(listener)
-  return () => listeners.delete(listener)
 }
 
 /** Follow the given user (or nobody); call from the top of the app. */
@@ -97,5 +91,5 @@ export function useFollowMe(userId: string | null): void {
 }
 
 export function useMe(): MeState {
-  return useSyncExternalStore(subscribe, () => state)
+  return me.use((state) => state)
 }

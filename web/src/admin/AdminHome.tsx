@@ -7,6 +7,7 @@ import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { Badges } from '../screens/parts'
+import { Table } from '../Table'
 import { AdminPage } from './AdminNav'
 import { CreateMarket } from './CreateMarket'
 import { House } from './House'
@@ -63,43 +64,31 @@ function MarketsTable() {
   return (
     <section className="card" aria-labelledby="markets-title">
       <h2 id="markets-title">Markets</h2>
-      {!loaded && <p className="muted">Loading…</p>}
-      <div className="table-wrap">
-        <table className="admin-markets">
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Market</th>
-              <th scope="col">Status</th>
-              <th scope="col" className="num">Pool</th>
-              <th scope="col" className="num">Wagers</th>
-              <th scope="col" className="num">Pending</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {markets.map((m) => (
-              <tr key={m.id} data-market-id={m.id}>
-                <td>{m.id}</td>
-                <td className="title-cell">
-                  <a href={`/admin/markets/${m.id}`} onClick={follow}>
-                    {m.title}
-                  </a>
-                </td>
-                <td>
-                  <Badges market={m} />
-                </td>
-                <td className="num" data-testid="pool">{formatMinor(m.total_pool)}</td>
-                <td className="num">{m.outcomes.reduce((n, o) => n + o.wager_count, 0)}</td>
-                <td className="num" data-testid="pending">{waiting(m.id)}</td>
-                <td>
-                  <MarketActions market={m} pending={waiting(m.id)} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        className="admin-markets"
+        rows={markets}
+        rowKey={(m) => m.id}
+        rowProps={(m) => ({ 'data-market-id': m.id })}
+        loading={!loaded}
+        empty="No market yet: create one below."
+        columns={[
+          { header: '#', cell: (m) => m.id },
+          {
+            header: 'Market',
+            cellProps: () => ({ className: 'title-cell' }),
+            cell: (m) => (
+              <a href={`/admin/markets/${m.id}`} onClick={follow}>
+                {m.title}
+              </a>
+            ),
+          },
+          { header: 'Status', cell: (m) => <Badges market={m} /> },
+          { header: 'Pool', numeric: true, cell: (m) => formatMinor(m.total_pool), cellProps: () => ({ 'data-testid': 'pool' }) },
+          { header: 'Wagers', numeric: true, cell: (m) => m.outcomes.reduce((n, o) => n + o.wager_count, 0) },
+          { header: 'Pending', numeric: true, cell: (m) => waiting(m.id), cellProps: () => ({ 'data-testid': 'pending' }) },
+          { header: 'Actions', cell: (m) => <MarketActions market={m} pending={waiting(m.id)} /> },
+        ]}
+      />
     </section>
   )
 }

@@ -4,6 +4,7 @@ import { useMarket, useMarkets } from '../markets'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { Badges, OutcomeHeader, OutcomeRow } from '../screens/parts'
+import { Table } from '../Table'
 import { AdminPage } from './AdminNav'
 import { Corrections, useMarketWagers } from './Corrections'
 import { MarketActions } from './MarketActions'
@@ -11,41 +12,28 @@ import { PendingWagers, usePending } from './PendingWagers'
 import { Settlement } from './Settlement'
 
 function Wagers({ marketId, version }: { marketId: number; version: number }) {
-  const { data } = useMarketWagers(marketId, version)
+  const { data, loading } = useMarketWagers(marketId, version)
   const wagers = data ?? []
   return (
     <section className="card" aria-labelledby="all-wagers-title">
       <h2 id="all-wagers-title">Every wager ({wagers.length})</h2>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Wager</th>
-              <th scope="col">Bettor</th>
-              <th scope="col">Outcome</th>
-              <th scope="col" className="num">Stake</th>
-              <th scope="col" className="num">Odds</th>
-              <th scope="col">Approval</th>
-              <th scope="col">Settlement</th>
-              <th scope="col" className="num">Payout</th>
-            </tr>
-          </thead>
-          <tbody>
-            {wagers.map((w) => (
-              <tr key={w.id} data-wager-id={w.id}>
-                <td>#{w.id}</td>
-                <td>{w.user_id.slice(0, 8)}</td>
-                <td>{w.outcome_label}</td>
-                <td className="num">{formatMinor(w.stake)}</td>
-                <td className="num">{formatOdds(w.odds, 4)}</td>
-                <td>{w.approval}</td>
-                <td className={`state-${w.settlement}`}>{w.settlement}</td>
-                <td className="num">{w.payout === null ? '–' : formatMinor(w.payout)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        rows={wagers}
+        rowKey={(w) => w.id}
+        rowProps={(w) => ({ 'data-wager-id': w.id })}
+        empty="No wager on this market yet."
+        loading={loading}
+        columns={[
+          { header: 'Wager', cell: (w) => `#${w.id}` },
+          { header: 'Bettor', cell: (w) => w.user_id.slice(0, 8) },
+          { header: 'Outcome', cell: (w) => w.outcome_label },
+          { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+          { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+          { header: 'Approval', cell: (w) => w.approval },
+          { header: 'Settlement', cell: (w) => w.settlement, cellProps: (w) => ({ className: `state-${w.settlement}` }) },
+          { header: 'Payout', numeric: true, cell: (w) => (w.payout === null ? '–' : formatMinor(w.payout)) },
+        ]}
+      />
     </section>
   )
 }

@@ -3,6 +3,7 @@
 import { useState } from 'react'
 import { rows, useLoad } from '../load'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { AdminPage } from './AdminNav'
 import { useAdminRevision } from './live'
 
@@ -23,7 +24,7 @@ export function AuditLog({ isAdmin }: { isAdmin: boolean }) {
   const revision = useAdminRevision()
   const [market, setMarket] = useState('')
   const marketId = /^\d+$/.test(market.trim()) ? Number(market.trim()) : null
-  const { data, error } = useLoad(() => {
+  const { data, error, loading } = useLoad(() => {
     let query = supabase()
       .from('admin_actions')
       .select('id,actor,actor_role,action,market_id,wager_id,reason,before,after,created_at')
@@ -40,41 +41,37 @@ export function AuditLog({ isAdmin }: { isAdmin: boolean }) {
       </label>
       {error && <p className="error">{error}</p>}
       <section className="card">
-        <div className="table-wrap">
-          <table className="audit">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Action</th>
-                <th scope="col">Who</th>
-                <th scope="col">Market</th>
-                <th scope="col">Wager</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(data ?? []).map((a) => (
-                <tr key={a.id}>
-                  <td>{new Date(a.created_at).toLocaleString()}</td>
-                  <td>{a.action}</td>
-                  <td>
-                    {a.actor ? a.actor.slice(0, 8) : ''} <span className="muted">{a.actor_role}</span>
-                  </td>
-                  <td>{a.market_id ?? ''}</td>
-                  <td>{a.wager_id ?? ''}</td>
-                  <td className="wrap">{a.reason ?? ''}</td>
-                  <td>
-                    <details>
-                      <summary>before / after</summary>
-                      <pre>{JSON.stringify({ before: a.before, after: a.after }, null, 1)}</pre>
-                    </details>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          className="audit"
+          rows={data ?? []}
+          loading={loading}
+          rowKey={(a) => a.id}
+          empty={marketId === null ? 'No action yet.' : `No action on market ${marketId}.`}
+          columns={[
+            { header: 'When', cell: (a) => new Date(a.created_at).toLocaleString() },
+            { header: 'Action', cell: (a) => a.action },
+            {
+              header: 'Who',
+              cell: (a) => (
+                <>
+                  {a.actor ? a.actor.slice(0, 8) : ''} <span className="muted">{a.actor_role}</span>
+                </>
+              ),
+            },
+            { header: 'Market', cell: (a) => a.market_id ?? '' },
+            { header: 'Wager', cell: (a) => a.wager_id ?? '' },
+            { header: 'Reason', cell: (a) => a.reason ?? '', cellProps: () => ({ className: 'wrap' }) },
+            {
+              header: 'Change',
+              cell: (a) => (
+                <details>
+                  <summary>before / after</summary>
+                  <pre>{JSON.stringify({ before: a.before, after: a.after }, null, 1)}</pre>
+                </details>
+              ),
+            },
+          ]}
+        />
       </section>
     </AdminPage>
   )

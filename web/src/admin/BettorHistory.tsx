@@ -7,13 +7,14 @@
 // wagers up to each one, in the order they were settled (the `wager_results` view).
 import { useEffect, useMemo, useRef } from 'react'
 import type { ChartConfiguration, ChartDataset } from 'chart.js'
-import { LineChart } from '../depth/LineChart'
+import { LineChart } from '../charts/LineChart'
 import { rows, useLoad } from '../load'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { USER_STATS_COLUMNS, type UserStats } from '../screens/MyBets'
 import { supabase } from '../supabase'
-import { ChartCanvas, clock } from './ChartCanvas'
+import { Table } from '../Table'
+import { ChartCanvas, clock } from '../charts/ChartCanvas'
 import { WAGER_COLUMNS, type AdminWager } from './Corrections'
 import { useAdminRevision } from './live'
 
@@ -110,7 +111,7 @@ function ResultChart({ results }: { results: Result[] }) {
 }
 
 function BalanceChart({ entries }: { entries: Entry[] }) {
-  const { labels, datasets } = useMemo(() => {
+  const { times, datasets, notes } = useMemo(() => {
     const oldest = [...entries].reverse()
     const data: ChartDataset<'line', (number | null)[]>[] = [
       {
@@ -122,13 +123,18 @@ function BalanceChart({ entries }: { entries: Entry[] }) {
         stepped: true,
       },
     ]
-    return { labels: oldest.map((e) => `${clock(e.created_at)} ${e.kind}`), datasets: data }
+    return { times: oldest.map((e) => Date.parse(e.created_at)), datasets: data, notes: oldest.map((e) => e.kind) }
   }, [entries])
   if (entries.length === 0) return <p className="muted">No ledger entry yet.</p>
   return (
-    <div data-testid="balance-chart" data-points={entries.length}>
-      <LineChart label="The bettor's balance after each ledger entry" labels={labels} datasets={datasets} formatY={money} />
-    </div>
+    <LineChart
+      label="The bettor's balance after each ledger entry, over time"
+      times={times}
+      datasets={datasets}
+      notes={notes}
+      formatY={money}
+      testId="balance-chart"
+    />
   )
 }
 
@@ -240,48 +246,46 @@ export function BettorHistory({ userId, focus }: { userId: string; focus: number
           <BalanceChart entries={ledger.data ?? []} />
         </div>
       </div>
-      <div className="table-wrap">
-        <table className="bettor-wagers">
-          <thead>
-            <tr>
-              <th scope="col">Wager</th>
-              <th scope="col">Placed</th>
-              <th scope="col">Market</th>
-              <th scope="col">Outcome</th>
-              <th scope="col" className="num">Stake</th>
-              <th scope="col" className="num">Odds</th>
-              <th scope="col">State</th>
-              <th scope="col" className="num">Payout</th>
-              <th scope="col" className="num">Result</th>
-              <th scope="col" className="num">Running</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((w) => (
-              <tr key={w.id} data-wager-id={w.id}>
-                <td>#{w.id}</td>
-                <td>{new Date(w.created_at).toLocaleString()}</td>
-                <td>
-                  <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
-                    {w.market_title}
-                  </a>
-                </td>
-                <td>{w.outcome_label}</td>
-                <td className="num">{formatMinor(w.stake)}</td>
-                <td className="num">{formatOdds(w.odds, 4)}</td>
-                <td className={`state-${w.settlement}`}>{wagerState(w)}</td>
-                <td className="num">{w.payout === null ? '–' : formatMinor(w.payout)}</td>
-                <td className={`num ${w.profit !== null && w.profit < 0 ? 'minus' : w.profit ? 'plus' : ''}`} data-testid="result">
-                  {w.settled_at === null || w.profit === null ? '–' : formatMinor(w.profit)}
-                </td>
-                <td className="num" data-testid="running">
-                  {running.has(w.id) ? formatMinor(running.get(w.id) ?? 0) : '–'}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        className="bettor-wagers"
+        rows={list}
+        rowKey={(w) => w.id}
+        rowProps={(w) => ({ 'data-wager-id': w.id })}
+        empty="No wager yet."
+        loading={wagers.loading}
+        columns={[
+          { header: 'Wager', cell: (w) => `#${w.id}` },
+          { header: 'Placed', cell: (w) => new Date(w.created_at).toLocaleString() },
+          {
+            header: 'Market',
+            cell: (w) => (
+              <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
+                {w.market_title}
+              </a>
+            ),
+          },
+          { header: 'Outcome', cell: (w) => w.outcome_label },
+          { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+          { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+          { header: 'State', cell: wagerState, cellProps: (w) => ({ className: `state-${w.settlement}` }) },
+          { header: 'Payout', numeric: true, cell: (w) => (w.payout === null ? '–' : formatMinor(w.payout)) },
+          {
+            header: 'Result',
+            numeric: true,
+            cell: (w) => (w.settled_at === null || w.profit === null ? '–' : formatMinor(w.profit)),
+            cellProps: (w) => ({
+              className: w.profit !== null && w.profit < 0 ? 'minus' : w.profit ? 'plus' : '',
+              'data-testid': 'result',
+            }),
+          },
+          {
+            header: 'Running',
+            numeric: true,
+            cell: (w) => (running.has(w.id) ? formatMinor(running.get(w.id) ?? 0) : '–'),
+            cellProps: () => ({ 'data-testid': 'running' }),
+          },
+        ]}
+      />
     </div>
   )
 }

@@ -7,6 +7,7 @@ import { call, everyRow, rows, useLoad } from '../load'
 import type { Market } from '../markets'
 import { formatMinor, formatOdds } from '../money'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { ConfirmDialog } from './ConfirmDialog'
 import { useAdminRevision } from './live'
 
@@ -179,38 +180,27 @@ export function Corrections({ market }: { market: Market }) {
       {canVoid && (
         <div>
           <h3>Void one wager</h3>
-          {voidable.length === 0 ? (
-            <p className="muted">No accepted wager is open on this market.</p>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Wager</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col" className="num">Stake</th>
-                    <th scope="col" className="num">Odds</th>
-                    <th scope="col" />
-                  </tr>
-                </thead>
-                <tbody>
-                  {voidable.map((w) => (
-                    <tr key={w.id}>
-                      <td>#{w.id}</td>
-                      <td>{w.outcome_label}</td>
-                      <td className="num">{formatMinor(w.stake)}</td>
-                      <td className="num">{formatOdds(w.odds, 4)}</td>
-                      <td>
-                        <button type="button" className="danger small" aria-label={`Void wager ${w.id}`} onClick={() => setPending({ kind: 'void', wager: w })}>
-                          Void
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          <Table
+            rows={voidable}
+            rowKey={(w) => w.id}
+            empty="No accepted wager is open on this market."
+            loading={wagers.loading}
+            columns={[
+              { header: 'Wager', cell: (w) => `#${w.id}` },
+              { header: 'Outcome', cell: (w) => w.outcome_label },
+              { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+              { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+              {
+                header: '',
+                key: 'void',
+                cell: (w) => (
+                  <button type="button" className="danger small" aria-label={`Void wager ${w.id}`} onClick={() => setPending({ kind: 'void', wager: w })}>
+                    Void
+                  </button>
+                ),
+              },
+            ]}
+          />
         </div>
       )}
       {!canVoid && market.status !== 'settled' && <p className="muted">Nothing to correct.</p>}

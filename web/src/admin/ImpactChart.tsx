@@ -1,10 +1,11 @@
-// Price impact over time (DBGP 6.5): a scatter of percentage points against the time of day, one
+// Price impact over time (DBGP 6.5): a scatter of percentage points on a time axis, one
 // point per quote from the telemetry (what bettors asked) and, when given, one per accepted wager
 // that moved its outcome's share (get_market_depth's price_impact_events: what was placed).
 import { useMemo } from 'react'
 import type { ChartConfiguration } from 'chart.js'
 import { formatMinor } from '../money'
-import { ChartCanvas, clock } from './ChartCanvas'
+import { ChartCanvas } from '../charts/ChartCanvas'
+import { timeScale } from '../charts/timeAxis'
 
 export interface ImpactQuote {
   created_at: string
@@ -28,6 +29,7 @@ export function ImpactChart({ quotes, events }: { quotes: ImpactQuote[]; events:
   const config = useMemo((): ChartConfiguration => {
     const quoted: Point[] = quotes.map((q) => ({ x: new Date(q.created_at).getTime(), y: q.price_impact_pp, stake: q.stake }))
     const placed: Point[] = events.map((e) => ({ x: new Date(e.at).getTime(), y: e.impact_pp, stake: e.stake }))
+    const { axis, x } = timeScale([...quoted, ...placed].map((p) => p.x))
     return {
       type: 'scatter',
       data: {
@@ -45,13 +47,13 @@ export function ImpactChart({ quotes, events }: { quotes: ImpactQuote[]; events:
             callbacks: {
               label: (item) => {
                 const point = item.raw as Point
-                return `${item.dataset.label}: ${point.y.toFixed(2)} pp, stake ${formatMinor(point.stake)} at ${clock(point.x)}`
+                return `${item.dataset.label}: ${point.y.toFixed(2)} pp, stake ${formatMinor(point.stake)} at ${axis.full(point.x)}`
               },
             },
           },
         },
         scales: {
-          x: { type: 'linear', ticks: { maxTicksLimit: 6, callback: (value) => clock(Number(value)) } },
+          x,
           y: { beginAtZero: true, title: { display: true, text: 'pp' }, ticks: { callback: (value) => `${Number(value).toFixed(1)}` } },
         },
       },

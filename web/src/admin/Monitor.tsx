@@ -9,6 +9,7 @@ import { useMarkets } from '../markets'
 import { formatMinor, formatOdds } from '../money'
 import { follow, replaceSearch, useSearch } from '../router'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
 import { BettorHistory, short, wagerState, type BettorWager } from './BettorHistory'
@@ -56,7 +57,7 @@ function Jobs() {
   const tick = Math.floor(useNow(3_000) / 3_000)
   const [retried, setRetried] = useState(0)
   const [message, setMessage] = useState<string | null>(null)
-  const { data, error } = useLoad(
+  const { data, error, loading } = useLoad(
     () =>
       rows<Job>(
         supabase()
@@ -85,49 +86,36 @@ function Jobs() {
       <p className="muted">Statistics, leaderboards, big wins and market figures, computed after each settlement.</p>
       {error && <p className="error">{error}</p>}
       {message && <p role="status">{message}</p>}
-      {jobs.length === 0 ? (
-        <p className="muted">Every job is done.</p>
-      ) : (
-        <>
-          <button type="button" className="secondary small" disabled={failed.length === 0} onClick={() => void retry(null)}>
-            Retry every failed job
-          </button>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">Handler</th>
-                  <th scope="col">Market</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" className="num">Attempts</th>
-                  <th scope="col">Last error</th>
-                  <th scope="col" />
-                </tr>
-              </thead>
-              <tbody>
-                {jobs.map((j) => (
-                  <tr key={j.id} data-job-id={j.id} data-handler={j.handler} data-market-id={j.market_id}>
-                    <td>#{j.id}</td>
-                    <td>{j.handler}</td>
-                    <td>{j.market_id}</td>
-                    <td className={j.status === 'failed' ? 'minus' : ''}>{j.status}</td>
-                    <td className="num">{j.attempts}</td>
-                    <td className="wrap">{j.last_error ?? ''}</td>
-                    <td>
-                      {j.status === 'failed' && (
-                        <button type="button" className="small primary" aria-label={`Retry job ${j.id}`} onClick={() => void retry(j.id)}>
-                          Retry
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        </>
+      {jobs.length > 0 && (
+        <button type="button" className="secondary small" disabled={failed.length === 0} onClick={() => void retry(null)}>
+          Retry every failed job
+        </button>
       )}
+      <Table
+        rows={jobs}
+        rowKey={(j) => j.id}
+        rowProps={(j) => ({ 'data-job-id': j.id, 'data-handler': j.handler, 'data-market-id': j.market_id })}
+        empty="Every job is done."
+        loading={loading}
+        columns={[
+          { header: 'Job', cell: (j) => `#${j.id}` },
+          { header: 'Handler', cell: (j) => j.handler },
+          { header: 'Market', cell: (j) => j.market_id },
+          { header: 'Status', cell: (j) => j.status, cellProps: (j) => ({ className: j.status === 'failed' ? 'minus' : '' }) },
+          { header: 'Attempts', numeric: true, cell: (j) => j.attempts },
+          { header: 'Last error', cell: (j) => j.last_error ?? '', cellProps: () => ({ className: 'wrap' }) },
+          {
+            header: '',
+            key: 'retry',
+            cell: (j) =>
+              j.status === 'failed' && (
+                <button type="button" className="small primary" aria-label={`Retry job ${j.id}`} onClick={() => void retry(j.id)}>
+                  Retry
+                </button>
+              ),
+          },
+        ]}
+      />
     </section>
   )
 }
@@ -154,46 +142,45 @@ function LatestWagers({ onBettor }: { onBettor: (userId: string) => void }) {
         {threshold === undefined ? 'its big-wager threshold' : formatMinor(threshold)} or more.
       </p>
       {latest.error && <p className="error">{latest.error}</p>}
-      <div className="table-wrap">
-        <table className="monitor">
-          <thead>
-            <tr>
-              <th scope="col">Wager</th>
-              <th scope="col">Placed</th>
-              <th scope="col">Market</th>
-              <th scope="col">Bettor</th>
-              <th scope="col">Outcome</th>
-              <th scope="col" className="num">Stake</th>
-              <th scope="col" className="num">Odds</th>
-              <th scope="col">State</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(latest.data ?? []).map((w) => (
-              <tr key={w.id} data-wager-id={w.id} className={w.is_big ? 'flagged' : undefined}>
-                <td>
-                  #{w.id} {w.is_big && <span className="badge big-flag">big</span>}
-                </td>
-                <td>{new Date(w.created_at).toLocaleTimeString()}</td>
-                <td>
-                  <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
-                    {w.market_title}
-                  </a>
-                </td>
-                <td>
-                  <button type="button" className="link" aria-label={`History of bettor ${short(w.user_id)}`} onClick={() => onBettor(w.user_id)}>
-                    {short(w.user_id)}
-                  </button>
-                </td>
-                <td>{w.outcome_label}</td>
-                <td className="num">{formatMinor(w.stake)}</td>
-                <td className="num">{formatOdds(w.odds, 4)}</td>
-                <td className={`state-${w.settlement}`}>{wagerState(w)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        className="monitor"
+        rows={latest.data ?? []}
+        rowKey={(w) => w.id}
+        rowProps={(w) => ({ 'data-wager-id': w.id, className: w.is_big ? 'flagged' : undefined })}
+        empty="No wager yet."
+        loading={latest.loading}
+        columns={[
+          {
+            header: 'Wager',
+            cell: (w) => (
+              <>
+                #{w.id} {w.is_big && <span className="badge big-flag">big</span>}
+              </>
+            ),
+          },
+          { header: 'Placed', cell: (w) => new Date(w.created_at).toLocaleTimeString() },
+          {
+            header: 'Market',
+            cell: (w) => (
+              <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
+                {w.market_title}
+              </a>
+            ),
+          },
+          {
+            header: 'Bettor',
+            cell: (w) => (
+              <button type="button" className="link" aria-label={`History of bettor ${short(w.user_id)}`} onClick={() => onBettor(w.user_id)}>
+                {short(w.user_id)}
+              </button>
+            ),
+          },
+          { header: 'Outcome', cell: (w) => w.outcome_label },
+          { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+          { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+          { header: 'State', cell: wagerState, cellProps: (w) => ({ className: `state-${w.settlement}` }) },
+        ]}
+      />
     </section>
   )
 }

@@ -5,6 +5,7 @@ import { call, everyRow, useLoad } from '../load'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { useAdminRevision } from './live'
 
 export interface PendingWager {
@@ -33,7 +34,7 @@ export function usePending(marketId: number | null) {
 }
 
 export function PendingWagers({ marketId }: { marketId: number | null }) {
-  const { data, error } = usePending(marketId)
+  const { data, error, loading } = usePending(marketId)
   const [done, setDone] = useState<Record<number, string>>({})
   const [failure, setFailure] = useState<string | null>(null)
 
@@ -58,61 +59,48 @@ export function PendingWagers({ marketId }: { marketId: number | null }) {
           {failure}
         </p>
       )}
-      {pending.length === 0 ? (
-        <p className="muted">No wager is waiting.</p>
-      ) : (
-        <div className="table-wrap">
-          <table className="pending">
-            <thead>
-              <tr>
-                <th scope="col">Wager</th>
-                {marketId === null && <th scope="col">Market</th>}
-                <th scope="col">Bettor</th>
-                <th scope="col">Outcome</th>
-                <th scope="col" className="num">Stake</th>
-                <th scope="col" className="num">Odds</th>
-                <th scope="col" className="num">Pays</th>
-                <th scope="col" className="num">Impact</th>
-                <th scope="col">Decide</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pending.map((w) => (
-                <tr key={w.wager_id} data-wager-id={w.wager_id}>
-                  <td>#{w.wager_id}</td>
-                  {marketId === null && (
-                    <td>
-                      <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
-                        {w.market_title}
-                      </a>
-                    </td>
-                  )}
-                  <td>{w.username ?? w.email ?? '–'}</td>
-                  <td>{w.outcome_label}</td>
-                  <td className="num">{formatMinor(w.stake)}</td>
-                  <td className="num">{formatOdds(w.odds, 4)}</td>
-                  <td className="num">{formatMinor(w.potential_payout)}</td>
-                  <td className="num">{w.price_impact_pp.toFixed(2)} pp</td>
-                  <td className="row-actions">
-                    {done[w.wager_id] ? (
-                      <span className="muted">{done[w.wager_id]}…</span>
-                    ) : (
-                      <>
-                        <button type="button" className="primary small" aria-label={`Approve wager ${w.wager_id}`} onClick={() => void decide(w, true)}>
-                          Approve
-                        </button>
-                        <button type="button" className="secondary small" aria-label={`Reject wager ${w.wager_id}`} onClick={() => void decide(w, false)}>
-                          Reject
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        className="pending"
+        rows={pending}
+        rowKey={(w) => w.wager_id}
+        rowProps={(w) => ({ 'data-wager-id': w.wager_id })}
+        empty="No wager is waiting."
+        loading={loading}
+        columns={[
+          { header: 'Wager', cell: (w) => `#${w.wager_id}` },
+          marketId === null && {
+            header: 'Market',
+            cell: (w) => (
+              <a href={`/admin/markets/${w.market_id}`} onClick={follow}>
+                {w.market_title}
+              </a>
+            ),
+          },
+          { header: 'Bettor', cell: (w) => w.username ?? w.email ?? '–' },
+          { header: 'Outcome', cell: (w) => w.outcome_label },
+          { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+          { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+          { header: 'Pays', numeric: true, cell: (w) => formatMinor(w.potential_payout) },
+          { header: 'Impact', numeric: true, cell: (w) => `${w.price_impact_pp.toFixed(2)} pp` },
+          {
+            header: 'Decide',
+            cellProps: () => ({ className: 'row-actions' }),
+            cell: (w) =>
+              done[w.wager_id] ? (
+                <span className="muted">{done[w.wager_id]}…</span>
+              ) : (
+                <>
+                  <button type="button" className="primary small" aria-label={`Approve wager ${w.wager_id}`} onClick={() => void decide(w, true)}>
+                    Approve
+                  </button>
+                  <button type="button" className="secondary small" aria-label={`Reject wager ${w.wager_id}`} onClick={() => void decide(w, false)}>
+                    Reject
+                  </button>
+                </>
+              ),
+          },
+        ]}
+      />
     </section>
   )
 }

@@ -4,6 +4,7 @@
 import { useState } from 'react'
 import { call, useLoad } from '../load'
 import { formatMinor } from '../money'
+import { Table } from '../Table'
 import { useAdminRevision } from './live'
 
 interface PendingWithdrawal {
@@ -18,7 +19,7 @@ interface PendingWithdrawal {
 
 export function PendingWithdrawals() {
   const revision = useAdminRevision()
-  const { data, error } = useLoad(
+  const { data, error, loading } = useLoad(
     () => call<PendingWithdrawal[]>('admin_list_pending_withdrawals'),
     [revision],
   )
@@ -51,71 +52,60 @@ export function PendingWithdrawals() {
           {failure}
         </p>
       )}
-      {pending.length === 0 ? (
-        <p className="muted">No withdrawal is waiting.</p>
-      ) : (
-        <>
-          <label>
-            Reason given when refusing
-            <input
-              name="withdrawal-reason"
-              autoComplete="off"
-              placeholder="refused by an admin"
-              value={reason}
-              onChange={(e) => setReason(e.target.value)}
-            />
-          </label>
-          <div className="table-wrap">
-            <table className="pending-withdrawals">
-              <thead>
-                <tr>
-                  <th scope="col">Withdrawal</th>
-                  <th scope="col">Bettor</th>
-                  <th scope="col" className="num">Amount</th>
-                  <th scope="col" className="num">Wallet now</th>
-                  <th scope="col">Asked</th>
-                  <th scope="col">Decide</th>
-                </tr>
-              </thead>
-              <tbody>
-                {pending.map((w) => (
-                  <tr key={w.withdrawal_id} data-withdrawal-id={w.withdrawal_id}>
-                    <td>#{w.withdrawal_id}</td>
-                    <td>{w.username ?? w.email ?? w.user_id.slice(0, 8)}</td>
-                    <td className="num">{formatMinor(w.amount)}</td>
-                    <td className="num">{formatMinor(w.wallet_balance)}</td>
-                    <td>{new Date(w.requested_at).toLocaleString()}</td>
-                    <td className="row-actions">
-                      {done[w.withdrawal_id] ? (
-                        <span className="muted">{done[w.withdrawal_id]}…</span>
-                      ) : (
-                        <>
-                          <button
-                            type="button"
-                            className="primary small"
-                            aria-label={`Approve withdrawal ${w.withdrawal_id}`}
-                            onClick={() => void decide(w, true)}
-                          >
-                            Approve
-                          </button>
-                          <button
-                            type="button"
-                            className="secondary small"
-                            aria-label={`Refuse withdrawal ${w.withdrawal_id}`}
-                            onClick={() => void decide(w, false)}
-                          >
-                            Refuse
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        </>
+      {pending.length > 0 && (
+        <label>
+          Reason given when refusing
+          <input
+            name="withdrawal-reason"
+            autoComplete="off"
+            placeholder="refused by an admin"
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+          />
+        </label>
       )}
+      <Table
+        className="pending-withdrawals"
+        rows={pending}
+        rowKey={(w) => w.withdrawal_id}
+        rowProps={(w) => ({ 'data-withdrawal-id': w.withdrawal_id })}
+        empty="No withdrawal is waiting."
+        loading={loading}
+        columns={[
+          { header: 'Withdrawal', cell: (w) => `#${w.withdrawal_id}` },
+          { header: 'Bettor', cell: (w) => w.username ?? w.email ?? w.user_id.slice(0, 8) },
+          { header: 'Amount', numeric: true, cell: (w) => formatMinor(w.amount) },
+          { header: 'Wallet now', numeric: true, cell: (w) => formatMinor(w.wallet_balance) },
+          { header: 'Asked', cell: (w) => new Date(w.requested_at).toLocaleString() },
+          {
+            header: 'Decide',
+            cellProps: () => ({ className: 'row-actions' }),
+            cell: (w) =>
+              done[w.withdrawal_id] ? (
+                <span className="muted">{done[w.withdrawal_id]}…</span>
+              ) : (
+                <>
+                  <button
+                    type="button"
+                    className="primary small"
+                    aria-label={`Approve withdrawal ${w.withdrawal_id}`}
+                    onClick={() => void decide(w, true)}
+                  >
+                    Approve
+                  </button>
+                  <button
+                    type="button"
+                    className="secondary small"
+                    aria-label={`Refuse withdrawal ${w.withdrawal_id}`}
+                    onClick={() => void decide(w, false)}
+                  >
+                    Refuse
+                  </button>
+                </>
+              ),
+          },
+        ]}
+      />
     </section>
   )
 }

@@ -10,6 +10,7 @@ import { refreshMarket, type Market } from '../markets'
 import { formatMinor } from '../money'
 import { useWho } from '../session'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { ConfirmDialog } from './ConfirmDialog'
 import { useAdminRevision } from './live'
 
@@ -94,30 +95,18 @@ function Figures({ preview }: { preview: Preview }) {
       {preview.wagers.length > 0 && (
         <details>
           <summary>Wager by wager ({preview.wagers.length})</summary>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Wager</th>
-                  <th scope="col">Bettor</th>
-                  <th scope="col" className="num">Stake</th>
-                  <th scope="col">Result</th>
-                  <th scope="col" className="num">Payout</th>
-                </tr>
-              </thead>
-              <tbody>
-                {preview.wagers.map((w) => (
-                  <tr key={w.wager_id}>
-                    <td>#{w.wager_id}</td>
-                    <td>{w.username ?? w.user_id.slice(0, 8)}</td>
-                    <td className="num">{formatMinor(w.stake)}</td>
-                    <td className={`state-${w.settlement}`}>{w.settlement}</td>
-                    <td className="num">{formatMinor(w.payout)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            rows={preview.wagers}
+            rowKey={(w) => w.wager_id}
+            empty="No wager."
+            columns={[
+              { header: 'Wager', cell: (w) => `#${w.wager_id}` },
+              { header: 'Bettor', cell: (w) => w.username ?? w.user_id.slice(0, 8) },
+              { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+              { header: 'Result', cell: (w) => w.settlement, cellProps: (w) => ({ className: `state-${w.settlement}` }) },
+              { header: 'Payout', numeric: true, cell: (w) => formatMinor(w.payout) },
+            ]}
+          />
         </details>
       )}
     </>

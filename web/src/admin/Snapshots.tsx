@@ -8,15 +8,16 @@
 // odds. Newer snapshots are read when the market moves and every 10 seconds.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { ChartDataset } from 'chart.js'
-import { LineChart } from '../depth/LineChart'
+import { PALETTE, clock } from '../charts/ChartCanvas'
+import { LineChart } from '../charts/LineChart'
 import { rows, type Answer } from '../load'
 import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
 import { navigate } from '../router'
 import { maxRows, supabase } from '../supabase'
+import { Table, type Column } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
-import { PALETTE, clock } from './ChartCanvas'
 
 type Span = '5m' | '15m' | '1h' | '6h' | '24h' | 'all'
 const SPANS: { span: Span; seconds: number | null; label: string }[] = [
@@ -250,20 +251,9 @@ export function MarketPicker({ id, tab, allLabel }: { id: number | null; tab: 's
   )
 }
 
-/** Axis labels: the time of day, with the date when the snapshots span more than one day. */
-function axisLabel(snapshots: Snapshot[]): (at: string) => string {
-  const first = snapshots[0]
-  const last = snapshots[snapshots.length - 1]
-  const days = first && last && new Date(first.taken_at).toDateString() !== new Date(last.taken_at).toDateString()
-  if (!days) return (at) => clock(at)
-  return (at) =>
-    new Date(at).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
-}
-
 function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }) {
-  const { labels, pools, prices } = useMemo(() => {
-    const label = axisLabel(snapshots)
-    const labels = snapshots.map((s) => label(s.taken_at))
+  const { times, pools, prices } = useMemo(() => {
+    const times = snapshots.map((s) => Date.parse(s.taken_at))
     const series = (pick: (o: SnapshotOutcome) => number | null, fill: boolean) =>
       market.outcomes.map((o, index): ChartDataset<'line', (number | null)[]> => {
         const colour = o.color ?? PALETTE[index % PALETTE.length]
@@ -280,17 +270,17 @@ function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }
           tension: 0.2,
         }
       })
-    return { labels, pools: series((p) => p.pool, true), prices: series((p) => p.odds, false) }
+    return { times, pools: series((p) => p.pool, true), prices: series((p) => p.odds, false) }
   }, [market.outcomes, snapshots])
   return (
     <div className="two">
       <div>
         <h3>Pool by outcome</h3>
-        <LineChart label="Each outcome's pool at every snapshot" labels={labels} datasets={pools} formatY={money} stacked />
+        <LineChart label="Each outcome's pool at every snapshot" times={times} datasets={pools} formatY={money} stacked />
       </div>
       <div>
         <h3>Odds by outcome</h3>
-        <LineChart label="Each outcome's odds at every snapshot" labels={labels} datasets={prices} formatY={odds} />
+        <LineChart label="Each outcome's odds at every snapshot" times={times} datasets={prices} formatY={odds} />
       </div>
     </div>
   )
@@ -298,44 +288,37 @@ function Charts({ market, snapshots }: { market: Market; snapshots: Snapshot[] }
 
 function SnapshotTable({ market, snapshots }: { market: Market; snapshots: Snapshot[] }) {
   return (
-    <div className="table-wrap">
-      <table className="snapshots">
-        <thead>
-          <tr>
-            <th scope="col">Taken</th>
-            <th scope="col">Reason</th>
-            <th scope="col" className="num">Version</th>
-            <th scope="col" className="num">Total pool</th>
-            <th scope="col" className="num">Takeout</th>
-            {market.outcomes.map((o) => (
-              <th key={o.outcome_id} scope="col" className="num">
+    <Table
+      className="snapshots"
+      rows={snapshots}
+      rowKey={moment}
+      rowProps={(s) => ({ 'data-reason': s.reason, 'data-version': s.market_version })}
+      empty="No snapshot."
+      columns={[
+        { header: 'Taken', cell: (s) => new Date(s.taken_at).toLocaleString() },
+        { header: 'Reason', cell: (s) => (s.reason === 'close' ? <span className="badge status-closed">close</span> : 'interval') },
+        { header: 'Version', numeric: true, cell: (s) => s.market_version },
+        { header: 'Total pool', numeric: true, cell: (s) => formatMinor(s.total_pool), cellProps: () => ({ 'data-testid': 'snapshot-pool' }) },
+        { header: 'Takeout', numeric: true, cell: (s) => formatMinor(s.takeout) },
+        ...market.outcomes.map(
+          (o): Column<Snapshot> => ({
+            key: `outcome-${o.outcome_id}`,
+            header: (
+              <>
                 {o.label}
                 <span className="sub">pool · share · odds</span>
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {snapshots.map((s) => (
-            <tr key={`${s.taken_at}-${s.reason}`} data-reason={s.reason} data-version={s.market_version}>
-              <td>{new Date(s.taken_at).toLocaleString()}</td>
-              <td>{s.reason === 'close' ? <span className="badge status-closed">close</span> : 'interval'}</td>
-              <td className="num">{s.market_version}</td>
-              <td className="num" data-testid="snapshot-pool">{formatMinor(s.total_pool)}</td>
-              <td className="num">{formatMinor(s.takeout)}</td>
-              {market.outcomes.map((o) => {
-                const p = s.outcomes.find((x) => x.outcome_id === o.outcome_id)
-                return (
-                  <td key={o.outcome_id} className="num" data-outcome-id={o.outcome_id}>
-                    {p ? `${formatMinor(p.pool)} · ${formatShare(p.share)} · ${formatOdds(p.odds)}` : '–'}
-                  </td>
-                )
-              })}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+              </>
+            ),
+            numeric: true,
+            cell: (s) => {
+              const p = s.outcomes.find((x) => x.outcome_id === o.outcome_id)
+              return p ? `${formatMinor(p.pool)} · ${formatShare(p.share)} · ${formatOdds(p.odds)}` : '–'
+            },
+            cellProps: () => ({ 'data-outcome-id': o.outcome_id }),
+          }),
+        ),
+      ]}
+    />
   )
 }
 

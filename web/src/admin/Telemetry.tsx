@@ -10,6 +10,7 @@ import { useMarkets, type Market } from '../markets'
 import { formatMinor, formatOdds, formatPoints, formatShare } from '../money'
 import { follow, useSearch } from '../router'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
 import { ImpactChart } from './ImpactChart'
@@ -248,66 +249,52 @@ export function Telemetry({ id, isAdmin }: { id: number | null; isAdmin: boolean
             {s && s.quotes > listed.length ? ` of ${s.quotes}` : ''})
           </span>
         </h2>
-        {listed.length === 0 ? (
-          <p className="muted">No quote matches.</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="telemetry">
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  {id === null && <th scope="col">Market</th>}
-                  <th scope="col">Outcome</th>
-                  <th scope="col">Bettor</th>
-                  <th scope="col" className="num">Stake</th>
-                  <th scope="col" className="num">Odds before</th>
-                  <th scope="col" className="num">Odds after</th>
-                  <th scope="col" className="num">Impact</th>
-                  <th scope="col" className="num">Share after</th>
-                </tr>
-              </thead>
-              <tbody>
-                {listed.map((q) => (
-                  <tr key={q.id} data-quote-id={q.id}>
-                    <td>{new Date(q.created_at).toLocaleString()}</td>
-                    {id === null && (
-                      <td>
-                        <a href={`/admin/markets/${q.market_id}/telemetry`} onClick={follow}>
-                          {marketOf(markets, q.market_id)?.title ?? `#${q.market_id}`}
-                        </a>
-                      </td>
-                    )}
-                    <td>{outcomeLabel(markets, q)}</td>
-                    <td>
-                      {q.user_id ? (
-                        <span className="row-actions">
-                          <button
-                            type="button"
-                            className="link"
-                            aria-label={`Only bettor ${short(q.user_id)}`}
-                            onClick={() => setBettorText(q.user_id ?? '')}
-                          >
-                            {short(q.user_id)}
-                          </button>
-                          <a href={`/admin/wagers?bettor=${q.user_id}`} onClick={follow} aria-label={`History of bettor ${short(q.user_id)}`}>
-                            history
-                          </a>
-                        </span>
-                      ) : (
-                        'anonymous'
-                      )}
-                    </td>
-                    <td className="num">{formatMinor(q.stake)}</td>
-                    <td className="num">{formatOdds(q.baseline_odds, 4)}</td>
-                    <td className="num">{formatOdds(q.effective_odds, 4)}</td>
-                    <td className="num" data-testid="impact">{formatPoints(q.price_impact_pp)}</td>
-                    <td className="num">{formatShare(q.share_after)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          className="telemetry"
+          rows={listed}
+          rowKey={(q) => q.id}
+          rowProps={(q) => ({ 'data-quote-id': q.id })}
+          empty="No quote matches."
+          loading={quotes.loading}
+          columns={[
+            { header: 'When', cell: (q) => new Date(q.created_at).toLocaleString() },
+            id === null && {
+              header: 'Market',
+              cell: (q) => (
+                <a href={`/admin/markets/${q.market_id}/telemetry`} onClick={follow}>
+                  {marketOf(markets, q.market_id)?.title ?? `#${q.market_id}`}
+                </a>
+              ),
+            },
+            { header: 'Outcome', cell: (q) => outcomeLabel(markets, q) },
+            {
+              header: 'Bettor',
+              cell: (q) =>
+                q.user_id ? (
+                  <span className="row-actions">
+                    <button
+                      type="button"
+                      className="link"
+                      aria-label={`Only bettor ${short(q.user_id)}`}
+                      onClick={() => setBettorText(q.user_id ?? '')}
+                    >
+                      {short(q.user_id)}
+                    </button>
+                    <a href={`/admin/wagers?bettor=${q.user_id}`} onClick={follow} aria-label={`History of bettor ${short(q.user_id)}`}>
+                      history
+                    </a>
+                  </span>
+                ) : (
+                  'anonymous'
+                ),
+            },
+            { header: 'Stake', numeric: true, cell: (q) => formatMinor(q.stake) },
+            { header: 'Odds before', numeric: true, cell: (q) => formatOdds(q.baseline_odds, 4) },
+            { header: 'Odds after', numeric: true, cell: (q) => formatOdds(q.effective_odds, 4) },
+            { header: 'Impact', numeric: true, cell: (q) => formatPoints(q.price_impact_pp), cellProps: () => ({ 'data-testid': 'impact' }) },
+            { header: 'Share after', numeric: true, cell: (q) => formatShare(q.share_after) },
+          ]}
+        />
       </section>
     </AdminPage>
   )

@@ -10,8 +10,9 @@
 // profit is the latest `profit` message, and the rest of house_summary is read again only when
 // the house moved or a wager starts or stops waiting (useHouseRevision).
 import type { RealtimeChannel } from '@supabase/supabase-js'
-import { useEffect, useSyncExternalStore } from 'react'
+import { useEffect } from 'react'
 import { refreshMarket } from '../markets'
+import { store } from '../store'
 import { supabase } from '../supabase'
 
 export interface HouseFigures {
@@ -33,17 +34,16 @@ export interface PendingArrival {
   created_at: string
 }
 
-let revision = 0
-let houseRevision = 0
-let house: HouseFigures | null = null // the latest `profit` message
-let arrivals: PendingArrival[] = [] // announced by wager_pending, not decided since, newest first
+interface Feed {
+  revision: number
+  houseRevision: number
+  house: HouseFigures | null // the latest `profit` message
+  arrivals: PendingArrival[] // announced by wager_pending, not decided since, newest first
+}
+
+const feed = store<Feed>({ revision: 0, houseRevision: 0, house: null, arrivals: [] })
 let channel: RealtimeChannel | null = null
 const timers = new Map<string, number>()
-const listeners = new Set<() => void>()
-
-function emit(): void {
-  listeners.forEach((listener) => listener())
-}
 
 /** Run `then` once, 150 ms after the first of a burst of calls with the same name. */
 function fold(name: string, then: () => void): void {
@@ -53,13 +53,12 @@ function fold(name: string, then: () => void): void {
     window.setTimeout(() => {
       timers.delete(name)
       then()
-      emit()
     }, 150),
   )
 }
 
-const bump = () => fold('revision', () => revision++)
-const bumpHouse = () => fold('house', () => houseRevision++)
+const bump = () => fold('revision', () => feed.set((f) => ({ ...f, revision: f.revision + 1 })))
+const bumpHouse = () => fold('house', () => feed.set((f) => ({ ...f, houseRevision: f.houseRevision + 1 })))
 
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
@@ -69,24 +68,21 @@ function onAdminMessage(event: string, payload: Record<string, unknown> | null):
   if (!payload) return
   if (event === 'profit') {
     if (isNumber(payload.profit) && isNumber(payload.balance) && isNumber(payload.version)) {
+      const { house } = feed.get()
       if (!house || payload.version > house.version) {
-        house = { balance: payload.balance, profit: payload.profit, version: payload.version }
-        emit()
+        const next = { balance: payload.balance, profit: payload.profit, version: payload.version }
+        feed.set((f) => ({ ...f, house: next }))
       }
     }
     bumpHouse() // the settled result, escrow and balances moved with it
   } else if (event === 'wager_pending') {
     if (isNumber(payload.id) && isNumber(payload.market_id)) {
       const arrival = payload as unknown as PendingArrival
-      arrivals = [arrival, ...arrivals.filter((w) => w.id !== arrival.id)]
-      emit()
+      feed.set((f) => ({ ...f, arrivals: [arrival, ...f.arrivals.filter((w) => w.id !== arrival.id)] }))
     }
     bumpHouse()
   } else if (event === 'wager_decided') {
-    if (isNumber(payload.id)) {
-      arrivals = arrivals.filter((w) => w.id !== payload.id)
-      emit()
-    }
+    if (isNumber(payload.id)) forgetArrival(payload.id)
     bumpHouse()
   } else if (event === 'withdrawal_pending' || event === 'withdrawal_decided') {
     bumpHouse() // house_summary counts the withdrawals waiting and what they hold
@@ -121,8 +117,7 @@ function start(): () => void {
   return () => {
     const old = channel
     channel = null
-    house = null
-    arrivals = []
+    feed.set((f) => ({ ...f, house: null, arrivals: [] }))
     if (old) void supabase().removeChannel(old)
   }
 }
@@ -137,33 +132,27 @@ export function useAdminFeed(userId: string | null): void {
 
 /** Forget a wager announced as waiting once it is known to be decided (approved, rejected). */
 export function forgetArrival(wagerId: number): void {
-  if (!arrivals.some((w) => w.id === wagerId)) return
-  arrivals = arrivals.filter((w) => w.id !== wagerId)
-  emit()
-}
-
-const subscribe = (listener: () => void) => {
-  listeners.add(listener)
-  return () => listeners.delete(listener)
+  if (!feed.get().arrivals.some((w) => w.id === wagerId)) return
+  feed.set((f) => ({ ...f, arrivals: f.arrivals.filter((w) => w.id !== wagerId) }))
 }
 
 /** A number that moves whenever a wager or an admin message arrives. */
 export function useAdminRevision(): number {
-  return useSyncExternalStore(subscribe, () => revision)
+  return feed.use((f) => f.revision)
 }
 
 /** A number that moves when house_summary's figures may have changed: the house moved (a
  *  `profit` message), a wager started or stopped waiting, or the feed (re)connected. */
 export function useHouseRevision(): number {
-  return useSyncExternalStore(subscribe, () => houseRevision)
+  return feed.use((f) => f.houseRevision)
 }
 
 /** The house's latest `profit` message, or null when none arrived. */
 export function useHouseMessage(): HouseFigures | null {
-  return useSyncExternalStore(subscribe, () => house)
+  return feed.use((f) => f.house)
 }
 
 /** The wagers announced by `wager_pending` and not decided since, newest first. */
 export function usePendingArrivals(): PendingArrival[] {
-  return useSyncExternalStore(subscribe, () => arrivals)
+  return feed.use((f) => f.arrivals)
 }

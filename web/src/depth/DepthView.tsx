@@ -4,11 +4,13 @@
 // pressure index. Asked again when the market moves and every 10 seconds (new snapshots).
 import { useMemo, useState } from 'react'
 import type { ChartDataset } from 'chart.js'
+import { PALETTE, clock } from '../charts/ChartCanvas'
+import { LineChart } from '../charts/LineChart'
 import { call, useLoad } from '../load'
 import type { Market } from '../markets'
 import { formatMinor, formatOdds, formatPoints, formatShare } from '../money'
+import { Table } from '../Table'
 import { useNow } from '../time'
-import { LineChart } from './LineChart'
 
 type Window = '5m' | '15m' | '1h'
 const WINDOWS: Window[] = ['5m', '15m', '1h']
@@ -51,53 +53,50 @@ interface Depth {
   pressure: { index: number | null; outcome_id: number | null; stake: number; volume: number }
 }
 
-const PALETTE = ['#60a5fa', '#f87171', '#34d399', '#fbbf24', '#c084fc', '#2dd4bf']
 const money = (value: number) => formatMinor(value)
 const percent = (value: number) => formatShare(value)
-const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
 
 function Distribution({ depth }: { depth: Depth }) {
   return (
-    <div className="table-wrap">
-      <table className="distribution">
-        <thead>
-          <tr>
-            <th scope="col">Outcome</th>
-            <th scope="col" className="num">Share</th>
-            <th scope="col" className="num">Change</th>
-            <th scope="col" className="num">Odds</th>
-            <th scope="col" className="num">Staked</th>
-            <th scope="col" className="num">Wagers</th>
-          </tr>
-        </thead>
-        <tbody>
-          {depth.outcomes.map((o) => (
-            <tr key={o.outcome_id} data-outcome-id={o.outcome_id}>
-              <td>
-                <span className="chip" style={{ background: o.color ?? undefined }} aria-hidden="true" /> {o.label}
-                <span className="depth-bar" aria-hidden="true">
-                  <span style={{ width: `${Math.round(o.share * 100)}%`, background: o.color ?? undefined }} />
-                </span>
-              </td>
-              <td className="num">{formatShare(o.share)}</td>
-              <td className={`num ${o.share_change_pp > 0 ? 'plus' : o.share_change_pp < 0 ? 'minus' : ''}`} data-testid="share-change">
-                {o.share_change_pp > 0 ? '▲ ' : o.share_change_pp < 0 ? '▼ ' : ''}
-                {formatPoints(o.share_change_pp)}
-              </td>
-              <td className="num">{formatOdds(o.odds)}</td>
-              <td className="num">{formatMinor(o.pool)}</td>
-              <td className="num">{o.wager_count}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      className="distribution"
+      rows={depth.outcomes}
+      rowKey={(o) => o.outcome_id}
+      rowProps={(o) => ({ 'data-outcome-id': o.outcome_id })}
+      empty="No outcome."
+      columns={[
+        {
+          header: 'Outcome',
+          cell: (o) => (
+            <>
+              <span className="chip" style={{ background: o.color ?? undefined }} aria-hidden="true" /> {o.label}
+              <span className="depth-bar" aria-hidden="true">
+                <span style={{ width: `${Math.round(o.share * 100)}%`, background: o.color ?? undefined }} />
+              </span>
+            </>
+          ),
+        },
+        { header: 'Share', numeric: true, cell: (o) => formatShare(o.share) },
+        {
+          header: 'Change',
+          numeric: true,
+          cell: (o) => `${o.share_change_pp > 0 ? '▲ ' : o.share_change_pp < 0 ? '▼ ' : ''}${formatPoints(o.share_change_pp)}`,
+          cellProps: (o) => ({
+            className: o.share_change_pp > 0 ? 'plus' : o.share_change_pp < 0 ? 'minus' : '',
+            'data-testid': 'share-change',
+          }),
+        },
+        { header: 'Odds', numeric: true, cell: (o) => formatOdds(o.odds) },
+        { header: 'Staked', numeric: true, cell: (o) => formatMinor(o.pool) },
+        { header: 'Wagers', numeric: true, cell: (o) => o.wager_count },
+      ]}
+    />
   )
 }
 
 function Charts({ depth }: { depth: Depth }) {
-  const { labels, pools, shares } = useMemo(() => {
-    const labels = depth.snapshots.map((s) => time(s.taken_at))
+  const { times, pools, shares } = useMemo(() => {
+    const times = depth.snapshots.map((s) => Date.parse(s.taken_at))
     const series = (pick: (o: { pool: number; share: number }) => number, fill: boolean) =>
       depth.outcomes.map(
         (o, index): ChartDataset<'line', (number | null)[]> => ({
@@ -113,7 +112,7 @@ function Charts({ depth }: { depth: Depth }) {
           tension: 0.2,
         }),
       )
-    return { labels, pools: series((p) => p.pool, true), shares: series((p) => p.share, false) }
+    return { times, pools: series((p) => p.pool, true), shares: series((p) => p.share, false) }
   }, [depth])
   if (depth.snapshots.length === 0)
     return <p className="muted">No pool snapshot in this window yet (one is taken every few seconds while the market is open).</p>
@@ -121,11 +120,11 @@ function Charts({ depth }: { depth: Depth }) {
     <div className="two">
       <div>
         <h3>Pool depth</h3>
-        <LineChart label="Pool depth by outcome over the window" labels={labels} datasets={pools} formatY={money} stacked />
+        <LineChart label="Pool depth by outcome over the window" times={times} datasets={pools} formatY={money} stacked />
       </div>
       <div>
         <h3>Share history</h3>
-        <LineChart label="Share of the pool by outcome over the window" labels={labels} datasets={shares} formatY={percent} max={1} />
+        <LineChart label="Share of the pool by outcome over the window" times={times} datasets={shares} formatY={percent} max={1} />
       </div>
     </div>
   )
@@ -184,7 +183,7 @@ export function DepthView({ market }: { market: Market }) {
                   {depth.largest_wagers.map((w, i) => (
                     <li key={i}>
                       <strong>{formatMinor(w.stake)}</strong> on {label(w.outcome_id)} at {formatOdds(w.odds)}{' '}
-                      <span className="muted">{time(w.placed_at)}</span>
+                      <span className="muted">{clock(w.placed_at)}</span>
                       {w.mine && <span className="badge">yours</span>}
                     </li>
                   ))}
@@ -216,7 +215,7 @@ export function DepthView({ market }: { market: Market }) {
                     <li key={i}>
                       {formatMinor(e.stake)} on {label(e.outcome_id)}: {formatShare(e.share_before)} →{' '}
                       {formatShare(e.share_after)} (<span className="plus">{formatPoints(e.impact_pp)}</span>){' '}
-                      <span className="muted">{time(e.at)}</span>
+                      <span className="muted">{clock(e.at)}</span>
                     </li>
                   ))}
                 </ol>

@@ -12,7 +12,7 @@ export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) 
   const market = useMarket(id)
   const { loaded } = useMarkets()
   const { balance } = useMe()
-  const { wagers, error } = useMyWagers(id)
+  const { wagers, error, loading } = useMyWagers(id)
   const now = useNow()
 
   if (!market) {
@@ -72,11 +72,7 @@ export function MarketPage({ id, signedIn }: { id: number; signedIn: boolean }) 
         <section className="card" aria-labelledby="mine-title">
           <h2 id="mine-title">Your wagers on this market</h2>
           {error && <p className="error">{error}</p>}
-          {wagers.length === 0 ? (
-            <p className="muted">None yet.</p>
-          ) : (
-            <WagerTable wagers={wagers} showMarket={false} />
-          )}
+          <WagerTable wagers={wagers} showMarket={false} empty="None yet." loading={loading} />
         </section>
       )}
     </main>

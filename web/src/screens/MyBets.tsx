@@ -3,6 +3,7 @@
 // admin's correction did to a wager while the page was open (a wager voided on its own, a result
 // withdrawn) is also said in words above the list.
 import { useEffect, useRef, useState } from 'react'
+import { rows, useLoad } from '../load'
 import { useMe } from '../me'
 import { formatMinor } from '../money'
 import { supabase } from '../supabase'
@@ -24,17 +25,11 @@ export const USER_STATS_COLUMNS = 'wagers,wins,wagered,won,profit'
 /** The user's totals as the engine keeps them (the `user_stats` view): no sums in the browser. */
 function Totals() {
   const { userId, wagersRevision } = useMe()
-  const [stats, setStats] = useState<UserStats | null>(null)
-  useEffect(() => {
-    if (!userId) return
-    void supabase()
-      .from('user_stats')
-      .select(USER_STATS_COLUMNS)
-      .eq('user_id', userId)
-      .then(({ data, error }) => {
-        if (!error) setStats(((data as unknown as UserStats[]) ?? [])[0] ?? null)
-      })
-  }, [userId, wagersRevision])
+  const { data } = useLoad(
+    userId ? () => rows<UserStats>(supabase().from('user_stats').select(USER_STATS_COLUMNS).eq('user_id', userId)) : null,
+    [userId, wagersRevision],
+  )
+  const stats = data?.[0] ?? null
   if (!stats) return null
   return (
     <dl className="facts card">
@@ -92,7 +87,7 @@ function useCorrections(wagers: Wager[]): string[] {
 }
 
 export function MyBets() {
-  const { wagers, error } = useMyWagers(null)
+  const { wagers, error, loading } = useMyWagers(null)
   const news = useCorrections(wagers)
   const [filter, setFilter] = useState<Filter>('all')
   const [market, setMarket] = useState('all')
@@ -135,13 +130,9 @@ export function MyBets() {
         ))}
       </div>
       {error && <p className="error">{error}</p>}
-      {shown.length === 0 ? (
-        <p className="muted">No wagers here yet.</p>
-      ) : (
-        <section className="card">
-          <WagerTable wagers={shown} showMarket />
-        </section>
-      )}
+      <section className="card">
+        <WagerTable wagers={shown} showMarket empty="No wagers here yet." loading={loading} />
+      </section>
     </main>
   )
 }

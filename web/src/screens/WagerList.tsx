@@ -1,12 +1,12 @@
 // A list of the user's own wagers (the `my_wagers` view), reloaded when any of them changes: the
 // socket sends a `my_wagers` row for every change, an admin's correction included (a wager
 // voided on its own, a settlement reversed), so the list never waits for a reload of the page.
-import { useEffect, useState } from 'react'
-import { fromRest } from '../errors'
+import { rows, useLoad } from '../load'
 import { useMe } from '../me'
 import { formatMinor, formatOdds } from '../money'
 import { follow } from '../router'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 
 export interface Wager {
   id: number
@@ -34,81 +34,68 @@ export function wagerState(w: Wager): string {
   return { open: 'Open', won: 'Won', lost: 'Lost', void: 'Refunded' }[w.settlement]
 }
 
-export function useMyWagers(marketId: number | null): { wagers: Wager[]; error: string | null } {
+const NONE: Wager[] = []
+
+/** The user's wagers (on one market, or all), read again on every change to any of them. */
+export function useMyWagers(marketId: number | null): { wagers: Wager[]; error: string | null; loading: boolean } {
   const { userId, wagersRevision } = useMe()
-  const [wagers, setWagers] = useState<Wager[]>([])
-  const [error, setError] = useState<string | null>(null)
-  useEffect(() => {
-    if (!userId) {
-      setWagers([])
-      return
-    }
-    let current = true
-    let query = supabase()
-      .from('my_wagers')
-      .select(
-        'id,market_id,market_title,market_status,outcome_label,stake,odds,potential_payout,' +
-          'approval,settlement,payout,profit,created_at',
-      )
-      .order('created_at', { ascending: false })
-      .limit(200)
-    if (marketId !== null) query = query.eq('market_id', marketId)
-    void query.then(({ data, error: failed }) => {
-      if (!current) return
-      if (failed) setError(fromRest(failed).text)
-      else {
-        setError(null)
-        setWagers(data as unknown as Wager[])
-      }
-    })
-    return () => {
-      current = false
-    }
-  }, [userId, wagersRevision, marketId])
-  return { wagers, error }
+  const { data, error, loading } = useLoad(
+    userId
+      ? () => {
+          let query = supabase()
+            .from('my_wagers')
+            .select(
+              'id,market_id,market_title,market_status,outcome_label,stake,odds,potential_payout,' +
+                'approval,settlement,payout,profit,created_at',
+            )
+            .order('created_at', { ascending: false })
+            .limit(200)
+          if (marketId !== null) query = query.eq('market_id', marketId)
+          return rows<Wager>(query)
+        }
+      : null,
+    [userId, wagersRevision, marketId],
+  )
+  return { wagers: data ?? NONE, error, loading }
 }
 
-export function WagerTable({ wagers, showMarket }: { wagers: Wager[]; showMarket: boolean }) {
+export function WagerTable({ wagers, showMarket, empty, loading }: {
+  wagers: Wager[]
+  showMarket: boolean
+  empty: string
+  loading?: boolean
+}) {
   return (
-    <div className="table-wrap">
-      <table className="wagers">
-        <thead>
-          <tr>
-            <th scope="col">Placed</th>
-            {showMarket && <th scope="col">Market</th>}
-            <th scope="col">Outcome</th>
-            <th scope="col" className="num">Stake</th>
-            <th scope="col" className="num">Odds</th>
-            <th scope="col" className="num">Pays if it wins</th>
-            <th scope="col">State</th>
-            <th scope="col" className="num">Payout</th>
-            <th scope="col" className="num">Profit</th>
-          </tr>
-        </thead>
-        <tbody>
-          {wagers.map((w) => (
-            <tr key={w.id} data-wager-id={w.id}>
-              <td>{new Date(w.created_at).toLocaleString()}</td>
-              {showMarket && (
-                <td>
-                  <a href={`/markets/${w.market_id}`} onClick={follow}>
-                    {w.market_title}
-                  </a>
-                </td>
-              )}
-              <td>{w.outcome_label}</td>
-              <td className="num">{formatMinor(w.stake)}</td>
-              <td className="num">{formatOdds(w.odds, 4)}</td>
-              <td className="num">{formatMinor(w.potential_payout)}</td>
-              <td className={`state-${w.settlement}`}>{wagerState(w)}</td>
-              <td className="num">{w.payout === null ? '–' : formatMinor(w.payout)}</td>
-              <td className={`num ${(w.profit ?? 0) < 0 ? 'minus' : 'plus'}`}>
-                {w.profit === null ? '–' : formatMinor(w.profit)}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      className="wagers"
+      rows={wagers}
+      rowKey={(w) => w.id}
+      rowProps={(w) => ({ 'data-wager-id': w.id })}
+      empty={empty}
+      loading={loading}
+      columns={[
+        { header: 'Placed', cell: (w) => new Date(w.created_at).toLocaleString() },
+        showMarket && {
+          header: 'Market',
+          cell: (w) => (
+            <a href={`/markets/${w.market_id}`} onClick={follow}>
+              {w.market_title}
+            </a>
+          ),
+        },
+        { header: 'Outcome', cell: (w) => w.outcome_label },
+        { header: 'Stake', numeric: true, cell: (w) => formatMinor(w.stake) },
+        { header: 'Odds', numeric: true, cell: (w) => formatOdds(w.odds, 4) },
+        { header: 'Pays if it wins', numeric: true, cell: (w) => formatMinor(w.potential_payout) },
+        { header: 'State', cell: wagerState, cellProps: (w) => ({ className: `state-${w.settlement}` }) },
+        { header: 'Payout', numeric: true, cell: (w) => (w.payout === null ? '–' : formatMinor(w.payout)) },
+        {
+          header: 'Profit',
+          numeric: true,
+          cell: (w) => (w.profit === null ? '–' : formatMinor(w.profit)),
+          cellProps: (w) => ({ className: (w.profit ?? 0) < 0 ? 'minus' : 'plus' }),
+        },
+      ]}
+    />
   )
 }

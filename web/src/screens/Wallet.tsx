@@ -2,13 +2,14 @@
 // the real-money profile (the `settings` view, settings.ts) the deposit form gives way to a note
 // (money comes in through the operator), and a withdrawal waits for an admin: the withdrawals and
 // their fate are listed live (`my_withdrawals`).
-import { useEffect, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { fromRest } from '../errors'
 import { rows, useLoad } from '../load'
 import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { useMoneySettings } from '../settings'
 import { supabase } from '../supabase'
+import { Table } from '../Table'
 import { ResponsiblePlay } from './Limits'
 
 interface Entry {
@@ -117,53 +118,49 @@ function Transfer({ kind }: { kind: 'deposit' | 'withdraw' }) {
 
 function Ledger() {
   const { userId, ledgerRevision } = useMe()
-  const [entries, setEntries] = useState<Entry[]>([])
-  useEffect(() => {
-    if (!userId) return
-    let current = true
-    void supabase()
-      .from('my_ledger')
-      .select('id,kind,market_id,amount,balance_after,created_at')
-      .order('id', { ascending: false })
-      .limit(100)
-      .then(({ data, error }) => {
-        if (current && !error) setEntries(data as unknown as Entry[])
-      })
-    return () => {
-      current = false
-    }
-  }, [userId, ledgerRevision])
+  const { data, error, loading } = useLoad(
+    userId
+      ? () =>
+          rows<Entry>(
+            supabase()
+              .from('my_ledger')
+              .select('id,kind,market_id,amount,balance_after,created_at')
+              .order('id', { ascending: false })
+              .limit(100),
+          )
+      : null,
+    [userId, ledgerRevision],
+  )
   return (
     <section className="card" aria-labelledby="ledger-title">
       <h2 id="ledger-title">History</h2>
-      <div className="table-wrap">
-        <table className="ledger">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">What</th>
-              <th scope="col" className="num">Amount</th>
-              <th scope="col" className="num">Balance</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.map((e) => (
-              <tr key={e.id}>
-                <td>{new Date(e.created_at).toLocaleString()}</td>
-                <td>
-                  {KINDS[e.kind] ?? e.kind}
-                  {e.market_id !== null && <span className="muted"> · market {e.market_id}</span>}
-                </td>
-                <td className={`num ${e.amount < 0 ? 'minus' : 'plus'}`}>
-                  {e.amount > 0 ? '+' : ''}
-                  {formatMinor(e.amount)}
-                </td>
-                <td className="num">{formatMinor(e.balance_after)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      {error && <p className="error">{error}</p>}
+      <Table
+        className="ledger"
+        rows={data ?? []}
+        loading={loading}
+        rowKey={(e) => e.id}
+        empty="Nothing yet."
+        columns={[
+          { header: 'When', cell: (e) => new Date(e.created_at).toLocaleString() },
+          {
+            header: 'What',
+            cell: (e) => (
+              <>
+                {KINDS[e.kind] ?? e.kind}
+                {e.market_id !== null && <span className="muted"> · market {e.market_id}</span>}
+              </>
+            ),
+          },
+          {
+            header: 'Amount',
+            numeric: true,
+            cell: (e) => `${e.amount > 0 ? '+' : ''}${formatMinor(e.amount)}`,
+            cellProps: (e) => ({ className: e.amount < 0 ? 'minus' : 'plus' }),
+          },
+          { header: 'Balance', numeric: true, cell: (e) => formatMinor(e.balance_after) },
+        ]}
+      />
     </section>
   )
 }
@@ -198,29 +195,26 @@ function Withdrawals() {
   return (
     <section className="card" aria-labelledby="withdrawals-title">
       <h2 id="withdrawals-title">Withdrawals</h2>
-      <div className="table-wrap">
-        <table className="withdrawals">
-          <thead>
-            <tr>
-              <th scope="col">Asked</th>
-              <th scope="col" className="num">Amount</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((w) => (
-              <tr key={w.id} data-withdrawal-id={w.id} data-status={w.status}>
-                <td>{new Date(w.requested_at).toLocaleString()}</td>
-                <td className="num">{formatMinor(w.amount)}</td>
-                <td>
-                  {FATES[w.status]}
-                  {w.reason && <span className="muted"> · {w.reason}</span>}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        className="withdrawals"
+        rows={data}
+        rowKey={(w) => w.id}
+        rowProps={(w) => ({ 'data-withdrawal-id': w.id, 'data-status': w.status })}
+        empty="None yet."
+        columns={[
+          { header: 'Asked', cell: (w) => new Date(w.requested_at).toLocaleString() },
+          { header: 'Amount', numeric: true, cell: (w) => formatMinor(w.amount) },
+          {
+            header: 'Status',
+            cell: (w) => (
+              <>
+                {FATES[w.status]}
+                {w.reason && <span className="muted"> · {w.reason}</span>}
+              </>
+            ),
+          },
+        ]}
+      />
     </section>
   )
 }

@@ -1,11 +1,14 @@
-// A Chart.js chart of any type for the admin screens (bars, scatter over time, lines): made once
-// per canvas, its data and options replaced in place when they change, no animation. The canvas
-// is an image for screen readers, named by `label`; `data-points` says how many points it holds.
+// The one Chart.js chart of the app, of any type (lines over time, bars with a line, scatter over
+// time): Chart.js registered once, made once per canvas, its data and options replaced in place
+// when they change, no animation. The canvas is an image for screen readers, named by `label`;
+// `data-points` says how many points it holds and `data-x-ticks` the labels its x axis shows (a
+// JSON list, kept up to date on every draw, resizes included), for those who cannot see it.
 import {
   BarController,
   BarElement,
   CategoryScale,
   Chart,
+  Filler,
   Legend,
   LinearScale,
   LineController,
@@ -14,6 +17,7 @@ import {
   ScatterController,
   Tooltip,
   type ChartConfiguration,
+  type Plugin,
 } from 'chart.js'
 import { useEffect, useRef } from 'react'
 
@@ -26,6 +30,7 @@ Chart.register(
   PointElement,
   LinearScale,
   CategoryScale,
+  Filler,
   Legend,
   Tooltip,
 )
@@ -34,9 +39,21 @@ Chart.defaults.borderColor = '#26324d'
 
 export const PALETTE = ['#60a5fa', '#f87171', '#34d399', '#fbbf24', '#c084fc', '#2dd4bf']
 
-/** A time of day for axis ticks and labels. */
+/** A time of day, to the second. */
 export const clock = (at: string | number) =>
   new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+
+/** Writes the x axis's shown tick labels on the chart's box after every update. */
+const xTicks: Plugin = {
+  id: 'xTicks',
+  afterUpdate(chart) {
+    const box = chart.canvas.parentElement
+    const labels = chart.scales.x?.ticks.map((t) => (Array.isArray(t.label) ? t.label.join(' ') : (t.label ?? ''))) ?? []
+    if (box) box.dataset.xTicks = JSON.stringify(labels)
+  },
+}
+
+const BASE = { animation: false, responsive: true, maintainAspectRatio: false } as const
 
 export function ChartCanvas({ label, config, testId }: { label: string; config: ChartConfiguration; testId?: string }) {
   const canvas = useRef<HTMLCanvasElement>(null)
@@ -45,11 +62,7 @@ export function ChartCanvas({ label, config, testId }: { label: string; config: 
 
   useEffect(() => {
     if (!canvas.current) return
-    chart.current = new Chart(canvas.current, {
-      type,
-      data: { datasets: [] },
-      options: { animation: false, responsive: true, maintainAspectRatio: false },
-    })
+    chart.current = new Chart(canvas.current, { type, data: { datasets: [] }, options: BASE, plugins: [xTicks] })
     return () => {
       chart.current?.destroy()
       chart.current = null
@@ -60,7 +73,7 @@ export function ChartCanvas({ label, config, testId }: { label: string; config: 
     const current = chart.current
     if (!current) return
     current.data = config.data
-    current.options = { animation: false, responsive: true, maintainAspectRatio: false, ...config.options }
+    current.options = { ...BASE, ...config.options }
     current.update()
   }, [config, type])
 
