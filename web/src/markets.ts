@@ -30,6 +30,7 @@ export interface Market {
   category: string
   status: 'draft' | 'open' | 'closed' | 'settled' | 'void'
   closes_at: string | null
+  accepting_wagers: boolean // takes wagers now: the engine's own rule (open, before closes_at)
   total_pool: number
   version: number
   requires_approval: boolean
@@ -43,8 +44,9 @@ export interface Market {
 export type LiveState = 'connecting' | 'live' | 'offline'
 
 const COLUMNS =
-  'id,title,description,kind,category,status,closes_at,total_pool,version,requires_approval,' +
-  'settlement_requires_confirmation,rake_bps,max_payout,winning_outcome_id,outcomes'
+  'id,title,description,kind,category,status,closes_at,accepting_wagers,total_pool,version,' +
+  'requires_approval,settlement_requires_confirmation,rake_bps,max_payout,winning_outcome_id,' +
+  'outcomes'
 const RANK: Record<Market['status'], number> = { open: 0, closed: 1, draft: 2, settled: 3, void: 4 }
 
 interface Board {

@@ -10,7 +10,7 @@ export interface Who {
   ready: boolean // the stored session was read
   session: Session | null
   guest: boolean
-  isAdmin: boolean
+  isAdmin: boolean // the engine's answer (acts_as_admin), asked again whenever the session changes
 }
 
 export function continueAsGuest(): void {
@@ -47,6 +47,28 @@ export function useWho(): Who {
     }
   }, [])
 
-  const role = (session?.user.app_metadata as { role?: string } | undefined)?.role
-  return { ready, session, guest: guest && !session, isAdmin: role === 'admin' }
+  const isAdmin = useActsAsAdmin(session)
+  return { ready, session, guest: guest && !session, isAdmin }
+}
+
+/** Whether the signed-in user acts as an admin now, as the engine decides it for every admin
+ *  call (public.acts_as_admin: the token's claim alone is not enough). Asked again with each new
+ *  token (a refresh keeps the last answer for the same user meanwhile); false until it answers. */
+function useActsAsAdmin(session: Session | null): boolean {
+  const [answer, setAnswer] = useState<{ user: string; admin: boolean } | null>(null)
+  const token = session?.access_token ?? null
+  const user = session?.user.id ?? null
+  useEffect(() => {
+    if (token === null || user === null) return
+    let current = true
+    void supabase()
+      .rpc('acts_as_admin')
+      .then(({ data, error }) => {
+        if (current) setAnswer({ user, admin: !error && data === true })
+      })
+    return () => {
+      current = false
+    }
+  }, [token, user])
+  return user !== null && answer?.user === user && answer.admin
 }

@@ -48,7 +48,7 @@ export function Betslip({ market, signedIn, balance }: Props) {
   const stake = stakeText.trim() === '' ? null : parseMinor(stakeText)
   const stakeInvalid = stakeText.trim() !== '' && (stake === null || stake <= 0)
   const outcome = market.outcomes.find((o) => o.outcome_id === outcomeId) ?? null
-  const open = market.status === 'open'
+  const open = market.accepting_wagers // the engine says; a closed market reloads its row
 
   // a quote for what is on the slip, asked again whenever the market's version moves
   useEffect(() => {

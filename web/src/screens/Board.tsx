@@ -26,7 +26,7 @@ function Card({ market, now }: { market: Market; now: number }) {
           />
         ))}
       </div>
-      {market.status === 'open' && (
+      {market.accepting_wagers && (
         <a className="button primary" href={`/markets/${market.id}`} onClick={follow}>
           Open betslip
         </a>
