@@ -1,8 +1,8 @@
-# Sourced by scripts/test: the HA tests (tests/ha) run three etcd members and three Patroni nodes.
-# Install what they need when missing: Debian's etcd-server (its service is not used: the tests
-# start their own members on free ports), and a venv for Patroni at .ha-venv built from
-# /usr/bin/python3, which the non-root user running PostgreSQL can read (a Python under /root is
-# not). The venv is rebuilt when tests/ha/requirements-patroni.txt changes. Without root or sudo,
+# Sourced by scripts/test after _apt.sh: the HA tests (tests/ha) run three etcd members and three
+# Patroni nodes. Install what they need when missing: Debian's etcd-server (its service is not
+# used: the tests start their own members on free ports), and a venv for Patroni at .ha-venv built
+# from /usr/bin/python3, which the non-root user running PostgreSQL can read (a Python under /root
+# is not). The venv is rebuilt when tests/ha/requirements-patroni.txt changes. Without root or sudo,
 # say what to do and go on: the HA tests then skip, saying what is missing.
 
 ha_packages=()
@@ -13,21 +13,7 @@ elif ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     ha_packages+=(python3-venv)
 fi
 if ((${#ha_packages[@]})); then
-    if [[ "$(id -u)" == 0 ]]; then
-        as_root=()
-    elif command -v sudo >/dev/null 2>&1; then
-        as_root=(sudo)
-    else
-        as_root=(none)
-        echo "test: the HA tests need ${ha_packages[*]}; install them as root:" \
-            "apt-get update && apt-get install -y ${ha_packages[*]} (until then they skip)" >&2
-    fi
-    if [[ "${as_root[*]}" != none ]]; then
-        echo "test: installing ${ha_packages[*]} for the HA tests"
-        "${as_root[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq \
-            "${ha_packages[@]}" >/dev/null
-    fi
+    apt_install "the HA tests" "${ha_packages[@]}" || echo "test: until then the HA tests skip" >&2
 fi
 
 ha_stamp=.ha-venv/.wagerbase-installed

@@ -15,6 +15,7 @@
   that restarts the server or changes what belongs to the whole cluster (a role's password).
 """
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,7 +35,12 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     if external:
         yield PgServer(url=external, embedded=None)
         return
-    server = EmbeddedServer(tmp_path_factory.mktemp("wagerbase-data"))
+    # WAGERBASE_TEST_PG_BIN: another installation's programs for the session's server
+    # (scripts/test runs the database suite again on Debian's PostgreSQL 15, hosted Supabase's)
+    server = EmbeddedServer(
+        tmp_path_factory.mktemp("wagerbase-data"),
+        bin_path=os.environ.get("WAGERBASE_TEST_PG_BIN") or None,
+    )
     url = server.start()
     try:
         yield PgServer(url=url, embedded=server)
