@@ -9,12 +9,21 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.db.actors import Actor, refusal
-from tests.db.helpers import balance, escrow, house, make_market, scalar, superuser_refused, wager
+from tests.db.actors import Actor, actors, make_users, refusal
+from tests.db.concurrent import all_at_once
+from tests.db.helpers import (
+    balance,
+    escrow,
+    house,
+    make_market,
+    outcome_ids,
+    scalar,
+    superuser_refused,
+    wager,
+)
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona, service
 from tests.db.stream import StreamReader
-from tests.db.test_concurrency import actors, all_at_once, make_users, outcome_ids
 from tests.db.test_notifications import Live, of, one
 from tests.pgserver import Connection
 
