@@ -24,7 +24,7 @@ from tests.live.realtime_fixtures import (
     subscribe,
     wager,
 )
-from tests.live.test_betmarket_ws import Socket
+from tests.live.sockets import Socket
 from tests.serving import Node
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
