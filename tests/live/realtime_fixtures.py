@@ -14,16 +14,19 @@ from typing import TYPE_CHECKING, Any, cast
 import psycopg
 import pytest
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
+from realtime import RealtimePostgresChangesListenEvent as Listen
 from supabase import AsyncClient, acreate_client
 
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 
-if TYPE_CHECKING:  # test_realtime_v2 imports this module
-    from tests.live.test_realtime_v2 import Wire
+if TYPE_CHECKING:  # phoenix imports this module
+    from tests.live.phoenix import Wire
 
 PASSWORD = "correct horse 1"
 WAIT = 30.0  # generous: how long to wait for something that must arrive
+SUBSCRIBED = ("SUBSCRIBED", None)  # what `subscribe` reports first for a join that succeeded
+INSERT, UPDATE, ANY = Listen.Insert, Listen.Update, Listen.All  # postgres_changes events
 ADMIN_TOPIC = "realtime:admin"
 MARKER_TOPIC = "realtime:markets"  # what `marker` joins, and leaves, on a raw socket
 # the engine's admin messages (docs/notifications.md, `wagerbase_admin`): for admins only

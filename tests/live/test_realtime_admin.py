@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.live.phoenix import VSNS, Frame, Wire, assert_framing, wire
 from tests.live.realtime_fixtures import ADMIN_TOPIC as ADMIN
 from tests.live.realtime_fixtures import (
     ADMIN_TYPES,
@@ -28,7 +29,6 @@ from tests.live.realtime_fixtures import (
     sign_up,
     wager,
 )
-from tests.live.test_realtime_v2 import VSNS, Frame, Wire, assert_framing, wire
 from tests.serving import Node
 from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
 
