@@ -17,8 +17,6 @@ from tests.live.realtime_fixtures import (
     data,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
@@ -26,8 +24,6 @@ from tests.live.realtime_fixtures import (
 )
 from tests.live.sockets import Socket
 from tests.serving import Node
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def positions(seen: list[dict[str, Any]], result: str, game: int) -> tuple[int, int]:

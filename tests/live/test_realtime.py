@@ -26,16 +26,12 @@ from tests.live.realtime_fixtures import (
     create_market,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
     wager,
 )
 from tests.serving import Node
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def test_broadcast_on_a_market_topic_carries_the_engine_odds(

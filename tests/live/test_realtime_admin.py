@@ -23,16 +23,12 @@ from tests.live.realtime_fixtures import (
     create_market,
     marker,
     outcome_ids,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     wager,
 )
 from tests.serving import Node
 from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def admin_broadcast(event: str, **payload: Any) -> Any:

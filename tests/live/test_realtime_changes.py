@@ -29,8 +29,6 @@ from tests.live.realtime_fixtures import (
     marker,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
@@ -40,8 +38,6 @@ from tests.live.small_node import small_node
 from tests.serving import REPO, Node
 from wagerbase.live.hub import Event
 from wagerbase.live.realtime_changes import changes_for
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 DELETE = "DELETE"
 WAGERS = {("wagers", "UPDATE"), ("my_wagers", "UPDATE")}

@@ -25,8 +25,6 @@ from tests.live.realtime_fixtures import (
     close,
     create_market,
     outcome_ids,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     wager,
@@ -37,8 +35,6 @@ from wagerbase.live import hub as hub_module
 from wagerbase.live import realtime
 from wagerbase.live.hub import Event
 from wagerbase.tokens import Tokens
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 class Raw:

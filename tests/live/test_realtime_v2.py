@@ -28,8 +28,6 @@ from tests.live.realtime_fixtures import (
     close,
     create_market,
     outcome_ids,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     wager,
@@ -37,8 +35,6 @@ from tests.live.realtime_fixtures import (
 from tests.live.small_node import small_node
 from tests.serving import REPO, Node
 from wagerbase.live.hub import Event
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def broadcast_push(
