@@ -13,6 +13,8 @@
   The copies are dropped at teardown (their connections are terminated first).
 - `own_server` (function): a migrated embedded server of its own, stopped at teardown, for a test
   that restarts the server or changes what belongs to the whole cluster (a role's password).
+- `unique` (function): unique('alice') -> 'alice_1a2b3c4d', names that cannot collide across
+  tests (users signed up on a node that many tests share).
 """
 
 import os
@@ -114,3 +116,9 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
         yield server
     finally:
         server.stop("immediate")
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """unique('alice') -> 'alice_1a2b3c4d': names that cannot collide across tests."""
+    return lambda prefix: unique_name(prefix)

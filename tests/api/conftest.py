@@ -1,10 +1,13 @@
-"""A running API node for the HTTP tests: `wagerbase serve` on its own migrated database."""
+"""A running API node for the HTTP tests: `wagerbase serve` on its own migrated database; and for
+the BetMarket tests, an HTTP client of it (`http`) and an admin signed in through it (`boss`)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.pgserver import PgServer, unique_name
+from tests.api.betmarket_client import User, admin, client
+from tests.pgserver import PgServer
 from tests.serving import Node, new_secret, serving
 
 
@@ -23,6 +26,11 @@ def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def unique() -> Callable[[str], str]:
-    """unique('alice') -> 'alice_1a2b3c4d': names that cannot collide across tests."""
-    return lambda prefix: unique_name(prefix)
+def http(node: Node) -> Iterator[httpx.Client]:
+    with client(node.url) as http_client:
+        yield http_client
+
+
+@pytest.fixture
+def boss(http: httpx.Client, api_database: str) -> User:
+    return admin(http, api_database)

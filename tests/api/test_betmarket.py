@@ -2,35 +2,19 @@
 games, bets at the seed's worked numbers, balance, history, admin, and the error answers."""
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
-import pytest
 
 from tests.api.betmarket_client import (
     BET_FIELDS,
     GAME_FIELDS,
     PASSWORD,
     User,
-    admin,
-    client,
     register,
 )
 from tests.pgserver import unique_name
 from tests.serving import Node
-
-
-@pytest.fixture
-def http(node: Node) -> Iterator[httpx.Client]:
-    with client(node.url) as http_client:
-        yield http_client
-
-
-@pytest.fixture
-def boss(http: httpx.Client, api_database: str) -> User:
-    return admin(http, api_database)
-
 
 # Auth ---------------------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 that Wagerbase's /api keeps the contract's shape without repeating them."""
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,17 +13,6 @@ import pytest
 from tests.api.betmarket_client import PASSWORD, User, admin, client, query, register
 from tests.pgserver import unique_name
 from tests.serving import Node
-
-
-@pytest.fixture
-def http(node: Node) -> Iterator[httpx.Client]:
-    with client(node.url) as http_client:
-        yield http_client
-
-
-@pytest.fixture
-def boss(http: httpx.Client, api_database: str) -> User:
-    return admin(http, api_database)
 
 
 def test_defect_1_setting_a_result_twice_pays_nothing_the_second_time(

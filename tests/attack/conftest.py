@@ -1,6 +1,7 @@
 """One `wagerbase serve` node and its database for every attack test over HTTP and WebSockets
-(the fixtures of tests/api, imported); each test makes its own users. `probes`: functions of
-shapes the engine lacks, for the modules that need them.
+(`node` on `api_database`, made as tests/api's are, but their own); each test makes its own users.
+`service`: a REST caller with the service key, for the modules that set up through it. `probes`:
+functions of shapes the engine lacks, for the modules that need them.
 
 `proxied_node` is a second node for the limits per client address: its database has the limits'
 defaults (the template's are raised for the rest of the suite, tests/conftest.py), and it trusts
@@ -20,12 +21,29 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.api.conftest import api_database, node, unique
 from tests.attack.abuse import admin_token, new_market, own_node
+from tests.attack.over_http import RestActor
 from tests.pgserver import PgServer
-from tests.serving import Node
+from tests.serving import Node, new_secret, serving
 
-__all__ = ["addresses", "api_database", "node", "own", "own_market", "proxied_node", "unique"]
+
+@pytest.fixture(scope="session")
+def api_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    with pg_server.database_from(template_db, "wb_api") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One API node for the whole session; tests make their own users so they never collide."""
+    log = tmp_path_factory.mktemp("node") / "serve.log"
+    with serving(Node(api_database, new_secret(), log)) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def service(node: Node) -> RestActor:
+    return RestActor(node, "service", node.service_key)
 
 
 PROBES = """

@@ -24,7 +24,10 @@ from enum import StrEnum
 from typing import Any
 
 
-class Persona(StrEnum):
+class PersonaKind(StrEnum):
+    """A kind of caller: a column of the matrix (one caller of a kind is a tests.db Persona at the
+    database, a RestActor over HTTP)."""
+
     ANONYMOUS = "anonymous"
     BETTOR = "bettor"
     OTHER = "other bettor"
@@ -32,7 +35,7 @@ class Persona(StrEnum):
     SERVICE = "service_role"
 
 
-PERSONAS = tuple(Persona)
+PERSONAS = tuple(PersonaKind)
 
 
 class Scope(StrEnum):
@@ -64,7 +67,7 @@ class Relation:
     owner: str | None = None
     market: str | None = None
 
-    def scope(self, persona: Persona) -> Scope:
+    def scope(self, persona: PersonaKind) -> Scope:
         return self.select[PERSONAS.index(persona)]
 
 
@@ -75,7 +78,7 @@ class Function:
     name: str
     execute: tuple[Outcome, Outcome, Outcome, Outcome, Outcome]
 
-    def outcome(self, persona: Persona) -> Outcome:
+    def outcome(self, persona: PersonaKind) -> Outcome:
         return self.execute[PERSONAS.index(persona)]
 
 
@@ -121,7 +124,7 @@ RELATIONS: tuple[Relation, ...] = (
 )
 
 # the views with rows of single users that bettor B may read: where B looks for bettor A's rows
-OWNED = tuple(r for r in RELATIONS if r.owner and r.scope(Persona.OTHER) is not Scope.DENIED)
+OWNED = tuple(r for r in RELATIONS if r.owner and r.scope(PersonaKind.OTHER) is not Scope.DENIED)
 
 
 def in_scope(

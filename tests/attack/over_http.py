@@ -17,7 +17,7 @@ import jwt
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tests.attack.matrix import Persona as Who
+from tests.attack.matrix import PersonaKind
 from tests.attack.stage import DIGEST, Refused, Stage
 from tests.serving import Node, serving
 from wagerbase.accounts import hash_password
@@ -136,19 +136,19 @@ class HttpCast:
     """The five personas, fresh users each time, the clerk (another admin) and their stage."""
 
     node: Node
-    who: dict[Who, RestActor] = field(default_factory=dict)
+    who: dict[PersonaKind, RestActor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         node = self.node
         self.who = {
-            Who.ANONYMOUS: RestActor(node, "anonymous", node.anon_key),
-            Who.BETTOR: new_user(node, "bettor_a"),
-            Who.OTHER: new_user(node, "bettor_b"),
-            Who.ADMIN: new_user(node, "admin", admin=True),
-            Who.SERVICE: RestActor(node, "service", node.service_key),
+            PersonaKind.ANONYMOUS: RestActor(node, "anonymous", node.anon_key),
+            PersonaKind.BETTOR: new_user(node, "bettor_a"),
+            PersonaKind.OTHER: new_user(node, "bettor_b"),
+            PersonaKind.ADMIN: new_user(node, "admin", admin=True),
+            PersonaKind.SERVICE: RestActor(node, "service", node.service_key),
         }
         self.clerk = new_user(node, "clerk", admin=True)
-        self.stage = Stage(self.clerk, self.who[Who.BETTOR])
+        self.stage = Stage(self.clerk, self.who[PersonaKind.BETTOR])
 
     @property
     def users(self) -> list[str]:

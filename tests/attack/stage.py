@@ -3,7 +3,7 @@ raise Refused, the arguments with which every function of `public` succeeds for 
 to call it (and the state they need, made by a clerk admin and bettor A), how a refusal must look
 for each Outcome, and a digest of the rows a call could change.
 
-A Stage has two actors of its own, neither of them the persona under test: `clerk`, an admin who
+A Stage has two callers of its own, neither of them the persona under test: `clerk`, an admin who
 makes markets and proposals, and `owner` (bettor A, who owns the wagers). Each prepared call gets
 fresh markets, so a call never depends on what another did.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from tests.attack.matrix import Outcome, Persona
+from tests.attack.matrix import Outcome, PersonaKind
 
 
 @dataclass
@@ -27,7 +27,10 @@ class Refused(Exception):
     status: int | None = None
 
 
-class Actor(Protocol):
+class MatrixCaller(Protocol):
+    """Whoever the matrix tests call as, at the database (test_matrix_db's DbActor) or over HTTP
+    (over_http's RestActor): a name, a user id, and calls that answer or raise Refused."""
+
     @property
     def name(self) -> str: ...
 
@@ -41,8 +44,8 @@ class Actor(Protocol):
 
 @dataclass
 class Stage:
-    clerk: Actor  # an admin, not the one under test
-    owner: Actor  # bettor A
+    clerk: MatrixCaller  # an admin, not the one under test
+    owner: MatrixCaller  # bettor A
     markets: list[int] = field(default_factory=list)  # made for the call being prepared
     outcomes: dict[int, list[int]] = field(default_factory=dict)  # market id -> outcome ids
     serial: int = 0
@@ -268,7 +271,7 @@ def _credit(stage: Stage) -> Arguments:
     }
 
 
-def pending_withdrawal(clerk: Actor, who: Actor, amount: int = 100) -> int:
+def pending_withdrawal(clerk: MatrixCaller, who: MatrixCaller, amount: int = 100) -> int:
     """A withdrawal of `who` waiting for an admin: approval switched on for it, then off again
     (the default), so that every other call withdraws as it always did."""
     clerk.call("update_settings", settings={"withdrawals_require_approval": True})
@@ -297,7 +300,7 @@ def _reject_withdrawal(stage: Stage) -> Arguments:
 # rows in every view ------------------------------------------------------------------------------
 
 
-def populate(stage: Stage, a: Actor, b: Actor, admin: Actor) -> set[int]:
+def populate(stage: Stage, a: MatrixCaller, b: MatrixCaller, admin: MatrixCaller) -> set[int]:
     """Rows in every view (run BEFORE_POPULATE first and AFTER_POPULATE after, as the database
     owner, then the side-effect jobs, for the statistics, leaderboard and big wins, and the pool
     snapshots the scheduler would take, drafts' included): bettors A and B and the admin
@@ -353,7 +356,7 @@ AFTER_POPULATE = "select app._snapshot_market(id, 'interval') from app.markets w
 
 
 def expect(
-    outcome_: Outcome, persona: Persona, actor: Actor, function: str, **arguments: Any
+    outcome_: Outcome, persona: PersonaKind, actor: MatrixCaller, function: str, **arguments: Any
 ) -> Any:
     """Call `function` as `actor` and assert it ends as the matrix says: the result when allowed,
     else the refusal of that Outcome (with its HTTP status when it came over HTTP)."""
@@ -368,7 +371,7 @@ def expect(
         code, key, status = refused.code, refused.key, refused.status
         if outcome_ is Outcome.DENIED:
             assert code == "42501", refused
-            assert status in (None, 401 if persona is Persona.ANONYMOUS else 403), refused
+            assert status in (None, 401 if persona is PersonaKind.ANONYMOUS else 403), refused
         elif outcome_ is Outcome.NOT_ADMIN:
             assert (code, key, status) in (("PT403", "not_admin", s) for s in (None, 403)), refused
         else:

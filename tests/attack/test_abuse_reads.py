@@ -23,11 +23,6 @@ SMALL_CAP = 2
 
 
 @pytest.fixture(scope="module")
-def service(node: Node) -> RestActor:
-    return RestActor(node, "service", node.service_key)
-
-
-@pytest.fixture(scope="module")
 def capped(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """A second node on the same database, with a row cap of 2."""
     with another_node(

@@ -31,11 +31,6 @@ LONGEST_LOG_LINE = 1000  # characters: a request line is short whatever the requ
 
 
 @pytest.fixture(scope="module")
-def service(node: Node) -> RestActor:
-    return RestActor(node, "service", node.service_key)
-
-
-@pytest.fixture(scope="module")
 def anon(node: Node) -> RestActor:
     return RestActor(node, "anonymous", node.anon_key)
 

@@ -42,11 +42,6 @@ UNBALANCED = """select count(*) from (select transaction_id from app.ledger_entr
 
 
 @pytest.fixture(scope="module")
-def service(node: Node) -> RestActor:
-    return RestActor(node, "service", node.service_key)
-
-
-@pytest.fixture(scope="module")
 def intact(node: Node) -> Any:
     """The app and auth tables before; checked again at the end of the module."""
     before = db(node).execute(TABLES).fetchone()

@@ -13,8 +13,16 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from tests.attack import matrix
-from tests.attack.matrix import FUNCTIONS, PERSONAS, RELATIONS, Function, Outcome, Relation, Scope
-from tests.attack.matrix import Persona as Who
+from tests.attack.matrix import (
+    FUNCTIONS,
+    PERSONAS,
+    RELATIONS,
+    Function,
+    Outcome,
+    PersonaKind,
+    Relation,
+    Scope,
+)
 from tests.attack.stage import (
     AFTER_POPULATE,
     BEFORE_POPULATE,
@@ -68,18 +76,18 @@ class Cast:
     """The five personas, the clerk (another admin) and the stage they share."""
 
     conn: Connection
-    who: dict[Who, Persona] = field(default_factory=dict)
+    who: dict[PersonaKind, Persona] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.who = {
-            Who.ANONYMOUS: anonymous(self.conn),
-            Who.BETTOR: persona(self.conn, "bettor_a"),
-            Who.OTHER: persona(self.conn, "bettor_b"),
-            Who.ADMIN: persona(self.conn, "matrix_admin", admin=True),
-            Who.SERVICE: service(self.conn),
+            PersonaKind.ANONYMOUS: anonymous(self.conn),
+            PersonaKind.BETTOR: persona(self.conn, "bettor_a"),
+            PersonaKind.OTHER: persona(self.conn, "bettor_b"),
+            PersonaKind.ADMIN: persona(self.conn, "matrix_admin", admin=True),
+            PersonaKind.SERVICE: service(self.conn),
         }
         self.clerk = persona(self.conn, "clerk", admin=True)
-        self.stage = Stage(DbActor(self.clerk), DbActor(self.who[Who.BETTOR]))
+        self.stage = Stage(DbActor(self.clerk), DbActor(self.who[PersonaKind.BETTOR]))
 
     @property
     def users(self) -> list[str]:
@@ -101,7 +109,7 @@ def test_every_function_does_for_each_persona_what_the_matrix_says(
     """Allowed: succeeds with arguments made for it. Refused: with the matrix's error, and
     nothing changed. The other bettor's calls leave bettor A's rows as they were."""
     cast = Cast(conn)
-    bettor_a = [str(cast.who[Who.BETTOR].user_id)]
+    bettor_a = [str(cast.who[PersonaKind.BETTOR].user_id)]
     for who in PERSONAS:
         with conn.transaction(force_rollback=True):
             arguments = prepare(function.name, cast.stage)
@@ -111,13 +119,13 @@ def test_every_function_does_for_each_persona_what_the_matrix_says(
             expect(outcome, who, DbActor(cast.who[who]), function.name, **arguments)
             if outcome is not Outcome.ALLOWED:
                 assert cast.digest(cast.stage.markets, cast.users) == before, who
-            if who is Who.OTHER:
+            if who is PersonaKind.OTHER:
                 assert cast.digest([], bettor_a) == a_before
 
 
 def test_the_other_bettor_cannot_act_on_bettor_a_s_wagers_by_their_ids(conn: Connection) -> None:
     cast = Cast(conn)
-    b = DbActor(cast.who[Who.OTHER])
+    b = DbActor(cast.who[PersonaKind.OTHER])
     held = cast.stage.wager(cast.stage.market(requires_approval=True))
     accepted = cast.stage.wager(cast.stage.market())
     before = cast.digest(cast.stage.markets, cast.users)
@@ -126,7 +134,7 @@ def test_the_other_bettor_cannot_act_on_bettor_a_s_wagers_by_their_ids(conn: Con
         ("reject_wager", {"wager_id": held, "reason": "mine now"}),
         ("void_wager", {"wager_id": accepted, "reason": "mine now"}),
     ):
-        expect(Outcome.NOT_ADMIN, Who.OTHER, b, function, **arguments)
+        expect(Outcome.NOT_ADMIN, PersonaKind.OTHER, b, function, **arguments)
     assert cast.digest(cast.stage.markets, cast.users) == before
 
 
@@ -144,7 +152,10 @@ class World:
     def build(self) -> "World":
         conn = self.cast.conn
         conn.execute(BEFORE_POPULATE)
-        a, b, admin = (DbActor(self.cast.who[w]) for w in (Who.BETTOR, Who.OTHER, Who.ADMIN))
+        a, b, admin = (
+            DbActor(self.cast.who[w])
+            for w in (PersonaKind.BETTOR, PersonaKind.OTHER, PersonaKind.ADMIN)
+        )
         self.drafts = populate(self.cast.stage, a, b, admin)
         conn.execute(AFTER_POPULATE, [list(self.cast.stage.outcomes)])
         while conn.execute("select app.work_side_effect()").fetchone() != (None,):
@@ -177,16 +188,18 @@ def test_the_world_has_rows_in_every_view_and_drafts_where_drafts_are_hidden(
     """So that no scope below can hold by being empty."""
     conn, who = world.cast.conn, world.cast.who
     for relation in RELATIONS:
-        seen = as_superuser(conn, relation.name, who[Who.BETTOR].claims)
+        seen = as_superuser(conn, relation.name, who[PersonaKind.BETTOR].claims)
         assert seen, relation.name
-        if relation.owner and relation.scope(Who.BETTOR) is Scope.OWN:
+        if relation.owner and relation.scope(PersonaKind.BETTOR) is Scope.OWN:
             owners = {r[relation.owner] for r in seen}
-            assert str(who[Who.BETTOR].user_id) in owners, relation.name
+            assert str(who[PersonaKind.BETTOR].user_id) in owners, relation.name
             if not relation.name.startswith("my_"):
-                assert owners - {str(who[Who.BETTOR].user_id)}, relation.name
+                assert owners - {str(who[PersonaKind.BETTOR].user_id)}, relation.name
         if Scope.PUBLIC in relation.select:
             assert relation.market is not None
-            admin_rows = who[Who.ADMIN].rows(f"select to_jsonb(v) from public.{relation.name} v")
+            admin_rows = who[PersonaKind.ADMIN].rows(
+                f"select to_jsonb(v) from public.{relation.name} v"
+            )
             assert {r[0][relation.market] for r in admin_rows} & world.drafts, relation.name
 
 
@@ -207,14 +220,14 @@ def test_every_view_shows_each_persona_exactly_its_scope(world: World, relation:
         if scope is Scope.PUBLIC:
             assert {r[relation.market or ""] for r in rows} & world.drafts == set(), who
         elif scope is Scope.OWN:
-            assert rows or who is Who.ADMIN, who
+            assert rows or who is PersonaKind.ADMIN, who
 
 
 @pytest.mark.parametrize("relation", matrix.OWNED, ids=lambda r: r.name)
 def test_the_other_bettor_finds_none_of_bettor_a_s_rows_by_user_id_or_row_id(
     world: World, relation: Relation
 ) -> None:
-    a, b = world.cast.who[Who.BETTOR], world.cast.who[Who.OTHER]
+    a, b = world.cast.who[PersonaKind.BETTOR], world.cast.who[PersonaKind.OTHER]
     rows = as_superuser(world.cast.conn, relation.name, a.claims)
     mine = [r for r in rows if r[relation.owner or ""] == str(a.user_id)]
     assert mine, relation.name
@@ -274,12 +287,12 @@ def test_a_deleted_user_s_claims_are_refused_wherever_they_name_the_user(world: 
     """auth.uid() refuses a `sub` whose user is deleted (unknown_user, PT401): every view that
     shows a user their own rows refuses, every user function too; what needs no identity reads
     as before, the public views as anonymous reads them."""
-    conn, a = world.cast.conn, world.cast.who[Who.BETTOR]
-    anonymous = world.cast.who[Who.ANONYMOUS]
+    conn, a = world.cast.conn, world.cast.who[PersonaKind.BETTOR]
+    anonymous = world.cast.who[PersonaKind.ANONYMOUS]
     conn.execute("update auth.users set deleted_at = now() where id = %s", [a.user_id])
     for relation in RELATIONS:
         query = f"select to_jsonb(v) from public.{relation.name} v"
-        scope = relation.scope(Who.BETTOR)
+        scope = relation.scope(PersonaKind.BETTOR)
         if scope is Scope.OWN:
             with pytest.raises(psycopg.Error) as caught, conn.transaction():
                 a.rows(query)
@@ -287,12 +300,12 @@ def test_a_deleted_user_s_claims_are_refused_wherever_they_name_the_user(world: 
                 "PT401",
                 "unknown_user",
             ), relation.name
-        elif relation.scope(Who.ANONYMOUS) is not Scope.DENIED:
+        elif relation.scope(PersonaKind.ANONYMOUS) is not Scope.DENIED:
             assert ordered(a.rows(query)) == ordered(anonymous.rows(query)), relation.name
         else:
             assert a.rows(query) == [], relation.name
     for function in FUNCTIONS:
-        if function.outcome(Who.BETTOR) is not Outcome.ALLOWED:
+        if function.outcome(PersonaKind.BETTOR) is not Outcome.ALLOWED:
             continue
         with conn.transaction(force_rollback=True):
             arguments = prepare(function.name, world.cast.stage)
@@ -302,5 +315,5 @@ def test_a_deleted_user_s_claims_are_refused_wherever_they_name_the_user(world: 
                 assert (refused.code, refused.key) == ("PT401", "unknown_user"), function.name
                 continue
             # only what anonymous may call, and then exactly anonymous's answer
-            assert function.outcome(Who.ANONYMOUS) is Outcome.ALLOWED, function.name
+            assert function.outcome(PersonaKind.ANONYMOUS) is Outcome.ALLOWED, function.name
             assert answer == DbActor(anonymous).call(function.name, **arguments), function.name

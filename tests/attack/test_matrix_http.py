@@ -10,8 +10,16 @@ import httpx
 import pytest
 
 from tests.attack import matrix
-from tests.attack.matrix import FUNCTIONS, PERSONAS, RELATIONS, Function, Outcome, Relation, Scope
-from tests.attack.matrix import Persona as Who
+from tests.attack.matrix import (
+    FUNCTIONS,
+    PERSONAS,
+    RELATIONS,
+    Function,
+    Outcome,
+    PersonaKind,
+    Relation,
+    Scope,
+)
 from tests.attack.over_http import (
     HttpCast,
     RestActor,
@@ -34,7 +42,7 @@ def test_every_function_answers_each_persona_as_the_matrix_says(
     node: Node, function: Function
 ) -> None:
     cast = HttpCast(node)
-    bettor_a = [cast.who[Who.BETTOR].user_id or ""]
+    bettor_a = [cast.who[PersonaKind.BETTOR].user_id or ""]
     for who in PERSONAS:
         arguments = prepare(function.name, cast.stage)
         before = cast.digest(cast.stage.markets, cast.users)
@@ -44,7 +52,7 @@ def test_every_function_answers_each_persona_as_the_matrix_says(
             assert result is not None, who
         else:
             assert cast.digest(cast.stage.markets, cast.users) == before, who
-        if who is Who.OTHER:
+        if who is PersonaKind.OTHER:
             assert cast.digest([], bettor_a) == a_before
 
 
@@ -91,7 +99,9 @@ class HttpWorld:
         self.node = node
         self.cast = HttpCast(node)
         db(node).execute(BEFORE_POPULATE)
-        a, b, admin = (self.cast.who[w] for w in (Who.BETTOR, Who.OTHER, Who.ADMIN))
+        a, b, admin = (
+            self.cast.who[w] for w in (PersonaKind.BETTOR, PersonaKind.OTHER, PersonaKind.ADMIN)
+        )
         self.drafts = populate(self.cast.stage, a, b, admin)
         self.markets = list(self.cast.stage.outcomes)
         db(node).execute(AFTER_POPULATE, [self.markets])
@@ -143,7 +153,7 @@ def test_every_view_answers_each_persona_exactly_its_scope(
         scope = relation.scope(who)
         answer, shown, truth, hidden = read_steadily(world, caller, relation.name)
         if scope is Scope.DENIED:
-            expected = 401 if who is Who.ANONYMOUS else 403
+            expected = 401 if who is PersonaKind.ANONYMOUS else 403
             assert (answer.status_code, answer.json()["code"]) == (expected, "42501"), who
             continue
         assert answer.status_code == 200, (who, answer.text)
@@ -154,13 +164,13 @@ def test_every_view_answers_each_persona_exactly_its_scope(
         elif scope is Scope.PUBLIC:
             assert {r[relation.market or ""] for r in rows} & world.drafts == set(), who
         elif scope is Scope.OWN:
-            assert rows or who is Who.ADMIN, who
+            assert rows or who is PersonaKind.ADMIN, who
 
 
 def test_a_request_without_any_token_reads_as_anonymous(world: HttpWorld) -> None:
     for relation in RELATIONS:
         bare = httpx.get(f"{world.node.url}/rest/v1/{relation.name}", timeout=30)
-        with_key = world.cast.who[Who.ANONYMOUS].get(relation.name)
+        with_key = world.cast.who[PersonaKind.ANONYMOUS].get(relation.name)
         assert bare.status_code == with_key.status_code, relation.name
         assert ordered_body(bare) == ordered_body(with_key), relation.name
 
@@ -174,7 +184,7 @@ def ordered_body(answer: httpx.Response) -> Any:
 def test_the_other_bettor_gets_none_of_bettor_a_s_rows_by_filter_or_guessed_id(
     world: HttpWorld, relation: Relation
 ) -> None:
-    a, b = world.cast.who[Who.BETTOR], world.cast.who[Who.OTHER]
+    a, b = world.cast.who[PersonaKind.BETTOR], world.cast.who[PersonaKind.OTHER]
     owner = relation.owner or ""
     mine = [
         r for r in rows_as_superuser(world.node, relation.name, a.claims) if r[owner] == a.user_id
@@ -210,7 +220,7 @@ def test_no_persona_writes_any_view_over_http(world: HttpWorld) -> None:
     for relation in RELATIONS:
         for who in PERSONAS:
             caller = cast.who[who]
-            expected = 401 if who is Who.ANONYMOUS else 403
+            expected = 401 if who is PersonaKind.ANONYMOUS else 403
             for method, request in WRITES:
                 answer = caller.send(method, relation.name, **request)
                 assert (answer.status_code, answer.json()["code"]) == (expected, "42501"), (

@@ -10,6 +10,8 @@ Users and markets can be set up as the superuser on another connection (`create_
 import json
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -17,7 +19,7 @@ from typing import Any, Self
 import psycopg
 from psycopg import sql
 
-from tests.db.personas import _adapt, claims_for
+from tests.db.personas import _adapt, claims_for, create_user
 from tests.pgserver import Connection
 
 ERRORS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
@@ -96,3 +98,23 @@ class Actor:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def make_users(url: str, names: list[str], *, admin: bool = False) -> dict[str, uuid.UUID]:
+    """Users made as the superuser on a connection of their own, committed."""
+    with psycopg.connect(url) as conn:
+        ids = {name: create_user(conn, name, admin=admin) for name in names}
+        conn.commit()
+    return ids
+
+
+@contextmanager
+def actors(
+    url: str, count: int, user_id: uuid.UUID, *, admin: bool = False
+) -> Iterator[list[Actor]]:
+    """`count` connections acting as the same user."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(Actor(url, user_id, admin=admin, name=f"actor{i}"))
+            for i in range(count)
+        ]

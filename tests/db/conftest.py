@@ -1,8 +1,14 @@
-"""Personas for the database tests, all in the test's rolled-back transaction (`conn`)."""
+"""Personas for the database tests, all in the test's rolled-back transaction (`conn`); and
+`live`, for the tests of live messages: a fresh database, one connection that acts and commits,
+and a reader of its event stream."""
 
+from collections.abc import Callable, Iterator
+
+import psycopg
 import pytest
 
 from tests.db.personas import Persona, anonymous, persona, service
+from tests.db.stream import Live, StreamReader
 from tests.pgserver import Connection
 
 
@@ -30,3 +36,10 @@ def anon(conn: Connection) -> Persona:
 @pytest.fixture
 def service_role(conn: Connection) -> Persona:
     return service(conn)
+
+
+@pytest.fixture
+def live(fresh_db: Callable[[], str]) -> Iterator[Live]:
+    url = fresh_db()
+    with psycopg.connect(url) as actor, StreamReader(url) as stream:
+        yield Live(actor, stream)

@@ -53,6 +53,11 @@ def make_market(
     return Market(row["id"], [o["outcome_id"] for o in row["outcomes"]], row)
 
 
+def outcome_ids(market: dict[str, Any]) -> list[int]:
+    """The outcome ids of a market as create_market answers it, in position order."""
+    return [o["outcome_id"] for o in market["outcomes"]]
+
+
 def balance(conn: Connection, who: Persona | uuid.UUID) -> int:
     """A user's wallet balance, as the superuser; 0 when the wallet does not exist yet."""
     user_id = who.user_id if isinstance(who, Persona) else who

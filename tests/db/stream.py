@@ -4,9 +4,13 @@ event committed since the last one, in the relay's order. Tests commit before th
 needs no marker and no timeout: the stream answers from the database, not from a socket."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from tests.db.personas import Persona
+from tests.pgserver import Connection
 
 Message = tuple[str, dict[str, Any]]
 READ = "select server.read_events(%s::jsonb, %s)"
@@ -63,3 +67,36 @@ class StreamReader:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+@dataclass
+class Live:
+    """A connection that acts (and commits) and a reader of the event stream
+    (the `live` fixture: both on a fresh database)."""
+
+    actor: Connection
+    stream: StreamReader
+
+    def commit_and_read(self) -> list[Message]:
+        """Commit, then every message committed since the last read, in order."""
+        self.actor.commit()
+        return self.stream.read()
+
+    def wallet(self, who: Persona) -> tuple[int, int]:
+        row = self.actor.execute(
+            "select balance, version from app.accounts where user_id = %s", [who.user_id]
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+
+def of(messages: list[Message], channel: str, kind: str) -> list[dict[str, Any]]:
+    """The payloads of the messages of type `kind` on `channel`, in order."""
+    return [p for c, p in messages if c == channel and p["type"] == kind]
+
+
+def one(messages: list[Message], channel: str, kind: str) -> dict[str, Any]:
+    """The payload of the only message of type `kind` on `channel`."""
+    found = of(messages, channel, kind)
+    assert len(found) == 1, (channel, kind, messages)
+    return found[0]

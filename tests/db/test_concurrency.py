@@ -35,8 +35,8 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -49,82 +49,24 @@ from tests.db.actors import (
     DEADLOCK_DETECTED,
     SERIALIZATION_FAILURE,
     Actor,
+    actors,
     catalog_keys,
+    make_users,
     refusal,
 )
-from tests.db.helpers import scalar
+from tests.db.concurrent import WAIT, all_at_once, run_threads
+from tests.db.helpers import outcome_ids, scalar
 from tests.db.invariants import assert_invariants
-from tests.db.personas import create_user, service
+from tests.db.personas import service
 from tests.pgserver import Connection
 
 SEED = 20261121
 CATALOG = catalog_keys()
 TOLERANCE = Decimal("0.01")
 INITIAL_BALANCE = 10000
-WAIT = 30.0  # seconds any thread waits for another before the test gives up
 
 
 # Set-up ---------------------------------------------------------------------------------------
-
-
-def make_users(url: str, names: list[str], *, admin: bool = False) -> dict[str, uuid.UUID]:
-    """Users made as the superuser on a connection of their own, committed."""
-    with psycopg.connect(url) as conn:
-        ids = {name: create_user(conn, name, admin=admin) for name in names}
-        conn.commit()
-    return ids
-
-
-@contextmanager
-def actors(
-    url: str, count: int, user_id: uuid.UUID, *, admin: bool = False
-) -> Iterator[list[Actor]]:
-    """`count` connections acting as the same user."""
-    with ExitStack() as stack:
-        yield [
-            stack.enter_context(Actor(url, user_id, admin=admin, name=f"actor{i}"))
-            for i in range(count)
-        ]
-
-
-def run_threads(targets: list[Callable[[], None]]) -> None:
-    """Run every target in its own thread, join them all, re-raise the first failure."""
-    failures: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(t,), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive(), "a client thread hung"
-    if failures:
-        raise failures[0]
-
-
-def all_at_once(count: int, call: Callable[[int], Any]) -> list[Any]:
-    """`call(i)` for i in 0..count-1, each in its own thread, released together by a barrier.
-    Each slot holds the returned value or the psycopg error raised."""
-    barrier = threading.Barrier(count, timeout=WAIT)
-    outcomes: list[Any] = [None] * count
-
-    def one(i: int) -> Callable[[], None]:
-        def target() -> None:
-            barrier.wait()
-            try:
-                outcomes[i] = call(i)
-            except psycopg.Error as error:
-                outcomes[i] = error
-
-        return target
-
-    run_threads([one(i) for i in range(count)])
-    return outcomes
 
 
 def balance_of(conn: Connection, user_id: uuid.UUID) -> int:
@@ -132,10 +74,6 @@ def balance_of(conn: Connection, user_id: uuid.UUID) -> int:
     assert row is not None
     conn.commit()
     return int(row[0])
-
-
-def outcome_ids(market: dict[str, Any]) -> list[int]:
-    return [o["outcome_id"] for o in market["outcomes"]]
 
 
 # The journal: every answer of the mixed run -----------------------------------------------------

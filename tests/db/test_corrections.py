@@ -3,19 +3,27 @@ Each final balance is compared with the same market settled directly with the ri
 savepoint that is rolled back), the ledger stays balanced, a reversal happens once, and a winner who
 spent the winnings leaves a debt carried by the house instead of a negative wallet."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.db.actors import Actor, refusal
-from tests.db.helpers import balance, escrow, house, make_market, scalar, superuser_refused, wager
+from tests.db.actors import Actor, actors, make_users, refusal
+from tests.db.concurrent import all_at_once
+from tests.db.helpers import (
+    balance,
+    escrow,
+    house,
+    make_market,
+    outcome_ids,
+    scalar,
+    superuser_refused,
+    wager,
+)
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona, service
-from tests.db.stream import StreamReader
-from tests.db.test_concurrency import actors, all_at_once, make_users, outcome_ids
-from tests.db.test_notifications import Live, of, one
+from tests.db.stream import Live, of, one
 from tests.pgserver import Connection
 
 
@@ -414,16 +422,7 @@ def test_a_market_settled_without_wagers_unsettles_with_no_money_moved(
 # messages ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def listened(fresh_db: Callable[[], str]) -> Iterator[Live]:
-    """A fresh database, one connection acting (and committing), one reading the stream."""
-    url = fresh_db()
-    with psycopg.connect(url) as actor, StreamReader(url) as stream:
-        yield Live(actor, stream)
-
-
-def test_unsettle_and_void_wager_tell_the_market_and_each_user(listened: Live) -> None:
-    live = listened
+def test_unsettle_and_void_wager_tell_the_market_and_each_user(live: Live) -> None:
     admin = persona(live.actor, "admin", admin=True)
     bettor, other = persona(live.actor, "bettor"), persona(live.actor, "other")
     market = make_market(admin)

@@ -9,7 +9,6 @@ wagers by one user on four markets never take the user past their limit.
 """
 
 import datetime
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.db.actors import Actor, refusal
+from tests.db.concurrent import all_at_once
 from tests.db.helpers import Market, balance, make_market, scalar
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, claims_for, create_user, detail
@@ -513,33 +513,6 @@ def test_a_token_for_a_missing_or_deleted_user_sets_nothing(
 
 
 # concurrency ----------------------------------------------------------------------------------
-
-
-def all_at_once(count: int, call: Callable[[int], Any]) -> list[Any]:
-    """`call(i)` for i in 0..count-1, each in its own thread, released together by a barrier;
-    each slot holds the answer or the psycopg error."""
-    barrier = threading.Barrier(count, timeout=30)
-    outcomes: list[Any] = [None] * count
-    failures: list[BaseException] = []
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = call(i)
-        except psycopg.Error as error:
-            outcomes[i] = error
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive(), "a client thread hung"
-    if failures:
-        raise failures[0]
-    return outcomes
 
 
 def test_sixteen_concurrent_wagers_never_pass_the_daily_stake_limit(

@@ -5,45 +5,14 @@ back announces nothing.
 Events are read from the stream as a node's relay reads them (tests.db.stream), after a commit, so
 these tests commit, each in its own fresh database."""
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.db.helpers import Market, make_market, scalar
 from tests.db.personas import Persona, persona
-from tests.db.stream import Message, StreamReader
-from tests.pgserver import Connection
-
-
-@dataclass
-class Live:
-    """A connection that acts (and commits) and a reader of the event stream."""
-
-    actor: Connection
-    stream: StreamReader
-
-    def commit_and_read(self) -> list[Message]:
-        """Commit, then every message committed since the last read, in order."""
-        self.actor.commit()
-        return self.stream.read()
-
-    def wallet(self, who: Persona) -> tuple[int, int]:
-        row = self.actor.execute(
-            "select balance, version from app.accounts where user_id = %s", [who.user_id]
-        ).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1])
-
-
-@pytest.fixture
-def live(fresh_db: Callable[[], str]) -> Iterator[Live]:
-    url = fresh_db()
-    with psycopg.connect(url) as actor, StreamReader(url) as stream:
-        yield Live(actor, stream)
+from tests.db.stream import Live, Message, of, one
 
 
 @pytest.fixture
@@ -56,16 +25,6 @@ def people(live: Live) -> tuple[Persona, Persona, Persona]:
     )
     live.actor.commit()
     return made
-
-
-def of(messages: list[Message], channel: str, kind: str) -> list[dict[str, Any]]:
-    return [p for c, p in messages if c == channel and p["type"] == kind]
-
-
-def one(messages: list[Message], channel: str, kind: str) -> dict[str, Any]:
-    found = of(messages, channel, kind)
-    assert len(found) == 1, (channel, kind, messages)
-    return found[0]
 
 
 def kinds(messages: list[Message]) -> list[tuple[str, str]]:

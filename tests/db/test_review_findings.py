@@ -5,11 +5,10 @@ from typing import Any
 
 import psycopg
 
-from tests.db.actors import Actor
+from tests.db.actors import Actor, make_users
 from tests.db.helpers import balance, make_market
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona
-from tests.db.test_concurrency import make_users
 from tests.pgserver import Connection
 
 

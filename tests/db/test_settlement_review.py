@@ -7,7 +7,6 @@ Persona by persona: an admin, another admin (the reviewer), the service role, a 
 The concurrent and notification tests commit, each in a fresh database."""
 
 import random
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.db.actors import Actor, refusal
+from tests.db.concurrent import all_at_once
 from tests.db.helpers import (
     RECORD,
     balance,
@@ -1178,28 +1178,6 @@ def test_the_switch_is_a_market_message_for_everyone_but_a_draft_says_nothing(
         one.call("open_market", market_id=draft["id"])
         opened = [m for c, m in delivered(stream) if c == "wagerbase_market"]
         assert [(m["type"], m["version"]) for m in opened] == [("opened", draft["version"] + 2)]
-
-
-def all_at_once(count: int, call: Callable[[int], Any]) -> list[Any]:
-    """`call(i)` for each i in its own thread, released together; each slot holds the value
-    returned or the psycopg error raised."""
-    barrier = threading.Barrier(count, timeout=WAIT)
-    outcomes: list[Any] = [None] * count
-
-    def target(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = call(i)
-        except psycopg.Error as error:
-            outcomes[i] = error
-
-    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive(), "a client thread hung"
-    return outcomes
 
 
 def test_concurrent_proposals_leave_exactly_one_pending(

@@ -14,12 +14,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.db.actors import Actor
+from tests.db.actors import Actor, make_users
+from tests.db.concurrent import all_at_once
 from tests.db.helpers import balance, escrow, house, make_market, superuser_refused, wager
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, detail, persona
 from tests.db.stream import StreamReader
-from tests.db.test_concurrency import all_at_once, make_users
 from tests.pgserver import Connection
 
 FAR = "2999-01-01T00:00:00Z"

@@ -1,29 +1,29 @@
-"""Fixtures and helpers for the Supabase Realtime tests: a `serve` node on its own database, users
-made through the official async client, and an inbox that collects what callbacks receive.
-
-Import the fixtures into a test module (`from tests.live.realtime_fixtures import rt_node, ...`).
+"""Helpers for the Supabase Realtime tests: users made through the official async client, markets
+and wagers, an inbox that collects what callbacks receive, and the constants they share. The node
+they talk to, `rt_node` on its own database `rt_database`, is a fixture of tests/live/conftest.py.
 """
 
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
-import pytest
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
+from realtime import RealtimePostgresChangesListenEvent as Listen
 from supabase import AsyncClient, acreate_client
 
-from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import Node
 
-if TYPE_CHECKING:  # test_realtime_v2 imports this module
-    from tests.live.test_realtime_v2 import Wire
+if TYPE_CHECKING:  # phoenix imports this module
+    from tests.live.phoenix import Wire
 
 PASSWORD = "correct horse 1"
 WAIT = 30.0  # generous: how long to wait for something that must arrive
+SUBSCRIBED = ("SUBSCRIBED", None)  # what `subscribe` reports first for a join that succeeded
+INSERT, UPDATE, ANY = Listen.Insert, Listen.Update, Listen.All  # postgres_changes events
 ADMIN_TOPIC = "realtime:admin"
 MARKER_TOPIC = "realtime:markets"  # what `marker` joins, and leaves, on a raw socket
 # the engine's admin messages (docs/notifications.md, `wagerbase_admin`): for admins only
@@ -39,22 +39,6 @@ ADMIN_TYPES = {
     "withdrawal_pending",
     "withdrawal_decided",
 }
-
-
-@pytest.fixture(scope="module")
-def rt_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    with pg_server.database_from(template_db, "wb_rt") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def rt_node(rt_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    started = Node(rt_database, new_secret(), tmp_path_factory.mktemp("rt") / "serve.log")
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 @dataclass

@@ -17,17 +17,13 @@ from tests.live.realtime_fixtures import (
     data,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
     wager,
 )
-from tests.live.test_betmarket_ws import Socket
+from tests.live.sockets import Socket
 from tests.serving import Node
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def positions(seen: list[dict[str, Any]], result: str, game: int) -> tuple[int, int]:

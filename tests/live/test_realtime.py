@@ -12,10 +12,13 @@ import time
 import uuid
 
 import jwt
-from realtime import RealtimePostgresChangesListenEvent as Listen
 from supabase import acreate_client
 
 from tests.live.realtime_fixtures import (
+    ANY,
+    INSERT,
+    SUBSCRIBED,
+    UPDATE,
     Inbox,
     Person,
     admin,
@@ -23,19 +26,12 @@ from tests.live.realtime_fixtures import (
     create_market,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
     wager,
 )
 from tests.serving import Node
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
-
-SUBSCRIBED = ("SUBSCRIBED", None)
-INSERT, UPDATE, ANY = Listen.Insert, Listen.Update, Listen.All
 
 
 def test_broadcast_on_a_market_topic_carries_the_engine_odds(

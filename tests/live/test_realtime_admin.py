@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.live.phoenix import VSNS, Frame, Wire, assert_framing, wire
 from tests.live.realtime_fixtures import ADMIN_TOPIC as ADMIN
 from tests.live.realtime_fixtures import (
     ADMIN_TYPES,
@@ -22,17 +23,12 @@ from tests.live.realtime_fixtures import (
     create_market,
     marker,
     outcome_ids,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     wager,
 )
-from tests.live.test_realtime_v2 import VSNS, Frame, Wire, assert_framing, wire
 from tests.serving import Node
 from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 def admin_broadcast(event: str, **payload: Any) -> Any:

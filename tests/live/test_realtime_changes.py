@@ -16,7 +16,11 @@ from typing import Any, cast
 
 from supabase import acreate_client
 
+from tests.live.phoenix import Frame, wire
 from tests.live.realtime_fixtures import (
+    ANY,
+    SUBSCRIBED,
+    UPDATE,
     Inbox,
     admin,
     close,
@@ -25,21 +29,15 @@ from tests.live.realtime_fixtures import (
     marker,
     outcome_ids,
     record,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     subscribe,
     wager,
 )
-from tests.live.test_realtime import ANY, SUBSCRIBED, UPDATE
-from tests.live.test_realtime_frames import small_node
-from tests.live.test_realtime_v2 import Frame, wire
+from tests.live.small_node import small_node
 from tests.serving import REPO, Node
 from wagerbase.live.hub import Event
 from wagerbase.live.realtime_changes import changes_for
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 DELETE = "DELETE"
 WAGERS = {("wagers", "UPDATE"), ("my_wagers", "UPDATE")}

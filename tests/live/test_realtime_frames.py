@@ -11,15 +11,11 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import psycopg
 import pytest
-import uvicorn
-from litestar import Litestar
-from litestar.datastructures import State
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -29,20 +25,16 @@ from tests.live.realtime_fixtures import (
     close,
     create_market,
     outcome_ids,
-    rt_database,
-    rt_node,
     run,
     sign_up,
     wager,
 )
-from tests.serving import Node, free_port, new_secret
-from wagerbase.database import Database
+from tests.live.small_node import small_node
+from tests.serving import Node
 from wagerbase.live import hub as hub_module
 from wagerbase.live import realtime
-from wagerbase.live.hub import Event, Hub
+from wagerbase.live.hub import Event
 from wagerbase.tokens import Tokens
-
-__all__ = ["rt_database", "rt_node"]  # fixtures
 
 
 class Raw:
@@ -411,50 +403,6 @@ def test_the_hub_resyncing_sends_resync_to_every_channel(rt_node: Node, rt_datab
 
 def change_on(topic: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f["event"] == "postgres_changes" and f["topic"] == topic
-
-
-@dataclass
-class Small:
-    url: str
-    hub: Hub
-    tokens: Tokens
-    db: Database
-
-    @property
-    def anon_key(self) -> str:
-        return self.tokens.role_key("anon")
-
-
-@asynccontextmanager
-async def small_node(
-    database_url: str | None = None, secret: str | None = None
-) -> AsyncIterator[Small]:
-    """The realtime route alone, served by uvicorn in this event loop. Its hub is never started
-    (the test publishes into it); its pool is opened only when given a database (joins without
-    bindings need none)."""
-    tokens = Tokens(secret or new_secret())
-    hub = Hub("postgresql://unused")
-    db = Database(database_url or "postgresql://unused", min_size=1)
-    if database_url:
-        await db.open()
-    app = Litestar(
-        route_handlers=[realtime.realtime_socket],
-        state=State({"db": db, "tokens": tokens, "hub": hub}),
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield Small(f"http://127.0.0.1:{port}", hub, tokens, db)
-    finally:
-        server.should_exit = True
-        await task
-        if database_url:
-            await db.close()
 
 
 def test_a_silent_socket_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:

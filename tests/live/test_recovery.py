@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.api.betmarket_client import admin, client, register
-from tests.live.test_betmarket_ws import Socket
+from tests.live.sockets import Socket
 from tests.serving import Node, new_secret
 from wagerbase.embedded import EmbeddedServer
 

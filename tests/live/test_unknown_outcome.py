@@ -30,7 +30,7 @@ from psycopg.conninfo import make_conninfo
 from tests.api.betmarket_client import PASSWORD, User, admin, client, query, register
 from tests.faultproxy import FaultKind, FaultProxy, wait_until
 from tests.live.proxied import Proxied, proxied_node
-from tests.live.test_betmarket_ws import Socket
+from tests.live.sockets import Socket
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 from wagerbase.database import Database
