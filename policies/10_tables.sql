@@ -25,7 +25,8 @@ app._share(bigint, bigint),
 app._odds(text, bigint, bigint, integer, bigint, integer, integer),
 app._cap(text, bigint, bigint, bigint, numeric, bigint),
 app._accepting_wagers(text, timestamptz),
-app._betmarket_game(text, integer)
+app._betmarket_game(text, integer),
+app._is_admin(jsonb)
 to anon, authenticated, service_role;
 
 -- Drop every policy on the app tables, so that a renamed or removed one does not linger.
@@ -45,7 +46,7 @@ create policy "anyone reads the settings" on app.config
 for select using (true);
 
 create policy "anyone reads markets but drafts; admins read drafts too" on app.markets
-for select using (status <> 'draft' or (select auth.is_admin()));
+for select using (status <> 'draft' or (select app._is_admin()));
 
 create policy "anyone reads the outcomes of a market they can read" on app.outcomes
 for select using (exists (
@@ -57,24 +58,24 @@ create policy "anyone reads settlements" on app.settlements
 for select using (true);
 
 create policy "users read their own wallet; admins read every account" on app.accounts
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 create policy "users read their own ledger entries; admins read all" on app.ledger_entries
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 create policy "admins read ledger transactions" on app.ledger_transactions
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));
 
 create policy "users read their own wagers; admins read all" on app.wagers
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 create policy "users read their own profile; admins read all" on app.profiles
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 create policy "admins read the admin actions log" on app.admin_actions
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));
 
 create policy "admins read quote telemetry" on app.quote_telemetry
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));
 
 -- app.idempotency_keys has no policy: nobody reads it but the functions.

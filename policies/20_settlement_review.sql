@@ -6,4 +6,4 @@
 grant select on app.settlement_proposals to authenticated, service_role;
 
 create policy "admins read settlement proposals" on app.settlement_proposals
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));

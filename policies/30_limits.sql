@@ -11,9 +11,9 @@ to authenticated, service_role;
 
 drop policy if exists "users read their own play limits; admins read all" on app.play_limits;
 create policy "users read their own play limits; admins read all" on app.play_limits
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 drop policy if exists "users read their own play limit changes; admins read all"
 on app.play_limit_changes;
 create policy "users read their own play limit changes; admins read all" on app.play_limit_changes
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));

@@ -6,10 +6,10 @@ grant select on app.user_debts, app.ledger_reversals, app.settlement_history
 to authenticated, service_role;
 
 create policy "admins read user debts" on app.user_debts
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));
 
 create policy "admins read ledger reversals" on app.ledger_reversals
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));
 
 create policy "admins read settlement history" on app.settlement_history
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));

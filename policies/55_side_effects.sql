@@ -22,7 +22,7 @@ for select using (true);
 grant select on app.user_stats, app.side_effect_jobs to authenticated, service_role;
 
 create policy "users read their own statistics; admins read all" on app.user_stats
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 
 create policy "admins read the side-effect jobs" on app.side_effect_jobs
-for select using ((select auth.is_admin()));
+for select using ((select app._is_admin()));

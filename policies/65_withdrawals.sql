@@ -9,4 +9,4 @@
 grant select on app.withdrawals to authenticated, service_role;
 
 create policy "users read their own withdrawals; admins read all" on app.withdrawals
-for select using (user_id = (select auth.uid()) or (select auth.is_admin()));
+for select using (user_id = (select auth.uid()) or (select app._is_admin()));

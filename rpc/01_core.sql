@@ -22,11 +22,34 @@ begin
 end
 $$;
 
+-- _is_admin(claims): whether the claims (by default the caller's, auth.jwt()) are an admin's: they
+-- carry app_metadata.role = 'admin' AND name a user who still exists and is still an admin in
+-- auth.users. app_metadata is written only by the server (sign-up never sets it), so a user cannot
+-- make themselves admin; and a demoted or deleted admin loses every admin read and call at once,
+-- not when their token expires (false for them, never an error, so a deleted admin's token reads
+-- public rows as anyone does). It asks only what hosted Supabase's auth schema has too
+-- (auth.jwt(), auth.users), so it lives in `app`, not in Supabase's `auth`. Security definer:
+-- clients cannot read auth.users. Granted to the client roles: the policies call it as
+-- `(select app._is_admin())`, once per statement. A batch of wagers asks it for each wager's own
+-- claims. Changes: nothing. Raises: nothing.
+create or replace function app._is_admin(p_claims jsonb default auth.jwt())
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select coalesce(p_claims -> 'app_metadata' ->> 'role' = 'admin', false)
+        and exists (
+            select 1 from auth.users as u
+            where u.id = nullif(p_claims ->> 'sub', '')::uuid and u.deleted_at is null
+                and u.raw_app_meta_data ->> 'role' = 'admin'
+        )
+$$;
+
 -- acts_as_admin(): whether the caller acts as an admin now: the service role, or a token that
--- claims admin for a user who still is one. The token's claim is not enough: auth.is_admin() also
--- asks auth.users, so a demoted or deleted admin loses the rights at once, not when their token
--- expires. The one statement of the rule: app._require_admin enforces it, and the API nodes ask
--- it before an admin message goes to a socket. Callers: anyone (it says only who they are).
+-- claims admin for a user who still is one (app._is_admin). The one statement of the rule:
+-- app._require_admin enforces it, and the API nodes ask it before an admin message goes to a
+-- socket. Callers: anyone (it says only who they are).
 -- Changes: nothing.
 -- Raises: nothing
 create or replace function public.acts_as_admin()
@@ -34,7 +57,7 @@ returns boolean
 language sql stable
 set search_path = ''
 as $$
-    select coalesce(auth.role() = 'service_role', false) or auth.is_admin()
+    select coalesce(auth.role() = 'service_role', false) or app._is_admin()
 $$;
 grant execute on function public.acts_as_admin() to anon, authenticated, service_role;
 

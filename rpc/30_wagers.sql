@@ -164,7 +164,7 @@ declare
     v_market app.markets;
 begin
     select * into v_market from app.markets as m where m.id = p_market_id;
-    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
+    if not found or (v_market.status = 'draft' and not app._is_admin()) then
         perform app._fail('market_not_found', pg_catalog.jsonb_build_object('market_id', p_market_id));
     end if;
     return v_market;
@@ -324,7 +324,7 @@ begin
     -- the market, locked and read in one statement; a draft is none of a bettor's business
     select * into v_market from app.markets as m where m.id = place_wager.market_id
     for no key update;
-    if not found or (v_market.status = 'draft' and not auth.is_admin()) then
+    if not found or (v_market.status = 'draft' and not app._is_admin()) then
         perform app._fail('market_not_found',
             pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
     end if;

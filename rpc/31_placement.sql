@@ -13,24 +13,8 @@
 -- gone: a batch names a new wallet's actor to app._ensure_wallet instead
 drop function if exists app._ensure_wallet_as(uuid, jsonb);
 
--- _is_admin_as: auth.is_admin() for the claims `p_claims` (a wager of a batch, whose caller is not
--- the transaction's), leaving the transaction's own claims as they were.
--- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
-create or replace function app._is_admin_as(p_claims jsonb)
-returns boolean
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_saved text := pg_catalog.current_setting('request.jwt.claims', true);
-    v_admin boolean;
-begin
-    perform pg_catalog.set_config('request.jwt.claims', coalesce(p_claims::text, ''), true);
-    v_admin := auth.is_admin();
-    perform pg_catalog.set_config('request.jwt.claims', coalesce(v_saved, ''), true);
-    return v_admin;
-end
-$$;
+-- gone: app._is_admin takes the claims to ask about (each wager's own, in a batch)
+drop function if exists app._is_admin_as(jsonb);
 
 -- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
 -- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
@@ -337,7 +321,7 @@ begin
         if u_until[p] > now() then
             v_refusal := app._refusal('self_excluded', pg_catalog.jsonb_build_object('until', u_until[p]));
         elsif not v_market_found
-            or (v_market.status = 'draft' and not app._is_admin_as(v_claims[i])) then
+            or (v_market.status = 'draft' and not app._is_admin(v_claims[i])) then
             v_refusal := app._refusal('market_not_found',
                 pg_catalog.jsonb_build_object('market_id', p_market_id));
         elsif u_wallet[p] is null and not u_live[p] then

@@ -213,7 +213,7 @@ declare
     v_span interval;
     v_from timestamptz;
     v_me uuid := auth.uid();
-    v_admin boolean := auth.role() = 'service_role' or auth.is_admin();
+    v_admin boolean := auth.role() = 'service_role' or app._is_admin();
     v_threshold numeric;
     v_result jsonb;
 begin

@@ -605,7 +605,7 @@ as $$
         d.revealed_at
     from app.virtual_draws as d
     inner join app.markets as m on d.market_id = m.id
-    where m.status <> 'draft' or auth.is_admin()
+    where m.status <> 'draft' or app._is_admin()
 $$;
 
 -- The provably-fair draws, one row per virtual market anyone may see (drafts: admins only).

@@ -5,13 +5,16 @@
 -- so an admin at a psql prompt can act as anyone the same way (see sql/console.sql).
 -- After commit a transaction-local setting reads as '' rather than null, hence the nullif calls.
 -- The legacy per-claim settings (request.jwt.claim.sub, .role) are read first, as Supabase does.
--- Applied on every migrate; `create or replace` keeps it idempotent.
+-- Applied on every migrate; `create or replace` keeps it idempotent. Hosted Supabase has these
+-- functions of its own (all but _claimed_uid, and its uid() does not refuse a deleted user): the
+-- Supabase project (supabase/, docs/supabase.md) leaves this file out, so nothing else may live in
+-- `auth` (who is an admin is app._is_admin, rpc/01_core.sql).
 
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
 
 -- _claimed_uid(): the `sub` claim as a uuid, or null; not granted to any client role (auth.uid()
--- and auth.is_admin() call it as its owner).
+-- calls it as its owner).
 create or replace function auth._claimed_uid() returns uuid
 language sql stable
 set search_path = ''
@@ -78,27 +81,5 @@ as $$
     )::jsonb
 $$;
 
--- is_admin(): true when the claims carry app_metadata.role = 'admin' AND the user still exists
--- and is still an admin in auth.users. app_metadata is written only by the server (sign-up never
--- sets it), so a user cannot make themselves admin; and a demoted or deleted admin loses every
--- admin read and call at once, not when their token expires (false for them, never an error, so
--- a deleted admin's token reads public rows as anyone does). Security definer: clients cannot
--- read auth.users. The policies call it as `(select auth.is_admin())`, once per statement.
-create or replace function auth.is_admin() returns boolean
-language plpgsql stable
-security definer
-set search_path = ''
-as $$
-begin
-    -- plpgsql, not sql: this file runs before the migration that creates auth.users
-    return coalesce(auth.jwt() -> 'app_metadata' ->> 'role' = 'admin', false)
-        and exists (
-            select 1 from auth.users as u
-            where u.id = auth._claimed_uid() and u.deleted_at is null
-                and u.raw_app_meta_data ->> 'role' = 'admin'
-        );
-end
-$$;
-
-grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt(), auth.is_admin()
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
 to anon, authenticated, service_role;

@@ -8,7 +8,7 @@ from tests.pgserver import Connection
 
 
 def test_conn_sees_the_migrated_schema(conn: Connection) -> None:
-    assert conn.execute("select auth.uid(), auth.is_admin()").fetchone() == (None, False)
+    assert conn.execute("select auth.uid(), app._is_admin()").fetchone() == (None, False)
     assert conn.execute("select count(*) from wagerbase_meta.layers").fetchone() == (1,)
 
 

@@ -127,7 +127,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "app._accepting_wagers",
         "app._betmarket_game",
         "auth.email",
-        "auth.is_admin",
+        "app._is_admin",
         "auth.jwt",
         "auth.role",
         "auth.uid",
