@@ -8,6 +8,7 @@ PG15_BIN=/usr/lib/postgresql/15/bin
 PG15_SUITE=(
     tests/db
     tests/test_migrate.py
+    tests/supabase
     tests/attack/test_catalog.py
     tests/attack/test_least_privilege.py
     tests/attack/test_matrix_db.py

@@ -1,0 +1,3 @@
+-- Loaded by `supabase db reset` after the migrations (written by `wagerbase supabase`). The engine
+-- needs no seed: its settings (app.config) come with its migrations. Demo users and markets are
+-- `wagerbase seed-demo`'s, on a Wagerbase server.

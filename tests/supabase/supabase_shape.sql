@@ -1,0 +1,130 @@
+-- A PostgreSQL shaped like a hosted Supabase project, as far as the engine can tell: the roles,
+-- an `auth` schema owned by supabase_auth_admin with Supabase's auth.users columns and its
+-- auth.uid(), auth.role(), auth.email() and auth.jwt() (as Supabase's auth migrations define
+-- them), and the project's role (`supabase_project`, standing for Supabase's non-superuser
+-- `postgres`) that runs the migrations, with Supabase's default grants on `public`. Run by the
+-- superuser; roles are the cluster's, so each is made only when missing.
+
+do $roles$
+begin
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') then
+        create role supabase_auth_admin nologin noinherit createrole;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_project') then
+        create role supabase_project nologin noinherit createrole bypassrls;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'anon') then
+        create role anon nologin noinherit;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticated') then
+        create role authenticated nologin noinherit;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'service_role') then
+        create role service_role nologin noinherit bypassrls;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticator') then
+        create role authenticator login noinherit;
+    end if;
+end
+$roles$;
+
+grant anon, authenticated, service_role, authenticator to supabase_project with admin option;
+
+create schema auth authorization supabase_auth_admin;
+grant usage on schema auth to anon, authenticated, service_role, supabase_project;
+
+create table auth.users (
+    instance_id uuid,
+    id uuid not null primary key,
+    aud varchar(255),
+    role varchar(255),
+    email varchar(255),
+    encrypted_password varchar(255),
+    email_confirmed_at timestamptz,
+    invited_at timestamptz,
+    confirmation_token varchar(255),
+    confirmation_sent_at timestamptz,
+    recovery_token varchar(255),
+    recovery_sent_at timestamptz,
+    email_change_token_new varchar(255),
+    email_change varchar(255),
+    email_change_sent_at timestamptz,
+    last_sign_in_at timestamptz,
+    raw_app_meta_data jsonb,
+    raw_user_meta_data jsonb,
+    is_super_admin boolean,
+    created_at timestamptz,
+    updated_at timestamptz,
+    phone text unique default null,
+    phone_confirmed_at timestamptz,
+    phone_change text default '',
+    phone_change_token varchar(255) default '',
+    phone_change_sent_at timestamptz,
+    email_change_token_current varchar(255) default '',
+    email_change_confirm_status smallint default 0,
+    banned_until timestamptz,
+    reauthentication_token varchar(255) default '',
+    reauthentication_sent_at timestamptz,
+    is_sso_user boolean not null default false,
+    deleted_at timestamptz,
+    is_anonymous boolean not null default false
+);
+alter table auth.users owner to supabase_auth_admin;
+grant select, references, trigger on auth.users to supabase_project;
+
+create function auth.uid() returns uuid
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+    )::uuid
+$$;
+
+create function auth.role() returns text
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim.role', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+    )::text
+$$;
+
+create function auth.email() returns text
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim.email', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+    )::text
+$$;
+
+create function auth.jwt() returns jsonb
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')
+    )::jsonb
+$$;
+
+alter function auth.uid() owner to supabase_auth_admin;
+alter function auth.role() owner to supabase_auth_admin;
+alter function auth.email() owner to supabase_auth_admin;
+alter function auth.jwt() owner to supabase_auth_admin;
+
+-- the project's role owns `public` and may create schemas, as Supabase's postgres does
+alter schema public owner to supabase_project;
+do $grant$
+begin
+    execute format('grant create on database %I to supabase_project', current_database());
+end
+$grant$;
+
+-- Supabase's defaults: everything the project makes in `public` is granted to the API roles
+alter default privileges for role supabase_project in schema public
+grant all on tables to anon, authenticated, service_role;
+alter default privileges for role supabase_project in schema public
+grant all on sequences to anon, authenticated, service_role;
+alter default privileges for role supabase_project in schema public
+grant all on functions to anon, authenticated, service_role;
