@@ -50,12 +50,12 @@ from litestar.exceptions import WebSocketDisconnect
 
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http.betmarket import major, odds
 from wagerbase.http.common import scope_client
 from wagerbase.limits import too_many_sockets
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
 from wagerbase.live.who import TokenRefused, Unavailable, admits, ended, who
 from wagerbase.live.wire import Wire
+from wagerbase.surfaces.betmarket.answers import major, odds
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.live.ws")
