@@ -10,6 +10,7 @@ with its own answer.
 """
 
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import partial
@@ -23,90 +24,41 @@ from psycopg.types.json import set_json_loads
 from wagerbase.database import Conn
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls
 from wagerbase.placements import Placement, Placements
+from wagerbase.sql_files import SqlFileError, statements
 from wagerbase.tokens import Claims
 
-# SQL ---------------------------------------------------------------------------------------------
-# Games are the visible markets the engine calls BetMarket games (the markets view's
-# betmarket_game: two outcomes, fixed odds); whether betting is open is its accepting_wagers.
+# The statements (games.sql), read once. `games` and `game` go on from the fragment `game_rows`,
+# `place_wager` and `settle_market` take the fragment `outcome_id`: one copy of each.
+_SQL = statements(__package__, "games.sql")
+_FRAGMENTS = ("game_rows", "outcome_id")
+_UNFILLED = re.compile(r"\{[a-z_]+\}")
 
-_GAMES = """
-select m.id as game_id,
-       m.title as question_text,
-       o1.label as opt1_text,
-       o2.label as opt2_text,
-       m.category,
-       case m.winning_outcome_id when o1.id then 'opt1' when o2.id then 'opt2' end as result,
-       m.accepting_wagers as betting_open,
-       o1.pool as tot_opt1,
-       o2.pool as tot_opt2,
-       o1.odds as odd1,
-       o2.odds as odd2,
-       o1.cap as cap_opt1,
-       o2.cap as cap_opt2,
-       extract(epoch from m.created_at)::bigint as created_at
-from public.markets as m
-inner join public.outcomes as o1 on o1.market_id = m.id and o1.position = 1
-inner join public.outcomes as o2 on o2.market_id = m.id and o2.position = 2
-where m.betmarket_game
-"""
-# the newest games, at most the node's row cap (WAGERBASE_MAX_ROWS): the contract has no paging
-SQL_GAMES = _GAMES + "order by m.created_at desc, m.id desc limit %(max_rows)s"
-SQL_GAME = _GAMES + "and m.id = %(game_id)s"
 
-# The id of outcome `position` of game `game_id`; null when that is no game, so that the engine
-# answers market_not_found or outcome_not_found, after checking who calls, and changes nothing.
-_OUTCOME_ID = """(
-    select o.id
-    from public.outcomes as o
-    inner join public.markets as m on o.market_id = m.id
-    where o.market_id = %(game_id)s and o.position = %(position)s and m.betmarket_game
-)"""
-SQL_PLACE_WAGER = f"""
-select public.place_wager(
-    market_id => %(game_id)s, outcome_id => {_OUTCOME_ID}, stake => %(stake)s,
-    expected_odds => %(expected_odds)s, idempotency_key => %(idempotency_key)s) as result
-"""
-SQL_SETTLE = f"select public.settle_market(%(game_id)s, {_OUTCOME_ID}) as result"
-SQL_CLOSE = """
-select public.close_market((
-    select m.id from public.markets as m where m.id = %(game_id)s and m.betmarket_game
-)) as result
-"""
-SQL_CREATE = """
-select public.create_market(
-    title => %(title)s, outcomes => %(outcomes)s, kind => 'fixed_odds',
-    options => %(options)s) as result
-"""
-SQL_WALLET = "select public.get_wallet() as result"
-SQL_DEPOSIT = (
-    "select public.deposit(amount => %(amount)s, idempotency_key => %(idempotency_key)s) as result"
-)
-SQL_PROFIT = "select public.house_summary() as result"
-SQL_BETS = """
-select w.id as bet_id,
-       w.user_id,
-       w.market_id as game_id,
-       w.stake as amount,
-       case w.position when 1 then 'opt1' when 2 then 'opt2' end as choice,
-       w.odds as odd,
-       extract(epoch from w.created_at)::bigint as placed_at,
-       w.market_title as game_question,
-       w.category as game_category,
-       o1.label as opt1_text,
-       o2.label as opt2_text,
-       case w.winning_outcome_id when o1.id then 'opt1' when o2.id then 'opt2' end as game_result,
-       m.accepting_wagers as betting_open,
-       case w.settlement when 'won' then true when 'lost' then false end as won,
-       w.payout
-from public.my_wagers as w
-inner join public.markets as m on w.market_id = m.id
-inner join public.outcomes as o1 on o1.market_id = w.market_id and o1.position = 1
-inner join public.outcomes as o2 on o2.market_id = w.market_id and o2.position = 2
-where m.betmarket_game
-    and (%(game_id)s::bigint is null or w.market_id = %(game_id)s::bigint)
-order by w.created_at desc, w.id desc
-limit %(max_rows)s
-"""
+def _statement(name: str) -> str:
+    """Statement `name` of games.sql with each fragment it names in place (without the fragment's
+    own comment lines); a name left unfilled fails at import."""
+    text = _SQL[name]
+    for fragment in _FRAGMENTS:
+        lines = _SQL[fragment].splitlines()
+        while lines and lines[0].startswith("--"):
+            lines.pop(0)
+        text = text.replace("{" + fragment + "}", "\n".join(lines))
+    unfilled = _UNFILLED.search(text)
+    if unfilled:
+        raise SqlFileError(f"games.sql: {name} names {unfilled.group()}, which is no fragment")
+    return text
+
+
+SQL_GAMES = _statement("games")
+SQL_GAME = _statement("game")
+SQL_BETS = _statement("bets")
+SQL_PLACE_WAGER = _statement("place_wager")
+SQL_WALLET = _statement("get_wallet")
+SQL_DEPOSIT = _statement("deposit")
+SQL_CREATE = _statement("create_market")
+SQL_CLOSE = _statement("close_market")
+SQL_SETTLE = _statement("settle_market")
+SQL_PROFIT = _statement("house_summary")
 
 # jsonb numbers with a fraction (odds) are read as exact Decimals, on this surface's cursors only.
 json_loads = partial(json.loads, parse_float=Decimal)
