@@ -28,7 +28,6 @@ from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.limits import Limits
-from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
@@ -174,7 +173,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             gotrue.router,
             postgrest.router,
             betmarket.router,
-            betmarket_ws,
+            betmarket.betmarket_ws,
             realtime_socket,
             web.router,
         ],

@@ -35,9 +35,9 @@ from tests.api.betmarket_client import (
 )
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
-from wagerbase.live.betmarket_ws import IDLE_ENV, betmarket_ws
 from wagerbase.live.hub import MAILBOX_LIMIT, Event, Hub
 from wagerbase.live.who import UNKNOWN_USER_REASON
+from wagerbase.surfaces.betmarket.ws import IDLE_ENV, betmarket_ws
 from wagerbase.tokens import Tokens
 
 WAIT = 15.0  # seconds to wait for a message before failing; never an assertion on speed

@@ -15,9 +15,11 @@ and answers are written from whole minor units (exact for any amount below 10^13
 - `errors.py`: the error ladder, BetMarket's `{"error": ...}` for every refusal and error;
 - `calls.py`: its statements and how they are run (reads as the caller, money calls);
 - the routes: `auth.py` (/api/auth, and the guard of signed-in routes), `games.py`, `bets.py`,
-  `balance.py`, `admin.py`; `router.py` gathers them.
+  `balance.py`, `admin.py`; `router.py` gathers them;
+- /ws, its live updates: `ws.py` (the socket) and `ws_messages.py` (hub events as its messages).
 """
 
 from wagerbase.surfaces.betmarket.router import router
+from wagerbase.surfaces.betmarket.ws import betmarket_ws
 
-__all__ = ["router"]
+__all__ = ["betmarket_ws", "router"]
