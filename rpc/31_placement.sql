@@ -592,7 +592,7 @@ begin
             'argument', 'p_wagers', 'reason', 'a JSON array'));
     end if;
     v_refusals := array_fill(null::jsonb, array[greatest(jsonb_array_length(p_wagers), 1)]);
-    -- BetMarket's outcomes by position (http/betmarket.py, _OUTCOME_ID)
+    -- BetMarket's outcomes by position (surfaces/betmarket/games.sql, outcome_id)
     select array_agg(o.id order by o.position) into v_positions
     from app.outcomes as o
     inner join app.markets as m on o.market_id = m.id

@@ -23,12 +23,11 @@ from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http import betmarket, gotrue, postgrest, web
+from wagerbase.http import postgrest
 from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.limits import Limits
-from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.realtime import realtime_socket
@@ -37,6 +36,7 @@ from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
+from wagerbase.surfaces import betmarket, gotrue, web
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")
@@ -173,7 +173,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             gotrue.router,
             postgrest.router,
             betmarket.router,
-            betmarket_ws,
+            betmarket.betmarket_ws,
             realtime_socket,
             web.router,
         ],

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.serving import Node
-from wagerbase.http.web import CONTENT_SECURITY_POLICY
+from wagerbase.surfaces.web import CONTENT_SECURITY_POLICY
 
 EVERY_ANSWER = {
     "x-content-type-options": "nosniff",

@@ -34,9 +34,9 @@ from tests.api.betmarket_client import (
 from tests.live.sockets import WAIT, Message, Predicate, Socket
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
-from wagerbase.live.betmarket_ws import IDLE_ENV, betmarket_ws
 from wagerbase.live.hub import MAILBOX_LIMIT, Event, Hub
 from wagerbase.live.who import UNKNOWN_USER_REASON
+from wagerbase.surfaces.betmarket.ws import IDLE_ENV, betmarket_ws
 from wagerbase.tokens import Tokens
 
 # Two nodes on one database -----------------------------------------------------------------------

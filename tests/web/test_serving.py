@@ -13,8 +13,8 @@ from playwright.sync_api import Browser, expect
 
 from tests.serving import Node, new_secret
 from tests.web.browser import WAIT_MS, Api, Person, open_person
-from wagerbase.http.web import CONTENT_SECURITY_POLICY
 from wagerbase.settings import DEFAULT_MAX_ROWS
+from wagerbase.surfaces.web import CONTENT_SECURITY_POLICY
 
 
 def test_the_app_and_its_client_routes_are_served_without_shadowing_the_api(

@@ -28,7 +28,7 @@ log = logging.getLogger("wagerbase.http")
 
 LOGGED_PATH_CHARS = 200  # a request's path is logged up to this long
 # On every answer of every surface: no content sniffing, no referrer sent on from the app's pages,
-# no framing (the web app's pages also say frame-ancestors 'none' in their CSP: web.py).
+# no framing (the web app's pages also say frame-ancestors 'none' in their CSP: surfaces/web).
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

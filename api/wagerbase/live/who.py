@@ -1,8 +1,8 @@
 """Who a socket's token belongs to now: the database's answer, never the token's alone.
 
 A verified token proves whom it was issued to, an hour ago at most; not that its user still
-exists, nor that they are still an admin. Both sockets (BetMarket's /ws, betmarket_ws.py, and
-the Supabase realtime socket, realtime.py) ask the database the way every call does, through
+exists, nor that they are still an admin. Both sockets (BetMarket's /ws, surfaces/betmarket/ws.py,
+and the Supabase realtime socket, realtime.py) ask the database the way every call does, through
 `auth.uid()` (sql/auth.sql) and `public.acts_as_admin()` (rpc/01_core.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`

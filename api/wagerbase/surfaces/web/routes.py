@@ -10,7 +10,7 @@
 - Every page (`index.html`, the 503) carries CONTENT_SECURITY_POLICY: the app's scripts, styles,
   images and fonts come from this origin only, it calls (fetch and WebSocket) only this origin,
   nothing inline or evaluated runs, and no other site may frame it. The headers every answer
-  carries (nosniff, no referrer, X-Frame-Options) are common.SECURITY_HEADERS.
+  carries (nosniff, no referrer, X-Frame-Options) are wagerbase.http.common.SECURITY_HEADERS.
 
 `WAGERBASE_WEB_DIST` points at another build folder (default: `web/dist` of the repository).
 """

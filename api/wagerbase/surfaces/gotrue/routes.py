@@ -1,0 +1,130 @@
+"""/auth/v1's routes: sign-up, password sign-in and refresh (/token), get-user, logout, and their
+router. /signup and /token ignore the Authorization header, which the clients fill with a stale
+token (SUPABASE_COMPAT.md 2.1)."""
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+import psycopg
+from litestar import Request, Router, get, post
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.params import QueryParameter
+
+from wagerbase import accounts
+from wagerbase.accounts import Accounts
+from wagerbase.errors import ApiError
+from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
+from wagerbase.surfaces.gotrue.errors import error_response
+from wagerbase.surfaces.gotrue.structs import (
+    Session,
+    SignUp,
+    TokenRequest,
+    User,
+    documented_errors,
+    session,
+)
+from wagerbase.tokens import Claims, TokenError, Tokens
+
+
+@post(
+    "/signup",
+    status_code=200,
+    summary="Sign up with an email or a username",
+    responses=documented_errors(400, 422, 429),
+)
+async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts) -> Session:
+    username = data.username or (data.data or {}).get("username")
+    if username is not None and not isinstance(username, str):
+        raise accounts.refusal(400, "validation_failed", "username must be a string")
+    return session(
+        await auth.sign_up(
+            address=client_address(request),
+            email=data.email,
+            username=username,
+            password=data.password,
+        )
+    )
+
+
+@post(
+    "/token",
+    status_code=200,
+    summary="Sign in with a password, or refresh a session",
+    responses=documented_errors(400, 429),
+)
+async def token(
+    request: Request[Any, Any, Any],
+    data: TokenRequest,
+    auth: Accounts,
+    grant_type: Literal["password", "refresh_token"],
+) -> Session:
+    address = client_address(request)
+    if grant_type == "password":
+        identifier = data.email or data.username or data.phone or ""
+        signed_in = await auth.sign_in(
+            address=address, identifier=identifier, password=data.password or ""
+        )
+    else:
+        if not data.refresh_token:
+            raise accounts.refusal(400, "validation_failed", "refresh_token is required.")
+        signed_in = await auth.refresh(address=address, refresh_token=data.refresh_token)
+    return session(signed_in)
+
+
+def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
+    token_text = bearer(request)
+    if token_text is None:
+        raise accounts.refusal(401, "no_authorization", "This endpoint requires a Bearer token")
+    try:
+        claims = tokens.verify(token_text)
+    except TokenError as exc:
+        raise accounts.refusal(403, "bad_jwt", f"invalid JWT: {exc.reason}") from exc
+    if claims.get("role") != "authenticated":
+        raise accounts.refusal(403, "bad_jwt", "invalid JWT: not a user's token")
+    request.state.role = "authenticated"
+    request.state.user_id = claims["sub"]
+    return claims
+
+
+@get(
+    "/user",
+    summary="The signed-in user (403 session_not_found once the token's session ended)",
+    responses=documented_errors(400, 401, 403, 429),
+)
+async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> User:
+    claims = _user_claims(request, tokens)
+    return msgspec.convert(await auth.user_json(claims), User, strict=False)
+
+
+@post(
+    "/logout",
+    status_code=204,
+    summary="Sign out (scope: global, local or others); the sessions' access tokens stop at once",
+    responses=documented_errors(400, 401, 403, 429),
+)
+async def logout(
+    request: Request[Any, Any, Any],
+    auth: Accounts,
+    tokens: Tokens,
+    sign_out_scope: Annotated[
+        Literal["global", "local", "others"], QueryParameter(name="scope")
+    ] = "global",
+) -> None:
+    await auth.sign_out(_user_claims(request, tokens), sign_out_scope)
+
+
+router = Router(
+    path="/auth/v1",
+    route_handlers=[sign_up, token, get_user, logout],
+    dependencies={
+        "auth": Provide(provide_accounts, sync_to_thread=False),
+        "tokens": Provide(provide_tokens, sync_to_thread=False),
+    },
+    exception_handlers={
+        ApiError: error_response,
+        HTTPException: error_response,
+        psycopg.Error: error_response,
+    },
+    tags=["auth"],
+)

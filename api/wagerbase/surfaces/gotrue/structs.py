@@ -1,0 +1,77 @@
+"""What GoTrue's /auth/v1 is sent and answers: its request bodies, its User and Session, and its
+error body (API version 2024-01-01)."""
+
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+
+from wagerbase import accounts
+from wagerbase.tokens import ACCESS_TOKEN_SECONDS
+
+
+class SignUp(msgspec.Struct):
+    password: str
+    email: str | None = None
+    username: str | None = None
+    phone: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class TokenRequest(msgspec.Struct):
+    password: str | None = None
+    email: str | None = None
+    username: str | None = None
+    phone: str | None = None
+    refresh_token: str | None = None
+
+
+class User(msgspec.Struct):
+    id: str
+    aud: str
+    role: str
+    email: str
+    app_metadata: dict[str, Any]
+    user_metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    is_anonymous: bool
+    phone: str = ""
+    email_confirmed_at: str | None = None
+    confirmed_at: str | None = None
+    last_sign_in_at: str | None = None
+    identities: list[Any] = msgspec.field(default_factory=list)
+
+
+class AuthError(msgspec.Struct):
+    """GoTrue's error body (API version 2024-01-01)."""
+
+    code: str
+    message: str
+
+
+def documented_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=AuthError, description="refused; see `code`")
+        for status in statuses
+    }
+
+
+class Session(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_in: int
+    expires_at: int
+    refresh_token: str
+    user: User
+
+
+def session(signed_in: accounts.SignedIn) -> Session:
+    return Session(
+        access_token=signed_in.access_token,
+        token_type="bearer",
+        expires_in=ACCESS_TOKEN_SECONDS,
+        expires_at=signed_in.expires_at,
+        refresh_token=signed_in.refresh_token,
+        user=msgspec.convert(signed_in.user, User, strict=False),
+    )
