@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from tests.db.invariants import assert_invariants
-from wagerbase.cli import main
-from wagerbase.invariants import NAMES
+from wagerbase.operations.cli import main
+from wagerbase.operations.invariants import NAMES
 
 
 @pytest.fixture

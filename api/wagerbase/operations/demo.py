@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from wagerbase import users
+from wagerbase.operations import users
 
 DEMO_PASSWORD = "wagerbase-demo"  # printed on purpose: these accounts exist only on a dev box
 

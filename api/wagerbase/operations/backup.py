@@ -42,7 +42,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from wagerbase.conninfo import libpq_env, redact
-from wagerbase.embedded import (
+from wagerbase.operations.embedded import (
     BIN_PATH,
     DATABASE,
     HOST,
