@@ -41,18 +41,13 @@ from wagerbase import settings
 from wagerbase.authenticator import LoginError
 from wagerbase.conninfo import libpq_env, redact
 from wagerbase.operations import engine_settings, users
-from wagerbase.operations.backup import (
-    FORMATS,
-    BackupError,
-    BackupRefused,
-    parse_time,
-    restore,
-    take_backup,
-)
+from wagerbase.operations.backup import FORMATS, BackupError, BackupRefused, parse_time
+from wagerbase.operations.base_backup import take_backup
 from wagerbase.operations.demo import seed_demo
 from wagerbase.operations.embedded import EmbeddedServer, EmbeddedServerError, ShutdownMode
 from wagerbase.operations.invariants import NAMES, violations
 from wagerbase.operations.migrate import MigrationError, migrate
+from wagerbase.operations.restore import restore
 from wagerbase.server import keys, serve
 
 log = logging.getLogger("wagerbase")
