@@ -35,6 +35,9 @@ from wagerbase.operations.backup import (
     unpack,
 )
 from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.sql_files import statements
+
+QUERIES = statements(__package__, "base_backup.sql")
 
 
 def _size_of(path: Path) -> int:
@@ -73,16 +76,7 @@ def take_backup(
                 f"the server is PostgreSQL {server_major} and {programs} holds {major}'s "
                 f"programs: pass the bin folder of PostgreSQL {server_major} (--pg-bin)"
             )
-        facts = conn.execute(
-            """select current_setting('server_version'), system_identifier::text,
-                      current_setting('archive_mode'), current_setting('archive_library'),
-                      current_setting('basic_archive.archive_directory', true),
-                      current_setting('archive_command'),
-                      (select setting::bigint from pg_catalog.pg_settings
-                       where name = 'wal_segment_size'),
-                      current_database(), current_user, clock_timestamp()
-               from pg_catalog.pg_control_system()"""
-        ).fetchone()
+        facts = conn.execute(QUERIES["server_facts"]).fetchone()
     assert facts is not None
     (version, system_id, archive_mode, library, directory, command, segment, db, user, started) = (
         facts
@@ -109,7 +103,7 @@ def take_backup(
         run_program(argv, env=env)
         backup_seconds = time.monotonic() - began
         with psycopg.connect(url, autocommit=True) as conn:
-            ended = conn.execute("select clock_timestamp()").fetchone()
+            ended = conn.execute(QUERIES["server_clock"]).fetchone()
         assert ended is not None
         backup = find_backup(dest)
         verify_seconds = None
