@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from bench.fixtures import Connection
-from wagerbase.invariants import violations
+from wagerbase.operations.invariants import violations
 
 # Parameter: the market id (each %s is the same id).
 SETTLEMENT_CHECKS: dict[str, str] = {
@@ -162,8 +162,8 @@ def settlement_failures(conn: Connection, market_id: int) -> dict[str, Any]:
 
 def ledger_failures(conn: Connection) -> dict[str, Any]:
     """The whole-ledger checks that fail, with example rows, and every invariant of the engine
-    that `wagerbase db check` finds broken (wagerbase.invariants, in one snapshot as it reads
-    them)."""
+    that `wagerbase db check` finds broken (wagerbase.operations.invariants, in one snapshot as it
+    reads them)."""
     failures = _run(conn, LEDGER_CHECKS, None)
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     for name, rows in violations(conn).items():

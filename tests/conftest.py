@@ -27,8 +27,8 @@ from psycopg import sql
 
 from tests.pgserver import Connection, PgServer, unique_name
 from wagerbase import settings
-from wagerbase.embedded import EmbeddedServer
-from wagerbase.migrate import migrate
+from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.operations.migrate import migrate
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from wagerbase.conninfo import with_dbname
-from wagerbase.embedded import EmbeddedServer
+from wagerbase.operations.embedded import EmbeddedServer
 
 MAINTENANCE_DB = "postgres"
 

@@ -99,6 +99,7 @@ class Node:
                 *self.prefix,
                 self.python,
                 "-m",
+                # the name a checkout from before wagerbase.operations.cli answers to, as well
                 "wagerbase.cli",
                 "serve",
                 "--host",

@@ -17,7 +17,7 @@ import pytest
 from tests.serving import Node, new_secret
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password, ensure_login
 from wagerbase.conninfo import with_dbname
-from wagerbase.embedded import DATABASE, EmbeddedServer
+from wagerbase.operations.embedded import DATABASE, EmbeddedServer
 
 SET_NOTE = "set the password of role authenticator"
 NODES = 8

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from tests.db.invariants import assert_invariants
-from wagerbase.cli import main
-from wagerbase.invariants import NAMES
+from wagerbase.operations.cli import main
+from wagerbase.operations.invariants import NAMES
 
 
 @pytest.fixture
@@ -163,3 +163,10 @@ def test_settings_show_set_and_profile_go_through_update_settings(
             " withdrawals_require_approval from app.config"
         ).fetchone()
         assert row == (10000, 50000, True, False)
+
+
+def test_supabase_check_says_the_checkout_s_project_is_current(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["supabase", "--check"]) == 0
+    assert capsys.readouterr().out == "supabase/ is current\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from wagerbase.embedded import HOST, EmbeddedServer
+from wagerbase.operations.embedded import HOST, EmbeddedServer
 
 START_AND_REPORT = """
 import json, sys
-from wagerbase.embedded import EmbeddedServer
+from wagerbase.operations.embedded import EmbeddedServer
 server = EmbeddedServer(sys.argv[1])
 url = server.start()
 print(json.dumps({"url": url, "started_here": server.started_here}))

@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 
 from tests.pgserver import PgServer, unique_name
-from wagerbase.migrate import MigrateResult, MigrationError, migrate
+from wagerbase.operations.migrate import MigrateResult, MigrationError, migrate
 
 MIGRATION_1 = """\
 create table applied_log (what text not null);

@@ -24,7 +24,7 @@ import pytest
 
 from tests.pgserver import PgServer, unique_name
 from tests.serving import REPO, Node, new_secret
-from wagerbase.migrate import find_layer_scripts, layers_checksum
+from wagerbase.operations.migrate import find_layer_scripts, layers_checksum
 
 pytestmark = pytest.mark.timeout(300)
 

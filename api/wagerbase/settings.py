@@ -68,8 +68,8 @@ from pathlib import Path
 
 from wagerbase import money_calls, placements, slow_clients
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
-from wagerbase.embedded import EmbeddedServer
 from wagerbase.http.client_address import Network, parse_networks
+from wagerbase.operations.embedded import EmbeddedServer
 
 DEFAULT_DATA_DIR = ".wagerbase"
 DEFAULT_MAX_ROWS = 1000

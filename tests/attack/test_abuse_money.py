@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.serving import Node
-from wagerbase.cli import main
+from wagerbase.operations.cli import main
 
 PASSWORD = "correct horse 1"
 TIMEOUT = 120  # argon2 on a busy machine; a deadline, not a measure

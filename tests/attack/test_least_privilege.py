@@ -25,7 +25,7 @@ from psycopg import errors, sql
 from tests.pgserver import Connection
 from tests.serving import Node
 from wagerbase.authenticator import ROLE
-from wagerbase.migrate import migrate
+from wagerbase.operations.migrate import migrate
 
 CLIENT_ROLES = ("anon", "authenticated", "service_role")
 # what the node opens (conninfo.for_component's application names): the pool, the hub's stream

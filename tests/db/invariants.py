@@ -1,11 +1,11 @@
 """The engine's invariants for the tests: `assert_invariants(conn)` after every concurrency and
 property-based run (and anywhere money moved).
 
-`violations(conn)` is every check `wagerbase db check` runs (`wagerbase.invariants`: each a query
-returning the rows that break it, the fixed-odds caps among them, priced by the engine's own
-functions) and one more that only the tests run: the caps replayed from the documented formulas,
-written again in Python (tests/support/formulas.py), so that a wrong formula in the SQL cannot
-vouch for itself.
+`violations(conn)` is every check `wagerbase db check` runs (`wagerbase.operations.invariants`:
+each a query returning the rows that break it, the fixed-odds caps among them, priced by the
+engine's own functions) and one more that only the tests run: the caps replayed from the
+documented formulas, written again in Python (tests/support/formulas.py), so that a wrong formula
+in the SQL cannot vouch for itself.
 """
 
 from collections import defaultdict
@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from tests.support.formulas import fixed_cap, fixed_odds
-from wagerbase.invariants import CHECKS, Connection
-from wagerbase.invariants import violations as engine_violations
+from wagerbase.operations.invariants import CHECKS, Connection
+from wagerbase.operations.invariants import violations as engine_violations
 
 __all__ = ["CHECKS", "REPLAYED_CAP_CHECK", "assert_invariants", "cap_violations", "violations"]
 

@@ -9,8 +9,8 @@ from tests.db.helpers import make_market
 from tests.db.invariants import REPLAYED_CAP_CHECK, violations
 from tests.db.personas import Persona
 from tests.pgserver import Connection
-from wagerbase.invariants import CAP_CHECK
-from wagerbase.invariants import violations as engine_violations
+from wagerbase.operations.invariants import CAP_CHECK
+from wagerbase.operations.invariants import violations as engine_violations
 
 
 def _one_wager(admin: Persona, bettor: Persona) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.pgserver import Connection
 from wagerbase import settings
-from wagerbase.embedded import BIN_PATH
+from wagerbase.operations.embedded import BIN_PATH
 
 
 @pytest.mark.skipif(

@@ -33,8 +33,8 @@ from psycopg.conninfo import make_conninfo
 
 from tests.ha.processes import Proc, wait_gone
 from tests.serving import REPO, free_port
-from wagerbase.embedded import EmbeddedServer
 from wagerbase.library_patches import ensure_prefix_permissions
+from wagerbase.operations.embedded import EmbeddedServer
 
 HOST = "127.0.0.1"
 PATRONI_VENV = REPO / ".ha-venv"

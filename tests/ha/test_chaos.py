@@ -23,7 +23,7 @@ from tests.ha.checks import findings, unacknowledged_rows
 from tests.ha.load import Load, prepare, wait_for
 from tests.ha.report import record, seconds, server_side
 from tests.serving import Node, new_secret
-from wagerbase.embedded import EmbeddedServer
+from wagerbase.operations.embedded import EmbeddedServer
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -11,7 +11,7 @@ import httpx
 from tests.api.betmarket_client import admin, client, register
 from tests.live.sockets import Socket
 from tests.serving import Node, new_secret
-from wagerbase.embedded import EmbeddedServer
+from wagerbase.operations.embedded import EmbeddedServer
 
 WAIT = 30.0
 

@@ -20,8 +20,8 @@ from tests.db.actors import Actor
 from tests.db.personas import create_user
 from tests.db.side_effects import counted_figures, expected_figures
 from tests.db.stream import StreamReader
-from wagerbase.embedded import EmbeddedServer
 from wagerbase.live.scheduler import Scheduler
+from wagerbase.operations.embedded import EmbeddedServer
 
 WAIT = 60.0
 SERVICE = json.dumps({"role": "service_role"})

@@ -34,8 +34,8 @@ from tests.live.sockets import Socket
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 from wagerbase.database import Database
-from wagerbase.embedded import EmbeddedServer
-from wagerbase.migrate import migrate
+from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.operations.migrate import migrate
 
 WAIT = 30.0
 WINDOW = "2"  # seconds the node resolves an unknown outcome before answering 503

@@ -265,7 +265,7 @@ def test_a_node_of_two_workers_serves_every_surface_and_every_socket_hears_every
 
 
 def _serve(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "wagerbase.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "wagerbase.operations.cli", "serve", "--port", str(port)]
     with log.open("ab") as out:
         return subprocess.Popen(
             [*command, "--workers", str(WORKERS)],
@@ -316,7 +316,7 @@ def test_the_node_outlives_its_workers_and_no_worker_outlives_the_node(tmp_path:
         "WAGERBASE_DATA_DIR": str(tmp_path / "data"),
         "WAGERBASE_JWT_SECRET": new_secret(),
     }
-    status = [sys.executable, "-m", "wagerbase.cli", "db", "status"]
+    status = [sys.executable, "-m", "wagerbase.operations.cli", "db", "status"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     node = _serve(env, tmp_path / "serve.log", port)

@@ -34,10 +34,10 @@ import pytest
 from tests.db.actors import Actor
 from tests.db.invariants import assert_invariants
 from tests.db.personas import create_user
-from wagerbase.backup import BackupInfo
-from wagerbase.cli import main
-from wagerbase.embedded import EmbeddedServer
-from wagerbase.migrate import migrate
+from wagerbase.operations.backup import BackupInfo
+from wagerbase.operations.cli import main
+from wagerbase.operations.embedded import EmbeddedServer
+from wagerbase.operations.migrate import migrate
 
 WAIT = 60.0  # seconds to wait for the archiver before giving up
 

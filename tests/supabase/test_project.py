@@ -1,9 +1,9 @@
-"""The engine as a Supabase project (supabase/, written by `wagerbase supabase`,
-wagerbase.supabase_project): the folder is current, its snapshots of the code follow the rules
-that keep a linked project's history valid, and its migrations, applied in order as the Supabase
-CLI applies them, by a role that is not a superuser, on a database shaped like hosted Supabase
-(tests/supabase/supabase_shape.sql: Supabase's roles, its own `auth` schema and helpers, its
-default grants), give an engine that takes, settles and balances wagers, grants no client more
+"""The engine as a Supabase project (supabase/, written by `wagerbase supabase`:
+wagerbase.operations.supabase_project): the folder is current, its snapshots of the code follow
+the rules that keep a linked project's history valid, and its migrations, applied in order as the
+Supabase CLI applies them, by a role that is not a superuser, on a database shaped like hosted
+Supabase (tests/supabase/supabase_shape.sql: Supabase's roles, its own `auth` schema and helpers,
+its default grants), give an engine that takes, settles and balances wagers, grants no client more
 than on a Wagerbase server, and leaves Supabase's `auth` as it was.
 
 scripts/test runs this on PostgreSQL 15, what hosted Supabase runs, as well as on 18."""
@@ -19,8 +19,8 @@ from tests.db.helpers import make_market
 from tests.db.personas import persona, service
 from tests.pgserver import Connection, PgServer, unique_name
 from tests.serving import REPO
-from wagerbase import supabase_project
-from wagerbase.invariants import violations
+from wagerbase.operations import supabase_project
+from wagerbase.operations.invariants import violations
 
 SHAPE = Path(__file__).with_name("supabase_shape.sql")
 PROJECT_ROLE = "supabase_project"  # Supabase's `postgres`: no superuser (supabase_shape.sql)
@@ -42,7 +42,8 @@ def _snapshots(root: Path) -> list[str]:
 
 def test_a_change_to_the_code_is_a_new_snapshot_and_the_old_one_a_stub(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-    [before] = _snapshots(root)
+    *_, before = _snapshots(root)
+    earlier = len(_snapshots(root))
     with (root / "rpc" / "01_core.sql").open("a") as rpc:
         rpc.write("\n-- a change\n")
 
@@ -51,11 +52,12 @@ def test_a_change_to_the_code_is_a_new_snapshot_and_the_old_one_a_stub(tmp_path:
 
     assert supabase_project.differences(root) == []
     snapshots = _snapshots(root)
-    assert len(snapshots) == 2 and snapshots[0] == before
-    assert snapshots[1][:10] == before[:10] and int(snapshots[1][10:14]) == int(before[10:14]) + 1
+    assert len(snapshots) == earlier + 1 and snapshots[-2] == before
+    assert snapshots[-1][:10] == before[:10]
+    assert int(snapshots[-1][10:14]) == int(before[10:14]) + 1
     stub = (root / "supabase" / "migrations" / before).read_text()
-    assert snapshots[1] in stub and "select 1;" in stub and "create" not in stub
-    assert "-- a change" in (root / "supabase" / "migrations" / snapshots[1]).read_text()
+    assert snapshots[-1] in stub and "select 1;" in stub and "create" not in stub
+    assert "-- a change" in (root / "supabase" / "migrations" / snapshots[-1]).read_text()
 
 
 def test_a_new_migration_comes_before_the_next_snapshot(tmp_path: Path) -> None:

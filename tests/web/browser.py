@@ -180,7 +180,7 @@ class Held:
 def promote(node: Node, email: str) -> None:
     """`wagerbase users promote EMAIL`, as an operator makes an admin; new tokens carry the role."""
     subprocess.run(
-        [sys.executable, "-m", "wagerbase.cli", "users", "promote", email],
+        [sys.executable, "-m", "wagerbase.operations.cli", "users", "promote", email],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": node.database_url},
         check=True,

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wagerbase.migrate import find_layer_scripts, find_migrations
+from wagerbase.operations.migrate import find_layer_scripts, find_migrations
 from wagerbase.resources import sql_root
 
 FOLDER = "supabase"

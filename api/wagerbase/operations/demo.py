@@ -11,7 +11,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from wagerbase import users
+from wagerbase.operations import users
+from wagerbase.sql_files import statements
+
+QUERIES = statements(__package__, "demo.sql")
 
 DEMO_PASSWORD = "wagerbase-demo"  # printed on purpose: these accounts exist only on a dev box
 
@@ -74,7 +77,7 @@ MARKETS = (
 
 
 def _act_as(conn: psycopg.Connection[Any], name: str) -> None:
-    conn.execute("select console.act_as(%s)", [name])
+    conn.execute(QUERIES["act_as"], {"name": name})
 
 
 def _ensure_user(
@@ -105,29 +108,36 @@ def seed_demo(url: str) -> list[str]:
         conn.commit()
 
         for market in MARKETS:
-            exists = conn.execute(
-                "select id from app.markets where title = %s", [market.title]
-            ).fetchone()
+            exists = conn.execute(QUERIES["market_titled"], {"title": market.title}).fetchone()
             if exists:
                 report.append(f"market {exists[0]} {market.title!r}: exists")
                 continue
             with conn.transaction():
                 _act_as(conn, ADMIN)
                 row = conn.execute(
-                    "select public.create_market(%s, %s, %s, %s)",
-                    [market.title, Jsonb(market.outcomes), market.kind, Jsonb(market.options)],
+                    QUERIES["create_market"],
+                    {
+                        "title": market.title,
+                        "outcomes": Jsonb(market.outcomes),
+                        "kind": market.kind,
+                        "options": Jsonb(market.options),
+                    },
                 ).fetchone()
                 assert row is not None
                 created_market = row[0]
-                conn.execute("reset role")
+                conn.execute(QUERIES["reset_role"])
                 outcome_ids = [o["outcome_id"] for o in created_market["outcomes"]]
                 for bettor, position, stake in market.wagers:
                     _act_as(conn, bettor)
                     conn.execute(
-                        "select public.place_wager(market_id => %s, outcome_id => %s, stake => %s)",
-                        [created_market["id"], outcome_ids[position - 1], stake],
+                        QUERIES["place_wager"],
+                        {
+                            "market_id": created_market["id"],
+                            "outcome_id": outcome_ids[position - 1],
+                            "stake": stake,
+                        },
                     )
-                    conn.execute("reset role")
+                    conn.execute(QUERIES["reset_role"])
             report.append(
                 f"market {created_market['id']} {market.title!r}: created "
                 f"({market.kind}, {len(market.wagers)} wagers)"

