@@ -56,7 +56,7 @@ def test_a_change_to_the_code_is_a_new_snapshot_and_the_old_one_a_stub(tmp_path:
     assert snapshots[-1][:10] == before[:10]
     assert int(snapshots[-1][10:14]) == int(before[10:14]) + 1
     stub = (root / "supabase" / "migrations" / before).read_text()
-    assert snapshots[-1] in stub and "select 1;" in stub and "create" not in stub
+    assert "select 1;" in stub and "create" not in stub
     assert "-- a change" in (root / "supabase" / "migrations" / snapshots[-1]).read_text()
 
 

@@ -66,9 +66,9 @@ SEED = """\
 
 
 _STUB = """\
--- Written by `wagerbase supabase`: the engine's code as it was when this version was made. It is
--- superseded by {current}, which holds the whole code and comes later: a project that applied
--- this version applies that one too, so this one now does nothing.
+-- Written by `wagerbase supabase`: the engine's code as it was when this version was made. A later
+-- snapshot holds the whole code and comes after it: a project that applied this version applies
+-- that one too, so this one now does nothing.
 select 1;
 """
 
@@ -137,7 +137,7 @@ def plan(root: Path | None = None, folder: Path | None = None) -> Project:
     else:
         current = f"migrations/{latest[2]}"
     for _, _, name in written:  # every version stays; the ones before the current do nothing
-        project.files[f"migrations/{name}"] = _STUB.format(current=Path(current).name)
+        project.files[f"migrations/{name}"] = _STUB
     project.files[current] = snapshot
     return project
 
