@@ -23,7 +23,7 @@ from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http import betmarket, gotrue, postgrest, web
+from wagerbase.http import betmarket, gotrue, web
 from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
@@ -37,6 +37,7 @@ from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
+from wagerbase.surfaces.postgrest import routes as postgrest
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")

@@ -20,7 +20,8 @@ from psycopg import sql
 
 from wagerbase.database import Conn
 from wagerbase.errors import ApiError
-from wagerbase.http.pgrst_query import (
+from wagerbase.http.request_limits import MAX_SELECT_COLUMNS
+from wagerbase.surfaces.postgrest.grammar import (
     Condition,
     Logic,
     OrderTerm,
@@ -28,7 +29,6 @@ from wagerbase.http.pgrst_query import (
     ReadQuery,
     bad_query,
 )
-from wagerbase.http.request_limits import MAX_SELECT_COLUMNS
 
 SCHEMA = "public"
 # the types whose values are JSON numbers (an array of them is named `_<type>`)

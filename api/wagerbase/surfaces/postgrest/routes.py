@@ -62,7 +62,6 @@ from psycopg_pool import PoolTimeout
 
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError, OutcomeUnknown, from_database
-from wagerbase.http import pgrst_sql
 from wagerbase.http.common import (
     caller_claims,
     provide_db,
@@ -71,11 +70,18 @@ from wagerbase.http.common import (
     provide_tokens,
     until_client_leaves,
 )
-from wagerbase.http.pgrst_query import LOGIC_KEYS, RESERVED, ReadQuery, bad_query, parse_read_query
-from wagerbase.http.pgrst_sql import Catalog, Function, Params, Relation
 from wagerbase.http.request_limits import json_depth, too_deep
 from wagerbase.money_calls import KeySource, MoneyCall, MoneyCalls, idempotency_key
 from wagerbase.placements import Placement, Placements
+from wagerbase.surfaces.postgrest import compiler as pgrst_sql
+from wagerbase.surfaces.postgrest.compiler import Catalog, Function, Params, Relation
+from wagerbase.surfaces.postgrest.grammar import (
+    LOGIC_KEYS,
+    RESERVED,
+    ReadQuery,
+    bad_query,
+    parse_read_query,
+)
 from wagerbase.tokens import Claims, Tokens
 
 T = TypeVar("T")
