@@ -31,13 +31,13 @@ from wagerbase.limits import Limits
 from wagerbase.live.betmarket_ws import betmarket_ws
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
-from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.surfaces.postgrest import routes as postgrest
+from wagerbase.surfaces.realtime.socket import realtime_socket
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")

@@ -24,10 +24,10 @@ from tests.serving import free_port, new_secret
 from wagerbase.app import App
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
-from wagerbase.live import realtime
 from wagerbase.live.hub import Event, Hub
-from wagerbase.live.realtime_changes import ChangeFrame, Shared, dumps
 from wagerbase.live.wire import Wire
+from wagerbase.surfaces.realtime import socket as realtime
+from wagerbase.surfaces.realtime.feed import ChangeFrame, Shared, dumps
 from wagerbase.tokens import Tokens
 
 WAIT = 30.0  # generous: how long to wait for what must come

@@ -38,8 +38,8 @@ from tests.live.realtime_fixtures import (
 from tests.serving import Node, free_port, new_secret
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
-from wagerbase.live import realtime
 from wagerbase.live.hub import Event, Hub
+from wagerbase.surfaces.realtime import socket as realtime
 from wagerbase.tokens import Tokens
 
 __all__ = ["rt_database", "rt_node"]  # fixtures

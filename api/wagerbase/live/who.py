@@ -33,7 +33,7 @@ import psycopg
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.live.hub import Event
-from wagerbase.live.realtime_changes import ChangeFeed
+from wagerbase.surfaces.realtime.feed import ChangeFeed
 from wagerbase.tokens import Claims
 
 log = logging.getLogger("wagerbase.live.who")

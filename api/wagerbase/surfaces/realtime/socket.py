@@ -70,7 +70,18 @@ from wagerbase.http.common import scope_client
 from wagerbase.limits import Sockets, of_node, too_many_sockets, where
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import SESSION_ENDED, Event, Hub, Mailbox
-from wagerbase.live.realtime_changes import (
+from wagerbase.live.who import (
+    UNKNOWN_USER_REASON,
+    Caller,
+    TokenRefused,
+    Unavailable,
+    ended,
+    refusal,
+    who,
+)
+from wagerbase.live.who import change_feed as change_feed  # re-exported: tests read the feed
+from wagerbase.live.wire import Wire
+from wagerbase.surfaces.realtime.feed import (
     ADMIN_MESSAGE_TABLES,
     MARKET_TABLES,
     USER_TABLES,
@@ -83,17 +94,6 @@ from wagerbase.live.realtime_changes import (
     is_admin,
     parse_bindings,
 )
-from wagerbase.live.who import (
-    UNKNOWN_USER_REASON,
-    Caller,
-    TokenRefused,
-    Unavailable,
-    ended,
-    refusal,
-    who,
-)
-from wagerbase.live.who import change_feed as change_feed  # re-exported: tests read the feed
-from wagerbase.live.wire import Wire
 from wagerbase.tokens import Claims, TokenError, Tokens
 
 log = logging.getLogger("wagerbase.realtime")

@@ -1,0 +1,1 @@
+"""/realtime/v1: the Supabase Realtime subset (docs/live.md)."""
