@@ -30,7 +30,7 @@ from tests.live.realtime_fixtures import (
 )
 from tests.live.test_realtime_v2 import VSNS, Frame, Wire, assert_framing, wire
 from tests.serving import Node
-from wagerbase.surfaces.realtime.socket import NOT_ADMIN, UNKNOWN_USER
+from wagerbase.surfaces.realtime.joins import NOT_ADMIN, UNKNOWN_USER
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
 

@@ -37,7 +37,7 @@ from tests.live.test_realtime_frames import small_node
 from tests.live.test_realtime_v2 import Frame, wire
 from tests.serving import REPO, Node
 from wagerbase.live.hub import Event
-from wagerbase.surfaces.realtime.feed import changes_for
+from wagerbase.surfaces.realtime.changes import changes_for
 
 __all__ = ["rt_database", "rt_node"]  # fixtures
 

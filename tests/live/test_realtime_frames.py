@@ -39,6 +39,7 @@ from tests.serving import Node, free_port, new_secret
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import Event, Hub
+from wagerbase.live.who import change_feed
 from wagerbase.surfaces.realtime import socket as realtime
 from wagerbase.tokens import Tokens
 
@@ -540,7 +541,7 @@ def test_subscribers_who_see_the_same_rows_share_one_reselect(
         await close(boss)
         rows = [{"event": "UPDATE", "schema": "public", "table": "markets"}]
         async with small_node(rt_database, rt_node.jwt_secret) as node, AsyncExitStack() as stack:
-            feed = realtime.change_feed(node.db)
+            feed = change_feed(node.db)
             watchers = [
                 await stack.enter_async_context(raw(node.url, node.anon_key)) for _ in range(20)
             ]

@@ -2,7 +2,7 @@
 
 A verified token proves whom it was issued to, an hour ago at most; not that its user still
 exists, nor that they are still an admin. Both sockets (BetMarket's /ws, betmarket_ws.py, and
-the Supabase realtime socket, realtime.py) ask the database the way every call does, through
+the Supabase realtime socket, surfaces/realtime) ask the database the way every call does, through
 `auth.uid()` (sql/auth.sql) and `public.acts_as_admin()` (rpc/01_core.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`
