@@ -1,11 +1,15 @@
 """The schema cache: the views, functions and their types of the exposed schema (`public`), read
-from pg_catalog (catalog.sql) by the node's own role, kept per process and read again when a
-request names something it does not hold, or after the database said something it named is gone.
+from pg_catalog (catalog.sql) by the node's own role, kept per process and database
+(`schema_cache`), and read again when a request or a Realtime binding names something it does not
+hold, or after the database said something it named is gone. One cache serves both surfaces that
+read the exposed schema: /rest/v1 (its reads and calls) and Realtime (its bindings' columns and
+their types, the columns of each postgres_changes row), so a reload serves both.
 """
 
 import asyncio
 import difflib
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +25,7 @@ SCHEMA = "public"
 # the types whose values are JSON numbers (an array of them is named `_<type>`)
 NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8"})
 QUERIES = statements(__package__, "catalog.sql")
+STALE_SQLSTATES = frozenset({"42P01", "42883", "42703"})  # something the cache named is gone
 
 
 @dataclass(frozen=True)
@@ -227,10 +232,17 @@ def _no_function(catalog: Catalog, name: str, arguments: set[str]) -> ApiError:
     )
 
 
-def provide_schema_cache(state: State) -> SchemaCache:
-    cache = state.get("pgrst_schema_cache")
+_caches: "weakref.WeakKeyDictionary[Database, SchemaCache]" = weakref.WeakKeyDictionary()
+
+
+def schema_cache(db: Database) -> SchemaCache:
+    """The process's one schema cache of this database, for REST and Realtime alike."""
+    cache = _caches.get(db)
     if cache is None:
-        cache = SchemaCache()
-        state["pgrst_schema_cache"] = cache
-    assert isinstance(cache, SchemaCache)
+        cache = _caches[db] = SchemaCache()
     return cache
+
+
+def provide_schema_cache(state: State) -> SchemaCache:
+    db: Database = state.db
+    return schema_cache(db)

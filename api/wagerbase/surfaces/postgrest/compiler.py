@@ -1,10 +1,14 @@
-"""PostgREST's filters, `order` and `select` as SQL: one compiler, for every surface that reads
-the grammar (grammar.py, query.py).
+"""PostgREST's filters, `order` and `select` as SQL: one compiler, for both surfaces that read
+the grammar (grammar.py, query.py): /rest/v1's reads and the filters of Realtime's
+postgres_changes bindings (surfaces/realtime/bindings.py), which differ only in the alias of the
+row they filter and in their placeholders (named here, positional there).
 
 Every name is an `sql.Identifier` taken from the catalog (never from the request as typed),
-every value a placeholder. Filter values are cast to the column's own type from the catalog
-(`%(p1)s::pg_catalog.int8`), so PostgreSQL's input functions decide what is valid, as behind
-PostgREST. `select` may ask for at most MAX_SELECT_COLUMNS columns (request_limits.py).
+every value a placeholder. Filter values are cast to the column's own type from the catalog, by
+its schema and name, without a type modifier (`%(p1)s::pg_catalog.numeric`, never
+`numeric(24,4)`, which would round the value first), so PostgreSQL's input functions decide what
+is valid, as behind PostgREST. `select` may ask for at most MAX_SELECT_COLUMNS columns
+(request_limits.py).
 """
 
 from typing import Any
@@ -70,6 +74,22 @@ class Params:
         return sql.Placeholder(name)
 
 
+class Positional:
+    """Positional placeholders (`%s`) and their values, in order: for a fragment composed with
+    other positional SQL (a Realtime re-select)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> sql.Placeholder:
+        check_text(value)
+        self.values.append(value)
+        return sql.Placeholder()
+
+
+Placeholders = Params | Positional
+
+
 def check_text(value: Any) -> None:
     """PostgreSQL text cannot hold NUL or unpaired surrogates: refuse them as PostgreSQL would."""
     items = value if isinstance(value, list) else [value]
@@ -103,9 +123,22 @@ def _predicate(
         parts = [_predicate(child, columns, owner, params) for child in predicate.children]
         combined = sql.SQL("({})").format(joiner.join(parts))
         return sql.SQL("not {}").format(combined) if predicate.negated else combined
-    condition: Condition = predicate
-    column = _column_of(columns, owner, condition.column)
-    ref = sql.SQL("{}.{}").format(SOURCE, sql.Identifier(column.name))
+    return condition_sql(predicate, _column_of(columns, owner, predicate.column), params)
+
+
+def typed(params: Placeholders, value: str, column: Column) -> sql.Composable:
+    """A value as a placeholder cast to the column's type."""
+    return sql.SQL("{}::{}").format(params.add(value), column.type)
+
+
+def condition_sql(
+    condition: Condition,
+    column: Column,
+    params: Placeholders,
+    source: sql.Identifier = SOURCE,
+) -> sql.Composable:
+    """One condition on `column` of the row `source`, as a boolean expression."""
+    ref = sql.SQL("{}.{}").format(source, sql.Identifier(column.name))
     op = condition.operator
     expression: sql.Composable
     if op == "is":
@@ -115,7 +148,7 @@ def _predicate(
         if not values:
             expression = sql.SQL("false")
         else:
-            items = [sql.SQL("{}::{}").format(params.add(v), column.type) for v in values]
+            items = [typed(params, v, column) for v in values]
             expression = sql.SQL("{} in ({})").format(ref, sql.SQL(", ").join(items))
     elif op in _TEXT_MATCH:
         operator = sql.SQL(_TEXT_MATCH[op])
@@ -130,9 +163,8 @@ def _predicate(
             placeholder = params.add(pattern)
             expression = sql.SQL("{} {} {}::{}").format(as_text, operator, placeholder, TEXT)
     else:
-        expression = sql.SQL("{} {} {}::{}").format(
-            ref, sql.SQL(_COMPARE[op]), params.add(str(condition.value)), column.type
-        )
+        value = typed(params, str(condition.value), column)
+        expression = sql.SQL("{} {} {}").format(ref, sql.SQL(_COMPARE[op]), value)
     return sql.SQL("not ({})").format(expression) if condition.negated else expression
 
 

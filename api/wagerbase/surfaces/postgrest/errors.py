@@ -14,11 +14,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from psycopg_pool import PoolTimeout
 
 from wagerbase.errors import ApiError, OutcomeUnknown, from_database
-from wagerbase.surfaces.postgrest.catalog import provide_schema_cache
+from wagerbase.surfaces.postgrest.catalog import STALE_SQLSTATES, provide_schema_cache
 from wagerbase.surfaces.postgrest.reads import JSON
 from wagerbase.surfaces.postgrest.transactions import READ_METHODS
-
-STALE_SQLSTATES = frozenset({"42P01", "42883", "42703"})  # something the cache named is gone
 
 
 class PostgrestErrorBody(msgspec.Struct):

@@ -1,8 +1,16 @@
-"""PostgREST's filter grammar: `col=[not.]op.value`, lists, quoting and logic trees.
+"""PostgREST's filter grammar: `col=[not.]op.value`, lists, quoting and logic trees. The one
+grammar of both surfaces that filter: /rest/v1's query strings (query.py reads the rest of them:
+`select`, `order`, `limit`, `offset`) and the `filter` of a Realtime postgres_changes binding
+(surfaces/realtime/bindings.py, whose clauses are read as the items of a logic tree are).
 
-Pure parsing, no SQL: compiler.py turns what it parses into SQL, query.py reads the rest of a
-query string (`select`, `order`, `limit`, `offset`). Anything malformed is a 400 `PGRST100`, as
-PostgREST answers it.
+Pure parsing, no SQL: compiler.py turns what it parses into SQL. Anything malformed is a
+GrammarError: a 400 `PGRST100` on REST, as PostgREST answers it; a refused binding on Realtime.
+
+Quoting, as PostgREST documents it (URL grammar, "Reserved characters"): an element of an
+`in.(..)` list, of a `{..}` list or of a logic tree that holds `,`, `.`, `:` or parentheses is
+double-quoted, and inside the quotes a backslash escapes any character (`\"`, `\\`). A list
+element may be empty (`in.(a,,b)` holds "", as in PostgREST). The value of a top-level filter
+(`col=eq.value`) is taken as it is, quotes included.
 
 Supported (SUPABASE_COMPAT.md 3.2):
 - filters `col=op.value` with op one of eq, neq, gt, gte, lt, lte, like, ilike, match, imatch,
@@ -16,8 +24,8 @@ Bounded (request_limits.py): logic trees nest at most MAX_LOGIC_DEPTH levels; be
 """
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from wagerbase.errors import ApiError
@@ -69,8 +77,19 @@ def predicate_columns(predicates: Iterable[Predicate]) -> Iterable[str]:
             yield predicate.column
 
 
-def bad_query(message: str, details: str | None = None) -> ApiError:
-    return ApiError(status=400, code="PGRST100", message=message, details=details)
+class GrammarError(ApiError):
+    """Text the grammar cannot read: `message` says what and `details` how to write it."""
+
+
+@dataclass
+class UnsupportedOperator(GrammarError):
+    """An operator the reader does not take (`operator` is its name)."""
+
+    operator: str = ""
+
+
+def bad_query(message: str, details: str | None = None) -> GrammarError:
+    return GrammarError(status=400, code="PGRST100", message=message, details=details)
 
 
 def _check_regex(pattern: str) -> None:
@@ -104,8 +123,9 @@ def column_key(key: str) -> str:
     return key
 
 
-def parse_filter(column: str, text: str) -> Condition:
-    """`[not.]op[(mod)].value` for one column."""
+def parse_filter(column: str, text: str, operators: Collection[str] | None = None) -> Condition:
+    """`[not.]op[(mod)].value` for one column; with `operators`, an operator not among them is an
+    UnsupportedOperator."""
     match = _FILTER.match(text)
     if match is None:
         raise bad_query(
@@ -114,8 +134,12 @@ def parse_filter(column: str, text: str) -> Condition:
         )
     negated = match["not"] is not None
     op, mod, value = match["op"], match["mod"], match["value"]
+    if operators is not None and op not in operators:
+        raise UnsupportedOperator(400, "PGRST100", f'operator "{op}" is not supported', operator=op)
     if op in UNSUPPORTED:
-        raise bad_query(f'operator "{op}" is not supported by this server')
+        raise UnsupportedOperator(
+            400, "PGRST100", f'operator "{op}" is not supported by this server', operator=op
+        )
     if mod is not None:
         if op not in QUANTIFIABLE or mod not in ("any", "all"):
             raise bad_query(f'"{op}({mod})" is not a supported operator')
@@ -242,23 +266,31 @@ def _parse_logic_item(item: str, depth: int) -> Predicate:
             operator: Literal["and", "or"] = "or" if prefix.endswith("or") else "and"
             body = parse_logic_body(item[len(prefix) :], prefix, depth + 1)
             return Logic(operator, body, negated)
+    column, rest = split_condition(item, ".", "Write column.operator.value.")
+    return listed_condition(column, rest)
+
+
+def split_condition(item: str, separator: str, hint: str) -> tuple[str, str]:
+    """`column<separator>rest` -> (column, rest); the column bare (up to the first separator)
+    or double-quoted. `hint` says how to write one."""
     if item.startswith('"'):
         column, end = read_quoted(item, 0)
         rest = item[end:]
-        if not rest.startswith("."):
+        if not rest.startswith(separator):
             raise bad_query(f'"{item}" is not a valid condition')
-        rest = rest[1:]
-    else:
-        column, dot, rest = item.partition(".")
-        if not dot or not column:
-            raise bad_query(f'"{item}" is not a valid condition', "Write column.operator.value.")
-    condition = parse_filter(column, rest)
-    if isinstance(condition.value, str) and condition.operator != "is":
-        return Condition(
-            condition.column,
-            condition.operator,
-            unquote(condition.value) if condition.value.startswith('"') else condition.value,
-            condition.negated,
-            condition.quantifier,
-        )
+        return column, rest[len(separator) :]
+    column, found, rest = item.partition(separator)
+    if not found or not column:
+        raise bad_query(f'"{item}" is not a valid condition', hint)
+    return column, rest
+
+
+def listed_condition(column: str, text: str, operators: Collection[str] | None = None) -> Condition:
+    """A condition that is an item of a list (a logic tree's, a Realtime filter's): as
+    parse_filter reads it, and a double-quoted value unquoted (PostgREST's reserved
+    characters)."""
+    condition = parse_filter(column, text, operators)
+    value = condition.value
+    if isinstance(value, str) and condition.operator != "is" and value.startswith('"'):
+        return replace(condition, value=unquote(value))
     return condition

@@ -41,14 +41,8 @@ from wagerbase.database import Database
 from wagerbase.errors import LOCK_TIMEOUT, STATEMENT_TIMEOUT, ApiError, StatementTimeout
 from wagerbase.live.hub import Event
 from wagerbase.sql_files import statements
-from wagerbase.surfaces.realtime.bindings import (
-    Binding,
-    Catalog,
-    Column,
-    Filter,
-    Subscription,
-    hashable,
-)
+from wagerbase.surfaces.postgrest.catalog import STALE_SQLSTATES, Column, schema_cache
+from wagerbase.surfaces.realtime.bindings import Binding, Filter, Subscription, hashable
 from wagerbase.surfaces.realtime.changes import (
     SCHEMA,
     TABLES,
@@ -144,7 +138,7 @@ class ChangeFeed:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.catalog = Catalog(db)
+        self.catalog = schema_cache(db)  # the node's one, shared with /rest/v1
         self._recent: OrderedDict[int, tuple[Event, dict[Hashable, asyncio.Task[Any]]]] = (
             OrderedDict()
         )
@@ -199,6 +193,8 @@ class ChangeFeed:
         except psycopg.Error as exc:
             if exc.diag.message_primary in ("unknown_user", "session_ended"):
                 raise TokenUserGone(exc) from exc
+            if exc.sqlstate in STALE_SQLSTATES:  # a view or column the cache named is gone
+                self.catalog.invalidate()
             log.warning("realtime: re-select for %s failed: %s", event.type, exc)
             return _missed(event, plans, _why(exc))
         except ApiError as exc:  # the live lane stayed busy (admission.py)
@@ -317,10 +313,13 @@ class ChangeFeed:
     ) -> list[ChangeFrame | dict[str, Any]]:
         frames: list[ChangeFrame | dict[str, Any]] = []
         for number, plan in enumerate(plans):
-            columns = await self.catalog.columns(plan.table.name)
-            for row in rows:
-                if row["change_no"] != number:
-                    continue
+            mine = [row for row in rows if row["change_no"] == number]
+            if not mine:
+                continue
+            # the view's columns, read again if the re-select returned one the cache lacks
+            relation = await self.catalog.relation(self.db, plan.table.name, mine[0]["row"])
+            columns = list(relation.columns.values())
+            for row in mine:
                 hits = dict(zip((f.text for f in plan.filters), row["hits"], strict=True))
                 for subscription, bindings in plan.wanted:
                     by_select: dict[tuple[str, ...] | None, list[int]] = {}
@@ -357,7 +356,7 @@ class ChangeFeed:
             "commit_timestamp": commit_timestamp(event),
             "type": plan.change.kind,
             "errors": None,
-            "columns": [{"name": c.name, "type": c.type} for c in shown],
+            "columns": [{"name": c.name, "type": c.type_name} for c in shown],
         }
         if plan.change.kind != "DELETE":  # a DELETE has no record, only old_record's key
             data["record"] = {c.name: record.get(c.name) for c in shown}
