@@ -23,20 +23,20 @@ from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
-from wagerbase.http import postgrest
 from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
 from wagerbase.http.request_limits import BoundedRequest
 from wagerbase.limits import Limits
 from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
-from wagerbase.live.realtime import realtime_socket
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.surfaces import betmarket, gotrue, web
+from wagerbase.surfaces.postgrest import routes as postgrest
+from wagerbase.surfaces.realtime.socket import realtime_socket
 from wagerbase.tokens import Tokens
 
 log = logging.getLogger("wagerbase")

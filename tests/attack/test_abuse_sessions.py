@@ -21,8 +21,8 @@ import pytest
 from tests.api.betmarket_client import PASSWORD, User, admin, client
 from tests.attack.sockets import BetmarketSocket, Realtime, refused_join
 from tests.serving import Node
-from wagerbase.live.realtime import UNKNOWN_USER
 from wagerbase.operations.cli import main
+from wagerbase.surfaces.realtime.joins import UNKNOWN_USER
 
 # how each ending is refused afterwards: the engine's key and the session's ended_reason
 ENDINGS: dict[str, tuple[str, str]] = {

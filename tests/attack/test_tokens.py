@@ -27,7 +27,7 @@ from tests.api.betmarket_client import PASSWORD, User, admin, client, register
 from tests.attack.over_http import db
 from tests.attack.sockets import BetmarketSocket, Realtime, refused_join
 from tests.serving import Node, new_secret
-from wagerbase.live.realtime import UNKNOWN_USER
+from wagerbase.surfaces.realtime.joins import UNKNOWN_USER
 
 
 @dataclass

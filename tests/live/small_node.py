@@ -12,8 +12,8 @@ from litestar.datastructures import State
 
 from tests.serving import free_port, new_secret
 from wagerbase.database import Database
-from wagerbase.live import realtime
 from wagerbase.live.hub import Hub
+from wagerbase.surfaces.realtime import socket as realtime
 from wagerbase.tokens import Tokens
 
 

@@ -24,10 +24,10 @@ from tests.serving import free_port, new_secret
 from wagerbase.app import App
 from wagerbase.database import Database
 from wagerbase.live import hub as hub_module
-from wagerbase.live import realtime
 from wagerbase.live.hub import Event, Hub
-from wagerbase.live.realtime_changes import ChangeFrame, Shared, dumps
 from wagerbase.live.wire import Wire
+from wagerbase.surfaces.realtime import socket as realtime
+from wagerbase.surfaces.realtime.frames import SERIALIZERS, ChangeFrame, Serializer, Shared, dumps
 from wagerbase.tokens import Tokens
 
 WAIT = 30.0  # generous: how long to wait for what must come
@@ -102,9 +102,9 @@ def test_a_wire_writes_the_frames_asgi_would_with_or_without_compression(
     run(scenario())
 
 
-@pytest.mark.parametrize("serializer", list(realtime.SERIALIZERS.values()))
+@pytest.mark.parametrize("serializer", list(SERIALIZERS.values()))
 def test_a_shared_postgres_changes_frame_is_the_frame_it_stands_for(
-    serializer: realtime.Serializer,
+    serializer: Serializer,
 ) -> None:
     data = Shared({"table": "outcomes", "record": {"id": 1, "label": 'a "quoted" é'}})
     frame = ChangeFrame("realtime:markets", [3, 7], data)

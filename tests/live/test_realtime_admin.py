@@ -28,7 +28,7 @@ from tests.live.realtime_fixtures import (
     wager,
 )
 from tests.serving import Node
-from wagerbase.live.realtime import NOT_ADMIN, UNKNOWN_USER
+from wagerbase.surfaces.realtime.joins import NOT_ADMIN, UNKNOWN_USER
 
 
 def admin_broadcast(event: str, **payload: Any) -> Any:

@@ -37,7 +37,7 @@ from tests.live.realtime_fixtures import (
 from tests.live.small_node import small_node
 from tests.serving import REPO, Node
 from wagerbase.live.hub import Event
-from wagerbase.live.realtime_changes import changes_for
+from wagerbase.surfaces.realtime.changes import changes_for
 
 DELETE = "DELETE"
 WAGERS = {("wagers", "UPDATE"), ("my_wagers", "UPDATE")}

@@ -32,8 +32,9 @@ from tests.live.realtime_fixtures import (
 from tests.live.small_node import small_node
 from tests.serving import Node
 from wagerbase.live import hub as hub_module
-from wagerbase.live import realtime
 from wagerbase.live.hub import Event
+from wagerbase.live.who import change_feed
+from wagerbase.surfaces.realtime import socket as realtime
 from wagerbase.tokens import Tokens
 
 
@@ -226,6 +227,11 @@ def test_join_replies_echo_bindings_in_order_with_non_zero_ids(rt_node: Node) ->
         ({"event": "*", "table": "wagers", "filter": "user_id=eq.bob"}, "bad filter value"),
         ({"event": "*", "table": "wagers", "filter": "stake=in.(1,x)"}, "bad filter value"),
         ({"event": "*", "table": "markets", "filter": "title=match.(("}, "operator 'match'"),
+        # read as PostgREST reads a list (tests/test_filter_grammar.py): an empty element is kept,
+        # an unbalanced parenthesis refused, a value text cannot hold refused as /rest/v1 does
+        ({"event": "*", "table": "wagers", "filter": "stake=in.(1,,2)"}, "bad filter value"),
+        ({"event": "*", "table": "markets", "filter": "title=eq.a)b"}, "unbalanced parentheses"),
+        ({"event": "*", "table": "markets", "filter": "title=eq.\ud800"}, "bad filter value"),
         ({"event": "*", "filter": "id=eq.1"}, "a filter needs a table"),
         ({"event": "*", "table": "wagers", "select": ["id", "nope"]}, "no column 'nope'"),
     ],
@@ -242,6 +248,74 @@ def test_invalid_bindings_are_refused_and_the_channel_closed(
             assert closed["topic"] == "realtime:bad" and closed["ref"] is None
             ref = await client.send("phoenix", "heartbeat")  # the socket lives on
             assert (await client.reply(ref, "phoenix"))["payload"]["status"] == "ok"
+
+    run(scenario())
+
+
+def test_filters_read_values_as_postgrest_does(rt_node: Node, rt_database: str) -> None:
+    """A filter's clauses are read as PostgREST reads the items of a logic tree: a double-quoted
+    value is unquoted, a backslash escapes any character inside it, a column may be quoted; and a
+    value is cast to the column's type without its modifier, as on /rest/v1 (wagers.odds is
+    numeric(24,4): a bound past 10^20 is a number to compare, not an overflow to refuse)."""
+
+    async def scenario() -> None:
+        boss = await admin(rt_node, rt_database)
+        title = 'Quoted, "North" \\ (FC)'
+        market = await create_market(boss, title)
+        ana = await sign_up(rt_node)
+        home, _ = await outcome_ids(ana, market["id"])
+        quoted = '"' + title.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        bindings: list[dict[str, Any]] = [
+            {
+                "event": "UPDATE",
+                "schema": "public",
+                "table": "markets",
+                "filter": f"title=eq.{quoted}",
+            },
+            {
+                "event": "UPDATE",
+                "schema": "public",
+                "table": "markets",
+                "filter": f"title=in.(x,{quoted})",
+            },
+            {
+                "event": "UPDATE",
+                "schema": "public",
+                "table": "markets",
+                "filter": "title=eq.Quoted",  # the words before the comma: not the title
+            },
+            {
+                "event": "INSERT",
+                "schema": "public",
+                "table": "wagers",
+                "filter": "odds=lt.1" + "0" * 20,
+            },
+            {
+                "event": "INSERT",
+                "schema": "public",
+                "table": "wagers",
+                "filter": f'"market_id"=eq.{market["id"]}',
+            },
+        ]
+        async with raw(rt_node.url, rt_node.anon_key) as client:
+            reply = await client.join(f"realtime:market:{market['id']}", ana.token, bindings)
+            assert reply["payload"]["status"] == "ok", reply
+            ids = [b["id"] for b in reply["payload"]["response"]["postgres_changes"]]
+            placed = await wager(ana, market["id"], home, 200)
+
+            def change_of(table: str, row_id: int) -> Callable[[dict[str, Any]], bool]:
+                return lambda f: (
+                    f["event"] == "postgres_changes"
+                    and f["payload"]["data"]["table"] == table
+                    and f["payload"]["data"]["record"]["id"] == row_id
+                )
+
+            updated = await client.push(change_of("markets", market["id"]))
+            assert updated["payload"]["ids"] == ids[:2]
+            assert updated["payload"]["data"]["record"]["title"] == title
+            inserted = await client.push(change_of("wagers", placed["id"]))
+            assert inserted["payload"]["ids"] == ids[3:]
+        await close(ana, boss)
 
     run(scenario())
 
@@ -488,7 +562,7 @@ def test_subscribers_who_see_the_same_rows_share_one_reselect(
         await close(boss)
         rows = [{"event": "UPDATE", "schema": "public", "table": "markets"}]
         async with small_node(rt_database, rt_node.jwt_secret) as node, AsyncExitStack() as stack:
-            feed = realtime.change_feed(node.db)
+            feed = change_feed(node.db)
             watchers = [
                 await stack.enter_async_context(raw(node.url, node.anon_key)) for _ in range(20)
             ]

@@ -1,9 +1,10 @@
 """Who a socket's token belongs to now: the database's answer, never the token's alone.
 
 A verified token proves whom it was issued to, an hour ago at most; not that its user still
-exists, nor that they are still an admin. Both sockets (BetMarket's /ws, surfaces/betmarket/ws.py,
-and the Supabase realtime socket, realtime.py) ask the database the way every call does, through
-`auth.uid()` (sql/auth.sql) and `public.acts_as_admin()` (rpc/01_core.sql):
+exists, nor that they are still an admin. Both sockets (BetMarket's /ws,
+surfaces/betmarket/ws.py, and the Supabase realtime socket, surfaces/realtime) ask the database
+the way every call does, through `auth.uid()` (sql/auth.sql) and `public.acts_as_admin()`
+(rpc/01_core.sql):
 
 - `who(db, claims)`, on BetMarket's `authenticate` and on each realtime join and `access_token`
   frame: one read-only transaction as the caller (`Database.as_caller` on the pool's live lane,
@@ -33,7 +34,7 @@ import psycopg
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.live.hub import Event
-from wagerbase.live.realtime_changes import ChangeFeed
+from wagerbase.surfaces.realtime.feed import ChangeFeed
 from wagerbase.tokens import Claims
 
 log = logging.getLogger("wagerbase.live.who")

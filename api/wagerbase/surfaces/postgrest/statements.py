@@ -1,0 +1,136 @@
+"""The statements a read or an RPC call becomes, around what compiler.py makes of the query.
+
+RPC arguments go in as one jsonb object that `jsonb_to_record` turns into a row typed with the
+function's declared argument types, which is how PostgREST does it too. A read returns at most
+`max_rows` rows (the node's row cap, as PostgREST's `db-max-rows`), whatever `limit` asks.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from wagerbase.surfaces.postgrest.catalog import SCHEMA, Column, Function, Relation
+from wagerbase.surfaces.postgrest.compiler import NOTHING, SOURCE, Params, fields, order, where
+from wagerbase.surfaces.postgrest.query import ReadQuery
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a read selects from: a relation of `public`, or a function call's rows."""
+
+    owner: str  # the name errors use: the view's or the function's
+    columns: dict[str, Column]
+    from_item: sql.Composable  # a relation, or the CTE holding the call's rows
+    prelude: sql.Composable  # `with ...` for calls, NOTHING for relations
+
+
+def relation_source(relation: Relation) -> Source:
+    return Source(relation.name, relation.columns, sql.Identifier(SCHEMA, relation.name), NOTHING)
+
+
+def _call(function: Function, names: list[str]) -> tuple[sql.Composable, sql.Composable]:
+    """The call with named arguments read from the `pgrst_args` row, and the CTE making it."""
+    if not names:
+        return sql.SQL("{}()").format(sql.Identifier(SCHEMA, function.name)), NOTHING
+    by_name = {arg.name: arg for arg in function.arguments}
+    definitions = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), by_name[name].type) for name in names
+    )
+    arguments = sql.SQL(", ").join(
+        sql.SQL("{name} => (select pgrst_args.{name} from pgrst_args)").format(
+            name=sql.Identifier(name)
+        )
+        for name in names
+    )
+    prelude = sql.SQL(
+        "pgrst_args as (select * from pg_catalog.jsonb_to_record(%(args)s::pg_catalog.jsonb)"
+        " as pgrst_a({}))"
+    ).format(definitions)
+    return sql.SQL("{}({})").format(sql.Identifier(SCHEMA, function.name), arguments), prelude
+
+
+def call_source(function: Function, names: list[str]) -> Source:
+    """The rows of a set- or row-returning function, computed once (a materialized CTE)."""
+    call, args_cte = _call(function, names)
+    ctes = [args_cte] if names else []
+    ctes.append(sql.SQL("pgrst_call as materialized (select * from {} as pgrst_f)").format(call))
+    prelude = sql.SQL("with {} ").format(sql.SQL(", ").join(ctes))
+    return Source(function.name, function.columns, sql.Identifier("pgrst_call"), prelude)
+
+
+def call_statement(function: Function, names: list[str], max_rows: int) -> sql.Composed:
+    """A function that returns a scalar (or a set of them: at most `max_rows`), or void: one JSON
+    value back."""
+    call, args_cte = _call(function, names)
+    prelude = sql.SQL("with {} ").format(args_cte) if names else NOTHING
+    if function.returns == "void":
+        return sql.SQL("{}select {} is null as void").format(prelude, call)
+    if function.returns_set:
+        return sql.SQL(
+            "{}select coalesce(pg_catalog.json_agg(pgrst_f.pgrst_scalar), '[]')::text as body"
+            " from (select * from {} limit {}) as pgrst_f(pgrst_scalar)"
+        ).format(prelude, call, sql.Literal(max_rows))
+    return sql.SQL("{}select pg_catalog.to_json({})::text as body").format(prelude, call)
+
+
+def read_statement(
+    source: Source,
+    query: ReadQuery,
+    params: Params,
+    *,
+    count: bool,
+    single: bool,
+    strip_nulls: bool,
+    max_rows: int,
+    with_body: bool = True,
+) -> sql.Composed:
+    """One statement: the page (at most `max_rows` rows, whatever the query's limit) as a JSON
+    text, its row count, and (with count) the total."""
+    columns, owner = source.columns, source.owner
+    condition = where(query, columns, owner, params)
+    ordering = order(query.order, columns, owner)
+    selected = fields(query, columns, owner)
+    page = max_rows if query.limit is None else min(query.limit, max_rows)
+    limit = sql.SQL(" limit {}").format(params.add(page))
+    offset: sql.Composable = NOTHING
+    if query.offset:
+        offset = sql.SQL(" offset {}").format(params.add(query.offset))
+    total: sql.Composable = sql.SQL("null::pg_catalog.int8")
+    if count:
+        total = sql.SQL("(select pg_catalog.count(*) from {} as {}{})").format(
+            source.from_item, SOURCE, condition
+        )
+    body: sql.Composable
+    if not with_body:
+        body = sql.SQL("null::pg_catalog.text")
+    else:
+        body = (
+            sql.SQL("pg_catalog.json_agg(pgrst_t) -> 0")
+            if single
+            else sql.SQL("coalesce(pg_catalog.json_agg(pgrst_t), '[]'::pg_catalog.json)")
+        )
+        if strip_nulls:
+            body = sql.SQL("pg_catalog.json_strip_nulls({})").format(body)
+        body = sql.SQL("({})::pg_catalog.text").format(body)
+    return sql.SQL(
+        "{prelude}select {total} as total, pg_catalog.count(*) as page_count, {body} as body"
+        " from (select {fields} from {source} as {alias}{where}{order}{limit}{offset}) as pgrst_t"
+    ).format(
+        prelude=source.prelude,
+        total=total,
+        body=body,
+        fields=selected,
+        source=source.from_item,
+        alias=SOURCE,
+        where=condition,
+        order=ordering,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def call_arguments(values: dict[str, Any]) -> str:
+    """The arguments of a GET call (query-string text) as the jsonb object of the call."""
+    return json.dumps(values)
