@@ -33,6 +33,13 @@ And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.m
   confirmed proposal of its winner, by its confirmer; every confirmed proposal was settled;
 - a market is closed once: at most one close snapshot per outcome and one close_market log row,
   and every closed or settled market has its close snapshot.
+
+And for house games (docs/house-games.md):
+- each settled house bet moved its money as it says, in one 'house_bet' transaction of two
+  entries (payout - stake to the bettor's wallet, stake - payout to the house), and every such
+  transaction belongs to exactly one bet;
+- the bets of each seed pair are its nonces 0 .. next_nonce - 1, each once, all its owner's, and
+  each bet's id is the one its round derives.
 """
 
 from collections import defaultdict
@@ -334,6 +341,47 @@ CHECKS: dict[str, str] = {
         where m.status in ('closed', 'settled') and not exists (
             select 1 from app.pool_snapshots as s where s.outcome_id = o.id and s.reason = 'close'
         )
+    """,
+    # house games (docs/house-games.md)
+    "house bet not moved as it says": """
+        select b.id, b.stake, b.payout, b.transaction_id
+        from app.house_bets as b
+        left join app.ledger_transactions as t on t.id = b.transaction_id
+        where b.status = 'settled' and (
+            t.kind is distinct from 'house_bet'
+            or (select count(*) from app.ledger_entries as e where e.transaction_id = t.id) <> 2
+            or not exists (
+                select 1 from app.ledger_entries as e
+                inner join app.accounts as a on a.id = e.account_id
+                where e.transaction_id = t.id and a.kind = 'user' and a.user_id = b.user_id
+                  and e.amount = b.payout - b.stake)
+            or not exists (
+                select 1 from app.ledger_entries as e
+                inner join app.accounts as a on a.id = e.account_id
+                where e.transaction_id = t.id and a.kind = 'house'
+                  and e.amount = b.stake - b.payout))
+    """,
+    "house bet transaction without its one bet": """
+        select t.id, count(b.id)
+        from app.ledger_transactions as t
+        left join app.house_bets as b on b.transaction_id = t.id
+        where t.kind = 'house_bet'
+        group by t.id
+        having count(b.id) <> 1
+    """,
+    "seed pair nonces are not its bets": """
+        select s.id, s.next_nonce, count(b.id), max(b.nonce)
+        from app.seed_pairs as s
+        left join app.house_bets as b on b.seed_pair_id = s.id
+        group by s.id
+        having count(b.id) <> s.next_nonce
+            or coalesce(max(b.nonce), -1) <> s.next_nonce - 1
+            or coalesce(min(b.nonce), 0) <> 0
+            or coalesce(bool_or(b.user_id <> s.user_id), false)
+    """,
+    "house bet id not its round": """
+        select b.id, b.seed_pair_id, b.nonce from app.house_bets as b
+        where b.id <> app._house_bet_id(b.server_seed_hash, b.client_seed, b.nonce)
     """,
     # each fixed-odds acceptance (and each void_wager taking one out again) in market version
     # order: accepted_version is the version each acceptance produced, so it orders them exactly.
