@@ -128,6 +128,7 @@ def test_supabase_s_default_grants_give_no_client_more_than_the_engine_grants(
     assert [name for (name,) in anon_calls] == [
         "acts_as_admin",
         "get_market_depth",
+        "get_revealed_seed",
         "preview_wager",
         "verify_draw",
     ]
