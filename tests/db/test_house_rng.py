@@ -13,6 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from tests.db.personas import Persona
 from tests.pgserver import Connection
 from tests.support import house_fair as fair
 
@@ -239,3 +240,57 @@ def test_roulette_draws_are_the_model_s_and_every_pocket_equally_likely(conn: Co
     p = sum((exact[x] for x in fair.RED), Fraction())
     assert chi_squared(wins, {True: p, False: 1 - p}, DRAWS) < CRITICAL_001[1]
     assert math.isclose(float(p), 18 / 37, rel_tol=1e-6)
+
+
+# docs/house-games.md's worked example -----------------------------------------------------------
+
+EXAMPLE_SEED = "3f1a9c0e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a"
+EXAMPLE_HASH = "7ba8c28609e9816be7bc57e595bb3170f59207fb1640cf01c6f9ec73cf8c7302"
+EXAMPLE_HMAC = "bcbb3b73d4e59e3f0c3b0d5432c780cfeb45cf2437db49b4763afcdcc626d7c6"
+EXAMPLE_ID = "bet-c5f92d26-0388-ddc9-ba3f-6d5b27979881"
+
+
+def test_the_worked_example_of_the_docs(conn: Connection, bettor: Persona) -> None:
+    """The numbers docs/house-games.md shows, from the SQL and from the model, and a dice bet
+    played on that round (the pair installed at nonce 7 as the superuser)."""
+    seeds = (EXAMPLE_SEED, "lucky-42")
+    row = conn.execute(
+        """select app._sha256_hex(%(s)s), encode(app._house_hmac(%(s)s, %(c)s, 7, 0), 'hex'),
+                  app._house_bet_id(app._sha256_hex(%(s)s), %(c)s, 7),
+                  app._house_draw('dice', '{"target": 5000, "over": true}', 100, %(s)s, %(c)s, 7),
+                  app._house_draw('limbo', '{"target": 200}', 100, %(s)s, %(c)s, 7),
+                  app._house_draw('roulette', '{"bet": "red"}', null, %(s)s, %(c)s, 7)""",
+        {"s": EXAMPLE_SEED, "c": "lucky-42"},
+    ).fetchone()
+    assert row == (
+        EXAMPLE_HASH,
+        EXAMPLE_HMAC,
+        EXAMPLE_ID,
+        {"result": {"roll": 7372}, "won": True},
+        {"result": {"crash": 134}, "won": False},
+        {"result": {"pocket": 27, "color": "red"}, "won": True},
+    )
+    assert fair.sha256_hex(EXAMPLE_SEED) == EXAMPLE_HASH
+    assert fair.round_hmac(*seeds, 7, 0).hex() == EXAMPLE_HMAC
+    assert int(EXAMPLE_HMAC[:8], 16) == 3166387059
+    assert fair.dice(seeds, 7, 1000, 5000, True, 100) == fair.Play(
+        {"roll": 7372}, True, Decimal("1.9804"), 1980
+    )
+    assert fair.limbo_crash(3166387060, 100) == 134
+    pockets_won = [b for b in fair.ROULETTE_BETS if 27 in fair.roulette_pockets(b)]
+    assert pockets_won == ["27", "red", "odd", "high", "dozen3", "column3"]
+
+    conn.execute(
+        """insert into app.seed_pairs
+               (user_id, server_seed, server_seed_hash, client_seed, next_nonce)
+           values (%s, %s, %s, 'lucky-42', 7)""",
+        [bettor.user_id, EXAMPLE_SEED, EXAMPLE_HASH],
+    )
+    bet = bettor.call("play_dice", stake=1000, target=5000, over=True)
+    assert (bet["id"], bet["nonce"], bet["result"], bet["payout"], bet["multiplier"]) == (
+        EXAMPLE_ID,
+        7,
+        {"roll": 7372},
+        1980,
+        1.9804,
+    )
