@@ -42,7 +42,7 @@ def _snapshots(root: Path) -> list[str]:
 
 def test_a_change_to_the_code_is_a_new_snapshot_and_the_old_one_a_stub(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-    [before] = _snapshots(root)
+    *stubs, before = _snapshots(root)  # the current snapshot, after the stubs of earlier ones
     with (root / "rpc" / "01_core.sql").open("a") as rpc:
         rpc.write("\n-- a change\n")
 
@@ -51,11 +51,11 @@ def test_a_change_to_the_code_is_a_new_snapshot_and_the_old_one_a_stub(tmp_path:
 
     assert supabase_project.differences(root) == []
     snapshots = _snapshots(root)
-    assert len(snapshots) == 2 and snapshots[0] == before
-    assert snapshots[1][:10] == before[:10] and int(snapshots[1][10:14]) == int(before[10:14]) + 1
+    assert len(snapshots) == len(stubs) + 2 and snapshots[:-1] == [*stubs, before]
+    assert snapshots[-1][:10] == before[:10] and int(snapshots[-1][10:14]) == int(before[10:14]) + 1
     stub = (root / "supabase" / "migrations" / before).read_text()
-    assert snapshots[1] in stub and "select 1;" in stub and "create" not in stub
-    assert "-- a change" in (root / "supabase" / "migrations" / snapshots[1]).read_text()
+    assert snapshots[-1] in stub and "select 1;" in stub and "create" not in stub
+    assert "-- a change" in (root / "supabase" / "migrations" / snapshots[-1]).read_text()
 
 
 def test_a_new_migration_comes_before_the_next_snapshot(tmp_path: Path) -> None:
