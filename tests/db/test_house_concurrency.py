@@ -146,3 +146,33 @@ def test_rotations_racing_bets_leave_each_bet_on_the_pair_it_drew_from(
             [racer],
         ).fetchone() == (1,)
         assert_invariants(conn)
+
+
+def test_one_key_sent_by_eight_connections_at_once_plays_once(
+    fresh_db: Callable[[], str],
+) -> None:
+    """The key is claimed first: seven calls wait on it, then replay the first's bet."""
+    url = fresh_db()
+    twin = make_users(url, ["twin"])["twin"]
+    with actors(url, 8, twin) as clients:
+        outcomes = all_at_once(
+            8,
+            lambda i: clients[i].call(
+                "play_limbo", stake=250, target_multiplier=300, idempotency_key="the one"
+            ),
+        )
+    assert all(isinstance(o, dict) for o in outcomes), outcomes
+    assert sorted(o["replayed"] for o in outcomes) == [False] + [True] * 7
+    assert len({str({k: v for k, v in o.items() if k != "replayed"}) for o in outcomes}) == 1
+    assert outcomes[0]["nonce"] == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "select count(*), sum(stake) from app.house_bets where user_id = %s", [twin]
+        ).fetchone() == (1, 250)
+        assert conn.execute(
+            "select next_nonce from app.seed_pairs where user_id = %s", [twin]
+        ).fetchone() == (1,)
+        assert conn.execute(
+            "select balance from app.accounts where user_id = %s", [twin]
+        ).fetchone() == (INITIAL - 250 + outcomes[0]["payout"],)
+        assert_invariants(conn)

@@ -233,7 +233,12 @@ def test_a_rotation_waits_for_an_open_round_to_end(conn: Connection, bettor: Per
 
 
 def test_a_revealed_pair_is_found_by_its_hash_by_anyone_and_an_active_one_by_nobody(
-    bettor: Persona, other: Persona, admin: Persona, anon: Persona, service_role: Persona
+    conn: Connection,
+    bettor: Persona,
+    other: Persona,
+    admin: Persona,
+    anon: Persona,
+    service_role: Persona,
 ) -> None:
     active = bettor.call("get_seed")["server_seed_hash"]
     everyone = (bettor, other, admin, anon, service_role)
@@ -248,6 +253,7 @@ def test_a_revealed_pair_is_found_by_its_hash_by_anyone_and_an_active_one_by_nob
     assert fair.sha256_hex(answers[0]["server_seed"]) == active
     assert "user_id" not in answers[0]
     assert bettor.call("get_revealed_seed", server_seed_hash=f" {active.upper()} ") == answers[0]
+    assert_invariants(conn)
 
 
 def test_nobody_reads_a_server_seed_before_its_rotation(
@@ -295,12 +301,15 @@ def test_nobody_reads_a_server_seed_before_its_rotation(
     assert other.rows("select count(*) from public.house_bets where server_seed = %s", [seed]) == [
         (0,)
     ]
+    assert_invariants(conn)
 
 
 # the games --------------------------------------------------------------------------------------
 
 
-def test_dice_pays_the_edge_s_multiplier_on_the_win_chance(bettor: Persona) -> None:
+def test_dice_pays_the_edge_s_multiplier_on_the_win_chance(
+    conn: Connection, bettor: Persona
+) -> None:
     """Under 49.50: the rolls 0.00 to 49.49, chance 4950 hundredths of a percent, multiplier
     9900 / 4950 = 2, a win pays floor(1000 * 9900 / 4950) = 2000. Over 50.49: the rolls 50.50 to
     99.99, the same chance. Over 49.50: the rolls 49.51 to 99.99, chance 5049, 1.9608x."""
@@ -313,6 +322,7 @@ def test_dice_pays_the_edge_s_multiplier_on_the_win_chance(bettor: Persona) -> N
     wider = bettor.call("play_dice", stake=1000, target=4950, over=True)
     assert (wider["chance"], wider["multiplier"]) == (5049, 1.9608)
     assert wider["payout"] == (1960 if wider["result"]["roll"] > 4950 else 0)
+    assert_invariants(conn)
 
 
 def test_a_bet_keeps_the_edge_it_was_played_at(
@@ -324,6 +334,7 @@ def test_a_bet_keeps_the_edge_it_was_played_at(
     assert bet["payout"] in (0, 1979)  # floor(1000 * 9800 / 4950)
     admin.call("update_house_game", game="dice", settings={"house_edge_bps": 100})
     assert bettor.rows("select house_edge_bps from public.house_bets") == [(200,)]
+    assert_invariants(conn)
 
 
 def test_a_play_tells_its_player_the_balance_and_admins_the_profit(live: Live) -> None:
@@ -345,6 +356,7 @@ def test_a_play_tells_its_player_the_balance_and_admins_the_profit(live: Live) -
     )
     assert balance["transaction_id"] == bet["transaction_id"]
     assert one(messages, "wagerbase_admin", "profit")["profit"] == 500 - bet["payout"]
+    assert_invariants(live.actor)
 
 
 def test_the_house_summary_counts_the_games(
@@ -356,6 +368,7 @@ def test_the_house_summary_counts_the_games(
     kept = sum(100 - b["payout"] for b in bets)
     assert after["house_games_result"] == before["house_games_result"] + kept
     assert after["profit"] == before["profit"] + kept == house(conn)
+    assert_invariants(conn)
 
 
 # refusals ---------------------------------------------------------------------------------------
@@ -447,7 +460,9 @@ def test_each_refusal_changes_nothing_and_uses_no_nonce(
     assert_invariants(conn)
 
 
-def test_a_win_exactly_at_the_max_profit_is_taken(admin: Persona, bettor: Persona) -> None:
+def test_a_win_exactly_at_the_max_profit_is_taken(
+    conn: Connection, admin: Persona, bettor: Persona
+) -> None:
     admin.call("update_house_game", game="limbo", settings={"max_profit": 1000})
     error = bettor.refused("max_profit_exceeded", "play_limbo", stake=100, target_multiplier=1101)
     assert detail(error) == {
@@ -458,6 +473,7 @@ def test_a_win_exactly_at_the_max_profit_is_taken(admin: Persona, bettor: Person
         "max_profit": 1000,
     }
     assert bettor.call("play_limbo", stake=100, target_multiplier=1100)["nonce"] == 0
+    assert_invariants(conn)
 
 
 def test_house_bets_and_wagers_share_the_daily_stake_limit(
@@ -510,7 +526,12 @@ def test_a_key_replays_its_bet_and_moves_money_once(
 
 
 def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
-    admin: Persona, bettor: Persona, other: Persona, anon: Persona, service_role: Persona
+    conn: Connection,
+    admin: Persona,
+    bettor: Persona,
+    other: Persona,
+    anon: Persona,
+    service_role: Persona,
 ) -> None:
     for who in (bettor, bettor, other, admin):
         who.call("play_limbo", stake=100, target_multiplier=200)
@@ -534,6 +555,7 @@ def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
         ("limbo", True, 100, 10000000),
         ("roulette", True, None, 10000000),
     ]
+    assert_invariants(conn)
 
 
 def test_an_admin_changes_a_game_and_the_log_says_so(
@@ -585,6 +607,7 @@ def test_an_admin_changes_a_game_and_the_log_says_so(
         admin.refused("invalid_argument", "update_house_game", game=game, settings=settings)
     assert scalar(conn, "select count(*) from app.admin_actions") == actions
     assert conn.execute("select * from app.house_games order by game").fetchall() == games
+    assert_invariants(conn)
 
 
 # the guards -------------------------------------------------------------------------------------
