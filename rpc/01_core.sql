@@ -333,9 +333,10 @@ end
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
--- Profit is the house account's balance: only settlements move it (stakes kept minus winnings
--- paid, plus rake and dust), so it is exactly the bookmaker's result, and it is already current
--- when _post_transaction announces it, before the settlement row is written.
+-- Profit is the house account's balance: only settlements (stakes kept minus winnings paid, plus
+-- rake and dust) and house games' bets (stakes kept minus payouts) move it, so it is exactly the
+-- bookmaker's result, and it is already current when _post_transaction announces it, before the
+-- settlement or bet row is written.
 create or replace function app._house_figures()
 returns jsonb
 language sql stable

@@ -3,7 +3,8 @@
 --
 -- Rules (docs/responsible-play.md):
 -- - "daily" is a rolling 24 hours ending now: the stakes of the caller's wagers placed in it
---   (accepted and pending; not those an admin rejected) and the caller's deposits in it;
+--   (accepted and pending; not those an admin rejected) and of their house games' bets, and the
+--   caller's deposits in it;
 -- - tightening (a lower limit, a limit where there was none, a later exclusion end) applies at
 --   once; loosening (a higher limit, removing one) is kept pending and applies after
 --   app.config.play_limit_cooling_off (24 hours); a new request replaces a pending one and, unless
@@ -53,6 +54,13 @@ select
             w.user_id = l.user_id
             and w.approval <> 'rejected'
             and w.created_at > now() - interval '24 hours'
+    ) + (
+        -- house games' bets (rpc/80_house_games.sql) count with wagers
+        select coalesce(sum(b.stake), 0)::bigint
+        from app.house_bets as b
+        where
+            b.user_id = l.user_id
+            and b.created_at > now() - interval '24 hours'
     ) as stake_used,
     (
         select coalesce(sum(e.amount), 0)::bigint
@@ -95,8 +103,8 @@ $$;
 
 -- _require_within_stake_limit: refuse a stake that would take the user's stakes of the last 24
 -- hours (pending wagers included) above their daily stake limit; exactly at the limit is allowed.
--- The caller holds the user's wallet lock (place_wager), which makes the sum and the wager that
--- follows one step for every placement of this user.
+-- The caller holds the user's wallet lock (place_wager, a house game's play), which makes the sum
+-- and the wager that follows one step for every placement of this user.
 -- Raises: daily_stake_limit_reached.
 create or replace function app._require_within_stake_limit(p_user uuid, p_stake bigint)
 returns void

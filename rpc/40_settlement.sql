@@ -202,9 +202,11 @@ end
 $$;
 grant execute on function public.settle_market(bigint, bigint) to authenticated, service_role;
 
--- house_summary(): the bookmaker's balance and profit, and what is at stake right now: escrows,
--- wallets, money in and out (deposits_net: deposits and credits less withdrawals paid out), grants,
--- and withdrawals waiting for an admin (their amount held and their count).
+-- house_summary(): the bookmaker's balance and profit (settled_result from markets plus
+-- house_games_result, the stakes of house games' bets less their payouts), and what is at stake
+-- right now: escrows, wallets, money in and out (deposits_net: deposits and credits less
+-- withdrawals paid out), grants, and withdrawals waiting for an admin (their amount held and their
+-- count).
 -- Callers: admins. Changes: nothing.
 -- Raises: not_admin.
 create or replace function public.house_summary()
@@ -216,7 +218,12 @@ as $$
 begin
     perform app._require_admin();
     return app._house_figures() || pg_catalog.jsonb_build_object(
-        'settled_result', (select coalesce(sum(s.house_result), 0) from app.settlements as s)
+        'settled_result', (select coalesce(sum(s.house_result), 0) from app.settlements as s),
+        'house_games_result', (
+            select coalesce(sum(b.stake - b.payout), 0)
+            from app.house_bets as b
+            where b.status = 'settled'
+        )
     ) || (
         select pg_catalog.jsonb_build_object(
             'escrow_held', coalesce(sum(a.balance) filter (where a.kind = 'escrow'), 0),

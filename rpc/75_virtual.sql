@@ -129,6 +129,20 @@ as $$
     select encode(sha256(convert_to(p_text, 'UTF8')), 'hex')
 $$;
 
+-- _new_server_seed: a fresh server seed: 32 bytes as 64 lowercase hex characters, the SHA-256 of
+-- three gen_random_uuid()s (366 bits from pg_strong_random, PostgreSQL's cryptographic source).
+-- Built-ins only: pgcrypto's gen_random_bytes would do as well, but the embedded server ships
+-- without pgcrypto. Virtual markets and the players' seed pairs (rpc/80_house_games.sql) use it.
+create or replace function app._new_server_seed()
+returns text
+language sql volatile
+set search_path = ''
+as $$
+    select encode(sha256(
+        uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+    ), 'hex')
+$$;
+
 -- _result_text: a drawn number as people read it: the pocket, or the roll with two decimals.
 create or replace function app._result_text(p_template text, p_result integer)
 returns text
@@ -339,8 +353,8 @@ $$;
 -- Creating ------------------------------------------------------------------------------------
 
 -- create_virtual_market(template, title, closes_at, options): a virtual market, open at once
--- (or a draft), with a committed server seed: 32 random bytes (the SHA-256 of three
--- gen_random_uuid()s) as 64 lowercase hex characters. Only its SHA-256 is answered and shown.
+-- (or a draft), with a committed server seed: 32 random bytes as 64 lowercase hex characters
+-- (app._new_server_seed). Only its SHA-256 is answered and shown.
 --   roulette  outcomes Red, Black, Green (pockets 1..36 by colour, 0 green)
 --   dice      outcomes 'Under T' and 'Over T', T = options.threshold in hundredths (1 to 9999,
 --             default 5000 = 50.00); a roll below T is Under, any other Over
@@ -419,9 +433,7 @@ begin
         (v_options - 'kind' - 'threshold') || pg_catalog.jsonb_build_object(
             'category', 'virtual', 'closes_at', create_virtual_market.closes_at));
 
-    v_seed := encode(sha256(
-        uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
-    ), 'hex');
+    v_seed := app._new_server_seed();
     insert into app.virtual_draws (
         market_id, template, params, server_seed, server_seed_hash, nonce
     )

@@ -121,6 +121,12 @@ RELATIONS: tuple[Relation, ...] = (
     # a bettor does not see even their own debt rows: the collection is the house's business
     Relation("user_debts", ADMINS_ONLY, owner="user_id", market="market_id"),
     Relation("side_effect_jobs", ADMINS_ONLY, market="market_id"),
+    # house games (docs/house-games.md): the settings are public; the bets are read like wagers;
+    # the seed pairs only by their owner, through a security definer function (no client role
+    # reads app.seed_pairs, which holds the unrevealed server seeds)
+    Relation("house_games", EVERYONE),
+    Relation("house_bets", USERS_OWN, owner="user_id"),
+    Relation("my_seed_pairs", MY_OWN, owner="user_id"),
 )
 
 # the views with rows of single users that bettor B may read: where B looks for bettor A's rows
@@ -162,6 +168,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("acts_as_admin", ANYONE),
     Function("get_market_depth", ANYONE),
     Function("verify_draw", ANYONE),
+    Function("get_revealed_seed", ANYONE),  # a revealed pair by its hash; never an active one
     # a user's own money and limits
     Function("get_wallet", (REFUSED, ALLOWED, ALLOWED, ALLOWED, NOT_AUTHENTICATED)),
     Function("deposit", USER_CALL),
@@ -170,6 +177,12 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("set_daily_stake_limit", USER_CALL),
     Function("set_daily_deposit_limit", USER_CALL),
     Function("set_self_exclusion", USER_CALL),
+    # house games: the caller's own seed pair and bets
+    Function("get_seed", USER_CALL),
+    Function("rotate_seed", USER_CALL),
+    Function("play_dice", USER_CALL),
+    Function("play_limbo", USER_CALL),
+    Function("play_roulette", USER_CALL),
     # admins (and the service role, the operator's back office)
     Function("create_market", ADMIN_CALL),
     Function("create_virtual_market", ADMIN_CALL),
@@ -192,6 +205,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("retry_side_effects", ADMIN_CALL),
     # real money (docs/operations.md): settings, credits from outside, withdrawal approvals
     Function("update_settings", ADMIN_CALL),
+    Function("update_house_game", ADMIN_CALL),
     Function("credit_wallet", ADMIN_CALL),
     Function("admin_list_pending_withdrawals", ADMIN_CALL),
     Function("approve_withdrawal", ADMIN_CALL),

@@ -151,6 +151,44 @@ def _stake(stage: Stage) -> Arguments:
     return {"market_id": market["id"], "outcome_id": outcome(market, 1), "stake": 100}
 
 
+@prepares("get_seed")
+def _seed(stage: Stage) -> Arguments:
+    return {}
+
+
+@prepares("rotate_seed")
+def _rotation(stage: Stage) -> Arguments:
+    return {"client_seed": "the matrix's"}
+
+
+@prepares("get_revealed_seed")
+def _revealed(stage: Stage) -> Arguments:
+    """A pair the clerk revealed (not bettor A, who may be the deleted user of a test)."""
+    rotated: dict[str, Any] = stage.clerk.call("rotate_seed")
+    return {"server_seed_hash": rotated["revealed"]["server_seed_hash"]}
+
+
+@prepares("play_dice")
+def _dice(stage: Stage) -> Arguments:
+    return {"stake": 100, "target": 5000, "over": True}
+
+
+@prepares("play_limbo")
+def _limbo(stage: Stage) -> Arguments:
+    return {"stake": 100, "target_multiplier": 200}
+
+
+@prepares("play_roulette")
+def _roulette(stage: Stage) -> Arguments:
+    return {"stake": 100, "bet": "red"}
+
+
+@prepares("update_house_game")
+def _house_game(stage: Stage) -> Arguments:
+    """A setting set to the value it holds, as for update_settings."""
+    return {"game": "dice", "settings": {"enabled": True}}
+
+
 @prepares("revoke_sessions")
 def _sessions(stage: Stage) -> Arguments:
     """Bettor A's sessions (the persona under test is never bettor A once a call is allowed)."""
@@ -304,15 +342,18 @@ def populate(stage: Stage, a: MatrixCaller, b: MatrixCaller, admin: MatrixCaller
     """Rows in every view (run BEFORE_POPULATE first and AFTER_POPULATE after, as the database
     owner, then the side-effect jobs, for the statistics, leaderboard and big wins, and the pool
     snapshots the scheduler would take, drafts' included): bettors A and B and the admin
-    with wallets, wagers, ledger entries, limits, quotes and withdrawals; open, draft, settled,
-    proposed, corrected (A owes a debt) and virtual markets. Returns the ids of the draft
-    markets."""
+    with wallets, wagers, ledger entries, limits, quotes, withdrawals, house bets and seed pairs
+    (revealed and active); open, draft, settled, proposed, corrected (A owes a debt) and virtual
+    markets. Returns the ids of the draft markets."""
     clerk = stage.clerk
     live = stage.market()
     for who, position in ((a, 0), (b, 1), (admin, 0)):
         who.call("place_wager", market_id=live["id"], outcome_id=outcome(live, position), stake=300)
         who.call("preview_wager", market_id=live["id"], outcome_id=outcome(live, 1), stake=50)
         who.call("set_daily_stake_limit", amount=90000)
+        who.call("play_dice", stake=100, target=5000, over=True)
+        who.call("rotate_seed")
+        who.call("play_roulette", stake=100, bet="red")
     drafts = {stage.market(status="draft")["id"]}
     draft_dice = clerk.call(
         "create_virtual_market",
@@ -418,5 +459,12 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) from (
     union all
     select format('session %%s %%s', id, ended_at is null)
     from app.sessions where user_id = any(%(users)s)
+    union all
+    select format('seed pair %%s %%s %%s', id, next_nonce, revealed_at is null)
+    from app.seed_pairs where user_id = any(%(users)s)
+    union all
+    select format('house bet %%s', id) from app.house_bets where user_id = any(%(users)s)
+    union all
+    select format('house game %%s', to_jsonb(g)) from app.house_games as g
 ) as rows
 """

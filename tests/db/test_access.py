@@ -158,6 +158,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.approve_withdrawal",
         "public.reject_withdrawal",
         "public.revoke_sessions",
+        "public.update_house_game",
     }
     user_functions = {
         "public.deposit",
@@ -166,10 +167,18 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.set_self_exclusion",
         "public.set_daily_stake_limit",
         "public.set_daily_deposit_limit",
+        "public.get_seed",
+        "public.rotate_seed",
+        "public.play_dice",
+        "public.play_limbo",
+        "public.play_roulette",
     }
+    # the house games' read side: seeds shown only once revealed (no grant on app.seed_pairs)
+    house_readers = {"app._seed_pair_rows", "app._revealed_server_seed", "public.get_revealed_seed"}
     expected = {
         "anon": helpers
         | {
+            "public.get_revealed_seed",
             "public.preview_wager",
             "public.get_market_depth",
             "public.verify_draw",
@@ -178,6 +187,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "authenticated": helpers
         | admin_functions
         | user_functions
+        | house_readers
         | {
             "public.preview_wager",
             "public.get_wallet",
@@ -187,6 +197,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         },
         "service_role": helpers
         | admin_functions
+        | house_readers
         | {
             "public.preview_wager",
             "public.get_wallet",

@@ -55,3 +55,40 @@ def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
 
     assert _named(engine_violations(conn)[CAP_CHECK], market_id, wager_id)
     assert _replayed(violations(conn)[REPLAYED_CAP_CHECK], market_id, wager_id)
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "checks"),
+    [
+        (
+            "update app.house_bets set payout = payout + 1 where id = %(bet)s",
+            {"house bet not moved as it says"},
+        ),
+        (
+            "update app.seed_pairs set next_nonce = next_nonce + 1 where id = %(pair)s",
+            {"seed pair nonces are not its bets"},
+        ),
+        (
+            "update app.house_bets set nonce = nonce + 1 where id = %(bet)s",
+            {"seed pair nonces are not its bets", "house bet id not its round"},
+        ),
+        (
+            """update app.house_bets set transaction_id = (
+                   select min(id) from app.ledger_transactions where kind = 'grant')
+               where id = %(bet)s""",
+            {"house bet not moved as it says", "house bet transaction without its one bet"},
+        ),
+    ],
+    ids=["payout", "a nonce skipped", "a nonce moved", "another transaction"],
+)
+def test_a_house_bet_rewritten_behind_its_guards_is_named(
+    conn: Connection, bettor: Persona, rewrite: str, checks: set[str]
+) -> None:
+    """The guards refuse these rewrites (tests/db/test_house_games.py); with the triggers off
+    (session_replication_role = replica, as a restore could leave them), the checks still see."""
+    bet = bettor.call("play_dice", stake=100, target=5000, over=True)
+    assert violations(conn) == {}
+    conn.execute("set local session_replication_role = replica")
+    conn.execute(rewrite, {"bet": bet["id"], "pair": bet["seed_pair_id"]})
+    conn.execute("set local session_replication_role = origin")
+    assert set(engine_violations(conn)) == checks

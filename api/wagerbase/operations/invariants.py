@@ -34,6 +34,13 @@ And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.m
   confirmed proposal of its winner, by its confirmer; every confirmed proposal was settled;
 - a market is closed once: at most one close snapshot per outcome and one close_market log row,
   and every closed or settled market has its close snapshot.
+
+And for house games (docs/house-games.md):
+- each settled house bet moved its money as it says, in one 'house_bet' transaction of two
+  entries (payout - stake to the bettor's wallet, stake - payout to the house), and every such
+  transaction belongs to exactly one bet;
+- the bets of each seed pair are its nonces 0 .. next_nonce - 1, each once, all its owner's, and
+  each bet's id is the one its round derives.
 """
 
 from collections import defaultdict

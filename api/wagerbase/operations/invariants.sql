@@ -294,6 +294,48 @@ where m.status in ('closed', 'settled') and not exists (
     select 1 from app.pool_snapshots as s where s.outcome_id = o.id and s.reason = 'close'
 )
 
+-- name: house_bet_not_moved_as_it_says
+-- House games (docs/house-games.md): a settled bet's one transaction moves payout - stake to the
+-- bettor's wallet and stake - payout to the house, and nothing else.
+select b.id, b.stake, b.payout, b.transaction_id
+from app.house_bets as b
+left join app.ledger_transactions as t on t.id = b.transaction_id
+where b.status = 'settled' and (
+    t.kind is distinct from 'house_bet'
+    or (select count(*) from app.ledger_entries as e where e.transaction_id = t.id) <> 2
+    or not exists (
+        select 1 from app.ledger_entries as e
+        inner join app.accounts as a on a.id = e.account_id
+        where e.transaction_id = t.id and a.kind = 'user' and a.user_id = b.user_id
+          and e.amount = b.payout - b.stake)
+    or not exists (
+        select 1 from app.ledger_entries as e
+        inner join app.accounts as a on a.id = e.account_id
+        where e.transaction_id = t.id and a.kind = 'house'
+          and e.amount = b.stake - b.payout))
+
+-- name: house_bet_transaction_without_its_one_bet
+select t.id, count(b.id)
+from app.ledger_transactions as t
+left join app.house_bets as b on b.transaction_id = t.id
+where t.kind = 'house_bet'
+group by t.id
+having count(b.id) <> 1
+
+-- name: seed_pair_nonces_are_not_its_bets
+select s.id, s.next_nonce, count(b.id), max(b.nonce)
+from app.seed_pairs as s
+left join app.house_bets as b on b.seed_pair_id = s.id
+group by s.id
+having count(b.id) <> s.next_nonce
+    or coalesce(max(b.nonce), -1) <> s.next_nonce - 1
+    or coalesce(min(b.nonce), 0) <> 0
+    or coalesce(bool_or(b.user_id <> s.user_id), false)
+
+-- name: house_bet_id_not_its_round
+select b.id, b.seed_pair_id, b.nonce from app.house_bets as b
+where b.id <> app._house_bet_id(b.server_seed_hash, b.client_seed, b.nonce)
+
 -- name: wager_above_its_cap_or_not_at_the_live_odds
 -- Each fixed-odds acceptance (and each void_wager taking one out again) in market version
 -- order: accepted_version is the version each acceptance produced, so it orders them exactly.

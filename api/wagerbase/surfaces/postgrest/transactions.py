@@ -39,6 +39,8 @@ CHECKS = {
     "approve_wager": f"read {_WAGER}",
     "reject_wager": f"read {_WAGER}",
     "void_wager": f"read {_WAGER}",
+    "rotate_seed": "read your seed pairs (GET /rest/v1/my_seed_pairs): a new active pair",
+    "update_house_game": "read the game's settings (GET /rest/v1/house_games?game=eq.<game>)",
 }
 
 
