@@ -1,8 +1,11 @@
 """Races of settlement with a known result: sixteen admins settling one market (once), two
-settlements sharing a bettor (the global lock order: no deadlock), and two confirmations of one
-proposal (settled once, each bettor paid what the proposal showed)."""
+settlements sharing a bettor (the global lock order: no deadlock), two confirmations of one
+proposal (settled once, each bettor paid what the proposal showed), concurrent proposals (one
+left pending), and concurrent confirmations and direct settlements of a market that requires
+confirmation (one confirmation settles it, a direct settlement never)."""
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -14,7 +17,7 @@ import pytest
 
 from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import WAIT, all_at_once, balance_of, wait_until_blocked
-from tests.db.helpers import outcome_ids, scalar
+from tests.db.helpers import RECORD, outcome_ids, scalar
 from tests.db.invariants import assert_invariants
 
 
@@ -223,3 +226,105 @@ def test_two_confirmations_of_one_proposal_settle_once(fresh_db: Callable[[], st
                         == 1
                     )
                     assert_invariants(conn)
+
+
+def test_concurrent_proposals_leave_exactly_one_pending(
+    committed: tuple[str, dict[str, uuid.UUID]],
+) -> None:
+    url, users = committed
+    admins = [users["admin1"], users["admin2"], users["admin3"]]
+    with ExitStack() as stack:
+        actors = [
+            stack.enter_context(Actor(url, admins[i % 3], admin=True, name=f"a{i}"))
+            for i in range(9)
+        ]
+        market = actors[0].call("create_market", title="M", outcomes=["A", "B", "C"])
+        outcomes = [o["outcome_id"] for o in market["outcomes"]]
+
+        results = all_at_once(
+            9,
+            lambda i: actors[i].call(
+                "propose_settlement", market_id=market["id"], outcome_id=outcomes[i % 3]
+            ),
+        )
+
+        made = [r for r in results if isinstance(r, dict)]
+        assert len(made) == 1
+        assert Counter(refusal(r) for r in results if not isinstance(r, dict)) == {
+            "proposal_exists": 8
+        }
+        with psycopg.connect(url) as conn:
+            assert conn.execute(
+                "select id, status from app.settlement_proposals where market_id = %s",
+                [market["id"]],
+            ).fetchall() == [(made[0]["id"], "pending")]
+
+
+def test_concurrent_confirmations_settle_once_and_direct_settlements_never(
+    committed: tuple[str, dict[str, uuid.UUID]],
+) -> None:
+    """admin1 proposes; then at once eight connections of admin2 and admin3 confirm, two of
+    admin1 (the proposer) confirm, and four call settle_market directly. Exactly one
+    confirmation settles; the ledger balances and each bettor is paid once."""
+    url, users = committed
+    with ExitStack() as stack:
+        proposer = stack.enter_context(Actor(url, users["admin1"], admin=True))
+        bettors = [stack.enter_context(Actor(url, users[n])) for n in ("bettor1", "bettor2")]
+        market = proposer.call("create_market", title="M", outcomes=["A", "B"], kind="parimutuel")
+        a, b = (o["outcome_id"] for o in market["outcomes"])
+        proposer.call("require_settlement_confirmation", market_id=market["id"], required=True)
+        bettors[0].call("place_wager", market_id=market["id"], outcome_id=a, stake=1234)
+        bettors[1].call("place_wager", market_id=market["id"], outcome_id=b, stake=3333)
+        preview = proposer.call("propose_settlement", market_id=market["id"], outcome_id=a)[
+            "preview"
+        ]
+
+        plan: list[tuple[uuid.UUID, str]] = (
+            [(users["admin2"], "confirm")] * 4
+            + [(users["admin3"], "confirm")] * 4
+            + [(users["admin1"], "confirm")] * 2
+            + [(users["admin2"], "settle")] * 2
+            + [(users["admin3"], "settle")] * 2
+        )
+        actors = [
+            stack.enter_context(Actor(url, who, admin=True, name=f"{what}{i}"))
+            for i, (who, what) in enumerate(plan)
+        ]
+
+        def call(i: int) -> Any:
+            if plan[i][1] == "confirm":
+                return actors[i].call("confirm_settlement", market_id=market["id"])
+            return actors[i].call("settle_market", market_id=market["id"], outcome_id=b)
+
+        results = all_at_once(len(plan), call)
+
+        settled = [(plan[i], r) for i, r in enumerate(results) if isinstance(r, dict)]
+        assert len(settled) == 1
+        (who, what), result = settled[0]
+        assert what == "confirm" and who != users["admin1"]
+        assert {k: result[k] for k in RECORD} == {k: preview[k] for k in RECORD}
+        refused = Counter(
+            (plan[i][1], refusal(r)) for i, r in enumerate(results) if not isinstance(r, dict)
+        )
+        assert set(refused) <= {
+            ("confirm", "already_settled"),
+            ("confirm", "same_admin"),
+            ("settle", "already_settled"),
+            ("settle", "settlement_needs_confirmation"),
+        }
+        assert sum(refused.values()) == len(plan) - 1
+
+        with psycopg.connect(url) as conn:
+            assert_invariants(conn)
+            assert conn.execute(
+                "select status, decided_by from app.settlement_proposals where market_id = %s",
+                [market["id"]],
+            ).fetchall() == [("confirmed", who)]
+            assert conn.execute(
+                """select user_id, balance from app.accounts
+                   where user_id = any(%s) order by balance""",
+                [[users["bettor1"], users["bettor2"]]],
+            ).fetchall() == [
+                (users["bettor2"], 10000 - 3333),
+                (users["bettor1"], 10000 - 1234 + preview["total_paid"]),
+            ]
