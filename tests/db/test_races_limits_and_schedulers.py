@@ -1,6 +1,7 @@
 """Races of the daily stake limit and the scheduler with a known result: wagers against a daily
-stake limit (also while it is tightened) never pass it, and eight schedulers ticking at once on
-due markets close each once (one close snapshot per outcome)."""
+stake limit (also while it is tightened) never pass it, eight schedulers ticking at once on due
+markets close each once (one close snapshot per outcome), and a market held by a long
+transaction does not queue the wagers on other markets behind the scheduler's snapshots."""
 
 from collections import Counter
 from collections.abc import Callable
@@ -204,3 +205,31 @@ def test_many_schedulers_close_each_due_market_once(fresh_db: Callable[[], str])
             else:
                 assert (status, close, logged) == ("closed", outcomes_count, 1), title
         assert_invariants(conn)
+
+
+def test_a_busy_market_does_not_queue_wagers_on_other_markets_behind_the_scheduler(
+    fresh_db: Callable[[], str],
+) -> None:
+    """While one transaction holds market B (a long settlement, say), the scheduler's snapshot of
+    market A used to take a key-share lock on A through its foreign key and then wait for B, and
+    every wager on A waited with it. With markets locked `for no key update`, nothing waits."""
+    url = fresh_db()
+    users = make_users(url, ["punter"])
+    admins = make_users(url, ["boss"], admin=True)
+    with Actor(url, admins["boss"], admin=True) as boss:
+        a = boss.call("create_market", title="A", outcomes=["x", "y"])
+        b = boss.call("create_market", title="B", outcomes=["x", "y"])
+    with (
+        psycopg.connect(url) as holder,
+        psycopg.connect(url, autocommit=True) as scheduler,
+        Actor(url, users["punter"]) as punter,
+    ):
+        holder.execute("select app._lock_market(%s)", [b["id"]])  # as every engine function does
+        scheduler.execute("set lock_timeout = '5s'")
+        scheduler.execute("select app.take_pool_snapshots()")
+        punter.conn.execute("set lock_timeout = '5s'")
+        placed = punter.call(
+            "place_wager", market_id=a["id"], outcome_id=a["outcomes"][0]["outcome_id"], stake=100
+        )
+        assert placed["approval"] == "accepted"
+        holder.rollback()

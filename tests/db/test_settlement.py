@@ -141,6 +141,27 @@ def test_the_rake_is_rounded_down_and_tiny_winners_can_get_less_than_their_stake
     assert_invariants(conn)
 
 
+def test_parimutuel_payouts_are_rounded_down_even_when_numeric_division_rounds_up(
+    conn: Connection, admin: Persona
+) -> None:
+    """stake * net / winning_pool = 2389560274.99...; numeric division rounded it to ...275."""
+    conn.execute("update app.config set initial_balance = 4000000000")
+    winner, other, loser = (persona(conn, name) for name in ("winner", "other", "loser"))
+    market = make_market(admin, kind="parimutuel", rake_bps=0, max_payout=10**12)
+    first, second = market.outcomes
+    winner.call("place_wager", market_id=market.id, outcome_id=first, stake=796516814)
+    other.call("place_wager", market_id=market.id, outcome_id=first, stake=203483193)
+    loser.call("place_wager", market_id=market.id, outcome_id=second, stake=2000012359)
+    settled = admin.call("settle_market", market_id=market.id, outcome_id=first)
+    assert (settled["net_pool"], settled["winning_pool"]) == (3000012366, 1000000007)
+    payout = conn.execute(
+        "select payout from app.wagers where user_id = %s", [winner.user_id]
+    ).fetchone()
+    assert payout == (796516814 * 3000012366 // 1000000007,)
+    assert payout == (2389560274,)
+    assert_invariants(conn)
+
+
 def test_when_nobody_backed_the_winner_every_stake_is_refunded_and_no_rake_is_taken(
     conn: Connection, admin: Persona, bettor: Persona, other: Persona
 ) -> None:
