@@ -580,7 +580,7 @@ def test_a_replay_writes_so_its_commit_waits_for_the_standby_like_the_original(
     """PostgreSQL waits for a synchronous standby only at the commit of a transaction that wrote.
     A replay that only read could tell a client, right after a failover, that a wager exists
     which no second machine holds yet; so each replay counts itself on the key's row
-    (tests/live/test_unknown_outcome.py shows the wait itself)."""
+    (tests/live/test_unknown_outcome_standby_failover.py shows the wait itself)."""
     market = make_market(admin)
     args = {"market_id": market.id, "outcome_id": market.outcomes[0], "stake": 300}
     bettor.call("place_wager", **args, idempotency_key="bet-durable")

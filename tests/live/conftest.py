@@ -3,7 +3,8 @@ of the template database of its own, for the Supabase Realtime tests (each modul
 node and database; the helpers that talk to them are in realtime_fixtures.py). And for the tests
 of BetMarket's /ws: `node_a` and `node_b`, two nodes on `live_database` (again each module its
 own), an HTTP client and an admin on them, `sockets` that close after the test, and the `marker`
-(tests/live/betmarket.py)."""
+(tests/live/betmarket.py). And `proxied`, a node behind a fault proxy on a database of its own,
+resolving an unknown outcome for WINDOW seconds, for the unknown-outcome tests."""
 
 from collections.abc import Callable, Iterator
 
@@ -12,6 +13,8 @@ import pytest
 
 from tests.api.betmarket_client import User, admin, client
 from tests.live.betmarket import Marker, running_node
+from tests.live.outcomes import WINDOW
+from tests.live.proxied import Proxied, proxied_node
 from tests.live.sockets import Socket
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
@@ -95,3 +98,16 @@ def sockets() -> Iterator[Callable[[Node, str], Socket]]:
 @pytest.fixture(scope="module")
 def marker(http_a: httpx.Client, boss: User, live_database: str) -> Marker:
     return Marker(http_a, boss, live_database)
+
+
+# A node behind a fault proxy ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxied(
+    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxied]:
+    log_path = tmp_path_factory.mktemp("outcome") / "serve.log"
+    env = {"WAGERBASE_OUTCOME_WINDOW": WINDOW}
+    with proxied_node(pg_server, template_db, "wb_outcome", log_path, env) as setup:
+        yield setup
