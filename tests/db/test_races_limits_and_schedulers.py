@@ -1,7 +1,8 @@
 """Races of the daily stake limit and the scheduler with a known result: wagers against a daily
-stake limit (also while it is tightened) never pass it, eight schedulers ticking at once on due
-markets close each once (one close snapshot per outcome), and a market held by a long
-transaction does not queue the wagers on other markets behind the scheduler's snapshots."""
+stake limit (sixteen at once on four markets, held wagers counted; also while it is tightened)
+never pass it, eight schedulers ticking at once on due markets close each once (one close
+snapshot per outcome), and a market held by a long transaction does not queue the wagers on other
+markets behind the scheduler's snapshots."""
 
 from collections import Counter
 from collections.abc import Callable
@@ -13,8 +14,9 @@ import pytest
 
 from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import all_at_once
-from tests.db.helpers import outcome_ids, scalar
+from tests.db.helpers import balance, outcome_ids, scalar
 from tests.db.invariants import assert_invariants
+from tests.db.personas import create_user
 
 
 def test_concurrent_wagers_never_pass_a_daily_stake_limit(fresh_db: Callable[[], str]) -> None:
@@ -233,3 +235,47 @@ def test_a_busy_market_does_not_queue_wagers_on_other_markets_behind_the_schedul
         )
         assert placed["approval"] == "accepted"
         holder.rollback()
+
+
+def test_sixteen_concurrent_wagers_never_pass_the_daily_stake_limit(
+    fresh_db: Callable[[], str],
+) -> None:
+    """One user, sixteen connections, four markets (so the market locks do not serialise them):
+    only the wallet lock stands between the wagers and the limit. 1,000 limit, 300 a wager,
+    plenty of money: exactly three are placed."""
+    url = fresh_db()
+    with psycopg.connect(url) as setup:
+        solo = create_user(setup, "solo")
+        boss = create_user(setup, "boss", admin=True)
+        setup.commit()
+    with Actor(url, boss, admin=True) as admin:
+        markets = [
+            admin.call("create_market", title=f"Race {i}", outcomes=["a", "b"], kind=kind)
+            for i, kind in enumerate(["parimutuel", "fixed_odds"] * 2)
+        ]
+    with Actor(url, solo) as me:
+        me.call("set_daily_stake_limit", amount=1000)
+        me.call("deposit", amount=10000)
+
+    clients = [Actor(url, solo, name=f"solo{i}") for i in range(16)]
+    try:
+        outcomes = all_at_once(
+            16,
+            lambda i: clients[i].call(
+                "place_wager",
+                market_id=markets[i % 4]["id"],
+                outcome_id=markets[i % 4]["outcomes"][i % 2]["outcome_id"],
+                stake=300,
+            ),
+        )
+    finally:
+        for client in clients:
+            client.close()
+
+    placed = [o for o in outcomes if isinstance(o, dict)]
+    refused = Counter(refusal(o) for o in outcomes if isinstance(o, psycopg.Error))
+    assert (len(placed), refused) == (3, {"daily_stake_limit_reached": 13})
+    with psycopg.connect(url) as conn:
+        assert scalar(conn, "select sum(stake) from app.wagers where user_id = %s", [solo]) == 900
+        assert balance(conn, solo) == 20000 - 900
+        assert_invariants(conn)
