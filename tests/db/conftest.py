@@ -1,7 +1,8 @@
 """Personas for the database tests, all in the test's rolled-back transaction (`conn`); and
 `live`, for the tests of live messages: a fresh database, one connection that acts and commits,
 and a reader of its event stream; `committed`, a fresh database with three admins and two bettors
-committed, for tests whose calls commit (the settlement review's messages and races)."""
+committed, for tests whose calls commit (the settlement review's messages and races); and `people`,
+an admin and two bettors committed to `live`'s database."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -58,3 +59,15 @@ def committed(fresh_db: Callable[[], str]) -> Iterator[tuple[str, dict[str, uuid
         }
         conn.commit()
     yield url, users
+
+
+@pytest.fixture
+def people(live: Live) -> tuple[Persona, Persona, Persona]:
+    """An admin and two bettors, committed to the fresh database."""
+    made = (
+        persona(live.actor, "admin", admin=True),
+        persona(live.actor, "bettor"),
+        persona(live.actor, "other"),
+    )
+    live.actor.commit()
+    return made
