@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.db.actors import Actor, make_users, refusal
+from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import WAIT, all_at_once, wait_until_blocked
-from tests.db.helpers import outcome_ids, scalar
+from tests.db.helpers import balance, house, outcome_ids, scalar
 from tests.db.invariants import assert_invariants
 from tests.db.personas import service
 from tests.pgserver import Connection
@@ -300,3 +300,42 @@ def test_corrections_and_settlements_of_markets_sharing_bettors_do_not_deadlock(
             )
             > 0
         )
+
+
+@pytest.mark.parametrize("kind", ["fixed_odds", "parimutuel"])
+def test_eight_admins_resettle_at_once_and_the_market_is_corrected_once(
+    fresh_db: Callable[[], str], kind: str
+) -> None:
+    url = fresh_db()
+    users = make_users(url, ["ana", "ben"])
+    admins = make_users(url, ["boss"], admin=True)
+    with Actor(url, admins["boss"], admin=True) as boss:
+        market = boss.call("create_market", title="Final", outcomes=["x", "y"], kind=kind)
+        first, second = outcome_ids(market)
+        for name, outcome, amount in (
+            ("ana", first, 1000),
+            ("ben", second, 600),
+            ("ana", second, 50),
+        ):
+            with Actor(url, users[name]) as bettor:
+                bettor.call("place_wager", market_id=market["id"], outcome_id=outcome, stake=amount)
+        with psycopg.connect(url) as conn, conn.transaction(force_rollback=True):
+            service(conn).call("settle_market", market_id=market["id"], outcome_id=second)
+            right = {n: balance(conn, u) for n, u in users.items()} | {"house": house(conn)}
+        boss.call("settle_market", market_id=market["id"], outcome_id=first)
+
+    with actors(url, 8, admins["boss"], admin=True) as clients:
+        outcomes = all_at_once(
+            8,
+            lambda i: clients[i].call(
+                "resettle_market", market_id=market["id"], outcome_id=second, reason=f"admin {i}"
+            ),
+        )
+
+    assert len([o for o in outcomes if isinstance(o, dict)]) == 1
+    assert {refusal(o) for o in outcomes if isinstance(o, psycopg.Error)} == {"invalid_argument"}
+    with psycopg.connect(url) as conn:
+        now = {n: balance(conn, u) for n, u in users.items()} | {"house": house(conn)}
+        assert now == right
+        assert scalar(conn, "select count(*) from app.ledger_reversals") == 1
+        assert_invariants(conn)

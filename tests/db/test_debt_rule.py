@@ -1,15 +1,71 @@
-"""The debt rule's collection (docs/corrections.md): what a reversal could not take back from a
-winner is a debt, and the debtor's next credit from that market goes toward it first, whichever
-call brings it: a resettlement's new winnings, a voided wager's refund, and after an unsettle a
-confirmation of a proposal, a direct settlement or a void of the market. The house does not carry
-the debt while the debtor walks away with the new money."""
+"""The debt rule (docs/corrections.md): a reversal takes back from a winner at most what the
+wallet holds, so a winner who withdrew everything owes the house instead of going negative, and
+one who spent part is debited what the wallet holds; the rest is a debt. The debtor's next credit
+from that market goes toward it first, whichever call brings it: a resettlement's new winnings, a
+voided wager's refund, and after an unsettle a confirmation of a proposal, a direct settlement or
+a void of the market. The house does not carry the debt while the debtor walks away with the new
+money."""
 
 from typing import Any
 
-from tests.db.helpers import balance, make_market
+from tests.db.corrections import stake
+from tests.db.helpers import balance, escrow, house, make_market, scalar, wager
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, persona
 from tests.pgserver import Connection
+
+
+def test_a_winner_who_withdrew_everything_owes_the_house_instead_of_going_negative(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    market = make_market(admin)
+    x, y = market.outcomes
+    w = stake(bettor, market.id, x, 1000)
+    other_wager = stake(other, market.id, y, 2000)
+    admin.call("settle_market", market_id=market.id, outcome_id=x)
+    payout = wager(conn, w)["payout"]
+    bettor.call("withdraw", amount=balance(conn, bettor))
+    assert balance(conn, bettor) == 0
+    house_before = house(conn)
+    other_before = balance(conn, other)
+
+    result = admin.call("resettle_market", market_id=market.id, outcome_id=y, reason="mistake")
+
+    assert balance(conn, bettor) == 0
+    assert result["unsettled"]["debt"] == payout
+    debts = admin.rows("select user_id, amount, market_id from public.user_debts")
+    assert debts == [(bettor.user_id, payout, market.id)]
+    assert bettor.rows("select * from public.user_debts") == []
+    assert other.rows("select * from public.user_debts") == []
+    other_payout = wager(conn, other_wager)["payout"]
+    assert balance(conn, other) == other_before + other_payout
+    # the house takes back its first result (3000 - payout) less the payout it could not recover
+    # (so -3000), then keeps 3000 - other_payout from the new settlement
+    assert house(conn) == house_before - other_payout
+    assert_invariants(conn)
+
+
+def test_a_winner_who_spent_part_is_debited_what_the_wallet_holds(
+    conn: Connection, admin: Persona, bettor: Persona, other: Persona
+) -> None:
+    market = make_market(admin)
+    x, y = market.outcomes
+    w = stake(bettor, market.id, x, 1000)
+    stake(other, market.id, y, 2000)
+    admin.call("settle_market", market_id=market.id, outcome_id=x)
+    payout = wager(conn, w)["payout"]
+    bettor.call("withdraw", amount=balance(conn, bettor) - 100)
+
+    result = admin.call("unsettle_market", market_id=market.id, reason="mistake")
+
+    assert balance(conn, bettor) == 0
+    assert result["debited"] == 100 and result["debt"] == payout - 100
+    assert (
+        scalar(conn, "select amount from app.user_debts where user_id = %s", [bettor.user_id])
+        == payout - 100
+    )
+    assert escrow(conn, market.id) == 3000
+    assert_invariants(conn)
 
 
 def test_a_resettlement_first_takes_a_debtors_new_winnings_toward_their_debt(
