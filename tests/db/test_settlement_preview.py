@@ -99,7 +99,7 @@ def test_a_preview_pays_the_exact_floor_where_numeric_division_would_round_up(
 ) -> None:
     """stake * net / winning pool = 796516814 * 3000012366 / 1000000007 = 2389560274.99...;
     the payout is its floor, 2389560274, in the preview as in the settlement (the case of
-    test_settlement.py), checked against Python's integer division."""
+    test_settlement_parimutuel.py), checked against Python's integer division."""
     conn.execute("update app.config set initial_balance = 4000000000")
     winner, other, loser = (persona(conn, name) for name in ("winner", "other", "loser"))
     market = make_market(admin, kind="parimutuel", rake_bps=0, max_payout=10**12)
