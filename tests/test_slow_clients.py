@@ -1,6 +1,6 @@
 """slow_clients.BodyDeadline bounds the reading of a request's body, and only that.
 (tests/attack/test_abuse_slow_clients.py proves the deadlines against a running node; what
-BoundedH11Protocol relies on in uvicorn is checked by tests/test_library_patches.py.)"""
+BoundedH11Protocol relies on in uvicorn is checked by tests/library_patches/test_uvicorn_h11.py.)"""
 
 import asyncio
 from typing import Any

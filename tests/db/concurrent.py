@@ -1,13 +1,20 @@
 """Threads for the concurrency tests: each target on its own thread, joined, and the first failure
-raised; `all_at_once` releases its calls together through a barrier."""
+raised; `all_at_once` releases its calls together through a barrier. And what several of them
+read: a wallet's balance, and whether a connection waits for a lock."""
 
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
+from tests.db.actors import Actor
+from tests.pgserver import Connection
+
 WAIT = 30.0  # seconds any thread waits for another before the test gives up
+INITIAL_BALANCE = 10000  # a new wallet's (app.config's default)
 
 
 def run_threads(targets: list[Callable[[], None]]) -> None:
@@ -48,3 +55,24 @@ def all_at_once(count: int, call: Callable[[int], Any]) -> list[Any]:
 
     run_threads([one(i) for i in range(count)])
     return outcomes
+
+
+def balance_of(conn: Connection, user_id: uuid.UUID) -> int:
+    row = conn.execute("select balance from app.accounts where user_id = %s", [user_id]).fetchone()
+    assert row is not None
+    conn.commit()
+    return int(row[0])
+
+
+def wait_until_blocked(conn: Connection, actor: Actor) -> None:
+    """Wait until `actor`'s connection is waiting for a lock."""
+    pid = actor.conn.info.backend_pid
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "select wait_event_type from pg_catalog.pg_stat_activity where pid = %s", [pid]
+        ).fetchone()
+        if row is not None and row[0] == "Lock":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{actor.name} never waited for a lock")

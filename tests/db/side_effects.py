@@ -3,12 +3,14 @@
 `drain` runs the worker until no job is due (each must succeed); `expected_figures` computes from
 app.wagers what every handler should have counted (each won or lost wager once, as it stands now);
 `counted_figures` reads what the handlers did count. After a drain the two must be equal,
-whatever settlements, corrections, retries and re-deliveries happened on the way.
+whatever settlements, corrections, retries and re-deliveries happened on the way. And, for the
+side-effect tests, a market's jobs and a stake in one line.
 """
 
 from collections.abc import Callable
 from typing import Any
 
+from tests.db.personas import Persona
 from tests.pgserver import Connection
 
 Figures = dict[str, set[tuple[Any, ...]]]
@@ -127,3 +129,19 @@ def figures_after(conn: Connection, action: Callable[[], Any]) -> Figures:
         action()
         drain(conn)
         return counted_figures(conn)
+
+
+def jobs(conn: Connection, market_id: int) -> list[dict[str, Any]]:
+    cursor = conn.execute(
+        "select * from app.side_effect_jobs where market_id = %s order by id", [market_id]
+    )
+    assert cursor.description is not None
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def bet(who: Persona, market_id: int, outcome_id: int, stake: int) -> dict[str, Any]:
+    placed: dict[str, Any] = who.call(
+        "place_wager", market_id=market_id, outcome_id=outcome_id, stake=stake
+    )
+    return placed

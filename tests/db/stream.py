@@ -5,6 +5,7 @@ needs no marker and no timeout: the stream answers from the database, not from a
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -100,3 +101,11 @@ def one(messages: list[Message], channel: str, kind: str) -> dict[str, Any]:
     found = of(messages, channel, kind)
     assert len(found) == 1, (channel, kind, messages)
     return found[0]
+
+
+def kinds(messages: list[Message]) -> list[tuple[str, str]]:
+    return sorted((c, p["type"]) for c, p in messages)
+
+
+def odds(payload: dict[str, Any]) -> list[Decimal | None]:
+    return [None if o["odds"] is None else Decimal(str(o["odds"])) for o in payload["outcomes"]]

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from tests.db.helpers import balance, escrow, make_market, scalar, wager
 from tests.db.invariants import assert_invariants
-from tests.db.personas import Persona, detail
+from tests.db.personas import Persona, detail, persona
 from tests.pgserver import Connection
 
 
@@ -210,6 +210,25 @@ def test_approval_still_needs_the_stake_to_fit_the_current_cap(
     assert wager(conn, second["id"])["approval"] == "pending"
     admin.call("reject_wager", wager_id=second["id"], reason="over the cap")
     assert balance(conn, other) == 10000
+    assert_invariants(conn)
+
+
+def test_approval_checks_the_cap_at_the_odds_the_wager_keeps(
+    conn: Connection, admin: Persona
+) -> None:
+    """Two held 60.00 wagers at 1.5 each promise 90.00; after the first is approved the live odds
+    are 1.3125 and the live cap 64.00, but the second still pays at 1.5: approving it would put
+    180.00 of promises against 120.00 staked, a loss beyond the 50.00 margin."""
+    first_bettor, second_bettor = persona(conn, "first"), persona(conn, "second")
+    market = make_market(admin, requires_approval=True)
+    outcome = market.outcomes[0]
+    held = [
+        who.call("place_wager", market_id=market.id, outcome_id=outcome, stake=6000)["wager_id"]
+        for who in (first_bettor, second_bettor)
+    ]
+    admin.call("approve_wager", wager_id=held[0])
+    refused = admin.refused("stake_above_cap", "approve_wager", wager_id=held[1])
+    assert refused.diag.message_primary == "stake_above_cap"
     assert_invariants(conn)
 
 

@@ -323,6 +323,25 @@ def test_void_refunds_every_accepted_and_pending_stake_exactly(
     assert_invariants(conn)
 
 
+def test_a_void_refunds_a_user_with_thousands_of_wagers_on_the_market(
+    conn: Connection, admin: Persona, bettor: Persona
+) -> None:
+    """One refund message per user used to list every wager id; 1,500 of them passed NOTIFY's
+    8000-byte limit and the error undid the void, leaving every stake stuck in escrow."""
+    market = make_market(admin, margin=10**9)
+    with bettor.acting():
+        conn.execute(
+            "select public.place_wager(market_id => %s, outcome_id => %s, stake => 1)"
+            " from generate_series(1, 1500)",
+            [market.id, market.outcomes[0]],
+        )
+    before = balance(conn, bettor)
+    refunded = admin.call("void_market", market_id=market.id, reason="called off")
+    assert refunded["refunded"] == {"wagers": 1500, "amount": 1500}
+    assert balance(conn, bettor) == before + 1500
+    assert_invariants(conn)
+
+
 def test_void_works_on_draft_and_closed_markets(
     conn: Connection, admin: Persona, bettor: Persona
 ) -> None:

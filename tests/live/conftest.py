@@ -1,11 +1,21 @@
 """Fixtures shared by the live tests: `rt_node`, a `wagerbase serve` node on `rt_database`, a copy
 of the template database of its own, for the Supabase Realtime tests (each module gets its own
-node and database; the helpers that talk to them are in realtime_fixtures.py)."""
+node and database; the helpers that talk to them are in realtime_fixtures.py). And for the tests
+of BetMarket's /ws: `node_a` and `node_b`, two nodes on `live_database` (again each module its
+own), an HTTP client and an admin on them, `sockets` that close after the test, and the `marker`
+(tests/live/betmarket.py). And `proxied`, a node behind a fault proxy on a database of its own,
+resolving an unknown outcome for WINDOW seconds, for the unknown-outcome tests."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
+from tests.api.betmarket_client import User, admin, client
+from tests.live.betmarket import Marker, running_node
+from tests.live.outcomes import WINDOW
+from tests.live.proxied import Proxied, proxied_node
+from tests.live.sockets import Socket
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret
 
@@ -24,3 +34,80 @@ def rt_node(rt_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield started
     finally:
         started.stop()
+
+
+# Two nodes on one database -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    with pg_server.database_from(template_db, "wb_live") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def secret() -> str:
+    return new_secret()
+
+
+@pytest.fixture(scope="module")
+def node_a(
+    live_database: str, secret: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    yield from running_node(live_database, secret, tmp_path_factory.mktemp("ws") / "node_a.log")
+
+
+@pytest.fixture(scope="module")
+def node_b(
+    live_database: str, secret: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    yield from running_node(live_database, secret, tmp_path_factory.mktemp("ws") / "node_b.log")
+
+
+@pytest.fixture(scope="module")
+def http_a(node_a: Node) -> Iterator[httpx.Client]:
+    with client(node_a.url) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def http_b(node_b: Node) -> Iterator[httpx.Client]:
+    with client(node_b.url) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def boss(http_a: httpx.Client, live_database: str) -> User:
+    return admin(http_a, live_database)
+
+
+@pytest.fixture
+def sockets() -> Iterator[Callable[[Node, str], Socket]]:
+    opened: list[Socket] = []
+
+    def open_socket(node: Node, name: str) -> Socket:
+        socket = Socket(node, name)
+        opened.append(socket)
+        return socket
+
+    yield open_socket
+    for socket in opened:
+        socket.close()
+
+
+@pytest.fixture(scope="module")
+def marker(http_a: httpx.Client, boss: User, live_database: str) -> Marker:
+    return Marker(http_a, boss, live_database)
+
+
+# A node behind a fault proxy ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxied(
+    pg_server: PgServer, template_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxied]:
+    log_path = tmp_path_factory.mktemp("outcome") / "serve.log"
+    env = {"WAGERBASE_OUTCOME_WINDOW": WINDOW}
+    with proxied_node(pg_server, template_db, "wb_outcome", log_path, env) as setup:
+        yield setup

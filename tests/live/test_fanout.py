@@ -5,7 +5,8 @@ socket gets every message.
 
 The in-process server runs in the test's event loop (the hub is never started: the test publishes
 into it), with the node's own Litestar (app.App), which keeps each socket's raw ASGI send. What a
-Wire relies on in uvicorn and websockets is checked by tests/test_library_patches.py."""
+Wire relies on in uvicorn and websockets is checked by
+tests/library_patches/test_uvicorn_websockets.py."""
 
 import asyncio
 import json
