@@ -84,8 +84,9 @@ def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
 def test_a_house_bet_rewritten_behind_its_guards_is_named(
     conn: Connection, bettor: Persona, rewrite: str, checks: set[str]
 ) -> None:
-    """The guards refuse these rewrites (tests/db/test_house_games.py); with the triggers off
-    (session_replication_role = replica, as a restore could leave them), the checks still see."""
+    """The guards refuse these rewrites (tests/db/test_house_settings_and_reads.py); with the
+    triggers off (session_replication_role = replica, as a restore could leave them), the checks
+    still see."""
     bet = bettor.call("play_dice", stake=100, target=5000, over=True)
     assert violations(conn) == {}
     conn.execute("set local session_replication_role = replica")

@@ -1,0 +1,74 @@
+"""What the house-game tests share: playing a game as someone, the Python model's answer for a
+play (tests/support/house_fair.py), a plan of mixed bets, a player's seed and wallet state, and a
+server seed read as the superuser."""
+
+from typing import Any
+
+from tests.db.helpers import ledger_snapshot, scalar
+from tests.db.personas import Persona
+from tests.pgserver import Connection
+from tests.support import house_fair as fair
+
+INITIAL = 10000
+
+
+def play(who: Persona, game: str, params: dict[str, Any], **extra: Any) -> Any:
+    return who.call(f"play_{game}", **params, **extra)
+
+
+def model(game: str, seeds: tuple[str, str], nonce: int, params: dict[str, Any]) -> fair.Play:
+    """What the Python model says a bet of the default edge (1%) draws and pays."""
+    stake = params["stake"]
+    if game == "dice":
+        return fair.dice(seeds, nonce, stake, params["target"], params["over"], 100)
+    if game == "limbo":
+        return fair.limbo(seeds, nonce, stake, params["target_multiplier"], 100)
+    return fair.roulette(seeds, nonce, stake, params["bet"])
+
+
+def plan(count: int) -> list[tuple[str, dict[str, Any]]]:
+    """`count` bets going through each game's range of choices: dice both ways from the edges of
+    the targets to the middle, limbo from 1.01x to 50x, every roulette bet."""
+    targets = (1, 199, 2500, 4950, 5000, 7500, 9000, 9800, 9998)
+    # a win of 1.00 must pay more than it: chance 98.00% at most (over from 1.99, under to 98.00)
+    dice = [
+        (t, over) for t in targets for over in (True, False) if (t >= 199 if over else t <= 9800)
+    ]
+    limbo = [101, 110, 150, 200, 333, 500, 1000, 5000]
+    bets: list[tuple[str, dict[str, Any]]] = []
+    for i in range(count):
+        game = ("dice", "limbo", "roulette")[i % 3]
+        stake = 100 * (1 + i % 9)  # at most 900: 9900x of it stays below the max profit
+        if game == "dice":
+            target, over = dice[i // 3 % len(dice)]
+            bets.append((game, {"stake": stake, "target": target, "over": over}))
+        elif game == "limbo":
+            bets.append((game, {"stake": stake, "target_multiplier": limbo[i // 3 % len(limbo)]}))
+        else:
+            bet = fair.ROULETTE_BETS[i // 3 % len(fair.ROULETTE_BETS)]
+            bets.append((game, {"stake": stake, "bet": bet}))
+    return bets
+
+
+def state(conn: Connection, who: Persona) -> tuple[Any, ...]:
+    """Everything a play could change: the books, the player's seed pairs (nonces, reveals), the
+    bets and the player's idempotency keys."""
+    return (
+        ledger_snapshot(conn),
+        conn.execute(
+            "select id, next_nonce, revealed_at from app.seed_pairs where user_id = %s order by id",
+            [who.user_id],
+        ).fetchall(),
+        scalar(conn, "select count(*) from app.house_bets"),
+        scalar(conn, "select count(*) from app.idempotency_keys where user_id = %s", [who.user_id]),
+    )
+
+
+def secret(conn: Connection, who: Persona) -> str:
+    """The server seed of the player's active pair, as the superuser."""
+    row = conn.execute(
+        "select server_seed from app.seed_pairs where user_id = %s and revealed_at is null",
+        [who.user_id],
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
