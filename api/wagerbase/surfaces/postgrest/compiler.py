@@ -37,6 +37,14 @@ _COMPARE = {
     "ov": "&&",
 }
 _TEXT_MATCH = {"like": "like", "ilike": "ilike", "match": "~", "imatch": "~*"}
+# full-text search: the function that reads the value as a tsquery, as PostgREST maps them
+_TS_QUERY = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
+REGCONFIG = sql.Identifier("pg_catalog", "regconfig")
 _IS = {
     "null": "is null",
     "not_null": "is not null",
@@ -150,6 +158,8 @@ def condition_sql(
         else:
             items = [typed(params, v, column) for v in values]
             expression = sql.SQL("{} in ({})").format(ref, sql.SQL(", ").join(items))
+    elif op in _TS_QUERY:
+        expression = _full_text(condition, column, ref, params)
     elif op in _TEXT_MATCH:
         operator = sql.SQL(_TEXT_MATCH[op])
         as_text = sql.SQL("{}::{}").format(ref, TEXT)
@@ -166,6 +176,32 @@ def condition_sql(
         value = typed(params, str(condition.value), column)
         expression = sql.SQL("{} {} {}").format(ref, sql.SQL(_COMPARE[op]), value)
     return sql.SQL("not ({})").format(expression) if condition.negated else expression
+
+
+def _full_text(
+    condition: Condition, column: Column, ref: sql.Composable, params: Placeholders
+) -> sql.Composable:
+    """`to_tsvector([config,] column) @@ <query function>([config,] value)`: the column's text
+    (json and jsonb as they are: to_tsvector reads their string values; a tsvector as it is),
+    and the value read by the operator's tsquery function, both with the configuration named
+    (`fts(english)`) or, without one, the session's default_text_search_config."""
+
+    def config() -> list[sql.Composable]:
+        """The configuration as an argument (a placeholder of its own at each use, so that
+        positional placeholders stay in step), or none."""
+        if condition.language is None:
+            return []
+        return [sql.SQL("{}::{}").format(params.add(condition.language), REGCONFIG)]
+
+    document: sql.Composable = ref
+    if not (column.type_schema == "pg_catalog" and column.type_name == "tsvector"):
+        text = ref if column.is_json else sql.SQL("{}::{}").format(ref, TEXT)
+        arguments = sql.SQL(", ").join([*config(), text])
+        document = sql.SQL("pg_catalog.to_tsvector({})").format(arguments)
+    query_function = sql.Identifier("pg_catalog", _TS_QUERY[condition.operator])
+    value = sql.SQL("{}::{}").format(params.add(str(condition.value)), TEXT)
+    query = sql.SQL("{}({})").format(query_function, sql.SQL(", ").join([*config(), value]))
+    return sql.SQL("{} @@ {}").format(document, query)
 
 
 def _pattern(op: str, value: str) -> str:

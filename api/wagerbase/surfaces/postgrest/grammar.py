@@ -15,7 +15,9 @@ element may be empty (`in.(a,,b)` holds "", as in PostgREST). The value of a top
 Supported (SUPABASE_COMPAT.md 3.2):
 - filters `col=op.value` with op one of eq, neq, gt, gte, lt, lte, like, ilike, match, imatch,
   in.(a,"b,c"), is.(null|not_null|true|false|unknown), isdistinct, cs, cd, ov; `like(any)`,
-  `like(all)` (and ilike/match/imatch) with a `{a,b}` list; `not.` before any of them.
+  `like(all)` (and ilike/match/imatch) with a `{a,b}` list; full-text search `fts`, `plfts`,
+  `phfts`, `wfts`, each with an optional text search configuration (`fts(english).word`);
+  `not.` before any of them. (Realtime takes fewer: bindings.py names them.)
 - logic trees `or=(..)`, `and=(..)`, `not.or=(..)`, nested `and(..)`/`or(..)`/`not.and(..)`
   inside.
 
@@ -38,23 +40,27 @@ COMPARISONS = frozenset(
 CONTAINMENT = frozenset({"cs", "cd", "ov"})
 QUANTIFIABLE = frozenset({"like", "ilike", "match", "imatch"})
 REGEX = frozenset({"match", "imatch"})
-UNSUPPORTED = frozenset({"fts", "plfts", "phfts", "wfts", "sl", "sr", "nxr", "nxl", "adj"})
+# full-text search: the query function each applies to the value (to_tsquery for `fts`)
+FULL_TEXT = frozenset({"fts", "plfts", "phfts", "wfts"})
+UNSUPPORTED = frozenset({"sl", "sr", "nxr", "nxl", "adj"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 
 _FILTER = re.compile(
-    r"^(?P<not>not\.)?(?P<op>[a-z]+)(?:\((?P<mod>[a-z_]+)\))?\.(?P<value>.*)$", re.S
+    r"^(?P<not>not\.)?(?P<op>[a-z]+)(?:\((?P<mod>[A-Za-z0-9_]+)\))?\.(?P<value>.*)$", re.S
 )
 
 
 @dataclass(frozen=True)
 class Condition:
-    """`column=[not.]op[(any|all)].value`. `value` is a tuple for `in` and quantified ops."""
+    """`column=[not.]op[(any|all)].value`. `value` is a tuple for `in` and quantified ops;
+    `language` is a full-text search's configuration (`fts(english)`), if named."""
 
     column: str
     operator: str
     value: str | tuple[str, ...]
     negated: bool = False
     quantifier: Literal["any", "all"] | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ def parse_filter(column: str, text: str, operators: Collection[str] | None = Non
         raise UnsupportedOperator(
             400, "PGRST100", f'operator "{op}" is not supported by this server', operator=op
         )
+    if op in FULL_TEXT:
+        return Condition(column, op, value, negated, language=mod)
     if mod is not None:
         if op not in QUANTIFIABLE or mod not in ("any", "all"):
             raise bad_query(f'"{op}({mod})" is not a supported operator')
