@@ -11,6 +11,8 @@ is valid, as behind PostgREST. `select` may ask for at most MAX_SELECT_COLUMNS c
 (request_limits.py).
 """
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg import sql
@@ -19,7 +21,7 @@ from wagerbase.errors import ApiError
 from wagerbase.http.request_limits import MAX_SELECT_COLUMNS
 from wagerbase.surfaces.postgrest.catalog import Column
 from wagerbase.surfaces.postgrest.grammar import Condition, Logic, Predicate, bad_query
-from wagerbase.surfaces.postgrest.query import OrderTerm, ReadQuery
+from wagerbase.surfaces.postgrest.shapes import OrderTerm, ReadQuery
 
 SOURCE = sql.Identifier("pgrst_source")
 NOTHING = sql.SQL("")
@@ -112,26 +114,35 @@ def check_text(value: Any) -> None:
             raise ApiError(400, "22021", 'invalid byte sequence for encoding "UTF8"') from exc
 
 
-def unknown_column(owner: str, name: str) -> ApiError:
-    return ApiError(400, "42703", f"column {owner}.{name} does not exist")
+def unknown_column(owner: str, name: str, known: Iterable[str] = ()) -> ApiError:
+    """PostgreSQL's error for a column a relation lacks, with the hint it gives for a close
+    name."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f'Perhaps you meant to reference the column "{owner}.{close[0]}".' if close else None
+    return ApiError(400, "42703", f"column {owner}.{name} does not exist", hint=hint)
 
 
-def _column_of(columns: dict[str, Column], owner: str, name: str) -> Column:
+def column_of(columns: dict[str, Column], owner: str, name: str) -> Column:
     column = columns.get(name)
     if column is None:
-        raise unknown_column(owner, name)
+        raise unknown_column(owner, name, columns)
     return column
 
 
 def _predicate(
-    predicate: Predicate, columns: dict[str, Column], owner: str, params: Params
+    predicate: Predicate,
+    columns: dict[str, Column],
+    owner: str,
+    params: Params,
+    source: sql.Identifier,
 ) -> sql.Composable:
     if isinstance(predicate, Logic):
         joiner = sql.SQL(" and ") if predicate.operator == "and" else sql.SQL(" or ")
-        parts = [_predicate(child, columns, owner, params) for child in predicate.children]
+        parts = [_predicate(child, columns, owner, params, source) for child in predicate.children]
         combined = sql.SQL("({})").format(joiner.join(parts))
         return sql.SQL("not {}").format(combined) if predicate.negated else combined
-    return condition_sql(predicate, _column_of(columns, owner, predicate.column), params)
+    column = column_of(columns, owner, predicate.column)
+    return condition_sql(predicate, column, params, source)
 
 
 def typed(params: Placeholders, value: str, column: Column) -> sql.Composable:
@@ -209,23 +220,42 @@ def _pattern(op: str, value: str) -> str:
     return value.replace("*", "%") if op in ("like", "ilike") else value
 
 
-def where(
-    query: ReadQuery, columns: dict[str, Column], owner: str, params: Params
-) -> sql.Composable:
-    if not query.where:
+def conditions(
+    query: ReadQuery,
+    columns: dict[str, Column],
+    owner: str,
+    params: Params,
+    source: sql.Identifier = SOURCE,
+) -> list[sql.Composable]:
+    """The query's filters on the row `source`, each a boolean expression (all must hold)."""
+    return [_predicate(p, columns, owner, params, source) for p in query.where]
+
+
+def where_clause(parts: list[sql.Composable]) -> sql.Composable:
+    if not parts:
         return NOTHING
-    parts = [_predicate(p, columns, owner, params) for p in query.where]
     return sql.SQL(" where {}").format(sql.SQL(" and ").join(parts))
 
 
-def order(terms: tuple[OrderTerm, ...], columns: dict[str, Column], owner: str) -> sql.Composable:
+def where(
+    query: ReadQuery, columns: dict[str, Column], owner: str, params: Params
+) -> sql.Composable:
+    return where_clause(conditions(query, columns, owner, params))
+
+
+def order(
+    terms: tuple[OrderTerm, ...],
+    columns: dict[str, Column],
+    owner: str,
+    source: sql.Identifier = SOURCE,
+) -> sql.Composable:
     if not terms:
         return NOTHING
     items = []
     for term in terms:
-        column = _column_of(columns, owner, term.column)
+        column = column_of(columns, owner, term.column)
         item = sql.SQL("{}.{} {}").format(
-            SOURCE, sql.Identifier(column.name), sql.SQL("desc" if term.descending else "asc")
+            source, sql.Identifier(column.name), sql.SQL("desc" if term.descending else "asc")
         )
         if term.nulls is not None:
             item = sql.SQL("{} nulls {}").format(item, sql.SQL(term.nulls))
@@ -233,10 +263,19 @@ def order(terms: tuple[OrderTerm, ...], columns: dict[str, Column], owner: str) 
     return sql.SQL(" order by {}").format(sql.SQL(", ").join(items))
 
 
-def fields(query: ReadQuery, columns: dict[str, Column], owner: str) -> sql.Composable:
-    if query.fields is None:
-        return sql.SQL("{}.*").format(SOURCE)
-    width = sum(len(columns) if item.column == "*" else 1 for item in query.fields)
+def field_list(
+    query: ReadQuery,
+    columns: dict[str, Column],
+    owner: str,
+    source: sql.Identifier = SOURCE,
+    *,
+    expand_star: bool = False,
+) -> list[sql.Composable]:
+    """The query's columns of the row `source` (its embedded resources aside), each `expr as
+    name`; `*` as `source.*`, or with `expand_star` as each column the catalog knows, by name
+    (for a row that carries columns of its own beside the relation's: embedding.py)."""
+    plain = query.plain_fields()
+    width = sum(len(columns) if item.column == "*" else 1 for item in plain)
     if width > max(MAX_SELECT_COLUMNS, len(columns)):
         raise bad_query(
             f"select may ask for at most {MAX_SELECT_COLUMNS} columns",
@@ -244,14 +283,26 @@ def fields(query: ReadQuery, columns: dict[str, Column], owner: str) -> sql.Comp
             f"{owner}).",
         )
     items: list[sql.Composable] = []
-    for item in query.fields:
+    for item in plain:
         if item.column == "*":
-            items.append(sql.SQL("{}.*").format(SOURCE))
+            if not expand_star:
+                items.append(sql.SQL("{}.*").format(source))
+                continue
+            items.extend(
+                sql.SQL("{}.{} as {}").format(source, sql.Identifier(name), sql.Identifier(name))
+                for name in columns
+            )
             continue
-        column = _column_of(columns, owner, item.column)
-        ref: sql.Composable = sql.SQL("{}.{}").format(SOURCE, sql.Identifier(column.name))
+        column = column_of(columns, owner, item.column)
+        ref: sql.Composable = sql.SQL("{}.{}").format(source, sql.Identifier(column.name))
         if item.cast is not None:
             cast = CAST_ALIASES.get(item.cast.lower(), item.cast)
             ref = sql.SQL("{}::{}").format(ref, sql.Identifier(cast))
         items.append(sql.SQL("{} as {}").format(ref, sql.Identifier(item.alias or column.name)))
-    return sql.SQL(", ").join(items)
+    return items
+
+
+def fields(query: ReadQuery, columns: dict[str, Column], owner: str) -> sql.Composable:
+    if query.fields is None:
+        return sql.SQL("{}.*").format(SOURCE)
+    return sql.SQL(", ").join(field_list(query, columns, owner))

@@ -87,8 +87,18 @@ class GrammarError(ApiError):
     """Text the grammar cannot read: `message` says what and `details` how to write it."""
 
 
+class NotSupported(GrammarError):
+    """Text PostgREST would read that this server does not take (a spread, a range operator):
+    its message says so, never "failed to parse"."""
+
+
+class OverLimit(GrammarError):
+    """Text that reads, but asks for more than a limit allows (request_limits.py): its message
+    names the limit."""
+
+
 @dataclass
-class UnsupportedOperator(GrammarError):
+class UnsupportedOperator(NotSupported):
     """An operator the reader does not take (`operator` is its name)."""
 
     operator: str = ""
@@ -96,6 +106,25 @@ class UnsupportedOperator(GrammarError):
 
 def bad_query(message: str, details: str | None = None) -> GrammarError:
     return GrammarError(status=400, code="PGRST100", message=message, details=details)
+
+
+def not_supported(message: str, details: str | None = None) -> NotSupported:
+    return NotSupported(status=400, code="PGRST100", message=message, details=details)
+
+
+def over_limit(message: str, details: str | None = None) -> OverLimit:
+    return OverLimit(status=400, code="PGRST100", message=message, details=details)
+
+
+def failed_to_parse(what: str, text: str, exc: GrammarError) -> GrammarError:
+    """A malformed part of a query string as PostgREST words it, `"failed to parse filter
+    (eq.x" ...)`, with what was wrong in `details` (PostgREST's parser adds the position, `(line
+    1, column 5)`, and its own expectation there; this one says it in words). A refusal that is
+    not about the syntax (a limit, something not supported) passes unchanged."""
+    if isinstance(exc, NotSupported | OverLimit):
+        return exc
+    details = exc.message if exc.details is None else f"{exc.message}. {exc.details}"
+    return bad_query(f'"failed to parse {what} ({text})"', details)
 
 
 def _check_regex(pattern: str) -> None:
@@ -112,21 +141,6 @@ def _check_regex(pattern: str) -> None:
                 "they can make a match run in exponential time.",
             )
         escaped = not escaped and char == "\\"
-
-
-def column_key(key: str) -> str:
-    """A filter's column from its query key: a bare name or a double-quoted one."""
-    if key.startswith('"'):
-        name, end = read_quoted(key, 0)
-        if end != len(key):
-            raise bad_query(f'"{key}" is not a valid column name')
-        return name
-    if not key or "." in key:
-        raise bad_query(
-            f'"{key}" is not a column',
-            "Filters on embedded resources (table.column) are not supported.",
-        )
-    return key
 
 
 def parse_filter(column: str, text: str, operators: Collection[str] | None = None) -> Condition:
@@ -171,7 +185,7 @@ def parse_filter(column: str, text: str, operators: Collection[str] | None = Non
                 "Use is.null, is.not_null, is.true, is.false or is.unknown.",
             )
         return Condition(column, op, lowered, negated)
-    raise bad_query(f'"{op}" is not a known operator')
+    raise bad_query(f"unknown single value operator {op}")
 
 
 def read_quoted(text: str, start: int) -> tuple[str, int]:
@@ -255,7 +269,7 @@ def _parse_brace_list(text: str) -> tuple[str, ...]:
 def parse_logic_body(text: str, where: str, depth: int) -> tuple[Predicate, ...]:
     """The conditions of a logic tree at `depth` (1 for the top-level `or=(..)`)."""
     if depth > MAX_LOGIC_DEPTH:
-        raise bad_query(
+        raise over_limit(
             f"Logic trees may nest at most {MAX_LOGIC_DEPTH} levels deep",
             f'"{where}(..)" is at level {depth}: or, and, not.or and not.and each count as one.',
         )
