@@ -1,10 +1,13 @@
 """/rest/v1 reads over raw HTTP, what apps need beyond one view's columns (docs/rest.md): resource
 embedding over the views' relationships (one-to-many as an array, many-to-one as an object,
 nested, filtered, ordered and paged, each level as the caller so RLS decides at every level),
-full-text search, and PostgREST's messages for what does not parse. The same through the
-official client: test_supabase_client.py. The bounds on embedding:
-tests/attack/test_abuse_reads.py."""
+full-text search, CSV, `Prefer: return=minimal` on calls, and PostgREST's messages for what
+does not parse. The same through the official client: test_supabase_client.py. The bounds on
+embedding: tests/attack/test_abuse_reads.py."""
 
+import csv
+import io
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -285,6 +288,94 @@ def test_full_text_search_filters(derby: Derby) -> None:
     ]
     assert titles(id=f"fts.{derby.id}") == mine
     refused(derby.ana.get("markets", {"title": "fts.a & ("}), 400, "42601")
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def _csv(answer: httpx.Response) -> list[list[str]]:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    return list(csv.reader(io.StringIO(answer.text)))
+
+
+def test_csv_answers_a_header_and_a_line_a_row(derby: Derby) -> None:
+    text = {"Accept": "text/csv"}
+    outcomes = derby.ana.send(
+        "GET",
+        "outcomes",
+        headers=text,
+        params={
+            "select": "label,position,color",
+            "market_id": f"eq.{derby.id}",
+            "order": "position",
+        },
+    )
+    assert outcomes.text == 'label,position,color\nRed,1,\nBlue,2,\n"Green, Ltd.",3,'
+    assert _csv(outcomes)[3] == ["Green, Ltd.", "3", ""]
+    # embedded resources and json values as their JSON text; a quote doubled
+    embedded = derby.ana.send(
+        "GET",
+        "markets",
+        headers={**text, "Prefer": "count=exact"},
+        params={
+            "select": 'id,title,"the title":title,outcomes!market_id(label)',
+            "id": f"eq.{derby.id}",
+            "outcomes.order": "position",
+        },
+    )
+    assert embedded.headers["content-range"] == "0-0/1"
+    header, row = _csv(embedded)
+    assert header == ["id", "title", "the title", "outcomes"]
+    assert row[:3] == [str(derby.id), derby.title, derby.title]
+    assert json.loads(row[3]) == [{"label": "Red"}, {"label": "Blue"}, {"label": "Green, Ltd."}]
+    assert '""label""' in embedded.text
+    # no rows: the header alone
+    empty = derby.ana.send(
+        "GET", "markets", headers=text, params={"select": "id,title", "id": "eq.-1"}
+    )
+    assert empty.text == "id,title"
+    # the rows a function returns; a scalar result is JSON only
+    wallet = derby.ana.send("POST", "rpc/get_wallet", headers=text, json={})
+    refused(wallet, 406, "PGRST107")
+    # HEAD: the headers only
+    head = derby.ana.send("HEAD", "markets", headers=text, params={"id": f"eq.{derby.id}"})
+    assert head.status_code == 200 and head.content == b""
+
+
+# --- Prefer -----------------------------------------------------------------------------------
+
+
+def test_prefer_return_minimal_on_a_call_is_a_204_and_the_call_still_acts(derby: Derby) -> None:
+    before = derby.ana.call("get_wallet")["balance"]
+    key = f"minimal-{uuid.uuid4().hex[:8]}"
+    answer = derby.ana.send(
+        "POST",
+        "rpc/deposit",
+        headers={"Prefer": "return=minimal"},
+        json={"amount": 500, "idempotency_key": key},
+    )
+    assert answer.status_code == 204, answer.text
+    assert answer.content == b"" and answer.headers["preference-applied"] == "return=minimal"
+    assert derby.ana.call("get_wallet")["balance"] == before + 500
+    rows = derby.ana.send(
+        "POST", "rpc/get_wallet", headers={"Prefer": "return=minimal, count=exact"}, json={}
+    )
+    assert rows.status_code == 204 and rows.content == b""
+    # reads have nothing to return but their rows: Prefer return= does not apply to them
+    read = derby.ana.send(
+        "GET", "markets", headers={"Prefer": "return=minimal"}, params={"limit": "1"}
+    )
+    assert read.status_code == 200 and len(read.json()) == 1
+    # count=planned and count=estimated count exactly
+    for method in ("planned", "estimated"):
+        counted = derby.ana.send(
+            "GET",
+            "my_wagers",
+            headers={"Prefer": f"count={method}"},
+            params={"market_id": f"eq.{derby.id}"},
+        )
+        assert counted.headers["content-range"] == "0-1/2"
 
 
 # --- PostgREST's messages for what does not parse ------------------------------------------------

@@ -282,12 +282,12 @@ def test_admin_rpc_rows_take_filters_and_stable_functions_take_get(
     assert (refused.code, refused.message) == ("PT403", "not_admin")
 
 
-def test_embedding_and_full_text_search_through_the_client(
+def test_embedding_full_text_search_and_csv_through_the_client(
     admin: Person, bettor: Callable[[], Person]
 ) -> None:
     """What apps ask of supabase-js, through supabase-py's equivalents: `select` with embedded
-    resources (filtered, ordered, limited through `foreign_table`/`reference_table`), and
-    `.text_search()` and its shorthands."""
+    resources (filtered, ordered, limited through `foreign_table`/`reference_table`),
+    `.text_search()` and its shorthands, and `.csv()`."""
     word = uuid.uuid4().hex[:8]
     market = _market(admin, f"Client Derby {word}")
     gil = bettor()
@@ -357,3 +357,13 @@ def test_embedding_and_full_text_search_through_the_client(
     ]
     assert found(ids.fts("title", f"{word} & client")) == [market["id"]]
     assert found(ids.wfts("title", f"{word} -client")) == []
+
+    table = (
+        gil.client.table("my_wagers")
+        .select("stake, outcome_label")
+        .eq("market_id", market["id"])
+        .order("stake")
+        .csv()
+        .execute()
+    )
+    assert table.data == "stake,outcome_label\n100,Home\n250,Away"

@@ -2,7 +2,7 @@
 docs/rest.md).
 
 - routes.py: the handlers and the router, and what a request runs as (docstring there)
-- reads.py: a read's headers (JSON, one object; counts), its one statement, and its answer
+- reads.py: a read's headers (JSON, one object, CSV; counts), its one statement, and its answer
 - calls.py: calling a function (a read, or a money call)
 - transactions.py: a statement in the caller's transaction, or as a money call (money_calls.py)
 - arguments.py: a call's arguments from a POST body or a query string, and their checks

@@ -302,6 +302,17 @@ def field_list(
     return items
 
 
+def output_names(query: ReadQuery, columns: dict[str, Column]) -> list[str]:
+    """The names of a row's columns as field_list makes them (embedded resources aside)."""
+    names: list[str] = []
+    for item in query.plain_fields():
+        if item.column == "*":
+            names.extend(columns)
+        else:
+            names.append(item.alias or item.column)
+    return names
+
+
 def fields(query: ReadQuery, columns: dict[str, Column], owner: str) -> sql.Composable:
     if query.fields is None:
         return sql.SQL("{}.*").format(SOURCE)

@@ -1,10 +1,10 @@
-"""A read's answer: what the request's headers ask of it (one object or an array, nulls
-stripped, a count; the profile), its one statement in the caller's transaction (with
+"""A read's answer: what the request's headers ask of it (one object, an array or CSV, nulls
+stripped, a count, no body; the profile), its one statement in the caller's transaction (with
 the resources it embeds: embeds.py, embedding.py), and the answer as PostgREST shapes it
 (`Content-Range`, 206 and 416 for a counted range, 406 for `.single()` of other than one row).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from litestar import Request, Response
@@ -13,7 +13,7 @@ from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
 from wagerbase.http.request_limits import EMBEDDED_ROWS_PER_PAGE
 from wagerbase.surfaces.postgrest.catalog import SCHEMA, schema_cache
-from wagerbase.surfaces.postgrest.compiler import Params
+from wagerbase.surfaces.postgrest.compiler import Params, output_names
 from wagerbase.surfaces.postgrest.embedding import embed_statement
 from wagerbase.surfaces.postgrest.embeds import resolve_embeds
 from wagerbase.surfaces.postgrest.query import ReadQuery
@@ -23,15 +23,19 @@ from wagerbase.tokens import Claims
 
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
+CSV = "text/csv"  # Litestar adds `; charset=utf-8` to a text/* type
 
 
 @dataclass(frozen=True)
 class Wanted:
-    """What the request asks of the answer: one object or an array, nulls stripped, a count."""
+    """What the request asks of the answer: one object, an array or CSV, nulls stripped, a
+    count; `minimal`: no body at all (`Prefer: return=minimal` on a call)."""
 
     single: bool = False
     strip_nulls: bool = False
     count: bool = False
+    csv: bool = False
+    minimal: bool = False
 
 
 def check_profile(request: Request[Any, Any, Any]) -> None:
@@ -45,12 +49,14 @@ def check_profile(request: Request[Any, Any, Any]) -> None:
 
 def wanted(request: Request[Any, Any, Any]) -> Wanted:
     """The `Prefer` and `Accept` headers: `count=exact|planned|estimated` (each counts exactly),
-    and the first media type of Accept this server makes."""
+    `return=minimal` (honoured on calls: a POST), and the first media type of Accept this server
+    makes."""
     prefer = request.headers.get("prefer", "")
     preferences = {p.strip().lower() for p in prefer.split(",")}
     count = bool(preferences & {"count=exact", "count=planned", "count=estimated"})
+    minimal = "return=minimal" in preferences and request.method == "POST"
     found = _media(request.headers.get("accept", "").strip())
-    return replace(found, count=count)
+    return replace(found, count=count, minimal=minimal)
 
 
 def _media(accept: str) -> Wanted:
@@ -66,6 +72,8 @@ def _media(accept: str) -> Wanted:
             return Wanted(single=True, strip_nulls=stripped)
         if media == "application/vnd.pgrst.array+json":
             return Wanted(strip_nulls=stripped)
+        if media == "text/csv":
+            return Wanted(csv=True)
     raise ApiError(406, "PGRST107", f"None of these media types are available: {accept}")
 
 
@@ -75,6 +83,26 @@ class Answer:
     body: str | None
     media_type: str = JSON
     content_range: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def minimal(answer: Answer) -> Answer:
+    """`Prefer: return=minimal`: the same outcome, 204 and no body."""
+    return Answer(204, None, answer.media_type, answer.content_range, PREFERENCE_MINIMAL)
+
+
+PREFERENCE_MINIMAL = {"Preference-Applied": "return=minimal"}
+
+
+def csv_header(names: list[str]) -> str:
+    """The header line of a CSV body: the names, quoted as the values are (statements.py)."""
+
+    def quoted(name: str) -> str:
+        if name == "" or any(char in name for char in '",\n\r'):
+            return '"' + name.replace('"', '""') + '"'
+        return name
+
+    return ",".join(quoted(name) for name in names)
 
 
 async def read_rows(
@@ -96,7 +124,15 @@ async def read_rows(
     with the resources it embeds, shaped as PostgREST shapes it."""
     params = Params()
     head_only = request.method == "HEAD"
-    body: Body = "none" if head_only else "object" if wanted.single or one_object else "array"
+    body: Body = (
+        "none"
+        if head_only or wanted.minimal
+        else "csv"
+        if wanted.csv
+        else "object"
+        if wanted.single or one_object
+        else "array"
+    )
     cap = max_rows(request)
     budget = EMBEDDED_ROWS_PER_PAGE * cap
     embeds = await resolve_embeds(schema_cache(db), db, source.owner, query)
@@ -148,8 +184,15 @@ async def read_rows(
     lower = query.offset
     span = f"{lower}-{lower + rows - 1}" if rows else "*"
     content_range = f"{span}/{total if total is not None else '*'}"
+    if body == "csv":
+        names = output_names(query, source.columns)
+        names += [node.embed.label for node in embeds if node.embed.shown]
+        lines = row["body"]
+        text = csv_header(names) + ("" if lines is None else "\n" + lines)
+        return Answer(status, text, CSV, content_range)
     shown = None if body == "none" else (row["body"] if row["body"] is not None else "null")
-    return Answer(status, shown, OBJECT if wanted.single else JSON, content_range)
+    answer = Answer(status, shown, OBJECT if wanted.single else JSON, content_range)
+    return minimal(answer) if wanted.minimal else answer
 
 
 def _over_budget(budget: int, cap: int) -> ApiError:
@@ -188,10 +231,13 @@ def _range_status(lower: int, rows: int, total: int | None) -> int:
 
 
 def _headers(answer: Answer) -> dict[str, str]:
-    return {"Content-Range": answer.content_range} if answer.content_range else {}
+    headers = {"Content-Range": answer.content_range} if answer.content_range else {}
+    return {**headers, **answer.headers}
 
 
 def respond(answer: Answer) -> Response[Any]:
+    if answer.status == 204:
+        return Response(content=None, status_code=204, headers=_headers(answer))
     return Response(
         content=(answer.body or "").encode(),
         status_code=answer.status,

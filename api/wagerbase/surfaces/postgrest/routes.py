@@ -3,7 +3,7 @@
 - `GET|HEAD /rest/v1/{view}`: a view (or table) of schema `public`, with `select` (and the
   resources it embeds: embedding.py), filters, `order`, `limit`, `offset` (grammar.py,
   query.py), `Prefer: count=exact` and `Content-Range`, and `Accept:
-  application/vnd.pgrst.object+json` for one object.
+  application/vnd.pgrst.object+json` for one object, `text/csv` for CSV.
 - `POST /rest/v1/rpc/{fn}` with a JSON object of named arguments; `GET|HEAD` with the arguments in
   the query string for STABLE and IMMUTABLE functions. Rows that a function returns take the same
   filters as a view.
@@ -79,7 +79,10 @@ PARTIAL = {
 }
 # 300: an embedded resource that more than one relationship could mean (PGRST201), as PostgREST
 READ_ERRORS = PARTIAL | error_specs(300, 400, 401, 403, 404, 406, 416, 429, 503)
-CALL_ERRORS = PARTIAL | error_specs(300, 400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 429, 503)
+MINIMAL = {204: ResponseSpec(data_container=None, description="Prefer: return=minimal")}
+CALL_ERRORS = (
+    PARTIAL | MINIMAL | error_specs(300, 400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 429, 503)
+)
 WRITE_ERRORS = error_specs(400, 401, 403, 404, 406, 429, 503)
 
 SELECT = QueryParameter(
@@ -100,7 +103,10 @@ OFFSET = QueryParameter(
     name="offset", required=False, ge=0, schema_extra=WHOLE, description="Skip n rows"
 )
 PREFER = HeaderParameter(
-    name="Prefer", required=False, description="count=exact puts the total in Content-Range"
+    name="Prefer",
+    required=False,
+    description="count=exact|planned|estimated puts the total in Content-Range; "
+    "return=minimal (calls) answers 204 without a body",
 )
 PUBLIC_ONLY = {"enum": [SCHEMA]}
 ACCEPT_PROFILE = HeaderParameter(
@@ -144,7 +150,7 @@ async def read_view(
     """Rows of a view of `public` that the caller may see (RLS decides), with PostgREST's
     select (embedded resources too: markets?select=*,outcomes!market_id(*)), filters (col=eq.1,
     col=in.(a,b), col=is.null, col=fts(english).word, not., or=(..)), order, limit, offset;
-    `Prefer: count=exact` gives the total in Content-Range."""
+    `Prefer: count=exact` gives the total in Content-Range; `Accept: text/csv` answers CSV."""
     return respond(await _read_view(request, name, db, tokens, schema_cache))
 
 

@@ -4,6 +4,13 @@
 RPC arguments go in as one jsonb object that `jsonb_to_record` turns into a row typed with the
 function's declared argument types, which is how PostgREST does it too. A read returns at most
 `max_rows` rows (the node's row cap, as PostgREST's `db-max-rows`), whatever `limit` asks.
+
+A read's body is its rows as one JSON array, one object (`.single()`), or CSV (`Accept:
+text/csv`, `.csv()`): PostgREST's, a row a line, each value as its JSON text but a string's as
+the string itself, and null as nothing; a value that holds a comma, a double quote or a line
+break (or is the empty string, so that it differs from null) is double-quoted, inner quotes
+doubled (RFC 4180). The header line is made by the caller (reads.py), from the names it knows,
+so that it is there even when no row is.
 """
 
 import json
@@ -16,7 +23,7 @@ from wagerbase.surfaces.postgrest.catalog import SCHEMA, Column, Function, Relat
 from wagerbase.surfaces.postgrest.compiler import NOTHING, SOURCE, Params, fields, order, where
 from wagerbase.surfaces.postgrest.query import ReadQuery
 
-Body = Literal["array", "object", "none"]
+Body = Literal["array", "object", "csv", "none"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,17 @@ def with_clause(ctes: list[sql.Composable] | tuple[sql.Composable, ...]) -> sql.
     return sql.SQL("with {} ").format(sql.SQL(", ").join(ctes))
 
 
+def csv_line(row: sql.Composable) -> sql.Composable:
+    """One row (a JSON object) as a CSV line (the module's docstring says how)."""
+    return sql.SQL(
+        "(select coalesce(pg_catalog.string_agg(case when pgrst_f.value is null then ''"
+        " when pgrst_f.value = '' or pgrst_f.value ~ '[\",\\n\\r]'"
+        " then '\"' || pg_catalog.replace(pgrst_f.value, '\"', '\"\"') || '\"'"
+        " else pgrst_f.value end, ',' order by pgrst_f.n), '')"
+        " from pg_catalog.json_each_text({}) with ordinality as pgrst_f(key, value, n))"
+    ).format(row)
+
+
 def body_sql(
     row: sql.Composable, ordering: sql.Composable, body: Body, *, strip_nulls: bool
 ) -> sql.Composable:
@@ -46,6 +64,9 @@ def body_sql(
     answer's body, as text."""
     if body == "none":
         return sql.SQL("null::pg_catalog.text")
+    if body == "csv":
+        line = csv_line(sql.SQL("pg_catalog.row_to_json({})").format(row))
+        return sql.SQL("pg_catalog.string_agg({}, E'\\n'{})").format(line, ordering)
     aggregate: sql.Composable = sql.SQL("pg_catalog.json_agg({}{})").format(row, ordering)
     aggregate = (
         sql.SQL("{} -> 0").format(aggregate)
