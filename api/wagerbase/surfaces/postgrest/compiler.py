@@ -114,6 +114,13 @@ def check_text(value: Any) -> None:
             raise ApiError(400, "22021", 'invalid byte sequence for encoding "UTF8"') from exc
 
 
+def output_name(name: str) -> sql.Identifier:
+    """A name the request gives a column of its answer (an alias, an embedded resource's label),
+    any text: its `%` doubled, since psycopg reads `%` as a placeholder anywhere in a statement
+    run with parameters (every read is: its page's limit is one), quotes or not."""
+    return sql.Identifier(name.replace("%", "%%"))
+
+
 def unknown_column(owner: str, name: str, known: Iterable[str] = ()) -> ApiError:
     """PostgreSQL's error for a column a relation lacks, with the hint it gives for a close
     name."""
@@ -298,7 +305,7 @@ def field_list(
         if item.cast is not None:
             cast = CAST_ALIASES.get(item.cast.lower(), item.cast)
             ref = sql.SQL("{}::{}").format(ref, sql.Identifier(cast))
-        items.append(sql.SQL("{} as {}").format(ref, sql.Identifier(item.alias or column.name)))
+        items.append(sql.SQL("{} as {}").format(ref, output_name(item.alias or column.name)))
     return items
 
 

@@ -38,6 +38,7 @@ from wagerbase.surfaces.postgrest.compiler import (
     conditions,
     field_list,
     order,
+    output_name,
     where_clause,
 )
 from wagerbase.surfaces.postgrest.embeds import EmbedNode
@@ -206,7 +207,7 @@ def _row(
         value: sql.Composable = sql.SQL("{}.body").format(joined)
         if not node.relationship.to_one:
             value = sql.SQL("coalesce({}, '[]'::pg_catalog.json)").format(value)
-        items.append(sql.SQL("{} as {}").format(value, sql.Identifier(node.embed.label)))
+        items.append(sql.SQL("{} as {}").format(value, output_name(node.embed.label)))
         joins.append(
             sql.SQL(" left join {} as {} on {}.pgrst_up = {}.pgrst_n").format(
                 sql.Identifier(f"pgrst_{number}_json"), joined, joined, ROW
