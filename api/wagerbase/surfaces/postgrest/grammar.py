@@ -135,7 +135,7 @@ def _check_regex(pattern: str) -> None:
     escaped = False
     for char in pattern:
         if escaped and char in "123456789":
-            raise bad_query(
+            raise not_supported(
                 f'"{pattern}" uses a backreference',
                 "Backreferences (\\1 to \\9) are not supported in match and imatch patterns: "
                 "they can make a match run in exponential time.",
