@@ -1,36 +1,17 @@
 """/rest/v1 reads over raw HTTP, what apps need beyond one view's columns (docs/rest.md): resource
 embedding over the views' relationships (one-to-many as an array, many-to-one as an object,
 nested, filtered, ordered and paged, each level as the caller so RLS decides at every level),
-full-text search, CSV, `Prefer: return=minimal` on calls, and PostgREST's messages for what
-does not parse. The same through the official client: test_supabase_client.py. The bounds on
-embedding: tests/attack/test_abuse_reads.py."""
+and full-text search. CSV, Prefer and PostgREST's messages: test_rest_formats.py. The same
+through the official client: test_supabase_client.py. The bounds on embedding:
+tests/attack/test_abuse_reads.py."""
 
-import csv
-import io
-import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.attack.over_http import RestActor, new_user
+from tests.api.rest_support import Derby, make_derby, ok, refused
+from tests.attack.over_http import RestActor
 from tests.serving import Node
-
-FOUR_KEYS = {"code", "message", "details", "hint"}
-
-
-@dataclass
-class Derby:
-    """A market with three outcomes: ana's wagers on Red (100) and Blue (200), ben's on Blue
-    (300)."""
-
-    id: int
-    title: str
-    outcomes: list[int]  # Red, Blue, "Green, Ltd." in position order
-    ana: RestActor
-    ben: RestActor
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +21,7 @@ def service(node: Node) -> RestActor:
 
 @pytest.fixture(scope="module")
 def derby(node: Node, service: RestActor) -> Derby:
-    word = uuid.uuid4().hex[:8]
-    title = f"Embed Derby {word}"
-    market = service.call("create_market", title=title, outcomes=["Red", "Blue", "Green, Ltd."])
-    outcomes = [o["outcome_id"] for o in market["outcomes"]]
-    ana, ben = new_user(node, "ana"), new_user(node, "ben")
-    for who, outcome, stake in ((ana, 0, 100), (ana, 1, 200), (ben, 1, 300)):
-        who.call("place_wager", market_id=market["id"], outcome_id=outcomes[outcome], stake=stake)
-    return Derby(market["id"], title, outcomes, ana, ben)
-
-
-def ok(answer: httpx.Response) -> Any:
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def refused(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, (answer.status_code, answer.text)
-    body: dict[str, Any] = answer.json()
-    assert set(body) == FOUR_KEYS and body["code"] == code, body
-    return body
+    return make_derby(node, service)
 
 
 # --- resource embedding -----------------------------------------------------------------------
@@ -288,136 +250,3 @@ def test_full_text_search_filters(derby: Derby) -> None:
     ]
     assert titles(id=f"fts.{derby.id}") == mine
     refused(derby.ana.get("markets", {"title": "fts.a & ("}), 400, "42601")
-
-
-# --- CSV ---------------------------------------------------------------------------------------
-
-
-def _csv(answer: httpx.Response) -> list[list[str]]:
-    assert answer.status_code == 200, answer.text
-    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
-    return list(csv.reader(io.StringIO(answer.text)))
-
-
-def test_csv_answers_a_header_and_a_line_a_row(derby: Derby) -> None:
-    text = {"Accept": "text/csv"}
-    outcomes = derby.ana.send(
-        "GET",
-        "outcomes",
-        headers=text,
-        params={
-            "select": "label,position,color",
-            "market_id": f"eq.{derby.id}",
-            "order": "position",
-        },
-    )
-    assert outcomes.text == 'label,position,color\nRed,1,\nBlue,2,\n"Green, Ltd.",3,'
-    assert _csv(outcomes)[3] == ["Green, Ltd.", "3", ""]
-    # embedded resources and json values as their JSON text; a quote doubled
-    embedded = derby.ana.send(
-        "GET",
-        "markets",
-        headers={**text, "Prefer": "count=exact"},
-        params={
-            "select": 'id,title,"the title":title,outcomes!market_id(label)',
-            "id": f"eq.{derby.id}",
-            "outcomes.order": "position",
-        },
-    )
-    assert embedded.headers["content-range"] == "0-0/1"
-    header, row = _csv(embedded)
-    assert header == ["id", "title", "the title", "outcomes"]
-    assert row[:3] == [str(derby.id), derby.title, derby.title]
-    assert json.loads(row[3]) == [{"label": "Red"}, {"label": "Blue"}, {"label": "Green, Ltd."}]
-    assert '""label""' in embedded.text
-    # no rows: the header alone
-    empty = derby.ana.send(
-        "GET", "markets", headers=text, params={"select": "id,title", "id": "eq.-1"}
-    )
-    assert empty.text == "id,title"
-    # the rows a function returns; a scalar result is JSON only
-    wallet = derby.ana.send("POST", "rpc/get_wallet", headers=text, json={})
-    refused(wallet, 406, "PGRST107")
-    # HEAD: the headers only
-    head = derby.ana.send("HEAD", "markets", headers=text, params={"id": f"eq.{derby.id}"})
-    assert head.status_code == 200 and head.content == b""
-
-
-# --- Prefer -----------------------------------------------------------------------------------
-
-
-def test_prefer_return_minimal_on_a_call_is_a_204_and_the_call_still_acts(derby: Derby) -> None:
-    before = derby.ana.call("get_wallet")["balance"]
-    key = f"minimal-{uuid.uuid4().hex[:8]}"
-    answer = derby.ana.send(
-        "POST",
-        "rpc/deposit",
-        headers={"Prefer": "return=minimal"},
-        json={"amount": 500, "idempotency_key": key},
-    )
-    assert answer.status_code == 204, answer.text
-    assert answer.content == b"" and answer.headers["preference-applied"] == "return=minimal"
-    assert derby.ana.call("get_wallet")["balance"] == before + 500
-    rows = derby.ana.send(
-        "POST", "rpc/get_wallet", headers={"Prefer": "return=minimal, count=exact"}, json={}
-    )
-    assert rows.status_code == 204 and rows.content == b""
-    # reads have nothing to return but their rows: Prefer return= does not apply to them
-    read = derby.ana.send(
-        "GET", "markets", headers={"Prefer": "return=minimal"}, params={"limit": "1"}
-    )
-    assert read.status_code == 200 and len(read.json()) == 1
-    # count=planned and count=estimated count exactly
-    for method in ("planned", "estimated"):
-        counted = derby.ana.send(
-            "GET",
-            "my_wagers",
-            headers={"Prefer": f"count={method}"},
-            params={"market_id": f"eq.{derby.id}"},
-        )
-        assert counted.headers["content-range"] == "0-1/2"
-
-
-# --- PostgREST's messages for what does not parse ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("params", "code", "message", "details"),
-    [
-        (
-            {"stake": "between.1.5"},
-            "PGRST100",
-            '"failed to parse filter (between.1.5)"',
-            "unknown single value operator between",
-        ),
-        (
-            {"select": "id,,stake"},
-            "PGRST100",
-            '"failed to parse select parameter (id,,stake)"',
-            "an empty item. Separate the items of select with single commas.",
-        ),
-        (
-            {"order": "stake.sideways"},
-            "PGRST100",
-            '"failed to parse order (stake.sideways)"',
-            None,
-        ),
-        ({"or": "(stake.eq.1"}, "PGRST100", '"failed to parse logic tree ((stake.eq.1)"', None),
-        ({"stake": "is.maybe"}, "PGRST100", '"failed to parse filter (is.maybe)"', None),
-        ({"a..b": "eq.1"}, "PGRST100", '"failed to parse tree path (a..b)"', None),
-        ({"select": "stakes"}, "42703", "column my_wagers.stakes does not exist", None),
-        ({"stak": "eq.1"}, "42703", "column my_wagers.stak does not exist", None),
-        ({"order": "stak"}, "42703", "column my_wagers.stak does not exist", None),
-        ({"select": "id,markets(titl)"}, "42703", "column markets.titl does not exist", None),
-    ],
-)
-def test_invalid_input_has_postgrest_s_messages(
-    derby: Derby, params: dict[str, str], code: str, message: str, details: str | None
-) -> None:
-    body = refused(derby.ana.get("my_wagers", params), 400, code)
-    assert body["message"] == message
-    if details is not None:
-        assert body["details"] == details
-    if code == "42703":
-        # PostgreSQL's hint for a close name
-        assert body["hint"] is not None and body["hint"].startswith("Perhaps you meant")
