@@ -72,6 +72,29 @@ def test_realtime_keeps_its_operators_and_messages() -> None:
         parse_filter("market_id")
     with pytest.raises(BindingError, match="at most 100"):
         parse_filter(f"id=in.({','.join(map(str, range(101)))})")
+    # full-text search is /rest/v1's: a binding refuses it as any operator Realtime lacks
+    for text in ("title=fts.derby", "title=wfts(english).derby", "title=not.plfts.a b"):
+        with pytest.raises(BindingError, match=r"filter operator '[a-z]*fts' is not supported"):
+            parse_filter(text)
+
+
+def test_full_text_search_compiles_to_a_tsvector_match_on_rest() -> None:
+    """`col=fts(config).query`: the column's text against the operator's tsquery function, the
+    configuration (a placeholder, as every value) on both sides."""
+    title = Column("title", "pg_catalog", "text")
+    params = Params()
+    english = condition_sql(as_rest("title.wfts(english).derby -cup"), title, params)
+    assert english.as_string() == (
+        'pg_catalog.to_tsvector(%(p1)s::"pg_catalog"."regconfig", "pgrst_source"."title"::'
+        '"pg_catalog"."text") @@ "pg_catalog"."websearch_to_tsquery"(%(p3)s::'
+        '"pg_catalog"."regconfig", %(p2)s::"pg_catalog"."text")'
+    )
+    assert params.values == {"p1": "english", "p2": "derby -cup", "p3": "english"}
+    plain = condition_sql(as_rest("title.not.plfts.a b"), title, Params())
+    assert plain.as_string() == (
+        'not (pg_catalog.to_tsvector("pgrst_source"."title"::"pg_catalog"."text") @@ '
+        '"pg_catalog"."plainto_tsquery"(%(p1)s::"pg_catalog"."text"))'
+    )
 
 
 def test_values_are_cast_to_the_type_without_its_modifier_on_both_surfaces() -> None:

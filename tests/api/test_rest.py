@@ -209,11 +209,19 @@ def test_filters_in_is_not_repeated_and_or(
         ({"limit": "ten"}, 400, "PGRST100"),
         ({"offset": "1.5"}, 400, "PGRST100"),
         ({"limit": str(10**30)}, 400, "PGRST100"),
-        ({"select": "id,market:markets(title)"}, 400, "PGRST100"),
+        ({"select": "id,...markets(title)"}, 400, "PGRST100"),
+        ({"select": "id,count()"}, 400, "PGRST123"),
+        ({"select": "id,stake.sum()"}, 400, "PGRST123"),
+        ({"select": "id,market:marketz(title)"}, 400, "PGRST200"),
+        ({"select": "id,outcomes(label)"}, 300, "PGRST201"),
+        ({"select": "id,markets(nope)"}, 400, "42703"),
+        ({"select": "id,markets(id),markets(title)"}, 400, "PGRST100"),
+        ({"order": "markets(title)"}, 400, "PGRST100"),
         ({"select": "id::no such type"}, 400, "PGRST100"),
         ({"stake": "5"}, 400, "PGRST100"),
         ({"stake": "between.1.5"}, 400, "PGRST100"),
-        ({"stake": "fts.x"}, 400, "PGRST100"),
+        ({"stake": "sr.x"}, 400, "PGRST100"),
+        ({"market_title": "fts(nosuchconfig).x"}, 400, "42704"),
         ({"stake": "in.1,2"}, 400, "PGRST100"),
         ({"stake": "in.(1,2"}, 400, "PGRST100"),
         ({"stake": 'in.("1,2)'}, 400, "PGRST100"),
@@ -221,7 +229,7 @@ def test_filters_in_is_not_repeated_and_or(
         ({"or": "(stake.eq.1"}, 400, "PGRST100"),
         ({"or": "stake.eq.1"}, 400, "PGRST100"),
         ({"or": "(stake.eq.1,)"}, 400, "PGRST100"),
-        ({"markets.title": "eq.x"}, 400, "PGRST100"),
+        ({"markets.title": "eq.x"}, 400, "PGRST108"),
         ({"select": "nope"}, 400, "42703"),
         ({"nope": "eq.1"}, 400, "42703"),
         ({"order": "nope.asc"}, 400, "42703"),
@@ -249,7 +257,7 @@ def test_unknown_views_headers_and_media_types(
     body = _refused(caller.get("wager"), 404, "PGRST205")
     assert body["hint"] == "Perhaps you meant the table 'public.wagers'"
     _refused(caller.get("my_wagers", headers={"Accept-Profile": "app"}), 406, "PGRST106")
-    _refused(caller.get("my_wagers", headers={"Accept": "text/csv"}), 406, "PGRST107")
+    _refused(caller.get("my_wagers", headers={"Accept": "application/xml"}), 406, "PGRST107")
     # grants decide: anon may read markets, not wagers (401 for anon, as PostgREST)
     assert anon.get("markets").status_code == 200
     _refused(anon.get("my_wagers"), 401, "42501")

@@ -280,3 +280,90 @@ def test_admin_rpc_rows_take_filters_and_stable_functions_take_get(
     assert volatile.code == "PGRST101"
     refused = _error(lambda: fay.client.rpc("admin_list_pending_wagers", {}).execute())
     assert (refused.code, refused.message) == ("PT403", "not_admin")
+
+
+def test_embedding_full_text_search_and_csv_through_the_client(
+    admin: Person, bettor: Callable[[], Person]
+) -> None:
+    """What apps ask of supabase-js, through supabase-py's equivalents: `select` with embedded
+    resources (filtered, ordered, limited through `foreign_table`/`reference_table`),
+    `.text_search()` and its shorthands, and `.csv()`."""
+    word = uuid.uuid4().hex[:8]
+    market = _market(admin, f"Client Derby {word}")
+    gil = bettor()
+    home, away = _outcome_ids(gil.client, market["id"])
+    for outcome, stake in ((home, 100), (away, 250)):
+        gil.client.rpc(
+            "place_wager", {"market_id": market["id"], "outcome_id": outcome, "stake": stake}
+        ).execute()
+
+    markets = gil.client.table("markets")
+    embedded = (
+        markets.select("id, title, outcomes!market_id(label, position)")
+        .eq("id", market["id"])
+        .order("position", desc=True, foreign_table="outcomes")
+        .execute()
+    )
+    assert rows(embedded) == [
+        {
+            "id": market["id"],
+            "title": f"Client Derby {word}",
+            "outcomes": [{"label": "Away", "position": 2}, {"label": "Home", "position": 1}],
+        }
+    ]
+    first = (
+        markets.select("outcomes!market_id(label)")
+        .eq("id", market["id"])
+        .order("position", foreign_table="outcomes")
+        .limit(1, foreign_table="outcomes")
+        .execute()
+    )
+    assert rows(first) == [{"outcomes": [{"label": "Home"}]}]
+    mine = (
+        gil.client.table("my_wagers")
+        .select("stake, market:markets(title), outcomes!outcome_id!inner(label)", count=EXACT)
+        .eq("outcomes.label", "Away")
+        .execute()
+    )
+    assert rows(mine) == [
+        {"stake": 250, "market": {"title": f"Client Derby {word}"}, "outcomes": {"label": "Away"}}
+    ]
+    assert mine.count == 1
+    either = (
+        markets.select("outcomes!market_id(label)")
+        .eq("id", market["id"])
+        .or_("label.eq.Home,label.eq.Draw", reference_table="outcomes")
+        .execute()
+    )
+    assert rows(either) == [{"outcomes": [{"label": "Home"}]}]
+    ambiguous = _error(lambda: markets.select("id, outcomes(id)").execute())
+    assert ambiguous.code == "PGRST201" and "outcomes!outcomes_market_id_fkey" in str(
+        ambiguous.hint
+    )
+
+    def found(query: Any) -> list[Any]:
+        return [row["id"] for row in rows(query.execute())]
+
+    ids = markets.select("id")
+    assert found(ids.text_search("title", f"{word} & derbies", {"config": "english"})) == [
+        market["id"]
+    ]
+    assert found(ids.text_search("title", f"derby {word}", {"type": "plain"})) == [market["id"]]
+    assert found(ids.text_search("title", f"client derby {word}", {"type": "phrase"})) == [
+        market["id"]
+    ]
+    assert found(ids.text_search("title", f'"derby {word}" -cup', {"type": "web_search"})) == [
+        market["id"]
+    ]
+    assert found(ids.fts("title", f"{word} & client")) == [market["id"]]
+    assert found(ids.wfts("title", f"{word} -client")) == []
+
+    table = (
+        gil.client.table("my_wagers")
+        .select("stake, outcome_label")
+        .eq("market_id", market["id"])
+        .order("stake")
+        .csv()
+        .execute()
+    )
+    assert table.data == "stake,outcome_label\n100,Home\n250,Away"

@@ -16,6 +16,7 @@ import pytest
 
 from tests.attack.over_http import RestActor, another_node, db, new_user
 from tests.serving import Node
+from wagerbase.http.request_limits import EMBEDDED_ROWS_PER_PAGE
 from wagerbase.settings import DEFAULT_MAX_ROWS
 
 PRUNE_DEADLINE = 60.0  # seconds for the scheduler (a round a second) to get to the old rows
@@ -143,6 +144,42 @@ def test_the_cap_is_a_setting_and_holds_for_function_rows_too(
 
     views = small.get("markets", {"select": "id"})
     assert views.status_code == 200 and len(views.json()) == SMALL_CAP
+
+
+def test_embedded_rows_are_held_to_the_cap_and_an_answer_to_ten_times_it(
+    capped: Node, service: RestActor
+) -> None:
+    """Every embedded array holds at most the row cap (as PostgREST's db-max-rows), whatever its
+    `limit`; and all embedded rows of one answer together at most EMBEDDED_ROWS_PER_PAGE times
+    the cap: beyond, a 400 that says how to ask for less, not an answer of any size."""
+    made = [
+        service.call(
+            "create_market", title=f"Embedded {uuid.uuid4().hex[:6]}", outcomes=["A", "B", "C"]
+        )
+        for _ in range(2)
+    ]
+    small = RestActor(capped, "service", capped.service_key)
+    where = {"id": f"in.({made[0]['id']},{made[1]['id']})", "order": "id"}
+    answer = small.get(
+        "markets", {**where, "select": "id,outcomes!market_id(id)", "outcomes.limit": "10"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert [len(m["outcomes"]) for m in answer.json()] == [SMALL_CAP, SMALL_CAP]
+    budget = EMBEDDED_ROWS_PER_PAGE * SMALL_CAP  # 20: five embedded arrays of 2 for 2 rows
+    five = ",".join(f"o{i}:outcomes!market_id(id)" for i in range(5))
+    assert small.get("markets", {**where, "select": f"id,{five}"}).status_code == 200
+    six = ",".join(f"o{i}:outcomes!market_id(id)" for i in range(6))
+    over = small.get("markets", {**where, "select": f"id,{six}"})
+    assert over.status_code == 400, over.text
+    body = over.json()
+    assert (body["code"], body["message"]) == (
+        "PGRST100",
+        f"An answer may hold at most {budget} embedded rows",
+    )
+    assert "label.limit" in body["hint"]
+    # fewer parent rows: the same select fits
+    fewer = small.get("markets", {**where, "select": f"id,{six}", "limit": "1"})
+    assert fewer.status_code == 200, fewer.text
 
 
 def test_a_function_returning_a_set_of_values_is_cut_at_the_cap(capped: Node, probes: str) -> None:

@@ -263,6 +263,26 @@ def test_a_string_as_filter_syntax_is_a_400(service: RestActor, text: str) -> No
         assert set(answer.json()) == {"code", "message", "details", "hint"}
 
 
+@pytest.mark.usefixtures("intact")
+def test_a_string_as_an_alias_or_an_embedded_label_is_only_a_key(service: RestActor) -> None:
+    """Aliases and the labels of embedded resources are any text (double-quoted): they name a
+    key of the answer and nothing else; as a relationship's hint they match none (PGRST200)."""
+    market = service.call("create_market", title="Aliases", outcomes=["Yes", "No"])
+    for text in NASTY:
+        if len(text.encode()) > 60:
+            continue  # PostgreSQL cuts a name at 63 bytes, as behind PostgREST
+        key, label = quoted(text), quoted(f"{text}!")
+        select = f"id,{key}:label,{label}:markets!market_id({key}:title)"
+        where = {"select": select, "market_id": f"eq.{market['id']}", "order": "position"}
+        rows = ok(service.get("outcomes", where))
+        assert [(r[text], r[f"{text}!"]) for r in rows] == [
+            ("Yes", {text: "Aliases"}),
+            ("No", {text: "Aliases"}),
+        ], text
+        hinted = service.get("markets", {"select": f"id,outcomes!{key}(id)"})
+        assert hinted.status_code == 400 and hinted.json()["code"] == "PGRST200", hinted.text
+
+
 # the NUL byte and sizes ------------------------------------------------------------------------
 
 

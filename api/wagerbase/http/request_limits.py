@@ -12,6 +12,11 @@ what any client of this API sends (supabase-js, the web app, BetMarket's client)
 - `MAX_SELECT_COLUMNS`: columns one `select=` may ask for (a `*` counts as every column it stands
   for; a lone `*` is always allowed);
 - `MAX_ORDER_TERMS`: terms of `order=`, all `order` keys together;
+- `MAX_EMBED_DEPTH`: resources embedded in `select` nest at most this many levels
+  (`markets?select=*,outcomes(*,wagers(*))` is two);
+- `MAX_EMBEDS`: resources embedded in one `select`, at every level together;
+- `EMBEDDED_ROWS_PER_PAGE`: an answer holds at most this many embedded rows (every level
+  together) for each row of the node's row cap (`WAGERBASE_MAX_ROWS`): 10,000 by default;
 - `MAX_JSON_DEPTH`: arrays and objects nest at most this many levels in a JSON body (every body of
   every surface, read through `BoundedRequest`) and in a JSON argument of a query string.
 """
@@ -27,6 +32,9 @@ MAX_LOGIC_DEPTH = 8
 MAX_CONDITIONS = 100
 MAX_SELECT_COLUMNS = 100
 MAX_ORDER_TERMS = 16
+MAX_EMBED_DEPTH = 3
+MAX_EMBEDS = 8
+EMBEDDED_ROWS_PER_PAGE = 10
 MAX_JSON_DEPTH = 32
 
 # A JSON string (its escapes skipped), or an unterminated one, which runs to the end: each string

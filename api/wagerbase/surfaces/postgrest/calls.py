@@ -16,12 +16,13 @@ from typing import Any
 from litestar import Request
 
 from wagerbase.database import Conn, Database
+from wagerbase.errors import ApiError
 from wagerbase.money_calls import KeySource, MoneyCalls, idempotency_key
 from wagerbase.placements import Placement, Placements
 from wagerbase.surfaces.postgrest.catalog import SCHEMA, Function
 from wagerbase.surfaces.postgrest.grammar import bad_query
 from wagerbase.surfaces.postgrest.query import parse_read_query
-from wagerbase.surfaces.postgrest.reads import Answer, max_rows, read_rows
+from wagerbase.surfaces.postgrest.reads import Answer, max_rows, minimal, read_rows
 from wagerbase.surfaces.postgrest.reads import wanted as wanted_of
 from wagerbase.surfaces.postgrest.statements import call_arguments, call_source, call_statement
 from wagerbase.surfaces.postgrest.transactions import (
@@ -146,6 +147,13 @@ async def call(
             f"{SCHEMA}.{function.name} returns no rows to select, filter, order or page",
             "select, filters, order, limit and offset apply to functions that return rows.",
         )
+    if wanted.csv:
+        raise ApiError(
+            406,
+            "PGRST107",
+            f"None of these media types are available: {request.headers.get('accept')}",
+            details=f"{SCHEMA}.{function.name} returns no rows: its result is JSON only.",
+        )
     statement = call_statement(function, names, max_rows(request))
     values = {"args": args} if names else {}
 
@@ -175,7 +183,8 @@ async def call(
             function=function.name,
         )
     body = "null" if row is None or function.returns == "void" else row["body"] or "null"
-    return Answer(200, None if request.method == "HEAD" else body)
+    answer = Answer(200, None if request.method == "HEAD" else body)
+    return minimal(answer) if wanted.minimal else answer
 
 
 def _body(text: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The schema cache: the views, functions and their types of the exposed schema (`public`), read
+"""The schema cache: the views, functions and their types of the exposed schema (`public`), and
+the relationships between its views that resource embedding follows (relationships.py), read
 from pg_catalog (catalog.sql) by the node's own role, kept per process and database
 (`schema_cache`), and read again when a request or a Realtime binding names something it does not
 hold, or after the database said something it named is gone. One cache serves both surfaces that
@@ -20,6 +21,13 @@ from psycopg import sql
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
 from wagerbase.sql_files import statements
+from wagerbase.surfaces.postgrest.relationships import (
+    Exposed,
+    ForeignKey,
+    Relationship,
+    find,
+    infer,
+)
 
 SCHEMA = "public"
 # the types whose values are JSON numbers (an array of them is named `_<type>`)
@@ -96,6 +104,7 @@ class Function:
 class Catalog:
     relations: dict[str, Relation]
     functions: dict[str, list[Function]]
+    relationships: dict[str, list[Relationship]] = field(default_factory=dict)
 
 
 def _column(row: list[str]) -> Column:
@@ -127,13 +136,32 @@ def _function(row: dict[str, Any]) -> Function:
 
 async def load_catalog(conn: Conn) -> Catalog:
     relations: dict[str, Relation] = {}
+    exposed: list[Exposed] = []
     for row in await (await conn.execute(QUERIES["relations"], {"schema": SCHEMA})).fetchall():
         columns = {c[0]: _column(c) for c in row["columns"]}
         relations[row["name"]] = Relation(row["name"], row["kind"], columns)
+        numbers = {int(c[3]): c[0] for c in row["columns"]}
+        exposed.append(Exposed(row["name"], row["oid"], row["kind"] in ("v", "m"), numbers))
     functions: dict[str, list[Function]] = {}
     for row in await (await conn.execute(QUERIES["functions"], {"schema": SCHEMA})).fetchall():
         functions.setdefault(row["name"], []).append(_function(row))
-    return Catalog(relations, functions)
+    keys = [
+        ForeignKey(
+            row["name"],
+            row["table_oid"],
+            tuple(row["columns"]),
+            row["foreign_oid"],
+            tuple(row["foreign_columns"]),
+            row["one_to_one"],
+        )
+        for row in await (await conn.execute(QUERIES["foreign_keys"])).fetchall()
+    ]
+    query = QUERIES["view_definitions"]
+    rows = await (await conn.execute(query, {"schema": SCHEMA})).fetchall()
+    definitions = {row["oid"]: row["definition"] for row in rows}
+    # reading the views' query trees takes tens of milliseconds: off the event loop
+    relationships = await asyncio.to_thread(infer, exposed, keys, definitions)
+    return Catalog(relations, functions, relationships)
 
 
 class SchemaCache:
@@ -187,6 +215,20 @@ class SchemaCache:
                 hint=f"Perhaps you meant the table '{SCHEMA}.{close[0]}'" if close else None,
             )
         return relation
+
+    async def relationship(
+        self, db: Database, origin: str, target: str, hint: str | None
+    ) -> Relationship:
+        """The relationship `origin?select=target[!hint](..)` names (relationships.find); the
+        catalog is read again first if it knows none."""
+        catalog = await self._current(db)
+        try:
+            return find(catalog.relationships, SCHEMA, origin, target, hint)
+        except ApiError as exc:
+            if exc.code != "PGRST200":
+                raise
+        catalog = await self._current(db, reload_from=catalog)
+        return find(catalog.relationships, SCHEMA, origin, target, hint)
 
     async def overloads(self, db: Database, name: str) -> list[Function]:
         catalog = await self._current(db)

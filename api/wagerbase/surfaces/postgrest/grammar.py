@@ -15,7 +15,9 @@ element may be empty (`in.(a,,b)` holds "", as in PostgREST). The value of a top
 Supported (SUPABASE_COMPAT.md 3.2):
 - filters `col=op.value` with op one of eq, neq, gt, gte, lt, lte, like, ilike, match, imatch,
   in.(a,"b,c"), is.(null|not_null|true|false|unknown), isdistinct, cs, cd, ov; `like(any)`,
-  `like(all)` (and ilike/match/imatch) with a `{a,b}` list; `not.` before any of them.
+  `like(all)` (and ilike/match/imatch) with a `{a,b}` list; full-text search `fts`, `plfts`,
+  `phfts`, `wfts`, each with an optional text search configuration (`fts(english).word`);
+  `not.` before any of them. (Realtime takes fewer: bindings.py names them.)
 - logic trees `or=(..)`, `and=(..)`, `not.or=(..)`, nested `and(..)`/`or(..)`/`not.and(..)`
   inside.
 
@@ -38,23 +40,27 @@ COMPARISONS = frozenset(
 CONTAINMENT = frozenset({"cs", "cd", "ov"})
 QUANTIFIABLE = frozenset({"like", "ilike", "match", "imatch"})
 REGEX = frozenset({"match", "imatch"})
-UNSUPPORTED = frozenset({"fts", "plfts", "phfts", "wfts", "sl", "sr", "nxr", "nxl", "adj"})
+# full-text search: the query function each applies to the value (to_tsquery for `fts`)
+FULL_TEXT = frozenset({"fts", "plfts", "phfts", "wfts"})
+UNSUPPORTED = frozenset({"sl", "sr", "nxr", "nxl", "adj"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 
 _FILTER = re.compile(
-    r"^(?P<not>not\.)?(?P<op>[a-z]+)(?:\((?P<mod>[a-z_]+)\))?\.(?P<value>.*)$", re.S
+    r"^(?P<not>not\.)?(?P<op>[a-z]+)(?:\((?P<mod>[A-Za-z0-9_]+)\))?\.(?P<value>.*)$", re.S
 )
 
 
 @dataclass(frozen=True)
 class Condition:
-    """`column=[not.]op[(any|all)].value`. `value` is a tuple for `in` and quantified ops."""
+    """`column=[not.]op[(any|all)].value`. `value` is a tuple for `in` and quantified ops;
+    `language` is a full-text search's configuration (`fts(english)`), if named."""
 
     column: str
     operator: str
     value: str | tuple[str, ...]
     negated: bool = False
     quantifier: Literal["any", "all"] | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,18 @@ class GrammarError(ApiError):
     """Text the grammar cannot read: `message` says what and `details` how to write it."""
 
 
+class NotSupported(GrammarError):
+    """Text PostgREST would read that this server does not take (a spread, a range operator):
+    its message says so, never "failed to parse"."""
+
+
+class OverLimit(GrammarError):
+    """Text that reads, but asks for more than a limit allows (request_limits.py): its message
+    names the limit."""
+
+
 @dataclass
-class UnsupportedOperator(GrammarError):
+class UnsupportedOperator(NotSupported):
     """An operator the reader does not take (`operator` is its name)."""
 
     operator: str = ""
@@ -90,6 +106,25 @@ class UnsupportedOperator(GrammarError):
 
 def bad_query(message: str, details: str | None = None) -> GrammarError:
     return GrammarError(status=400, code="PGRST100", message=message, details=details)
+
+
+def not_supported(message: str, details: str | None = None) -> NotSupported:
+    return NotSupported(status=400, code="PGRST100", message=message, details=details)
+
+
+def over_limit(message: str, details: str | None = None) -> OverLimit:
+    return OverLimit(status=400, code="PGRST100", message=message, details=details)
+
+
+def failed_to_parse(what: str, text: str, exc: GrammarError) -> GrammarError:
+    """A malformed part of a query string as PostgREST words it, `"failed to parse filter
+    (eq.x" ...)`, with what was wrong in `details` (PostgREST's parser adds the position, `(line
+    1, column 5)`, and its own expectation there; this one says it in words). A refusal that is
+    not about the syntax (a limit, something not supported) passes unchanged."""
+    if isinstance(exc, NotSupported | OverLimit):
+        return exc
+    details = exc.message if exc.details is None else f"{exc.message}. {exc.details}"
+    return bad_query(f'"failed to parse {what} ({text})"', details)
 
 
 def _check_regex(pattern: str) -> None:
@@ -100,27 +135,12 @@ def _check_regex(pattern: str) -> None:
     escaped = False
     for char in pattern:
         if escaped and char in "123456789":
-            raise bad_query(
+            raise not_supported(
                 f'"{pattern}" uses a backreference',
                 "Backreferences (\\1 to \\9) are not supported in match and imatch patterns: "
                 "they can make a match run in exponential time.",
             )
         escaped = not escaped and char == "\\"
-
-
-def column_key(key: str) -> str:
-    """A filter's column from its query key: a bare name or a double-quoted one."""
-    if key.startswith('"'):
-        name, end = read_quoted(key, 0)
-        if end != len(key):
-            raise bad_query(f'"{key}" is not a valid column name')
-        return name
-    if not key or "." in key:
-        raise bad_query(
-            f'"{key}" is not a column',
-            "Filters on embedded resources (table.column) are not supported.",
-        )
-    return key
 
 
 def parse_filter(column: str, text: str, operators: Collection[str] | None = None) -> Condition:
@@ -140,6 +160,8 @@ def parse_filter(column: str, text: str, operators: Collection[str] | None = Non
         raise UnsupportedOperator(
             400, "PGRST100", f'operator "{op}" is not supported by this server', operator=op
         )
+    if op in FULL_TEXT:
+        return Condition(column, op, value, negated, language=mod)
     if mod is not None:
         if op not in QUANTIFIABLE or mod not in ("any", "all"):
             raise bad_query(f'"{op}({mod})" is not a supported operator')
@@ -163,7 +185,7 @@ def parse_filter(column: str, text: str, operators: Collection[str] | None = Non
                 "Use is.null, is.not_null, is.true, is.false or is.unknown.",
             )
         return Condition(column, op, lowered, negated)
-    raise bad_query(f'"{op}" is not a known operator')
+    raise bad_query(f"unknown single value operator {op}")
 
 
 def read_quoted(text: str, start: int) -> tuple[str, int]:
@@ -247,7 +269,7 @@ def _parse_brace_list(text: str) -> tuple[str, ...]:
 def parse_logic_body(text: str, where: str, depth: int) -> tuple[Predicate, ...]:
     """The conditions of a logic tree at `depth` (1 for the top-level `or=(..)`)."""
     if depth > MAX_LOGIC_DEPTH:
-        raise bad_query(
+        raise over_limit(
             f"Logic trees may nest at most {MAX_LOGIC_DEPTH} levels deep",
             f'"{where}(..)" is at level {depth}: or, and, not.or and not.and each count as one.',
         )

@@ -1,8 +1,9 @@
 """/rest/v1: the PostgREST subset the official Supabase clients use (SUPABASE_COMPAT.md 3 and 4).
 
-- `GET|HEAD /rest/v1/{view}`: a view (or table) of schema `public`, with `select`, filters,
-  `order`, `limit`, `offset` (grammar.py, query.py), `Prefer: count=exact` and
-  `Content-Range`, and `Accept: application/vnd.pgrst.object+json` for one object.
+- `GET|HEAD /rest/v1/{view}`: a view (or table) of schema `public`, with `select` (and the
+  resources it embeds: embedding.py), filters, `order`, `limit`, `offset` (grammar.py,
+  query.py), `Prefer: count=exact` and `Content-Range`, and `Accept:
+  application/vnd.pgrst.object+json` for one object, `text/csv` for CSV.
 - `POST /rest/v1/rpc/{fn}` with a JSON object of named arguments; `GET|HEAD` with the arguments in
   the query string for STABLE and IMMUTABLE functions. Rows that a function returns take the same
   filters as a view.
@@ -76,12 +77,19 @@ PARTIAL = {
         description="Part of a counted result (Prefer: count=exact with limit or offset)",
     )
 }
-READ_ERRORS = PARTIAL | error_specs(400, 401, 403, 404, 406, 416, 429, 503)
-CALL_ERRORS = PARTIAL | error_specs(400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 429, 503)
+# 300: an embedded resource that more than one relationship could mean (PGRST201), as PostgREST
+READ_ERRORS = PARTIAL | error_specs(300, 400, 401, 403, 404, 406, 416, 429, 503)
+MINIMAL = {204: ResponseSpec(data_container=None, description="Prefer: return=minimal")}
+CALL_ERRORS = (
+    PARTIAL | MINIMAL | error_specs(300, 400, 401, 402, 403, 404, 405, 406, 409, 416, 422, 429, 503)
+)
 WRITE_ERRORS = error_specs(400, 401, 403, 404, 406, 429, 503)
 
 SELECT = QueryParameter(
-    name="select", required=False, description="Columns: *, a,b, alias:col, col::text"
+    name="select",
+    required=False,
+    description="Columns: *, a,b, alias:col, col::text; embedded resources: "
+    "view(cols), alias:view!hint!inner(cols)",
 )
 ORDER = QueryParameter(
     name="order", required=False, description="col.asc|desc[.nullsfirst|.nullslast],..."
@@ -95,7 +103,10 @@ OFFSET = QueryParameter(
     name="offset", required=False, ge=0, schema_extra=WHOLE, description="Skip n rows"
 )
 PREFER = HeaderParameter(
-    name="Prefer", required=False, description="count=exact puts the total in Content-Range"
+    name="Prefer",
+    required=False,
+    description="count=exact|planned|estimated puts the total in Content-Range; "
+    "return=minimal (calls) answers 204 without a body",
 )
 PUBLIC_ONLY = {"enum": [SCHEMA]}
 ACCEPT_PROFILE = HeaderParameter(
@@ -137,8 +148,9 @@ async def read_view(
     accept_profile: Annotated[str | None, ACCEPT_PROFILE] = None,
 ) -> Response[Any]:
     """Rows of a view of `public` that the caller may see (RLS decides), with PostgREST's
-    select, filters (col=eq.1, col=in.(a,b), col=is.null, not., or=(..)), order, limit, offset;
-    `Prefer: count=exact` gives the total in Content-Range."""
+    select (embedded resources too: markets?select=*,outcomes!market_id(*)), filters (col=eq.1,
+    col=in.(a,b), col=is.null, col=fts(english).word, not., or=(..)), order, limit, offset;
+    `Prefer: count=exact` gives the total in Content-Range; `Accept: text/csv` answers CSV."""
     return respond(await _read_view(request, name, db, tokens, schema_cache))
 
 

@@ -1,19 +1,29 @@
-"""The statements a read or an RPC call becomes, around what compiler.py makes of the query.
+"""The statements a read or an RPC call becomes, around what compiler.py makes of the query
+(embedding.py's, for a read that embeds resources).
 
 RPC arguments go in as one jsonb object that `jsonb_to_record` turns into a row typed with the
 function's declared argument types, which is how PostgREST does it too. A read returns at most
 `max_rows` rows (the node's row cap, as PostgREST's `db-max-rows`), whatever `limit` asks.
+
+A read's body is its rows as one JSON array, one object (`.single()`), or CSV (`Accept:
+text/csv`, `.csv()`): PostgREST's, a row a line, each value as its JSON text but a string's as
+the string itself, and null as nothing; a value that holds a comma, a double quote or a line
+break (or is the empty string, so that it differs from null) is double-quoted, inner quotes
+doubled (RFC 4180). The header line is made by the caller (reads.py), from the names it knows,
+so that it is there even when no row is.
 """
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import sql
 
 from wagerbase.surfaces.postgrest.catalog import SCHEMA, Column, Function, Relation
 from wagerbase.surfaces.postgrest.compiler import NOTHING, SOURCE, Params, fields, order, where
 from wagerbase.surfaces.postgrest.query import ReadQuery
+
+Body = Literal["array", "object", "csv", "none"]
 
 
 @dataclass(frozen=True)
@@ -23,11 +33,49 @@ class Source:
     owner: str  # the name errors use: the view's or the function's
     columns: dict[str, Column]
     from_item: sql.Composable  # a relation, or the CTE holding the call's rows
-    prelude: sql.Composable  # `with ...` for calls, NOTHING for relations
+    ctes: tuple[sql.Composable, ...] = ()  # the call's (`name as (...)`), none for relations
 
 
 def relation_source(relation: Relation) -> Source:
-    return Source(relation.name, relation.columns, sql.Identifier(SCHEMA, relation.name), NOTHING)
+    return Source(relation.name, relation.columns, sql.Identifier(SCHEMA, relation.name))
+
+
+def with_clause(ctes: list[sql.Composable] | tuple[sql.Composable, ...]) -> sql.Composable:
+    if not ctes:
+        return NOTHING
+    return sql.SQL("with {} ").format(sql.SQL(", ").join(ctes))
+
+
+def csv_line(row: sql.Composable) -> sql.Composable:
+    """One row (a JSON object) as a CSV line (the module's docstring says how)."""
+    return sql.SQL(
+        "(select coalesce(pg_catalog.string_agg(case when pgrst_f.value is null then ''"
+        " when pgrst_f.value = '' or pgrst_f.value ~ '[\",\\n\\r]'"
+        " then '\"' || pg_catalog.replace(pgrst_f.value, '\"', '\"\"') || '\"'"
+        " else pgrst_f.value end, ',' order by pgrst_f.n), '')"
+        " from pg_catalog.json_each_text({}) with ordinality as pgrst_f(key, value, n))"
+    ).format(row)
+
+
+def body_sql(
+    row: sql.Composable, ordering: sql.Composable, body: Body, *, strip_nulls: bool
+) -> sql.Composable:
+    """The aggregate of the rows `row` (in `ordering`, an `order by ...` or NOTHING) that is the
+    answer's body, as text."""
+    if body == "none":
+        return sql.SQL("null::pg_catalog.text")
+    if body == "csv":
+        line = csv_line(sql.SQL("pg_catalog.row_to_json({})").format(row))
+        return sql.SQL("pg_catalog.string_agg({}, E'\\n'{})").format(line, ordering)
+    aggregate: sql.Composable = sql.SQL("pg_catalog.json_agg({}{})").format(row, ordering)
+    aggregate = (
+        sql.SQL("{} -> 0").format(aggregate)
+        if body == "object"
+        else sql.SQL("coalesce({}, '[]'::pg_catalog.json)").format(aggregate)
+    )
+    if strip_nulls:
+        aggregate = sql.SQL("pg_catalog.json_strip_nulls({})").format(aggregate)
+    return sql.SQL("({})::pg_catalog.text").format(aggregate)
 
 
 def _call(function: Function, names: list[str]) -> tuple[sql.Composable, sql.Composable]:
@@ -56,8 +104,7 @@ def call_source(function: Function, names: list[str]) -> Source:
     call, args_cte = _call(function, names)
     ctes = [args_cte] if names else []
     ctes.append(sql.SQL("pgrst_call as materialized (select * from {} as pgrst_f)").format(call))
-    prelude = sql.SQL("with {} ").format(sql.SQL(", ").join(ctes))
-    return Source(function.name, function.columns, sql.Identifier("pgrst_call"), prelude)
+    return Source(function.name, function.columns, sql.Identifier("pgrst_call"), tuple(ctes))
 
 
 def call_statement(function: Function, names: list[str], max_rows: int) -> sql.Composed:
@@ -81,13 +128,12 @@ def read_statement(
     params: Params,
     *,
     count: bool,
-    single: bool,
+    body: Body,
     strip_nulls: bool,
     max_rows: int,
-    with_body: bool = True,
 ) -> sql.Composed:
-    """One statement: the page (at most `max_rows` rows, whatever the query's limit) as a JSON
-    text, its row count, and (with count) the total."""
+    """One statement: the page (at most `max_rows` rows, whatever the query's limit) as the body
+    (text), its row count, and (with count) the total."""
     columns, owner = source.columns, source.owner
     condition = where(query, columns, owner, params)
     ordering = order(query.order, columns, owner)
@@ -102,25 +148,15 @@ def read_statement(
         total = sql.SQL("(select pg_catalog.count(*) from {} as {}{})").format(
             source.from_item, SOURCE, condition
         )
-    body: sql.Composable
-    if not with_body:
-        body = sql.SQL("null::pg_catalog.text")
-    else:
-        body = (
-            sql.SQL("pg_catalog.json_agg(pgrst_t) -> 0")
-            if single
-            else sql.SQL("coalesce(pg_catalog.json_agg(pgrst_t), '[]'::pg_catalog.json)")
-        )
-        if strip_nulls:
-            body = sql.SQL("pg_catalog.json_strip_nulls({})").format(body)
-        body = sql.SQL("({})::pg_catalog.text").format(body)
+    text = body_sql(sql.Identifier("pgrst_t"), NOTHING, body, strip_nulls=strip_nulls)
     return sql.SQL(
-        "{prelude}select {total} as total, pg_catalog.count(*) as page_count, {body} as body"
+        "{prelude}select {total} as total, pg_catalog.count(*) as page_count,"
+        " 0 as embedded, {body} as body"
         " from (select {fields} from {source} as {alias}{where}{order}{limit}{offset}) as pgrst_t"
     ).format(
-        prelude=source.prelude,
+        prelude=with_clause(source.ctes),
         total=total,
-        body=body,
+        body=text,
         fields=selected,
         source=source.from_item,
         alias=SOURCE,
