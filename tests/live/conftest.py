@@ -1,6 +1,7 @@
 """Fixtures shared by the live tests: `rt_node`, a `wagerbase serve` node on `rt_database`, a copy
 of the template database of its own, for the Supabase Realtime tests (each module gets its own
-node and database; the helpers that talk to them are in realtime_fixtures.py)."""
+node and database; the helpers that talk to them are in realtime_fixtures.py); `rooms_nodes`, two
+nodes of one deployment on `rt_database`, for what Realtime's clients send each other."""
 
 from collections.abc import Iterator
 
@@ -24,3 +25,35 @@ def rt_node(rt_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield started
     finally:
         started.stop()
+
+
+# Two nodes on one database, as two API nodes of one deployment (the same secret), for what
+# Realtime's clients send each other across nodes; limits small enough to reach in a test, and
+# presences of a node silent for 3 s removed (a node beats every second).
+ROOMS_ENV = {
+    "WAGERBASE_PRESENCE_TTL_SECONDS": "3",
+    "WAGERBASE_BROADCAST_BYTES": "4096",
+    "WAGERBASE_SOCKET_MESSAGES": "20",
+    "WAGERBASE_PRESENCE_BYTES": "512",
+    "WAGERBASE_TOPIC_PRESENCES": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def rooms_nodes(
+    rt_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Node, Node]]:
+    secret, folder = new_secret(), tmp_path_factory.mktemp("rooms")
+    first, second = (
+        Node(rt_database, secret, folder / f"{name}.log", env=dict(ROOMS_ENV))
+        for name in ("a", "b")
+    )
+    first.start()
+    try:
+        second.start()
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()

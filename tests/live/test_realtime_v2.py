@@ -122,7 +122,10 @@ def test_the_subscription_scenario_in_both_framings(
             }
             ref = await client.send(topic, "presence", {"type": "presence"}, join_ref=join_ref)
             presence = await client.reply(ref, topic)
-            assert presence["payload"]["response"] == {"reason": "presence is not supported"}
+            assert presence["payload"]["response"] == {
+                "reason": f"{topic} is the engine's topic, read-only here: presence is not "
+                "available on it; use a topic of your own"
+            }
 
             bad_ref, refused = await client.join(
                 "realtime:bad", ana.token, [{"event": "*", "schema": "public", "table": "users"}]
