@@ -170,6 +170,13 @@ def test_a_policy_may_let_everyone_read_and_one_user_write(
                 "event": "speech",
                 "payload": {"words": "hello"},
             }
+            # the policies are asked again for a new token: the anon key may not read here
+            ref = await listener.send(topic, "access_token", {"access_token": b.anon_key}, "1")
+            closed = await listener.reply(ref, topic)
+            assert closed["payload"]["response"]["reason"] == (
+                f"You no longer have permission to read from this Channel topic: {name}"
+            )
+            assert (await listener.push(lambda f: f["event"] == "phx_close"))["topic"] == topic
         await close(ana, ben)
 
     run(scenario())

@@ -209,6 +209,12 @@ class Rooms:
         except (psycopg.Error, ApiError) as exc:
             log.warning("realtime: could not write %d client messages: %s", len(batch), exc)
             outcomes = [UNAVAILABLE] * len(batch)
+        except Exception:  # a bug: the writer goes on, and the sockets are told
+            log.exception("realtime: could not write %d client messages", len(batch))
+            outcomes = ["internal error"] * len(batch)
+        if len(outcomes) != len(batch):
+            log.error("realtime: %d outcomes for %d client messages", len(outcomes), len(batch))
+            outcomes = ["internal error"] * len(batch)
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if waiting.done is not None:
                 try:
@@ -235,6 +241,8 @@ class Rooms:
                     self.submit({"op": "reconcile", "presences": presences})
             except (psycopg.Error, ApiError) as exc:
                 log.warning("realtime: cannot say the node is alive: %s", exc)
+            except Exception:  # a bug: logged, and the node goes on beating
+                log.exception("realtime: the node's beat failed")
             await asyncio.sleep(self.ttl / 3)
 
     # the node stops ---------------------------------------------------------------------------
