@@ -259,3 +259,19 @@ def test_policies_on_realtime_messages_decide_by_topic_and_user(conn: Connection
     assert check(ana, "room:ben") == NOTHING
     assert check(ben, "room:ana") == NOTHING
     assert conn.execute("select count(*) from realtime.messages").fetchone() == (0,)
+
+
+def test_an_operator_tries_a_policy_at_the_prompt(conn: Connection) -> None:
+    """docs/live.md's way to try a policy: the probe, then console.act_as, then a select."""
+    persona(conn, "rt_lobby")
+    conn.execute(
+        """create policy "signed-in users hear the lobby" on realtime.messages
+           for select to authenticated using (realtime.topic() = 'lobby')"""
+    )
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "select server.realtime_probe('lobby', array[gen_random_uuid(), gen_random_uuid()])"
+        )
+        conn.execute("select console.act_as('rt_lobby')")
+        seen = conn.execute("select extension from realtime.messages order by 1").fetchall()
+    assert seen == [("broadcast",), ("presence",)]
