@@ -267,6 +267,47 @@ def test_2_0_0_binary_broadcast_pushes_are_decoded_and_refused() -> None:
     run(scenario())
 
 
+def test_2_0_0_binary_broadcast_pushes_on_a_room_reach_its_other_sockets(rt_node: Node) -> None:
+    """On a room (a topic of the clients'), realtime-js's binary broadcast push is a client
+    broadcast like any other: decoded, written, and delivered to the room's other sockets, in
+    their own framing; a payload of raw bytes is refused (JSON only here)."""
+
+    async def scenario() -> None:
+        topic = f"realtime:room:{uuid.uuid4().hex[:8]}"
+        async with (
+            wire(rt_node.url, rt_node.anon_key, "2.0.0") as sender,
+            wire(rt_node.url, rt_node.anon_key, "1.0.0") as receiver,
+        ):
+            join_ref, reply = await sender.join(topic, rt_node.anon_key)
+            assert reply["payload"]["status"] == "ok"
+            assert (await receiver.join(topic, rt_node.anon_key))[1]["payload"]["status"] == "ok"
+            ref = sender.make_ref()
+            raw = broadcast_push(
+                join_ref, ref, topic, "blob", None, binary_payload=b"\x00\xff", metadata="{}"
+            )
+            await sender.ws.send(raw)
+            refused = await sender.reply(ref, topic)
+            assert (
+                "binary broadcast payloads are not supported"
+                in (refused["payload"]["response"]["reason"])
+            )
+            await sender.ws.send(
+                broadcast_push(join_ref, sender.make_ref(), topic, "chat", {"text": "hi"})
+            )
+            heard = await receiver.push(lambda f: f["event"] == "broadcast")
+            assert heard == {
+                "event": "broadcast",
+                "topic": topic,
+                "ref": None,
+                "join_ref": None,
+                "payload": {"type": "broadcast", "event": "chat", "payload": {"text": "hi"}},
+            }
+            assert_framing(sender)
+            assert_framing(receiver)
+
+    run(scenario())
+
+
 def test_2_0_0_system_frames_resync_and_expiry() -> None:
     async def scenario() -> None:
         async with small_node() as node, wire(node.url, node.anon_key, "2.0.0") as client:
