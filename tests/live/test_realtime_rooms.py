@@ -229,6 +229,39 @@ def test_a_dead_node_s_presences_are_removed_within_its_ttl(
         third.stop(signal.SIGKILL)
 
 
+def test_a_node_whose_presences_were_removed_writes_them_again(
+    rooms_nodes: Nodes, rt_database: str
+) -> None:
+    """As if node a had been silent past its ttl (partitioned from the database): another beat
+    removes its presences, and the watchers see the leave; node a's next beat finds its rows are
+    not what it holds and writes them again, and the watchers see the join."""
+
+    async def scenario() -> None:
+        a, b = rooms_nodes
+        name = room()
+        ana, ben = await client(a), await client(b)
+        ana_channel, _, _ = await watching(ana, name, "ana")
+        await ana_channel.track({"name": "ana"})
+        channel, changed, seen = await watching(ben, name, "ben")
+        await state(channel, changed, lambda s: names(s) == {"ana": ["ana"]})
+        async with await psycopg.AsyncConnection.connect(rt_database) as db:
+            await db.execute("update app.realtime_nodes set seen_at = now() - interval '1 hour'")
+            await db.execute("select server.realtime_beat(gen_random_uuid(), 3)")
+            await db.commit()
+        before = len(seen)
+
+        def left_and_back(_: Any) -> bool:
+            events = [(kind, key) for kind, key, _ in seen[before:]]
+            return events == [("leave", "ana"), ("join", "ana")]
+
+        await state(channel, changed, left_and_back)
+        assert names(channel.presence_state()) == {"ana": ["ana"]}
+        await ana.remove_all_channels()
+        await ben.remove_all_channels()
+
+    run(scenario())
+
+
 def forged_frames(frames: list[Frame]) -> list[Frame]:
     return [f for f in frames if f["event"] == "broadcast" and f["payload"]["event"] == "odds"]
 

@@ -101,6 +101,7 @@ class Rooms:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._writing = False  # a batch is being written
+        self._differed = False  # the last beat found the rows not what the node holds
         self._beat: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -236,9 +237,15 @@ class Rooms:
                         await conn.execute(QUERIES["beat"], [self.node, self.ttl])
                     ).fetchone()
                 assert row is not None
-                if row["beat"]["digest"] != self.digest():
+                # with writes under way the rows may be about to change: a difference then is
+                # acted on when the next beat finds one too
+                busy = bool(self._waiting) or self._writing
+                differs = row["beat"]["digest"] != self.digest()
+                if differs and (not busy or self._differed):
                     presences = [held.as_item() for held in self.held.values()]
                     self.submit({"op": "reconcile", "presences": presences})
+                    differs = False
+                self._differed = differs
             except (psycopg.Error, ApiError) as exc:
                 log.warning("realtime: cannot say the node is alive: %s", exc)
             except Exception:  # a bug: logged, and the node goes on beating
