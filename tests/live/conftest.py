@@ -3,12 +3,15 @@ of the template database of its own, for the Supabase Realtime tests (each modul
 node and database; the helpers that talk to them are in realtime_fixtures.py); `rooms_nodes`, two
 nodes of one deployment on `rt_database`, for what Realtime's clients send each other."""
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests.live.node_js import WEB
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import REPO, Node, new_secret
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +60,14 @@ def rooms_nodes(
             second.stop()
     finally:
         first.stop()
+
+
+@pytest.fixture(scope="module")
+def node_binary() -> str:
+    """Node, for the official realtime-js client (tests/live/node_js.py); skips without it."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the web app needs Node.js 20)")
+    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
+        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
+    return node

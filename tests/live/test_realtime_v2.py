@@ -8,19 +8,16 @@ runs under Node against a served node.
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.live.phoenix import VSNS, Frame, assert_framing, wire
+from tests.live.node_js import start
+from tests.live.phoenix import VSNS, assert_framing, wire
 from tests.live.realtime_fixtures import (
     PASSWORD,
     WAIT,
@@ -33,7 +30,7 @@ from tests.live.realtime_fixtures import (
     wager,
 )
 from tests.live.small_node import small_node
-from tests.serving import REPO, Node
+from tests.serving import Node
 from wagerbase.live.hub import Event
 
 
@@ -335,9 +332,7 @@ def test_2_0_0_system_frames_resync_and_expiry() -> None:
 
 # the official realtime-js client under Node ------------------------------------------------------
 
-WEB = REPO / "web"
-
-# Runs in web/ (so require() finds web/node_modules). Default realtime options but for a faster
+# Runs in web/ (tests/live/node_js.py). Default realtime options but for a faster
 # heartbeat, its callback and a transport that only observes the real WebSocket. Prints one JSON
 # line per thing it sees; "finish" on stdin makes it send a broadcast (acked), leave and exit.
 NODE_CLIENT = r"""
@@ -394,47 +389,6 @@ setTimeout(() => { out({ kind: 'timeout' }); process.exit(2); }, 90000).unref();
 """
 
 
-@pytest.fixture(scope="module")
-def node_binary() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (the web app needs Node.js 20)")
-    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
-    return node
-
-
-class NodeClient:
-    """The Node process's JSON lines, with `until` to wait for one."""
-
-    def __init__(self, process: asyncio.subprocess.Process, stderr: Path) -> None:
-        self.process = process
-        self.stderr = stderr
-        self.lines: list[Frame] = []
-
-    async def until(self, matches: Callable[[Frame], bool], timeout: float = WAIT) -> Frame:
-        for seen in self.lines:
-            if matches(seen):
-                return seen
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                raw = await asyncio.wait_for(self.process.stdout.readline(), max(left, 0.01))
-            except TimeoutError:
-                raw = b""
-            if not raw:
-                shown = json.dumps(self.lines)[-4000:]
-                raise AssertionError(
-                    f"node: nothing matched; saw {shown}\nstderr: {self.stderr.read_text()[-2000:]}"
-                )
-            line: Frame = json.loads(raw)
-            self.lines.append(line)
-            if matches(line):
-                return line
-
-
 def test_the_official_realtime_js_client_with_its_default_vsn(
     rt_node: Node, rt_database: str, node_binary: str, tmp_path: Path
 ) -> None:
@@ -443,32 +397,15 @@ def test_the_official_realtime_js_client_with_its_default_vsn(
         market = await create_market(boss, "Node FC v Realtime-JS Athletic")
         ana = await sign_up(rt_node)
         home, _ = await outcome_ids(ana, market["id"])
-        major = int(
-            subprocess.check_output([node_binary, "-p", "process.versions.node"]).split(b".")[0]
-        )
-        flags = ["--experimental-websocket"] if major < 22 else []  # global WebSocket on Node 20
-        stderr = tmp_path / "node.stderr"
         env = {
-            **os.environ,
             "WB_URL": rt_node.url,
             "WB_ANON": rt_node.anon_key,
             "WB_EMAIL": ana.email,
             "WB_PASSWORD": PASSWORD,
             "WB_MARKET": str(market["id"]),
         }
-        with stderr.open("wb") as errors:
-            process = await asyncio.create_subprocess_exec(
-                node_binary,
-                *flags,
-                "-e",
-                NODE_CLIENT,
-                cwd=WEB,
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errors,
-            )
-        client = NodeClient(process, stderr)
+        client = await start(node_binary, NODE_CLIENT, env, tmp_path / "node.stderr")
+        process = client.process
         try:
             assert (await client.until(lambda m: m["kind"] == "vsn"))["vsn"] == "2.0.0"
             assert (await client.until(lambda m: m["kind"] == "connect"))["vsn"] == "2.0.0"
