@@ -47,7 +47,7 @@ QUERIES = statements(__package__, "rooms.sql")
 MAX_WAITING = 1000  # messages waiting to be written on a worker, at most
 BATCH = 200  # messages a transaction carries, at most
 BATCH_BYTES = 1 << 20  # and their JSON, at most (one message may exceed it alone)
-STOP_SECONDS = 5.0  # how long a stopping node waits for what it was handed
+STOP_SECONDS = 5.0  # how long a stopping node waits for what it was handed, then to say so
 ROOMS = "realtime_rooms"  # the app state's key for a worker's Rooms
 
 # the database's answers for an item refused (rpc/96_realtime.sql) -> the socket's words
@@ -271,10 +271,15 @@ class Rooms:
                 await self._writer
         if self._beat is not None or self.held:
             try:
-                async with self.db.connection("live") as conn, conn.transaction():
+                async with (
+                    asyncio.timeout(STOP_SECONDS),
+                    self.db.connection("live") as conn,
+                    conn.transaction(),
+                ):
                     await conn.execute(QUERIES["gone"], [self.node])
-            except (psycopg.Error, ApiError) as exc:
-                log.warning("realtime: could not end the node's presences: %s", exc)
+            except (psycopg.Error, ApiError, TimeoutError) as exc:
+                # the other nodes remove them once this one has been silent past its ttl
+                log.warning("realtime: could not end the node's presences: %r", exc)
 
 
 class Allowance:
