@@ -168,7 +168,10 @@ as $$
             'Report it; this is a bug.'),
         ('ledger_append_only', 'PT500',
             'Internal: something tried to edit or delete ledger history.',
-            'Post a correcting transaction instead.')
+            'Post a correcting transaction instead.'),
+        ('realtime_messages_not_kept', 'PT500',
+            'Internal: a transaction tried to commit a row of realtime.messages, which only answers Realtime''s authorization checks (they roll back).',
+            'Roll back: realtime.messages only answers authorization checks.')
     ) as c (key, sqlstate, meaning, hint)
 $$;
 

@@ -36,6 +36,7 @@ from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.surfaces import betmarket, gotrue, web
 from wagerbase.surfaces.postgrest import routes as postgrest
+from wagerbase.surfaces.realtime.rooms import ROOMS, Rooms
 from wagerbase.surfaces.realtime.socket import realtime_socket
 from wagerbase.tokens import Tokens
 
@@ -144,6 +145,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     )
     tokens = Tokens(config.jwt_secret)
     hub = Hub(config.database_url, enrich=market_details(db))
+    rooms = Rooms(db, limits.sockets)  # what Realtime's clients send each other
     scheduler = Scheduler(config.database_url)
     money_calls = MoneyCalls(db, window=config.outcome_window)
     placements = Placements(money_calls, most=config.batch_most)
@@ -159,6 +161,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             yield
         finally:
             await money_calls.drain(config.drain_seconds)
+            await rooms.stop()
             await scheduler.stop()
             await hub.stop()
             accounts.hashing.close()
@@ -184,6 +187,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "tokens": tokens,
                 "config": config,
                 "hub": hub,
+                ROOMS: rooms,
                 "scheduler": scheduler,
                 "money_calls": money_calls,
                 "placements": placements,

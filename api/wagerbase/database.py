@@ -46,7 +46,7 @@ import json
 import logging
 import select
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -163,11 +163,15 @@ async def caller_transaction(
     method: str = "",
     path: str = "",
     function: str | None = None,
+    prelude: tuple[str, Sequence[Any]] | None = None,
+    rollback: bool = False,
 ) -> AsyncIterator[Conn]:
     """One transaction on `conn` as the token's role, with its claims (as PostgREST runs one),
     its role's limits and, when the request calls `function` (of schema public), that function's
     own statement_timeout. A statement cut by its statement_timeout raises StatementTimeout,
-    which names the limit.
+    which names the limit. `prelude`, a statement and its parameters, runs first, as the node
+    itself (a Realtime check's probe rows: surfaces/realtime/policies.py); with `rollback` the
+    transaction is rolled back at the end, whatever it did.
 
     Its first statement's answer is read only when a statement is cut, so that on a connection
     in pipeline mode (money_calls.py) BEGIN, that statement and the caller's first one go to the
@@ -178,7 +182,9 @@ async def caller_transaction(
     try:
         if cancellable is not None:
             cancellable.cancellable = True
-        async with conn.transaction():
+        async with conn.transaction(force_rollback=rollback):
+            if prelude is not None:
+                await conn.execute(prelude[0], prelude[1])
             text = json.dumps(claims)
             begun = await conn.execute(
                 _BEGIN, [text, role, text, method, path, read_only, function]
@@ -318,13 +324,22 @@ class Database:
         path: str = "",
         function: str | None = None,
         lane: str = "reads",
+        prelude: tuple[str, Sequence[Any]] | None = None,
+        rollback: bool = False,
     ) -> AsyncIterator[Conn]:
         """One transaction as the caller, on a connection of `lane` (reads over HTTP, or live
-        for the sockets)."""
+        for the sockets); `prelude` and `rollback` as caller_transaction's."""
         async with (
             self.connection(lane, _client(claims), anonymous=claims["role"] == "anon") as conn,
             caller_transaction(
-                conn, claims, read_only=read_only, method=method, path=path, function=function
+                conn,
+                claims,
+                read_only=read_only,
+                method=method,
+                path=path,
+                function=function,
+                prelude=prelude,
+                rollback=rollback,
             ) as in_transaction,
         ):
             yield in_transaction

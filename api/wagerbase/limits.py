@@ -22,7 +22,12 @@ past that it is answered 429 with Retry-After.
 Live sockets: at most `WAGERBASE_MAX_SOCKETS` (1000) on the node (BetMarket's /ws and Realtime
 together), of which at most `WAGERBASE_CLIENT_SOCKETS` (100) from one client address,
 `WAGERBASE_MAX_CHANNELS` (5000) Realtime channels on the node, and `WAGERBASE_SOCKET_BINDINGS`
-(100) postgres_changes bindings on one socket.
+(100) postgres_changes bindings on one socket. What clients send each other on Realtime: a
+broadcast of at most `WAGERBASE_BROADCAST_BYTES` (65536), at most `WAGERBASE_SOCKET_MESSAGES` (10)
+broadcasts and presence messages a second from one socket, a tracked presence of at most
+`WAGERBASE_PRESENCE_BYTES` (2048), at most `WAGERBASE_TOPIC_PRESENCES` (500) presences on one
+channel across the nodes, and a node's presences removed by the others once it has been silent
+for `WAGERBASE_PRESENCE_TTL_SECONDS` (15, at most 3600).
 
 A node of several worker processes (`wagerbase serve --workers N`, server.py) divides each of
 these per-node numbers among its workers: each worker holds the setting divided by N, rounded down
@@ -128,6 +133,25 @@ class Sockets(_FromEnvironment):
     # postgres_changes bindings per socket, all its channels together
     socket_bindings: int = field(
         default=100, metadata=_env("WAGERBASE_SOCKET_BINDINGS", per_node=False)
+    )
+    # what clients send each other (docs/live.md, "Broadcast and presence"): a broadcast's size
+    # (its event and payload as JSON), broadcasts and presence messages a second per socket, a
+    # tracked presence's size, presences a channel holds (every node's together), and how long a
+    # node may go without saying it is alive before another removes its presences
+    broadcast_bytes: int = field(
+        default=65536, metadata=_env("WAGERBASE_BROADCAST_BYTES", per_node=False)
+    )
+    socket_messages: int = field(
+        default=10, metadata=_env("WAGERBASE_SOCKET_MESSAGES", per_node=False)
+    )
+    presence_bytes: int = field(
+        default=2048, metadata=_env("WAGERBASE_PRESENCE_BYTES", per_node=False)
+    )
+    topic_presences: int = field(
+        default=500, metadata=_env("WAGERBASE_TOPIC_PRESENCES", per_node=False)
+    )
+    presence_ttl: int = field(
+        default=15, metadata=_env("WAGERBASE_PRESENCE_TTL_SECONDS", per_node=False)
     )
 
 

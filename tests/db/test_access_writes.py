@@ -93,6 +93,8 @@ def test_no_client_role_can_write_through_a_view(conn: Connection) -> None:
 
 
 def test_no_client_role_holds_a_write_privilege_anywhere(conn: Connection) -> None:
+    """Anywhere but realtime.messages, whose insert the Realtime checks of a private channel need
+    (as the caller, under its RLS policies, rolled back); it never keeps a row (below)."""
     granted = conn.execute(
         """select r.rolname, n.nspname, c.relname, p.privilege
            from pg_catalog.pg_class as c
@@ -100,12 +102,31 @@ def test_no_client_role_holds_a_write_privilege_anywhere(conn: Connection) -> No
            cross join unnest(%s::text[]) as r (rolname)
            cross join unnest(array['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
                                    'TRIGGER']) as p (privilege)
-           where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta')
+           where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta', 'realtime')
              and c.relkind in ('r', 'p', 'v', 'm', 'f')
-             and has_table_privilege(r.rolname, c.oid, p.privilege)""",
+             and has_table_privilege(r.rolname, c.oid, p.privilege)
+           order by 1, 2, 3, 4""",
         [list(CLIENT_ROLES)],
     ).fetchall()
-    assert granted == []
+    assert granted == [(role, "realtime", "messages", "INSERT") for role in sorted(CLIENT_ROLES)]
+
+
+def test_no_role_keeps_a_row_of_realtime_messages(conn: Connection) -> None:
+    """The insert a private channel's check makes never commits: a constraint trigger refuses,
+    at commit, any transaction that inserted a row, the superuser's too (tests/db/
+    test_realtime_rooms.py commits one); and with RLS on and no policy, a client role may not even
+    insert one."""
+    row = conn.execute(
+        """select c.relrowsecurity, t.tgdeferrable, t.tginitdeferred
+           from pg_catalog.pg_class as c
+           join pg_catalog.pg_trigger as t on t.tgrelid = c.oid
+           where c.oid = 'realtime.messages'::regclass and t.tgname = 'messages_never_kept'"""
+    ).fetchone()
+    assert row == (True, True, True)
+    for who in client_personas(conn)[:3]:
+        who.denied("insert into realtime.messages (topic, extension) values ('room', 'broadcast')")
+        who.denied("update realtime.messages set topic = topic")
+        who.denied("delete from realtime.messages")
 
 
 def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connection) -> None:
@@ -126,6 +147,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "auth.jwt",
         "auth.role",
         "auth.uid",
+        "realtime.topic",  # what a policy on realtime.messages asks about (Supabase's)
     }
     admin_functions = {
         "public.admin_list_pending_wagers",
@@ -209,7 +231,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
                    from pg_catalog.pg_proc as p
                    join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
                    where n.nspname in ('app', 'auth', 'public', 'console', 'wagerbase_meta',
-                                       'server')
+                                       'server', 'realtime')
                      and not exists (select 1 from pg_catalog.pg_depend as d
                                      where d.objid = p.oid and d.deptype = 'e')
                      and has_function_privilege(%s, p.oid, 'execute')""",

@@ -1,11 +1,14 @@
 """Fixtures shared by the live tests: `rt_node`, a `wagerbase serve` node on `rt_database`, a copy
 of the template database of its own, for the Supabase Realtime tests (each module gets its own
-node and database; the helpers that talk to them are in realtime_fixtures.py). And for the tests
-of BetMarket's /ws: `node_a` and `node_b`, two nodes on `live_database` (again each module its
-own), an HTTP client and an admin on them, `sockets` that close after the test, and the `marker`
-(tests/live/betmarket.py). And `proxied`, a node behind a fault proxy on a database of its own,
-resolving an unknown outcome for WINDOW seconds, for the unknown-outcome tests."""
+node and database; the helpers that talk to them are in realtime_fixtures.py); `rooms_nodes`, two
+nodes of one deployment on `rt_database`, for what Realtime's clients send each other. And for the
+tests of BetMarket's /ws: `node_a` and `node_b`, two nodes on `live_database` (again each module
+its own), an HTTP client and an admin on them, `sockets` that close after the test, and the
+`marker` (tests/live/betmarket.py). And `proxied`, a node behind a fault proxy on a database of its
+own, resolving an unknown outcome for WINDOW seconds, for the unknown-outcome tests."""
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -13,11 +16,12 @@ import pytest
 
 from tests.api.betmarket_client import User, admin, client
 from tests.live.betmarket import Marker, running_node
+from tests.live.node_js import WEB
 from tests.live.outcomes import WINDOW
 from tests.live.proxied import Proxied, proxied_node
 from tests.live.sockets import Socket
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret
+from tests.serving import REPO, Node, new_secret
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +115,46 @@ def proxied(
     env = {"WAGERBASE_OUTCOME_WINDOW": WINDOW}
     with proxied_node(pg_server, template_db, "wb_outcome", log_path, env) as setup:
         yield setup
+
+
+# Two nodes on one database, as two API nodes of one deployment (the same secret), for what
+# Realtime's clients send each other across nodes; limits small enough to reach in a test, and
+# presences of a node silent for 3 s removed (a node beats every second).
+ROOMS_ENV = {
+    "WAGERBASE_PRESENCE_TTL_SECONDS": "3",
+    "WAGERBASE_BROADCAST_BYTES": "4096",
+    "WAGERBASE_SOCKET_MESSAGES": "20",
+    "WAGERBASE_PRESENCE_BYTES": "512",
+    "WAGERBASE_TOPIC_PRESENCES": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def rooms_nodes(
+    rt_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Node, Node]]:
+    secret, folder = new_secret(), tmp_path_factory.mktemp("rooms")
+    first, second = (
+        Node(rt_database, secret, folder / f"{name}.log", env=dict(ROOMS_ENV))
+        for name in ("a", "b")
+    )
+    first.start()
+    try:
+        second.start()
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.fixture(scope="module")
+def node_binary() -> str:
+    """Node, for the official realtime-js client (tests/live/node_js.py); skips without it."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the web app needs Node.js 20)")
+    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
+        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
+    return node

@@ -8,19 +8,16 @@ runs under Node against a served node.
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.live.phoenix import VSNS, Frame, assert_framing, wire
+from tests.live.node_js import start
+from tests.live.phoenix import VSNS, assert_framing, wire
 from tests.live.realtime_fixtures import (
     PASSWORD,
     WAIT,
@@ -33,7 +30,7 @@ from tests.live.realtime_fixtures import (
     wager,
 )
 from tests.live.small_node import small_node
-from tests.serving import REPO, Node
+from tests.serving import Node
 from wagerbase.live.hub import Event
 
 
@@ -122,7 +119,10 @@ def test_the_subscription_scenario_in_both_framings(
             }
             ref = await client.send(topic, "presence", {"type": "presence"}, join_ref=join_ref)
             presence = await client.reply(ref, topic)
-            assert presence["payload"]["response"] == {"reason": "presence is not supported"}
+            assert presence["payload"]["response"] == {
+                "reason": f"{topic} is the engine's topic, read-only here: presence is not "
+                "available on it; use a topic of your own"
+            }
 
             bad_ref, refused = await client.join(
                 "realtime:bad", ana.token, [{"event": "*", "schema": "public", "table": "users"}]
@@ -264,6 +264,47 @@ def test_2_0_0_binary_broadcast_pushes_are_decoded_and_refused() -> None:
     run(scenario())
 
 
+def test_2_0_0_binary_broadcast_pushes_on_a_room_reach_its_other_sockets(rt_node: Node) -> None:
+    """On a room (a topic of the clients'), realtime-js's binary broadcast push is a client
+    broadcast like any other: decoded, written, and delivered to the room's other sockets, in
+    their own framing; a payload of raw bytes is refused (JSON only here)."""
+
+    async def scenario() -> None:
+        topic = f"realtime:room:{uuid.uuid4().hex[:8]}"
+        async with (
+            wire(rt_node.url, rt_node.anon_key, "2.0.0") as sender,
+            wire(rt_node.url, rt_node.anon_key, "1.0.0") as receiver,
+        ):
+            join_ref, reply = await sender.join(topic, rt_node.anon_key)
+            assert reply["payload"]["status"] == "ok"
+            assert (await receiver.join(topic, rt_node.anon_key))[1]["payload"]["status"] == "ok"
+            ref = sender.make_ref()
+            raw = broadcast_push(
+                join_ref, ref, topic, "blob", None, binary_payload=b"\x00\xff", metadata="{}"
+            )
+            await sender.ws.send(raw)
+            refused = await sender.reply(ref, topic)
+            assert (
+                "binary broadcast payloads are not supported"
+                in (refused["payload"]["response"]["reason"])
+            )
+            await sender.ws.send(
+                broadcast_push(join_ref, sender.make_ref(), topic, "chat", {"text": "hi"})
+            )
+            heard = await receiver.push(lambda f: f["event"] == "broadcast")
+            assert heard == {
+                "event": "broadcast",
+                "topic": topic,
+                "ref": None,
+                "join_ref": None,
+                "payload": {"type": "broadcast", "event": "chat", "payload": {"text": "hi"}},
+            }
+            assert_framing(sender)
+            assert_framing(receiver)
+
+    run(scenario())
+
+
 def test_2_0_0_system_frames_resync_and_expiry() -> None:
     async def scenario() -> None:
         async with small_node() as node, wire(node.url, node.anon_key, "2.0.0") as client:
@@ -291,9 +332,7 @@ def test_2_0_0_system_frames_resync_and_expiry() -> None:
 
 # the official realtime-js client under Node ------------------------------------------------------
 
-WEB = REPO / "web"
-
-# Runs in web/ (so require() finds web/node_modules). Default realtime options but for a faster
+# Runs in web/ (tests/live/node_js.py). Default realtime options but for a faster
 # heartbeat, its callback and a transport that only observes the real WebSocket. Prints one JSON
 # line per thing it sees; "finish" on stdin makes it send a broadcast (acked), leave and exit.
 NODE_CLIENT = r"""
@@ -350,47 +389,6 @@ setTimeout(() => { out({ kind: 'timeout' }); process.exit(2); }, 90000).unref();
 """
 
 
-@pytest.fixture(scope="module")
-def node_binary() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (the web app needs Node.js 20)")
-    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
-    return node
-
-
-class NodeClient:
-    """The Node process's JSON lines, with `until` to wait for one."""
-
-    def __init__(self, process: asyncio.subprocess.Process, stderr: Path) -> None:
-        self.process = process
-        self.stderr = stderr
-        self.lines: list[Frame] = []
-
-    async def until(self, matches: Callable[[Frame], bool], timeout: float = WAIT) -> Frame:
-        for seen in self.lines:
-            if matches(seen):
-                return seen
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                raw = await asyncio.wait_for(self.process.stdout.readline(), max(left, 0.01))
-            except TimeoutError:
-                raw = b""
-            if not raw:
-                shown = json.dumps(self.lines)[-4000:]
-                raise AssertionError(
-                    f"node: nothing matched; saw {shown}\nstderr: {self.stderr.read_text()[-2000:]}"
-                )
-            line: Frame = json.loads(raw)
-            self.lines.append(line)
-            if matches(line):
-                return line
-
-
 def test_the_official_realtime_js_client_with_its_default_vsn(
     rt_node: Node, rt_database: str, node_binary: str, tmp_path: Path
 ) -> None:
@@ -399,32 +397,15 @@ def test_the_official_realtime_js_client_with_its_default_vsn(
         market = await create_market(boss, "Node FC v Realtime-JS Athletic")
         ana = await sign_up(rt_node)
         home, _ = await outcome_ids(ana, market["id"])
-        major = int(
-            subprocess.check_output([node_binary, "-p", "process.versions.node"]).split(b".")[0]
-        )
-        flags = ["--experimental-websocket"] if major < 22 else []  # global WebSocket on Node 20
-        stderr = tmp_path / "node.stderr"
         env = {
-            **os.environ,
             "WB_URL": rt_node.url,
             "WB_ANON": rt_node.anon_key,
             "WB_EMAIL": ana.email,
             "WB_PASSWORD": PASSWORD,
             "WB_MARKET": str(market["id"]),
         }
-        with stderr.open("wb") as errors:
-            process = await asyncio.create_subprocess_exec(
-                node_binary,
-                *flags,
-                "-e",
-                NODE_CLIENT,
-                cwd=WEB,
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errors,
-            )
-        client = NodeClient(process, stderr)
+        client = await start(node_binary, NODE_CLIENT, env, tmp_path / "node.stderr")
+        process = client.process
         try:
             assert (await client.until(lambda m: m["kind"] == "vsn"))["vsn"] == "2.0.0"
             assert (await client.until(lambda m: m["kind"] == "connect"))["vsn"] == "2.0.0"

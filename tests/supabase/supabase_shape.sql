@@ -1,7 +1,9 @@
 -- A PostgreSQL shaped like a hosted Supabase project, as far as the engine can tell: the roles,
 -- an `auth` schema owned by supabase_auth_admin with Supabase's auth.users columns and its
 -- auth.uid(), auth.role(), auth.email() and auth.jwt() (as Supabase's auth migrations define
--- them), and the project's role (`supabase_project`, standing for Supabase's non-superuser
+-- them), a `realtime` schema owned by supabase_realtime_admin with Supabase Realtime's
+-- realtime.messages and realtime.topic() and its grants (the project's role may only read the
+-- table), and the project's role (`supabase_project`, standing for Supabase's non-superuser
 -- `postgres`) that runs the migrations, with Supabase's default grants on `public`. Run by the
 -- superuser; roles are the cluster's, so each is made only when missing.
 
@@ -9,6 +11,9 @@ do $roles$
 begin
     if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') then
         create role supabase_auth_admin nologin noinherit createrole;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_realtime_admin') then
+        create role supabase_realtime_admin nologin noinherit;
     end if;
     if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_project') then
         create role supabase_project nologin noinherit createrole bypassrls;
@@ -128,3 +133,34 @@ alter default privileges for role supabase_project in schema public
 grant all on sequences to anon, authenticated, service_role;
 alter default privileges for role supabase_project in schema public
 grant all on functions to anon, authenticated, service_role;
+
+-- Supabase Realtime's schema, as its tenant migrations leave it (supabase/realtime,
+-- lib/realtime/tenants/repo/migrations): realtime.messages with RLS on, writable by the API roles
+-- (its authorization checks insert as the caller and roll back), only readable by `postgres`;
+-- realtime.topic(), the topic a check is about.
+create schema realtime authorization supabase_realtime_admin;
+grant usage on schema realtime to anon, authenticated, service_role, supabase_project;
+create table realtime.messages (
+    topic text not null,
+    extension text not null,
+    payload jsonb,
+    event text,
+    private boolean default false,
+    updated_at timestamp without time zone not null default now(),
+    inserted_at timestamp without time zone not null default now(),
+    id uuid not null default gen_random_uuid(),
+    primary key (id, inserted_at)
+) partition by range (inserted_at);
+create table realtime.messages_today partition of realtime.messages
+for values from (current_date) to (current_date + 2);
+alter table realtime.messages owner to supabase_realtime_admin;
+alter table realtime.messages_today owner to supabase_realtime_admin;
+alter table realtime.messages enable row level security;
+grant select, insert, update on realtime.messages to anon, authenticated, service_role;
+grant select on realtime.messages to supabase_project;
+create function realtime.topic() returns text
+language sql stable
+as $$
+    select nullif(current_setting('realtime.topic', true), '')::text
+$$;
+alter function realtime.topic() owner to supabase_realtime_admin;

@@ -9,6 +9,7 @@ than on a Wagerbase server, and leaves Supabase's `auth` as it was.
 scripts/test runs this on PostgreSQL 15, what hosted Supabase runs, as well as on 18."""
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,32 @@ def test_the_project_deploys_as_a_non_superuser_and_leaves_supabase_s_auth_alone
         ).fetchone()
     assert owners == [(name, "supabase_auth_admin") for name in ("email", "jwt", "role", "uid")]
     assert app_owner == (PROJECT_ROLE,)
+
+
+def test_the_project_leaves_supabase_realtime_s_schema_alone(supabase_db: str) -> None:
+    """Supabase Realtime owns `realtime` there (migrations/0022 makes nothing in it): its
+    messages table keeps its owner and has no trigger of the engine's, its topic() is its own,
+    and the engine's probe of a private channel is refused, so a Wagerbase node in front of the
+    project refuses private channels (Supabase Realtime serves them: docs/supabase.md)."""
+    with psycopg.connect(supabase_db, autocommit=True) as conn:
+        owners = conn.execute(
+            """select pg_catalog.pg_get_userbyid(c.relowner),
+                      (select count(*) from pg_catalog.pg_trigger as t where t.tgrelid = c.oid),
+                      (select pg_catalog.pg_get_userbyid(p.proowner) from pg_catalog.pg_proc as p
+                       where p.oid = 'realtime.topic()'::regprocedure)
+               from pg_catalog.pg_class as c where c.oid = 'realtime.messages'::regclass"""
+        ).fetchone()
+        assert owners == ("supabase_realtime_admin", 0, "supabase_realtime_admin")
+        engine = conn.execute(
+            """select p.proname from pg_catalog.pg_proc as p
+               where p.pronamespace = 'realtime'::regnamespace order by 1"""
+        ).fetchall()
+        assert engine == [("topic",)]
+        conn.execute("set role authenticator")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "select server.realtime_probe('room:1', %s)", [[uuid.uuid4(), uuid.uuid4()]]
+            )
 
 
 def test_supabase_s_default_grants_give_no_client_more_than_the_engine_grants(

@@ -76,6 +76,7 @@ CHANNELS = {
     "wagerbase_market": "market",
     "wagerbase_user": "user",
     "wagerbase_admin": "admin",
+    "wagerbase_realtime": "realtime",  # what Realtime's clients send each other (its rooms)
 }
 MAILBOX_LIMIT = 1000
 # A socket whose oldest waiting message is older than this is too slow to follow the market
@@ -103,7 +104,8 @@ def poll_from_environment() -> float:
 
 @dataclass(frozen=True)
 class Event:
-    """One message: `audience` is market, user, admin or system; `payload` as the engine sent it
+    """One message: `audience` is market, user, admin, realtime (what a Realtime client sent
+    the others: surfaces/realtime/rooms.py) or system; `payload` as the engine sent it
     (plus `received_at`, the node's monotonic clock when it arrived, for latency figures).
     `frames` is what the node's sockets made of it, kept for the others (the module's heading)."""
 
@@ -176,7 +178,7 @@ class Mailbox:
             return self.user_id is not None and event.payload.get("user_id") == self.user_id
         if event.audience == "admin":
             return self.is_admin
-        return True
+        return event.audience in ("market", "system")
 
     def behind_since(self) -> float | None:
         """Since when (the node's monotonic clock) the socket has been missing an update; None

@@ -4,7 +4,8 @@ socket's mailbox on the node's hub, which asks only for the messages its channel
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from wagerbase.live import hub as hub_module
 from wagerbase.live.hub import SESSION_ENDED, Event, Mailbox
@@ -16,10 +17,29 @@ from wagerbase.surfaces.realtime.changes import (
     USER_TABLES,
     is_admin,
 )
+from wagerbase.surfaces.realtime.policies import OPEN, Permissions
 from wagerbase.tokens import Claims
 
 PREFIX = "realtime:"
 ADMIN_TOPIC = "realtime:admin"
+# the first part of a topic's name that makes it the engine's (app._engine_topic, the same rule)
+ENGINE_PARTS = frozenset({"market", "markets", "admin", "user", "users", "wagerbase"})
+
+
+def engine_topic(name: str) -> bool:
+    """Whether a topic (its name, without `realtime:`) is the engine's: market:{id}, markets,
+    admin, and every name whose first part before a colon is market, markets, admin, user, users
+    or wagerbase. Only the engine broadcasts there; no client tracks a presence or joins one
+    privately (app._engine_topic refuses them as well)."""
+    return name.split(":", 1)[0] in ENGINE_PARTS
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A channel's presence on the node: its phx_ref and what the client tracked."""
+
+    ref: str
+    meta: dict[str, Any]
 
 
 @dataclass
@@ -32,6 +52,16 @@ class Channel:
     subscription: Subscription
     market_id: int | None
     all_markets: bool
+    # a room (any topic but the engine's): what its clients send each other
+    private: bool = False  # config.private: RLS on realtime.messages decides (policies.py)
+    permissions: Permissions = OPEN  # what the token may do here; everything on a public channel
+    self_broadcast: bool = False  # config.broadcast.self: its own broadcasts come back to it
+    ack: bool = False  # config.broadcast.ack: a broadcast sent is answered once written
+    presence_key: str = ""  # config.presence.key, or one made at the join
+    presence: bool = False  # it receives presence_state and presence_diff
+    tracked: Tracked | None = None
+    # presence diffs held while its presence_state is being read (presence.py); None: none held
+    held: list[Any] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -51,6 +81,16 @@ class Channel:
         """The session of the channel's token (None for the anon and service keys)."""
         session = self.claims.get("session_id")
         return session if isinstance(session, str) else None
+
+    @property
+    def room(self) -> bool:
+        """A topic of the clients' (not the engine's): they may broadcast and track there."""
+        return not engine_topic(self.name)
+
+    def hears(self, private: bool) -> bool:
+        """Whether a client message on this channel's name, sent on a private channel or not,
+        is this channel's: a private channel and a public one of the same name are two."""
+        return self.room and self.private == private
 
     def expired(self, now: float) -> bool:
         exp = self.claims.get("exp")
@@ -81,6 +121,7 @@ class RealtimeMailbox(Mailbox):
         self.every_user = False
         self.markets = False
         self.admin_messages = False
+        self.rooms: frozenset[tuple[str, bool]] = frozenset()  # (name, private) of its rooms
         self.dropped = asyncio.Event()  # the hub dropped it: close, even if the writer is stuck
 
     def offer(self, event: Event) -> bool:
@@ -98,10 +139,13 @@ class RealtimeMailbox(Mailbox):
             return self.markets
         if event.audience == "admin":
             return self.admin_messages
+        if event.audience == "realtime":
+            return (event.payload.get("topic"), event.payload.get("private") is True) in self.rooms
         return event.audience == "system"
 
     def follow(self, channels: Iterable[Channel]) -> None:
         """Ask for the messages these channels (the socket's) can use, and say who the socket is."""
+        channels = list(channels)
         users: set[str] = set()
         every_user = markets = admin = admin_messages = False
         first: str | None = None
@@ -129,5 +173,6 @@ class RealtimeMailbox(Mailbox):
                 sessions.add(channel.session_id)
         self.users, self.every_user = frozenset(users), every_user
         self.markets, self.admin_messages = markets, admin_messages
+        self.rooms = frozenset((c.name, c.private) for c in channels if c.room)
         self.sessions = frozenset(sessions)
         self.identify(first, admin)

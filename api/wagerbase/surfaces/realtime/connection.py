@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Hashable, MutableMapping
+import uuid
+from collections.abc import Coroutine, Hashable, MutableMapping
 from typing import Any
 
 from litestar import WebSocket
@@ -28,6 +29,7 @@ from wagerbase.surfaces.realtime.frames import (
     Serializer,
     reply,
 )
+from wagerbase.surfaces.realtime.rooms import Allowance, Rooms, rooms_of
 from wagerbase.tokens import Tokens
 
 CLOSE_SECONDS = 5.0  # how long a close may take before the connection is left to the server
@@ -58,6 +60,10 @@ class Connection:
             state[SOCKETS] = set()
         self.everyone: set[Connection] = state[SOCKETS]  # the node's open Realtime sockets
         self.mailbox = RealtimeMailbox()
+        self.id = uuid.uuid4().hex  # names the sender of its broadcasts (rooms.py)
+        self.rooms: Rooms = rooms_of(state, self.db, self.limits)
+        self.tasks: set[asyncio.Task[None]] = set()  # replies and presence reads under way
+        self.allowance = Allowance(self.limits.socket_messages)  # its broadcasts and presences
         self._ids = itertools.count(1)
         self._send_lock = asyncio.Lock()
         self._closed = False
@@ -91,6 +97,22 @@ class Connection:
                 await self.socket.send_text(text)
             except (WebSocketDisconnect, OSError, RuntimeError):
                 self._closed = True
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the socket's reader (a reply that waits for the database), kept
+        until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _drop(self, topic: str) -> Channel | None:
+        """Take the channel of `topic` off the socket (left, refused, closed, joined again); its
+        presence, if it tracked one, ends."""
+        channel = self.channels.pop(topic, None)
+        if channel is not None and channel.tracked is not None:
+            self.rooms.untrack(channel.tracked.ref)
+            channel.tracked = None
+        return channel
 
     def _joined(self, topic: str) -> Channel:
         channel = self.channels.get(topic)

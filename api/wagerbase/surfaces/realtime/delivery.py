@@ -1,7 +1,8 @@
 """What a Realtime socket is sent of the engine's messages: broadcasts on the market and admin
 topics (each encoded once per message, topic and serializer for every socket of the node),
 postgres_changes (feed.py), resyncs, and the closing of channels whose token expired or whose
-session ended.
+session ended; and of what clients send each other on its rooms (sending.py, rooms.py):
+their broadcasts and the presence diffs.
 """
 
 import logging
@@ -10,10 +11,10 @@ from typing import Any
 
 from wagerbase.live.hub import SESSION_ENDED, Event
 from wagerbase.live.who import UNKNOWN_USER_REASON, ended, refusal
-from wagerbase.surfaces.realtime.channels import Channel
-from wagerbase.surfaces.realtime.connection import Connection
+from wagerbase.surfaces.realtime.channels import PREFIX, Channel, engine_topic
 from wagerbase.surfaces.realtime.feed import TokenUserGone
 from wagerbase.surfaces.realtime.frames import Encoded, Frame, push, topic_of
+from wagerbase.surfaces.realtime.presence import Presence
 
 log = logging.getLogger("wagerbase.realtime")
 
@@ -23,7 +24,7 @@ RESYNC_MESSAGE = (
 )
 
 
-class Delivery(Connection):
+class Delivery(Presence):
     """The engine's messages, as frames for the socket's channels."""
 
     def _send_now(self, event: Event) -> bool:
@@ -45,7 +46,7 @@ class Delivery(Connection):
         texts = [frame.text for frame in self._market_broadcasts(event, channels)]
         return not texts or self.wire is None or self.wire.send(texts, event.frames)
 
-    def _broadcast(self, topic: str, name: str, payload: dict[str, Any], event: Event) -> Encoded:
+    def _broadcast(self, topic: str, name: str, payload: Any, event: Event) -> Encoded:
         """The broadcast of `event` on `topic` (event `name`, `payload`), encoded once per message,
         topic and serializer for every socket of the node."""
         key = ("realtime", self.serializer.vsn, topic, name)
@@ -84,6 +85,12 @@ class Delivery(Connection):
         if event.audience == "system":
             if event.type == "resync":
                 await self.send(*self._resync(channels, event))
+                for channel in channels:  # presence diffs may have been missed too
+                    self._sync_presence(channel)
+            return
+        if event.audience == "realtime":
+            async with self._send_lock:  # chosen and sent at once: a presence read may hold it
+                await self._send_locked(*self._room_frames(event), cache=event.frames)
             return
         frames: list[Frame] = []
         if event.audience == "admin":
@@ -113,6 +120,34 @@ class Delivery(Connection):
                 await self._send_locked(
                     *(f for f in frames if topic_of(f) in live), cache=event.frames
                 )
+
+    def _room_frames(self, event: Event) -> list[Frame]:
+        """What a client sent on a room, for this socket's channel of that room (its name, and
+        private or not): a broadcast (not back to its sender unless the channel joined with
+        `self`, nor to a private channel whose token may not receive broadcasts), or a presence
+        diff (to a channel with presence, held while its presence_state is being read)."""
+        payload = event.payload
+        name = payload.get("topic")
+        if not isinstance(name, str) or engine_topic(name):  # never written (rooms.py); never sent
+            return []
+        channel = self.channels.get(PREFIX + name)
+        if channel is None or not channel.hears(payload.get("private") is True):
+            return []
+        if event.type == "broadcast":
+            if not channel.permissions.read_broadcast:
+                return []
+            if payload.get("sender") == self.id and not channel.self_broadcast:
+                return []
+            body = payload.get("payload")
+            return [self._broadcast(channel.topic, str(payload.get("event")), body, event)]
+        if event.type == "presence_diff" and channel.presence:
+            if not channel.permissions.read_presence:
+                return []
+            if channel.held is not None:
+                channel.held.append(event)
+                return []
+            return [self._presence_diff(channel.topic, event)]
+        return []
 
     async def _admin_broadcasts(self, event: Event, channels: list[Channel]) -> list[Encoded]:
         """The admin message as a broadcast on the admin topic, if its token is an admin's now."""
@@ -165,7 +200,7 @@ class Delivery(Connection):
     async def _close(self, channels: list[Channel], message: str) -> None:
         """End these channels: a system error saying why, then phx_close."""
         for channel in channels:
-            self.channels.pop(channel.topic, None)
+            self._drop(channel.topic)
         self.mailbox.follow(self.channels.values())
         frames = []
         for channel in channels:

@@ -23,11 +23,18 @@ at once with the reason. A channel may carry:
   `wager_decided`, `settlement_*`, `side_effect_failed`, `withdrawal_pending`,
   `withdrawal_decided`), `event` the engine's type and `payload`
   its message. Only an admin joins it: the join's token must claim admin and belong to a user who
-  is still an admin (auth.is_admin(), as every admin call checks), or be the service role. Each
-  message is checked again, once per token on the node, before it goes out, so a demoted or
-  deleted admin stops receiving at once, not when the token expires.
+  is still an admin (public.acts_as_admin(), as every admin call checks), or be the service
+  role. Each message is checked again, once per token on the node, before it goes out, so a
+  demoted or deleted admin stops receiving at once, not when the token expires.
 - postgres_changes on the views a client may read (changes.py, bindings.py, feed.py), each row
   selected again as the channel's caller, so RLS decides who receives it.
+- on a room (any topic but the engine's): what its clients send each other, across every node
+  (sending.py, rooms.py, presence.py): broadcasts (`config.broadcast.self` and `ack` as
+  Supabase's) and presence (`track`, `untrack`; `presence_state`, then `presence_diff`). A
+  channel joined with `config.private: true` is authorized by the policies on realtime.messages
+  (policies.py); a public one lets whoever joined send and receive. Every message is bounded
+  (WAGERBASE_BROADCAST_BYTES, WAGERBASE_SOCKET_MESSAGES a second, WAGERBASE_PRESENCE_BYTES,
+  WAGERBASE_TOPIC_PRESENCES a channel), each refusal an error reply that says why.
 
 Fan-out (docs/live.md, "Fan-out"): a broadcast frame is encoded once per message, topic and
 serializer for all of the node's sockets, a postgres_changes row's data once per message for all
@@ -77,6 +84,7 @@ from wagerbase.surfaces.realtime.frames import (
     Serializer,
 )
 from wagerbase.surfaces.realtime.joins import Joins
+from wagerbase.surfaces.realtime.sending import Sending
 from wagerbase.tokens import TokenError, Tokens
 
 log = logging.getLogger("wagerbase.realtime")
@@ -92,7 +100,7 @@ CLOSE_ERROR = 1011
 UNAVAILABLE = "the access token cannot be checked now (database unavailable); try again"
 
 
-class RealtimeSocket(Joins, Delivery):
+class RealtimeSocket(Joins, Delivery, Sending):
     """One connected client: its channels, its mailbox, and the frames both ways."""
 
     def __init__(
@@ -114,6 +122,10 @@ class RealtimeSocket(Joins, Delivery):
             await self._serve()
         finally:
             self.everyone.discard(self)
+            for topic in list(self.channels):  # their presences end
+                self._drop(topic)
+            for task in list(self.tasks):
+                task.cancel()
 
     async def _serve(self) -> None:
         self.hub.subscribe(self.mailbox, scope_client(self.socket.scope))
@@ -208,19 +220,15 @@ class RealtimeSocket(Joins, Delivery):
         elif event == "phx_join":
             await self._join(topic, ref, join_ref, payload)
         elif event == "phx_leave":
-            self.channels.pop(topic, None)
+            self._drop(topic)
             self.mailbox.follow(self.channels.values())
             await self._reply_ok(topic, ref, join_ref)
         elif event == "access_token":
             await self._access_token(topic, ref, join_ref, payload)
         elif event == "broadcast":
-            self._joined(topic)
-            raise FrameError(
-                "broadcast topics are read-only here: only the engine publishes on them"
-            )
+            await self._client_broadcast(topic, ref, join_ref, payload)
         elif event == "presence":
-            self._joined(topic)
-            raise FrameError("presence is not supported")
+            await self._client_presence(topic, ref, join_ref, payload)
         else:
             raise FrameError(f"unknown event {event!r}")
 
