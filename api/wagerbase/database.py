@@ -31,7 +31,8 @@ finishes the statement (a commit completes, an open transaction rolls back), and
 is discarded. A read-only transaction (`as_caller(read_only=True)`) is the exception: it commits
 nothing, so its statement is cancelled for real (a read whose client went away, http/common.py)
 and the connection goes back to the pool. The private step of psycopg this replaces, and the
-pool's reconnect delay (every half second after a failover), are in library_patches.py.
+pool's reconnect delay (every half second after a failover), are in
+library_patches/psycopg_connections.py.
 
 The connection string may name several hosts; every connection gets `conninfo.for_component`'s
 defaults (keepalives, a connect timeout, `target_session_attrs=read-write` for several hosts).

@@ -22,8 +22,8 @@ Litestar) keeps it in the connection's scope (`RAW_SEND`). Anything else (Litest
 client, another WebSocket implementation) has no Wire, and its sockets use ASGI only. Every
 private part this relies on, of uvicorn's protocol (`UvicornWebSocket`) and of websockets (a
 connection's extensions, permessage-deflate's settings, `Frame.serialize`), is reached through
-library_patches.py, which refuses to load when they are gone; tests/test_library_patches.py
-fails when they change.
+library_patches/uvicorn_websockets.py, which refuses to load when they are gone;
+tests/test_library_patches.py fails when they change.
 """
 
 import contextlib
