@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from wagerbase.live.hub import BATCH, DEFAULT_POLL_SECONDS, READ
+from wagerbase.live.relay import BATCH, DEFAULT_POLL_SECONDS, READ
 from wagerbase.operations.embedded import EmbeddedServer
 from wagerbase.operations.migrate import migrate
 
@@ -50,7 +50,8 @@ def measure(url: str, reads: int, events: int) -> dict[str, Any]:
 
         def read() -> None:
             nonlocal cursor
-            row = conn.execute(READ, [None if cursor is None else json.dumps(cursor), BATCH])
+            shown = None if cursor is None else json.dumps(cursor)
+            row = conn.execute(READ, {"cursor": shown, "most": BATCH})
             page = row.fetchone()
             assert page is not None and not page[0]["events"]
             cursor = page[0]["cursor"]
