@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from bench import fixtures
-from bench import run as bench_run
+from bench.server import create_database, migrated, server
 
 WARM_UP = 300
 # places wagers first .. first + size - 1
@@ -102,9 +102,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="bettors (1000)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
-    with bench_run.server(False) as srv:
-        url = bench_run.create_database(srv, "placement_cpu")
-        bench_run.migrated(url, args.root)
+    with server(False) as srv:
+        url = create_database(srv, "placement_cpu")
+        migrated(url, args.root)
         with psycopg.connect(url) as conn:
             fixtures.create_users(conn, args.users)
             fixtures.create_wallets(conn, args.users)
