@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from bench.sql_files import statements
+
 if TYPE_CHECKING:
     from bench.server import Server
 
@@ -30,6 +32,7 @@ SERVER_SETTINGS = (
     "max_connections",
 )
 _LOAD_AT_START = os.getloadavg()
+QUERIES = statements("environment.sql")
 
 
 def _first_line_with(path: str, prefix: str) -> str | None:
@@ -59,10 +62,7 @@ def machine_info() -> dict[str, Any]:
 
 def server_info(url: str, srv: Server) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "select name, setting, unit from pg_catalog.pg_settings where name = any(%s)",
-            [list(SERVER_SETTINGS)],
-        ).fetchall()
+        rows = conn.execute(QUERIES["server_settings"], {"names": list(SERVER_SETTINGS)}).fetchall()
     settings = {name: f"{value}{f' ({unit})' if unit else ''}" for name, value, unit in rows}
     return {
         "embedded": srv.embedded,

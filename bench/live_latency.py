@@ -18,6 +18,9 @@ from bench.fixtures import MarketRange
 from bench.live_sockets import BenchError, Sockets, market_of, parse
 from bench.node import CLOCK, Cpu, Node
 from bench.report import summary
+from bench.sql_files import statements
+
+QUERIES = statements("live_latency.sql")
 
 # ---- placing wagers -----------------------------------------------------------------------------
 
@@ -35,14 +38,10 @@ class Bettor:
         """Place and commit one wager: the market version it made, the moment COMMIT was sent,
         the moment it returned, and the seconds from the first statement to then."""
         started = CLOCK()
-        await self.conn.execute(
-            "select set_config('role', 'authenticated', true), "
-            "set_config('request.jwt.claims', %s, true)",
-            [self.claims],
-        )
+        await self.conn.execute(QUERIES["act_as_bettor"], {"claims": self.claims})
         cursor = await self.conn.execute(
-            "select public.place_wager(market_id => %s, outcome_id => %s, stake => %s)",
-            [market_id, outcome_id, stake],
+            QUERIES["place_wager"],
+            {"market_id": market_id, "outcome_id": outcome_id, "stake": stake},
         )
         row = await cursor.fetchone()
         sending = CLOCK()

@@ -20,14 +20,16 @@ from bench.live_sockets import BenchError, Sockets, market_of, parse
 from bench.node import CLOCK, Cpu, Node
 from bench.pgbench import run_pgbench
 from bench.server import Server
+from bench.sql_files import statements
+
+QUERIES = statements("live_throughput.sql")
 
 
 async def market_versions(
     conn: psycopg.AsyncConnection[Any], markets: MarketRange
 ) -> dict[int, int]:
     cursor = await conn.execute(
-        "select id, version from app.markets where id between %s and %s",
-        [markets.first, markets.last],
+        QUERIES["market_versions"], {"first": markets.first, "last": markets.last}
     )
     rows = await cursor.fetchall()
     await conn.commit()
@@ -36,9 +38,7 @@ async def market_versions(
 
 async def wager_count(conn: psycopg.AsyncConnection[Any], markets: MarketRange) -> tuple[int, int]:
     cursor = await conn.execute(
-        "select count(*), count(*) filter (where approval = 'accepted') from app.wagers "
-        "where market_id between %s and %s",
-        [markets.first, markets.last],
+        QUERIES["wager_count"], {"first": markets.first, "last": markets.last}
     )
     row = await cursor.fetchone()
     await conn.commit()

@@ -22,9 +22,11 @@ from bench.in_database import Fixture
 from bench.node import Cpu, Node
 from bench.pgbench import WaitSampler
 from bench.server import Server, checkpoint
+from bench.sql_files import statements
 
 NODE_APPLICATION_NAME = "wagerbase api"  # the node's pool connections (wagerbase/database.py)
 HUB_APPLICATION_NAME = "wagerbase hub"  # each worker's reader of the event stream
+QUERIES = statements("over_http_scenarios.sql")
 
 
 # ---- the node and the server's CPU --------------------------------------------------------------
@@ -48,10 +50,7 @@ def server_cpu_by_application(srv: Server, url: str, before: dict[int, float]) -
     is missing here; Server.cpu_seconds counts it."""
     now = srv.children_cpu()
     with psycopg.connect(url, autocommit=True, application_name="bench") as conn:
-        rows = conn.execute(
-            "select pid, coalesce(nullif(application_name, ''), backend_type) "
-            "from pg_catalog.pg_stat_activity"
-        ).fetchall()
+        rows = conn.execute(QUERIES["backends"]).fetchall()
     names = {int(pid): str(name) for pid, name in rows}
     spent: dict[str, float] = {}
     for pid, seconds in now.items():

@@ -19,6 +19,9 @@ from bench.command import BenchError, say
 from bench.fixtures import ADMIN_CLAIMS, MarketRange
 from bench.in_database import Fixture
 from bench.server import checkpoint
+from bench.sql_files import statements
+
+QUERIES = statements("settlement.sql")
 
 
 def load_market(url: str, kind: str, market: MarketRange, args: argparse.Namespace) -> float:
@@ -39,6 +42,7 @@ def load_market(url: str, kind: str, market: MarketRange, args: argparse.Namespa
 
 # auto_explain for --explain-settlement: every statement of the settlement that took this long,
 # its plan analyzed for row counts (timing each node would slow the settlement it measures).
+# Session commands, one made from EXPLAIN_MIN_MS (which --help quotes), so they stay here.
 EXPLAIN_MIN_MS = 50
 _EXPLAIN_SETTINGS = (
     "load 'auto_explain'",
@@ -94,8 +98,7 @@ def settle_one(
         winner = market.outcome_first  # the first outcome wins
         started = time.monotonic()
         row = conn.execute(
-            "select public.settle_market(market_id => %s, outcome_id => %s)",
-            [market.first, winner],
+            QUERIES["settle_market"], {"market_id": market.first, "outcome_id": winner}
         ).fetchone()
         called = time.monotonic()
         conn.commit()
@@ -129,7 +132,7 @@ def side_effects_after(url: str) -> dict[str, float]:
     with psycopg.connect(url, autocommit=True, application_name="bench side effects") as conn:
         while True:
             started = time.monotonic()
-            row = conn.execute("select app.work_side_effect()").fetchone()
+            row = conn.execute(QUERIES["work_side_effect"]).fetchone()
             assert row is not None
             if row[0] is None:
                 return timings
