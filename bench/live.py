@@ -24,7 +24,7 @@ explains what the numbers include.
 
 This module is the command: its options and the run. The parts are bench/node.py (the node and
 its CPU), live_sockets.py, live_latency.py, live_throughput.py, live_measure.py (the two in
-order) and live_report.py (the tables), with bench.run's server and environment.
+order) and live_report.py (the tables), with the server.py and environment.py bench.run uses.
 """
 
 from __future__ import annotations

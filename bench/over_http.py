@@ -22,7 +22,7 @@ the clients, the node and the database spent per request. bench/README.md explai
 
 This module is the command: its options and the run. The parts are bench/over_http_scenarios.py
 (the runs through the API), over_http_report.py (the tables), bench/node.py and bench/loadgen.py,
-with bench.run's server, in-database runs and checks.
+with the server.py, in_database.py and checks.py bench.run uses.
 """
 
 from __future__ import annotations
