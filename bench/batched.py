@@ -24,16 +24,14 @@ from typing import Any
 import psycopg
 
 from bench.fixtures import MarketRange, count_wagers, user_claims, user_id
+from bench.sql_files import statements
 from wagerbase.database import Conn, Database
 from wagerbase.limits import Lanes
 from wagerbase.money_calls import MoneyCall, MoneyCalls
 from wagerbase.placements import DEFAULT_MOST, Placement, Placements
 
 SESSION_PREFIX = "00000000-0000-0000-0001-"
-_PLACE = (
-    "select public.place_wager(market_id => %(market_id)s, outcome_id => %(outcome_id)s,"
-    " stake => %(stake)s, idempotency_key => %(idempotency_key)s)::text as result"
-)
+QUERIES = statements("batched.sql")
 
 
 @dataclass
@@ -62,13 +60,7 @@ def session_id(n: int) -> str:
 def open_sessions(url: str, users: int) -> None:
     """A live session for every bench user (each request's session is checked)."""
     with psycopg.connect(url) as conn:
-        conn.execute(
-            "insert into app.sessions (id, user_id)"
-            " select (%s || lpad(n::text, 12, '0'))::uuid,"
-            " ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid"
-            " from generate_series(1, %s) as n on conflict do nothing",
-            [SESSION_PREFIX, users],
-        )
+        conn.execute(QUERIES["open_sessions"], {"prefix": SESSION_PREFIX, "users": users})
 
 
 def _claims(n: int) -> dict[str, Any]:
@@ -100,7 +92,7 @@ async def _run(
             }
 
             async def single(conn: Conn, params: dict[str, Any] = params) -> str:
-                row = await (await conn.execute(_PLACE, params)).fetchone()
+                row = await (await conn.execute(QUERIES["place_wager"], params)).fetchone()
                 assert row is not None
                 return str(row["result"])
 

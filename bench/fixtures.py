@@ -17,9 +17,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bench.sql_files import statements
 from wagerbase.tokens import Tokens
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+QUERIES = statements("fixtures.sql")
 
 ADMIN_ID = "00000000-0000-0000-0001-000000000001"
 # A wallet balance no benchmark exhausts: 10,000,000.00 (initial_balance, in minor units).
@@ -47,10 +49,7 @@ ADMIN_CLAIMS: dict[str, Any] = {
 
 def act_as(conn: Connection, claims: dict[str, Any]) -> None:
     """For the rest of the current transaction, act as the caller these claims describe."""
-    conn.execute(
-        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-        [claims["role"], json.dumps(claims)],
-    )
+    conn.execute(QUERIES["act_as"], {"role": claims["role"], "claims": json.dumps(claims)})
 
 
 @dataclass(frozen=True)
@@ -86,66 +85,22 @@ class MarketRange:
 
 def create_users(conn: Connection, users: int) -> None:
     """Users 1..users and an admin, as sign-up makes them (auth.users and app.profiles rows)."""
-    conn.execute(
-        """
-        insert into auth.users (id, email, raw_app_meta_data)
-        select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid,
-               'bench' || n || '@example.test',
-               '{"provider": "email", "providers": ["email"]}'
-        from generate_series(1, %s) as n
-        """,
-        [users],
-    )
-    conn.execute(
-        """
-        insert into app.profiles (user_id, username)
-        select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid,
-               'bench_' || lpad(n::text, 6, '0')
-        from generate_series(1, %s) as n
-        """,
-        [users],
-    )
-    conn.execute(
-        """
-        insert into auth.users (id, email, raw_app_meta_data)
-        values (%s, 'bench-admin@example.test',
-                '{"provider": "email", "providers": ["email"], "role": "admin"}');
-        """,
-        [ADMIN_ID],
-    )
-    conn.execute(
-        "insert into app.profiles (user_id, username) values (%s, 'bench_admin')", [ADMIN_ID]
-    )
+    conn.execute(QUERIES["create_users"], {"users": users})
+    conn.execute(QUERIES["create_profiles"], {"users": users})
+    conn.execute(QUERIES["create_admin"], {"admin_id": ADMIN_ID})
+    conn.execute(QUERIES["create_admin_profile"], {"admin_id": ADMIN_ID})
     conn.commit()
 
 
 def create_wallets(conn: Connection, users: int) -> int:
     """Each user's wallet, opened by the user's first call (public.get_wallet), funded with the
     configured initial balance, raised beforehand to WALLET_BALANCE. Returns the total funded."""
-    conn.execute("update app.config set initial_balance = %s", [WALLET_BALANCE])
+    conn.execute(QUERIES["set_initial_balance"], {"balance": WALLET_BALANCE})
     conn.commit()
-    conn.execute("select set_config('bench.users', %s, true)", [str(users)])
-    conn.execute(
-        """
-        do $wallets$
-        declare
-            v_users integer := current_setting('bench.users')::integer;
-        begin
-            perform set_config('role', 'authenticated', true);
-            for v_n in 1 .. v_users loop
-                perform set_config('request.jwt.claims', json_build_object(
-                    'sub', '00000000-0000-0000-0000-' || lpad(v_n::text, 12, '0'),
-                    'role', 'authenticated', 'aud', 'authenticated')::text, true);
-                perform public.get_wallet();
-            end loop;
-        end
-        $wallets$
-        """
-    )
+    conn.execute(QUERIES["set_users"], {"users": str(users)})
+    conn.execute(QUERIES["open_wallets"])
     conn.commit()
-    row = conn.execute(
-        "select count(*), coalesce(sum(balance), 0) from app.accounts where kind = 'user'"
-    ).fetchone()
+    row = conn.execute(QUERIES["wallets"]).fetchone()
     assert row is not None
     if row[0] != users:
         raise RuntimeError(f"expected {users} wallets, found {row[0]}")
@@ -157,20 +112,7 @@ def sign_in(conn: Connection, users: int, secret: str) -> list[str]:
     one: a session started with app._start_session (with a refresh token nobody will use), and a
     token signed with `secret`, the API node's. No password is checked, and so no sign-in is
     counted against the limits per address (docs/api.md, "Limits on signing in")."""
-    rows = conn.execute(
-        """
-        select s.session_id, app._start_session(s.user_id, s.session_id, s.refresh_hash)
-        from (
-            select n,
-                   ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid as user_id,
-                   gen_random_uuid() as session_id,
-                   md5(gen_random_uuid()::text) as refresh_hash
-            from generate_series(1, %s) as n
-        ) as s
-        order by s.n
-        """,
-        [users],
-    ).fetchall()
+    rows = conn.execute(QUERIES["start_sessions"], {"users": users}).fetchall()
     conn.commit()
     tokens = Tokens(secret)
     return [tokens.access_token(user, session)[0] for session, user in rows]
@@ -189,20 +131,17 @@ def create_markets(
     statement (so their ids, and their outcomes' ids, are consecutive)."""
     labels = [f"Outcome {position + 1}" for position in range(outcomes)]
     act_as(conn, ADMIN_CLAIMS)
-    rows = conn.execute(
-        """
-        select (public.create_market(
-                    title => %s || ' ' || i, outcomes => %s, kind => %s, options => %s
-                ) ->> 'id')::bigint
-        from generate_series(1, %s) as i
-        """,
-        [title, Jsonb(labels), kind, Jsonb(options or {}), count],
-    ).fetchall()
+    params = {
+        "title": title,
+        "labels": Jsonb(labels),
+        "kind": kind,
+        "options": Jsonb(options or {}),
+        "count": count,
+    }
+    rows = conn.execute(QUERIES["create_markets"], params).fetchall()
     conn.commit()
     ids = sorted(int(row[0]) for row in rows)
-    first_outcome = conn.execute(
-        "select min(id) from app.outcomes where market_id = %s", [ids[0]]
-    ).fetchone()
+    first_outcome = conn.execute(QUERIES["first_outcome"], {"market_id": ids[0]}).fetchone()
     assert first_outcome is not None
     markets = MarketRange(kind, ids[0], count, int(first_outcome[0]), outcomes)
     check_layout(conn, markets)
@@ -212,14 +151,7 @@ def create_markets(
 def check_layout(conn: Connection, markets: MarketRange) -> None:
     """Refuse to go on unless the ids are laid out as the pgbench script computes them."""
     rows = conn.execute(
-        """
-        select m.id, o.id, o.position
-        from app.markets as m
-        inner join app.outcomes as o on o.market_id = m.id
-        where m.id between %s and %s
-        order by m.id, o.position
-        """,
-        [markets.first, markets.last],
+        QUERIES["layout"], {"first": markets.first, "last": markets.last}
     ).fetchall()
     expected = [
         (
@@ -240,60 +172,11 @@ def check_layout(conn: Connection, markets: MarketRange) -> None:
 def count_wagers(conn: Connection, markets: MarketRange) -> tuple[int, int]:
     """Wagers on these markets: all of them, and the accepted ones."""
     row = conn.execute(
-        """
-        select count(*), count(*) filter (where approval = 'accepted')
-        from app.wagers where market_id between %s and %s
-        """,
-        [markets.first, markets.last],
+        QUERIES["count_wagers"], {"first": markets.first, "last": markets.last}
     ).fetchone()
     conn.commit()
     assert row is not None
     return int(row[0]), int(row[1])
-
-
-# Places wagers number bench.first .. bench.first + bench.count - 1 on one market in one batch
-# of the engine's batched placement (app._place_wagers, what server.place_wagers runs for the API's
-# batches): each wager decided as its own call of place_wager would have been, by the same rules,
-# and written set-based. Wager i is user 1 + (i * 7919) % users (7919 is prime, so the users take
-# turns) on the outcome ((i % 7) * outcomes) / 7: with three outcomes 3/7, 2/7 and 2/7 of the
-# wagers, with two 3/7 and 4/7. i % 7 and i % users vary independently, so every user wins some
-# wagers and loses others. A wager refused fails the load (none should be).
-_LOAD_CHUNK = """
-do $load$
-declare
-    v_first bigint := current_setting('bench.first')::bigint;
-    v_count bigint := current_setting('bench.count')::bigint;
-    v_market bigint := current_setting('bench.market_id')::bigint;
-    v_outcome_first bigint := current_setting('bench.outcome_first')::bigint;
-    v_outcomes integer := current_setting('bench.outcomes')::integer;
-    v_users integer := current_setting('bench.users')::integer;
-    v_stake bigint := current_setting('bench.stake')::bigint;
-    v_refused jsonb;
-begin
-    select a.answer into v_refused
-    from jsonb_array_elements(app._place_wagers(v_market, (
-        select jsonb_agg(jsonb_build_object(
-                'user_id', w.user_id,
-                'claims', jsonb_build_object(
-                    'sub', w.user_id, 'role', 'authenticated', 'aud', 'authenticated'),
-                'outcome_id', v_outcome_first + ((w.i % 7) * v_outcomes) / 7,
-                'stake', v_stake
-            ) order by w.i)
-        from (
-            -- i is a bigint: past wager 271,183 its product with 7919 overflows an integer
-            select g.i, ('00000000-0000-0000-0000-'
-                    || lpad((1 + (g.i * 7919) % v_users)::text, 12, '0'))::uuid as user_id
-            from generate_series(v_first, v_first + v_count - 1) as g (i)
-        ) as w
-    ))) as a (answer)
-    where not a.answer ? 'result'
-    limit 1;
-    if v_refused is not null then
-        raise exception 'a wager of the loader was refused: %', v_refused;
-    end if;
-end
-$load$
-"""
 
 
 def load_wagers(
@@ -308,7 +191,8 @@ def load_wagers(
 ) -> float:
     """Place `wagers` wagers on one market through the engine's batched placement, `chunk` per
     transaction and batch (short transactions: one that updates the same market row thousands of
-    times slows itself down on the row's growing chain of versions). Returns the seconds it took."""
+    times slows itself down on the row's growing chain of versions): fixtures.sql's load_chunk says
+    which user places which wager on which outcome. Returns the seconds it took."""
     assert market.count == 1
     started = time.monotonic()
     done = 0
@@ -325,8 +209,8 @@ def load_wagers(
             "bench.stake": stake,
         }
         for name, value in settings.items():
-            conn.execute("select set_config(%s, %s, true)", [name, str(value)])
-        conn.execute(_LOAD_CHUNK)
+            conn.execute(QUERIES["set_setting"], {"name": name, "value": str(value)})
+        conn.execute(QUERIES["load_chunk"])
         conn.commit()
         done += size
         now = time.monotonic()

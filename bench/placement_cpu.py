@@ -23,9 +23,11 @@ from typing import Any
 import psycopg
 
 from bench import fixtures
-from bench import run as bench_run
+from bench.server import create_database, migrated, server
+from bench.sql_files import statements
 
 WARM_UP = 300
+QUERIES = statements("placement_cpu.sql")
 # places wagers first .. first + size - 1
 Place = Callable[[int, int], None]
 
@@ -64,10 +66,7 @@ def single(conn: psycopg.Connection[Any], markets: fixtures.MarketRange, users: 
         for i in range(first, first + size):
             user, market, outcome = wager(markets, users, i)
             fixtures.act_as(conn, fixtures.user_claims(user))
-            conn.execute(
-                "select public.place_wager(market_id => %s, outcome_id => %s, stake => 100)",
-                [market, outcome],
-            )
+            conn.execute(QUERIES["place_wager"], {"market_id": market, "outcome_id": outcome})
             conn.commit()
 
     return place
@@ -85,7 +84,7 @@ def batched(conn: psycopg.Connection[Any], markets: fixtures.MarketRange, users:
                 {"user_id": claims["sub"], "claims": claims, "outcome_id": outcome, "stake": 100}
             )
         row = conn.execute(
-            "select app._place_wagers(%s, %s::jsonb)", [market, json.dumps(wagers)]
+            QUERIES["place_wagers"], {"market_id": market, "wagers": json.dumps(wagers)}
         ).fetchone()
         assert row is not None and all("result" in answer for answer in row[0]), row
         conn.commit()
@@ -102,9 +101,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="bettors (1000)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
-    with bench_run.server(False) as srv:
-        url = bench_run.create_database(srv, "placement_cpu")
-        bench_run.migrated(url, args.root)
+    with server(False) as srv:
+        url = create_database(srv, "placement_cpu")
+        migrated(url, args.root)
         with psycopg.connect(url) as conn:
             fixtures.create_users(conn, args.users)
             fixtures.create_wallets(conn, args.users)

@@ -32,7 +32,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from wagerbase.database import Conn, Database
 from wagerbase.errors import ApiError
 from wagerbase.hashing import Busy, Hashing, for_worker
+from wagerbase.sql_files import statements
 from wagerbase.tokens import Claims, Tokens
+
+QUERIES = statements(__package__, "accounts.sql")
 
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
@@ -120,7 +123,7 @@ def _signed_in(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: s
     return SignedIn(user, session_id, access, expires_at, refresh)
 
 
-async def _one(conn: Conn, query: str, params: list[Any]) -> dict[str, Any]:
+async def _one(conn: Conn, query: str, params: dict[str, Any]) -> dict[str, Any]:
     row = await (await conn.execute(query, params)).fetchone()
     assert row is not None
     return row
@@ -152,16 +155,14 @@ class Accounts:
         refresh = secrets.token_urlsafe(32)
         row = await _one(
             conn,
-            "select server.start_session(%s, %s, %s) as user",
-            [user_id, session_id, digest(refresh)],
+            QUERIES["start_session"],
+            {"user_id": user_id, "session_id": session_id, "refresh_digest": digest(refresh)},
         )
         return _signed_in(self.tokens, row["user"], session_id, refresh)
 
     async def _within_limit(self, conn: Conn, action: Action, address: str) -> None:
         """Count the attempt against the address's limit; 429 when it is over it."""
-        row = await _one(
-            conn, "select server.check_rate_limit(%s, %s::inet) as wait", [action, address]
-        )
+        row = await _one(conn, QUERIES["check_rate_limit"], {"action": action, "address": address})
         if row["wait"] > 0:
             raise self._over_address_limit(action, row["wait"])
 
@@ -199,8 +200,8 @@ class Accounts:
             async with self.db.as_server() as conn:
                 row = await _one(
                     conn,
-                    "select server.create_user(%s, %s, %s) as id",
-                    [email, username, password_hash],
+                    QUERIES["create_user"],
+                    {"email": email, "username": username, "password_hash": password_hash},
                 )
                 return await self._open_session(conn, str(row["id"]))
         except psycopg.Error as exc:
@@ -223,8 +224,8 @@ class Accounts:
         async with self.db.as_server() as conn:
             found = await _one(
                 conn,
-                "select * from server.begin_sign_in(%s::inet, %s, %s)",
-                [address, identifier, self.sign_in_limit],
+                QUERIES["begin_sign_in"],
+                {"address": address, "identifier": identifier, "limit": self.sign_in_limit},
             )
         if found["limited_by"] == "address":
             raise self._over_address_limit("sign_in", found["retry_after"])
@@ -258,8 +259,8 @@ class Accounts:
             await self._within_limit(conn, "refresh", address)
             row = await _one(
                 conn,
-                "select server.refresh_session(%s, %s) as result",
-                [digest(refresh_token), digest(new_refresh)],
+                QUERIES["refresh_session"],
+                {"refresh_digest": digest(refresh_token), "new_digest": digest(new_refresh)},
             )
         result = row["result"]
         if result["status"] == "refresh_token_already_used":
@@ -275,10 +276,14 @@ class Accounts:
         session is live. Refusals: user_not_found, session_not_found (403, as GoTrue)."""
         try:
             async with self.db.as_server() as conn:
-                await conn.execute("select server.check_session(%s::jsonb)", [json.dumps(claims)])
+                await conn.execute(QUERIES["check_session"], {"claims": json.dumps(claims)})
                 await conn.execute(
-                    "select server.end_sessions(%s, %s, %s)",
-                    [claims["sub"], claims.get("session_id"), scope],
+                    QUERIES["end_sessions"],
+                    {
+                        "user_id": claims["sub"],
+                        "session_id": claims.get("session_id"),
+                        "scope": scope,
+                    },
                 )
         except psycopg.Error as exc:
             refused = _session_refusal(exc)
@@ -293,7 +298,8 @@ class Accounts:
             return
         async with self.db.as_server() as conn:
             await conn.execute(
-                "select server.end_sessions(%s, %s, 'local')", [claims["sub"], session_id]
+                QUERIES["end_sessions"],
+                {"user_id": claims["sub"], "session_id": session_id, "scope": "local"},
             )
 
     async def user_json(self, claims: Claims) -> dict[str, Any]:
@@ -303,8 +309,8 @@ class Accounts:
             async with self.db.as_server() as conn:
                 row = await _one(
                     conn,
-                    "select server.check_session(%s::jsonb), server.user_json(%s) as user",
-                    [json.dumps(claims), claims["sub"]],
+                    QUERIES["user_json"],
+                    {"claims": json.dumps(claims), "user_id": claims["sub"]},
                 )
         except psycopg.Error as exc:
             refused = _session_refusal(exc)

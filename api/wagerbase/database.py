@@ -31,7 +31,8 @@ finishes the statement (a commit completes, an open transaction rolls back), and
 is discarded. A read-only transaction (`as_caller(read_only=True)`) is the exception: it commits
 nothing, so its statement is cancelled for real (a read whose client went away, http/common.py)
 and the connection goes back to the pool. The private step of psycopg this replaces, and the
-pool's reconnect delay (every half second after a failover), are in library_patches.py.
+pool's reconnect delay (every half second after a failover), are in
+library_patches/psycopg_connections.py.
 
 The connection string may name several hosts; every connection gets `conninfo.for_component`'s
 defaults (keepalives, a connect timeout, `target_session_attrs=read-write` for several hosts).
@@ -61,18 +62,14 @@ from wagerbase.admission import Lane
 from wagerbase.conninfo import for_component
 from wagerbase.errors import STATEMENT_TIMEOUT, StatementTimeout
 from wagerbase.limits import Lanes
+from wagerbase.sql_files import statements
 from wagerbase.tokens import Claims
 
 Conn = AsyncConnection[dict[str, Any]]
 
 log = logging.getLogger("wagerbase.database")
 
-# the start of every request run as a caller: the token's session checked (rpc/06_sessions.sql),
-# then the claims, limits and role set (rpc/04_requests.sql); answers the statement_timeout
-_BEGIN = (
-    "select server.check_session(%s::jsonb),"
-    " server.begin_request(%s, %s, %s, %s, %s, %s) as statement_timeout"
-)
+QUERIES = statements(__package__, "database.sql")
 
 # Session settings of every connection of the node (pooled or not): its own statements (sign-up,
 # sign-in, the schema cache...) stop after SERVER_STATEMENT_TIMEOUT, and a statement still running
@@ -80,10 +77,6 @@ _BEGIN = (
 # running on. A caller's transaction replaces the timeout with its role's (server.begin_request).
 SERVER_STATEMENT_TIMEOUT = "10s"
 CLIENT_CHECK_INTERVAL = "1s"
-_SESSION = (
-    "select pg_catalog.set_config('statement_timeout', %s, false),"
-    " pg_catalog.set_config('client_connection_check_interval', %s, false)"
-)
 
 POOL_MAX_LIFETIME_SECONDS = 30 * 60.0
 RECHECK_AFTER_SECONDS = 1.0
@@ -115,7 +108,10 @@ def _naming_the_limit(exc: psycopg.errors.QueryCanceled, role: str, limit: str) 
 
 
 async def _configure(conn: Conn) -> None:
-    await conn.execute(_SESSION, [SERVER_STATEMENT_TIMEOUT, CLIENT_CHECK_INTERVAL])
+    await conn.execute(
+        QUERIES["session_settings"],
+        {"statement_timeout": SERVER_STATEMENT_TIMEOUT, "check_interval": CLIENT_CHECK_INTERVAL},
+    )
 
 
 async def _limit_set_by(begun: AsyncCursor[dict[str, Any]] | None) -> str:
@@ -187,7 +183,16 @@ async def caller_transaction(
                 await conn.execute(prelude[0], prelude[1])
             text = json.dumps(claims)
             begun = await conn.execute(
-                _BEGIN, [text, role, text, method, path, read_only, function]
+                QUERIES["begin_request"],
+                {
+                    "claims_json": text,
+                    "role": role,
+                    "claims": text,
+                    "method": method,
+                    "path": path,
+                    "read_only": read_only,
+                    "function": function,
+                },
             )
             yield conn
     except psycopg.errors.QueryCanceled as exc:

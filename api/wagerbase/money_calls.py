@@ -54,33 +54,41 @@ the `wagerbase.money` logger, and counted in `Counters` (shown by /health):
 call); `resolution` is replayed, executed, resolved (the surface cannot tell which), refused (the
 engine refused the call issued again: nothing happened), unresolved (503 naming the key),
 no_key (503 saying what to check) or abandoned (still unresolved when the node stopped).
+
+This module runs the calls and resolves their unknown outcomes; money_call.py says what a call
+and a batch are, money_attempt.py runs one attempt and says how far it got, money_records.py
+holds the counters and writes the log lines.
 """
 
 import asyncio
 import contextlib
-import json
-import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict, dataclass
-from typing import Any, Generic, Literal, TypeVar
+from dataclasses import asdict
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
+from wagerbase import money_attempt
 from wagerbase.database import Conn, Database, caller_transaction
 from wagerbase.errors import OutcomeUnknown
-from wagerbase.tokens import Claims
+from wagerbase.money_attempt import Lost, sever
+from wagerbase.money_call import Batch, KeySource, MoneyCall, idempotency_key
+from wagerbase.money_records import Counters, log_detached, log_detached_end, log_outcome
 
-log = logging.getLogger("wagerbase.money")
+__all__ = [
+    "DEFAULT_DRAIN_SECONDS",
+    "DEFAULT_WINDOW_SECONDS",
+    "Batch",
+    "Counters",
+    "KeySource",
+    "MoneyCall",
+    "MoneyCalls",
+    "idempotency_key",
+]
 
 T = TypeVar("T")
-KeySource = Literal["client", "server", "none"]
-Phase = Literal["connect", "begin", "call", "commit", "sync_rep"]
 
 DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_DRAIN_SECONDS = 30.0
@@ -95,156 +103,6 @@ AGAIN = frozenset({"40001", "40P01", "55P03", "57014"})
 # The caller is refused before the call is looked at (session_ended, unknown_user: the request's
 # first statement, server.check_session): while resolving, that settles nothing.
 WHO_REFUSED = "PT401"
-# The server ends a connection with these (shutdown, crash, not accepting connections yet).
-ENDED = frozenset({"57P01", "57P02", "57P03"})
-# Before the call issued again: a bound on lock waits (the key may still be held by the first
-# call's server process).
-_RESOLVING = "select set_config('lock_timeout', %s, true)"
-# Before COMMIT: no statement_timeout, which would cancel a commit's wait for a synchronous
-# standby, and no lock_timeout, which would refuse a commit that waits for a lock at commit
-# time (a deferred constraint's, or a NOTIFY some extension sends)
-_NO_TIMEOUT_AT_COMMIT = (
-    "select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)"
-)
-
-
-def _log_detached_end(answer: "asyncio.Future[Any]") -> None:
-    """How a call whose request went away ended: nobody awaits it any more, so its error (a
-    refusal, say) is read here rather than left to asyncio's 'never retrieved' warning."""
-    if answer.cancelled():
-        return
-    error = answer.exception()
-    log.warning(
-        json.dumps(
-            {
-                "event": "money_call_detached_end",
-                "task": answer.get_name() if isinstance(answer, asyncio.Task) else "batched",
-                "outcome": "answered" if error is None else type(error).__name__,
-            }
-        )
-    )
-
-
-def idempotency_key(given: str | None) -> tuple[str, KeySource]:
-    """The key of a call: the client's, or a new one (`wb-` and a random UUID)."""
-    if given is None:
-        return f"wb-{uuid.uuid4()}", "server"
-    return given, "client"
-
-
-def _nothing_to_tell(_: Any) -> bool | None:
-    return None
-
-
-@dataclass(frozen=True)
-class MoneyCall(Generic[T]):
-    """One call: `run` executes it on a connection inside the caller's transaction (the same
-    way each time it is issued) and returns what the surface shapes its answer from."""
-
-    function: str
-    claims: Claims
-    run: Callable[[Conn], Awaitable[T]]
-    key: str | None = None
-    key_source: KeySource = "none"
-    check: str = "read what the call changes"  # without a key: what to check before again
-    method: str = "POST"
-    path: str = ""
-    # True when a result is a replay of a committed call, False when it ran now, None unknown
-    replayed: Callable[[T], bool | None] = _nothing_to_tell
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Several money calls decided in one transaction that the node runs as itself (a batch of
-    placements on one market, placements.py): `begin` opens it on a connection of the money
-    lane, `run` makes the one call and gives one answer per call, in order: its result, or the
-    refusal (a psycopg error) its caller gets. Each call of `calls` is how that caller's own
-    call is issued again, with its key, when the batch's outcome is unknown."""
-
-    function: str
-    calls: Sequence[MoneyCall[Any]]
-    begin: Callable[[Conn], AbstractAsyncContextManager[Any]]
-    run: Callable[[Conn], Awaitable[list[Any]]]
-
-
-@dataclass
-class Counters:
-    """What this node saw since it started (the `money_calls` object of /health)."""
-
-    calls: int = 0  # calls that change state
-    unknown_outcomes: int = 0  # connection lost during COMMIT, or the sync-rep wait cancelled
-    sync_rep_cancelled: int = 0  # of those: the "canceling wait for synchronous ..." WARNING
-    interrupted_before_commit: int = 0  # connection lost before COMMIT was sent
-    resolved_replayed: int = 0  # issued again with its key: it had committed
-    resolved_executed: int = 0  # issued again with its key: it had not, and ran once
-    resolved_refused: int = 0  # issued again with its key: refused by the engine
-    unresolved: int = 0  # 503 naming the key: no database within the window
-    unresolved_without_key: int = 0  # 503 saying what to check: a call without a key
-    detached: int = 0  # the client left (or the request was cancelled); the call ran on
-    abandoned: int = 0  # still running when the node stopped: closed, never cancelled
-    batches: int = 0  # transactions that decided several calls at once (placements.py)
-    batched: int = 0  # calls decided in those
-
-
-@dataclass
-class _Progress:
-    """How far one attempt got, and whether the server said its sync-rep wait was cancelled."""
-
-    phase: Phase = "connect"
-    sync_rep_cancelled: bool = False
-
-    def notice(self, diag: psycopg.errors.Diagnostic) -> None:
-        primary = diag.message_primary or ""
-        detail = diag.message_detail or ""
-        if "synchronous replication" in primary or "committed locally" in detail:
-            self.sync_rep_cancelled = True
-
-
-class _Lost(Exception):
-    """The attempt's connection failed in `phase` (or, for sync_rep, the commit's wait for the
-    standby was cancelled)."""
-
-    def __init__(self, phase: Phase, cause: BaseException | None) -> None:
-        super().__init__(phase)
-        self.phase: Phase = phase
-        self.cause = cause
-        self.calls = 1  # the calls the lost transaction decided: more than 1 for a batch
-
-    @property
-    def unknown(self) -> bool:
-        return self.phase in ("commit", "sync_rep")
-
-    def describe(self) -> str:
-        if self.cause is None:
-            return "canceling wait for synchronous replication"
-        text = " ".join(str(self.cause).split())
-        return f"{type(self.cause).__name__}: {text}"[:300]
-
-
-def _connection_lost(exc: BaseException, conn: Conn | None) -> bool:
-    """True when `exc` says the connection failed, rather than the database refusing the call."""
-    if isinstance(exc, PoolTimeout):
-        return True
-    if conn is not None and (conn.closed or conn.broken):
-        return True
-    if not isinstance(exc, psycopg.Error):
-        return isinstance(exc, OSError)
-    state = exc.sqlstate
-    if state is None:
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    return state.startswith("08") or state in ENDED
-
-
-def _sever(conn: Conn) -> None:
-    """Shut the connection's socket: the statement it waits for ends with a lost connection on
-    this side, and the server finishes it (a commit completes). No CancelRequest is sent."""
-    with contextlib.suppress(OSError, psycopg.Error):
-        fd = conn.pgconn.socket
-        sock = socket.socket(fileno=os.dup(fd))
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        finally:
-            sock.close()
 
 
 class MoneyCalls:
@@ -300,18 +158,8 @@ class MoneyCalls:
             return await asyncio.shield(answer)
         except asyncio.CancelledError:
             self.counters.detached += 1
-            log.warning(
-                json.dumps(
-                    {
-                        "event": "money_call_detached",
-                        "function": call.function,
-                        "idempotency_key": call.key,
-                        "path": call.path,
-                        "user_id": call.claims.get("sub"),
-                    }
-                )
-            )
-            answer.add_done_callback(_log_detached_end)
+            log_detached(call)
+            answer.add_done_callback(log_detached_end)
             raise
 
     async def drain(self, timeout: float = DEFAULT_DRAIN_SECONDS) -> None:
@@ -325,7 +173,7 @@ class MoneyCalls:
         for task in pending:
             conn = self._connections.get(task)
             if conn is not None:
-                _sever(conn)
+                sever(conn)
         if pending:
             await asyncio.wait(pending, timeout=5)
 
@@ -335,7 +183,7 @@ class MoneyCalls:
         started = time.monotonic()
         try:
             return await self._attempt(call, resolving=False, remaining=self.window)
-        except _Lost as lost:
+        except Lost as lost:
             if lost.phase == "sync_rep":
                 self.counters.sync_rep_cancelled += 1
             if lost.unknown:
@@ -349,20 +197,20 @@ class MoneyCalls:
                 raise lost.cause from None
             if call.key is None:
                 self.counters.unresolved_without_key += 1
-                self._log(call, lost, "no_key", 0, started)
+                log_outcome(call, lost, "no_key", 0, started)
                 raise self._unknown(call) from None
             return await self._resolve(call, lost, started)
 
     async def _settle_batch(self, batch: Batch) -> list[Any]:
         started = time.monotonic()
         try:
-            return await self._transaction(
+            return await money_attempt.transaction(
                 self._node_connection(),
                 batch.begin,
                 batch.run,
                 pipelined=True,
             )
-        except _Lost as lost:
+        except Lost as lost:
             calls = lost.calls = len(batch.calls)
             if lost.phase == "sync_rep":
                 self.counters.sync_rep_cancelled += calls
@@ -384,7 +232,7 @@ class MoneyCalls:
             # was done, for any of its callers
             return [exc] * len(batch.calls)
 
-    async def _resolve(self, call: MoneyCall[T], lost: _Lost, started: float) -> T:
+    async def _resolve(self, call: MoneyCall[T], lost: Lost, started: float) -> T:
         """Issue the call again with the same key until it answers or the window passes."""
         deadline = time.monotonic() + self.window
         attempts = 0
@@ -393,7 +241,7 @@ class MoneyCalls:
             attempts += 1
             try:
                 result = await self._attempt(call, resolving=True, remaining=remaining)
-            except _Lost as again:
+            except Lost as again:
                 if again.phase == "sync_rep":
                     self.counters.sync_rep_cancelled += 1
             except psycopg.Error as exc:
@@ -403,7 +251,7 @@ class MoneyCalls:
                     break
                 if exc.sqlstate not in AGAIN:
                     self.counters.resolved_refused += 1
-                    self._log(call, lost, "refused", attempts, started)
+                    log_outcome(call, lost, "refused", attempts, started)
                     raise
             else:
                 replayed = call.replayed(result)
@@ -412,16 +260,16 @@ class MoneyCalls:
                 elif replayed is not None:
                     self.counters.resolved_executed += 1
                 resolution = {True: "replayed", False: "executed", None: "resolved"}[replayed]
-                self._log(call, lost, resolution, attempts, started)
+                log_outcome(call, lost, resolution, attempts, started)
                 return result
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
         if self._stopping:
             self.counters.abandoned += 1
-            self._log(call, lost, "abandoned", attempts, started)
+            log_outcome(call, lost, "abandoned", attempts, started)
         else:
             self.counters.unresolved += 1
-            self._log(call, lost, "unresolved", attempts, started)
+            log_outcome(call, lost, "unresolved", attempts, started)
         raise self._unknown(call)
 
     @contextlib.asynccontextmanager
@@ -472,12 +320,11 @@ class MoneyCalls:
 
         async def prepare(conn: Conn) -> None:
             if resolving:
-                lock_timeout = f"{max(int(remaining * 1000), 100)}ms"
-                await conn.execute(_RESOLVING, [lock_timeout])
+                await money_attempt.bound_lock_waits(conn, remaining)
 
         # an attempt at resolving is not pipelined: its call goes only once the session check
         # has passed
-        return await self._transaction(
+        return await money_attempt.transaction(
             self._connection(call, resolving, remaining),
             begin,
             call.run,
@@ -485,78 +332,10 @@ class MoneyCalls:
             pipelined=not resolving,
         )
 
-    async def _transaction(
-        self,
-        connection: AbstractAsyncContextManager[Conn],
-        begin: Callable[[Conn], AbstractAsyncContextManager[Any]],
-        run: Callable[[Conn], Awaitable[T]],
-        prepare: Callable[[Conn], Awaitable[None]] | None = None,
-        *,
-        pipelined: bool,
-    ) -> T:
-        """One attempt: `run` in the transaction `begin` opens on `connection`, committed with no
-        timeout; raises _Lost with how far it got when the connection fails (or the commit's wait
-        for the standby was cancelled)."""
-        progress = _Progress()
-        try:
-            async with connection as conn:
-                conn.add_notice_handler(progress.notice)
-                try:
-                    progress.phase = "begin"
-                    # pipelined, BEGIN, the request's first statement and the call go in one
-                    # round trip, lifting the limits and COMMIT in another (psycopg sends what
-                    # is queued when a result is wanted, and at the pipeline's end)
-                    async with (
-                        conn.pipeline() if pipelined else contextlib.nullcontext(),
-                        begin(conn),
-                    ):
-                        if prepare is not None:
-                            await prepare(conn)
-                        progress.phase = "call"
-                        result = await run(conn)
-                        await conn.execute(_NO_TIMEOUT_AT_COMMIT)
-                        progress.phase = "commit"
-                except (psycopg.Error, OSError) as exc:
-                    # asked while the connection is still open: a resolving attempt's own one is
-                    # closed on the way out, and would make every refusal look like a lost one
-                    if _connection_lost(exc, conn):
-                        raise _Lost(progress.phase, exc) from exc
-                    raise
-                finally:
-                    conn.remove_notice_handler(progress.notice)
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            # no connection to be had (or none in time): nothing was sent
-            if isinstance(exc, TimeoutError) or _connection_lost(exc, None):
-                raise _Lost(progress.phase, exc) from exc
-            raise
-        if progress.sync_rep_cancelled:
-            raise _Lost("sync_rep", None)
-        return result
-
-    # --- answers and records ------------------------------------------------------------------
+    # --- answers ---------------------------------------------------------------------------------
 
     def _unknown(self, call: MoneyCall[Any]) -> OutcomeUnknown:
         return OutcomeUnknown(call.function, call.key, call.check, self.retry_after)
-
-    def _log(
-        self, call: MoneyCall[Any], lost: _Lost, resolution: str, attempts: int, started: float
-    ) -> None:
-        line = {
-            "event": "unknown_outcome" if lost.unknown else "interrupted_before_commit",
-            "function": call.function,
-            "idempotency_key": call.key,
-            "key_source": call.key_source,
-            "phase": lost.phase,
-            "cause": lost.describe(),
-            "resolution": resolution,
-            "attempts": attempts,
-            "ms": round((time.monotonic() - started) * 1000, 1),
-            "user_id": call.claims.get("sub"),
-            "path": call.path,
-            "batch": lost.calls,
-        }
-        settled = resolution in ("replayed", "executed", "resolved", "refused")
-        log.log(logging.WARNING if settled else logging.ERROR, json.dumps(line))
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self.counters)

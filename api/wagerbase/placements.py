@@ -37,20 +37,15 @@ from psycopg.pq import DiagnosticField
 from wagerbase.database import Conn
 from wagerbase.errors import too_busy
 from wagerbase.money_calls import Batch, MoneyCall, MoneyCalls
+from wagerbase.sql_files import statements
 
 T = TypeVar("T")
 
 DEFAULT_MOST = 64  # wagers per batch at most (WAGERBASE_BATCH_MOST)
 QUEUED_PER_BATCH = 4  # placements that may wait per market: this many batches' worth
 
-# The batch, run by the node as itself under its callers' role's limits (statement_timeout,
-# lock_timeout: server.apply_role_settings), one answer per wager in order.
-_LIMITS = "select server.apply_role_settings('authenticated', 'place_wager')"
-_BATCH = """
-select w.place, w.result::text as result, w.sqlstate, w.message, w.detail, w.hint
-from server.place_wagers(%(market_id)s, %(wagers)s::jsonb) as w
-order by w.place
-"""
+# a batch's statements: its callers' role's limits, then the batch, one answer per wager in order
+QUERIES = statements(__package__, "placements.sql")
 
 
 @dataclass(frozen=True)
@@ -172,11 +167,12 @@ class Placements:
         @contextlib.asynccontextmanager
         async def begin(conn: Conn) -> AsyncIterator[Conn]:
             async with conn.transaction():
-                await conn.execute(_LIMITS)
+                await conn.execute(QUERIES["role_limits"])
                 yield conn
 
         async def run(conn: Conn) -> list[Any]:
-            cursor = await conn.execute(_BATCH, {"market_id": market, "wagers": json.dumps(wagers)})
+            params = {"market_id": market, "wagers": json.dumps(wagers)}
+            cursor = await conn.execute(QUERIES["place_wagers"], params)
             rows = await cursor.fetchall()
             answers: list[Any] = []
             for w, row in zip(taken, rows, strict=True):

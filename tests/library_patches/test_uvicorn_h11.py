@@ -1,4 +1,4 @@
-"""uvicorn's h11 protocol (library_patches.py, section 3): the code ExtensibleH11Protocol extends is
+"""uvicorn's h11 protocol (library_patches, section 3): the code ExtensibleH11Protocol extends is
 the code it was written for, every hook it overrides is checked, the guard refuses a protocol that
 changed, and uvicorn calls each extension point (deadlines on a request being received)."""
 
@@ -37,7 +37,7 @@ def test_the_uvicorn_code_the_protocol_extends_is_the_one_it_was_written_for(
     owner: type, name: str
 ) -> None:
     assert digest(owner, name) == KNOWN[owner, name], (
-        f"uvicorn's {owner.__name__}.{name} changed: check wagerbase/library_patches.py "
+        f"uvicorn's {owner.__name__}.{name} changed: check wagerbase/library_patches/ "
         "(ExtensibleH11Protocol) and slow_clients.py against it"
     )
 

@@ -1,4 +1,4 @@
-"""uvicorn serving (library_patches.py, section 6): each connection's protocol is made with the
+"""uvicorn serving (library_patches, section 6): each connection's protocol is made with the
 factory given as `http`, a server says whether it started, and workers that fail to start stop
 the supervisor, which says so; the guard refuses a uvicorn that changed."""
 

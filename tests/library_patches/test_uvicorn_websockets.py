@@ -1,4 +1,4 @@
-"""uvicorn's WebSocket protocol and websockets' frames (library_patches.py, sections 4 and 5): the
+"""uvicorn's WebSocket protocol and websockets' frames (library_patches, sections 4 and 5): the
 code a Wire stands in for is the code it was written for and a uvicorn WebSocket is found behind
 its protocol's send; a text frame's bytes made once are the frame the connection itself would
 write, and never shared where permessage-deflate keeps its context; each guard refuses a library
@@ -43,7 +43,7 @@ KNOWN_WEBSOCKET = {
 def test_the_uvicorn_code_a_wire_stands_in_for_is_the_one_it_was_written_for(name: str) -> None:
     assert digest(WebSocketsSansIOProtocol, name) == KNOWN_WEBSOCKET[name], (
         f"uvicorn's WebSocketsSansIOProtocol.{name} changed: check "
-        "wagerbase/library_patches.py (UvicornWebSocket) and live/wire.py against it"
+        "wagerbase/library_patches/ (UvicornWebSocket) and live/wire.py against it"
     )
 
 

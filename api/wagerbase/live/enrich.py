@@ -5,9 +5,10 @@ before fanning the message out."""
 
 from wagerbase.database import Database
 from wagerbase.live.hub import Enricher, Event
+from wagerbase.sql_files import statements
 from wagerbase.tokens import anon_claims
 
-_MARKET = "select to_jsonb(m) as market from public.markets as m where m.id = %s"
+QUERIES = statements(__package__, "enrich.sql")
 
 
 def market_details(db: Database) -> Enricher:
@@ -15,7 +16,8 @@ def market_details(db: Database) -> Enricher:
         if event.audience != "market" or event.type not in ("created", "opened"):
             return event
         async with db.as_caller(anon_claims(), read_only=True, lane="live") as conn:
-            row = await (await conn.execute(_MARKET, [event.payload.get("market_id")])).fetchone()
+            params = {"market_id": event.payload.get("market_id")}
+            row = await (await conn.execute(QUERIES["market"], params)).fetchone()
         if row is None:
             return event
         return Event(event.audience, {**event.payload, "market": row["market"]}, event.received_at)

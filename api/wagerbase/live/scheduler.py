@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 
 from wagerbase.conninfo import for_component
 from wagerbase.database import Connection
+from wagerbase.sql_files import statements
 
 log = logging.getLogger("wagerbase.scheduler")
 
@@ -45,8 +46,9 @@ DEFAULT_INTERVAL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 5.0
 WORKER_IDLE_SECONDS = 0.5  # how long the worker sleeps when no job is due
 STOP_SECONDS = 10.0  # how long stopping waits for a round in progress
-TICK = "select server.scheduler_tick() as tick"
-WORK = "select server.work_side_effect() as job"
+QUERIES = statements(__package__, "scheduler.sql")
+TICK = QUERIES["scheduler_tick"]
+WORK = QUERIES["work_side_effect"]
 
 
 def interval_from_environment() -> float:

@@ -34,6 +34,7 @@ import psycopg
 from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.live.hub import Event
+from wagerbase.sql_files import statements
 from wagerbase.surfaces.realtime.feed import ChangeFeed
 from wagerbase.tokens import Claims
 
@@ -60,9 +61,7 @@ def ended(payload: Mapping[str, Any]) -> str:
     return session_ended_reason(why if isinstance(why, str) else None)
 
 
-# one statement: auth.uid() raises unknown_user for a user who is gone; public.acts_as_admin()
-# is the engine's rule for an admin now (rpc/01_core.sql)
-_WHO = "select (select auth.uid())::text as user_id, public.acts_as_admin() as admin"
+QUERIES = statements(__package__, "who.sql")
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ async def who(db: Database | None, claims: Claims) -> Caller:
         raise Unavailable("no database")
     try:
         async with db.as_caller(claims, read_only=True, lane="live") as conn:
-            row = await (await conn.execute(_WHO)).fetchone()
+            row = await (await conn.execute(QUERIES["who"])).fetchone()
     except psycopg.Error as exc:  # PoolTimeout too
         refused = refusal(exc)
         if refused is not None:

@@ -22,7 +22,7 @@ Litestar) keeps it in the connection's scope (`RAW_SEND`). Anything else (Litest
 client, another WebSocket implementation) has no Wire, and its sockets use ASGI only. Every
 private part this relies on, of uvicorn's protocol (`UvicornWebSocket`) and of websockets (a
 connection's extensions, permessage-deflate's settings, `Frame.serialize`), is reached through
-library_patches.py, which refuses to load when they are gone;
+library_patches/uvicorn_websockets.py, which refuses to load when they are gone;
 tests/library_patches/test_uvicorn_websockets.py fails when they change.
 """
 
