@@ -2,6 +2,7 @@
 Forged and stale tokens, and password guessing against the sign-in limit: tests/attack."""
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import jwt
@@ -10,6 +11,7 @@ from supabase import Client, create_client
 from supabase_auth.errors import AuthApiError
 
 from tests.serving import Node
+from tests.support.gotrue import DATED, error_code
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_refresh_rotates_and_a_reused_token_ends_the_session(
         json={"refresh_token": first},
     )
     assert reused.status_code == 400
-    assert reused.json()["code"] == "refresh_token_already_used"
+    assert error_code(reused) == "refresh_token_already_used"
     # the theft ends the session: its newest token is dead too
     successor = httpx.post(
         f"{node.url}/auth/v1/token?grant_type=refresh_token",
@@ -90,7 +92,7 @@ def test_refresh_rotates_and_a_reused_token_ends_the_session(
         json={"refresh_token": refreshed.refresh_token},
     )
     assert successor.status_code == 400
-    assert successor.json()["code"] == "refresh_token_not_found"
+    assert error_code(successor) == "refresh_token_not_found"
 
 
 def test_sign_up_with_a_username_and_sign_in_with_it(
@@ -141,4 +143,42 @@ def test_logout_ends_the_session(client: Client, node: Node, unique: Callable[[s
 def test_sign_up_refuses_bad_input_with_a_400(node: Node, body: dict[str, object]) -> None:
     answer = httpx.post(f"{node.url}/auth/v1/signup", headers={"apikey": node.anon_key}, json=body)
     assert answer.status_code == 400, answer.text
-    assert answer.json()["code"] == "validation_failed"
+    assert error_code(answer) == "validation_failed"
+
+
+# GoTrue's error shapes and codes ------------------------------------------------------------------
+
+
+def _auth(node: Node, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
+    headers = {"apikey": node.anon_key, **kw.pop("headers", {})}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.request(method, f"{node.url}/auth/v1/{path}", headers=headers, **kw)
+
+
+def test_errors_take_the_shape_of_the_api_version_the_request_names(
+    node: Node, unique: Callable[[str], str]
+) -> None:
+    body = {"email": f"{unique('ida')}@example.test", "password": "wrong one 1"}
+    # without the header (curl): GoTrue's first shape, the status in `code`
+    plain = _auth(node, "POST", "token?grant_type=password", json=body)
+    assert plain.status_code == 400
+    assert plain.json() == {
+        "code": 400,
+        "error_code": "invalid_credentials",
+        "msg": "Invalid login credentials",
+    }
+    assert "x-supabase-api-version" not in plain.headers
+    # with it (both official clients): {code, message} and the header back
+    dated = _auth(node, "POST", "token?grant_type=password", json=body, headers=DATED)
+    assert dated.json() == {"code": "invalid_credentials", "message": "Invalid login credentials"}
+    assert dated.headers["x-supabase-api-version"] == "2024-01-01"
+    # a date GoTrue cannot read is its first version
+    odd = _auth(
+        node,
+        "POST",
+        "token?grant_type=password",
+        json=body,
+        headers={"X-Supabase-Api-Version": "soon"},
+    )
+    assert odd.json()["error_code"] == "invalid_credentials"

@@ -44,7 +44,9 @@ class User(msgspec.Struct):
 
 
 class AuthError(msgspec.Struct):
-    """GoTrue's error body (API version 2024-01-01)."""
+    """GoTrue's error body for a request that names API version 2024-01-01 (the header
+    X-Supabase-Api-Version, which supabase-js and supabase-py send); without it GoTrue's first
+    shape, {code: <HTTP status>, error_code, msg}."""
 
     code: str
     message: str
