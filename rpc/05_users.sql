@@ -1,18 +1,68 @@
 -- Users: the rows behind sign-up and the admin role. Not granted to any client role: the server
--- (the `wagerbase` command now, the sign-up endpoint later) calls these with its own role.
--- Passwords arrive already hashed (argon2, in Python); SQL never sees one in clear.
+-- (the `wagerbase` command, GoTrue's endpoints through schema `server`) calls these with its own
+-- role. Passwords arrive already hashed (argon2, in Python); SQL never sees one in clear.
 
--- _create_user(email, username, password_hash, app_metadata): a new user and its profile.
--- Email and username are both optional but one is required; both are unique, case-insensitively.
--- An email needs an @ and a username cannot have one (nor be as long as a user id), so a name
--- given to _find_user can never match two users.
--- app_metadata is the server's to set (sign-up never passes a role).
--- Raises: invalid_argument (neither given, bad username), user_exists.
+-- _valid_email(email): the email trimmed and lower-cased (null when empty or null), refused unless
+-- it looks like an address (an @, no spaces) of at most 255 characters, GoTrue's limit.
+-- Raises: invalid_argument (argument email).
+create or replace function app._valid_email(p_email text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_email text := pg_catalog.lower(nullif(pg_catalog.btrim(p_email), ''));
+begin
+    if v_email is not null
+        and (pg_catalog.length(v_email) > 255 or v_email !~ '^[^@[:space:]]+@[^@[:space:]]+$')
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email address'));
+    end if;
+    return v_email;
+end
+$$;
+
+-- _user_metadata(data): a user's user_metadata (auth.users.raw_user_meta_data) as it may be
+-- stored: a JSON object (null is {}) of at most 4,096 bytes as JSON text (it travels in every
+-- access token), without `username`: a username is the sign-in name, kept in app.profiles, and
+-- user_metadata shows it from there (app._user_json).
+-- Raises: invalid_argument (argument data).
+create or replace function app._user_metadata(p_data jsonb)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if p_data is null or p_data = 'null'::jsonb then
+        return '{}';
+    end if;
+    if pg_catalog.jsonb_typeof(p_data) <> 'object'
+        or pg_catalog.octet_length(p_data::text) > 4096
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'data', 'reason', 'a JSON object of at most 4096 bytes'));
+    end if;
+    return p_data - 'username';
+end
+$$;
+
+-- _create_user(email, username, password_hash, app_metadata, user_metadata): a new user and its
+-- profile. Email and username are both optional but one is required; both are unique,
+-- case-insensitively. An email needs an @ and a username cannot have one (nor be as long as a
+-- user id), so a name given to _find_user can never match two users.
+-- app_metadata is the server's to set (sign-up never passes a role); user_metadata is the user's
+-- own (GoTrue's `data`, app._user_metadata).
+-- Raises: invalid_argument (neither given, a bad email, username or user_metadata), user_exists.
+drop function if exists app._create_user(text, text, text, jsonb);
 create or replace function app._create_user(
     p_email text,
     p_username text,
     p_password_hash text,
-    p_app_metadata jsonb default '{}'
+    p_app_metadata jsonb default '{}',
+    p_user_metadata jsonb default '{}'
 )
 returns uuid
 language plpgsql
@@ -20,16 +70,13 @@ set search_path = ''
 as $$
 declare
     v_user uuid := gen_random_uuid();
-    v_email text := lower(nullif(btrim(p_email), ''));
+    v_email text := app._valid_email(p_email);
     v_username text := nullif(btrim(p_username), '');
+    v_metadata jsonb := app._user_metadata(p_user_metadata);
 begin
     if v_email is null and v_username is null then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'email', 'reason', 'an email or a username is required'));
-    end if;
-    if v_email is not null and v_email !~ '^[^@[:space:]]+@[^@[:space:]]+$' then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'email', 'reason', 'an email address'));
     end if;
     if v_username is not null and v_username !~ '^[A-Za-z0-9_.-]{3,32}$' then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
@@ -45,10 +92,11 @@ begin
             'email', v_email, 'username', v_username));
     end if;
 
-    insert into auth.users (id, email, encrypted_password, raw_app_meta_data)
+    insert into auth.users (id, email, encrypted_password, raw_app_meta_data, raw_user_meta_data)
     values (
         v_user, v_email, p_password_hash,
-        '{"provider": "email", "providers": ["email"]}'::jsonb || coalesce(p_app_metadata, '{}')
+        '{"provider": "email", "providers": ["email"]}'::jsonb || coalesce(p_app_metadata, '{}'),
+        v_metadata
     );
     if v_username is not null then
         insert into app.profiles (user_id, username) values (v_user, v_username);

@@ -6,7 +6,10 @@
 -- admin's). Passwords are checked in Python (argon2); refresh tokens arrive here as SHA-256
 -- digests only.
 
--- _user_json: the GoTrue `User` object of a user.
+-- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
+-- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
+-- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
+-- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -18,18 +21,36 @@ as $$
         'role', 'authenticated',
         'email', coalesce(u.email, ''),
         'phone', '',
-        'email_confirmed_at', u.created_at,
-        'confirmed_at', u.created_at,
+        'email_confirmed_at', case when u.email is not null then u.created_at end,
+        'confirmed_at', case when not u.is_anonymous then u.created_at end,
         'last_sign_in_at', u.last_sign_in_at,
         'app_metadata', u.raw_app_meta_data,
-        'user_metadata', u.raw_user_meta_data || case
+        'user_metadata', coalesce(u.raw_user_meta_data, '{}') || case
             when p.username is not null then pg_catalog.jsonb_build_object('username', p.username)
             else '{}'
         end,
-        'identities', '[]'::jsonb,
+        'identities', case
+            when u.is_anonymous then '[]'::jsonb
+            else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
+                'id', u.id::text,
+                'user_id', u.id,
+                'identity_data', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                    'sub', u.id::text,
+                    'email', u.email,
+                    'email_verified', u.email is not null,
+                    'phone_verified', false
+                )),
+                'provider', 'email',
+                'email', u.email,
+                'last_sign_in_at', u.last_sign_in_at,
+                'created_at', u.created_at,
+                'updated_at', u.updated_at
+            )))
+        end,
         'created_at', u.created_at,
         'updated_at', u.updated_at,
-        'is_anonymous', false
+        'is_anonymous', u.is_anonymous
     )
     from auth.users as u
     left join app.profiles as p on u.id = p.user_id

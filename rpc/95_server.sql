@@ -7,19 +7,21 @@
 -- doors and no table. Passwords arrive already hashed (argon2, in Python); refresh tokens as
 -- SHA-256 digests only.
 
--- create_user(email, username, password_hash): a new user and its profile, for sign-up (never an
--- admin: app_metadata is not an argument, so a node cannot set a role).
+-- create_user(email, username, password_hash, user_metadata): a new user and its profile, for
+-- sign-up (never an admin: app_metadata is not an argument, so a node cannot set a role);
+-- user_metadata is GoTrue's `data`, the user's own.
 -- Who: the API node. Changes: auth.users and app.profiles (app._create_user).
--- Raises: invalid_argument (neither given, a bad email or username), user_exists.
+-- Raises: invalid_argument (neither given, a bad email, username or user_metadata), user_exists.
+drop function if exists server.create_user(text, text, text);
 create or replace function server.create_user(
-    p_email text, p_username text, p_password_hash text
+    p_email text, p_username text, p_password_hash text, p_user_metadata jsonb default '{}'
 )
 returns uuid
 language sql
 security definer
 set search_path = ''
 as $$
-    select app._create_user(p_email, p_username, p_password_hash)
+    select app._create_user(p_email, p_username, p_password_hash, '{}', p_user_metadata)
 $$;
 
 -- start_session(user, session, token_hash): a new session with its first refresh token, for a

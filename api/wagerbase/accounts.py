@@ -137,6 +137,45 @@ def _session_refusal(exc: psycopg.Error) -> ApiError | None:
     return None
 
 
+def _detail(exc: psycopg.Error) -> dict[str, Any]:
+    """The JSON object an engine refusal carries in its detail ({} when it has none)."""
+    try:
+        value = json.loads(exc.diag.message_detail or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def weak_password(password: str) -> ApiError | None:
+    """GoTrue's refusal of a password that is too short (422 weak_password, with its reasons),
+    or None."""
+    if len(password) >= MIN_PASSWORD:
+        return None
+    return ApiError(
+        status=422,
+        code="weak_password",
+        message=f"Password should be at least {MIN_PASSWORD} characters.",
+        details={"reasons": ["length"]},
+    )
+
+
+def invalid_input(exc: psycopg.Error) -> ApiError | None:
+    """GoTrue's 400 validation_failed, in words, for the engine's invalid_argument (a bad email,
+    username or user_metadata), or None for another error."""
+    if exc.diag.message_primary != "invalid_argument":
+        return None
+    detail = _detail(exc)
+    argument, reason = detail.get("argument", "argument"), str(detail.get("reason", "invalid"))
+    if argument == "email" and reason == "an email address":
+        message = "Unable to validate email address: invalid format"  # GoTrue's words
+    elif reason.endswith("is required"):
+        message = f"{reason[:1].upper()}{reason[1:]}."
+    else:
+        shown = "user_metadata (data)" if argument == "data" else argument
+        message = f"Invalid {shown}: {reason}."
+    return refusal(400, "validation_failed", message)
+
+
 @dataclass
 class Accounts:
     """One node's sign-ups, sign-ins and sessions."""
@@ -178,17 +217,20 @@ class Accounts:
             raise _busy(exc) from None
 
     async def sign_up(
-        self, *, address: str, email: str | None, username: str | None, password: str
+        self,
+        *,
+        address: str,
+        email: str | None,
+        username: str | None,
+        password: str,
+        data: dict[str, Any] | None = None,
     ) -> SignedIn:
-        """A new user (never an admin) and their first session. Refusals: weak_password,
-        validation_failed, over_request_rate_limit, user_already_exists."""
-        if len(password) < MIN_PASSWORD:
-            raise ApiError(
-                status=422,
-                code="weak_password",
-                message=f"Password should be at least {MIN_PASSWORD} characters.",
-                details={"reasons": ["length"]},
-            )
+        """A new user (never an admin) and their first session; `data` is their user_metadata.
+        Refusals: weak_password, validation_failed, over_request_rate_limit,
+        user_already_exists."""
+        weak = weak_password(password)
+        if weak is not None:
+            raise weak
         if not email and not username:
             raise refusal(400, "validation_failed", "An email or a username is required.")
         async with self.db.as_server() as conn:
@@ -199,17 +241,17 @@ class Accounts:
             async with self.db.as_server() as conn:
                 row = await _one(
                     conn,
-                    "select server.create_user(%s, %s, %s) as id",
-                    [email, username, password_hash],
+                    "select server.create_user(%s, %s, %s, %s::jsonb) as id",
+                    [email, username, password_hash, json.dumps(data or {})],
                 )
                 return await self._open_session(conn, str(row["id"]))
         except psycopg.Error as exc:
-            key = exc.diag.message_primary
-            if key == "user_exists":
+            if exc.diag.message_primary == "user_exists":
                 raise refusal(422, "user_already_exists", "User already registered") from exc
-            if key == "invalid_argument":
-                raise refusal(400, "validation_failed", exc.diag.message_detail or key) from exc
-            raise
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     async def sign_in(self, *, address: str, identifier: str, password: str) -> SignedIn:
         """A session for the user with this email or username and password, within the

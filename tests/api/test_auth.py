@@ -1,6 +1,9 @@
-"""/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges).
-Forged and stale tokens, and password guessing against the sign-in limit: tests/attack."""
+"""/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges), as
+GoTrue answers: sign-up keeps `data` as user_metadata and answers the email identity, errors carry
+GoTrue's codes in either of its shapes, in words. Forged and stale tokens, and password guessing
+against the sign-in limit: tests/attack."""
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +14,9 @@ from supabase import Client, create_client
 from supabase_auth.errors import AuthApiError
 
 from tests.serving import Node
-from tests.support.gotrue import DATED, error_code
+from tests.support.gotrue import DATED, error_code, error_message
+
+PASSWORD = "correct horse 1"
 
 
 @pytest.fixture
@@ -144,9 +149,10 @@ def test_sign_up_refuses_bad_input_with_a_400(node: Node, body: dict[str, object
     answer = httpx.post(f"{node.url}/auth/v1/signup", headers={"apikey": node.anon_key}, json=body)
     assert answer.status_code == 400, answer.text
     assert error_code(answer) == "validation_failed"
+    assert not error_message(answer).startswith("{"), answer.text  # words, never raw JSON
 
 
-# GoTrue's error shapes and codes ------------------------------------------------------------------
+# GoTrue's user: user_metadata and identities ------------------------------------------------------
 
 
 def _auth(node: Node, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
@@ -154,6 +160,58 @@ def _auth(node: Node, method: str, path: str, token: str | None = None, **kw: An
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return httpx.request(method, f"{node.url}/auth/v1/{path}", headers=headers, **kw)
+
+
+def test_sign_up_keeps_data_as_user_metadata_and_answers_the_email_identity(
+    client: Client, unique: Callable[[str], str]
+) -> None:
+    email = f"{unique('gus')}@example.test"
+    data = {"display_name": "Gus", "favourite": {"team": "Home", "since": 1999}, "tags": ["a"]}
+    up = client.auth.sign_up({"email": email, "password": PASSWORD, "options": {"data": data}})
+    assert up.user is not None and up.session is not None
+    assert up.user.user_metadata == data
+    # supabase-js's "identities.length === 0 means already registered" check works
+    assert up.user.identities is not None and len(up.user.identities) == 1
+    (identity,) = up.user.identities
+    assert (identity.provider, identity.id, identity.user_id) == ("email", up.user.id, up.user.id)
+    assert identity.identity_data == {
+        "sub": up.user.id,
+        "email": email,
+        "email_verified": True,
+        "phone_verified": False,
+    }
+    assert uuid.UUID(identity.identity_id) != uuid.UUID(up.user.id)
+    assert up.user.app_metadata == {"provider": "email", "providers": ["email"]}
+    assert up.user.is_anonymous is False
+    claims = jwt.decode(up.session.access_token, options={"verify_signature": False})
+    assert claims["user_metadata"] == data and claims["is_anonymous"] is False
+
+    fetched = client.auth.get_user()
+    assert fetched is not None
+    assert fetched.user.user_metadata == data
+    assert fetched.user.identities == up.user.identities
+    again = client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+    assert again.user is not None and again.user.user_metadata == data
+
+
+def test_user_metadata_is_a_bounded_json_object(node: Node, unique: Callable[[str], str]) -> None:
+    for data, words in (
+        ([1, 2], "data"),
+        ("text", "data"),
+        ({"blob": "x" * 5000}, "4096 bytes"),
+    ):
+        email = f"{unique('hal')}@example.test"
+        answer = _auth(
+            node, "POST", "signup", json={"email": email, "password": PASSWORD, "data": data}
+        )
+        assert (answer.status_code, error_code(answer)) == (400, "validation_failed"), data
+        assert words in error_message(answer), answer.text
+    # nothing was made: the email is free
+    free = _auth(node, "POST", "signup", json={"email": email, "password": PASSWORD})
+    assert free.status_code == 200, free.text
+
+
+# GoTrue's error shapes and codes ------------------------------------------------------------------
 
 
 def test_errors_take_the_shape_of_the_api_version_the_request_names(
@@ -182,3 +240,14 @@ def test_errors_take_the_shape_of_the_api_version_the_request_names(
         headers={"X-Supabase-Api-Version": "soon"},
     )
     assert odd.json()["error_code"] == "invalid_credentials"
+
+
+def test_an_invalid_email_is_refused_in_words(client: Client, node: Node) -> None:
+    with pytest.raises(AuthApiError) as refused:
+        client.auth.sign_up({"email": "not-an-email", "password": PASSWORD})
+    assert (refused.value.status, refused.value.code) == (400, "validation_failed")
+    assert refused.value.message == "Unable to validate email address: invalid format"
+    for email in ("two@at@example.test", "spa ce@example.test", f"{'x' * 250}@example.test"):
+        answer = _auth(node, "POST", "signup", json={"email": email, "password": PASSWORD})
+        assert (answer.status_code, error_code(answer)) == (400, "validation_failed"), email
+        assert error_message(answer).startswith("Unable to validate email address"), email

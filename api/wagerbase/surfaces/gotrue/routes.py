@@ -43,6 +43,7 @@ async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts)
             email=data.email,
             username=username,
             password=data.password,
+            data=data.data,
         )
     )
 

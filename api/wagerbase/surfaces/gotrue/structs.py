@@ -40,7 +40,7 @@ class User(msgspec.Struct):
     email_confirmed_at: str | None = None
     confirmed_at: str | None = None
     last_sign_in_at: str | None = None
-    identities: list[Any] = msgspec.field(default_factory=list)
+    identities: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class AuthError(msgspec.Struct):
