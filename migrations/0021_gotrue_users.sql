@@ -13,3 +13,12 @@ begin
     end if;
 end
 $anonymous$;
+
+-- A password change ends the user's other sessions (as GoTrue's), for this reason.
+alter table app.sessions drop constraint sessions_ended_reason_known;
+alter table app.sessions
+add constraint sessions_ended_reason_known check (
+    ended_reason in (
+        'signed_out', 'refresh_token_reused', 'revoked', 'user_deleted', 'password_changed'
+    )
+);

@@ -111,6 +111,92 @@ exception
 end
 $$;
 
+-- _update_user(user, session, email, password_hash, data): what GoTrue's PUT /auth/v1/user
+-- (supabase-js's updateUser) changes for the user of session `p_session`; a null argument changes
+-- nothing:
+--   email          the new email, stored at once: Wagerbase sends no mail, so there is no
+--                  confirmation to wait for (docs/api.md, "Changing the email");
+--   password_hash  the new password's hash (argon2, made in Python); the user's other sessions
+--                  end (reason password_changed), as GoTrue ends them;
+--   data           merged into user_metadata as GoTrue merges it: each key set, a key set to null
+--                  removed; `username` only as it is (it is the sign-in name).
+-- An anonymous user becomes a permanent one once they have an email (is_anonymous false,
+-- app_metadata.provider `email`); a password alone is refused them (GoTrue's rule).
+-- Returns the user's GoTrue JSON.
+-- Raises: unknown_user, invalid_argument (email not an address; data not an object, over 4096
+-- bytes, or a different username), user_exists (the email is another user's), anonymous_user
+-- (a password without an email).
+create or replace function app._update_user(
+    p_user uuid, p_session uuid, p_email text, p_password_hash text, p_data jsonb
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_user auth.users;
+    v_email text := app._valid_email(p_email);
+    v_username text;
+    v_metadata jsonb;
+    v_has_email boolean;
+begin
+    select * into v_user from auth.users as u
+    where u.id = p_user and u.deleted_at is null
+    for update;
+    if not found then
+        perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', p_user));
+    end if;
+    if p_data is not null and p_data <> 'null'::jsonb then
+        if pg_catalog.jsonb_typeof(p_data) <> 'object' then
+            perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                'argument', 'data', 'reason', 'a JSON object of at most 4096 bytes'));
+        end if;
+        select p.username into v_username from app.profiles as p where p.user_id = p_user;
+        if p_data ? 'username' and p_data -> 'username' is distinct from to_jsonb(v_username) then
+            perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                'argument', 'data', 'reason',
+                'username is the sign-in name; it cannot be changed here'));
+        end if;
+        v_metadata := app._user_metadata(
+            (coalesce(v_user.raw_user_meta_data, '{}') || p_data)
+            - array(select e.key from pg_catalog.jsonb_each(p_data) as e where e.value = 'null')
+        );
+    end if;
+    if v_email is not null and v_email is distinct from lower(v_user.email) and exists (
+        select 1 from auth.users as u where lower(u.email) = v_email and u.id <> p_user
+    ) then
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+    end if;
+    v_has_email := coalesce(v_email, v_user.email) is not null;
+    if p_password_hash is not null and v_user.is_anonymous and not v_has_email then
+        perform app._fail('anonymous_user', pg_catalog.jsonb_build_object(
+            'argument', 'password', 'reason', 'an anonymous user sets a password with an email'));
+    end if;
+
+    update auth.users as u
+    set email = coalesce(v_email, u.email),
+        encrypted_password = coalesce(p_password_hash, u.encrypted_password),
+        raw_user_meta_data = coalesce(v_metadata, u.raw_user_meta_data),
+        raw_app_meta_data = case
+            when u.is_anonymous and v_has_email
+                then u.raw_app_meta_data || '{"provider": "email", "providers": ["email"]}'
+            else u.raw_app_meta_data
+        end,
+        is_anonymous = u.is_anonymous and not v_has_email,
+        updated_at = now()
+    where u.id = p_user;
+    if p_password_hash is not null then
+        perform app._end_sessions(p_user, p_session, 'others', 'password_changed');
+    end if;
+    return app._user_json(p_user);
+exception
+    when unique_violation then
+        -- a concurrent sign-up or change took the email first
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+        return null;
+end
+$$;
+
 -- _find_user(name): the id of the user with this username, email or id; null when none.
 create or replace function app._find_user(p_name text)
 returns uuid

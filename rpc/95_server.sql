@@ -24,6 +24,54 @@ as $$
     select app._create_user(p_email, p_username, p_password_hash, '{}', p_user_metadata)
 $$;
 
+-- current_password_hash(claims): the password hash of the token's user (null for an anonymous
+-- one), whose session must be live (server.check_session), so that a node can refuse a new
+-- password equal to the old one (GoTrue's same_password) before it hashes it.
+-- Who: the API node. Changes: nothing.
+-- Raises: those of server.check_session (unknown_user, session_ended), not_authenticated (claims
+-- that name no user).
+create or replace function server.current_password_hash(p_claims jsonb)
+returns text
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+    perform server.check_session(p_claims);
+    if p_claims ->> 'sub' is null then
+        perform app._fail('not_authenticated');
+    end if;
+    return (select u.encrypted_password from auth.users as u where u.id = (p_claims ->> 'sub')::uuid);
+end
+$$;
+
+-- update_user(claims, email, password_hash, data): GoTrue's PUT /auth/v1/user for the token's
+-- user, whose session must be live (server.check_session): a new email, a new password (the
+-- user's other sessions end) or user_metadata merged (app._update_user). Returns the user's
+-- GoTrue JSON.
+-- Who: the API node. Changes: auth.users, app.sessions (a password change).
+-- Raises: those of server.check_session (unknown_user, session_ended), not_authenticated (claims
+-- that name no user), those of app._update_user (invalid_argument, user_exists, anonymous_user).
+create or replace function server.update_user(
+    p_claims jsonb, p_email text, p_password_hash text, p_data jsonb
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    perform server.check_session(p_claims);
+    if p_claims ->> 'sub' is null then
+        perform app._fail('not_authenticated');
+    end if;
+    return app._update_user(
+        (p_claims ->> 'sub')::uuid, (p_claims ->> 'session_id')::uuid, p_email,
+        p_password_hash, p_data);
+end
+$$;
+
 -- start_session(user, session, token_hash): a new session with its first refresh token, for a
 -- user who just signed up or proved their password; returns the user's GoTrue JSON
 -- (app._start_session).

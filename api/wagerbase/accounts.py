@@ -134,6 +134,8 @@ def _session_refusal(exc: psycopg.Error) -> ApiError | None:
     if key == "session_ended":
         message = "Session from session_id claim in JWT does not exist"
         return refusal(403, "session_not_found", message)
+    if key == "not_authenticated":
+        return refusal(403, "bad_jwt", "invalid JWT: not a user's token")
     return None
 
 
@@ -350,6 +352,77 @@ class Accounts:
                 )
         except psycopg.Error as exc:
             refused = _session_refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        user: dict[str, Any] = row["user"]
+        return user
+
+    async def update_user(
+        self,
+        claims: Claims,
+        *,
+        address: str,
+        email: str | None,
+        password: str | None,
+        data: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """GoTrue's PUT /user for the token's user, whose session must be live: a new email
+        (stored at once), a new password (hashed here; the user's other sessions end) and
+        `data` merged into user_metadata, in one call of server.update_user. A new password is
+        first checked against the old one (GoTrue's same_password), and counts as a sign-in
+        against the address's limit: it costs two hashes. Returns the user's GoTrue JSON.
+        Refusals: weak_password, same_password, over_request_rate_limit, validation_failed,
+        email_exists, user_not_found, session_not_found."""
+        password_hash = None
+        try:
+            if password is not None:
+                weak = weak_password(password)
+                if weak is not None:
+                    raise weak
+                async with self.db.as_server() as conn:
+                    await self._within_limit(conn, "sign_in", address)
+                    row = await _one(
+                        conn,
+                        "select server.current_password_hash(%s::jsonb) as hash",
+                        [json.dumps(claims)],
+                    )
+                stored = row["hash"]
+                if stored:
+                    try:
+                        same = await self.hashing.run(lambda: _verify(stored, password))
+                    except Busy as exc:
+                        raise _busy(exc) from None
+                    if same:
+                        raise refusal(
+                            422,
+                            "same_password",
+                            "New password should be different from the old password.",
+                        )
+                password_hash = await self._hash(password)
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn,
+                    "select server.update_user(%s::jsonb, %s, %s, %s::jsonb) as user",
+                    [
+                        json.dumps(claims),
+                        email or None,
+                        password_hash,
+                        None if data is None else json.dumps(data),
+                    ],
+                )
+        except psycopg.Error as exc:
+            key = exc.diag.message_primary
+            if key == "user_exists":
+                message = "A user with this email address has already been registered"
+                raise refusal(422, "email_exists", message) from exc
+            if key == "anonymous_user":
+                message = (
+                    "Updating password of an anonymous user without an email or phone is not "
+                    "allowed"
+                )
+                raise refusal(422, "validation_failed", message) from exc
+            refused = _session_refusal(exc) or invalid_input(exc)
             if refused is None:
                 raise
             raise refused from exc

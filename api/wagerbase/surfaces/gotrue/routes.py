@@ -1,12 +1,12 @@
-"""/auth/v1's routes: sign-up, password sign-in and refresh (/token), get-user, logout, and their
-router. /signup and /token ignore the Authorization header, which the clients fill with a stale
-token (SUPABASE_COMPAT.md 2.1)."""
+"""/auth/v1's routes: sign-up, password sign-in and refresh (/token), get-user, update-user,
+logout, and their router. /signup and /token ignore the Authorization header, which the clients
+fill with a stale token (SUPABASE_COMPAT.md 2.1)."""
 
 from typing import Annotated, Any, Literal
 
 import msgspec
 import psycopg
-from litestar import Request, Router, get, post
+from litestar import Request, Router, get, post, put
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
@@ -21,6 +21,7 @@ from wagerbase.surfaces.gotrue.structs import (
     SignUp,
     TokenRequest,
     User,
+    UserUpdate,
     documented_errors,
     session,
 )
@@ -98,6 +99,29 @@ async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Toke
     return msgspec.convert(await auth.user_json(claims), User, strict=False)
 
 
+@put(
+    "/user",
+    summary="Change the signed-in user: email, password (ends their other sessions), user_metadata",
+    responses=documented_errors(400, 401, 403, 422, 429),
+)
+async def update_user(
+    request: Request[Any, Any, Any], data: UserUpdate, auth: Accounts, tokens: Tokens
+) -> User:
+    claims = _user_claims(request, tokens)
+    if data.app_metadata is not None:
+        raise accounts.refusal(403, "not_admin", "Updating app_metadata requires admin privileges")
+    if data.phone:
+        raise accounts.refusal(422, "phone_provider_disabled", "Phone numbers are not supported")
+    user = await auth.update_user(
+        claims,
+        address=client_address(request),
+        email=data.email,
+        password=data.password,
+        data=data.data,
+    )
+    return msgspec.convert(user, User, strict=False)
+
+
 @post(
     "/logout",
     status_code=204,
@@ -117,7 +141,7 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, logout],
+    route_handlers=[sign_up, token, get_user, update_user, logout],
     dependencies={
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),

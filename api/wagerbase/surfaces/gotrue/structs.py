@@ -18,6 +18,17 @@ class SignUp(msgspec.Struct):
     data: dict[str, Any] | None = None
 
 
+class UserUpdate(msgspec.Struct):
+    """supabase-js's updateUser: any of a new email, a new password, user_metadata to merge
+    (`data`). `app_metadata` is refused (an admin's); `phone` is not supported."""
+
+    email: str | None = None
+    password: str | None = None
+    data: dict[str, Any] | None = None
+    phone: str | None = None
+    app_metadata: dict[str, Any] | None = None
+
+
 class TokenRequest(msgspec.Struct):
     password: str | None = None
     email: str | None = None
