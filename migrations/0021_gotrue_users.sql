@@ -14,6 +14,16 @@ begin
 end
 $anonymous$;
 
+-- refresh_token_reuse_seconds: for how long after its first use a refresh token may be presented
+-- again and still refresh its session (GoTrue's GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL,
+-- 10 s): two tabs that refresh at once keep their user signed in; past it a reuse ends the
+-- session. Only the database owner changes it; the `settings` view shows it.
+alter table app.config
+add column refresh_token_reuse_seconds integer not null default 10,
+add constraint config_refresh_token_reuse_range check (
+    refresh_token_reuse_seconds between 0 and 3600
+);
+
 -- A password change ends the user's other sessions (as GoTrue's), for this reason.
 alter table app.sessions drop constraint sessions_ended_reason_known;
 alter table app.sessions

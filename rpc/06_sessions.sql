@@ -108,10 +108,15 @@ end
 $$;
 
 -- _refresh_session: use up refresh token `p_token_hash` and issue `p_new_hash` in its place.
+-- A token presented again within app.config.refresh_token_reuse_seconds (10) of its first use
+-- refreshes its session once more (another successor: two tabs that refresh at once, or a client
+-- that lost the answer, stay signed in, as with GoTrue's reuse interval); presented later, it
+-- ends the whole session (a stolen token).
 -- Returns {status: 'ok', user, session_id}, or {status: <GoTrue error code>} without raising,
 -- so that ending a session on token reuse is committed:
---   refresh_token_not_found     no such token, or its session was ended
---   refresh_token_already_used  the token was used before: the whole session ends now
+--   refresh_token_not_found     no such token, or its user was deleted
+--   session_not_found           the token's session ended (signed out, revoked, reused...)
+--   refresh_token_already_used  the token was used before the reuse interval: the session ends now
 --   user_not_found              the user was deleted
 create or replace function app._refresh_session(p_token_hash text, p_new_hash text)
 returns jsonb
@@ -129,9 +134,14 @@ begin
     end if;
     select * into v_session from app.sessions as s where s.id = v_token.session_id for update;
     if v_session.ended_at is not null then
-        return '{"status": "refresh_token_not_found"}';
+        return pg_catalog.jsonb_build_object('status', case v_session.ended_reason
+            when 'user_deleted' then 'refresh_token_not_found'
+            else 'session_not_found'
+        end);
     end if;
-    if v_token.used_at is not null then
+    if v_token.used_at is not null and now() > v_token.used_at + pg_catalog.make_interval(
+        secs => (select c.refresh_token_reuse_seconds from app.config as c)
+    ) then
         update app.sessions as s set ended_at = now(), ended_reason = 'refresh_token_reused'
         where s.id = v_session.id;
         return '{"status": "refresh_token_already_used"}';
@@ -141,7 +151,7 @@ begin
         return '{"status": "user_not_found"}';
     end if;
 
-    update app.refresh_tokens as t set used_at = now() where t.id = v_token.id;
+    update app.refresh_tokens as t set used_at = coalesce(t.used_at, now()) where t.id = v_token.id;
     insert into app.refresh_tokens (token_hash, session_id, user_id, parent_id)
     values (p_new_hash, v_session.id, v_token.user_id, v_token.id);
     update app.sessions as s set refreshed_at = now() where s.id = v_session.id;

@@ -294,9 +294,10 @@ class Accounts:
             return await self._open_session(conn, str(found["user_id"]))
 
     async def refresh(self, *, address: str, refresh_token: str) -> SignedIn:
-        """Use up a refresh token for a new session token pair, within the address's limit.
-        Refusals: over_request_rate_limit, refresh_token_already_used (which also ends the
-        session), refresh_token_not_found."""
+        """Use up a refresh token for a new session token pair, within the address's limit; a
+        token presented again within the reuse interval (10 s) refreshes again. Refusals:
+        over_request_rate_limit, refresh_token_already_used (past the interval; it also ends the
+        session), session_not_found (the session ended), refresh_token_not_found."""
         new_refresh = secrets.token_urlsafe(32)
         async with self.db.as_server() as conn:
             await self._within_limit(conn, "refresh", address)
@@ -308,6 +309,8 @@ class Accounts:
         result = row["result"]
         if result["status"] == "refresh_token_already_used":
             raise refusal(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+        if result["status"] == "session_not_found":  # GoTrue's words for a token without one
+            raise refusal(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
         if result["status"] != "ok":
             raise refusal(
                 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"

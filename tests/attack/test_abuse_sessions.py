@@ -21,7 +21,7 @@ import pytest
 from tests.api.betmarket_client import PASSWORD, User, admin, client
 from tests.attack.sockets import BetmarketSocket, Realtime, refused_join
 from tests.serving import Node
-from tests.support.gotrue import error_code
+from tests.support.gotrue import error_code, past_reuse_interval
 from wagerbase.live.realtime import UNKNOWN_USER
 from wagerbase.operations.cli import main
 
@@ -114,6 +114,7 @@ def end(
             http, node, "token?grant_type=refresh_token", refresh_token=victim.refresh_token
         )
         assert first.status_code == 200, first.text
+        past_reuse_interval(node.database_url, victim.refresh_token)  # not a second tab: later
         again = gotrue(
             http, node, "token?grant_type=refresh_token", refresh_token=victim.refresh_token
         )
