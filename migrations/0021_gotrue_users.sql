@@ -1,4 +1,6 @@
--- 0021: users as GoTrue keeps them, for supabase-js (issue 17). docs/api.md, "Auth".
+-- 0021: users as GoTrue keeps them, for supabase-js (issue 17): anonymous users and the setting
+-- that allows them, sessions that end because their user changed the password, and the
+-- refresh-token reuse interval. docs/api.md, "Auth".
 
 -- Anonymous users (supabase-js's signInAnonymously). Hosted Supabase's auth.users has this column
 -- (and owns the table); a plain PostgreSQL's (migration 0001) gets it here.
@@ -13,6 +15,11 @@ begin
     end if;
 end
 $anonymous$;
+
+-- anonymous_sign_ins: may a client sign in without an email or a password (off by default, as
+-- GoTrue's GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED); admins change it with update_settings, and
+-- the `settings` view shows it.
+alter table app.config add column anonymous_sign_ins boolean not null default false;
 
 -- refresh_token_reuse_seconds: for how long after its first use a refresh token may be presented
 -- again and still refresh its session (GoTrue's GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL,

@@ -111,6 +111,35 @@ exception
 end
 $$;
 
+-- _create_anonymous_user(user_metadata): a new anonymous user (supabase-js's signInAnonymously):
+-- no email, no username, no password, is_anonymous, app_metadata.provider `anonymous`, while
+-- app.config.anonymous_sign_ins is on. They are a bettor like any other but for withdrawals
+-- (public.withdraw refuses them: docs/api.md); updateUser({email, password}) makes them a
+-- permanent user (app._update_user).
+-- Raises: anonymous_sign_ins_disabled, invalid_argument (a bad user_metadata).
+create or replace function app._create_anonymous_user(p_user_metadata jsonb default '{}')
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_user uuid := gen_random_uuid();
+    v_metadata jsonb := app._user_metadata(p_user_metadata);
+begin
+    if not (select c.anonymous_sign_ins from app.config as c) then
+        perform app._fail('anonymous_sign_ins_disabled');
+    end if;
+    insert into auth.users (
+        id, email, encrypted_password, raw_app_meta_data, raw_user_meta_data, is_anonymous
+    )
+    values (
+        v_user, null, null, '{"provider": "anonymous", "providers": ["anonymous"]}', v_metadata,
+        true
+    );
+    return v_user;
+end
+$$;
+
 -- _update_user(user, session, email, password_hash, data): what GoTrue's PUT /auth/v1/user
 -- (supabase-js's updateUser) changes for the user of session `p_session`; a null argument changes
 -- nothing:

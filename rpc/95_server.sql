@@ -24,6 +24,19 @@ as $$
     select app._create_user(p_email, p_username, p_password_hash, '{}', p_user_metadata)
 $$;
 
+-- create_anonymous_user(user_metadata): a new anonymous user, for GoTrue's anonymous sign-in,
+-- while the setting anonymous_sign_ins is on (app._create_anonymous_user).
+-- Who: the API node. Changes: auth.users.
+-- Raises: anonymous_sign_ins_disabled, invalid_argument (a bad user_metadata).
+create or replace function server.create_anonymous_user(p_user_metadata jsonb)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._create_anonymous_user(p_user_metadata)
+$$;
+
 -- current_password_hash(claims): the password hash of the token's user (null for an anonymous
 -- one), whose session must be live (server.check_session), so that a node can refuse a new
 -- password equal to the old one (GoTrue's same_password) before it hashes it.

@@ -255,6 +255,30 @@ class Accounts:
                 raise
             raise refused from exc
 
+    async def sign_in_anonymously(self, *, address: str, data: dict[str, Any] | None) -> SignedIn:
+        """A new anonymous user and their first session (supabase-js's signInAnonymously), while
+        the setting anonymous_sign_ins is on, counted as a sign-up against the address's limit;
+        `data` is their user_metadata. No password, so no hash. Refusals:
+        anonymous_provider_disabled, validation_failed, over_request_rate_limit."""
+        try:
+            async with self.db.as_server() as conn:
+                await self._within_limit(conn, "sign_up", address)
+                row = await _one(
+                    conn,
+                    "select server.create_anonymous_user(%s::jsonb) as id",
+                    [json.dumps(data or {})],
+                )
+                return await self._open_session(conn, str(row["id"]))
+        except psycopg.Error as exc:
+            if exc.diag.message_primary == "anonymous_sign_ins_disabled":
+                raise refusal(
+                    422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled"
+                ) from exc
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+
     async def sign_in(self, *, address: str, identifier: str, password: str) -> SignedIn:
         """A session for the user with this email or username and password, within the
         address's limit and `sign_in_limit` attempts a minute per name. Refusals:

@@ -1,11 +1,12 @@
 """/auth/v1 driven by the official, unmodified supabase client (and raw HTTP for the edges), as
 GoTrue answers: sign-up keeps `data` as user_metadata and answers the email identity, updateUser
 changes the email, the password and user_metadata, errors carry GoTrue's codes in either of its
-shapes, in words, a refresh token may be presented again within the reuse interval. Forged and
-stale tokens, and password guessing against the sign-in limit: tests/attack."""
+shapes, a refresh token may be presented again within the reuse interval, anonymous sign-ins
+follow their setting. Forged and stale tokens, and password guessing against the sign-in limit:
+tests/attack."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -255,6 +256,25 @@ def test_an_invalid_email_is_refused_in_words(client: Client, node: Node) -> Non
         assert error_message(answer).startswith("Unable to validate email address"), email
 
 
+def test_sign_up_refusals_carry_gotrue_codes(client: Client, node: Node) -> None:
+    with pytest.raises(AuthWeakPasswordError) as weak:
+        client.auth.sign_up({"email": "weak@example.test", "password": "short"})
+    assert (weak.value.status, weak.value.code, weak.value.reasons) == (
+        422,
+        "weak_password",
+        ["length"],
+    )
+    refusals = [
+        ({"email": "nopass@example.test"}, 422, "validation_failed"),
+        ({"email": "nopass@example.test", "password": ""}, 422, "validation_failed"),
+        ({"phone": "+15555550100", "password": PASSWORD}, 422, "phone_provider_disabled"),
+        ({"password": PASSWORD}, 400, "validation_failed"),
+    ]
+    for body, status, code in refusals:
+        answer = _auth(node, "POST", "signup", json=body, headers=DATED)
+        assert (answer.status_code, answer.json()["code"]) == (status, code), body
+
+
 # updateUser ---------------------------------------------------------------------------------------
 
 
@@ -413,3 +433,84 @@ def test_a_refresh_token_presented_again_within_10_s_refreshes_the_same_session(
     late = _auth(node, "POST", "token?grant_type=refresh_token", json={"refresh_token": token})
     assert (late.status_code, error_code(late)) == (400, "refresh_token_already_used")
     assert _auth(node, "GET", "user", first.json()["access_token"]).status_code == 403
+
+
+# anonymous sign-ins -------------------------------------------------------------------------------
+
+
+def _set_anonymous_sign_ins(node: Node, on: bool) -> None:
+    answer = httpx.post(
+        f"{node.url}/rest/v1/rpc/update_settings",
+        headers={"apikey": node.anon_key, "Authorization": f"Bearer {node.service_key}"},
+        json={"settings": {"anonymous_sign_ins": on}},
+    )
+    assert answer.status_code == 200 and answer.json()["anonymous_sign_ins"] is on, answer.text
+
+
+@pytest.fixture
+def anonymous_sign_ins(node: Node) -> Iterator[None]:
+    """Anonymous sign-ins on (the service role's update_settings), off again afterwards."""
+    _set_anonymous_sign_ins(node, True)
+    try:
+        yield
+    finally:
+        _set_anonymous_sign_ins(node, False)
+
+
+def test_anonymous_sign_ins_are_off_by_default(client: Client, node: Node) -> None:
+    shown = httpx.get(
+        f"{node.url}/rest/v1/settings?select=anonymous_sign_ins,refresh_token_reuse_seconds",
+        headers={"apikey": node.anon_key},
+    )
+    assert shown.json() == [{"anonymous_sign_ins": False, "refresh_token_reuse_seconds": 10}]
+    with pytest.raises(AuthApiError) as off:
+        client.auth.sign_in_anonymously()
+    assert (off.value.status, off.value.code) == (422, "anonymous_provider_disabled")
+    assert off.value.message == "Anonymous sign-ins are disabled"
+
+
+@pytest.mark.usefixtures("anonymous_sign_ins")
+def test_an_anonymous_user_signs_in_and_converts_with_an_email_and_a_password(
+    client: Client, node: Node, unique: Callable[[str], str]
+) -> None:
+    signed_in = client.auth.sign_in_anonymously({"options": {"data": {"nick": "guest"}}})
+    assert signed_in.user is not None and signed_in.session is not None
+    user = signed_in.user
+    assert user.is_anonymous is True and user.identities == [] and user.email == ""
+    assert user.user_metadata == {"nick": "guest"}
+    assert user.app_metadata == {"provider": "anonymous", "providers": ["anonymous"]}
+    claims = jwt.decode(signed_in.session.access_token, options={"verify_signature": False})
+    assert claims["is_anonymous"] is True and claims["role"] == "authenticated"
+    assert claims["amr"][0]["method"] == "anonymous"
+    fetched = client.auth.get_user()
+    assert fetched is not None and fetched.user.is_anonymous is True
+
+    # a password alone is refused (GoTrue's rule), then an email and a password convert them
+    with pytest.raises(AuthApiError) as alone:
+        client.auth.update_user({"password": "my own now 3"})
+    assert (alone.value.status, alone.value.code) == (422, "validation_failed")
+    email = f"{unique('conv')}@example.test"
+    converted = client.auth.update_user({"email": email, "password": "my own now 3"})
+    assert converted.user.is_anonymous is False and converted.user.email == email
+    assert converted.user.identities is not None and len(converted.user.identities) == 1
+    assert converted.user.app_metadata["provider"] == "email"
+    assert converted.user.user_metadata == {"nick": "guest"}
+    assert converted.user.id == user.id
+    again = create_client(node.url, node.anon_key)
+    session = again.auth.sign_in_with_password({"email": email, "password": "my own now 3"})
+    assert session.user is not None and session.user.id == user.id
+    assert session.session is not None
+    claims = jwt.decode(session.session.access_token, options={"verify_signature": False})
+    assert claims["is_anonymous"] is False
+
+
+@pytest.mark.usefixtures("anonymous_sign_ins")
+def test_anonymous_sign_ins_count_as_sign_ups_and_take_bounded_data(node: Node) -> None:
+    big = _auth(node, "POST", "signup", json={"data": {"blob": "z" * 5000}}, headers=DATED)
+    assert (big.status_code, big.json()["code"]) == (400, "validation_failed")
+    listed = _auth(node, "POST", "signup", json={"data": [1]}, headers=DATED)
+    assert (listed.status_code, listed.json()["code"]) == (400, "validation_failed")
+    answer = _auth(node, "POST", "signup", json={})  # the bare body signInAnonymously sends
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["user"]["is_anonymous"] is True
+    assert answer.json()["user"]["user_metadata"] == {}

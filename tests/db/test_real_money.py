@@ -20,6 +20,7 @@ PLAY_MONEY = {
     "max_withdrawal": 1000000,
     "self_service_deposits": True,
     "withdrawals_require_approval": False,
+    "anonymous_sign_ins": False,
 }
 REAL_MONEY = {
     "initial_balance": 0,
@@ -31,7 +32,7 @@ REAL_MONEY = {
 def settings(conn: Connection) -> dict[str, Any]:
     row = conn.execute(
         "select initial_balance, max_deposit, max_withdrawal, self_service_deposits,"
-        " withdrawals_require_approval from app.config"
+        " withdrawals_require_approval, anonymous_sign_ins from app.config"
     ).fetchone()
     assert row is not None
     return dict(zip(PLAY_MONEY, row, strict=True))
@@ -110,6 +111,7 @@ def test_update_settings_refuses_unknown_keys_and_wrong_values_and_changes_nothi
         ({"max_withdrawal": 10**15 + 1}, "max_withdrawal"),
         ({"self_service_deposits": "false"}, "self_service_deposits"),
         ({"withdrawals_require_approval": 1}, "withdrawals_require_approval"),
+        ({"anonymous_sign_ins": "true"}, "anonymous_sign_ins"),
         ({}, "settings"),
         ([{"initial_balance": 0}], "settings"),
         (Jsonb("real-money"), "settings"),  # a JSON string, not an object

@@ -1,6 +1,6 @@
-"""/auth/v1's routes: sign-up, password sign-in and refresh (/token), get-user, update-user,
-logout, and their router. /signup and /token ignore the Authorization header, which the clients
-fill with a stale token (SUPABASE_COMPAT.md 2.1)."""
+"""/auth/v1's routes: sign-up (and anonymous sign-in), password sign-in and refresh (/token),
+get-user, update-user, logout, and their router. /signup and /token ignore the Authorization
+header, which the clients fill with a stale token (SUPABASE_COMPAT.md 2.1)."""
 
 from typing import Annotated, Any, Literal
 
@@ -31,16 +31,23 @@ from wagerbase.tokens import Claims, TokenError, Tokens
 @post(
     "/signup",
     status_code=200,
-    summary="Sign up with an email or a username",
+    summary="Sign up with an email or a username, or sign in anonymously (no email, no password)",
     responses=documented_errors(400, 422, 429),
 )
 async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts) -> Session:
+    address = client_address(request)
+    if data.phone:
+        raise accounts.refusal(422, "phone_provider_disabled", "Phone signups are disabled")
     username = data.username or (data.data or {}).get("username")
     if username is not None and not isinstance(username, str):
         raise accounts.refusal(400, "validation_failed", "username must be a string")
+    if not data.email and username is None and data.password is None:
+        return session(await auth.sign_in_anonymously(address=address, data=data.data))
+    if not data.password:
+        raise accounts.refusal(422, "validation_failed", "Signup requires a valid password")
     return session(
         await auth.sign_up(
-            address=client_address(request),
+            address=address,
             email=data.email,
             username=username,
             password=data.password,

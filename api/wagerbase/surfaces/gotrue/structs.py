@@ -11,7 +11,10 @@ from wagerbase.tokens import ACCESS_TOKEN_SECONDS
 
 
 class SignUp(msgspec.Struct):
-    password: str
+    """A sign-up: an email or a username with a password; with none of the four, an anonymous
+    sign-in (supabase-js's signInAnonymously). `data` becomes user_metadata."""
+
+    password: str | None = None
     email: str | None = None
     username: str | None = None
     phone: str | None = None
