@@ -49,6 +49,18 @@ begin
 end
 $$;
 
+-- _merged_metadata(current, changes): `changes` merged into the metadata object `current` as GoTrue
+-- merges user_metadata and app_metadata: each key of `changes` set, a key set to null removed.
+create or replace function app._merged_metadata(p_current jsonb, p_changes jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select (coalesce(p_current, '{}') || p_changes)
+        - array(select e.key from pg_catalog.jsonb_each(p_changes) as e where e.value = 'null')
+$$;
+
 -- _create_user(email, username, password_hash, app_metadata, user_metadata): a new user and its
 -- profile. Email and username are both optional but one is required; both are unique,
 -- case-insensitively. An email needs an @ and a username cannot have one (nor be as long as a
@@ -186,10 +198,7 @@ begin
                 'argument', 'data', 'reason',
                 'username is the sign-in name; it cannot be changed here'));
         end if;
-        v_metadata := app._user_metadata(
-            (coalesce(v_user.raw_user_meta_data, '{}') || p_data)
-            - array(select e.key from pg_catalog.jsonb_each(p_data) as e where e.value = 'null')
-        );
+        v_metadata := app._user_metadata(app._merged_metadata(v_user.raw_user_meta_data, p_data));
     end if;
     if v_email is not null and v_email is distinct from lower(v_user.email) and exists (
         select 1 from auth.users as u where lower(u.email) = v_email and u.id <> p_user
@@ -223,6 +232,154 @@ exception
         -- a concurrent sign-up or change took the email first
         perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
         return null;
+end
+$$;
+
+-- GoTrue's admin API (`/auth/v1/admin/users`, supabase-js's auth.admin), for a request with the
+-- service key: the API node checks the key and calls these through schema `server`. Each change
+-- is logged in app.admin_actions by the service role, with the user before and after.
+
+-- _admin_app_metadata(app_metadata): app_metadata as an admin may give it: a JSON object of at
+-- most 4,096 bytes as text (it travels in every access token), or null (no change).
+-- Raises: invalid_argument (argument app_metadata).
+create or replace function app._admin_app_metadata(p_app_metadata jsonb)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if p_app_metadata is null or p_app_metadata = 'null'::jsonb then
+        return null;
+    end if;
+    if pg_catalog.jsonb_typeof(p_app_metadata) <> 'object'
+        or pg_catalog.octet_length(p_app_metadata::text) > 4096
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'app_metadata', 'reason', 'a JSON object of at most 4096 bytes'));
+    end if;
+    return p_app_metadata;
+end
+$$;
+
+-- _admin_list_users(page, per_page): page `p_page` (from 1) of `p_per_page` (1 to 1000) users
+-- that are not deleted, newest first (GoTrue's order), as {users: [User...], total}.
+-- Raises: invalid_argument (a page below 1, a page size out of range).
+create or replace function app._admin_list_users(p_page integer, p_per_page integer)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if p_page is null or p_page < 1 or p_per_page is null or p_per_page not between 1 and 1000 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'page', 'reason', 'a page from 1, of 1 to 1000 users'));
+    end if;
+    return pg_catalog.jsonb_build_object(
+        'total', (select count(*) from auth.users as u where u.deleted_at is null),
+        'users', coalesce((
+            select pg_catalog.jsonb_agg(app._user_json(x.id) order by x.created_at desc, x.id desc)
+            from (
+                select u.id, u.created_at
+                from auth.users as u
+                where u.deleted_at is null
+                order by u.created_at desc, u.id desc
+                offset (p_page::bigint - 1) * p_per_page
+                limit p_per_page
+            ) as x
+        ), '[]'::jsonb));
+end
+$$;
+
+-- _admin_create_user(email, password_hash, user_metadata, app_metadata): a new user with an email
+-- (confirmed at once: no mail is sent), a password or none (then they cannot sign in until one is
+-- set), and the given metadata; app_metadata is merged into {provider: email, providers:
+-- [email]}, so `{"role": "admin"}` makes an admin. Logged (admin_create_user). Returns the User.
+-- Raises: invalid_argument (no email, a bad one, bad metadata), user_exists.
+create or replace function app._admin_create_user(
+    p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_email text := app._valid_email(p_email);
+    v_app_metadata jsonb := app._admin_app_metadata(p_app_metadata);
+    v_user uuid;
+    v_after jsonb;
+begin
+    if v_email is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email is required'));
+    end if;
+    v_user := app._create_user(v_email, null, p_password_hash, '{}', p_user_metadata);
+    if v_app_metadata is not null then
+        update auth.users as u
+        set raw_app_meta_data = app._merged_metadata(u.raw_app_meta_data, v_app_metadata)
+        where u.id = v_user;
+    end if;
+    v_after := app._user_json(v_user);
+    perform app._audit('admin_create_user', null, null, null, null, v_after, 'service_role');
+    return v_after;
+end
+$$;
+
+-- _admin_update_user(user, email, password_hash, user_metadata, app_metadata): an admin's change
+-- of a user: email, password and user_metadata as app._update_user changes them (a new password
+-- ends every session of the user, as GoTrue's admin update does), and app_metadata merged (so
+-- `{"role": "admin"}` promotes and `{"role": null}` demotes, at once for every admin check).
+-- Logged (admin_update_user). Returns the User.
+-- Raises: user_not_found, invalid_argument, user_exists, anonymous_user.
+create or replace function app._admin_update_user(
+    p_user uuid, p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_app_metadata jsonb := app._admin_app_metadata(p_app_metadata);
+    v_before jsonb := app._user_json(p_user);
+    v_after jsonb;
+begin
+    if v_before is null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('user_id', p_user));
+    end if;
+    perform app._update_user(p_user, null, p_email, p_password_hash, p_user_metadata);
+    if v_app_metadata is not null then
+        update auth.users as u
+        set raw_app_meta_data = app._merged_metadata(u.raw_app_meta_data, v_app_metadata),
+            updated_at = now()
+        where u.id = p_user;
+    end if;
+    v_after := app._user_json(p_user);
+    perform app._audit('admin_update_user', null, null, null, v_before, v_after, 'service_role');
+    return v_after;
+end
+$$;
+
+-- _admin_delete_user(user): delete a user softly (auth.users.deleted_at; wallets, wagers and the
+-- ledger name them, so the row stays): every session of theirs ends at once (migration 0014's
+-- trigger), their tokens are refused everywhere (unknown_user), they no longer sign in or show
+-- in the list; their email and username stay taken. Logged (admin_delete_user).
+-- Raises: user_not_found (no such user, or deleted already).
+create or replace function app._admin_delete_user(p_user uuid)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_before jsonb := app._user_json(p_user);
+begin
+    if v_before is null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('user_id', p_user));
+    end if;
+    update auth.users as u set deleted_at = now(), updated_at = now() where u.id = p_user;
+    perform app._audit(
+        'admin_delete_user', null, null, null, v_before,
+        pg_catalog.jsonb_build_object('id', p_user, 'deleted', true), 'service_role');
 end
 $$;
 

@@ -85,6 +85,57 @@ begin
 end
 $$;
 
+-- admin_list_users(page, per_page), admin_create_user(email, password_hash, user_metadata,
+-- app_metadata), admin_update_user(user, email, password_hash, user_metadata, app_metadata),
+-- admin_delete_user(user): GoTrue's admin API (`/auth/v1/admin/users`) for a request the node
+-- found to carry the service key (app._admin_list_users and the others, rpc/05_users.sql). These
+-- set app_metadata, and so the admin role, which sign-up never can: the node holds the JWT
+-- secret, so it could act as the service role (which acts as an admin) anyway.
+-- Who: the API node. Changes: auth.users, app.profiles, app.sessions (a password change, a
+-- deletion), app.admin_actions (every change, by the service role).
+-- Raises: invalid_argument, user_exists, user_not_found, anonymous_user.
+create or replace function server.admin_list_users(p_page integer, p_per_page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select app._admin_list_users(p_page, p_per_page)
+$$;
+
+create or replace function server.admin_create_user(
+    p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_create_user(p_email, p_password_hash, p_user_metadata, p_app_metadata)
+$$;
+
+create or replace function server.admin_update_user(
+    p_user uuid, p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_update_user(
+        p_user, p_email, p_password_hash, p_user_metadata, p_app_metadata)
+$$;
+
+create or replace function server.admin_delete_user(p_user uuid)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_delete_user(p_user)
+$$;
+
 -- start_session(user, session, token_hash): a new session with its first refresh token, for a
 -- user who just signed up or proved their password; returns the user's GoTrue JSON
 -- (app._start_session).

@@ -178,6 +178,11 @@ def invalid_input(exc: psycopg.Error) -> ApiError | None:
     return refusal(400, "validation_failed", message)
 
 
+def _json_or_null(value: dict[str, Any] | None) -> str | None:
+    """A JSON object as text for a jsonb argument, or None (SQL null: no change)."""
+    return None if value is None else json.dumps(value)
+
+
 @dataclass
 class Accounts:
     """One node's sign-ups, sign-ins and sessions."""
@@ -454,6 +459,104 @@ class Accounts:
                 raise
             raise refused from exc
         user: dict[str, Any] = row["user"]
+        return user
+
+    # GoTrue's admin API: the route has checked the service key --------------------------------
+
+    async def admin_list_users(self, page: int, per_page: int) -> dict[str, Any]:
+        """{users, total}: page `page` of `per_page` users, newest first."""
+        try:
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn, "select server.admin_list_users(%s, %s) as page", [page, per_page]
+                )
+        except psycopg.Error as exc:
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        listed: dict[str, Any] = row["page"]
+        return listed
+
+    async def admin_get_user(self, user_id: str) -> dict[str, Any]:
+        """The User with this id. Refusals: user_not_found (404)."""
+        async with self.db.as_server() as conn:
+            row = await _one(conn, "select server.user_json(%s) as user", [user_id])
+        if row["user"] is None:
+            raise refusal(404, "user_not_found", "User not found")
+        user: dict[str, Any] = row["user"]
+        return user
+
+    async def _admin_password_hash(self, password: str | None) -> str | None:
+        if password is None:
+            return None
+        weak = weak_password(password)
+        if weak is not None:
+            raise weak
+        return await self._hash(password)
+
+    async def admin_create_user(
+        self,
+        *,
+        email: str | None,
+        password: str | None,
+        user_metadata: dict[str, Any] | None,
+        app_metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A new user, made by the service role (server.admin_create_user). Refusals:
+        weak_password, validation_failed, email_exists."""
+        password_hash = await self._admin_password_hash(password)
+        return await self._admin_call(
+            "select server.admin_create_user(%s, %s, %s::jsonb, %s::jsonb) as user",
+            [email, password_hash, json.dumps(user_metadata or {}), _json_or_null(app_metadata)],
+        )
+
+    async def admin_update_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None,
+        password: str | None,
+        user_metadata: dict[str, Any] | None,
+        app_metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A user changed by the service role (server.admin_update_user). Refusals:
+        weak_password, validation_failed, email_exists, user_not_found."""
+        password_hash = await self._admin_password_hash(password)
+        return await self._admin_call(
+            "select server.admin_update_user(%s, %s, %s, %s::jsonb, %s::jsonb) as user",
+            [
+                user_id,
+                email or None,
+                password_hash,
+                _json_or_null(user_metadata),
+                _json_or_null(app_metadata),
+            ],
+        )
+
+    async def admin_delete_user(self, user_id: str) -> None:
+        """Delete a user softly (server.admin_delete_user). Refusals: user_not_found."""
+        await self._admin_call("select server.admin_delete_user(%s) as user", [user_id])
+
+    async def _admin_call(self, query: str, params: list[Any]) -> dict[str, Any]:
+        try:
+            async with self.db.as_server() as conn:
+                row = await _one(conn, query, params)
+        except psycopg.Error as exc:
+            key = exc.diag.message_primary
+            if key == "user_exists":
+                message = "A user with this email address has already been registered"
+                raise refusal(422, "email_exists", message) from exc
+            if key == "user_not_found":
+                raise refusal(404, "user_not_found", "User not found") from exc
+            if key == "anonymous_user":
+                message = "An anonymous user cannot have a password without an email"
+                raise refusal(422, "validation_failed", message) from exc
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        user: dict[str, Any] = row["user"] or {}
         return user
 
     def snapshot(self) -> dict[str, int]:

@@ -1,9 +1,9 @@
 """/auth/v1 driven by the official supabase-js (web/node_modules, the web app's own copy) under
 Node, for what only supabase-js shows: its `AuthApiError` read from GoTrue's error body (`code`,
 `status`, `message`; `AuthWeakPasswordError` with its reasons; `AuthSessionMissingError` for
-`session_not_found`), `user.identities.length`, `updateUser`, `signInAnonymously`, and two clients
+`session_not_found`), `user.identities.length`, `updateUser`, `signInAnonymously`, two clients
 of one session refreshing at once (two tabs), which the refresh-token reuse interval keeps signed
-in. Skipped when Node is not installed."""
+in, and `auth.admin`'s pages read from GoTrue's headers. Skipped when Node is not installed."""
 
 import json
 import os
@@ -92,6 +92,19 @@ const seen = {};
   seen.converted = { error: failure(converted.error),
                      anonymous: converted.data.user && converted.data.user.is_anonymous,
                      identities: converted.data.user && converted.data.user.identities.length };
+
+  // auth.admin with the service key: a user made, pages read from GoTrue's headers, a deletion
+  const admin = createClient(env.WB_URL, env.WB_SERVICE, options).auth.admin;
+  const made = await admin.createUser({ email: `${env.WB_NAME}.made@example.test`,
+                                        password: env.WB_PASSWORD, user_metadata: { by: 'js' } });
+  seen.adminCreate = { error: failure(made.error), metadata: made.data.user.user_metadata };
+  const page = await admin.listUsers({ page: 1, perPage: 1 });
+  seen.adminList = { error: failure(page.error), users: page.data.users.length,
+                     first: page.data.users[0].id, nextPage: page.data.nextPage,
+                     total: page.data.total };
+  seen.adminDelete = failure((await admin.deleteUser(made.data.user.id)).error);
+  seen.adminGone = failure((await admin.getUserById(made.data.user.id)).error);
+  seen.adminMade = made.data.user.id;
   process.stdout.write(JSON.stringify(seen));
 })().catch((e) => { process.stdout.write(JSON.stringify({ crashed: String(e && e.stack || e) }));
                     process.exit(1); });
@@ -134,6 +147,7 @@ def _run(node_binary: list[str], node: Node, tmp_path: Path) -> dict[str, Any]:
         **os.environ,
         "WB_URL": node.url,
         "WB_ANON": node.anon_key,
+        "WB_SERVICE": node.service_key,
         "WB_NAME": f"js_{uuid.uuid4().hex[:8]}",
         "WB_PASSWORD": "correct horse 1",
         "WB_NEW_PASSWORD": "another horse 2",
@@ -212,6 +226,14 @@ def test_supabase_js_auth_calls_behave_as_with_gotrue(
         422,
     )
     assert seen["converted"] == {"error": None, "anonymous": False, "identities": 1}
+
+    assert seen["adminCreate"] == {"error": None, "metadata": {"by": "js"}}
+    listed = seen["adminList"]
+    assert (listed["error"], listed["users"], listed["nextPage"]) == (None, 1, 2)
+    assert listed["first"] == seen["adminMade"]  # newest first
+    assert listed["total"] >= 3
+    assert seen["adminDelete"] is None
+    assert (seen["adminGone"]["code"], seen["adminGone"]["status"]) == ("user_not_found", 404)
 
 
 def test_supabase_js_hears_anonymous_sign_ins_are_off(

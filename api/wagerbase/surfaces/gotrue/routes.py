@@ -1,6 +1,7 @@
 """/auth/v1's routes: sign-up (and anonymous sign-in), password sign-in and refresh (/token),
-get-user, update-user, logout, and their router. /signup and /token ignore the Authorization
-header, which the clients fill with a stale token (SUPABASE_COMPAT.md 2.1)."""
+get-user, update-user, logout, and their router, which also serves the admin API (admin.py).
+/signup and /token ignore the Authorization header, which the clients fill with a stale token
+(SUPABASE_COMPAT.md 2.1)."""
 
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
+from wagerbase.surfaces.gotrue import admin
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
     Session,
@@ -148,7 +150,7 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, update_user, logout],
+    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS],
     dependencies={
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
