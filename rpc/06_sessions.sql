@@ -6,7 +6,10 @@
 -- admin's). Passwords are checked in Python (argon2); refresh tokens arrive here as SHA-256
 -- digests only.
 
--- _user_json: the GoTrue `User` object of a user.
+-- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
+-- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
+-- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
+-- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -18,18 +21,36 @@ as $$
         'role', 'authenticated',
         'email', coalesce(u.email, ''),
         'phone', '',
-        'email_confirmed_at', u.created_at,
-        'confirmed_at', u.created_at,
+        'email_confirmed_at', case when u.email is not null then u.created_at end,
+        'confirmed_at', case when not u.is_anonymous then u.created_at end,
         'last_sign_in_at', u.last_sign_in_at,
         'app_metadata', u.raw_app_meta_data,
-        'user_metadata', u.raw_user_meta_data || case
+        'user_metadata', coalesce(u.raw_user_meta_data, '{}') || case
             when p.username is not null then pg_catalog.jsonb_build_object('username', p.username)
             else '{}'
         end,
-        'identities', '[]'::jsonb,
+        'identities', case
+            when u.is_anonymous then '[]'::jsonb
+            else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
+                'id', u.id::text,
+                'user_id', u.id,
+                'identity_data', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                    'sub', u.id::text,
+                    'email', u.email,
+                    'email_verified', u.email is not null,
+                    'phone_verified', false
+                )),
+                'provider', 'email',
+                'email', u.email,
+                'last_sign_in_at', u.last_sign_in_at,
+                'created_at', u.created_at,
+                'updated_at', u.updated_at
+            )))
+        end,
         'created_at', u.created_at,
         'updated_at', u.updated_at,
-        'is_anonymous', false
+        'is_anonymous', u.is_anonymous
     )
     from auth.users as u
     left join app.profiles as p on u.id = p.user_id
@@ -87,10 +108,15 @@ end
 $$;
 
 -- _refresh_session: use up refresh token `p_token_hash` and issue `p_new_hash` in its place.
+-- A token presented again within app.config.refresh_token_reuse_seconds (10) of its first use
+-- refreshes its session once more (another successor: two tabs that refresh at once, or a client
+-- that lost the answer, stay signed in, as with GoTrue's reuse interval); presented later, it
+-- ends the whole session (a stolen token).
 -- Returns {status: 'ok', user, session_id}, or {status: <GoTrue error code>} without raising,
 -- so that ending a session on token reuse is committed:
---   refresh_token_not_found     no such token, or its session was ended
---   refresh_token_already_used  the token was used before: the whole session ends now
+--   refresh_token_not_found     no such token, or its user was deleted
+--   session_not_found           the token's session ended (signed out, revoked, reused...)
+--   refresh_token_already_used  the token was used before the reuse interval: the session ends now
 --   user_not_found              the user was deleted
 create or replace function app._refresh_session(p_token_hash text, p_new_hash text)
 returns jsonb
@@ -108,9 +134,14 @@ begin
     end if;
     select * into v_session from app.sessions as s where s.id = v_token.session_id for update;
     if v_session.ended_at is not null then
-        return '{"status": "refresh_token_not_found"}';
+        return pg_catalog.jsonb_build_object('status', case v_session.ended_reason
+            when 'user_deleted' then 'refresh_token_not_found'
+            else 'session_not_found'
+        end);
     end if;
-    if v_token.used_at is not null then
+    if v_token.used_at is not null and now() > v_token.used_at + pg_catalog.make_interval(
+        secs => (select c.refresh_token_reuse_seconds from app.config as c)
+    ) then
         update app.sessions as s set ended_at = now(), ended_reason = 'refresh_token_reused'
         where s.id = v_session.id;
         return '{"status": "refresh_token_already_used"}';
@@ -120,7 +151,7 @@ begin
         return '{"status": "user_not_found"}';
     end if;
 
-    update app.refresh_tokens as t set used_at = now() where t.id = v_token.id;
+    update app.refresh_tokens as t set used_at = coalesce(t.used_at, now()) where t.id = v_token.id;
     insert into app.refresh_tokens (token_hash, session_id, user_id, parent_id)
     values (p_new_hash, v_session.id, v_token.user_id, v_token.id);
     update app.sessions as s set refreshed_at = now() where s.id = v_session.id;

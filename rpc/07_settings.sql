@@ -1,12 +1,14 @@
 -- Settings an admin may change through the API: the ones that make a deployment play money or real
--- money (migration 0016; docs/operations.md, "Play money or real money"). Every other setting of
--- app.config is changed by the database owner, as before. Everyone reads them all in the
--- `settings` view (rpc/90_views.sql).
+-- money (migration 0016; docs/operations.md, "Play money or real money"), and who may sign in
+-- without an email (migration 0021). Every other setting of app.config is changed by the database
+-- owner, as before. Everyone reads them all in the `settings` view (rpc/90_views.sql).
 --
 --   initial_balance               the grant that funds a new wallet (0: none)
 --   max_deposit, max_withdrawal   the most one deposit (or credit) and one withdrawal move
 --   self_service_deposits         may a bettor call deposit
 --   withdrawals_require_approval  does a withdrawal wait for an admin
+--   anonymous_sign_ins            may a client sign in anonymously (GoTrue's anonymous sign-in;
+--                                 off by default)
 
 -- _money_settings: the settings update_settings changes, as they are now.
 create or replace function app._money_settings()
@@ -19,7 +21,8 @@ as $$
         'max_deposit', c.max_deposit,
         'max_withdrawal', c.max_withdrawal,
         'self_service_deposits', c.self_service_deposits,
-        'withdrawals_require_approval', c.withdrawals_require_approval)
+        'withdrawals_require_approval', c.withdrawals_require_approval,
+        'anonymous_sign_ins', c.anonymous_sign_ins)
     from app.config as c
 $$;
 
@@ -60,7 +63,7 @@ declare
     v_minimum numeric := case p_key when 'initial_balance' then 0 else 1 end;
     v_number numeric;
 begin
-    if p_key in ('self_service_deposits', 'withdrawals_require_approval') then
+    if p_key in ('self_service_deposits', 'withdrawals_require_approval', 'anonymous_sign_ins') then
         if pg_catalog.jsonb_typeof(p_value) = 'boolean' then
             return p_value;
         end if;
@@ -71,7 +74,8 @@ begin
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', p_key, 'reason', 'unknown setting',
             'known', pg_catalog.jsonb_build_array('initial_balance', 'max_deposit',
-                'max_withdrawal', 'self_service_deposits', 'withdrawals_require_approval')));
+                'max_withdrawal', 'self_service_deposits', 'withdrawals_require_approval',
+                'anonymous_sign_ins')));
     end if;
     if pg_catalog.jsonb_typeof(p_value) = 'number' then
         v_number := (p_value #>> '{}')::numeric;
@@ -129,7 +133,9 @@ begin
         self_service_deposits = coalesce(
             (v_new ->> 'self_service_deposits')::boolean, c.self_service_deposits),
         withdrawals_require_approval = coalesce(
-            (v_new ->> 'withdrawals_require_approval')::boolean, c.withdrawals_require_approval);
+            (v_new ->> 'withdrawals_require_approval')::boolean, c.withdrawals_require_approval),
+        anonymous_sign_ins = coalesce(
+            (v_new ->> 'anonymous_sign_ins')::boolean, c.anonymous_sign_ins);
     v_after := app._money_settings();
     perform app._audit('update_settings', null, null, null, v_before, v_after);
     return v_after;

@@ -143,7 +143,9 @@ grant execute on function public.deposit(bigint, text) to authenticated;
 -- withdrawal_pending.
 -- Returns {transaction_id, user_id, amount, balance, version, replayed}, and when it waits for an
 -- admin also {withdrawal_id, status: 'pending'}.
--- Raises: not_authenticated, unknown_user, invalid_amount, amount_above_maximum,
+-- An anonymous user (supabase-js's signInAnonymously) may not withdraw: money leaves the engine
+-- only for a user with an email (docs/api.md, "Anonymous users").
+-- Raises: not_authenticated, unknown_user, anonymous_user, invalid_amount, amount_above_maximum,
 -- insufficient_funds, invalid_idempotency_key, idempotency_conflict.
 create or replace function public.withdraw(amount bigint, idempotency_key text default null)
 returns jsonb
@@ -160,6 +162,10 @@ declare
 begin
     if v_replay is not null then
         return v_replay;
+    end if;
+    if exists (select 1 from auth.users as u where u.id = v_user and u.is_anonymous) then
+        perform app._fail('anonymous_user', pg_catalog.jsonb_build_object(
+            'argument', 'amount', 'reason', 'an anonymous user may not withdraw'));
     end if;
     select case when c.withdrawals_require_approval then 'withdrawal_request' else 'withdrawal' end
     into v_kind

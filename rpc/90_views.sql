@@ -264,9 +264,10 @@ from app.pool_snapshots as s;
 -- the depth settings, the thresholds of a big wager and a big win, whether bettors may deposit
 -- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md), and the
 -- limits per client address on sign-ins, sign-ups and token refreshes with their window (also in
--- whole seconds) (see docs/engine.md, "Settings"). The side-effect workers' tuning is left out: no
--- surface of the API shows it. Admins change the money settings with update_settings
--- (rpc/07_settings.sql).
+-- whole seconds) (see docs/engine.md, "Settings"), whether anonymous sign-ins are on and the
+-- refresh-token reuse interval (docs/api.md, "Auth"). The side-effect workers' tuning is left
+-- out: no surface of the API shows it. Admins change the money settings and anonymous_sign_ins
+-- with update_settings (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
 select
     c.initial_balance,
@@ -291,7 +292,9 @@ select
     c.sign_up_limit_per_address,
     c.refresh_limit_per_address,
     c.address_limit_window,
-    extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds
+    extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds,
+    c.anonymous_sign_ins,
+    c.refresh_token_reuse_seconds
 from app.config as c;
 
 -- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees

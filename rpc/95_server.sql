@@ -7,19 +7,133 @@
 -- doors and no table. Passwords arrive already hashed (argon2, in Python); refresh tokens as
 -- SHA-256 digests only.
 
--- create_user(email, username, password_hash): a new user and its profile, for sign-up (never an
--- admin: app_metadata is not an argument, so a node cannot set a role).
+-- create_user(email, username, password_hash, user_metadata): a new user and its profile, for
+-- sign-up (never an admin: app_metadata is not an argument, so a node cannot set a role);
+-- user_metadata is GoTrue's `data`, the user's own.
 -- Who: the API node. Changes: auth.users and app.profiles (app._create_user).
--- Raises: invalid_argument (neither given, a bad email or username), user_exists.
+-- Raises: invalid_argument (neither given, a bad email, username or user_metadata), user_exists.
+drop function if exists server.create_user(text, text, text);
 create or replace function server.create_user(
-    p_email text, p_username text, p_password_hash text
+    p_email text, p_username text, p_password_hash text, p_user_metadata jsonb default '{}'
 )
 returns uuid
 language sql
 security definer
 set search_path = ''
 as $$
-    select app._create_user(p_email, p_username, p_password_hash)
+    select app._create_user(p_email, p_username, p_password_hash, '{}', p_user_metadata)
+$$;
+
+-- create_anonymous_user(user_metadata): a new anonymous user, for GoTrue's anonymous sign-in,
+-- while the setting anonymous_sign_ins is on (app._create_anonymous_user).
+-- Who: the API node. Changes: auth.users.
+-- Raises: anonymous_sign_ins_disabled, invalid_argument (a bad user_metadata).
+create or replace function server.create_anonymous_user(p_user_metadata jsonb)
+returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._create_anonymous_user(p_user_metadata)
+$$;
+
+-- current_password_hash(claims): the password hash of the token's user (null for an anonymous
+-- one), whose session must be live (server.check_session), so that a node can refuse a new
+-- password equal to the old one (GoTrue's same_password) before it hashes it.
+-- Who: the API node. Changes: nothing.
+-- Raises: those of server.check_session (unknown_user, session_ended), not_authenticated (claims
+-- that name no user).
+create or replace function server.current_password_hash(p_claims jsonb)
+returns text
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+    perform server.check_session(p_claims);
+    if p_claims ->> 'sub' is null then
+        perform app._fail('not_authenticated');
+    end if;
+    return (select u.encrypted_password from auth.users as u where u.id = (p_claims ->> 'sub')::uuid);
+end
+$$;
+
+-- update_user(claims, email, password_hash, data): GoTrue's PUT /auth/v1/user for the token's
+-- user, whose session must be live (server.check_session): a new email, a new password (the
+-- user's other sessions end) or user_metadata merged (app._update_user). Returns the user's
+-- GoTrue JSON.
+-- Who: the API node. Changes: auth.users, app.sessions (a password change).
+-- Raises: those of server.check_session (unknown_user, session_ended), not_authenticated (claims
+-- that name no user), those of app._update_user (invalid_argument, user_exists, anonymous_user).
+create or replace function server.update_user(
+    p_claims jsonb, p_email text, p_password_hash text, p_data jsonb
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    perform server.check_session(p_claims);
+    if p_claims ->> 'sub' is null then
+        perform app._fail('not_authenticated');
+    end if;
+    return app._update_user(
+        (p_claims ->> 'sub')::uuid, (p_claims ->> 'session_id')::uuid, p_email,
+        p_password_hash, p_data);
+end
+$$;
+
+-- admin_list_users(page, per_page), admin_create_user(email, password_hash, user_metadata,
+-- app_metadata), admin_update_user(user, email, password_hash, user_metadata, app_metadata),
+-- admin_delete_user(user): GoTrue's admin API (`/auth/v1/admin/users`) for a request the node
+-- found to carry the service key (app._admin_list_users and the others, rpc/05_users.sql). These
+-- set app_metadata, and so the admin role, which sign-up never can: the node holds the JWT
+-- secret, so it could act as the service role (which acts as an admin) anyway.
+-- Who: the API node. Changes: auth.users, app.profiles, app.sessions (a password change, a
+-- deletion), app.admin_actions (every change, by the service role).
+-- Raises: invalid_argument, user_exists, user_not_found, anonymous_user.
+create or replace function server.admin_list_users(p_page integer, p_per_page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select app._admin_list_users(p_page, p_per_page)
+$$;
+
+create or replace function server.admin_create_user(
+    p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_create_user(p_email, p_password_hash, p_user_metadata, p_app_metadata)
+$$;
+
+create or replace function server.admin_update_user(
+    p_user uuid, p_email text, p_password_hash text, p_user_metadata jsonb, p_app_metadata jsonb
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_update_user(
+        p_user, p_email, p_password_hash, p_user_metadata, p_app_metadata)
+$$;
+
+create or replace function server.admin_delete_user(p_user uuid)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+    select app._admin_delete_user(p_user)
 $$;
 
 -- start_session(user, session, token_hash): a new session with its first refresh token, for a

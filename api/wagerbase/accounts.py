@@ -22,6 +22,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -123,7 +124,7 @@ def _signed_in(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: s
     return SignedIn(user, session_id, access, expires_at, refresh)
 
 
-async def _one(conn: Conn, query: str, params: dict[str, Any]) -> dict[str, Any]:
+async def _one(conn: Conn, query: str, params: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
     row = await (await conn.execute(query, params)).fetchone()
     assert row is not None
     return row
@@ -137,7 +138,53 @@ def _session_refusal(exc: psycopg.Error) -> ApiError | None:
     if key == "session_ended":
         message = "Session from session_id claim in JWT does not exist"
         return refusal(403, "session_not_found", message)
+    if key == "not_authenticated":
+        return refusal(403, "bad_jwt", "invalid JWT: not a user's token")
     return None
+
+
+def _detail(exc: psycopg.Error) -> dict[str, Any]:
+    """The JSON object an engine refusal carries in its detail ({} when it has none)."""
+    try:
+        value = json.loads(exc.diag.message_detail or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def weak_password(password: str) -> ApiError | None:
+    """GoTrue's refusal of a password that is too short (422 weak_password, with its reasons),
+    or None."""
+    if len(password) >= MIN_PASSWORD:
+        return None
+    return ApiError(
+        status=422,
+        code="weak_password",
+        message=f"Password should be at least {MIN_PASSWORD} characters.",
+        details={"reasons": ["length"]},
+    )
+
+
+def invalid_input(exc: psycopg.Error) -> ApiError | None:
+    """GoTrue's 400 validation_failed, in words, for the engine's invalid_argument (a bad email,
+    username or user_metadata), or None for another error."""
+    if exc.diag.message_primary != "invalid_argument":
+        return None
+    detail = _detail(exc)
+    argument, reason = detail.get("argument", "argument"), str(detail.get("reason", "invalid"))
+    if argument == "email" and reason == "an email address":
+        message = "Unable to validate email address: invalid format"  # GoTrue's words
+    elif reason.endswith("is required"):
+        message = f"{reason[:1].upper()}{reason[1:]}."
+    else:
+        shown = "user_metadata (data)" if argument == "data" else argument
+        message = f"Invalid {shown}: {reason}."
+    return refusal(400, "validation_failed", message)
+
+
+def _json_or_null(value: dict[str, Any] | None) -> str | None:
+    """A JSON object as text for a jsonb argument, or None (SQL null: no change)."""
+    return None if value is None else json.dumps(value)
 
 
 @dataclass
@@ -179,17 +226,20 @@ class Accounts:
             raise _busy(exc) from None
 
     async def sign_up(
-        self, *, address: str, email: str | None, username: str | None, password: str
+        self,
+        *,
+        address: str,
+        email: str | None,
+        username: str | None,
+        password: str,
+        data: dict[str, Any] | None = None,
     ) -> SignedIn:
-        """A new user (never an admin) and their first session. Refusals: weak_password,
-        validation_failed, over_request_rate_limit, user_already_exists."""
-        if len(password) < MIN_PASSWORD:
-            raise ApiError(
-                status=422,
-                code="weak_password",
-                message=f"Password should be at least {MIN_PASSWORD} characters.",
-                details={"reasons": ["length"]},
-            )
+        """A new user (never an admin) and their first session; `data` is their user_metadata.
+        Refusals: weak_password, validation_failed, over_request_rate_limit,
+        user_already_exists."""
+        weak = weak_password(password)
+        if weak is not None:
+            raise weak
         if not email and not username:
             raise refusal(400, "validation_failed", "An email or a username is required.")
         async with self.db.as_server() as conn:
@@ -201,16 +251,45 @@ class Accounts:
                 row = await _one(
                     conn,
                     QUERIES["create_user"],
-                    {"email": email, "username": username, "password_hash": password_hash},
+                    {
+                        "email": email,
+                        "username": username,
+                        "password_hash": password_hash,
+                        "data": json.dumps(data or {}),
+                    },
                 )
                 return await self._open_session(conn, str(row["id"]))
         except psycopg.Error as exc:
-            key = exc.diag.message_primary
-            if key == "user_exists":
+            if exc.diag.message_primary == "user_exists":
                 raise refusal(422, "user_already_exists", "User already registered") from exc
-            if key == "invalid_argument":
-                raise refusal(400, "validation_failed", exc.diag.message_detail or key) from exc
-            raise
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+
+    async def sign_in_anonymously(self, *, address: str, data: dict[str, Any] | None) -> SignedIn:
+        """A new anonymous user and their first session (supabase-js's signInAnonymously), while
+        the setting anonymous_sign_ins is on, counted as a sign-up against the address's limit;
+        `data` is their user_metadata. No password, so no hash. Refusals:
+        anonymous_provider_disabled, validation_failed, over_request_rate_limit."""
+        try:
+            async with self.db.as_server() as conn:
+                await self._within_limit(conn, "sign_up", address)
+                row = await _one(
+                    conn,
+                    "select server.create_anonymous_user(%s::jsonb) as id",
+                    [json.dumps(data or {})],
+                )
+                return await self._open_session(conn, str(row["id"]))
+        except psycopg.Error as exc:
+            if exc.diag.message_primary == "anonymous_sign_ins_disabled":
+                raise refusal(
+                    422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled"
+                ) from exc
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     async def sign_in(self, *, address: str, identifier: str, password: str) -> SignedIn:
         """A session for the user with this email or username and password, within the
@@ -251,9 +330,10 @@ class Accounts:
             return await self._open_session(conn, str(found["user_id"]))
 
     async def refresh(self, *, address: str, refresh_token: str) -> SignedIn:
-        """Use up a refresh token for a new session token pair, within the address's limit.
-        Refusals: over_request_rate_limit, refresh_token_already_used (which also ends the
-        session), refresh_token_not_found."""
+        """Use up a refresh token for a new session token pair, within the address's limit; a
+        token presented again within the reuse interval (10 s) refreshes again. Refusals:
+        over_request_rate_limit, refresh_token_already_used (past the interval; it also ends the
+        session), session_not_found (the session ended), refresh_token_not_found."""
         new_refresh = secrets.token_urlsafe(32)
         async with self.db.as_server() as conn:
             await self._within_limit(conn, "refresh", address)
@@ -265,6 +345,8 @@ class Accounts:
         result = row["result"]
         if result["status"] == "refresh_token_already_used":
             raise refusal(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+        if result["status"] == "session_not_found":  # GoTrue's words for a token without one
+            raise refusal(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
         if result["status"] != "ok":
             raise refusal(
                 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
@@ -318,6 +400,175 @@ class Accounts:
                 raise
             raise refused from exc
         user: dict[str, Any] = row["user"]
+        return user
+
+    async def update_user(
+        self,
+        claims: Claims,
+        *,
+        address: str,
+        email: str | None,
+        password: str | None,
+        data: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """GoTrue's PUT /user for the token's user, whose session must be live: a new email
+        (stored at once), a new password (hashed here; the user's other sessions end) and
+        `data` merged into user_metadata, in one call of server.update_user. A new password is
+        first checked against the old one (GoTrue's same_password), and counts as a sign-in
+        against the address's limit: it costs two hashes. Returns the user's GoTrue JSON.
+        Refusals: weak_password, same_password, over_request_rate_limit, validation_failed,
+        email_exists, user_not_found, session_not_found."""
+        password_hash = None
+        try:
+            if password is not None:
+                weak = weak_password(password)
+                if weak is not None:
+                    raise weak
+                async with self.db.as_server() as conn:
+                    await self._within_limit(conn, "sign_in", address)
+                    row = await _one(
+                        conn,
+                        "select server.current_password_hash(%s::jsonb) as hash",
+                        [json.dumps(claims)],
+                    )
+                stored = row["hash"]
+                if stored:
+                    try:
+                        same = await self.hashing.run(lambda: _verify(stored, password))
+                    except Busy as exc:
+                        raise _busy(exc) from None
+                    if same:
+                        raise refusal(
+                            422,
+                            "same_password",
+                            "New password should be different from the old password.",
+                        )
+                password_hash = await self._hash(password)
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn,
+                    "select server.update_user(%s::jsonb, %s, %s, %s::jsonb) as user",
+                    [
+                        json.dumps(claims),
+                        email or None,
+                        password_hash,
+                        None if data is None else json.dumps(data),
+                    ],
+                )
+        except psycopg.Error as exc:
+            key = exc.diag.message_primary
+            if key == "user_exists":
+                message = "A user with this email address has already been registered"
+                raise refusal(422, "email_exists", message) from exc
+            if key == "anonymous_user":
+                message = (
+                    "Updating password of an anonymous user without an email or phone is not "
+                    "allowed"
+                )
+                raise refusal(422, "validation_failed", message) from exc
+            refused = _session_refusal(exc) or invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        user: dict[str, Any] = row["user"]
+        return user
+
+    # GoTrue's admin API: the route has checked the service key --------------------------------
+
+    async def admin_list_users(self, page: int, per_page: int) -> dict[str, Any]:
+        """{users, total}: page `page` of `per_page` users, newest first."""
+        try:
+            async with self.db.as_server() as conn:
+                row = await _one(
+                    conn, "select server.admin_list_users(%s, %s) as page", [page, per_page]
+                )
+        except psycopg.Error as exc:
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        listed: dict[str, Any] = row["page"]
+        return listed
+
+    async def admin_get_user(self, user_id: str) -> dict[str, Any]:
+        """The User with this id. Refusals: user_not_found (404)."""
+        async with self.db.as_server() as conn:
+            row = await _one(conn, "select server.user_json(%s) as user", [user_id])
+        if row["user"] is None:
+            raise refusal(404, "user_not_found", "User not found")
+        user: dict[str, Any] = row["user"]
+        return user
+
+    async def _admin_password_hash(self, password: str | None) -> str | None:
+        if password is None:
+            return None
+        weak = weak_password(password)
+        if weak is not None:
+            raise weak
+        return await self._hash(password)
+
+    async def admin_create_user(
+        self,
+        *,
+        email: str | None,
+        password: str | None,
+        user_metadata: dict[str, Any] | None,
+        app_metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A new user, made by the service role (server.admin_create_user). Refusals:
+        weak_password, validation_failed, email_exists."""
+        password_hash = await self._admin_password_hash(password)
+        return await self._admin_call(
+            "select server.admin_create_user(%s, %s, %s::jsonb, %s::jsonb) as user",
+            [email, password_hash, json.dumps(user_metadata or {}), _json_or_null(app_metadata)],
+        )
+
+    async def admin_update_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None,
+        password: str | None,
+        user_metadata: dict[str, Any] | None,
+        app_metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A user changed by the service role (server.admin_update_user). Refusals:
+        weak_password, validation_failed, email_exists, user_not_found."""
+        password_hash = await self._admin_password_hash(password)
+        return await self._admin_call(
+            "select server.admin_update_user(%s, %s, %s, %s::jsonb, %s::jsonb) as user",
+            [
+                user_id,
+                email or None,
+                password_hash,
+                _json_or_null(user_metadata),
+                _json_or_null(app_metadata),
+            ],
+        )
+
+    async def admin_delete_user(self, user_id: str) -> None:
+        """Delete a user softly (server.admin_delete_user). Refusals: user_not_found."""
+        await self._admin_call("select server.admin_delete_user(%s) as user", [user_id])
+
+    async def _admin_call(self, query: str, params: list[Any]) -> dict[str, Any]:
+        try:
+            async with self.db.as_server() as conn:
+                row = await _one(conn, query, params)
+        except psycopg.Error as exc:
+            key = exc.diag.message_primary
+            if key == "user_exists":
+                message = "A user with this email address has already been registered"
+                raise refusal(422, "email_exists", message) from exc
+            if key == "user_not_found":
+                raise refusal(404, "user_not_found", "User not found") from exc
+            if key == "anonymous_user":
+                message = "An anonymous user cannot have a password without an email"
+                raise refusal(422, "validation_failed", message) from exc
+            refused = invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        user: dict[str, Any] = row["user"] or {}
         return user
 
     def snapshot(self) -> dict[str, int]:

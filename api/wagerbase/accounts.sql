@@ -9,8 +9,9 @@ select server.start_session(%(user_id)s, %(session_id)s, %(refresh_digest)s) as 
 select server.check_rate_limit(%(action)s, %(address)s::inet) as wait
 
 -- name: create_user
--- A new user, never an admin; refused with user_exists or invalid_argument.
-select server.create_user(%(email)s, %(username)s, %(password_hash)s) as id
+-- A new user, never an admin, with its user_metadata; refused with user_exists or
+-- invalid_argument.
+select server.create_user(%(email)s, %(username)s, %(password_hash)s, %(data)s::jsonb) as id
 
 -- name: begin_sign_in
 -- A sign-in counted against the address's limit and the name's: which limit refused it (and for

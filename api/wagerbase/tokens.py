@@ -40,9 +40,11 @@ class Tokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def access_token(self, user: dict[str, Any], session_id: uuid.UUID | str) -> tuple[str, int]:
-        """A user's access token and its expiry (Unix seconds), with GoTrue's claims."""
+        """A user's access token and its expiry (Unix seconds), with GoTrue's claims: an
+        anonymous user's says `is_anonymous: true` and was signed in by method `anonymous`."""
         now = int(time.time())
         expires_at = now + ACCESS_TOKEN_SECONDS
+        anonymous = bool(user.get("is_anonymous"))
         claims: Claims = {
             "iss": self.issuer,
             "sub": str(user["id"]),
@@ -55,9 +57,9 @@ class Tokens:
             "user_metadata": user.get("user_metadata") or {},
             "role": "authenticated",
             "aal": "aal1",
-            "amr": [{"method": "password", "timestamp": now}],
+            "amr": [{"method": "anonymous" if anonymous else "password", "timestamp": now}],
             "session_id": str(session_id),
-            "is_anonymous": False,
+            "is_anonymous": anonymous,
         }
         return self._sign(claims), expires_at
 

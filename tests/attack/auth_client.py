@@ -7,6 +7,7 @@ from typing import Any, Literal
 import httpx
 
 from tests.serving import Node
+from tests.support.gotrue import error_code
 
 PASSWORD = "correct horse 1"
 TIMEOUT = 120  # argon2 on a busy machine; a deadline, not a measure
@@ -57,7 +58,7 @@ def too_many(answer: httpx.Response, surface: Surface = "gotrue") -> int:
     assert retry_after >= 1
     body = answer.json()
     if surface == "gotrue":
-        assert body["code"] == "over_request_rate_limit", body
+        assert error_code(answer) == "over_request_rate_limit", body
     else:
         assert set(body) == {"error"} and body["error"], body
     return retry_after

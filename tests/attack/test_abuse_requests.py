@@ -90,10 +90,12 @@ def refused_by_postgrest(answer: httpx.Response, code: str, limit: int) -> dict[
 
 
 def refused_by_gotrue(answer: httpx.Response, limit: int) -> None:
+    """GoTrue's first error shape: the request names no API version (surfaces/gotrue/errors.py)."""
     assert answer.status_code == 400, answer.text
     body = answer.json()
-    assert isinstance(body["code"], str) and str(limit) in body["message"], body
-    assert answer.headers["x-supabase-api-version"] == "2024-01-01"
+    assert (body["code"], body["error_code"]) == (400, "validation_failed"), body
+    assert str(limit) in body["msg"], body
+    assert "x-supabase-api-version" not in answer.headers
 
 
 def refused_by_betmarket(answer: httpx.Response, limit: int) -> None:

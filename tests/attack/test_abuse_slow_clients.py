@@ -180,8 +180,8 @@ def shape_of(path: str, body: dict[str, Any]) -> None:
     if path.startswith("/rest/"):
         assert set(body) == {"code", "message", "details", "hint"}, body
         assert body["code"] == "PGRST102"
-    elif path.startswith("/auth/"):
-        assert isinstance(body["code"], str) and body["message"], body
+    elif path.startswith("/auth/"):  # GoTrue's first shape: the request names no API version
+        assert (body["code"], body["error_code"]) == (408, "request_timeout") and body["msg"], body
     else:
         assert body["error"], body
 

@@ -34,6 +34,7 @@ from tests.attack.abuse import (
 )
 from tests.pgserver import Connection
 from tests.serving import Node
+from tests.support.gotrue import error_code, error_message
 
 # a probe of this module's database only: a function with its own limit that raises what a
 # statement past its statement_timeout raises, so the answer shows which limit was in force
@@ -157,8 +158,8 @@ def test_the_node_s_own_statements_are_bounded_too(node: Node) -> None:
             json={"email": email, "password": "correct horse 1"},
         )
     assert answer.status_code == 400, answer.text
-    assert answer.json()["code"] == "request_timeout"
-    assert "the API node itself may run for 10s at most" in answer.json()["message"]
+    assert error_code(answer) == "request_timeout"
+    assert "the API node itself may run for 10s at most" in error_message(answer)
 
 
 def test_a_function_s_own_statement_timeout_is_applied_before_the_call(node: Node) -> None:

@@ -14,6 +14,7 @@ PLAY_MONEY = {
     "max_withdrawal": 1000000,
     "self_service_deposits": True,
     "withdrawals_require_approval": False,
+    "anonymous_sign_ins": False,
 }
 REAL_MONEY = {
     "initial_balance": 0,
@@ -25,7 +26,7 @@ REAL_MONEY = {
 def settings(conn: Connection) -> dict[str, Any]:
     row = conn.execute(
         "select initial_balance, max_deposit, max_withdrawal, self_service_deposits,"
-        " withdrawals_require_approval from app.config"
+        " withdrawals_require_approval, anonymous_sign_ins from app.config"
     ).fetchone()
     assert row is not None
     return dict(zip(PLAY_MONEY, row, strict=True))

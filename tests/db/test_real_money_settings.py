@@ -77,6 +77,7 @@ def test_update_settings_refuses_unknown_keys_and_wrong_values_and_changes_nothi
         ({"max_withdrawal": 10**15 + 1}, "max_withdrawal"),
         ({"self_service_deposits": "false"}, "self_service_deposits"),
         ({"withdrawals_require_approval": 1}, "withdrawals_require_approval"),
+        ({"anonymous_sign_ins": "true"}, "anonymous_sign_ins"),
         ({}, "settings"),
         ([{"initial_balance": 0}], "settings"),
         (Jsonb("real-money"), "settings"),  # a JSON string, not an object

@@ -1,12 +1,13 @@
-"""/auth/v1's routes: sign-up, password sign-in and refresh (/token), get-user, logout, and their
-router. /signup and /token ignore the Authorization header, which the clients fill with a stale
-token (SUPABASE_COMPAT.md 2.1)."""
+"""/auth/v1's routes: sign-up (and anonymous sign-in), password sign-in and refresh (/token),
+get-user, update-user, logout, and their router, which also serves the admin API (admin.py).
+/signup and /token ignore the Authorization header, which the clients fill with a stale token
+(SUPABASE_COMPAT.md 2.1)."""
 
 from typing import Annotated, Any, Literal
 
 import msgspec
 import psycopg
-from litestar import Request, Router, get, post
+from litestar import Request, Router, get, post, put
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
@@ -15,12 +16,14 @@ from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
+from wagerbase.surfaces.gotrue import admin
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
     Session,
     SignUp,
     TokenRequest,
     User,
+    UserUpdate,
     documented_errors,
     session,
 )
@@ -30,19 +33,27 @@ from wagerbase.tokens import Claims, TokenError, Tokens
 @post(
     "/signup",
     status_code=200,
-    summary="Sign up with an email or a username",
+    summary="Sign up with an email or a username, or sign in anonymously (no email, no password)",
     responses=documented_errors(400, 422, 429),
 )
 async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts) -> Session:
+    address = client_address(request)
+    if data.phone:
+        raise accounts.refusal(422, "phone_provider_disabled", "Phone signups are disabled")
     username = data.username or (data.data or {}).get("username")
     if username is not None and not isinstance(username, str):
         raise accounts.refusal(400, "validation_failed", "username must be a string")
+    if not data.email and username is None and data.password is None:
+        return session(await auth.sign_in_anonymously(address=address, data=data.data))
+    if not data.password:
+        raise accounts.refusal(422, "validation_failed", "Signup requires a valid password")
     return session(
         await auth.sign_up(
-            address=client_address(request),
+            address=address,
             email=data.email,
             username=username,
             password=data.password,
+            data=data.data,
         )
     )
 
@@ -97,6 +108,29 @@ async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Toke
     return msgspec.convert(await auth.user_json(claims), User, strict=False)
 
 
+@put(
+    "/user",
+    summary="Change the signed-in user: email, password (ends their other sessions), user_metadata",
+    responses=documented_errors(400, 401, 403, 422, 429),
+)
+async def update_user(
+    request: Request[Any, Any, Any], data: UserUpdate, auth: Accounts, tokens: Tokens
+) -> User:
+    claims = _user_claims(request, tokens)
+    if data.app_metadata is not None:
+        raise accounts.refusal(403, "not_admin", "Updating app_metadata requires admin privileges")
+    if data.phone:
+        raise accounts.refusal(422, "phone_provider_disabled", "Phone numbers are not supported")
+    user = await auth.update_user(
+        claims,
+        address=client_address(request),
+        email=data.email,
+        password=data.password,
+        data=data.data,
+    )
+    return msgspec.convert(user, User, strict=False)
+
+
 @post(
     "/logout",
     status_code=204,
@@ -116,7 +150,7 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, logout],
+    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS],
     dependencies={
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),

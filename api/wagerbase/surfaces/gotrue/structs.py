@@ -11,11 +11,25 @@ from wagerbase.tokens import ACCESS_TOKEN_SECONDS
 
 
 class SignUp(msgspec.Struct):
-    password: str
+    """A sign-up: an email or a username with a password; with none of the four, an anonymous
+    sign-in (supabase-js's signInAnonymously). `data` becomes user_metadata."""
+
+    password: str | None = None
     email: str | None = None
     username: str | None = None
     phone: str | None = None
     data: dict[str, Any] | None = None
+
+
+class UserUpdate(msgspec.Struct):
+    """supabase-js's updateUser: any of a new email, a new password, user_metadata to merge
+    (`data`). `app_metadata` is refused (an admin's); `phone` is not supported."""
+
+    email: str | None = None
+    password: str | None = None
+    data: dict[str, Any] | None = None
+    phone: str | None = None
+    app_metadata: dict[str, Any] | None = None
 
 
 class TokenRequest(msgspec.Struct):
@@ -40,11 +54,13 @@ class User(msgspec.Struct):
     email_confirmed_at: str | None = None
     confirmed_at: str | None = None
     last_sign_in_at: str | None = None
-    identities: list[Any] = msgspec.field(default_factory=list)
+    identities: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class AuthError(msgspec.Struct):
-    """GoTrue's error body (API version 2024-01-01)."""
+    """GoTrue's error body for a request that names API version 2024-01-01 (the header
+    X-Supabase-Api-Version, which supabase-js and supabase-py send); without it GoTrue's first
+    shape, {code: <HTTP status>, error_code, msg}."""
 
     code: str
     message: str
