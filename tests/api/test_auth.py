@@ -632,6 +632,11 @@ def test_the_admin_api_refuses_as_gotrue(
     ):
         answer = _auth(node, "POST", "admin/users", node.service_key, json=body, headers=DATED)
         assert (answer.status_code, answer.json()["code"]) == (status, code), body
+    for method in ("GET", "PUT", "DELETE"):  # a user id that is no UUID: GoTrue's 400
+        answer = _auth(
+            node, method, "admin/users/null,null", node.service_key, json={}, headers=DATED
+        )
+        assert (answer.status_code, answer.json()["code"]) == (400, "validation_failed"), method
 
 
 def test_the_admin_api_lists_users_newest_first_a_page_at_a_time(

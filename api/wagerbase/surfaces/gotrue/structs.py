@@ -66,9 +66,22 @@ class AuthError(msgspec.Struct):
     message: str
 
 
+class LegacyAuthError(msgspec.Struct):
+    """GoTrue's first error body, for a request that names no API version (curl, older clients):
+    the HTTP status as `code`, GoTrue's code as `error_code`, the words as `msg`."""
+
+    code: int
+    error_code: str
+    msg: str
+
+
 def documented_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """Either of GoTrue's two error bodies, by the request's X-Supabase-Api-Version."""
     return {
-        status: ResponseSpec(data_container=AuthError, description="refused; see `code`")
+        status: ResponseSpec(
+            data_container=AuthError | LegacyAuthError,
+            description="refused; see `code` (or, without an API version, `error_code`)",
+        )
         for status in statuses
     }
 
