@@ -4,7 +4,7 @@ compiler.py). Realtime once read its filters with a grammar of its own; each cas
 where the two disagreed, now read as PostgREST documents it (URL grammar, "Reserved
 characters"): a binding's clauses are read as the items of a logic tree are, and values are cast
 to the column's type without its modifier. The end-to-end checks of the same cases are in
-tests/live/test_realtime_frames.py."""
+tests/live/test_realtime_joins.py."""
 
 import pytest
 

@@ -33,3 +33,8 @@ select server.end_sessions(%(user_id)s, %(session_id)s, %(scope)s)
 -- name: user_json
 -- The GoTrue User object of the token's user, whose session must be live.
 select server.check_session(%(claims)s::jsonb), server.user_json(%(user_id)s) as user
+
+-- name: create_anonymous_user
+-- A new anonymous user with its user_metadata, while the setting anonymous_sign_ins is on;
+-- refused with anonymous_sign_ins_disabled or invalid_argument.
+select server.create_anonymous_user(%(data)s::jsonb) as id

@@ -1,12 +1,15 @@
-"""A running API node for the HTTP tests: `wagerbase serve` on its own migrated database; and for
-the BetMarket tests, an HTTP client of it (`http`) and an admin signed in through it (`boss`)."""
+"""A running API node for the HTTP tests: `wagerbase serve` on its own migrated database; for the
+BetMarket tests, an HTTP client of it (`http`) and an admin signed in through it (`boss`); for the
+GoTrue tests (test_auth_*.py), the official supabase client of it (`client`)."""
 
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from supabase import Client, create_client
 
-from tests.api.betmarket_client import User, admin, client
+from tests.api import betmarket_client
+from tests.api.betmarket_client import User, admin
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret, serving
 
@@ -27,10 +30,15 @@ def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def http(node: Node) -> Iterator[httpx.Client]:
-    with client(node.url) as http_client:
+    with betmarket_client.client(node.url) as http_client:
         yield http_client
 
 
 @pytest.fixture
 def boss(http: httpx.Client, api_database: str) -> User:
     return admin(http, api_database)
+
+
+@pytest.fixture
+def client(node: Node) -> Client:
+    return create_client(node.url, node.anon_key)

@@ -8,12 +8,12 @@ process is started through `setpriv`, which execs: the pid we hold is the progra
 
 The cluster is strict: a commit is acknowledged only once a synchronous standby has it
 (synchronous_mode_strict), and a crashed primary is failed over at once (primary_start_timeout 0),
-never restarted in place. See /work/shared/HA_NOTES.md for the measurements behind the settings.
+never restarted in place (patroni_config.py). See /work/shared/HA_NOTES.md for the measurements
+behind the settings. The members it is made of are in members.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
@@ -23,7 +23,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,14 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from tests.ha.members import HOST, Etcd, Kill, PgNode
+from tests.ha.patroni_config import SCOPE, SUPERUSER, patroni_config
 from tests.ha.processes import Proc, wait_gone
 from tests.serving import REPO, free_port
 from wagerbase.library_patches import ensure_prefix_permissions
 from wagerbase.operations.embedded import EmbeddedServer
 
-HOST = "127.0.0.1"
 PATRONI_VENV = REPO / ".ha-venv"
-SCOPE = "wagerbase-ha"
-SUPERUSER = "postgres"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
@@ -53,101 +51,6 @@ def missing() -> str | None:
     if shutil.which("setpriv") is None:
         return "no setpriv (Debian's util-linux)"
     return None
-
-
-@dataclass
-class Etcd:
-    """One etcd member."""
-
-    name: str
-    client_port: int
-    peer_port: int
-    folder: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def client_url(self) -> str:
-        return f"http://{HOST}:{self.client_port}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://{HOST}:{self.peer_port}"
-
-
-@dataclass
-class PgNode:
-    """One Patroni node and the PostgreSQL it manages."""
-
-    name: str
-    rest_port: int
-    pg_port: int
-    folder: Path
-    process: subprocess.Popen[bytes] | None = None
-    # postgres processes of this node left behind by a kill, stopped at teardown if still alive
-    orphans: list[Proc] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        """Whether this node's Patroni runs."""
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def config(self) -> Path:
-        return self.folder / "patroni.yml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.folder / "data"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{HOST}:{self.rest_port}"
-
-    def postmaster(self) -> Proc | None:
-        """The running postmaster of this node's data folder (from postmaster.pid, and only if
-        that pid runs postgres on this data folder), or None."""
-        try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return None
-        process = Proc.of(pid)
-        if process is not None and str(self.data_dir) in process.cmdline():
-            return process
-        return None
-
-    def rest(self, path: str = "/patroni") -> dict[str, Any] | None:
-        """GET a Patroni REST endpoint; None when the node does not answer (any status is an
-        answer: /primary says 503 on a replica, with the same body)."""
-        try:
-            with urllib.request.urlopen(self.rest_url + path, timeout=1) as answer:
-                body: dict[str, Any] = json.loads(answer.read())
-                return body
-        except urllib.error.HTTPError as refused:
-            with contextlib.suppress(ValueError):
-                body = json.loads(refused.read())
-                return body
-            return None
-        except (OSError, ValueError):
-            return None
-
-
-@dataclass(frozen=True)
-class Kill:
-    """What a fault killed, and when (time.monotonic() once the last signal was sent: a write
-    that started later cannot have been served by what was killed)."""
-
-    at: float
-    node: str
-    patroni: int | None  # pid, when Patroni was killed too
-    postgres: list[int]  # the postmaster's pid first
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "patroni_pid": self.patroni,
-            "postmaster_pid": self.postgres[0] if self.postgres else None,
-            "postgres_processes": len(self.postgres),
-        }
 
 
 class Cluster:
@@ -200,7 +103,7 @@ class Cluster:
         for node in self.nodes:
             node.folder.mkdir(mode=0o700)
             self._give(node.folder)
-            node.config.write_text(self._patroni_config(node))
+            node.config.write_text(patroni_config(node, self.etcd, self.bin_dir, self.password))
             self._give(node.config)
             self._start_patroni(node)
         self.wait_healthy()
@@ -284,73 +187,6 @@ class Cluster:
         }
         argv = [str(PATRONI_VENV / "bin" / "patroni"), str(node.config)]
         node.process = self._launch(argv, node.folder / "patroni.out", env, as_server=True)
-
-    def _patroni_config(self, node: PgNode) -> str:
-        """Patroni's YAML, as JSON (a subset of YAML)."""
-        hosts = ",".join(f"{HOST}:{member.client_port}" for member in self.etcd)
-        config = {
-            "scope": SCOPE,
-            "namespace": "/service/",
-            "name": node.name,
-            "log": {"level": "INFO", "dir": str(node.folder)},
-            "restapi": {
-                "listen": f"{HOST}:{node.rest_port}",
-                "connect_address": f"{HOST}:{node.rest_port}",
-            },
-            "etcd3": {"hosts": hosts},
-            "bootstrap": {
-                "dcs": {
-                    "ttl": 20,  # the least Patroni accepts: a lost node is replaced in ~20 s
-                    "loop_wait": 2,
-                    "retry_timeout": 5,
-                    "primary_start_timeout": 0,  # a crashed primary fails over at once
-                    "maximum_lag_on_failover": 1048576,
-                    "synchronous_mode": True,
-                    "synchronous_mode_strict": True,  # no sync standby: commits wait
-                    "synchronous_node_count": 1,
-                    "postgresql": {
-                        "use_pg_rewind": True,
-                        "use_slots": True,
-                        "parameters": {
-                            "wal_level": "replica",
-                            "hot_standby": "on",
-                            "wal_log_hints": "on",
-                            "max_wal_senders": 10,
-                            "max_replication_slots": 10,
-                            "synchronous_commit": "on",
-                            "max_connections": 100,
-                            "shared_buffers": "64MB",
-                        },
-                    },
-                },
-                "initdb": [
-                    {"encoding": "UTF8"},
-                    {"locale": "C"},
-                    "data-checksums",
-                    {"auth-local": "trust"},
-                    {"auth-host": "scram-sha-256"},
-                ],
-            },
-            "postgresql": {
-                "listen": f"{HOST}:{node.pg_port}",
-                "connect_address": f"{HOST}:{node.pg_port}",
-                "data_dir": str(node.data_dir),
-                "bin_dir": str(self.bin_dir),
-                "pgpass": str(node.folder / "pgpass"),
-                "authentication": {
-                    "superuser": {"username": SUPERUSER, "password": self.password},
-                    "replication": {"username": "replicator", "password": "ha-replicator"},
-                    "rewind": {"username": "rewinder", "password": "ha-rewinder"},
-                },
-                "parameters": {"unix_socket_directories": str(node.folder)},
-                "pg_hba": [
-                    "local all all trust",
-                    f"host replication replicator {HOST}/32 scram-sha-256",
-                    f"host all all {HOST}/32 scram-sha-256",
-                ],
-            },
-        }
-        return json.dumps(config, indent=1) + "\n"
 
     # ---- state --------------------------------------------------------------------------------
 

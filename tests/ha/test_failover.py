@@ -25,8 +25,9 @@ import psycopg
 import pytest
 
 from tests.ha.checks import findings, unacknowledged_rows
-from tests.ha.cluster import Cluster, PgNode, missing
+from tests.ha.cluster import Cluster, missing
 from tests.ha.load import Bettor, Load, Market, prepare, wait_for
+from tests.ha.members import PgNode
 from tests.ha.probe import Probe
 from tests.ha.report import GOAL_S, IN_A_BATCH, record, seconds, server_side
 from tests.ha.watch import Watcher

@@ -1,5 +1,6 @@
-"""What the tests of GoTrue's /auth/v1 share: its error code read from either of GoTrue's error
-shapes, and a refresh token's first use moved back past the reuse interval."""
+"""What the tests of GoTrue's /auth/v1 share: the password their users sign up with, a raw call
+of /auth/v1, its error code read from either of GoTrue's error shapes, and a refresh token's first
+use moved back past the reuse interval."""
 
 import hashlib
 from typing import Any
@@ -7,9 +8,21 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.serving import Node
+
 # the header supabase-js and supabase-py send on every auth call: errors come back as
 # {code: "<error code>", message}; without it, as {code: <status>, error_code, msg}
 DATED = {"X-Supabase-Api-Version": "2024-01-01"}
+
+PASSWORD = "correct horse 1"
+
+
+def auth(node: Node, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
+    """A raw call of the node's /auth/v1/`path`, with the anon key and, given one, `token`."""
+    headers = {"apikey": node.anon_key, **kw.pop("headers", {})}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.request(method, f"{node.url}/auth/v1/{path}", headers=headers, **kw)
 
 
 def error_code(answer: httpx.Response) -> str:
