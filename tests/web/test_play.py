@@ -106,8 +106,11 @@ def test_limits_apply_at_once_when_tighter_and_after_the_cooling_off_when_looser
 
 
 def focused(page: Page) -> str:
+    """The focused element's name; nothing when no element has the focus (the document's body
+    then holds it, and its text, the whole page's, would match any name)."""
     text: str = page.evaluate(
-        "(() => { const e = document.activeElement; if (!e) return '';"
+        "(() => { const e = document.activeElement;"
+        " if (!e || e === document.body || e === document.documentElement) return '';"
         " return e.getAttribute('aria-label') || e.getAttribute('name') || e.textContent || '' })()"
     )
     return text.strip()
