@@ -27,6 +27,11 @@ const MarketPage = later<{ id: number; signedIn: boolean }>(() => import('./scre
 const FairPage = later<{ id: number }>(() => import('./screens/FairPage'), 'FairPage')
 const Wallet = later<object>(() => import('./screens/Wallet'), 'Wallet')
 const MyBets = later<object>(() => import('./screens/MyBets'), 'MyBets')
+const HouseGames = later<{ isAdmin: boolean }>(admin, 'HouseGames')
+const casino = () => import('./casino/CasinoScreens')
+const Lobby = later<object>(casino, 'Lobby')
+const GameScreen = later<{ game: string }>(casino, 'GameScreen')
+const SeedsPage = later<{ userId: string }>(casino, 'SeedsPage')
 
 function NavLink({ href, route, name, children }: {
   href: string
@@ -58,6 +63,15 @@ function Header({ route, signedIn, isAdmin, email }: {
         <NavLink href="/" route={route} name="board">
           Markets
         </NavLink>
+        {signedIn && (
+          <a
+            href="/casino"
+            onClick={follow}
+            aria-current={route.name.startsWith('casino') ? 'page' : undefined}
+          >
+            Casino
+          </a>
+        )}
         {signedIn && (
           <NavLink href="/bets" route={route} name="bets">
             My bets
@@ -96,7 +110,8 @@ function Header({ route, signedIn, isAdmin, email }: {
   )
 }
 
-function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean; isAdmin: boolean }) {
+function Screen({ route, userId, isAdmin }: { route: Route; userId: string | null; isAdmin: boolean }) {
+  const signedIn = userId !== null
   switch (route.name) {
     case 'admin':
       return <AdminHome isAdmin={isAdmin} />
@@ -110,8 +125,16 @@ function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean;
       return <Snapshots id={route.id} isAdmin={isAdmin} />
     case 'adminTelemetry':
       return <Telemetry id={route.id} isAdmin={isAdmin} />
+    case 'adminCasino':
+      return <HouseGames isAdmin={isAdmin} />
     case 'fair':
       return <FairPage id={route.id} />
+    case 'casino':
+      return signedIn ? <Lobby /> : <NotForGuests />
+    case 'casinoGame':
+      return signedIn ? <GameScreen game={route.game} /> : <NotForGuests />
+    case 'casinoSeeds':
+      return userId !== null ? <SeedsPage userId={userId} /> : <NotForGuests />
     case 'board':
       return <Board />
     case 'market':
@@ -169,7 +192,7 @@ export function App() {
           </main>
         }
       >
-        <Screen route={route} signedIn={!!who.session} isAdmin={who.isAdmin} />
+        <Screen route={route} userId={userId} isAdmin={who.isAdmin} />
       </Suspense>
     </>
   )
