@@ -52,6 +52,8 @@ def test_each_game_is_played_and_the_balance_moves_as_the_database_says(
     page.unroute("**/rest/v1/rpc/play_dice")
     expect(page.get_by_test_id("reveal")).to_have_attribute("data-state", "done", timeout=WAIT_MS)
     expect(page.get_by_test_id("reveal")).to_have_attribute("data-bet-id", committed["id"])
+    ana.shoot("casino-dice")
+    ana.fits_the_phone()
     checked = [(committed, before)]
 
     for game, stake, choice in GAMES[1:]:

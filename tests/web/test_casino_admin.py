@@ -72,6 +72,7 @@ def test_an_admin_sets_a_game_up_switches_one_off_and_reads_its_revenue(
         expect(limbo.get_by_test_id("game-state")).to_contain_text("Switched off", timeout=WAIT_MS)
         assert {g["game"]: g["enabled"] for g in api.read("house_games")}["limbo"] is False
         boss.shoot("admin-casino")
+        boss.fits_the_phone()
         ana.goto("/casino")
         expect(ana.page.get_by_role("link", name="Limbo")).to_contain_text("Switched off", timeout=WAIT_MS)
         choose(ana, "limbo", "1", "2")

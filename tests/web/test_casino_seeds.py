@@ -70,6 +70,7 @@ def test_a_rotation_reveals_the_pair_and_a_bet_is_verified_in_the_browser(
     expect(verdict).to_contain_text("Match: this bet is the one committed to.")
     expect(verdict.locator(".check-ok")).to_have_count(3)
     ana.shoot("casino-seeds")
+    ana.fits_the_phone()
 
     verify.get_by_label("Nonce").fill(str(bet["nonce"] + 1))
     verify.get_by_role("button", name="Verify", exact=True).click()
