@@ -110,4 +110,3 @@ def test_the_engine_s_refusals_are_said_in_words(person: Callable[[], Person], a
     assert api.read("house_bets", token) == []
     # the browser logs the HTTP errors of the refusals it was shown, and nothing else
     assert [e for e in ana.errors if not re.search(r"\b(402|403|422)\b", e)] == []
-

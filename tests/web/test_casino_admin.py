@@ -15,7 +15,8 @@ DEFAULTS = {"enabled": True, "house_edge_bps": 100, "max_profit": 10_000_000}
 
 
 def revenue(api: Api) -> dict[str, tuple[int, int]]:
-    """Each game's settled bets and stakes - payouts, from every bet (the service role reads all)."""
+    """Each game's settled bets and stakes - payouts, from every bet (the service role reads all;
+    the web tests' few bets fit in one read)."""
     totals: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
     for bet in api.read("house_bets", api.node.service_key, select="game,stake,payout,status"):
         if bet["status"] == "settled":
@@ -33,7 +34,9 @@ def test_an_admin_sets_a_game_up_switches_one_off_and_reads_its_revenue(
     try:
         page = boss.page
         page.get_by_role("link", name="Admin").click()
-        page.get_by_role("navigation", name="Admin console").get_by_role("link", name="Casino").click()
+        page.get_by_role("navigation", name="Admin console").get_by_role(
+            "link", name="Casino"
+        ).click()
         dice = page.get_by_role("form", name="Dice settings")
         expect(dice.get_by_test_id("game-state")).to_contain_text("RTP 99.00%", timeout=WAIT_MS)
 
@@ -49,7 +52,7 @@ def test_an_admin_sets_a_game_up_switches_one_off_and_reads_its_revenue(
                 money(totals[game][1])
             )
 
-        # the edge: 2.00% -> 200 basis points, RTP 98.00%; under 50.00 (chance 5000) pays 9800 / 5000
+        # the edge: 2.00% -> 200 basis points, RTP 98.00%; under 50.00 (chance 5000): 9800 / 5000
         dice.get_by_label("House edge (%)").fill("2.00")
         dice.get_by_label("Max profit per bet").fill("50000")
         dice.get_by_role("button", name="Save").click()
@@ -74,9 +77,13 @@ def test_an_admin_sets_a_game_up_switches_one_off_and_reads_its_revenue(
         boss.shoot("admin-casino")
         boss.fits_the_phone()
         ana.goto("/casino")
-        expect(ana.page.get_by_role("link", name="Limbo")).to_contain_text("Switched off", timeout=WAIT_MS)
+        expect(ana.page.get_by_role("link", name="Limbo")).to_contain_text(
+            "Switched off", timeout=WAIT_MS
+        )
         choose(ana, "limbo", "1", "2")
-        expect(ana.page.get_by_text("The house has switched this game off")).to_be_visible(timeout=WAIT_MS)
+        expect(ana.page.get_by_text("The house has switched this game off")).to_be_visible(
+            timeout=WAIT_MS
+        )
         before = len(api.read("house_bets", token_of(ana)))
         ana.page.get_by_role("button", name="Play", exact=True).click()
         expect(ana.page.get_by_test_id("refusal")).to_have_text(

@@ -28,7 +28,9 @@ def test_a_rotation_reveals_the_pair_and_a_bet_is_verified_in_the_browser(
 
     active = api.call(token, "get_seed")
     assert active["server_seed_hash"] == bet["server_seed_hash"]
-    expect(page.get_by_test_id("active-hash")).to_have_text(bet["server_seed_hash"], timeout=WAIT_MS)
+    expect(page.get_by_test_id("active-hash")).to_have_text(
+        bet["server_seed_hash"], timeout=WAIT_MS
+    )
     expect(page.get_by_test_id("active-client-seed")).to_have_text(bet["client_seed"])
     expect(page.get_by_test_id("active-nonce")).to_have_text("1")
     row = page.locator(f"tr[data-bet-id='{bet['id']}']")
@@ -41,7 +43,9 @@ def test_a_rotation_reveals_the_pair_and_a_bet_is_verified_in_the_browser(
     rotate.get_by_label("New client seed").fill("my lucky seed")
     rotate.get_by_role("button", name="Rotate seeds").click()
     revealed = page.get_by_test_id("revealed-pair")
-    expect(revealed.get_by_test_id("revealed-hash")).to_have_text(bet["server_seed_hash"], timeout=WAIT_MS)
+    expect(revealed.get_by_test_id("revealed-hash")).to_have_text(
+        bet["server_seed_hash"], timeout=WAIT_MS
+    )
     seed = revealed.get_by_test_id("revealed-seed")
     expect(seed).to_have_text(re.compile(r"^[0-9a-f]{64}$"), timeout=WAIT_MS)
     server_seed = seed.inner_text()
@@ -81,5 +85,7 @@ def test_a_rotation_reveals_the_pair_and_a_bet_is_verified_in_the_browser(
     verify.get_by_label("Nonce").fill(str(bet["nonce"]))
     verify.get_by_label("Server seed").fill("0" * 64)
     verify.get_by_role("button", name="Verify", exact=True).click()
-    expect(verdict.locator(".check-bad").first).to_contain_text("hashes to the commitment", timeout=WAIT_MS)
+    expect(verdict.locator(".check-bad").first).to_contain_text(
+        "hashes to the commitment", timeout=WAIT_MS
+    )
     assert ana.errors == []

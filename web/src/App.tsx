@@ -10,6 +10,7 @@ import { follow, useRoute, type Route } from './router'
 import { signOut, useWho } from './session'
 import { useAdminFeed } from './admin/live'
 import { AuthScreen } from './screens/AuthScreen'
+import { NotFound } from './screens/parts'
 import { Board } from './screens/Board'
 
 /** A screen exported by name from a module loaded on first use. */
@@ -33,14 +34,10 @@ const Lobby = later<object>(casino, 'Lobby')
 const GameScreen = later<{ game: string }>(casino, 'GameScreen')
 const SeedsPage = later<{ userId: string }>(casino, 'SeedsPage')
 
-function NavLink({ href, route, name, children }: {
-  href: string
-  route: Route
-  name: Route['name']
-  children: string
-}) {
+/** A link of the main menu; `current` when the route shown is its page (or one of its pages). */
+function NavLink({ href, current, children }: { href: string; current: boolean; children: string }) {
   return (
-    <a href={href} onClick={follow} aria-current={route.name === name ? 'page' : undefined}>
+    <a href={href} onClick={follow} aria-current={current ? 'page' : undefined}>
       {children}
     </a>
   )
@@ -60,36 +57,28 @@ function Header({ route, signedIn, isAdmin, email }: {
         Wagerbase
       </a>
       <nav aria-label="Main">
-        <NavLink href="/" route={route} name="board">
+        <NavLink href="/" current={route.name === 'board'}>
           Markets
         </NavLink>
         {signedIn && (
-          <a
-            href="/casino"
-            onClick={follow}
-            aria-current={route.name.startsWith('casino') ? 'page' : undefined}
-          >
+          <NavLink href="/casino" current={route.name.startsWith('casino')}>
             Casino
-          </a>
+          </NavLink>
         )}
         {signedIn && (
-          <NavLink href="/bets" route={route} name="bets">
+          <NavLink href="/bets" current={route.name === 'bets'}>
             My bets
           </NavLink>
         )}
         {signedIn && (
-          <NavLink href="/wallet" route={route} name="wallet">
+          <NavLink href="/wallet" current={route.name === 'wallet'}>
             Wallet
           </NavLink>
         )}
         {isAdmin && (
-          <a
-            href="/admin"
-            onClick={follow}
-            aria-current={route.name.startsWith('admin') ? 'page' : undefined}
-          >
+          <NavLink href="/admin" current={route.name.startsWith('admin')}>
             Admin
-          </a>
+          </NavLink>
         )}
       </nav>
       <span className={`live ${live}`} data-testid="live" data-state={live} title="Live updates">
@@ -144,14 +133,7 @@ function Screen({ route, userId, isAdmin }: { route: Route; userId: string | nul
     case 'bets':
       return signedIn ? <MyBets /> : <NotForGuests />
     case 'missing':
-      return (
-        <main className="page">
-          <h1>Not found</h1>
-          <a href="/" onClick={follow}>
-            Back to the markets
-          </a>
-        </main>
-      )
+      return <NotFound back="/" to="the markets" />
   }
 }
 

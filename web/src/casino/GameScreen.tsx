@@ -8,6 +8,7 @@ import { call } from '../load'
 import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { follow } from '../router'
+import { NotFound } from '../screens/parts'
 import { gameOf } from './registry'
 import { Reveal } from './Reveal'
 import { useHouseGames } from './settings'
@@ -15,15 +16,7 @@ import type { Choices, GameModule, PlayAnswer } from './types'
 
 export function GameScreen({ game: key }: { game: string }) {
   const game = gameOf(key)
-  if (!game)
-    return (
-      <main className="page">
-        <h1>Not found</h1>
-        <a href="/casino" onClick={follow}>
-          Back to the casino
-        </a>
-      </main>
-    )
+  if (!game) return <NotFound back="/casino" to="the casino" />
   return <Game key={game.key} game={game} />
 }
 
