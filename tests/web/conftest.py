@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.pgserver import PgServer
 from tests.serving import REPO, Node, new_secret
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person, promote
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, BrowserUser, open_person, promote
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +65,11 @@ def api(web_node: Node) -> Api:
 
 
 @pytest.fixture
-def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
+def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], BrowserUser]]:
     """person() opens a new browser context (someone else's browser) on the app."""
-    opened: list[Person] = []
+    opened: list[BrowserUser] = []
 
-    def make() -> Person:
+    def make() -> BrowserUser:
         someone = open_person(browser, web_node)
         opened.append(someone)
         return someone
@@ -80,12 +80,12 @@ def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
 
 
 @pytest.fixture
-def admin(person: Callable[[], Person], web_node: Node) -> Callable[[], Person]:
+def admin(person: Callable[[], BrowserUser], web_node: Node) -> Callable[[], BrowserUser]:
     """admin() opens a browser context signed in as a new admin: registered in the app like
     anyone, promoted with `wagerbase users promote`, then signed in again for a token with the
     role."""
 
-    def make() -> Person:
+    def make() -> BrowserUser:
         someone = person()
         someone.sign_up()
         promote(web_node, someone.email)
