@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.pgserver import PgServer
-from tests.serving import REPO, Node, new_secret
+from tests.serving import REPO, Node, new_secret, serving
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, BrowserUser, open_person, promote
 
 
@@ -37,11 +37,8 @@ def web_node(
         tmp_path_factory.mktemp("web") / "serve.log",
         env={"WAGERBASE_WEB_DIST": str(web_build)},
     )
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
+    with serving(node) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
