@@ -197,7 +197,9 @@ class Accounts(UserChanges, AdminAccounts):
             raise refusal(
                 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
             )
-        return signed_in(self.tokens, result["user"], result["session_id"], new_refresh)
+        return signed_in(
+            self.tokens, result["user"], result["session_id"], new_refresh, row["acts_as_admin"]
+        )
 
     async def sign_out(self, claims: Claims, scope: str) -> None:
         """End sessions of the token's user (scope local, others or global), if the token's own

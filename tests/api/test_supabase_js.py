@@ -10,11 +10,9 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.serving import REPO, Node
@@ -122,24 +120,6 @@ def node_binary() -> list[str]:
         subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
     major = int(subprocess.check_output([node, "-p", "process.versions.node"]).split(b".")[0])
     return [node, "--experimental-websocket"] if major < 22 else [node]
-
-
-def _set_anonymous_sign_ins(node: Node, on: bool) -> None:
-    answer = httpx.post(
-        f"{node.url}/rest/v1/rpc/update_settings",
-        headers={"apikey": node.anon_key, "Authorization": f"Bearer {node.service_key}"},
-        json={"settings": {"anonymous_sign_ins": on}},
-    )
-    assert answer.status_code == 200, answer.text
-
-
-@pytest.fixture
-def anonymous_sign_ins(node: Node) -> Iterator[None]:
-    _set_anonymous_sign_ins(node, True)
-    try:
-        yield
-    finally:
-        _set_anonymous_sign_ins(node, False)
 
 
 def _run(node_binary: list[str], node: Node, tmp_path: Path) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 
 def test_a_virtual_draw_is_shown_committed_then_revealed_and_checked(
-    person: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], api: Api
 ) -> None:
     ana = person()
     ana.sign_up()
