@@ -5,17 +5,17 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 
-def token_of(someone: Person) -> str:
+def token_of(someone: BrowserUser) -> str:
     """The access token the page holds (supabase-js keeps the session in localStorage)."""
     session = someone.page.evaluate("JSON.parse(localStorage.getItem('wagerbase.auth'))")
     token: str = session["access_token"]
     return token
 
 
-def choose(someone: Person, game: str, stake: str, choice: str) -> None:
+def choose(someone: BrowserUser, game: str, stake: str, choice: str) -> None:
     """Open /casino/<game> and fill its form: the stake, and the game's one choice (dice: a
     target in hundredths, rolled under it; limbo: a target multiplier; roulette: a bet)."""
     page = someone.page
@@ -31,7 +31,7 @@ def choose(someone: Person, game: str, stake: str, choice: str) -> None:
         form.get_by_label("Bet").select_option(choice)
 
 
-def play(someone: Person) -> None:
+def play(someone: BrowserUser) -> None:
     """Press Play and wait for the reveal to end."""
     page = someone.page
     page.get_by_role("button", name="Play", exact=True).click()

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Route, expect
 
-from tests.web.browser import WAIT_MS, Api, Person, money
+from tests.web.browser import WAIT_MS, Api, BrowserUser, money
 from tests.web.casino import choose, latest_bet, play, result_text, token_of, wallet_balance
 
 GAMES = [("dice", "2.50", "2500"), ("limbo", "2.50", "1.50"), ("roulette", "2.50", "red")]
 
 
 def test_each_game_is_played_and_the_balance_moves_as_the_database_says(
-    person: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], api: Api
 ) -> None:
     ana = person()
     ana.sign_up()
@@ -82,7 +82,7 @@ def test_each_game_is_played_and_the_balance_moves_as_the_database_says(
     assert ana.errors == []
 
 
-def test_the_engine_s_refusals_are_said_in_words(person: Callable[[], Person], api: Api) -> None:
+def test_the_engine_s_refusals_are_said_in_words(person: Callable[[], BrowserUser], api: Api) -> None:
     ana = person()
     ana.sign_up()
     page = ana.page

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person, money
+from tests.web.browser import WAIT_MS, Api, BrowserUser, money
 from tests.web.casino import choose, play, token_of
 
 DEFAULTS = {"enabled": True, "house_edge_bps": 100, "max_profit": 10_000_000}
@@ -26,7 +26,7 @@ def revenue(api: Api) -> dict[str, tuple[int, int]]:
 
 
 def test_an_admin_sets_a_game_up_switches_one_off_and_reads_its_revenue(
-    admin: Callable[[], Person], person: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], person: Callable[[], BrowserUser], api: Api
 ) -> None:
     boss = admin()
     ana = person()

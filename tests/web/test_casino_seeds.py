@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 from tests.web.casino import choose, latest_bet, play, token_of
 
 
 def test_a_rotation_reveals_the_pair_and_a_bet_is_verified_in_the_browser(
-    person: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], api: Api
 ) -> None:
     ana = person()
     ana.sign_up()
