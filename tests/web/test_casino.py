@@ -82,7 +82,9 @@ def test_each_game_is_played_and_the_balance_moves_as_the_database_says(
     assert ana.errors == []
 
 
-def test_the_engine_s_refusals_are_said_in_words(person: Callable[[], BrowserUser], api: Api) -> None:
+def test_the_engine_s_refusals_are_said_in_words(
+    person: Callable[[], BrowserUser], api: Api
+) -> None:
     ana = person()
     ana.sign_up()
     page = ana.page
