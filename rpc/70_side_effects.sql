@@ -268,6 +268,7 @@ $$;
 -- workers never apply the same difference, read the changes once, apply them with the handler and
 -- record the groups' new sums (a group that counts nothing leaves the record). Returns how many
 -- wagers the changed groups hold, before or after, whichever is more (0: nothing changed).
+-- A user's job (house bets) goes to app._run_house_effect (rpc/83_house_effects.sql).
 -- Raises: whatever the handler's statements raise (lock_not_available past the lock timeout, ...).
 create or replace function app._run_side_effect(p_job app.side_effect_jobs)
 returns integer
@@ -277,6 +278,9 @@ as $$
 declare
     v_changes app.side_effect_change[];
 begin
+    if p_job.market_id is null then
+        return app._run_house_effect(p_job);  -- a user's house bets (rpc/83_house_effects.sql)
+    end if;
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
         'wagerbase.side_effect:' || p_job.handler || ':' || p_job.market_id, 0));
     v_changes := array(select c from app._side_effect_changes(p_job.handler, p_job.market_id) as c);
@@ -445,6 +449,7 @@ select
     j.id,
     j.handler,
     j.market_id,
+    j.user_id,
     j.event,
     j.status,
     j.attempts,

@@ -129,6 +129,10 @@ RELATIONS: tuple[Relation, ...] = (
     Relation("my_seed_pairs", MY_OWN, owner="user_id"),
     # the revenue per game (stakes - payouts): the house's business, like its summary
     Relation("house_game_results", ADMINS_ONLY),
+    # the side effects of house bets: the levels and the XP ranking by public name are public; a
+    # player reads their own XP and rakeback through get_level
+    Relation("levels", EVERYONE),
+    Relation("xp_leaderboard", EVERYONE),
 )
 
 # the views with rows of single users that bettor B may read: where B looks for bettor A's rows
@@ -185,6 +189,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("play_dice", USER_CALL),
     Function("play_limbo", USER_CALL),
     Function("play_roulette", USER_CALL),
+    Function("get_level", USER_CALL),
+    Function("claim_rakeback", USER_CALL),
     # admins (and the service role, the operator's back office)
     Function("create_market", ADMIN_CALL),
     Function("create_virtual_market", ADMIN_CALL),

@@ -93,6 +93,16 @@ def _roulette(stage: Stage) -> Arguments:
     return {"stake": 100, "bet": "red"}
 
 
+@prepares("get_level")
+def _level(stage: Stage) -> Arguments:
+    return {}
+
+
+@prepares("claim_rakeback")
+def _claim(stage: Stage) -> Arguments:
+    return {"idempotency_key": f"claim-{uuid.uuid4()}"}
+
+
 @prepares("update_house_game")
 def _house_game(stage: Stage) -> Arguments:
     """A setting set to the value it holds, as for update_settings."""

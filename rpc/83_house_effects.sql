@@ -1,0 +1,270 @@
+-- The side effects of house bets (migrations/0033_house_effects.sql; docs/side-effects.md, "House
+-- bets"): XP and levels, and rakeback, as jobs of the outbox of rpc/70_side_effects.sql keyed per
+-- user. A trigger on app.house_bets enqueues, in the transaction that settles the bets;
+-- app._run_side_effect hands a user's job to app._run_house_effect, which consumes the user's
+-- pending rows of its handler and applies them in the same transaction, so each bet counts once.
+
+-- The parts of a minor unit app.rakeback counts in: 37 * 10^8 (see the migration).
+create or replace function app._rakeback_parts_per_unit()
+returns numeric
+language sql immutable
+set search_path = ''
+as $$
+    select 3700000000::numeric
+$$;
+
+-- _rakeback_parts: what bet `p_bet` accrues, in parts (37 * 10^8 a minor unit): stake x the edge
+-- it was played at x rakeback_bps / 10000. A game with a house_edge_bps setting uses the bet's
+-- edge (edge_bps / 10000); roulette, which has none, its single zero's edge of 1/37 (an RTP of
+-- 36/37). Exact: stake * edge_bps * 37 * rate_bps, or stake * 10^4 * rate_bps for roulette.
+-- Raises: invalid_argument for a game with neither (a new game must say what its edge is).
+create or replace function app._rakeback_parts(p_bet app.house_bets, p_rate_bps integer)
+returns numeric
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+    if p_bet.house_edge_bps is not null then
+        return p_bet.stake::numeric * p_bet.house_edge_bps * 37 * p_rate_bps;
+    elsif p_bet.game = 'roulette' then
+        return p_bet.stake::numeric * 10000 * p_rate_bps;
+    end if;
+    perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+        'argument', 'game', 'game', p_bet.game, 'reason', 'no house edge for rakeback'));
+end
+$$;
+
+-- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
+-- handler, bet) and one job per (house handler, user). Callers: the trigger below, in the
+-- transaction that settled the bets.
+create or replace function app._enqueue_house_effects(p_bet_ids text[])
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into app.house_effects_pending (handler, bet_id, user_id)
+    select h.handler, b.id, b.user_id
+    from app.house_bets as b
+    cross join unnest(array['house_xp', 'house_rakeback']) as h (handler)
+    where b.id = any(p_bet_ids)
+    order by h.handler, b.id
+    on conflict (handler, bet_id) do nothing;
+    insert into app.side_effect_jobs (handler, user_id, event)
+    select distinct h.handler, b.user_id, 'settled'
+    from app.house_bets as b
+    cross join unnest(array['house_xp', 'house_rakeback']) as h (handler)
+    where b.id = any(p_bet_ids)
+$$;
+
+-- _house_bets_settled: the statement-level trigger of app.house_bets: the bets the statement
+-- inserted settled, or moved to settled, go to _enqueue_house_effects (one call per statement, so
+-- a batch of auto-bets is enqueued set-based).
+create or replace function app._house_bets_settled()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if tg_op = 'INSERT' then
+        perform app._enqueue_house_effects(array(
+            select n.id from new_bets as n where n.status = 'settled'));
+    else
+        perform app._enqueue_house_effects(array(
+            select n.id from new_bets as n
+            inner join old_bets as o on n.id = o.id
+            where n.status = 'settled' and o.status is distinct from 'settled'));
+    end if;
+    return null;
+end
+$$;
+
+drop trigger if exists house_bets_settled_insert on app.house_bets;
+create trigger house_bets_settled_insert
+after insert on app.house_bets
+referencing new table as new_bets
+for each statement execute function app._house_bets_settled();
+
+drop trigger if exists house_bets_settled_update on app.house_bets;
+create trigger house_bets_settled_update
+after update on app.house_bets
+referencing old table as old_bets new table as new_bets
+for each statement execute function app._house_bets_settled();
+
+-- _run_house_effect: run house job `p_job`: take (delete) its user's pending rows of its handler
+-- and apply those bets, in the job's transaction: a row is counted by the job that deletes it,
+-- and a second job, or the same job again, finds nothing (a concurrent one waits for the rows,
+-- then skips them). Returns how many bets it counted.
+-- Callers: app._run_side_effect. Changes: app.house_effects_pending, app.player_xp or
+-- app.rakeback. Raises: what its statements raise (lock_not_available past the lock timeout).
+create or replace function app._run_house_effect(p_job app.side_effect_jobs)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_config app.config;
+    v_bets app.house_bets[];
+begin
+    select * into v_config from app.config;
+    with taken as (
+        delete from app.house_effects_pending as p
+        where p.handler = p_job.handler and p.user_id = p_job.user_id
+        returning p.bet_id
+    )
+    select coalesce(array_agg(b order by b.id), '{}') into v_bets
+    from app.house_bets as b
+    where b.id in (select t.bet_id from taken as t);
+    if cardinality(v_bets) = 0 then
+        return 0;
+    end if;
+    case p_job.handler
+        when 'house_xp' then
+            insert into app.player_xp as x (user_id, player, xp, bets)
+            select p_job.user_id, app._player_name(p_job.user_id),
+                sum(b.stake::numeric * v_config.xp_per_major_unit / 100), count(*)
+            from unnest(v_bets) as b
+            on conflict (user_id) do update
+            set xp = x.xp + excluded.xp, bets = x.bets + excluded.bets, player = excluded.player,
+                updated_at = now();
+        when 'house_rakeback' then
+            insert into app.rakeback as r (user_id, accrued_parts, bets)
+            select p_job.user_id, sum(app._rakeback_parts(b, v_config.rakeback_bps)), count(*)
+            from unnest(v_bets) as b
+            on conflict (user_id) do update
+            set accrued_parts = r.accrued_parts + excluded.accrued_parts,
+                bets = r.bets + excluded.bets, updated_at = now();
+    end case;
+    return cardinality(v_bets);
+end
+$$;
+
+-- _level_of: the level XP `p_xp` reaches, with its threshold and the next level's (null at the
+-- top).
+create or replace function app._level_of(p_xp bigint)
+returns table (level integer, level_min_xp bigint, next_level_xp bigint)
+language sql stable
+set search_path = ''
+as $$
+    select
+        l.level,
+        l.min_xp,
+        (select min(n.min_xp) from app.levels as n where n.min_xp > l.min_xp)
+    from app.levels as l
+    where l.min_xp <= p_xp
+    order by l.min_xp desc
+    limit 1
+$$;
+
+-- get_level(): the caller's XP, level, and rakeback.
+-- Callers: authenticated. Changes: nothing. Returns {xp, bets, level, level_min_xp,
+-- next_level_xp, rakeback_accrued (minor units, floored), rakeback_paid, rakeback_claimable}.
+-- Raises: not_authenticated.
+create or replace function public.get_level()
+returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_xp bigint := coalesce(
+        (select floor(x.xp)::bigint from app.player_xp as x where x.user_id = v_user), 0);
+    v_rakeback app.rakeback;
+    v_accrued bigint;
+begin
+    select * into v_rakeback from app.rakeback as r where r.user_id = v_user;
+    v_accrued := coalesce(floor(v_rakeback.accrued_parts / app._rakeback_parts_per_unit()), 0);
+    return (
+        select pg_catalog.jsonb_build_object(
+            'xp', v_xp,
+            'bets', coalesce((select x.bets from app.player_xp as x where x.user_id = v_user), 0),
+            'level', l.level, 'level_min_xp', l.level_min_xp, 'next_level_xp', l.next_level_xp,
+            'rakeback_accrued', v_accrued,
+            'rakeback_paid', coalesce(v_rakeback.paid, 0),
+            'rakeback_claimable', v_accrued - coalesce(v_rakeback.paid, 0))
+        from app._level_of(v_xp) as l
+    );
+end
+$$;
+grant execute on function public.get_level() to authenticated, service_role;
+
+-- claim_rakeback(idempotency_key): pay the caller's claimable rakeback (everything accrued, in
+-- whole minor units, not yet paid) from the house to their wallet, in one 'rakeback' ledger
+-- transaction. The key is claimed first (a replay returns the first answer); the rakeback row is
+-- locked, so two claims at once pay once: the second finds nothing left and pays 0 (no ledger
+-- transaction). Callers: authenticated. Changes: app.rakeback.paid, the wallet and the house
+-- account (a ledger transaction; may create the wallet); notifies balance.
+-- Returns {paid, rakeback_paid, transaction_id, balance, balance_version}.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict.
+create or replace function public.claim_rakeback(idempotency_key text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_replay jsonb;
+    v_rakeback app.rakeback;
+    v_amount bigint := 0;
+    v_wallet bigint;
+    v_tx bigint;
+begin
+    v_replay := app._idempotency_begin(v_user, claim_rakeback.idempotency_key, 'claim_rakeback',
+        '{}'::jsonb);
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    v_wallet := app._ensure_wallet(v_user);
+    select * into v_rakeback from app.rakeback as r where r.user_id = v_user for update;
+    if found then
+        v_amount := floor(v_rakeback.accrued_parts / app._rakeback_parts_per_unit())::bigint
+            - v_rakeback.paid;
+    end if;
+    if v_amount > 0 then
+        v_tx := app._post_transaction('rakeback', array[app._system_account('house'), v_wallet],
+            array[-v_amount, v_amount],
+            p_memo => pg_catalog.jsonb_build_object('rakeback', v_amount), p_actor => v_user);
+        update app.rakeback as r
+        set paid = r.paid + v_amount, updated_at = now()
+        where r.user_id = v_user
+        returning * into v_rakeback;
+    end if;
+    return app._idempotency_finish(v_user, claim_rakeback.idempotency_key, (
+        select
+            pg_catalog.jsonb_build_object(
+                'paid', v_amount, 'rakeback_paid', coalesce(v_rakeback.paid, 0),
+                'transaction_id', v_tx, 'balance', a.balance, 'balance_version', a.version)
+        from app.accounts as a
+        where a.id = v_wallet));
+end
+$$;
+grant execute on function public.claim_rakeback(text) to authenticated, service_role;
+
+-- The read side (policies/75_house_effects.sql decides who reads what).
+drop view if exists public.xp_leaderboard;
+drop view if exists public.levels;
+
+-- Anyone: the levels and their XP thresholds.
+create view public.levels with (security_invoker = true) as
+select
+    l.level,
+    l.min_xp
+from app.levels as l
+order by l.level;
+
+-- Anyone: players ranked by XP (floored), by public name, with their level.
+create view public.xp_leaderboard with (security_invoker = true) as
+select
+    rank() over (order by floor(x.xp) desc) as rank,
+    x.player,
+    floor(x.xp)::bigint as xp,
+    (
+        select max(l.level) from app.levels as l
+        where l.min_xp <= floor(x.xp)
+    ) as level,
+    x.bets
+from app.player_xp as x
+where x.bets > 0;
+
+grant select on public.levels, public.xp_leaderboard to anon, authenticated, service_role;

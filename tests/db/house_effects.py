@@ -1,0 +1,63 @@
+"""What the house-effect tests share (docs/side-effects.md, "House bets"): a plan of small mixed
+bets, and what XP and rakeback every player should have counted, recomputed in Python from the
+settled bets themselves, to compare with what the handlers counted after a drain."""
+
+from fractions import Fraction
+from typing import Any
+
+from tests.pgserver import Connection
+
+# rakeback counts in parts of a minor unit: 37 * 10^8
+PARTS = 3_700_000_000
+
+
+def small_bets(count: int) -> list[tuple[str, dict[str, Any]]]:
+    """`count` bets of 1.01 to 1.97 going round dice, limbo and roulette, at close to even
+    chances: a wallet of 100.00 lasts them."""
+    bets: list[tuple[str, dict[str, Any]]] = []
+    for i in range(count):
+        stake = 101 + (i * 7) % 97
+        game = ("dice", "limbo", "roulette")[i % 3]
+        if game == "dice":
+            bets.append((game, {"stake": stake, "target": 5000, "over": i % 2 == 0}))
+        elif game == "limbo":
+            bets.append((game, {"stake": stake, "target_multiplier": 200}))
+        else:
+            bets.append((game, {"stake": stake, "bet": ("red", "black", "even", "odd")[i % 4]}))
+    return bets
+
+
+def rakeback_share(game: str, stake: int, edge_bps: int | None, rate_bps: int) -> Fraction:
+    """A bet's rakeback in minor units, exactly: stake x edge x rate (roulette: an edge of 1/37)."""
+    edge = Fraction(1, 37) if edge_bps is None else Fraction(edge_bps, 10_000)
+    assert edge_bps is not None or game == "roulette"
+    return stake * edge * Fraction(rate_bps, 10_000)
+
+
+def expected(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
+    """Per user, from app.house_bets (settled) and the settings as they stand: (XP, bets,
+    rakeback in minor units), all exact."""
+    xp_rate, rate = conn.execute("select xp_per_major_unit, rakeback_bps from app.config").fetchone()
+    out: dict[Any, tuple[Fraction, int, Fraction]] = {}
+    for user, game, stake, edge in conn.execute(
+        "select user_id, game, stake, house_edge_bps from app.house_bets where status = 'settled'"
+    ):
+        xp, bets, rakeback = out.get(user, (Fraction(0), 0, Fraction(0)))
+        out[user] = (
+            xp + Fraction(stake * xp_rate, 100),
+            bets + 1,
+            rakeback + rakeback_share(game, stake, edge, rate),
+        )
+    return out
+
+
+def counted(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
+    """Per user, what the handlers counted: (XP, bets, rakeback accrued in minor units)."""
+    xp = {u: (Fraction(x), b) for u, x, b in conn.execute("select user_id, xp, bets from app.player_xp")}
+    out: dict[Any, tuple[Fraction, int, Fraction]] = {}
+    for user, parts, bets in conn.execute("select user_id, accrued_parts, bets from app.rakeback"):
+        user_xp, xp_bets = xp.pop(user, (Fraction(0), -1))
+        assert xp_bets == bets, (user, xp_bets, bets)
+        out[user] = (user_xp, bets, Fraction(int(parts), PARTS))
+    assert xp == {}, xp
+    return out

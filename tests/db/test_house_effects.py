@@ -1,0 +1,136 @@
+"""The side effects of house bets (docs/side-effects.md, "House bets"): a settled bet enqueues one
+job per house handler for its player; the handlers count each bet once however often their jobs
+run; XP gives levels and a public ranking by name; rakeback accrues exactly (stake x edge x rate,
+no fraction lost over many bets) and a claim pays it once through the ledger."""
+
+from fractions import Fraction
+from math import floor
+
+from tests.db.helpers import scalar
+from tests.db.house_effects import PARTS, counted, expected, small_bets
+from tests.db.house_play import play
+from tests.db.invariants import assert_invariants
+from tests.db.personas import Persona
+from tests.db.side_effects import drain, work_due
+from tests.pgserver import Connection
+
+
+def test_a_settled_bet_enqueues_its_player_s_jobs_and_each_handler_counts_it_once(
+    conn: Connection, bettor: Persona, other: Persona
+) -> None:
+    for game, params in small_bets(4):
+        play(bettor, game, params)
+    play(other, "dice", {"stake": 150, "target": 5000, "over": True})
+    jobs = conn.execute(
+        """select handler, user_id, market_id, event from app.side_effect_jobs
+           where status = 'pending' order by handler, user_id"""
+    ).fetchall()
+    # one job per handler per play (each play is a statement of its own), keyed by the user
+    assert sorted(jobs) == sorted(
+        [(h, bettor.user_id, None, "settled") for h in ("house_rakeback", "house_xp")] * 4
+        + [(h, other.user_id, None, "settled") for h in ("house_rakeback", "house_xp")]
+    )
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == 10
+
+    results = work_due(conn)
+    # the first job of each (handler, user) counts all its user's bets, the others find none
+    assert sorted(r["changed"] for r in results) == [0] * 6 + [1, 1, 4, 4]
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == 0
+    assert counted(conn) == expected(conn)
+
+    # every job again, as a re-delivery would: nothing changes
+    before = counted(conn)
+    conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
+    assert {r["changed"] for r in work_due(conn)} == {0}
+    assert counted(conn) == before
+
+
+def test_a_round_that_settles_later_enqueues_once_when_it_settles(
+    conn: Connection, bettor: Persona
+) -> None:
+    """A multi-step round is written `created` and settled by an update: the update enqueues."""
+    first = play(bettor, "dice", {"stake": 150, "target": 5000, "over": True})
+    drain(conn)
+    conn.execute(
+        """insert into app.house_bets (id, user_id, game, seed_pair_id, server_seed_hash,
+               client_seed, nonce, stake, params, house_edge_bps, multiplier, status)
+           select 'bet-00000000-0000-0000-0000-000000000001', user_id, game, seed_pair_id,
+               server_seed_hash, client_seed, 999, 300, params, house_edge_bps, multiplier,
+               'created'
+           from app.house_bets where id = %s""",
+        [first["id"]],
+    )
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == 0
+    conn.execute(
+        """update app.house_bets as b
+           set status = 'settled', result = f.result, payout = 0,
+               transaction_id = f.transaction_id, settled_at = now()
+           from app.house_bets as f
+           where b.id = 'bet-00000000-0000-0000-0000-000000000001' and f.id = %s""",
+        [first["id"]],
+    )
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == 2
+    drain(conn)
+    assert counted(conn) == expected(conn)
+    assert counted(conn)[bettor.user_id][1] == 2
+
+
+def test_xp_gives_the_level_its_threshold_reaches_and_a_public_ranking_by_name(
+    conn: Connection, bettor: Persona, other: Persona, anon: Persona
+) -> None:
+    conn.execute("update app.config set xp_per_major_unit = 100")
+    assert bettor.call("get_level")["level"] == 0
+    for _ in range(2):
+        play(bettor, "dice", {"stake": 150, "target": 5000, "over": True})
+    play(other, "roulette", {"stake": 199, "bet": "red"})
+    drain(conn)
+    # 2 x 1.50 x 100 XP = 300: level 1 (100), next at 500; 1.99 x 100 = 199 XP
+    level = bettor.call("get_level")
+    assert (level["xp"], level["bets"], level["level"]) == (300, 2, 1)
+    assert (level["level_min_xp"], level["next_level_xp"]) == (100, 500)
+    board = anon.rows("select rank, player, xp, level, bets from public.xp_leaderboard order by rank")
+    assert board == [(1, "bettor", 300, 1, 2), (2, "other", 199, 1, 1)]
+    columns = anon.rows(
+        """select column_name from information_schema.columns
+           where table_schema = 'public' and table_name = 'xp_leaderboard'"""
+    )
+    assert "user_id" not in {c for (c,) in columns}
+    assert anon.rows("select level, min_xp from public.levels where level <= 2") == [
+        (0, 0), (1, 100), (2, 500)
+    ]
+
+
+def test_rakeback_accrues_exactly_over_many_bets_and_pays_the_floor_once(
+    conn: Connection, bettor: Persona
+) -> None:
+    conn.execute("update app.config set rakeback_bps = 1234")
+    bets = small_bets(150)
+    for game, params in bets:
+        play(bettor, game, params)
+    drain(conn)
+    # the sum of stake x edge x 12.34% over 150 bets, exactly (roulette's edge 1/37)
+    owed = expected(conn)[bettor.user_id][2]
+    assert counted(conn)[bettor.user_id][2] == owed
+    assert owed.denominator > 1  # a sum of fractions that a per-bet floor would have lost
+    parts = scalar(conn, "select accrued_parts from app.rakeback where user_id = %s", [bettor.user_id])
+    assert Fraction(int(parts), PARTS) == owed
+
+    balance = bettor.call("get_wallet")["balance"]
+    claim = bettor.call("claim_rakeback", idempotency_key="rb-1")
+    assert claim["paid"] == floor(owed) > 0
+    assert claim["balance"] == balance + floor(owed)
+    replay = bettor.call("claim_rakeback", idempotency_key="rb-1")
+    assert replay == claim | {"replayed": True}
+    again = bettor.call("claim_rakeback", idempotency_key="rb-2")
+    assert (again["paid"], again["transaction_id"]) == (0, None)
+    assert bettor.call("get_level")["rakeback_claimable"] == 0
+    assert scalar(conn, "select count(*) from app.ledger_transactions where kind = 'rakeback'") == 1
+    assert_invariants(conn)
+
+    # the fraction left over carries: more bets, and the next claim pays the new floor
+    for game, params in small_bets(30):
+        play(bettor, game, params)
+    drain(conn)
+    owed = expected(conn)[bettor.user_id][2]
+    assert bettor.call("claim_rakeback", idempotency_key="rb-3")["paid"] == floor(owed) - claim["paid"]
+    assert_invariants(conn)

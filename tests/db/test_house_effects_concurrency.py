@@ -1,0 +1,80 @@
+"""The side effects of house bets under concurrency, committed, each on a database of its own:
+workers running the same jobs at once (and every job again) count each bet once, and two claims
+of one player's rakeback at once pay it once. The invariants hold after each."""
+
+from collections.abc import Callable
+from math import floor
+from typing import Any
+
+import psycopg
+
+from tests.db.actors import Actor, actors, make_users
+from tests.db.concurrent import all_at_once
+from tests.db.house_effects import counted, expected, small_bets
+from tests.db.invariants import assert_invariants
+
+
+def work_until_idle(url: str) -> int:
+    """A worker on a connection of its own: app.work_side_effect until no job is due; the bets
+    its jobs counted."""
+    changed = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("select app.work_side_effect()").fetchone()
+            assert row is not None
+            if row[0] is None:
+                return changed
+            assert row[0]["status"] == "done", row[0]
+            changed += row[0]["changed"]
+
+
+def play_all(url: str, users: dict[str, Any], count: int) -> None:
+    for name, user in users.items():
+        with Actor(url, user) as player:
+            for i, (game, params) in enumerate(small_bets(count)):
+                player.call(f"play_{game}", **params, idempotency_key=f"{name}-{i}")
+
+
+def test_workers_at_once_count_each_bet_once_however_often_the_jobs_run(
+    fresh_db: Callable[[], str],
+) -> None:
+    url = fresh_db()
+    users = make_users(url, ["ann", "bob", "cyd"])
+    play_all(url, users, 20)
+    changed = all_at_once(4, lambda _: work_until_idle(url))
+    # each bet counted by each of the two handlers exactly once, by whichever worker took it
+    assert sum(changed) == 3 * 20 * 2
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert counted(conn) == expected(conn)
+        conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
+    assert all_at_once(4, lambda _: work_until_idle(url)) == [0, 0, 0, 0]
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert counted(conn) == expected(conn)
+        assert_invariants(conn)
+
+
+def test_two_claims_at_once_pay_the_rakeback_once(fresh_db: Callable[[], str]) -> None:
+    url = fresh_db()
+    users = make_users(url, ["ann"])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update app.config set rakeback_bps = 10000")
+    play_all(url, users, 60)
+    work_until_idle(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        owed = floor(expected(conn)[users["ann"]][2])
+    assert owed > 0
+    with actors(url, 2, users["ann"]) as clients:
+        claims = all_at_once(
+            2, lambda i: clients[i].call("claim_rakeback", idempotency_key=f"claim-{i}")
+        )
+    assert sorted(c["paid"] for c in claims) == [0, owed]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            """select count(*), sum(e.amount) from app.ledger_transactions as t
+               inner join app.ledger_entries as e on e.transaction_id = t.id
+               inner join app.accounts as a on a.id = e.account_id
+               where t.kind = 'rakeback' and a.user_id = %s""",
+            [users["ann"]],
+        ).fetchone()
+        assert rows == (1, owed)
+        assert_invariants(conn)
