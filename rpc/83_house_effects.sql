@@ -186,7 +186,7 @@ begin
     );
 end
 $$;
-grant execute on function public.get_level() to authenticated, service_role;
+grant execute on function public.get_level() to authenticated;
 
 -- claim_rakeback(idempotency_key): pay the caller's claimable rakeback (everything accrued, in
 -- whole minor units, not yet paid) from the house to their wallet, in one 'rakeback' ledger
@@ -239,7 +239,7 @@ begin
         where a.id = v_wallet));
 end
 $$;
-grant execute on function public.claim_rakeback(text) to authenticated, service_role;
+grant execute on function public.claim_rakeback(text) to authenticated;
 
 -- The read side (policies/75_house_effects.sql decides who reads what).
 drop view if exists public.xp_leaderboard;
