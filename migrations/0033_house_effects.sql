@@ -1,6 +1,7 @@
 -- 0033: the side effects of house bets (issue 18 item 6; BetService sections 6 and 7): XP and
--- levels, and rakeback accrued on each settled bet and claimed through the ledger. They run as
--- jobs of the existing outbox (0009, 0018), keyed per user instead of per market.
+-- levels, rakeback accrued on each settled bet and claimed through the ledger, the public feed of
+-- live bets and the volume per game. They run as jobs of the existing outbox (0009, 0018), keyed
+-- per user instead of per market.
 --
 -- A settled house bet (written settled by a one-shot play, or settled later by a multi-step
 -- round) is put in app.house_effects_pending once per house handler, in the transaction that
@@ -15,7 +16,8 @@ alter table app.side_effect_jobs drop constraint side_effect_jobs_handler_known;
 alter table app.side_effect_jobs
 add constraint side_effect_jobs_handler_known check (
     handler in (
-        'user_stats', 'leaderboard', 'big_wins', 'market_stats', 'house_xp', 'house_rakeback'
+        'user_stats', 'leaderboard', 'big_wins', 'market_stats',
+        'house_xp', 'house_rakeback', 'house_feed', 'house_game_stats'
     )
 ),
 add constraint side_effect_jobs_one_key check (
@@ -34,7 +36,7 @@ create table app.house_effects_pending (
     created_at timestamptz not null default now(),
     primary key (handler, bet_id),
     constraint house_effects_pending_handler_known check (
-        handler in ('house_xp', 'house_rakeback')
+        handler in ('house_xp', 'house_rakeback', 'house_feed', 'house_game_stats')
     )
 );
 create index house_effects_pending_user_idx on app.house_effects_pending (handler, user_id);
@@ -44,8 +46,10 @@ alter table app.house_effects_pending enable row level security;
 alter table app.config
 add column xp_per_major_unit integer not null default 1,
 add column rakeback_bps integer not null default 1000,
+add column live_bets_kept integer not null default 100,
 add constraint config_house_effects_valid check (
     xp_per_major_unit between 0 and 1000000 and rakeback_bps between 0 and 10000
+    and live_bets_kept between 1 and 10000
 );
 
 -- The levels: a player is at the highest level whose threshold their XP reaches.
@@ -87,6 +91,34 @@ create table app.rakeback (
     )
 );
 alter table app.rakeback enable row level security;
+
+-- The public feed of live bets: the newest settled house bets (config.live_bets_kept of them),
+-- by the player's public name.
+create table app.live_bets (
+    bet_id text primary key references app.house_bets (id),
+    game text not null,
+    player text not null,
+    stake bigint not null,
+    multiplier numeric not null,
+    payout bigint not null,
+    settled_at timestamptz not null
+);
+create index live_bets_recent_idx on app.live_bets (settled_at desc, bet_id desc);
+alter table app.live_bets enable row level security;
+
+-- The volume per game: its settled bets, what they staked, how many won and what was paid.
+create table app.house_game_stats (
+    game text primary key references app.house_games (game),
+    bets bigint not null default 0,
+    wins bigint not null default 0,
+    staked bigint not null default 0,
+    paid bigint not null default 0,
+    updated_at timestamptz not null default now(),
+    constraint house_game_stats_valid check (
+        bets >= 0 and wins between 0 and bets and staked >= 0 and paid >= 0
+    )
+);
+alter table app.house_game_stats enable row level security;
 
 -- A claim's money: one transaction, house -> wallet.
 alter table app.ledger_transactions drop constraint ledger_transactions_kind_known;

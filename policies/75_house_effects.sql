@@ -12,3 +12,15 @@ for select using (true);
 
 create policy "anyone reads the XP ranking" on app.player_xp
 for select using (true);
+
+-- Anyone: the live-bets feed (by public name) and each game's volume (paid is not granted: what
+-- the house won is the admins', in house_game_results).
+grant select (bet_id, game, player, stake, multiplier, payout, settled_at)
+on app.live_bets to anon, authenticated, service_role;
+grant select (game, bets, wins, staked) on app.house_game_stats to anon, authenticated, service_role;
+
+create policy "anyone reads the live bets" on app.live_bets
+for select using (true);
+
+create policy "anyone reads the games' volume" on app.house_game_stats
+for select using (true);

@@ -34,6 +34,16 @@ begin
 end
 $$;
 
+-- _house_handlers: the handlers every settled house bet goes to, in the order BetService runs
+-- them (XP before rakeback; the feed and the game's volume after).
+create or replace function app._house_handlers()
+returns text[]
+language sql immutable
+set search_path = ''
+as $$
+    select array['house_xp', 'house_rakeback', 'house_feed', 'house_game_stats']
+$$;
+
 -- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
 -- handler, bet) and one job per (house handler, user). Callers: the trigger below, in the
 -- transaction that settled the bets.
@@ -45,14 +55,14 @@ as $$
     insert into app.house_effects_pending (handler, bet_id, user_id)
     select h.handler, b.id, b.user_id
     from app.house_bets as b
-    cross join unnest(array['house_xp', 'house_rakeback']) as h (handler)
+    cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids)
     order by h.handler, b.id
     on conflict (handler, bet_id) do nothing;
     insert into app.side_effect_jobs (handler, user_id, event)
     select distinct h.handler, b.user_id, 'settled'
     from app.house_bets as b
-    cross join unnest(array['house_xp', 'house_rakeback']) as h (handler)
+    cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids)
 $$;
 
@@ -133,6 +143,46 @@ begin
             on conflict (user_id) do update
             set accrued_parts = r.accrued_parts + excluded.accrued_parts,
                 bets = r.bets + excluded.bets, updated_at = now();
+        when 'house_feed' then
+            insert into app.live_bets (
+                bet_id, game, player, stake, multiplier, payout, settled_at
+            )
+            select
+                b.id, b.game, app._player_name(b.user_id), b.stake, b.multiplier, b.payout,
+                b.settled_at
+            from unnest(v_bets) as b
+            on conflict (bet_id) do nothing;
+            -- keep the newest live_bets_kept
+            delete from app.live_bets as l
+            where (l.settled_at, l.bet_id) < (
+                select k.settled_at, k.bet_id from app.live_bets as k
+                order by k.settled_at desc, k.bet_id desc
+                offset v_config.live_bets_kept - 1 limit 1
+            );
+        when 'house_game_stats' then
+            -- the games' rows in key order, so two jobs never deadlock
+            insert into app.house_game_stats as g (game)
+            select distinct b.game from unnest(v_bets) as b order by b.game
+            on conflict (game) do nothing;
+            perform 1
+            from app.house_game_stats as g
+            where g.game in (select b.game from unnest(v_bets) as b)
+            order by g.game
+            for update;
+            update app.house_game_stats as g
+            set bets = g.bets + d.bets, wins = g.wins + d.wins, staked = g.staked + d.staked,
+                paid = g.paid + d.paid, updated_at = now()
+            from (
+                select
+                    b.game,
+                    count(*) as bets,
+                    count(*) filter (where b.payout > 0) as wins,
+                    sum(b.stake) as staked,
+                    sum(b.payout) as paid
+                from unnest(v_bets) as b
+                group by b.game
+            ) as d
+            where g.game = d.game;
     end case;
     return cardinality(v_bets);
 end
@@ -243,6 +293,8 @@ grant execute on function public.claim_rakeback(text) to authenticated;
 
 -- The read side (policies/75_house_effects.sql decides who reads what).
 drop view if exists public.xp_leaderboard;
+drop view if exists public.live_bets;
+drop view if exists public.house_game_volume;
 drop view if exists public.levels;
 
 -- Anyone: the levels and their XP thresholds.
@@ -267,4 +319,31 @@ select
 from app.player_xp as x
 where x.bets > 0;
 
-grant select on public.levels, public.xp_leaderboard to anon, authenticated, service_role;
+-- Anyone: the newest settled house bets, newest first, by public name (never an email or a user
+-- id): the live-bets feed.
+create view public.live_bets with (security_invoker = true) as
+select
+    l.bet_id,
+    l.game,
+    l.player,
+    l.stake,
+    l.multiplier,
+    l.payout,
+    l.payout - l.stake as profit,
+    l.settled_at
+from app.live_bets as l
+order by l.settled_at desc, l.bet_id desc;
+
+-- Anyone: each game's volume: settled bets, wins and what they staked. What the house won on a
+-- game (paid, GGR) is the admins' (house_game_results).
+create view public.house_game_volume with (security_invoker = true) as
+select
+    g.game,
+    coalesce(s.bets, 0) as bets,
+    coalesce(s.wins, 0) as wins,
+    coalesce(s.staked, 0) as staked
+from app.house_games as g
+left join app.house_game_stats as s on g.game = s.game;
+
+grant select on public.levels, public.xp_leaderboard, public.live_bets, public.house_game_volume
+to anon, authenticated, service_role;

@@ -133,6 +133,9 @@ RELATIONS: tuple[Relation, ...] = (
     # player reads their own XP and rakeback through get_level
     Relation("levels", EVERYONE),
     Relation("xp_leaderboard", EVERYONE),
+    # the live-bets feed by public name, and each game's volume (not what the house won)
+    Relation("live_bets", EVERYONE),
+    Relation("house_game_volume", EVERYONE),
 )
 
 # the views with rows of single users that bettor B may read: where B looks for bettor A's rows

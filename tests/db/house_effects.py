@@ -9,6 +9,8 @@ from tests.pgserver import Connection
 
 # rakeback counts in parts of a minor unit: 37 * 10^8
 PARTS = 3_700_000_000
+# the handlers every settled house bet goes to
+HANDLERS = ("house_xp", "house_rakeback", "house_feed", "house_game_stats")
 
 
 def small_bets(count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -37,7 +39,9 @@ def rakeback_share(game: str, stake: int, edge_bps: int | None, rate_bps: int) -
 def expected(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
     """Per user, from app.house_bets (settled) and the settings as they stand: (XP, bets,
     rakeback in minor units), all exact."""
-    xp_rate, rate = conn.execute("select xp_per_major_unit, rakeback_bps from app.config").fetchone()
+    settings = conn.execute("select xp_per_major_unit, rakeback_bps from app.config").fetchone()
+    assert settings is not None
+    xp_rate, rate = settings
     out: dict[Any, tuple[Fraction, int, Fraction]] = {}
     for user, game, stake, edge in conn.execute(
         "select user_id, game, stake, house_edge_bps from app.house_bets where status = 'settled'"
@@ -53,7 +57,10 @@ def expected(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
 
 def counted(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
     """Per user, what the handlers counted: (XP, bets, rakeback accrued in minor units)."""
-    xp = {u: (Fraction(x), b) for u, x, b in conn.execute("select user_id, xp, bets from app.player_xp")}
+    xp = {
+        u: (Fraction(x), b)
+        for u, x, b in conn.execute("select user_id, xp, bets from app.player_xp")
+    }
     out: dict[Any, tuple[Fraction, int, Fraction]] = {}
     for user, parts, bets in conn.execute("select user_id, accrued_parts, bets from app.rakeback"):
         user_xp, xp_bets = xp.pop(user, (Fraction(0), -1))

@@ -7,7 +7,7 @@ from fractions import Fraction
 from math import floor
 
 from tests.db.helpers import scalar
-from tests.db.house_effects import PARTS, counted, expected, small_bets
+from tests.db.house_effects import HANDLERS, PARTS, counted, expected, small_bets
 from tests.db.house_play import play
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona
@@ -27,14 +27,14 @@ def test_a_settled_bet_enqueues_its_player_s_jobs_and_each_handler_counts_it_onc
     ).fetchall()
     # one job per handler per play (each play is a statement of its own), keyed by the user
     assert sorted(jobs) == sorted(
-        [(h, bettor.user_id, None, "settled") for h in ("house_rakeback", "house_xp")] * 4
-        + [(h, other.user_id, None, "settled") for h in ("house_rakeback", "house_xp")]
+        [(h, bettor.user_id, None, "settled") for h in HANDLERS] * 4
+        + [(h, other.user_id, None, "settled") for h in HANDLERS]
     )
-    assert scalar(conn, "select count(*) from app.house_effects_pending") == 10
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == 5 * 4
 
     results = work_due(conn)
     # the first job of each (handler, user) counts all its user's bets, the others find none
-    assert sorted(r["changed"] for r in results) == [0] * 6 + [1, 1, 4, 4]
+    assert sorted(r["changed"] for r in results) == [0] * 12 + [1] * 4 + [4] * 4
     assert scalar(conn, "select count(*) from app.house_effects_pending") == 0
     assert counted(conn) == expected(conn)
 
@@ -69,7 +69,7 @@ def test_a_round_that_settles_later_enqueues_once_when_it_settles(
            where b.id = 'bet-00000000-0000-0000-0000-000000000001' and f.id = %s""",
         [first["id"]],
     )
-    assert scalar(conn, "select count(*) from app.house_effects_pending") == 2
+    assert scalar(conn, "select count(*) from app.house_effects_pending") == len(HANDLERS)
     drain(conn)
     assert counted(conn) == expected(conn)
     assert counted(conn)[bettor.user_id][1] == 2
@@ -88,7 +88,9 @@ def test_xp_gives_the_level_its_threshold_reaches_and_a_public_ranking_by_name(
     level = bettor.call("get_level")
     assert (level["xp"], level["bets"], level["level"]) == (300, 2, 1)
     assert (level["level_min_xp"], level["next_level_xp"]) == (100, 500)
-    board = anon.rows("select rank, player, xp, level, bets from public.xp_leaderboard order by rank")
+    board = anon.rows(
+        "select rank, player, xp, level, bets from public.xp_leaderboard order by rank"
+    )
     assert board == [(1, "bettor", 300, 1, 2), (2, "other", 199, 1, 1)]
     columns = anon.rows(
         """select column_name from information_schema.columns
@@ -96,7 +98,9 @@ def test_xp_gives_the_level_its_threshold_reaches_and_a_public_ranking_by_name(
     )
     assert "user_id" not in {c for (c,) in columns}
     assert anon.rows("select level, min_xp from public.levels where level <= 2") == [
-        (0, 0), (1, 100), (2, 500)
+        (0, 0),
+        (1, 100),
+        (2, 500),
     ]
 
 
@@ -112,7 +116,9 @@ def test_rakeback_accrues_exactly_over_many_bets_and_pays_the_floor_once(
     owed = expected(conn)[bettor.user_id][2]
     assert counted(conn)[bettor.user_id][2] == owed
     assert owed.denominator > 1  # a sum of fractions that a per-bet floor would have lost
-    parts = scalar(conn, "select accrued_parts from app.rakeback where user_id = %s", [bettor.user_id])
+    parts = scalar(
+        conn, "select accrued_parts from app.rakeback where user_id = %s", [bettor.user_id]
+    )
     assert Fraction(int(parts), PARTS) == owed
 
     balance = bettor.call("get_wallet")["balance"]
@@ -132,5 +138,60 @@ def test_rakeback_accrues_exactly_over_many_bets_and_pays_the_floor_once(
         play(bettor, game, params)
     drain(conn)
     owed = expected(conn)[bettor.user_id][2]
-    assert bettor.call("claim_rakeback", idempotency_key="rb-3")["paid"] == floor(owed) - claim["paid"]
+    later = bettor.call("claim_rakeback", idempotency_key="rb-3")
+    assert later["paid"] == floor(owed) - claim["paid"]
     assert_invariants(conn)
+
+
+def test_the_live_feed_shows_the_newest_bets_by_name_and_the_games_their_volume(
+    conn: Connection, bettor: Persona, other: Persona, anon: Persona
+) -> None:
+    conn.execute("update app.config set live_bets_kept = 3")
+    placed = [play(bettor, game, params) for game, params in small_bets(3)]
+    placed.append(play(other, "roulette", {"stake": 120, "bet": "red"}))
+    drain(conn)
+    feed = anon.rows("select bet_id, game, player, stake, payout, profit from public.live_bets")
+    # the newest three, newest first (one play per transaction here: the same settled_at, so by id)
+    newest = sorted(placed, key=lambda b: b["id"], reverse=True)[:3]
+    names = {bettor.user_id: "bettor", other.user_id: "other"}
+    owners = dict(
+        conn.execute(
+            "select id, user_id from app.house_bets where id = any(%s)", [[b["id"] for b in newest]]
+        ).fetchall()
+    )
+    assert feed == [
+        (
+            b["id"],
+            b["game"],
+            names[owners[b["id"]]],
+            b["stake"],
+            b["payout"],
+            b["payout"] - b["stake"],
+        )
+        for b in newest
+    ]
+    columns = anon.rows(
+        """select column_name from information_schema.columns
+           where table_schema = 'public' and table_name in ('live_bets', 'house_game_volume')"""
+    )
+    assert not {c for (c,) in columns} & {"user_id", "email", "paid", "ggr"}
+
+    volume = anon.rows(
+        "select game, bets, wins, staked from public.house_game_volume order by game"
+    )
+    assert volume == [
+        (
+            game,
+            sum(1 for b in placed if b["game"] == game),
+            sum(1 for b in placed if b["game"] == game and b["payout"] > 0),
+            sum(b["stake"] for b in placed if b["game"] == game),
+        )
+        for game in ("dice", "limbo", "roulette")
+    ]
+    # the volume counts each bet once, however often its jobs run
+    conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
+    drain(conn)
+    assert (
+        anon.rows("select game, bets, wins, staked from public.house_game_volume order by game")
+        == volume
+    )

@@ -10,7 +10,7 @@ import psycopg
 
 from tests.db.actors import Actor, actors, make_users
 from tests.db.concurrent import all_at_once
-from tests.db.house_effects import counted, expected, small_bets
+from tests.db.house_effects import HANDLERS, counted, expected, small_bets
 from tests.db.invariants import assert_invariants
 
 
@@ -42,14 +42,24 @@ def test_workers_at_once_count_each_bet_once_however_often_the_jobs_run(
     users = make_users(url, ["ann", "bob", "cyd"])
     play_all(url, users, 20)
     changed = all_at_once(4, lambda _: work_until_idle(url))
-    # each bet counted by each of the two handlers exactly once, by whichever worker took it
-    assert sum(changed) == 3 * 20 * 2
+    # each bet counted by each handler exactly once, by whichever worker took it
+    assert sum(changed) == 3 * 20 * len(HANDLERS)
     with psycopg.connect(url, autocommit=True) as conn:
         assert counted(conn) == expected(conn)
         conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
     assert all_at_once(4, lambda _: work_until_idle(url)) == [0, 0, 0, 0]
     with psycopg.connect(url, autocommit=True) as conn:
         assert counted(conn) == expected(conn)
+        volume = "select game, bets, wins, staked, paid from app.house_game_stats order by game"
+        assert (
+            conn.execute(volume).fetchall()
+            == conn.execute(
+                """select game, count(*), count(*) filter (where payout > 0), sum(stake),
+                      sum(payout)
+               from app.house_bets where status = 'settled' group by game order by game"""
+            ).fetchall()
+        )
+        assert conn.execute("select count(*) from app.live_bets").fetchone() == (60,)
         assert_invariants(conn)
 
 
