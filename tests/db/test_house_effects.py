@@ -4,6 +4,7 @@ run; XP gives levels and a public ranking by name; rakeback accrues exactly (sta
 no fraction lost over many bets) and a claim pays it once through the ledger."""
 
 from fractions import Fraction
+from typing import Any
 from math import floor
 
 from tests.db.helpers import scalar
@@ -151,10 +152,10 @@ def test_the_live_feed_shows_the_newest_bets_by_name_and_the_games_their_volume(
     placed.append(play(other, "roulette", {"stake": 120, "bet": "red"}))
     drain(conn)
     feed = anon.rows("select bet_id, game, player, stake, payout, profit from public.live_bets")
-    # the newest three, newest first (one play per transaction here: the same settled_at, so by id)
+    # the newest three, newest first (the test is one transaction: one settled_at, so by id)
     newest = sorted(placed, key=lambda b: b["id"], reverse=True)[:3]
     names = {bettor.user_id: "bettor", other.user_id: "other"}
-    owners = dict(
+    owners: dict[str, Any] = dict(
         conn.execute(
             "select id, user_id from app.house_bets where id = any(%s)", [[b["id"] for b in newest]]
         ).fetchall()
