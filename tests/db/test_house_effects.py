@@ -4,8 +4,8 @@ run; XP gives levels and a public ranking by name; rakeback accrues exactly (sta
 no fraction lost over many bets) and a claim pays it once through the ledger."""
 
 from fractions import Fraction
-from typing import Any
 from math import floor
+from typing import Any
 
 from tests.db.helpers import scalar
 from tests.db.house_effects import HANDLERS, PARTS, counted, expected, small_bets
