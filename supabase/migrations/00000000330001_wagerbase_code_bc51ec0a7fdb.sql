@@ -8796,9 +8796,10 @@ reset all;
 
 -- The side effects of house bets (migrations/0033_house_effects.sql; docs/side-effects.md, "House
 -- bets"): XP and levels, rakeback, the live-bets feed and the volume per game, as jobs of the
--- outbox of rpc/70_side_effects.sql keyed per user. A trigger on app.house_bets enqueues, in the transaction that settles the bets;
--- app._run_side_effect hands a user's job to app._run_house_effect, which consumes the user's
--- pending rows of its handler and applies them in the same transaction, so each bet counts once.
+-- outbox of rpc/70_side_effects.sql keyed per user. A trigger on app.house_bets enqueues, in the
+-- transaction that settles the bets; app._run_side_effect hands a user's job to
+-- app._run_house_effect, which consumes the user's pending rows of its handler and applies them
+-- in the same transaction, so each bet counts once.
 
 -- The parts of a minor unit app.rakeback counts in: 37 * 10^8 (see the migration).
 create or replace function app._rakeback_parts_per_unit()
