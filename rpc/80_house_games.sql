@@ -509,7 +509,9 @@ $$;
 
 -- _seed_pair_changed: a seed pair is never deleted; its owner, seeds, commitment and created_at
 -- never change; a revealed pair stays revealed and draws no more; the nonce moves forward by one
--- bet at a time. Refused even for the superuser (short of dropping the trigger).
+-- bet at a time: by one (a play, which writes its bet next), or by k over the k bets already
+-- written with exactly those nonces (an auto-bet's batch, rpc/82_house_autobet.sql). Refused even
+-- for the superuser (short of dropping the trigger).
 -- Raises: house_history_final.
 create or replace function app._seed_pair_changed(
     p_op text,
@@ -529,7 +531,12 @@ begin
             p_old.created_at)
         or (p_old.revealed_at is not null and (p_new.revealed_at, p_new.next_nonce)
             is distinct from (p_old.revealed_at, p_old.next_nonce))
-        or p_new.next_nonce not in (p_old.next_nonce, p_old.next_nonce + 1) then
+        or p_new.next_nonce < p_old.next_nonce
+        or (p_new.next_nonce > p_old.next_nonce + 1 and (
+            select count(*) from app.house_bets as b
+            where b.seed_pair_id = p_old.id
+                and b.nonce >= p_old.next_nonce and b.nonce < p_new.next_nonce
+        ) <> p_new.next_nonce - p_old.next_nonce) then
         perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
             'seed_pair_id', p_old.id, 'operation', lower(p_op)));
     end if;
@@ -687,6 +694,58 @@ as $$
     )
 $$;
 
+-- _house_bet_terms: the checks a bet of user `p_user` passes before anything is locked or drawn,
+-- in place_wager's order: refused during a self-exclusion, refused when the game is disabled; the
+-- stake (_stake_refusal) and the player's choices (_house_terms) are checked and the win priced:
+-- a win must pay more than the stake, and at most the game's max_profit above it
+-- (max_profit_exceeded, refused rather than clamped: a clamp would pay a winner less than the
+-- multiplier shown). Shared by a play (_play_house_game) and an auto-bet (app._auto_bet), whose
+-- bets all have the same stake and choices, so the same terms.
+-- Returns _house_terms's answer and the game's house_edge_bps.
+-- Raises: self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded.
+create or replace function app._house_bet_terms(
+    p_user uuid,
+    p_game text,
+    p_stake bigint,
+    p_params jsonb
+)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games;
+    v_refusal jsonb;
+    v_terms jsonb;
+    v_win_payout numeric;
+begin
+    perform app._require_not_excluded(p_user);
+    select * into v_game from app.house_games as g where g.game = p_game;
+    if not v_game.enabled then
+        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
+    end if;
+
+    v_refusal := app._stake_refusal(p_stake);
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
+    v_win_payout := (v_terms ->> 'win_payout')::numeric;
+    if v_win_payout <= p_stake then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
+            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
+    end if;
+    if v_win_payout - p_stake > v_game.max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
+            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
+    end if;
+
+    return v_terms || pg_catalog.jsonb_build_object('house_edge_bps', v_game.house_edge_bps);
+end
+$$;
+
 -- _play_house_game: one bet of the caller on one-shot game `p_game`, in this transaction, in the
 -- order of place_wager's checks:
 --   1. the idempotency key is claimed first (a replay answers the stored bet, replayed: true);
@@ -720,9 +779,8 @@ as $$
 declare
     v_user uuid := app._require_user();
     v_replay jsonb;
-    v_game app.house_games;
-    v_refusal jsonb;
     v_terms jsonb;
+    v_edge integer;
     v_win_payout numeric;
     v_pair app.seed_pairs;
     v_wallet bigint;
@@ -740,28 +798,9 @@ begin
     if v_replay is not null then
         return v_replay;
     end if;
-    perform app._require_not_excluded(v_user);
-    select * into v_game from app.house_games as g where g.game = p_game;
-    if not v_game.enabled then
-        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
-    end if;
-
-    v_refusal := app._stake_refusal(p_stake);
-    if v_refusal is not null then
-        perform app._raise(v_refusal);
-    end if;
-    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
+    v_terms := app._house_bet_terms(v_user, p_game, p_stake, p_params);
+    v_edge := (v_terms ->> 'house_edge_bps')::integer;
     v_win_payout := (v_terms ->> 'win_payout')::numeric;
-    if v_win_payout <= p_stake then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
-            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
-    end if;
-    if v_win_payout - p_stake > v_game.max_profit then
-        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
-            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
-            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
-    end if;
 
     -- the lock order: the seed pair, then the accounts by id
     v_pair := app._active_seed_pair(v_user, true);
@@ -782,7 +821,7 @@ begin
     update app.seed_pairs as s
     set next_nonce = s.next_nonce + 1
     where s.id = v_pair.id;
-    v_draw := app._house_draw(p_game, v_terms -> 'params', v_game.house_edge_bps,
+    v_draw := app._house_draw(p_game, v_terms -> 'params', v_edge,
         v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce);
     v_payout := case when (v_draw ->> 'won')::boolean then v_win_payout::bigint else 0 end;
     v_id := app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed, v_pair.next_nonce);
@@ -798,7 +837,7 @@ begin
     )
     values (
         v_id, v_user, p_game, v_pair.id, v_pair.server_seed_hash, v_pair.client_seed,
-        v_pair.next_nonce, p_stake, v_terms -> 'params', v_game.house_edge_bps,
+        v_pair.next_nonce, p_stake, v_terms -> 'params', v_edge,
         v_draw -> 'result', (v_terms ->> 'multiplier')::numeric, v_payout, 'settled', v_tx,
         p_idempotency_key, now()
     )

@@ -72,3 +72,24 @@ def secret(conn: Connection, who: Persona) -> str:
     ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def install_pair(conn: Connection, user_id: Any, server_seed: str, client_seed: str) -> int:
+    """The user's first seed pair, with a server seed the test knows, as the superuser (in the
+    connection's transaction: the caller commits it, or not)."""
+    row = conn.execute(
+        """insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
+           values (%s, %s, %s, %s) returning id""",
+        [user_id, server_seed, fair.sha256_hex(server_seed), client_seed],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def auto_params(game: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A play's arguments (as `plan` writes them) as auto_bet's `params`: the choices as a house
+    bet stores them (limbo's target_multiplier is its `target`), without the stake."""
+    choices = {k: v for k, v in params.items() if k != "stake"}
+    if game == "limbo":
+        return {"target": choices["target_multiplier"]}
+    return choices

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from tests.db import house_play
 from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import all_at_once
 from tests.db.invariants import assert_invariants
@@ -25,16 +26,9 @@ INITIAL = 10000
 
 
 def install_pair(url: str, user_id: Any, server_seed: str, client_seed: str) -> int:
-    """The user's first seed pair, with a server seed the test knows, as the superuser."""
+    """The user's first seed pair, with a server seed the test knows, committed."""
     with psycopg.connect(url) as conn:
-        row = conn.execute(
-            """insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
-               values (%s, %s, %s, %s) returning id""",
-            [user_id, server_seed, fair.sha256_hex(server_seed), client_seed],
-        ).fetchone()
-        conn.commit()
-    assert row is not None
-    return int(row[0])
+        return house_play.install_pair(conn, user_id, server_seed, client_seed)
 
 
 def test_sixteen_bets_on_one_wallet_at_once_take_the_nonces_in_turn_and_never_overspend(
