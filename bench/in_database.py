@@ -17,6 +17,7 @@ from bench.batched import BatchedResult, batched_run, open_sessions
 from bench.command import BenchError, say
 from bench.environment import REPO_ROOT
 from bench.fixtures import BENCH_MARGIN, MarketRange
+from bench.house import HouseRun, house_json, house_run
 from bench.pgbench import PgbenchResult, run_pgbench
 from bench.server import Server, checkpoint
 
@@ -135,6 +136,7 @@ def throughput(
 ) -> dict[str, Any]:
     runs: dict[str, list[PgbenchResult]] = {"tpcb": [], "spread": [], "hot": []}
     batched: list[BatchedResult] = []
+    house: dict[str, list[HouseRun]] = {"play_dice": [], "auto_bet": []}
     load = f"-c {args.clients} -j {args.threads} -T {args.duration}"
     for round_number in range(1, args.rounds + 1):
         prefix = f"round {round_number}/{args.rounds}: " if args.rounds > 1 else ""
@@ -163,6 +165,17 @@ def throughput(
             say(
                 f"{prefix}batched: {batched[-1].tps:,.0f} wagers/s in {batched[-1].batches:,}"
                 f" batches ({batched[-1].alone:,} alone)"
+            )
+        if args.auto_bet_count:
+            say(f"{prefix}house games: play_dice, one bet a call, {load}")
+            house["play_dice"].append(house_run(srv, wager_url, "play_dice", 1, args, echo_pgbench))
+            say(f"{prefix}house games: auto_bet, {args.auto_bet_count} bets a call, {load}")
+            house["auto_bet"].append(
+                house_run(srv, wager_url, "auto_bet", args.auto_bet_count, args, echo_pgbench)
+            )
+            say(
+                f"{prefix}play_dice {house['play_dice'][-1].bets_per_s:,.0f} bets/s, auto_bet "
+                f"{house['auto_bet'][-1].bets_per_s:,.0f} bets/s"
             )
         say(
             f"{prefix}TPC-B {runs['tpcb'][-1].tps:,.0f} tps, spread "
@@ -197,4 +210,6 @@ def throughput(
         middle = sorted(batched, key=lambda run: run.tps)[(len(batched) - 1) // 2]
         result["place_wager"]["hot_batched"] = middle.as_json()
         result["ratios"]["hot_batched"] = round(middle.tps / tpcb.tps, 4)
+    if args.auto_bet_count:
+        result["house"] = house_json(house, runs["tpcb"])
     return result

@@ -100,6 +100,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("clients", "threads", "duration", "rounds", "scale", "users", "markets"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    if args.auto_bet_count < 0:
+        parser.error("--auto-bet-count cannot be negative")
     if args.threads > args.clients:
         parser.error("--threads cannot exceed --clients")
     if args.stake < 1 or args.settle_wagers < 0 or args.load_chunk < 1:
@@ -152,6 +154,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "settle_wagers": args.settle_wagers,
             "settle_kinds": args.settle_kinds,
             "load_chunk": args.load_chunk,
+            "auto_bet_count": args.auto_bet_count,
         },
         "markets": {
             "spread": fixture.spread.as_json(),

@@ -44,6 +44,7 @@ $$;
 -- bytes 4 * (cursor % 8) .. + 3 of round cursor / 8's HMAC as a big-endian unsigned n, and
 -- floor(n * limit / 2^32), exact in numeric. The limit is 1 to 2^32, the cursor from 0 (null
 -- otherwise). Games that need many samples (plinko, keno, mines) draw cursors 0, 1, 2, ...
+-- The HMAC is materialized: an inlined one would be computed once per byte read, four times.
 create or replace function app._house_random(
     p_server_seed text,
     p_client_seed text,
@@ -55,7 +56,7 @@ returns bigint
 language sql stable strict parallel safe
 set search_path = ''
 as $$
-    with mac as (
+    with mac as materialized (
         select
             app._house_hmac(p_server_seed, p_client_seed, p_nonce, p_cursor / 8) as value,
             4 * (p_cursor % 8) as at

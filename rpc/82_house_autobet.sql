@@ -49,9 +49,11 @@ $$;
 --   2. the checks and terms of a play, once (app._house_bet_terms: self-exclusion, the game
 --      enabled, the stake, the choices, the win above the stake and within max_profit): the
 --      stake and choices are the same for every bet, so are the terms;
---   3. the seed pair, then the accounts, locked once, as a play locks them;
---   4. the bets are drawn at the pair's next nonces, one each, consecutive (_house_draw), and
---      the run is cut at the first bet that would be refused, the bets before it standing: the
+--   3. the seed pair is locked (made on first use), and `count` bets drawn at its next nonces,
+--      one each, consecutive (_house_draw); then the wallet and the house account are locked,
+--      once, in id order, as a play locks them (the draws are made before, so that the house
+--      account, which every house bet updates, is held for the writes alone);
+--   4. the run is cut at the first bet that would be refused, the bets before it standing: the
 --      daily stake limit (house bets count with wagers), then the funds (the balance after the
 --      bets before it); or after the first bet past a stop condition: stop_on_profit (the run's
 --      profit, payouts less stakes, reaches it) or stop_on_loss (its loss reaches it); else
@@ -142,8 +144,24 @@ begin
     v_edge := (v_terms ->> 'house_edge_bps')::integer;
     v_win := (v_terms ->> 'win_payout')::numeric::bigint;
 
-    -- the lock order: the seed pair, then the accounts by id
+    -- the lock order: the seed pair, then the accounts by id. The draws need only the pair's
+    -- lock (its nonces are this call's from now on), so they are made before the accounts are
+    -- locked: the house account, which every house bet updates, is held for the writes alone.
     v_pair := app._active_seed_pair(v_user, true);
+    with drawn as materialized (  -- materialized: each bet drawn once, not once per use
+        select
+            g.k,
+            app._house_draw(auto_bet.game, v_terms -> 'params', v_edge,
+                v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce + g.k) as draw
+        from generate_series(0, auto_bet.count - 1) as g (k)
+    )
+    select
+        pg_catalog.array_agg(d.draw -> 'result' order by d.k),
+        pg_catalog.array_agg(
+            case when (d.draw ->> 'won')::boolean then v_win else 0 end order by d.k)
+    into v_results, v_payouts
+    from drawn as d;
+
     v_wallet := app._ensure_wallet(v_user);
     select
         max(l.balance) filter (where l.id = v_wallet),
@@ -170,35 +188,16 @@ begin
             'balance', v_balance, 'stake', v_stake));
     end if;
 
-    -- the draws of the bets the limit allows, and where the funds or a stop condition end them
-    with draws as (
-        select
-            g.k,
-            d.draw -> 'result' as result,
-            case when (d.draw ->> 'won')::boolean then v_win else 0 end as payout
-        from generate_series(0, v_allowed - 1) as g (k)
-        cross join lateral (
-            select app._house_draw(auto_bet.game, v_terms -> 'params', v_edge,
-                v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce + g.k) as draw
-        ) as d
-    ),
-    running as (
-        select
-            d.k,
-            d.result,
-            d.payout,
-            sum(d.payout - v_stake) over (order by d.k) as net
-        from draws as d
-    )
-    select
-        pg_catalog.array_agg(r.result order by r.k),
-        pg_catalog.array_agg(r.payout order by r.k),
-        app._auto_bet_stop(auto_bet.count, v_allowed,
-            (min(r.k) filter (where v_balance + r.net - (r.payout - v_stake) < v_stake))::integer,
-            (min(r.k) filter (where r.net >= auto_bet.stop_on_profit))::integer,
-            (min(r.k) filter (where -r.net >= auto_bet.stop_on_loss))::integer)
-    into v_results, v_payouts, v_stopped
-    from running as r;
+    -- where the limit, the funds or a stop condition end the run
+    select app._auto_bet_stop(auto_bet.count, v_allowed,
+        (min(r.k) filter (where v_balance + r.net - (r.payout - v_stake) < v_stake))::integer,
+        (min(r.k) filter (where r.net >= auto_bet.stop_on_profit))::integer,
+        (min(r.k) filter (where -r.net >= auto_bet.stop_on_loss))::integer)
+    into v_stopped
+    from (
+        select p.k - 1 as k, p.payout, sum(p.payout - v_stake) over (order by p.k) as net
+        from unnest(v_payouts[1:v_allowed]) with ordinality as p (payout, k)
+    ) as r;
     v_placed := (v_stopped ->> 'placed')::integer;
 
     -- the bets, each its own ledger transaction and row, in one statement

@@ -183,6 +183,11 @@ def _roulette(stage: Stage) -> Arguments:
     return {"stake": 100, "bet": "red"}
 
 
+@prepares("auto_bet")
+def _auto_bet(stage: Stage) -> Arguments:
+    return {"game": "dice", "stake": 100, "params": {"target": 5000, "over": True}, "count": 3}
+
+
 @prepares("update_house_game")
 def _house_game(stage: Stage) -> Arguments:
     """A setting set to the value it holds, as for update_settings."""

@@ -17,6 +17,11 @@ from tests.support import house_fair as fair
 
 SEEDS = (fair.sha256_hex("auto-bet seed 1"), "auto client")
 DICE = {"target": 5000, "over": True}
+SINGLES: dict[str, dict[str, Any]] = {
+    "dice": {"stake": 300, **DICE},
+    "limbo": {"stake": 300, "target_multiplier": 180},
+    "roulette": {"stake": 300, "bet": "dozen2"},
+}
 
 
 def bets_written(conn: Connection, who: Persona) -> list[tuple[Any, ...]]:
@@ -55,11 +60,7 @@ def test_an_auto_bet_writes_exactly_what_the_single_plays_would(
     """The same player and seed pair: 40 play_<game> calls, rolled back, then one auto_bet of 40.
     Every bet, ledger entry, balance, version and the pair's nonce come out the same."""
     install_pair(conn, bettor.user_id, *SEEDS)
-    params = {
-        "dice": {"stake": 300, **DICE},
-        "limbo": {"stake": 300, "target_multiplier": 180},
-        "roulette": {"stake": 300, "bet": "dozen2"},
-    }[game]
+    params = SINGLES[game]
     bettor.call("get_wallet")
     conn.execute("savepoint singles")
     plays = [bettor.call(f"play_{game}", **params) for _ in range(40)]
