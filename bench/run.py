@@ -1,4 +1,5 @@
-"""Run the Wagerbase benchmark: TPC-B, place_wager (spread and hot) and settlement, on one server.
+"""Run the Wagerbase benchmark: TPC-B, place_wager (spread and hot), house games (play_dice and
+auto_bet) and settlement, on one server.
 
     scripts/bench [options]            (or: .venv/bin/python -m bench.run [options])
 
@@ -9,7 +10,8 @@ of --settle-wagers wagers, checks the books, writes bench/results/<date>-<label>
 a Markdown table. bench/README.md explains the scenarios and how to read the ratios.
 
 This module is the command: its options and the run in order. The parts are bench/server.py (the
-server and its databases), bench/in_database.py (TPC-B, spread, hot and batched), settlement.py,
+server and its databases), bench/in_database.py (TPC-B, spread, hot and batched), house.py (the
+house games' bets), settlement.py,
 checks.py, environment.py (what the result records of the machine, server and commit), report.py
 (the result file and the table) and command.py (what the three benchmarks' commands share).
 """
