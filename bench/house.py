@@ -14,8 +14,8 @@ import psycopg
 
 from bench.command import BenchError
 from bench.environment import REPO_ROOT
-from bench.pgbench import PgbenchResult, run_pgbench
-from bench.server import Server, checkpoint
+from bench.pgbench import PgbenchResult
+from bench.server import Server, timed_pgbench
 from bench.sql_files import statements
 
 QUERIES = statements("house.sql")
@@ -63,20 +63,7 @@ def house_run(
     for variable in (f"users={args.users}", f"stake={args.stake}", f"bets={bets_per_call}"):
         options += ["-D", variable]
     before = _bets(url)
-    checkpoint(url)
-    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
-    result = run_pgbench(
-        srv.bin_path,
-        url,
-        name,
-        options,
-        clients=args.clients,
-        threads=args.threads,
-        duration_s=args.duration,
-        on_line=on_line,
-    )
-    srv.wait_for_exits(known)
-    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    result = timed_pgbench(srv, url, name, options, args, on_line)
     made = _bets(url) - before
     if result.failed or made != result.transactions * bets_per_call:
         raise BenchError(

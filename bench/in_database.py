@@ -18,8 +18,8 @@ from bench.command import BenchError, say
 from bench.environment import REPO_ROOT
 from bench.fixtures import BENCH_MARGIN, MarketRange
 from bench.house import HouseRun, house_json, house_run
-from bench.pgbench import PgbenchResult, run_pgbench
-from bench.server import Server, checkpoint
+from bench.pgbench import PgbenchResult
+from bench.server import Server, checkpoint, timed_pgbench
 
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
 
@@ -81,20 +81,7 @@ def wager_run(
     options = ["-n", "-P", "5", "-M", args.protocol, "-f", str(SCRIPT)]
     for variable in variables:
         options += ["-D", variable]
-    checkpoint(url)
-    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
-    result = run_pgbench(
-        srv.bin_path,
-        url,
-        name,
-        options,
-        clients=args.clients,
-        threads=args.threads,
-        duration_s=args.duration,
-        on_line=echo_pgbench,
-    )
-    srv.wait_for_exits(known)
-    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    result = timed_pgbench(srv, url, name, options, args, echo_pgbench)
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
     placed = after - before
@@ -109,21 +96,7 @@ def wager_run(
 
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
-    checkpoint(url)
-    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
-    result = run_pgbench(
-        srv.bin_path,
-        url,
-        "tpcb",
-        ["-P", "5", "-M", args.protocol],
-        clients=args.clients,
-        threads=args.threads,
-        duration_s=args.duration,
-        on_line=echo_pgbench,
-    )
-    srv.wait_for_exits(known)
-    result.count_server_cpu(server_cpu, srv.cpu_seconds())
-    return result
+    return timed_pgbench(srv, url, "tpcb", ["-P", "5", "-M", args.protocol], args, echo_pgbench)
 
 
 def median_run(runs: list[PgbenchResult]) -> PgbenchResult:

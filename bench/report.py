@@ -149,6 +149,17 @@ def house_markdown(result: dict[str, Any]) -> list[str]:
             f"| {run['latency_avg_ms']:.2f} | {house['ratios'][key]:.2f} "
             f"| {'n/a' if cpu is None else f'{cpu:.3f}'} |"
         )
+    if len(house["rounds"]) > 1:
+        tpcb = [item["tpcb_tps"] for item in result["rounds"]]
+        per_round = "; ".join(
+            f"{key} "
+            + ", ".join(
+                f"{item[f'{key}_bets_per_s'] / tps:.2f}"
+                for item, tps in zip(house["rounds"], tpcb, strict=True)
+            )
+            for key in names
+        )
+        lines += ["", f"Bets/s to TPC-B tps round by round: {per_round}."]
     return lines
 
 

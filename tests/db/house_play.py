@@ -1,9 +1,17 @@
 """What the house-game tests share: playing a game as someone, the Python model's answer for a
-play (tests/support/house_fair.py), a plan of mixed bets, a player's seed and wallet state, and a
-server seed read as the superuser."""
+play (tests/support/house_fair.py), a plan of mixed bets, a player's seed and wallet state, a
+server seed read as the superuser or installed by the test, and a race of calls against
+rotations."""
 
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
+from tests.db.actors import Actor, actors, refusal
+from tests.db.concurrent import all_at_once
 from tests.db.helpers import ledger_snapshot, scalar
 from tests.db.personas import Persona
 from tests.pgserver import Connection
@@ -93,3 +101,46 @@ def auto_params(game: str, params: dict[str, Any]) -> dict[str, Any]:
     if game == "limbo":
         return {"target": choices["target_multiplier"]}
     return choices
+
+
+@dataclass
+class Race:
+    """What `race_rotations` saw: the pair before the race, the rotations' answers, the other
+    calls' answers, and every pair the race used (revealed, as get_revealed_seed shows it) by id."""
+
+    first: dict[str, Any]
+    rotations: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
+    pairs: dict[int, dict[str, Any]]
+
+
+def race_rotations(url: str, user: uuid.UUID, call: Callable[[Actor], Any]) -> Race:
+    """Sixteen connections of `user` at once (tests/db/concurrent.py's all_at_once): every fourth
+    rotates the seed pair, the others make `call`; all must be answered. Then the last pair is
+    rotated too, so that every pair the race used is revealed."""
+    with Actor(url, user) as player:
+        first = player.call("get_seed")
+
+    def act(clients: list[Actor], i: int) -> Any:
+        if i % 4 == 0:
+            return clients[i].call("rotate_seed", client_seed=f"rotation {i}")
+        return call(clients[i])
+
+    with actors(url, 16, user) as clients:
+        outcomes = all_at_once(16, lambda i: act(clients, i))
+    assert all(isinstance(o, dict) for o in outcomes), [
+        refusal(o) for o in outcomes if isinstance(o, psycopg.Error)
+    ]
+    rotations = [o for i, o in enumerate(outcomes) if i % 4 == 0]
+    with Actor(url, user) as player:
+        player.call("rotate_seed")  # reveals the last pair too
+        pairs = {
+            p["seed_pair_id"]: p
+            for p in (
+                player.call("get_revealed_seed", server_seed_hash=h)
+                for h in {first["server_seed_hash"]}
+                | {r["active"]["server_seed_hash"] for r in rotations}
+            )
+        }
+    calls = [o for i, o in enumerate(outcomes) if i % 4 != 0]
+    return Race(first, rotations, calls, pairs)

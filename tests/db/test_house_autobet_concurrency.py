@@ -19,7 +19,7 @@ import psycopg
 
 from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import all_at_once
-from tests.db.house_play import INITIAL, install_pair
+from tests.db.house_play import INITIAL, install_pair, race_rotations
 from tests.db.invariants import assert_invariants
 from tests.support import house_fair as fair
 
@@ -92,34 +92,14 @@ def test_rotations_racing_auto_bets_leave_each_run_on_the_pair_it_drew_from(
     """Twelve connections auto-bet (10 bets each) while four rotate, all at once."""
     url = fresh_db()
     racer = make_users(url, ["racer"])["racer"]
-    with Actor(url, racer) as player:
-        first = player.call("get_seed")
-
-    def act(clients: list[Actor], i: int) -> Any:
-        if i % 4 == 0:
-            return clients[i].call("rotate_seed", client_seed=f"rotation {i}")
-        return clients[i].call(
+    race = race_rotations(
+        url,
+        racer,
+        lambda client: client.call(
             "auto_bet", game="roulette", stake=50, params={"bet": "red"}, count=10
-        )
-
-    with actors(url, 16, racer) as clients:
-        outcomes = all_at_once(16, lambda i: act(clients, i))
-
-    assert all(isinstance(o, dict) for o in outcomes), [
-        refusal(o) for o in outcomes if isinstance(o, psycopg.Error)
-    ]
-    rotations = [o for i, o in enumerate(outcomes) if i % 4 == 0]
-    runs = [o for i, o in enumerate(outcomes) if i % 4 != 0]
-    with Actor(url, racer) as player:
-        player.call("rotate_seed")  # reveals the last pair too
-        pairs = {
-            p["seed_pair_id"]: p
-            for p in (
-                player.call("get_revealed_seed", server_seed_hash=h)
-                for h in {first["server_seed_hash"]}
-                | {r["active"]["server_seed_hash"] for r in rotations}
-            )
-        }
+        ),
+    )
+    rotations, runs, pairs = race.rotations, race.calls, race.pairs
     assert len(pairs) == 5
     on_pair: dict[int, list[int]] = defaultdict(list)
     balance = INITIAL

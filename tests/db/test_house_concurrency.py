@@ -82,32 +82,10 @@ def test_rotations_racing_bets_leave_each_bet_on_the_pair_it_drew_from(
     pair's bets are its nonces 0 .. n - 1; the revealed seeds redraw every bet."""
     url = fresh_db()
     racer = make_users(url, ["racer"])["racer"]
-    with Actor(url, racer) as player:
-        first = player.call("get_seed")
-
-    def act(clients: list[Actor], i: int) -> Any:
-        if i % 4 == 0:
-            return clients[i].call("rotate_seed", client_seed=f"rotation {i}")
-        return clients[i].call("play_roulette", stake=100, bet="red")
-
-    with actors(url, 16, racer) as clients:
-        outcomes = all_at_once(16, lambda i: act(clients, i))
-
-    assert all(isinstance(o, dict) for o in outcomes), [
-        refusal(o) for o in outcomes if isinstance(o, psycopg.Error)
-    ]
-    rotations = [o for i, o in enumerate(outcomes) if i % 4 == 0]
-    bets = [o for i, o in enumerate(outcomes) if i % 4 != 0]
-    with Actor(url, racer) as player:
-        player.call("rotate_seed")  # reveals the last pair too
-        pairs = {
-            p["seed_pair_id"]: p
-            for p in (
-                player.call("get_revealed_seed", server_seed_hash=h)
-                for h in {first["server_seed_hash"]}
-                | {r["active"]["server_seed_hash"] for r in rotations}
-            )
-        }
+    race = house_play.race_rotations(
+        url, racer, lambda client: client.call("play_roulette", stake=100, bet="red")
+    )
+    first, rotations, bets, pairs = race.first, race.rotations, race.calls, race.pairs
     assert len(pairs) == 5
 
     # the rotations form one chain: each revealed the pair the one before it made
