@@ -5,7 +5,9 @@ later one: the run stops there), its replay, and its messages."""
 
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.db.helpers import ledger_snapshot
 from tests.db.house_play import INITIAL, auto_params, install_pair, model, plan, state
@@ -312,3 +314,25 @@ def test_the_nonce_moves_only_over_bets_written(conn: Connection, bettor: Person
     assert conn.execute(
         "select next_nonce from app.seed_pairs where id = %s", [pair]
     ).fetchone() == (5,)
+
+
+def test_a_run_cut_by_the_statement_timeout_leaves_nothing(
+    conn: Connection, bettor: Persona
+) -> None:
+    """A call is bounded by its count and the caller's statement_timeout; one cut by the timeout
+    (here 1 ms for a run of 1,000 bets) rolls back whole: no bet, no nonce, no key, no money."""
+    bettor.call("play_dice", stake=100, **DICE)
+    before = state(conn, bettor)
+    with (
+        pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"),
+        conn.transaction(),
+        bettor.acting(),
+    ):
+        conn.execute("set local statement_timeout = '1ms'")
+        conn.execute(
+            """select public.auto_bet(game => 'dice', stake => 10, params => %s, count => 1000,
+                                      idempotency_key => 'too long')""",
+            [Jsonb(DICE)],
+        )
+    assert state(conn, bettor) == before
+    assert bettor.call("get_seed")["next_nonce"] == 1
