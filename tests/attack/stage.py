@@ -183,6 +183,16 @@ def _roulette(stage: Stage) -> Arguments:
     return {"stake": 100, "bet": "red"}
 
 
+@prepares("play_plinko")
+def _plinko(stage: Stage) -> Arguments:
+    return {"stake": 100, "rows": 8, "risk": "low"}
+
+
+@prepares("play_keno")
+def _keno(stage: Stage) -> Arguments:
+    return {"stake": 100, "picks": [1, 2, 3], "risk": "classic"}
+
+
 @prepares("update_house_game")
 def _house_game(stage: Stage) -> Arguments:
     """A setting set to the value it holds, as for update_settings."""
