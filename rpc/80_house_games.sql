@@ -413,9 +413,10 @@ begin
             then array_agg(t.tile order by t.tile) end
         into v_picks
         from (
-            select (e.value #>> '{}')::integer as tile
+            select case when e.value::text ~ '^[0-9]{1,2}$' then e.value::text::integer end as tile
             from pg_catalog.jsonb_array_elements(
                 case when pg_catalog.jsonb_typeof(p_params -> 'picks') = 'array'
+                    and pg_catalog.jsonb_array_length(p_params -> 'picks') <= 10
                     then p_params -> 'picks' else '[]' end) as e
         ) as t;
         if coalesce(cardinality(v_picks), 0) not between 1 and 10 then
@@ -833,7 +834,7 @@ $$;
 -- game's settings before and after.
 -- Returns the game's settings after the change.
 -- Raises: not_admin, invalid_argument (an unknown game; not a JSON object or empty; an unknown
--- setting; a value of the wrong type or out of range; an edge for roulette, plinko or keno).
+-- setting; a value of the wrong type or out of range; an edge for a game but dice and limbo).
 create or replace function public.update_house_game(game text, settings jsonb)
 returns jsonb
 language plpgsql
@@ -1187,7 +1188,7 @@ $$;
 grant execute on function public.play_plinko(bigint, integer, text, text) to authenticated;
 
 -- play_keno(stake, picks, risk, idempotency_key): the player picks 1 to 10 distinct tiles of 40
--- (1 to 40); the engine draws 10 (a Fisher-Yates shuffle, app._house_shuffle), and the bet pays
+-- (`picks`, a JSON array of whole numbers from 1 to 40, any order); the engine draws 10 (a Fisher-Yates shuffle, app._house_shuffle), and the bet pays
 -- floor(stake * the multiplier of the table for (number of picks, risk) at the number of hits),
 -- `risk` 'classic', 'low', 'medium' or 'high' (app._keno_multipliers; docs/house-games.md).
 -- Refused when the row's highest multiplier would win more than the game's max profit.
@@ -1200,7 +1201,7 @@ grant execute on function public.play_plinko(bigint, integer, text, text) to aut
 -- daily_stake_limit_reached, insufficient_funds.
 create or replace function public.play_keno(
     stake bigint,
-    picks integer [],
+    picks jsonb,
     risk text,
     idempotency_key text default null
 )
@@ -1215,7 +1216,7 @@ begin
         play_keno.idempotency_key);
 end
 $$;
-grant execute on function public.play_keno(bigint, integer [], text, text) to authenticated;
+grant execute on function public.play_keno(bigint, jsonb, text, text) to authenticated;
 
 -- Reading --------------------------------------------------------------------------------------
 

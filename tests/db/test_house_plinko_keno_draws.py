@@ -219,13 +219,16 @@ EXAMPLE = ("3f1a9c0e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a", "
 
 
 def test_the_worked_examples_of_the_docs(conn: Connection) -> None:
+    """Plinko at nonce 7 (its samples 8 and 9 from round 1), keno at nonce 8."""
     row = conn.execute(
         """select encode(app._house_hmac(%(s)s, %(c)s, 7, 1), 'hex'),
                   app._house_draw('plinko', '{"rows": 10, "risk": "low"}', null, %(s)s, %(c)s, 7),
-                  array(select app._house_random(%(s)s, %(c)s, 7, i, 40 - i)
+                  encode(app._house_hmac(%(s)s, %(c)s, 8, 0), 'hex'),
+                  encode(app._house_hmac(%(s)s, %(c)s, 8, 1), 'hex'),
+                  array(select app._house_random(%(s)s, %(c)s, 8, i, 40 - i)
                         from generate_series(0, 9) as i order by i),
-                  app._house_draw('keno', '{"picks": [4, 11, 22, 30, 40], "risk": "classic"}',
-                                  null, %(s)s, %(c)s, 7)""",
+                  app._house_draw('keno', '{"picks": [5, 10, 21, 30, 40], "risk": "classic"}',
+                                  null, %(s)s, %(c)s, 8)""",
         {"s": EXAMPLE[0], "c": EXAMPLE[1]},
     ).fetchone()
     assert row == (
@@ -235,12 +238,14 @@ def test_the_worked_examples_of_the_docs(conn: Connection) -> None:
             "multiplier": 1,
             "won": False,
         },
-        [29, 32, 1, 7, 33, 7, 15, 25, 23, 28],
+        "9cd65f5ee8d1af006947825c788ad89e7f742dbe23cd846b5b09629b6d558b13",
+        "5bd81309f41b421fb419755e81725a13f33470cadde17a52a1e10bd958f1e4ca",
+        [24, 35, 15, 17, 17, 4, 12, 14, 11, 29],
         {
-            "result": {"drawn": [30, 34, 4, 11, 38, 13, 22, 33, 32, 5], "hits": 4},
-            "multiplier": 16.5,
+            "result": {"drawn": [25, 37, 18, 21, 22, 10, 19, 5, 20, 39], "hits": 3},
+            "multiplier": 4.1,
             "won": True,
         },
     )
     assert fair.plinko(EXAMPLE, 7, 1000, 10, "low").payout == 1000
-    assert fair.keno(EXAMPLE, 7, 1000, [4, 11, 22, 30, 40], "classic").payout == 16500
+    assert fair.keno(EXAMPLE, 8, 1000, [5, 10, 21, 30, 40], "classic").payout == 4100
