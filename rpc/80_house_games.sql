@@ -11,9 +11,10 @@
 --
 -- Seeds: get_seed (the active pair's commitment, made on first use), rotate_seed (reveals the
 -- pair and starts a new one at nonce 0), get_revealed_seed (a revealed pair by its hash). Bets:
--- play_dice, play_limbo, play_roulette, play_plinko, play_keno. Settings: update_house_game (admins). Reads: the views
--- house_games, house_bets and my_seed_pairs. No client role reads app.seed_pairs, admins and the
--- service role included: a server seed reaches a client only once its pair is revealed.
+-- play_dice, play_limbo, play_roulette, play_plinko, play_keno. Settings: update_house_game
+-- (admins). Reads: the views house_games, house_bets and my_seed_pairs. No client role reads
+-- app.seed_pairs, admins and the service role included: a server seed reaches a client only once
+-- its pair is revealed.
 --
 -- Lock order: the player's seed pair first (it serialises one player's bets and rotations), then
 -- accounts by id (the house's and the wallet, as everywhere: rpc/01_core.sql).
@@ -87,9 +88,9 @@ create or replace function app._house_samples(
     p_server_seed text,
     p_client_seed text,
     p_nonce bigint,
-    p_limits bigint []
+    p_limits bigint[]
 )
-returns bigint []
+returns bigint[]
 language sql stable strict parallel safe
 set search_path = ''
 as $$
@@ -190,11 +191,11 @@ $$;
 -- each with its two outermost buckets moved by the few hundredths that make its RTP exactly 99%:
 -- sum over k of C(rows, k) * hundredths_k = 99 * 2^rows (docs/house-games.md; the tests prove it).
 create or replace function app._plinko_multipliers(p_rows integer, p_risk text)
-returns integer []
+returns integer[]
 language sql immutable strict parallel safe
 set search_path = ''
 as $$
-    select t.hundredths::integer []
+    select t.hundredths::integer[]
     from (values
         (8, 'low', '{562, 210, 110, 100, 50, 100, 110, 210, 562}'),
         (8, 'medium', '{1312, 300, 130, 70, 40, 70, 130, 300, 1312}'),
@@ -232,11 +233,11 @@ $$;
 -- of h; null for other picks or risks. Stake's well-known tables as published; each table's RTP,
 -- exact from the hypergeometric distribution, is in docs/house-games.md (98.65% to 99.07%).
 create or replace function app._keno_multipliers(p_picks integer, p_risk text)
-returns integer []
+returns integer[]
 language sql immutable strict parallel safe
 set search_path = ''
 as $$
-    select t.hundredths::integer []
+    select t.hundredths::integer[]
     from (values
         (1, 'classic', '{0, 396}'),
         (2, 'classic', '{0, 190, 450}'),
@@ -295,13 +296,13 @@ create or replace function app._house_shuffle(
     p_size integer,
     p_count integer
 )
-returns integer []
+returns integer[]
 language plpgsql stable strict parallel safe
 set search_path = ''
 as $$
 declare
-    v_board integer [] := array(select pg_catalog.generate_series(1, p_size));
-    v_samples bigint [] := app._house_samples(p_server_seed, p_client_seed, p_nonce,
+    v_board integer[] := array(select pg_catalog.generate_series(1, p_size));
+    v_samples bigint[] := app._house_samples(p_server_seed, p_client_seed, p_nonce,
         array(select p_size - i from pg_catalog.generate_series(0, p_count - 1) as i order by i));
     v_at integer;
     v_value integer;
@@ -353,8 +354,8 @@ declare
     v_bet text;
     v_multiplier integer;
     v_risk text := lower(btrim(p_params ->> 'risk'));
-    v_picks integer [];
-    v_table integer [];
+    v_picks integer[];
+    v_table integer[];
 begin
     if p_game = 'dice' then
         v_target := (p_params ->> 'target')::bigint;
@@ -478,14 +479,14 @@ as $$
 declare
     v_number bigint;
     v_crash bigint;
-    v_path integer [];
-    v_drawn integer [];
+    v_path integer[];
+    v_drawn integer[];
     v_hundredths integer;
 begin
     if p_game in ('plinko', 'keno') then
         if p_game = 'plinko' then
             v_path := app._house_samples(p_server_seed, p_client_seed, p_nonce, array_fill(
-                2::bigint, array[(p_params ->> 'rows')::integer]))::integer [];
+                2::bigint, array[(p_params ->> 'rows')::integer]))::integer[];
             v_number := (select sum(d) from unnest(v_path) as d);
             v_hundredths := (app._plinko_multipliers(
                 (p_params ->> 'rows')::integer, p_params ->> 'risk'))[v_number + 1];
@@ -1188,8 +1189,9 @@ $$;
 grant execute on function public.play_plinko(bigint, integer, text, text) to authenticated;
 
 -- play_keno(stake, picks, risk, idempotency_key): the player picks 1 to 10 distinct tiles of 40
--- (`picks`, a JSON array of whole numbers from 1 to 40, any order); the engine draws 10 (a Fisher-Yates shuffle, app._house_shuffle), and the bet pays
--- floor(stake * the multiplier of the table for (number of picks, risk) at the number of hits),
+-- (`picks`, a JSON array of whole numbers from 1 to 40, any order); the engine draws 10 (a
+-- Fisher-Yates shuffle, app._house_shuffle), and the bet pays floor(stake * the multiplier of the
+-- table for (number of picks, risk) at the number of hits),
 -- `risk` 'classic', 'low', 'medium' or 'high' (app._keno_multipliers; docs/house-games.md).
 -- Refused when the row's highest multiplier would win more than the game's max profit.
 -- Callers: authenticated. Changes: see _play_house_game; notifies balance (unless the hits paid
