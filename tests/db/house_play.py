@@ -4,6 +4,7 @@ server seed read as the superuser, and Pearson's chi-squared statistic with its 
 
 import json
 from collections import Counter
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -44,6 +45,16 @@ def model(game: str, seeds: tuple[str, str], nonce: int, params: dict[str, Any])
     if game == "keno":
         return fair.keno(seeds, nonce, stake, params["picks"], params["risk"])
     return fair.roulette(seeds, nonce, stake, params["bet"])
+
+
+def assert_as_modelled(answer: dict[str, Any], expected: fair.Play, *context: Any) -> None:
+    """A play's answer draws and pays what the model says: result, won, payout and multiplier."""
+    assert (answer["result"], answer["won"], answer["payout"]) == (
+        expected.result,
+        expected.won,
+        expected.payout,
+    ), context
+    assert Decimal(str(answer["multiplier"])) == expected.multiplier, context
 
 
 def plan(count: int) -> list[tuple[str, dict[str, Any]]]:
