@@ -300,7 +300,6 @@ where m.status in ('closed', 'settled') and not exists (
 -- its stake (a plinko or keno multiplier of 1) moved nothing and has no transaction.
 select b.id, b.stake, b.payout, b.transaction_id
 from app.house_bets as b
-left join app.ledger_transactions as t on t.id = b.transaction_id
 where b.status = 'settled' and b.payout = b.stake and b.transaction_id is not null
 union all
 select b.id, b.stake, b.payout, b.transaction_id
