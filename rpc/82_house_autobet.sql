@@ -42,7 +42,8 @@ $$;
 
 -- auto_bet(game, stake, params, count, idempotency_key, stop_on_profit, stop_on_loss): up to
 -- `count` bets of `stake` on one-shot game `game` with the same choices `params` (as house_bets
--- stores them: dice {target, over}, limbo {target}, roulette {bet}), what an auto-bet screen
+-- stores them: dice {target, over}, limbo {target}, roulette {bet}, plinko {rows, risk}, keno
+-- {picks, risk}), what an auto-bet screen
 -- runs, in one call and one transaction:
 --   1. the idempotency key is claimed first (a replay answers the stored result, replayed: true);
 --      `count` is 1 to app.config.auto_bet_max_count, each stop 1 or more (or null: none);
@@ -59,22 +60,23 @@ $$;
 --      profit, payouts less stakes, reaches it) or stop_on_loss (its loss reaches it); else
 --      after `count` bets. When the first bet itself is refused the call is refused as the play
 --      would be, and nothing happens;
---   5. the bets are written set-based, each as a play writes it: its own 'house_bet' ledger
---      transaction (the stake and payout between the wallet and the house, the entries'
---      balances and versions one bet after another), its own house_bets row (id derived from its
---      round, the call's idempotency key); the accounts' balances and versions and the pair's
---      next_nonce move once, by the run's totals.
+--   5. the bets are written set-based, each as a play writes it: its payout and multiplier by
+--      the play's rule (app._house_outcome), its own 'house_bet' ledger transaction (the stake
+--      and payout between the wallet and the house, the entries' balances and versions one bet
+--      after another; none for a bet that paid back exactly its stake, as a play), its own
+--      house_bets row (id derived from its round, the call's idempotency key); the accounts'
+--      balances and versions and the pair's next_nonce move once, by the run's totals.
 -- One balance message for the player (reason house_bet, delta the run's profit, bets: how many,
--- transaction_id the last bet's) and one profit message for admins, at the end. Refusals roll the
--- whole call back. Bounded by the count setting and the caller's statement_timeout (8 s for
--- authenticated): a call that runs past it rolls back whole.
+-- transaction_id the last bet's) and one profit message for admins, at the end (none when no bet
+-- moved money). Refusals roll the whole call back. Bounded by the count setting and the caller's
+-- statement_timeout (8 s for authenticated): a call that runs past it rolls back whole.
 -- Callers: authenticated. Changes: house bets, 'house_bet' ledger transactions, the wallet's and
 -- the house's balances, the seed pair's nonce (may create the wallet and the pair).
 -- Returns {game, stake, params, multiplier, chance (dice), house_edge_bps, count (asked), placed,
 -- stopped (why: count, stop_on_profit, stop_on_loss, daily_stake_limit_reached or
 -- insufficient_funds), seed_pair_id, server_seed_hash, client_seed, first_nonce, wagered,
--- paid, profit, balance, balance_version, bets: [{id, nonce, result, payout, won, balance,
--- transaction_id}]}.
+-- paid, profit, balance, balance_version, bets: [{id, nonce, result, multiplier, payout, won,
+-- balance, transaction_id}]}.
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
 -- invalid_argument, self_excluded, game_disabled, invalid_amount, max_profit_exceeded,
 -- daily_stake_limit_reached, insufficient_funds (the last two only for the first bet).
@@ -99,7 +101,6 @@ declare
     v_maximum integer;
     v_terms jsonb;
     v_edge integer;
-    v_win bigint;
     v_pair app.seed_pairs;
     v_wallet bigint;
     v_house bigint := app._system_account('house');
@@ -112,8 +113,10 @@ declare
     v_allowed integer;
     v_results jsonb[];
     v_payouts bigint[];
+    v_multipliers numeric[];
     v_stopped jsonb;
     v_placed integer;
+    v_moved integer;
     v_net bigint;
     v_paid bigint;
     v_bets jsonb;
@@ -142,7 +145,6 @@ begin
     end if;
     v_terms := app._house_bet_terms(v_user, auto_bet.game, v_stake, auto_bet.params);
     v_edge := (v_terms ->> 'house_edge_bps')::integer;
-    v_win := (v_terms ->> 'win_payout')::numeric::bigint;
 
     -- the lock order: the seed pair, then the accounts by id. The draws need only the pair's
     -- lock (its nonces are this call's from now on), so they are made before the accounts are
@@ -151,15 +153,16 @@ begin
     with drawn as materialized (  -- materialized: each bet drawn once, not once per use
         select
             g.k,
-            app._house_draw(auto_bet.game, v_terms -> 'params', v_edge,
-                v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce + g.k) as draw
+            app._house_outcome(v_stake, v_terms, app._house_draw(auto_bet.game,
+                v_terms -> 'params', v_edge, v_pair.server_seed, v_pair.client_seed,
+                v_pair.next_nonce + g.k)) as outcome
         from generate_series(0, auto_bet.count - 1) as g (k)
     )
     select
-        pg_catalog.array_agg(d.draw -> 'result' order by d.k),
-        pg_catalog.array_agg(
-            case when (d.draw ->> 'won')::boolean then v_win else 0 end order by d.k)
-    into v_results, v_payouts
+        pg_catalog.array_agg(d.outcome -> 'result' order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'payout')::bigint order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'multiplier')::numeric order by d.k)
+    into v_results, v_payouts, v_multipliers
     from drawn as d;
 
     v_wallet := app._ensure_wallet(v_user);
@@ -200,24 +203,29 @@ begin
     ) as r;
     v_placed := (v_stopped ->> 'placed')::integer;
 
-    -- the bets, each its own ledger transaction and row, in one statement
+    -- the bets, each its own ledger transaction (none for a bet that paid back exactly its
+    -- stake: nothing moved, as a play writes it) and row, in one statement; `moved` counts the
+    -- bets with a transaction so far, which the accounts' versions follow
     with bets as (
         select
             b.k - 1 as k,
             v_pair.next_nonce + b.k - 1 as nonce,
             b.result,
             b.payout,
+            b.multiplier,
             app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed,
                 v_pair.next_nonce + b.k - 1) as id,
-            sum(b.payout - v_stake) over (order by b.k) as net
-        from unnest(v_results[1:v_placed], v_payouts[1:v_placed])
-            with ordinality as b (result, payout, k)
+            sum(b.payout - v_stake) over (order by b.k) as net,
+            count(*) filter (where b.payout <> v_stake) over (order by b.k) as moved
+        from unnest(v_results[1:v_placed], v_payouts[1:v_placed], v_multipliers[1:v_placed])
+            with ordinality as b (result, payout, multiplier, k)
     ),
     transactions as (
         insert into app.ledger_transactions (kind, actor, memo)
         select 'house_bet', v_user, pg_catalog.jsonb_build_object(
             'house_bet_id', b.id, 'game', auto_bet.game, 'stake', v_stake, 'payout', b.payout)
         from bets as b
+        where b.payout <> v_stake
         order by b.k
         returning id, memo ->> 'house_bet_id' as bet_id
     ),
@@ -232,8 +240,8 @@ begin
         inner join transactions as t on b.id = t.bet_id
         cross join lateral (values
             (v_house, null::uuid, v_stake - b.payout, v_house_balance - b.net,
-                v_house_version + b.k + 1),
-            (v_wallet, v_user, b.payout - v_stake, v_balance + b.net, v_version + b.k + 1)
+                v_house_version + b.moved),
+            (v_wallet, v_user, b.payout - v_stake, v_balance + b.net, v_version + b.moved)
         ) as e (account_id, user_id, amount, after, version)
         returning transaction_id
     ),
@@ -246,39 +254,42 @@ begin
         select
             b.id, v_user, auto_bet.game, v_pair.id, v_pair.server_seed_hash,
             v_pair.client_seed, b.nonce, v_stake, v_terms -> 'params', v_edge, b.result,
-            (v_terms ->> 'multiplier')::numeric, b.payout, 'settled', t.id,
-            auto_bet.idempotency_key, now()
+            b.multiplier, b.payout, 'settled', t.id, auto_bet.idempotency_key, now()
         from bets as b
-        inner join transactions as t on b.id = t.bet_id
-        returning id, nonce, result, payout, transaction_id
+        left join transactions as t on b.id = t.bet_id
+        returning id, nonce, result, multiplier, payout, transaction_id
     )
     select
         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-            'id', w.id, 'nonce', w.nonce, 'result', w.result, 'payout', w.payout,
-            'won', w.payout > 0, 'balance', v_balance + b.net, 'transaction_id', w.transaction_id
+            'id', w.id, 'nonce', w.nonce, 'result', w.result, 'multiplier', w.multiplier,
+            'payout', w.payout, 'won', w.payout > v_stake, 'balance', v_balance + b.net,
+            'transaction_id', w.transaction_id
         ) order by w.nonce),
         max(w.transaction_id),
         sum(w.payout),
-        sum(w.payout - v_stake)
-    into v_bets, v_last_tx, v_paid, v_net
+        sum(w.payout - v_stake),
+        count(w.transaction_id)
+    into v_bets, v_last_tx, v_paid, v_net, v_moved
     from written as w
     inner join bets as b on w.id = b.id;
 
     update app.accounts as a
     set balance = a.balance + case when a.id = v_wallet then v_net else -v_net end,
-        version = a.version + v_placed
-    where a.id in (v_wallet, v_house);
+        version = a.version + v_moved
+    where a.id in (v_wallet, v_house) and v_moved > 0;
     -- the pair's nonce moves over the bets just written (app._seed_pair_changed checks them)
     update app.seed_pairs as s
     set next_nonce = s.next_nonce + v_placed
     where s.id = v_pair.id;
 
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
-        'type', 'balance', 'user_id', v_user, 'balance', v_balance + v_net,
-        'version', v_version + v_placed, 'delta', v_net, 'reason', 'house_bet',
-        'transaction_id', v_last_tx, 'market_id', null, 'wager_id', null, 'bets', v_placed));
-    perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
-        || app._house_figures());
+    if v_moved > 0 then  -- as a play: no message when no bet moved money
+        perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
+            'type', 'balance', 'user_id', v_user, 'balance', v_balance + v_net,
+            'version', v_version + v_moved, 'delta', v_net, 'reason', 'house_bet',
+            'transaction_id', v_last_tx, 'market_id', null, 'wager_id', null, 'bets', v_placed));
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
+            || app._house_figures());
+    end if;
 
     v_result := pg_catalog.jsonb_build_object(
         'game', auto_bet.game,
@@ -297,7 +308,7 @@ begin
         'paid', v_paid,
         'profit', v_net,
         'balance', v_balance + v_net,
-        'balance_version', v_version + v_placed,
+        'balance_version', v_version + v_moved,
         'bets', v_bets
     ) || pg_catalog.jsonb_strip_nulls(
         pg_catalog.jsonb_build_object('chance', v_terms -> 'chance'));

@@ -184,6 +184,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("play_limbo", USER_CALL),
     Function("play_roulette", USER_CALL),
     Function("auto_bet", USER_CALL),
+    Function("play_plinko", USER_CALL),
+    Function("play_keno", USER_CALL),
     # admins (and the service role, the operator's back office)
     Function("create_market", ADMIN_CALL),
     Function("create_virtual_market", ADMIN_CALL),

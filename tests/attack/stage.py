@@ -188,6 +188,16 @@ def _auto_bet(stage: Stage) -> Arguments:
     return {"game": "dice", "stake": 100, "params": {"target": 5000, "over": True}, "count": 3}
 
 
+@prepares("play_plinko")
+def _plinko(stage: Stage) -> Arguments:
+    return {"stake": 100, "rows": 8, "risk": "low"}
+
+
+@prepares("play_keno")
+def _keno(stage: Stage) -> Arguments:
+    return {"stake": 100, "picks": [1, 2, 3], "risk": "classic"}
+
+
 @prepares("update_house_game")
 def _house_game(stage: Stage) -> Arguments:
     """A setting set to the value it holds, as for update_settings."""

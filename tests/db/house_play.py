@@ -1,11 +1,15 @@
 """What the house-game tests share: playing a game as someone, the Python model's answer for a
 play (tests/support/house_fair.py), a plan of mixed bets, a player's seed and wallet state, a
-server seed read as the superuser or installed by the test, and a race of calls against
-rotations."""
+server seed read as the superuser or installed by the test, a race of calls against rotations,
+and Pearson's chi-squared statistic with its critical values."""
 
+import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import psycopg
@@ -19,6 +23,19 @@ from tests.support import house_fair as fair
 
 INITIAL = 10000
 
+# The chi-squared critical values at p = 0.001 (a statistic above one would be a 1-in-1000 event
+# for a fair draw): by degrees of freedom, from the standard tables.
+CRITICAL_001 = {1: 10.828, 3: 16.266, 4: 18.467, 8: 26.124, 36: 67.985, 39: 72.055, 49: 85.351}
+
+
+def chi_squared(observed: Counter[Any], expected: dict[Any, Fraction], total: int) -> float:
+    """Pearson's statistic of counts over the buckets of `expected` (probabilities summing to 1)."""
+    assert sum(expected.values()) == 1
+    assert set(observed) <= set(expected)
+    return sum(
+        float((observed[bucket] - total * p) ** 2 / (total * p)) for bucket, p in expected.items()
+    )
+
 
 def play(who: Persona, game: str, params: dict[str, Any], **extra: Any) -> Any:
     return who.call(f"play_{game}", **params, **extra)
@@ -31,7 +48,21 @@ def model(game: str, seeds: tuple[str, str], nonce: int, params: dict[str, Any])
         return fair.dice(seeds, nonce, stake, params["target"], params["over"], 100)
     if game == "limbo":
         return fair.limbo(seeds, nonce, stake, params["target_multiplier"], 100)
+    if game == "plinko":
+        return fair.plinko(seeds, nonce, stake, params["rows"], params["risk"])
+    if game == "keno":
+        return fair.keno(seeds, nonce, stake, params["picks"], params["risk"])
     return fair.roulette(seeds, nonce, stake, params["bet"])
+
+
+def assert_as_modelled(answer: dict[str, Any], expected: fair.Play, *context: Any) -> None:
+    """A play's answer draws and pays what the model says: result, won, payout and multiplier."""
+    assert (answer["result"], answer["won"], answer["payout"]) == (
+        expected.result,
+        expected.won,
+        expected.payout,
+    ), context
+    assert Decimal(str(answer["multiplier"])) == expected.multiplier, context
 
 
 def plan(count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -144,3 +175,23 @@ def race_rotations(url: str, user: uuid.UUID, call: Callable[[Actor], Any]) -> R
         }
     calls = [o for i, o in enumerate(outcomes) if i % 4 != 0]
     return Race(first, rotations, calls, pairs)
+
+
+def draws(
+    conn: Connection,
+    seeds: tuple[str, str],
+    game: str,
+    params: dict[str, Any],
+    count: int,
+    edge_bps: int | None = None,
+) -> list[dict[str, Any]]:
+    """app._house_draw of `game` with `params` for nonces 0 .. count - 1 of the pair `seeds`, in
+    one statement as the superuser."""
+    return [
+        row[0]
+        for row in conn.execute(
+            """select app._house_draw(%s, %s::jsonb, %s, %s, %s, n)
+               from generate_series(0, %s - 1) as n order by n""",
+            [game, json.dumps(params), edge_bps, *seeds, count],
+        ).fetchall()
+    ]

@@ -189,6 +189,8 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.play_dice",
         "public.play_limbo",
         "public.play_roulette",
+        "public.play_plinko",
+        "public.play_keno",
     }
     # the house games' read side: seeds shown only once revealed (no grant on app.seed_pairs)
     house_readers = {"app._seed_pair_rows", "app._revealed_server_seed", "public.get_revealed_seed"}

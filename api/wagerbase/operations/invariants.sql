@@ -296,11 +296,16 @@ where m.status in ('closed', 'settled') and not exists (
 
 -- name: house_bet_not_moved_as_it_says
 -- House games (docs/house-games.md): a settled bet's one transaction moves payout - stake to the
--- bettor's wallet and stake - payout to the house, and nothing else.
+-- bettor's wallet and stake - payout to the house, and nothing else; a bet that paid back exactly
+-- its stake (a plinko or keno multiplier of 1) moved nothing and has no transaction.
+select b.id, b.stake, b.payout, b.transaction_id
+from app.house_bets as b
+where b.status = 'settled' and b.payout = b.stake and b.transaction_id is not null
+union all
 select b.id, b.stake, b.payout, b.transaction_id
 from app.house_bets as b
 left join app.ledger_transactions as t on t.id = b.transaction_id
-where b.status = 'settled' and (
+where b.status = 'settled' and b.payout <> b.stake and (
     t.kind is distinct from 'house_bet'
     or (select count(*) from app.ledger_entries as e where e.transaction_id = t.id) <> 2
     or not exists (
