@@ -83,7 +83,8 @@ $$;
 
 -- _house_samples: samples 0 .. n - 1 of bet `p_nonce`, sample k with limit p_limits[k + 1]: the
 -- numbers _house_random gives for cursors 0 .. n - 1, computing each round's HMAC once (plinko's
--- 16 rows take 2 HMACs, not 16); a limit out of range gives a null element.
+-- 16 rows take 2 HMACs, not 16); a limit out of range gives a null element. The rounds are
+-- materialized: a plain CTE is pulled up into the join, and its HMAC computed once per sample.
 create or replace function app._house_samples(
     p_server_seed text,
     p_client_seed text,
@@ -94,7 +95,7 @@ returns bigint[]
 language sql stable strict parallel safe
 set search_path = ''
 as $$
-    with rounds as (
+    with rounds as materialized (
         select r.r, app._house_hmac(p_server_seed, p_client_seed, p_nonce, r.r) as mac
         from pg_catalog.generate_series(0, (cardinality(p_limits) - 1) / 8) as r (r)
     )
