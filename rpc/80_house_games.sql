@@ -578,9 +578,12 @@ $$;
 -- update_house_game(game, settings): change some of one game's settings, e.g. `{"enabled":
 -- false}` or `{"house_edge_bps": 200, "max_profit": 5000000}`; the others keep their values.
 --   enabled         true or false: a disabled game refuses every bet (game_disabled)
---   house_edge_bps  dice and limbo: a whole number from 0 to 5000 (roulette's is its wheel's)
+--   house_edge_bps  dice, limbo and mines: a whole number from 0 to 5000 (roulette's is its
+--                   wheel's)
 --   max_profit      a whole number of minor units from 1 to 10^15: the most one bet may win above
 --                   its stake (a bet that could win more is refused, max_profit_exceeded)
+--   round_idle_minutes  mines: an open round expires after this many minutes without a step
+--                   (scheduler_tick, rpc/81_house_rounds.sql); null: never
 -- A JSON number is required (a string is refused, never converted). A change applies to the bets
 -- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps).
 -- Callers: admins and the service role. Changes: app.house_games; logs update_house_game with the
@@ -628,15 +631,29 @@ begin
             v_game.enabled := (v_value #>> '{}')::boolean;
             continue;
         end if;
+        if v_key = 'round_idle_minutes' then
+            -- mines (rpc/81_house_rounds.sql): null, never; else 1 minute to a year
+            v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
+                then (v_value #>> '{}')::numeric end;
+            if v_game.game <> 'mines' or (v_value <> 'null' and (v_number is null
+                or v_number <> trunc(v_number) or v_number not between 1 and 525600)) then
+                perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                    'argument', v_key, 'value', v_value, 'game', v_game.game,
+                    'reason', 'mines only: null (never) or whole minutes from 1 to 525600'));
+            end if;
+            v_game.round_idle_minutes := v_number::integer;
+            continue;
+        end if;
         if v_key not in ('house_edge_bps', 'max_profit') then
             perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                 'argument', v_key, 'reason', 'unknown setting',
-                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit')));
+                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit',
+                    'round_idle_minutes')));
         end if;
         v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
             then (v_value #>> '{}')::numeric end;
         if v_key = 'house_edge_bps' then
-            if v_game.game not in ('dice', 'limbo') then
+            if v_game.game not in ('dice', 'limbo', 'mines') then
                 perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                     'argument', v_key, 'game', v_game.game,
                     'reason', 'roulette''s edge is its wheel''s single zero'));
@@ -663,6 +680,7 @@ begin
     set enabled = v_game.enabled,
         house_edge_bps = v_game.house_edge_bps,
         max_profit = v_game.max_profit,
+        round_idle_minutes = v_game.round_idle_minutes,
         updated_at = now()
     where g.game = v_game.game;
     v_after := app._house_game_json(v_game.game);
@@ -906,6 +924,7 @@ select
     g.enabled,
     g.house_edge_bps,
     g.max_profit,
+    g.round_idle_minutes,
     g.updated_at
 from app.house_games as g;
 
