@@ -90,9 +90,13 @@ def test_a_round_survives_n_cells_at_the_rate_the_multiplier_prices(conn: Connec
     survived = Counter(not set(p) & {0, 1, 2} for _, _, p in drawn(conn, 5000, "3"))
     p = Fraction(math.comb(22, 3), math.comb(25, 3))
     expected = {True: 5000 * float(p), False: 5000 * float(1 - p)}
-    assert chi_squared(Counter({1: survived[True], 0: survived[False]}), {
-        1: expected[True], 0: expected[False]
-    }) < CRITICAL_001[1]
+    assert (
+        chi_squared(
+            Counter({1: survived[True], 0: survived[False]}),
+            {1: expected[True], 0: expected[False]},
+        )
+        < CRITICAL_001[1]
+    )
     for mines in range(1, 25):
         for n in range(26 - mines):
             chance = Fraction(math.comb(25 - mines, n), math.comb(25, n))
@@ -134,6 +138,10 @@ def test_the_worked_example_of_the_docs(conn: Connection, bettor: Persona) -> No
     assert opened["nonce"] == 7
     for cell in (0, 6, 12):
         step = bettor.call("reveal_mines_cell", round_id=opened["id"], cell=cell)
-    assert (step["revealed"], step["multiplier"], step["cashout_payout"]) == ([0, 6, 12], 1.4786, 1478)
+    assert (step["revealed"], step["multiplier"], step["cashout_payout"]) == (
+        [0, 6, 12],
+        1.4786,
+        1478,
+    )
     done = bettor.call("cashout_mines", round_id=opened["id"])
     assert (done["payout"], done["result"]) == (1478, {"mines": [3, 18, 20], "ended": "cashout"})
