@@ -353,7 +353,9 @@ where m.elsewhere > 0
 union all
 select b.id, b.status, null, null, null, null from app.house_bets as b
 where b.open_transaction_id is not null
-  and (b.status = 'settled') <> (b.transaction_id is not null)
+  and (b.status = 'settled') <> exists (
+      select 1 from app.ledger_transactions as t
+      where t.id = b.transaction_id and t.kind = 'house_round_settle')
 
 -- name: held_rounds_differ_from_open_stakes
 select a.id, a.balance, coalesce(o.total, 0)
