@@ -268,7 +268,7 @@ def test_the_idle_setting_is_validated(admin: Persona, value: Any, accepted: boo
     )
 
 
-# the books' checks ---------------------------------------------------------------------------------
+# the books' checks ------------------------------------------------------------------------------
 
 REWRITES: dict[str, tuple[str, set[str]]] = {
     "held stake": (
