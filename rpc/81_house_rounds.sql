@@ -225,7 +225,8 @@ $$;
 
 -- _lock_round: round `p_round_id` of user `p_user` (any user's when null), locked in the lock
 -- order: its seed pair first, then its row. Raises round_not_found when there is no such round of
--- that user (another player's round is refused exactly like an unknown id).
+-- that user (another player's round is refused exactly like an unknown id); house_history_final
+-- for an open round whose pair is revealed, which rotate_seed makes impossible.
 create or replace function app._lock_round(p_round_id text, p_user uuid)
 returns app.house_bets
 language plpgsql
@@ -233,6 +234,7 @@ set search_path = ''
 as $$
 declare
     v_pair bigint;
+    v_revealed timestamptz;
     v_bet app.house_bets;
 begin
     select b.seed_pair_id into v_pair
@@ -241,8 +243,13 @@ begin
     if v_pair is null then
         perform app._fail('round_not_found', pg_catalog.jsonb_build_object('round_id', p_round_id));
     end if;
-    perform 1 from app.seed_pairs as s where s.id = v_pair for update;
+    select s.revealed_at into v_revealed from app.seed_pairs as s where s.id = v_pair for update;
     select * into v_bet from app.house_bets as b where b.id = p_round_id for update;
+    if v_bet.status = 'created' and v_revealed is not null then
+        -- never: rotate_seed refuses under an open round, with the pair locked
+        perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
+            'bet_id', v_bet.id, 'seed_pair_id', v_pair, 'reason', 'open round on a revealed pair'));
+    end if;
     return v_bet;
 end
 $$;

@@ -169,3 +169,16 @@ def test_a_reveal_past_the_max_profit_is_refused_before_the_draw(
     assert state(conn, bettor) == before
     assert bettor.call("cashout_mines", round_id=opened["id"])["payout"] == wins[3]
     assert_invariants(conn)
+
+
+def test_a_round_open_on_a_revealed_pair_is_never_stepped(
+    conn: Connection, bettor: Persona
+) -> None:
+    """What rotate_seed makes impossible, forced as the superuser: the steps refuse it."""
+    install_pair(conn, bettor.user_id)
+    opened = bettor.call("open_mines", **OPEN)
+    conn.execute(
+        "update app.seed_pairs set revealed_at = now() where id = %s", [opened["seed_pair_id"]]
+    )
+    bettor.refused("house_history_final", "cashout_mines", round_id=opened["id"])
+    bettor.refused("house_history_final", "reveal_mines_cell", round_id=opened["id"], cell=0)
