@@ -3,7 +3,8 @@ the model's mines and safe cells for a round of it, and everything a step could 
 
 from typing import Any
 
-from tests.db.helpers import ledger_snapshot, scalar
+from tests.db import house_play
+from tests.db.helpers import scalar
 from tests.db.personas import Persona
 from tests.pgserver import Connection
 from tests.support import house_fair as fair
@@ -30,19 +31,14 @@ def safe_cells(nonce: int, mines: int, seeds: tuple[str, str] = SEEDS) -> list[i
 
 
 def state(conn: Connection, who: Persona) -> tuple[Any, ...]:
-    """Everything a step could change: the books, the player's seed pairs, their rounds (status,
-    moves, multiplier, payout), their idempotency keys and the admin log."""
+    """Everything a step could change: what a play could (tests/db/house_play.py's state), the
+    player's rounds (status, moves, multiplier, payout, result) and the admin log."""
     return (
-        ledger_snapshot(conn),
-        conn.execute(
-            "select id, next_nonce, revealed_at from app.seed_pairs where user_id = %s order by id",
-            [who.user_id],
-        ).fetchall(),
+        house_play.state(conn, who),
         conn.execute(
             """select id, status, moves, multiplier, payout, result from app.house_bets
                where user_id = %s order by id""",
             [who.user_id],
         ).fetchall(),
-        scalar(conn, "select count(*) from app.idempotency_keys where user_id = %s", [who.user_id]),
         scalar(conn, "select count(*) from app.admin_actions"),
     )

@@ -35,6 +35,19 @@ def install_pair(url: str, user_id: Any) -> None:
         conn.commit()
 
 
+def opened_round(url: str, stake: int, mines: int, reveals: int) -> tuple[Any, str, list[int]]:
+    """A player on the tests' pair with a round open at nonce 0 and its first `reveals` safe cells
+    revealed: (the user id, the round id, the round's safe cells)."""
+    solo = make_users(url, ["solo"])["solo"]
+    install_pair(url, solo)
+    safe = [c for c in range(25) if c not in mines_fair.mines(SEEDS, 0, mines)]
+    with Actor(url, solo) as player:
+        round_id: str = player.call("open_mines", stake=stake, mines=mines)["id"]
+        for cell in safe[:reveals]:
+            player.call("reveal_mines_cell", round_id=round_id, cell=cell)
+    return solo, round_id, safe
+
+
 def settled_once(url: str, user_id: Any, round_id: str) -> tuple[int, int]:
     """(the user's balance, the number of settling transactions of the round), after checking
     the invariants."""
@@ -52,21 +65,15 @@ def settled_once(url: str, user_id: Any, round_id: str) -> tuple[int, int]:
 
 def test_cash_outs_racing_on_one_round_pay_once(fresh_db: Callable[[], str]) -> None:
     url = fresh_db()
-    solo = make_users(url, ["solo"])["solo"]
-    install_pair(url, solo)
-    safe = [c for c in range(25) if c not in mines_fair.mines(SEEDS, 0, 5)]
-    with Actor(url, solo) as player:
-        opened = player.call("open_mines", stake=1000, mines=5)
-        player.call("reveal_mines_cell", round_id=opened["id"], cell=safe[0])
-        player.call("reveal_mines_cell", round_id=opened["id"], cell=safe[1])
+    solo, round_id, _ = opened_round(url, 1000, 5, 2)
     with actors(url, 8, solo) as clients:
-        outcomes = all_at_once(8, lambda i: clients[i].call("cashout_mines", round_id=opened["id"]))
+        outcomes = all_at_once(8, lambda i: clients[i].call("cashout_mines", round_id=round_id))
     paid = [o for o in outcomes if isinstance(o, dict)]
     refused = Counter(refusal(o) for o in outcomes if isinstance(o, psycopg.Error))
     win = mines_fair.win(1000, 100, 5, 2)
     assert [p["payout"] for p in paid] == [win]
     assert refused == {"round_closed": 7}
-    assert settled_once(url, solo, opened["id"]) == (INITIAL - 1000 + win, 1)
+    assert settled_once(url, solo, round_id) == (INITIAL - 1000 + win, 1)
 
 
 def test_reveals_and_cash_outs_racing_settle_once_in_the_order_they_ran(
@@ -76,17 +83,12 @@ def test_reveals_and_cash_outs_racing_settle_once_in_the_order_they_ran(
     reveals that ran before the cash-out each added one cell (the n-th saw n cells), the first
     cash-out paid for exactly those, and everything after it was refused round_closed."""
     url = fresh_db()
-    solo = make_users(url, ["solo"])["solo"]
-    install_pair(url, solo)
-    safe = [c for c in range(25) if c not in mines_fair.mines(SEEDS, 0, 3)]
-    with Actor(url, solo) as player:
-        opened = player.call("open_mines", stake=1000, mines=3)
-        player.call("reveal_mines_cell", round_id=opened["id"], cell=safe[0])
+    solo, round_id, safe = opened_round(url, 1000, 3, 1)
 
     def act(clients: list[Actor], i: int) -> Any:
         if i % 3 == 0:
-            return clients[i].call("cashout_mines", round_id=opened["id"])
-        return clients[i].call("reveal_mines_cell", round_id=opened["id"], cell=safe[1 + i])
+            return clients[i].call("cashout_mines", round_id=round_id)
+        return clients[i].call("reveal_mines_cell", round_id=round_id, cell=safe[1 + i])
 
     with actors(url, 12, solo) as clients:
         outcomes = all_at_once(12, lambda i: act(clients, i))
@@ -98,7 +100,7 @@ def test_reveals_and_cash_outs_racing_settle_once_in_the_order_they_ran(
     n = len(cashed[0]["revealed"])
     assert sorted(len(r["revealed"]) for r in reveals) == list(range(2, n + 1))
     assert cashed[0]["payout"] == mines_fair.win(1000, 100, 3, n)
-    assert settled_once(url, solo, opened["id"]) == (INITIAL - 1000 + cashed[0]["payout"], 1)
+    assert settled_once(url, solo, round_id) == (INITIAL - 1000 + cashed[0]["payout"], 1)
 
 
 def test_rotations_racing_steps_and_openings_never_rotate_under_an_open_round(
@@ -109,16 +111,11 @@ def test_rotations_racing_steps_and_openings_never_rotate_under_an_open_round(
     succeeded revealed a pair whose rounds had all settled; each round names the pair it drew from
     and its mines are that pair's."""
     url = fresh_db()
-    solo = make_users(url, ["solo"])["solo"]
-    install_pair(url, solo)
-    safe = [c for c in range(25) if c not in mines_fair.mines(SEEDS, 0, 2)]
-    with Actor(url, solo) as player:
-        opened = player.call("open_mines", stake=100, mines=2)
-        player.call("reveal_mines_cell", round_id=opened["id"], cell=safe[0])
+    solo, round_id, _ = opened_round(url, 100, 2, 1)
 
     def act(clients: list[Actor], i: int) -> Any:
         if i == 0:
-            return clients[i].call("cashout_mines", round_id=opened["id"])
+            return clients[i].call("cashout_mines", round_id=round_id)
         if i <= 4:
             return clients[i].call("rotate_seed", client_seed=f"rotation {i}")
         return clients[i].call("open_mines", stake=100, mines=2)
