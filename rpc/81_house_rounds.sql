@@ -577,7 +577,9 @@ grant execute on function public.settle_house_round(text, text) to authenticated
 -- (no step since moved_at) by the rule for abandoned rounds, result.ended 'expired', logged in
 -- admin_actions (settle_house_round, actor_role 'scheduler', reason 'idle'). In the lock order,
 -- without waiting: a round whose pair or row another transaction holds (a step in flight) is
--- left to the next tick, and the idle time is checked again under the locks.
+-- left to the next tick, and the idle time is checked again under the locks. At most 1000 rounds
+-- a tick; each in a subtransaction: one that fails is rolled back alone, raised as a warning and
+-- tried again next tick.
 -- Callers: the scheduler (through scheduler_tick), never a client role.
 -- Returns the ids of the rounds settled.
 create or replace function app.expire_house_rounds()
@@ -590,6 +592,8 @@ declare
     v_bet app.house_bets;
     v_settled app.house_bets;
     v_expired text[] := '{}';
+    v_error text;
+    v_detail text;
 begin
     for v_candidate in
         select b.id, b.seed_pair_id
@@ -614,11 +618,17 @@ begin
         if not found then
             continue;
         end if;
-        v_settled := app._settle_abandoned(v_bet, 'expired');
-        perform app._audit('settle_house_round', null, null, 'idle',
-            pg_catalog.to_jsonb(v_bet) - 'idempotency_key',
-            pg_catalog.to_jsonb(v_settled) - 'idempotency_key', 'scheduler');
-        v_expired := v_expired || v_settled.id;
+        begin
+            v_settled := app._settle_abandoned(v_bet, 'expired');
+            perform app._audit('settle_house_round', null, null, 'idle',
+                pg_catalog.to_jsonb(v_bet) - 'idempotency_key',
+                pg_catalog.to_jsonb(v_settled) - 'idempotency_key', 'scheduler');
+            v_expired := v_expired || v_settled.id;
+        exception when others then
+            -- one round that fails is rolled back alone and tried again next tick
+            get stacked diagnostics v_error = message_text, v_detail = pg_exception_detail;
+            raise warning 'house round % was not expired: % %', v_bet.id, v_error, v_detail;
+        end;
     end loop;
     return v_expired;
 end
