@@ -856,10 +856,12 @@ $$;
 -- update_house_game(game, settings): change some of one game's settings, e.g. `{"enabled":
 -- false}` or `{"house_edge_bps": 200, "max_profit": 5000000}`; the others keep their values.
 --   enabled         true or false: a disabled game refuses every bet (game_disabled)
---   house_edge_bps  dice and limbo: a whole number from 0 to 5000 (roulette's is its wheel's,
---                   plinko's and keno's their tables')
+--   house_edge_bps  dice, limbo and mines: a whole number from 0 to 5000 (roulette's is its
+--                   wheel's, plinko's and keno's their tables')
 --   max_profit      a whole number of minor units from 1 to 10^15: the most one bet may win above
 --                   its stake (a bet that could win more is refused, max_profit_exceeded)
+--   round_idle_minutes  mines: an open round expires after this many minutes without a step
+--                   (scheduler_tick, rpc/81_house_rounds.sql); null: never
 -- A JSON number is required (a string is refused, never converted). A change applies to the bets
 -- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps).
 -- Callers: admins and the service role. Changes: app.house_games; logs update_house_game with the
@@ -887,7 +889,7 @@ begin
     if not found then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'game', 'value', update_house_game.game,
-            'reason', 'dice, limbo, roulette, plinko or keno'));
+            'reason', 'dice, limbo, roulette, plinko, keno or mines'));
     end if;
     if update_house_game.settings is null
         or pg_catalog.jsonb_typeof(update_house_game.settings) <> 'object'
@@ -907,15 +909,29 @@ begin
             v_game.enabled := (v_value #>> '{}')::boolean;
             continue;
         end if;
+        if v_key = 'round_idle_minutes' then
+            -- mines (rpc/81_house_rounds.sql): null, never; else 1 minute to a year
+            v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
+                then (v_value #>> '{}')::numeric end;
+            if v_game.game <> 'mines' or (v_value <> 'null' and (v_number is null
+                or v_number <> trunc(v_number) or v_number not between 1 and 525600)) then
+                perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                    'argument', v_key, 'value', v_value, 'game', v_game.game,
+                    'reason', 'mines only: null (never) or whole minutes from 1 to 525600'));
+            end if;
+            v_game.round_idle_minutes := v_number::integer;
+            continue;
+        end if;
         if v_key not in ('house_edge_bps', 'max_profit') then
             perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                 'argument', v_key, 'reason', 'unknown setting',
-                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit')));
+                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit',
+                    'round_idle_minutes')));
         end if;
         v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
             then (v_value #>> '{}')::numeric end;
         if v_key = 'house_edge_bps' then
-            if v_game.game not in ('dice', 'limbo') then
+            if v_game.game not in ('dice', 'limbo', 'mines') then
                 perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                     'argument', v_key, 'game', v_game.game,
                     'reason', 'roulette''s edge is its wheel''s single zero, plinko''s and '
@@ -943,6 +959,7 @@ begin
     set enabled = v_game.enabled,
         house_edge_bps = v_game.house_edge_bps,
         max_profit = v_game.max_profit,
+        round_idle_minutes = v_game.round_idle_minutes,
         updated_at = now()
     where g.game = v_game.game;
     v_after := app._house_game_json(v_game.game);
@@ -967,14 +984,43 @@ as $$
     )
 $$;
 
--- _house_bet_terms: the checks a bet of user `p_user` passes before anything is locked or drawn,
--- in place_wager's order: refused during a self-exclusion, refused when the game is disabled; the
--- stake (_stake_refusal) and the player's choices (_house_terms) are checked and the win priced
--- (the best the bet can pay: plinko's and keno's table's highest): a win must pay more than the
--- stake, and at most the game's max_profit above it
--- (max_profit_exceeded, refused rather than clamped: a clamp would pay a winner less than the
--- multiplier shown). Shared by a play (_play_house_game) and an auto-bet (app._auto_bet), whose
--- bets all have the same stake and choices, so the same terms.
+-- _house_stake_checks: the first checks a bet of user `p_user` on `p_game` of `p_stake` passes, in
+-- place_wager's order, before anything is locked or drawn: refused during a self-exclusion,
+-- refused when the game is disabled, the stake checked (_stake_refusal). Shared by every house
+-- bet: a play and an auto-bet (through _house_bet_terms) and a round of mines (open_mines,
+-- rpc/81_house_rounds.sql). An unknown game passes (its settings are all null): the terms refuse
+-- it.
+-- Returns the game's settings.
+-- Raises: self_excluded, game_disabled, invalid_amount.
+create or replace function app._house_stake_checks(p_user uuid, p_game text, p_stake bigint)
+returns app.house_games
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games;
+    v_refusal jsonb;
+begin
+    perform app._require_not_excluded(p_user);
+    select * into v_game from app.house_games as g where g.game = p_game;
+    if not v_game.enabled then
+        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
+    end if;
+    v_refusal := app._stake_refusal(p_stake);
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+    return v_game;
+end
+$$;
+
+-- _house_bet_terms: the checks a one-shot bet of user `p_user` passes before anything is locked
+-- or drawn, in place_wager's order: _house_stake_checks (self-exclusion, the game enabled, the
+-- stake), then the player's choices (_house_terms) are checked and the win priced (the best the
+-- bet can pay: plinko's and keno's table's highest): a win must pay more than the stake, and at
+-- most the game's max_profit above it (max_profit_exceeded, refused rather than clamped: a clamp
+-- would pay a winner less than the multiplier shown). Shared by a play (_play_house_game) and an
+-- auto-bet (auto_bet), whose bets all have the same stake and choices, so the same terms.
 -- Returns _house_terms's answer and the game's house_edge_bps.
 -- Raises: self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded.
 create or replace function app._house_bet_terms(
@@ -988,21 +1034,10 @@ language plpgsql stable
 set search_path = ''
 as $$
 declare
-    v_game app.house_games;
-    v_refusal jsonb;
+    v_game app.house_games := app._house_stake_checks(p_user, p_game, p_stake);
     v_terms jsonb;
     v_win_payout numeric;
 begin
-    perform app._require_not_excluded(p_user);
-    select * into v_game from app.house_games as g where g.game = p_game;
-    if not v_game.enabled then
-        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
-    end if;
-
-    v_refusal := app._stake_refusal(p_stake);
-    if v_refusal is not null then
-        perform app._raise(v_refusal);
-    end if;
     v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
     v_win_payout := (v_terms ->> 'win_payout')::numeric;
     if v_win_payout <= p_stake then
@@ -1017,6 +1052,39 @@ begin
     end if;
 
     return v_terms || pg_catalog.jsonb_build_object('house_edge_bps', v_game.house_edge_bps);
+end
+$$;
+
+-- _lock_stake: the locks and checks a house bet's stake passes once the caller holds the player's
+-- seed pair (the lock order: the pair, then the accounts by id): the wallet of `p_user` (made on
+-- first use) and `p_account` (the house for a one-shot bet, the held rounds for a round of mines)
+-- locked in id order; then, under those locks, the daily stake limit (house bets count with
+-- wagers), then the funds. Shared by a play (_play_house_game) and open_mines
+-- (rpc/81_house_rounds.sql); an auto-bet, which draws between the pair's lock and the accounts'
+-- and cuts its run at the limit or the funds, applies the same rules to a run.
+-- Returns the wallet's id.
+-- Raises: daily_stake_limit_reached, insufficient_funds.
+create or replace function app._lock_stake(p_user uuid, p_stake bigint, p_account bigint)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wallet bigint := app._ensure_wallet(p_user);
+    v_balance bigint;
+begin
+    select l.balance into v_balance
+    from (
+        select a.id, a.balance from app.accounts as a
+        where a.id in (p_account, v_wallet) order by a.id for update
+    ) as l
+    where l.id = v_wallet;
+    perform app._require_within_stake_limit(p_user, p_stake);
+    if v_balance < p_stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', p_stake));
+    end if;
+    return v_wallet;
 end
 $$;
 
@@ -1062,7 +1130,6 @@ declare
     v_pair app.seed_pairs;
     v_wallet bigint;
     v_house bigint := app._system_account('house');
-    v_balance bigint;
     v_outcome jsonb;
     v_payout bigint;
     v_id text;
@@ -1080,18 +1147,7 @@ begin
 
     -- the lock order: the seed pair, then the accounts by id
     v_pair := app._active_seed_pair(v_user, true);
-    v_wallet := app._ensure_wallet(v_user);
-    select l.balance into v_balance
-    from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_house, v_wallet) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    perform app._require_within_stake_limit(v_user, p_stake);
-    if v_balance < p_stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', p_stake));
-    end if;
+    v_wallet := app._lock_stake(v_user, p_stake, v_house);
 
     -- the round: this pair's next nonce, taken under its lock
     update app.seed_pairs as s
@@ -1284,6 +1340,7 @@ select
     g.enabled,
     g.house_edge_bps,
     g.max_profit,
+    g.round_idle_minutes,
     g.updated_at
 from app.house_games as g;
 

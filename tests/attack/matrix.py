@@ -186,6 +186,11 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("auto_bet", USER_CALL),
     Function("play_plinko", USER_CALL),
     Function("play_keno", USER_CALL),
+    # mines: the caller's own rounds (another's is round_not_found, tests/db/test_mines_refusals.py)
+    Function("open_mines", USER_CALL),
+    Function("reveal_mines_cell", USER_CALL),
+    Function("cashout_mines", USER_CALL),
+    Function("get_mines_round", USER_CALL),
     # admins (and the service role, the operator's back office)
     Function("create_market", ADMIN_CALL),
     Function("create_virtual_market", ADMIN_CALL),
@@ -209,6 +214,7 @@ FUNCTIONS: tuple[Function, ...] = (
     # real money (docs/operations.md): settings, credits from outside, withdrawal approvals
     Function("update_settings", ADMIN_CALL),
     Function("update_house_game", ADMIN_CALL),
+    Function("settle_house_round", ADMIN_CALL),
     Function("credit_wallet", ADMIN_CALL),
     Function("admin_list_pending_withdrawals", ADMIN_CALL),
     Function("approve_withdrawal", ADMIN_CALL),

@@ -46,6 +46,8 @@ class MatrixCaller(Protocol):
 class Stage:
     clerk: MatrixCaller  # an admin, not the one under test
     owner: MatrixCaller  # bettor A
+    # the persona under test, for the calls on the caller's own rounds (None: not said)
+    caller: MatrixCaller | None = None
     markets: list[int] = field(default_factory=list)  # made for the call being prepared
     outcomes: dict[int, list[int]] = field(default_factory=dict)  # market id -> outcome ids
     serial: int = 0
@@ -196,6 +198,65 @@ def _plinko(stage: Stage) -> Arguments:
 @prepares("play_keno")
 def _keno(stage: Stage) -> Arguments:
     return {"stake": 100, "picks": [1, 2, 3], "risk": "classic"}
+
+
+@prepares("open_mines")
+def _open_mines(stage: Stage) -> Arguments:
+    return {"stake": 100, "mines": 3}
+
+
+NO_ROUND = {"round_id": "bet-00000000-0000-0000-0000-000000000000"}
+
+
+def own_round(stage: Stage, revealed: int) -> Arguments:
+    """A round of mines of the persona under test, open with `revealed` safe cells (a round that
+    hits a mine is replaced by a new one); a round id nobody has when the persona cannot open one
+    (they are refused before the id matters)."""
+    if stage.caller is None:
+        return dict(NO_ROUND)
+    for _ in range(50):
+        try:
+            opened: dict[str, Any] = stage.caller.call("get_mines_round") or stage.caller.call(
+                "open_mines", stake=100, mines=1
+            )
+        except Refused:
+            return dict(NO_ROUND)
+        for cell in range(25):
+            if len(opened["revealed"]) >= revealed or opened["status"] != "created":
+                break
+            if cell not in opened["revealed"]:
+                opened = stage.caller.call("reveal_mines_cell", round_id=opened["id"], cell=cell)
+        if opened["status"] == "created":
+            return {"round_id": opened["id"]}
+    raise AssertionError("no round of mines stayed open")
+
+
+@prepares("reveal_mines_cell")
+def _reveal(stage: Stage) -> Arguments:
+    arguments = own_round(stage, 0)
+    if arguments == NO_ROUND or stage.caller is None:
+        return {**arguments, "cell": 0}
+    opened: dict[str, Any] = stage.caller.call("get_mines_round")
+    return {**arguments, "cell": next(c for c in range(25) if c not in opened["revealed"])}
+
+
+@prepares("cashout_mines")
+def _cashout(stage: Stage) -> Arguments:
+    return own_round(stage, 1)
+
+
+@prepares("get_mines_round")
+def _get_round(stage: Stage) -> Arguments:
+    return own_round(stage, 0)
+
+
+@prepares("settle_house_round")
+def _settle_round(stage: Stage) -> Arguments:
+    """The clerk's open round (an admin plays too; bettor A may be a deleted user)."""
+    opened: dict[str, Any] = stage.clerk.call("get_mines_round") or stage.clerk.call(
+        "open_mines", stake=100, mines=3
+    )
+    return {"round_id": opened["id"], "reason": "abandoned"}
 
 
 @prepares("update_house_game")
@@ -369,6 +430,7 @@ def populate(stage: Stage, a: MatrixCaller, b: MatrixCaller, admin: MatrixCaller
         who.call("play_dice", stake=100, target=5000, over=True)
         who.call("rotate_seed")
         who.call("play_roulette", stake=100, bet="red")
+        who.call("open_mines", stake=100, mines=3)  # a round open: its mines in no view
     drafts = {stage.market(status="draft")["id"]}
     draft_dice = clerk.call(
         "create_virtual_market",
@@ -478,7 +540,8 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) from (
     select format('seed pair %%s %%s %%s', id, next_nonce, revealed_at is null)
     from app.seed_pairs where user_id = any(%(users)s)
     union all
-    select format('house bet %%s', id) from app.house_bets where user_id = any(%(users)s)
+    select format('house bet %%s %%s %%s', id, status, moves)
+    from app.house_bets where user_id = any(%(users)s)
     union all
     select format('house game %%s', to_jsonb(g)) from app.house_games as g
 ) as rows

@@ -176,6 +176,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.reject_withdrawal",
         "public.revoke_sessions",
         "public.update_house_game",
+        "public.settle_house_round",
     }
     user_functions = {
         "public.deposit",
@@ -191,6 +192,11 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.play_roulette",
         "public.play_plinko",
         "public.play_keno",
+        "public.auto_bet",
+        "public.open_mines",
+        "public.reveal_mines_cell",
+        "public.cashout_mines",
+        "public.get_mines_round",
     }
     # the house games' read side: seeds shown only once revealed (no grant on app.seed_pairs)
     house_readers = {"app._seed_pair_rows", "app._revealed_server_seed", "public.get_revealed_seed"}

@@ -134,18 +134,9 @@ def test_a_client_seed_must_be_1_to_64_printable_ascii_characters(
 
 
 def test_a_rotation_waits_for_an_open_round_to_end(conn: Connection, bettor: Persona) -> None:
-    """No multi-step game exists yet; the check reads the bets table's `created` status, which
-    mines will use, so an open round is written here by hand."""
+    """An open round of mines (tests/db/test_mines_refusals.py plays it to its end)."""
     pair = bettor.call("get_seed")
-    conn.execute(
-        """insert into app.house_bets (id, user_id, game, seed_pair_id, server_seed_hash,
-               client_seed, nonce, stake, params, multiplier, status)
-           select app._house_bet_id(s.server_seed_hash, s.client_seed, s.next_nonce), s.user_id,
-               'dice', s.id, s.server_seed_hash, s.client_seed, s.next_nonce, 100, '{}', 2,
-               'created'
-           from app.seed_pairs as s where s.id = %s""",
-        [pair["seed_pair_id"]],
-    )
+    bettor.call("open_mines", stake=100, mines=3)
     before = state(conn, bettor)
     error = bettor.refused("round_in_progress", "rotate_seed", client_seed="new")
     assert detail(error) == {

@@ -39,6 +39,7 @@ def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
         ("dice", True, 100, 10000000),
         ("keno", True, None, 10000000),
         ("limbo", True, 100, 10000000),
+        ("mines", True, 100, 10000000),
         ("plinko", True, None, 10000000),
         ("roulette", True, None, 10000000),
     ]
@@ -48,7 +49,13 @@ def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
 def test_an_admin_changes_a_game_and_the_log_says_so(
     conn: Connection, admin: Persona, bettor: Persona, service_role: Persona, anon: Persona
 ) -> None:
-    was = {"game": "dice", "enabled": True, "house_edge_bps": 100, "max_profit": 10000000}
+    was = {
+        "game": "dice",
+        "enabled": True,
+        "house_edge_bps": 100,
+        "max_profit": 10000000,
+        "round_idle_minutes": None,  # multi-step games only (mines)
+    }
     after = admin.call(
         "update_house_game", game="dice", settings={"house_edge_bps": 150, "max_profit": 5000}
     )
