@@ -34,18 +34,17 @@ create unique index accounts_one_per_system_kind on app.accounts (kind)
 where kind in ('house', 'world', 'grants', 'withdrawals_pending', 'house_rounds');
 insert into app.accounts (kind) values ('house_rounds');
 
--- Mines joins the games. The lists name plinko and keno too, so that this migration keeps the
--- rows of whichever migration adds them, in any order.
-alter table app.house_games drop constraint if exists house_games_game_known;
+-- Mines joins the games (after plinko and keno, migration 0026), with an edge as dice and limbo
+-- have: roulette's, plinko's and keno's are their wheel's and tables'.
+alter table app.house_games drop constraint house_games_game_known;
 alter table app.house_games
 add constraint house_games_game_known check (
     game in ('dice', 'limbo', 'roulette', 'plinko', 'keno', 'mines')
 );
-alter table app.house_games drop constraint if exists house_games_edge_where_it_applies;
+alter table app.house_games drop constraint house_games_edge_where_it_applies;
 alter table app.house_games
 add constraint house_games_edge_where_it_applies check (
-    (game <> 'roulette' or house_edge_bps is null)
-    and (game not in ('dice', 'limbo', 'mines') or house_edge_bps is not null)
+    (game in ('dice', 'limbo', 'mines')) = (house_edge_bps is not null)
 );
 -- a multi-step game's open rounds expire after this many minutes without a step (null: never)
 alter table app.house_games add column round_idle_minutes integer;
@@ -56,16 +55,20 @@ add constraint house_games_round_idle_minutes check (
 insert into app.house_games (game, house_edge_bps, max_profit, round_idle_minutes)
 values ('mines', 100, 10000000, 1440);
 
-alter table app.house_bets drop constraint if exists house_bets_game_known;
+alter table app.house_bets drop constraint house_bets_game_known;
 alter table app.house_bets
 add constraint house_bets_game_known check (
     game in ('dice', 'limbo', 'roulette', 'plinko', 'keno', 'mines')
 );
--- a round's multiplier is its cash-out's so far: below 1 before the first safe cell
+-- a round's multiplier is its cash-out's so far: below 1 before the first safe cell (0026's
+-- house_bets_multiplier_non_negative stays); a round settles with its settling transaction even
+-- when it pays back its stake (a refund), so only a one-shot bet may settle without one
 alter table app.house_bets drop constraint house_bets_multiplier_above_one;
+alter table app.house_bets drop constraint house_bets_settled_all_at_once;
 alter table app.house_bets
-add constraint house_bets_multiplier_above_one check (multiplier > 1 or game = 'mines'),
-add constraint house_bets_multiplier_positive check (multiplier > 0),
+add constraint house_bets_multiplier_above_one check (
+    multiplier > 1 or game in ('plinko', 'keno', 'mines')
+),
 -- the stake's hold (house_round_open) of a multi-step round; null for a one-shot bet
 add column open_transaction_id bigint references app.ledger_transactions (id),
 -- the player's steps so far, in order: mines, the cells revealed (0 to 24)
@@ -76,6 +79,12 @@ add constraint house_bets_rounds_are_mines check (
     (game = 'mines') = (open_transaction_id is not null)
     and (game = 'mines') = (moves is not null)
     and (game = 'mines') = (moved_at is not null)
+),
+add constraint house_bets_settled_all_at_once check (
+    status <> 'settled' or (
+        result is not null and payout is not null and settled_at is not null
+        and (transaction_id is null) = (payout = stake and open_transaction_id is null)
+    )
 ),
 add constraint house_bets_open_round_unsettled check (
     status <> 'created' or (

@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -285,6 +285,19 @@ as $$
         ('round_in_progress', 'PT409',
             'A multi-step round of yours is still open, so the seed pair it draws from cannot be rotated.',
             'Finish the round (detail.bet_id) first, then rotate.'),
+        -- multi-step rounds (rpc/81_house_rounds.sql)
+        ('round_not_found', 'PT404',
+            'No round of yours has this id (another player''s round is not found either).',
+            'Check the id; get_mines_round without one answers your open round.'),
+        ('round_closed', 'PT409',
+            'The round has settled already: it was cashed out, lost, or settled by an admin or its expiry.',
+            'Open a new round; detail.ended says how this one ended and detail.payout what it paid.'),
+        ('cell_already_revealed', 'PT409',
+            'That cell of the round is revealed already.',
+            'Reveal another cell; detail.revealed lists the revealed ones.'),
+        ('nothing_to_cash_out', 'PT409',
+            'The round has no safe cell revealed yet, so there is nothing to cash out.',
+            'Reveal a cell first.'),
         ('seed_not_found', 'PT404',
             'No revealed seed pair has this hash: it is unknown, or still active (a pair is revealed when its owner rotates it).',
             'Check the hash; rotate_seed reveals your active pair.'),
@@ -6334,10 +6347,13 @@ $$;
 -- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
 -- (rpc/75_virtual.sql), then takes the due snapshots and prunes the old ones and the old quote
 -- telemetry (_prune_history) and the events of the live stream past their retention
--- (_prune_events, rpc/03_events.sql). Callers: the API nodes' scheduler, never a client role.
+-- (_prune_events, rpc/03_events.sql), and settles the house rounds idle past their game's
+-- round_idle_minutes (expire_house_rounds, rpc/81_house_rounds.sql). Callers: the API nodes'
+-- scheduler, never a client role.
 -- Returns {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
 -- ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows written),
--- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted)}.
+-- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted),
+-- rounds_expired (house round ids settled)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -6352,7 +6368,7 @@ begin
             'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
             'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0,
             'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0),
-            'events_pruned', 0);
+            'events_pruned', 0, 'rounds_expired', '[]'::jsonb);
     end if;
     v_closed := app.close_due_markets();
     v_draws := app.settle_virtual_draws();
@@ -6360,7 +6376,8 @@ begin
         'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
         'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
         'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history(),
-        'events_pruned', app._prune_events());
+        'events_pruned', app._prune_events(),
+        'rounds_expired', to_jsonb(app.expire_house_rounds()));
 end
 $$;
 
@@ -7917,7 +7934,8 @@ $$;
 
 -- _house_samples: samples 0 .. n - 1 of bet `p_nonce`, sample k with limit p_limits[k + 1]: the
 -- numbers _house_random gives for cursors 0 .. n - 1, computing each round's HMAC once (plinko's
--- 16 rows take 2 HMACs, not 16); a limit out of range gives a null element.
+-- 16 rows take 2 HMACs, not 16); a limit out of range gives a null element. The rounds are
+-- materialized: a plain CTE is pulled up into the join, and its HMAC computed once per sample.
 create or replace function app._house_samples(
     p_server_seed text,
     p_client_seed text,
@@ -7928,7 +7946,7 @@ returns bigint[]
 language sql stable strict parallel safe
 set search_path = ''
 as $$
-    with rounds as (
+    with rounds as materialized (
         select r.r, app._house_hmac(p_server_seed, p_client_seed, p_nonce, r.r) as mac
         from pg_catalog.generate_series(0, (cardinality(p_limits) - 1) / 8) as r (r)
     )
@@ -8362,6 +8380,29 @@ begin
 end
 $$;
 
+-- _house_outcome: what a bet of `p_stake` on terms `p_terms` (_house_bet_terms's) pays on draw
+-- `p_draw` (_house_draw's): the one rule a play (_play_house_game) and an auto-bet (auto_bet,
+-- rpc/82_house_autobet.sql) both apply. Plinko and keno, whose draw decides the multiplier, pay
+-- floor(stake * that multiplier) and record it; dice, limbo and roulette pay the terms' win_payout
+-- when the draw won, else 0, and record the terms' multiplier. A payout equal to the stake moves
+-- no money: the bet has no ledger transaction.
+-- Returns {result, payout, multiplier}.
+create or replace function app._house_outcome(p_stake bigint, p_terms jsonb, p_draw jsonb)
+returns jsonb
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'result', p_draw -> 'result',
+        'payout', case
+            when p_draw ? 'multiplier'
+                then floor(p_stake * (p_draw ->> 'multiplier')::numeric)::bigint
+            when (p_draw ->> 'won')::boolean then (p_terms ->> 'win_payout')::numeric::bigint
+            else 0
+        end,
+        'multiplier', coalesce(p_draw -> 'multiplier', p_terms -> 'multiplier'))
+$$;
+
 -- Seed pairs -----------------------------------------------------------------------------------
 
 -- _client_seed: a client seed as given, refused unless 1 to 64 printable ASCII characters (so
@@ -8590,7 +8631,9 @@ $$;
 
 -- _seed_pair_changed: a seed pair is never deleted; its owner, seeds, commitment and created_at
 -- never change; a revealed pair stays revealed and draws no more; the nonce moves forward by one
--- bet at a time. Refused even for the superuser (short of dropping the trigger).
+-- bet at a time: by one (a play, which writes its bet next), or by k over the k bets already
+-- written with exactly those nonces (an auto-bet's batch, rpc/82_house_autobet.sql). Refused even
+-- for the superuser (short of dropping the trigger).
 -- Raises: house_history_final.
 create or replace function app._seed_pair_changed(
     p_op text,
@@ -8610,7 +8653,12 @@ begin
             p_old.created_at)
         or (p_old.revealed_at is not null and (p_new.revealed_at, p_new.next_nonce)
             is distinct from (p_old.revealed_at, p_old.next_nonce))
-        or p_new.next_nonce not in (p_old.next_nonce, p_old.next_nonce + 1) then
+        or p_new.next_nonce < p_old.next_nonce
+        or (p_new.next_nonce > p_old.next_nonce + 1 and (
+            select count(*) from app.house_bets as b
+            where b.seed_pair_id = p_old.id
+                and b.nonce >= p_old.next_nonce and b.nonce < p_new.next_nonce
+        ) <> p_new.next_nonce - p_old.next_nonce) then
         perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
             'seed_pair_id', p_old.id, 'operation', lower(p_op)));
     end if;
@@ -8659,10 +8707,12 @@ $$;
 -- update_house_game(game, settings): change some of one game's settings, e.g. `{"enabled":
 -- false}` or `{"house_edge_bps": 200, "max_profit": 5000000}`; the others keep their values.
 --   enabled         true or false: a disabled game refuses every bet (game_disabled)
---   house_edge_bps  dice and limbo: a whole number from 0 to 5000 (roulette's is its wheel's,
---                   plinko's and keno's their tables')
+--   house_edge_bps  dice, limbo and mines: a whole number from 0 to 5000 (roulette's is its
+--                   wheel's, plinko's and keno's their tables')
 --   max_profit      a whole number of minor units from 1 to 10^15: the most one bet may win above
 --                   its stake (a bet that could win more is refused, max_profit_exceeded)
+--   round_idle_minutes  mines: an open round expires after this many minutes without a step
+--                   (scheduler_tick, rpc/81_house_rounds.sql); null: never
 -- A JSON number is required (a string is refused, never converted). A change applies to the bets
 -- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps).
 -- Callers: admins and the service role. Changes: app.house_games; logs update_house_game with the
@@ -8690,7 +8740,7 @@ begin
     if not found then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'game', 'value', update_house_game.game,
-            'reason', 'dice, limbo, roulette, plinko or keno'));
+            'reason', 'dice, limbo, roulette, plinko, keno or mines'));
     end if;
     if update_house_game.settings is null
         or pg_catalog.jsonb_typeof(update_house_game.settings) <> 'object'
@@ -8710,15 +8760,29 @@ begin
             v_game.enabled := (v_value #>> '{}')::boolean;
             continue;
         end if;
+        if v_key = 'round_idle_minutes' then
+            -- mines (rpc/81_house_rounds.sql): null, never; else 1 minute to a year
+            v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
+                then (v_value #>> '{}')::numeric end;
+            if v_game.game <> 'mines' or (v_value <> 'null' and (v_number is null
+                or v_number <> trunc(v_number) or v_number not between 1 and 525600)) then
+                perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                    'argument', v_key, 'value', v_value, 'game', v_game.game,
+                    'reason', 'mines only: null (never) or whole minutes from 1 to 525600'));
+            end if;
+            v_game.round_idle_minutes := v_number::integer;
+            continue;
+        end if;
         if v_key not in ('house_edge_bps', 'max_profit') then
             perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                 'argument', v_key, 'reason', 'unknown setting',
-                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit')));
+                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit',
+                    'round_idle_minutes')));
         end if;
         v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
             then (v_value #>> '{}')::numeric end;
         if v_key = 'house_edge_bps' then
-            if v_game.game not in ('dice', 'limbo') then
+            if v_game.game not in ('dice', 'limbo', 'mines') then
                 perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                     'argument', v_key, 'game', v_game.game,
                     'reason', 'roulette''s edge is its wheel''s single zero, plinko''s and '
@@ -8746,6 +8810,7 @@ begin
     set enabled = v_game.enabled,
         house_edge_bps = v_game.house_edge_bps,
         max_profit = v_game.max_profit,
+        round_idle_minutes = v_game.round_idle_minutes,
         updated_at = now()
     where g.game = v_game.game;
     v_after := app._house_game_json(v_game.game);
@@ -8770,6 +8835,110 @@ as $$
     )
 $$;
 
+-- _house_stake_checks: the first checks a bet of user `p_user` on `p_game` of `p_stake` passes, in
+-- place_wager's order, before anything is locked or drawn: refused during a self-exclusion,
+-- refused when the game is disabled, the stake checked (_stake_refusal). Shared by every house
+-- bet: a play and an auto-bet (through _house_bet_terms) and a round of mines (open_mines,
+-- rpc/81_house_rounds.sql). An unknown game passes (its settings are all null): the terms refuse
+-- it.
+-- Returns the game's settings.
+-- Raises: self_excluded, game_disabled, invalid_amount.
+create or replace function app._house_stake_checks(p_user uuid, p_game text, p_stake bigint)
+returns app.house_games
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games;
+    v_refusal jsonb;
+begin
+    perform app._require_not_excluded(p_user);
+    select * into v_game from app.house_games as g where g.game = p_game;
+    if not v_game.enabled then
+        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
+    end if;
+    v_refusal := app._stake_refusal(p_stake);
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+    return v_game;
+end
+$$;
+
+-- _house_bet_terms: the checks a one-shot bet of user `p_user` passes before anything is locked
+-- or drawn, in place_wager's order: _house_stake_checks (self-exclusion, the game enabled, the
+-- stake), then the player's choices (_house_terms) are checked and the win priced (the best the
+-- bet can pay: plinko's and keno's table's highest): a win must pay more than the stake, and at
+-- most the game's max_profit above it (max_profit_exceeded, refused rather than clamped: a clamp
+-- would pay a winner less than the multiplier shown). Shared by a play (_play_house_game) and an
+-- auto-bet (auto_bet), whose bets all have the same stake and choices, so the same terms.
+-- Returns _house_terms's answer and the game's house_edge_bps.
+-- Raises: self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded.
+create or replace function app._house_bet_terms(
+    p_user uuid,
+    p_game text,
+    p_stake bigint,
+    p_params jsonb
+)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games := app._house_stake_checks(p_user, p_game, p_stake);
+    v_terms jsonb;
+    v_win_payout numeric;
+begin
+    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
+    v_win_payout := (v_terms ->> 'win_payout')::numeric;
+    if v_win_payout <= p_stake then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
+            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
+    end if;
+    if v_win_payout - p_stake > v_game.max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
+            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
+    end if;
+
+    return v_terms || pg_catalog.jsonb_build_object('house_edge_bps', v_game.house_edge_bps);
+end
+$$;
+
+-- _lock_stake: the locks and checks a house bet's stake passes once the caller holds the player's
+-- seed pair (the lock order: the pair, then the accounts by id): the wallet of `p_user` (made on
+-- first use) and `p_account` (the house for a one-shot bet, the held rounds for a round of mines)
+-- locked in id order; then, under those locks, the daily stake limit (house bets count with
+-- wagers), then the funds. Shared by a play (_play_house_game) and open_mines
+-- (rpc/81_house_rounds.sql); an auto-bet, which draws between the pair's lock and the accounts'
+-- and cuts its run at the limit or the funds, applies the same rules to a run.
+-- Returns the wallet's id.
+-- Raises: daily_stake_limit_reached, insufficient_funds.
+create or replace function app._lock_stake(p_user uuid, p_stake bigint, p_account bigint)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wallet bigint := app._ensure_wallet(p_user);
+    v_balance bigint;
+begin
+    select l.balance into v_balance
+    from (
+        select a.id, a.balance from app.accounts as a
+        where a.id in (p_account, v_wallet) order by a.id for update
+    ) as l
+    where l.id = v_wallet;
+    perform app._require_within_stake_limit(p_user, p_stake);
+    if v_balance < p_stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', p_stake));
+    end if;
+    return v_wallet;
+end
+$$;
+
 -- _play_house_game: one bet of the caller on one-shot game `p_game`, in this transaction, in the
 -- order of place_wager's checks:
 --   1. the idempotency key is claimed first (a replay answers the stored bet, replayed: true);
@@ -8786,9 +8955,9 @@ $$;
 --   6. the pair's next nonce is taken (and the pair's next_nonce moves on by one), the round
 --      drawn (_house_draw), and one 'house_bet' ledger transaction moves stake - payout from the
 --      wallet to the house (payout - stake the other way for a win; none when the payout is the
---      stake: nothing moves); the bet is written settled. The payout is the win's or 0 (dice,
---      limbo, roulette), or floor(stake * the multiplier the draw decided) (plinko, keno), which
---      the bet records.
+--      stake: nothing moves); the bet is written settled. The payout and the multiplier the bet
+--      records are _house_outcome's: the win's or 0 (dice, limbo, roulette), or floor(stake *
+--      the multiplier the draw decided) (plinko, keno).
 -- Every refusal rolls the whole call back: no nonce is used, no money moves, no key is kept.
 -- Returns the bet (_house_bet_json) with the wallet's balance and version after it.
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
@@ -8807,15 +8976,12 @@ as $$
 declare
     v_user uuid := app._require_user();
     v_replay jsonb;
-    v_game app.house_games;
-    v_refusal jsonb;
     v_terms jsonb;
-    v_win_payout numeric;
+    v_edge integer;
     v_pair app.seed_pairs;
     v_wallet bigint;
     v_house bigint := app._system_account('house');
-    v_balance bigint;
-    v_draw jsonb;
+    v_outcome jsonb;
     v_payout bigint;
     v_id text;
     v_tx bigint;
@@ -8827,56 +8993,20 @@ begin
     if v_replay is not null then
         return v_replay;
     end if;
-    perform app._require_not_excluded(v_user);
-    select * into v_game from app.house_games as g where g.game = p_game;
-    if not v_game.enabled then
-        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
-    end if;
-
-    v_refusal := app._stake_refusal(p_stake);
-    if v_refusal is not null then
-        perform app._raise(v_refusal);
-    end if;
-    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
-    v_win_payout := (v_terms ->> 'win_payout')::numeric;
-    if v_win_payout <= p_stake then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
-            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
-    end if;
-    if v_win_payout - p_stake > v_game.max_profit then
-        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
-            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
-            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
-    end if;
+    v_terms := app._house_bet_terms(v_user, p_game, p_stake, p_params);
+    v_edge := (v_terms ->> 'house_edge_bps')::integer;
 
     -- the lock order: the seed pair, then the accounts by id
     v_pair := app._active_seed_pair(v_user, true);
-    v_wallet := app._ensure_wallet(v_user);
-    select l.balance into v_balance
-    from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_house, v_wallet) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    perform app._require_within_stake_limit(v_user, p_stake);
-    if v_balance < p_stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', p_stake));
-    end if;
+    v_wallet := app._lock_stake(v_user, p_stake, v_house);
 
     -- the round: this pair's next nonce, taken under its lock
     update app.seed_pairs as s
     set next_nonce = s.next_nonce + 1
     where s.id = v_pair.id;
-    v_draw := app._house_draw(p_game, v_terms -> 'params', v_game.house_edge_bps,
-        v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce);
-    v_payout := case
-        when v_draw -> 'multiplier' is not null
-            then floor(p_stake * (v_draw ->> 'multiplier')::numeric)::bigint
-        when (v_draw ->> 'won')::boolean then v_win_payout::bigint
-        else 0
-    end;
+    v_outcome := app._house_outcome(p_stake, v_terms, app._house_draw(p_game,
+        v_terms -> 'params', v_edge, v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce));
+    v_payout := (v_outcome ->> 'payout')::bigint;
     v_id := app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed, v_pair.next_nonce);
     v_tx := app._post_transaction('house_bet', array[v_house, v_wallet],
         array[p_stake - v_payout, v_payout - p_stake],
@@ -8890,10 +9020,8 @@ begin
     )
     values (
         v_id, v_user, p_game, v_pair.id, v_pair.server_seed_hash, v_pair.client_seed,
-        v_pair.next_nonce, p_stake, v_terms -> 'params', v_game.house_edge_bps,
-        v_draw -> 'result',
-        coalesce(v_draw ->> 'multiplier', v_terms ->> 'multiplier')::numeric, v_payout,
-        'settled', v_tx,
+        v_pair.next_nonce, p_stake, v_terms -> 'params', v_edge,
+        v_outcome -> 'result', (v_outcome ->> 'multiplier')::numeric, v_payout, 'settled', v_tx,
         p_idempotency_key, now()
     )
     returning * into v_bet;
@@ -9063,6 +9191,7 @@ select
     g.enabled,
     g.house_edge_bps,
     g.max_profit,
+    g.round_idle_minutes,
     g.updated_at
 from app.house_games as g;
 
@@ -9108,6 +9237,939 @@ from app._seed_pair_rows() as s;
 
 grant select on public.house_games to anon, authenticated, service_role;
 grant select on public.house_bets, public.my_seed_pairs to authenticated, service_role;
+
+-- ==== rpc/81_house_rounds.sql
+reset all;
+
+-- Multi-step house rounds (migrations/0027_house_rounds.sql; docs/house-games.md, "Mines"): a
+-- round is opened with its stake held, played one step per call, and settled once (BetService
+-- section 2: createBet, then settleBet). Mines is the game: a 5x5 grid, cells 0 to 24 row by row
+-- (row = cell / 5, column = cell % 5), 1 to 24 mines.
+--
+-- The mines of a round are the seed's getRandomMines over the round's nonce, drawn in full when
+-- it opens and redrawn at every step (_mines_positions): a partial Fisher-Yates shuffle of the
+-- cells 0..24, sample k (cursors 0, 1, ..., mines - 1) with limit 25 - k, keno's _house_shuffle. They are never stored
+-- while the round is open (the server seed they come from is readable by no client role), and are
+-- written into the round's result when it settles.
+--
+-- Calls: open_mines, reveal_mines_cell, cashout_mines, get_mines_round (the player);
+-- settle_house_round (admins); expire_house_rounds (the scheduler, through scheduler_tick).
+--
+-- Lock order, as in rpc/80_house_games.sql: the player's seed pair first, then the round's row,
+-- then the accounts by id. rotate_seed locks the pair and refuses while a round of the player's
+-- is open (round_in_progress), so a round never outlives the pair it draws from; steps of one round
+-- (and of one player) go one at a time, and the second of two racing steps sees the first's
+-- outcome.
+
+-- The game ------------------------------------------------------------------------------------
+
+-- _mines_positions: the mines of round `p_nonce` with `p_mines` mines (1 to 24), sorted: the seed's
+-- getRandomMines, a partial Fisher-Yates (Durstenfeld) shuffle of the cells 0..24, which is
+-- keno's app._house_shuffle (rpc/80_house_games.sql) of 25 with the cells numbered from 0: for
+-- k = 0 .. mines - 1, j = k + sample k with limit 25 - k (the limit shrinks by one per mine: 25,
+-- 24, ...), swap cells k and j; the mines are the first `mines` cells. Its samples take one HMAC
+-- per 8 (at most 3 for 24 mines), and every step redraws them. Null for a count out of range.
+create or replace function app._mines_positions(
+    p_server_seed text,
+    p_client_seed text,
+    p_nonce bigint,
+    p_mines integer
+)
+returns integer[]
+language sql stable strict parallel safe
+set search_path = ''
+as $$
+    select case when p_mines between 1 and 24 then array(
+        select t.tile - 1
+        from unnest(app._house_shuffle(p_server_seed, p_client_seed, p_nonce, 25, p_mines))
+            as t (tile)
+        order by t.tile
+    ) end
+$$;
+
+-- _binomial: C(n, k), exact, for 0 <= k <= n <= 25.
+create or replace function app._binomial(p_n integer, p_k integer)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select div(factorial(p_n), factorial(p_k) * factorial(p_n - p_k))
+$$;
+
+-- _mines_win: what a stake pays after `p_revealed` safe cells of a round of `p_mines` mines at
+-- edge `p_edge_bps`, exactly: floor(stake * (10000 - edge) * C(25, n) / (10000 * C(25 - mines,
+-- n))), the standard (1 - edge) * C(25, n) / C(25 - mines, n) times the stake, floored once.
+-- With `p_stake` 1 and no floor it would be the multiplier; _mines_multiplier rounds that.
+-- Numeric: it may pass bigint (10^15 times C(25, 12)); a payout is checked against max profit
+-- before it is cast.
+create or replace function app._mines_win(
+    p_stake bigint,
+    p_edge_bps integer,
+    p_mines integer,
+    p_revealed integer
+)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select div(
+        p_stake::numeric * (10000 - p_edge_bps) * app._binomial(25, p_revealed),
+        10000 * app._binomial(25 - p_mines, p_revealed))
+$$;
+
+-- _mines_multiplier: (1 - edge) * C(25, n) / C(25 - mines, n), rounded to 4 decimals (half away
+-- from zero): what the round shows; payouts come from _mines_win, never from this.
+create or replace function app._mines_multiplier(
+    p_edge_bps integer,
+    p_mines integer,
+    p_revealed integer
+)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select round(
+        (10000 - p_edge_bps)::numeric * app._binomial(25, p_revealed)
+        / (10000 * app._binomial(25 - p_mines, p_revealed)), 4)
+$$;
+
+-- _mines_state: a round as every call answers it: the bet (_house_bet_json) with mines (the
+-- count), revealed (the cells in the order revealed), safe_left, multiplier (now, rounded),
+-- cashout_payout (what cashout_mines would pay now; null before the first safe cell),
+-- next_multiplier and next_payout (after one more safe cell; null when none is left), and the
+-- wallet's balance and version. Once settled, result holds the mines and how the round ended.
+create or replace function app._mines_state(p_bet app.house_bets)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    with r as (
+        select
+            (p_bet.params ->> 'mines')::integer as mines,
+            pg_catalog.jsonb_array_length(p_bet.moves) as n
+    )
+
+    select app._house_bet_json(p_bet) || pg_catalog.jsonb_build_object(
+        'mines', r.mines,
+        'revealed', p_bet.moves,
+        'safe_left', 25 - r.mines - r.n,
+        'cashout_payout', case when p_bet.status = 'created' and r.n > 0
+            then app._mines_win(p_bet.stake, p_bet.house_edge_bps, r.mines, r.n) end,
+        'next_multiplier', case when p_bet.status = 'created' and r.n < 25 - r.mines
+            then app._mines_multiplier(p_bet.house_edge_bps, r.mines, r.n + 1) end,
+        'next_payout', case when p_bet.status = 'created' and r.n < 25 - r.mines
+            then app._mines_win(p_bet.stake, p_bet.house_edge_bps, r.mines, r.n + 1) end,
+        'balance', a.balance,
+        'balance_version', a.version
+    )
+    from r
+    left join app.accounts as a on a.user_id = p_bet.user_id and a.kind = 'user'
+$$;
+
+-- _house_round_changed: the guard of migration 0027: a round's hold (open_transaction_id) never
+-- changes and its moves only grow (the old ones stay, in order). Refused even for the superuser.
+-- Raises: house_history_final.
+create or replace function app._house_round_changed(p_old app.house_bets, p_new app.house_bets)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if p_new.open_transaction_id is distinct from p_old.open_transaction_id
+        or (p_old.moves is not null and (p_new.moves is null or p_old.moves is distinct from (
+            select coalesce(pg_catalog.jsonb_agg(m.value order by m.at), '[]'::jsonb)
+            from pg_catalog.jsonb_array_elements(p_new.moves) with ordinality as m (value, at)
+            where m.at <= pg_catalog.jsonb_array_length(p_old.moves)
+        ))) then
+        perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
+            'bet_id', p_old.id, 'operation', 'update'));
+    end if;
+end
+$$;
+
+-- Settling ------------------------------------------------------------------------------------
+
+-- _settle_house_round: settle open round `p_bet` (its pair and row locked by the caller) with
+-- `p_payout`: one 'house_round_settle' ledger transaction moves the stake from the held rounds to
+-- the house and the payout from the house to the wallet; the row becomes settled with its result
+-- (the mines, `p_ended` and the extra facts in `p_result`) and `p_multiplier`.
+-- Returns the settled row. Callers: the steps, settle_house_round, expire_house_rounds.
+create or replace function app._settle_house_round(
+    p_bet app.house_bets,
+    p_payout bigint,
+    p_multiplier numeric,
+    p_ended text,
+    p_result jsonb
+)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_pair app.seed_pairs;
+    v_tx bigint;
+    v_bet app.house_bets;
+begin
+    select * into v_pair from app.seed_pairs as s where s.id = p_bet.seed_pair_id;
+    v_tx := app._post_transaction('house_round_settle',
+        array[app._system_account('house_rounds'), app._system_account('house'),
+            app._ensure_wallet(p_bet.user_id)],
+        array[-p_bet.stake, p_bet.stake - p_payout, p_payout],
+        p_memo => pg_catalog.jsonb_build_object(
+            'house_bet_id', p_bet.id, 'game', p_bet.game, 'stake', p_bet.stake,
+            'payout', p_payout, 'ended', p_ended));
+    update app.house_bets as b
+    set status = 'settled',
+        payout = p_payout,
+        multiplier = p_multiplier,
+        transaction_id = v_tx,
+        result = pg_catalog.jsonb_build_object(
+            'mines', app._mines_positions(v_pair.server_seed, v_pair.client_seed, p_bet.nonce,
+                (p_bet.params ->> 'mines')::integer),
+            'ended', p_ended) || p_result,
+        settled_at = now()
+    where b.id = p_bet.id
+    returning * into v_bet;
+    return v_bet;
+end
+$$;
+
+-- _settle_abandoned: settle open round `p_bet` (locked by the caller) as an abandoned one, `p_ended`
+-- 'admin' or 'expired': cashed out at its current multiplier after one safe cell or more (the
+-- player is paid what they could have taken); with none, its stake is refunded (multiplier 1,
+-- result.refunded true): nothing was at stake yet.
+create or replace function app._settle_abandoned(p_bet app.house_bets, p_ended text)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_mines integer := (p_bet.params ->> 'mines')::integer;
+    v_n integer := pg_catalog.jsonb_array_length(p_bet.moves);
+begin
+    if v_n = 0 then
+        return app._settle_house_round(p_bet, p_bet.stake, 1, p_ended,
+            '{"refunded": true}'::jsonb);
+    end if;
+    return app._settle_house_round(p_bet,
+        app._mines_win(p_bet.stake, p_bet.house_edge_bps, v_mines, v_n)::bigint,
+        app._mines_multiplier(p_bet.house_edge_bps, v_mines, v_n), p_ended, '{}'::jsonb);
+end
+$$;
+
+-- _lock_round: round `p_round_id` of user `p_user` (any user's when null), locked in the lock
+-- order: its seed pair first, then its row. Raises round_not_found when there is no such round of
+-- that user (another player's round is refused exactly like an unknown id); house_history_final
+-- for an open round whose pair is revealed, which rotate_seed makes impossible.
+create or replace function app._lock_round(p_round_id text, p_user uuid)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_pair bigint;
+    v_revealed timestamptz;
+    v_bet app.house_bets;
+begin
+    select b.seed_pair_id into v_pair
+    from app.house_bets as b
+    where b.id = p_round_id and b.game = 'mines' and (p_user is null or b.user_id = p_user);
+    if v_pair is null then
+        perform app._fail('round_not_found', pg_catalog.jsonb_build_object('round_id', p_round_id));
+    end if;
+    select s.revealed_at into v_revealed from app.seed_pairs as s where s.id = v_pair for update;
+    select * into v_bet from app.house_bets as b where b.id = p_round_id for update;
+    if v_bet.status = 'created' and v_revealed is not null then
+        -- never: rotate_seed refuses under an open round, with the pair locked
+        perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
+            'bet_id', v_bet.id, 'seed_pair_id', v_pair, 'reason', 'open round on a revealed pair'));
+    end if;
+    return v_bet;
+end
+$$;
+
+-- _require_open_round: refuse a round that has settled. Raises: round_closed.
+create or replace function app._require_open_round(p_bet app.house_bets)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if p_bet.status <> 'created' then
+        perform app._fail('round_closed', pg_catalog.jsonb_build_object(
+            'round_id', p_bet.id, 'ended', p_bet.result ->> 'ended', 'payout', p_bet.payout));
+    end if;
+end
+$$;
+
+-- Playing ---------------------------------------------------------------------------------------
+
+-- open_mines(stake, mines, idempotency_key): open a round of mines with `mines` mines (1 to 24)
+-- among the 25 cells. In place_wager's order of checks: the idempotency key first (a replay answers
+-- the round as it was opened), self-exclusion, the game enabled, the stake (_house_stake_checks,
+-- as every house bet), the mines, max profit (the first safe cell must be able to pay: its win at
+-- most max_profit above the stake); then, the caller's seed pair locked (made on first use), one
+-- open round per player (round_in_progress), then the wallet and the held rounds' account in id
+-- order: the daily stake limit and the funds (_lock_stake, as a play).
+-- The round takes the pair's next nonce; its stake moves from the wallet to the held rounds in one
+-- 'house_round_open' ledger transaction; the bet is written 'created'.
+-- Callers: authenticated. Changes: a house bet (created), a ledger transaction, the pair's nonce;
+-- may create the wallet and the seed pair; notifies balance.
+-- Returns the round (_mines_state): id, status created, stake, mines, revealed [], multiplier,
+-- next_multiplier, next_payout, nonce, seed pair reference, balance.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded,
+-- round_in_progress, daily_stake_limit_reached, insufficient_funds.
+create or replace function public.open_mines(
+    stake bigint,
+    mines integer,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_stake bigint := open_mines.stake;
+    v_mines integer := open_mines.mines;
+    v_replay jsonb;
+    v_game app.house_games;
+    v_first numeric;
+    v_open text;
+    v_pair app.seed_pairs;
+    v_wallet bigint;
+    v_held bigint := app._system_account('house_rounds');
+    v_id text;
+    v_tx bigint;
+    v_bet app.house_bets;
+begin
+    v_replay := app._idempotency_begin(v_user, open_mines.idempotency_key, 'open_mines',
+        pg_catalog.jsonb_build_object('stake', v_stake, 'mines', v_mines));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    v_game := app._house_stake_checks(v_user, 'mines', v_stake);
+    if v_mines is null or v_mines not between 1 and 24 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'mines', 'value', v_mines, 'reason', '1 to 24 of the 25 cells'));
+    end if;
+    v_first := app._mines_win(v_stake, v_game.house_edge_bps, v_mines, 1);
+    if v_first - v_stake > v_game.max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', 'mines', 'stake', v_stake, 'payout', v_first, 'profit', v_first - v_stake,
+            'max_profit', v_game.max_profit, 'revealed', 1));
+    end if;
+
+    -- the lock order: the seed pair, then the accounts by id
+    v_pair := app._active_seed_pair(v_user, true);
+    select b.id into v_open
+    from app.house_bets as b
+    where b.user_id = v_user and b.game = 'mines' and b.status = 'created';
+    if v_open is not null then
+        perform app._fail('round_in_progress', pg_catalog.jsonb_build_object(
+            'bet_id', v_open, 'game', 'mines'));
+    end if;
+    v_wallet := app._lock_stake(v_user, v_stake, v_held);
+
+    update app.seed_pairs as s
+    set next_nonce = s.next_nonce + 1
+    where s.id = v_pair.id;
+    v_id := app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed, v_pair.next_nonce);
+    v_tx := app._post_transaction('house_round_open', array[v_wallet, v_held],
+        array[-v_stake, v_stake],
+        p_memo => pg_catalog.jsonb_build_object(
+            'house_bet_id', v_id, 'game', 'mines', 'stake', v_stake),
+        p_actor => v_user);
+    insert into app.house_bets (
+        id, user_id, game, seed_pair_id, server_seed_hash, client_seed, nonce, stake, params,
+        house_edge_bps, multiplier, status, open_transaction_id, moves, moved_at, idempotency_key
+    )
+    values (
+        v_id, v_user, 'mines', v_pair.id, v_pair.server_seed_hash, v_pair.client_seed,
+        v_pair.next_nonce, v_stake, pg_catalog.jsonb_build_object('mines', v_mines),
+        v_game.house_edge_bps, app._mines_multiplier(v_game.house_edge_bps, v_mines, 0),
+        'created', v_tx, '[]'::jsonb, now(), open_mines.idempotency_key
+    )
+    returning * into v_bet;
+    return app._idempotency_finish(v_user, open_mines.idempotency_key, app._mines_state(v_bet));
+end
+$$;
+grant execute on function public.open_mines(bigint, integer, text) to authenticated;
+
+-- reveal_mines_cell(round_id, cell, idempotency_key): reveal cell `cell` (0 to 24, row * 5 +
+-- column) of the caller's open round. Refused before anything is drawn: a cell out of range or
+-- revealed already, a closed round, and a reveal whose win would pay more than the game's
+-- max_profit above the stake (max_profit_exceeded: the player cashes out instead; refused rather
+-- than clamped, so every multiplier shown is paid). Then the round's mines are redrawn: a mine
+-- ends the round lost (payout 0); a safe cell raises the multiplier, and the last safe cell cashes
+-- the round out at once ('all_safe'). Settling is one 'house_round_settle' ledger transaction.
+-- Callers: authenticated, on their own rounds. Changes: the round (its moves, multiplier; settled
+-- with its result and transaction when it ends); notifies balance when it settles.
+-- Returns the round (_mines_state): revealed, multiplier, next_multiplier, ...; once settled, its
+-- result {mines, ended: mine | all_safe, mine (the cell hit)}, payout and balance.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- invalid_argument, round_not_found, round_closed, cell_already_revealed, max_profit_exceeded.
+create or replace function public.reveal_mines_cell(
+    round_id text,
+    cell integer,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_cell integer := reveal_mines_cell.cell;
+    v_replay jsonb;
+    v_bet app.house_bets;
+    v_pair app.seed_pairs;
+    v_mines integer;
+    v_n integer;
+    v_next numeric;
+    v_max_profit bigint;
+begin
+    v_replay := app._idempotency_begin(v_user, reveal_mines_cell.idempotency_key,
+        'reveal_mines_cell', pg_catalog.jsonb_build_object(
+            'round_id', reveal_mines_cell.round_id, 'cell', v_cell));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    if v_cell is null or v_cell not between 0 and 24 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'cell', 'value', v_cell, 'reason', '0 to 24: row * 5 + column'));
+    end if;
+    v_bet := app._lock_round(reveal_mines_cell.round_id, v_user);
+    perform app._require_open_round(v_bet);
+    if v_bet.moves @> pg_catalog.to_jsonb(v_cell) then
+        perform app._fail('cell_already_revealed', pg_catalog.jsonb_build_object(
+            'round_id', v_bet.id, 'cell', v_cell, 'revealed', v_bet.moves));
+    end if;
+    v_mines := (v_bet.params ->> 'mines')::integer;
+    v_n := pg_catalog.jsonb_array_length(v_bet.moves);
+    v_next := app._mines_win(v_bet.stake, v_bet.house_edge_bps, v_mines, v_n + 1);
+    select g.max_profit into v_max_profit from app.house_games as g where g.game = 'mines';
+    if v_next - v_bet.stake > v_max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', 'mines', 'stake', v_bet.stake, 'payout', v_next,
+            'profit', v_next - v_bet.stake, 'max_profit', v_max_profit, 'revealed', v_n + 1));
+    end if;
+
+    select * into v_pair from app.seed_pairs as s where s.id = v_bet.seed_pair_id;
+    if v_cell = any(app._mines_positions(v_pair.server_seed, v_pair.client_seed, v_bet.nonce,
+        v_mines)) then
+        v_bet := app._settle_house_round(v_bet, 0, v_bet.multiplier, 'mine',
+            pg_catalog.jsonb_build_object('mine', v_cell));
+    elsif v_n + 1 = 25 - v_mines then
+        update app.house_bets as b
+        set moves = b.moves || pg_catalog.to_jsonb(v_cell), moved_at = now()
+        where b.id = v_bet.id
+        returning * into v_bet;
+        v_bet := app._settle_house_round(v_bet, v_next::bigint,
+            app._mines_multiplier(v_bet.house_edge_bps, v_mines, v_n + 1), 'all_safe',
+            '{}'::jsonb);
+    else
+        update app.house_bets as b
+        set moves = b.moves || pg_catalog.to_jsonb(v_cell),
+            multiplier = app._mines_multiplier(b.house_edge_bps, v_mines, v_n + 1),
+            moved_at = now()
+        where b.id = v_bet.id
+        returning * into v_bet;
+    end if;
+    return app._idempotency_finish(v_user, reveal_mines_cell.idempotency_key,
+        app._mines_state(v_bet));
+end
+$$;
+grant execute on function public.reveal_mines_cell(text, integer, text) to authenticated;
+
+-- cashout_mines(round_id): settle the caller's open round at its multiplier: pays
+-- floor(stake * (1 - edge) * C(25, n) / C(25 - mines, n)) for its n safe cells (at least one:
+-- nothing_to_cash_out before the first) in one 'house_round_settle' ledger transaction. A second
+-- cash-out, or one racing a reveal that ended the round, is refused (round_closed): a round pays
+-- once.
+-- Callers: authenticated, on their own rounds. Changes: the round settled, the ledger; notifies
+-- balance.
+-- Returns the round (_mines_state) with result {mines, ended: cashout}, payout and balance.
+-- Raises: not_authenticated, unknown_user, round_not_found, round_closed, nothing_to_cash_out.
+create or replace function public.cashout_mines(round_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_bet app.house_bets := app._lock_round(cashout_mines.round_id, v_user);
+    v_mines integer := (v_bet.params ->> 'mines')::integer;
+    v_n integer := pg_catalog.jsonb_array_length(v_bet.moves);
+begin
+    perform app._require_open_round(v_bet);
+    if v_n = 0 then
+        perform app._fail('nothing_to_cash_out', pg_catalog.jsonb_build_object(
+            'round_id', v_bet.id));
+    end if;
+    v_bet := app._settle_house_round(v_bet,
+        app._mines_win(v_bet.stake, v_bet.house_edge_bps, v_mines, v_n)::bigint,
+        v_bet.multiplier, 'cashout', '{}'::jsonb);
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.cashout_mines(text) to authenticated;
+
+-- get_mines_round(round_id): a round of the caller's as the steps answer it; without an id, their
+-- open round of mines (null when they have none).
+-- Callers: authenticated. Changes: nothing.
+-- Raises: not_authenticated, unknown_user, round_not_found.
+create or replace function public.get_mines_round(round_id text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_bet app.house_bets;
+begin
+    select * into v_bet
+    from app.house_bets as b
+    where b.user_id = v_user and b.game = 'mines' and case
+        when get_mines_round.round_id is null then b.status = 'created'
+        else b.id = get_mines_round.round_id
+    end;
+    if not found then
+        if get_mines_round.round_id is null then
+            return null;
+        end if;
+        perform app._fail('round_not_found', pg_catalog.jsonb_build_object(
+            'round_id', get_mines_round.round_id));
+    end if;
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.get_mines_round(text) to authenticated;
+
+-- Abandoned rounds ------------------------------------------------------------------------------
+
+-- settle_house_round(round_id, reason): an admin settles a player's open round (abandoned, say)
+-- by the one rule for abandoned rounds (_settle_abandoned): cashed out at its multiplier after a
+-- safe cell or more, its stake refunded before any. Logged in admin_actions (settle_house_round,
+-- the reason, the round before and after).
+-- Callers: admins and the service role. Changes: the round settled, the ledger; notifies balance.
+-- Returns the round (_mines_state) with result {mines, ended: admin, refunded when refunded}.
+-- Raises: not_admin, invalid_argument (no reason), round_not_found, round_closed.
+create or replace function public.settle_house_round(round_id text, reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_before app.house_bets;
+    v_bet app.house_bets;
+begin
+    perform app._require_admin();
+    if nullif(btrim(settle_house_round.reason), '') is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'reason', 'reason', 'say why the round is settled'));
+    end if;
+    v_before := app._lock_round(settle_house_round.round_id, null);
+    perform app._require_open_round(v_before);
+    v_bet := app._settle_abandoned(v_before, 'admin');
+    perform app._audit('settle_house_round', null, null, settle_house_round.reason,
+        pg_catalog.to_jsonb(v_before) - 'idempotency_key',
+        pg_catalog.to_jsonb(v_bet) - 'idempotency_key');
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.settle_house_round(text, text) to authenticated, service_role;
+
+-- expire_house_rounds(): settle every open round idle longer than its game's round_idle_minutes
+-- (no step since moved_at) by the rule for abandoned rounds, result.ended 'expired', logged in
+-- admin_actions (settle_house_round, actor_role 'scheduler', reason 'idle'). In the lock order,
+-- without waiting: a round whose pair or row another transaction holds (a step in flight) is
+-- left to the next tick, and the idle time is checked again under the locks. At most 1000 rounds
+-- a tick; each in a subtransaction: one that fails is rolled back alone, raised as a warning and
+-- tried again next tick.
+-- Callers: the scheduler (through scheduler_tick), never a client role.
+-- Returns the ids of the rounds settled.
+create or replace function app.expire_house_rounds()
+returns text[]
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_candidate record;
+    v_bet app.house_bets;
+    v_settled app.house_bets;
+    v_expired text[] := '{}';
+    v_error text;
+    v_detail text;
+begin
+    for v_candidate in
+        select b.id, b.seed_pair_id
+        from app.house_bets as b
+        inner join app.house_games as g on g.game = b.game
+        where b.status = 'created' and g.round_idle_minutes is not null
+            and b.moved_at < now() - pg_catalog.make_interval(mins => g.round_idle_minutes)
+        order by b.moved_at
+        limit 1000
+    loop
+        perform 1 from app.seed_pairs as s where s.id = v_candidate.seed_pair_id
+        for update skip locked;
+        if not found then
+            continue;
+        end if;
+        select b.* into v_bet
+        from app.house_bets as b
+        inner join app.house_games as g on g.game = b.game
+        where b.id = v_candidate.id and b.status = 'created'
+            and b.moved_at < now() - pg_catalog.make_interval(mins => g.round_idle_minutes)
+        for update of b skip locked;
+        if not found then
+            continue;
+        end if;
+        begin
+            v_settled := app._settle_abandoned(v_bet, 'expired');
+            perform app._audit('settle_house_round', null, null, 'idle',
+                pg_catalog.to_jsonb(v_bet) - 'idempotency_key',
+                pg_catalog.to_jsonb(v_settled) - 'idempotency_key', 'scheduler');
+            v_expired := v_expired || v_settled.id;
+        exception when others then
+            -- one round that fails is rolled back alone and tried again next tick
+            get stacked diagnostics v_error = message_text, v_detail = pg_exception_detail;
+            raise warning 'house round % was not expired: % %', v_bet.id, v_error, v_detail;
+        end;
+    end loop;
+    return v_expired;
+end
+$$;
+
+-- ==== rpc/82_house_autobet.sql
+reset all;
+
+-- Auto-bet (issue 18 item 5; docs/house-games.md, "Auto-bet"; migration 0028): up to
+-- app.config.auto_bet_max_count bets of one one-shot house game in one call, decided in a batch,
+-- each bet exactly the bet a play_<game> call would have made at its nonce.
+--
+-- Generic over the one-shot games: the terms and the draws are rpc/80_house_games.sql's
+-- (_house_bet_terms, _house_draw), so every game those know is auto-bet as it is played.
+--
+-- Lock order: as a play's (rpc/80_house_games.sql): the player's seed pair, then the accounts
+-- (the house's and the wallet) in id order, all held to the end of the call.
+
+-- _auto_bet_stop: how many bets of an auto-bet of `p_count` are made, and why it stopped there,
+-- given where each reason would stop it (null: never): `p_allowed` the bets the daily stake limit
+-- allows, `p_broke_at` the first bet (0-based) the wallet could not pay, `p_profit_at` and
+-- `p_loss_at` the first bet after which stop_on_profit or stop_on_loss was met (never both after
+-- one bet: a run's profit and loss are not both positive). A stop condition met after a bet ends
+-- the run before the next bet is checked; the stake limit is checked before the funds, as a play
+-- checks them.
+-- Returns {placed, reason: count | stop_on_profit | stop_on_loss | daily_stake_limit_reached |
+-- insufficient_funds}.
+create or replace function app._auto_bet_stop(
+    p_count integer,
+    p_allowed integer,
+    p_broke_at integer,
+    p_profit_at integer,
+    p_loss_at integer
+)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'placed', least(p_allowed, p_broke_at, p_profit_at + 1, p_loss_at + 1),
+        'reason', case
+            when least(p_profit_at, p_loss_at) < coalesce(p_broke_at, p_count) then
+                case when p_profit_at < coalesce(p_loss_at, p_count)
+                    then 'stop_on_profit' else 'stop_on_loss' end
+            when p_broke_at is not null then 'insufficient_funds'
+            when p_allowed < p_count then 'daily_stake_limit_reached'
+            else 'count'
+        end)
+$$;
+
+-- auto_bet(game, stake, params, count, idempotency_key, stop_on_profit, stop_on_loss): up to
+-- `count` bets of `stake` on one-shot game `game` with the same choices `params` (as house_bets
+-- stores them: dice {target, over}, limbo {target}, roulette {bet}, plinko {rows, risk}, keno
+-- {picks, risk}), what an auto-bet screen
+-- runs, in one call and one transaction:
+--   1. the idempotency key is claimed first (a replay answers the stored result, replayed: true);
+--      `count` is 1 to app.config.auto_bet_max_count, each stop 1 or more (or null: none);
+--   2. the checks and terms of a play, once (app._house_bet_terms: self-exclusion, the game
+--      enabled, the stake, the choices, the win above the stake and within max_profit): the
+--      stake and choices are the same for every bet, so are the terms;
+--   3. the seed pair is locked (made on first use), and `count` bets drawn at its next nonces,
+--      one each, consecutive (_house_draw); then the wallet and the house account are locked,
+--      once, in id order, as a play locks them (the draws are made before, so that the house
+--      account, which every house bet updates, is held for the writes alone);
+--   4. the run is cut at the first bet that would be refused, the bets before it standing: the
+--      daily stake limit (house bets count with wagers), then the funds (the balance after the
+--      bets before it); or after the first bet past a stop condition: stop_on_profit (the run's
+--      profit, payouts less stakes, reaches it) or stop_on_loss (its loss reaches it); else
+--      after `count` bets. When the first bet itself is refused the call is refused as the play
+--      would be, and nothing happens;
+--   5. the bets are written set-based, each as a play writes it: its payout and multiplier by
+--      the play's rule (app._house_outcome), its own 'house_bet' ledger transaction (the stake
+--      and payout between the wallet and the house, the entries' balances and versions one bet
+--      after another; none for a bet that paid back exactly its stake, as a play), its own
+--      house_bets row (id derived from its round, the call's idempotency key); the accounts'
+--      balances and versions and the pair's next_nonce move once, by the run's totals.
+-- One balance message for the player (reason house_bet, delta the run's profit, bets: how many,
+-- transaction_id the last bet's) and one profit message for admins, at the end (none when no bet
+-- moved money). Refusals roll the whole call back. Bounded by the count setting and the caller's
+-- statement_timeout (8 s for authenticated): a call that runs past it rolls back whole.
+-- Callers: authenticated. Changes: house bets, 'house_bet' ledger transactions, the wallet's and
+-- the house's balances, the seed pair's nonce (may create the wallet and the pair).
+-- Returns {game, stake, params, multiplier, chance (dice), house_edge_bps, count (asked), placed,
+-- stopped (why: count, stop_on_profit, stop_on_loss, daily_stake_limit_reached or
+-- insufficient_funds), seed_pair_id, server_seed_hash, client_seed, first_nonce, wagered,
+-- paid, profit, balance, balance_version, bets: [{id, nonce, result, multiplier, payout, won,
+-- balance, transaction_id}]}.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- invalid_argument, self_excluded, game_disabled, invalid_amount, max_profit_exceeded,
+-- daily_stake_limit_reached, insufficient_funds (the last two only for the first bet).
+create or replace function public.auto_bet(
+    game text,
+    stake bigint,
+    params jsonb,
+    count integer,
+    idempotency_key text default null,
+    stop_on_profit bigint default null,
+    stop_on_loss bigint default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_stake bigint := auto_bet.stake;
+    v_replay jsonb;
+    v_maximum integer;
+    v_terms jsonb;
+    v_edge integer;
+    v_pair app.seed_pairs;
+    v_wallet bigint;
+    v_house bigint := app._system_account('house');
+    v_balance bigint;
+    v_version bigint;
+    v_house_balance bigint;
+    v_house_version bigint;
+    v_limit bigint;
+    v_used bigint;
+    v_allowed integer;
+    v_results jsonb[];
+    v_payouts bigint[];
+    v_multipliers numeric[];
+    v_stopped jsonb;
+    v_placed integer;
+    v_moved integer;
+    v_net bigint;
+    v_paid bigint;
+    v_bets jsonb;
+    v_last_tx bigint;
+    v_result jsonb;
+begin
+    v_replay := app._idempotency_begin(v_user, auto_bet.idempotency_key, 'auto_bet',
+        pg_catalog.jsonb_build_object(
+            'game', auto_bet.game, 'stake', v_stake, 'params', auto_bet.params,
+            'count', auto_bet.count, 'stop_on_profit', auto_bet.stop_on_profit,
+            'stop_on_loss', auto_bet.stop_on_loss));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    select c.auto_bet_max_count into v_maximum from app.config as c;
+    if auto_bet.count is null or auto_bet.count not between 1 and v_maximum then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'count', 'value', auto_bet.count, 'maximum', v_maximum,
+            'reason', 'the number of bets, 1 to the setting auto_bet_max_count'));
+    end if;
+    if auto_bet.stop_on_profit <= 0 or auto_bet.stop_on_loss <= 0 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', case when auto_bet.stop_on_profit <= 0
+                then 'stop_on_profit' else 'stop_on_loss' end,
+            'reason', 'minor units, 1 or more (or null: no such stop)'));
+    end if;
+    v_terms := app._house_bet_terms(v_user, auto_bet.game, v_stake, auto_bet.params);
+    v_edge := (v_terms ->> 'house_edge_bps')::integer;
+
+    -- the lock order: the seed pair, then the accounts by id. The draws need only the pair's
+    -- lock (its nonces are this call's from now on), so they are made before the accounts are
+    -- locked: the house account, which every house bet updates, is held for the writes alone.
+    v_pair := app._active_seed_pair(v_user, true);
+    with drawn as materialized (  -- materialized: each bet drawn once, not once per use
+        select
+            g.k,
+            app._house_outcome(v_stake, v_terms, app._house_draw(auto_bet.game,
+                v_terms -> 'params', v_edge, v_pair.server_seed, v_pair.client_seed,
+                v_pair.next_nonce + g.k)) as outcome
+        from generate_series(0, auto_bet.count - 1) as g (k)
+    )
+    select
+        pg_catalog.array_agg(d.outcome -> 'result' order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'payout')::bigint order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'multiplier')::numeric order by d.k)
+    into v_results, v_payouts, v_multipliers
+    from drawn as d;
+
+    v_wallet := app._ensure_wallet(v_user);
+    select
+        max(l.balance) filter (where l.id = v_wallet),
+        max(l.version) filter (where l.id = v_wallet),
+        max(l.balance) filter (where l.id = v_house),
+        max(l.version) filter (where l.id = v_house)
+    into v_balance, v_version, v_house_balance, v_house_version
+    from (
+        select a.id, a.balance, a.version from app.accounts as a
+        where a.id in (v_house, v_wallet) order by a.id for update
+    ) as l;
+
+    -- the first bet is refused as a play would be; later ones end the run
+    select f.daily_stake_limit, f.stake_used into v_limit, v_used
+    from app.play_limits_in_force as f
+    where f.user_id = v_user;
+    v_allowed := case when v_limit is null then auto_bet.count
+        else least(auto_bet.count, greatest(0, (v_limit - v_used) / v_stake)) end;
+    if v_allowed = 0 then
+        perform app._require_within_stake_limit(v_user, v_stake);
+    end if;
+    if v_balance < v_stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', v_stake));
+    end if;
+
+    -- where the limit, the funds or a stop condition end the run
+    select app._auto_bet_stop(auto_bet.count, v_allowed,
+        (min(r.k) filter (where v_balance + r.net - (r.payout - v_stake) < v_stake))::integer,
+        (min(r.k) filter (where r.net >= auto_bet.stop_on_profit))::integer,
+        (min(r.k) filter (where -r.net >= auto_bet.stop_on_loss))::integer)
+    into v_stopped
+    from (
+        select p.k - 1 as k, p.payout, sum(p.payout - v_stake) over (order by p.k) as net
+        from unnest(v_payouts[1:v_allowed]) with ordinality as p (payout, k)
+    ) as r;
+    v_placed := (v_stopped ->> 'placed')::integer;
+
+    -- the bets, each its own ledger transaction (none for a bet that paid back exactly its
+    -- stake: nothing moved, as a play writes it) and row, in one statement; `moved` counts the
+    -- bets with a transaction so far, which the accounts' versions follow
+    with bets as (
+        select
+            b.k - 1 as k,
+            v_pair.next_nonce + b.k - 1 as nonce,
+            b.result,
+            b.payout,
+            b.multiplier,
+            app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed,
+                v_pair.next_nonce + b.k - 1) as id,
+            sum(b.payout - v_stake) over (order by b.k) as net,
+            count(*) filter (where b.payout <> v_stake) over (order by b.k) as moved
+        from unnest(v_results[1:v_placed], v_payouts[1:v_placed], v_multipliers[1:v_placed])
+            with ordinality as b (result, payout, multiplier, k)
+    ),
+    transactions as (
+        insert into app.ledger_transactions (kind, actor, memo)
+        select 'house_bet', v_user, pg_catalog.jsonb_build_object(
+            'house_bet_id', b.id, 'game', auto_bet.game, 'stake', v_stake, 'payout', b.payout)
+        from bets as b
+        where b.payout <> v_stake
+        order by b.k
+        returning id, memo ->> 'house_bet_id' as bet_id
+    ),
+    entries as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, amount, balance_before, balance_after,
+            account_version
+        )
+        select t.id, e.account_id, e.user_id, 'house_bet', e.amount, e.after - e.amount,
+            e.after, e.version
+        from bets as b
+        inner join transactions as t on b.id = t.bet_id
+        cross join lateral (values
+            (v_house, null::uuid, v_stake - b.payout, v_house_balance - b.net,
+                v_house_version + b.moved),
+            (v_wallet, v_user, b.payout - v_stake, v_balance + b.net, v_version + b.moved)
+        ) as e (account_id, user_id, amount, after, version)
+        returning transaction_id
+    ),
+    written as (
+        insert into app.house_bets (
+            id, user_id, game, seed_pair_id, server_seed_hash, client_seed, nonce, stake,
+            params, house_edge_bps, result, multiplier, payout, status, transaction_id,
+            idempotency_key, settled_at
+        )
+        select
+            b.id, v_user, auto_bet.game, v_pair.id, v_pair.server_seed_hash,
+            v_pair.client_seed, b.nonce, v_stake, v_terms -> 'params', v_edge, b.result,
+            b.multiplier, b.payout, 'settled', t.id, auto_bet.idempotency_key, now()
+        from bets as b
+        left join transactions as t on b.id = t.bet_id
+        returning id, nonce, result, multiplier, payout, transaction_id
+    )
+    select
+        pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+            'id', w.id, 'nonce', w.nonce, 'result', w.result, 'multiplier', w.multiplier,
+            'payout', w.payout, 'won', w.payout > v_stake, 'balance', v_balance + b.net,
+            'transaction_id', w.transaction_id
+        ) order by w.nonce),
+        max(w.transaction_id),
+        sum(w.payout),
+        sum(w.payout - v_stake),
+        count(w.transaction_id)
+    into v_bets, v_last_tx, v_paid, v_net, v_moved
+    from written as w
+    inner join bets as b on w.id = b.id;
+
+    update app.accounts as a
+    set balance = a.balance + case when a.id = v_wallet then v_net else -v_net end,
+        version = a.version + v_moved
+    where a.id in (v_wallet, v_house) and v_moved > 0;
+    -- the pair's nonce moves over the bets just written (app._seed_pair_changed checks them)
+    update app.seed_pairs as s
+    set next_nonce = s.next_nonce + v_placed
+    where s.id = v_pair.id;
+
+    if v_moved > 0 then  -- as a play: no message when no bet moved money
+        perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
+            'type', 'balance', 'user_id', v_user, 'balance', v_balance + v_net,
+            'version', v_version + v_moved, 'delta', v_net, 'reason', 'house_bet',
+            'transaction_id', v_last_tx, 'market_id', null, 'wager_id', null, 'bets', v_placed));
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
+            || app._house_figures());
+    end if;
+
+    v_result := pg_catalog.jsonb_build_object(
+        'game', auto_bet.game,
+        'stake', v_stake,
+        'params', v_terms -> 'params',
+        'multiplier', v_terms -> 'multiplier',
+        'house_edge_bps', v_edge,
+        'count', auto_bet.count,
+        'placed', v_placed,
+        'stopped', v_stopped -> 'reason',
+        'seed_pair_id', v_pair.id,
+        'server_seed_hash', v_pair.server_seed_hash,
+        'client_seed', v_pair.client_seed,
+        'first_nonce', v_pair.next_nonce,
+        'wagered', v_stake * v_placed,
+        'paid', v_paid,
+        'profit', v_net,
+        'balance', v_balance + v_net,
+        'balance_version', v_version + v_moved,
+        'bets', v_bets
+    ) || pg_catalog.jsonb_strip_nulls(
+        pg_catalog.jsonb_build_object('chance', v_terms -> 'chance'));
+    return app._idempotency_finish(v_user, auto_bet.idempotency_key, v_result);
+end
+$$;
+grant execute on function public.auto_bet(text, bigint, jsonb, integer, text, bigint, bigint)
+to authenticated;
 
 -- ==== rpc/90_views.sql
 reset all;
@@ -9379,7 +10441,8 @@ from app.pool_snapshots as s;
 -- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md), and the
 -- limits per client address on sign-ins, sign-ups and token refreshes with their window (also in
 -- whole seconds) (see docs/engine.md, "Settings"), whether anonymous sign-ins are on and the
--- refresh-token reuse interval (docs/api.md, "Auth"). The side-effect workers' tuning is left
+-- refresh-token reuse interval (docs/api.md, "Auth"), the most bets one auto_bet call may ask for
+-- (docs/house-games.md, "Auto-bet"). The side-effect workers' tuning is left
 -- out: no surface of the API shows it. Admins change the money settings and anonymous_sign_ins
 -- with update_settings (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
@@ -9408,7 +10471,8 @@ select
     c.address_limit_window,
     extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds,
     c.anonymous_sign_ins,
-    c.refresh_token_reuse_seconds
+    c.refresh_token_reuse_seconds,
+    c.auto_bet_max_count
 from app.config as c;
 
 -- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees
