@@ -9248,9 +9248,9 @@ reset all;
 --
 -- The mines of a round are the seed's getRandomMines over the round's nonce, drawn in full when
 -- it opens and redrawn at every step (_mines_positions): a partial Fisher-Yates shuffle of the
--- cells 0..24, sample k (cursors 0, 1, ..., mines - 1) with limit 25 - k, keno's _house_shuffle. They are never stored
--- while the round is open (the server seed they come from is readable by no client role), and are
--- written into the round's result when it settles.
+-- cells 0..24, sample k (cursors 0, 1, ..., mines - 1) with limit 25 - k, keno's _house_shuffle.
+-- They are never stored while the round is open (the server seed they come from is readable by no
+-- client role), and are written into the round's result when it settles.
 --
 -- Calls: open_mines, reveal_mines_cell, cashout_mines, get_mines_round (the player);
 -- settle_house_round (admins); expire_house_rounds (the scheduler, through scheduler_tick).
