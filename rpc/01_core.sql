@@ -1,5 +1,5 @@
 -- Private helpers every money function builds on: who is calling, notifications, the audit log,
--- idempotency keys, wallets, and the one function that moves money (_post_transaction).
+-- idempotency keys, wallets, and the function that moves money (_post_transaction).
 -- None of these is granted to a client role; they run inside the security definer functions.
 -- The exception is public.acts_as_admin(), the rule _require_admin enforces, which tells any
 -- caller whether they act as an admin now.
@@ -234,7 +234,7 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- _post_transaction: the code that moves money. Posts one ledger transaction: for each
 -- account, its amount (positive credits it, negative debits it). Amounts for the same account are
 -- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
 -- updates each cached balance and version, writes one entry per account with the balance before
@@ -243,6 +243,9 @@ $$;
 -- Three statements whatever the posting (a placement, a settlement, a deposit all post here): the
 -- amounts summed by account (none for the common two accounts, one amount each way), the lock,
 -- and one statement that writes the transaction, the balances, the entries and the messages.
+-- The one other posting is a single placement's stake (public.place_wager): the same rows for
+-- two accounts, written in the statement that writes its wager; tests/db/test_batched_placement.py
+-- compares its books with a batch's, whose stakes post here.
 -- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.

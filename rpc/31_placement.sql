@@ -423,7 +423,7 @@ begin
 
         -- per wager, in order, what a single placement does after its insert: the market's odds
         -- message, the 'stake' transaction (wallet -> escrow) through app._post_transaction (the
-        -- one code that moves money, which sends the balance message), the wallet's balance and
+        -- code that moves money, which sends the balance message), the wallet's balance and
         -- version as that leaves them, then wager_pending and wager_placed
         a_balance := array_fill(null::bigint, array[k]);
         a_balance_version := array_fill(null::bigint, array[k]);
