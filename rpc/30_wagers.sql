@@ -1,8 +1,8 @@
 -- Wagers: quoting, placing, and the approval of held wagers.
 
 -- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now (_quote_at, from the
--- outcome's row). One computation for preview_wager and placement, so a preview and a placement
--- can never disagree.
+-- outcome's row), for preview_wager. A placement calls _quote_at on the outcome it read under the
+-- market's lock: one computation, so a preview and a placement can never disagree.
 -- Raises: invalid_amount, outcome_not_found.
 create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
 returns jsonb
@@ -611,7 +611,8 @@ begin
     kept as (
         update app.idempotency_keys as k
         set result = (select r.result from answered as r)
-        where k.user_id = v_user and k.key = place_wager.idempotency_key
+        where place_wager.idempotency_key is not null
+            and k.user_id = v_user and k.key = place_wager.idempotency_key
     )
     select r.result into v_result from answered as r;
     return v_result || '{"replayed": false}';
