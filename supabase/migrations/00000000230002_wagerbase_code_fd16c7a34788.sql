@@ -623,7 +623,7 @@ $$;
 -- updates each cached balance and version, writes one entry per account with the balance before
 -- and after, and notifies every user whose balance changed (and admins when the house's did).
 -- `p_actor` is who the transaction records as acting (default: auth.uid()).
--- Three statements whatever the posting (a placement, a settlement, a deposit all post here): the
+-- Three statements whatever the posting (a batch's stakes, a settlement, a deposit post here): the
 -- amounts summed by account (none for the common two accounts, one amount each way), the lock,
 -- and one statement that writes the transaction, the balances, the entries and the messages.
 -- The one other posting is a single placement's stake (public.place_wager): the same rows for
