@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -9012,6 +9012,42 @@ from app._seed_pair_rows() as s;
 grant select on public.house_games to anon, authenticated, service_role;
 grant select on public.house_bets, public.my_seed_pairs to authenticated, service_role;
 
+-- ==== rpc/85_house_game_results.sql
+reset all;
+
+-- The house games' result per game (docs/house-games.md, the admin console's Casino screen): for
+-- each game, its settled bets, what they staked and were paid, and the gross gaming revenue
+-- (GGR = stakes - payouts, the house's side), summed by the database over app.house_bets.
+-- Admins and the service role read every game's row; a bettor is allowed the select and reads no
+-- row (not even sums of their own bets: the house's revenue is the house's business).
+
+drop view if exists public.house_game_results;
+
+-- Every game of app.house_games has a row, with zeros when it has no settled bet yet. Security
+-- invoker: an admin's RLS on app.house_bets lets them read every bet, and the filter on
+-- acts_as_admin() (the service role, or a current admin) leaves a bettor nothing. The filter
+-- stands for a policy (a bettor's RLS would let them sum their own bets), so it binds whom RLS
+-- binds: a role that bypasses RLS (the superuser, the owner's maintenance) reads every row, as it
+-- reads every table's.
+create view public.house_game_results with (security_invoker = true) as
+select
+    g.game,
+    count(b.id) as bets,
+    count(b.id) filter (where b.payout > 0) as wins,
+    coalesce(sum(b.stake), 0)::bigint as staked,
+    coalesce(sum(b.payout), 0)::bigint as paid,
+    coalesce(sum(b.stake - b.payout), 0)::bigint as ggr
+from app.house_games as g
+left join app.house_bets as b on g.game = b.game and b.status = 'settled'
+where (select public.acts_as_admin())
+    or exists (
+        select 1 from pg_catalog.pg_roles as r
+        where r.rolname = current_user and (r.rolsuper or r.rolbypassrls)
+    )
+group by g.game;
+
+grant select on public.house_game_results to authenticated, service_role;
+
 -- ==== rpc/90_views.sql
 reset all;
 
@@ -9536,6 +9572,22 @@ security definer
 set search_path = ''
 as $$
     select app._user_json(p_user)
+$$;
+
+-- acts_as_admin(user): whether a token issued now for the user acts as an admin now: the engine's
+-- rule (app._is_admin, the one public.acts_as_admin() applies to a caller) asked about the claims
+-- such a token carries (its sub and the user's app_metadata, app._user_json), so that a sign-in's
+-- answer says what the engine will enforce; false for a deleted or unknown user.
+-- Who: the API node, for a user who just signed in or up. Changes: nothing. Raises: nothing.
+create or replace function server.acts_as_admin(p_user uuid)
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select coalesce(app._is_admin(pg_catalog.jsonb_build_object(
+        'sub', p_user::text, 'app_metadata', app._user_json(p_user) -> 'app_metadata'
+    )), false)
 $$;
 
 -- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):
