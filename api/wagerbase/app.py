@@ -32,6 +32,9 @@ from wagerbase.live.hub import Hub
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.live.wire import RAW_SEND
 from wagerbase.money_calls import MoneyCalls
+from wagerbase.oidc_client import OidcClient
+from wagerbase.oidc_config import OidcSettings
+from wagerbase.oidc_flows import OidcFlows
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.surfaces import betmarket, gotrue, web
@@ -70,6 +73,8 @@ class Config:
     # the node's worker processes (server.py): each runs one app, with its share of the node's
     # limits (limits.Limits.shared_by) and of its hashing threads (hashing.for_worker)
     workers: int = 1
+    # sign-in with OpenID Connect providers, and where users may be sent back (oidc_config.py)
+    oidc: OidcSettings = field(default_factory=OidcSettings.from_environment)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
@@ -150,6 +155,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     money_calls = MoneyCalls(db, window=config.outcome_window)
     placements = Placements(money_calls, most=config.batch_most)
     accounts = Accounts(db, tokens, new_hashing(config.workers), sign_in_limit=config.sign_in_limit)
+    oidc = OidcFlows(db, tokens, OidcClient(), config.oidc)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -165,6 +171,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             await scheduler.stop()
             await hub.stop()
             accounts.hashing.close()
+            await oidc.client.close()
             await db.close()
             log.info("database pool closed")
             for hook in on_shutdown:
@@ -192,6 +199,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "money_calls": money_calls,
                 "placements": placements,
                 "accounts": accounts,
+                "oidc": oidc,
                 "limits": limits,
             }
         ),

@@ -38,6 +38,8 @@ class TokenRequest(msgspec.Struct):
     username: str | None = None
     phone: str | None = None
     refresh_token: str | None = None
+    auth_code: str | None = None  # grant_type=pkce
+    code_verifier: str | None = None
 
 
 class User(msgspec.Struct):

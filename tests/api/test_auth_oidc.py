@@ -1,0 +1,307 @@
+"""Sign-in with an OpenID Connect provider (GoTrue's external providers) against a real
+provider the tests run on 127.0.0.1 (tests/support/oidc_provider.py), through a real API node:
+the PKCE flow supabase-js's signInWithOAuth takes and the implicit one, every redirect followed
+by hand; states, nonces and id_tokens that must be refused; redirect_to outside the allow list;
+an unknown provider; a second sign-in finds the same user, a verified email links to its user;
+and admin rights come from the database, never from the provider's claims."""
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import psycopg
+import pytest
+
+from tests.pgserver import PgServer
+from tests.serving import Node, new_secret, serving
+from tests.support.gotrue import DATED, PASSWORD, auth, error_code
+from tests.support.oidc_provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Provider,
+    pkce_pair,
+    running_provider,
+)
+
+SITE = "http://app.test"
+OTHER = "http://other.test"
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    with running_provider() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def oidc_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
+    with pg_server.database_from(template_db, "wb_oidc") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def node(
+    provider: Provider, oidc_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    env = {
+        "WAGERBASE_OIDC_PROVIDERS": "corp",
+        "WAGERBASE_OIDC_CORP_ISSUER": provider.issuer,
+        "WAGERBASE_OIDC_CORP_CLIENT_ID": CLIENT_ID,
+        "WAGERBASE_OIDC_CORP_SECRET": CLIENT_SECRET,
+        "WAGERBASE_SITE_URL": SITE,
+        "WAGERBASE_ADDITIONAL_REDIRECT_URLS": f"{OTHER}/callback/**",
+    }
+    log = tmp_path_factory.mktemp("oidc-node") / "serve.log"
+    with serving(Node(oidc_database, new_secret(), log, env=env)) as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def fresh_user(provider: Provider) -> None:
+    """Each test signs in a user of its own, and the provider signs its tokens honestly."""
+    name = secrets.token_hex(6)
+    provider.user = {"sub": f"sub-{name}", "email": f"{name}@example.test", "email_verified": True}
+    provider.tamper = {}
+    provider.sign_with_other_key = False
+
+
+def _location(answer: httpx.Response) -> str:
+    assert answer.status_code == 302, (answer.status_code, answer.text)
+    return answer.headers["location"]
+
+
+def start(node: Node, **params: str) -> httpx.Response:
+    """GET /auth/v1/authorize, as the browser supabase-js sends there does."""
+    query = {"provider": "corp", "redirect_to": f"{SITE}/welcome", **params}
+    return auth(node, "GET", f"authorize?{urlencode(query)}")
+
+
+def through_provider(node: Node, **params: str) -> tuple[str, str]:
+    """/authorize, then the provider (which approves at once): the node's callback URL the
+    provider sends the browser to, and the state in it."""
+    to_provider = _location(start(node, **params))
+    back = _location(httpx.get(to_provider))
+    assert back.startswith(f"{node.url}/auth/v1/callback?")
+    return back, parse_qs(urlsplit(back).query)["state"][0]
+
+
+def sign_in_pkce(node: Node, **params: str) -> dict[str, Any]:
+    """The whole PKCE flow: the session of /token?grant_type=pkce."""
+    verifier, challenge = pkce_pair()
+    callback, _ = through_provider(
+        node, code_challenge=challenge, code_challenge_method="s256", **params
+    )
+    landed = _location(httpx.get(callback))
+    code = parse_qs(urlsplit(landed).query)["code"][0]
+    answer = auth(
+        node, "POST", "token?grant_type=pkce", json={"auth_code": code, "code_verifier": verifier}
+    )
+    assert answer.status_code == 200, answer.text
+    session: dict[str, Any] = answer.json()
+    return session
+
+
+def redirect_error(location: str) -> dict[str, str]:
+    """GoTrue's error parameters of a redirect (the query string and the fragment say the
+    same)."""
+    parts = urlsplit(location)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    fragment = {k: v[0] for k, v in parse_qs(parts.fragment).items()}
+    assert query.get("error_code") == fragment.get("error_code"), location
+    return fragment
+
+
+def acts_as_admin(node: Node, token: str) -> bool:
+    answer = httpx.post(
+        f"{node.url}/rest/v1/rpc/acts_as_admin",
+        headers={"apikey": node.anon_key, "Authorization": f"Bearer {token}"},
+        json={},
+    )
+    assert answer.status_code == 200, answer.text
+    result: bool = answer.json()
+    return result
+
+
+def test_pkce_flow_signs_a_new_user_in_with_the_provider_identity(
+    node: Node, provider: Provider
+) -> None:
+    verifier, challenge = pkce_pair()
+    to_provider = _location(start(node, code_challenge=challenge, code_challenge_method="s256"))
+    asked = parse_qs(urlsplit(to_provider).query)
+    assert to_provider.startswith(f"{provider.issuer}/authorize?")
+    assert asked["client_id"] == [CLIENT_ID] and asked["response_type"] == ["code"]
+    assert asked["redirect_uri"] == [f"{node.url}/auth/v1/callback"]
+    assert set(asked["scope"][0].split()) >= {"openid", "email", "profile"}
+    assert len(asked["state"][0]) >= 40 and len(asked["nonce"][0]) >= 30
+
+    callback = _location(httpx.get(to_provider))
+    landed = _location(httpx.get(callback))
+    assert landed.startswith(f"{SITE}/welcome?code=")
+    code = parse_qs(urlsplit(landed).query)["code"][0]
+    # the node exchanged the code with its secret (HTTP Basic), at the provider's token endpoint
+    assert provider.token_requests[-1]["grant_type"] == "authorization_code"
+
+    wrong = auth(
+        node, "POST", "token?grant_type=pkce", json={"auth_code": code, "code_verifier": "x" * 50}
+    )
+    assert (wrong.status_code, error_code(wrong)) == (400, "bad_code_verifier")
+    answer = auth(
+        node, "POST", "token?grant_type=pkce", json={"auth_code": code, "code_verifier": verifier}
+    )
+    assert answer.status_code == 200, answer.text
+    session = answer.json()
+    user = session["user"]
+    assert user["email"] == provider.user["email"]
+    assert user["app_metadata"] == {"provider": "corp", "providers": ["corp"]}
+    (identity,) = user["identities"]
+    assert identity["provider"] == "corp" and identity["id"] == provider.user["sub"]
+    assert identity["identity_data"]["sub"] == provider.user["sub"]
+    assert identity["identity_data"]["email"] == provider.user["email"]
+
+    # the session is a real one: get-user with its token, a refresh with its refresh token
+    me = auth(node, "GET", "user", token=session["access_token"])
+    assert me.status_code == 200 and me.json()["id"] == user["id"]
+    refreshed = auth(
+        node,
+        "POST",
+        "token?grant_type=refresh_token",
+        json={"refresh_token": session["refresh_token"]},
+    )
+    assert refreshed.status_code == 200, refreshed.text
+
+    # an auth code is good once
+    again = auth(
+        node, "POST", "token?grant_type=pkce", json={"auth_code": code, "code_verifier": verifier}
+    )
+    assert (again.status_code, error_code(again)) == (404, "flow_state_not_found")
+
+
+def test_pkce_exchange_without_code_or_verifier_is_validation_failed(node: Node) -> None:
+    answer = auth(node, "POST", "token?grant_type=pkce", json={"auth_code": "x"}, headers=DATED)
+    assert (answer.status_code, error_code(answer)) == (400, "validation_failed")
+
+
+def test_implicit_flow_puts_the_session_in_the_fragment(node: Node) -> None:
+    callback, _ = through_provider(node)
+    landed = urlsplit(_location(httpx.get(callback)))
+    assert f"{landed.scheme}://{landed.netloc}{landed.path}" == f"{SITE}/welcome"
+    assert landed.query == ""
+    session = {k: v[0] for k, v in parse_qs(landed.fragment).items()}
+    assert session["token_type"] == "bearer" and int(session["expires_in"]) > 0
+    me = auth(node, "GET", "user", token=session["access_token"])
+    assert me.status_code == 200, me.text
+    assert me.json()["identities"][0]["provider"] == "corp"
+
+
+def test_a_state_is_good_once_and_a_tampered_one_is_refused(node: Node) -> None:
+    callback, state = through_provider(node)
+    tampered = callback.replace(state, state[:-2] + ("AA" if state[-2:] != "AA" else "BB"))
+    refused = _location(httpx.get(tampered))
+    assert refused.startswith(f"{SITE}?") and "code" not in parse_qs(urlsplit(refused).query)
+    assert redirect_error(refused)["error_code"] == "bad_oauth_state"
+
+    assert "access_token=" in _location(httpx.get(callback))
+    replayed = _location(httpx.get(callback))
+    assert redirect_error(replayed)["error_code"] == "bad_oauth_state"
+    assert "access_token" not in replayed
+
+    missing = _location(auth(node, "GET", "callback?code=abc"))
+    assert redirect_error(missing)["error_code"] == "bad_oauth_callback"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"nonce": "another nonce"},
+        {"aud": "someone-else"},
+        {"iss": "http://127.0.0.1:1/other-issuer"},
+        {"exp": 1_000_000_000, "iat": 999_999_000},
+        {"sign_with_other_key": True},
+    ],
+    ids=["nonce", "audience", "issuer", "expired", "signature"],
+)
+def test_an_id_token_that_does_not_check_out_signs_nobody_in(
+    node: Node, provider: Provider, oidc_database: str, tamper: dict[str, Any]
+) -> None:
+    provider.sign_with_other_key = bool(tamper.pop("sign_with_other_key", False))
+    provider.tamper = tamper
+    callback, _ = through_provider(node)
+    landed = _location(httpx.get(callback))
+    assert landed.startswith(f"{SITE}/welcome?")
+    assert "access_token" not in landed
+    assert redirect_error(landed)["error_code"] == "unexpected_failure"
+    with psycopg.connect(oidc_database) as conn:
+        found = conn.execute(
+            "select count(*) from app.identities where provider_id = %s", [provider.user["sub"]]
+        ).fetchone()
+    assert found == (0,)
+
+
+def test_redirect_to_outside_the_allow_list_goes_to_the_site_url(node: Node) -> None:
+    _, challenge = pkce_pair()
+    for asked, expected in (
+        ("https://evil.test/steal", SITE),
+        (f"{OTHER}/elsewhere", SITE),
+        (f"{OTHER}/callback/app", f"{OTHER}/callback/app"),
+        (f"{SITE}/any/path", f"{SITE}/any/path"),
+    ):
+        callback, _ = through_provider(
+            node, redirect_to=asked, code_challenge=challenge, code_challenge_method="s256"
+        )
+        landed = _location(httpx.get(callback))
+        assert landed.startswith(f"{expected}?code="), (asked, landed)
+
+
+def test_an_unknown_provider_is_refused_as_gotrue_refuses_it(node: Node) -> None:
+    answer = start(node, provider="nobody")
+    assert (answer.status_code, error_code(answer)) == (400, "validation_failed")
+    assert answer.json()["msg"] == "Unsupported provider: Provider nobody could not be found"
+    bad = start(node, code_challenge="short", code_challenge_method="s256")
+    assert (bad.status_code, error_code(bad)) == (400, "validation_failed")
+    long = start(node, redirect_to=f"{SITE}/" + "a" * 5000)
+    assert (long.status_code, error_code(long)) == (400, "validation_failed")
+
+
+def test_settings_list_the_enabled_providers(node: Node) -> None:
+    external = auth(node, "GET", "settings").json()["external"]
+    assert external["corp"] is True and external["email"] is True
+
+
+def test_a_second_sign_in_finds_the_same_user(node: Node) -> None:
+    first = sign_in_pkce(node)
+    second = sign_in_pkce(node)
+    assert first["user"]["id"] == second["user"]["id"]
+    assert len(second["user"]["identities"]) == 1
+
+
+def test_a_verified_email_links_to_its_user_and_an_unverified_one_does_not(
+    node: Node, provider: Provider
+) -> None:
+    email = provider.user["email"]
+    made = auth(node, "POST", "signup", json={"email": email, "password": PASSWORD})
+    assert made.status_code == 200, made.text
+    linked = sign_in_pkce(node)["user"]
+    assert linked["id"] == made.json()["user"]["id"]
+    assert linked["app_metadata"]["providers"] == ["email", "corp"]
+    assert [i["provider"] for i in linked["identities"]] == ["email", "corp"]
+
+    provider.user = {"sub": f"{provider.user['sub']}-2", "email": email, "email_verified": False}
+    stranger = sign_in_pkce(node)["user"]
+    assert stranger["id"] != linked["id"] and stranger["email"] == ""
+
+
+def test_admin_comes_from_the_database_never_from_the_provider(
+    node: Node, provider: Provider, oidc_database: str
+) -> None:
+    provider.user |= {"app_metadata": {"role": "admin"}, "role": "admin", "is_admin": True}
+    claimed = sign_in_pkce(node)
+    assert "role" not in claimed["user"]["app_metadata"]
+    assert acts_as_admin(node, claimed["access_token"]) is False
+
+    with psycopg.connect(oidc_database, autocommit=True) as conn:
+        conn.execute("select app._set_admin(%s, true)", [claimed["user"]["id"]])
+    promoted = sign_in_pkce(node)
+    assert promoted["user"]["app_metadata"]["role"] == "admin"
+    assert acts_as_admin(node, promoted["access_token"]) is True
