@@ -12,6 +12,7 @@ from tests.api import betmarket_client
 from tests.api.betmarket_client import User, admin
 from tests.pgserver import PgServer
 from tests.serving import Node, new_secret, serving
+from tests.support.supabase_js import node_command
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,12 @@ def http(node: Node) -> Iterator[httpx.Client]:
 @pytest.fixture
 def boss(http: httpx.Client, api_database: str) -> User:
     return admin(http, api_database)
+
+
+@pytest.fixture(scope="module")
+def node_binary() -> list[str]:
+    """Node and its flags, for the tests that drive supabase-js (skipped without Node)."""
+    return node_command()
 
 
 @pytest.fixture

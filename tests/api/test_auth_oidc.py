@@ -24,6 +24,7 @@ from tests.support.oidc_provider import (
     pkce_pair,
     running_provider,
 )
+from tests.support.supabase_js import run_script
 
 SITE = "http://app.test"
 OTHER = "http://other.test"
@@ -305,3 +306,58 @@ def test_admin_comes_from_the_database_never_from_the_provider(
     promoted = sign_in_pkce(node)
     assert promoted["user"]["app_metadata"]["role"] == "admin"
     assert acts_as_admin(node, promoted["access_token"]) is True
+
+
+# signInWithOAuth with flowType 'pkce', the browser's redirects followed by fetch, then
+# exchangeCodeForSession and getUser; prints what each gave.
+SIGN_IN_WITH_OAUTH = r"""
+const { createClient } = require('@supabase/supabase-js');
+const env = process.env;
+const failure = (error) => error && { name: error.name, code: error.code ?? null,
+                                      status: error.status ?? null, message: error.message };
+(async () => {
+  const supabase = createClient(env.WB_URL, env.WB_ANON, { auth: { persistSession: false,
+    autoRefreshToken: false, detectSessionInUrl: false, flowType: 'pkce' } });
+  const started = await supabase.auth.signInWithOAuth({
+    provider: 'corp', options: { redirectTo: env.WB_REDIRECT, skipBrowserRedirect: true } });
+  let url = started.data.url;
+  const visited = [];
+  while (!url.startsWith(env.WB_REDIRECT) && visited.length < 5) {
+    visited.push(new URL(url).origin + new URL(url).pathname);
+    url = (await fetch(url, { redirect: 'manual' })).headers.get('location');
+  }
+  const code = new URL(url).searchParams.get('code');
+  const exchanged = await supabase.auth.exchangeCodeForSession(code);
+  const { data: { user }, error } = await supabase.auth.getUser();
+  process.stdout.write(JSON.stringify({
+    startError: failure(started.error), visited,
+    exchangeError: failure(exchanged.error),
+    sessionUser: exchanged.data.session && exchanged.data.session.user.id,
+    getUserError: failure(error), user: user && { id: user.id, email: user.email,
+      providers: user.app_metadata.providers,
+      identities: user.identities.map((i) => [i.provider, i.identity_data.sub]) } }));
+})().catch((e) => { process.stdout.write(JSON.stringify({ crashed: String(e && e.stack || e) }));
+                    process.exit(1); });
+"""
+
+
+def test_supabase_js_signs_in_with_oauth_pkce(
+    node_binary: list[str], node: Node, provider: Provider
+) -> None:
+    redirect = f"{SITE}/auth/done"
+    seen = run_script(
+        node_binary,
+        SIGN_IN_WITH_OAUTH,
+        {"WB_URL": node.url, "WB_ANON": node.anon_key, "WB_REDIRECT": redirect},
+    )
+    assert seen["visited"] == [
+        f"{node.url}/auth/v1/authorize",
+        f"{provider.issuer}/authorize",
+        f"{node.url}/auth/v1/callback",
+    ]
+    assert seen["startError"] is None and seen["exchangeError"] is None
+    assert seen["getUserError"] is None
+    assert seen["user"]["id"] == seen["sessionUser"]
+    assert seen["user"]["email"] == provider.user["email"]
+    assert seen["user"]["providers"] == ["corp"]
+    assert seen["user"]["identities"] == [["corp", provider.user["sub"]]]
