@@ -25,6 +25,7 @@ from tests.support.oidc_provider import (
     running_provider,
 )
 from tests.support.supabase_js import run_script
+from wagerbase.oidc_client import MAX_ANSWER_BYTES, PROVIDER_SECONDS
 
 SITE = "http://app.test"
 OTHER = "http://other.test"
@@ -66,6 +67,8 @@ def fresh_user(provider: Provider) -> None:
     provider.user = {"sub": f"sub-{name}", "email": f"{name}@example.test", "email_verified": True}
     provider.tamper = {}
     provider.sign_with_other_key = False
+    provider.token_delay = 0.0
+    provider.token_padding = 0
 
 
 def _location(answer: httpx.Response) -> str:
@@ -238,6 +241,23 @@ def test_an_id_token_that_does_not_check_out_signs_nobody_in(
             "select count(*) from app.identities where provider_id = %s", [provider.user["sub"]]
         ).fetchone()
     assert found == (0,)
+
+
+@pytest.mark.parametrize(
+    ("delay", "padding"),
+    [(PROVIDER_SECONDS + 20, 0), (0, MAX_ANSWER_BYTES)],
+    ids=["silent", "too-large"],
+)
+def test_a_provider_that_stalls_or_floods_is_a_clear_failure(
+    node: Node, provider: Provider, delay: float, padding: int
+) -> None:
+    """The node waits for a provider at most PROVIDER_SECONDS, and reads at most
+    MAX_ANSWER_BYTES of it: the user is sent back with an error, no session."""
+    provider.token_delay, provider.token_padding = delay, padding
+    callback, _ = through_provider(node)
+    landed = _location(httpx.get(callback, timeout=PROVIDER_SECONDS + 15))
+    assert redirect_error(landed)["error_code"] == "unexpected_failure"
+    assert "access_token" not in landed
 
 
 def test_redirect_to_outside_the_allow_list_goes_to_the_site_url(node: Node) -> None:

@@ -5,8 +5,8 @@ code and its redirect_uri and answers an RS256 id_token (carrying the nonce of t
 request), and the JWKS of its key (made by `cryptography`).
 
 A test changes what the next id_token says (`user`: the claims of the user it approves; `tamper`:
-claims to override, e.g. a wrong `aud`, or `sign_with_other_key`) and reads what it was asked
-(`token_requests`).
+claims to override, e.g. a wrong `aud`, or `sign_with_other_key`), how the token endpoint
+misbehaves (`token_delay`, `token_padding`) and reads what it was asked (`token_requests`).
 """
 
 import base64
@@ -55,6 +55,8 @@ class Provider:
     )
     tamper: dict[str, Any] = field(default_factory=dict)  # claims the next id_tokens override
     sign_with_other_key: bool = False
+    token_delay: float = 0.0  # seconds the token endpoint waits before it answers
+    token_padding: int = 0  # bytes of padding added to the token endpoint's answer
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
@@ -153,6 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         if (client_id, secret) != (CLIENT_ID, CLIENT_SECRET):
             self._answer(401, {"error": "invalid_client"})
             return
+        time.sleep(provider.token_delay)
         asked = provider.codes.pop(form.get("code", ""), None)
         if asked is None or asked.get("redirect_uri") != form.get("redirect_uri"):
             self._answer(400, {"error": "invalid_grant"})
@@ -164,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "token_type": "Bearer",
                 "expires_in": 300,
                 "id_token": provider.id_token(asked.get("nonce")),
+                "padding": "x" * provider.token_padding,
             },
         )
 
