@@ -61,6 +61,10 @@ Abuse (docs/api.md, "Limits"; docs/operations.md):
 - `WAGERBASE_HASH_THREADS` (default: the number of CPUs) and `WAGERBASE_HASH_QUEUE` (default 8 a
   thread): password hashes run at once, and waiting, before a sign-in or sign-up is refused with
   429 (hashing.py).
+
+Sign-in with OpenID Connect (docs/operations.md): `WAGERBASE_OIDC_PROVIDERS` and each provider's
+`WAGERBASE_OIDC_<NAME>_ISSUER`, `_CLIENT_ID`, `_SECRET`, `_SCOPES`; `WAGERBASE_SITE_URL`,
+`WAGERBASE_ADDITIONAL_REDIRECT_URLS`, `WAGERBASE_API_EXTERNAL_URL`, read by oidc_config.py.
 """
 
 import os

@@ -77,6 +77,7 @@ async def authorize(
 @get(
     "/callback",
     summary="Where an OpenID Connect provider sends the user back: a redirect to redirect_to",
+    responses=documented_errors(400),
 )
 async def callback(
     request: Request[Any, Any, Any],
