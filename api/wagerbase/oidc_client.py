@@ -25,6 +25,8 @@ CONNECT_SECONDS = 5.0
 MAX_ANSWER_BYTES = 256 * 1024
 CACHE_SECONDS = 3600.0  # discovery documents and key sets are fetched again after an hour
 KEYS_REFETCH_SECONDS = 60.0  # at most one fetch a minute for a key an id_token names anew
+SLOW_DISCOVERY = "the provider's discovery document took too long"
+FAILURE_SECONDS = 5.0  # a provider whose discovery failed is not asked again for this long
 LEEWAY_SECONDS = 30  # clock skew allowed on the id_token's exp, iat and nbf
 # asymmetric signatures only: an HMAC id_token would be signed with the client secret
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
@@ -54,6 +56,8 @@ class OidcClient:
     )
     _discovery: dict[str, _Cached] = field(default_factory=dict)
     _keys: dict[str, _Cached] = field(default_factory=dict)
+    _failed: dict[str, _Cached] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -81,19 +85,46 @@ class OidcClient:
 
     async def discovery(self, provider: Provider) -> dict[str, Any]:
         """The provider's discovery document (cached), checked to name its own issuer and the
-        endpoints the flow needs. Raises OidcError."""
+        endpoints the flow needs. One fetch at a time per provider; after a failure, the same
+        failure for FAILURE_SECONDS without asking (a provider that is down is not flooded by
+        every /authorize). Raises OidcError."""
+        lock = self._locks.setdefault(provider.name, asyncio.Lock())
+        try:
+            async with asyncio.timeout(PROVIDER_SECONDS):
+                async with lock:
+                    return await self._discover(provider)
+        except TimeoutError as exc:
+            raise OidcError(SLOW_DISCOVERY) from exc
+
+    async def _discover(self, provider: Provider) -> dict[str, Any]:
+        now = time.monotonic()
         cached = self._discovery.get(provider.name)
-        if cached is not None and time.monotonic() - cached.fetched < CACHE_SECONDS:
+        if cached is not None and now - cached.fetched < CACHE_SECONDS:
             document: dict[str, Any] = cached.value
             return document
+        failed = self._failed.get(provider.name)
+        if failed is not None and now - failed.fetched < FAILURE_SECONDS:
+            raise OidcError(failed.value)
+        try:
+            try:
+                async with asyncio.timeout(PROVIDER_SECONDS):
+                    document = await self._checked_discovery(provider)
+            except TimeoutError as exc:
+                raise OidcError(SLOW_DISCOVERY) from exc
+        except OidcError as exc:
+            self._failed[provider.name] = _Cached(str(exc), time.monotonic())
+            raise
+        self._discovery[provider.name] = _Cached(document, time.monotonic())
+        return document
+
+    async def _checked_discovery(self, provider: Provider) -> dict[str, Any]:
         url = f"{provider.issuer}/.well-known/openid-configuration"
-        document = await asyncio.wait_for(self._fetch("GET", url), PROVIDER_SECONDS)
+        document = await self._fetch("GET", url)
         if str(document.get("issuer", "")).rstrip("/") != provider.issuer:
             raise OidcError("the discovery document names another issuer")
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not str(document.get(key, "")).startswith(("https://", "http://")):
                 raise OidcError(f"the discovery document has no {key}")
-        self._discovery[provider.name] = _Cached(document, time.monotonic())
         return document
 
     async def _key_set(self, provider: Provider, jwks_uri: str, *, fresh: bool) -> jwt.PyJWKSet:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret, serving
+from tests.serving import Node, free_port, new_secret, serving
 from tests.support.gotrue import DATED, PASSWORD, auth, error_code
 from tests.support.oidc_provider import (
     CLIENT_ID,
@@ -48,10 +48,14 @@ def node(
     provider: Provider, oidc_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Node]:
     env = {
-        "WAGERBASE_OIDC_PROVIDERS": "corp",
+        "WAGERBASE_OIDC_PROVIDERS": "corp,down",
         "WAGERBASE_OIDC_CORP_ISSUER": provider.issuer,
         "WAGERBASE_OIDC_CORP_CLIENT_ID": CLIENT_ID,
         "WAGERBASE_OIDC_CORP_SECRET": CLIENT_SECRET,
+        # a provider nobody answers for
+        "WAGERBASE_OIDC_DOWN_ISSUER": f"http://127.0.0.1:{free_port()}",
+        "WAGERBASE_OIDC_DOWN_CLIENT_ID": CLIENT_ID,
+        "WAGERBASE_OIDC_DOWN_SECRET": CLIENT_SECRET,
         "WAGERBASE_SITE_URL": SITE,
         "WAGERBASE_ADDITIONAL_REDIRECT_URLS": f"{OTHER}/callback/**",
     }
@@ -79,7 +83,8 @@ def _location(answer: httpx.Response) -> str:
 def start(node: Node, **params: str) -> httpx.Response:
     """GET /auth/v1/authorize, as the browser supabase-js sends there does."""
     query = {"provider": "corp", "redirect_to": f"{SITE}/welcome", **params}
-    return auth(node, "GET", f"authorize?{urlencode(query)}")
+    answer: httpx.Response = auth(node, "GET", f"authorize?{urlencode(query)}")
+    return answer
 
 
 def through_provider(node: Node, **params: str) -> tuple[str, str]:
@@ -285,9 +290,15 @@ def test_an_unknown_provider_is_refused_as_gotrue_refuses_it(node: Node) -> None
     assert (long.status_code, error_code(long)) == (400, "validation_failed")
 
 
+def test_a_provider_that_cannot_be_reached_is_a_502(node: Node) -> None:
+    for _ in range(2):  # the second from the failure the node remembers
+        answer = start(node, provider="down")
+        assert (answer.status_code, error_code(answer)) == (502, "unexpected_failure")
+
+
 def test_settings_list_the_enabled_providers(node: Node) -> None:
     external = auth(node, "GET", "settings").json()["external"]
-    assert external["corp"] is True and external["email"] is True
+    assert external["corp"] is True and external["down"] is True and external["email"] is True
 
 
 def test_a_second_sign_in_finds_the_same_user(node: Node) -> None:
