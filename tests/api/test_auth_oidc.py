@@ -6,13 +6,16 @@ an unknown provider; a second sign-in finds the same user, a verified email link
 and admin rights come from the database, never from the provider's claims."""
 
 import secrets
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.pgserver import PgServer
 from tests.serving import Node, free_port, new_secret, serving
@@ -392,3 +395,55 @@ def test_supabase_js_signs_in_with_oauth_pkce(
     assert seen["user"]["email"] == provider.user["email"]
     assert seen["user"]["providers"] == ["corp"]
     assert seen["user"]["identities"] == [["corp", provider.user["sub"]]]
+
+
+def test_an_auth_code_or_a_state_past_its_time_is_refused(node: Node, oidc_database: str) -> None:
+    verifier, challenge = pkce_pair()
+    callback, _ = through_provider(node, code_challenge=challenge, code_challenge_method="s256")
+    code = parse_qs(urlsplit(_location(httpx.get(callback))).query)["code"][0]
+    late_callback, late_state = through_provider(node)
+    with psycopg.connect(oidc_database, autocommit=True) as conn:
+        conn.execute(
+            "update app.oidc_flows set authenticated_at = now() - interval '6 minutes'"
+            " where auth_code_digest = encode(sha256(%s::bytea), 'hex')",
+            [code.encode()],
+        )
+        conn.execute(
+            "update app.oidc_flows set created_at = now() - interval '11 minutes'"
+            " where state_digest = encode(sha256(%s::bytea), 'hex')",
+            [late_state.encode()],
+        )
+    expired = auth(
+        node, "POST", "token?grant_type=pkce", json={"auth_code": code, "code_verifier": verifier}
+    )
+    assert (expired.status_code, error_code(expired)) == (422, "flow_state_expired")
+    assert redirect_error(_location(httpx.get(late_callback)))["error_code"] == "bad_oauth_state"
+
+
+def test_two_first_sign_ins_at_once_make_one_user(oidc_database: str) -> None:
+    """The identity's sign-ins are serialised: the second waits for the first and finds its
+    user, rather than making another."""
+    claims = Jsonb({"sub": f"sub-{secrets.token_hex(6)}", "email_verified": False})
+    query = "select app._oidc_user('corp', %s, '{}')"
+    with psycopg.connect(oidc_database) as first, psycopg.connect(oidc_database) as second:
+        (made,) = first.execute(query, [claims]).fetchone() or (None,)
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(lambda: second.execute(query, [claims]).fetchone())
+            _until_waiting_for_a_lock(oidc_database, second.info.backend_pid)
+            first.commit()
+            (found,) = waiting.result(timeout=60) or (None,)
+        second.commit()
+    assert made is not None and found == made
+
+
+def _until_waiting_for_a_lock(database: str, pid: int) -> None:
+    """Returns once backend `pid` waits for a lock (a guard of a minute, not a measure)."""
+    with psycopg.connect(database, autocommit=True) as watcher:
+        for _ in range(600):
+            row = watcher.execute(
+                "select wait_event_type from pg_stat_activity where pid = %s", [pid]
+            ).fetchone()
+            if row == ("Lock",):
+                return
+            time.sleep(0.1)
+    raise AssertionError("the second sign-in never waited")
