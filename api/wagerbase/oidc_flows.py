@@ -68,10 +68,10 @@ def kept_claims(claims: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name in KEPT_CLAIMS:
         value = claims.get(name)
-        if isinstance(value, str):
+        if name.endswith("_verified"):  # true only when the provider says so plainly
+            kept[name] = value is True or value == "true"
+        elif isinstance(value, str):
             kept[name] = value[:MAX_CLAIM_CHARS]
-        elif isinstance(value, bool):
-            kept[name] = value
     for alias, source in (("full_name", "name"), ("avatar_url", "picture"), ("provider_id", "sub")):
         if source in kept:
             kept[alias] = kept[source]

@@ -322,9 +322,11 @@ def test_a_verified_email_links_to_its_user_and_an_unverified_one_does_not(
     assert linked["app_metadata"]["providers"] == ["email", "corp"]
     assert [i["provider"] for i in linked["identities"]] == ["email", "corp"]
 
-    provider.user = {"sub": f"{provider.user['sub']}-2", "email": email, "email_verified": False}
-    stranger = sign_in_pkce(node)["user"]
-    assert stranger["id"] != linked["id"] and stranger["email"] == ""
+    for n, unverified in enumerate((False, "perhaps", None)):
+        provider.user = {"sub": f"{linked['id']}-{n}", "email": email, "email_verified": unverified}
+        stranger = sign_in_pkce(node)["user"]
+        assert stranger["id"] != linked["id"] and stranger["email"] == ""
+        assert stranger["identities"][0]["identity_data"]["email_verified"] is False
 
 
 def test_admin_comes_from_the_database_never_from_the_provider(

@@ -1872,7 +1872,7 @@ $$;
 -- {provider, providers} and `p_user_metadata` as user_metadata. The identity's data and its last
 -- sign-in are kept up to date.
 -- Raises: user_not_found (the identity's user was deleted), invalid_argument (a bad provider
--- name, sub or user_metadata).
+-- name, sub or user_metadata), user_exists (a sign-up took the email at the same moment).
 create or replace function app._oidc_user(p_provider text, p_claims jsonb, p_user_metadata jsonb)
 returns uuid
 language plpgsql
@@ -1880,7 +1880,7 @@ set search_path = ''
 as $$
 declare
     v_sub text := p_claims ->> 'sub';
-    v_verified boolean := coalesce((p_claims ->> 'email_verified')::boolean, false);
+    v_verified boolean := coalesce(p_claims -> 'email_verified' = 'true'::jsonb, false);
     v_email text;
     v_user uuid;
     v_deleted timestamptz;
@@ -1944,6 +1944,11 @@ begin
         updated_at = now()
     where u.id = v_user and not coalesce(u.raw_app_meta_data -> 'providers', '[]') ? p_provider;
     return v_user;
+exception
+    when unique_violation then
+        -- a password sign-up took the same email at the same moment
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+        return null;
 end
 $$;
 
@@ -2019,8 +2024,8 @@ $$;
 -- {user_id, user}.
 -- Who: the API node (the provider's callback). Changes: app.oidc_flows, app.identities,
 -- auth.users, and for an implicit flow app.sessions and app.refresh_tokens.
--- Raises: those of app._oidc_user (user_not_found, invalid_argument); invalid_argument (no such
--- flow, or its state not used).
+-- Raises: those of app._oidc_user (user_not_found, invalid_argument, user_exists);
+-- invalid_argument (no such flow, or its state not used).
 create or replace function server.complete_oidc_flow(
     p_flow uuid,
     p_claims jsonb,
