@@ -237,7 +237,11 @@ class OidcFlows:
         if not auth_code or not code_verifier:
             message = "invalid request: both auth code and code verifier should be non-empty"
             raise refusal(400, "validation_failed", message)
-        if len(auth_code) > MAX_CODE or not CHALLENGE.match(code_verifier):
+        if len(auth_code) > MAX_CODE:
+            raise refusal(
+                404, "flow_state_not_found", "invalid flow state, no valid flow state found"
+            )
+        if not CHALLENGE.match(code_verifier):
             message = "code challenge does not match previously saved code verifier"
             raise refusal(400, "bad_code_verifier", message)
         session_id, refresh = str(uuid.uuid4()), secrets.token_urlsafe(32)

@@ -190,9 +190,15 @@ def test_pkce_flow_signs_a_new_user_in_with_the_provider_identity(
     assert (again.status_code, error_code(again)) == (404, "flow_state_not_found")
 
 
-def test_pkce_exchange_without_code_or_verifier_is_validation_failed(node: Node) -> None:
-    answer = auth(node, "POST", "token?grant_type=pkce", json={"auth_code": "x"}, headers=DATED)
-    assert (answer.status_code, error_code(answer)) == (400, "validation_failed")
+def test_pkce_exchange_of_a_missing_or_malformed_code_is_refused(node: Node) -> None:
+    verifier, _ = pkce_pair()
+    for body, refused in (
+        ({"auth_code": "x"}, (400, "validation_failed")),
+        ({"auth_code": "x" * 5000, "code_verifier": verifier}, (404, "flow_state_not_found")),
+        ({"auth_code": "x", "code_verifier": "not a verifier"}, (400, "bad_code_verifier")),
+    ):
+        answer = auth(node, "POST", "token?grant_type=pkce", json=body, headers=DATED)
+        assert (answer.status_code, error_code(answer)) == refused
 
 
 def test_implicit_flow_puts_the_session_in_the_fragment(node: Node) -> None:
