@@ -22,6 +22,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
+from wagerbase.email_sign_in import EmailSignIn
 from wagerbase.errors import ApiError
 from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
@@ -31,6 +32,7 @@ from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.live.wire import RAW_SEND
+from wagerbase.mail import Mailer, MailSettings
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.slow_clients import BodyDeadline
@@ -70,6 +72,8 @@ class Config:
     # the node's worker processes (server.py): each runs one app, with its share of the node's
     # limits (limits.Limits.shared_by) and of its hashing threads (hashing.for_worker)
     workers: int = 1
+    # recovery and sign-in by email: the SMTP server and the links (WAGERBASE_SMTP_*, mail.py)
+    mail: MailSettings = field(default_factory=settings.mail)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
@@ -150,6 +154,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     money_calls = MoneyCalls(db, window=config.outcome_window)
     placements = Placements(money_calls, most=config.batch_most)
     accounts = Accounts(db, tokens, new_hashing(config.workers), sign_in_limit=config.sign_in_limit)
+    email_sign_in = EmailSignIn(accounts, Mailer(config.mail))
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -192,6 +197,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "money_calls": money_calls,
                 "placements": placements,
                 "accounts": accounts,
+                "email_sign_in": email_sign_in,
                 "limits": limits,
             }
         ),

@@ -16,7 +16,7 @@ from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
-from wagerbase.surfaces.gotrue import admin
+from wagerbase.surfaces.gotrue import admin, recovery
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
     Session,
@@ -150,7 +150,15 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS],
+    route_handlers=[
+        sign_up,
+        token,
+        get_user,
+        update_user,
+        logout,
+        *admin.HANDLERS,
+        *recovery.HANDLERS,
+    ],
     dependencies={
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
