@@ -63,13 +63,17 @@ class Mail:
 
 
 class Sink:
-    """aiosmtpd's handler: keeps each mail, in the order they came."""
+    """aiosmtpd's handler: keeps each mail, in the order they came; or, given `refusal` (an SMTP
+    reply), refuses every message with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusal: str | None = None) -> None:
         self.mails: list[Mail] = []
         self.lock = threading.Lock()
+        self.refusal = refusal
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refusal is not None:
+            return self.refusal
         content = envelope.content
         assert isinstance(content, bytes)
         message = email.message_from_bytes(content, policy=policy.default)
@@ -95,9 +99,9 @@ class Sink:
 
 
 @contextmanager
-def running_sink() -> Iterator[tuple[Sink, int]]:
+def running_sink(refusal: str | None = None) -> Iterator[tuple[Sink, int]]:
     """A sink listening on 127.0.0.1 for the block: it and its port."""
-    sink = Sink()
+    sink = Sink(refusal)
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
