@@ -16,41 +16,21 @@ import pytest
 
 from tests.serving import Node, new_secret, serving
 from tests.support.gotrue import DATED, PASSWORD, auth, error_code, error_message
-from tests.support.smtp_sink import SITE_URL, Sink, node_env, running_sink
-
-APP_REDIRECT = "myapp://reset-password"
+from tests.support.smtp_sink import APP_REDIRECT, SITE_URL, Sink, node_env
 
 
-@pytest.fixture(scope="module")
-def sink_port() -> Iterator[tuple[Sink, int]]:
-    with running_sink() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def sink(sink_port: tuple[Sink, int]) -> Sink:
-    return sink_port[0]
-
-
-@pytest.fixture(scope="module")
-def mail_node(
-    api_database: str, sink_port: tuple[Sink, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Node]:
-    """A node that mails through the sink, with GoTrue's defaults (codes work an hour, one mail
-    a minute per address) and the app's deep link allowed as a redirect."""
-    env = node_env(sink_port[1], WAGERBASE_REDIRECT_URLS=APP_REDIRECT)
-    log = tmp_path_factory.mktemp("mail-node") / "serve.log"
-    with serving(Node(api_database, new_secret(), log, env=env)) as started:
-        yield started
+@pytest.fixture
+def sink(mail_sink: tuple[Sink, int]) -> Sink:
+    return mail_sink[0]
 
 
 @pytest.fixture(scope="module")
 def quick_node(
-    api_database: str, sink_port: tuple[Sink, int], tmp_path_factory: pytest.TempPathFactory
+    api_database: str, mail_sink: tuple[Sink, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Node]:
     """A node whose codes work one second, and that mails an address as often as it is asked."""
     env = node_env(
-        sink_port[1],
+        mail_sink[1],
         WAGERBASE_OTP_EXPIRY=1,
         WAGERBASE_SMTP_MAX_FREQUENCY=0,
         WAGERBASE_REDIRECT_URLS=APP_REDIRECT,

@@ -24,6 +24,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from tests.serving import free_port
 
 SITE_URL = "http://app.example.test"
+# a deep link of an app, allowed as a redirect by the tests' mail nodes (WAGERBASE_REDIRECT_URLS)
+APP_REDIRECT = "myapp://reset-password"
 
 
 @dataclass(frozen=True)
