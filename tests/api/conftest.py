@@ -2,10 +2,8 @@
 BetMarket tests, an HTTP client of it (`http`) and an admin signed in through it (`boss`); for the
 GoTrue tests (test_auth_*.py), the official supabase client of it (`client`); for the tests of
 mail (recovery, sign-in by email), an SMTP sink and a node of the module's that mails through it
-(`mail_sink`, `mail_node`); for the tests that run supabase-js, Node (`node_binary`)."""
+(`mail_sink`, `mail_node`)."""
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +13,7 @@ from supabase import Client, create_client
 from tests.api import betmarket_client
 from tests.api.betmarket_client import User, admin
 from tests.pgserver import PgServer
-from tests.serving import REPO, Node, new_secret, serving
+from tests.serving import Node, new_secret, serving
 from tests.support.smtp_sink import APP_REDIRECT, Sink, node_env, running_sink
 
 
@@ -66,16 +64,3 @@ def mail_node(
     log = tmp_path_factory.mktemp("mail-node") / "serve.log"
     with serving(Node(api_database, new_secret(), log, env=env)) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def node_binary() -> list[str]:
-    """Node and its flags: supabase-js makes its realtime client at once, which needs a global
-    WebSocket (a flag on Node 20)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (the web app needs Node.js 20)")
-    if not (REPO / "web" / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
-    major = int(subprocess.check_output([node, "-p", "process.versions.node"]).split(b".")[0])
-    return [node, "--experimental-websocket"] if major < 22 else [node]

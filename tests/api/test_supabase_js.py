@@ -7,6 +7,7 @@ in, and `auth.admin`'s pages read from GoTrue's headers. Skipped when Node is no
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -108,6 +109,19 @@ const seen = {};
 })().catch((e) => { process.stdout.write(JSON.stringify({ crashed: String(e && e.stack || e) }));
                     process.exit(1); });
 """
+
+
+@pytest.fixture(scope="module")
+def node_binary() -> list[str]:
+    """Node and its flags: supabase-js makes its realtime client at once, which needs a global
+    WebSocket (a flag on Node 20)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the web app needs Node.js 20)")
+    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
+        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
+    major = int(subprocess.check_output([node, "-p", "process.versions.node"]).split(b".")[0])
+    return [node, "--experimental-websocket"] if major < 22 else [node]
 
 
 def _set_anonymous_sign_ins(node: Node, on: bool) -> None:

@@ -6,15 +6,11 @@ user; and the refusals supabase-js reads (a used code, one mail a minute, should
 for an unknown address). Each script runs in two steps, asking for the mails and then using
 their codes, the test reading the sink in between. Skipped when Node is not installed."""
 
-import json
-import os
-import subprocess
 import uuid
-from pathlib import Path
-from typing import Any
 
-from tests.serving import REPO, Node
+from tests.serving import Node
 from tests.support.smtp_sink import APP_REDIRECT, Sink
+from tests.support.supabase_js import node_command, run_script
 
 PRELUDE = r"""
 const { createClient } = require('@supabase/supabase-js');
@@ -84,23 +80,10 @@ USE = r"""
 """
 
 
-def _run(node_binary: list[str], script: str, env: dict[str, str], tmp_path: Path) -> Any:
-    finished = subprocess.run(
-        [*node_binary, "-e", PRELUDE + script],
-        cwd=REPO / "web",
-        env={**os.environ, **env},
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    (tmp_path / "node.stderr").write_bytes(finished.stderr)
-    assert finished.returncode == 0, (finished.stdout[-3000:], finished.stderr[-3000:])
-    return json.loads(finished.stdout)
-
-
 def test_supabase_js_recovers_a_password_and_signs_in_by_email(
-    node_binary: list[str], mail_node: Node, mail_sink: tuple[Sink, int], tmp_path: Path
+    mail_node: Node, mail_sink: tuple[Sink, int]
 ) -> None:
+    node_binary = node_command()
     sink, name = mail_sink[0], f"js_{uuid.uuid4().hex[:8]}"
     env = {
         "WB_URL": mail_node.url,
@@ -112,7 +95,7 @@ def test_supabase_js_recovers_a_password_and_signs_in_by_email(
         "WB_NEW_PASSWORD": "another horse 2",
         "WB_REDIRECT": APP_REDIRECT,
     }
-    asked = _run(node_binary, ASK, env, tmp_path)
+    asked = run_script(node_binary, PRELUDE + ASK, env)
     assert asked["signUp"] is None
     assert asked["reset"] == {"error": None, "data": {}}
     assert asked["resetAgain"]["code"] == "over_email_send_rate_limit"
@@ -125,7 +108,7 @@ def test_supabase_js_recovers_a_password_and_signs_in_by_email(
     assert recovery.link_query()["redirect_to"] == APP_REDIRECT
     sign_in = sink.only_mail_to(env["WB_NEW_EMAIL"])
     codes = {"WB_RECOVERY_CODE": recovery.code, "WB_SIGN_IN_CODE": sign_in.code}
-    used = _run(node_binary, USE, {**env, **codes}, tmp_path)
+    used = run_script(node_binary, PRELUDE + USE, {**env, **codes})
     assert used["recovered"] == {"error": None, "email": env["WB_EMAIL"], "session": True}
     assert (used["usedAgain"]["code"], used["usedAgain"]["status"]) == ("otp_expired", 403)
     assert used["usedAgain"]["message"] == "Token has expired or is invalid"
