@@ -6,12 +6,14 @@ link (its token_hash, or GET /verify) are the same one-time token; the database 
 SHA-256 of the token hash (rpc/08_email_tokens.sql), one per address, the newest, expiring after
 `otp_expiry`, deleted when it is used or tried after its expiry. An address gets one mail per
 `max_frequency` (429 over_email_send_rate_limit), known or not: /recover answers an unknown
-address as a known one and sends nothing. /recover and /otp count as sign-ups against the client
-address's limit, /verify as a sign-in, so codes cannot be guessed faster than passwords.
+address as a known one (after about as long as a mail takes) and sends nothing. /recover and
+/otp count as sign-ups against the client address's limit, /verify as a sign-in, so codes cannot
+be guessed faster than passwords.
 Verifying a sign-in's code for an address that names nobody creates the user (create_user), with
 its data as user_metadata, their email proven by the code.
 """
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -149,6 +151,8 @@ class EmailSignIn:
                 int(result["retry_after"]),
             )
         if status == "no_user":
+            # about as long as a mail takes, so that the answer's time tells nothing either
+            await asyncio.sleep(min(self.mailer.typical_seconds, settings.timeout))
             return
         kind = purpose if purpose == "recovery" or not result["new_user"] else "signup"
         query = urlencode(

@@ -10,6 +10,7 @@ server must offer STARTTLS, or nothing is sent), `tls` (TLS from the first byte,
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -74,6 +75,7 @@ class Mailer:
         self.settings = settings
         self.most_in_flight = most_in_flight
         self.in_flight = 0
+        self.typical_seconds = 0.0  # how long a mail takes to send, smoothed (0: none sent yet)
 
     def full(self) -> bool:
         """Whether as many mails as may be are being sent now."""
@@ -92,6 +94,7 @@ class Mailer:
         message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2].strip(">"))
         message.set_content(body)
         self.in_flight += 1
+        started = time.monotonic()
         try:
             await asyncio.wait_for(
                 aiosmtplib.send(
@@ -105,6 +108,10 @@ class Mailer:
                     timeout=settings.timeout,
                 ),
                 settings.timeout,
+            )
+            took = time.monotonic() - started
+            self.typical_seconds = (
+                took if not self.typical_seconds else (0.8 * self.typical_seconds + 0.2 * took)
             )
         except (TimeoutError, aiosmtplib.SMTPTimeoutError) as exc:
             log.warning("mail to the SMTP server timed out: %r", exc)
