@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+import psycopg
+
 from wagerbase.account_core import SignedIn, digest, one
-from wagerbase.account_refusals import refusal
+from wagerbase.account_refusals import EMAIL_RATE_LIMITED, invalid_input, refusal, too_many
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.mail import MailBusy, Mailer, MailFailed, MailSettings
@@ -120,35 +122,42 @@ class EmailSignIn:
         unexpected_failure (503: the mail server failed; nothing was kept)."""
         self.refuse_unless_configured()
         if self.mailer.full():
-            raise over_email_rate("Email rate limit exceeded", RETRY_AFTER_FAILED_SEND)
+            raise too_many("Email rate limit exceeded", RETRY_AFTER_FAILED_SEND, EMAIL_RATE_LIMITED)
         email = normal_email(email)
         code = f"{secrets.randbelow(10**6):06d}"
         hashed = token_hash(email, code)
         settings = self.settings
-        async with self.accounts.db.as_server() as conn:
-            await self.accounts._within_limit(conn, "sign_up", address)
-            row = await one(
-                conn,
-                QUERIES["issue_email_token"],
-                {
-                    "email": email,
-                    "purpose": purpose,
-                    "digest": digest(hashed),
-                    "create_user": create_user,
-                    "data": json.dumps(data or {}),
-                    "expiry": settings.otp_expiry,
-                    "interval": settings.max_frequency,
-                },
-            )
+        try:
+            async with self.accounts.db.as_server() as conn:
+                await self.accounts._within_limit(conn, "sign_up", address)
+                row = await one(
+                    conn,
+                    QUERIES["issue_email_token"],
+                    {
+                        "email": email,
+                        "purpose": purpose,
+                        "digest": digest(hashed),
+                        "create_user": create_user,
+                        "data": json.dumps(data or {}),
+                        "expiry": settings.otp_expiry,
+                        "interval": settings.max_frequency,
+                    },
+                )
+        except psycopg.Error as exc:
+            refused = invalid_input(exc)  # a bad email or user_metadata, in GoTrue's words
+            if refused is None:
+                raise
+            raise refused from exc
         result = row["result"]
         status = result["status"]
         if status == "signups_disabled":
             raise refusal(422, "otp_disabled", "Signups not allowed for otp")
         if status == "rate_limited":
-            raise over_email_rate(
+            raise too_many(
                 "For security purposes, you can only request this after "
                 f"{result['retry_after']} seconds.",
                 int(result["retry_after"]),
+                EMAIL_RATE_LIMITED,
             )
         if status == "no_user":
             # about as long as a mail takes, so that the answer's time tells nothing either
@@ -172,7 +181,9 @@ class EmailSignIn:
             ) from exc
         except MailBusy as exc:
             await self._cancel(email, hashed)
-            raise over_email_rate("Email rate limit exceeded", RETRY_AFTER_FAILED_SEND) from exc
+            raise too_many(
+                "Email rate limit exceeded", RETRY_AFTER_FAILED_SEND, EMAIL_RATE_LIMITED
+            ) from exc
 
     async def _cancel(self, email: str, hashed: str) -> None:
         async with self.accounts.db.as_server() as conn:
@@ -191,13 +202,3 @@ class EmailSignIn:
             if row["result"]["status"] == "ok":
                 return await self.accounts._open_session(conn, str(row["result"]["user_id"]))
         raise refusal(403, "otp_expired", "Token has expired or is invalid")
-
-
-def over_email_rate(message: str, retry_after: int) -> ApiError:
-    """GoTrue's 429 over_email_send_rate_limit."""
-    return ApiError(
-        status=429,
-        code="over_email_send_rate_limit",
-        message=message,
-        headers={"Retry-After": str(retry_after)},
-    )

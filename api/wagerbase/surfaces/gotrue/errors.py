@@ -17,12 +17,12 @@ import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from wagerbase.account_refusals import EMAIL_RATE_LIMITED
 from wagerbase.errors import STATEMENT_TIMEOUT, ApiError, from_database
 
 API_VERSION = "2024-01-01"
 API_VERSION_HEADER = "X-Supabase-Api-Version"
 RATE_LIMITED = "over_request_rate_limit"  # GoTrue's code for every 429 but a mail's
-EMAIL_RATE_LIMITED = "over_email_send_rate_limit"
 _FIRST_DATED_VERSION = datetime.date(2024, 1, 1)
 # GoTrue's codes for Litestar's own refusals (a body too slow or too large...); GoTrue answers
 # any other with `unknown`
