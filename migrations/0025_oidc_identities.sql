@@ -33,14 +33,16 @@ alter table app.identities enable row level security;
 -- the PKCE challenge (none for the implicit flow) and the nonce the id_token must carry; once the
 -- provider answered, the digest of the auth code handed to the client and its user. A flow
 -- lives 10 minutes from /authorize, its auth code 5 minutes (GoTrue's flow state expiry).
+-- A mailed link of a PKCE sign-in or recovery (provider 'email', rpc/08_email_tokens.sql) makes
+-- a flow that starts with its auth code: no state, no nonce.
 create table app.oidc_flows (
     id uuid primary key default gen_random_uuid(),
-    state_digest text not null,
+    state_digest text,
     provider text not null,
     redirect_to text not null,
     code_challenge text,
     code_challenge_method text,
-    nonce text not null,
+    nonce text,
     created_at timestamptz not null default now(),
     state_used_at timestamptz,
     auth_code_digest text,
@@ -56,6 +58,9 @@ create table app.oidc_flows (
     constraint oidc_flows_redirect_length check (length(redirect_to) <= 2048),
     constraint oidc_flows_code_has_user check (
         (auth_code_digest is null) = (user_id is null)
+    ),
+    constraint oidc_flows_state_or_code check (
+        (state_digest is not null and nonce is not null) or auth_code_digest is not null
     )
 );
 create unique index oidc_flows_state_key on app.oidc_flows (state_digest);

@@ -1,9 +1,11 @@
 """The OpenID Connect settings (oidc_config.py): providers read from the environment, a setting
-that cannot be used refused at start, and the redirect URLs a user may be sent back to."""
+that cannot be used refused at start; and the site URLs (site_urls.py, shared with the mails'
+links): the redirect URLs a user may be sent back to."""
 
 import pytest
 
-from wagerbase.oidc_config import BASE_SCOPES, OidcConfigError, OidcSettings, redirect_allowed
+from wagerbase.oidc_config import BASE_SCOPES, OidcConfigError, OidcSettings
+from wagerbase.site_urls import SiteUrlError, SiteUrls, redirect_allowed
 
 
 def test_providers_are_read_with_their_issuer_client_and_scopes(
@@ -30,8 +32,6 @@ def test_providers_are_read_with_their_issuer_client_and_scopes(
         ("WAGERBASE_OIDC_PROVIDERS", "Not A Name"),
         ("WAGERBASE_OIDC_CORP_ISSUER", "ftp://corp.test"),
         ("WAGERBASE_OIDC_CORP_SECRET", ""),
-        ("WAGERBASE_SITE_URL", "app.test"),
-        ("WAGERBASE_API_EXTERNAL_URL", "javascript:alert(1)"),
     ],
 )
 def test_a_setting_that_cannot_be_used_is_refused(
@@ -45,6 +45,26 @@ def test_a_setting_that_cannot_be_used_is_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(OidcConfigError):
         OidcSettings.from_environment()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("WAGERBASE_SITE_URL", "app.test"), ("WAGERBASE_API_EXTERNAL_URL", "javascript:alert(1)")],
+)
+def test_a_site_url_that_cannot_be_used_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv("WAGERBASE_SITE_URL", "https://app.test/")
+    monkeypatch.setenv("WAGERBASE_API_EXTERNAL_URL", "https://api.app.test")
+    monkeypatch.setenv("WAGERBASE_ADDITIONAL_REDIRECT_URLS", "myapp://reset, https://*.app.dev/ ,")
+    assert SiteUrls.from_environment() == SiteUrls(
+        site_url="https://app.test",
+        additional_redirect_urls=("myapp://reset", "https://*.app.dev/"),
+        api_external_url="https://api.app.test",
+    )
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SiteUrlError):
+        SiteUrls.from_environment()
 
 
 @pytest.mark.parametrize(
@@ -62,8 +82,13 @@ def test_a_setting_that_cannot_be_used_is_refused(
         ("https://staging.test.evil/x", False),
         ("javascript:alert(1)", False),
         ("https://app.test\\@evil.test/", False),
+        # an app's deep link: allowed only as the allow list has it (GoTrue's glob, exact here)
+        ("myapp://reset-password", True),
+        ("myapp://reset-passwordX", False),
+        ("myapp://reset-password/x", False),
+        ("https://app.test:x/", False),  # a port that is no number
     ],
 )
 def test_redirect_urls_allowed_as_gotrue_allows_them(url: str, allowed: bool) -> None:
-    extra = ("https://*.app.dev/callback", "https://staging.test/**")
+    extra = ("https://*.app.dev/callback", "https://staging.test/**", "myapp://reset-password")
     assert redirect_allowed(url, "https://app.test", extra) is allowed

@@ -18,7 +18,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 
@@ -27,8 +26,9 @@ from wagerbase.account_refusals import refusal, too_many
 from wagerbase.database import Database
 from wagerbase.oidc_client import OidcClient, OidcError
 from wagerbase.oidc_config import OidcSettings, Provider
+from wagerbase.site_urls import SiteUrls, session_params, with_params
 from wagerbase.sql_files import statements
-from wagerbase.tokens import ACCESS_TOKEN_SECONDS, Tokens
+from wagerbase.tokens import Tokens
 
 QUERIES = statements(__package__, "oidc_flows.sql")
 CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636's code_challenge and verifier
@@ -52,14 +52,22 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def with_params(url: str, params: dict[str, str], *, fragment: bool = False) -> str:
-    """`url` with `params` added to its query string, or set as its fragment."""
-    parts = urlsplit(url)
-    encoded = urlencode(params)
-    if fragment:
-        return urlunsplit(parts._replace(fragment=encoded))
-    query = f"{parts.query}&{encoded}" if parts.query else encoded
-    return urlunsplit(parts._replace(query=query))
+def pkce_challenge(
+    code_challenge: str | None, code_challenge_method: str | None
+) -> tuple[str, str] | None:
+    """A client's PKCE challenge and its method (s256 or plain, lower-cased), for /authorize and
+    the mails of /recover and /otp alike; None without one. Refusal: validation_failed (one
+    without the other, or malformed)."""
+    if not code_challenge and not code_challenge_method:
+        return None
+    if not code_challenge or not code_challenge_method:
+        message = "PKCE flow requires code_challenge_method and code_challenge"
+        raise refusal(400, "validation_failed", message)
+    method = code_challenge_method.lower()
+    if not CHALLENGE.match(code_challenge) or method not in ("s256", "plain"):
+        message = "code_challenge must be 43 to 128 URL characters, its method s256 or plain"
+        raise refusal(400, "validation_failed", message)
+    return code_challenge, method
 
 
 def kept_claims(claims: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +94,7 @@ class OidcFlows:
     tokens: Tokens
     client: OidcClient
     settings: OidcSettings
+    site: SiteUrls
 
     def provider(self, name: str | None) -> Provider:
         """The provider of this name; GoTrue's 400 validation_failed otherwise."""
@@ -109,15 +118,7 @@ class OidcFlows:
         """The provider's authorization URL for a new flow. Refusals: validation_failed (a
         challenge without its method, or malformed), over_request_rate_limit, and 502
         unexpected_failure when the provider's discovery document cannot be had."""
-        if (code_challenge is None) != (code_challenge_method is None):
-            message = "PKCE flow requires code_challenge_method and code_challenge"
-            raise refusal(400, "validation_failed", message)
-        method = code_challenge_method.lower() if code_challenge_method else None
-        if code_challenge is not None and (
-            not CHALLENGE.match(code_challenge) or method not in ("s256", "plain")
-        ):
-            message = "code_challenge must be 43 to 128 URL characters, its method s256 or plain"
-            raise refusal(400, "validation_failed", message)
+        pkce = pkce_challenge(code_challenge, code_challenge_method)
         try:
             document = await self.client.discovery(provider)
         except OidcError as exc:
@@ -132,8 +133,8 @@ class OidcFlows:
                     "state_digest": digest(state),
                     "provider": provider.name,
                     "redirect_to": redirect_to,
-                    "code_challenge": code_challenge,
-                    "code_challenge_method": method,
+                    "code_challenge": pkce[0] if pkce else None,
+                    "code_challenge_method": pkce[1] if pkce else None,
                     "nonce": nonce,
                 },
             )
@@ -221,14 +222,7 @@ class OidcFlows:
         result = row["result"]
         if flow["pkce"]:
             return {"code": auth_code}
-        session = signed_in(self.tokens, result["user"], session_id, refresh)
-        return {
-            "access_token": session.access_token,
-            "expires_at": str(session.expires_at),
-            "expires_in": str(ACCESS_TOKEN_SECONDS),
-            "refresh_token": session.refresh_token,
-            "token_type": "bearer",
-        }
+        return session_params(signed_in(self.tokens, result["user"], session_id, refresh))
 
     async def redeem(self, auth_code: str | None, code_verifier: str | None) -> SignedIn:
         """GoTrue's grant_type=pkce: the session of a PKCE flow's auth code. Refusals:

@@ -3,7 +3,7 @@
 it back) and /settings (which providers are enabled). The PKCE exchange is /token's
 grant_type=pkce (routes.py).
 
-A redirect_to that the settings do not allow (oidc_config.redirect_allowed) is replaced by the
+A redirect_to that the settings do not allow (site_urls.redirect_allowed) is replaced by the
 site URL, as GoTrue replaces it: no user is ever sent elsewhere. A callback that cannot sign
 anyone in sends the user back with GoTrue's `error`, `error_code` and `error_description`, in
 the query string and the fragment; without a valid state, to the site URL.
@@ -16,8 +16,8 @@ from litestar.datastructures import State
 from litestar.params import Parameter, QueryParameter
 
 from wagerbase.http.common import client_address
-from wagerbase.oidc_config import redirect_allowed
-from wagerbase.oidc_flows import CallbackError, OidcFlows, with_params
+from wagerbase.oidc_flows import CallbackError, OidcFlows
+from wagerbase.site_urls import error_url, with_params
 from wagerbase.surfaces.gotrue.structs import documented_errors
 
 MAX_QUERY_VALUE = 2048  # the longest redirect_to, code or state taken
@@ -29,11 +29,11 @@ def provide_oidc(state: State) -> OidcFlows:
 
 
 def _api_url(request: Request[Any, Any, Any], flows: OidcFlows) -> str:
-    return flows.settings.api_external_url or str(request.base_url).rstrip("/")
+    return flows.site.api_external_url or str(request.base_url).rstrip("/")
 
 
 def _site_url(request: Request[Any, Any, Any], flows: OidcFlows) -> str:
-    return flows.settings.site_url or _api_url(request, flows)
+    return flows.site.site_url or _api_url(request, flows)
 
 
 def _found(url: str) -> Response[None]:
@@ -58,14 +58,10 @@ async def authorize(
     code_challenge_method: Annotated[str | None, Parameter(max_length=20)] = None,
 ) -> Response[None]:
     chosen = flows.provider(provider)
-    site = _site_url(request, flows)
-    allowed = redirect_to and redirect_allowed(
-        redirect_to, site, flows.settings.additional_redirect_urls
-    )
     url = await flows.begin(
         address=client_address(request),
         provider=chosen,
-        redirect_to=redirect_to if redirect_to and allowed else site,
+        redirect_to=flows.site.target(redirect_to, _site_url(request, flows)),
         callback_url=f"{_api_url(request, flows)}/auth/v1/callback",
         code_challenge=code_challenge or None,
         code_challenge_method=code_challenge_method or None,
@@ -106,8 +102,7 @@ async def callback(
 
 def _error_url(url: str, exc: CallbackError) -> str:
     """`url` with GoTrue's error parameters in its query string and its fragment."""
-    params = {"error": exc.error, "error_code": exc.code, "error_description": exc.description}
-    return with_params(with_params(url, params), params, fragment=True)
+    return error_url(url, exc.error, exc.code, exc.description)
 
 
 @get("/settings", summary="What sign-ins this node offers, as GoTrue's settings")

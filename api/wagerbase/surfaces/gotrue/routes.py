@@ -17,7 +17,7 @@ from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
 from wagerbase.oidc_flows import OidcFlows
-from wagerbase.surfaces.gotrue import admin, oidc
+from wagerbase.surfaces.gotrue import admin, oidc, recovery
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
     Session,
@@ -154,7 +154,16 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS, *oidc.HANDLERS],
+    route_handlers=[
+        sign_up,
+        token,
+        get_user,
+        update_user,
+        logout,
+        *admin.HANDLERS,
+        *oidc.HANDLERS,
+        *recovery.HANDLERS,
+    ],
     dependencies={
         "auth": Provide(provide_accounts, sync_to_thread=False),
         "tokens": Provide(provide_tokens, sync_to_thread=False),
