@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_oidc.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/08_email_tokens.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -1890,6 +1890,289 @@ begin
 end
 $$;
 
+-- ==== rpc/06_oidc.sql
+reset all;
+
+-- Sign-in with OpenID Connect providers (GoTrue's external providers: /auth/v1/authorize, its
+-- callback, and the PKCE exchange of /auth/v1/token): the flows and the users' identities of
+-- migration 0025. The API node checks the provider's id_token (its signature, issuer, audience,
+-- expiry and nonce) before it calls these; what the provider says of the user lands in the
+-- identity's identity_data and in a new user's user_metadata, never in app_metadata, so the
+-- provider can make nobody an admin (app._is_admin reads auth.users). States and auth codes
+-- arrive as SHA-256 digests only. Not granted to any client role: the server. ones are the
+-- node's (policies/05_server.sql).
+
+-- _identities_json(user): the GoTrue identities of a user's providers (app._user_json adds them
+-- after the email identity), oldest first.
+create or replace function app._identities_json(p_user uuid)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.email,
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at
+    )) order by i.created_at, i.id), '[]')
+    from app.identities as i
+    where i.user_id = p_user
+$$;
+
+-- _oidc_user(provider, claims, user_metadata): the user who signs in with this provider identity
+-- (`claims`: sub, email, email_verified, as the id_token said them), as GoTrue finds them: the
+-- user of the identity (provider, sub); else, when the provider verified the email, the user
+-- with that email (the identity is linked to them, and the provider joins their
+-- app_metadata.providers); else a new user, with the email only when the provider verified it and
+-- nobody has it (an unverified email could claim someone's address), app_metadata
+-- {provider, providers} and `p_user_metadata` as user_metadata. The identity's data and its last
+-- sign-in are kept up to date.
+-- Raises: user_not_found (the identity's user was deleted), invalid_argument (a bad provider
+-- name, sub or user_metadata), user_exists (a sign-up took the email at the same moment).
+create or replace function app._oidc_user(p_provider text, p_claims jsonb, p_user_metadata jsonb)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_sub text := p_claims ->> 'sub';
+    v_verified boolean := coalesce(p_claims -> 'email_verified' = 'true'::jsonb, false);
+    v_email text;
+    v_user uuid;
+    v_deleted timestamptz;
+begin
+    if v_sub is null or p_provider !~ '^[a-z0-9_-]{1,40}$' then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'claims', 'reason', 'a provider and a sub are required'));
+    end if;
+    begin
+        v_email := app._valid_email(p_claims ->> 'email');
+    exception when others then
+        v_email := null;  -- an address the engine cannot keep: the user has none
+    end;
+    -- one sign-in at a time per identity, so that two at once make one user
+    perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('oidc:' || p_provider || ':' || v_sub, 0));
+
+    select i.user_id, u.deleted_at into v_user, v_deleted
+    from app.identities as i
+    join auth.users as u on i.user_id = u.id
+    where i.provider = p_provider and i.provider_id = v_sub;
+    if v_deleted is not null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('user_id', v_user));
+    end if;
+
+    if v_user is null and v_verified and v_email is not null then
+        select u.id into v_user
+        from auth.users as u
+        where lower(u.email) = v_email and u.deleted_at is null and not u.is_anonymous
+        for update;
+    end if;
+
+    if v_user is null then
+        v_user := gen_random_uuid();
+        insert into auth.users (id, email, encrypted_password, raw_app_meta_data, raw_user_meta_data)
+        values (
+            v_user,
+            case when v_verified and not exists (
+                select 1 from auth.users as u where lower(u.email) = v_email
+            ) then v_email end,
+            null,
+            pg_catalog.jsonb_build_object(
+                'provider', p_provider, 'providers', pg_catalog.jsonb_build_array(p_provider)),
+            app._user_metadata(p_user_metadata)
+        );
+    end if;
+
+    insert into app.identities as i (
+        provider, provider_id, user_id, identity_data, email, last_sign_in_at
+    )
+    values (p_provider, v_sub, v_user, p_claims, v_email, now())
+    on conflict (provider, provider_id) do update
+    set identity_data = excluded.identity_data, email = excluded.email,
+        last_sign_in_at = excluded.last_sign_in_at, updated_at = now();
+
+    update auth.users as u
+    set raw_app_meta_data = u.raw_app_meta_data || pg_catalog.jsonb_build_object(
+            'provider', coalesce(u.raw_app_meta_data ->> 'provider', p_provider),
+            'providers', coalesce(u.raw_app_meta_data -> 'providers', '[]'::jsonb)
+            || pg_catalog.jsonb_build_array(p_provider)),
+        updated_at = now()
+    where u.id = v_user and not coalesce(u.raw_app_meta_data -> 'providers', '[]') ? p_provider;
+    return v_user;
+exception
+    when unique_violation then
+        -- a password sign-up took the same email at the same moment
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+        return null;
+end
+$$;
+
+-- server.begin_oidc_flow(address, state_digest, provider, redirect_to, challenge, method, nonce):
+-- start a sign-in with a provider (GET /auth/v1/authorize), counted as a sign-in against the
+-- client address's limit (server.check_rate_limit); returns 0, or the seconds to wait when the
+-- address is over it (nothing kept then). Each call also deletes up to 100 flows past their
+-- 10 minutes, skipping rows another call holds.
+-- Who: the API node. Changes: app.oidc_flows, app.address_attempts.
+-- Raises: invalid_argument (no address; a challenge of the wrong shape breaks a constraint).
+create or replace function server.begin_oidc_flow(
+    p_address inet,
+    p_state_digest text,
+    p_provider text,
+    p_redirect_to text,
+    p_code_challenge text,
+    p_code_challenge_method text,
+    p_nonce text
+)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_wait integer := server.check_rate_limit('sign_in', p_address);
+begin
+    if v_wait > 0 then
+        return v_wait;
+    end if;
+    delete from app.oidc_flows as f
+    where f.id in (
+        select x.id from app.oidc_flows as x
+        where x.created_at < now() - interval '10 minutes'
+        limit 100
+        for update skip locked
+    );
+    insert into app.oidc_flows (
+        state_digest, provider, redirect_to, code_challenge, code_challenge_method, nonce
+    )
+    values (
+        p_state_digest, p_provider, p_redirect_to, p_code_challenge, p_code_challenge_method,
+        p_nonce
+    );
+    return 0;
+end
+$$;
+
+-- server.take_oidc_state(state_digest): use up the `state` the provider sent back (once): the
+-- flow {id, provider, redirect_to, nonce, pkce}, or null when no flow of the last 10 minutes
+-- has this state or it was used already.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows.state_used_at.
+-- Raises: nothing.
+create or replace function server.take_oidc_state(p_state_digest text)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    update app.oidc_flows as f
+    set state_used_at = now()
+    where f.state_digest = p_state_digest and f.state_used_at is null
+        and f.created_at > now() - interval '10 minutes'
+    returning pg_catalog.jsonb_build_object(
+        'id', f.id, 'provider', f.provider, 'redirect_to', f.redirect_to, 'nonce', f.nonce,
+        'pkce', f.code_challenge is not null)
+$$;
+
+-- server.complete_oidc_flow(flow, claims, user_metadata, auth_code_digest, session, token_hash):
+-- the provider's checked id_token for flow `p_flow` signs its user in (app._oidc_user). A PKCE
+-- flow keeps the auth code's digest and the user for server.redeem_oidc_code and returns
+-- {user_id}; an implicit flow ends here, with a new session (app._start_session), and returns
+-- {user_id, user}.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows, app.identities,
+-- auth.users, and for an implicit flow app.sessions and app.refresh_tokens.
+-- Raises: those of app._oidc_user (user_not_found, invalid_argument, user_exists);
+-- invalid_argument (no such flow, or its state not used).
+create or replace function server.complete_oidc_flow(
+    p_flow uuid,
+    p_claims jsonb,
+    p_user_metadata jsonb,
+    p_auth_code_digest text,
+    p_session uuid,
+    p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_user uuid;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.id = p_flow and f.state_used_at is not null and f.user_id is null
+    for update;
+    if not found then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'flow', 'reason', 'no flow waiting for its provider'));
+    end if;
+    v_user := app._oidc_user(v_flow.provider, p_claims, p_user_metadata);
+    if v_flow.code_challenge is not null then
+        update app.oidc_flows as f
+        set auth_code_digest = p_auth_code_digest, user_id = v_user, authenticated_at = now()
+        where f.id = v_flow.id;
+        return pg_catalog.jsonb_build_object('user_id', v_user);
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    return pg_catalog.jsonb_build_object(
+        'user_id', v_user, 'user', app._start_session(v_user, p_session, p_token_hash));
+end
+$$;
+
+-- server.redeem_oidc_code(code_digest, verifier, verifier_s256, session, token_hash): GoTrue's
+-- grant_type=pkce: the auth code of a PKCE flow and its code verifier (as sent, and its S256,
+-- made by the node) for a new session of the flow's user; the flow ends. Returns
+-- {status: 'ok', user, session_id}, or {status: <GoTrue error code>}:
+--   flow_state_not_found  no flow has this auth code (never issued, or redeemed already)
+--   flow_state_expired    the code is older than 5 minutes
+--   bad_code_verifier     the verifier does not match the flow's challenge (the code stays)
+--   user_not_found        the user was deleted since
+-- Who: the API node. Changes: app.oidc_flows, app.sessions, app.refresh_tokens, auth.users.
+-- Raises: nothing.
+create or replace function server.redeem_oidc_code(
+    p_code_digest text, p_verifier text, p_verifier_s256 text, p_session uuid, p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_presented text;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.auth_code_digest = p_code_digest
+    for update;
+    if not found then
+        return '{"status": "flow_state_not_found"}';
+    end if;
+    if v_flow.authenticated_at < now() - interval '5 minutes' then
+        return '{"status": "flow_state_expired"}';
+    end if;
+    v_presented := case v_flow.code_challenge_method
+        when 's256' then p_verifier_s256
+        else p_verifier
+    end;
+    if v_flow.code_challenge is distinct from v_presented then
+        return '{"status": "bad_code_verifier"}';
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    if app._user_json(v_flow.user_id) is null then
+        return '{"status": "user_not_found"}';
+    end if;
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok',
+        'session_id', p_session,
+        'user', app._start_session(v_flow.user_id, p_session, p_token_hash));
+end
+$$;
+
 -- ==== rpc/06_sessions.sql
 reset all;
 
@@ -1904,7 +2187,8 @@ reset all;
 -- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
 -- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
 -- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
--- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
+-- fixed function of the user id), an anonymous user or one made by an OpenID Connect provider
+-- none; then one identity for each provider they signed in with (app._identities_json).
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -1925,7 +2209,9 @@ as $$
             else '{}'
         end,
         'identities', case
-            when u.is_anonymous then '[]'::jsonb
+            when u.is_anonymous or (
+                u.encrypted_password is null and u.raw_app_meta_data ->> 'provider' <> 'email'
+            ) then '[]'::jsonb
             else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
                 'id', u.id::text,
@@ -1942,7 +2228,7 @@ as $$
                 'created_at', u.created_at,
                 'updated_at', u.updated_at
             )))
-        end,
+        end || app._identities_json(u.id),
         'created_at', u.created_at,
         'updated_at', u.updated_at,
         'is_anonymous', u.is_anonymous
@@ -2473,6 +2759,225 @@ begin
 end
 $$;
 grant execute on function public.update_settings(jsonb) to authenticated, service_role;
+
+-- ==== rpc/08_email_tokens.sql
+reset all;
+
+-- Password recovery and sign-in by email (GoTrue's /recover, /otp and /verify): the one-time
+-- tokens an API node mails, kept as digests only (migration 0024), and how often an address may
+-- be sent one. The node makes the code, mails it and hashes it; these functions never see a code,
+-- only SHA-256 digests of GoTrue's token hash. Called by the API node as itself (schema
+-- `server`); none is granted to a client role.
+
+-- _email_digest(email): the SHA-256 (hex) of an address as app.email_sends keys it.
+create or replace function app._email_digest(p_email text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_email, 'UTF8')), 'hex')
+$$;
+
+-- _email_user(email): the live (not deleted) user whose email is `p_email` (already lower-cased),
+-- or null.
+create or replace function app._email_user(p_email text)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+    select u.id from auth.users as u where lower(u.email) = p_email and u.deleted_at is null
+$$;
+
+-- server.issue_email_token(email, purpose, token_digest, create_user, user_metadata,
+-- expiry_seconds, interval_seconds, code_challenge, code_challenge_method): the checks and the
+-- token before a node mails a recovery (`purpose` recovery) or sign-in (magiclink) code to
+-- `email`, in one call. In order:
+--   a sign-in without create_user for an address that names no user: {status: signups_disabled}
+--   (GoTrue's otp_disabled), nothing counted;
+--   the address was sent a mail less than `interval_seconds` ago: {status: rate_limited,
+--   retry_after}, nothing counted (GoTrue's SMTP max frequency, one a minute);
+--   otherwise the mail is counted for the address (known or not), and then a recovery for an
+--   address that names no user is {status: no_user}: no token, nothing to send, so the node
+--   answers as for a known one;
+--   else the token (`token_digest`, expiring in `expiry_seconds`) replaces any the address had:
+--   {status: ok, new_user}, new_user when verifying it will create the user (a sign-in with
+--   create_user, `user_metadata` theirs). A PKCE challenge (with its method, s256 or plain)
+--   is kept with the token for server.verify_email_token.
+-- Mails of one address are serialised by an advisory lock; each call also prunes up to 100
+-- expired tokens and day-old send rows.
+-- Who: the API node. Changes: app.email_sends, app.email_tokens.
+-- Raises: invalid_argument (a bad email, purpose, user_metadata, interval or challenge).
+create or replace function server.issue_email_token(
+    p_email text,
+    p_purpose text,
+    p_token_digest text,
+    p_create_user boolean,
+    p_user_metadata jsonb,
+    p_expiry_seconds integer,
+    p_interval_seconds integer,
+    p_code_challenge text,
+    p_code_challenge_method text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := app._valid_email(p_email);
+    v_metadata jsonb := app._user_metadata(p_user_metadata);
+    v_digest text;
+    v_user uuid;
+    v_sent timestamptz;
+    v_next timestamptz;
+begin
+    if v_email is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email address'));
+    end if;
+    if p_purpose is null or p_purpose not in ('recovery', 'magiclink')
+        or coalesce(p_expiry_seconds, 0) < 1 or coalesce(p_interval_seconds, -1) < 0
+        or coalesce(p_token_digest, '') = ''
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'purpose', 'reason',
+            'recovery or magiclink, a digest, an expiry of 1 s or more and an interval'));
+    end if;
+    if (p_code_challenge is null) <> (p_code_challenge_method is null)
+        or p_code_challenge !~ '^[A-Za-z0-9._~-]{43,128}$'
+        or p_code_challenge_method not in ('s256', 'plain')
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'code_challenge', 'reason',
+            '43 to 128 URL characters, with its method s256 or plain'));
+    end if;
+    v_user := app._email_user(v_email);
+    if v_user is null and p_purpose = 'magiclink' and not coalesce(p_create_user, false) then
+        return '{"status": "signups_disabled"}';
+    end if;
+
+    v_digest := app._email_digest(v_email);
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('email:' || v_digest, 0));
+    select s.sent_at into v_sent from app.email_sends as s where s.email_digest = v_digest;
+    v_next := v_sent + pg_catalog.make_interval(secs => p_interval_seconds);
+    if v_next > now() then
+        return pg_catalog.jsonb_build_object(
+            'status', 'rate_limited',
+            'retry_after', greatest(1, ceil(extract(epoch from v_next - now())))::integer);
+    end if;
+    insert into app.email_sends (email_digest, sent_at) values (v_digest, now())
+    on conflict (email_digest) do update set sent_at = excluded.sent_at;
+    delete from app.email_sends as s
+    where s.email_digest in (
+        select x.email_digest from app.email_sends as x
+        where x.sent_at < now() - interval '1 day'
+        limit 100
+        for update skip locked
+    );
+    delete from app.email_tokens as t
+    where t.id in (
+        select x.id from app.email_tokens as x
+        where x.expires_at <= now()
+        limit 100
+        for update skip locked
+    );
+    if v_user is null and p_purpose = 'recovery' then
+        return '{"status": "no_user"}';
+    end if;
+
+    insert into app.email_tokens (
+        email, purpose, token_digest, creates_user, user_metadata, code_challenge,
+        code_challenge_method, expires_at
+    )
+    values (
+        v_email, p_purpose, p_token_digest, v_user is null, v_metadata, p_code_challenge,
+        p_code_challenge_method, now() + pg_catalog.make_interval(secs => p_expiry_seconds)
+    )
+    on conflict (email) do update
+    set purpose = excluded.purpose,
+        token_digest = excluded.token_digest,
+        creates_user = excluded.creates_user,
+        user_metadata = excluded.user_metadata,
+        code_challenge = excluded.code_challenge,
+        code_challenge_method = excluded.code_challenge_method,
+        created_at = excluded.created_at,
+        expires_at = excluded.expires_at;
+    return pg_catalog.jsonb_build_object('status', 'ok', 'new_user', v_user is null);
+end
+$$;
+
+-- server.cancel_email_token(email, token_digest): undo server.issue_email_token after the mail
+-- could not be sent: the token goes, and the address may be sent another at once.
+-- Who: the API node. Changes: app.email_tokens, app.email_sends. Raises: nothing.
+create or replace function server.cancel_email_token(p_email text, p_token_digest text)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := pg_catalog.lower(pg_catalog.btrim(p_email));
+begin
+    delete from app.email_tokens as t
+    where t.email = v_email and t.token_digest = p_token_digest;
+    delete from app.email_sends as s where s.email_digest = app._email_digest(v_email);
+end
+$$;
+
+-- server.verify_email_token(token_digest, auth_code_digest, redirect_to): use up the one-time
+-- token with this digest (GoTrue's /verify): it is deleted whatever follows, so it never works
+-- twice. A token that is unknown, used, replaced or expired is {status: otp_expired}, as is one
+-- whose user was deleted since. Otherwise {status: ok, user_id, purpose[, pkce: true]}: the address's
+-- user, created now (with the token's user_metadata, no password, their email confirmed by this
+-- very proof) when the token was a sign-in's with create_user and the address still names
+-- nobody. With `pkce` (the token kept a PKCE challenge and the node gave `auth_code_digest`: a
+-- mail's link) the proof becomes a PKCE flow of provider 'email' whose auth code is
+-- `auth_code_digest`'s, for grant_type=pkce (server.redeem_oidc_code, GoTrue's flow_state);
+-- else the node opens the session in the same transaction (server.start_session).
+-- Who: the API node. Changes: app.email_tokens, auth.users (a new user), app.oidc_flows.
+-- Raises: those of app._create_user (user_exists when a sign-up took the address meanwhile).
+create or replace function server.verify_email_token(
+    p_token_digest text, p_auth_code_digest text, p_redirect_to text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_token app.email_tokens;
+    v_user uuid;
+begin
+    delete from app.email_tokens as t where t.token_digest = p_token_digest
+    returning * into v_token;
+    if not found or v_token.expires_at <= now() then
+        return '{"status": "otp_expired"}';
+    end if;
+    v_user := app._email_user(v_token.email);
+    if v_user is null and v_token.creates_user then
+        v_user := app._create_user(v_token.email, null, null, '{}', v_token.user_metadata);
+    end if;
+    if v_user is null then
+        return '{"status": "otp_expired"}';
+    end if;
+    if v_token.code_challenge is null or p_auth_code_digest is null then
+        return pg_catalog.jsonb_build_object(
+            'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose);
+    end if;
+    insert into app.oidc_flows (
+        provider, redirect_to, code_challenge, code_challenge_method, state_used_at,
+        auth_code_digest, user_id, authenticated_at
+    )
+    values (
+        'email', pg_catalog.left(coalesce(p_redirect_to, ''), 2048), v_token.code_challenge,
+        v_token.code_challenge_method, now(), p_auth_code_digest, v_user, now()
+    );
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose, 'pkce', true);
+end
+$$;
 
 -- ==== rpc/10_wallet.sql
 reset all;
