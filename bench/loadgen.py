@@ -5,10 +5,9 @@ A scenario's clients are keep-alive HTTP/1.1 connections, each sending one reque
 its answer and sending the next (no pipelining), so `clients` connections keep at most `clients`
 requests in flight, as pgbench's clients keep one transaction each. The connections are spread
 over several processes (spawned fresh for each scenario), each running one asyncio loop. The HTTP
-is written by hand: `HttpConnection` writes prepared bytes and reads a status line, the headers
-and a Content-Length body, a few microseconds of Python per request where a general client such
-as httpx spends hundreds. Each process measures the CPU it used while it was measured, so that
-the report can show the clients are not the bottleneck.
+is written by hand (bench/http_connection.py), and so are the requests (bench/wager_requests.py:
+a Scenario and the bytes of one wager). Each process measures the CPU it used while it was
+measured, so that the report can show the clients are not the bottleneck.
 
 The processes open their connections, say they are ready, and start together at a moment the
 parent names (the wall clock): a warm-up, then the measured window, then no new request, while
@@ -33,173 +32,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any, TypeVar
 
+from bench.http_connection import HttpConnection, ProtocolError, connect
 from bench.report import summary
+from bench.wager_requests import Scenario, request_body, request_head
 
-SURFACES = ("rest", "betmarket")
-PATHS = {"rest": "/rest/v1/rpc/place_wager", "betmarket": "/api/bet"}
 READY_TIMEOUT_S = 120.0  # spawning and connecting, on a busy machine
 START_LEAD_S = 0.3  # from "go" to the common start, so every process has the word in time
 SAMPLE_CHARS = 300  # of the first answer of each status that is not 2xx, kept for the report
 
 T = TypeVar("T")
-
-
-class ProtocolError(Exception):
-    """An answer this client cannot read (no Content-Length, a malformed status line)."""
-
-
-# ---- one connection -----------------------------------------------------------------------------
-
-
-class HttpConnection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection: `exchange(request)` writes a whole request and returns
-    a future of its answer, (status, body). One request at a time; an answer must have a
-    Content-Length (every answer of the API has one)."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.lost = False
-        self.closing = False  # the server said `Connection: close`
-        self._status = 0
-        self._body_at = -1  # where the body starts in the buffer, once the head is read
-        self._end = -1  # where the answer ends
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def exchange(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
-        assert self.transport is not None and self.waiter is None
-        waiter = asyncio.get_running_loop().create_future()
-        if self.lost or self.closing or self.transport.is_closing():
-            waiter.set_exception(ConnectionResetError("the connection was closed"))
-            return waiter
-        self.waiter = waiter
-        self.transport.write(request)
-        return waiter
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if self._body_at < 0:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            try:
-                self._read_head(bytes(self.buffer[:head_end]).lower(), head_end + 4)
-            except (ProtocolError, ValueError) as exc:
-                self._fail(ProtocolError(f"{exc}: {bytes(self.buffer[:200])!r}"))
-                return
-        if len(self.buffer) < self._end:
-            return
-        body = bytes(self.buffer[self._body_at : self._end])
-        del self.buffer[: self._end]
-        self._body_at = self._end = -1
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result((self._status, body))
-
-    def _read_head(self, head: bytes, body_at: int) -> None:
-        if not head.startswith(b"http/1.1 "):
-            raise ProtocolError("not an HTTP/1.1 status line")
-        self._status = int(head[9:12])
-        at = head.find(b"\r\ncontent-length:")
-        if at < 0:
-            raise ProtocolError("an answer without Content-Length")
-        stop = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
-        self.closing = b"\r\nconnection: close" in head
-        self._body_at, self._end = body_at, body_at + length
-
-    def _fail(self, exc: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self._fail(ConnectionResetError(f"the server closed the connection ({exc})"))
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-async def connect(host: str, port: int) -> HttpConnection:
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(HttpConnection, host, port)
-    return protocol
-
-
-# ---- what the clients send ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """What every client of a scenario does: place `stake` on a random outcome of a random
-    market of `markets` (first id, count, first outcome id, outcomes per market; the layout of
-    bench/fixtures.MarketRange) through `surface`, for `warmup_s` and then `duration_s`."""
-
-    surface: str
-    host: str
-    port: int
-    anon_key: str
-    markets: tuple[int, int, int, int]
-    stake: int
-    clients: int
-    warmup_s: float
-    duration_s: float
-    seed: int
-    run_id: str  # in every idempotency key with the scenario's name: no two scenarios share one
-    drain_s: float = 60.0  # after the window, how long the requests in flight may take
-
-    @property
-    def name(self) -> str:
-        return f"{self.surface}-c{self.clients}-{'hot' if self.markets[1] == 1 else 'spread'}"
-
-
-def request_head(scenario: Scenario, token: str) -> bytes:
-    """A request's head up to its Content-Length value: what supabase-js sends for
-    `rpc('place_wager', ...)` (apikey, the bearer token, Content-Profile, X-Client-Info), or
-    what BetMarket's client sends for a bet (the bearer token)."""
-    host = f"Host: {scenario.host}:{scenario.port}\r\n"
-    if scenario.surface == "rest":
-        lines = (
-            f"POST {PATHS['rest']} HTTP/1.1\r\n{host}"
-            f"apikey: {scenario.anon_key}\r\nAuthorization: Bearer {token}\r\n"
-            "Content-Type: application/json\r\nContent-Profile: public\r\n"
-            "X-Client-Info: supabase-js-web/2 (wagerbase bench)\r\nAccept: */*\r\n"
-        )
-    else:
-        lines = (
-            f"POST {PATHS['betmarket']} HTTP/1.1\r\n{host}Authorization: Bearer {token}\r\n"
-            "Content-Type: application/json\r\nAccept: application/json\r\n"
-        )
-    return (lines + "Content-Length: ").encode()
-
-
-def request_body(scenario: Scenario, rng: random.Random, key: str) -> bytes:
-    """One wager: a random market and outcome. /rest gets the engine's minor units and an
-    idempotency key (the web app sends one with every wager); /api gets BetMarket's major units
-    and no key (its client sends none; the node makes one). Neither names the odds it expects:
-    under load the odds move between any quote and the wager, and a refusal would not be a
-    placement."""
-    first, count, outcome_first, outcomes = scenario.markets
-    index = rng.randrange(count)
-    position = rng.randrange(outcomes)
-    if scenario.surface == "rest":
-        outcome = outcome_first + index * outcomes + position
-        return (
-            f'{{"market_id":{first + index},"outcome_id":{outcome},'
-            f'"stake":{scenario.stake},"idempotency_key":"{key}"}}'
-        ).encode()
-    amount = f"{scenario.stake // 100}.{scenario.stake % 100:02d}"
-    return (
-        f'{{"game_id":{first + index},"amount":{amount},"choice":"opt{position + 1}"}}'
-    ).encode()
 
 
 # ---- one process --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from typing import Any
 
 import psycopg
 
-from bench import checks, fixtures, loadgen
+from bench import checks, fixtures, wager_requests
 from bench.command import RESULTS, add_load_options, conclude, listed_problems, say
 from bench.environment import machine_info, server_info
 from bench.in_database import prepare, throughput
@@ -150,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the databases (and the server) afterwards"
     )
     args = parser.parse_args(argv)
-    args.surfaces = _names(args.surfaces, "--surfaces", loadgen.SURFACES, parser)
+    args.surfaces = _names(args.surfaces, "--surfaces", wager_requests.SURFACES, parser)
     args.http_clients = _numbers(args.http_clients, "--http-clients", parser)
     args.http_markets = _names(args.http_markets, "--http-markets", ("spread", "hot"), parser)
     if args.http_duration is None:

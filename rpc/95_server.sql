@@ -188,6 +188,22 @@ as $$
     select app._user_json(p_user)
 $$;
 
+-- acts_as_admin(user): whether a token issued now for the user acts as an admin now: the engine's
+-- rule (app._is_admin, the one public.acts_as_admin() applies to a caller) asked about the claims
+-- such a token carries (its sub and the user's app_metadata, app._user_json), so that a sign-in's
+-- answer says what the engine will enforce; false for a deleted or unknown user.
+-- Who: the API node, for a user who just signed in or up. Changes: nothing. Raises: nothing.
+create or replace function server.acts_as_admin(p_user uuid)
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select coalesce(app._is_admin(pg_catalog.jsonb_build_object(
+        'sub', p_user::text, 'app_metadata', app._user_json(p_user) -> 'app_metadata'
+    )), false)
+$$;
+
 -- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):
 -- under an advisory lock, close due markets, settle drawn virtual markets, take due snapshots,
 -- prune snapshots, quote telemetry and live events past their retention (a batch of each).

@@ -60,13 +60,15 @@ def verify(stored: str, password: str) -> bool:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A new session: the user's GoTrue JSON, an access token and a refresh token."""
+    """A new session: the user's GoTrue JSON, an access token and a refresh token, and whether
+    the token acts as an admin now (the engine's answer, server.acts_as_admin)."""
 
     user: dict[str, Any]
     session_id: str
     access_token: str
     expires_at: int
     refresh_token: str
+    acts_as_admin: bool
 
 
 @dataclass
@@ -82,9 +84,11 @@ def digest(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
-def signed_in(tokens: Tokens, user: dict[str, Any], session_id: str, refresh: str) -> SignedIn:
+def signed_in(
+    tokens: Tokens, user: dict[str, Any], session_id: str, refresh: str, acts_as_admin: bool
+) -> SignedIn:
     access, expires_at = tokens.access_token(user, session_id)
-    return SignedIn(user, session_id, access, expires_at, refresh)
+    return SignedIn(user, session_id, access, expires_at, refresh, acts_as_admin)
 
 
 async def one(conn: Conn, query: str, params: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
@@ -103,7 +107,8 @@ class AccountsBase:
     sign_in_limit: int  # password sign-ins per name per minute
     counters: Counters = field(default_factory=Counters)
 
-    async def _open_session(self, conn: Conn, user_id: str) -> SignedIn:
+    async def open_session(self, conn: Conn, user_id: str) -> SignedIn:
+        """A new session of `user_id`, in the caller's transaction (sign-in by any proof)."""
         session_id = str(uuid.uuid4())
         refresh = secrets.token_urlsafe(32)
         row = await one(
@@ -111,10 +116,11 @@ class AccountsBase:
             QUERIES["start_session"],
             {"user_id": user_id, "session_id": session_id, "refresh_digest": digest(refresh)},
         )
-        return signed_in(self.tokens, row["user"], session_id, refresh)
+        return signed_in(self.tokens, row["user"], session_id, refresh, row["acts_as_admin"])
 
-    async def _within_limit(self, conn: Conn, action: Action, address: str) -> None:
-        """Count the attempt against the address's limit; 429 when it is over it."""
+    async def within_limit(self, conn: Conn, action: Action, address: str) -> None:
+        """Count the attempt against the address's limit; 429 when it is over it (any flow that
+        signs in or sends mail counts its client address here)."""
         row = await one(conn, QUERIES["check_rate_limit"], {"action": action, "address": address})
         if row["wait"] > 0:
             raise self._over_address_limit(action, row["wait"])

@@ -1,7 +1,9 @@
 -- name: start_session
 -- A new session of the user, its refresh token's digest kept (rpc/95_server.sql); the user's
--- GoTrue JSON.
-select server.start_session(%(user_id)s, %(session_id)s, %(refresh_digest)s) as user
+-- GoTrue JSON, and whether the user's token acts as an admin now (the engine's rule).
+select
+    server.start_session(%(user_id)s, %(session_id)s, %(refresh_digest)s) as user,
+    server.acts_as_admin(%(user_id)s) as acts_as_admin
 
 -- name: check_rate_limit
 -- Count an attempt (sign_in, sign_up, refresh) against the client address's limit, shared by
@@ -19,8 +21,15 @@ select server.create_user(%(email)s, %(username)s, %(password_hash)s, %(data)s::
 select * from server.begin_sign_in(%(address)s::inet, %(identifier)s, %(limit)s)
 
 -- name: refresh_session
--- Use up a refresh token (by its digest) for a new one: {status, session_id, user}.
-select server.refresh_session(%(refresh_digest)s, %(new_digest)s) as result
+-- Use up a refresh token (by its digest) for a new one: {status, session_id, user}, and whether
+-- the user's new token acts as an admin now (the engine's rule; false when refused).
+with refreshed as materialized (
+    select server.refresh_session(%(refresh_digest)s, %(new_digest)s) as result
+)
+select
+    r.result,
+    server.acts_as_admin((r.result -> 'user' ->> 'id')::uuid) as acts_as_admin
+from refreshed as r
 
 -- name: check_session
 -- Refuses a token whose session ended or whose user is gone (session_ended, unknown_user).

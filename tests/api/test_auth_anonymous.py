@@ -2,7 +2,7 @@
 anonymous user signs in and converts with an email and a password, and anonymous sign-ins count
 as sign-ups and take bounded data."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import jwt
@@ -13,25 +13,6 @@ from supabase_auth.errors import AuthApiError
 from tests.serving import Node
 from tests.support.gotrue import DATED
 from tests.support.gotrue import auth as _auth
-
-
-def _set_anonymous_sign_ins(node: Node, on: bool) -> None:
-    answer = httpx.post(
-        f"{node.url}/rest/v1/rpc/update_settings",
-        headers={"apikey": node.anon_key, "Authorization": f"Bearer {node.service_key}"},
-        json={"settings": {"anonymous_sign_ins": on}},
-    )
-    assert answer.status_code == 200 and answer.json()["anonymous_sign_ins"] is on, answer.text
-
-
-@pytest.fixture
-def anonymous_sign_ins(node: Node) -> Iterator[None]:
-    """Anonymous sign-ins on (the service role's update_settings), off again afterwards."""
-    _set_anonymous_sign_ins(node, True)
-    try:
-        yield
-    finally:
-        _set_anonymous_sign_ins(node, False)
 
 
 def test_anonymous_sign_ins_are_off_by_default(client: Client, node: Node) -> None:

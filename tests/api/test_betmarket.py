@@ -1,88 +1,13 @@
-"""BetMarket's REST contract (../shared/BETMARKET_API.md) over HTTP against a running node: auth,
-games, bets at the seed's worked numbers, balance, history, admin, and the error answers."""
+"""BetMarket's REST contract (../shared/BETMARKET_API.md) over HTTP against a running node: games,
+bets at the seed's worked numbers, balance, history, admin, and the error answers (its auth in
+test_betmarket_auth.py)."""
 
 import time
 
 import httpx
-import jwt
 
-from tests.api.betmarket_client import (
-    BET_FIELDS,
-    GAME_FIELDS,
-    PASSWORD,
-    User,
-    register,
-)
-from tests.pgserver import unique_name
+from tests.api.betmarket_client import BET_FIELDS, GAME_FIELDS, User, register
 from tests.serving import Node
-
-# Auth ---------------------------------------------------------------------------------------------
-
-
-def test_register_signs_in_at_once_and_login_gives_a_working_token(
-    http: httpx.Client, node: Node
-) -> None:
-    name = unique_name("ana")
-    answer = http.post("/api/auth/register", json={"username": name, "password": PASSWORD})
-    assert answer.status_code == 200
-    body = answer.json()
-    assert set(body) == {"token", "id", "isAdmin", "expiryTimeEpochSeconds"}
-    assert body["isAdmin"] is False
-    assert body["expiryTimeEpochSeconds"] > time.time()
-    claims = jwt.decode(
-        body["token"], node.jwt_secret, algorithms=["HS256"], audience="authenticated"
-    )
-    assert claims["sub"] == body["id"] and claims["exp"] == body["expiryTimeEpochSeconds"]
-
-    login = http.post("/api/auth/login", json={"username": name, "password": PASSWORD})
-    assert login.status_code == 200
-    assert login.json()["id"] == body["id"] and login.json()["isAdmin"] is False
-    balance = http.get("/api/balance", headers={"Authorization": f"Bearer {login.json()['token']}"})
-    assert balance.status_code == 200 and balance.json()["user_id"] == body["id"]
-
-
-def test_auth_refusals_have_betmarket_statuses(http: httpx.Client) -> None:
-    user = register(http)
-    wrong = http.post("/api/auth/login", json={"username": user.name, "password": "not it at all"})
-    assert wrong.status_code == 401 and wrong.json()["error"]
-    nobody = http.post("/api/auth/login", json={"username": unique_name("nobody"), "password": "x"})
-    assert nobody.status_code == 401 and nobody.json()["error"]
-    taken = http.post("/api/auth/register", json={"username": user.name, "password": PASSWORD})
-    assert taken.status_code == 409 and taken.json()["error"]
-    weak = http.post("/api/auth/register", json={"username": unique_name("w"), "password": "short"})
-    assert weak.status_code == 400 and weak.json()["error"]
-    bad_name = http.post("/api/auth/register", json={"username": "a b!", "password": PASSWORD})
-    assert bad_name.status_code == 400 and bad_name.json()["error"]
-    for body in (
-        {"username": user.name},
-        {"password": PASSWORD},
-        {"username": 5, "password": "x"},
-        {"username": "nul\u0000byte", "password": PASSWORD},
-    ):
-        for path in ("/api/auth/register", "/api/auth/login"):
-            refused = http.post(path, json=body)
-            assert refused.status_code == 400 and refused.json()["error"], (path, body)
-
-
-def test_logout_answers_ok(http: httpx.Client) -> None:
-    user = register(http)
-    answer = user.post("/api/auth/logout")
-    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
-    assert http.post("/api/auth/logout").json() == {"status": "ok"}
-
-
-def test_bad_tokens_are_401_with_an_error(http: httpx.Client, node: Node) -> None:
-    user = register(http)
-    claims = jwt.decode(user.token, options={"verify_signature": False})
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, node.jwt_secret, "HS256")
-    forged = jwt.encode(claims, "another secret that is long enough to sign", "HS256")
-    unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
-    for token in (expired, forged, unsigned, "not a token"):
-        for path in ("/api/balance", "/api/games", "/api/user/bets"):
-            answer = http.get(path, headers={"Authorization": f"Bearer {token}"})
-            assert answer.status_code == 401, (path, answer.text)
-            assert answer.json()["error"]
-
 
 # Games --------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """/rest/v1 over raw HTTP, the shapes of an answer beyond JSON (docs/rest.md): CSV, `Prefer:
 return=minimal` on calls and the counts of `Prefer: count=`, and PostgREST's messages for what
-does not parse. `.csv()` through the official client: test_supabase_client.py."""
+does not parse. `.csv()` through the official client: tests/api/supabase_client/."""
 
 import csv
 import io
@@ -10,20 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.api.rest_support import Derby, make_derby, refused
-from tests.attack.over_http import RestActor
-from tests.serving import Node
-
-
-@pytest.fixture(scope="module")
-def service(node: Node) -> RestActor:
-    return RestActor(node, "service", node.service_key)
-
-
-@pytest.fixture(scope="module")
-def derby(node: Node, service: RestActor) -> Derby:
-    return make_derby(node, service)
-
+from tests.api.rest_support import Derby, refused
 
 # --- CSV ---------------------------------------------------------------------------------------
 

@@ -2,27 +2,14 @@
 embedding over the views' relationships (one-to-many as an array, many-to-one as an object,
 nested, filtered, ordered and paged, each level as the caller so RLS decides at every level),
 and full-text search. CSV, Prefer and PostgREST's messages: test_rest_formats.py. The same
-through the official client: test_supabase_client.py. The bounds on embedding:
+through the official client: tests/api/supabase_client/. The bounds on embedding:
 tests/attack/test_abuse_reads.py."""
 
 from typing import Any
 
-import pytest
-
-from tests.api.rest_support import Derby, make_derby, ok, refused
+from tests.api.rest_support import Derby, ok, refused
 from tests.attack.over_http import RestActor
 from tests.serving import Node
-
-
-@pytest.fixture(scope="module")
-def service(node: Node) -> RestActor:
-    return RestActor(node, "service", node.service_key)
-
-
-@pytest.fixture(scope="module")
-def derby(node: Node, service: RestActor) -> Derby:
-    return make_derby(node, service)
-
 
 # --- resource embedding -----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from tests.serving import Node, new_secret, serving
 
 T = TypeVar("T")
 WAIT = 60.0  # how long to wait for what must happen: a deadline, never a measure
+HASH_WAIT = 120.0  # for a call that hashes a password (argon2) on a busy machine: a deadline too
 REGEX = r"match.^(.*)(.*)(.*)(.*)\4\3\2\1$"  # the report's backtracking filter
 API = "wagerbase api"  # the application_name of a node's pool connections
 BEAT = 20.0  # a Realtime client's heartbeat, in seconds (realtime-js sends one every 25)
@@ -177,6 +178,20 @@ def signed_up(node: Node, prefix: str = "bettor") -> tuple[str, str]:
     """A user signed up over /auth/v1 (so they can sign in again): their email and token."""
     email = f"{prefix}_{uuid.uuid4().hex[:10]}@example.test"
     return email, _session(node, "signup", email)
+
+
+def sign_up_named(node: Node, name: str) -> str:
+    """A user signed up over /auth/v1 with the username `name` and an email made of it (so they
+    sign in by either): their email."""
+    email = f"{name}@example.test"
+    answer = httpx.post(
+        f"{node.url}/auth/v1/signup",
+        headers=anon(node),
+        json={"email": email, "username": name, "password": PASSWORD},
+        timeout=HASH_WAIT,
+    )
+    assert answer.status_code == 200, answer.text
+    return email
 
 
 def sign_in(node: Node, email: str) -> str:

@@ -1,7 +1,9 @@
 """One `wagerbase serve` node and its database for every attack test over HTTP and WebSockets
-(`node` on `api_database`, made as tests/api's are, but their own); each test makes its own users.
+(`node` on `api_database`: tests/support/node_fixtures.py, the fixtures of tests/api's, but a
+node of their own); each test makes its own users.
 `service`: a REST caller with the service key, for the modules that set up through it. `probes`:
-functions of shapes the engine lacks, for the modules that need them.
+functions of shapes the engine lacks, for the modules that need them. `victims`: the users of the
+token attacks (tests/attack/victims.py).
 
 `proxied_node` is a second node for the limits per client address: its database has the limits'
 defaults (the template's are raised for the rest of the suite, tests/conftest.py), and it trusts
@@ -21,24 +23,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tests.api.betmarket_client import admin, client, register
 from tests.attack.abuse import admin_token, new_market, own_node
 from tests.attack.over_http import RestActor
+from tests.attack.victims import Victims
 from tests.pgserver import PgServer
-from tests.serving import Node, new_secret, serving
-
-
-@pytest.fixture(scope="session")
-def api_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
-    with pg_server.database_from(template_db, "wb_api") as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def node(api_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """One API node for the whole session; tests make their own users so they never collide."""
-    log = tmp_path_factory.mktemp("node") / "serve.log"
-    with serving(Node(api_database, new_secret(), log)) as started:
-        yield started
+from tests.serving import Node
+from tests.support.node_fixtures import api_database as api_database
+from tests.support.node_fixtures import node as node
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +110,12 @@ def own_market(own: Node) -> int:
     """An open two-outcome market on the module's own node."""
     market_id, _ = new_market(own, admin_token(own))
     return market_id
+
+
+@pytest.fixture(scope="module")
+def victims(node: Node) -> Iterator[Victims]:
+    """Bettor A (with a deposit), bettor B and an admin, for the token attacks."""
+    with client(node.url) as http:
+        a, b = register(http, "victim_a"), register(http, "victim_b")
+        a.deposit(50)
+        yield Victims(a, b, admin(http, node.database_url), http)

@@ -127,6 +127,8 @@ RELATIONS: tuple[Relation, ...] = (
     Relation("house_games", EVERYONE),
     Relation("house_bets", USERS_OWN, owner="user_id"),
     Relation("my_seed_pairs", MY_OWN, owner="user_id"),
+    # the revenue per game (stakes - payouts): the house's business, like its summary
+    Relation("house_game_results", ADMINS_ONLY),
 )
 
 # the views with rows of single users that bettor B may read: where B looks for bettor A's rows

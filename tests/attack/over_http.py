@@ -18,7 +18,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from tests.attack.matrix import PersonaKind
-from tests.attack.stage import DIGEST, Refused, Stage
+from tests.attack.matrix_checks import DIGEST
+from tests.attack.stage import Refused, Stage
 from tests.serving import Node, serving
 from wagerbase.accounts import hash_password
 from wagerbase.settings import DEFAULT_MAX_ROWS

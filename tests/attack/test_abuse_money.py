@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.attack.abuse import sign_up_named
 from tests.serving import Node
 from wagerbase.operations.cli import main
 
@@ -30,14 +31,7 @@ def real_money(node: Node, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def signed_up(node: Node, name: str) -> dict[str, str]:
     """A new user made through /auth/v1/signup, signed in: the headers of their requests."""
-    email = f"{name}@example.test"
-    answer = httpx.post(
-        f"{node.url}/auth/v1/signup",
-        headers={"apikey": node.anon_key},
-        json={"email": email, "username": name, "password": PASSWORD},
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
+    email = sign_up_named(node, name)
     token = httpx.post(
         f"{node.url}/auth/v1/token?grant_type=password",
         headers={"apikey": node.anon_key},

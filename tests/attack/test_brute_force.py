@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 
+from tests.attack.abuse import sign_up_named
 from tests.serving import REPO, Node
 from tests.support.gotrue import error_code
 from wagerbase.app import Config
@@ -23,19 +24,6 @@ def test_the_limit_is_the_documented_one() -> None:
     text = (REPO / "docs" / "api.md").read_text()
     assert re.search(rf"\b{LIMIT} password sign-ins per user per minute", text)
     assert LIMIT >= 3
-
-
-def sign_up(node: Node, name: str) -> str:
-    """A user with this username and an email made of it; returns the email."""
-    email = f"{name}@example.test"
-    answer = httpx.post(
-        f"{node.url}/auth/v1/signup",
-        headers={"apikey": node.anon_key},
-        json={"email": email, "username": name, "password": PASSWORD},
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
-    return email
 
 
 def gotrue(node: Node, identifier: str, password: str) -> httpx.Response:
@@ -96,8 +84,8 @@ def test_guessing_a_user_s_password_stops_at_the_limit_on_every_surface_and_spel
     the guesses spread over both surfaces and every way of naming the user; then the right
     password is refused too, and another user still signs in."""
     name, other = unique("eve"), unique("other")
-    email = sign_up(node, name)
-    other_email = sign_up(node, other)
+    email = sign_up_named(node, name)
+    other_email = sign_up_named(node, other)
     user_id = db_user_id(node, name)
     spellings = [name, email, name.upper(), f"  {email.upper()}  ", user_id]
     extra = 4

@@ -3,7 +3,7 @@ row in tests/attack/matrix.py (a new view or function fails here until its row i
 columns it names exist, and docs/reliability.md shows exactly its tables."""
 
 from tests.attack.matrix import FUNCTIONS, RELATIONS, markdown
-from tests.attack.stage import PREPARE
+from tests.attack.matrix_arguments import PREPARE
 from tests.pgserver import Connection
 from tests.serving import REPO
 

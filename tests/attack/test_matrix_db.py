@@ -23,16 +23,10 @@ from tests.attack.matrix import (
     Relation,
     Scope,
 )
-from tests.attack.stage import (
-    AFTER_POPULATE,
-    BEFORE_POPULATE,
-    DIGEST,
-    Refused,
-    Stage,
-    expect,
-    populate,
-    prepare,
-)
+from tests.attack.matrix_arguments import prepare
+from tests.attack.matrix_checks import DIGEST, expect
+from tests.attack.matrix_rows import AFTER_POPULATE, BEFORE_POPULATE, populate
+from tests.attack.stage import Refused, Stage
 from tests.db.personas import Persona, anonymous, persona, service
 from tests.pgserver import Connection
 

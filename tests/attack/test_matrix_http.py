@@ -20,6 +20,9 @@ from tests.attack.matrix import (
     Relation,
     Scope,
 )
+from tests.attack.matrix_arguments import prepare
+from tests.attack.matrix_checks import expect
+from tests.attack.matrix_rows import AFTER_POPULATE, BEFORE_POPULATE, populate
 from tests.attack.over_http import (
     HttpCast,
     RestActor,
@@ -28,7 +31,6 @@ from tests.attack.over_http import (
     ordered,
     rows_as_superuser,
 )
-from tests.attack.stage import AFTER_POPULATE, BEFORE_POPULATE, expect, populate, prepare
 from tests.serving import Node
 
 Row = dict[str, Any]

@@ -20,7 +20,7 @@ from tests.db.books.model import (
     DEFAULTS,
     MAX_DEPOSIT,
     MAX_STAKE,
-    Market,
+    ModelMarket,
 )
 from tests.db.invariants import assert_invariants
 from tests.support.formulas import pari_odds
@@ -52,7 +52,7 @@ def test_the_largest_stakes_are_quoted_or_refused_by_key(
         ada, bea = database.actors[ADMIN], database.actors["bea"]
         created = ada.call("create_market", title="Huge", outcomes=["a", "b"], kind=kind)
         defaults: dict[str, Any] = dict(DEFAULTS)
-        market = Market(
+        market = ModelMarket(
             id=created["id"],
             kind=kind,
             outcomes=[o["outcome_id"] for o in created["outcomes"]],

@@ -50,8 +50,8 @@ UNKNOWN = "still unknown"
 
 
 @dataclass(frozen=True)
-class Market:
-    """A fixed-odds two-outcome market: its id (BetMarket's game_id) and its outcomes' ids."""
+class Game:
+    """A BetMarket game (a fixed-odds two-outcome market): its id and its outcomes' ids."""
 
     id: int
     outcome_ids: tuple[int, int]
@@ -82,7 +82,7 @@ class Operation:
     key: str
     user_id: str
     amount: int  # minor units
-    market: Market | None = None
+    market: Game | None = None
     position: int = 0  # 1 or 2 for a wager
     attempts: list[Attempt] = field(default_factory=list)
     result_id: int | None = None  # the wager's or the deposit's ledger transaction's id
@@ -126,7 +126,7 @@ class Load:
         self,
         api_urls: list[str],
         bettors: list[Bettor],
-        markets: list[Market],
+        markets: list[Game],
         *,
         seed: int = 7,
     ) -> None:
@@ -326,7 +326,7 @@ def _error(exc: BaseException) -> str:
 
 def prepare(
     api_url: str, database_url: str, *, bettors: int, markets: int
-) -> tuple[list[Bettor], list[Market]]:
+) -> tuple[list[Bettor], list[Game]]:
     """An admin (promoted through `database_url`), `markets` BetMarket games and `bettors`
     users, made through the API at `api_url`."""
     with client(api_url) as http:
@@ -340,6 +340,6 @@ def prepare(
         )
         assert listed.status_code == 200, listed.text
         outcomes = {(row["market_id"], row["position"]): row["id"] for row in listed.json()}
-        made = [Market(i, (outcomes[i, 1], outcomes[i, 2])) for i in ids]
+        made = [Game(i, (outcomes[i, 1], outcomes[i, 2])) for i in ids]
         users = [register(http, "ha_bettor") for _ in range(bettors)]
     return [Bettor(u.name, u.id, u.token) for u in users], made

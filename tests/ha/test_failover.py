@@ -26,7 +26,7 @@ import pytest
 
 from tests.ha.checks import findings, unacknowledged_rows
 from tests.ha.cluster import Cluster, missing
-from tests.ha.load import Bettor, Load, Market, prepare, wait_for
+from tests.ha.load import Bettor, Game, Load, prepare, wait_for
 from tests.ha.members import PgNode
 from tests.ha.probe import Probe
 from tests.ha.report import GOAL_S, IN_A_BATCH, record, seconds, server_side
@@ -55,7 +55,7 @@ class HA:
     cluster: Cluster
     nodes: list[Node]
     bettors: list[Bettor]
-    markets: list[Market]
+    markets: list[Game]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _fail_over(
     folder: Path,
     *,
     name: str | None = None,
-    markets: list[Market] | None = None,
+    markets: list[Game] | None = None,
     at_the_kill: Callable[[Cluster], AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> dict[str, Any]:
     """Run the load (on `markets`, by default all), kill the primary (`postgres` or `node`) from
@@ -282,7 +282,7 @@ where wait_event_type = 'Lock' and query like '%%server.place_wagers(%%'
 
 
 @contextlib.contextmanager
-def _a_batch_waiting_for(cluster: Cluster, market: Market) -> Iterator[None]:
+def _a_batch_waiting_for(cluster: Cluster, market: Game) -> Iterator[None]:
     """Hold `market`'s row on the primary until some node's batch waits for it, then yield (the
     kill happens inside, so the hold ends with the primary). A batch waits for the lock at most
     the role's lock_timeout (2 s) and is then refused with a 429 that the load sends again, so

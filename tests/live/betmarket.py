@@ -10,16 +10,13 @@ import httpx
 
 from tests.api.betmarket_client import User, market_version, register
 from tests.live.sockets import Predicate, Socket
-from tests.serving import Node
+from tests.serving import Node, serving
 
 
 def running_node(database: str, secret: str, log: Path) -> Iterator[Node]:
     """A `wagerbase serve` node on `database` for as long as the generator runs."""
-    started = Node(database, secret, log).start()
-    try:
+    with serving(Node(database, secret, log)) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def player(http: httpx.Client, prefix: str = "bettor") -> User:

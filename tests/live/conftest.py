@@ -21,7 +21,7 @@ from tests.live.outcomes import WINDOW
 from tests.live.proxied import Proxied, proxied_node
 from tests.live.sockets import Socket
 from tests.pgserver import PgServer
-from tests.serving import REPO, Node, new_secret
+from tests.serving import REPO, Node, new_secret, serving
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,10 @@ def rt_database(pg_server: PgServer, template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def rt_node(rt_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    started = Node(rt_database, new_secret(), tmp_path_factory.mktemp("rt") / "serve.log")
-    started.start()
-    try:
+    with serving(
+        Node(rt_database, new_secret(), tmp_path_factory.mktemp("rt") / "serve.log")
+    ) as started:
         yield started
-    finally:
-        started.stop()
 
 
 # Two nodes on one database -----------------------------------------------------------------------

@@ -17,7 +17,53 @@ VSNS = ["1.0.0", "2.0.0"]
 Frame = dict[str, Any]
 
 
-class Wire:
+class Frames:
+    """What both raw clients share (Wire here, raw_phoenix.Raw): the frames that arrive, a reply
+    matched by its ref, and the pushes that came before it kept in order for `push`."""
+
+    pushes: list[Frame]
+
+    async def recv(self, timeout: float = WAIT) -> Frame:
+        raise NotImplementedError
+
+    async def reply(self, ref: str | None, topic: str | None = None) -> Frame:
+        """The phx_reply to `ref` (on `topic`), keeping the pushes that came before it."""
+        while True:
+            frame = await self.recv()
+            if (
+                frame["event"] == "phx_reply"
+                and frame["ref"] == ref
+                and (topic is None or frame["topic"] == topic)
+            ):
+                return frame
+            self.pushes.append(frame)
+
+    async def push(self, matches: Callable[[Frame], bool]) -> Frame:
+        """The first push, kept or still to come, that `matches`."""
+        for index, frame in enumerate(self.pushes):
+            if matches(frame):
+                return self.pushes.pop(index)
+        while True:
+            frame = await self.recv()
+            if matches(frame):
+                return frame
+            self.pushes.append(frame)
+
+
+def join_config(bindings: list[Frame] | None) -> Frame:
+    """A join's config as realtime-js sends it for a public channel, with `bindings` (its
+    postgres_changes) when given."""
+    config: Frame = {
+        "broadcast": {"ack": False, "self": False},
+        "presence": {"key": "", "enabled": False},
+        "private": False,
+    }
+    if bindings is not None:
+        config["postgres_changes"] = bindings
+    return config
+
+
+class Wire(Frames):
     """A raw Phoenix client that frames as realtime-js does under `vsn`: 1.0.0 sends
     `JSON.stringify({topic, event, payload, ref, join_ref})`, 2.0.0 sends
     `[join_ref, ref, topic, event, payload]`; what arrives is decoded likewise (and kept raw, to
@@ -72,37 +118,10 @@ class Wire:
         await self.ws.send(self.encode(join_ref, ref, topic, event, payload or {}))
         return ref
 
-    async def reply(self, ref: str | None, topic: str | None = None) -> Frame:
-        while True:
-            frame = await self.recv()
-            if (
-                frame["event"] == "phx_reply"
-                and frame["ref"] == ref
-                and (topic is None or frame["topic"] == topic)
-            ):
-                return frame
-            self.pushes.append(frame)
-
-    async def push(self, matches: Callable[[Frame], bool]) -> Frame:
-        for index, frame in enumerate(self.pushes):
-            if matches(frame):
-                return self.pushes.pop(index)
-        while True:
-            frame = await self.recv()
-            if matches(frame):
-                return frame
-            self.pushes.append(frame)
-
     async def join(
         self, topic: str, token: str, bindings: list[Frame] | None = None
     ) -> tuple[str, Frame]:
-        config: Frame = {
-            "broadcast": {"ack": False, "self": False},
-            "presence": {"key": "", "enabled": False},
-            "private": False,
-        }
-        if bindings is not None:
-            config["postgres_changes"] = bindings
+        config = join_config(bindings)
         join_ref = str(self.ref + 1)
         payload = {"config": config, "access_token": token}
         ref = await self.send(topic, "phx_join", payload, join_ref=join_ref)

@@ -3,16 +3,17 @@ joins and limits: numbered refs, replies matched by ref, pushes kept in order.""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.live.phoenix import Frames, join_config
 from tests.live.realtime_fixtures import WAIT
 
 
-class Raw:
+class Raw(Frames):
     """A raw Phoenix client: numbered refs, replies matched by ref, pushes kept in order."""
 
     def __init__(self, ws: ClientConnection) -> None:
@@ -32,38 +33,10 @@ class Raw:
         await self.ws.send(json.dumps(frame))
         return ref
 
-    async def reply(self, ref: str | None, topic: str | None = None) -> dict[str, Any]:
-        """The phx_reply to `ref` (on `topic`), keeping the pushes that came before it."""
-        while True:
-            frame = await self.recv()
-            if (
-                frame["event"] == "phx_reply"
-                and frame["ref"] == ref
-                and (topic is None or frame["topic"] == topic)
-            ):
-                return frame
-            self.pushes.append(frame)
-
-    async def push(self, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        for index, frame in enumerate(self.pushes):
-            if matches(frame):
-                return self.pushes.pop(index)
-        while True:
-            frame = await self.recv()
-            if matches(frame):
-                return frame
-            self.pushes.append(frame)
-
     async def join(
         self, topic: str, token: str, bindings: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "broadcast": {"ack": False, "self": False},
-            "presence": {"key": "", "enabled": False},
-            "private": False,
-        }
-        if bindings is not None:
-            config["postgres_changes"] = bindings
+        config = join_config(bindings)
         ref = await self.send(
             topic, "phx_join", {"config": config, "access_token": token}, join_ref=str(self.ref + 1)
         )

@@ -16,6 +16,7 @@ from realtime import RealtimePostgresChangesListenEvent as Listen
 from supabase import AsyncClient, acreate_client
 
 from tests.serving import Node
+from tests.support.supabase_users import SupabaseUser
 
 if TYPE_CHECKING:  # phoenix imports this module
     from tests.live.phoenix import Wire
@@ -41,24 +42,16 @@ ADMIN_TYPES = {
 }
 
 
-@dataclass
-class Person:
-    client: AsyncClient
-    user_id: str
-    email: str
-    token: str
-
-
-async def sign_up(node: Node, prefix: str = "bettor") -> Person:
+async def sign_up(node: Node, prefix: str = "bettor") -> SupabaseUser[AsyncClient]:
     client = await acreate_client(node.url, node.anon_key)
     email = f"{prefix}_{uuid.uuid4().hex[:10]}@example.test"
     session = (await client.auth.sign_up({"email": email, "password": PASSWORD})).session
     assert session is not None and session.user is not None
     await client.realtime.set_auth(session.access_token)  # what the auth listener does, awaited
-    return Person(client, session.user.id, email, session.access_token)
+    return SupabaseUser(client, session.user.id, email, session.access_token)
 
 
-async def admin(node: Node, database_url: str) -> Person:
+async def admin(node: Node, database_url: str) -> SupabaseUser[AsyncClient]:
     """A user promoted at the database, then signed in again for a token with the admin role."""
     person = await sign_up(node, "admin")
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
@@ -75,7 +68,7 @@ async def admin(node: Node, database_url: str) -> Person:
     return person
 
 
-async def close(*people: Person) -> None:
+async def close(*people: SupabaseUser[AsyncClient]) -> None:
     for person in people:
         await person.client.remove_all_channels()
 
@@ -85,14 +78,16 @@ def data(response: Any) -> dict[str, Any]:
     return cast(dict[str, Any], response.data)
 
 
-async def create_market(who: Person, title: str, **options: Any) -> dict[str, Any]:
+async def create_market(
+    who: SupabaseUser[AsyncClient], title: str, **options: Any
+) -> dict[str, Any]:
     response = await who.client.rpc(
         "create_market", {"title": title, "outcomes": ["Home", "Away"], "options": options}
     ).execute()
     return data(response)
 
 
-async def outcome_ids(who: Person, market_id: int) -> list[int]:
+async def outcome_ids(who: SupabaseUser[AsyncClient], market_id: int) -> list[int]:
     response = (
         await who.client.table("outcomes")
         .select("id")
@@ -103,7 +98,9 @@ async def outcome_ids(who: Person, market_id: int) -> list[int]:
     return [row["id"] for row in cast(list[dict[str, Any]], response.data)]
 
 
-async def wager(who: Person, market_id: int, outcome_id: int, stake: int) -> dict[str, Any]:
+async def wager(
+    who: SupabaseUser[AsyncClient], market_id: int, outcome_id: int, stake: int
+) -> dict[str, Any]:
     response = await who.client.rpc(
         "place_wager", {"market_id": market_id, "outcome_id": outcome_id, "stake": stake}
     ).execute()
@@ -160,7 +157,7 @@ def run(scenario: Any) -> None:
     asyncio.run(asyncio.wait_for(scenario, 180))
 
 
-async def marker(node: Node, boss: Person, *sockets: "Wire") -> None:
+async def marker(node: Node, boss: SupabaseUser[AsyncClient], *sockets: "Wire") -> None:
     """Everything committed before the call has passed the node's hub and been handed to each
     raw socket, so a channel it joins afterwards hears nothing older. The hub reads the event
     stream a little behind the commits, so without this a change committed before a join can

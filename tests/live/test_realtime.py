@@ -20,7 +20,6 @@ from tests.live.realtime_fixtures import (
     SUBSCRIBED,
     UPDATE,
     Inbox,
-    Person,
     admin,
     close,
     create_market,
@@ -32,6 +31,7 @@ from tests.live.realtime_fixtures import (
     wager,
 )
 from tests.serving import Node
+from tests.support.supabase_users import SupabaseUser
 
 
 def test_broadcast_on_a_market_topic_carries_the_engine_odds(
@@ -205,7 +205,7 @@ def test_a_channel_joined_before_sign_in_follows_the_new_token(
         # the auth listener sends access_token to the joined channel; awaiting set_auth makes
         # sure it went out before the wagers below
         await client.realtime.set_auth(session.access_token)
-        ana = Person(client, session.user.id, email, session.access_token)
+        ana = SupabaseUser(client, session.user.id, email, session.access_token)
 
         home, _ = await outcome_ids(ana, market["id"])
         await wager(ben, market["id"], home, 100)

@@ -14,10 +14,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from supabase import AsyncClient
 
 from tests.live.phoenix import Frame, Wire, wire
-from tests.live.realtime_fixtures import SUBSCRIBED, Inbox, Person, close, run, sign_up, subscribe
+from tests.live.realtime_fixtures import SUBSCRIBED, Inbox, close, run, sign_up, subscribe
 from tests.serving import Node
+from tests.support.supabase_users import SupabaseUser
 
 Nodes = tuple[Node, Node]
 CANNOT_READ = "Unauthorized: You do not have permissions to read from this Channel topic: "
@@ -43,7 +45,9 @@ async def policy(database_url: str, statement: str, **values: Any) -> None:
         await conn.execute(query)
 
 
-async def joined(who: Person, name: str, **config: Any) -> tuple[Any, Inbox, list[Any]]:
+async def joined(
+    who: SupabaseUser[AsyncClient], name: str, **config: Any
+) -> tuple[Any, Inbox, list[Any]]:
     inbox = Inbox()
     channel = who.client.channel(name, private(**config))
     channel.on_broadcast("*", inbox.put)

@@ -33,7 +33,7 @@ from tests.api.betmarket_client import (
     wallet_version,
 )
 from tests.pgserver import PgServer
-from tests.serving import REPO, Node, free_port, new_secret
+from tests.serving import REPO, Node, free_port, new_secret, serving
 from wagerbase.limits import Lanes
 
 WAIT = 30.0  # seconds to wait for what must come; never an assertion on speed
@@ -51,11 +51,8 @@ def database(pg_server: PgServer, template_db: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def node(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     log = tmp_path_factory.mktemp("workers") / "serve.log"
-    started = Node(database, new_secret(), log, workers=WORKERS).start()
-    try:
+    with serving(Node(database, new_secret(), log, workers=WORKERS)) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def per_worker(url: str, workers: int = WORKERS, attempts: int = 400) -> dict[int, Message]:

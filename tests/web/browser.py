@@ -52,7 +52,7 @@ WAIT_MS = 20_000  # a generous deadline for state that should show up at once
 
 
 @dataclass
-class Person:
+class BrowserUser:
     """One person's browser context and page, with what the page logged as errors."""
 
     context: BrowserContext
@@ -206,11 +206,11 @@ def watch_errors(page: Page, errors: list[str]) -> None:
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
 
 
-def open_person(browser: Browser, node: Node) -> Person:
+def open_person(browser: Browser, node: Node) -> BrowserUser:
     context = browser.new_context(viewport=DESKTOP)
     context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
-    person = Person(context, page, node)
+    person = BrowserUser(context, page, node)
     watch_errors(page, person.errors)
     return person
 
@@ -301,7 +301,7 @@ def money(minor: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
-def bet(someone: Person, market: dict[str, Any], outcome: str, stake: str) -> None:
+def bet(someone: BrowserUser, market: dict[str, Any], outcome: str, stake: str) -> None:
     """Place a wager from the betslip of the market page."""
     page = someone.page
     someone.goto(f"/markets/{market['id']}")
@@ -312,6 +312,6 @@ def bet(someone: Person, market: dict[str, Any], outcome: str, stake: str) -> No
     page.get_by_test_id("wager-placed").wait_for(timeout=WAIT_MS)
 
 
-def my_wagers(someone: Person) -> Any:
+def my_wagers(someone: BrowserUser) -> Any:
     """The rows of the bettor's own wager list on the page."""
     return someone.page.locator("table.wagers tbody tr")

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.pgserver import PgServer
-from tests.serving import REPO, Node, new_secret
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, Person, open_person, promote
+from tests.serving import REPO, Node, new_secret, serving
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, Api, BrowserUser, open_person, promote
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +37,8 @@ def web_node(
         tmp_path_factory.mktemp("web") / "serve.log",
         env={"WAGERBASE_WEB_DIST": str(web_build)},
     )
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
+    with serving(node) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +62,11 @@ def api(web_node: Node) -> Api:
 
 
 @pytest.fixture
-def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
+def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], BrowserUser]]:
     """person() opens a new browser context (someone else's browser) on the app."""
-    opened: list[Person] = []
+    opened: list[BrowserUser] = []
 
-    def make() -> Person:
+    def make() -> BrowserUser:
         someone = open_person(browser, web_node)
         opened.append(someone)
         return someone
@@ -80,12 +77,12 @@ def person(browser: Browser, web_node: Node) -> Iterator[Callable[[], Person]]:
 
 
 @pytest.fixture
-def admin(person: Callable[[], Person], web_node: Node) -> Callable[[], Person]:
+def admin(person: Callable[[], BrowserUser], web_node: Node) -> Callable[[], BrowserUser]:
     """admin() opens a browser context signed in as a new admin: registered in the app like
     anyone, promoted with `wagerbase users promote`, then signed in again for a token with the
     role."""
 
-    def make() -> Person:
+    def make() -> BrowserUser:
         someone = person()
         someone.sign_up()
         promote(web_node, someone.email)

@@ -10,14 +10,14 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person, bet, money
+from tests.web.browser import WAIT_MS, Api, BrowserUser, bet, money
 from tests.web.browser import my_wagers as mine
 
 Market = dict[str, Any]
 
 
 def test_an_admin_approves_reviews_and_settles_while_both_bettors_watch(
-    person: Callable[[], Person], admin: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(
         f"Final {uuid.uuid4().hex[:6]}", ["Home", "Away"], requires_approval=True
@@ -114,7 +114,7 @@ def test_an_admin_approves_reviews_and_settles_while_both_bettors_watch(
 
 
 def test_markets_made_and_moved_in_the_console_change_on_a_board_live(
-    person: Callable[[], Person], admin: Callable[[], Person]
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser]
 ) -> None:
     ana = person()
     ana.sign_up()
@@ -176,7 +176,7 @@ def test_markets_made_and_moved_in_the_console_change_on_a_board_live(
 
 
 def test_a_two_step_settlement_needs_a_second_admin_and_a_correction_says_what_it_does(
-    person: Callable[[], Person], admin: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(f"Four eyes {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     api.service("require_settlement_confirmation", {"market_id": market["id"], "required": True})

@@ -14,7 +14,7 @@ from typing import Any
 from playwright.sync_api import Page, Route, WebSocket, expect
 
 from tests.live.realtime_fixtures import ADMIN_TOPIC, ADMIN_TYPES
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 Frame = dict[str, Any]
 
@@ -80,7 +80,7 @@ def minor(amount: int) -> str:
     return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d}"
 
 
-def token_of(someone: Person) -> str:
+def token_of(someone: BrowserUser) -> str:
     """The access token the page holds (supabase-js keeps the session in localStorage)."""
     session = someone.page.evaluate("JSON.parse(localStorage.getItem('wagerbase.auth'))")
     token: str = session["access_token"]
@@ -106,7 +106,7 @@ def hold_house_summary(page: Page) -> list[str]:
 
 
 def test_the_house_profit_and_waiting_wagers_arrive_by_broadcast_and_never_reach_a_bettor(
-    person: Callable[[], Person], admin: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(
         f"Broadcast {uuid.uuid4().hex[:6]}", ["Home", "Away"], requires_approval=True
@@ -175,7 +175,7 @@ def probe_frames(probe: list[list[Any]]) -> list[Frame]:
 
 
 def test_my_bets_follows_a_wager_the_admin_voids_and_a_result_withdrawn(
-    person: Callable[[], Person], admin: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     voided_market = api.create_market(f"Void me {uuid.uuid4().hex[:6]}", ["Home", "Away"])
     corrected_market = api.create_market(f"Correct me {uuid.uuid4().hex[:6]}", ["Home", "Away"])

@@ -13,13 +13,13 @@ import psycopg
 from playwright.sync_api import expect
 
 from tests.serving import Node
-from tests.web.browser import WAIT_MS, Api, Person, bet, my_wagers
+from tests.web.browser import WAIT_MS, Api, BrowserUser, bet, my_wagers
 
 Market = dict[str, Any]
 
 
 def test_a_rejected_wager_is_refunded_while_its_bettor_watches(
-    person: Callable[[], Person], admin: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(
         f"Held {uuid.uuid4().hex[:6]}", ["Home", "Away"], requires_approval=True
@@ -51,7 +51,7 @@ def test_a_rejected_wager_is_refunded_while_its_bettor_watches(
 
 
 def test_a_settlement_proposal_is_cancelled_with_a_reason(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(f"Proposed {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     api.service("require_settlement_confirmation", {"market_id": market["id"], "required": True})
@@ -89,7 +89,7 @@ def test_a_settlement_proposal_is_cancelled_with_a_reason(
     assert boss.errors == []
 
 
-def boss_token(someone: Person) -> str:
+def boss_token(someone: BrowserUser) -> str:
     """The access token the page holds (supabase-js keeps the session in localStorage)."""
     session = someone.page.evaluate("JSON.parse(localStorage.getItem('wagerbase.auth'))")
     token: str = session["access_token"]
@@ -97,7 +97,7 @@ def boss_token(someone: Person) -> str:
 
 
 def test_one_wager_voided_from_the_correction_dialog_is_refunded_live(
-    person: Callable[[], Person], admin: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], admin: Callable[[], BrowserUser], market: Market
 ) -> None:
     ana = person()
     ana.sign_up()
@@ -146,7 +146,7 @@ def config(node: Node, **settings: int) -> Iterator[psycopg.Connection[Any]]:
 
 
 def test_a_side_effect_job_that_really_failed_is_retried_from_the_monitor(
-    admin: Callable[[], Person], api: Api, web_node: Node
+    admin: Callable[[], BrowserUser], api: Api, web_node: Node
 ) -> None:
     market = api.create_market(f"Stats {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     yes = market["outcomes"][0]["outcome_id"]
@@ -204,7 +204,7 @@ def test_a_side_effect_job_that_really_failed_is_retried_from_the_monitor(
     assert boss.errors == []
 
 
-def test_the_audit_log_is_filtered_by_market(admin: Callable[[], Person], api: Api) -> None:
+def test_the_audit_log_is_filtered_by_market(admin: Callable[[], BrowserUser], api: Api) -> None:
     closed = api.create_market(f"Closed {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     voided = api.create_market(f"Voided {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     api.service("close_market", {"market_id": closed["id"]})

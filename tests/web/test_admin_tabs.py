@@ -12,13 +12,13 @@ from typing import Any
 import psycopg
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person, money
+from tests.web.browser import WAIT_MS, Api, BrowserUser, money
 
 Market = dict[str, Any]
 
 
 def test_a_virtual_game_made_in_the_console_shows_its_commitment_and_its_fair_page(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     boss = admin()
     page = boss.page
@@ -82,7 +82,7 @@ def test_a_virtual_game_made_in_the_console_shows_its_commitment_and_its_fair_pa
 
 
 def test_the_snapshots_tab_shows_a_markets_pool_snapshots_and_its_close(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(
         f"Snapped {uuid.uuid4().hex[:6]}", ["Home", "Away"], kind="parimutuel", rake_bps=500
@@ -192,7 +192,7 @@ def test_the_snapshots_tab_shows_a_markets_pool_snapshots_and_its_close(
 
 
 def test_the_telemetry_tab_sums_up_and_filters_the_quotes(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(
         f"Quoted {uuid.uuid4().hex[:6]}", ["Home", "Away"], kind="parimutuel"
@@ -257,7 +257,7 @@ def test_the_telemetry_tab_sums_up_and_filters_the_quotes(
 
 
 def test_the_monitor_flags_big_wagers_and_shows_a_bettors_history(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     (settings,) = api.read("settings", select="big_wager_min_stake")
     big = int(settings["big_wager_min_stake"])

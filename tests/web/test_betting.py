@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.browser import PASSWORD, WAIT_MS, Api, Person
+from tests.web.browser import PASSWORD, WAIT_MS, Api, BrowserUser
 
 Market = dict[str, Any]
 
@@ -18,12 +18,12 @@ def outcome_ids(market: Market) -> tuple[int, int]:
     return int(first["outcome_id"]), int(second["outcome_id"])
 
 
-def open_betslip(someone: Person, market: Market) -> None:
+def open_betslip(someone: BrowserUser, market: Market) -> None:
     someone.goto(f"/markets/{market['id']}")
     expect(someone.page.get_by_role("heading", name=market["title"])).to_be_visible(timeout=WAIT_MS)
 
 
-def quote(someone: Person, outcome: str, stake: str) -> None:
+def quote(someone: BrowserUser, outcome: str, stake: str) -> None:
     """Pick an outcome and type a stake; wait for the live quote."""
     page = someone.page
     page.locator(".pick-button", has_text=outcome).click()
@@ -32,7 +32,7 @@ def quote(someone: Person, outcome: str, stake: str) -> None:
 
 
 def test_a_bettor_signs_up_deposits_bets_and_sees_the_balance_move(
-    person: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], market: Market
 ) -> None:
     ana = person()
     ana.goto("/")
@@ -81,7 +81,7 @@ def test_a_bettor_signs_up_deposits_bets_and_sees_the_balance_move(
 
 
 def test_a_second_bettor_sees_the_odds_move_without_reloading(
-    person: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], market: Market
 ) -> None:
     home, _ = outcome_ids(market)
     ana, bo = person(), person()
@@ -106,7 +106,7 @@ def test_a_second_bettor_sees_the_odds_move_without_reloading(
 
 
 def test_a_stale_quote_is_refused_and_the_new_one_offered(
-    person: Callable[[], Person], market: Market, api: Api
+    person: Callable[[], BrowserUser], market: Market, api: Api
 ) -> None:
     home, _ = outcome_ids(market)
     ana = person()
@@ -138,7 +138,7 @@ def test_a_stale_quote_is_refused_and_the_new_one_offered(
 
 
 def test_a_guest_sees_the_board_but_cannot_bet(
-    person: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], market: Market
 ) -> None:
     home, _ = outcome_ids(market)
     guest = person()
@@ -156,7 +156,7 @@ def test_a_guest_sees_the_board_but_cannot_bet(
     assert guest.errors == []
 
 
-def test_the_session_survives_a_reload_until_sign_out(person: Callable[[], Person]) -> None:
+def test_the_session_survives_a_reload_until_sign_out(person: Callable[[], BrowserUser]) -> None:
     ana = person()
     ana.sign_up()
     ana.page.reload()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg
 from playwright.sync_api import Locator, expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 # one label, as it stands in the JSON list (no quote inside); a tick where the axis crosses
 # midnight also says its date ("Dec 7 12:00 AM")
@@ -36,7 +36,7 @@ def distinct(labels: list[str]) -> None:
 
 
 def test_a_time_axis_labels_each_tick_once_over_any_span(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(f"Ticks {uuid.uuid4().hex[:6]}", ["Home", "Away"], kind="parimutuel")
     home, away = (int(o["outcome_id"]) for o in market["outcomes"])

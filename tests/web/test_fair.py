@@ -8,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 
 def test_a_virtual_draw_is_shown_committed_then_revealed_and_checked(
-    person: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], api: Api
 ) -> None:
-    closes_at = datetime.now(UTC) + timedelta(seconds=8)
+    ana = person()
+    ana.sign_up()
+    # the draw is secret until closes_at: signing up (slow on a loaded machine) comes first, so
+    # that the page is open well before the scheduler draws
+    closes_at = datetime.now(UTC) + timedelta(seconds=10)
     market = api.service(
         "create_virtual_market",
         {
@@ -26,8 +30,6 @@ def test_a_virtual_draw_is_shown_committed_then_revealed_and_checked(
     red = int(market["outcomes"][0]["outcome_id"])
     api.place_wager(api.bettor(), market["id"], red, 1000)
 
-    ana = person()
-    ana.sign_up()
     ana.goto(f"/markets/{market['id']}")
     ana.page.get_by_role("link", name="How this draw is provably fair").click()
     fair = ana.page.get_by_test_id("fair")

@@ -7,13 +7,13 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 Market = dict[str, Any]
 
 
 def test_the_depth_view_shows_where_the_money_went(
-    person: Callable[[], Person], market: Market, api: Api
+    person: Callable[[], BrowserUser], market: Market, api: Api
 ) -> None:
     home = int(market["outcomes"][0]["outcome_id"])
     away = int(market["outcomes"][1]["outcome_id"])
@@ -53,7 +53,7 @@ def test_the_depth_view_shows_where_the_money_went(
 
 
 def test_limits_apply_at_once_when_tighter_and_after_the_cooling_off_when_looser(
-    person: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], market: Market
 ) -> None:
     ana = person()
     ana.sign_up()
@@ -126,7 +126,7 @@ def tab_to(page: Page, pattern: str) -> None:
 
 
 def test_a_bettor_places_a_wager_with_the_keyboard_alone(
-    person: Callable[[], Person], market: Market
+    person: Callable[[], BrowserUser], market: Market
 ) -> None:
     ana = person()
     ana.sign_up()

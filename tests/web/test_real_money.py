@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.serving import Node
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 REAL_MONEY = {
     "initial_balance": 0,
@@ -42,7 +42,7 @@ def user_id(node: Node, email: str) -> str:
     return str(row[0])
 
 
-def withdraw(bettor: Person, amount: str) -> None:
+def withdraw(bettor: BrowserUser, amount: str) -> None:
     form = bettor.page.get_by_role("form", name="Withdraw", exact=True)
     form.get_by_label("Amount").fill(amount)
     form.get_by_role("button", name="Withdraw").click()
@@ -50,7 +50,10 @@ def withdraw(bettor: Person, amount: str) -> None:
 
 
 def test_a_withdrawal_waits_for_the_admin_and_the_wallet_shows_its_fate(
-    person: Callable[[], Person], admin: Callable[[], Person], web_node: Node, real_money: None
+    person: Callable[[], BrowserUser],
+    admin: Callable[[], BrowserUser],
+    web_node: Node,
+    real_money: None,
 ) -> None:
     boss = admin()
     ana = person()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.web.browser import WAIT_MS, Api, Person
+from tests.web.browser import WAIT_MS, Api, BrowserUser
 
 TITLE = '<img src=x onerror="window.__pwned = 1"> <script>window.__pwned = 2</script> Derby'
 DESCRIPTION = (
@@ -36,14 +36,14 @@ def watch_dialogs(page: Page) -> list[str]:
     return opened
 
 
-def nothing_ran(someone: Person, dialogs: list[str]) -> None:
+def nothing_ran(someone: BrowserUser, dialogs: list[str]) -> None:
     assert someone.page.evaluate(NOTHING_RAN) == {"pwned": None, "injected": 0}
     assert dialogs == []
     assert someone.errors == []
 
 
 def test_script_strings_in_a_market_are_shown_as_text_and_never_run(
-    person: Callable[[], Person], api: Api
+    person: Callable[[], BrowserUser], api: Api
 ) -> None:
     title = f"{TITLE} {uuid.uuid4().hex[:6]}"
     market = api.create_market(title, OUTCOMES, description=DESCRIPTION)
@@ -75,7 +75,7 @@ def test_script_strings_in_a_market_are_shown_as_text_and_never_run(
 
 
 def test_a_script_string_as_an_admin_s_reason_is_shown_as_text_and_never_runs(
-    admin: Callable[[], Person], api: Api
+    admin: Callable[[], BrowserUser], api: Api
 ) -> None:
     market = api.create_market(f"Voided {uuid.uuid4().hex[:6]}", ["Yes", "No"])
     api.service("void_market", {"market_id": market["id"], "reason": REASON})

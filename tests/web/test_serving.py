@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.serving import Node, new_secret
-from tests.web.browser import WAIT_MS, Api, Person, open_person
+from tests.web.browser import WAIT_MS, Api, BrowserUser, open_person
 from wagerbase.settings import DEFAULT_MAX_ROWS
 from wagerbase.surfaces.web import CONTENT_SECURITY_POLICY
 
@@ -65,7 +65,7 @@ def test_without_a_build_the_root_says_how_to_build(unbuilt_node: Node) -> None:
 
 
 def test_the_app_works_under_its_content_security_policy_and_a_violation_is_caught(
-    person: Callable[[], Person], api: Api, web_node: Node
+    person: Callable[[], BrowserUser], api: Api, web_node: Node
 ) -> None:
     market = api.create_market(f"Policy {uuid.uuid4().hex[:6]}", ["Home", "Away"])
     ana = person()

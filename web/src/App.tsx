@@ -10,6 +10,7 @@ import { follow, useRoute, type Route } from './router'
 import { signOut, useWho } from './session'
 import { useAdminFeed } from './admin/live'
 import { AuthScreen } from './screens/AuthScreen'
+import { NotFound } from './screens/parts'
 import { Board } from './screens/Board'
 
 /** A screen exported by name from a module loaded on first use. */
@@ -27,15 +28,16 @@ const MarketPage = later<{ id: number; signedIn: boolean }>(() => import('./scre
 const FairPage = later<{ id: number }>(() => import('./screens/FairPage'), 'FairPage')
 const Wallet = later<object>(() => import('./screens/Wallet'), 'Wallet')
 const MyBets = later<object>(() => import('./screens/MyBets'), 'MyBets')
+const HouseGames = later<{ isAdmin: boolean }>(admin, 'HouseGames')
+const casino = () => import('./casino/CasinoScreens')
+const Lobby = later<object>(casino, 'Lobby')
+const GameScreen = later<{ game: string }>(casino, 'GameScreen')
+const SeedsPage = later<{ userId: string }>(casino, 'SeedsPage')
 
-function NavLink({ href, route, name, children }: {
-  href: string
-  route: Route
-  name: Route['name']
-  children: string
-}) {
+/** A link of the main menu; `current` when the route shown is its page (or one of its pages). */
+function NavLink({ href, current, children }: { href: string; current: boolean; children: string }) {
   return (
-    <a href={href} onClick={follow} aria-current={route.name === name ? 'page' : undefined}>
+    <a href={href} onClick={follow} aria-current={current ? 'page' : undefined}>
       {children}
     </a>
   )
@@ -55,27 +57,28 @@ function Header({ route, signedIn, isAdmin, email }: {
         Wagerbase
       </a>
       <nav aria-label="Main">
-        <NavLink href="/" route={route} name="board">
+        <NavLink href="/" current={route.name === 'board'}>
           Markets
         </NavLink>
         {signedIn && (
-          <NavLink href="/bets" route={route} name="bets">
+          <NavLink href="/casino" current={route.name.startsWith('casino')}>
+            Casino
+          </NavLink>
+        )}
+        {signedIn && (
+          <NavLink href="/bets" current={route.name === 'bets'}>
             My bets
           </NavLink>
         )}
         {signedIn && (
-          <NavLink href="/wallet" route={route} name="wallet">
+          <NavLink href="/wallet" current={route.name === 'wallet'}>
             Wallet
           </NavLink>
         )}
         {isAdmin && (
-          <a
-            href="/admin"
-            onClick={follow}
-            aria-current={route.name.startsWith('admin') ? 'page' : undefined}
-          >
+          <NavLink href="/admin" current={route.name.startsWith('admin')}>
             Admin
-          </a>
+          </NavLink>
         )}
       </nav>
       <span className={`live ${live}`} data-testid="live" data-state={live} title="Live updates">
@@ -96,7 +99,8 @@ function Header({ route, signedIn, isAdmin, email }: {
   )
 }
 
-function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean; isAdmin: boolean }) {
+function Screen({ route, userId, isAdmin }: { route: Route; userId: string | null; isAdmin: boolean }) {
+  const signedIn = userId !== null
   switch (route.name) {
     case 'admin':
       return <AdminHome isAdmin={isAdmin} />
@@ -110,8 +114,16 @@ function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean;
       return <Snapshots id={route.id} isAdmin={isAdmin} />
     case 'adminTelemetry':
       return <Telemetry id={route.id} isAdmin={isAdmin} />
+    case 'adminCasino':
+      return <HouseGames isAdmin={isAdmin} />
     case 'fair':
       return <FairPage id={route.id} />
+    case 'casino':
+      return signedIn ? <Lobby /> : <NotForGuests />
+    case 'casinoGame':
+      return signedIn ? <GameScreen game={route.game} /> : <NotForGuests />
+    case 'casinoSeeds':
+      return userId !== null ? <SeedsPage userId={userId} /> : <NotForGuests />
     case 'board':
       return <Board />
     case 'market':
@@ -121,14 +133,7 @@ function Screen({ route, signedIn, isAdmin }: { route: Route; signedIn: boolean;
     case 'bets':
       return signedIn ? <MyBets /> : <NotForGuests />
     case 'missing':
-      return (
-        <main className="page">
-          <h1>Not found</h1>
-          <a href="/" onClick={follow}>
-            Back to the markets
-          </a>
-        </main>
-      )
+      return <NotFound back="/" to="the markets" />
   }
 }
 
@@ -169,7 +174,7 @@ export function App() {
           </main>
         }
       >
-        <Screen route={route} signedIn={!!who.session} isAdmin={who.isAdmin} />
+        <Screen route={route} userId={userId} isAdmin={who.isAdmin} />
       </Suspense>
     </>
   )

@@ -70,6 +70,14 @@ const ENGINE: Record<string, (d: Detail) => string> = {
   job_not_failed: () => 'Only a failed job can be retried.',
   virtual_market: () => 'A virtual market settles itself from its draw.',
   not_virtual: () => 'This market has no draw.',
+  game_disabled: (d) =>
+    `${gameName(d.game)} is closed at the moment: the house has switched it off. Try another game.`,
+  max_profit_exceeded: (d) =>
+    `A win would pay ${money(d.profit)} above your stake, more than this game's limit of ` +
+    `${money(d.max_profit)}. Lower the stake or the multiplier.`,
+  round_in_progress: () => 'Finish your open round first: the seeds cannot change in the middle of one.',
+  seed_not_found: () => 'No revealed seed pair has this hash (an active pair is revealed only when you rotate it).',
+  house_history_final: () => 'Something went wrong on our side; nothing was changed. Please report it.',
   ledger_unbalanced: () => 'Something went wrong on our side; nothing was changed. Please report it.',
   ledger_append_only: () => 'Something went wrong on our side; nothing was changed. Please report it.',
 }
@@ -84,6 +92,12 @@ const AUTH: Record<string, string> = {
   bad_jwt: 'Your session ended. Please sign in again.',
   user_not_found: 'Your account could not be found. Please sign in again.',
   over_request_rate_limit: 'Too many attempts. Wait a minute, then try again.',
+}
+
+/** "dice" -> "Dice" (a house game's key as its name). */
+function gameName(value: unknown): string {
+  const text = typeof value === 'string' && value ? value : 'This game'
+  return text[0].toUpperCase() + text.slice(1)
 }
 
 function num(value: unknown): number | null {

@@ -13,6 +13,10 @@ export type Route =
   | { name: 'adminSnapshots'; id: number | null }
   | { name: 'adminTelemetry'; id: number | null }
   | { name: 'fair'; id: number }
+  | { name: 'casino' }
+  | { name: 'casinoGame'; game: string }
+  | { name: 'casinoSeeds' }
+  | { name: 'adminCasino' }
   | { name: 'missing' }
 
 export function parse(pathname: string): Route {
@@ -26,6 +30,7 @@ export function parse(pathname: string): Route {
   if (adminMarket) return { name: 'adminMarket', id: Number(adminMarket[1]) }
   if (pathname === '/admin/wagers') return { name: 'adminWagers' }
   if (pathname === '/admin/audit') return { name: 'adminAudit' }
+  if (pathname === '/admin/casino') return { name: 'adminCasino' }
   if (pathname === '/admin/snapshots') return { name: 'adminSnapshots', id: null }
   if (pathname === '/admin/telemetry') return { name: 'adminTelemetry', id: null }
   const marketTab = /^\/admin\/markets\/(\d+)\/(snapshots|telemetry)\/?$/.exec(pathname)
@@ -33,6 +38,10 @@ export function parse(pathname: string): Route {
     return { name: marketTab[2] === 'snapshots' ? 'adminSnapshots' : 'adminTelemetry', id: Number(marketTab[1]) }
   if (pathname === '/wallet') return { name: 'wallet' }
   if (pathname === '/bets') return { name: 'bets' }
+  if (pathname === '/casino' || pathname === '/casino/') return { name: 'casino' }
+  if (pathname === '/casino/seeds') return { name: 'casinoSeeds' }
+  const game = /^\/casino\/([a-z_]+)\/?$/.exec(pathname)
+  if (game) return { name: 'casinoGame', game: game[1] }
   return { name: 'missing' }
 }
 

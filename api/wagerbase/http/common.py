@@ -7,21 +7,18 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from wagerbase import admission
-from wagerbase.accounts import Accounts
-from wagerbase.database import Database
 from wagerbase.errors import ApiError
 from wagerbase.http.client_address import Network, client_key, request_address
-from wagerbase.money_calls import MoneyCalls
-from wagerbase.placements import Placements
 from wagerbase.tokens import Claims, TokenError, Tokens, anon_claims
 
 log = logging.getLogger("wagerbase.http")
@@ -39,14 +36,29 @@ READS = frozenset({"GET", "HEAD"})
 CLIENT_GONE = 499  # logged for a request whose client went away before its answer (nginx's)
 
 
-def provide_db(state: State) -> Database:
-    db: Database = state.db
-    return db
+# what a router's handler may ask for by name, and the attribute of the app's state that holds it
+SHARED = {
+    "db": "db",  # Database
+    "auth": "accounts",  # Accounts
+    "tokens": "tokens",  # Tokens
+    "money_calls": "money_calls",  # MoneyCalls
+    "placements": "placements",  # Placements
+    "flows": "oidc",  # OidcFlows: sign-in through OpenID Connect providers and mailed PKCE links
+}
 
 
-def provide_accounts(state: State) -> Accounts:
-    accounts: Accounts = state.accounts
-    return accounts
+def _from_state(attribute: str) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        return getattr(state, attribute)
+
+    return provide
+
+
+def dependencies(*shared: str, **own: Callable[..., Any]) -> dict[str, Provide]:
+    """A router's dependencies: the parts of the app's state every surface shares, by their names
+    in SHARED, and the router's `own` providers; each runs in the event loop (none blocks)."""
+    providers = {**{name: _from_state(SHARED[name]) for name in shared}, **own}
+    return {name: Provide(provider, sync_to_thread=False) for name, provider in providers.items()}
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -70,21 +82,6 @@ def scope_client(scope: Scope) -> str:
     """The client a request or socket counts as for the node's caps per client: its address, an
     IPv6 one by its /64 (client_address.client_key)."""
     return client_key(request_address(scope, _proxies(scope)))
-
-
-def provide_money_calls(state: State) -> MoneyCalls:
-    calls: MoneyCalls = state.money_calls
-    return calls
-
-
-def provide_placements(state: State) -> Placements:
-    placements: Placements = state.placements
-    return placements
-
-
-def provide_tokens(state: State) -> Tokens:
-    tokens: Tokens = state.tokens
-    return tokens
 
 
 def bearer(request: Request[Any, Any, Any]) -> str | None:

@@ -18,7 +18,7 @@ from tests.db.books.model import (
     MISSING,
     Debt,
     Limits,
-    Market,
+    ModelMarket,
     Proposal,
     Wager,
 )
@@ -40,7 +40,7 @@ class Machine(RuleBasedStateMachine):
         self.by_text = {str(user_id): name for name, user_id in self.user_ids.items()}
         self.balances: dict[str, int | None] = dict.fromkeys(self.user_ids)
         self.house = 0
-        self.model_markets: dict[int, Market] = {}
+        self.model_markets: dict[int, ModelMarket] = {}
         self.model_wagers: dict[int, Wager] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, Any]]] = {}
         self.debts: list[Debt] = []  # in the order they were recorded (their ids)
@@ -121,19 +121,19 @@ class Machine(RuleBasedStateMachine):
         if key is not None:
             self.idempotency[(user, key)] = (operation, arguments, answer)
 
-    def outcome_id(self, market: Market | None, index: int) -> int:
+    def outcome_id(self, market: ModelMarket | None, index: int) -> int:
         if market is not None and index < len(market.outcomes):
             return market.outcomes[index]
         return MISSING
 
-    def pick_where(self, choice: tuple[int, str], fits: Callable[[Market], bool]) -> int:
+    def pick_where(self, choice: tuple[int, str], fits: Callable[[ModelMarket], bool]) -> int:
         pick, which = choice
         every = sorted(self.model_markets)
         fitting = [i for i in every if fits(self.model_markets[i])]
         chosen = fitting if which == "fitting" and fitting else every
         return chosen[pick % len(chosen)] if chosen and which != "missing" else MISSING
 
-    def some(self, fits: Callable[[Market], bool]) -> bool:
+    def some(self, fits: Callable[[ModelMarket], bool]) -> bool:
         return any(fits(m) for m in self.model_markets.values())
 
     def voidable(self) -> list[int]:
@@ -149,7 +149,7 @@ class Machine(RuleBasedStateMachine):
     def pick_market(self, choice: tuple[int, str], statuses: list[str]) -> int:
         return self.pick_where(choice, lambda m: m.status in statuses)
 
-    def status_refusal(self, market: Market, allowed: list[str]) -> str | None:
+    def status_refusal(self, market: ModelMarket, allowed: list[str]) -> str | None:
         """app._require_status: already_settled for a settled market, else invalid_market_state."""
         if market.status in allowed:
             return None
@@ -179,13 +179,13 @@ class Machine(RuleBasedStateMachine):
 
     # the model's money ----------------------------------------------------------------------
 
-    def close(self, market: Market) -> None:
+    def close(self, market: ModelMarket) -> None:
         """open -> closed, whoever does it: one close snapshot of every outcome."""
         assert market.status == "open"
         market.status = "closed"
         market.closes += 1
 
-    def refund(self, market: Market, *, pending_only: bool) -> list[int]:
+    def refund(self, market: ModelMarket, *, pending_only: bool) -> list[int]:
         """Give back the stake of every open wager of the market (or every pending one)."""
         refunded = []
         for wager in self.model_wagers.values():
@@ -200,7 +200,7 @@ class Machine(RuleBasedStateMachine):
             refunded.append(wager.stake)
         return refunded
 
-    def open_wagers(self, market: Market, approval: str) -> list[Wager]:
+    def open_wagers(self, market: ModelMarket, approval: str) -> list[Wager]:
         return [
             w
             for w in self.model_wagers.values()
@@ -208,7 +208,7 @@ class Machine(RuleBasedStateMachine):
         ]
 
     def figures(
-        self, market: Market, winner: int
+        self, market: ModelMarket, winner: int
     ) -> tuple[dict[str, Any], dict[int, tuple[str, int]]]:
         """What settling `market` with `winner` now does: the settlement record (RECORD and
         pending_refunded) and each accepted wager's (settlement, payout)."""
@@ -250,7 +250,7 @@ class Machine(RuleBasedStateMachine):
         assert set(record) == {*RECORD, "pending_refunded"}
         return record, results
 
-    def pay_out(self, market: Market, winner: int) -> dict[str, Any]:
+    def pay_out(self, market: ModelMarket, winner: int) -> dict[str, Any]:
         """settle_market's work (also confirm_settlement's and resettle_market's): close an open
         market, refund the pending wagers, pay the accepted ones, then collect the market's debts
         from what that paid (the debt rule). Returns the record with `debts_collected`."""
@@ -267,7 +267,7 @@ class Machine(RuleBasedStateMachine):
         self.reach("settled")
         return {**record, "debts_collected": self.collect_debts(market.id)}
 
-    def unsettle(self, market: Market) -> dict[str, Any]:
+    def unsettle(self, market: ModelMarket) -> dict[str, Any]:
         """unsettle_market's work: every payout of the settlement taken back, each winner debited
         at most what the wallet holds, the rest a debt the house carries; the wagers the
         settlement decided open again (not those void_wager voided). Returns the answer's

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 from tests.db.books.machine import Machine
-from tests.db.books.model import ADMIN, ADMINS, DEFAULTS, Market
+from tests.db.books.model import ADMIN, ADMINS, DEFAULTS, ModelMarket
 from tests.db.books.strategies import admins, bad_options, market_picks, options
 
 
@@ -63,7 +63,7 @@ class MarketRules(Machine):
             return
         settings_ = {name: options.get(name, default) for name, default in DEFAULTS.items()}
         outcomes = [o["outcome_id"] for o in answer["outcomes"]]
-        market = Market(
+        market = ModelMarket(
             id=answer["id"],
             kind=kind,
             outcomes=outcomes,
@@ -83,7 +83,7 @@ class MarketRules(Machine):
 
     def market_call(
         self, function: str, who: str, market_id: int, allowed: list[str], **args: Any
-    ) -> tuple[Market | None, dict[str, Any] | None]:
+    ) -> tuple[ModelMarket | None, dict[str, Any] | None]:
         market = self.model_markets.get(market_id)
         expected = None
         if who not in ADMINS:

@@ -44,7 +44,9 @@ ADMINS = (ADMIN, SECOND_ADMIN)
 
 
 @dataclass
-class Market:
+class ModelMarket:
+    """What the model expects of one market of the engine: its settings, pools, state."""
+
     id: int
     kind: str
     outcomes: list[int]

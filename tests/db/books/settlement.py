@@ -7,7 +7,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from tests.db.books.model import ADMIN, ADMINS, MISSING, Market
+from tests.db.books.model import ADMIN, ADMINS, MISSING, ModelMarket
 from tests.db.books.strategies import admins, market_picks, reasons, void_picks
 from tests.db.books.wagers import WagerRules
 from tests.support.formulas import round4
@@ -19,7 +19,7 @@ class SettlementRules(WagerRules):
         market_id = self.pick_market(choice, ["open", "closed"])
         self.settle_as(who, market_id, self.outcome_id(self.model_markets.get(market_id), index))
 
-    def settlement_refusal(self, who: str, market: Market | None, winner: int) -> str | None:
+    def settlement_refusal(self, who: str, market: ModelMarket | None, winner: int) -> str | None:
         """The refusal settle, preview and propose share, in the engine's order: the caller, the
         market, its status, the outcome; None when those pass."""
         if who not in ADMINS:
@@ -104,7 +104,7 @@ class SettlementRules(WagerRules):
     def unsettle_market(self, who: str, choice: tuple[int, str], reason: str) -> None:
         self.unsettle_as(who, self.pick_market(choice, ["settled"]), reason)
 
-    def correction_refusal(self, who: str, market: Market | None, reason: str) -> str | None:
+    def correction_refusal(self, who: str, market: ModelMarket | None, reason: str) -> str | None:
         """The refusal unsettle and resettle share, in the engine's order: the caller, the
         reason, the market, its status; None when those pass."""
         if who not in ADMINS:

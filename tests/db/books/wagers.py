@@ -16,7 +16,7 @@ from tests.db.books.model import (
     MAX_STAKE,
     MISSING,
     TOLERANCE,
-    Market,
+    ModelMarket,
     Wager,
 )
 from tests.db.books.strategies import (
@@ -33,7 +33,7 @@ from tests.db.books.wallets import WalletRules
 
 class WagerRules(WalletRules):
     def wager_refusal(
-        self, who: str, market: Market | None, outcome: int, stake: int
+        self, who: str, market: ModelMarket | None, outcome: int, stake: int
     ) -> str | None:
         """What stops a quote (preview_wager and place_wager alike), in the engine's order."""
         if market is None or (market.status == "draft" and who not in ADMINS):
@@ -192,7 +192,7 @@ class WagerRules(WalletRules):
             self.accept(market, wager)
         self.remember(user, key, "place_wager", arguments, answer)
 
-    def accept(self, market: Market, wager: Wager) -> None:
+    def accept(self, market: ModelMarket, wager: Wager) -> None:
         market.pools[wager.outcome_id] += wager.stake
         market.liability[wager.outcome_id] += wager.potential_payout or 0
 

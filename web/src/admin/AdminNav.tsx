@@ -9,6 +9,7 @@ const TABS = [
   { href: '/admin/wagers', label: 'Wager monitor', matches: /^\/admin\/wagers$/ },
   { href: '/admin/snapshots', label: 'Snapshots', matches: /^\/admin(\/markets\/\d+)?\/snapshots$/ },
   { href: '/admin/telemetry', label: 'Telemetry', matches: /^\/admin(\/markets\/\d+)?\/telemetry$/ },
+  { href: '/admin/casino', label: 'Casino', matches: /^\/admin\/casino$/ },
   { href: '/admin/audit', label: 'Audit log', matches: /^\/admin\/audit$/ },
 ]
 

@@ -14,7 +14,7 @@ import { Table } from '../Table'
 import { useNow } from '../time'
 import { AdminPage } from './AdminNav'
 import { ImpactChart } from './ImpactChart'
-import { MarketPicker } from './Snapshots'
+import { MarketPicker } from './MarketPicker'
 
 export interface Quote {
   id: number

@@ -8,6 +8,7 @@ import { call, useLoad } from '../load'
 import { useMarket } from '../markets'
 import { follow } from '../router'
 import { supabase } from '../supabase'
+import { hmacSha256, sha256 } from '../fair'
 
 interface Verification {
   template: 'roulette' | 'dice'
@@ -35,19 +36,6 @@ interface Verification {
 }
 
 const LIMIT = { roulette: 37, dice: 10000 }
-
-const hex = (buffer: ArrayBuffer) =>
-  [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('')
-
-async function sha256(text: string): Promise<string> {
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-}
-
-async function hmacSha256(key: string, message: string): Promise<string> {
-  const encoder = new TextEncoder()
-  const imported = await crypto.subtle.importKey('raw', encoder.encode(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
-  return hex(await crypto.subtle.sign('HMAC', imported, encoder.encode(message)))
-}
 
 interface BrowserCheck {
   seedHash: string

@@ -2,6 +2,7 @@
 import type { ReactNode } from 'react'
 import type { Market, Outcome } from '../markets'
 import { formatMinor, formatOdds, formatShare } from '../money'
+import { follow } from '../router'
 import { timeLeft } from '../time'
 
 const KIND: Record<Market['kind'], string> = { fixed_odds: 'Fixed odds', parimutuel: 'Pool' }
@@ -89,5 +90,17 @@ export function MarketFacts({ market, now, children }: { market: Market; now: nu
       </div>
       {children}
     </dl>
+  )
+}
+
+/** A page for an address that names nothing, with the way back. */
+export function NotFound({ back, to }: { back: string; to: string }) {
+  return (
+    <main className="page">
+      <h1>Not found</h1>
+      <a href={back} onClick={follow}>
+        Back to {to}
+      </a>
+    </main>
   )
 }

@@ -39,11 +39,12 @@ def provide_claims(request: Request[Any, Any, Any]) -> Claims:
 
 
 def _session(signed_in: accounts.SignedIn) -> Session:
-    app_metadata = signed_in.user.get("app_metadata") or {}
+    """The answer of a sign-in: isAdmin is the engine's word (server.acts_as_admin), asked in
+    the statement that opened the session."""
     return Session(
         token=signed_in.access_token,
         id=str(signed_in.user["id"]),
-        isAdmin=app_metadata.get("role") == "admin",
+        isAdmin=signed_in.acts_as_admin,
         expiryTimeEpochSeconds=signed_in.expires_at,
     )
 

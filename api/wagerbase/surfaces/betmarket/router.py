@@ -2,15 +2,8 @@
 caller's claims, money calls, placements), its strict body decoding and its one error handler."""
 
 from litestar import Router
-from litestar.di import Provide
 
-from wagerbase.http.common import (
-    provide_accounts,
-    provide_db,
-    provide_money_calls,
-    provide_placements,
-    provide_tokens,
-)
+from wagerbase.http.common import dependencies
 from wagerbase.surfaces.betmarket.admin import create_game, profit, start_game, stop_betting
 from wagerbase.surfaces.betmarket.auth import login, logout, provide_claims, register
 from wagerbase.surfaces.betmarket.balance import balance_options, deposit, get_balance
@@ -38,14 +31,9 @@ router = Router(
         start_game,
         profit,
     ],
-    dependencies={
-        "db": Provide(provide_db, sync_to_thread=False),
-        "tokens": Provide(provide_tokens, sync_to_thread=False),
-        "auth": Provide(provide_accounts, sync_to_thread=False),
-        "claims": Provide(provide_claims, sync_to_thread=False),
-        "money_calls": Provide(provide_money_calls, sync_to_thread=False),
-        "placements": Provide(provide_placements, sync_to_thread=False),
-    },
+    dependencies=dependencies(
+        "db", "tokens", "auth", "money_calls", "placements", claims=provide_claims
+    ),
     dto=StrictBody,
     return_dto=None,
     exception_handlers={Exception: error_response},

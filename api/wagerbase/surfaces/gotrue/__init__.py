@@ -13,6 +13,7 @@ whose session ended with GoTrue's 403 `session_not_found`.
 
 - `structs.py`: what is sent and answered (and the refusals each route documents);
 - `errors.py`: every refusal and error in GoTrue's shapes;
+- `callers.py`: a user's token and the service key, verified, with GoTrue's refusals;
 - `routes.py`: the routes and their router;
 - `admin.py`: the admin API's routes (`/admin/users`).
 

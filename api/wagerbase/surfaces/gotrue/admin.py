@@ -13,9 +13,9 @@ from litestar import Request, Response, delete, get, post, put
 
 from wagerbase import accounts
 from wagerbase.accounts import Accounts
-from wagerbase.http.common import bearer
+from wagerbase.surfaces.gotrue.callers import service_claims
 from wagerbase.surfaces.gotrue.structs import User, documented_errors
-from wagerbase.tokens import Claims, TokenError, Tokens
+from wagerbase.tokens import Tokens
 
 DEFAULT_PER_PAGE = 50  # GoTrue's
 MAX_PER_PAGE = 1000
@@ -43,20 +43,6 @@ class AdminUserAttributes(msgspec.Struct):
 class UserList(msgspec.Struct):
     users: list[User]
     aud: str = "authenticated"
-
-
-def _service_role(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
-    token_text = bearer(request)
-    if token_text is None:
-        raise accounts.refusal(401, "no_authorization", "This endpoint requires a Bearer token")
-    try:
-        claims = tokens.verify(token_text)
-    except TokenError as exc:
-        raise accounts.refusal(403, "bad_jwt", f"invalid JWT: {exc.reason}") from exc
-    if claims.get("role") != "service_role":
-        raise accounts.refusal(403, "not_admin", "User not allowed")
-    request.state.role = "service_role"
-    return claims
 
 
 def _unsupported(data: AdminUserAttributes) -> None:
@@ -100,7 +86,7 @@ async def list_users(
     page: str | None = None,
     per_page: str | None = None,
 ) -> Response[UserList]:
-    _service_role(request, tokens)
+    service_claims(request, tokens)
     number = _page_number(page, 1, "page")
     size = _page_number(per_page, DEFAULT_PER_PAGE, "per_page")
     if number < 1 or not 1 <= size <= MAX_PER_PAGE:
@@ -130,7 +116,7 @@ async def list_users(
 async def create_user(
     request: Request[Any, Any, Any], data: AdminUserAttributes, auth: Accounts, tokens: Tokens
 ) -> User:
-    _service_role(request, tokens)
+    service_claims(request, tokens)
     _unsupported(data)
     if not data.email:
         message = "Cannot create a user without either an email or phone"
@@ -153,7 +139,7 @@ async def create_user(
 async def get_user(
     request: Request[Any, Any, Any], user_id: str, auth: Accounts, tokens: Tokens
 ) -> User:
-    _service_role(request, tokens)
+    service_claims(request, tokens)
     return _user(await auth.admin_get_user(_user_id(user_id)))
 
 
@@ -169,7 +155,7 @@ async def update_user(
     auth: Accounts,
     tokens: Tokens,
 ) -> User:
-    _service_role(request, tokens)
+    service_claims(request, tokens)
     _unsupported(data)
     return _user(
         await auth.admin_update_user(
@@ -191,7 +177,7 @@ async def update_user(
 async def delete_user(
     request: Request[Any, Any, Any], user_id: str, auth: Accounts, tokens: Tokens
 ) -> dict[str, Any]:
-    _service_role(request, tokens)
+    service_claims(request, tokens)
     await auth.admin_delete_user(_user_id(user_id))
     return {}
 

@@ -8,15 +8,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 import psycopg
 from litestar import Request, Router, get, post, put
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
 from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
-from wagerbase.http.common import bearer, client_address, provide_accounts, provide_tokens
-from wagerbase.surfaces.gotrue import admin
+from wagerbase.http.common import client_address, dependencies
+from wagerbase.oidc_flows import OidcFlows
+from wagerbase.surfaces.gotrue import admin, oidc, recovery
+from wagerbase.surfaces.gotrue.callers import user_claims
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
     Session,
@@ -27,7 +28,7 @@ from wagerbase.surfaces.gotrue.structs import (
     documented_errors,
     session,
 )
-from wagerbase.tokens import Claims, TokenError, Tokens
+from wagerbase.tokens import Tokens
 
 
 @post(
@@ -61,14 +62,15 @@ async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts)
 @post(
     "/token",
     status_code=200,
-    summary="Sign in with a password, or refresh a session",
+    summary="Sign in with a password, refresh a session, or exchange a PKCE auth code",
     responses=documented_errors(400, 429),
 )
 async def token(
     request: Request[Any, Any, Any],
     data: TokenRequest,
     auth: Accounts,
-    grant_type: Literal["password", "refresh_token"],
+    flows: OidcFlows,
+    grant_type: Literal["password", "refresh_token", "pkce"],
 ) -> Session:
     address = client_address(request)
     if grant_type == "password":
@@ -76,26 +78,13 @@ async def token(
         signed_in = await auth.sign_in(
             address=address, identifier=identifier, password=data.password or ""
         )
+    elif grant_type == "pkce":  # signInWithOAuth's exchangeCodeForSession (oidc.py)
+        signed_in = await flows.redeem(data.auth_code, data.code_verifier)
     else:
         if not data.refresh_token:
             raise accounts.refusal(400, "validation_failed", "refresh_token is required.")
         signed_in = await auth.refresh(address=address, refresh_token=data.refresh_token)
     return session(signed_in)
-
-
-def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
-    token_text = bearer(request)
-    if token_text is None:
-        raise accounts.refusal(401, "no_authorization", "This endpoint requires a Bearer token")
-    try:
-        claims = tokens.verify(token_text)
-    except TokenError as exc:
-        raise accounts.refusal(403, "bad_jwt", f"invalid JWT: {exc.reason}") from exc
-    if claims.get("role") != "authenticated":
-        raise accounts.refusal(403, "bad_jwt", "invalid JWT: not a user's token")
-    request.state.role = "authenticated"
-    request.state.user_id = claims["sub"]
-    return claims
 
 
 @get(
@@ -104,7 +93,7 @@ def _user_claims(request: Request[Any, Any, Any], tokens: Tokens) -> Claims:
     responses=documented_errors(400, 401, 403, 429),
 )
 async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Tokens) -> User:
-    claims = _user_claims(request, tokens)
+    claims = user_claims(request, tokens)
     return msgspec.convert(await auth.user_json(claims), User, strict=False)
 
 
@@ -116,7 +105,7 @@ async def get_user(request: Request[Any, Any, Any], auth: Accounts, tokens: Toke
 async def update_user(
     request: Request[Any, Any, Any], data: UserUpdate, auth: Accounts, tokens: Tokens
 ) -> User:
-    claims = _user_claims(request, tokens)
+    claims = user_claims(request, tokens)
     if data.app_metadata is not None:
         raise accounts.refusal(403, "not_admin", "Updating app_metadata requires admin privileges")
     if data.phone:
@@ -145,16 +134,22 @@ async def logout(
         Literal["global", "local", "others"], QueryParameter(name="scope")
     ] = "global",
 ) -> None:
-    await auth.sign_out(_user_claims(request, tokens), sign_out_scope)
+    await auth.sign_out(user_claims(request, tokens), sign_out_scope)
 
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS],
-    dependencies={
-        "auth": Provide(provide_accounts, sync_to_thread=False),
-        "tokens": Provide(provide_tokens, sync_to_thread=False),
-    },
+    route_handlers=[
+        sign_up,
+        token,
+        get_user,
+        update_user,
+        logout,
+        *admin.HANDLERS,
+        *oidc.HANDLERS,
+        *recovery.HANDLERS,
+    ],
+    dependencies=dependencies("auth", "tokens", "flows"),
     exception_handlers={
         ApiError: error_response,
         HTTPException: error_response,

@@ -38,7 +38,6 @@ from typing import Annotated, Any
 
 import psycopg
 from litestar import Request, Response, Router, get, head, post, route
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
@@ -46,13 +45,7 @@ from litestar.params import HeaderParameter, QueryParameter
 
 from wagerbase.database import Database
 from wagerbase.errors import ApiError, OutcomeUnknown
-from wagerbase.http.common import (
-    caller_claims,
-    provide_db,
-    provide_money_calls,
-    provide_placements,
-    provide_tokens,
-)
+from wagerbase.http.common import caller_claims, dependencies
 from wagerbase.money_calls import MoneyCalls
 from wagerbase.placements import Placements
 from wagerbase.surfaces.postgrest.arguments import body_arguments, check_numbers, query_arguments
@@ -351,13 +344,9 @@ router = Router(
         call_head,
         call_other,
     ],
-    dependencies={
-        "db": Provide(provide_db, sync_to_thread=False),
-        "tokens": Provide(provide_tokens, sync_to_thread=False),
-        "schema_cache": Provide(provide_schema_cache, sync_to_thread=False),
-        "money_calls": Provide(provide_money_calls, sync_to_thread=False),
-        "placements": Provide(provide_placements, sync_to_thread=False),
-    },
+    dependencies=dependencies(
+        "db", "tokens", "money_calls", "placements", schema_cache=provide_schema_cache
+    ),
     exception_handlers={
         ApiError: error_response,
         OutcomeUnknown: error_response,

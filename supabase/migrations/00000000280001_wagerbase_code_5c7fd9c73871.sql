@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_oidc.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/08_email_tokens.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -395,7 +395,7 @@ $$;
 reset all;
 
 -- Private helpers every money function builds on: who is calling, notifications, the audit log,
--- idempotency keys, wallets, and the one function that moves money (_post_transaction).
+-- idempotency keys, wallets, and the function that moves money (_post_transaction).
 -- None of these is granted to a client role; they run inside the security definer functions.
 -- The exception is public.acts_as_admin(), the rule _require_admin enforces, which tells any
 -- caller whether they act as an admin now.
@@ -630,12 +630,18 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- _post_transaction: the code that moves money. Posts one ledger transaction: for each
 -- account, its amount (positive credits it, negative debits it). Amounts for the same account are
 -- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
 -- updates each cached balance and version, writes one entry per account with the balance before
 -- and after, and notifies every user whose balance changed (and admins when the house's did).
 -- `p_actor` is who the transaction records as acting (default: auth.uid()).
+-- Three statements whatever the posting (a batch's stakes, a settlement, a deposit post here): the
+-- amounts summed by account (none for the common two accounts, one amount each way), the lock,
+-- and one statement that writes the transaction, the balances, the entries and the messages.
+-- The one other posting is a single placement's stake (public.place_wager): the same rows for
+-- two accounts, written in the statement that writes its wager; tests/db/test_batched_placement.py
+-- compares its books with a batch's, whose stakes post here.
 -- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
@@ -658,74 +664,101 @@ declare
     v_deltas bigint[];
     v_total numeric;
     v_tx bigint;
-    v_changes jsonb;
-    v_house_moved boolean;
 begin
-    select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
-           coalesce(array_agg(d.delta order by d.account_id), '{}'),
-           coalesce(sum(d.delta), 0)
-    into v_ids, v_deltas, v_total
-    from (
-        select u.account_id, sum(u.amount)::bigint as delta
-        from unnest(p_accounts, p_amounts) as u (account_id, amount)
-        group by u.account_id
-        having sum(u.amount) <> 0
-    ) as d;
+    if cardinality(p_accounts) = 2 and cardinality(p_amounts) = 2
+        and p_accounts[1] <> p_accounts[2] and p_amounts[1] <> 0
+        and p_amounts[1]::numeric + p_amounts[2] = 0 then
+        -- two accounts, one amount each way: already summed and balanced
+        if p_accounts[1] < p_accounts[2] then
+            v_ids := p_accounts;
+            v_deltas := p_amounts;
+        else
+            v_ids := array[p_accounts[2], p_accounts[1]];
+            v_deltas := array[p_amounts[2], p_amounts[1]];
+        end if;
+    else
+        select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
+               coalesce(array_agg(d.delta order by d.account_id), '{}'),
+               coalesce(sum(d.delta), 0)
+        into v_ids, v_deltas, v_total
+        from (
+            select u.account_id, sum(u.amount)::bigint as delta
+            from unnest(p_accounts, p_amounts) as u (account_id, amount)
+            group by u.account_id
+            having sum(u.amount) <> 0
+        ) as d;
 
-    if v_total <> 0 then
-        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
-            'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
-    end if;
-    if cardinality(v_ids) = 0 then
-        return null;
+        if v_total <> 0 then
+            perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+                'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
+        end if;
+        if cardinality(v_ids) = 0 then
+            return null;
+        end if;
     end if;
 
     perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
 
-    insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
-    values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
-    returning id into v_tx;
-
-    with deltas as (
-        select d.account_id, d.delta
-        from unnest(v_ids, v_deltas) as d (account_id, delta)
+    -- the transaction, the balances and their entries, then the messages in the order a reader
+    -- is told them: each user's balance by account id, then the house's figures to admins
+    with tx as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
+        values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
+        returning id
     ),
     moved as (
+        -- by `= any`, which finds the accounts by their primary key whatever the plan's guess
         update app.accounts as a
-        set balance = a.balance + d.delta, version = a.version + 1
-        from deltas as d
-        where a.id = d.account_id
-        returning a.id, a.kind, a.user_id, a.balance, a.version, d.delta
+        set balance = a.balance + v_deltas[array_position(v_ids, a.id)], version = a.version + 1
+        where a.id = any(v_ids)
+        returning a.id, a.kind, a.user_id, a.balance, a.version,
+            v_deltas[array_position(v_ids, a.id)] as delta
     ),
     written as (
         insert into app.ledger_entries (
             transaction_id, account_id, user_id, kind, market_id,
             amount, balance_before, balance_after, account_version
         )
-        select v_tx, m.id, m.user_id, p_kind, p_market_id,
+        select t.id, m.id, m.user_id, p_kind, p_market_id,
                m.delta, m.balance - m.delta, m.balance, m.version
         from moved as m
-        returning account_id, user_id, amount, balance_after, account_version
+        cross join tx as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 'wagerbase_user' as channel, 1 as rank, w.account_id,
+                   pg_catalog.jsonb_build_object(
+                       'user_id', w.user_id, 'balance', w.balance_after,
+                       'version', w.account_version, 'delta', w.amount,
+                       'type', 'balance', 'reason', p_kind, 'transaction_id', w.transaction_id,
+                       'market_id', p_market_id, 'wager_id', p_wager_id) as payload
+            from written as w
+            where w.user_id is not null
+            union all
+            select 'wagerbase_admin', 2, m.id,
+                   pg_catalog.jsonb_build_object('type', 'profit')
+                   || app._house_figures_at(m.balance, m.version)
+            from moved as m
+            where m.kind = 'house'
+        ) as e
+        order by e.rank, e.account_id
     )
-    select coalesce(jsonb_agg(jsonb_build_object(
-               'user_id', w.user_id, 'balance', w.balance_after,
-               'version', w.account_version, 'delta', w.amount
-           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb),
-           coalesce(bool_or(m.kind = 'house'), false)
-    into v_changes, v_house_moved
-    from written as w
-    inner join moved as m on w.account_id = m.id;
-
-    perform app._notify_each('wagerbase_user', v_changes, pg_catalog.jsonb_build_object(
-        'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
-        'market_id', p_market_id, 'wager_id', p_wager_id));
-
-    if v_house_moved then
-        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
-            || app._house_figures());
-    end if;
+    select t.id into v_tx from tx as t;
     return v_tx;
 end
+$$;
+
+-- _house_figures_at: the bookmaker's figures (_house_figures) for the house account at this
+-- balance and version (what _post_transaction has just written). Changes nothing; raises nothing.
+create or replace function app._house_figures_at(p_balance bigint, p_version bigint)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object('balance', p_balance, 'profit', p_balance, 'version', p_version)
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
@@ -738,7 +771,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.jsonb_build_object('balance', a.balance, 'profit', a.balance, 'version', a.version)
+    select app._house_figures_at(a.balance, a.version)
     from app.accounts as a
     where a.kind = 'house'
 $$;
@@ -845,7 +878,18 @@ reset all;
 -- Parimutuel (DBGP): net_pool = total * (1 - rake), odds_i = net_pool / pool_i (none while empty).
 -- Share of an outcome: pool_i / total (0 while the market is empty).
 
--- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`.
+-- The functions of this file run for every quote, placement and market message, several times
+-- each, so they carry no `set search_path`: a SET stops the planner from inlining a function into
+-- the expression that calls it, and a call that is not inlined costs a small query of its own
+-- (docs/performance.md, "A leaner placement, second round"). Every function and operator in them
+-- is schema-qualified instead, so no search_path can change them (as rpc/02_market_facts.sql). A
+-- qualified operator, `operator(pg_catalog.+)`, has one precedence whatever the operator, lower
+-- than `*` and `/` and left to right: hence the brackets around every step. Each formula is
+-- written plainly in the comment above its function.
+
+-- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`:
+--   round(1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
+--       / (p_pool + p_virtual_stake) * (10000 - p_commission_bps) / 10000, 4)
 create or replace function app._fixed_odds(
     p_pool bigint,
     p_total bigint,
@@ -855,19 +899,29 @@ create or replace function app._fixed_odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select round(
-        1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
-            / (p_pool + p_virtual_stake)
-            * (10000 - p_commission_bps) / 10000,
+    select pg_catalog.round(
+        1 operator(pg_catalog.+) (
+            (
+                (
+                    (p_total operator(pg_catalog.-) p_pool)
+                    operator(pg_catalog.+)
+                    ((p_outcomes operator(pg_catalog.-) 1) operator(pg_catalog.*) p_virtual_stake)
+                )::numeric
+                operator(pg_catalog./) (p_pool operator(pg_catalog.+) p_virtual_stake)
+            )
+            operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_commission_bps)
+            operator(pg_catalog./) 10000
+        ),
         4)
 $$;
 
 -- The cap of an outcome: the largest stake whose promised payout keeps the book within margin M.
 -- Odds of exactly 1 promise no winnings, so nothing limits the stake but the minimum cap rule.
 -- A cap above 10^15 (the largest stake place_wager takes) says no more, and is held there so that
--- odds barely above 1 cannot push it past bigint.
+-- odds barely above 1 cannot push it past bigint:
+--   greatest(p_min_cap,
+--       case when p_odds > 1 then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15) end)
 create or replace function app._fixed_cap(
     p_total bigint,
     p_margin bigint,
@@ -877,35 +931,45 @@ create or replace function app._fixed_cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
     select greatest(
         p_min_cap,
         case
-            when p_odds > 1
-                then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15)::bigint
+            when p_odds operator(pg_catalog.>) 1
+                then least(
+                    pg_catalog.div(
+                        (p_total operator(pg_catalog.+) p_margin) operator(pg_catalog.-) p_liability,
+                        p_odds operator(pg_catalog.-) 1),
+                    1e15)::bigint
         end
     )
 $$;
 
--- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it.
+-- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it:
+--   case when p_pool > 0 then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4) end
 create or replace function app._pari_odds(p_pool bigint, p_total bigint, p_rake_bps integer)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_pool > 0
-        then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4)
+    select case when p_pool operator(pg_catalog.>) 0
+        then pg_catalog.round(
+            p_total::numeric operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_rake_bps)
+            operator(pg_catalog./) 10000
+            operator(pg_catalog./) p_pool,
+            4)
     end
 $$;
 
--- An outcome's share of the pool, 0 to 1.
+-- An outcome's share of the pool, 0 to 1:
+--   case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
 create or replace function app._share(p_pool bigint, p_total bigint)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
+    select case when p_total operator(pg_catalog.>) 0
+        then pg_catalog.round(p_pool::numeric operator(pg_catalog./) p_total, 6)
+        else 0
+    end
 $$;
 
 -- The odds of an outcome in a market of kind `p_kind`: fixed odds (_fixed_odds) or parimutuel
@@ -921,11 +985,9 @@ create or replace function app._odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case p_kind
-        when 'fixed_odds'
-            then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
+        then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
         else app._pari_odds(p_pool, p_total, p_rake_bps)
     end
 $$;
@@ -942,9 +1004,8 @@ create or replace function app._cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_kind = 'fixed_odds'
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
         then app._fixed_cap(p_total, p_margin, p_liability, p_odds, p_min_cap)
     end
 $$;
@@ -1842,6 +1903,289 @@ begin
 end
 $$;
 
+-- ==== rpc/06_oidc.sql
+reset all;
+
+-- Sign-in with OpenID Connect providers (GoTrue's external providers: /auth/v1/authorize, its
+-- callback, and the PKCE exchange of /auth/v1/token): the flows and the users' identities of
+-- migration 0025. The API node checks the provider's id_token (its signature, issuer, audience,
+-- expiry and nonce) before it calls these; what the provider says of the user lands in the
+-- identity's identity_data and in a new user's user_metadata, never in app_metadata, so the
+-- provider can make nobody an admin (app._is_admin reads auth.users). States and auth codes
+-- arrive as SHA-256 digests only. Not granted to any client role: the server. ones are the
+-- node's (policies/05_server.sql).
+
+-- _identities_json(user): the GoTrue identities of a user's providers (app._user_json adds them
+-- after the email identity), oldest first.
+create or replace function app._identities_json(p_user uuid)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.email,
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at
+    )) order by i.created_at, i.id), '[]')
+    from app.identities as i
+    where i.user_id = p_user
+$$;
+
+-- _oidc_user(provider, claims, user_metadata): the user who signs in with this provider identity
+-- (`claims`: sub, email, email_verified, as the id_token said them), as GoTrue finds them: the
+-- user of the identity (provider, sub); else, when the provider verified the email, the user
+-- with that email (the identity is linked to them, and the provider joins their
+-- app_metadata.providers); else a new user, with the email only when the provider verified it and
+-- nobody has it (an unverified email could claim someone's address), app_metadata
+-- {provider, providers} and `p_user_metadata` as user_metadata. The identity's data and its last
+-- sign-in are kept up to date.
+-- Raises: user_not_found (the identity's user was deleted), invalid_argument (a bad provider
+-- name, sub or user_metadata), user_exists (a sign-up took the email at the same moment).
+create or replace function app._oidc_user(p_provider text, p_claims jsonb, p_user_metadata jsonb)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_sub text := p_claims ->> 'sub';
+    v_verified boolean := coalesce(p_claims -> 'email_verified' = 'true'::jsonb, false);
+    v_email text;
+    v_user uuid;
+    v_deleted timestamptz;
+begin
+    if v_sub is null or p_provider !~ '^[a-z0-9_-]{1,40}$' then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'claims', 'reason', 'a provider and a sub are required'));
+    end if;
+    begin
+        v_email := app._valid_email(p_claims ->> 'email');
+    exception when others then
+        v_email := null;  -- an address the engine cannot keep: the user has none
+    end;
+    -- one sign-in at a time per identity, so that two at once make one user
+    perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('oidc:' || p_provider || ':' || v_sub, 0));
+
+    select i.user_id, u.deleted_at into v_user, v_deleted
+    from app.identities as i
+    join auth.users as u on i.user_id = u.id
+    where i.provider = p_provider and i.provider_id = v_sub;
+    if v_deleted is not null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('user_id', v_user));
+    end if;
+
+    if v_user is null and v_verified and v_email is not null then
+        select u.id into v_user
+        from auth.users as u
+        where lower(u.email) = v_email and u.deleted_at is null and not u.is_anonymous
+        for update;
+    end if;
+
+    if v_user is null then
+        v_user := gen_random_uuid();
+        insert into auth.users (id, email, encrypted_password, raw_app_meta_data, raw_user_meta_data)
+        values (
+            v_user,
+            case when v_verified and not exists (
+                select 1 from auth.users as u where lower(u.email) = v_email
+            ) then v_email end,
+            null,
+            pg_catalog.jsonb_build_object(
+                'provider', p_provider, 'providers', pg_catalog.jsonb_build_array(p_provider)),
+            app._user_metadata(p_user_metadata)
+        );
+    end if;
+
+    insert into app.identities as i (
+        provider, provider_id, user_id, identity_data, email, last_sign_in_at
+    )
+    values (p_provider, v_sub, v_user, p_claims, v_email, now())
+    on conflict (provider, provider_id) do update
+    set identity_data = excluded.identity_data, email = excluded.email,
+        last_sign_in_at = excluded.last_sign_in_at, updated_at = now();
+
+    update auth.users as u
+    set raw_app_meta_data = u.raw_app_meta_data || pg_catalog.jsonb_build_object(
+            'provider', coalesce(u.raw_app_meta_data ->> 'provider', p_provider),
+            'providers', coalesce(u.raw_app_meta_data -> 'providers', '[]'::jsonb)
+            || pg_catalog.jsonb_build_array(p_provider)),
+        updated_at = now()
+    where u.id = v_user and not coalesce(u.raw_app_meta_data -> 'providers', '[]') ? p_provider;
+    return v_user;
+exception
+    when unique_violation then
+        -- a password sign-up took the same email at the same moment
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+        return null;
+end
+$$;
+
+-- server.begin_oidc_flow(address, state_digest, provider, redirect_to, challenge, method, nonce):
+-- start a sign-in with a provider (GET /auth/v1/authorize), counted as a sign-in against the
+-- client address's limit (server.check_rate_limit); returns 0, or the seconds to wait when the
+-- address is over it (nothing kept then). Each call also deletes up to 100 flows past their
+-- 10 minutes, skipping rows another call holds.
+-- Who: the API node. Changes: app.oidc_flows, app.address_attempts.
+-- Raises: invalid_argument (no address; a challenge of the wrong shape breaks a constraint).
+create or replace function server.begin_oidc_flow(
+    p_address inet,
+    p_state_digest text,
+    p_provider text,
+    p_redirect_to text,
+    p_code_challenge text,
+    p_code_challenge_method text,
+    p_nonce text
+)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_wait integer := server.check_rate_limit('sign_in', p_address);
+begin
+    if v_wait > 0 then
+        return v_wait;
+    end if;
+    delete from app.oidc_flows as f
+    where f.id in (
+        select x.id from app.oidc_flows as x
+        where x.created_at < now() - interval '10 minutes'
+        limit 100
+        for update skip locked
+    );
+    insert into app.oidc_flows (
+        state_digest, provider, redirect_to, code_challenge, code_challenge_method, nonce
+    )
+    values (
+        p_state_digest, p_provider, p_redirect_to, p_code_challenge, p_code_challenge_method,
+        p_nonce
+    );
+    return 0;
+end
+$$;
+
+-- server.take_oidc_state(state_digest): use up the `state` the provider sent back (once): the
+-- flow {id, provider, redirect_to, nonce, pkce}, or null when no flow of the last 10 minutes
+-- has this state or it was used already.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows.state_used_at.
+-- Raises: nothing.
+create or replace function server.take_oidc_state(p_state_digest text)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    update app.oidc_flows as f
+    set state_used_at = now()
+    where f.state_digest = p_state_digest and f.state_used_at is null
+        and f.created_at > now() - interval '10 minutes'
+    returning pg_catalog.jsonb_build_object(
+        'id', f.id, 'provider', f.provider, 'redirect_to', f.redirect_to, 'nonce', f.nonce,
+        'pkce', f.code_challenge is not null)
+$$;
+
+-- server.complete_oidc_flow(flow, claims, user_metadata, auth_code_digest, session, token_hash):
+-- the provider's checked id_token for flow `p_flow` signs its user in (app._oidc_user). A PKCE
+-- flow keeps the auth code's digest and the user for server.redeem_oidc_code and returns
+-- {user_id}; an implicit flow ends here, with a new session (app._start_session), and returns
+-- {user_id, user}.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows, app.identities,
+-- auth.users, and for an implicit flow app.sessions and app.refresh_tokens.
+-- Raises: those of app._oidc_user (user_not_found, invalid_argument, user_exists);
+-- invalid_argument (no such flow, or its state not used).
+create or replace function server.complete_oidc_flow(
+    p_flow uuid,
+    p_claims jsonb,
+    p_user_metadata jsonb,
+    p_auth_code_digest text,
+    p_session uuid,
+    p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_user uuid;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.id = p_flow and f.state_used_at is not null and f.user_id is null
+    for update;
+    if not found then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'flow', 'reason', 'no flow waiting for its provider'));
+    end if;
+    v_user := app._oidc_user(v_flow.provider, p_claims, p_user_metadata);
+    if v_flow.code_challenge is not null then
+        update app.oidc_flows as f
+        set auth_code_digest = p_auth_code_digest, user_id = v_user, authenticated_at = now()
+        where f.id = v_flow.id;
+        return pg_catalog.jsonb_build_object('user_id', v_user);
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    return pg_catalog.jsonb_build_object(
+        'user_id', v_user, 'user', app._start_session(v_user, p_session, p_token_hash));
+end
+$$;
+
+-- server.redeem_oidc_code(code_digest, verifier, verifier_s256, session, token_hash): GoTrue's
+-- grant_type=pkce: the auth code of a PKCE flow and its code verifier (as sent, and its S256,
+-- made by the node) for a new session of the flow's user; the flow ends. Returns
+-- {status: 'ok', user, session_id}, or {status: <GoTrue error code>}:
+--   flow_state_not_found  no flow has this auth code (never issued, or redeemed already)
+--   flow_state_expired    the code is older than 5 minutes
+--   bad_code_verifier     the verifier does not match the flow's challenge (the code stays)
+--   user_not_found        the user was deleted since
+-- Who: the API node. Changes: app.oidc_flows, app.sessions, app.refresh_tokens, auth.users.
+-- Raises: nothing.
+create or replace function server.redeem_oidc_code(
+    p_code_digest text, p_verifier text, p_verifier_s256 text, p_session uuid, p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_presented text;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.auth_code_digest = p_code_digest
+    for update;
+    if not found then
+        return '{"status": "flow_state_not_found"}';
+    end if;
+    if v_flow.authenticated_at < now() - interval '5 minutes' then
+        return '{"status": "flow_state_expired"}';
+    end if;
+    v_presented := case v_flow.code_challenge_method
+        when 's256' then p_verifier_s256
+        else p_verifier
+    end;
+    if v_flow.code_challenge is distinct from v_presented then
+        return '{"status": "bad_code_verifier"}';
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    if app._user_json(v_flow.user_id) is null then
+        return '{"status": "user_not_found"}';
+    end if;
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok',
+        'session_id', p_session,
+        'user', app._start_session(v_flow.user_id, p_session, p_token_hash));
+end
+$$;
+
 -- ==== rpc/06_sessions.sql
 reset all;
 
@@ -1856,7 +2200,8 @@ reset all;
 -- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
 -- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
 -- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
--- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
+-- fixed function of the user id), an anonymous user or one made by an OpenID Connect provider
+-- none; then one identity for each provider they signed in with (app._identities_json).
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -1877,7 +2222,9 @@ as $$
             else '{}'
         end,
         'identities', case
-            when u.is_anonymous then '[]'::jsonb
+            when u.is_anonymous or (
+                u.encrypted_password is null and u.raw_app_meta_data ->> 'provider' <> 'email'
+            ) then '[]'::jsonb
             else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
                 'id', u.id::text,
@@ -1894,7 +2241,7 @@ as $$
                 'created_at', u.created_at,
                 'updated_at', u.updated_at
             )))
-        end,
+        end || app._identities_json(u.id),
         'created_at', u.created_at,
         'updated_at', u.updated_at,
         'is_anonymous', u.is_anonymous
@@ -2425,6 +2772,225 @@ begin
 end
 $$;
 grant execute on function public.update_settings(jsonb) to authenticated, service_role;
+
+-- ==== rpc/08_email_tokens.sql
+reset all;
+
+-- Password recovery and sign-in by email (GoTrue's /recover, /otp and /verify): the one-time
+-- tokens an API node mails, kept as digests only (migration 0024), and how often an address may
+-- be sent one. The node makes the code, mails it and hashes it; these functions never see a code,
+-- only SHA-256 digests of GoTrue's token hash. Called by the API node as itself (schema
+-- `server`); none is granted to a client role.
+
+-- _email_digest(email): the SHA-256 (hex) of an address as app.email_sends keys it.
+create or replace function app._email_digest(p_email text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_email, 'UTF8')), 'hex')
+$$;
+
+-- _email_user(email): the live (not deleted) user whose email is `p_email` (already lower-cased),
+-- or null.
+create or replace function app._email_user(p_email text)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+    select u.id from auth.users as u where lower(u.email) = p_email and u.deleted_at is null
+$$;
+
+-- server.issue_email_token(email, purpose, token_digest, create_user, user_metadata,
+-- expiry_seconds, interval_seconds, code_challenge, code_challenge_method): the checks and the
+-- token before a node mails a recovery (`purpose` recovery) or sign-in (magiclink) code to
+-- `email`, in one call. In order:
+--   a sign-in without create_user for an address that names no user: {status: signups_disabled}
+--   (GoTrue's otp_disabled), nothing counted;
+--   the address was sent a mail less than `interval_seconds` ago: {status: rate_limited,
+--   retry_after}, nothing counted (GoTrue's SMTP max frequency, one a minute);
+--   otherwise the mail is counted for the address (known or not), and then a recovery for an
+--   address that names no user is {status: no_user}: no token, nothing to send, so the node
+--   answers as for a known one;
+--   else the token (`token_digest`, expiring in `expiry_seconds`) replaces any the address had:
+--   {status: ok, new_user}, new_user when verifying it will create the user (a sign-in with
+--   create_user, `user_metadata` theirs). A PKCE challenge (with its method, s256 or plain)
+--   is kept with the token for server.verify_email_token.
+-- Mails of one address are serialised by an advisory lock; each call also prunes up to 100
+-- expired tokens and day-old send rows.
+-- Who: the API node. Changes: app.email_sends, app.email_tokens.
+-- Raises: invalid_argument (a bad email, purpose, user_metadata, interval or challenge).
+create or replace function server.issue_email_token(
+    p_email text,
+    p_purpose text,
+    p_token_digest text,
+    p_create_user boolean,
+    p_user_metadata jsonb,
+    p_expiry_seconds integer,
+    p_interval_seconds integer,
+    p_code_challenge text,
+    p_code_challenge_method text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := app._valid_email(p_email);
+    v_metadata jsonb := app._user_metadata(p_user_metadata);
+    v_digest text;
+    v_user uuid;
+    v_sent timestamptz;
+    v_next timestamptz;
+begin
+    if v_email is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email address'));
+    end if;
+    if p_purpose is null or p_purpose not in ('recovery', 'magiclink')
+        or coalesce(p_expiry_seconds, 0) < 1 or coalesce(p_interval_seconds, -1) < 0
+        or coalesce(p_token_digest, '') = ''
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'purpose', 'reason',
+            'recovery or magiclink, a digest, an expiry of 1 s or more and an interval'));
+    end if;
+    if (p_code_challenge is null) <> (p_code_challenge_method is null)
+        or p_code_challenge !~ '^[A-Za-z0-9._~-]{43,128}$'
+        or p_code_challenge_method not in ('s256', 'plain')
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'code_challenge', 'reason',
+            '43 to 128 URL characters, with its method s256 or plain'));
+    end if;
+    v_user := app._email_user(v_email);
+    if v_user is null and p_purpose = 'magiclink' and not coalesce(p_create_user, false) then
+        return '{"status": "signups_disabled"}';
+    end if;
+
+    v_digest := app._email_digest(v_email);
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('email:' || v_digest, 0));
+    select s.sent_at into v_sent from app.email_sends as s where s.email_digest = v_digest;
+    v_next := v_sent + pg_catalog.make_interval(secs => p_interval_seconds);
+    if v_next > now() then
+        return pg_catalog.jsonb_build_object(
+            'status', 'rate_limited',
+            'retry_after', greatest(1, ceil(extract(epoch from v_next - now())))::integer);
+    end if;
+    insert into app.email_sends (email_digest, sent_at) values (v_digest, now())
+    on conflict (email_digest) do update set sent_at = excluded.sent_at;
+    delete from app.email_sends as s
+    where s.email_digest in (
+        select x.email_digest from app.email_sends as x
+        where x.sent_at < now() - interval '1 day'
+        limit 100
+        for update skip locked
+    );
+    delete from app.email_tokens as t
+    where t.id in (
+        select x.id from app.email_tokens as x
+        where x.expires_at <= now()
+        limit 100
+        for update skip locked
+    );
+    if v_user is null and p_purpose = 'recovery' then
+        return '{"status": "no_user"}';
+    end if;
+
+    insert into app.email_tokens (
+        email, purpose, token_digest, creates_user, user_metadata, code_challenge,
+        code_challenge_method, expires_at
+    )
+    values (
+        v_email, p_purpose, p_token_digest, v_user is null, v_metadata, p_code_challenge,
+        p_code_challenge_method, now() + pg_catalog.make_interval(secs => p_expiry_seconds)
+    )
+    on conflict (email) do update
+    set purpose = excluded.purpose,
+        token_digest = excluded.token_digest,
+        creates_user = excluded.creates_user,
+        user_metadata = excluded.user_metadata,
+        code_challenge = excluded.code_challenge,
+        code_challenge_method = excluded.code_challenge_method,
+        created_at = excluded.created_at,
+        expires_at = excluded.expires_at;
+    return pg_catalog.jsonb_build_object('status', 'ok', 'new_user', v_user is null);
+end
+$$;
+
+-- server.cancel_email_token(email, token_digest): undo server.issue_email_token after the mail
+-- could not be sent: the token goes, and the address may be sent another at once.
+-- Who: the API node. Changes: app.email_tokens, app.email_sends. Raises: nothing.
+create or replace function server.cancel_email_token(p_email text, p_token_digest text)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := pg_catalog.lower(pg_catalog.btrim(p_email));
+begin
+    delete from app.email_tokens as t
+    where t.email = v_email and t.token_digest = p_token_digest;
+    delete from app.email_sends as s where s.email_digest = app._email_digest(v_email);
+end
+$$;
+
+-- server.verify_email_token(token_digest, auth_code_digest, redirect_to): use up the one-time
+-- token with this digest (GoTrue's /verify): it is deleted whatever follows, so it never works
+-- twice. A token that is unknown, used, replaced or expired is {status: otp_expired}, as is one
+-- whose user was deleted since. Otherwise {status: ok, user_id, purpose[, pkce: true]}: the address's
+-- user, created now (with the token's user_metadata, no password, their email confirmed by this
+-- very proof) when the token was a sign-in's with create_user and the address still names
+-- nobody. With `pkce` (the token kept a PKCE challenge and the node gave `auth_code_digest`: a
+-- mail's link) the proof becomes a PKCE flow of provider 'email' whose auth code is
+-- `auth_code_digest`'s, for grant_type=pkce (server.redeem_oidc_code, GoTrue's flow_state);
+-- else the node opens the session in the same transaction (server.start_session).
+-- Who: the API node. Changes: app.email_tokens, auth.users (a new user), app.oidc_flows.
+-- Raises: those of app._create_user (user_exists when a sign-up took the address meanwhile).
+create or replace function server.verify_email_token(
+    p_token_digest text, p_auth_code_digest text, p_redirect_to text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_token app.email_tokens;
+    v_user uuid;
+begin
+    delete from app.email_tokens as t where t.token_digest = p_token_digest
+    returning * into v_token;
+    if not found or v_token.expires_at <= now() then
+        return '{"status": "otp_expired"}';
+    end if;
+    v_user := app._email_user(v_token.email);
+    if v_user is null and v_token.creates_user then
+        v_user := app._create_user(v_token.email, null, null, '{}', v_token.user_metadata);
+    end if;
+    if v_user is null then
+        return '{"status": "otp_expired"}';
+    end if;
+    if v_token.code_challenge is null or p_auth_code_digest is null then
+        return pg_catalog.jsonb_build_object(
+            'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose);
+    end if;
+    insert into app.oidc_flows (
+        provider, redirect_to, code_challenge, code_challenge_method, state_used_at,
+        auth_code_digest, user_id, authenticated_at
+    )
+    values (
+        'email', pg_catalog.left(coalesce(p_redirect_to, ''), 2048), v_token.code_challenge,
+        v_token.code_challenge_method, now(), p_auth_code_digest, v_user, now()
+    );
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose, 'pkce', true);
+end
+$$;
 
 -- ==== rpc/10_wallet.sql
 reset all;
@@ -3010,8 +3576,9 @@ $$;
 
 -- _require_within_stake_limit: refuse a stake that would take the user's stakes of the last 24
 -- hours (pending wagers included) above their daily stake limit; exactly at the limit is allowed.
--- The caller holds the user's wallet lock (place_wager, a house game's play), which makes the sum
--- and the wager that follows one step for every placement of this user.
+-- The caller holds the user's wallet lock (a house game's play; a placement sums under it too and
+-- refuses by app._funds_refusal, the same rule), which makes the sum and the wager that follows
+-- one step for every placement of this user.
 -- Raises: daily_stake_limit_reached.
 create or replace function app._require_within_stake_limit(p_user uuid, p_stake bigint)
 returns void
@@ -3801,8 +4368,8 @@ reset all;
 -- Wagers: quoting, placing, and the approval of held wagers.
 
 -- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now (_quote_at, from the
--- outcome's row). One computation for preview_wager and placement, so a preview and a placement
--- can never disagree.
+-- outcome's row), for preview_wager. A placement calls _quote_at on the outcome it read under the
+-- market's lock: one computation, so a preview and a placement can never disagree.
 -- Raises: invalid_amount, outcome_not_found.
 create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
 returns jsonb
@@ -4055,6 +4622,72 @@ begin
 end
 $$;
 
+-- _quote_refusal: the refusal of a wager of `p_stake` on outcome `p_outcome_id` of `p_market` at
+-- the quote it would get (app._quote_at), in the order placement checks them: odds_changed (the
+-- quote's odds more than `p_tolerance` from `p_expected_odds`, when given), stake_above_cap
+-- (fixed odds), payout_above_maximum (the market's per-wager ceiling); null when none applies.
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._quote_refusal(
+    p_market app.markets,
+    p_outcome_id bigint,
+    p_stake bigint,
+    p_expected_odds numeric,
+    p_tolerance numeric,
+    p_quote jsonb
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_odds numeric := (p_quote ->> 'effective_odds')::numeric;
+    v_payout numeric := (p_quote ->> 'estimated_payout')::numeric;
+begin
+    if p_expected_odds is not null and abs(p_expected_odds - v_odds) > p_tolerance then
+        return app._refusal('odds_changed', p_quote || pg_catalog.jsonb_build_object(
+            'expected_odds', p_expected_odds, 'current_odds', v_odds, 'tolerance', p_tolerance));
+    end if;
+    if p_market.kind = 'fixed_odds' and p_stake > (p_quote ->> 'cap')::bigint then
+        return app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'outcome_id', p_outcome_id,
+            'stake', p_stake, 'cap', (p_quote -> 'cap'), 'odds', v_odds));
+    end if;
+    if v_payout > p_market.max_payout then
+        return app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'stake', p_stake,
+            'payout', v_payout, 'max_payout', p_market.max_payout));
+    end if;
+    return null;
+end
+$$;
+
+-- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
+-- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
+-- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
+-- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._funds_refusal(
+    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
+        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
+            'limit', p_limit, 'used', p_used, 'stake', p_stake));
+    end if;
+    if p_balance < p_stake then
+        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', p_balance, 'stake', p_stake));
+    end if;
+    return null;
+end
+$$;
+
 -- place_wager(market_id, outcome_id, stake, expected_odds, idempotency_key): stake on an outcome.
 -- expected_odds: the odds the user was shown; when the live odds differ by more than the
 -- tolerance (0.01) the wager is refused with the current quote. Fixed odds compare the locked
@@ -4065,8 +4698,14 @@ $$;
 -- A wager alone is decided here, statement by statement on the rows; a batch of wagers on one
 -- market (server.place_wagers, which the API uses for a hot market) by app._place_wagers
 -- (rpc/31_placement.sql), in memory and written set-based, with the same rules in the same order
+-- (the refusals of app._open_refusal, app._stake_refusal, app._quote_refusal, app._funds_refusal)
 -- and the same answers: tests/db/test_batched_placement.py replays sequences with every refusal
 -- both ways and compares every answer and the books. A change to a rule changes both.
+-- Three statements (docs/performance.md, "A leaner placement, second round"): the market locked
+-- and read with the caller's limits, wallet, the market's escrow and the odds tolerance; the
+-- outcomes read and the wallet and the escrow locked; then, the checks made in memory, everything
+-- written in one statement: pools, market, wager, its stake posted as app._post_transaction posts
+-- two accounts, its messages and its idempotency key's answer.
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
@@ -4090,131 +4729,260 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-    v_user uuid := app._require_user();
+    v_user uuid := auth.uid();
     v_replay jsonb;
+    v_locked record;
     v_limits app.play_limits;
+    v_market app.markets;
     v_wallet bigint;
     v_escrow bigint;
-    v_market app.markets;
-    v_quote jsonb;
-    v_odds numeric;
-    v_payout numeric;
-    v_balance bigint;
     v_tolerance numeric;
-    v_wager app.wagers;
-    v_message jsonb;
-    v_row jsonb;
+    -- the market's outcomes in position order, and the place of the wager's among them
+    v_ids bigint[];
+    v_positions integer[];
+    v_pools bigint[];
+    v_liabilities bigint[];
+    v_counts integer[];
+    o integer;
+    -- the wallet's balance, as locked
+    v_balance bigint;
+    v_limit bigint;
+    v_used bigint;
+    v_refusal jsonb;
+    v_quote jsonb;
+    v_payout numeric;
+    v_numbers jsonb;
     v_result jsonb;
 begin
-    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
-        pg_catalog.jsonb_build_object(
-            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
-    if v_replay is not null then
-        return v_replay;
+    if v_user is null then
+        perform app._fail('not_authenticated');
     end if;
-    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
-    -- user's limits row serves both checks: without a row there is no stake limit to sum.
-    select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    if place_wager.idempotency_key is not null then
+        v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
+            pg_catalog.jsonb_build_object(
+                'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
+                'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
+        if v_replay is not null then
+            return v_replay;
+        end if;
+    end if;
+
+    -- the market, locked and read in one statement with what does not change under its lock: the
+    -- caller's limits row (responsible play, rpc/15_limits.sql), wallet, the escrow, the tolerance
+    select m as market, l as limits, w.id as wallet, e.id as escrow, c.odds_tolerance
+    into v_locked
+    from app.markets as m
+    cross join app.config as c
+    left join app.play_limits as l on l.user_id = v_user
+    left join app.accounts as w on w.user_id = v_user
+    left join app.accounts as e on m.id = e.market_id
+    where m.id = place_wager.market_id
+    for no key update of m;
+    if found then
+        v_market := v_locked.market;
+        v_limits := v_locked.limits;
+        v_wallet := v_locked.wallet;
+        v_escrow := v_locked.escrow;
+        v_tolerance := v_locked.odds_tolerance;
+    else
+        select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    end if;
+    -- a self-excluded user places nothing; a draft is none of a bettor's business
     if v_limits.self_excluded_until > now() then
         perform app._fail('self_excluded',
             pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
     end if;
-
-    -- the market, locked and read in one statement; a draft is none of a bettor's business
-    select * into v_market from app.markets as m where m.id = place_wager.market_id
-    for no key update;
-    if not found or (v_market.status = 'draft' and not app._is_admin()) then
+    if v_market.id is null or (v_market.status = 'draft' and not app._is_admin()) then
         perform app._fail('market_not_found',
             pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
     end if;
     -- after the market lock (global order: market, then accounts): a first wallet's grant would
     -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
-    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
-    if not found then
+    if v_wallet is null then
         v_wallet := app._ensure_wallet(v_user);
     end if;
-    perform app._require_open(v_market);
-    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
-    v_odds := (v_quote ->> 'effective_odds')::numeric;
-    v_payout := (v_quote ->> 'estimated_payout')::numeric;
 
-    select c.odds_tolerance into v_tolerance from app.config as c;
-    if place_wager.expected_odds is not null
-        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
-        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
-            'tolerance', v_tolerance));
-    end if;
-    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
-        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-    end if;
-    if v_payout > v_market.max_payout then
-        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'stake', place_wager.stake,
-            'payout', v_payout, 'max_payout', v_market.max_payout));
-    end if;
-
-    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
-    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
-    select l.balance into v_balance
+    -- the outcomes as the market's lock keeps them (a statement after the lock, so that it sees
+    -- the placements it waited for), and the wallet and the escrow locked in id order, the
+    -- wallet's balance read under that lock
+    select q.ids, q.positions, q.pools, q.liabilities, q.counts, k.balance
+    into v_ids, v_positions, v_pools, v_liabilities, v_counts, v_balance
     from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_wallet, v_escrow) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
-    -- that this user's concurrent placements are counted one after another
-    if v_limits.user_id is not null then
-        perform app._require_within_stake_limit(v_user, place_wager.stake);
+        select max(a.balance) filter (where a.id = v_wallet) as balance
+        from (
+            select a.id, a.balance from app.accounts as a
+            where a.id in (v_wallet, v_escrow) order by a.id for update
+        ) as a
+    ) as k
+    cross join (
+        select
+            array_agg(t.id order by t.position) as ids,
+            array_agg(t.position::integer order by t.position) as positions,
+            array_agg(t.pool order by t.position) as pools,
+            array_agg(t.liability order by t.position) as liabilities,
+            array_agg(t.wager_count order by t.position) as counts
+        from app.outcomes as t
+        where t.market_id = v_market.id
+    ) as q;
+
+    v_refusal := coalesce(app._open_refusal(v_market), app._stake_refusal(place_wager.stake));
+    if v_refusal is null then
+        o := array_position(v_ids, place_wager.outcome_id);
+        if o is null then
+            v_refusal := app._refusal('outcome_not_found', pg_catalog.jsonb_build_object(
+                'market_id', v_market.id, 'outcome_id', place_wager.outcome_id));
+        end if;
     end if;
-    if v_balance < place_wager.stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', place_wager.stake));
+    if v_refusal is null then
+        v_quote := app._quote_at(
+            v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], place_wager.stake);
+        v_refusal := app._quote_refusal(v_market, place_wager.outcome_id, place_wager.stake,
+            place_wager.expected_odds, v_tolerance, v_quote);
+    end if;
+    if v_refusal is null then
+        -- the daily stake limit, summed under the wallet lock so that this user's concurrent
+        -- placements are counted one after another; only for a user with a limits row
+        if v_limits.user_id is not null then
+            select f.daily_stake_limit, f.stake_used into v_limit, v_used
+            from app.play_limits_in_force as f
+            where f.user_id = v_user;
+        end if;
+        v_refusal := app._funds_refusal(
+            v_limits.user_id is not null, v_limit, v_used, v_balance, place_wager.stake);
+    end if;
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
     end if;
 
+    -- accepted: the market's numbers after it (app._market_message_at, as a batch tells them)
+    v_payout := (v_quote ->> 'estimated_payout')::numeric;
     if not v_market.requires_approval then
-        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
-            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
+        v_pools[o] := v_pools[o] + place_wager.stake;
+        if v_market.kind = 'fixed_odds' then
+            v_liabilities[o] := v_liabilities[o] + v_payout::bigint;
+        end if;
+        v_counts[o] := v_counts[o] + 1;
+        v_market.total_pool := v_market.total_pool + place_wager.stake;
+        v_market.version := v_market.version + 1;
     end if;
+    v_numbers := app._market_message_at(
+        v_market, v_ids, v_positions, v_pools, v_liabilities, v_counts);
 
-    insert into app.wagers (
-        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
-        approval, accepted_version, idempotency_key
+    -- written in one statement: the pools and the market's version; the wager; its stake posted
+    -- from the wallet to the escrow, as app._post_transaction posts two accounts (a
+    -- 'stake' transaction, each balance and version moved by one, an entry each with the balance
+    -- before and after; the accounts are locked above, in id order, and the ledger's trigger
+    -- checks the entries balance); the messages in the order a reader is told them (odds,
+    -- balance, wager_pending to admins when the wager waits for approval, wager_placed); the
+    -- answer, kept for a replay of the idempotency key (app._idempotency_finish)
+    with pooled as (
+        update app.outcomes as t
+        set pool = t.pool + place_wager.stake,
+            liability = t.liability
+                + case when v_market.kind = 'fixed_odds' then v_payout::bigint else 0 end,
+            wager_count = t.wager_count + 1
+        where t.id = place_wager.outcome_id and not v_market.requires_approval
+    ),
+    versioned as (
+        update app.markets as m
+        set total_pool = m.total_pool + place_wager.stake, version = m.version + 1
+        where m.id = v_market.id and not v_market.requires_approval
+        returning m.version
+    ),
+    placed as (
+        insert into app.wagers (
+            user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
+            approval, accepted_version, idempotency_key
+        )
+        values (
+            v_user, v_market.id, place_wager.outcome_id, place_wager.stake,
+            (v_quote ->> 'effective_odds')::numeric,
+            case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
+            place_wager.expected_odds,
+            case when v_market.requires_approval then 'pending' else 'accepted' end,
+            (select v.version from versioned as v),
+            place_wager.idempotency_key
+        )
+        returning *
+    ),
+    posted as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor)
+        select 'stake', v_market.id, p.id, v_user
+        from placed as p
+        returning id, wager_id
+    ),
+    moved as (
+        update app.accounts as a
+        set balance = a.balance + d.delta, version = a.version + 1
+        from (
+            values (v_wallet, -place_wager.stake), (v_escrow, place_wager.stake)
+        ) as d (account_id, delta)
+        where a.id = d.account_id
+        returning a.id, a.user_id, a.balance, a.version, d.delta
+    ),
+    written as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, market_id,
+            amount, balance_before, balance_after, account_version
+        )
+        select t.id, m.id, m.user_id, 'stake', v_market.id,
+               m.delta, m.balance - m.delta, m.balance, m.version
+        from moved as m
+        cross join posted as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    shown as (
+        -- the wager as app._wager_row shows it, from the row just written
+        select
+            p.id, p.approval,
+            to_jsonb(p) || pg_catalog.jsonb_build_object('position', v_quote -> 'position') as row
+        from placed as p
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 1 as rank, 'wagerbase_market' as channel,
+                   pg_catalog.jsonb_build_object('type', 'odds') || v_numbers as payload
+            where not v_market.requires_approval
+            union all
+            select 2, 'wagerbase_user', pg_catalog.jsonb_build_object(
+                'user_id', w.user_id, 'balance', w.balance_after,
+                'version', w.account_version, 'delta', w.amount,
+                'type', 'balance', 'reason', 'stake', 'transaction_id', w.transaction_id,
+                'market_id', v_market.id, 'wager_id', t.wager_id)
+            from written as w
+            cross join posted as t
+            where w.user_id is not null
+            union all
+            select 3, 'wagerbase_admin', pg_catalog.jsonb_build_object('type', 'wager_pending') || s.row
+            from shown as s
+            where s.approval = 'pending'
+            union all
+            select 4, 'wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || s.row
+            from shown as s
+        ) as e
+        order by e.rank
+    ),
+    answered as (
+        select s.row || pg_catalog.jsonb_build_object(
+            'wager_id', s.id,
+            'quote', v_quote,
+            'balance', m.balance,
+            'balance_version', m.version,
+            'market', v_numbers) as result
+        from shown as s
+        cross join moved as m
+        where m.id = v_wallet
+    ),
+    kept as (
+        update app.idempotency_keys as k
+        set result = (select r.result from answered as r)
+        where place_wager.idempotency_key is not null
+            and k.user_id = v_user and k.key = place_wager.idempotency_key
     )
-    values (
-        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
-        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
-        place_wager.expected_odds,
-        case when v_market.requires_approval then 'pending' else 'accepted' end,
-        (v_message ->> 'version')::bigint,
-        place_wager.idempotency_key
-    )
-    returning * into v_wager;
-
-    perform app._post_transaction('stake', array[v_wallet, v_escrow],
-        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
-
-    -- the wager as app._wager_row shows it, from the row just written
-    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
-    if v_wager.approval = 'pending' then
-        perform app._notify('wagerbase_admin',
-            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
-    end if;
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
-
-    select v_row || pg_catalog.jsonb_build_object(
-        'wager_id', v_wager.id,
-        'quote', v_quote,
-        'balance', a.balance,
-        'balance_version', a.version,
-        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
-    into v_result
-    from app.accounts as a
-    where a.id = v_wallet;
-    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
+    select r.result into v_result from answered as r;
+    return v_result || '{"replayed": false}';
 end
 $$;
 grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;
@@ -4388,32 +5156,6 @@ drop function if exists app._ensure_wallet_as(uuid, jsonb);
 
 -- gone: app._is_admin takes the claims to ask about (each wager's own, in a batch)
 drop function if exists app._is_admin_as(jsonb);
-
--- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
--- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
--- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
--- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
--- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
-create or replace function app._funds_refusal(
-    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
-)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
-        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
-            'limit', p_limit, 'used', p_used, 'stake', p_stake));
-    end if;
-    if p_balance < p_stake then
-        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', p_balance, 'stake', p_stake));
-    end if;
-    return null;
-end
-$$;
 
 -- _place_wagers(market_id, wagers): decide wagers on one market in one transaction, one after
 -- another in the order given, each as public.place_wager would have decided it had it been called
@@ -4714,19 +5456,8 @@ begin
                 v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], v_stake[i]);
             v_odds := (v_quote ->> 'effective_odds')::numeric;
             v_payout := (v_quote ->> 'estimated_payout')::numeric;
-            if v_expected[i] is not null and abs(v_expected[i] - v_odds) > v_tolerance then
-                v_refusal := app._refusal('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-                    'expected_odds', v_expected[i], 'current_odds', v_odds,
-                    'tolerance', v_tolerance));
-            elsif v_market.kind = 'fixed_odds' and v_stake[i] > (v_quote ->> 'cap')::bigint then
-                v_refusal := app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'outcome_id', v_outcome[i],
-                    'stake', v_stake[i], 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-            elsif v_payout > v_market.max_payout then
-                v_refusal := app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'stake', v_stake[i],
-                    'payout', v_payout, 'max_payout', v_market.max_payout));
-            end if;
+            v_refusal := app._quote_refusal(
+                v_market, v_outcome[i], v_stake[i], v_expected[i], v_tolerance, v_quote);
         end if;
         if v_refusal is null and u_wallet[p] is not null then
             v_refusal := app._funds_refusal(
@@ -4833,7 +5564,7 @@ begin
 
         -- per wager, in order, what a single placement does after its insert: the market's odds
         -- message, the 'stake' transaction (wallet -> escrow) through app._post_transaction (the
-        -- one code that moves money, which sends the balance message), the wallet's balance and
+        -- code that moves money, which sends the balance message), the wallet's balance and
         -- version as that leaves them, then wager_pending and wager_placed
         a_balance := array_fill(null::bigint, array[k]);
         a_balance_version := array_fill(null::bigint, array[k]);
@@ -10171,6 +10902,42 @@ $$;
 grant execute on function public.auto_bet(text, bigint, jsonb, integer, text, bigint, bigint)
 to authenticated;
 
+-- ==== rpc/85_house_game_results.sql
+reset all;
+
+-- The house games' result per game (docs/house-games.md, the admin console's Casino screen): for
+-- each game, its settled bets, what they staked and were paid, and the gross gaming revenue
+-- (GGR = stakes - payouts, the house's side), summed by the database over app.house_bets.
+-- Admins and the service role read every game's row; a bettor is allowed the select and reads no
+-- row (not even sums of their own bets: the house's revenue is the house's business).
+
+drop view if exists public.house_game_results;
+
+-- Every game of app.house_games has a row, with zeros when it has no settled bet yet. Security
+-- invoker: an admin's RLS on app.house_bets lets them read every bet, and the filter on
+-- acts_as_admin() (the service role, or a current admin) leaves a bettor nothing. The filter
+-- stands for a policy (a bettor's RLS would let them sum their own bets), so it binds whom RLS
+-- binds: a role that bypasses RLS (the superuser, the owner's maintenance) reads every row, as it
+-- reads every table's.
+create view public.house_game_results with (security_invoker = true) as
+select
+    g.game,
+    count(b.id) as bets,
+    count(b.id) filter (where b.payout > 0) as wins,
+    coalesce(sum(b.stake), 0)::bigint as staked,
+    coalesce(sum(b.payout), 0)::bigint as paid,
+    coalesce(sum(b.stake - b.payout), 0)::bigint as ggr
+from app.house_games as g
+left join app.house_bets as b on g.game = b.game and b.status = 'settled'
+where (select public.acts_as_admin())
+    or exists (
+        select 1 from pg_catalog.pg_roles as r
+        where r.rolname = current_user and (r.rolsuper or r.rolbypassrls)
+    )
+group by g.game;
+
+grant select on public.house_game_results to authenticated, service_role;
+
 -- ==== rpc/90_views.sql
 reset all;
 
@@ -10697,6 +11464,22 @@ security definer
 set search_path = ''
 as $$
     select app._user_json(p_user)
+$$;
+
+-- acts_as_admin(user): whether a token issued now for the user acts as an admin now: the engine's
+-- rule (app._is_admin, the one public.acts_as_admin() applies to a caller) asked about the claims
+-- such a token carries (its sub and the user's app_metadata, app._user_json), so that a sign-in's
+-- answer says what the engine will enforce; false for a deleted or unknown user.
+-- Who: the API node, for a user who just signed in or up. Changes: nothing. Raises: nothing.
+create or replace function server.acts_as_admin(p_user uuid)
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select coalesce(app._is_admin(pg_catalog.jsonb_build_object(
+        'sub', p_user::text, 'app_metadata', app._user_json(p_user) -> 'app_metadata'
+    )), false)
 $$;
 
 -- scheduler_tick(): one round of the node's scheduler (app.scheduler_tick, rpc/60_depth.sql):

@@ -1,0 +1,45 @@
+// A bet's result shown as it is revealed: the animation starts only once the play's answer has
+// arrived (the draw is committed and the bet settled before anything moves), runs through the
+// game's tween toward the recorded result, and then says won or lost and the payout; `onDone`
+// runs at the end (the balance is shown then, so it does not give the result away first).
+import { useEffect, useState } from 'react'
+import { formatMinor } from '../money'
+import type { GameModule, PlayAnswer } from './types'
+
+const DURATION_MS = 900
+
+export function Reveal({ game, bet, onDone }: { game: GameModule; bet: PlayAnswer; onDone: () => void }) {
+  const [t, setT] = useState(0)
+  useEffect(() => {
+    let frame = 0
+    let start: number | null = null
+    const step = (now: number) => {
+      start ??= now
+      const next = Math.min(1, (now - start) / DURATION_MS)
+      setT(next)
+      if (next < 1) frame = requestAnimationFrame(step)
+      else onDone()
+    }
+    frame = requestAnimationFrame(step)
+    return () => cancelAnimationFrame(frame)
+  }, [bet.id]) // one reveal per bet
+  const result = bet.result ?? {}
+  const done = t >= 1
+  return (
+    <div className={`reveal ${done ? (bet.won ? 'won' : 'lost') : ''}`} data-testid="reveal" data-state={done ? 'done' : 'rolling'} data-bet-id={bet.id}>
+      <p className="reveal-value" data-testid="result">
+        {done ? game.describeResult(result) : game.tween(result, t)}
+      </p>
+      {done && (
+        <p role="status" data-testid="outcome" className={bet.won ? 'success' : 'error'}>
+          {bet.won
+            ? `You won ${formatMinor(bet.payout)} (${formatMinor(bet.profit)} profit).`
+            : `You lost ${formatMinor(bet.stake)}.`}{' '}
+          <span className="muted">
+            {game.describeChoice(bet.params)}, nonce {bet.nonce}
+          </span>
+        </p>
+      )}
+    </div>
+  )
+}

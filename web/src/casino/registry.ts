@@ -1,0 +1,11 @@
+// The house games the web app offers, in the lobby's order. Adding a game is one module in
+// games/ (a GameModule: its form, its play function, its result in words and its reveal, and
+// its draw recomputed for the verifier) and one line here.
+import { dice } from './games/dice'
+import { limbo } from './games/limbo'
+import { roulette } from './games/roulette'
+import type { GameModule } from './types'
+
+export const GAMES: readonly GameModule[] = [dice, limbo, roulette]
+
+export const gameOf = (key: string): GameModule | undefined => GAMES.find((g) => g.key === key)
