@@ -63,6 +63,13 @@ def add_load_options(group: argparse._ArgumentGroup) -> None:
         help="clients of the batched hot-market run, placements gathered as an API node does;"
         " 0 skips it (64)",
     )
+    group.add_argument(
+        "--auto-bet-count",
+        type=int,
+        default=100,
+        help="bets per auto_bet call in the house-game runs (play_dice, then auto_bet);"
+        " 0 skips both (100)",
+    )
 
 
 # ---- the end of a run ---------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from bench.batched import BatchedResult, batched_run, open_sessions
 from bench.command import BenchError, say
 from bench.environment import REPO_ROOT
 from bench.fixtures import BENCH_MARGIN, MarketRange
-from bench.pgbench import PgbenchResult, run_pgbench
-from bench.server import Server, checkpoint
+from bench.house import HouseRun, house_json, house_run
+from bench.pgbench import PgbenchResult
+from bench.server import Server, checkpoint, timed_pgbench
 
 SCRIPT = REPO_ROOT / "bench" / "scripts" / "place_wager.sql"
 
@@ -80,20 +81,7 @@ def wager_run(
     options = ["-n", "-P", "5", "-M", args.protocol, "-f", str(SCRIPT)]
     for variable in variables:
         options += ["-D", variable]
-    checkpoint(url)
-    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
-    result = run_pgbench(
-        srv.bin_path,
-        url,
-        name,
-        options,
-        clients=args.clients,
-        threads=args.threads,
-        duration_s=args.duration,
-        on_line=echo_pgbench,
-    )
-    srv.wait_for_exits(known)
-    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    result = timed_pgbench(srv, url, name, options, args, echo_pgbench)
     with psycopg.connect(url, autocommit=False) as conn:
         after, accepted = fixtures.count_wagers(conn, markets)
     placed = after - before
@@ -108,21 +96,7 @@ def wager_run(
 
 
 def tpcb_run(srv: Server, url: str, args: argparse.Namespace) -> PgbenchResult:
-    checkpoint(url)
-    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
-    result = run_pgbench(
-        srv.bin_path,
-        url,
-        "tpcb",
-        ["-P", "5", "-M", args.protocol],
-        clients=args.clients,
-        threads=args.threads,
-        duration_s=args.duration,
-        on_line=echo_pgbench,
-    )
-    srv.wait_for_exits(known)
-    result.count_server_cpu(server_cpu, srv.cpu_seconds())
-    return result
+    return timed_pgbench(srv, url, "tpcb", ["-P", "5", "-M", args.protocol], args, echo_pgbench)
 
 
 def median_run(runs: list[PgbenchResult]) -> PgbenchResult:
@@ -135,6 +109,7 @@ def throughput(
 ) -> dict[str, Any]:
     runs: dict[str, list[PgbenchResult]] = {"tpcb": [], "spread": [], "hot": []}
     batched: list[BatchedResult] = []
+    house: dict[str, list[HouseRun]] = {"play_dice": [], "auto_bet": []}
     load = f"-c {args.clients} -j {args.threads} -T {args.duration}"
     for round_number in range(1, args.rounds + 1):
         prefix = f"round {round_number}/{args.rounds}: " if args.rounds > 1 else ""
@@ -163,6 +138,17 @@ def throughput(
             say(
                 f"{prefix}batched: {batched[-1].tps:,.0f} wagers/s in {batched[-1].batches:,}"
                 f" batches ({batched[-1].alone:,} alone)"
+            )
+        if args.auto_bet_count:
+            say(f"{prefix}house games: play_dice, one bet a call, {load}")
+            house["play_dice"].append(house_run(srv, wager_url, "play_dice", 1, args, echo_pgbench))
+            say(f"{prefix}house games: auto_bet, {args.auto_bet_count} bets a call, {load}")
+            house["auto_bet"].append(
+                house_run(srv, wager_url, "auto_bet", args.auto_bet_count, args, echo_pgbench)
+            )
+            say(
+                f"{prefix}play_dice {house['play_dice'][-1].bets_per_s:,.0f} bets/s, auto_bet "
+                f"{house['auto_bet'][-1].bets_per_s:,.0f} bets/s"
             )
         say(
             f"{prefix}TPC-B {runs['tpcb'][-1].tps:,.0f} tps, spread "
@@ -197,4 +183,6 @@ def throughput(
         middle = sorted(batched, key=lambda run: run.tps)[(len(batched) - 1) // 2]
         result["place_wager"]["hot_batched"] = middle.as_json()
         result["ratios"]["hot_batched"] = round(middle.tps / tpcb.tps, 4)
+    if args.auto_bet_count:
+        result["house"] = house_json(house, runs["tpcb"])
     return result

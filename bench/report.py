@@ -100,6 +100,7 @@ def markdown(result: dict[str, Any]) -> str:
             if f"{key}_ratio" in result["rounds"][0]
         )
         lines += ["", f"Ratios to TPC-B round by round: {per_round}."]
+    lines += house_markdown(result)
     settlements = result.get("settlement", [])
     if settlements:
         lines += [
@@ -119,6 +120,47 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {side_effects:.2f} | {figure(item.get('load_wagers_per_s'), 0)} |"
             )
     return "\n".join(lines)
+
+
+def house_markdown(result: dict[str, Any]) -> list[str]:
+    """The house games' table: bets a second and their ratio to TPC-B's transactions a second."""
+    house = result.get("house")
+    if not house:
+        return []
+    params = result["parameters"]
+    auto = house["auto_bet"]["bets_per_call"]
+    names = {
+        "play_dice": f"play_dice, one bet a call ({params['users']} users)",
+        "auto_bet": f"auto_bet, {auto} dice bets a call ({params['users']} users)",
+    }
+    lines = [
+        "",
+        "House games (the same clients and duration; a bet's ratio to a TPC-B transaction):",
+        "",
+        "| workload | bets/s | calls/s | latency avg per call (ms) | bets/s to TPC-B tps "
+        "| server CPU per bet (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, title in names.items():
+        run = house[key]
+        cpu = run["server_cpu_ms_per_bet"]
+        lines.append(
+            f"| {title} | {run['bets_per_s']:,.0f} | {run['tps']:,.0f} "
+            f"| {run['latency_avg_ms']:.2f} | {house['ratios'][key]:.2f} "
+            f"| {'n/a' if cpu is None else f'{cpu:.3f}'} |"
+        )
+    if len(house["rounds"]) > 1:
+        tpcb = [item["tpcb_tps"] for item in result["rounds"]]
+        per_round = "; ".join(
+            f"{key} "
+            + ", ".join(
+                f"{item[f'{key}_bets_per_s'] / tps:.2f}"
+                for item, tps in zip(house["rounds"], tpcb, strict=True)
+            )
+            for key in names
+        )
+        lines += ["", f"Bets/s to TPC-B tps round by round: {per_round}."]
+    return lines
 
 
 def figure(value: Any, digits: int = 1) -> str:

@@ -1,4 +1,5 @@
-"""Run the Wagerbase benchmark: TPC-B, place_wager (spread and hot) and settlement, on one server.
+"""Run the Wagerbase benchmark: TPC-B, place_wager (spread and hot), house games (play_dice and
+auto_bet) and settlement, on one server.
 
     scripts/bench [options]            (or: .venv/bin/python -m bench.run [options])
 
@@ -9,7 +10,8 @@ of --settle-wagers wagers, checks the books, writes bench/results/<date>-<label>
 a Markdown table. bench/README.md explains the scenarios and how to read the ratios.
 
 This module is the command: its options and the run in order. The parts are bench/server.py (the
-server and its databases), bench/in_database.py (TPC-B, spread, hot and batched), settlement.py,
+server and its databases), bench/in_database.py (TPC-B, spread, hot and batched), house.py (the
+house games' bets), settlement.py,
 checks.py, environment.py (what the result records of the machine, server and commit), report.py
 (the result file and the table) and command.py (what the three benchmarks' commands share).
 """
@@ -100,6 +102,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("clients", "threads", "duration", "rounds", "scale", "users", "markets"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    if args.auto_bet_count < 0:
+        parser.error("--auto-bet-count cannot be negative")
     if args.threads > args.clients:
         parser.error("--threads cannot exceed --clients")
     if args.stake < 1 or args.settle_wagers < 0 or args.load_chunk < 1:
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
             "settle_wagers": args.settle_wagers,
             "settle_kinds": args.settle_kinds,
             "load_chunk": args.load_chunk,
+            "auto_bet_count": args.auto_bet_count,
         },
         "markets": {
             "spread": fixture.spread.as_json(),

@@ -6,12 +6,13 @@ timed run.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from psycopg import sql
 from bench.command import say
 from bench.environment import git_info
 from bench.fixtures import Connection
-from bench.pgbench import run_command
+from bench.pgbench import PgbenchResult, run_command, run_pgbench
 from wagerbase.conninfo import redact, with_dbname
 from wagerbase.operations.embedded import EmbeddedServer
 from wagerbase.operations.migrate import migrate
@@ -169,3 +170,30 @@ def checkpoint(url: str) -> bool:
     except psycopg.errors.InsufficientPrivilege:
         return False
     return True
+
+
+def timed_pgbench(
+    srv: Server,
+    url: str,
+    name: str,
+    options: list[str],
+    args: argparse.Namespace,
+    on_line: Callable[[str], None],
+) -> PgbenchResult:
+    """One pgbench run with the load of `args` (-c, -j, -T), after a checkpoint, with the
+    server's CPU over it counted (every run of bench.run's rounds is measured so)."""
+    checkpoint(url)
+    known, server_cpu = set(srv.children_cpu()), srv.cpu_seconds()
+    result = run_pgbench(
+        srv.bin_path,
+        url,
+        name,
+        options,
+        clients=args.clients,
+        threads=args.threads,
+        duration_s=args.duration,
+        on_line=on_line,
+    )
+    srv.wait_for_exits(known)
+    result.count_server_cpu(server_cpu, srv.cpu_seconds())
+    return result

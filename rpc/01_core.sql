@@ -1,5 +1,5 @@
 -- Private helpers every money function builds on: who is calling, notifications, the audit log,
--- idempotency keys, wallets, and the one function that moves money (_post_transaction).
+-- idempotency keys, wallets, and the function that moves money (_post_transaction).
 -- None of these is granted to a client role; they run inside the security definer functions.
 -- The exception is public.acts_as_admin(), the rule _require_admin enforces, which tells any
 -- caller whether they act as an admin now.
@@ -234,12 +234,18 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- _post_transaction: the code that moves money. Posts one ledger transaction: for each
 -- account, its amount (positive credits it, negative debits it). Amounts for the same account are
 -- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
 -- updates each cached balance and version, writes one entry per account with the balance before
 -- and after, and notifies every user whose balance changed (and admins when the house's did).
 -- `p_actor` is who the transaction records as acting (default: auth.uid()).
+-- Three statements whatever the posting (a batch's stakes, a settlement, a deposit post here): the
+-- amounts summed by account (none for the common two accounts, one amount each way), the lock,
+-- and one statement that writes the transaction, the balances, the entries and the messages.
+-- The one other posting is a single placement's stake (public.place_wager): the same rows for
+-- two accounts, written in the statement that writes its wager; tests/db/test_batched_placement.py
+-- compares its books with a batch's, whose stakes post here.
 -- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
@@ -262,74 +268,101 @@ declare
     v_deltas bigint[];
     v_total numeric;
     v_tx bigint;
-    v_changes jsonb;
-    v_house_moved boolean;
 begin
-    select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
-           coalesce(array_agg(d.delta order by d.account_id), '{}'),
-           coalesce(sum(d.delta), 0)
-    into v_ids, v_deltas, v_total
-    from (
-        select u.account_id, sum(u.amount)::bigint as delta
-        from unnest(p_accounts, p_amounts) as u (account_id, amount)
-        group by u.account_id
-        having sum(u.amount) <> 0
-    ) as d;
+    if cardinality(p_accounts) = 2 and cardinality(p_amounts) = 2
+        and p_accounts[1] <> p_accounts[2] and p_amounts[1] <> 0
+        and p_amounts[1]::numeric + p_amounts[2] = 0 then
+        -- two accounts, one amount each way: already summed and balanced
+        if p_accounts[1] < p_accounts[2] then
+            v_ids := p_accounts;
+            v_deltas := p_amounts;
+        else
+            v_ids := array[p_accounts[2], p_accounts[1]];
+            v_deltas := array[p_amounts[2], p_amounts[1]];
+        end if;
+    else
+        select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
+               coalesce(array_agg(d.delta order by d.account_id), '{}'),
+               coalesce(sum(d.delta), 0)
+        into v_ids, v_deltas, v_total
+        from (
+            select u.account_id, sum(u.amount)::bigint as delta
+            from unnest(p_accounts, p_amounts) as u (account_id, amount)
+            group by u.account_id
+            having sum(u.amount) <> 0
+        ) as d;
 
-    if v_total <> 0 then
-        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
-            'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
-    end if;
-    if cardinality(v_ids) = 0 then
-        return null;
+        if v_total <> 0 then
+            perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+                'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
+        end if;
+        if cardinality(v_ids) = 0 then
+            return null;
+        end if;
     end if;
 
     perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
 
-    insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
-    values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
-    returning id into v_tx;
-
-    with deltas as (
-        select d.account_id, d.delta
-        from unnest(v_ids, v_deltas) as d (account_id, delta)
+    -- the transaction, the balances and their entries, then the messages in the order a reader
+    -- is told them: each user's balance by account id, then the house's figures to admins
+    with tx as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
+        values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
+        returning id
     ),
     moved as (
+        -- by `= any`, which finds the accounts by their primary key whatever the plan's guess
         update app.accounts as a
-        set balance = a.balance + d.delta, version = a.version + 1
-        from deltas as d
-        where a.id = d.account_id
-        returning a.id, a.kind, a.user_id, a.balance, a.version, d.delta
+        set balance = a.balance + v_deltas[array_position(v_ids, a.id)], version = a.version + 1
+        where a.id = any(v_ids)
+        returning a.id, a.kind, a.user_id, a.balance, a.version,
+            v_deltas[array_position(v_ids, a.id)] as delta
     ),
     written as (
         insert into app.ledger_entries (
             transaction_id, account_id, user_id, kind, market_id,
             amount, balance_before, balance_after, account_version
         )
-        select v_tx, m.id, m.user_id, p_kind, p_market_id,
+        select t.id, m.id, m.user_id, p_kind, p_market_id,
                m.delta, m.balance - m.delta, m.balance, m.version
         from moved as m
-        returning account_id, user_id, amount, balance_after, account_version
+        cross join tx as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 'wagerbase_user' as channel, 1 as rank, w.account_id,
+                   pg_catalog.jsonb_build_object(
+                       'user_id', w.user_id, 'balance', w.balance_after,
+                       'version', w.account_version, 'delta', w.amount,
+                       'type', 'balance', 'reason', p_kind, 'transaction_id', w.transaction_id,
+                       'market_id', p_market_id, 'wager_id', p_wager_id) as payload
+            from written as w
+            where w.user_id is not null
+            union all
+            select 'wagerbase_admin', 2, m.id,
+                   pg_catalog.jsonb_build_object('type', 'profit')
+                   || app._house_figures_at(m.balance, m.version)
+            from moved as m
+            where m.kind = 'house'
+        ) as e
+        order by e.rank, e.account_id
     )
-    select coalesce(jsonb_agg(jsonb_build_object(
-               'user_id', w.user_id, 'balance', w.balance_after,
-               'version', w.account_version, 'delta', w.amount
-           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb),
-           coalesce(bool_or(m.kind = 'house'), false)
-    into v_changes, v_house_moved
-    from written as w
-    inner join moved as m on w.account_id = m.id;
-
-    perform app._notify_each('wagerbase_user', v_changes, pg_catalog.jsonb_build_object(
-        'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
-        'market_id', p_market_id, 'wager_id', p_wager_id));
-
-    if v_house_moved then
-        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
-            || app._house_figures());
-    end if;
+    select t.id into v_tx from tx as t;
     return v_tx;
 end
+$$;
+
+-- _house_figures_at: the bookmaker's figures (_house_figures) for the house account at this
+-- balance and version (what _post_transaction has just written). Changes nothing; raises nothing.
+create or replace function app._house_figures_at(p_balance bigint, p_version bigint)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object('balance', p_balance, 'profit', p_balance, 'version', p_version)
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
@@ -342,7 +375,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.jsonb_build_object('balance', a.balance, 'profit', a.balance, 'version', a.version)
+    select app._house_figures_at(a.balance, a.version)
     from app.accounts as a
     where a.kind = 'house'
 $$;

@@ -6,7 +6,18 @@
 -- Parimutuel (DBGP): net_pool = total * (1 - rake), odds_i = net_pool / pool_i (none while empty).
 -- Share of an outcome: pool_i / total (0 while the market is empty).
 
--- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`.
+-- The functions of this file run for every quote, placement and market message, several times
+-- each, so they carry no `set search_path`: a SET stops the planner from inlining a function into
+-- the expression that calls it, and a call that is not inlined costs a small query of its own
+-- (docs/performance.md, "A leaner placement, second round"). Every function and operator in them
+-- is schema-qualified instead, so no search_path can change them (as rpc/02_market_facts.sql). A
+-- qualified operator, `operator(pg_catalog.+)`, has one precedence whatever the operator, lower
+-- than `*` and `/` and left to right: hence the brackets around every step. Each formula is
+-- written plainly in the comment above its function.
+
+-- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`:
+--   round(1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
+--       / (p_pool + p_virtual_stake) * (10000 - p_commission_bps) / 10000, 4)
 create or replace function app._fixed_odds(
     p_pool bigint,
     p_total bigint,
@@ -16,19 +27,29 @@ create or replace function app._fixed_odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select round(
-        1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
-            / (p_pool + p_virtual_stake)
-            * (10000 - p_commission_bps) / 10000,
+    select pg_catalog.round(
+        1 operator(pg_catalog.+) (
+            (
+                (
+                    (p_total operator(pg_catalog.-) p_pool)
+                    operator(pg_catalog.+)
+                    ((p_outcomes operator(pg_catalog.-) 1) operator(pg_catalog.*) p_virtual_stake)
+                )::numeric
+                operator(pg_catalog./) (p_pool operator(pg_catalog.+) p_virtual_stake)
+            )
+            operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_commission_bps)
+            operator(pg_catalog./) 10000
+        ),
         4)
 $$;
 
 -- The cap of an outcome: the largest stake whose promised payout keeps the book within margin M.
 -- Odds of exactly 1 promise no winnings, so nothing limits the stake but the minimum cap rule.
 -- A cap above 10^15 (the largest stake place_wager takes) says no more, and is held there so that
--- odds barely above 1 cannot push it past bigint.
+-- odds barely above 1 cannot push it past bigint:
+--   greatest(p_min_cap,
+--       case when p_odds > 1 then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15) end)
 create or replace function app._fixed_cap(
     p_total bigint,
     p_margin bigint,
@@ -38,35 +59,45 @@ create or replace function app._fixed_cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
     select greatest(
         p_min_cap,
         case
-            when p_odds > 1
-                then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15)::bigint
+            when p_odds operator(pg_catalog.>) 1
+                then least(
+                    pg_catalog.div(
+                        (p_total operator(pg_catalog.+) p_margin) operator(pg_catalog.-) p_liability,
+                        p_odds operator(pg_catalog.-) 1),
+                    1e15)::bigint
         end
     )
 $$;
 
--- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it.
+-- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it:
+--   case when p_pool > 0 then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4) end
 create or replace function app._pari_odds(p_pool bigint, p_total bigint, p_rake_bps integer)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_pool > 0
-        then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4)
+    select case when p_pool operator(pg_catalog.>) 0
+        then pg_catalog.round(
+            p_total::numeric operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_rake_bps)
+            operator(pg_catalog./) 10000
+            operator(pg_catalog./) p_pool,
+            4)
     end
 $$;
 
--- An outcome's share of the pool, 0 to 1.
+-- An outcome's share of the pool, 0 to 1:
+--   case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
 create or replace function app._share(p_pool bigint, p_total bigint)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
+    select case when p_total operator(pg_catalog.>) 0
+        then pg_catalog.round(p_pool::numeric operator(pg_catalog./) p_total, 6)
+        else 0
+    end
 $$;
 
 -- The odds of an outcome in a market of kind `p_kind`: fixed odds (_fixed_odds) or parimutuel
@@ -82,11 +113,9 @@ create or replace function app._odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case p_kind
-        when 'fixed_odds'
-            then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
+        then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
         else app._pari_odds(p_pool, p_total, p_rake_bps)
     end
 $$;
@@ -103,9 +132,8 @@ create or replace function app._cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_kind = 'fixed_odds'
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
         then app._fixed_cap(p_total, p_margin, p_liability, p_odds, p_min_cap)
     end
 $$;

@@ -9,7 +9,8 @@
 -- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
 -- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
 -- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
--- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
+-- fixed function of the user id), an anonymous user or one made by an OpenID Connect provider
+-- none; then one identity for each provider they signed in with (app._identities_json).
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -30,7 +31,9 @@ as $$
             else '{}'
         end,
         'identities', case
-            when u.is_anonymous then '[]'::jsonb
+            when u.is_anonymous or (
+                u.encrypted_password is null and u.raw_app_meta_data ->> 'provider' <> 'email'
+            ) then '[]'::jsonb
             else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
                 'id', u.id::text,
@@ -47,7 +50,7 @@ as $$
                 'created_at', u.created_at,
                 'updated_at', u.updated_at
             )))
-        end,
+        end || app._identities_json(u.id),
         'created_at', u.created_at,
         'updated_at', u.updated_at,
         'is_anonymous', u.is_anonymous

@@ -103,8 +103,9 @@ $$;
 
 -- _require_within_stake_limit: refuse a stake that would take the user's stakes of the last 24
 -- hours (pending wagers included) above their daily stake limit; exactly at the limit is allowed.
--- The caller holds the user's wallet lock (place_wager, a house game's play), which makes the sum
--- and the wager that follows one step for every placement of this user.
+-- The caller holds the user's wallet lock (a house game's play; a placement sums under it too and
+-- refuses by app._funds_refusal, the same rule), which makes the sum and the wager that follows
+-- one step for every placement of this user.
 -- Raises: daily_stake_limit_reached.
 create or replace function app._require_within_stake_limit(p_user uuid, p_stake bigint)
 returns void

@@ -1,8 +1,8 @@
 -- Wagers: quoting, placing, and the approval of held wagers.
 
 -- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now (_quote_at, from the
--- outcome's row). One computation for preview_wager and placement, so a preview and a placement
--- can never disagree.
+-- outcome's row), for preview_wager. A placement calls _quote_at on the outcome it read under the
+-- market's lock: one computation, so a preview and a placement can never disagree.
 -- Raises: invalid_amount, outcome_not_found.
 create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
 returns jsonb
@@ -255,6 +255,72 @@ begin
 end
 $$;
 
+-- _quote_refusal: the refusal of a wager of `p_stake` on outcome `p_outcome_id` of `p_market` at
+-- the quote it would get (app._quote_at), in the order placement checks them: odds_changed (the
+-- quote's odds more than `p_tolerance` from `p_expected_odds`, when given), stake_above_cap
+-- (fixed odds), payout_above_maximum (the market's per-wager ceiling); null when none applies.
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._quote_refusal(
+    p_market app.markets,
+    p_outcome_id bigint,
+    p_stake bigint,
+    p_expected_odds numeric,
+    p_tolerance numeric,
+    p_quote jsonb
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_odds numeric := (p_quote ->> 'effective_odds')::numeric;
+    v_payout numeric := (p_quote ->> 'estimated_payout')::numeric;
+begin
+    if p_expected_odds is not null and abs(p_expected_odds - v_odds) > p_tolerance then
+        return app._refusal('odds_changed', p_quote || pg_catalog.jsonb_build_object(
+            'expected_odds', p_expected_odds, 'current_odds', v_odds, 'tolerance', p_tolerance));
+    end if;
+    if p_market.kind = 'fixed_odds' and p_stake > (p_quote ->> 'cap')::bigint then
+        return app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'outcome_id', p_outcome_id,
+            'stake', p_stake, 'cap', (p_quote -> 'cap'), 'odds', v_odds));
+    end if;
+    if v_payout > p_market.max_payout then
+        return app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'stake', p_stake,
+            'payout', v_payout, 'max_payout', p_market.max_payout));
+    end if;
+    return null;
+end
+$$;
+
+-- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
+-- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
+-- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
+-- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._funds_refusal(
+    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
+        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
+            'limit', p_limit, 'used', p_used, 'stake', p_stake));
+    end if;
+    if p_balance < p_stake then
+        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', p_balance, 'stake', p_stake));
+    end if;
+    return null;
+end
+$$;
+
 -- place_wager(market_id, outcome_id, stake, expected_odds, idempotency_key): stake on an outcome.
 -- expected_odds: the odds the user was shown; when the live odds differ by more than the
 -- tolerance (0.01) the wager is refused with the current quote. Fixed odds compare the locked
@@ -265,8 +331,14 @@ $$;
 -- A wager alone is decided here, statement by statement on the rows; a batch of wagers on one
 -- market (server.place_wagers, which the API uses for a hot market) by app._place_wagers
 -- (rpc/31_placement.sql), in memory and written set-based, with the same rules in the same order
+-- (the refusals of app._open_refusal, app._stake_refusal, app._quote_refusal, app._funds_refusal)
 -- and the same answers: tests/db/test_batched_placement.py replays sequences with every refusal
 -- both ways and compares every answer and the books. A change to a rule changes both.
+-- Three statements (docs/performance.md, "A leaner placement, second round"): the market locked
+-- and read with the caller's limits, wallet, the market's escrow and the odds tolerance; the
+-- outcomes read and the wallet and the escrow locked; then, the checks made in memory, everything
+-- written in one statement: pools, market, wager, its stake posted as app._post_transaction posts
+-- two accounts, its messages and its idempotency key's answer.
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
@@ -290,131 +362,260 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-    v_user uuid := app._require_user();
+    v_user uuid := auth.uid();
     v_replay jsonb;
+    v_locked record;
     v_limits app.play_limits;
+    v_market app.markets;
     v_wallet bigint;
     v_escrow bigint;
-    v_market app.markets;
-    v_quote jsonb;
-    v_odds numeric;
-    v_payout numeric;
-    v_balance bigint;
     v_tolerance numeric;
-    v_wager app.wagers;
-    v_message jsonb;
-    v_row jsonb;
+    -- the market's outcomes in position order, and the place of the wager's among them
+    v_ids bigint[];
+    v_positions integer[];
+    v_pools bigint[];
+    v_liabilities bigint[];
+    v_counts integer[];
+    o integer;
+    -- the wallet's balance, as locked
+    v_balance bigint;
+    v_limit bigint;
+    v_used bigint;
+    v_refusal jsonb;
+    v_quote jsonb;
+    v_payout numeric;
+    v_numbers jsonb;
     v_result jsonb;
 begin
-    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
-        pg_catalog.jsonb_build_object(
-            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
-    if v_replay is not null then
-        return v_replay;
+    if v_user is null then
+        perform app._fail('not_authenticated');
     end if;
-    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
-    -- user's limits row serves both checks: without a row there is no stake limit to sum.
-    select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    if place_wager.idempotency_key is not null then
+        v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
+            pg_catalog.jsonb_build_object(
+                'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
+                'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
+        if v_replay is not null then
+            return v_replay;
+        end if;
+    end if;
+
+    -- the market, locked and read in one statement with what does not change under its lock: the
+    -- caller's limits row (responsible play, rpc/15_limits.sql), wallet, the escrow, the tolerance
+    select m as market, l as limits, w.id as wallet, e.id as escrow, c.odds_tolerance
+    into v_locked
+    from app.markets as m
+    cross join app.config as c
+    left join app.play_limits as l on l.user_id = v_user
+    left join app.accounts as w on w.user_id = v_user
+    left join app.accounts as e on m.id = e.market_id
+    where m.id = place_wager.market_id
+    for no key update of m;
+    if found then
+        v_market := v_locked.market;
+        v_limits := v_locked.limits;
+        v_wallet := v_locked.wallet;
+        v_escrow := v_locked.escrow;
+        v_tolerance := v_locked.odds_tolerance;
+    else
+        select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    end if;
+    -- a self-excluded user places nothing; a draft is none of a bettor's business
     if v_limits.self_excluded_until > now() then
         perform app._fail('self_excluded',
             pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
     end if;
-
-    -- the market, locked and read in one statement; a draft is none of a bettor's business
-    select * into v_market from app.markets as m where m.id = place_wager.market_id
-    for no key update;
-    if not found or (v_market.status = 'draft' and not app._is_admin()) then
+    if v_market.id is null or (v_market.status = 'draft' and not app._is_admin()) then
         perform app._fail('market_not_found',
             pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
     end if;
     -- after the market lock (global order: market, then accounts): a first wallet's grant would
     -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
-    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
-    if not found then
+    if v_wallet is null then
         v_wallet := app._ensure_wallet(v_user);
     end if;
-    perform app._require_open(v_market);
-    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
-    v_odds := (v_quote ->> 'effective_odds')::numeric;
-    v_payout := (v_quote ->> 'estimated_payout')::numeric;
 
-    select c.odds_tolerance into v_tolerance from app.config as c;
-    if place_wager.expected_odds is not null
-        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
-        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
-            'tolerance', v_tolerance));
-    end if;
-    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
-        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-    end if;
-    if v_payout > v_market.max_payout then
-        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'stake', place_wager.stake,
-            'payout', v_payout, 'max_payout', v_market.max_payout));
-    end if;
-
-    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
-    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
-    select l.balance into v_balance
+    -- the outcomes as the market's lock keeps them (a statement after the lock, so that it sees
+    -- the placements it waited for), and the wallet and the escrow locked in id order, the
+    -- wallet's balance read under that lock
+    select q.ids, q.positions, q.pools, q.liabilities, q.counts, k.balance
+    into v_ids, v_positions, v_pools, v_liabilities, v_counts, v_balance
     from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_wallet, v_escrow) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
-    -- that this user's concurrent placements are counted one after another
-    if v_limits.user_id is not null then
-        perform app._require_within_stake_limit(v_user, place_wager.stake);
+        select max(a.balance) filter (where a.id = v_wallet) as balance
+        from (
+            select a.id, a.balance from app.accounts as a
+            where a.id in (v_wallet, v_escrow) order by a.id for update
+        ) as a
+    ) as k
+    cross join (
+        select
+            array_agg(t.id order by t.position) as ids,
+            array_agg(t.position::integer order by t.position) as positions,
+            array_agg(t.pool order by t.position) as pools,
+            array_agg(t.liability order by t.position) as liabilities,
+            array_agg(t.wager_count order by t.position) as counts
+        from app.outcomes as t
+        where t.market_id = v_market.id
+    ) as q;
+
+    v_refusal := coalesce(app._open_refusal(v_market), app._stake_refusal(place_wager.stake));
+    if v_refusal is null then
+        o := array_position(v_ids, place_wager.outcome_id);
+        if o is null then
+            v_refusal := app._refusal('outcome_not_found', pg_catalog.jsonb_build_object(
+                'market_id', v_market.id, 'outcome_id', place_wager.outcome_id));
+        end if;
     end if;
-    if v_balance < place_wager.stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', place_wager.stake));
+    if v_refusal is null then
+        v_quote := app._quote_at(
+            v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], place_wager.stake);
+        v_refusal := app._quote_refusal(v_market, place_wager.outcome_id, place_wager.stake,
+            place_wager.expected_odds, v_tolerance, v_quote);
+    end if;
+    if v_refusal is null then
+        -- the daily stake limit, summed under the wallet lock so that this user's concurrent
+        -- placements are counted one after another; only for a user with a limits row
+        if v_limits.user_id is not null then
+            select f.daily_stake_limit, f.stake_used into v_limit, v_used
+            from app.play_limits_in_force as f
+            where f.user_id = v_user;
+        end if;
+        v_refusal := app._funds_refusal(
+            v_limits.user_id is not null, v_limit, v_used, v_balance, place_wager.stake);
+    end if;
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
     end if;
 
+    -- accepted: the market's numbers after it (app._market_message_at, as a batch tells them)
+    v_payout := (v_quote ->> 'estimated_payout')::numeric;
     if not v_market.requires_approval then
-        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
-            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
+        v_pools[o] := v_pools[o] + place_wager.stake;
+        if v_market.kind = 'fixed_odds' then
+            v_liabilities[o] := v_liabilities[o] + v_payout::bigint;
+        end if;
+        v_counts[o] := v_counts[o] + 1;
+        v_market.total_pool := v_market.total_pool + place_wager.stake;
+        v_market.version := v_market.version + 1;
     end if;
+    v_numbers := app._market_message_at(
+        v_market, v_ids, v_positions, v_pools, v_liabilities, v_counts);
 
-    insert into app.wagers (
-        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
-        approval, accepted_version, idempotency_key
+    -- written in one statement: the pools and the market's version; the wager; its stake posted
+    -- from the wallet to the escrow, as app._post_transaction posts two accounts (a
+    -- 'stake' transaction, each balance and version moved by one, an entry each with the balance
+    -- before and after; the accounts are locked above, in id order, and the ledger's trigger
+    -- checks the entries balance); the messages in the order a reader is told them (odds,
+    -- balance, wager_pending to admins when the wager waits for approval, wager_placed); the
+    -- answer, kept for a replay of the idempotency key (app._idempotency_finish)
+    with pooled as (
+        update app.outcomes as t
+        set pool = t.pool + place_wager.stake,
+            liability = t.liability
+                + case when v_market.kind = 'fixed_odds' then v_payout::bigint else 0 end,
+            wager_count = t.wager_count + 1
+        where t.id = place_wager.outcome_id and not v_market.requires_approval
+    ),
+    versioned as (
+        update app.markets as m
+        set total_pool = m.total_pool + place_wager.stake, version = m.version + 1
+        where m.id = v_market.id and not v_market.requires_approval
+        returning m.version
+    ),
+    placed as (
+        insert into app.wagers (
+            user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
+            approval, accepted_version, idempotency_key
+        )
+        values (
+            v_user, v_market.id, place_wager.outcome_id, place_wager.stake,
+            (v_quote ->> 'effective_odds')::numeric,
+            case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
+            place_wager.expected_odds,
+            case when v_market.requires_approval then 'pending' else 'accepted' end,
+            (select v.version from versioned as v),
+            place_wager.idempotency_key
+        )
+        returning *
+    ),
+    posted as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor)
+        select 'stake', v_market.id, p.id, v_user
+        from placed as p
+        returning id, wager_id
+    ),
+    moved as (
+        update app.accounts as a
+        set balance = a.balance + d.delta, version = a.version + 1
+        from (
+            values (v_wallet, -place_wager.stake), (v_escrow, place_wager.stake)
+        ) as d (account_id, delta)
+        where a.id = d.account_id
+        returning a.id, a.user_id, a.balance, a.version, d.delta
+    ),
+    written as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, market_id,
+            amount, balance_before, balance_after, account_version
+        )
+        select t.id, m.id, m.user_id, 'stake', v_market.id,
+               m.delta, m.balance - m.delta, m.balance, m.version
+        from moved as m
+        cross join posted as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    shown as (
+        -- the wager as app._wager_row shows it, from the row just written
+        select
+            p.id, p.approval,
+            to_jsonb(p) || pg_catalog.jsonb_build_object('position', v_quote -> 'position') as row
+        from placed as p
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 1 as rank, 'wagerbase_market' as channel,
+                   pg_catalog.jsonb_build_object('type', 'odds') || v_numbers as payload
+            where not v_market.requires_approval
+            union all
+            select 2, 'wagerbase_user', pg_catalog.jsonb_build_object(
+                'user_id', w.user_id, 'balance', w.balance_after,
+                'version', w.account_version, 'delta', w.amount,
+                'type', 'balance', 'reason', 'stake', 'transaction_id', w.transaction_id,
+                'market_id', v_market.id, 'wager_id', t.wager_id)
+            from written as w
+            cross join posted as t
+            where w.user_id is not null
+            union all
+            select 3, 'wagerbase_admin', pg_catalog.jsonb_build_object('type', 'wager_pending') || s.row
+            from shown as s
+            where s.approval = 'pending'
+            union all
+            select 4, 'wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || s.row
+            from shown as s
+        ) as e
+        order by e.rank
+    ),
+    answered as (
+        select s.row || pg_catalog.jsonb_build_object(
+            'wager_id', s.id,
+            'quote', v_quote,
+            'balance', m.balance,
+            'balance_version', m.version,
+            'market', v_numbers) as result
+        from shown as s
+        cross join moved as m
+        where m.id = v_wallet
+    ),
+    kept as (
+        update app.idempotency_keys as k
+        set result = (select r.result from answered as r)
+        where place_wager.idempotency_key is not null
+            and k.user_id = v_user and k.key = place_wager.idempotency_key
     )
-    values (
-        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
-        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
-        place_wager.expected_odds,
-        case when v_market.requires_approval then 'pending' else 'accepted' end,
-        (v_message ->> 'version')::bigint,
-        place_wager.idempotency_key
-    )
-    returning * into v_wager;
-
-    perform app._post_transaction('stake', array[v_wallet, v_escrow],
-        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
-
-    -- the wager as app._wager_row shows it, from the row just written
-    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
-    if v_wager.approval = 'pending' then
-        perform app._notify('wagerbase_admin',
-            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
-    end if;
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
-
-    select v_row || pg_catalog.jsonb_build_object(
-        'wager_id', v_wager.id,
-        'quote', v_quote,
-        'balance', a.balance,
-        'balance_version', a.version,
-        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
-    into v_result
-    from app.accounts as a
-    where a.id = v_wallet;
-    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
+    select r.result into v_result from answered as r;
+    return v_result || '{"replayed": false}';
 end
 $$;
 grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;

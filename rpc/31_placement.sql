@@ -16,32 +16,6 @@ drop function if exists app._ensure_wallet_as(uuid, jsonb);
 -- gone: app._is_admin takes the claims to ask about (each wager's own, in a batch)
 drop function if exists app._is_admin_as(jsonb);
 
--- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
--- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
--- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
--- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
--- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
-create or replace function app._funds_refusal(
-    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
-)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
-        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
-            'limit', p_limit, 'used', p_used, 'stake', p_stake));
-    end if;
-    if p_balance < p_stake then
-        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', p_balance, 'stake', p_stake));
-    end if;
-    return null;
-end
-$$;
-
 -- _place_wagers(market_id, wagers): decide wagers on one market in one transaction, one after
 -- another in the order given, each as public.place_wager would have decided it had it been called
 -- alone at that point, and write them all at once. `p_wagers` is a JSON array; each element:
@@ -341,19 +315,8 @@ begin
                 v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], v_stake[i]);
             v_odds := (v_quote ->> 'effective_odds')::numeric;
             v_payout := (v_quote ->> 'estimated_payout')::numeric;
-            if v_expected[i] is not null and abs(v_expected[i] - v_odds) > v_tolerance then
-                v_refusal := app._refusal('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-                    'expected_odds', v_expected[i], 'current_odds', v_odds,
-                    'tolerance', v_tolerance));
-            elsif v_market.kind = 'fixed_odds' and v_stake[i] > (v_quote ->> 'cap')::bigint then
-                v_refusal := app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'outcome_id', v_outcome[i],
-                    'stake', v_stake[i], 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-            elsif v_payout > v_market.max_payout then
-                v_refusal := app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'stake', v_stake[i],
-                    'payout', v_payout, 'max_payout', v_market.max_payout));
-            end if;
+            v_refusal := app._quote_refusal(
+                v_market, v_outcome[i], v_stake[i], v_expected[i], v_tolerance, v_quote);
         end if;
         if v_refusal is null and u_wallet[p] is not null then
             v_refusal := app._funds_refusal(
@@ -460,7 +423,7 @@ begin
 
         -- per wager, in order, what a single placement does after its insert: the market's odds
         -- message, the 'stake' transaction (wallet -> escrow) through app._post_transaction (the
-        -- one code that moves money, which sends the balance message), the wallet's balance and
+        -- code that moves money, which sends the balance message), the wallet's balance and
         -- version as that leaves them, then wager_pending and wager_placed
         a_balance := array_fill(null::bigint, array[k]);
         a_balance_version := array_fill(null::bigint, array[k]);

@@ -152,10 +152,13 @@ $$;
 -- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
 -- (rpc/75_virtual.sql), then takes the due snapshots and prunes the old ones and the old quote
 -- telemetry (_prune_history) and the events of the live stream past their retention
--- (_prune_events, rpc/03_events.sql). Callers: the API nodes' scheduler, never a client role.
+-- (_prune_events, rpc/03_events.sql), and settles the house rounds idle past their game's
+-- round_idle_minutes (expire_house_rounds, rpc/81_house_rounds.sql). Callers: the API nodes'
+-- scheduler, never a client role.
 -- Returns {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
 -- ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows written),
--- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted)}.
+-- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted),
+-- rounds_expired (house round ids settled)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -170,7 +173,7 @@ begin
             'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
             'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0,
             'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0),
-            'events_pruned', 0);
+            'events_pruned', 0, 'rounds_expired', '[]'::jsonb);
     end if;
     v_closed := app.close_due_markets();
     v_draws := app.settle_virtual_draws();
@@ -178,7 +181,8 @@ begin
         'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
         'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
         'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history(),
-        'events_pruned', app._prune_events());
+        'events_pruned', app._prune_events(),
+        'rounds_expired', to_jsonb(app.expire_house_rounds()));
 end
 $$;
 

@@ -15,10 +15,13 @@ as $$
 $$;
 
 -- _rakeback_parts: what bet `p_bet` accrues, in parts (37 * 10^8 a minor unit): stake x the edge
--- it was played at x rakeback_bps / 10000. A game with a house_edge_bps setting uses the bet's
--- edge (edge_bps / 10000); roulette, which has none, its single zero's edge of 1/37 (an RTP of
--- 36/37). Exact: stake * edge_bps * 37 * rate_bps, or stake * 10^4 * rate_bps for roulette.
--- Raises: invalid_argument for a game with neither (a new game must say what its edge is).
+-- it was played at x rakeback_bps / 10000. A game with a house_edge_bps setting (dice, limbo,
+-- mines) uses the bet's edge (edge_bps / 10000); roulette, which has none, its single zero's edge
+-- of 1/37 (an RTP of 36/37); plinko and keno, whose payouts come from tables, a nominal edge of
+-- 1% (100 bps): plinko's every table pays exactly 99%, keno's 98.65% to 99.07% (docs/side-effects.md,
+-- "House bets", says why one nominal edge). Exact: stake * edge_bps * 37 * rate_bps, or
+-- stake * 10^4 * rate_bps for roulette.
+-- Raises: invalid_argument for a game with none of these (a new game must say what its edge is).
 create or replace function app._rakeback_parts(p_bet app.house_bets, p_rate_bps integer)
 returns numeric
 language plpgsql immutable
@@ -29,6 +32,8 @@ begin
         return p_bet.stake::numeric * p_bet.house_edge_bps * 37 * p_rate_bps;
     elsif p_bet.game = 'roulette' then
         return p_bet.stake::numeric * 10000 * p_rate_bps;
+    elsif p_bet.game in ('plinko', 'keno') then
+        return p_bet.stake::numeric * 100 * 37 * p_rate_bps;
     end if;
     perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
         'argument', 'game', 'game', p_bet.game, 'reason', 'no house edge for rakeback'));
@@ -46,8 +51,10 @@ as $$
 $$;
 
 -- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
--- handler, bet) and one job per (house handler, user). Callers: the trigger below, in the
--- transaction that settled the bets.
+-- handler, bet) and one job per (house handler, user). A round refunded unplayed (mines settled
+-- by an admin or the idle expiry before any cell: result.refunded) is no bet: nothing was at
+-- risk, so it earns no XP or rakeback and is not in the feed or the volume. Callers: the trigger
+-- below, in the transaction that settled the bets.
 create or replace function app._enqueue_house_effects(p_bet_ids text[])
 returns void
 language sql
@@ -57,14 +64,14 @@ as $$
     select h.handler, b.id, b.user_id
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
-    where b.id = any(p_bet_ids)
+    where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
     order by h.handler, b.id
     on conflict (handler, bet_id) do nothing;
     insert into app.side_effect_jobs (handler, user_id, event)
     select distinct h.handler, b.user_id, 'settled'
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
-    where b.id = any(p_bet_ids)
+    where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
 $$;
 
 -- _house_bets_settled: the statement-level trigger of app.house_bets: the bets the statement

@@ -265,7 +265,8 @@ from app.pool_snapshots as s;
 -- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md), and the
 -- limits per client address on sign-ins, sign-ups and token refreshes with their window (also in
 -- whole seconds) (see docs/engine.md, "Settings"), whether anonymous sign-ins are on and the
--- refresh-token reuse interval (docs/api.md, "Auth"). The side-effect workers' tuning is left
+-- refresh-token reuse interval (docs/api.md, "Auth"), the most bets one auto_bet call may ask for
+-- (docs/house-games.md, "Auto-bet"). The side-effect workers' tuning is left
 -- out: no surface of the API shows it. Admins change the money settings and anonymous_sign_ins
 -- with update_settings (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
@@ -294,7 +295,8 @@ select
     c.address_limit_window,
     extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds,
     c.anonymous_sign_ins,
-    c.refresh_token_reuse_seconds
+    c.refresh_token_reuse_seconds,
+    c.auto_bet_max_count
 from app.config as c;
 
 -- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees

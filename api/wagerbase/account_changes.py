@@ -41,7 +41,7 @@ class UserChanges(AccountsBase):
                 if weak is not None:
                     raise weak
                 async with self.db.as_server() as conn:
-                    await self._within_limit(conn, "sign_in", address)
+                    await self.within_limit(conn, "sign_in", address)
                     row = await one(
                         conn, QUERIES["current_password_hash"], {"claims": json.dumps(claims)}
                     )

@@ -107,7 +107,8 @@ class AccountsBase:
     sign_in_limit: int  # password sign-ins per name per minute
     counters: Counters = field(default_factory=Counters)
 
-    async def _open_session(self, conn: Conn, user_id: str) -> SignedIn:
+    async def open_session(self, conn: Conn, user_id: str) -> SignedIn:
+        """A new session of `user_id`, in the caller's transaction (sign-in by any proof)."""
         session_id = str(uuid.uuid4())
         refresh = secrets.token_urlsafe(32)
         row = await one(
@@ -117,8 +118,9 @@ class AccountsBase:
         )
         return signed_in(self.tokens, row["user"], session_id, refresh, row["acts_as_admin"])
 
-    async def _within_limit(self, conn: Conn, action: Action, address: str) -> None:
-        """Count the attempt against the address's limit; 429 when it is over it."""
+    async def within_limit(self, conn: Conn, action: Action, address: str) -> None:
+        """Count the attempt against the address's limit; 429 when it is over it (any flow that
+        signs in or sends mail counts its client address here)."""
         row = await one(conn, QUERIES["check_rate_limit"], {"action": action, "address": address})
         if row["wait"] > 0:
             raise self._over_address_limit(action, row["wait"])

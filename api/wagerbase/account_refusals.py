@@ -10,16 +10,18 @@ from wagerbase.errors import ApiError
 from wagerbase.hashing import Busy
 
 MIN_PASSWORD = 8
+EMAIL_RATE_LIMITED = "over_email_send_rate_limit"  # GoTrue's 429 for mail (email_sign_in.py)
 
 
 def refusal(status: int, code: str, message: str) -> ApiError:
     return ApiError(status=status, code=code, message=message)
 
 
-def too_many(message: str, retry_after: int) -> ApiError:
+def too_many(message: str, retry_after: int, code: str = "over_request_rate_limit") -> ApiError:
+    """429 with Retry-After: GoTrue's over_request_rate_limit, or another of its 429 codes."""
     return ApiError(
         status=429,
-        code="over_request_rate_limit",
+        code=code,
         message=message,
         headers={"Retry-After": str(retry_after)},
     )

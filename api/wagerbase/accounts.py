@@ -91,7 +91,7 @@ class Accounts(UserChanges, AdminAccounts):
         if not email and not username:
             raise refusal(400, "validation_failed", "An email or a username is required.")
         async with self.db.as_server() as conn:
-            await self._within_limit(conn, "sign_up", address)
+            await self.within_limit(conn, "sign_up", address)
         password_hash = await self._hash(password)
         try:
             # the user and their first session in one transaction: never a user without a session
@@ -106,7 +106,7 @@ class Accounts(UserChanges, AdminAccounts):
                         "data": json.dumps(data or {}),
                     },
                 )
-                return await self._open_session(conn, str(row["id"]))
+                return await self.open_session(conn, str(row["id"]))
         except psycopg.Error as exc:
             if exc.diag.message_primary == "user_exists":
                 raise refusal(422, "user_already_exists", "User already registered") from exc
@@ -122,11 +122,11 @@ class Accounts(UserChanges, AdminAccounts):
         anonymous_provider_disabled, validation_failed, over_request_rate_limit."""
         try:
             async with self.db.as_server() as conn:
-                await self._within_limit(conn, "sign_up", address)
+                await self.within_limit(conn, "sign_up", address)
                 row = await one(
                     conn, QUERIES["create_anonymous_user"], {"data": json.dumps(data or {})}
                 )
-                return await self._open_session(conn, str(row["id"]))
+                return await self.open_session(conn, str(row["id"]))
         except psycopg.Error as exc:
             if exc.diag.message_primary == "anonymous_sign_ins_disabled":
                 raise refusal(
@@ -173,7 +173,7 @@ class Accounts(UserChanges, AdminAccounts):
         if not verified:
             raise refusal(400, "invalid_credentials", "Invalid login credentials")
         async with self.db.as_server() as conn:
-            return await self._open_session(conn, str(found["user_id"]))
+            return await self.open_session(conn, str(found["user_id"]))
 
     async def refresh(self, *, address: str, refresh_token: str) -> SignedIn:
         """Use up a refresh token for a new session token pair, within the address's limit; a
@@ -182,7 +182,7 @@ class Accounts(UserChanges, AdminAccounts):
         session), session_not_found (the session ended), refresh_token_not_found."""
         new_refresh = secrets.token_urlsafe(32)
         async with self.db.as_server() as conn:
-            await self._within_limit(conn, "refresh", address)
+            await self.within_limit(conn, "refresh", address)
             row = await one(
                 conn,
                 QUERIES["refresh_session"],

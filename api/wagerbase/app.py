@@ -22,6 +22,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from wagerbase import __version__, settings
 from wagerbase.accounts import Accounts, new_hashing
 from wagerbase.database import Database
+from wagerbase.email_sign_in import EmailSignIn
 from wagerbase.errors import ApiError
 from wagerbase.http.client_address import Network
 from wagerbase.http.common import ReadsEndWithTheirClient, RequestLog, security_headers
@@ -31,8 +32,13 @@ from wagerbase.live.enrich import market_details
 from wagerbase.live.hub import Hub
 from wagerbase.live.scheduler import Scheduler
 from wagerbase.live.wire import RAW_SEND
+from wagerbase.mail import Mailer, MailSettings
 from wagerbase.money_calls import MoneyCalls
+from wagerbase.oidc_client import OidcClient
+from wagerbase.oidc_config import OidcSettings
+from wagerbase.oidc_flows import OidcFlows
 from wagerbase.placements import Placements
+from wagerbase.site_urls import SiteUrls
 from wagerbase.slow_clients import BodyDeadline
 from wagerbase.surfaces import betmarket, gotrue, web
 from wagerbase.surfaces.postgrest import routes as postgrest
@@ -70,6 +76,12 @@ class Config:
     # the node's worker processes (server.py): each runs one app, with its share of the node's
     # limits (limits.Limits.shared_by) and of its hashing threads (hashing.for_worker)
     workers: int = 1
+    # where /auth/v1 sends users back, for providers and mails alike (site_urls.py)
+    site: SiteUrls = field(default_factory=SiteUrls.from_environment)
+    # sign-in with OpenID Connect providers (oidc_config.py)
+    oidc: OidcSettings = field(default_factory=OidcSettings.from_environment)
+    # recovery and sign-in by email: the SMTP server (WAGERBASE_SMTP_*, mail.py)
+    mail: MailSettings = field(default_factory=settings.mail)
 
 
 @get("/health", summary="Liveness and database reachability", tags=["ops"])
@@ -150,6 +162,8 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
     money_calls = MoneyCalls(db, window=config.outcome_window)
     placements = Placements(money_calls, most=config.batch_most)
     accounts = Accounts(db, tokens, new_hashing(config.workers), sign_in_limit=config.sign_in_limit)
+    oidc = OidcFlows(db, tokens, OidcClient(), config.oidc, config.site)
+    email_sign_in = EmailSignIn(accounts, Mailer(config.mail), config.site)
 
     @asynccontextmanager
     async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -165,6 +179,7 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
             await scheduler.stop()
             await hub.stop()
             accounts.hashing.close()
+            await oidc.client.close()
             await db.close()
             log.info("database pool closed")
             for hook in on_shutdown:
@@ -192,6 +207,8 @@ def create_app(config: Config, on_shutdown: Sequence[Callable[[], None]] = ()) -
                 "money_calls": money_calls,
                 "placements": placements,
                 "accounts": accounts,
+                "oidc": oidc,
+                "email_sign_in": email_sign_in,
                 "limits": limits,
             }
         ),

@@ -61,6 +61,25 @@ Abuse (docs/api.md, "Limits"; docs/operations.md):
 - `WAGERBASE_HASH_THREADS` (default: the number of CPUs) and `WAGERBASE_HASH_QUEUE` (default 8 a
   thread): password hashes run at once, and waiting, before a sign-in or sign-up is refused with
   429 (hashing.py).
+
+Sign-in with OpenID Connect (docs/operations.md): `WAGERBASE_OIDC_PROVIDERS` and each provider's
+`WAGERBASE_OIDC_<NAME>_ISSUER`, `_CLIENT_ID`, `_SECRET`, `_SCOPES`, read by oidc_config.py.
+
+Where users are sent back, for providers and mails alike (site_urls.py): `WAGERBASE_SITE_URL`
+(GoTrue's SITE_URL), `WAGERBASE_ADDITIONAL_REDIRECT_URLS` (its allow list: comma-separated URLs
+or `*`/`**` patterns) and `WAGERBASE_API_EXTERNAL_URL` (the API's URL as browsers reach it).
+
+Mail: password recovery and sign-in by email (mail.py, email_sign_in.py; docs/operations.md,
+"Mail"). Off, and /recover and /otp refused with 400 `email_provider_disabled`, until both
+`WAGERBASE_SMTP_HOST` and `WAGERBASE_SITE_URL` are set.
+- `WAGERBASE_SMTP_HOST`, `WAGERBASE_SMTP_PORT` (default 587; 465 with `tls`),
+  `WAGERBASE_SMTP_USER` and `WAGERBASE_SMTP_PASSWORD` (a login only when the user is set),
+  `WAGERBASE_SMTP_SENDER` (the From, default `Wagerbase <noreply@localhost>`),
+  `WAGERBASE_SMTP_SECURITY` (`starttls`, the default; `tls`; `none`: plain text),
+  `WAGERBASE_SMTP_TIMEOUT` (seconds, default 10: the most one mail may take).
+- `WAGERBASE_OTP_EXPIRY` (seconds, default 3600) and `WAGERBASE_SMTP_MAX_FREQUENCY` (seconds,
+  default 60): how long a mailed code or link works, and the least time between two mails to
+  one address (GoTrue's defaults).
 """
 
 import os
@@ -69,6 +88,7 @@ from pathlib import Path
 from wagerbase import money_calls, placements, slow_clients
 from wagerbase.authenticator import ApiLogin, as_authenticator, derived_password
 from wagerbase.http.client_address import Network, parse_networks
+from wagerbase.mail import SECURITIES, MailSettings
 from wagerbase.operations.embedded import EmbeddedServer
 
 DEFAULT_DATA_DIR = ".wagerbase"
@@ -161,6 +181,29 @@ def body_timeout() -> float:
     """WAGERBASE_BODY_TIMEOUT in seconds (above 0), else 30."""
     return _seconds(
         "WAGERBASE_BODY_TIMEOUT", slow_clients.DEFAULT_BODY_TIMEOUT_SECONDS, positive=True
+    )
+
+
+def mail() -> MailSettings:
+    """The WAGERBASE_SMTP_* settings, WAGERBASE_OTP_EXPIRY and WAGERBASE_SMTP_MAX_FREQUENCY.
+    Raises ValueError for a security that is none of starttls, tls and none."""
+    security = os.environ.get("WAGERBASE_SMTP_SECURITY", "").strip().lower() or "starttls"
+    for known in SECURITIES:
+        if security == known:
+            break
+    else:
+        raise ValueError(f"WAGERBASE_SMTP_SECURITY must be one of {', '.join(SECURITIES)}")
+    defaults = MailSettings()
+    return MailSettings(
+        host=os.environ.get("WAGERBASE_SMTP_HOST", "").strip() or None,
+        port=_count("WAGERBASE_SMTP_PORT", 465 if known == "tls" else defaults.port),
+        user=os.environ.get("WAGERBASE_SMTP_USER") or None,
+        password=os.environ.get("WAGERBASE_SMTP_PASSWORD") or None,
+        sender=os.environ.get("WAGERBASE_SMTP_SENDER", "").strip() or defaults.sender,
+        security=known,
+        timeout=_seconds("WAGERBASE_SMTP_TIMEOUT", defaults.timeout, positive=True),
+        otp_expiry=_count("WAGERBASE_OTP_EXPIRY", defaults.otp_expiry),
+        max_frequency=int(_seconds("WAGERBASE_SMTP_MAX_FREQUENCY", defaults.max_frequency)),
     )
 
 

@@ -122,12 +122,13 @@ create table app.house_game_stats (
 );
 alter table app.house_game_stats enable row level security;
 
--- A claim's money: one transaction, house -> wallet.
+-- A claim's money: one transaction, house -> wallet. The list is 0027's (the last to set it)
+-- with 'rakeback' added.
 alter table app.ledger_transactions drop constraint ledger_transactions_kind_known;
 alter table app.ledger_transactions
 add constraint ledger_transactions_kind_known check (kind in (
     'grant', 'deposit', 'withdrawal', 'stake', 'refund', 'settlement', 'void',
     'unsettlement', 'wager_void', 'debt_repayment',
     'withdrawal_request', 'withdrawal_approval', 'withdrawal_rejection',
-    'house_bet', 'rakeback'
+    'house_bet', 'house_round_open', 'house_round_settle', 'rakeback'
 ));

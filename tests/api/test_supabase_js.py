@@ -5,19 +5,13 @@ Node, for what only supabase-js shows: its `AuthApiError` read from GoTrue's err
 of one session refreshing at once (two tabs), which the refresh-token reuse interval keeps signed
 in, and `auth.admin`'s pages read from GoTrue's headers. Skipped when Node is not installed."""
 
-import json
-import os
-import shutil
-import subprocess
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.serving import REPO, Node
-
-WEB = REPO / "web"
+from tests.serving import Node
+from tests.support.supabase_js import run_script
 
 # Runs in web/ (so require() finds web/node_modules); prints one JSON object: what each call gave.
 SCRIPT = r"""
@@ -109,22 +103,8 @@ const seen = {};
 """
 
 
-@pytest.fixture(scope="module")
-def node_binary() -> list[str]:
-    """Node and its flags: supabase-js makes its realtime client at once, which needs a global
-    WebSocket (a flag on Node 20)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (the web app needs Node.js 20)")
-    if not (WEB / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        subprocess.run(["bash", "-c", "source scripts/_web.sh"], cwd=REPO, check=True)
-    major = int(subprocess.check_output([node, "-p", "process.versions.node"]).split(b".")[0])
-    return [node, "--experimental-websocket"] if major < 22 else [node]
-
-
-def _run(node_binary: list[str], node: Node, tmp_path: Path) -> dict[str, Any]:
+def _run(node_binary: list[str], node: Node) -> dict[str, Any]:
     env = {
-        **os.environ,
         "WB_URL": node.url,
         "WB_ANON": node.anon_key,
         "WB_SERVICE": node.service_key,
@@ -132,25 +112,12 @@ def _run(node_binary: list[str], node: Node, tmp_path: Path) -> dict[str, Any]:
         "WB_PASSWORD": "correct horse 1",
         "WB_NEW_PASSWORD": "another horse 2",
     }
-    done = subprocess.run(
-        [*node_binary, "-e", SCRIPT],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    (tmp_path / "node.stderr").write_bytes(done.stderr)
-    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
-    seen: dict[str, Any] = json.loads(done.stdout)
-    return seen
+    return run_script(node_binary, SCRIPT, env)
 
 
 @pytest.mark.usefixtures("anonymous_sign_ins")
-def test_supabase_js_auth_calls_behave_as_with_gotrue(
-    node_binary: list[str], node: Node, tmp_path: Path
-) -> None:
-    seen = _run(node_binary, node, tmp_path)
+def test_supabase_js_auth_calls_behave_as_with_gotrue(node_binary: list[str], node: Node) -> None:
+    seen = _run(node_binary, node)
 
     assert seen["signUp"] == {
         "error": None,
@@ -216,9 +183,7 @@ def test_supabase_js_auth_calls_behave_as_with_gotrue(
     assert (seen["adminGone"]["code"], seen["adminGone"]["status"]) == ("user_not_found", 404)
 
 
-def test_supabase_js_hears_anonymous_sign_ins_are_off(
-    node_binary: list[str], node: Node, tmp_path: Path
-) -> None:
+def test_supabase_js_hears_anonymous_sign_ins_are_off(node_binary: list[str], node: Node) -> None:
     script = r"""
 const { createClient } = require('@supabase/supabase-js');
 const c = createClient(process.env.WB_URL, process.env.WB_ANON,
@@ -226,15 +191,8 @@ const c = createClient(process.env.WB_URL, process.env.WB_ANON,
 c.auth.signInAnonymously().then(({ error }) => process.stdout.write(JSON.stringify(
   { name: error.name, code: error.code, status: error.status, message: error.message })));
 """
-    done = subprocess.run(
-        [*node_binary, "-e", script],
-        cwd=WEB,
-        env={**os.environ, "WB_URL": node.url, "WB_ANON": node.anon_key},
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(done.stdout) == {
+    seen = run_script(node_binary, script, {"WB_URL": node.url, "WB_ANON": node.anon_key}, 60)
+    assert seen == {
         "name": "AuthApiError",
         "code": "anonymous_provider_disabled",
         "status": 422,

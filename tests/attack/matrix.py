@@ -192,6 +192,14 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("play_dice", USER_CALL),
     Function("play_limbo", USER_CALL),
     Function("play_roulette", USER_CALL),
+    Function("auto_bet", USER_CALL),
+    Function("play_plinko", USER_CALL),
+    Function("play_keno", USER_CALL),
+    # mines: the caller's own rounds (another's is round_not_found, tests/db/test_mines_refusals.py)
+    Function("open_mines", USER_CALL),
+    Function("reveal_mines_cell", USER_CALL),
+    Function("cashout_mines", USER_CALL),
+    Function("get_mines_round", USER_CALL),
     Function("get_level", USER_CALL),
     Function("claim_rakeback", USER_CALL),
     # admins (and the service role, the operator's back office)
@@ -217,6 +225,7 @@ FUNCTIONS: tuple[Function, ...] = (
     # real money (docs/operations.md): settings, credits from outside, withdrawal approvals
     Function("update_settings", ADMIN_CALL),
     Function("update_house_game", ADMIN_CALL),
+    Function("settle_house_round", ADMIN_CALL),
     Function("credit_wallet", ADMIN_CALL),
     Function("admin_list_pending_withdrawals", ADMIN_CALL),
     Function("approve_withdrawal", ADMIN_CALL),

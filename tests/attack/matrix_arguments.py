@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.attack.stage import Stage, later, outcome, pending_withdrawal
+from tests.attack.stage import Refused, Stage, later, outcome, pending_withdrawal
 
 Arguments = dict[str, Any]
 PREPARE: dict[str, Callable[[Stage], Arguments]] = {}
@@ -93,6 +93,78 @@ def _roulette(stage: Stage) -> Arguments:
     return {"stake": 100, "bet": "red"}
 
 
+@prepares("auto_bet")
+def _auto_bet(stage: Stage) -> Arguments:
+    return {"game": "dice", "stake": 100, "params": {"target": 5000, "over": True}, "count": 3}
+
+
+@prepares("play_plinko")
+def _plinko(stage: Stage) -> Arguments:
+    return {"stake": 100, "rows": 8, "risk": "low"}
+
+
+@prepares("play_keno")
+def _keno(stage: Stage) -> Arguments:
+    return {"stake": 100, "picks": [1, 2, 3], "risk": "classic"}
+
+
+@prepares("open_mines")
+def _open_mines(stage: Stage) -> Arguments:
+    return {"stake": 100, "mines": 3}
+
+
+NO_ROUND = {"round_id": "bet-00000000-0000-0000-0000-000000000000"}
+
+
+def own_round(stage: Stage, revealed: int) -> Arguments:
+    """A round of mines of the persona under test, open with `revealed` safe cells (a round that
+    hits a mine is replaced by a new one); a round id nobody has when the persona cannot open one
+    (they are refused before the id matters)."""
+    if stage.caller is None:
+        return dict(NO_ROUND)
+    for _ in range(50):
+        try:
+            opened: dict[str, Any] = stage.caller.call("get_mines_round") or stage.caller.call(
+                "open_mines", stake=100, mines=1
+            )
+        except Refused:
+            return dict(NO_ROUND)
+        for cell in range(25):
+            if len(opened["revealed"]) >= revealed or opened["status"] != "created":
+                break
+            if cell not in opened["revealed"]:
+                opened = stage.caller.call("reveal_mines_cell", round_id=opened["id"], cell=cell)
+        if opened["status"] == "created":
+            return {"round_id": opened["id"]}
+    raise AssertionError("no round of mines stayed open")
+
+
+@prepares("reveal_mines_cell")
+def _reveal(stage: Stage) -> Arguments:
+    arguments = own_round(stage, 0)
+    if arguments == NO_ROUND or stage.caller is None:
+        return {**arguments, "cell": 0}
+    opened: dict[str, Any] = stage.caller.call("get_mines_round")
+    return {**arguments, "cell": next(c for c in range(25) if c not in opened["revealed"])}
+
+
+@prepares("cashout_mines")
+def _cashout(stage: Stage) -> Arguments:
+    return own_round(stage, 1)
+
+
+@prepares("get_mines_round")
+def _get_round(stage: Stage) -> Arguments:
+    return own_round(stage, 0)
+
+
+@prepares("settle_house_round")
+def _settle_round(stage: Stage) -> Arguments:
+    """The clerk's open round (an admin plays too; bettor A may be a deleted user)."""
+    opened: dict[str, Any] = stage.clerk.call("get_mines_round") or stage.clerk.call(
+        "open_mines", stake=100, mines=3
+    )
+    return {"round_id": opened["id"], "reason": "abandoned"}
 @prepares("get_level")
 def _level(stage: Stage) -> Arguments:
     return {}

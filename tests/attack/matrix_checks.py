@@ -75,7 +75,8 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) from (
     select format('seed pair %%s %%s %%s', id, next_nonce, revealed_at is null)
     from app.seed_pairs where user_id = any(%(users)s)
     union all
-    select format('house bet %%s', id) from app.house_bets where user_id = any(%(users)s)
+    select format('house bet %%s %%s %%s', id, status, moves)
+    from app.house_bets where user_id = any(%(users)s)
     union all
     select format('house game %%s', to_jsonb(g)) from app.house_games as g
 ) as rows

@@ -20,6 +20,7 @@ def populate(stage: Stage, a: MatrixCaller, b: MatrixCaller, admin: MatrixCaller
         who.call("play_dice", stake=100, target=5000, over=True)
         who.call("rotate_seed")
         who.call("play_roulette", stake=100, bet="red")
+        who.call("open_mines", stake=100, mines=3)  # a round open: its mines in no view
     drafts = {stage.market(status="draft")["id"]}
     draft_dice = clerk.call(
         "create_virtual_market",

@@ -43,6 +43,8 @@ class MatrixCaller(Protocol):
 class Stage:
     clerk: MatrixCaller  # an admin, not the one under test
     owner: MatrixCaller  # bettor A
+    # the persona under test, for the calls on the caller's own rounds (None: not said)
+    caller: MatrixCaller | None = None
     markets: list[int] = field(default_factory=list)  # made for the call being prepared
     outcomes: dict[int, list[int]] = field(default_factory=dict)  # market id -> outcome ids
     serial: int = 0

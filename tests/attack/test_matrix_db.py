@@ -106,6 +106,7 @@ def test_every_function_does_for_each_persona_what_the_matrix_says(
     bettor_a = [str(cast.who[PersonaKind.BETTOR].user_id)]
     for who in PERSONAS:
         with conn.transaction(force_rollback=True):
+            cast.stage.caller = DbActor(cast.who[who])
             arguments = prepare(function.name, cast.stage)
             before = cast.digest(cast.stage.markets, cast.users)
             a_before = cast.digest([], bettor_a)

@@ -46,6 +46,7 @@ def test_every_function_answers_each_persona_as_the_matrix_says(
     cast = HttpCast(node)
     bettor_a = [cast.who[PersonaKind.BETTOR].user_id or ""]
     for who in PERSONAS:
+        cast.stage.caller = cast.who[who]
         arguments = prepare(function.name, cast.stage)
         before = cast.digest(cast.stage.markets, cast.users)
         a_before = cast.digest([], bettor_a)

@@ -38,6 +38,8 @@ def test_every_answer_is_counted_and_every_2xx_is_a_wager(
     assert result["ledger_check_failures"] == {}
     for key in ("tpcb", "place_wager", "ratios", "engine", "machine", "server", "node", "client"):
         assert key in result
+    # the house games' runs: every call left its bets (bench/house.py checks it), 100 an auto-bet
+    assert result["house"]["auto_bet"]["bets_per_call"] == 100
     assert result["place_wager"]["spread"]["transactions"] > 0
     scenarios = {item["scenario"]: item for item in result["http"]}
     assert set(scenarios) == {

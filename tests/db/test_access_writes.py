@@ -176,6 +176,7 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.reject_withdrawal",
         "public.revoke_sessions",
         "public.update_house_game",
+        "public.settle_house_round",
     }
     user_functions = {
         "public.deposit",
@@ -189,6 +190,13 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.play_dice",
         "public.play_limbo",
         "public.play_roulette",
+        "public.play_plinko",
+        "public.play_keno",
+        "public.auto_bet",
+        "public.open_mines",
+        "public.reveal_mines_cell",
+        "public.cashout_mines",
+        "public.get_mines_round",
         "public.get_level",
         "public.claim_rakeback",
     }

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from tests.db import house_play
 from tests.db.actors import Actor, actors, make_users, refusal
 from tests.db.concurrent import all_at_once
 from tests.db.invariants import assert_invariants
@@ -25,16 +26,9 @@ INITIAL = 10000
 
 
 def install_pair(url: str, user_id: Any, server_seed: str, client_seed: str) -> int:
-    """The user's first seed pair, with a server seed the test knows, as the superuser."""
+    """The user's first seed pair, with a server seed the test knows, committed."""
     with psycopg.connect(url) as conn:
-        row = conn.execute(
-            """insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
-               values (%s, %s, %s, %s) returning id""",
-            [user_id, server_seed, fair.sha256_hex(server_seed), client_seed],
-        ).fetchone()
-        conn.commit()
-    assert row is not None
-    return int(row[0])
+        return house_play.install_pair(conn, user_id, server_seed, client_seed)
 
 
 def test_sixteen_bets_on_one_wallet_at_once_take_the_nonces_in_turn_and_never_overspend(
@@ -88,32 +82,10 @@ def test_rotations_racing_bets_leave_each_bet_on_the_pair_it_drew_from(
     pair's bets are its nonces 0 .. n - 1; the revealed seeds redraw every bet."""
     url = fresh_db()
     racer = make_users(url, ["racer"])["racer"]
-    with Actor(url, racer) as player:
-        first = player.call("get_seed")
-
-    def act(clients: list[Actor], i: int) -> Any:
-        if i % 4 == 0:
-            return clients[i].call("rotate_seed", client_seed=f"rotation {i}")
-        return clients[i].call("play_roulette", stake=100, bet="red")
-
-    with actors(url, 16, racer) as clients:
-        outcomes = all_at_once(16, lambda i: act(clients, i))
-
-    assert all(isinstance(o, dict) for o in outcomes), [
-        refusal(o) for o in outcomes if isinstance(o, psycopg.Error)
-    ]
-    rotations = [o for i, o in enumerate(outcomes) if i % 4 == 0]
-    bets = [o for i, o in enumerate(outcomes) if i % 4 != 0]
-    with Actor(url, racer) as player:
-        player.call("rotate_seed")  # reveals the last pair too
-        pairs = {
-            p["seed_pair_id"]: p
-            for p in (
-                player.call("get_revealed_seed", server_seed_hash=h)
-                for h in {first["server_seed_hash"]}
-                | {r["active"]["server_seed_hash"] for r in rotations}
-            )
-        }
+    race = house_play.race_rotations(
+        url, racer, lambda client: client.call("play_roulette", stake=100, bet="red")
+    )
+    first, rotations, bets, pairs = race.first, race.rotations, race.calls, race.pairs
     assert len(pairs) == 5
 
     # the rotations form one chain: each revealed the pair the one before it made

@@ -13,6 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from tests.db import house_play
+from tests.db.house_play import CRITICAL_001, chi_squared
 from tests.db.personas import Persona
 from tests.pgserver import Connection
 from tests.support import house_fair as fair
@@ -23,30 +25,10 @@ SEEDS = (SERVER_SEED, CLIENT_SEED)
 DRAWS = 5000  # per game
 EDGE = 100
 
-# The chi-squared critical values at p = 0.001 (a statistic above one would be a 1-in-1000 event
-# for a fair draw): by degrees of freedom, from the standard tables.
-CRITICAL_001 = {1: 10.828, 8: 26.124, 36: 67.985, 49: 85.351}
 
-
-def chi_squared(observed: Counter[Any], expected: dict[Any, Fraction], total: int) -> float:
-    """Pearson's statistic of counts over the buckets of `expected` (probabilities summing to 1)."""
-    assert sum(expected.values()) == 1
-    assert set(observed) <= set(expected)
-    return sum(
-        float((observed[bucket] - total * p) ** 2 / (total * p)) for bucket, p in expected.items()
-    )
-
-
-def draws(conn: Connection, game: str, params: str) -> list[dict[str, Any]]:
+def draws(conn: Connection, game: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """app._house_draw of `game` with `params` for nonces 0 .. DRAWS - 1 of the fixed pair."""
-    return [
-        row[0]
-        for row in conn.execute(
-            """select app._house_draw(%s, %s::jsonb, %s, %s, %s, n)
-               from generate_series(0, %s - 1) as n order by n""",
-            [game, params, EDGE, SERVER_SEED, CLIENT_SEED, DRAWS],
-        ).fetchall()
-    ]
+    return house_play.draws(conn, SEEDS, game, params, DRAWS, EDGE)
 
 
 # the RNG ----------------------------------------------------------------------------------------
@@ -156,7 +138,7 @@ def test_limbo_and_roulette_terms_are_the_formula_s(conn: Connection) -> None:
 def test_dice_draws_are_the_model_s_and_uniform_and_win_at_the_stated_chance(
     conn: Connection,
 ) -> None:
-    drawn = draws(conn, "dice", '{"target": 5000, "over": true}')
+    drawn = draws(conn, "dice", {"target": 5000, "over": True})
     for nonce, draw in enumerate(drawn):
         expected = fair.dice(SEEDS, nonce, 100, 5000, True, EDGE)
         assert (draw["result"], draw["won"]) == (expected.result, expected.won), nonce
@@ -182,7 +164,7 @@ def test_dice_draws_are_the_model_s_and_uniform_and_win_at_the_stated_chance(
 
 
 def test_limbo_draws_are_the_model_s_and_crash_as_the_formula_says(conn: Connection) -> None:
-    drawn = draws(conn, "limbo", '{"target": 200}')
+    drawn = draws(conn, "limbo", {"target": 200})
     for nonce, draw in enumerate(drawn):
         expected = fair.limbo(SEEDS, nonce, 100, 200, EDGE)
         assert (draw["result"], draw["won"]) == (expected.result, expected.won), nonce
@@ -223,7 +205,7 @@ def test_every_roulette_bet_wins_on_exactly_its_pockets(conn: Connection) -> Non
 
 
 def test_roulette_draws_are_the_model_s_and_every_pocket_equally_likely(conn: Connection) -> None:
-    drawn = draws(conn, "roulette", '{"bet": "red"}')
+    drawn = draws(conn, "roulette", {"bet": "red"})
     for nonce, draw in enumerate(drawn):
         expected = fair.roulette(SEEDS, nonce, 100, "red")
         assert (draw["result"], draw["won"]) == (expected.result, expected.won), nonce

@@ -3,11 +3,10 @@ only its commitment; the bets are what the seed revealed later draws and pays; n
 bets and a rotation starts a new pair; nobody reads a server seed before its rotation."""
 
 import json
-from decimal import Decimal
 
 import pytest
 
-from tests.db.house_play import INITIAL, model, plan, play, secret, state
+from tests.db.house_play import INITIAL, assert_as_modelled, model, plan, play, secret, state
 from tests.db.invariants import assert_invariants
 from tests.db.personas import Persona, detail
 from tests.pgserver import Connection
@@ -56,12 +55,7 @@ def test_bets_are_what_the_seed_revealed_later_draws_and_pays(
         expected = model(game, seeds, nonce, params)
         assert answer["nonce"] == nonce
         assert answer["id"] == fair.bet_id(shown["server_seed_hash"], shown["client_seed"], nonce)
-        assert (answer["result"], answer["won"], answer["payout"]) == (
-            expected.result,
-            expected.won,
-            expected.payout,
-        ), (game, params, nonce)
-        assert Decimal(str(answer["multiplier"])) == expected.multiplier
+        assert_as_modelled(answer, expected, game, params, nonce)
         assert (answer["server_seed_hash"], answer["client_seed"]) == (
             shown["server_seed_hash"],
             shown["client_seed"],
@@ -140,18 +134,9 @@ def test_a_client_seed_must_be_1_to_64_printable_ascii_characters(
 
 
 def test_a_rotation_waits_for_an_open_round_to_end(conn: Connection, bettor: Persona) -> None:
-    """No multi-step game exists yet; the check reads the bets table's `created` status, which
-    mines will use, so an open round is written here by hand."""
+    """An open round of mines (tests/db/test_mines_refusals.py plays it to its end)."""
     pair = bettor.call("get_seed")
-    conn.execute(
-        """insert into app.house_bets (id, user_id, game, seed_pair_id, server_seed_hash,
-               client_seed, nonce, stake, params, multiplier, status)
-           select app._house_bet_id(s.server_seed_hash, s.client_seed, s.next_nonce), s.user_id,
-               'dice', s.id, s.server_seed_hash, s.client_seed, s.next_nonce, 100, '{}', 2,
-               'created'
-           from app.seed_pairs as s where s.id = %s""",
-        [pair["seed_pair_id"]],
-    )
+    bettor.call("open_mines", stake=100, mines=3)
     before = state(conn, bettor)
     error = bettor.refused("round_in_progress", "rotate_seed", client_seed="new")
     assert detail(error) == {

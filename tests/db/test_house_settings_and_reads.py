@@ -34,10 +34,13 @@ def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
     for relation in ("public.house_bets", "public.my_seed_pairs", "app.house_bets"):
         anon.denied(f"select * from {relation}")
     assert anon.rows(
-        "select game, enabled, house_edge_bps, max_profit from public.house_games"
+        "select game, enabled, house_edge_bps, max_profit from public.house_games order by game"
     ) == [
         ("dice", True, 100, 10000000),
+        ("keno", True, None, 10000000),
         ("limbo", True, 100, 10000000),
+        ("mines", True, 100, 10000000),
+        ("plinko", True, None, 10000000),
         ("roulette", True, None, 10000000),
     ]
     assert_invariants(conn)
@@ -46,7 +49,13 @@ def test_each_bettor_reads_only_their_own_bets_and_pairs_and_admins_every_bet(
 def test_an_admin_changes_a_game_and_the_log_says_so(
     conn: Connection, admin: Persona, bettor: Persona, service_role: Persona, anon: Persona
 ) -> None:
-    was = {"game": "dice", "enabled": True, "house_edge_bps": 100, "max_profit": 10000000}
+    was = {
+        "game": "dice",
+        "enabled": True,
+        "house_edge_bps": 100,
+        "max_profit": 10000000,
+        "round_idle_minutes": None,  # multi-step games only (mines)
+    }
     after = admin.call(
         "update_house_game", game="dice", settings={"house_edge_bps": 150, "max_profit": 5000}
     )
@@ -74,7 +83,7 @@ def test_an_admin_changes_a_game_and_the_log_says_so(
     bettor.refused("not_admin", "update_house_game", game="dice", settings={"enabled": False})
     anon.denied("select public.update_house_game('dice', '{\"enabled\": false}')")
     for game, settings in (
-        ("plinko", {"enabled": True}),
+        ("blackjack", {"enabled": True}),
         ("dice", None),
         ("dice", {}),
         ("dice", []),

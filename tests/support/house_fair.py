@@ -13,6 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from tests.support import house_tables as tables
+
 TWO_32 = 2**32
 
 # European roulette's red pockets, written out here rather than read from the SQL.
@@ -140,6 +142,44 @@ def roulette(seeds: tuple[str, str], nonce: int, stake: int, bet: str) -> Play:
         won,
         Decimal(multiplier),
         stake * multiplier if won else 0,
+    )
+
+
+def _hundredths(value: Fraction) -> Decimal:
+    assert value * 100 == math.floor(value * 100), value
+    return Decimal(math.floor(value * 100)).scaleb(-2)
+
+
+def _by_table(result: dict[str, Any], stake: int, multiplier: Fraction) -> Play:
+    """A bet whose draw decides its multiplier: it pays floor(stake * multiplier), and has won when
+    that is more than the stake."""
+    return Play(result, multiplier > 1, _hundredths(multiplier), math.floor(stake * multiplier))
+
+
+def plinko(seeds: tuple[str, str], nonce: int, stake: int, rows: int, risk: str) -> Play:
+    """Samples 0 .. rows - 1, each rng(2), 1 a step right; the bucket is the count of rights."""
+    path = [sample(*seeds, nonce, k, 2) for k in range(rows)]
+    bucket = path.count(1)
+    return _by_table(
+        {"path": path, "bucket": bucket}, stake, tables.plinko_table(rows, risk)[bucket]
+    )
+
+
+def keno_draw(seeds: tuple[str, str], nonce: int) -> list[int]:
+    """Fisher-Yates over the tiles 1 .. 40: for i = 0 .. 9, sample i with limit 40 - i picks the
+    position i + r among the ones not yet drawn, which changes places with position i."""
+    board = list(range(1, tables.KENO_TILES + 1))
+    for i in range(tables.KENO_DRAWN):
+        j = i + sample(*seeds, nonce, i, tables.KENO_TILES - i)
+        board[i], board[j] = board[j], board[i]
+    return board[: tables.KENO_DRAWN]
+
+
+def keno(seeds: tuple[str, str], nonce: int, stake: int, picks: list[int], risk: str) -> Play:
+    drawn = keno_draw(seeds, nonce)
+    hits = len(set(picks) & set(drawn))
+    return _by_table(
+        {"drawn": drawn, "hits": hits}, stake, tables.keno_table(len(picks), risk)[hits]
     )
 
 

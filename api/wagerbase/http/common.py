@@ -43,6 +43,7 @@ SHARED = {
     "tokens": "tokens",  # Tokens
     "money_calls": "money_calls",  # MoneyCalls
     "placements": "placements",  # Placements
+    "flows": "oidc",  # OidcFlows: sign-in through OpenID Connect providers and mailed PKCE links
 }
 
 

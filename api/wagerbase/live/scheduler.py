@@ -209,7 +209,7 @@ class Scheduler:
 
     async def tick(self) -> dict[str, Any]:
         """One round: the answer of server.scheduler_tick() ({locked, closed, drawn, draw_failed,
-        voids_revealed, snapshots, pruned, events_pruned})."""
+        voids_revealed, snapshots, pruned, events_pruned, rounds_expired})."""
         result: dict[str, Any] = await self._clock.one(TICK)
         self.counters.rounds += 1
         if result["locked"]:
@@ -222,6 +222,8 @@ class Scheduler:
             log.info("scheduler: closed markets %s", result["closed"])
         if result["drawn"]:
             log.info("scheduler: settled virtual markets %s from their draws", result["drawn"])
+        if result["rounds_expired"]:
+            log.info("scheduler: settled idle house rounds %s", result["rounds_expired"])
         for failed in result["draw_failed"]:
             log.warning("scheduler: virtual market %s not settled: %s", failed["market_id"], failed)
         return result

@@ -36,9 +36,13 @@ And for the operations of issue 5 (docs/corrections.md, docs/settlement-review.m
   and every closed or settled market has its close snapshot.
 
 And for house games (docs/house-games.md):
-- each settled house bet moved its money as it says, in one 'house_bet' transaction of two
-  entries (payout - stake to the bettor's wallet, stake - payout to the house), and every such
-  transaction belongs to exactly one bet;
+- each settled one-shot house bet moved its money as it says, in one 'house_bet' transaction of
+  two entries (payout - stake to the bettor's wallet, stake - payout to the house), or none when
+  it paid back exactly its stake (plinko, keno); each round of a multi-step game (mines) moved
+  its stake from the wallet to the held rounds when it opened ('house_round_open') and, once
+  settled, from there to the house and its payout to the wallet ('house_round_settle'); every
+  such transaction belongs to exactly one bet;
+- the held rounds' account holds exactly the stakes of the open rounds;
 - the bets of each seed pair are its nonces 0 .. next_nonce - 1, each once, all its owner's, and
   each bet's id is the one its round derives.
 """

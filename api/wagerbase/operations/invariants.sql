@@ -21,7 +21,7 @@ where e.account_version > 1 and (p.id is null or p.balance_after <> e.balance_be
 
 -- name: wallet_or_escrow_negative
 select a.id, a.kind, a.balance from app.accounts as a
-where a.kind in ('user', 'escrow', 'withdrawals_pending') and a.balance < 0
+where a.kind in ('user', 'escrow', 'withdrawals_pending', 'house_rounds') and a.balance < 0
 
 -- name: pending_withdrawals_differ_from_their_account
 -- Withdrawals that wait for an admin (migration 0016, docs/operations.md).
@@ -295,12 +295,19 @@ where m.status in ('closed', 'settled') and not exists (
 )
 
 -- name: house_bet_not_moved_as_it_says
--- House games (docs/house-games.md): a settled bet's one transaction moves payout - stake to the
--- bettor's wallet and stake - payout to the house, and nothing else.
+-- House games (docs/house-games.md): a settled one-shot bet's one transaction moves payout - stake
+-- to the bettor's wallet and stake - payout to the house, and nothing else; a one-shot bet that
+-- paid back exactly its stake (a plinko or keno multiplier of 1) moved nothing and has no
+-- transaction. (A round of mines always has its settling one: house_round_not_moved_as_it_says.)
+select b.id, b.stake, b.payout, b.transaction_id
+from app.house_bets as b
+where b.status = 'settled' and b.open_transaction_id is null and b.payout = b.stake
+    and b.transaction_id is not null
+union all
 select b.id, b.stake, b.payout, b.transaction_id
 from app.house_bets as b
 left join app.ledger_transactions as t on t.id = b.transaction_id
-where b.status = 'settled' and (
+where b.status = 'settled' and b.open_transaction_id is null and b.payout <> b.stake and (
     t.kind is distinct from 'house_bet'
     or (select count(*) from app.ledger_entries as e where e.transaction_id = t.id) <> 2
     or not exists (
@@ -315,12 +322,55 @@ where b.status = 'settled' and (
           and e.amount = b.stake - b.payout))
 
 -- name: house_bet_transaction_without_its_one_bet
-select t.id, count(b.id)
+select t.id, t.kind, count(b.id)
 from app.ledger_transactions as t
-left join app.house_bets as b on b.transaction_id = t.id
-where t.kind = 'house_bet'
-group by t.id
+left join app.house_bets as b
+    on (t.kind = 'house_round_open' and b.open_transaction_id = t.id)
+    or (t.kind in ('house_bet', 'house_round_settle') and b.transaction_id = t.id)
+where t.kind in ('house_bet', 'house_round_open', 'house_round_settle')
+group by t.id, t.kind
 having count(b.id) <> 1
+
+-- name: house_round_not_moved_as_it_says
+-- Multi-step rounds (rpc/81_house_rounds.sql): the opening moved exactly the stake from the
+-- player's wallet to the held rounds; once settled, one 'house_round_settle' transaction moved it
+-- from there, payout to the wallet and stake - payout to the house, nothing else.
+with moved as (
+    select b.id, b.status, b.stake, b.payout, t.kind, t.id = b.open_transaction_id as opening,
+           coalesce(sum(e.amount) filter (
+               where a.kind = 'user' and a.user_id = b.user_id), 0) as wallet,
+           coalesce(sum(e.amount) filter (where a.kind = 'house_rounds'), 0) as held,
+           coalesce(sum(e.amount) filter (where a.kind = 'house'), 0) as house,
+           count(e.id) filter (where not (a.kind in ('house_rounds', 'house')
+               or (a.kind = 'user' and a.user_id = b.user_id))) as elsewhere
+    from app.house_bets as b
+    inner join app.ledger_transactions as t
+        on t.id = b.open_transaction_id or t.id = b.transaction_id
+    inner join app.ledger_entries as e on e.transaction_id = t.id
+    inner join app.accounts as a on a.id = e.account_id
+    where b.open_transaction_id is not null
+    group by b.id, b.status, b.stake, b.payout, t.kind, t.id
+)
+select m.id, m.kind, m.wallet, m.held, m.house, m.elsewhere from moved as m
+where m.elsewhere > 0
+   or (m.opening and (m.kind <> 'house_round_open'
+       or (m.wallet, m.held, m.house) <> (-m.stake, m.stake, 0)))
+   or (not m.opening and (m.kind <> 'house_round_settle' or m.status <> 'settled'
+       or (m.wallet, m.held, m.house) <> (m.payout, -m.stake, m.stake - m.payout)))
+union all
+select b.id, b.status, null, null, null, null from app.house_bets as b
+where b.open_transaction_id is not null
+  and (b.status = 'settled') <> exists (
+      select 1 from app.ledger_transactions as t
+      where t.id = b.transaction_id and t.kind = 'house_round_settle')
+
+-- name: held_rounds_differ_from_open_stakes
+select a.id, a.balance, coalesce(o.total, 0)
+from app.accounts as a
+left join lateral (
+    select sum(b.stake) as total from app.house_bets as b where b.status = 'created'
+) as o on true
+where a.kind = 'house_rounds' and a.balance <> coalesce(o.total, 0)
 
 -- name: seed_pair_nonces_are_not_its_bets
 select s.id, s.next_nonce, count(b.id), max(b.nonce)

@@ -17,11 +17,12 @@ import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from wagerbase.account_refusals import EMAIL_RATE_LIMITED
 from wagerbase.errors import STATEMENT_TIMEOUT, ApiError, from_database
 
 API_VERSION = "2024-01-01"
 API_VERSION_HEADER = "X-Supabase-Api-Version"
-RATE_LIMITED = "over_request_rate_limit"  # GoTrue's code for every 429
+RATE_LIMITED = "over_request_rate_limit"  # GoTrue's code for every 429 but a mail's
 _FIRST_DATED_VERSION = datetime.date(2024, 1, 1)
 # GoTrue's codes for Litestar's own refusals (a body too slow or too large...); GoTrue answers
 # any other with `unknown`
@@ -51,7 +52,8 @@ def _validation_message(exc: ValidationException) -> str:
 def _refusal(exc: Exception) -> tuple[int, str, str, dict[str, str], dict[str, Any]]:
     """Status, GoTrue error code, message, headers and extra body fields of an error."""
     if isinstance(exc, ApiError):
-        code = RATE_LIMITED if exc.status == 429 else exc.code  # the node's limits too
+        # the node's limits too; a mail's own limit keeps GoTrue's over_email_send_rate_limit
+        code = RATE_LIMITED if exc.status == 429 and exc.code != EMAIL_RATE_LIMITED else exc.code
         extra: dict[str, Any] = {}
         if code == "weak_password" and isinstance(exc.details, dict):
             extra["weak_password"] = exc.details

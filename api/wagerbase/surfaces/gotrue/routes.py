@@ -15,7 +15,8 @@ from wagerbase import accounts
 from wagerbase.accounts import Accounts
 from wagerbase.errors import ApiError
 from wagerbase.http.common import client_address, dependencies
-from wagerbase.surfaces.gotrue import admin
+from wagerbase.oidc_flows import OidcFlows
+from wagerbase.surfaces.gotrue import admin, oidc, recovery
 from wagerbase.surfaces.gotrue.callers import user_claims
 from wagerbase.surfaces.gotrue.errors import error_response
 from wagerbase.surfaces.gotrue.structs import (
@@ -61,14 +62,15 @@ async def sign_up(request: Request[Any, Any, Any], data: SignUp, auth: Accounts)
 @post(
     "/token",
     status_code=200,
-    summary="Sign in with a password, or refresh a session",
+    summary="Sign in with a password, refresh a session, or exchange a PKCE auth code",
     responses=documented_errors(400, 429),
 )
 async def token(
     request: Request[Any, Any, Any],
     data: TokenRequest,
     auth: Accounts,
-    grant_type: Literal["password", "refresh_token"],
+    flows: OidcFlows,
+    grant_type: Literal["password", "refresh_token", "pkce"],
 ) -> Session:
     address = client_address(request)
     if grant_type == "password":
@@ -76,6 +78,8 @@ async def token(
         signed_in = await auth.sign_in(
             address=address, identifier=identifier, password=data.password or ""
         )
+    elif grant_type == "pkce":  # signInWithOAuth's exchangeCodeForSession (oidc.py)
+        signed_in = await flows.redeem(data.auth_code, data.code_verifier)
     else:
         if not data.refresh_token:
             raise accounts.refusal(400, "validation_failed", "refresh_token is required.")
@@ -135,8 +139,17 @@ async def logout(
 
 router = Router(
     path="/auth/v1",
-    route_handlers=[sign_up, token, get_user, update_user, logout, *admin.HANDLERS],
-    dependencies=dependencies("auth", "tokens"),
+    route_handlers=[
+        sign_up,
+        token,
+        get_user,
+        update_user,
+        logout,
+        *admin.HANDLERS,
+        *oidc.HANDLERS,
+        *recovery.HANDLERS,
+    ],
+    dependencies=dependencies("auth", "tokens", "flows"),
     exception_handlers={
         ApiError: error_response,
         HTTPException: error_response,

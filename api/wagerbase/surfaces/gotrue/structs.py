@@ -38,6 +38,8 @@ class TokenRequest(msgspec.Struct):
     username: str | None = None
     phone: str | None = None
     refresh_token: str | None = None
+    auth_code: str | None = None  # grant_type=pkce
+    code_verifier: str | None = None
 
 
 class User(msgspec.Struct):
@@ -75,11 +77,16 @@ class LegacyAuthError(msgspec.Struct):
     msg: str
 
 
+# Either body: Litestar documents a union as oneOf, but ResponseSpec's annotation names one type,
+# which mypy holds a union to once attrs is installed (aiosmtpd brings it), hence Any.
+ERROR_BODIES: Any = AuthError | LegacyAuthError
+
+
 def documented_errors(*statuses: int) -> dict[int, ResponseSpec]:
     """Either of GoTrue's two error bodies, by the request's X-Supabase-Api-Version."""
     return {
         status: ResponseSpec(
-            data_container=AuthError | LegacyAuthError,
+            data_container=ERROR_BODIES,
             description="refused; see `code` (or, without an API version, `error_code`)",
         )
         for status in statuses

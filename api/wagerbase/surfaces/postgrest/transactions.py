@@ -23,6 +23,7 @@ T = TypeVar("T")
 READ_METHODS = frozenset({"GET", "HEAD"})
 _MARKET = "the market's status (GET /rest/v1/markets?id=eq.<market_id>)"
 _WAGER = "the wager's approval and settlement (GET /rest/v1/wagers?id=eq.<wager_id>)"
+_ROUND = "the round of mines (POST /rest/v1/rpc/get_mines_round {round_id})"
 # What to check, for a call without a key whose outcome is unknown, before calling it again.
 CHECKS = {
     "create_market": "look for the market in GET /rest/v1/markets",
@@ -41,6 +42,10 @@ CHECKS = {
     "void_wager": f"read {_WAGER}",
     "rotate_seed": "read your seed pairs (GET /rest/v1/my_seed_pairs): a new active pair",
     "update_house_game": "read the game's settings (GET /rest/v1/house_games?game=eq.<game>)",
+    "open_mines": f"read {_ROUND}: without an id, your open round",
+    "reveal_mines_cell": f"read {_ROUND}",
+    "cashout_mines": f"read {_ROUND}",
+    "settle_house_round": "read the round (GET /rest/v1/house_bets?id=eq.<round_id>)",
 }
 
 

@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/83_house_effects.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, policies/75_house_effects.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_oidc.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/08_email_tokens.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/83_house_effects.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, policies/75_house_effects.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -285,6 +285,19 @@ as $$
         ('round_in_progress', 'PT409',
             'A multi-step round of yours is still open, so the seed pair it draws from cannot be rotated.',
             'Finish the round (detail.bet_id) first, then rotate.'),
+        -- multi-step rounds (rpc/81_house_rounds.sql)
+        ('round_not_found', 'PT404',
+            'No round of yours has this id (another player''s round is not found either).',
+            'Check the id; get_mines_round without one answers your open round.'),
+        ('round_closed', 'PT409',
+            'The round has settled already: it was cashed out, lost, or settled by an admin or its expiry.',
+            'Open a new round; detail.ended says how this one ended and detail.payout what it paid.'),
+        ('cell_already_revealed', 'PT409',
+            'That cell of the round is revealed already.',
+            'Reveal another cell; detail.revealed lists the revealed ones.'),
+        ('nothing_to_cash_out', 'PT409',
+            'The round has no safe cell revealed yet, so there is nothing to cash out.',
+            'Reveal a cell first.'),
         ('seed_not_found', 'PT404',
             'No revealed seed pair has this hash: it is unknown, or still active (a pair is revealed when its owner rotates it).',
             'Check the hash; rotate_seed reveals your active pair.'),
@@ -382,7 +395,7 @@ $$;
 reset all;
 
 -- Private helpers every money function builds on: who is calling, notifications, the audit log,
--- idempotency keys, wallets, and the one function that moves money (_post_transaction).
+-- idempotency keys, wallets, and the function that moves money (_post_transaction).
 -- None of these is granted to a client role; they run inside the security definer functions.
 -- The exception is public.acts_as_admin(), the rule _require_admin enforces, which tells any
 -- caller whether they act as an admin now.
@@ -617,12 +630,18 @@ as $$
     select a.id from app.accounts as a where a.kind = p_kind
 $$;
 
--- _post_transaction: the only code that moves money. Posts one ledger transaction: for each
+-- _post_transaction: the code that moves money. Posts one ledger transaction: for each
 -- account, its amount (positive credits it, negative debits it). Amounts for the same account are
 -- added up first; accounts whose amounts cancel out get no entry. Locks the accounts in id order,
 -- updates each cached balance and version, writes one entry per account with the balance before
 -- and after, and notifies every user whose balance changed (and admins when the house's did).
 -- `p_actor` is who the transaction records as acting (default: auth.uid()).
+-- Three statements whatever the posting (a batch's stakes, a settlement, a deposit post here): the
+-- amounts summed by account (none for the common two accounts, one amount each way), the lock,
+-- and one statement that writes the transaction, the balances, the entries and the messages.
+-- The one other posting is a single placement's stake (public.place_wager): the same rows for
+-- two accounts, written in the statement that writes its wager; tests/db/test_batched_placement.py
+-- compares its books with a batch's, whose stakes post here.
 -- Returns the transaction id, or null when nothing moved.
 -- Raises: ledger_unbalanced when the amounts do not sum to zero; the named check
 -- accounts_balance_non_negative (23514) if a caller let a wallet go below zero.
@@ -645,74 +664,101 @@ declare
     v_deltas bigint[];
     v_total numeric;
     v_tx bigint;
-    v_changes jsonb;
-    v_house_moved boolean;
 begin
-    select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
-           coalesce(array_agg(d.delta order by d.account_id), '{}'),
-           coalesce(sum(d.delta), 0)
-    into v_ids, v_deltas, v_total
-    from (
-        select u.account_id, sum(u.amount)::bigint as delta
-        from unnest(p_accounts, p_amounts) as u (account_id, amount)
-        group by u.account_id
-        having sum(u.amount) <> 0
-    ) as d;
+    if cardinality(p_accounts) = 2 and cardinality(p_amounts) = 2
+        and p_accounts[1] <> p_accounts[2] and p_amounts[1] <> 0
+        and p_amounts[1]::numeric + p_amounts[2] = 0 then
+        -- two accounts, one amount each way: already summed and balanced
+        if p_accounts[1] < p_accounts[2] then
+            v_ids := p_accounts;
+            v_deltas := p_amounts;
+        else
+            v_ids := array[p_accounts[2], p_accounts[1]];
+            v_deltas := array[p_amounts[2], p_amounts[1]];
+        end if;
+    else
+        select coalesce(array_agg(d.account_id order by d.account_id), '{}'),
+               coalesce(array_agg(d.delta order by d.account_id), '{}'),
+               coalesce(sum(d.delta), 0)
+        into v_ids, v_deltas, v_total
+        from (
+            select u.account_id, sum(u.amount)::bigint as delta
+            from unnest(p_accounts, p_amounts) as u (account_id, amount)
+            group by u.account_id
+            having sum(u.amount) <> 0
+        ) as d;
 
-    if v_total <> 0 then
-        perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
-            'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
-    end if;
-    if cardinality(v_ids) = 0 then
-        return null;
+        if v_total <> 0 then
+            perform app._fail('ledger_unbalanced', pg_catalog.jsonb_build_object(
+                'kind', p_kind, 'accounts', p_accounts, 'amounts', p_amounts));
+        end if;
+        if cardinality(v_ids) = 0 then
+            return null;
+        end if;
     end if;
 
     perform 1 from app.accounts as a where a.id = any(v_ids) order by a.id for update;
 
-    insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
-    values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
-    returning id into v_tx;
-
-    with deltas as (
-        select d.account_id, d.delta
-        from unnest(v_ids, v_deltas) as d (account_id, delta)
+    -- the transaction, the balances and their entries, then the messages in the order a reader
+    -- is told them: each user's balance by account id, then the house's figures to admins
+    with tx as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor, memo)
+        values (p_kind, p_market_id, p_wager_id, coalesce(p_actor, auth.uid()), coalesce(p_memo, '{}'))
+        returning id
     ),
     moved as (
+        -- by `= any`, which finds the accounts by their primary key whatever the plan's guess
         update app.accounts as a
-        set balance = a.balance + d.delta, version = a.version + 1
-        from deltas as d
-        where a.id = d.account_id
-        returning a.id, a.kind, a.user_id, a.balance, a.version, d.delta
+        set balance = a.balance + v_deltas[array_position(v_ids, a.id)], version = a.version + 1
+        where a.id = any(v_ids)
+        returning a.id, a.kind, a.user_id, a.balance, a.version,
+            v_deltas[array_position(v_ids, a.id)] as delta
     ),
     written as (
         insert into app.ledger_entries (
             transaction_id, account_id, user_id, kind, market_id,
             amount, balance_before, balance_after, account_version
         )
-        select v_tx, m.id, m.user_id, p_kind, p_market_id,
+        select t.id, m.id, m.user_id, p_kind, p_market_id,
                m.delta, m.balance - m.delta, m.balance, m.version
         from moved as m
-        returning account_id, user_id, amount, balance_after, account_version
+        cross join tx as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 'wagerbase_user' as channel, 1 as rank, w.account_id,
+                   pg_catalog.jsonb_build_object(
+                       'user_id', w.user_id, 'balance', w.balance_after,
+                       'version', w.account_version, 'delta', w.amount,
+                       'type', 'balance', 'reason', p_kind, 'transaction_id', w.transaction_id,
+                       'market_id', p_market_id, 'wager_id', p_wager_id) as payload
+            from written as w
+            where w.user_id is not null
+            union all
+            select 'wagerbase_admin', 2, m.id,
+                   pg_catalog.jsonb_build_object('type', 'profit')
+                   || app._house_figures_at(m.balance, m.version)
+            from moved as m
+            where m.kind = 'house'
+        ) as e
+        order by e.rank, e.account_id
     )
-    select coalesce(jsonb_agg(jsonb_build_object(
-               'user_id', w.user_id, 'balance', w.balance_after,
-               'version', w.account_version, 'delta', w.amount
-           ) order by w.account_id) filter (where w.user_id is not null), '[]'::jsonb),
-           coalesce(bool_or(m.kind = 'house'), false)
-    into v_changes, v_house_moved
-    from written as w
-    inner join moved as m on w.account_id = m.id;
-
-    perform app._notify_each('wagerbase_user', v_changes, pg_catalog.jsonb_build_object(
-        'type', 'balance', 'reason', p_kind, 'transaction_id', v_tx,
-        'market_id', p_market_id, 'wager_id', p_wager_id));
-
-    if v_house_moved then
-        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
-            || app._house_figures());
-    end if;
+    select t.id into v_tx from tx as t;
     return v_tx;
 end
+$$;
+
+-- _house_figures_at: the bookmaker's figures (_house_figures) for the house account at this
+-- balance and version (what _post_transaction has just written). Changes nothing; raises nothing.
+create or replace function app._house_figures_at(p_balance bigint, p_version bigint)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object('balance', p_balance, 'profit', p_balance, 'version', p_version)
 $$;
 
 -- _house_figures: the bookmaker's balance and profit, for house_summary and profit messages.
@@ -725,7 +771,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select pg_catalog.jsonb_build_object('balance', a.balance, 'profit', a.balance, 'version', a.version)
+    select app._house_figures_at(a.balance, a.version)
     from app.accounts as a
     where a.kind = 'house'
 $$;
@@ -832,7 +878,18 @@ reset all;
 -- Parimutuel (DBGP): net_pool = total * (1 - rake), odds_i = net_pool / pool_i (none while empty).
 -- Share of an outcome: pool_i / total (0 while the market is empty).
 
--- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`.
+-- The functions of this file run for every quote, placement and market message, several times
+-- each, so they carry no `set search_path`: a SET stops the planner from inlining a function into
+-- the expression that calls it, and a call that is not inlined costs a small query of its own
+-- (docs/performance.md, "A leaner placement, second round"). Every function and operator in them
+-- is schema-qualified instead, so no search_path can change them (as rpc/02_market_facts.sql). A
+-- qualified operator, `operator(pg_catalog.+)`, has one precedence whatever the operator, lower
+-- than `*` and `/` and left to right: hence the brackets around every step. Each formula is
+-- written plainly in the comment above its function.
+
+-- The fixed odds of an outcome with `p_pool` of `p_total` staked, in a market of `p_outcomes`:
+--   round(1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
+--       / (p_pool + p_virtual_stake) * (10000 - p_commission_bps) / 10000, 4)
 create or replace function app._fixed_odds(
     p_pool bigint,
     p_total bigint,
@@ -842,19 +899,29 @@ create or replace function app._fixed_odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select round(
-        1 + ((p_total - p_pool) + (p_outcomes - 1) * p_virtual_stake)::numeric
-            / (p_pool + p_virtual_stake)
-            * (10000 - p_commission_bps) / 10000,
+    select pg_catalog.round(
+        1 operator(pg_catalog.+) (
+            (
+                (
+                    (p_total operator(pg_catalog.-) p_pool)
+                    operator(pg_catalog.+)
+                    ((p_outcomes operator(pg_catalog.-) 1) operator(pg_catalog.*) p_virtual_stake)
+                )::numeric
+                operator(pg_catalog./) (p_pool operator(pg_catalog.+) p_virtual_stake)
+            )
+            operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_commission_bps)
+            operator(pg_catalog./) 10000
+        ),
         4)
 $$;
 
 -- The cap of an outcome: the largest stake whose promised payout keeps the book within margin M.
 -- Odds of exactly 1 promise no winnings, so nothing limits the stake but the minimum cap rule.
 -- A cap above 10^15 (the largest stake place_wager takes) says no more, and is held there so that
--- odds barely above 1 cannot push it past bigint.
+-- odds barely above 1 cannot push it past bigint:
+--   greatest(p_min_cap,
+--       case when p_odds > 1 then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15) end)
 create or replace function app._fixed_cap(
     p_total bigint,
     p_margin bigint,
@@ -864,35 +931,45 @@ create or replace function app._fixed_cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
     select greatest(
         p_min_cap,
         case
-            when p_odds > 1
-                then least(div(p_total + p_margin - p_liability, p_odds - 1), 1e15)::bigint
+            when p_odds operator(pg_catalog.>) 1
+                then least(
+                    pg_catalog.div(
+                        (p_total operator(pg_catalog.+) p_margin) operator(pg_catalog.-) p_liability,
+                        p_odds operator(pg_catalog.-) 1),
+                    1e15)::bigint
         end
     )
 $$;
 
--- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it.
+-- The parimutuel odds of an outcome: the net pool shared by its pool; null while nothing is on it:
+--   case when p_pool > 0 then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4) end
 create or replace function app._pari_odds(p_pool bigint, p_total bigint, p_rake_bps integer)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_pool > 0
-        then round(p_total::numeric * (10000 - p_rake_bps) / 10000 / p_pool, 4)
+    select case when p_pool operator(pg_catalog.>) 0
+        then pg_catalog.round(
+            p_total::numeric operator(pg_catalog.*) (10000 operator(pg_catalog.-) p_rake_bps)
+            operator(pg_catalog./) 10000
+            operator(pg_catalog./) p_pool,
+            4)
     end
 $$;
 
--- An outcome's share of the pool, 0 to 1.
+-- An outcome's share of the pool, 0 to 1:
+--   case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
 create or replace function app._share(p_pool bigint, p_total bigint)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_total > 0 then round(p_pool::numeric / p_total, 6) else 0 end
+    select case when p_total operator(pg_catalog.>) 0
+        then pg_catalog.round(p_pool::numeric operator(pg_catalog./) p_total, 6)
+        else 0
+    end
 $$;
 
 -- The odds of an outcome in a market of kind `p_kind`: fixed odds (_fixed_odds) or parimutuel
@@ -908,11 +985,9 @@ create or replace function app._odds(
 )
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case p_kind
-        when 'fixed_odds'
-            then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
+        then app._fixed_odds(p_pool, p_total, p_outcomes, p_virtual_stake, p_commission_bps)
         else app._pari_odds(p_pool, p_total, p_rake_bps)
     end
 $$;
@@ -929,9 +1004,8 @@ create or replace function app._cap(
 )
 returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
-    select case when p_kind = 'fixed_odds'
+    select case when p_kind operator(pg_catalog.=) 'fixed_odds'
         then app._fixed_cap(p_total, p_margin, p_liability, p_odds, p_min_cap)
     end
 $$;
@@ -1829,6 +1903,289 @@ begin
 end
 $$;
 
+-- ==== rpc/06_oidc.sql
+reset all;
+
+-- Sign-in with OpenID Connect providers (GoTrue's external providers: /auth/v1/authorize, its
+-- callback, and the PKCE exchange of /auth/v1/token): the flows and the users' identities of
+-- migration 0025. The API node checks the provider's id_token (its signature, issuer, audience,
+-- expiry and nonce) before it calls these; what the provider says of the user lands in the
+-- identity's identity_data and in a new user's user_metadata, never in app_metadata, so the
+-- provider can make nobody an admin (app._is_admin reads auth.users). States and auth codes
+-- arrive as SHA-256 digests only. Not granted to any client role: the server. ones are the
+-- node's (policies/05_server.sql).
+
+-- _identities_json(user): the GoTrue identities of a user's providers (app._user_json adds them
+-- after the email identity), oldest first.
+create or replace function app._identities_json(p_user uuid)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.email,
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at
+    )) order by i.created_at, i.id), '[]')
+    from app.identities as i
+    where i.user_id = p_user
+$$;
+
+-- _oidc_user(provider, claims, user_metadata): the user who signs in with this provider identity
+-- (`claims`: sub, email, email_verified, as the id_token said them), as GoTrue finds them: the
+-- user of the identity (provider, sub); else, when the provider verified the email, the user
+-- with that email (the identity is linked to them, and the provider joins their
+-- app_metadata.providers); else a new user, with the email only when the provider verified it and
+-- nobody has it (an unverified email could claim someone's address), app_metadata
+-- {provider, providers} and `p_user_metadata` as user_metadata. The identity's data and its last
+-- sign-in are kept up to date.
+-- Raises: user_not_found (the identity's user was deleted), invalid_argument (a bad provider
+-- name, sub or user_metadata), user_exists (a sign-up took the email at the same moment).
+create or replace function app._oidc_user(p_provider text, p_claims jsonb, p_user_metadata jsonb)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_sub text := p_claims ->> 'sub';
+    v_verified boolean := coalesce(p_claims -> 'email_verified' = 'true'::jsonb, false);
+    v_email text;
+    v_user uuid;
+    v_deleted timestamptz;
+begin
+    if v_sub is null or p_provider !~ '^[a-z0-9_-]{1,40}$' then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'claims', 'reason', 'a provider and a sub are required'));
+    end if;
+    begin
+        v_email := app._valid_email(p_claims ->> 'email');
+    exception when others then
+        v_email := null;  -- an address the engine cannot keep: the user has none
+    end;
+    -- one sign-in at a time per identity, so that two at once make one user
+    perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('oidc:' || p_provider || ':' || v_sub, 0));
+
+    select i.user_id, u.deleted_at into v_user, v_deleted
+    from app.identities as i
+    join auth.users as u on i.user_id = u.id
+    where i.provider = p_provider and i.provider_id = v_sub;
+    if v_deleted is not null then
+        perform app._fail('user_not_found', pg_catalog.jsonb_build_object('user_id', v_user));
+    end if;
+
+    if v_user is null and v_verified and v_email is not null then
+        select u.id into v_user
+        from auth.users as u
+        where lower(u.email) = v_email and u.deleted_at is null and not u.is_anonymous
+        for update;
+    end if;
+
+    if v_user is null then
+        v_user := gen_random_uuid();
+        insert into auth.users (id, email, encrypted_password, raw_app_meta_data, raw_user_meta_data)
+        values (
+            v_user,
+            case when v_verified and not exists (
+                select 1 from auth.users as u where lower(u.email) = v_email
+            ) then v_email end,
+            null,
+            pg_catalog.jsonb_build_object(
+                'provider', p_provider, 'providers', pg_catalog.jsonb_build_array(p_provider)),
+            app._user_metadata(p_user_metadata)
+        );
+    end if;
+
+    insert into app.identities as i (
+        provider, provider_id, user_id, identity_data, email, last_sign_in_at
+    )
+    values (p_provider, v_sub, v_user, p_claims, v_email, now())
+    on conflict (provider, provider_id) do update
+    set identity_data = excluded.identity_data, email = excluded.email,
+        last_sign_in_at = excluded.last_sign_in_at, updated_at = now();
+
+    update auth.users as u
+    set raw_app_meta_data = u.raw_app_meta_data || pg_catalog.jsonb_build_object(
+            'provider', coalesce(u.raw_app_meta_data ->> 'provider', p_provider),
+            'providers', coalesce(u.raw_app_meta_data -> 'providers', '[]'::jsonb)
+            || pg_catalog.jsonb_build_array(p_provider)),
+        updated_at = now()
+    where u.id = v_user and not coalesce(u.raw_app_meta_data -> 'providers', '[]') ? p_provider;
+    return v_user;
+exception
+    when unique_violation then
+        -- a password sign-up took the same email at the same moment
+        perform app._fail('user_exists', pg_catalog.jsonb_build_object('email', v_email));
+        return null;
+end
+$$;
+
+-- server.begin_oidc_flow(address, state_digest, provider, redirect_to, challenge, method, nonce):
+-- start a sign-in with a provider (GET /auth/v1/authorize), counted as a sign-in against the
+-- client address's limit (server.check_rate_limit); returns 0, or the seconds to wait when the
+-- address is over it (nothing kept then). Each call also deletes up to 100 flows past their
+-- 10 minutes, skipping rows another call holds.
+-- Who: the API node. Changes: app.oidc_flows, app.address_attempts.
+-- Raises: invalid_argument (no address; a challenge of the wrong shape breaks a constraint).
+create or replace function server.begin_oidc_flow(
+    p_address inet,
+    p_state_digest text,
+    p_provider text,
+    p_redirect_to text,
+    p_code_challenge text,
+    p_code_challenge_method text,
+    p_nonce text
+)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_wait integer := server.check_rate_limit('sign_in', p_address);
+begin
+    if v_wait > 0 then
+        return v_wait;
+    end if;
+    delete from app.oidc_flows as f
+    where f.id in (
+        select x.id from app.oidc_flows as x
+        where x.created_at < now() - interval '10 minutes'
+        limit 100
+        for update skip locked
+    );
+    insert into app.oidc_flows (
+        state_digest, provider, redirect_to, code_challenge, code_challenge_method, nonce
+    )
+    values (
+        p_state_digest, p_provider, p_redirect_to, p_code_challenge, p_code_challenge_method,
+        p_nonce
+    );
+    return 0;
+end
+$$;
+
+-- server.take_oidc_state(state_digest): use up the `state` the provider sent back (once): the
+-- flow {id, provider, redirect_to, nonce, pkce}, or null when no flow of the last 10 minutes
+-- has this state or it was used already.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows.state_used_at.
+-- Raises: nothing.
+create or replace function server.take_oidc_state(p_state_digest text)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+    update app.oidc_flows as f
+    set state_used_at = now()
+    where f.state_digest = p_state_digest and f.state_used_at is null
+        and f.created_at > now() - interval '10 minutes'
+    returning pg_catalog.jsonb_build_object(
+        'id', f.id, 'provider', f.provider, 'redirect_to', f.redirect_to, 'nonce', f.nonce,
+        'pkce', f.code_challenge is not null)
+$$;
+
+-- server.complete_oidc_flow(flow, claims, user_metadata, auth_code_digest, session, token_hash):
+-- the provider's checked id_token for flow `p_flow` signs its user in (app._oidc_user). A PKCE
+-- flow keeps the auth code's digest and the user for server.redeem_oidc_code and returns
+-- {user_id}; an implicit flow ends here, with a new session (app._start_session), and returns
+-- {user_id, user}.
+-- Who: the API node (the provider's callback). Changes: app.oidc_flows, app.identities,
+-- auth.users, and for an implicit flow app.sessions and app.refresh_tokens.
+-- Raises: those of app._oidc_user (user_not_found, invalid_argument, user_exists);
+-- invalid_argument (no such flow, or its state not used).
+create or replace function server.complete_oidc_flow(
+    p_flow uuid,
+    p_claims jsonb,
+    p_user_metadata jsonb,
+    p_auth_code_digest text,
+    p_session uuid,
+    p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_user uuid;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.id = p_flow and f.state_used_at is not null and f.user_id is null
+    for update;
+    if not found then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'flow', 'reason', 'no flow waiting for its provider'));
+    end if;
+    v_user := app._oidc_user(v_flow.provider, p_claims, p_user_metadata);
+    if v_flow.code_challenge is not null then
+        update app.oidc_flows as f
+        set auth_code_digest = p_auth_code_digest, user_id = v_user, authenticated_at = now()
+        where f.id = v_flow.id;
+        return pg_catalog.jsonb_build_object('user_id', v_user);
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    return pg_catalog.jsonb_build_object(
+        'user_id', v_user, 'user', app._start_session(v_user, p_session, p_token_hash));
+end
+$$;
+
+-- server.redeem_oidc_code(code_digest, verifier, verifier_s256, session, token_hash): GoTrue's
+-- grant_type=pkce: the auth code of a PKCE flow and its code verifier (as sent, and its S256,
+-- made by the node) for a new session of the flow's user; the flow ends. Returns
+-- {status: 'ok', user, session_id}, or {status: <GoTrue error code>}:
+--   flow_state_not_found  no flow has this auth code (never issued, or redeemed already)
+--   flow_state_expired    the code is older than 5 minutes
+--   bad_code_verifier     the verifier does not match the flow's challenge (the code stays)
+--   user_not_found        the user was deleted since
+-- Who: the API node. Changes: app.oidc_flows, app.sessions, app.refresh_tokens, auth.users.
+-- Raises: nothing.
+create or replace function server.redeem_oidc_code(
+    p_code_digest text, p_verifier text, p_verifier_s256 text, p_session uuid, p_token_hash text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_flow app.oidc_flows;
+    v_presented text;
+begin
+    select * into v_flow from app.oidc_flows as f
+    where f.auth_code_digest = p_code_digest
+    for update;
+    if not found then
+        return '{"status": "flow_state_not_found"}';
+    end if;
+    if v_flow.authenticated_at < now() - interval '5 minutes' then
+        return '{"status": "flow_state_expired"}';
+    end if;
+    v_presented := case v_flow.code_challenge_method
+        when 's256' then p_verifier_s256
+        else p_verifier
+    end;
+    if v_flow.code_challenge is distinct from v_presented then
+        return '{"status": "bad_code_verifier"}';
+    end if;
+    delete from app.oidc_flows as f where f.id = v_flow.id;
+    if app._user_json(v_flow.user_id) is null then
+        return '{"status": "user_not_found"}';
+    end if;
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok',
+        'session_id', p_session,
+        'user', app._start_session(v_flow.user_id, p_session, p_token_hash));
+end
+$$;
+
 -- ==== rpc/06_sessions.sql
 reset all;
 
@@ -1843,7 +2200,8 @@ reset all;
 -- _user_json: the GoTrue `User` object of a user (null for a deleted or unknown one), as GoTrue
 -- answers it: user_metadata is what the user gave (GoTrue's `data`) with their username, if they
 -- have one; a user with a password has one identity, GoTrue's `email` identity (its identity_id a
--- fixed function of the user id: Wagerbase keeps no identities table), an anonymous user none.
+-- fixed function of the user id), an anonymous user or one made by an OpenID Connect provider
+-- none; then one identity for each provider they signed in with (app._identities_json).
 create or replace function app._user_json(p_user uuid)
 returns jsonb
 language sql stable
@@ -1864,7 +2222,9 @@ as $$
             else '{}'
         end,
         'identities', case
-            when u.is_anonymous then '[]'::jsonb
+            when u.is_anonymous or (
+                u.encrypted_password is null and u.raw_app_meta_data ->> 'provider' <> 'email'
+            ) then '[]'::jsonb
             else pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                 'identity_id', pg_catalog.md5('wagerbase email identity ' || u.id::text)::uuid,
                 'id', u.id::text,
@@ -1881,7 +2241,7 @@ as $$
                 'created_at', u.created_at,
                 'updated_at', u.updated_at
             )))
-        end,
+        end || app._identities_json(u.id),
         'created_at', u.created_at,
         'updated_at', u.updated_at,
         'is_anonymous', u.is_anonymous
@@ -2412,6 +2772,225 @@ begin
 end
 $$;
 grant execute on function public.update_settings(jsonb) to authenticated, service_role;
+
+-- ==== rpc/08_email_tokens.sql
+reset all;
+
+-- Password recovery and sign-in by email (GoTrue's /recover, /otp and /verify): the one-time
+-- tokens an API node mails, kept as digests only (migration 0024), and how often an address may
+-- be sent one. The node makes the code, mails it and hashes it; these functions never see a code,
+-- only SHA-256 digests of GoTrue's token hash. Called by the API node as itself (schema
+-- `server`); none is granted to a client role.
+
+-- _email_digest(email): the SHA-256 (hex) of an address as app.email_sends keys it.
+create or replace function app._email_digest(p_email text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_email, 'UTF8')), 'hex')
+$$;
+
+-- _email_user(email): the live (not deleted) user whose email is `p_email` (already lower-cased),
+-- or null.
+create or replace function app._email_user(p_email text)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+    select u.id from auth.users as u where lower(u.email) = p_email and u.deleted_at is null
+$$;
+
+-- server.issue_email_token(email, purpose, token_digest, create_user, user_metadata,
+-- expiry_seconds, interval_seconds, code_challenge, code_challenge_method): the checks and the
+-- token before a node mails a recovery (`purpose` recovery) or sign-in (magiclink) code to
+-- `email`, in one call. In order:
+--   a sign-in without create_user for an address that names no user: {status: signups_disabled}
+--   (GoTrue's otp_disabled), nothing counted;
+--   the address was sent a mail less than `interval_seconds` ago: {status: rate_limited,
+--   retry_after}, nothing counted (GoTrue's SMTP max frequency, one a minute);
+--   otherwise the mail is counted for the address (known or not), and then a recovery for an
+--   address that names no user is {status: no_user}: no token, nothing to send, so the node
+--   answers as for a known one;
+--   else the token (`token_digest`, expiring in `expiry_seconds`) replaces any the address had:
+--   {status: ok, new_user}, new_user when verifying it will create the user (a sign-in with
+--   create_user, `user_metadata` theirs). A PKCE challenge (with its method, s256 or plain)
+--   is kept with the token for server.verify_email_token.
+-- Mails of one address are serialised by an advisory lock; each call also prunes up to 100
+-- expired tokens and day-old send rows.
+-- Who: the API node. Changes: app.email_sends, app.email_tokens.
+-- Raises: invalid_argument (a bad email, purpose, user_metadata, interval or challenge).
+create or replace function server.issue_email_token(
+    p_email text,
+    p_purpose text,
+    p_token_digest text,
+    p_create_user boolean,
+    p_user_metadata jsonb,
+    p_expiry_seconds integer,
+    p_interval_seconds integer,
+    p_code_challenge text,
+    p_code_challenge_method text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := app._valid_email(p_email);
+    v_metadata jsonb := app._user_metadata(p_user_metadata);
+    v_digest text;
+    v_user uuid;
+    v_sent timestamptz;
+    v_next timestamptz;
+begin
+    if v_email is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'email', 'reason', 'an email address'));
+    end if;
+    if p_purpose is null or p_purpose not in ('recovery', 'magiclink')
+        or coalesce(p_expiry_seconds, 0) < 1 or coalesce(p_interval_seconds, -1) < 0
+        or coalesce(p_token_digest, '') = ''
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'purpose', 'reason',
+            'recovery or magiclink, a digest, an expiry of 1 s or more and an interval'));
+    end if;
+    if (p_code_challenge is null) <> (p_code_challenge_method is null)
+        or p_code_challenge !~ '^[A-Za-z0-9._~-]{43,128}$'
+        or p_code_challenge_method not in ('s256', 'plain')
+    then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'code_challenge', 'reason',
+            '43 to 128 URL characters, with its method s256 or plain'));
+    end if;
+    v_user := app._email_user(v_email);
+    if v_user is null and p_purpose = 'magiclink' and not coalesce(p_create_user, false) then
+        return '{"status": "signups_disabled"}';
+    end if;
+
+    v_digest := app._email_digest(v_email);
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('email:' || v_digest, 0));
+    select s.sent_at into v_sent from app.email_sends as s where s.email_digest = v_digest;
+    v_next := v_sent + pg_catalog.make_interval(secs => p_interval_seconds);
+    if v_next > now() then
+        return pg_catalog.jsonb_build_object(
+            'status', 'rate_limited',
+            'retry_after', greatest(1, ceil(extract(epoch from v_next - now())))::integer);
+    end if;
+    insert into app.email_sends (email_digest, sent_at) values (v_digest, now())
+    on conflict (email_digest) do update set sent_at = excluded.sent_at;
+    delete from app.email_sends as s
+    where s.email_digest in (
+        select x.email_digest from app.email_sends as x
+        where x.sent_at < now() - interval '1 day'
+        limit 100
+        for update skip locked
+    );
+    delete from app.email_tokens as t
+    where t.id in (
+        select x.id from app.email_tokens as x
+        where x.expires_at <= now()
+        limit 100
+        for update skip locked
+    );
+    if v_user is null and p_purpose = 'recovery' then
+        return '{"status": "no_user"}';
+    end if;
+
+    insert into app.email_tokens (
+        email, purpose, token_digest, creates_user, user_metadata, code_challenge,
+        code_challenge_method, expires_at
+    )
+    values (
+        v_email, p_purpose, p_token_digest, v_user is null, v_metadata, p_code_challenge,
+        p_code_challenge_method, now() + pg_catalog.make_interval(secs => p_expiry_seconds)
+    )
+    on conflict (email) do update
+    set purpose = excluded.purpose,
+        token_digest = excluded.token_digest,
+        creates_user = excluded.creates_user,
+        user_metadata = excluded.user_metadata,
+        code_challenge = excluded.code_challenge,
+        code_challenge_method = excluded.code_challenge_method,
+        created_at = excluded.created_at,
+        expires_at = excluded.expires_at;
+    return pg_catalog.jsonb_build_object('status', 'ok', 'new_user', v_user is null);
+end
+$$;
+
+-- server.cancel_email_token(email, token_digest): undo server.issue_email_token after the mail
+-- could not be sent: the token goes, and the address may be sent another at once.
+-- Who: the API node. Changes: app.email_tokens, app.email_sends. Raises: nothing.
+create or replace function server.cancel_email_token(p_email text, p_token_digest text)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_email text := pg_catalog.lower(pg_catalog.btrim(p_email));
+begin
+    delete from app.email_tokens as t
+    where t.email = v_email and t.token_digest = p_token_digest;
+    delete from app.email_sends as s where s.email_digest = app._email_digest(v_email);
+end
+$$;
+
+-- server.verify_email_token(token_digest, auth_code_digest, redirect_to): use up the one-time
+-- token with this digest (GoTrue's /verify): it is deleted whatever follows, so it never works
+-- twice. A token that is unknown, used, replaced or expired is {status: otp_expired}, as is one
+-- whose user was deleted since. Otherwise {status: ok, user_id, purpose[, pkce: true]}: the address's
+-- user, created now (with the token's user_metadata, no password, their email confirmed by this
+-- very proof) when the token was a sign-in's with create_user and the address still names
+-- nobody. With `pkce` (the token kept a PKCE challenge and the node gave `auth_code_digest`: a
+-- mail's link) the proof becomes a PKCE flow of provider 'email' whose auth code is
+-- `auth_code_digest`'s, for grant_type=pkce (server.redeem_oidc_code, GoTrue's flow_state);
+-- else the node opens the session in the same transaction (server.start_session).
+-- Who: the API node. Changes: app.email_tokens, auth.users (a new user), app.oidc_flows.
+-- Raises: those of app._create_user (user_exists when a sign-up took the address meanwhile).
+create or replace function server.verify_email_token(
+    p_token_digest text, p_auth_code_digest text, p_redirect_to text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_token app.email_tokens;
+    v_user uuid;
+begin
+    delete from app.email_tokens as t where t.token_digest = p_token_digest
+    returning * into v_token;
+    if not found or v_token.expires_at <= now() then
+        return '{"status": "otp_expired"}';
+    end if;
+    v_user := app._email_user(v_token.email);
+    if v_user is null and v_token.creates_user then
+        v_user := app._create_user(v_token.email, null, null, '{}', v_token.user_metadata);
+    end if;
+    if v_user is null then
+        return '{"status": "otp_expired"}';
+    end if;
+    if v_token.code_challenge is null or p_auth_code_digest is null then
+        return pg_catalog.jsonb_build_object(
+            'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose);
+    end if;
+    insert into app.oidc_flows (
+        provider, redirect_to, code_challenge, code_challenge_method, state_used_at,
+        auth_code_digest, user_id, authenticated_at
+    )
+    values (
+        'email', pg_catalog.left(coalesce(p_redirect_to, ''), 2048), v_token.code_challenge,
+        v_token.code_challenge_method, now(), p_auth_code_digest, v_user, now()
+    );
+    return pg_catalog.jsonb_build_object(
+        'status', 'ok', 'user_id', v_user, 'purpose', v_token.purpose, 'pkce', true);
+end
+$$;
 
 -- ==== rpc/10_wallet.sql
 reset all;
@@ -2997,8 +3576,9 @@ $$;
 
 -- _require_within_stake_limit: refuse a stake that would take the user's stakes of the last 24
 -- hours (pending wagers included) above their daily stake limit; exactly at the limit is allowed.
--- The caller holds the user's wallet lock (place_wager, a house game's play), which makes the sum
--- and the wager that follows one step for every placement of this user.
+-- The caller holds the user's wallet lock (a house game's play; a placement sums under it too and
+-- refuses by app._funds_refusal, the same rule), which makes the sum and the wager that follows
+-- one step for every placement of this user.
 -- Raises: daily_stake_limit_reached.
 create or replace function app._require_within_stake_limit(p_user uuid, p_stake bigint)
 returns void
@@ -3788,8 +4368,8 @@ reset all;
 -- Wagers: quoting, placing, and the approval of held wagers.
 
 -- _quote: what a stake of `p_stake` on outcome `p_outcome_id` would get now (_quote_at, from the
--- outcome's row). One computation for preview_wager and placement, so a preview and a placement
--- can never disagree.
+-- outcome's row), for preview_wager. A placement calls _quote_at on the outcome it read under the
+-- market's lock: one computation, so a preview and a placement can never disagree.
 -- Raises: invalid_amount, outcome_not_found.
 create or replace function app._quote(p_market app.markets, p_outcome_id bigint, p_stake bigint)
 returns jsonb
@@ -4042,6 +4622,72 @@ begin
 end
 $$;
 
+-- _quote_refusal: the refusal of a wager of `p_stake` on outcome `p_outcome_id` of `p_market` at
+-- the quote it would get (app._quote_at), in the order placement checks them: odds_changed (the
+-- quote's odds more than `p_tolerance` from `p_expected_odds`, when given), stake_above_cap
+-- (fixed odds), payout_above_maximum (the market's per-wager ceiling); null when none applies.
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._quote_refusal(
+    p_market app.markets,
+    p_outcome_id bigint,
+    p_stake bigint,
+    p_expected_odds numeric,
+    p_tolerance numeric,
+    p_quote jsonb
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_odds numeric := (p_quote ->> 'effective_odds')::numeric;
+    v_payout numeric := (p_quote ->> 'estimated_payout')::numeric;
+begin
+    if p_expected_odds is not null and abs(p_expected_odds - v_odds) > p_tolerance then
+        return app._refusal('odds_changed', p_quote || pg_catalog.jsonb_build_object(
+            'expected_odds', p_expected_odds, 'current_odds', v_odds, 'tolerance', p_tolerance));
+    end if;
+    if p_market.kind = 'fixed_odds' and p_stake > (p_quote ->> 'cap')::bigint then
+        return app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'outcome_id', p_outcome_id,
+            'stake', p_stake, 'cap', (p_quote -> 'cap'), 'odds', v_odds));
+    end if;
+    if v_payout > p_market.max_payout then
+        return app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
+            'market_id', p_market.id, 'stake', p_stake,
+            'payout', v_payout, 'max_payout', p_market.max_payout));
+    end if;
+    return null;
+end
+$$;
+
+-- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
+-- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
+-- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
+-- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
+-- Callers: public.place_wager, app._place_wagers. Changes: nothing. Raises: nothing.
+create or replace function app._funds_refusal(
+    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
+)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
+        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
+            'limit', p_limit, 'used', p_used, 'stake', p_stake));
+    end if;
+    if p_balance < p_stake then
+        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', p_balance, 'stake', p_stake));
+    end if;
+    return null;
+end
+$$;
+
 -- place_wager(market_id, outcome_id, stake, expected_odds, idempotency_key): stake on an outcome.
 -- expected_odds: the odds the user was shown; when the live odds differ by more than the
 -- tolerance (0.01) the wager is refused with the current quote. Fixed odds compare the locked
@@ -4052,8 +4698,14 @@ $$;
 -- A wager alone is decided here, statement by statement on the rows; a batch of wagers on one
 -- market (server.place_wagers, which the API uses for a hot market) by app._place_wagers
 -- (rpc/31_placement.sql), in memory and written set-based, with the same rules in the same order
+-- (the refusals of app._open_refusal, app._stake_refusal, app._quote_refusal, app._funds_refusal)
 -- and the same answers: tests/db/test_batched_placement.py replays sequences with every refusal
 -- both ways and compares every answer and the books. A change to a rule changes both.
+-- Three statements (docs/performance.md, "A leaner placement, second round"): the market locked
+-- and read with the caller's limits, wallet, the market's escrow and the odds tolerance; the
+-- outcomes read and the wallet and the escrow locked; then, the checks made in memory, everything
+-- written in one statement: pools, market, wager, its stake posted as app._post_transaction posts
+-- two accounts, its messages and its idempotency key's answer.
 -- Callers: authenticated. Changes: the wager, a 'stake' ledger transaction (wallet -> escrow), the
 -- pools; notifies odds (if accepted), wager_placed, balance, and admins of a pending wager.
 -- Returns the wager with the quote it got, the new balance and the market's numbers.
@@ -4077,131 +4729,260 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-    v_user uuid := app._require_user();
+    v_user uuid := auth.uid();
     v_replay jsonb;
+    v_locked record;
     v_limits app.play_limits;
+    v_market app.markets;
     v_wallet bigint;
     v_escrow bigint;
-    v_market app.markets;
-    v_quote jsonb;
-    v_odds numeric;
-    v_payout numeric;
-    v_balance bigint;
     v_tolerance numeric;
-    v_wager app.wagers;
-    v_message jsonb;
-    v_row jsonb;
+    -- the market's outcomes in position order, and the place of the wager's among them
+    v_ids bigint[];
+    v_positions integer[];
+    v_pools bigint[];
+    v_liabilities bigint[];
+    v_counts integer[];
+    o integer;
+    -- the wallet's balance, as locked
+    v_balance bigint;
+    v_limit bigint;
+    v_used bigint;
+    v_refusal jsonb;
+    v_quote jsonb;
+    v_payout numeric;
+    v_numbers jsonb;
     v_result jsonb;
 begin
-    v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
-        pg_catalog.jsonb_build_object(
-            'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
-    if v_replay is not null then
-        return v_replay;
+    if v_user is null then
+        perform app._fail('not_authenticated');
     end if;
-    -- responsible play (rpc/15_limits.sql): a self-excluded user places nothing. One read of the
-    -- user's limits row serves both checks: without a row there is no stake limit to sum.
-    select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    if place_wager.idempotency_key is not null then
+        v_replay := app._idempotency_begin(v_user, place_wager.idempotency_key, 'place_wager',
+            pg_catalog.jsonb_build_object(
+                'market_id', place_wager.market_id, 'outcome_id', place_wager.outcome_id,
+                'stake', place_wager.stake, 'expected_odds', place_wager.expected_odds));
+        if v_replay is not null then
+            return v_replay;
+        end if;
+    end if;
+
+    -- the market, locked and read in one statement with what does not change under its lock: the
+    -- caller's limits row (responsible play, rpc/15_limits.sql), wallet, the escrow, the tolerance
+    select m as market, l as limits, w.id as wallet, e.id as escrow, c.odds_tolerance
+    into v_locked
+    from app.markets as m
+    cross join app.config as c
+    left join app.play_limits as l on l.user_id = v_user
+    left join app.accounts as w on w.user_id = v_user
+    left join app.accounts as e on m.id = e.market_id
+    where m.id = place_wager.market_id
+    for no key update of m;
+    if found then
+        v_market := v_locked.market;
+        v_limits := v_locked.limits;
+        v_wallet := v_locked.wallet;
+        v_escrow := v_locked.escrow;
+        v_tolerance := v_locked.odds_tolerance;
+    else
+        select * into v_limits from app.play_limits as l where l.user_id = v_user;
+    end if;
+    -- a self-excluded user places nothing; a draft is none of a bettor's business
     if v_limits.self_excluded_until > now() then
         perform app._fail('self_excluded',
             pg_catalog.jsonb_build_object('until', v_limits.self_excluded_until));
     end if;
-
-    -- the market, locked and read in one statement; a draft is none of a bettor's business
-    select * into v_market from app.markets as m where m.id = place_wager.market_id
-    for no key update;
-    if not found or (v_market.status = 'draft' and not app._is_admin()) then
+    if v_market.id is null or (v_market.status = 'draft' and not app._is_admin()) then
         perform app._fail('market_not_found',
             pg_catalog.jsonb_build_object('market_id', place_wager.market_id));
     end if;
     -- after the market lock (global order: market, then accounts): a first wallet's grant would
     -- otherwise hold the grants account while waiting for a busy market, stalling every sign-up
-    select a.id into v_wallet from app.accounts as a where a.user_id = v_user;
-    if not found then
+    if v_wallet is null then
         v_wallet := app._ensure_wallet(v_user);
     end if;
-    perform app._require_open(v_market);
-    v_quote := app._quote(v_market, place_wager.outcome_id, place_wager.stake);
-    v_odds := (v_quote ->> 'effective_odds')::numeric;
-    v_payout := (v_quote ->> 'estimated_payout')::numeric;
 
-    select c.odds_tolerance into v_tolerance from app.config as c;
-    if place_wager.expected_odds is not null
-        and abs(place_wager.expected_odds - v_odds) > v_tolerance then
-        perform app._fail('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-            'expected_odds', place_wager.expected_odds, 'current_odds', v_odds,
-            'tolerance', v_tolerance));
-    end if;
-    if v_market.kind = 'fixed_odds' and place_wager.stake > (v_quote ->> 'cap')::bigint then
-        perform app._fail('stake_above_cap', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'outcome_id', place_wager.outcome_id,
-            'stake', place_wager.stake, 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-    end if;
-    if v_payout > v_market.max_payout then
-        perform app._fail('payout_above_maximum', pg_catalog.jsonb_build_object(
-            'market_id', v_market.id, 'stake', place_wager.stake,
-            'payout', v_payout, 'max_payout', v_market.max_payout));
-    end if;
-
-    -- the wallet and the market's escrow, locked in id order, and the wallet's balance
-    select e.id into v_escrow from app.accounts as e where e.market_id = v_market.id;
-    select l.balance into v_balance
+    -- the outcomes as the market's lock keeps them (a statement after the lock, so that it sees
+    -- the placements it waited for), and the wallet and the escrow locked in id order, the
+    -- wallet's balance read under that lock
+    select q.ids, q.positions, q.pools, q.liabilities, q.counts, k.balance
+    into v_ids, v_positions, v_pools, v_liabilities, v_counts, v_balance
     from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_wallet, v_escrow) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    -- responsible play (rpc/15_limits.sql): the daily stake limit, summed under the wallet lock so
-    -- that this user's concurrent placements are counted one after another
-    if v_limits.user_id is not null then
-        perform app._require_within_stake_limit(v_user, place_wager.stake);
+        select max(a.balance) filter (where a.id = v_wallet) as balance
+        from (
+            select a.id, a.balance from app.accounts as a
+            where a.id in (v_wallet, v_escrow) order by a.id for update
+        ) as a
+    ) as k
+    cross join (
+        select
+            array_agg(t.id order by t.position) as ids,
+            array_agg(t.position::integer order by t.position) as positions,
+            array_agg(t.pool order by t.position) as pools,
+            array_agg(t.liability order by t.position) as liabilities,
+            array_agg(t.wager_count order by t.position) as counts
+        from app.outcomes as t
+        where t.market_id = v_market.id
+    ) as q;
+
+    v_refusal := coalesce(app._open_refusal(v_market), app._stake_refusal(place_wager.stake));
+    if v_refusal is null then
+        o := array_position(v_ids, place_wager.outcome_id);
+        if o is null then
+            v_refusal := app._refusal('outcome_not_found', pg_catalog.jsonb_build_object(
+                'market_id', v_market.id, 'outcome_id', place_wager.outcome_id));
+        end if;
     end if;
-    if v_balance < place_wager.stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', place_wager.stake));
+    if v_refusal is null then
+        v_quote := app._quote_at(
+            v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], place_wager.stake);
+        v_refusal := app._quote_refusal(v_market, place_wager.outcome_id, place_wager.stake,
+            place_wager.expected_odds, v_tolerance, v_quote);
+    end if;
+    if v_refusal is null then
+        -- the daily stake limit, summed under the wallet lock so that this user's concurrent
+        -- placements are counted one after another; only for a user with a limits row
+        if v_limits.user_id is not null then
+            select f.daily_stake_limit, f.stake_used into v_limit, v_used
+            from app.play_limits_in_force as f
+            where f.user_id = v_user;
+        end if;
+        v_refusal := app._funds_refusal(
+            v_limits.user_id is not null, v_limit, v_used, v_balance, place_wager.stake);
+    end if;
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
     end if;
 
+    -- accepted: the market's numbers after it (app._market_message_at, as a batch tells them)
+    v_payout := (v_quote ->> 'estimated_payout')::numeric;
     if not v_market.requires_approval then
-        v_message := app._accept_into_pool(v_market.id, place_wager.outcome_id, place_wager.stake,
-            case when v_market.kind = 'fixed_odds' then v_payout::bigint end);
+        v_pools[o] := v_pools[o] + place_wager.stake;
+        if v_market.kind = 'fixed_odds' then
+            v_liabilities[o] := v_liabilities[o] + v_payout::bigint;
+        end if;
+        v_counts[o] := v_counts[o] + 1;
+        v_market.total_pool := v_market.total_pool + place_wager.stake;
+        v_market.version := v_market.version + 1;
     end if;
+    v_numbers := app._market_message_at(
+        v_market, v_ids, v_positions, v_pools, v_liabilities, v_counts);
 
-    insert into app.wagers (
-        user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
-        approval, accepted_version, idempotency_key
+    -- written in one statement: the pools and the market's version; the wager; its stake posted
+    -- from the wallet to the escrow, as app._post_transaction posts two accounts (a
+    -- 'stake' transaction, each balance and version moved by one, an entry each with the balance
+    -- before and after; the accounts are locked above, in id order, and the ledger's trigger
+    -- checks the entries balance); the messages in the order a reader is told them (odds,
+    -- balance, wager_pending to admins when the wager waits for approval, wager_placed); the
+    -- answer, kept for a replay of the idempotency key (app._idempotency_finish)
+    with pooled as (
+        update app.outcomes as t
+        set pool = t.pool + place_wager.stake,
+            liability = t.liability
+                + case when v_market.kind = 'fixed_odds' then v_payout::bigint else 0 end,
+            wager_count = t.wager_count + 1
+        where t.id = place_wager.outcome_id and not v_market.requires_approval
+    ),
+    versioned as (
+        update app.markets as m
+        set total_pool = m.total_pool + place_wager.stake, version = m.version + 1
+        where m.id = v_market.id and not v_market.requires_approval
+        returning m.version
+    ),
+    placed as (
+        insert into app.wagers (
+            user_id, market_id, outcome_id, stake, odds, potential_payout, expected_odds,
+            approval, accepted_version, idempotency_key
+        )
+        values (
+            v_user, v_market.id, place_wager.outcome_id, place_wager.stake,
+            (v_quote ->> 'effective_odds')::numeric,
+            case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
+            place_wager.expected_odds,
+            case when v_market.requires_approval then 'pending' else 'accepted' end,
+            (select v.version from versioned as v),
+            place_wager.idempotency_key
+        )
+        returning *
+    ),
+    posted as (
+        insert into app.ledger_transactions (kind, market_id, wager_id, actor)
+        select 'stake', v_market.id, p.id, v_user
+        from placed as p
+        returning id, wager_id
+    ),
+    moved as (
+        update app.accounts as a
+        set balance = a.balance + d.delta, version = a.version + 1
+        from (
+            values (v_wallet, -place_wager.stake), (v_escrow, place_wager.stake)
+        ) as d (account_id, delta)
+        where a.id = d.account_id
+        returning a.id, a.user_id, a.balance, a.version, d.delta
+    ),
+    written as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, market_id,
+            amount, balance_before, balance_after, account_version
+        )
+        select t.id, m.id, m.user_id, 'stake', v_market.id,
+               m.delta, m.balance - m.delta, m.balance, m.version
+        from moved as m
+        cross join posted as t
+        returning transaction_id, account_id, user_id, amount, balance_after, account_version
+    ),
+    shown as (
+        -- the wager as app._wager_row shows it, from the row just written
+        select
+            p.id, p.approval,
+            to_jsonb(p) || pg_catalog.jsonb_build_object('position', v_quote -> 'position') as row
+        from placed as p
+    ),
+    told as (
+        insert into app.events (channel, payload)
+        select e.channel, e.payload
+        from (
+            select 1 as rank, 'wagerbase_market' as channel,
+                   pg_catalog.jsonb_build_object('type', 'odds') || v_numbers as payload
+            where not v_market.requires_approval
+            union all
+            select 2, 'wagerbase_user', pg_catalog.jsonb_build_object(
+                'user_id', w.user_id, 'balance', w.balance_after,
+                'version', w.account_version, 'delta', w.amount,
+                'type', 'balance', 'reason', 'stake', 'transaction_id', w.transaction_id,
+                'market_id', v_market.id, 'wager_id', t.wager_id)
+            from written as w
+            cross join posted as t
+            where w.user_id is not null
+            union all
+            select 3, 'wagerbase_admin', pg_catalog.jsonb_build_object('type', 'wager_pending') || s.row
+            from shown as s
+            where s.approval = 'pending'
+            union all
+            select 4, 'wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || s.row
+            from shown as s
+        ) as e
+        order by e.rank
+    ),
+    answered as (
+        select s.row || pg_catalog.jsonb_build_object(
+            'wager_id', s.id,
+            'quote', v_quote,
+            'balance', m.balance,
+            'balance_version', m.version,
+            'market', v_numbers) as result
+        from shown as s
+        cross join moved as m
+        where m.id = v_wallet
+    ),
+    kept as (
+        update app.idempotency_keys as k
+        set result = (select r.result from answered as r)
+        where place_wager.idempotency_key is not null
+            and k.user_id = v_user and k.key = place_wager.idempotency_key
     )
-    values (
-        v_user, v_market.id, place_wager.outcome_id, place_wager.stake, v_odds,
-        case when v_market.kind = 'fixed_odds' then v_payout::bigint end,
-        place_wager.expected_odds,
-        case when v_market.requires_approval then 'pending' else 'accepted' end,
-        (v_message ->> 'version')::bigint,
-        place_wager.idempotency_key
-    )
-    returning * into v_wager;
-
-    perform app._post_transaction('stake', array[v_wallet, v_escrow],
-        array[-place_wager.stake, place_wager.stake], v_market.id, v_wager.id, p_actor => v_user);
-
-    -- the wager as app._wager_row shows it, from the row just written
-    v_row := to_jsonb(v_wager) || pg_catalog.jsonb_build_object('position', v_quote -> 'position');
-    if v_wager.approval = 'pending' then
-        perform app._notify('wagerbase_admin',
-            pg_catalog.jsonb_build_object('type', 'wager_pending') || v_row);
-    end if;
-    perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object('type', 'wager_placed') || v_row);
-
-    select v_row || pg_catalog.jsonb_build_object(
-        'wager_id', v_wager.id,
-        'quote', v_quote,
-        'balance', a.balance,
-        'balance_version', a.version,
-        'market', coalesce(v_message - 'type', app._market_message(v_market.id)))
-    into v_result
-    from app.accounts as a
-    where a.id = v_wallet;
-    return app._idempotency_finish(v_user, place_wager.idempotency_key, v_result);
+    select r.result into v_result from answered as r;
+    return v_result || '{"replayed": false}';
 end
 $$;
 grant execute on function public.place_wager(bigint, bigint, bigint, numeric, text) to authenticated;
@@ -4375,32 +5156,6 @@ drop function if exists app._ensure_wallet_as(uuid, jsonb);
 
 -- gone: app._is_admin takes the claims to ask about (each wager's own, in a batch)
 drop function if exists app._is_admin_as(jsonb);
-
--- _funds_refusal: the refusal of a stake of `p_stake` by a user whose wallet holds `p_balance`,
--- who has a limits row (`p_limited`) with a daily stake limit `p_limit` of which `p_used` is
--- used (app.play_limits_in_force): daily_stake_limit_reached, then insufficient_funds; null when
--- neither applies (app._require_within_stake_limit's rule, exactly at the limit allowed).
--- Callers: app._place_wagers. Changes: nothing. Raises: nothing.
-create or replace function app._funds_refusal(
-    p_limited boolean, p_limit bigint, p_used bigint, p_balance bigint, p_stake bigint
-)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    if p_limited and p_limit is not null and p_used + p_stake > p_limit then
-        return app._refusal('daily_stake_limit_reached', pg_catalog.jsonb_build_object(
-            'limit', p_limit, 'used', p_used, 'stake', p_stake));
-    end if;
-    if p_balance < p_stake then
-        return app._refusal('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', p_balance, 'stake', p_stake));
-    end if;
-    return null;
-end
-$$;
 
 -- _place_wagers(market_id, wagers): decide wagers on one market in one transaction, one after
 -- another in the order given, each as public.place_wager would have decided it had it been called
@@ -4701,19 +5456,8 @@ begin
                 v_market, v_ids[o], v_positions[o], v_pools[o], v_liabilities[o], v_stake[i]);
             v_odds := (v_quote ->> 'effective_odds')::numeric;
             v_payout := (v_quote ->> 'estimated_payout')::numeric;
-            if v_expected[i] is not null and abs(v_expected[i] - v_odds) > v_tolerance then
-                v_refusal := app._refusal('odds_changed', v_quote || pg_catalog.jsonb_build_object(
-                    'expected_odds', v_expected[i], 'current_odds', v_odds,
-                    'tolerance', v_tolerance));
-            elsif v_market.kind = 'fixed_odds' and v_stake[i] > (v_quote ->> 'cap')::bigint then
-                v_refusal := app._refusal('stake_above_cap', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'outcome_id', v_outcome[i],
-                    'stake', v_stake[i], 'cap', (v_quote -> 'cap'), 'odds', v_odds));
-            elsif v_payout > v_market.max_payout then
-                v_refusal := app._refusal('payout_above_maximum', pg_catalog.jsonb_build_object(
-                    'market_id', v_market.id, 'stake', v_stake[i],
-                    'payout', v_payout, 'max_payout', v_market.max_payout));
-            end if;
+            v_refusal := app._quote_refusal(
+                v_market, v_outcome[i], v_stake[i], v_expected[i], v_tolerance, v_quote);
         end if;
         if v_refusal is null and u_wallet[p] is not null then
             v_refusal := app._funds_refusal(
@@ -4820,7 +5564,7 @@ begin
 
         -- per wager, in order, what a single placement does after its insert: the market's odds
         -- message, the 'stake' transaction (wallet -> escrow) through app._post_transaction (the
-        -- one code that moves money, which sends the balance message), the wallet's balance and
+        -- code that moves money, which sends the balance message), the wallet's balance and
         -- version as that leaves them, then wager_pending and wager_placed
         a_balance := array_fill(null::bigint, array[k]);
         a_balance_version := array_fill(null::bigint, array[k]);
@@ -6334,10 +7078,13 @@ $$;
 -- markets, settles the virtual markets whose draw is fixed and reveals the seeds of voided ones
 -- (rpc/75_virtual.sql), then takes the due snapshots and prunes the old ones and the old quote
 -- telemetry (_prune_history) and the events of the live stream past their retention
--- (_prune_events, rpc/03_events.sql). Callers: the API nodes' scheduler, never a client role.
+-- (_prune_events, rpc/03_events.sql), and settles the house rounds idle past their game's
+-- round_idle_minutes (expire_house_rounds, rpc/81_house_rounds.sql). Callers: the API nodes'
+-- scheduler, never a client role.
 -- Returns {locked, closed (ids), drawn (virtual market ids settled from their draw), draw_failed
 -- ([{market_id, sqlstate, error, detail}]), voids_revealed (ids), snapshots (rows written),
--- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted)}.
+-- pruned ({pool_snapshots, quote_telemetry}: rows deleted), events_pruned (events deleted),
+-- rounds_expired (house round ids settled)}.
 create or replace function app.scheduler_tick()
 returns jsonb
 language plpgsql
@@ -6352,7 +7099,7 @@ begin
             'locked', false, 'closed', '[]'::jsonb, 'drawn', '[]'::jsonb,
             'draw_failed', '[]'::jsonb, 'voids_revealed', '[]'::jsonb, 'snapshots', 0,
             'pruned', pg_catalog.jsonb_build_object('pool_snapshots', 0, 'quote_telemetry', 0),
-            'events_pruned', 0);
+            'events_pruned', 0, 'rounds_expired', '[]'::jsonb);
     end if;
     v_closed := app.close_due_markets();
     v_draws := app.settle_virtual_draws();
@@ -6360,7 +7107,8 @@ begin
         'locked', true, 'closed', to_jsonb(v_closed), 'drawn', v_draws -> 'drawn',
         'draw_failed', v_draws -> 'failed', 'voids_revealed', to_jsonb(app.reveal_void_draws()),
         'snapshots', app.take_pool_snapshots(), 'pruned', app._prune_history(),
-        'events_pruned', app._prune_events());
+        'events_pruned', app._prune_events(),
+        'rounds_expired', to_jsonb(app.expire_house_rounds()));
 end
 $$;
 
@@ -7837,21 +8585,23 @@ grant execute on function public.verify_draw(bigint) to anon, authenticated, ser
 -- ==== rpc/80_house_games.sql
 reset all;
 
--- House games (migrations/0021_house_games.sql; docs/house-games.md): dice, limbo and roulette,
--- each bet one transaction against the house, drawn from the player's own seed pair (BetService
--- sections 3 and 4).
+-- House games (migrations 0021 and 0026; docs/house-games.md): dice, limbo, roulette, plinko and
+-- keno, each bet one transaction against the house, drawn from the player's own seed pair
+-- (BetService sections 3 and 4).
 --
 -- The RNG, exactly as BetService 4.1 writes it: sample k (0-based) of a bet is
 --   hmac_r = HMAC-SHA256(key = server_seed, message = client_seed || ':' || nonce || ':' || r)
 --   with r = k / 8, and its bytes 4 * (k % 8) .. + 3 as b0..b3:
 --   floor(((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) * limit / 2^32)
--- = floor(sum(b_i / 256^(i+1)) * limit), exact in integers. A one-shot game draws sample 0.
+-- = floor(sum(b_i / 256^(i+1)) * limit), exact in integers. Dice, limbo and roulette draw sample
+-- 0; plinko samples 0 .. rows - 1, keno 0 .. 9.
 --
 -- Seeds: get_seed (the active pair's commitment, made on first use), rotate_seed (reveals the
 -- pair and starts a new one at nonce 0), get_revealed_seed (a revealed pair by its hash). Bets:
--- play_dice, play_limbo, play_roulette. Settings: update_house_game (admins). Reads: the views
--- house_games, house_bets and my_seed_pairs. No client role reads app.seed_pairs, admins and the
--- service role included: a server seed reaches a client only once its pair is revealed.
+-- play_dice, play_limbo, play_roulette, play_plinko, play_keno. Settings: update_house_game
+-- (admins). Reads: the views house_games, house_bets and my_seed_pairs. No client role reads
+-- app.seed_pairs, admins and the service role included: a server seed reaches a client only once
+-- its pair is revealed.
 --
 -- Lock order: the player's seed pair first (it serialises one player's bets and rotations), then
 -- accounts by id (the house's and the wallet, as everywhere: rpc/01_core.sql).
@@ -7879,10 +8629,28 @@ as $$
         convert_to(p_client_seed || ':' || p_nonce::text || ':' || p_round::text, 'UTF8'))
 $$;
 
+-- _house_value: the number in [0, p_limit) that bytes p_at .. p_at + 3 of `p_mac` name, read as a
+-- big-endian unsigned n: floor(n * limit / 2^32), exact in numeric. The limit is 1 to 2^32 (null
+-- otherwise).
+create or replace function app._house_value(p_mac bytea, p_at integer, p_limit bigint)
+returns bigint
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select case when p_limit between 1 and 4294967296 then
+        div((
+            get_byte(p_mac, p_at)::bigint * 16777216
+            + get_byte(p_mac, p_at + 1)::bigint * 65536
+            + get_byte(p_mac, p_at + 2)::bigint * 256
+            + get_byte(p_mac, p_at + 3)::bigint
+        )::numeric * p_limit, 4294967296)::bigint
+    end
+$$;
+
 -- _house_random: sample `p_cursor` (0-based) of bet `p_nonce`, a number in [0, p_limit): the four
--- bytes 4 * (cursor % 8) .. + 3 of round cursor / 8's HMAC as a big-endian unsigned n, and
--- floor(n * limit / 2^32), exact in numeric. The limit is 1 to 2^32, the cursor from 0 (null
--- otherwise). Games that need many samples (plinko, keno, mines) draw cursors 0, 1, 2, ...
+-- bytes 4 * (cursor % 8) .. + 3 of round cursor / 8's HMAC (_house_value). The limit is 1 to
+-- 2^32, the cursor from 0 (null otherwise). Games that need many samples draw them with
+-- _house_samples, the same numbers for one HMAC per round.
 create or replace function app._house_random(
     p_server_seed text,
     p_client_seed text,
@@ -7894,21 +8662,36 @@ returns bigint
 language sql stable strict parallel safe
 set search_path = ''
 as $$
-    with mac as (
-        select
-            app._house_hmac(p_server_seed, p_client_seed, p_nonce, p_cursor / 8) as value,
-            4 * (p_cursor % 8) as at
+    select case when p_cursor >= 0 then app._house_value(
+        app._house_hmac(p_server_seed, p_client_seed, p_nonce, p_cursor / 8),
+        4 * (p_cursor % 8), p_limit)
+    end
+$$;
+
+-- _house_samples: samples 0 .. n - 1 of bet `p_nonce`, sample k with limit p_limits[k + 1]: the
+-- numbers _house_random gives for cursors 0 .. n - 1, computing each round's HMAC once (plinko's
+-- 16 rows take 2 HMACs, not 16); a limit out of range gives a null element. The rounds are
+-- materialized: a plain CTE is pulled up into the join, and its HMAC computed once per sample.
+create or replace function app._house_samples(
+    p_server_seed text,
+    p_client_seed text,
+    p_nonce bigint,
+    p_limits bigint[]
+)
+returns bigint[]
+language sql stable strict parallel safe
+set search_path = ''
+as $$
+    with rounds as materialized (
+        select r.r, app._house_hmac(p_server_seed, p_client_seed, p_nonce, r.r) as mac
+        from pg_catalog.generate_series(0, (cardinality(p_limits) - 1) / 8) as r (r)
     )
 
-    select case when p_limit between 1 and 4294967296 and p_cursor >= 0 then
-        div((
-            get_byte(m.value, m.at)::bigint * 16777216
-            + get_byte(m.value, m.at + 1)::bigint * 65536
-            + get_byte(m.value, m.at + 2)::bigint * 256
-            + get_byte(m.value, m.at + 3)::bigint
-        )::numeric * p_limit, 4294967296)::bigint
-    end
-    from mac as m
+    select array_agg(
+        app._house_value(m.mac, 4 * ((l.k::integer - 1) % 8), l.limit_value) order by l.k
+    )
+    from unnest(p_limits) with ordinality as l (limit_value, k)
+    inner join rounds as m on m.r = (l.k - 1) / 8
 $$;
 
 -- _house_bet_id: the id of a round: 'bet-' and the first 16 bytes of
@@ -7990,6 +8773,138 @@ as $$
     select div(4294967296::numeric * (10000 - p_edge_bps), 100)::bigint
 $$;
 
+-- _plinko_multipliers: plinko's table for `p_rows` rows (8 to 16) at risk `p_risk` ('low',
+-- 'medium', 'high'): what bucket k (0 to rows, the count of rights) pays per unit staked, in
+-- hundredths, buckets 0 .. rows in order; null for other rows or risks. Stake's well-known tables,
+-- each with its two outermost buckets moved by the few hundredths that make its RTP exactly 99%:
+-- sum over k of C(rows, k) * hundredths_k = 99 * 2^rows (docs/house-games.md; the tests prove it).
+create or replace function app._plinko_multipliers(p_rows integer, p_risk text)
+returns integer[]
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select t.hundredths::integer[]
+    from (values
+        (8, 'low', '{562, 210, 110, 100, 50, 100, 110, 210, 562}'),
+        (8, 'medium', '{1312, 300, 130, 70, 40, 70, 130, 300, 1312}'),
+        (8, 'high', '{2892, 400, 150, 30, 20, 30, 150, 400, 2892}'),
+        (9, 'low', '{564, 200, 160, 100, 70, 70, 100, 160, 200, 564}'),
+        (9, 'medium', '{1764, 400, 170, 90, 50, 50, 90, 170, 400, 1764}'),
+        (9, 'high', '{4284, 700, 200, 60, 20, 20, 60, 200, 700, 4284}'),
+        (10, 'low', '{888, 300, 140, 110, 100, 50, 100, 110, 140, 300, 888}'),
+        (10, 'medium', '{2248, 500, 200, 140, 60, 40, 60, 140, 200, 500, 2248}'),
+        (10, 'high', '{7568, 1000, 300, 90, 30, 20, 30, 90, 300, 1000, 7568}'),
+        (11, 'low', '{836, 300, 190, 130, 100, 70, 70, 100, 130, 190, 300, 836}'),
+        (11, 'medium', '{2376, 600, 300, 180, 70, 50, 50, 70, 180, 300, 600, 2376}'),
+        (11, 'high', '{11836, 1400, 520, 140, 40, 20, 20, 40, 140, 520, 1400, 11836}'),
+        (12, 'low', '{1042, 300, 160, 140, 110, 100, 50, 100, 110, 140, 160, 300, 1042}'),
+        (12, 'medium', '{3322, 1100, 400, 200, 110, 60, 30, 60, 110, 200, 400, 1100, 3322}'),
+        (12, 'high', '{16762, 2400, 810, 200, 70, 20, 20, 20, 70, 200, 810, 2400, 16762}'),
+        (13, 'low', '{814, 400, 300, 190, 120, 90, 70, 70, 90, 120, 190, 300, 400, 814}'),
+        (13, 'medium', '{4324, 1300, 600, 300, 130, 70, 40, 40, 70, 130, 300, 600, 1300, 4324}'),
+        (13, 'high', '{25644, 3700, 1100, 400, 100, 20, 20, 20, 20, 100, 400, 1100, 3700, 25644}'),
+        (14, 'low', '{708, 400, 190, 140, 130, 110, 100, 50, 100, 110, 130, 140, 190, 400, 708}'),
+        (14, 'medium', '{5848, 1500, 700, 400, 190, 100, 50, 20, 50, 100, 190, 400, 700, 1500, 5848}'),
+        (14, 'high', '{42178, 5600, 1800, 500, 190, 30, 20, 20, 20, 30, 190, 500, 1800, 5600, 42178}'),
+        (15, 'low', '{1486, 800, 300, 200, 150, 110, 100, 70, 70, 100, 110, 150, 200, 300, 800, 1486}'),
+        (15, 'medium', '{8826, 1800, 1100, 500, 300, 130, 50, 30, 30, 50, 130, 300, 500, 1100, 1800, 8826}'),
+        (15, 'high', '{61566, 8300, 2700, 800, 300, 50, 20, 20, 20, 20, 50, 300, 800, 2700, 8300, 61566}'),
+        (16, 'low', '{1642, 900, 200, 140, 140, 120, 110, 100, 50, 100, 110, 120, 140, 140, 200, 900, 1642}'),
+        (16, 'medium', '{11382, 4100, 1000, 500, 300, 150, 100, 50, 30, 50, 100, 150, 300, 500, 1000, 4100, 11382}'),
+        (16, 'high', '{100772, 13000, 2600, 900, 400, 200, 20, 20, 20, 20, 20, 200, 400, 900, 2600, 13000, 100772}')
+    ) as t (row_count, risk, hundredths)
+    where t.row_count = p_rows and t.risk = p_risk
+$$;
+
+-- _keno_multipliers: keno's table for `p_picks` picks (1 to 10) at risk `p_risk` ('classic',
+-- 'low', 'medium', 'high'): what h hits (0 to picks) pay per unit staked, in hundredths, in order
+-- of h; null for other picks or risks. Stake's well-known tables as published; each table's RTP,
+-- exact from the hypergeometric distribution, is in docs/house-games.md (98.65% to 99.07%).
+create or replace function app._keno_multipliers(p_picks integer, p_risk text)
+returns integer[]
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select t.hundredths::integer[]
+    from (values
+        (1, 'classic', '{0, 396}'),
+        (2, 'classic', '{0, 190, 450}'),
+        (3, 'classic', '{0, 100, 310, 1040}'),
+        (4, 'classic', '{0, 80, 180, 500, 2250}'),
+        (5, 'classic', '{0, 25, 140, 410, 1650, 3600}'),
+        (6, 'classic', '{0, 0, 100, 368, 700, 1650, 4000}'),
+        (7, 'classic', '{0, 0, 47, 300, 450, 1400, 3100, 6000}'),
+        (8, 'classic', '{0, 0, 0, 220, 400, 1300, 2200, 5500, 7000}'),
+        (9, 'classic', '{0, 0, 0, 155, 300, 800, 1500, 4400, 6000, 8500}'),
+        (10, 'classic', '{0, 0, 0, 140, 225, 450, 800, 1700, 5000, 8000, 10000}'),
+        (1, 'low', '{70, 185}'),
+        (2, 'low', '{0, 200, 380}'),
+        (3, 'low', '{0, 110, 138, 2600}'),
+        (4, 'low', '{0, 0, 220, 790, 9000}'),
+        (5, 'low', '{0, 0, 150, 420, 1300, 30000}'),
+        (6, 'low', '{0, 0, 110, 200, 620, 10000, 70000}'),
+        (7, 'low', '{0, 0, 110, 160, 350, 1500, 22500, 70000}'),
+        (8, 'low', '{0, 0, 110, 150, 200, 550, 3900, 10000, 80000}'),
+        (9, 'low', '{0, 0, 110, 130, 170, 250, 750, 5000, 25000, 100000}'),
+        (10, 'low', '{0, 0, 110, 120, 130, 180, 350, 1300, 5000, 25000, 100000}'),
+        (1, 'medium', '{40, 275}'),
+        (2, 'medium', '{0, 180, 510}'),
+        (3, 'medium', '{0, 0, 280, 5000}'),
+        (4, 'medium', '{0, 0, 170, 1000, 10000}'),
+        (5, 'medium', '{0, 0, 140, 400, 1400, 39000}'),
+        (6, 'medium', '{0, 0, 0, 300, 900, 18000, 71000}'),
+        (7, 'medium', '{0, 0, 0, 200, 700, 3000, 40000, 80000}'),
+        (8, 'medium', '{0, 0, 0, 200, 400, 1100, 6700, 40000, 90000}'),
+        (9, 'medium', '{0, 0, 0, 200, 250, 500, 1500, 10000, 50000, 100000}'),
+        (10, 'medium', '{0, 0, 0, 160, 200, 400, 700, 2600, 10000, 50000, 100000}'),
+        (1, 'high', '{0, 396}'),
+        (2, 'high', '{0, 0, 1710}'),
+        (3, 'high', '{0, 0, 0, 8150}'),
+        (4, 'high', '{0, 0, 0, 1000, 25900}'),
+        (5, 'high', '{0, 0, 0, 450, 4800, 45000}'),
+        (6, 'high', '{0, 0, 0, 0, 1100, 35000, 71000}'),
+        (7, 'high', '{0, 0, 0, 0, 700, 9000, 40000, 80000}'),
+        (8, 'high', '{0, 0, 0, 0, 500, 2000, 27000, 60000, 90000}'),
+        (9, 'high', '{0, 0, 0, 0, 400, 1100, 5600, 50000, 80000, 100000}'),
+        (10, 'high', '{0, 0, 0, 0, 350, 800, 1300, 6300, 50000, 80000, 100000}')
+    ) as t (picks, risk, hundredths)
+    where t.picks = p_picks and t.risk = p_risk
+$$;
+
+-- _house_shuffle: the first `p_count` values of a Fisher-Yates shuffle of 1 .. `p_size` drawn from
+-- round `p_nonce` (BetService's "Fisher-Yates select gemsCount of tilesCount"): start from the
+-- array 1 .. size in order; for i = 0 .. count - 1, sample i (cursor i) with limit size - i gives
+-- r, and the values at positions i and i + r (0-based) change places. The answer is positions
+-- 0 .. count - 1, in the order drawn. So the limits shrink by one per sample: size, size - 1, ...,
+-- size - count + 1. Keno draws 10 of 40 tiles.
+create or replace function app._house_shuffle(
+    p_server_seed text,
+    p_client_seed text,
+    p_nonce bigint,
+    p_size integer,
+    p_count integer
+)
+returns integer[]
+language plpgsql stable strict parallel safe
+set search_path = ''
+as $$
+declare
+    v_board integer[] := array(select pg_catalog.generate_series(1, p_size));
+    v_samples bigint[] := app._house_samples(p_server_seed, p_client_seed, p_nonce,
+        array(select p_size - i from pg_catalog.generate_series(0, p_count - 1) as i order by i));
+    v_at integer;
+    v_value integer;
+begin
+    for v_i in 0 .. p_count - 1 loop
+        v_at := v_i + v_samples[v_i + 1];
+        v_value := v_board[v_i + 1];
+        v_board[v_i + 1] := v_board[v_at + 1];
+        v_board[v_at + 1] := v_value;
+    end loop;
+    return v_board[1:p_count];
+end
+$$;
+
 -- _house_terms: what a bet pays if it wins, decided before anything is drawn, from the player's
 -- choices `p_params`, the game's edge `p_edge_bps` and the stake (a valid one: _stake_refusal):
 --   dice     {target, over}: target in hundredths; over wins on a roll above it (target 0 to
@@ -8000,6 +8915,12 @@ $$;
 --            crash point reaches: a win would be impossible); multiplier target / 100;
 --            win_payout floor(stake * target / 100)
 --   roulette {bet}: _roulette_multiplier; win_payout stake * multiplier
+--   plinko   {rows, risk}: rows 8 to 16, risk low, medium or high (_plinko_multipliers); the
+--            draw decides the bucket, so multiplier is the table's highest and win_payout
+--            floor(stake * it): the best the bet can pay
+--   keno     {picks, risk}: 1 to 10 distinct tiles from 1 to 40 (stored in ascending order),
+--            risk classic, low, medium or high (_keno_multipliers); multiplier the row's highest
+--            (all picks hit), win_payout floor(stake * it)
 -- Returns {params (as stored), multiplier (dice: rounded to 4 decimals, for display), win_payout
 -- (exact, numeric: it is checked against max profit before anything is cast), and for dice
 -- chance}.
@@ -8020,6 +8941,9 @@ declare
     v_chance bigint;
     v_bet text;
     v_multiplier integer;
+    v_risk text := lower(btrim(p_params ->> 'risk'));
+    v_picks integer[];
+    v_table integer[];
 begin
     if p_game = 'dice' then
         v_target := (p_params ->> 'target')::bigint;
@@ -8066,9 +8990,49 @@ begin
             'params', pg_catalog.jsonb_build_object('bet', v_bet),
             'multiplier', v_multiplier,
             'win_payout', p_stake::numeric * v_multiplier);
+    elsif p_game = 'plinko' then
+        v_target := (p_params ->> 'rows')::bigint;
+        if v_target is null or v_target not between 8 and 16 then
+            perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                'argument', 'rows', 'value', v_target, 'reason', 'a whole number from 8 to 16'));
+        end if;
+        v_table := app._plinko_multipliers(v_target::integer, v_risk);
+    elsif p_game = 'keno' then
+        select case when count(distinct t.tile) = count(*) and bool_and(t.tile between 1 and 40)
+            then array_agg(t.tile order by t.tile) end
+        into v_picks
+        from (
+            select case when e.value::text ~ '^[0-9]{1,2}$' then e.value::text::integer end as tile
+            from pg_catalog.jsonb_array_elements(
+                case when pg_catalog.jsonb_typeof(p_params -> 'picks') = 'array'
+                    and pg_catalog.jsonb_array_length(p_params -> 'picks') <= 10
+                    then p_params -> 'picks' else '[]' end) as e
+        ) as t;
+        if coalesce(cardinality(v_picks), 0) not between 1 and 10 then
+            perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                'argument', 'picks', 'value', p_params -> 'picks',
+                'reason', '1 to 10 distinct tiles, each from 1 to 40'));
+        end if;
+        v_table := app._keno_multipliers(cardinality(v_picks), v_risk);
+    end if;
+    if p_game in ('plinko', 'keno') then
+        if v_table is null then
+            perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                'argument', 'risk', 'value', p_params -> 'risk',
+                'reason', case when p_game = 'plinko' then 'low, medium or high'
+                    else 'classic, low, medium or high' end));
+        end if;
+        v_multiplier := (select max(m) from unnest(v_table) as m);
+        return pg_catalog.jsonb_build_object(
+            'params', case when p_game = 'plinko'
+                then pg_catalog.jsonb_build_object('rows', v_target, 'risk', v_risk)
+                else pg_catalog.jsonb_build_object('picks', v_picks, 'risk', v_risk) end,
+            'multiplier', round(v_multiplier / 100.0, 2),
+            'win_payout', div(p_stake::numeric * v_multiplier, 100));
     end if;
     perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-        'argument', 'game', 'value', p_game, 'reason', 'dice, limbo or roulette'));
+        'argument', 'game', 'value', p_game,
+        'reason', 'dice, limbo, roulette, plinko or keno'));
     return null;
 end
 $$;
@@ -8080,7 +9044,14 @@ $$;
 --   limbo    {crash}: n = rng(2^32) + 1 (1 to 2^32); crash = max(100, floor(2^32 * (10000 -
 --            edge) / (100 * n))) in hundredths; won: crash >= target
 --   roulette {pocket, color}: rng(37), the single-zero wheel; won: _roulette_wins
--- Returns {result, won}. Used by the plays and by the tests, which redo it in Python.
+--   plinko   {path, bucket}: samples 0 .. rows - 1, each rng(2) (0 left, 1 right), the path in
+--            that order; the bucket is the count of rights (0 to rows)
+--   keno     {drawn, hits}: the 10 tiles of _house_shuffle(40, 10) (samples 0 .. 9 with limits
+--            40, 39, ..., 31), in the order drawn; hits, how many of the picks were drawn
+-- Returns {result, won}; for plinko and keno, whose draw decides what the bet pays, also
+-- {multiplier}: the table's for the bucket or the hits (exact, hundredths), and won is then
+-- whether it pays more than the stake (multiplier > 1). Used by the plays and by the tests, which
+-- redo it in Python.
 create or replace function app._house_draw(
     p_game text,
     p_params jsonb,
@@ -8096,8 +9067,33 @@ as $$
 declare
     v_number bigint;
     v_crash bigint;
+    v_path integer[];
+    v_drawn integer[];
+    v_hundredths integer;
 begin
-    if p_game = 'dice' then
+    if p_game in ('plinko', 'keno') then
+        if p_game = 'plinko' then
+            v_path := app._house_samples(p_server_seed, p_client_seed, p_nonce, array_fill(
+                2::bigint, array[(p_params ->> 'rows')::integer]))::integer[];
+            v_number := (select sum(d) from unnest(v_path) as d);
+            v_hundredths := (app._plinko_multipliers(
+                (p_params ->> 'rows')::integer, p_params ->> 'risk'))[v_number + 1];
+        else
+            v_drawn := app._house_shuffle(p_server_seed, p_client_seed, p_nonce, 40, 10);
+            v_number := (
+                select count(*) from pg_catalog.jsonb_array_elements(p_params -> 'picks') as e
+                where (e.value #>> '{}')::integer = any(v_drawn));
+            v_hundredths := (app._keno_multipliers(
+                pg_catalog.jsonb_array_length(p_params -> 'picks'),
+                p_params ->> 'risk'))[v_number + 1];
+        end if;
+        return pg_catalog.jsonb_build_object(
+            'result', case when p_game = 'plinko'
+                then pg_catalog.jsonb_build_object('path', v_path, 'bucket', v_number)
+                else pg_catalog.jsonb_build_object('drawn', v_drawn, 'hits', v_number) end,
+            'multiplier', round(v_hundredths / 100.0, 2),
+            'won', v_hundredths > 100);
+    elsif p_game = 'dice' then
         v_number := app._house_random(p_server_seed, p_client_seed, p_nonce, 0, 10000);
         return pg_catalog.jsonb_build_object(
             'result', pg_catalog.jsonb_build_object('roll', v_number),
@@ -8118,6 +9114,29 @@ begin
             'pocket', v_number, 'color', app._roulette_color(v_number::integer)),
         'won', app._roulette_wins(p_params ->> 'bet', v_number::integer));
 end
+$$;
+
+-- _house_outcome: what a bet of `p_stake` on terms `p_terms` (_house_bet_terms's) pays on draw
+-- `p_draw` (_house_draw's): the one rule a play (_play_house_game) and an auto-bet (auto_bet,
+-- rpc/82_house_autobet.sql) both apply. Plinko and keno, whose draw decides the multiplier, pay
+-- floor(stake * that multiplier) and record it; dice, limbo and roulette pay the terms' win_payout
+-- when the draw won, else 0, and record the terms' multiplier. A payout equal to the stake moves
+-- no money: the bet has no ledger transaction.
+-- Returns {result, payout, multiplier}.
+create or replace function app._house_outcome(p_stake bigint, p_terms jsonb, p_draw jsonb)
+returns jsonb
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'result', p_draw -> 'result',
+        'payout', case
+            when p_draw ? 'multiplier'
+                then floor(p_stake * (p_draw ->> 'multiplier')::numeric)::bigint
+            when (p_draw ->> 'won')::boolean then (p_terms ->> 'win_payout')::numeric::bigint
+            else 0
+        end,
+        'multiplier', coalesce(p_draw -> 'multiplier', p_terms -> 'multiplier'))
 $$;
 
 -- Seed pairs -----------------------------------------------------------------------------------
@@ -8348,7 +9367,9 @@ $$;
 
 -- _seed_pair_changed: a seed pair is never deleted; its owner, seeds, commitment and created_at
 -- never change; a revealed pair stays revealed and draws no more; the nonce moves forward by one
--- bet at a time. Refused even for the superuser (short of dropping the trigger).
+-- bet at a time: by one (a play, which writes its bet next), or by k over the k bets already
+-- written with exactly those nonces (an auto-bet's batch, rpc/82_house_autobet.sql). Refused even
+-- for the superuser (short of dropping the trigger).
 -- Raises: house_history_final.
 create or replace function app._seed_pair_changed(
     p_op text,
@@ -8368,7 +9389,12 @@ begin
             p_old.created_at)
         or (p_old.revealed_at is not null and (p_new.revealed_at, p_new.next_nonce)
             is distinct from (p_old.revealed_at, p_old.next_nonce))
-        or p_new.next_nonce not in (p_old.next_nonce, p_old.next_nonce + 1) then
+        or p_new.next_nonce < p_old.next_nonce
+        or (p_new.next_nonce > p_old.next_nonce + 1 and (
+            select count(*) from app.house_bets as b
+            where b.seed_pair_id = p_old.id
+                and b.nonce >= p_old.next_nonce and b.nonce < p_new.next_nonce
+        ) <> p_new.next_nonce - p_old.next_nonce) then
         perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
             'seed_pair_id', p_old.id, 'operation', lower(p_op)));
     end if;
@@ -8417,16 +9443,19 @@ $$;
 -- update_house_game(game, settings): change some of one game's settings, e.g. `{"enabled":
 -- false}` or `{"house_edge_bps": 200, "max_profit": 5000000}`; the others keep their values.
 --   enabled         true or false: a disabled game refuses every bet (game_disabled)
---   house_edge_bps  dice and limbo: a whole number from 0 to 5000 (roulette's is its wheel's)
+--   house_edge_bps  dice, limbo and mines: a whole number from 0 to 5000 (roulette's is its
+--                   wheel's, plinko's and keno's their tables')
 --   max_profit      a whole number of minor units from 1 to 10^15: the most one bet may win above
 --                   its stake (a bet that could win more is refused, max_profit_exceeded)
+--   round_idle_minutes  mines: an open round expires after this many minutes without a step
+--                   (scheduler_tick, rpc/81_house_rounds.sql); null: never
 -- A JSON number is required (a string is refused, never converted). A change applies to the bets
 -- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps).
 -- Callers: admins and the service role. Changes: app.house_games; logs update_house_game with the
 -- game's settings before and after.
 -- Returns the game's settings after the change.
 -- Raises: not_admin, invalid_argument (an unknown game; not a JSON object or empty; an unknown
--- setting; a value of the wrong type or out of range; an edge for roulette).
+-- setting; a value of the wrong type or out of range; an edge for a game but dice and limbo).
 create or replace function public.update_house_game(game text, settings jsonb)
 returns jsonb
 language plpgsql
@@ -8447,7 +9476,7 @@ begin
     if not found then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
             'argument', 'game', 'value', update_house_game.game,
-            'reason', 'dice, limbo or roulette'));
+            'reason', 'dice, limbo, roulette, plinko, keno or mines'));
     end if;
     if update_house_game.settings is null
         or pg_catalog.jsonb_typeof(update_house_game.settings) <> 'object'
@@ -8467,18 +9496,33 @@ begin
             v_game.enabled := (v_value #>> '{}')::boolean;
             continue;
         end if;
+        if v_key = 'round_idle_minutes' then
+            -- mines (rpc/81_house_rounds.sql): null, never; else 1 minute to a year
+            v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
+                then (v_value #>> '{}')::numeric end;
+            if v_game.game <> 'mines' or (v_value <> 'null' and (v_number is null
+                or v_number <> trunc(v_number) or v_number not between 1 and 525600)) then
+                perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                    'argument', v_key, 'value', v_value, 'game', v_game.game,
+                    'reason', 'mines only: null (never) or whole minutes from 1 to 525600'));
+            end if;
+            v_game.round_idle_minutes := v_number::integer;
+            continue;
+        end if;
         if v_key not in ('house_edge_bps', 'max_profit') then
             perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                 'argument', v_key, 'reason', 'unknown setting',
-                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit')));
+                'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit',
+                    'round_idle_minutes')));
         end if;
         v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
             then (v_value #>> '{}')::numeric end;
         if v_key = 'house_edge_bps' then
-            if v_game.game not in ('dice', 'limbo') then
+            if v_game.game not in ('dice', 'limbo', 'mines') then
                 perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                     'argument', v_key, 'game', v_game.game,
-                    'reason', 'roulette''s edge is its wheel''s single zero'));
+                    'reason', 'roulette''s edge is its wheel''s single zero, plinko''s and '
+                    || 'keno''s their tables'));
             end if;
             if v_number is null or v_number <> trunc(v_number) or v_number not between 0 and 5000
             then
@@ -8502,6 +9546,7 @@ begin
     set enabled = v_game.enabled,
         house_edge_bps = v_game.house_edge_bps,
         max_profit = v_game.max_profit,
+        round_idle_minutes = v_game.round_idle_minutes,
         updated_at = now()
     where g.game = v_game.game;
     v_after := app._house_game_json(v_game.game);
@@ -8513,17 +9558,121 @@ grant execute on function public.update_house_game(text, jsonb) to authenticated
 
 -- Playing --------------------------------------------------------------------------------------
 
--- _house_bet_json: a bet as the plays answer it: the row (no idempotency key), whether it won,
--- its profit (payout - stake), and the chance of a dice bet.
+-- _house_bet_json: a bet as the plays answer it: the row (no idempotency key), whether it won (paid
+-- more than its stake), its profit (payout - stake), and the chance of a dice bet.
 create or replace function app._house_bet_json(p_bet app.house_bets)
 returns jsonb
 language sql stable
 set search_path = ''
 as $$
     select (pg_catalog.to_jsonb(p_bet) - 'idempotency_key') || pg_catalog.jsonb_build_object(
-        'won', p_bet.payout > 0,
+        'won', p_bet.payout > p_bet.stake,
         'profit', p_bet.payout - p_bet.stake
     )
+$$;
+
+-- _house_stake_checks: the first checks a bet of user `p_user` on `p_game` of `p_stake` passes, in
+-- place_wager's order, before anything is locked or drawn: refused during a self-exclusion,
+-- refused when the game is disabled, the stake checked (_stake_refusal). Shared by every house
+-- bet: a play and an auto-bet (through _house_bet_terms) and a round of mines (open_mines,
+-- rpc/81_house_rounds.sql). An unknown game passes (its settings are all null): the terms refuse
+-- it.
+-- Returns the game's settings.
+-- Raises: self_excluded, game_disabled, invalid_amount.
+create or replace function app._house_stake_checks(p_user uuid, p_game text, p_stake bigint)
+returns app.house_games
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games;
+    v_refusal jsonb;
+begin
+    perform app._require_not_excluded(p_user);
+    select * into v_game from app.house_games as g where g.game = p_game;
+    if not v_game.enabled then
+        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
+    end if;
+    v_refusal := app._stake_refusal(p_stake);
+    if v_refusal is not null then
+        perform app._raise(v_refusal);
+    end if;
+    return v_game;
+end
+$$;
+
+-- _house_bet_terms: the checks a one-shot bet of user `p_user` passes before anything is locked
+-- or drawn, in place_wager's order: _house_stake_checks (self-exclusion, the game enabled, the
+-- stake), then the player's choices (_house_terms) are checked and the win priced (the best the
+-- bet can pay: plinko's and keno's table's highest): a win must pay more than the stake, and at
+-- most the game's max_profit above it (max_profit_exceeded, refused rather than clamped: a clamp
+-- would pay a winner less than the multiplier shown). Shared by a play (_play_house_game) and an
+-- auto-bet (auto_bet), whose bets all have the same stake and choices, so the same terms.
+-- Returns _house_terms's answer and the game's house_edge_bps.
+-- Raises: self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded.
+create or replace function app._house_bet_terms(
+    p_user uuid,
+    p_game text,
+    p_stake bigint,
+    p_params jsonb
+)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_game app.house_games := app._house_stake_checks(p_user, p_game, p_stake);
+    v_terms jsonb;
+    v_win_payout numeric;
+begin
+    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
+    v_win_payout := (v_terms ->> 'win_payout')::numeric;
+    if v_win_payout <= p_stake then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
+            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
+    end if;
+    if v_win_payout - p_stake > v_game.max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
+            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
+    end if;
+
+    return v_terms || pg_catalog.jsonb_build_object('house_edge_bps', v_game.house_edge_bps);
+end
+$$;
+
+-- _lock_stake: the locks and checks a house bet's stake passes once the caller holds the player's
+-- seed pair (the lock order: the pair, then the accounts by id): the wallet of `p_user` (made on
+-- first use) and `p_account` (the house for a one-shot bet, the held rounds for a round of mines)
+-- locked in id order; then, under those locks, the daily stake limit (house bets count with
+-- wagers), then the funds. Shared by a play (_play_house_game) and open_mines
+-- (rpc/81_house_rounds.sql); an auto-bet, which draws between the pair's lock and the accounts'
+-- and cuts its run at the limit or the funds, applies the same rules to a run.
+-- Returns the wallet's id.
+-- Raises: daily_stake_limit_reached, insufficient_funds.
+create or replace function app._lock_stake(p_user uuid, p_stake bigint, p_account bigint)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_wallet bigint := app._ensure_wallet(p_user);
+    v_balance bigint;
+begin
+    select l.balance into v_balance
+    from (
+        select a.id, a.balance from app.accounts as a
+        where a.id in (p_account, v_wallet) order by a.id for update
+    ) as l
+    where l.id = v_wallet;
+    perform app._require_within_stake_limit(p_user, p_stake);
+    if v_balance < p_stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', p_stake));
+    end if;
+    return v_wallet;
+end
 $$;
 
 -- _play_house_game: one bet of the caller on one-shot game `p_game`, in this transaction, in the
@@ -8531,16 +9680,20 @@ $$;
 --   1. the idempotency key is claimed first (a replay answers the stored bet, replayed: true);
 --   2. refused during a self-exclusion; refused when the game is disabled;
 --   3. the stake and the player's choices are checked (_stake_refusal, _house_terms), and the
---      win is priced: a win must pay more than the stake, and at most the game's max_profit
---      above it (max_profit_exceeded, refused rather than clamped: a clamp would pay a winner
---      less than the multiplier shown); all before anything is drawn;
+--      win is priced (the best the bet can pay: plinko's and keno's table's highest): a win must
+--      pay more than the stake, and at most the game's max_profit above it
+--      (max_profit_exceeded, refused rather than clamped: a clamp would pay a winner less than
+--      the multiplier shown); all before anything is drawn;
 --   4. the caller's active seed pair is locked (made on first use): one player's bets and
 --      rotations go one at a time; then the wallet (made on first use) and the house account, in
 --      id order;
 --   5. under those locks, the daily stake limit (house bets count with wagers), then the funds;
 --   6. the pair's next nonce is taken (and the pair's next_nonce moves on by one), the round
 --      drawn (_house_draw), and one 'house_bet' ledger transaction moves stake - payout from the
---      wallet to the house (payout - stake the other way for a win); the bet is written settled.
+--      wallet to the house (payout - stake the other way for a win; none when the payout is the
+--      stake: nothing moves); the bet is written settled. The payout and the multiplier the bet
+--      records are _house_outcome's: the win's or 0 (dice, limbo, roulette), or floor(stake *
+--      the multiplier the draw decided) (plinko, keno).
 -- Every refusal rolls the whole call back: no nonce is used, no money moves, no key is kept.
 -- Returns the bet (_house_bet_json) with the wallet's balance and version after it.
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
@@ -8559,15 +9712,12 @@ as $$
 declare
     v_user uuid := app._require_user();
     v_replay jsonb;
-    v_game app.house_games;
-    v_refusal jsonb;
     v_terms jsonb;
-    v_win_payout numeric;
+    v_edge integer;
     v_pair app.seed_pairs;
     v_wallet bigint;
     v_house bigint := app._system_account('house');
-    v_balance bigint;
-    v_draw jsonb;
+    v_outcome jsonb;
     v_payout bigint;
     v_id text;
     v_tx bigint;
@@ -8579,51 +9729,20 @@ begin
     if v_replay is not null then
         return v_replay;
     end if;
-    perform app._require_not_excluded(v_user);
-    select * into v_game from app.house_games as g where g.game = p_game;
-    if not v_game.enabled then
-        perform app._fail('game_disabled', pg_catalog.jsonb_build_object('game', p_game));
-    end if;
-
-    v_refusal := app._stake_refusal(p_stake);
-    if v_refusal is not null then
-        perform app._raise(v_refusal);
-    end if;
-    v_terms := app._house_terms(p_game, p_params, v_game.house_edge_bps, p_stake);
-    v_win_payout := (v_terms ->> 'win_payout')::numeric;
-    if v_win_payout <= p_stake then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'stake', 'stake', p_stake, 'payout', v_win_payout,
-            'reason', 'a win would pay no more than the stake: raise the stake or the multiplier'));
-    end if;
-    if v_win_payout - p_stake > v_game.max_profit then
-        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
-            'game', p_game, 'stake', p_stake, 'payout', v_win_payout,
-            'profit', v_win_payout - p_stake, 'max_profit', v_game.max_profit));
-    end if;
+    v_terms := app._house_bet_terms(v_user, p_game, p_stake, p_params);
+    v_edge := (v_terms ->> 'house_edge_bps')::integer;
 
     -- the lock order: the seed pair, then the accounts by id
     v_pair := app._active_seed_pair(v_user, true);
-    v_wallet := app._ensure_wallet(v_user);
-    select l.balance into v_balance
-    from (
-        select a.id, a.balance from app.accounts as a
-        where a.id in (v_house, v_wallet) order by a.id for update
-    ) as l
-    where l.id = v_wallet;
-    perform app._require_within_stake_limit(v_user, p_stake);
-    if v_balance < p_stake then
-        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
-            'balance', v_balance, 'stake', p_stake));
-    end if;
+    v_wallet := app._lock_stake(v_user, p_stake, v_house);
 
     -- the round: this pair's next nonce, taken under its lock
     update app.seed_pairs as s
     set next_nonce = s.next_nonce + 1
     where s.id = v_pair.id;
-    v_draw := app._house_draw(p_game, v_terms -> 'params', v_game.house_edge_bps,
-        v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce);
-    v_payout := case when (v_draw ->> 'won')::boolean then v_win_payout::bigint else 0 end;
+    v_outcome := app._house_outcome(p_stake, v_terms, app._house_draw(p_game,
+        v_terms -> 'params', v_edge, v_pair.server_seed, v_pair.client_seed, v_pair.next_nonce));
+    v_payout := (v_outcome ->> 'payout')::bigint;
     v_id := app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed, v_pair.next_nonce);
     v_tx := app._post_transaction('house_bet', array[v_house, v_wallet],
         array[p_stake - v_payout, v_payout - p_stake],
@@ -8637,8 +9756,8 @@ begin
     )
     values (
         v_id, v_user, p_game, v_pair.id, v_pair.server_seed_hash, v_pair.client_seed,
-        v_pair.next_nonce, p_stake, v_terms -> 'params', v_game.house_edge_bps,
-        v_draw -> 'result', (v_terms ->> 'multiplier')::numeric, v_payout, 'settled', v_tx,
+        v_pair.next_nonce, p_stake, v_terms -> 'params', v_edge,
+        v_outcome -> 'result', (v_outcome ->> 'multiplier')::numeric, v_payout, 'settled', v_tx,
         p_idempotency_key, now()
     )
     returning * into v_bet;
@@ -8736,6 +9855,69 @@ end
 $$;
 grant execute on function public.play_roulette(bigint, text, text) to authenticated;
 
+-- play_plinko(stake, rows, risk, idempotency_key): a ball falls through `rows` rows of pins (8 to
+-- 16), each row left or right (a sample of rng(2): 0 left, 1 right); it lands in bucket k, the
+-- count of rights, and the bet pays floor(stake * the bucket's multiplier) of the table for
+-- (rows, risk), `risk` 'low', 'medium' or 'high' (app._plinko_multipliers; docs/house-games.md).
+-- Refused when the table's highest bucket would win more than the game's max profit.
+-- Callers: authenticated. Changes: see _play_house_game; notifies balance (unless the bucket paid
+-- back exactly the stake: nothing moves).
+-- Returns the bet (result {path, bucket}, multiplier: the bucket's, payout) and the new balance,
+-- as play_dice.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded,
+-- daily_stake_limit_reached, insufficient_funds.
+create or replace function public.play_plinko(
+    stake bigint,
+    rows integer,
+    risk text,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    return app._play_house_game('plinko', play_plinko.stake,
+        pg_catalog.jsonb_build_object('rows', play_plinko.rows, 'risk', play_plinko.risk),
+        play_plinko.idempotency_key);
+end
+$$;
+grant execute on function public.play_plinko(bigint, integer, text, text) to authenticated;
+
+-- play_keno(stake, picks, risk, idempotency_key): the player picks 1 to 10 distinct tiles of 40
+-- (`picks`, a JSON array of whole numbers from 1 to 40, any order); the engine draws 10 (a
+-- Fisher-Yates shuffle, app._house_shuffle), and the bet pays floor(stake * the multiplier of the
+-- table for (number of picks, risk) at the number of hits),
+-- `risk` 'classic', 'low', 'medium' or 'high' (app._keno_multipliers; docs/house-games.md).
+-- Refused when the row's highest multiplier would win more than the game's max profit.
+-- Callers: authenticated. Changes: see _play_house_game; notifies balance (unless the hits paid
+-- back exactly the stake).
+-- Returns the bet (params {picks in ascending order, risk}, result {drawn, hits}, multiplier: the
+-- hits', payout) and the new balance, as play_dice.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded,
+-- daily_stake_limit_reached, insufficient_funds.
+create or replace function public.play_keno(
+    stake bigint,
+    picks jsonb,
+    risk text,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    return app._play_house_game('keno', play_keno.stake,
+        pg_catalog.jsonb_build_object('picks', play_keno.picks, 'risk', play_keno.risk),
+        play_keno.idempotency_key);
+end
+$$;
+grant execute on function public.play_keno(bigint, jsonb, text, text) to authenticated;
+
 -- Reading --------------------------------------------------------------------------------------
 
 -- The house games' settings: everyone.
@@ -8745,6 +9927,7 @@ select
     g.enabled,
     g.house_edge_bps,
     g.max_profit,
+    g.round_idle_minutes,
     g.updated_at
 from app.house_games as g;
 
@@ -8762,7 +9945,7 @@ select
     b.result,
     b.multiplier,
     b.payout,
-    b.payout > 0 as won,
+    b.payout > b.stake as won,
     b.payout - b.stake as profit,
     b.seed_pair_id,
     b.nonce,
@@ -8791,6 +9974,939 @@ from app._seed_pair_rows() as s;
 grant select on public.house_games to anon, authenticated, service_role;
 grant select on public.house_bets, public.my_seed_pairs to authenticated, service_role;
 
+-- ==== rpc/81_house_rounds.sql
+reset all;
+
+-- Multi-step house rounds (migrations/0027_house_rounds.sql; docs/house-games.md, "Mines"): a
+-- round is opened with its stake held, played one step per call, and settled once (BetService
+-- section 2: createBet, then settleBet). Mines is the game: a 5x5 grid, cells 0 to 24 row by row
+-- (row = cell / 5, column = cell % 5), 1 to 24 mines.
+--
+-- The mines of a round are the seed's getRandomMines over the round's nonce, drawn in full when
+-- it opens and redrawn at every step (_mines_positions): a partial Fisher-Yates shuffle of the
+-- cells 0..24, sample k (cursors 0, 1, ..., mines - 1) with limit 25 - k, keno's _house_shuffle.
+-- They are never stored while the round is open (the server seed they come from is readable by no
+-- client role), and are written into the round's result when it settles.
+--
+-- Calls: open_mines, reveal_mines_cell, cashout_mines, get_mines_round (the player);
+-- settle_house_round (admins); expire_house_rounds (the scheduler, through scheduler_tick).
+--
+-- Lock order, as in rpc/80_house_games.sql: the player's seed pair first, then the round's row,
+-- then the accounts by id. rotate_seed locks the pair and refuses while a round of the player's
+-- is open (round_in_progress), so a round never outlives the pair it draws from; steps of one round
+-- (and of one player) go one at a time, and the second of two racing steps sees the first's
+-- outcome.
+
+-- The game ------------------------------------------------------------------------------------
+
+-- _mines_positions: the mines of round `p_nonce` with `p_mines` mines (1 to 24), sorted: the seed's
+-- getRandomMines, a partial Fisher-Yates (Durstenfeld) shuffle of the cells 0..24, which is
+-- keno's app._house_shuffle (rpc/80_house_games.sql) of 25 with the cells numbered from 0: for
+-- k = 0 .. mines - 1, j = k + sample k with limit 25 - k (the limit shrinks by one per mine: 25,
+-- 24, ...), swap cells k and j; the mines are the first `mines` cells. Its samples take one HMAC
+-- per 8 (at most 3 for 24 mines), and every step redraws them. Null for a count out of range.
+create or replace function app._mines_positions(
+    p_server_seed text,
+    p_client_seed text,
+    p_nonce bigint,
+    p_mines integer
+)
+returns integer[]
+language sql stable strict parallel safe
+set search_path = ''
+as $$
+    select case when p_mines between 1 and 24 then array(
+        select t.tile - 1
+        from unnest(app._house_shuffle(p_server_seed, p_client_seed, p_nonce, 25, p_mines))
+            as t (tile)
+        order by t.tile
+    ) end
+$$;
+
+-- _binomial: C(n, k), exact, for 0 <= k <= n <= 25.
+create or replace function app._binomial(p_n integer, p_k integer)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select div(factorial(p_n), factorial(p_k) * factorial(p_n - p_k))
+$$;
+
+-- _mines_win: what a stake pays after `p_revealed` safe cells of a round of `p_mines` mines at
+-- edge `p_edge_bps`, exactly: floor(stake * (10000 - edge) * C(25, n) / (10000 * C(25 - mines,
+-- n))), the standard (1 - edge) * C(25, n) / C(25 - mines, n) times the stake, floored once.
+-- With `p_stake` 1 and no floor it would be the multiplier; _mines_multiplier rounds that.
+-- Numeric: it may pass bigint (10^15 times C(25, 12)); a payout is checked against max profit
+-- before it is cast.
+create or replace function app._mines_win(
+    p_stake bigint,
+    p_edge_bps integer,
+    p_mines integer,
+    p_revealed integer
+)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select div(
+        p_stake::numeric * (10000 - p_edge_bps) * app._binomial(25, p_revealed),
+        10000 * app._binomial(25 - p_mines, p_revealed))
+$$;
+
+-- _mines_multiplier: (1 - edge) * C(25, n) / C(25 - mines, n), rounded to 4 decimals (half away
+-- from zero): what the round shows; payouts come from _mines_win, never from this.
+create or replace function app._mines_multiplier(
+    p_edge_bps integer,
+    p_mines integer,
+    p_revealed integer
+)
+returns numeric
+language sql immutable strict parallel safe
+set search_path = ''
+as $$
+    select round(
+        (10000 - p_edge_bps)::numeric * app._binomial(25, p_revealed)
+        / (10000 * app._binomial(25 - p_mines, p_revealed)), 4)
+$$;
+
+-- _mines_state: a round as every call answers it: the bet (_house_bet_json) with mines (the
+-- count), revealed (the cells in the order revealed), safe_left, multiplier (now, rounded),
+-- cashout_payout (what cashout_mines would pay now; null before the first safe cell),
+-- next_multiplier and next_payout (after one more safe cell; null when none is left), and the
+-- wallet's balance and version. Once settled, result holds the mines and how the round ended.
+create or replace function app._mines_state(p_bet app.house_bets)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    with r as (
+        select
+            (p_bet.params ->> 'mines')::integer as mines,
+            pg_catalog.jsonb_array_length(p_bet.moves) as n
+    )
+
+    select app._house_bet_json(p_bet) || pg_catalog.jsonb_build_object(
+        'mines', r.mines,
+        'revealed', p_bet.moves,
+        'safe_left', 25 - r.mines - r.n,
+        'cashout_payout', case when p_bet.status = 'created' and r.n > 0
+            then app._mines_win(p_bet.stake, p_bet.house_edge_bps, r.mines, r.n) end,
+        'next_multiplier', case when p_bet.status = 'created' and r.n < 25 - r.mines
+            then app._mines_multiplier(p_bet.house_edge_bps, r.mines, r.n + 1) end,
+        'next_payout', case when p_bet.status = 'created' and r.n < 25 - r.mines
+            then app._mines_win(p_bet.stake, p_bet.house_edge_bps, r.mines, r.n + 1) end,
+        'balance', a.balance,
+        'balance_version', a.version
+    )
+    from r
+    left join app.accounts as a on a.user_id = p_bet.user_id and a.kind = 'user'
+$$;
+
+-- _house_round_changed: the guard of migration 0027: a round's hold (open_transaction_id) never
+-- changes and its moves only grow (the old ones stay, in order). Refused even for the superuser.
+-- Raises: house_history_final.
+create or replace function app._house_round_changed(p_old app.house_bets, p_new app.house_bets)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if p_new.open_transaction_id is distinct from p_old.open_transaction_id
+        or (p_old.moves is not null and (p_new.moves is null or p_old.moves is distinct from (
+            select coalesce(pg_catalog.jsonb_agg(m.value order by m.at), '[]'::jsonb)
+            from pg_catalog.jsonb_array_elements(p_new.moves) with ordinality as m (value, at)
+            where m.at <= pg_catalog.jsonb_array_length(p_old.moves)
+        ))) then
+        perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
+            'bet_id', p_old.id, 'operation', 'update'));
+    end if;
+end
+$$;
+
+-- Settling ------------------------------------------------------------------------------------
+
+-- _settle_house_round: settle open round `p_bet` (its pair and row locked by the caller) with
+-- `p_payout`: one 'house_round_settle' ledger transaction moves the stake from the held rounds to
+-- the house and the payout from the house to the wallet; the row becomes settled with its result
+-- (the mines, `p_ended` and the extra facts in `p_result`) and `p_multiplier`.
+-- Returns the settled row. Callers: the steps, settle_house_round, expire_house_rounds.
+create or replace function app._settle_house_round(
+    p_bet app.house_bets,
+    p_payout bigint,
+    p_multiplier numeric,
+    p_ended text,
+    p_result jsonb
+)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_pair app.seed_pairs;
+    v_tx bigint;
+    v_bet app.house_bets;
+begin
+    select * into v_pair from app.seed_pairs as s where s.id = p_bet.seed_pair_id;
+    v_tx := app._post_transaction('house_round_settle',
+        array[app._system_account('house_rounds'), app._system_account('house'),
+            app._ensure_wallet(p_bet.user_id)],
+        array[-p_bet.stake, p_bet.stake - p_payout, p_payout],
+        p_memo => pg_catalog.jsonb_build_object(
+            'house_bet_id', p_bet.id, 'game', p_bet.game, 'stake', p_bet.stake,
+            'payout', p_payout, 'ended', p_ended));
+    update app.house_bets as b
+    set status = 'settled',
+        payout = p_payout,
+        multiplier = p_multiplier,
+        transaction_id = v_tx,
+        result = pg_catalog.jsonb_build_object(
+            'mines', app._mines_positions(v_pair.server_seed, v_pair.client_seed, p_bet.nonce,
+                (p_bet.params ->> 'mines')::integer),
+            'ended', p_ended) || p_result,
+        settled_at = now()
+    where b.id = p_bet.id
+    returning * into v_bet;
+    return v_bet;
+end
+$$;
+
+-- _settle_abandoned: settle open round `p_bet` (locked by the caller) as an abandoned one, `p_ended`
+-- 'admin' or 'expired': cashed out at its current multiplier after one safe cell or more (the
+-- player is paid what they could have taken); with none, its stake is refunded (multiplier 1,
+-- result.refunded true): nothing was at stake yet.
+create or replace function app._settle_abandoned(p_bet app.house_bets, p_ended text)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_mines integer := (p_bet.params ->> 'mines')::integer;
+    v_n integer := pg_catalog.jsonb_array_length(p_bet.moves);
+begin
+    if v_n = 0 then
+        return app._settle_house_round(p_bet, p_bet.stake, 1, p_ended,
+            '{"refunded": true}'::jsonb);
+    end if;
+    return app._settle_house_round(p_bet,
+        app._mines_win(p_bet.stake, p_bet.house_edge_bps, v_mines, v_n)::bigint,
+        app._mines_multiplier(p_bet.house_edge_bps, v_mines, v_n), p_ended, '{}'::jsonb);
+end
+$$;
+
+-- _lock_round: round `p_round_id` of user `p_user` (any user's when null), locked in the lock
+-- order: its seed pair first, then its row. Raises round_not_found when there is no such round of
+-- that user (another player's round is refused exactly like an unknown id); house_history_final
+-- for an open round whose pair is revealed, which rotate_seed makes impossible.
+create or replace function app._lock_round(p_round_id text, p_user uuid)
+returns app.house_bets
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_pair bigint;
+    v_revealed timestamptz;
+    v_bet app.house_bets;
+begin
+    select b.seed_pair_id into v_pair
+    from app.house_bets as b
+    where b.id = p_round_id and b.game = 'mines' and (p_user is null or b.user_id = p_user);
+    if v_pair is null then
+        perform app._fail('round_not_found', pg_catalog.jsonb_build_object('round_id', p_round_id));
+    end if;
+    select s.revealed_at into v_revealed from app.seed_pairs as s where s.id = v_pair for update;
+    select * into v_bet from app.house_bets as b where b.id = p_round_id for update;
+    if v_bet.status = 'created' and v_revealed is not null then
+        -- never: rotate_seed refuses under an open round, with the pair locked
+        perform app._fail('house_history_final', pg_catalog.jsonb_build_object(
+            'bet_id', v_bet.id, 'seed_pair_id', v_pair, 'reason', 'open round on a revealed pair'));
+    end if;
+    return v_bet;
+end
+$$;
+
+-- _require_open_round: refuse a round that has settled. Raises: round_closed.
+create or replace function app._require_open_round(p_bet app.house_bets)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if p_bet.status <> 'created' then
+        perform app._fail('round_closed', pg_catalog.jsonb_build_object(
+            'round_id', p_bet.id, 'ended', p_bet.result ->> 'ended', 'payout', p_bet.payout));
+    end if;
+end
+$$;
+
+-- Playing ---------------------------------------------------------------------------------------
+
+-- open_mines(stake, mines, idempotency_key): open a round of mines with `mines` mines (1 to 24)
+-- among the 25 cells. In place_wager's order of checks: the idempotency key first (a replay answers
+-- the round as it was opened), self-exclusion, the game enabled, the stake (_house_stake_checks,
+-- as every house bet), the mines, max profit (the first safe cell must be able to pay: its win at
+-- most max_profit above the stake); then, the caller's seed pair locked (made on first use), one
+-- open round per player (round_in_progress), then the wallet and the held rounds' account in id
+-- order: the daily stake limit and the funds (_lock_stake, as a play).
+-- The round takes the pair's next nonce; its stake moves from the wallet to the held rounds in one
+-- 'house_round_open' ledger transaction; the bet is written 'created'.
+-- Callers: authenticated. Changes: a house bet (created), a ledger transaction, the pair's nonce;
+-- may create the wallet and the seed pair; notifies balance.
+-- Returns the round (_mines_state): id, status created, stake, mines, revealed [], multiplier,
+-- next_multiplier, next_payout, nonce, seed pair reference, balance.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- self_excluded, game_disabled, invalid_amount, invalid_argument, max_profit_exceeded,
+-- round_in_progress, daily_stake_limit_reached, insufficient_funds.
+create or replace function public.open_mines(
+    stake bigint,
+    mines integer,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_stake bigint := open_mines.stake;
+    v_mines integer := open_mines.mines;
+    v_replay jsonb;
+    v_game app.house_games;
+    v_first numeric;
+    v_open text;
+    v_pair app.seed_pairs;
+    v_wallet bigint;
+    v_held bigint := app._system_account('house_rounds');
+    v_id text;
+    v_tx bigint;
+    v_bet app.house_bets;
+begin
+    v_replay := app._idempotency_begin(v_user, open_mines.idempotency_key, 'open_mines',
+        pg_catalog.jsonb_build_object('stake', v_stake, 'mines', v_mines));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    v_game := app._house_stake_checks(v_user, 'mines', v_stake);
+    if v_mines is null or v_mines not between 1 and 24 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'mines', 'value', v_mines, 'reason', '1 to 24 of the 25 cells'));
+    end if;
+    v_first := app._mines_win(v_stake, v_game.house_edge_bps, v_mines, 1);
+    if v_first - v_stake > v_game.max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', 'mines', 'stake', v_stake, 'payout', v_first, 'profit', v_first - v_stake,
+            'max_profit', v_game.max_profit, 'revealed', 1));
+    end if;
+
+    -- the lock order: the seed pair, then the accounts by id
+    v_pair := app._active_seed_pair(v_user, true);
+    select b.id into v_open
+    from app.house_bets as b
+    where b.user_id = v_user and b.game = 'mines' and b.status = 'created';
+    if v_open is not null then
+        perform app._fail('round_in_progress', pg_catalog.jsonb_build_object(
+            'bet_id', v_open, 'game', 'mines'));
+    end if;
+    v_wallet := app._lock_stake(v_user, v_stake, v_held);
+
+    update app.seed_pairs as s
+    set next_nonce = s.next_nonce + 1
+    where s.id = v_pair.id;
+    v_id := app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed, v_pair.next_nonce);
+    v_tx := app._post_transaction('house_round_open', array[v_wallet, v_held],
+        array[-v_stake, v_stake],
+        p_memo => pg_catalog.jsonb_build_object(
+            'house_bet_id', v_id, 'game', 'mines', 'stake', v_stake),
+        p_actor => v_user);
+    insert into app.house_bets (
+        id, user_id, game, seed_pair_id, server_seed_hash, client_seed, nonce, stake, params,
+        house_edge_bps, multiplier, status, open_transaction_id, moves, moved_at, idempotency_key
+    )
+    values (
+        v_id, v_user, 'mines', v_pair.id, v_pair.server_seed_hash, v_pair.client_seed,
+        v_pair.next_nonce, v_stake, pg_catalog.jsonb_build_object('mines', v_mines),
+        v_game.house_edge_bps, app._mines_multiplier(v_game.house_edge_bps, v_mines, 0),
+        'created', v_tx, '[]'::jsonb, now(), open_mines.idempotency_key
+    )
+    returning * into v_bet;
+    return app._idempotency_finish(v_user, open_mines.idempotency_key, app._mines_state(v_bet));
+end
+$$;
+grant execute on function public.open_mines(bigint, integer, text) to authenticated;
+
+-- reveal_mines_cell(round_id, cell, idempotency_key): reveal cell `cell` (0 to 24, row * 5 +
+-- column) of the caller's open round. Refused before anything is drawn: a cell out of range or
+-- revealed already, a closed round, and a reveal whose win would pay more than the game's
+-- max_profit above the stake (max_profit_exceeded: the player cashes out instead; refused rather
+-- than clamped, so every multiplier shown is paid). Then the round's mines are redrawn: a mine
+-- ends the round lost (payout 0); a safe cell raises the multiplier, and the last safe cell cashes
+-- the round out at once ('all_safe'). Settling is one 'house_round_settle' ledger transaction.
+-- Callers: authenticated, on their own rounds. Changes: the round (its moves, multiplier; settled
+-- with its result and transaction when it ends); notifies balance when it settles.
+-- Returns the round (_mines_state): revealed, multiplier, next_multiplier, ...; once settled, its
+-- result {mines, ended: mine | all_safe, mine (the cell hit)}, payout and balance.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- invalid_argument, round_not_found, round_closed, cell_already_revealed, max_profit_exceeded.
+create or replace function public.reveal_mines_cell(
+    round_id text,
+    cell integer,
+    idempotency_key text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_cell integer := reveal_mines_cell.cell;
+    v_replay jsonb;
+    v_bet app.house_bets;
+    v_pair app.seed_pairs;
+    v_mines integer;
+    v_n integer;
+    v_next numeric;
+    v_max_profit bigint;
+begin
+    v_replay := app._idempotency_begin(v_user, reveal_mines_cell.idempotency_key,
+        'reveal_mines_cell', pg_catalog.jsonb_build_object(
+            'round_id', reveal_mines_cell.round_id, 'cell', v_cell));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    if v_cell is null or v_cell not between 0 and 24 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'cell', 'value', v_cell, 'reason', '0 to 24: row * 5 + column'));
+    end if;
+    v_bet := app._lock_round(reveal_mines_cell.round_id, v_user);
+    perform app._require_open_round(v_bet);
+    if v_bet.moves @> pg_catalog.to_jsonb(v_cell) then
+        perform app._fail('cell_already_revealed', pg_catalog.jsonb_build_object(
+            'round_id', v_bet.id, 'cell', v_cell, 'revealed', v_bet.moves));
+    end if;
+    v_mines := (v_bet.params ->> 'mines')::integer;
+    v_n := pg_catalog.jsonb_array_length(v_bet.moves);
+    v_next := app._mines_win(v_bet.stake, v_bet.house_edge_bps, v_mines, v_n + 1);
+    select g.max_profit into v_max_profit from app.house_games as g where g.game = 'mines';
+    if v_next - v_bet.stake > v_max_profit then
+        perform app._fail('max_profit_exceeded', pg_catalog.jsonb_build_object(
+            'game', 'mines', 'stake', v_bet.stake, 'payout', v_next,
+            'profit', v_next - v_bet.stake, 'max_profit', v_max_profit, 'revealed', v_n + 1));
+    end if;
+
+    select * into v_pair from app.seed_pairs as s where s.id = v_bet.seed_pair_id;
+    if v_cell = any(app._mines_positions(v_pair.server_seed, v_pair.client_seed, v_bet.nonce,
+        v_mines)) then
+        v_bet := app._settle_house_round(v_bet, 0, v_bet.multiplier, 'mine',
+            pg_catalog.jsonb_build_object('mine', v_cell));
+    elsif v_n + 1 = 25 - v_mines then
+        update app.house_bets as b
+        set moves = b.moves || pg_catalog.to_jsonb(v_cell), moved_at = now()
+        where b.id = v_bet.id
+        returning * into v_bet;
+        v_bet := app._settle_house_round(v_bet, v_next::bigint,
+            app._mines_multiplier(v_bet.house_edge_bps, v_mines, v_n + 1), 'all_safe',
+            '{}'::jsonb);
+    else
+        update app.house_bets as b
+        set moves = b.moves || pg_catalog.to_jsonb(v_cell),
+            multiplier = app._mines_multiplier(b.house_edge_bps, v_mines, v_n + 1),
+            moved_at = now()
+        where b.id = v_bet.id
+        returning * into v_bet;
+    end if;
+    return app._idempotency_finish(v_user, reveal_mines_cell.idempotency_key,
+        app._mines_state(v_bet));
+end
+$$;
+grant execute on function public.reveal_mines_cell(text, integer, text) to authenticated;
+
+-- cashout_mines(round_id): settle the caller's open round at its multiplier: pays
+-- floor(stake * (1 - edge) * C(25, n) / C(25 - mines, n)) for its n safe cells (at least one:
+-- nothing_to_cash_out before the first) in one 'house_round_settle' ledger transaction. A second
+-- cash-out, or one racing a reveal that ended the round, is refused (round_closed): a round pays
+-- once.
+-- Callers: authenticated, on their own rounds. Changes: the round settled, the ledger; notifies
+-- balance.
+-- Returns the round (_mines_state) with result {mines, ended: cashout}, payout and balance.
+-- Raises: not_authenticated, unknown_user, round_not_found, round_closed, nothing_to_cash_out.
+create or replace function public.cashout_mines(round_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_bet app.house_bets := app._lock_round(cashout_mines.round_id, v_user);
+    v_mines integer := (v_bet.params ->> 'mines')::integer;
+    v_n integer := pg_catalog.jsonb_array_length(v_bet.moves);
+begin
+    perform app._require_open_round(v_bet);
+    if v_n = 0 then
+        perform app._fail('nothing_to_cash_out', pg_catalog.jsonb_build_object(
+            'round_id', v_bet.id));
+    end if;
+    v_bet := app._settle_house_round(v_bet,
+        app._mines_win(v_bet.stake, v_bet.house_edge_bps, v_mines, v_n)::bigint,
+        v_bet.multiplier, 'cashout', '{}'::jsonb);
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.cashout_mines(text) to authenticated;
+
+-- get_mines_round(round_id): a round of the caller's as the steps answer it; without an id, their
+-- open round of mines (null when they have none).
+-- Callers: authenticated. Changes: nothing.
+-- Raises: not_authenticated, unknown_user, round_not_found.
+create or replace function public.get_mines_round(round_id text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_bet app.house_bets;
+begin
+    select * into v_bet
+    from app.house_bets as b
+    where b.user_id = v_user and b.game = 'mines' and case
+        when get_mines_round.round_id is null then b.status = 'created'
+        else b.id = get_mines_round.round_id
+    end;
+    if not found then
+        if get_mines_round.round_id is null then
+            return null;
+        end if;
+        perform app._fail('round_not_found', pg_catalog.jsonb_build_object(
+            'round_id', get_mines_round.round_id));
+    end if;
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.get_mines_round(text) to authenticated;
+
+-- Abandoned rounds ------------------------------------------------------------------------------
+
+-- settle_house_round(round_id, reason): an admin settles a player's open round (abandoned, say)
+-- by the one rule for abandoned rounds (_settle_abandoned): cashed out at its multiplier after a
+-- safe cell or more, its stake refunded before any. Logged in admin_actions (settle_house_round,
+-- the reason, the round before and after).
+-- Callers: admins and the service role. Changes: the round settled, the ledger; notifies balance.
+-- Returns the round (_mines_state) with result {mines, ended: admin, refunded when refunded}.
+-- Raises: not_admin, invalid_argument (no reason), round_not_found, round_closed.
+create or replace function public.settle_house_round(round_id text, reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_before app.house_bets;
+    v_bet app.house_bets;
+begin
+    perform app._require_admin();
+    if nullif(btrim(settle_house_round.reason), '') is null then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'reason', 'reason', 'say why the round is settled'));
+    end if;
+    v_before := app._lock_round(settle_house_round.round_id, null);
+    perform app._require_open_round(v_before);
+    v_bet := app._settle_abandoned(v_before, 'admin');
+    perform app._audit('settle_house_round', null, null, settle_house_round.reason,
+        pg_catalog.to_jsonb(v_before) - 'idempotency_key',
+        pg_catalog.to_jsonb(v_bet) - 'idempotency_key');
+    return app._mines_state(v_bet);
+end
+$$;
+grant execute on function public.settle_house_round(text, text) to authenticated, service_role;
+
+-- expire_house_rounds(): settle every open round idle longer than its game's round_idle_minutes
+-- (no step since moved_at) by the rule for abandoned rounds, result.ended 'expired', logged in
+-- admin_actions (settle_house_round, actor_role 'scheduler', reason 'idle'). In the lock order,
+-- without waiting: a round whose pair or row another transaction holds (a step in flight) is
+-- left to the next tick, and the idle time is checked again under the locks. At most 1000 rounds
+-- a tick; each in a subtransaction: one that fails is rolled back alone, raised as a warning and
+-- tried again next tick.
+-- Callers: the scheduler (through scheduler_tick), never a client role.
+-- Returns the ids of the rounds settled.
+create or replace function app.expire_house_rounds()
+returns text[]
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_candidate record;
+    v_bet app.house_bets;
+    v_settled app.house_bets;
+    v_expired text[] := '{}';
+    v_error text;
+    v_detail text;
+begin
+    for v_candidate in
+        select b.id, b.seed_pair_id
+        from app.house_bets as b
+        inner join app.house_games as g on g.game = b.game
+        where b.status = 'created' and g.round_idle_minutes is not null
+            and b.moved_at < now() - pg_catalog.make_interval(mins => g.round_idle_minutes)
+        order by b.moved_at
+        limit 1000
+    loop
+        perform 1 from app.seed_pairs as s where s.id = v_candidate.seed_pair_id
+        for update skip locked;
+        if not found then
+            continue;
+        end if;
+        select b.* into v_bet
+        from app.house_bets as b
+        inner join app.house_games as g on g.game = b.game
+        where b.id = v_candidate.id and b.status = 'created'
+            and b.moved_at < now() - pg_catalog.make_interval(mins => g.round_idle_minutes)
+        for update of b skip locked;
+        if not found then
+            continue;
+        end if;
+        begin
+            v_settled := app._settle_abandoned(v_bet, 'expired');
+            perform app._audit('settle_house_round', null, null, 'idle',
+                pg_catalog.to_jsonb(v_bet) - 'idempotency_key',
+                pg_catalog.to_jsonb(v_settled) - 'idempotency_key', 'scheduler');
+            v_expired := v_expired || v_settled.id;
+        exception when others then
+            -- one round that fails is rolled back alone and tried again next tick
+            get stacked diagnostics v_error = message_text, v_detail = pg_exception_detail;
+            raise warning 'house round % was not expired: % %', v_bet.id, v_error, v_detail;
+        end;
+    end loop;
+    return v_expired;
+end
+$$;
+
+-- ==== rpc/82_house_autobet.sql
+reset all;
+
+-- Auto-bet (issue 18 item 5; docs/house-games.md, "Auto-bet"; migration 0028): up to
+-- app.config.auto_bet_max_count bets of one one-shot house game in one call, decided in a batch,
+-- each bet exactly the bet a play_<game> call would have made at its nonce.
+--
+-- Generic over the one-shot games: the terms and the draws are rpc/80_house_games.sql's
+-- (_house_bet_terms, _house_draw), so every game those know is auto-bet as it is played.
+--
+-- Lock order: as a play's (rpc/80_house_games.sql): the player's seed pair, then the accounts
+-- (the house's and the wallet) in id order, all held to the end of the call.
+
+-- _auto_bet_stop: how many bets of an auto-bet of `p_count` are made, and why it stopped there,
+-- given where each reason would stop it (null: never): `p_allowed` the bets the daily stake limit
+-- allows, `p_broke_at` the first bet (0-based) the wallet could not pay, `p_profit_at` and
+-- `p_loss_at` the first bet after which stop_on_profit or stop_on_loss was met (never both after
+-- one bet: a run's profit and loss are not both positive). A stop condition met after a bet ends
+-- the run before the next bet is checked; the stake limit is checked before the funds, as a play
+-- checks them.
+-- Returns {placed, reason: count | stop_on_profit | stop_on_loss | daily_stake_limit_reached |
+-- insufficient_funds}.
+create or replace function app._auto_bet_stop(
+    p_count integer,
+    p_allowed integer,
+    p_broke_at integer,
+    p_profit_at integer,
+    p_loss_at integer
+)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'placed', least(p_allowed, p_broke_at, p_profit_at + 1, p_loss_at + 1),
+        'reason', case
+            when least(p_profit_at, p_loss_at) < coalesce(p_broke_at, p_count) then
+                case when p_profit_at < coalesce(p_loss_at, p_count)
+                    then 'stop_on_profit' else 'stop_on_loss' end
+            when p_broke_at is not null then 'insufficient_funds'
+            when p_allowed < p_count then 'daily_stake_limit_reached'
+            else 'count'
+        end)
+$$;
+
+-- auto_bet(game, stake, params, count, idempotency_key, stop_on_profit, stop_on_loss): up to
+-- `count` bets of `stake` on one-shot game `game` with the same choices `params` (as house_bets
+-- stores them: dice {target, over}, limbo {target}, roulette {bet}, plinko {rows, risk}, keno
+-- {picks, risk}), what an auto-bet screen
+-- runs, in one call and one transaction:
+--   1. the idempotency key is claimed first (a replay answers the stored result, replayed: true);
+--      `count` is 1 to app.config.auto_bet_max_count, each stop 1 or more (or null: none);
+--   2. the checks and terms of a play, once (app._house_bet_terms: self-exclusion, the game
+--      enabled, the stake, the choices, the win above the stake and within max_profit): the
+--      stake and choices are the same for every bet, so are the terms;
+--   3. the seed pair is locked (made on first use), and `count` bets drawn at its next nonces,
+--      one each, consecutive (_house_draw); then the wallet and the house account are locked,
+--      once, in id order, as a play locks them (the draws are made before, so that the house
+--      account, which every house bet updates, is held for the writes alone);
+--   4. the run is cut at the first bet that would be refused, the bets before it standing: the
+--      daily stake limit (house bets count with wagers), then the funds (the balance after the
+--      bets before it); or after the first bet past a stop condition: stop_on_profit (the run's
+--      profit, payouts less stakes, reaches it) or stop_on_loss (its loss reaches it); else
+--      after `count` bets. When the first bet itself is refused the call is refused as the play
+--      would be, and nothing happens;
+--   5. the bets are written set-based, each as a play writes it: its payout and multiplier by
+--      the play's rule (app._house_outcome), its own 'house_bet' ledger transaction (the stake
+--      and payout between the wallet and the house, the entries' balances and versions one bet
+--      after another; none for a bet that paid back exactly its stake, as a play), its own
+--      house_bets row (id derived from its round, the call's idempotency key); the accounts'
+--      balances and versions and the pair's next_nonce move once, by the run's totals.
+-- One balance message for the player (reason house_bet, delta the run's profit, bets: how many,
+-- transaction_id the last bet's) and one profit message for admins, at the end (none when no bet
+-- moved money). Refusals roll the whole call back. Bounded by the count setting and the caller's
+-- statement_timeout (8 s for authenticated): a call that runs past it rolls back whole.
+-- Callers: authenticated. Changes: house bets, 'house_bet' ledger transactions, the wallet's and
+-- the house's balances, the seed pair's nonce (may create the wallet and the pair).
+-- Returns {game, stake, params, multiplier, chance (dice), house_edge_bps, count (asked), placed,
+-- stopped (why: count, stop_on_profit, stop_on_loss, daily_stake_limit_reached or
+-- insufficient_funds), seed_pair_id, server_seed_hash, client_seed, first_nonce, wagered,
+-- paid, profit, balance, balance_version, bets: [{id, nonce, result, multiplier, payout, won,
+-- balance, transaction_id}]}.
+-- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict,
+-- invalid_argument, self_excluded, game_disabled, invalid_amount, max_profit_exceeded,
+-- daily_stake_limit_reached, insufficient_funds (the last two only for the first bet).
+create or replace function public.auto_bet(
+    game text,
+    stake bigint,
+    params jsonb,
+    count integer,
+    idempotency_key text default null,
+    stop_on_profit bigint default null,
+    stop_on_loss bigint default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_stake bigint := auto_bet.stake;
+    v_replay jsonb;
+    v_maximum integer;
+    v_terms jsonb;
+    v_edge integer;
+    v_pair app.seed_pairs;
+    v_wallet bigint;
+    v_house bigint := app._system_account('house');
+    v_balance bigint;
+    v_version bigint;
+    v_house_balance bigint;
+    v_house_version bigint;
+    v_limit bigint;
+    v_used bigint;
+    v_allowed integer;
+    v_results jsonb[];
+    v_payouts bigint[];
+    v_multipliers numeric[];
+    v_stopped jsonb;
+    v_placed integer;
+    v_moved integer;
+    v_net bigint;
+    v_paid bigint;
+    v_bets jsonb;
+    v_last_tx bigint;
+    v_result jsonb;
+begin
+    v_replay := app._idempotency_begin(v_user, auto_bet.idempotency_key, 'auto_bet',
+        pg_catalog.jsonb_build_object(
+            'game', auto_bet.game, 'stake', v_stake, 'params', auto_bet.params,
+            'count', auto_bet.count, 'stop_on_profit', auto_bet.stop_on_profit,
+            'stop_on_loss', auto_bet.stop_on_loss));
+    if v_replay is not null then
+        return v_replay;
+    end if;
+    select c.auto_bet_max_count into v_maximum from app.config as c;
+    if auto_bet.count is null or auto_bet.count not between 1 and v_maximum then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'count', 'value', auto_bet.count, 'maximum', v_maximum,
+            'reason', 'the number of bets, 1 to the setting auto_bet_max_count'));
+    end if;
+    if auto_bet.stop_on_profit <= 0 or auto_bet.stop_on_loss <= 0 then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', case when auto_bet.stop_on_profit <= 0
+                then 'stop_on_profit' else 'stop_on_loss' end,
+            'reason', 'minor units, 1 or more (or null: no such stop)'));
+    end if;
+    v_terms := app._house_bet_terms(v_user, auto_bet.game, v_stake, auto_bet.params);
+    v_edge := (v_terms ->> 'house_edge_bps')::integer;
+
+    -- the lock order: the seed pair, then the accounts by id. The draws need only the pair's
+    -- lock (its nonces are this call's from now on), so they are made before the accounts are
+    -- locked: the house account, which every house bet updates, is held for the writes alone.
+    v_pair := app._active_seed_pair(v_user, true);
+    with drawn as materialized (  -- materialized: each bet drawn once, not once per use
+        select
+            g.k,
+            app._house_outcome(v_stake, v_terms, app._house_draw(auto_bet.game,
+                v_terms -> 'params', v_edge, v_pair.server_seed, v_pair.client_seed,
+                v_pair.next_nonce + g.k)) as outcome
+        from generate_series(0, auto_bet.count - 1) as g (k)
+    )
+    select
+        pg_catalog.array_agg(d.outcome -> 'result' order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'payout')::bigint order by d.k),
+        pg_catalog.array_agg((d.outcome ->> 'multiplier')::numeric order by d.k)
+    into v_results, v_payouts, v_multipliers
+    from drawn as d;
+
+    v_wallet := app._ensure_wallet(v_user);
+    select
+        max(l.balance) filter (where l.id = v_wallet),
+        max(l.version) filter (where l.id = v_wallet),
+        max(l.balance) filter (where l.id = v_house),
+        max(l.version) filter (where l.id = v_house)
+    into v_balance, v_version, v_house_balance, v_house_version
+    from (
+        select a.id, a.balance, a.version from app.accounts as a
+        where a.id in (v_house, v_wallet) order by a.id for update
+    ) as l;
+
+    -- the first bet is refused as a play would be; later ones end the run
+    select f.daily_stake_limit, f.stake_used into v_limit, v_used
+    from app.play_limits_in_force as f
+    where f.user_id = v_user;
+    v_allowed := case when v_limit is null then auto_bet.count
+        else least(auto_bet.count, greatest(0, (v_limit - v_used) / v_stake)) end;
+    if v_allowed = 0 then
+        perform app._require_within_stake_limit(v_user, v_stake);
+    end if;
+    if v_balance < v_stake then
+        perform app._fail('insufficient_funds', pg_catalog.jsonb_build_object(
+            'balance', v_balance, 'stake', v_stake));
+    end if;
+
+    -- where the limit, the funds or a stop condition end the run
+    select app._auto_bet_stop(auto_bet.count, v_allowed,
+        (min(r.k) filter (where v_balance + r.net - (r.payout - v_stake) < v_stake))::integer,
+        (min(r.k) filter (where r.net >= auto_bet.stop_on_profit))::integer,
+        (min(r.k) filter (where -r.net >= auto_bet.stop_on_loss))::integer)
+    into v_stopped
+    from (
+        select p.k - 1 as k, p.payout, sum(p.payout - v_stake) over (order by p.k) as net
+        from unnest(v_payouts[1:v_allowed]) with ordinality as p (payout, k)
+    ) as r;
+    v_placed := (v_stopped ->> 'placed')::integer;
+
+    -- the bets, each its own ledger transaction (none for a bet that paid back exactly its
+    -- stake: nothing moved, as a play writes it) and row, in one statement; `moved` counts the
+    -- bets with a transaction so far, which the accounts' versions follow
+    with bets as (
+        select
+            b.k - 1 as k,
+            v_pair.next_nonce + b.k - 1 as nonce,
+            b.result,
+            b.payout,
+            b.multiplier,
+            app._house_bet_id(v_pair.server_seed_hash, v_pair.client_seed,
+                v_pair.next_nonce + b.k - 1) as id,
+            sum(b.payout - v_stake) over (order by b.k) as net,
+            count(*) filter (where b.payout <> v_stake) over (order by b.k) as moved
+        from unnest(v_results[1:v_placed], v_payouts[1:v_placed], v_multipliers[1:v_placed])
+            with ordinality as b (result, payout, multiplier, k)
+    ),
+    transactions as (
+        insert into app.ledger_transactions (kind, actor, memo)
+        select 'house_bet', v_user, pg_catalog.jsonb_build_object(
+            'house_bet_id', b.id, 'game', auto_bet.game, 'stake', v_stake, 'payout', b.payout)
+        from bets as b
+        where b.payout <> v_stake
+        order by b.k
+        returning id, memo ->> 'house_bet_id' as bet_id
+    ),
+    entries as (
+        insert into app.ledger_entries (
+            transaction_id, account_id, user_id, kind, amount, balance_before, balance_after,
+            account_version
+        )
+        select t.id, e.account_id, e.user_id, 'house_bet', e.amount, e.after - e.amount,
+            e.after, e.version
+        from bets as b
+        inner join transactions as t on b.id = t.bet_id
+        cross join lateral (values
+            (v_house, null::uuid, v_stake - b.payout, v_house_balance - b.net,
+                v_house_version + b.moved),
+            (v_wallet, v_user, b.payout - v_stake, v_balance + b.net, v_version + b.moved)
+        ) as e (account_id, user_id, amount, after, version)
+        returning transaction_id
+    ),
+    written as (
+        insert into app.house_bets (
+            id, user_id, game, seed_pair_id, server_seed_hash, client_seed, nonce, stake,
+            params, house_edge_bps, result, multiplier, payout, status, transaction_id,
+            idempotency_key, settled_at
+        )
+        select
+            b.id, v_user, auto_bet.game, v_pair.id, v_pair.server_seed_hash,
+            v_pair.client_seed, b.nonce, v_stake, v_terms -> 'params', v_edge, b.result,
+            b.multiplier, b.payout, 'settled', t.id, auto_bet.idempotency_key, now()
+        from bets as b
+        left join transactions as t on b.id = t.bet_id
+        returning id, nonce, result, multiplier, payout, transaction_id
+    )
+    select
+        pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+            'id', w.id, 'nonce', w.nonce, 'result', w.result, 'multiplier', w.multiplier,
+            'payout', w.payout, 'won', w.payout > v_stake, 'balance', v_balance + b.net,
+            'transaction_id', w.transaction_id
+        ) order by w.nonce),
+        max(w.transaction_id),
+        sum(w.payout),
+        sum(w.payout - v_stake),
+        count(w.transaction_id)
+    into v_bets, v_last_tx, v_paid, v_net, v_moved
+    from written as w
+    inner join bets as b on w.id = b.id;
+
+    update app.accounts as a
+    set balance = a.balance + case when a.id = v_wallet then v_net else -v_net end,
+        version = a.version + v_moved
+    where a.id in (v_wallet, v_house) and v_moved > 0;
+    -- the pair's nonce moves over the bets just written (app._seed_pair_changed checks them)
+    update app.seed_pairs as s
+    set next_nonce = s.next_nonce + v_placed
+    where s.id = v_pair.id;
+
+    if v_moved > 0 then  -- as a play: no message when no bet moved money
+        perform app._notify('wagerbase_user', pg_catalog.jsonb_build_object(
+            'type', 'balance', 'user_id', v_user, 'balance', v_balance + v_net,
+            'version', v_version + v_moved, 'delta', v_net, 'reason', 'house_bet',
+            'transaction_id', v_last_tx, 'market_id', null, 'wager_id', null, 'bets', v_placed));
+        perform app._notify('wagerbase_admin', pg_catalog.jsonb_build_object('type', 'profit')
+            || app._house_figures());
+    end if;
+
+    v_result := pg_catalog.jsonb_build_object(
+        'game', auto_bet.game,
+        'stake', v_stake,
+        'params', v_terms -> 'params',
+        'multiplier', v_terms -> 'multiplier',
+        'house_edge_bps', v_edge,
+        'count', auto_bet.count,
+        'placed', v_placed,
+        'stopped', v_stopped -> 'reason',
+        'seed_pair_id', v_pair.id,
+        'server_seed_hash', v_pair.server_seed_hash,
+        'client_seed', v_pair.client_seed,
+        'first_nonce', v_pair.next_nonce,
+        'wagered', v_stake * v_placed,
+        'paid', v_paid,
+        'profit', v_net,
+        'balance', v_balance + v_net,
+        'balance_version', v_version + v_moved,
+        'bets', v_bets
+    ) || pg_catalog.jsonb_strip_nulls(
+        pg_catalog.jsonb_build_object('chance', v_terms -> 'chance'));
+    return app._idempotency_finish(v_user, auto_bet.idempotency_key, v_result);
+end
+$$;
+grant execute on function public.auto_bet(text, bigint, jsonb, integer, text, bigint, bigint)
+to authenticated;
+
 -- ==== rpc/83_house_effects.sql
 reset all;
 
@@ -8811,10 +10927,13 @@ as $$
 $$;
 
 -- _rakeback_parts: what bet `p_bet` accrues, in parts (37 * 10^8 a minor unit): stake x the edge
--- it was played at x rakeback_bps / 10000. A game with a house_edge_bps setting uses the bet's
--- edge (edge_bps / 10000); roulette, which has none, its single zero's edge of 1/37 (an RTP of
--- 36/37). Exact: stake * edge_bps * 37 * rate_bps, or stake * 10^4 * rate_bps for roulette.
--- Raises: invalid_argument for a game with neither (a new game must say what its edge is).
+-- it was played at x rakeback_bps / 10000. A game with a house_edge_bps setting (dice, limbo,
+-- mines) uses the bet's edge (edge_bps / 10000); roulette, which has none, its single zero's edge
+-- of 1/37 (an RTP of 36/37); plinko and keno, whose payouts come from tables, a nominal edge of
+-- 1% (100 bps): plinko's every table pays exactly 99%, keno's 98.65% to 99.07% (docs/side-effects.md,
+-- "House bets", says why one nominal edge). Exact: stake * edge_bps * 37 * rate_bps, or
+-- stake * 10^4 * rate_bps for roulette.
+-- Raises: invalid_argument for a game with none of these (a new game must say what its edge is).
 create or replace function app._rakeback_parts(p_bet app.house_bets, p_rate_bps integer)
 returns numeric
 language plpgsql immutable
@@ -8825,6 +10944,8 @@ begin
         return p_bet.stake::numeric * p_bet.house_edge_bps * 37 * p_rate_bps;
     elsif p_bet.game = 'roulette' then
         return p_bet.stake::numeric * 10000 * p_rate_bps;
+    elsif p_bet.game in ('plinko', 'keno') then
+        return p_bet.stake::numeric * 100 * 37 * p_rate_bps;
     end if;
     perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
         'argument', 'game', 'game', p_bet.game, 'reason', 'no house edge for rakeback'));
@@ -8842,8 +10963,10 @@ as $$
 $$;
 
 -- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
--- handler, bet) and one job per (house handler, user). Callers: the trigger below, in the
--- transaction that settled the bets.
+-- handler, bet) and one job per (house handler, user). A round refunded unplayed (mines settled
+-- by an admin or the idle expiry before any cell: result.refunded) is no bet: nothing was at
+-- risk, so it earns no XP or rakeback and is not in the feed or the volume. Callers: the trigger
+-- below, in the transaction that settled the bets.
 create or replace function app._enqueue_house_effects(p_bet_ids text[])
 returns void
 language sql
@@ -8853,14 +10976,14 @@ as $$
     select h.handler, b.id, b.user_id
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
-    where b.id = any(p_bet_ids)
+    where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
     order by h.handler, b.id
     on conflict (handler, bet_id) do nothing;
     insert into app.side_effect_jobs (handler, user_id, event)
     select distinct h.handler, b.user_id, 'settled'
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
-    where b.id = any(p_bet_ids)
+    where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
 $$;
 
 -- _house_bets_settled: the statement-level trigger of app.house_bets: the bets the statement
@@ -9451,7 +11574,8 @@ from app.pool_snapshots as s;
 -- and whether withdrawals wait for an admin (the real-money profile, docs/operations.md), and the
 -- limits per client address on sign-ins, sign-ups and token refreshes with their window (also in
 -- whole seconds) (see docs/engine.md, "Settings"), whether anonymous sign-ins are on and the
--- refresh-token reuse interval (docs/api.md, "Auth"). The side-effect workers' tuning is left
+-- refresh-token reuse interval (docs/api.md, "Auth"), the most bets one auto_bet call may ask for
+-- (docs/house-games.md, "Auto-bet"). The side-effect workers' tuning is left
 -- out: no surface of the API shows it. Admins change the money settings and anonymous_sign_ins
 -- with update_settings (rpc/07_settings.sql).
 create view public.settings with (security_invoker = true) as
@@ -9480,7 +11604,8 @@ select
     c.address_limit_window,
     extract(epoch from c.address_limit_window)::bigint as address_limit_window_seconds,
     c.anonymous_sign_ins,
-    c.refresh_token_reuse_seconds
+    c.refresh_token_reuse_seconds,
+    c.auto_bet_max_count
 from app.config as c;
 
 -- Withdrawals that waited for an admin (migration 0016, rpc/11_withdrawals.sql): a bettor sees
