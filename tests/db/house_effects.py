@@ -29,22 +29,31 @@ def small_bets(count: int) -> list[tuple[str, dict[str, Any]]]:
     return bets
 
 
+# the edge of the games without an edge setting: roulette's single zero, and the nominal 1% of the
+# games paid by tables (plinko exactly, keno 0.93% to 1.35% by table: docs/side-effects.md)
+EDGE_WITHOUT_SETTING = {
+    "roulette": Fraction(1, 37),
+    "plinko": Fraction(1, 100),
+    "keno": Fraction(1, 100),
+}
+
+
 def rakeback_share(game: str, stake: int, edge_bps: int | None, rate_bps: int) -> Fraction:
-    """A bet's rakeback in minor units, exactly: stake x edge x rate (roulette: an edge of 1/37)."""
-    edge = Fraction(1, 37) if edge_bps is None else Fraction(edge_bps, 10_000)
-    assert edge_bps is not None or game == "roulette"
+    """A bet's rakeback in minor units, exactly: stake x edge x rate."""
+    edge = EDGE_WITHOUT_SETTING[game] if edge_bps is None else Fraction(edge_bps, 10_000)
     return stake * edge * Fraction(rate_bps, 10_000)
 
 
 def expected(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
-    """Per user, from app.house_bets (settled) and the settings as they stand: (XP, bets,
-    rakeback in minor units), all exact."""
+    """Per user, from app.house_bets (settled, but for rounds refunded unplayed) and the settings
+    as they stand: (XP, bets, rakeback in minor units), all exact."""
     settings = conn.execute("select xp_per_major_unit, rakeback_bps from app.config").fetchone()
     assert settings is not None
     xp_rate, rate = settings
     out: dict[Any, tuple[Fraction, int, Fraction]] = {}
     for user, game, stake, edge in conn.execute(
-        "select user_id, game, stake, house_edge_bps from app.house_bets where status = 'settled'"
+        """select user_id, game, stake, house_edge_bps from app.house_bets
+           where status = 'settled' and not coalesce((result ->> 'refunded')::boolean, false)"""
     ):
         xp, bets, rakeback = out.get(user, (Fraction(0), 0, Fraction(0)))
         out[user] = (

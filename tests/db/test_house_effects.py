@@ -7,6 +7,7 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
+from tests.db import mines_play
 from tests.db.helpers import scalar
 from tests.db.house_effects import HANDLERS, PARTS, counted, expected, small_bets
 from tests.db.house_play import play
@@ -49,28 +50,18 @@ def test_a_settled_bet_enqueues_its_player_s_jobs_and_each_handler_counts_it_onc
 def test_a_round_that_settles_later_enqueues_once_when_it_settles(
     conn: Connection, bettor: Persona
 ) -> None:
-    """A multi-step round is written `created` and settled by an update: the update enqueues."""
-    first = play(bettor, "dice", {"stake": 150, "target": 5000, "over": True})
+    """A round of mines is written `created`, moved by its steps, and settled by an update: only
+    the update that settles it enqueues."""
+    mines_play.install_pair(conn, bettor.user_id)
+    play(bettor, "dice", {"stake": 150, "target": 5000, "over": True})  # nonce 0
     drain(conn)
-    conn.execute(
-        """insert into app.house_bets (id, user_id, game, seed_pair_id, server_seed_hash,
-               client_seed, nonce, stake, params, house_edge_bps, multiplier, status)
-           select 'bet-00000000-0000-0000-0000-000000000001', user_id, game, seed_pair_id,
-               server_seed_hash, client_seed, 999, 300, params, house_edge_bps, multiplier,
-               'created'
-           from app.house_bets where id = %s""",
-        [first["id"]],
-    )
+    opened = bettor.call("open_mines", stake=300, mines=3)  # nonce 1
+    bettor.call("reveal_mines_cell", round_id=opened["id"], cell=mines_play.safe_cells(1, 3)[0])
     assert scalar(conn, "select count(*) from app.house_effects_pending") == 0
-    conn.execute(
-        """update app.house_bets as b
-           set status = 'settled', result = f.result, payout = 0,
-               transaction_id = f.transaction_id, settled_at = now()
-           from app.house_bets as f
-           where b.id = 'bet-00000000-0000-0000-0000-000000000001' and f.id = %s""",
-        [first["id"]],
-    )
-    assert scalar(conn, "select count(*) from app.house_effects_pending") == len(HANDLERS)
+    bettor.call("cashout_mines", round_id=opened["id"])
+    assert sorted(
+        conn.execute("select handler, bet_id from app.house_effects_pending").fetchall()
+    ) == sorted((h, opened["id"]) for h in HANDLERS)
     drain(conn)
     assert counted(conn) == expected(conn)
     assert counted(conn)[bettor.user_id][1] == 2
@@ -187,7 +178,8 @@ def test_the_live_feed_shows_the_newest_bets_by_name_and_the_games_their_volume(
             sum(1 for b in placed if b["game"] == game and b["payout"] > 0),
             sum(b["stake"] for b in placed if b["game"] == game),
         )
-        for game in ("dice", "limbo", "roulette")
+        # every game of house_games has its row, those nobody played with zeros
+        for game in sorted(g for (g,) in conn.execute("select game from app.house_games"))
     ]
     # the volume counts each bet once, however often its jobs run
     conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
