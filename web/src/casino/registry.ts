@@ -2,10 +2,12 @@
 // games/ (a GameModule: its form, its play function, its result in words and its reveal, and
 // its draw recomputed for the verifier) and one line here.
 import { dice } from './games/dice'
+import { keno } from './games/keno'
 import { limbo } from './games/limbo'
+import { plinko } from './games/plinko'
 import { roulette } from './games/roulette'
 import type { GameModule } from './types'
 
-export const GAMES: readonly GameModule[] = [dice, limbo, roulette]
+export const GAMES: readonly GameModule[] = [dice, limbo, roulette, plinko, keno]
 
 export const gameOf = (key: string): GameModule | undefined => GAMES.find((g) => g.key === key)

@@ -63,6 +63,8 @@ export interface GameModule {
   describeResult(result: Record<string, unknown>): string
   /** What the reveal shows at `t` (0 to 1) of its course toward `result`. */
   tween(result: Record<string, unknown>, t: number): string
+  /** A picture of the bet at `t` of its reveal (plinko's board, keno's tiles), drawn only once the answer is in. */
+  Board?: ComponentType<{ bet: HouseBet; t: number }>
   /** The result recomputed from the round's samples, as the engine records it. */
   draw(sample: Sample, bet: { params: Record<string, unknown>; house_edge_bps: number | null }): Promise<Record<string, unknown>>
 }
