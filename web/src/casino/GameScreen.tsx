@@ -9,12 +9,14 @@ import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { follow } from '../router'
 import { NotFound } from '../screens/parts'
+import { MinesScreen } from './MinesScreen'
 import { gameOf } from './registry'
 import { Reveal } from './Reveal'
 import { useHouseGames } from './settings'
 import type { Choices, GameModule, PlayAnswer } from './types'
 
 export function GameScreen({ game: key }: { game: string }) {
+  if (key === 'mines') return <MinesScreen />
   const game = gameOf(key)
   if (!game) return <NotFound back="/casino" to="the casino" />
   return <Game key={game.key} game={game} />

@@ -11,3 +11,6 @@ import type { GameModule } from './types'
 export const GAMES: readonly GameModule[] = [dice, limbo, roulette, plinko, keno]
 
 export const gameOf = (key: string): GameModule | undefined => GAMES.find((g) => g.key === key)
+
+/** Mines, a round of several calls with its own screen (MinesScreen.tsx), listed in the lobby too. */
+export const MINES = { key: 'mines', name: 'Mines', blurb: 'Reveal cells of a 5×5 grid without hitting a mine; cash out whenever you like.' }
