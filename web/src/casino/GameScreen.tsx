@@ -2,7 +2,7 @@
 // choices (its module's form), and Play, which calls play_<game> through supabase-js with a fresh
 // idempotency key. The result is revealed only after the answer arrives; the new balance is the
 // answer's. A refusal is said in words (errors.ts): insufficient funds, max profit, a disabled
-// game, self-exclusion, limits.
+// game, self-exclusion, limits. Under it, auto-bet runs the same stake and choices many times.
 import { useState, type FormEvent } from 'react'
 import { call } from '../load'
 import { applyWallet, useMe } from '../me'
@@ -11,6 +11,7 @@ import { follow } from '../router'
 import { NotFound } from '../screens/parts'
 import { MinesScreen } from './MinesScreen'
 import { gameOf } from './registry'
+import { AutoBet } from './AutoBet'
 import { Reveal } from './Reveal'
 import { useHouseGames } from './settings'
 import type { Choices, GameModule, PlayAnswer } from './types'
@@ -67,6 +68,7 @@ function Game({ game }: { game: GameModule }) {
       <h1>{game.name}</h1>
       <p className="muted">{game.blurb}</p>
       <div className="two">
+        <div className="stack">
         <form className="card stack" onSubmit={(e) => void play(e)} aria-label={`Play ${game.name}`}>
           {settings && !settings.enabled && (
             <p className="notice">The house has switched this game off for now.</p>
@@ -90,6 +92,8 @@ function Game({ game }: { game: GameModule }) {
             </p>
           )}
         </form>
+        <AutoBet game={game} stake={problem === null ? stake : null} args={args.ok ? args.args : null} onRun={() => setPlays((n) => n + 1)} />
+        </div>
         <section className="card" aria-label="Result">
           {bet ? (
             <Reveal game={game} bet={bet} onDone={() => revealed(bet)} />

@@ -57,6 +57,8 @@ export interface GameModule {
   Controls: ComponentType<{ choices: Choices; set: (next: Choices) => void; settings: HouseGameSettings | null }>
   /** The play function's arguments besides stake and idempotency key, or why the choices are not valid. */
   args(choices: Choices): { ok: true; args: Record<string, unknown> } | { ok: false; why: string }
+  /** The choices as a bet records them (auto_bet's `params`), from args' args; args' args when absent. */
+  params?(args: Record<string, unknown>): Record<string, unknown>
   /** A bet's choices in words ("over 50.00"). */
   describeChoice(params: Record<string, unknown>): string
   /** A result in words ("73.72", "27 red"). */
