@@ -41,7 +41,7 @@ def test_an_auto_bet_lists_its_bets_and_why_it_stopped(
     assert 3 <= placed <= 20
     assert [b["nonce"] for b in bets] == list(range(placed))
     assert all(b["game"] == "limbo" and b["params"] == {"target": 200} for b in bets)
-    profits = []
+    profits: list[int] = []
     for b in bets:
         profits.append((profits[-1] if profits else 0) + b["payout"] - b["stake"])
     # the run stops just after the first bet that reaches a stop, else after all 20

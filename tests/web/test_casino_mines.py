@@ -14,14 +14,16 @@ from tests.web.casino import token_of, wallet_balance
 ROUNDS = 20  # a bound on rounds replayed for the outcome wanted (each one is likely to give it)
 
 
-def open_round(someone: BrowserUser, api: Api, token: str, stake: str, mines: int) -> dict[str, Any]:
+def open_round(
+    someone: BrowserUser, api: Api, token: str, stake: str, mines: int
+) -> dict[str, Any]:
     page = someone.page
     form = page.get_by_role("form", name="Open a round")
     form.get_by_label("Stake").fill(stake)
     form.get_by_label("Mines").fill(str(mines))
     form.get_by_role("button", name="Open a round").click()
     expect(page.get_by_test_id("mines-open")).to_be_visible(timeout=WAIT_MS)
-    round_ = api.call(token, "get_mines_round")
+    round_: dict[str, Any] = api.call(token, "get_mines_round")
     assert round_["status"] == "created" and round_["mines"] == mines
     grid = page.get_by_test_id("mines-grid")
     expect(grid).to_have_attribute("data-round", round_["id"])

@@ -83,9 +83,12 @@ def test_plinko_and_keno_are_played_and_verified_after_a_rotation(
     shown_board = page.get_by_test_id("reveal").get_by_test_id("keno-board")
     for tile in range(1, 41):
         state = (
-            "hit" if tile in drawn and tile in picks
-            else "drawn" if tile in drawn
-            else "picked" if tile in picks
+            "hit"
+            if tile in drawn and tile in picks
+            else "drawn"
+            if tile in drawn
+            else "picked"
+            if tile in picks
             else "secondary"
         )
         expect(shown_board.locator(f"[data-tile='{tile}']")).to_have_attribute("data-state", state)

@@ -35,7 +35,7 @@ export function Reveal({ game, bet, onDone }: { game: GameModule; bet: PlayAnswe
   return (
     <div className={`reveal ${done ? (bet.won ? 'won' : 'lost') : ''}`} data-testid="reveal" data-state={done ? 'done' : 'rolling'} data-bet-id={bet.id}>
       {game.Board && <game.Board bet={bet} t={t} />}
-      <p className="reveal-value" data-testid="result">
+      <p className={`reveal-value${game.describeResult(result).length > 16 ? ' long' : ''}`} data-testid="result">
         {done ? game.describeResult(result) : game.tween(result, t)}
       </p>
       {done && (
