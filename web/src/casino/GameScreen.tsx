@@ -9,9 +9,9 @@ import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { follow } from '../router'
 import { NotFound } from '../screens/parts'
+import { AutoBet } from './AutoBet'
 import { MinesScreen } from './MinesScreen'
 import { gameOf } from './registry'
-import { AutoBet } from './AutoBet'
 import { Reveal } from './Reveal'
 import { useHouseGames } from './settings'
 import type { Choices, GameModule, PlayAnswer } from './types'
@@ -69,30 +69,35 @@ function Game({ game }: { game: GameModule }) {
       <p className="muted">{game.blurb}</p>
       <div className="two">
         <div className="stack">
-        <form className="card stack" onSubmit={(e) => void play(e)} aria-label={`Play ${game.name}`}>
-          {settings && !settings.enabled && (
-            <p className="notice">The house has switched this game off for now.</p>
-          )}
-          <label>
-            Stake
-            <input inputMode="decimal" value={stakeText} onChange={(e) => setStakeText(e.target.value)} />
-          </label>
-          <game.Controls choices={choices} set={setChoices} settings={settings} />
-          <p className="muted small-print">
-            Balance {formatMinor(balance)} · the most one bet may win above its stake:{' '}
-            <span data-testid="max-profit">{formatMinor(settings?.max_profit)}</span>
-          </p>
-          {problem && stakeText !== '' && <p className="error">{problem}</p>}
-          <button type="submit" className="primary" disabled={playing || problem !== null}>
-            {playing ? 'Playing…' : 'Play'}
-          </button>
-          {error && (
-            <p role="alert" className="error" data-testid="refusal">
-              {error}
+          <form className="card stack" onSubmit={(e) => void play(e)} aria-label={`Play ${game.name}`}>
+            {settings && !settings.enabled && (
+              <p className="notice">The house has switched this game off for now.</p>
+            )}
+            <label>
+              Stake
+              <input inputMode="decimal" value={stakeText} onChange={(e) => setStakeText(e.target.value)} />
+            </label>
+            <game.Controls choices={choices} set={setChoices} settings={settings} />
+            <p className="muted small-print">
+              Balance {formatMinor(balance)} · the most one bet may win above its stake:{' '}
+              <span data-testid="max-profit">{formatMinor(settings?.max_profit)}</span>
             </p>
-          )}
-        </form>
-        <AutoBet game={game} stake={problem === null ? stake : null} args={args.ok ? args.args : null} onRun={() => setPlays((n) => n + 1)} />
+            {problem && stakeText !== '' && <p className="error">{problem}</p>}
+            <button type="submit" className="primary" disabled={playing || problem !== null}>
+              {playing ? 'Playing…' : 'Play'}
+            </button>
+            {error && (
+              <p role="alert" className="error" data-testid="refusal">
+                {error}
+              </p>
+            )}
+          </form>
+          <AutoBet
+            game={game}
+            stake={problem === null ? stake : null}
+            args={args.ok ? args.args : null}
+            onRun={() => setPlays((n) => n + 1)}
+          />
         </div>
         <section className="card" aria-label="Result">
           {bet ? (
