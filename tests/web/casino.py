@@ -5,7 +5,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.browser import WAIT_MS, Api, BrowserUser
+from tests.web.browser import WAIT_MS, Api, BrowserUser, money
 
 
 def token_of(someone: BrowserUser) -> str:
@@ -16,8 +16,9 @@ def token_of(someone: BrowserUser) -> str:
 
 
 def choose(someone: BrowserUser, game: str, stake: str, choice: str) -> None:
-    """Open /casino/<game> and fill its form: the stake, and the game's one choice (dice: a
-    target in hundredths, rolled under it; limbo: a target multiplier; roulette: a bet)."""
+    """Open /casino/<game> and fill its form: the stake, and the game's choice (dice: a target in
+    hundredths, rolled under it; limbo: a target multiplier; roulette: a bet; plinko: "rows
+    risk"; keno: "tile,tile,... risk")."""
     page = someone.page
     someone.goto(f"/casino/{game}")
     form = page.get_by_role("form", name=f"Play {game.capitalize()}")
@@ -27,6 +28,15 @@ def choose(someone: BrowserUser, game: str, stake: str, choice: str) -> None:
         form.get_by_label("Target").fill(choice)
     elif game == "limbo":
         form.get_by_label("Target multiplier").fill(choice)
+    elif game == "plinko":
+        rows, risk = choice.split()
+        form.get_by_label("Rows", exact=True).fill(rows)
+        form.get_by_label("Risk").select_option(risk)
+    elif game == "keno":
+        tiles, risk = choice.split()
+        for tile in tiles.split(","):
+            form.locator(f"[data-tile='{tile}']").click()
+        form.get_by_label("Risk").select_option(risk)
     else:
         form.get_by_label("Bet").select_option(choice)
 
@@ -45,7 +55,20 @@ def result_text(bet: dict[str, Any]) -> str:
         return f"{result['roll'] / 100:.2f}"
     if bet["game"] == "limbo":
         return f"{result['crash'] / 100:.2f}x"
+    if bet["game"] == "plinko":
+        return f"bucket {result['bucket']}"
+    if bet["game"] == "keno":
+        return f"{result['hits']} hits: {', '.join(map(str, result['drawn']))}"
     return f"{result['pocket']} {result['color']}"
+
+
+def outcome_text(bet: dict[str, Any]) -> str:
+    """The outcome line's start as the app writes it (Reveal.tsx's outcomeText)."""
+    if bet["won"]:
+        return f"You won {money(bet['payout'])} ({money(bet['profit'])} profit)."
+    if bet["payout"] > 0:
+        return f"{money(bet['payout'])} paid back ({bet['multiplier']:.2f}x)."
+    return f"You lost {money(bet['stake'])}."
 
 
 def latest_bet(api: Api, token: str) -> dict[str, Any]:

@@ -14,6 +14,15 @@ const money = (value: unknown): string => formatMinor(typeof value === 'number' 
 const date = (value: unknown): string =>
   typeof value === 'string' ? new Date(value).toLocaleString() : 'later'
 
+/** How a round of mines ended (its result's `ended`), in words. */
+export const ROUND_ENDED: Record<string, string> = {
+  cashout: 'cashed out',
+  mine: 'hit a mine',
+  all_safe: 'every safe cell revealed',
+  admin: 'settled by an administrator',
+  expired: 'settled after it was left idle',
+}
+
 const ENGINE: Record<string, (d: Detail) => string> = {
   not_authenticated: () => 'Please sign in to do this.',
   unknown_user: () => 'Your account could not be found. Please sign in again.',
@@ -75,7 +84,13 @@ const ENGINE: Record<string, (d: Detail) => string> = {
   max_profit_exceeded: (d) =>
     `A win would pay ${money(d.profit)} above your stake, more than this game's limit of ` +
     `${money(d.max_profit)}. Lower the stake or the multiplier.`,
-  round_in_progress: () => 'Finish your open round first: the seeds cannot change in the middle of one.',
+  round_in_progress: () =>
+    'You have a round of mines open: finish it first (one round at a time, and the seeds cannot change in the middle of one).',
+  round_not_found: () => 'That round does not exist, or is not yours.',
+  round_closed: (d) =>
+    `This round is over already${typeof d.ended === 'string' ? ` (${ROUND_ENDED[d.ended] ?? d.ended})` : ''}.`,
+  cell_already_revealed: () => 'You revealed that cell already: pick another one.',
+  nothing_to_cash_out: () => 'Reveal a safe cell first: there is nothing to cash out yet.',
   seed_not_found: () => 'No revealed seed pair has this hash (an active pair is revealed only when you rotate it).',
   house_history_final: () => 'Something went wrong on our side; nothing was changed. Please report it.',
   ledger_unbalanced: () => 'Something went wrong on our side; nothing was changed. Please report it.',

@@ -2,19 +2,22 @@
 // choices (its module's form), and Play, which calls play_<game> through supabase-js with a fresh
 // idempotency key. The result is revealed only after the answer arrives; the new balance is the
 // answer's. A refusal is said in words (errors.ts): insufficient funds, max profit, a disabled
-// game, self-exclusion, limits.
+// game, self-exclusion, limits. Under it, auto-bet runs the same stake and choices many times.
 import { useState, type FormEvent } from 'react'
 import { call } from '../load'
 import { applyWallet, useMe } from '../me'
 import { formatMinor, parseMinor } from '../money'
 import { follow } from '../router'
 import { NotFound } from '../screens/parts'
+import { AutoBet } from './AutoBet'
+import { MinesScreen } from './MinesScreen'
 import { gameOf } from './registry'
 import { Reveal } from './Reveal'
 import { useHouseGames } from './settings'
 import type { Choices, GameModule, PlayAnswer } from './types'
 
 export function GameScreen({ game: key }: { game: string }) {
+  if (key === 'mines') return <MinesScreen />
   const game = gameOf(key)
   if (!game) return <NotFound back="/casino" to="the casino" />
   return <Game key={game.key} game={game} />
@@ -65,29 +68,37 @@ function Game({ game }: { game: GameModule }) {
       <h1>{game.name}</h1>
       <p className="muted">{game.blurb}</p>
       <div className="two">
-        <form className="card stack" onSubmit={(e) => void play(e)} aria-label={`Play ${game.name}`}>
-          {settings && !settings.enabled && (
-            <p className="notice">The house has switched this game off for now.</p>
-          )}
-          <label>
-            Stake
-            <input inputMode="decimal" value={stakeText} onChange={(e) => setStakeText(e.target.value)} />
-          </label>
-          <game.Controls choices={choices} set={setChoices} settings={settings} />
-          <p className="muted small-print">
-            Balance {formatMinor(balance)} · the most one bet may win above its stake:{' '}
-            <span data-testid="max-profit">{formatMinor(settings?.max_profit)}</span>
-          </p>
-          {problem && stakeText !== '' && <p className="error">{problem}</p>}
-          <button type="submit" className="primary" disabled={playing || problem !== null}>
-            {playing ? 'Playing…' : 'Play'}
-          </button>
-          {error && (
-            <p role="alert" className="error" data-testid="refusal">
-              {error}
+        <div className="stack">
+          <form className="card stack" onSubmit={(e) => void play(e)} aria-label={`Play ${game.name}`}>
+            {settings && !settings.enabled && (
+              <p className="notice">The house has switched this game off for now.</p>
+            )}
+            <label>
+              Stake
+              <input inputMode="decimal" value={stakeText} onChange={(e) => setStakeText(e.target.value)} />
+            </label>
+            <game.Controls choices={choices} set={setChoices} settings={settings} />
+            <p className="muted small-print">
+              Balance {formatMinor(balance)} · the most one bet may win above its stake:{' '}
+              <span data-testid="max-profit">{formatMinor(settings?.max_profit)}</span>
             </p>
-          )}
-        </form>
+            {problem && stakeText !== '' && <p className="error">{problem}</p>}
+            <button type="submit" className="primary" disabled={playing || problem !== null}>
+              {playing ? 'Playing…' : 'Play'}
+            </button>
+            {error && (
+              <p role="alert" className="error" data-testid="refusal">
+                {error}
+              </p>
+            )}
+          </form>
+          <AutoBet
+            game={game}
+            stake={problem === null ? stake : null}
+            args={args.ok ? args.args : null}
+            onRun={() => setPlays((n) => n + 1)}
+          />
+        </div>
         <section className="card" aria-label="Result">
           {bet ? (
             <Reveal game={game} bet={bet} onDone={() => revealed(bet)} />

@@ -1,7 +1,7 @@
 // The casino's lobby: every game of the registry, with whether the house has it on, and the
 // player's seeds page.
 import { follow } from '../router'
-import { GAMES } from './registry'
+import { GAMES, MINES } from './registry'
 import { useHouseGames } from './settings'
 
 export function Lobby() {
@@ -18,7 +18,7 @@ export function Lobby() {
       </p>
       {error && <p className="error">{error}</p>}
       <div className="board">
-        {GAMES.map((game) => {
+        {[...GAMES, MINES].map((game) => {
           const settings = data?.find((g) => g.game === game.key)
           return (
             <a key={game.key} className="card market-card game-card" href={`/casino/${game.key}`} onClick={follow}>

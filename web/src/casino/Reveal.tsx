@@ -8,6 +8,13 @@ import type { GameModule, PlayAnswer } from './types'
 
 const DURATION_MS = 900
 
+/** Won, lost, or (plinko's and keno's multipliers below 1) part of the stake paid back. */
+export function outcomeText(bet: { won: boolean; payout: number; profit: number; stake: number; multiplier: number }): string {
+  if (bet.won) return `You won ${formatMinor(bet.payout)} (${formatMinor(bet.profit)} profit).`
+  if (bet.payout > 0) return `${formatMinor(bet.payout)} paid back (${bet.multiplier.toFixed(2)}x).`
+  return `You lost ${formatMinor(bet.stake)}.`
+}
+
 export function Reveal({ game, bet, onDone }: { game: GameModule; bet: PlayAnswer; onDone: () => void }) {
   const [t, setT] = useState(0)
   useEffect(() => {
@@ -27,14 +34,13 @@ export function Reveal({ game, bet, onDone }: { game: GameModule; bet: PlayAnswe
   const done = t >= 1
   return (
     <div className={`reveal ${done ? (bet.won ? 'won' : 'lost') : ''}`} data-testid="reveal" data-state={done ? 'done' : 'rolling'} data-bet-id={bet.id}>
-      <p className="reveal-value" data-testid="result">
+      {game.Board && <game.Board bet={bet} t={t} />}
+      <p className={`reveal-value${game.describeResult(result).length > 16 ? ' long' : ''}`} data-testid="result">
         {done ? game.describeResult(result) : game.tween(result, t)}
       </p>
       {done && (
         <p role="status" data-testid="outcome" className={bet.won ? 'success' : 'error'}>
-          {bet.won
-            ? `You won ${formatMinor(bet.payout)} (${formatMinor(bet.profit)} profit).`
-            : `You lost ${formatMinor(bet.stake)}.`}{' '}
+          {outcomeText(bet)}{' '}
           <span className="muted">
             {game.describeChoice(bet.params)}, nonce {bet.nonce}
           </span>

@@ -31,8 +31,11 @@ export interface Verdict {
   matches: boolean // all three
 }
 
+// equal key by key; values (numbers, strings, arrays of numbers: a path, drawn tiles) as JSON
 const same = (a: Record<string, unknown>, b: Record<string, unknown> | null) =>
-  b !== null && Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v)
+  b !== null &&
+  Object.keys(a).length === Object.keys(b).length &&
+  Object.entries(a).every(([k, v]) => JSON.stringify(v) === JSON.stringify(b[k]))
 
 /** Bet `bet` of game `game` recomputed from the pair given (typed by the player, or revealed). */
 export async function verifyBet(

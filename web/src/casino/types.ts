@@ -57,12 +57,16 @@ export interface GameModule {
   Controls: ComponentType<{ choices: Choices; set: (next: Choices) => void; settings: HouseGameSettings | null }>
   /** The play function's arguments besides stake and idempotency key, or why the choices are not valid. */
   args(choices: Choices): { ok: true; args: Record<string, unknown> } | { ok: false; why: string }
+  /** The choices as a bet records them (auto_bet's `params`), from args' args; args' args when absent. */
+  params?(args: Record<string, unknown>): Record<string, unknown>
   /** A bet's choices in words ("over 50.00"). */
   describeChoice(params: Record<string, unknown>): string
   /** A result in words ("73.72", "27 red"). */
   describeResult(result: Record<string, unknown>): string
   /** What the reveal shows at `t` (0 to 1) of its course toward `result`. */
   tween(result: Record<string, unknown>, t: number): string
+  /** A picture of the bet at `t` of its reveal (plinko's board, keno's tiles), drawn only once the answer is in. */
+  Board?: ComponentType<{ bet: HouseBet; t: number }>
   /** The result recomputed from the round's samples, as the engine records it. */
   draw(sample: Sample, bet: { params: Record<string, unknown>; house_edge_bps: number | null }): Promise<Record<string, unknown>>
 }

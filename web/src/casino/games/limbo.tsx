@@ -45,6 +45,7 @@ export const limbo: GameModule = {
     if (target === null || target < 101) return { ok: false, why: 'Enter a target multiplier of 1.01 or more.' }
     return { ok: true, args: { target_multiplier: target } }
   },
+  params: (args) => ({ target: args.target_multiplier }),
   describeChoice: (p) => `target ${times(Number(p.target))}`,
   describeResult: (r) => times(Number(r.crash)),
   // from 1.00x up to the crash point, faster at the start, like a rising curve
