@@ -41,20 +41,22 @@ end
 $$;
 
 -- _house_handlers: the handlers every settled house bet goes to, in the order BetService runs
--- them (XP before rakeback; the feed and the game's volume after).
+-- them (XP before rakeback, then the affiliate commission; the feed and the game's volume after).
+-- house_affiliate only takes the bets of a player who has a referrer (_enqueue_house_effects).
 create or replace function app._house_handlers()
 returns text[]
 language sql immutable
 set search_path = ''
 as $$
-    select array['house_xp', 'house_rakeback', 'house_feed', 'house_game_stats']
+    select array['house_xp', 'house_rakeback', 'house_affiliate', 'house_feed', 'house_game_stats']
 $$;
 
 -- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
 -- handler, bet) and one job per (house handler, user). A round refunded unplayed (mines settled
 -- by an admin or the idle expiry before any cell: result.refunded) is no bet: nothing was at
--- risk, so it earns no XP or rakeback and is not in the feed or the volume. Callers: the trigger
--- below, in the transaction that settled the bets.
+-- risk, so it earns no XP or rakeback and is not in the feed or the volume. A bet of a player
+-- without a referrer (app.referrals, rpc/84_ggr_and_affiliates.sql) does not go to
+-- house_affiliate. Callers: the trigger below, in the transaction that settled the bets.
 create or replace function app._enqueue_house_effects(p_bet_ids text[])
 returns void
 language sql
@@ -65,6 +67,8 @@ as $$
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
+        and (h.handler <> 'house_affiliate'
+            or exists (select 1 from app.referrals as r where r.user_id = b.user_id))
     order by h.handler, b.id
     on conflict (handler, bet_id) do nothing;
     insert into app.side_effect_jobs (handler, user_id, event)
@@ -72,6 +76,8 @@ as $$
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
+        and (h.handler <> 'house_affiliate'
+            or exists (select 1 from app.referrals as r where r.user_id = b.user_id))
 $$;
 
 -- _house_bets_settled: the statement-level trigger of app.house_bets: the bets the statement
@@ -112,8 +118,9 @@ for each statement execute function app._house_bets_settled();
 -- and apply those bets, in the job's transaction: a row is counted by the job that deletes it,
 -- and a second job, or the same job again, finds nothing (a concurrent one waits for the rows,
 -- then skips them). Returns how many bets it counted.
--- Callers: app._run_side_effect. Changes: app.house_effects_pending, app.player_xp or
--- app.rakeback. Raises: what its statements raise (lock_not_available past the lock timeout).
+-- Callers: app._run_side_effect. Changes: app.house_effects_pending, app.player_xp,
+-- app.rakeback, app.affiliate_commission, app.live_bets or app.house_game_stats.
+-- Raises: what its statements raise (lock_not_available past the lock timeout).
 create or replace function app._run_house_effect(p_job app.side_effect_jobs)
 returns integer
 language plpgsql
@@ -151,6 +158,8 @@ begin
             on conflict (user_id) do update
             set accrued_parts = r.accrued_parts + excluded.accrued_parts,
                 bets = r.bets + excluded.bets, updated_at = now();
+        when 'house_affiliate' then
+            perform app._affiliate_accrue(p_job.user_id, v_bets);
         when 'house_feed' then
             insert into app.live_bets (
                 bet_id, game, player, stake, multiplier, payout, settled_at

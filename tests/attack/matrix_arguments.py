@@ -175,6 +175,22 @@ def _claim(stage: Stage) -> Arguments:
     return {"idempotency_key": f"claim-{uuid.uuid4()}"}
 
 
+@prepares("get_affiliate")
+def _affiliate(stage: Stage) -> Arguments:
+    return {}
+
+
+@prepares("set_referrer")
+def _referrer(stage: Stage) -> Arguments:
+    """The clerk's code (the clerk is never the persona under test, who has not bet)."""
+    return {"code": stage.clerk.call("get_affiliate")["code"]}
+
+
+@prepares("claim_affiliate_commission")
+def _claim_affiliate(stage: Stage) -> Arguments:
+    return {"idempotency_key": f"claim-{uuid.uuid4()}"}
+
+
 @prepares("update_house_game")
 def _house_game(stage: Stage) -> Arguments:
     """A setting set to the value it holds, as for update_settings."""
