@@ -205,7 +205,8 @@ grant execute on function public.get_affiliate() to authenticated;
 -- nothing left and pays 0 (no ledger transaction). Callers: authenticated. Changes:
 -- app.affiliate_commission.paid, the wallet and the house account (a ledger transaction; may
 -- create the wallet); notifies balance.
--- Returns {paid, transaction_id, balance, balance_version} and _affiliate_json's figures after.
+-- Returns {paid (by this claim), commission_paid (ever), transaction_id, balance,
+-- balance_version} and _affiliate_json's other figures after it (ggr, bets, accrued, claimable).
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict.
 create or replace function public.claim_affiliate_commission(idempotency_key text default null)
 returns jsonb
@@ -220,6 +221,7 @@ declare
     v_amount bigint := 0;
     v_wallet bigint;
     v_tx bigint;
+    v_figures jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, claim_affiliate_commission.idempotency_key,
         'claim_affiliate_commission', '{}'::jsonb);
@@ -242,11 +244,12 @@ begin
         set paid = a.paid + v_amount, updated_at = now()
         where a.referrer_id = v_user;
     end if;
+    v_figures := app._affiliate_json(v_user);
     return app._idempotency_finish(v_user, claim_affiliate_commission.idempotency_key, (
         select
-            pg_catalog.jsonb_build_object(
-                'paid', v_amount, 'transaction_id', v_tx, 'balance', a.balance,
-                'balance_version', a.version) || app._affiliate_json(v_user)
+            (v_figures - 'paid') || pg_catalog.jsonb_build_object(
+                'paid', v_amount, 'commission_paid', v_figures -> 'paid', 'transaction_id', v_tx,
+                'balance', a.balance, 'balance_version', a.version)
         from app.accounts as a
         where a.id = v_wallet));
 end

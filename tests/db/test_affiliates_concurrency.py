@@ -1,0 +1,100 @@
+"""The affiliate commission under concurrency, committed, on a database of its own: workers running
+the referred players' jobs at once (and every job again) count each bet once for the referrer,
+and two claims of the commission at once pay it once. The invariants hold after each."""
+
+from collections.abc import Callable
+from fractions import Fraction
+from math import floor
+
+import psycopg
+
+from tests.db.actors import Actor, actors, make_users
+from tests.db.concurrent import all_at_once
+from tests.db.house_effects import small_bets
+from tests.db.invariants import assert_invariants
+
+PLAYERS = ["ann", "bob", "cyd"]
+
+
+def work_until_idle(url: str) -> int:
+    """A worker on a connection of its own: app.work_side_effect until no job is due; the bets its
+    jobs counted."""
+    changed = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("select app.work_side_effect()").fetchone()
+            assert row is not None
+            if row[0] is None:
+                return changed
+            assert row[0]["status"] == "done", row[0]
+            changed += row[0]["changed"]
+
+
+def owed_and_counted(url: str) -> tuple[Fraction, int, Fraction, int]:
+    """What the referred players' settled bets owe the referrer, exactly, and their count; and what
+    the handler accrued, and for how many bets."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            """select (select sum(b.ggr) * c.affiliate_share_bps from app.house_bets as b
+                       inner join app.referrals as r on r.user_id = b.user_id
+                       where b.status = 'settled'),
+                      (select count(*) from app.house_bets as b
+                       inner join app.referrals as r on r.user_id = b.user_id),
+                      a.accrued_parts, a.bets
+               from app.affiliate_commission as a cross join app.config as c"""
+        ).fetchone()
+    assert row is not None
+    return (
+        Fraction(int(row[0]), 10_000), row[1], Fraction(int(row[2]), 10_000), row[3]
+    )
+
+
+def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
+    fresh_db: Callable[[], str],
+) -> None:
+    url = fresh_db()
+    referrer = make_users(url, ["ref"])["ref"]
+    users = make_users(url, PLAYERS)
+    with Actor(url, referrer) as ref:
+        code = ref.call("get_affiliate")["code"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update app.config set affiliate_share_bps = 10000")
+    for name, user in users.items():
+        with Actor(url, user) as player:
+            player.call("set_referrer", code=code)
+            for i, (game, params) in enumerate(small_bets(20)):
+                player.call(f"play_{game}", **params, idempotency_key=f"{name}-{i}")
+            # bets the house nearly always wins, so that the referrer is owed something
+            player.call("auto_bet", game="dice", stake=300, params={"target": 9900, "over": True},
+                        count=10)
+    all_at_once(4, lambda _: work_until_idle(url))
+    owed, bets, accrued, counted = owed_and_counted(url)
+    assert (accrued, counted) == (owed, bets) and bets == 3 * 30
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update app.side_effect_jobs set status = 'pending', done_at = null")
+    assert all_at_once(4, lambda _: work_until_idle(url)) == [0, 0, 0, 0]
+    assert owed_and_counted(url) == (owed, bets, accrued, counted)
+
+    # the claims want something owed: more bets the house nearly always wins, until it is
+    with Actor(url, users["ann"]) as ann:
+        while owed < 100:
+            ann.call("play_dice", stake=300, target=9900, over=True)
+            work_until_idle(url)
+            owed, bets, accrued, counted = owed_and_counted(url)
+            assert (accrued, counted) == (owed, bets)
+    with actors(url, 2, referrer) as clients:
+        claims = all_at_once(
+            2,
+            lambda i: clients[i].call("claim_affiliate_commission", idempotency_key=f"claim-{i}"),
+        )
+    assert sorted(c["paid"] for c in claims) == [0, floor(owed)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            """select count(*), sum(e.amount) from app.ledger_transactions as t
+               inner join app.ledger_entries as e on e.transaction_id = t.id
+               inner join app.accounts as a on a.id = e.account_id
+               where t.kind = 'affiliate_commission' and a.user_id = %s""",
+            [referrer],
+        ).fetchone()
+        assert rows == (1, floor(owed))
+        assert_invariants(conn)
