@@ -95,7 +95,7 @@ $$;
 -- other). Callers: authenticated. Changes: app.referrals (may create the caller's wallet).
 -- Returns {referrer (their public name), since}.
 -- Raises: not_authenticated, unknown_user, invalid_argument (no code), referral_code_not_found,
--- referrer_refused (detail.reason: self, mutual, already_set, after_first_bet).
+-- referrer_refused (detail.reason says which rule: self; mutual; already_set; after_first_bet).
 create or replace function public.set_referrer(code text)
 returns jsonb
 language plpgsql
@@ -176,7 +176,8 @@ $$;
 -- many players they referred, the share, and their commission (_affiliate_json).
 -- Callers: authenticated. Changes: app.referral_codes (the caller's code, once).
 -- Returns {code, referred_by (a public name or null), referred_players, share_bps, ggr, bets,
--- accrued, paid, claimable}. Raises: not_authenticated, unknown_user.
+-- accrued, paid, claimable}.
+-- Raises: not_authenticated, unknown_user.
 create or replace function public.get_affiliate()
 returns jsonb
 language plpgsql
