@@ -11,7 +11,7 @@ from tests.db import mines_play
 from tests.db.helpers import make_market, scalar
 from tests.db.house_effects import small_bets
 from tests.db.house_play import play
-from tests.db.invariants import assert_invariants
+from tests.db.invariants import assert_invariants, violations
 from tests.db.personas import Persona, detail, persona
 from tests.db.side_effects import drain
 from tests.pgserver import Connection
@@ -133,6 +133,17 @@ def test_the_referrer_accrues_the_share_of_the_ggr_exactly_once_and_claims_it(
     ).fetchall()
     assert [a for _, a in entries] == [-floor(exact), floor(exact)]
     assert_invariants(conn)
+    # the books' checks see a payment the ledger does not show, and a GGR not as settled
+    with conn.transaction(force_rollback=True):
+        conn.execute("update app.affiliate_commission set paid = paid + 1")
+        assert set(violations(conn)) == {"affiliate commission paid differs from the ledger"}
+    with conn.transaction(force_rollback=True):
+        conn.execute("alter table app.house_bets disable trigger house_bets_guard")
+        conn.execute(
+            "update app.house_bets set ggr_commission = ggr_commission + 0.0001"
+            " where id = (select min(id) from app.house_bets)"
+        )
+        assert set(violations(conn)) == {"house bet ggr not as settled"}
 
 
 def test_a_negative_ggr_carries_over_and_what_was_paid_stays_paid(
