@@ -89,10 +89,11 @@ $$;
 
 -- set_referrer(code): name who referred the caller, by their referral code. Once: a second call
 -- with the same code answers as the first; another code is refused. Only before the caller's
--- first bet (a house bet or a market wager): the caller's wallet is locked first (every bet moves
--- it), so a bet racing the call either commits first and the call is refused, or waits and is
--- counted for the referrer. Never oneself, nor one's own referred player (no pair referring each
--- other). Callers: authenticated. Changes: app.referrals (may create the caller's wallet).
+-- first bet (a house bet or a market wager): the caller's wallet is locked first (a bet locks it
+-- too: app._lock_stake, place_wager), so a bet racing the call either commits first and the call
+-- is refused, or waits and is counted for the referrer. Never oneself, nor one's own referred
+-- player (no pair referring each other).
+-- Callers: authenticated. Changes: app.referrals (may create the caller's wallet).
 -- Returns {referrer (their public name), since}.
 -- Raises: not_authenticated, unknown_user, invalid_argument (no code), referral_code_not_found,
 -- referrer_refused (detail.reason says which rule: self; mutual; already_set; after_first_bet).
@@ -106,6 +107,7 @@ declare
     v_user uuid := app._require_user();
     v_referrer uuid;
     v_existing app.referrals;
+    v_wallet bigint;
 begin
     if set_referrer.code is null or length(set_referrer.code) not between 1 and 64 then
         perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
@@ -120,7 +122,8 @@ begin
     if v_referrer = v_user then
         perform app._fail('referrer_refused', '{"reason": "self"}');
     end if;
-    perform 1 from app.accounts as a where a.id = app._ensure_wallet(v_user) for update;
+    v_wallet := app._ensure_wallet(v_user);
+    perform 1 from app.accounts as a where a.id = v_wallet for update;
     select * into v_existing from app.referrals as r where r.user_id = v_user;
     if found then
         if v_existing.referrer_id <> v_referrer then

@@ -165,6 +165,8 @@ def _settle_round(stage: Stage) -> Arguments:
         "open_mines", stake=100, mines=3
     )
     return {"round_id": opened["id"], "reason": "abandoned"}
+
+
 @prepares("get_level")
 def _level(stage: Stage) -> Arguments:
     return {}

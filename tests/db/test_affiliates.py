@@ -4,10 +4,11 @@ players' GGR accrued exactly by the house_affiliate handler and counted once how
 jobs run, a negative GGR carried over, and the claim through the ledger, replayed by its key."""
 
 from fractions import Fraction
-from math import floor
+from math import ceil, floor
 from typing import Any
 
 from tests.db import mines_play
+from tests.db.affiliates import losing_dice, next_nonce
 from tests.db.helpers import make_market, scalar
 from tests.db.house_effects import small_bets
 from tests.db.house_play import play
@@ -89,22 +90,27 @@ def test_the_referrer_accrues_the_share_of_the_ggr_exactly_once_and_claims_it(
 ) -> None:
     conn.execute("update app.config set affiliate_share_bps = 3333")
     bettor.call("set_referrer", code=other.call("get_affiliate")["code"])
+    mines_play.install_pair(conn, bettor.user_id)
     stranger = persona(conn, "stranger")  # not referred: credits no one
     for game, params in small_bets(60):
         play(bettor, game, params)
         play(stranger, game, params)
     bettor.call("auto_bet", game="dice", stake=120, params=DICE, count=40)
-    bettor.call("auto_bet", game="keno", stake=110, params={"picks": [4, 9], "risk": "low"},
-                count=20)
-    # and bets the house nearly always wins, until the referrer is owed something to claim
-    bets = 120
-    while owed(conn, other) < 100:
-        play(bettor, "dice", {"stake": 300, "target": 9900, "over": True})
-        bets += 1
+    bettor.call(
+        "auto_bet", game="keno", stake=110, params={"picks": [4, 9], "risk": "low"}, count=20
+    )
+    # and a bet the house surely wins, of what it takes for the referrer to be owed 1.00 at
+    # least (the bettor can pay it: they have what they won)
+    bets = 121
+    stake = max(ceil((100 - owed(conn, other)) * Fraction(10_000, 3333)), 100)
+    play(bettor, "dice", losing_dice(next_nonce(conn, bettor.user_id), stake))
     # only the referred player's bets go to house_affiliate
-    assert scalar(
-        conn, "select count(*) from app.house_effects_pending where handler = 'house_affiliate'"
-    ) == bets
+    assert (
+        scalar(
+            conn, "select count(*) from app.house_effects_pending where handler = 'house_affiliate'"
+        )
+        == bets
+    )
     drain(conn)
     exact = owed(conn, other)
     assert accrued(conn, other) == (exact, bets)
@@ -155,17 +161,18 @@ def test_a_negative_ggr_carries_over_and_what_was_paid_stays_paid(
 
     def mines_win() -> Any:
         """A round of mines cashed out after its first safe cell: always a win (GGR < 0)."""
-        nonce = scalar(conn, "select next_nonce from app.seed_pairs where user_id = %s"
-                       " and revealed_at is null", [bettor.user_id])
+        nonce = next_nonce(conn, bettor.user_id)
         opened = bettor.call("open_mines", stake=1000, mines=20)
-        bettor.call("reveal_mines_cell", round_id=opened["id"],
-                    cell=mines_play.safe_cells(nonce, 20)[0])
+        bettor.call(
+            "reveal_mines_cell", round_id=opened["id"], cell=mines_play.safe_cells(nonce, 20)[0]
+        )
         return bettor.call("cashout_mines", round_id=opened["id"])
 
-    # losses first: dice under 1.00 loses nearly always; play until the house is ahead
-    while owed(conn, other) < 500:
-        play(bettor, "dice", {"stake": 200, "target": 9900, "over": True})
+    # losses first: bets the house surely wins
+    for _ in range(3):
+        play(bettor, "dice", losing_dice(next_nonce(conn, bettor.user_id), 200))
     drain(conn)
+    assert owed(conn, other) == 600
     first = other.call("claim_affiliate_commission", idempotency_key="n-1")
     assert first["paid"] == floor(owed(conn, other)) > 0
     won = mines_win()
@@ -177,8 +184,11 @@ def test_a_negative_ggr_carries_over_and_what_was_paid_stays_paid(
     assert figures["claimable"] == 0
     assert other.call("claim_affiliate_commission", idempotency_key="n-2")["paid"] == 0
     # later losses fill the hole before anything more is claimable
-    while owed(conn, other) < first["paid"] + 100:
-        play(bettor, "dice", {"stake": 500, "target": 9900, "over": True})
+    hole = first["paid"] - owed(conn, other)
+    play(bettor, "dice", losing_dice(next_nonce(conn, bettor.user_id), ceil(hole) - 1))
+    drain(conn)
+    assert other.call("get_affiliate")["claimable"] == 0
+    play(bettor, "dice", losing_dice(next_nonce(conn, bettor.user_id), 101))
     drain(conn)
     later = other.call("claim_affiliate_commission", idempotency_key="n-3")
     assert later["paid"] == floor(owed(conn, other)) - first["paid"]

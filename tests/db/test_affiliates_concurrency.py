@@ -4,11 +4,13 @@ and two claims of the commission at once pay it once. The invariants hold after 
 
 from collections.abc import Callable
 from fractions import Fraction
-from math import floor
+from math import ceil, floor
 
 import psycopg
 
+from tests.db import mines_play
 from tests.db.actors import Actor, actors, make_users
+from tests.db.affiliates import losing_dice, next_nonce
 from tests.db.concurrent import all_at_once
 from tests.db.house_effects import small_bets
 from tests.db.invariants import assert_invariants
@@ -44,9 +46,7 @@ def owed_and_counted(url: str) -> tuple[Fraction, int, Fraction, int]:
                from app.affiliate_commission as a cross join app.config as c"""
         ).fetchone()
     assert row is not None
-    return (
-        Fraction(int(row[0]), 10_000), row[1], Fraction(int(row[2]), 10_000), row[3]
-    )
+    return (Fraction(int(row[0]), 10_000), row[1], Fraction(int(row[2]), 10_000), row[3])
 
 
 def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
@@ -55,6 +55,8 @@ def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
     url = fresh_db()
     referrer = make_users(url, ["ref"])["ref"]
     users = make_users(url, PLAYERS)
+    with psycopg.connect(url, autocommit=True) as conn:
+        mines_play.install_pair(conn, users["ann"])
     with Actor(url, referrer) as ref:
         code = ref.call("get_affiliate")["code"]
     with psycopg.connect(url, autocommit=True) as conn:
@@ -64,9 +66,9 @@ def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
             player.call("set_referrer", code=code)
             for i, (game, params) in enumerate(small_bets(20)):
                 player.call(f"play_{game}", **params, idempotency_key=f"{name}-{i}")
-            # bets the house nearly always wins, so that the referrer is owed something
-            player.call("auto_bet", game="dice", stake=300, params={"target": 9900, "over": True},
-                        count=10)
+            player.call(
+                "auto_bet", game="dice", stake=300, params={"target": 5000, "over": True}, count=10
+            )
     all_at_once(4, lambda _: work_until_idle(url))
     owed, bets, accrued, counted = owed_and_counted(url)
     assert (accrued, counted) == (owed, bets) and bets == 3 * 30
@@ -75,13 +77,16 @@ def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
     assert all_at_once(4, lambda _: work_until_idle(url)) == [0, 0, 0, 0]
     assert owed_and_counted(url) == (owed, bets, accrued, counted)
 
-    # the claims want something owed: more bets the house nearly always wins, until it is
-    with Actor(url, users["ann"]) as ann:
-        while owed < 100:
-            ann.call("play_dice", stake=300, target=9900, over=True)
-            work_until_idle(url)
-            owed, bets, accrued, counted = owed_and_counted(url)
-            assert (accrued, counted) == (owed, bets)
+    # the claims want something owed: one bet of ann's that the house surely wins, of what it
+    # takes (at most what bob's and cyd's 30 bets could have won: ann can pay it)
+    if owed < 100:
+        with psycopg.connect(url, autocommit=True) as conn:
+            nonce = next_nonce(conn, users["ann"])
+        with Actor(url, users["ann"]) as ann:
+            ann.call("play_dice", **losing_dice(nonce, ceil(100 - owed)))
+        work_until_idle(url)
+        owed, bets, accrued, counted = owed_and_counted(url)
+        assert (accrued, counted) == (owed, bets)
     with actors(url, 2, referrer) as clients:
         claims = all_at_once(
             2,
@@ -97,4 +102,44 @@ def test_workers_at_once_count_each_referred_bet_once_and_two_claims_pay_once(
             [referrer],
         ).fetchone()
         assert rows == (1, floor(owed))
+        assert_invariants(conn)
+
+
+def test_a_referrer_set_while_the_first_bet_is_placed_counts_every_bet_or_none(
+    fresh_db: Callable[[], str],
+) -> None:
+    """set_referrer and a first play at once, for several new players: either the referral is
+    refused (the bet committed first) or it stands and the bet is counted for the referrer."""
+    url = fresh_db()
+    referrer = make_users(url, ["ref"])["ref"]
+    players = make_users(url, [f"player{i}" for i in range(6)])
+    with Actor(url, referrer) as ref:
+        code = ref.call("get_affiliate")["code"]
+    outcomes = []
+    for name, user in players.items():
+        with Actor(url, user) as a, Actor(url, user) as b:
+
+            def call(i: int, a: Actor = a, b: Actor = b, key: str = name) -> object:
+                try:
+                    if i == 0:
+                        return a.call("set_referrer", code=code)
+                    return b.call(
+                        "play_dice", stake=100, target=5000, over=True, idempotency_key=key
+                    )
+                except psycopg.Error as error:
+                    return error.diag.message_primary
+
+            referral, bet = all_at_once(2, call)
+        assert isinstance(bet, dict), bet
+        outcomes.append(isinstance(referral, dict))
+        if not isinstance(referral, dict):
+            assert referral == "referrer_refused"
+    work_until_idle(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        referred = conn.execute("select count(*) from app.referrals").fetchone()
+        assert referred == (sum(outcomes),)
+        # every referred player's bet counted for the referrer, no other player's
+        assert conn.execute(
+            "select coalesce(sum(bets), 0) from app.affiliate_commission"
+        ).fetchone() == (sum(outcomes),)
         assert_invariants(conn)

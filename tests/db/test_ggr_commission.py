@@ -21,9 +21,12 @@ RATES = {"dice": 1234, "limbo": 10000, "roulette": 1, "plinko": 5000, "keno": 77
 
 def set_rates(admin: Persona, rates: dict[str, int]) -> None:
     for game, bps in rates.items():
-        assert admin.call(
-            "update_house_game", game=game, settings={"ggr_commission_bps": bps}
-        )["ggr_commission_bps"] == bps
+        assert (
+            admin.call("update_house_game", game=game, settings={"ggr_commission_bps": bps})[
+                "ggr_commission_bps"
+            ]
+            == bps
+        )
 
 
 def settled(conn: Connection) -> list[tuple[Any, ...]]:
@@ -46,18 +49,25 @@ def test_every_settled_bet_stores_its_ggr_and_exact_commission(
     conn: Connection, admin: Persona, bettor: Persona
 ) -> None:
     set_rates(admin, RATES)
-    admin.call("credit_wallet", user_id=bettor.user_id, amount=1_000_000, reference="ggr",
-               idempotency_key="ggr-credit")
+    admin.call(
+        "credit_wallet",
+        user_id=bettor.user_id,
+        amount=1_000_000,
+        reference="ggr",
+        idempotency_key="ggr-credit",
+    )
     for game, params in small_bets(45):
         play(bettor, game, params)
     play(bettor, "plinko", {"stake": 137, "rows": 8, "risk": "high"})
     play(bettor, "keno", {"stake": 219, "picks": [1, 2, 3, 4, 5], "risk": "high"})
     # auto-bet: many rows of one insert statement
     runs = [
-        bettor.call("auto_bet", game="dice", stake=113, params={"target": 5000, "over": True},
-                    count=40),
-        bettor.call("auto_bet", game="plinko", stake=101, params={"rows": 12, "risk": "medium"},
-                    count=30),
+        bettor.call(
+            "auto_bet", game="dice", stake=113, params={"target": 5000, "over": True}, count=40
+        ),
+        bettor.call(
+            "auto_bet", game="plinko", stake=101, params={"rows": 12, "risk": "medium"}, count=30
+        ),
     ]
     assert sum(r["placed"] for r in runs) == 70
     rows = settled(conn)
@@ -88,8 +98,9 @@ def test_a_round_stores_its_ggr_when_it_settles_at_the_rate_of_that_moment(
     ).fetchone()
     assert row == (None, None, None)
     # whoever writes an open round's GGR, the trigger keeps it null until the round settles
-    conn.execute("update app.house_bets set ggr = 5, ggr_commission = 1 where id = %s",
-                 [opened["id"]])
+    conn.execute(
+        "update app.house_bets set ggr = 5, ggr_commission = 1 where id = %s", [opened["id"]]
+    )
     assert conn.execute(
         "select ggr, ggr_commission from app.house_bets where id = %s", [opened["id"]]
     ).fetchone() == (None, None)
@@ -131,11 +142,18 @@ def test_the_admin_report_sums_each_game_s_ggr_and_commission(
     for game in games:
         mine = [r for r in rows if r[1] == game]
         commission = sum((Fraction(r[6]) for r in mine), Fraction(0))
-        expected.append((
-            game, len(mine), sum(r[2] for r in mine), sum(r[3] for r in mine),
-            sum(r[4] for r in mine), RATES[game], commission,
-        ))
-    assert [r[:6] + (Fraction(r[6]),) for r in report] == expected
+        expected.append(
+            (
+                game,
+                len(mine),
+                sum(r[2] for r in mine),
+                sum(r[3] for r in mine),
+                sum(r[4] for r in mine),
+                RATES[game],
+                commission,
+            )
+        )
+    assert [(*r[:6], Fraction(r[6])) for r in report] == expected
     assert sum(r[1] for r in report) == 30 + 25 + 1
     # a bettor reads no row of it
     assert bettor.rows("select * from public.house_game_results") == []
@@ -146,11 +164,14 @@ def test_the_rate_is_a_bounded_whole_number_and_its_change_is_audited(
 ) -> None:
     for bad in (-1, 10001, 1.5, "100", None):
         admin.refused(
-            "invalid_argument", "update_house_game", game="dice",
+            "invalid_argument",
+            "update_house_game",
+            game="dice",
             settings=Jsonb({"ggr_commission_bps": bad}),
         )
-    bettor.refused("not_admin", "update_house_game", game="dice",
-                   settings={"ggr_commission_bps": 10})
+    bettor.refused(
+        "not_admin", "update_house_game", game="dice", settings={"ggr_commission_bps": 10}
+    )
     after = admin.call("update_house_game", game="keno", settings={"ggr_commission_bps": 10000})
     assert after["ggr_commission_bps"] == 10000
     logged = conn.execute(
