@@ -204,9 +204,9 @@ grant execute on function public.get_affiliate() to authenticated;
 
 -- claim_affiliate_commission(idempotency_key): pay the caller's claimable commission
 -- (greatest(floor(accrued) - paid, 0)) from the house to their wallet in one
--- 'affiliate_commission' ledger transaction. The key is claimed first (a replay returns the first
--- answer); the commission row is locked, so two claims at once pay once: the second finds
--- nothing left and pays 0 (no ledger transaction). Callers: authenticated. Changes:
+-- 'affiliate_commission' ledger transaction (app._pay_claim). The key is claimed first (a replay
+-- returns the first answer); the commission row is locked, so two claims at once pay once: the
+-- second finds nothing left and pays 0 (no ledger transaction). Callers: authenticated. Changes:
 -- app.affiliate_commission.paid, the wallet and the house account (a ledger transaction; may
 -- create the wallet); notifies balance.
 -- Returns {paid (by this claim), commission_paid (ever), transaction_id, balance,
@@ -224,7 +224,7 @@ declare
     v_row app.affiliate_commission;
     v_amount bigint := 0;
     v_wallet bigint;
-    v_tx bigint;
+    v_paid jsonb;
     v_figures jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, claim_affiliate_commission.idempotency_key,
@@ -239,23 +239,16 @@ begin
         v_amount := greatest(
             floor(v_row.accrued_parts / app._affiliate_parts_per_unit())::bigint - v_row.paid, 0);
     end if;
+    v_paid := app._pay_claim(v_user, v_wallet, 'affiliate_commission', v_amount);
     if v_amount > 0 then
-        v_tx := app._post_transaction('affiliate_commission',
-            array[app._system_account('house'), v_wallet], array[-v_amount, v_amount],
-            p_memo => pg_catalog.jsonb_build_object('affiliate_commission', v_amount),
-            p_actor => v_user);
         update app.affiliate_commission as a
         set paid = a.paid + v_amount, updated_at = now()
         where a.referrer_id = v_user;
     end if;
     v_figures := app._affiliate_json(v_user);
-    return app._idempotency_finish(v_user, claim_affiliate_commission.idempotency_key, (
-        select
-            (v_figures - 'paid') || pg_catalog.jsonb_build_object(
-                'paid', v_amount, 'commission_paid', v_figures -> 'paid', 'transaction_id', v_tx,
-                'balance', a.balance, 'balance_version', a.version)
-        from app.accounts as a
-        where a.id = v_wallet));
+    return app._idempotency_finish(v_user, claim_affiliate_commission.idempotency_key,
+        (v_figures - 'paid') || v_paid
+        || pg_catalog.jsonb_build_object('commission_paid', v_figures -> 'paid'));
 end
 $$;
 grant execute on function public.claim_affiliate_commission(text) to authenticated;

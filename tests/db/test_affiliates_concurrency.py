@@ -12,24 +12,10 @@ from tests.db import mines_play
 from tests.db.actors import Actor, actors, make_users
 from tests.db.affiliates import losing_dice, next_nonce
 from tests.db.concurrent import all_at_once
-from tests.db.house_effects import small_bets
+from tests.db.house_effects import small_bets, work_until_idle
 from tests.db.invariants import assert_invariants
 
 PLAYERS = ["ann", "bob", "cyd"]
-
-
-def work_until_idle(url: str) -> int:
-    """A worker on a connection of its own: app.work_side_effect until no job is due; the bets its
-    jobs counted."""
-    changed = 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        while True:
-            row = conn.execute("select app.work_side_effect()").fetchone()
-            assert row is not None
-            if row[0] is None:
-                return changed
-            assert row[0]["status"] == "done", row[0]
-            changed += row[0]["changed"]
 
 
 def owed_and_counted(url: str) -> tuple[Fraction, int, Fraction, int]:

@@ -11195,12 +11195,42 @@ end
 $$;
 grant execute on function public.get_level() to authenticated;
 
+-- _pay_claim: pay `p_amount` minor units from the house to wallet `p_wallet` of user `p_user`, in
+-- one balanced ledger transaction of kind `p_kind` (memo {p_kind: amount}); nothing for 0. The
+-- caller has claimed its idempotency key and locked the row it pays from. Callers:
+-- claim_rakeback, claim_affiliate_commission (rpc/84_ggr_and_affiliates.sql). Changes: the
+-- wallet and the house account; notifies balance. Returns {paid, transaction_id (null for 0),
+-- balance, balance_version}.
+create or replace function app._pay_claim(
+    p_user uuid, p_wallet bigint, p_kind text, p_amount bigint
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_tx bigint;
+begin
+    if p_amount > 0 then
+        v_tx := app._post_transaction(p_kind, array[app._system_account('house'), p_wallet],
+            array[-p_amount, p_amount],
+            p_memo => pg_catalog.jsonb_build_object(p_kind, p_amount), p_actor => p_user);
+    end if;
+    return (
+        select pg_catalog.jsonb_build_object(
+            'paid', p_amount, 'transaction_id', v_tx, 'balance', a.balance,
+            'balance_version', a.version)
+        from app.accounts as a
+        where a.id = p_wallet);
+end
+$$;
+
 -- claim_rakeback(idempotency_key): pay the caller's claimable rakeback (everything accrued, in
 -- whole minor units, not yet paid) from the house to their wallet, in one 'rakeback' ledger
--- transaction. The key is claimed first (a replay returns the first answer); the rakeback row is
--- locked, so two claims at once pay once: the second finds nothing left and pays 0 (no ledger
--- transaction). Callers: authenticated. Changes: app.rakeback.paid, the wallet and the house
--- account (a ledger transaction; may create the wallet); notifies balance.
+-- transaction (app._pay_claim). The key is claimed first (a replay returns the first answer); the
+-- rakeback row is locked, so two claims at once pay once: the second finds nothing left and pays
+-- 0 (no ledger transaction). Callers: authenticated. Changes: app.rakeback.paid, the wallet and
+-- the house account (a ledger transaction; may create the wallet); notifies balance.
 -- Returns {paid, rakeback_paid, transaction_id, balance, balance_version}.
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict.
 create or replace function public.claim_rakeback(idempotency_key text default null)
@@ -11215,7 +11245,7 @@ declare
     v_rakeback app.rakeback;
     v_amount bigint := 0;
     v_wallet bigint;
-    v_tx bigint;
+    v_paid jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, claim_rakeback.idempotency_key, 'claim_rakeback',
         '{}'::jsonb);
@@ -11228,22 +11258,15 @@ begin
         v_amount := floor(v_rakeback.accrued_parts / app._rakeback_parts_per_unit())::bigint
             - v_rakeback.paid;
     end if;
+    v_paid := app._pay_claim(v_user, v_wallet, 'rakeback', v_amount);
     if v_amount > 0 then
-        v_tx := app._post_transaction('rakeback', array[app._system_account('house'), v_wallet],
-            array[-v_amount, v_amount],
-            p_memo => pg_catalog.jsonb_build_object('rakeback', v_amount), p_actor => v_user);
         update app.rakeback as r
         set paid = r.paid + v_amount, updated_at = now()
         where r.user_id = v_user
         returning * into v_rakeback;
     end if;
-    return app._idempotency_finish(v_user, claim_rakeback.idempotency_key, (
-        select
-            pg_catalog.jsonb_build_object(
-                'paid', v_amount, 'rakeback_paid', coalesce(v_rakeback.paid, 0),
-                'transaction_id', v_tx, 'balance', a.balance, 'balance_version', a.version)
-        from app.accounts as a
-        where a.id = v_wallet));
+    return app._idempotency_finish(v_user, claim_rakeback.idempotency_key, v_paid
+        || pg_catalog.jsonb_build_object('rakeback_paid', coalesce(v_rakeback.paid, 0)));
 end
 $$;
 grant execute on function public.claim_rakeback(text) to authenticated;
@@ -11514,9 +11537,9 @@ grant execute on function public.get_affiliate() to authenticated;
 
 -- claim_affiliate_commission(idempotency_key): pay the caller's claimable commission
 -- (greatest(floor(accrued) - paid, 0)) from the house to their wallet in one
--- 'affiliate_commission' ledger transaction. The key is claimed first (a replay returns the first
--- answer); the commission row is locked, so two claims at once pay once: the second finds
--- nothing left and pays 0 (no ledger transaction). Callers: authenticated. Changes:
+-- 'affiliate_commission' ledger transaction (app._pay_claim). The key is claimed first (a replay
+-- returns the first answer); the commission row is locked, so two claims at once pay once: the
+-- second finds nothing left and pays 0 (no ledger transaction). Callers: authenticated. Changes:
 -- app.affiliate_commission.paid, the wallet and the house account (a ledger transaction; may
 -- create the wallet); notifies balance.
 -- Returns {paid (by this claim), commission_paid (ever), transaction_id, balance,
@@ -11534,7 +11557,7 @@ declare
     v_row app.affiliate_commission;
     v_amount bigint := 0;
     v_wallet bigint;
-    v_tx bigint;
+    v_paid jsonb;
     v_figures jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, claim_affiliate_commission.idempotency_key,
@@ -11549,23 +11572,16 @@ begin
         v_amount := greatest(
             floor(v_row.accrued_parts / app._affiliate_parts_per_unit())::bigint - v_row.paid, 0);
     end if;
+    v_paid := app._pay_claim(v_user, v_wallet, 'affiliate_commission', v_amount);
     if v_amount > 0 then
-        v_tx := app._post_transaction('affiliate_commission',
-            array[app._system_account('house'), v_wallet], array[-v_amount, v_amount],
-            p_memo => pg_catalog.jsonb_build_object('affiliate_commission', v_amount),
-            p_actor => v_user);
         update app.affiliate_commission as a
         set paid = a.paid + v_amount, updated_at = now()
         where a.referrer_id = v_user;
     end if;
     v_figures := app._affiliate_json(v_user);
-    return app._idempotency_finish(v_user, claim_affiliate_commission.idempotency_key, (
-        select
-            (v_figures - 'paid') || pg_catalog.jsonb_build_object(
-                'paid', v_amount, 'commission_paid', v_figures -> 'paid', 'transaction_id', v_tx,
-                'balance', a.balance, 'balance_version', a.version)
-        from app.accounts as a
-        where a.id = v_wallet));
+    return app._idempotency_finish(v_user, claim_affiliate_commission.idempotency_key,
+        (v_figures - 'paid') || v_paid
+        || pg_catalog.jsonb_build_object('commission_paid', v_figures -> 'paid'));
 end
 $$;
 grant execute on function public.claim_affiliate_commission(text) to authenticated;
