@@ -92,7 +92,7 @@ $$;
 -- first bet (a house bet or a market wager): the caller's wallet is locked first (a bet locks it
 -- too: app._lock_stake, place_wager), so a bet racing the call either commits first and the call
 -- is refused, or waits and is counted for the referrer. Never oneself, nor one's own referred
--- player (no pair referring each other).
+-- player (no pair referring each other: a lock on the pair takes two such calls in turn).
 -- Callers: authenticated. Changes: app.referrals (may create the caller's wallet).
 -- Returns {referrer (their public name), since}.
 -- Raises: not_authenticated, unknown_user, invalid_argument (no code), referral_code_not_found,
@@ -124,6 +124,9 @@ begin
     end if;
     v_wallet := app._ensure_wallet(v_user);
     perform 1 from app.accounts as a where a.id = v_wallet for update;
+    -- the pair's lock: two players naming each other at once are taken one after the other
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
+        'referral:' || least(v_user, v_referrer)::text || greatest(v_user, v_referrer)::text, 0));
     select * into v_existing from app.referrals as r where r.user_id = v_user;
     if found then
         if v_existing.referrer_id <> v_referrer then

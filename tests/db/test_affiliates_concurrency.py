@@ -129,3 +129,28 @@ def test_a_referrer_set_while_the_first_bet_is_placed_counts_every_bet_or_none(
             "select coalesce(sum(bets), 0) from app.affiliate_commission"
         ).fetchone() == (sum(outcomes),)
         assert_invariants(conn)
+
+
+def test_two_players_naming_each_other_at_once_are_not_both_referred(
+    fresh_db: Callable[[], str],
+) -> None:
+    url = fresh_db()
+    users = make_users(url, ["ann", "bob"])
+    with Actor(url, users["ann"]) as ann, Actor(url, users["bob"]) as bob:
+        codes = {"ann": ann.call("get_affiliate")["code"], "bob": bob.call("get_affiliate")["code"]}
+
+        def call(i: int) -> object:
+            try:
+                if i == 0:
+                    return ann.call("set_referrer", code=codes["bob"])
+                return bob.call("set_referrer", code=codes["ann"])
+            except psycopg.Error as error:
+                return (error.diag.message_primary, error.diag.message_detail)
+
+        answers = all_at_once(2, call)
+    assert sorted(isinstance(a, dict) for a in answers) == [False, True]
+    assert [a for a in answers if not isinstance(a, dict)] == [
+        ("referrer_refused", '{"reason": "mutual"}')
+    ]
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("select count(*) from app.referrals").fetchone() == (1,)
