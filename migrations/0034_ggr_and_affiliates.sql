@@ -2,7 +2,7 @@
 -- each settled house bet at a per-game rate, and the affiliate commission a referrer accrues on
 -- the GGR of the players they referred, counted by a new per-user outbox handler
 -- (house_affiliate, rpc/83_house_effects.sql) and claimed through the ledger
--- (rpc/84_affiliates.sql; docs/side-effects.md, docs/house-games.md).
+-- (rpc/84_ggr_and_affiliates.sql; docs/side-effects.md, docs/house-games.md).
 
 -- Each game's GGR commission rate, in basis points of the bet's GGR (update_house_game).
 alter table app.house_games
@@ -12,7 +12,7 @@ add constraint house_games_ggr_commission_range check (ggr_commission_bps betwee
 -- What a settled bet earned the house (ggr = stake - payout, negative when the player won) and
 -- the commission on it at the game's rate when it settled: ggr * bps / 10000, exact (a numeric
 -- of at most 4 decimals of a minor unit, never rounded). Set by a trigger when the bet settles
--- (rpc/80_house_games.sql); null while a round is open.
+-- (rpc/84_ggr_and_affiliates.sql); null while a round is open.
 alter table app.house_bets
 add column ggr bigint,
 add column ggr_commission_bps integer,
