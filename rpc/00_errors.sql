@@ -179,6 +179,13 @@ as $$
         ('seed_not_found', 'PT404',
             'No revealed seed pair has this hash: it is unknown, or still active (a pair is revealed when its owner rotates it).',
             'Check the hash; rotate_seed reveals your active pair.'),
+        -- affiliates (rpc/84_ggr_and_affiliates.sql)
+        ('referral_code_not_found', 'PT404',
+            'No player has this referral code.',
+            'Check the code; get_affiliate shows a player their own.'),
+        ('referrer_refused', 'PT409',
+            'The referrer cannot be set: it is yourself, a player you referred, another than the one set already (it is set once), or you have bet already.',
+            'detail.reason says which: self, mutual, already_set or after_first_bet.'),
         ('house_history_final', 'PT500',
             'Internal: something tried to delete or rewrite house game history (a seed pair''s commitment, reveal or nonce, or a settled bet).',
             'Report it; seed pairs and settled bets are never changed.'),

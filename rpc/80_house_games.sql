@@ -862,8 +862,12 @@ $$;
 --                   its stake (a bet that could win more is refused, max_profit_exceeded)
 --   round_idle_minutes  mines: an open round expires after this many minutes without a step
 --                   (scheduler_tick, rpc/81_house_rounds.sql); null: never
+--   ggr_commission_bps  any game: the GGR commission rate, a whole number of basis points from 0
+--                   to 10000, stored on each bet as it settles (ggr_commission,
+--                   rpc/84_ggr_and_affiliates.sql)
 -- A JSON number is required (a string is refused, never converted). A change applies to the bets
--- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps).
+-- that start after it commits; a bet keeps the edge it was played at (house_bets.house_edge_bps),
+-- and the commission rate of the moment it settled (a round of mines: when it ends).
 -- Callers: admins and the service role. Changes: app.house_games; logs update_house_game with the
 -- game's settings before and after.
 -- Returns the game's settings after the change.
@@ -922,14 +926,24 @@ begin
             v_game.round_idle_minutes := v_number::integer;
             continue;
         end if;
-        if v_key not in ('house_edge_bps', 'max_profit') then
+        if v_key not in ('house_edge_bps', 'max_profit', 'ggr_commission_bps') then
             perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
                 'argument', v_key, 'reason', 'unknown setting',
                 'known', pg_catalog.jsonb_build_array('enabled', 'house_edge_bps', 'max_profit',
-                    'round_idle_minutes')));
+                    'round_idle_minutes', 'ggr_commission_bps')));
         end if;
         v_number := case when pg_catalog.jsonb_typeof(v_value) = 'number'
             then (v_value #>> '{}')::numeric end;
+        if v_key = 'ggr_commission_bps' then
+            if v_number is null or v_number <> trunc(v_number)
+                or v_number not between 0 and 10000 then
+                perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+                    'argument', v_key, 'value', v_value,
+                    'reason', 'a whole number of basis points from 0 to 10000'));
+            end if;
+            v_game.ggr_commission_bps := v_number::integer;
+            continue;
+        end if;
         if v_key = 'house_edge_bps' then
             if v_game.game not in ('dice', 'limbo', 'mines') then
                 perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
@@ -960,6 +974,7 @@ begin
         house_edge_bps = v_game.house_edge_bps,
         max_profit = v_game.max_profit,
         round_idle_minutes = v_game.round_idle_minutes,
+        ggr_commission_bps = v_game.ggr_commission_bps,
         updated_at = now()
     where g.game = v_game.game;
     v_after := app._house_game_json(v_game.game);
@@ -971,14 +986,16 @@ grant execute on function public.update_house_game(text, jsonb) to authenticated
 
 -- Playing --------------------------------------------------------------------------------------
 
--- _house_bet_json: a bet as the plays answer it: the row (no idempotency key), whether it won (paid
--- more than its stake), its profit (payout - stake), and the chance of a dice bet.
+-- _house_bet_json: a bet as the plays answer it: the row (no idempotency key, no GGR figures: the
+-- admins'), whether it won (paid more than its stake), its profit (payout - stake), and the
+-- chance of a dice bet.
 create or replace function app._house_bet_json(p_bet app.house_bets)
 returns jsonb
 language sql stable
 set search_path = ''
 as $$
-    select (pg_catalog.to_jsonb(p_bet) - 'idempotency_key') || pg_catalog.jsonb_build_object(
+    select (pg_catalog.to_jsonb(p_bet) - array['idempotency_key', 'ggr', 'ggr_commission_bps',
+        'ggr_commission']) || pg_catalog.jsonb_build_object(
         'won', p_bet.payout > p_bet.stake,
         'profit', p_bet.payout - p_bet.stake
     )
@@ -1360,6 +1377,10 @@ select
     b.payout,
     b.payout > b.stake as won,
     b.payout - b.stake as profit,
+    -- the GGR commission (rpc/84_ggr_and_affiliates.sql): the admins' figures, null for a bettor
+    case when (select public.acts_as_admin()) then b.ggr end as ggr,
+    case when (select public.acts_as_admin()) then b.ggr_commission_bps end as ggr_commission_bps,
+    case when (select public.acts_as_admin()) then b.ggr_commission end as ggr_commission,
     b.seed_pair_id,
     b.nonce,
     b.server_seed_hash,

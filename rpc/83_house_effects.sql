@@ -41,20 +41,22 @@ end
 $$;
 
 -- _house_handlers: the handlers every settled house bet goes to, in the order BetService runs
--- them (XP before rakeback; the feed and the game's volume after).
+-- them (XP before rakeback, then the affiliate commission; the feed and the game's volume after).
+-- house_affiliate only takes the bets of a player who has a referrer (_enqueue_house_effects).
 create or replace function app._house_handlers()
 returns text[]
 language sql immutable
 set search_path = ''
 as $$
-    select array['house_xp', 'house_rakeback', 'house_feed', 'house_game_stats']
+    select array['house_xp', 'house_rakeback', 'house_affiliate', 'house_feed', 'house_game_stats']
 $$;
 
 -- _enqueue_house_effects: for the bets `p_bet_ids` just settled, one pending row per (house
 -- handler, bet) and one job per (house handler, user). A round refunded unplayed (mines settled
 -- by an admin or the idle expiry before any cell: result.refunded) is no bet: nothing was at
--- risk, so it earns no XP or rakeback and is not in the feed or the volume. Callers: the trigger
--- below, in the transaction that settled the bets.
+-- risk, so it earns no XP or rakeback and is not in the feed or the volume. A bet of a player
+-- without a referrer (app.referrals, rpc/84_ggr_and_affiliates.sql) does not go to
+-- house_affiliate. Callers: the trigger below, in the transaction that settled the bets.
 create or replace function app._enqueue_house_effects(p_bet_ids text[])
 returns void
 language sql
@@ -65,6 +67,8 @@ as $$
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
+        and (h.handler <> 'house_affiliate'
+            or exists (select 1 from app.referrals as r where r.user_id = b.user_id))
     order by h.handler, b.id
     on conflict (handler, bet_id) do nothing;
     insert into app.side_effect_jobs (handler, user_id, event)
@@ -72,6 +76,8 @@ as $$
     from app.house_bets as b
     cross join unnest(app._house_handlers()) as h (handler)
     where b.id = any(p_bet_ids) and b.result ->> 'refunded' is distinct from 'true'
+        and (h.handler <> 'house_affiliate'
+            or exists (select 1 from app.referrals as r where r.user_id = b.user_id))
 $$;
 
 -- _house_bets_settled: the statement-level trigger of app.house_bets: the bets the statement
@@ -112,8 +118,9 @@ for each statement execute function app._house_bets_settled();
 -- and apply those bets, in the job's transaction: a row is counted by the job that deletes it,
 -- and a second job, or the same job again, finds nothing (a concurrent one waits for the rows,
 -- then skips them). Returns how many bets it counted.
--- Callers: app._run_side_effect. Changes: app.house_effects_pending, app.player_xp or
--- app.rakeback. Raises: what its statements raise (lock_not_available past the lock timeout).
+-- Callers: app._run_side_effect. Changes: app.house_effects_pending, app.player_xp,
+-- app.rakeback, app.affiliate_commission, app.live_bets or app.house_game_stats.
+-- Raises: what its statements raise (lock_not_available past the lock timeout).
 create or replace function app._run_house_effect(p_job app.side_effect_jobs)
 returns integer
 language plpgsql
@@ -151,6 +158,8 @@ begin
             on conflict (user_id) do update
             set accrued_parts = r.accrued_parts + excluded.accrued_parts,
                 bets = r.bets + excluded.bets, updated_at = now();
+        when 'house_affiliate' then
+            perform app._affiliate_accrue(p_job.user_id, v_bets);
         when 'house_feed' then
             insert into app.live_bets (
                 bet_id, game, player, stake, multiplier, payout, settled_at
@@ -246,12 +255,42 @@ end
 $$;
 grant execute on function public.get_level() to authenticated;
 
+-- _pay_claim: pay `p_amount` minor units from the house to wallet `p_wallet` of user `p_user`, in
+-- one balanced ledger transaction of kind `p_kind` (memo {p_kind: amount}); nothing for 0. The
+-- caller has claimed its idempotency key and locked the row it pays from. Callers:
+-- claim_rakeback, claim_affiliate_commission (rpc/84_ggr_and_affiliates.sql). Changes: the
+-- wallet and the house account; notifies balance. Returns {paid, transaction_id (null for 0),
+-- balance, balance_version}.
+create or replace function app._pay_claim(
+    p_user uuid, p_wallet bigint, p_kind text, p_amount bigint
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_tx bigint;
+begin
+    if p_amount > 0 then
+        v_tx := app._post_transaction(p_kind, array[app._system_account('house'), p_wallet],
+            array[-p_amount, p_amount],
+            p_memo => pg_catalog.jsonb_build_object(p_kind, p_amount), p_actor => p_user);
+    end if;
+    return (
+        select pg_catalog.jsonb_build_object(
+            'paid', p_amount, 'transaction_id', v_tx, 'balance', a.balance,
+            'balance_version', a.version)
+        from app.accounts as a
+        where a.id = p_wallet);
+end
+$$;
+
 -- claim_rakeback(idempotency_key): pay the caller's claimable rakeback (everything accrued, in
 -- whole minor units, not yet paid) from the house to their wallet, in one 'rakeback' ledger
--- transaction. The key is claimed first (a replay returns the first answer); the rakeback row is
--- locked, so two claims at once pay once: the second finds nothing left and pays 0 (no ledger
--- transaction). Callers: authenticated. Changes: app.rakeback.paid, the wallet and the house
--- account (a ledger transaction; may create the wallet); notifies balance.
+-- transaction (app._pay_claim). The key is claimed first (a replay returns the first answer); the
+-- rakeback row is locked, so two claims at once pay once: the second finds nothing left and pays
+-- 0 (no ledger transaction). Callers: authenticated. Changes: app.rakeback.paid, the wallet and
+-- the house account (a ledger transaction; may create the wallet); notifies balance.
 -- Returns {paid, rakeback_paid, transaction_id, balance, balance_version}.
 -- Raises: not_authenticated, unknown_user, invalid_idempotency_key, idempotency_conflict.
 create or replace function public.claim_rakeback(idempotency_key text default null)
@@ -266,7 +305,7 @@ declare
     v_rakeback app.rakeback;
     v_amount bigint := 0;
     v_wallet bigint;
-    v_tx bigint;
+    v_paid jsonb;
 begin
     v_replay := app._idempotency_begin(v_user, claim_rakeback.idempotency_key, 'claim_rakeback',
         '{}'::jsonb);
@@ -279,22 +318,15 @@ begin
         v_amount := floor(v_rakeback.accrued_parts / app._rakeback_parts_per_unit())::bigint
             - v_rakeback.paid;
     end if;
+    v_paid := app._pay_claim(v_user, v_wallet, 'rakeback', v_amount);
     if v_amount > 0 then
-        v_tx := app._post_transaction('rakeback', array[app._system_account('house'), v_wallet],
-            array[-v_amount, v_amount],
-            p_memo => pg_catalog.jsonb_build_object('rakeback', v_amount), p_actor => v_user);
         update app.rakeback as r
         set paid = r.paid + v_amount, updated_at = now()
         where r.user_id = v_user
         returning * into v_rakeback;
     end if;
-    return app._idempotency_finish(v_user, claim_rakeback.idempotency_key, (
-        select
-            pg_catalog.jsonb_build_object(
-                'paid', v_amount, 'rakeback_paid', coalesce(v_rakeback.paid, 0),
-                'transaction_id', v_tx, 'balance', a.balance, 'balance_version', a.version)
-        from app.accounts as a
-        where a.id = v_wallet));
+    return app._idempotency_finish(v_user, claim_rakeback.idempotency_key, v_paid
+        || pg_catalog.jsonb_build_object('rakeback_paid', coalesce(v_rakeback.paid, 0)));
 end
 $$;
 grant execute on function public.claim_rakeback(text) to authenticated;

@@ -1,6 +1,8 @@
 -- The house games' result per game (docs/house-games.md, the admin console's Casino screen): for
 -- each game, its settled bets, what they staked and were paid, and the gross gaming revenue
--- (GGR = stakes - payouts, the house's side), summed by the database over app.house_bets.
+-- (GGR = stakes - payouts, the house's side), summed by the database over app.house_bets; the
+-- game's GGR commission rate now, and the sum of the commissions stored on its bets as each
+-- settled (rpc/84_ggr_and_affiliates.sql: exact, at the rate of the day each bet settled).
 -- Admins and the service role read every game's row; a bettor is allowed the select and reads no
 -- row (not even sums of their own bets: the house's revenue is the house's business).
 
@@ -19,7 +21,9 @@ select
     count(b.id) filter (where b.payout > 0) as wins,
     coalesce(sum(b.stake), 0)::bigint as staked,
     coalesce(sum(b.payout), 0)::bigint as paid,
-    coalesce(sum(b.stake - b.payout), 0)::bigint as ggr
+    coalesce(sum(b.stake - b.payout), 0)::bigint as ggr,
+    g.ggr_commission_bps,
+    coalesce(sum(b.ggr_commission), 0) as ggr_commission
 from app.house_games as g
 left join app.house_bets as b on g.game = b.game and b.status = 'settled'
 where (select public.acts_as_admin())
@@ -27,6 +31,6 @@ where (select public.acts_as_admin())
         select 1 from pg_catalog.pg_roles as r
         where r.rolname = current_user and (r.rolsuper or r.rolbypassrls)
     )
-group by g.game;
+group by g.game, g.ggr_commission_bps;
 
 grant select on public.house_game_results to authenticated, service_role;

@@ -202,6 +202,10 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("get_mines_round", USER_CALL),
     Function("get_level", USER_CALL),
     Function("claim_rakeback", USER_CALL),
+    # the affiliate program: the caller's own code, referrer and commission
+    Function("get_affiliate", USER_CALL),
+    Function("set_referrer", USER_CALL),
+    Function("claim_affiliate_commission", USER_CALL),
     # admins (and the service role, the operator's back office)
     Function("create_market", ADMIN_CALL),
     Function("create_virtual_market", ADMIN_CALL),

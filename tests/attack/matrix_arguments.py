@@ -165,6 +165,8 @@ def _settle_round(stage: Stage) -> Arguments:
         "open_mines", stake=100, mines=3
     )
     return {"round_id": opened["id"], "reason": "abandoned"}
+
+
 @prepares("get_level")
 def _level(stage: Stage) -> Arguments:
     return {}
@@ -172,6 +174,22 @@ def _level(stage: Stage) -> Arguments:
 
 @prepares("claim_rakeback")
 def _claim(stage: Stage) -> Arguments:
+    return {"idempotency_key": f"claim-{uuid.uuid4()}"}
+
+
+@prepares("get_affiliate")
+def _affiliate(stage: Stage) -> Arguments:
+    return {}
+
+
+@prepares("set_referrer")
+def _referrer(stage: Stage) -> Arguments:
+    """The clerk's code (the clerk is never the persona under test, who has not bet)."""
+    return {"code": stage.clerk.call("get_affiliate")["code"]}
+
+
+@prepares("claim_affiliate_commission")
+def _claim_affiliate(stage: Stage) -> Arguments:
     return {"idempotency_key": f"claim-{uuid.uuid4()}"}
 
 

@@ -1,9 +1,12 @@
 """What the house-effect tests share (docs/side-effects.md, "House bets"): a plan of small mixed
-bets, and what XP and rakeback every player should have counted, recomputed in Python from the
-settled bets themselves, to compare with what the handlers counted after a drain."""
+bets, what XP and rakeback every player should have counted, recomputed in Python from the
+settled bets themselves, to compare with what the handlers counted after a drain, and a worker
+of its own for the concurrency tests."""
 
 from fractions import Fraction
 from typing import Any
+
+import psycopg
 
 from tests.pgserver import Connection
 
@@ -77,3 +80,17 @@ def counted(conn: Connection) -> dict[Any, tuple[Fraction, int, Fraction]]:
         out[user] = (user_xp, bets, Fraction(int(parts), PARTS))
     assert xp == {}, xp
     return out
+
+
+def work_until_idle(url: str) -> int:
+    """A worker on a connection of its own: app.work_side_effect until no job is due; the bets
+    its jobs counted."""
+    changed = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("select app.work_side_effect()").fetchone()
+            assert row is not None
+            if row[0] is None:
+                return changed
+            assert row[0]["status"] == "done", row[0]
+            changed += row[0]["changed"]

@@ -199,6 +199,9 @@ def test_only_the_contract_functions_are_executable_by_client_roles(conn: Connec
         "public.get_mines_round",
         "public.get_level",
         "public.claim_rakeback",
+        "public.get_affiliate",
+        "public.set_referrer",
+        "public.claim_affiliate_commission",
     }
     # the house games' read side: seeds shown only once revealed (no grant on app.seed_pairs)
     house_readers = {"app._seed_pair_rows", "app._revealed_server_seed", "public.get_revealed_seed"}

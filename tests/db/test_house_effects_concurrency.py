@@ -10,22 +10,8 @@ import psycopg
 
 from tests.db.actors import Actor, actors, make_users
 from tests.db.concurrent import all_at_once
-from tests.db.house_effects import HANDLERS, counted, expected, small_bets
+from tests.db.house_effects import HANDLERS, counted, expected, small_bets, work_until_idle
 from tests.db.invariants import assert_invariants
-
-
-def work_until_idle(url: str) -> int:
-    """A worker on a connection of its own: app.work_side_effect until no job is due; the bets
-    its jobs counted."""
-    changed = 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        while True:
-            row = conn.execute("select app.work_side_effect()").fetchone()
-            assert row is not None
-            if row[0] is None:
-                return changed
-            assert row[0]["status"] == "done", row[0]
-            changed += row[0]["changed"]
 
 
 def play_all(url: str, users: dict[str, Any], count: int) -> None:

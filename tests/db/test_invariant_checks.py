@@ -62,7 +62,12 @@ def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
     [
         (
             "update app.house_bets set payout = payout + 1 where id = %(bet)s",
-            {"house bet not moved as it says"},
+            # its GGR (migration 0034) was stake - the payout it had
+            {"house bet not moved as it says", "house bet ggr not as settled"},
+        ),
+        (
+            "update app.house_bets set ggr_commission_bps = 5 where id = %(bet)s",
+            {"house bet ggr not as settled"},
         ),
         (
             "update app.seed_pairs set next_nonce = next_nonce + 1 where id = %(pair)s",
@@ -79,7 +84,7 @@ def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
             {"house bet not moved as it says", "house bet transaction without its one bet"},
         ),
     ],
-    ids=["payout", "a nonce skipped", "a nonce moved", "another transaction"],
+    ids=["payout", "a commission rate", "a nonce skipped", "a nonce moved", "another transaction"],
 )
 def test_a_house_bet_rewritten_behind_its_guards_is_named(
     conn: Connection, bettor: Persona, rewrite: str, checks: set[str]

@@ -386,6 +386,38 @@ having count(b.id) <> s.next_nonce
 select b.id, b.seed_pair_id, b.nonce from app.house_bets as b
 where b.id <> app._house_bet_id(b.server_seed_hash, b.client_seed, b.nonce)
 
+-- name: house_bet_ggr_not_as_settled
+-- The GGR commission (migration 0034): a settled bet's GGR is its stake less its payout and its
+-- commission that times its rate, exactly; an open round has neither.
+select b.id, b.status, b.ggr, b.ggr_commission_bps, b.ggr_commission
+from app.house_bets as b
+where (b.status = 'settled' and (
+        b.ggr is distinct from b.stake - b.payout
+        or b.ggr_commission is distinct from b.ggr::numeric * b.ggr_commission_bps / 10000))
+    or (b.status <> 'settled' and b.ggr is not null)
+
+-- name: affiliate_commission_paid_differs_from_the_ledger
+-- What each referrer was paid (app.affiliate_commission.paid) is what the 'affiliate_commission'
+-- transactions moved from the house to their wallet, and every such transaction moved only that.
+select coalesce(c.referrer_id, l.user_id), c.paid, l.total
+from app.affiliate_commission as c
+full join (
+    select a.user_id, sum(e.amount) as total
+    from app.ledger_transactions as t
+    inner join app.ledger_entries as e on e.transaction_id = t.id
+    inner join app.accounts as a on a.id = e.account_id
+    where t.kind = 'affiliate_commission' and a.kind = 'user'
+    group by a.user_id
+) as l on l.user_id = c.referrer_id
+where coalesce(c.paid, 0) <> coalesce(l.total, 0)
+union all
+select null, null, t.id
+from app.ledger_transactions as t
+where t.kind = 'affiliate_commission' and exists (
+    select 1 from app.ledger_entries as e
+    inner join app.accounts as a on a.id = e.account_id
+    where e.transaction_id = t.id and a.kind not in ('user', 'house'))
+
 -- name: wager_above_its_cap_or_not_at_the_live_odds
 -- Each fixed-odds acceptance (and each void_wager taking one out again) in market version
 -- order: accepted_version is the version each acceptance produced, so it orders them exactly.
