@@ -1,4 +1,4 @@
--- Grants and RLS for the side effects of house bets (migrations/0033_house_effects.sql),
+-- Grants and RLS for the side effects of house bets (migrations/0029_house_effects.sql),
 -- re-applied on every migrate after policies/10_tables.sql. Only the functions of
 -- rpc/83_house_effects.sql write these tables; app.house_effects_pending and app.rakeback are
 -- read by no client role (a player reads their own rakeback through get_level).

@@ -1,4 +1,4 @@
--- The side effects of house bets (migrations/0033_house_effects.sql; docs/side-effects.md, "House
+-- The side effects of house bets (migrations/0029_house_effects.sql; docs/side-effects.md, "House
 -- bets"): XP and levels, rakeback, the live-bets feed and the volume per game, as jobs of the
 -- outbox of rpc/70_side_effects.sql keyed per user. A trigger on app.house_bets enqueues, in the
 -- transaction that settles the bets; app._run_side_effect hands a user's job to

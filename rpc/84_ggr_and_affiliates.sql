@@ -1,4 +1,4 @@
--- The GGR commission stored on each settled house bet, and the affiliate program (migration 0034;
+-- The GGR commission stored on each settled house bet, and the affiliate program (migration 0030;
 -- docs/house-games.md, "GGR commission"; docs/side-effects.md, "Affiliate commission"): a referral
 -- code per player, set_referrer once before the first bet, the referrer's share of their
 -- referred players' GGR accrued by the house_affiliate handler (rpc/83_house_effects.sql) and

@@ -156,7 +156,7 @@ def test_mines_rounds_count_when_played_and_not_when_refunded_unplayed(
     ).fetchone()
     assert volume == (3, 2400)
 
-    # the rounds and the claim all post: 0033's kinds keep 0027's round kinds
+    # the rounds and the claim all post: 0029's kinds keep 0027's round kinds
     claim = bettor.call("claim_rakeback", idempotency_key="mines")
     assert claim["paid"] == 24 and claim["transaction_id"] is not None
     kinds: dict[str, int] = dict(

@@ -55,7 +55,7 @@ def test_an_admin_changes_a_game_and_the_log_says_so(
         "house_edge_bps": 100,
         "max_profit": 10000000,
         "round_idle_minutes": None,  # multi-step games only (mines)
-        "ggr_commission_bps": 0,  # the GGR commission rate (migration 0034)
+        "ggr_commission_bps": 0,  # the GGR commission rate (migration 0030)
     }
     after = admin.call(
         "update_house_game", game="dice", settings={"house_edge_bps": 150, "max_profit": 5000}

@@ -62,7 +62,7 @@ def test_a_wager_broken_after_the_fact_is_named_by_both_checks(
     [
         (
             "update app.house_bets set payout = payout + 1 where id = %(bet)s",
-            # its GGR (migration 0034) was stake - the payout it had
+            # its GGR (migration 0030) was stake - the payout it had
             {"house bet not moved as it says", "house bet ggr not as settled"},
         ),
         (

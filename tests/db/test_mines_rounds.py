@@ -277,11 +277,11 @@ REWRITES: dict[str, tuple[str, set[str]]] = {
     ),
     "settled payout": (
         "update app.house_bets set payout = payout + 1 where id = %(settled)s",
-        # its GGR (migration 0034) was stake - the payout it had
+        # its GGR (migration 0030) was stake - the payout it had
         {"house round not moved as it says", "house bet ggr not as settled"},
     ),
     "open round marked settled": (
-        # with the GGR a settled bet must carry (a constraint of migration 0034)
+        # with the GGR a settled bet must carry (a constraint of migration 0030)
         """update app.house_bets set status = 'settled', payout = 0, result = '{}',
                transaction_id = open_transaction_id, settled_at = now(), ggr = stake,
                ggr_commission_bps = 0, ggr_commission = 0

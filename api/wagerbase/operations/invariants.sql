@@ -387,7 +387,7 @@ select b.id, b.seed_pair_id, b.nonce from app.house_bets as b
 where b.id <> app._house_bet_id(b.server_seed_hash, b.client_seed, b.nonce)
 
 -- name: house_bet_ggr_not_as_settled
--- The GGR commission (migration 0034): a settled bet's GGR is its stake less its payout and its
+-- The GGR commission (migration 0030): a settled bet's GGR is its stake less its payout and its
 -- commission that times its rate, exactly; an open round has neither.
 select b.id, b.status, b.ggr, b.ggr_commission_bps, b.ggr_commission
 from app.house_bets as b

@@ -1,6 +1,6 @@
--- Written by `wagerbase supabase` from migrations/0033_house_effects.sql: edit that, not this.
+-- Written by `wagerbase supabase` from migrations/0029_house_effects.sql: edit that, not this.
 
--- 0033: the side effects of house bets (issue 18 item 6; BetService sections 6 and 7): XP and
+-- 0029: the side effects of house bets (issue 18 item 6; BetService sections 6 and 7): XP and
 -- levels, rakeback accrued on each settled bet and claimed through the ledger, the public feed of
 -- live bets and the volume per game. They run as jobs of the existing outbox (0009, 0018), keyed
 -- per user instead of per market.

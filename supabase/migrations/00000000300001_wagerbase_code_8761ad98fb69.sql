@@ -10938,7 +10938,7 @@ to authenticated;
 -- ==== rpc/83_house_effects.sql
 reset all;
 
--- The side effects of house bets (migrations/0033_house_effects.sql; docs/side-effects.md, "House
+-- The side effects of house bets (migrations/0029_house_effects.sql; docs/side-effects.md, "House
 -- bets"): XP and levels, rakeback, the live-bets feed and the volume per game, as jobs of the
 -- outbox of rpc/70_side_effects.sql keyed per user. A trigger on app.house_bets enqueues, in the
 -- transaction that settles the bets; app._run_side_effect hands a user's job to
@@ -11331,7 +11331,7 @@ to anon, authenticated, service_role;
 -- ==== rpc/84_ggr_and_affiliates.sql
 reset all;
 
--- The GGR commission stored on each settled house bet, and the affiliate program (migration 0034;
+-- The GGR commission stored on each settled house bet, and the affiliate program (migration 0030;
 -- docs/house-games.md, "GGR commission"; docs/side-effects.md, "Affiliate commission"): a referral
 -- code per player, set_referrer once before the first bet, the referrer's share of their
 -- referred players' GGR accrued by the house_affiliate handler (rpc/83_house_effects.sql) and
@@ -12946,7 +12946,7 @@ for select using (user_id = (select auth.uid()) or (select app._is_admin()));
 -- ==== policies/75_house_effects.sql
 reset all;
 
--- Grants and RLS for the side effects of house bets (migrations/0033_house_effects.sql),
+-- Grants and RLS for the side effects of house bets (migrations/0029_house_effects.sql),
 -- re-applied on every migrate after policies/10_tables.sql. Only the functions of
 -- rpc/83_house_effects.sql write these tables; app.house_effects_pending and app.rakeback are
 -- read by no client role (a player reads their own rakeback through get_level).

@@ -1,6 +1,4 @@
--- Written by `wagerbase supabase` from migrations/0034_ggr_and_affiliates.sql: edit that, not this.
-
--- 0034: the rest of issue 18 item 6 (BetService sections 6 and 7): the GGR commission stored on
+-- 0030: the rest of issue 18 item 6 (BetService sections 6 and 7): the GGR commission stored on
 -- each settled house bet at a per-game rate, and the affiliate commission a referrer accrues on
 -- the GGR of the players they referred, counted by a new per-user outbox handler
 -- (house_affiliate, rpc/83_house_effects.sql) and claimed through the ledger
@@ -90,7 +88,7 @@ add constraint house_effects_pending_handler_known check (
     handler in ('house_xp', 'house_rakeback', 'house_affiliate', 'house_feed', 'house_game_stats')
 );
 
--- A claim's money: one transaction, house -> wallet. The list is 0033's (the last to set it)
+-- A claim's money: one transaction, house -> wallet. The list is 0029's (the last to set it)
 -- with 'affiliate_commission' added.
 alter table app.ledger_transactions drop constraint ledger_transactions_kind_known;
 alter table app.ledger_transactions
