@@ -18,20 +18,24 @@ add constraint house_games_ggr_commission_range check (ggr_commission_bps betwee
 alter table app.house_bets
 add column ggr bigint,
 add column ggr_commission_bps integer,
-add column ggr_commission numeric,
+add column ggr_commission numeric;
+
+-- The bets settled before this migration: their GGR, at a rate of 0 (no rate existed), before
+-- the check below, which they would fail without it. The table's triggers are off for this one
+-- statement: the guard refuses any change to a settled bet, and the rounds' guard (0027) calls a
+-- function of the code layers, which are applied only after the migrations.
+alter table app.house_bets disable trigger user;
+update app.house_bets
+set ggr = stake - payout, ggr_commission_bps = 0, ggr_commission = 0
+where status = 'settled';
+alter table app.house_bets enable trigger user;
+
+alter table app.house_bets
 add constraint house_bets_ggr_when_settled check (
     (status = 'settled') = (ggr is not null)
     and (ggr is null) = (ggr_commission_bps is null)
     and (ggr is null) = (ggr_commission is null)
 );
-
--- The bets settled before this migration: their GGR, at a rate of 0 (no rate existed). The guard
--- trigger refuses any change to a settled bet, so it is off for this one statement.
-alter table app.house_bets disable trigger house_bets_guard;
-update app.house_bets
-set ggr = stake - payout, ggr_commission_bps = 0, ggr_commission = 0
-where status = 'settled';
-alter table app.house_bets enable trigger house_bets_guard;
 
 -- Every player's referral code, made the first time they ask for it (get_affiliate).
 create table app.referral_codes (
