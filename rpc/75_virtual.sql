@@ -132,7 +132,7 @@ $$;
 -- _new_server_seed: a fresh server seed: 32 bytes as 64 lowercase hex characters, the SHA-256 of
 -- three gen_random_uuid()s (366 bits from pg_strong_random, PostgreSQL's cryptographic source).
 -- Built-ins only: pgcrypto's gen_random_bytes would do as well, but the embedded server ships
--- without pgcrypto. Virtual markets and the players' seed pairs (rpc/80_house_games.sql) use it.
+-- without pgcrypto. Virtual markets and the players' seed pairs (rpc/78_house_fairness.sql) use it.
 create or replace function app._new_server_seed()
 returns text
 language sql volatile

@@ -22,7 +22,7 @@
 
 -- _mines_positions: the mines of round `p_nonce` with `p_mines` mines (1 to 24), sorted: the seed's
 -- getRandomMines, a partial Fisher-Yates (Durstenfeld) shuffle of the cells 0..24, which is
--- keno's app._house_shuffle (rpc/80_house_games.sql) of 25 with the cells numbered from 0: for
+-- keno's app._house_shuffle (rpc/78_house_fairness.sql) of 25 with the cells numbered from 0: for
 -- k = 0 .. mines - 1, j = k + sample k with limit 25 - k (the limit shrinks by one per mine: 25,
 -- 24, ...), swap cells k and j; the mines are the first `mines` cells. Its samples take one HMAC
 -- per 8 (at most 3 for 24 mines), and every step redraws them. Null for a count out of range.

@@ -2,8 +2,9 @@
 -- app.config.auto_bet_max_count bets of one one-shot house game in one call, decided in a batch,
 -- each bet exactly the bet a play_<game> call would have made at its nonce.
 --
--- Generic over the one-shot games: the terms and the draws are rpc/80_house_games.sql's
--- (_house_bet_terms, _house_draw), so every game those know is auto-bet as it is played.
+-- Generic over the one-shot games: the terms and the draws are a play's (_house_bet_terms,
+-- rpc/80_house_games.sql; _house_draw, rpc/79_house_rules.sql), so every game those know is
+-- auto-bet as it is played.
 --
 -- Lock order: as a play's (rpc/80_house_games.sql): the player's seed pair, then the accounts
 -- (the house's and the wallet) in id order, all held to the end of the call.

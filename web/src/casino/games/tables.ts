@@ -1,5 +1,5 @@
 // Plinko's and keno's payout tables in hundredths, as the engine holds them
-// (app._plinko_multipliers, app._keno_multipliers in rpc/80_house_games.sql; docs/house-games.md):
+// (app._plinko_multipliers, app._keno_multipliers in rpc/79_house_rules.sql; docs/house-games.md):
 // shown before a bet so the player sees what each bucket or hit count pays. What a bet paid is
 // always the answer's own multiplier, never read from here. A test keeps them equal to the
 // engine's (tests/db/test_house_tables_in_the_web_app.py).

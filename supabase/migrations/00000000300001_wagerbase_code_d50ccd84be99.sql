@@ -1,4 +1,4 @@
--- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_oidc.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/08_email_tokens.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/83_house_effects.sql, rpc/84_ggr_and_affiliates.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, policies/75_house_effects.sql, sql/console.sql: edit that, not this.
+-- Written by `wagerbase supabase` from the code layers: sql/roles.sql, sql/supabase.sql, rpc/00_errors.sql, rpc/01_core.sql, rpc/02_market_facts.sql, rpc/02_odds.sql, rpc/03_events.sql, rpc/04_requests.sql, rpc/05_users.sql, rpc/06_oidc.sql, rpc/06_sessions.sql, rpc/07_settings.sql, rpc/08_email_tokens.sql, rpc/10_wallet.sql, rpc/11_withdrawals.sql, rpc/15_limits.sql, rpc/20_markets.sql, rpc/30_wagers.sql, rpc/31_placement.sql, rpc/40_settlement.sql, rpc/45_settlement_review.sql, rpc/50_corrections.sql, rpc/60_depth.sql, rpc/70_side_effects.sql, rpc/75_virtual.sql, rpc/78_house_fairness.sql, rpc/79_house_rules.sql, rpc/80_house_games.sql, rpc/81_house_rounds.sql, rpc/82_house_autobet.sql, rpc/83_house_effects.sql, rpc/84_ggr_and_affiliates.sql, rpc/85_house_game_results.sql, rpc/90_views.sql, rpc/95_server.sql, rpc/96_realtime.sql, policies/05_server.sql, policies/10_tables.sql, policies/20_settlement_review.sql, policies/30_limits.sql, policies/40_depth.sql, policies/50_corrections.sql, policies/55_side_effects.sql, policies/60_virtual.sql, policies/65_withdrawals.sql, policies/70_house_games.sql, policies/75_house_effects.sql, sql/console.sql: edit that, not this.
 
 -- ==== sql/roles.sql
 reset all;
@@ -7984,7 +7984,7 @@ $$;
 -- _new_server_seed: a fresh server seed: 32 bytes as 64 lowercase hex characters, the SHA-256 of
 -- three gen_random_uuid()s (366 bits from pg_strong_random, PostgreSQL's cryptographic source).
 -- Built-ins only: pgcrypto's gen_random_bytes would do as well, but the embedded server ships
--- without pgcrypto. Virtual markets and the players' seed pairs (rpc/80_house_games.sql) use it.
+-- without pgcrypto. Virtual markets and the players' seed pairs (rpc/78_house_fairness.sql) use it.
 create or replace function app._new_server_seed()
 returns text
 language sql volatile
@@ -8589,33 +8589,25 @@ end
 $$;
 grant execute on function public.verify_draw(bigint) to anon, authenticated, service_role;
 
--- ==== rpc/80_house_games.sql
+-- ==== rpc/78_house_fairness.sql
 reset all;
 
--- House games (migrations 0021 and 0026; docs/house-games.md): dice, limbo, roulette, plinko and
--- keno, each bet one transaction against the house, drawn from the player's own seed pair
--- (BetService sections 3 and 4).
+-- House games' fairness (migrations 0021 and 0026; docs/house-games.md, docs/provably-fair.md):
+-- the RNG every house game draws from, and the players' seed pairs it is keyed with (BetService
+-- sections 4 and 4.1). rpc/79_house_rules.sql says what each game makes of the draws,
+-- rpc/80_house_games.sql plays them.
 --
 -- The RNG, exactly as BetService 4.1 writes it: sample k (0-based) of a bet is
 --   hmac_r = HMAC-SHA256(key = server_seed, message = client_seed || ':' || nonce || ':' || r)
 --   with r = k / 8, and its bytes 4 * (k % 8) .. + 3 as b0..b3:
 --   floor(((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) * limit / 2^32)
 -- = floor(sum(b_i / 256^(i+1)) * limit), exact in integers. Dice, limbo and roulette draw sample
--- 0; plinko samples 0 .. rows - 1, keno 0 .. 9.
+-- 0; plinko samples 0 .. rows - 1, keno 0 .. 9, mines 0 .. mines - 1 (the shuffle below).
 --
 -- Seeds: get_seed (the active pair's commitment, made on first use), rotate_seed (reveals the
--- pair and starts a new one at nonce 0), get_revealed_seed (a revealed pair by its hash). Bets:
--- play_dice, play_limbo, play_roulette, play_plinko, play_keno. Settings: update_house_game
--- (admins). Reads: the views house_games, house_bets and my_seed_pairs. No client role reads
--- app.seed_pairs, admins and the service role included: a server seed reaches a client only once
--- its pair is revealed.
---
--- Lock order: the player's seed pair first (it serialises one player's bets and rotations), then
--- accounts by id (the house's and the wallet, as everywhere: rpc/01_core.sql).
-
-drop view if exists public.house_bets;
-drop view if exists public.my_seed_pairs;
-drop view if exists public.house_games;
+-- pair and starts a new one at nonce 0), get_revealed_seed (a revealed pair by its hash). No
+-- client role reads app.seed_pairs, admins and the service role included: a server seed reaches
+-- a client only once its pair is revealed.
 
 -- The RNG --------------------------------------------------------------------------------------
 
@@ -8718,6 +8710,274 @@ as $$
         p_server_seed_hash || ':' || p_client_seed || ':' || p_nonce::text, 'UTF8'
     )) from 1 for 16), 'hex')::uuid::text
 $$;
+
+-- _house_shuffle: the first `p_count` values of a Fisher-Yates shuffle of 1 .. `p_size` drawn from
+-- round `p_nonce` (BetService's "Fisher-Yates select gemsCount of tilesCount"): start from the
+-- array 1 .. size in order; for i = 0 .. count - 1, sample i (cursor i) with limit size - i gives
+-- r, and the values at positions i and i + r (0-based) change places. The answer is positions
+-- 0 .. count - 1, in the order drawn. So the limits shrink by one per sample: size, size - 1, ...,
+-- size - count + 1. Keno draws 10 of 40 tiles.
+create or replace function app._house_shuffle(
+    p_server_seed text,
+    p_client_seed text,
+    p_nonce bigint,
+    p_size integer,
+    p_count integer
+)
+returns integer[]
+language plpgsql stable strict parallel safe
+set search_path = ''
+as $$
+declare
+    v_board integer[] := array(select pg_catalog.generate_series(1, p_size));
+    v_samples bigint[] := app._house_samples(p_server_seed, p_client_seed, p_nonce,
+        array(select p_size - i from pg_catalog.generate_series(0, p_count - 1) as i order by i));
+    v_at integer;
+    v_value integer;
+begin
+    for v_i in 0 .. p_count - 1 loop
+        v_at := v_i + v_samples[v_i + 1];
+        v_value := v_board[v_i + 1];
+        v_board[v_i + 1] := v_board[v_at + 1];
+        v_board[v_at + 1] := v_value;
+    end loop;
+    return v_board[1:p_count];
+end
+$$;
+
+
+-- Seed pairs -----------------------------------------------------------------------------------
+
+-- _client_seed: a client seed as given, refused unless 1 to 64 printable ASCII characters (so
+-- that any HMAC tool reads it as the engine does); null gives a random one (32 hex characters).
+-- Raises: invalid_argument.
+create or replace function app._client_seed(p_client_seed text)
+returns text
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+    if p_client_seed is null then
+        return replace(gen_random_uuid()::text, '-', '');
+    end if;
+    if p_client_seed !~ '^[ -~]{1,64}$' then
+        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
+            'argument', 'client_seed', 'length', length(p_client_seed),
+            'reason', '1 to 64 printable ASCII characters'));
+    end if;
+    return p_client_seed;
+end
+$$;
+
+-- _active_seed_pair: user `p_user`'s active seed pair, locked for update when `p_lock`, made on
+-- first use (a new server seed, a random client seed, nonce 0). When the statement finds none
+-- (the first use, or a rotation that committed while this one waited for the lock: the row it
+-- waited for is revealed, and the new one is newer than its snapshot), it inserts, or meets the
+-- other transaction's row on the one-active index, and reads again.
+-- Raises: unknown_user (the user does not exist or was deleted).
+create or replace function app._active_seed_pair(p_user uuid, p_lock boolean)
+returns app.seed_pairs
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_pair app.seed_pairs;
+    v_seed text;
+begin
+    for v_attempt in 1..3 loop
+        if p_lock then
+            select * into v_pair from app.seed_pairs as s
+            where s.user_id = p_user and s.revealed_at is null
+            for update;
+        else
+            select * into v_pair from app.seed_pairs as s
+            where s.user_id = p_user and s.revealed_at is null;
+        end if;
+        if found then
+            return v_pair;
+        end if;
+        if not exists (
+            select 1 from auth.users as u where u.id = p_user and u.deleted_at is null
+        ) then
+            perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', p_user));
+        end if;
+        v_seed := app._new_server_seed();
+        insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
+        values (p_user, v_seed, app._sha256_hex(v_seed), app._client_seed(null))
+        on conflict (user_id) where revealed_at is null do nothing;
+    end loop;
+    -- never: each round above inserts, or finds the pair another transaction committed
+    raise exception 'no active seed pair for user %', p_user;
+end
+$$;
+
+-- _seed_pair_json: a pair as its owner's answers show it; the server seed only once revealed.
+create or replace function app._seed_pair_json(p_pair app.seed_pairs)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'seed_pair_id', p_pair.id,
+        'server_seed_hash', p_pair.server_seed_hash,
+        'client_seed', p_pair.client_seed,
+        'next_nonce', p_pair.next_nonce,
+        'created_at', p_pair.created_at,
+        'revealed', p_pair.revealed_at is not null
+    ) || case when p_pair.revealed_at is not null then pg_catalog.jsonb_build_object(
+        'server_seed', p_pair.server_seed,
+        'last_nonce', nullif(p_pair.next_nonce, 0) - 1,
+        'revealed_at', p_pair.revealed_at
+    ) else '{}' end
+$$;
+
+-- get_seed(): the caller's active seed pair: its commitment (server_seed_hash), its client seed
+-- and the nonce the next bet draws (next_nonce); never its server seed. Made on first use.
+-- Callers: authenticated. Changes: may create the pair.
+-- Raises: not_authenticated, unknown_user.
+create or replace function public.get_seed()
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    return app._seed_pair_json(app._active_seed_pair(app._require_user(), false));
+end
+$$;
+grant execute on function public.get_seed() to authenticated;
+
+-- rotate_seed(client_seed): the caller's active pair is revealed (from now on its server seed is
+-- readable: get_revealed_seed, the my_seed_pairs and house_bets views) and draws no more; a new
+-- pair with a new server seed and `client_seed` (null: a random one) starts at nonce 0. The answer
+-- carries the revealed pair's hash, client seed and last nonce, not its server seed: a client
+-- reads that once the rotation has committed, so no transaction that could still be rolled back
+-- ever shows the seed of a pair that would then go on drawing. Refused while a multi-step round of
+-- the caller is open (a house bet still `created`). Serialised with the caller's bets by the lock
+-- on the active pair: each bet drew from the pair it names.
+-- Callers: authenticated. Changes: the old pair's revealed_at, a new pair.
+-- Returns {revealed: the old pair (seed_pair_id, server_seed_hash, client_seed, next_nonce,
+-- created_at, revealed: true, revealed_at, last_nonce: its last bet's nonce or null),
+-- active: the new pair as get_seed shows it}.
+-- Raises: not_authenticated, unknown_user, invalid_argument (client seed), round_in_progress.
+create or replace function public.rotate_seed(client_seed text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_user uuid := app._require_user();
+    v_client_seed text := app._client_seed(rotate_seed.client_seed);
+    v_old app.seed_pairs := app._active_seed_pair(v_user, true);
+    v_open text;
+    v_seed text := app._new_server_seed();
+    v_new app.seed_pairs;
+begin
+    select b.id into v_open
+    from app.house_bets as b
+    where b.user_id = v_user and b.status = 'created'
+    limit 1;
+    if v_open is not null then
+        perform app._fail('round_in_progress', pg_catalog.jsonb_build_object(
+            'bet_id', v_open, 'seed_pair_id', v_old.id));
+    end if;
+    update app.seed_pairs as s
+    set revealed_at = now()
+    where s.id = v_old.id
+    returning * into v_old;
+    insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
+    values (v_user, v_seed, app._sha256_hex(v_seed), v_client_seed)
+    returning * into v_new;
+    return pg_catalog.jsonb_build_object(
+        'revealed', app._seed_pair_json(v_old) - 'server_seed',
+        'active', app._seed_pair_json(v_new));
+end
+$$;
+grant execute on function public.rotate_seed(text) to authenticated;
+
+-- get_revealed_seed(server_seed_hash): the revealed seed pair with this commitment: server_seed
+-- (check: its SHA-256 is the hash), client_seed, next_nonce (how many bets it drew) and last_nonce
+-- (the last bet's, null for none), created_at, revealed_at; whose it is is not said. A pair still
+-- active is refused exactly like an unknown hash.
+-- Callers: anyone (anon included). Changes: nothing.
+-- Raises: seed_not_found.
+create or replace function public.get_revealed_seed(server_seed_hash text)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_pair app.seed_pairs;
+begin
+    select * into v_pair
+    from app.seed_pairs as s
+    where s.server_seed_hash = lower(btrim(get_revealed_seed.server_seed_hash))
+        and s.revealed_at is not null;
+    if not found then
+        perform app._fail('seed_not_found', pg_catalog.jsonb_build_object(
+            'server_seed_hash', get_revealed_seed.server_seed_hash));
+    end if;
+    return app._seed_pair_json(v_pair);
+end
+$$;
+grant execute on function public.get_revealed_seed(text) to anon, authenticated, service_role;
+
+-- _revealed_server_seed: the server seed of pair `p_seed_pair_id` once revealed, else null. What
+-- the house_bets view shows; revealed seeds are public (get_revealed_seed), the others nobody's.
+create or replace function app._revealed_server_seed(p_seed_pair_id bigint)
+returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select s.server_seed from app.seed_pairs as s
+    where s.id = p_seed_pair_id and s.revealed_at is not null
+$$;
+
+-- _seed_pair_rows(): the caller's own seed pairs (an admin's too: their own), the server seed only
+-- once revealed. Read by the view public.my_seed_pairs; no client role reads app.seed_pairs
+-- itself. Admins see every bet's commitment, client seed and nonce in house_bets.
+create or replace function app._seed_pair_rows()
+returns table (
+    id bigint,
+    user_id uuid,
+    server_seed_hash text,
+    client_seed text,
+    next_nonce bigint,
+    revealed boolean,
+    server_seed text,
+    created_at timestamptz,
+    revealed_at timestamptz
+)
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select
+        s.id,
+        s.user_id,
+        s.server_seed_hash,
+        s.client_seed,
+        s.next_nonce,
+        s.revealed_at is not null,
+        case when s.revealed_at is not null then s.server_seed end,
+        s.created_at,
+        s.revealed_at
+    from app.seed_pairs as s
+    where s.user_id = (select auth.uid())
+$$;
+
+-- ==== rpc/79_house_rules.sql
+reset all;
+
+-- House games' rules (migrations 0021 and 0026; docs/house-games.md): what a bet of each one-shot
+-- game pays if it wins, decided from the player's choices before anything is drawn
+-- (_house_terms), what it draws from its round (_house_draw, with the RNG of
+-- rpc/78_house_fairness.sql) and what it pays (_house_outcome): dice, limbo, roulette (single
+-- zero), plinko and keno, with their tables. Pure functions: nothing here reads or writes a table.
 
 -- The games ------------------------------------------------------------------------------------
 
@@ -8876,40 +9136,6 @@ as $$
         (10, 'high', '{0, 0, 0, 0, 350, 800, 1300, 6300, 50000, 80000, 100000}')
     ) as t (picks, risk, hundredths)
     where t.picks = p_picks and t.risk = p_risk
-$$;
-
--- _house_shuffle: the first `p_count` values of a Fisher-Yates shuffle of 1 .. `p_size` drawn from
--- round `p_nonce` (BetService's "Fisher-Yates select gemsCount of tilesCount"): start from the
--- array 1 .. size in order; for i = 0 .. count - 1, sample i (cursor i) with limit size - i gives
--- r, and the values at positions i and i + r (0-based) change places. The answer is positions
--- 0 .. count - 1, in the order drawn. So the limits shrink by one per sample: size, size - 1, ...,
--- size - count + 1. Keno draws 10 of 40 tiles.
-create or replace function app._house_shuffle(
-    p_server_seed text,
-    p_client_seed text,
-    p_nonce bigint,
-    p_size integer,
-    p_count integer
-)
-returns integer[]
-language plpgsql stable strict parallel safe
-set search_path = ''
-as $$
-declare
-    v_board integer[] := array(select pg_catalog.generate_series(1, p_size));
-    v_samples bigint[] := app._house_samples(p_server_seed, p_client_seed, p_nonce,
-        array(select p_size - i from pg_catalog.generate_series(0, p_count - 1) as i order by i));
-    v_at integer;
-    v_value integer;
-begin
-    for v_i in 0 .. p_count - 1 loop
-        v_at := v_i + v_samples[v_i + 1];
-        v_value := v_board[v_i + 1];
-        v_board[v_i + 1] := v_board[v_at + 1];
-        v_board[v_at + 1] := v_value;
-    end loop;
-    return v_board[1:p_count];
-end
 $$;
 
 -- _house_terms: what a bet pays if it wins, decided before anything is drawn, from the player's
@@ -9146,229 +9372,24 @@ as $$
         'multiplier', coalesce(p_draw -> 'multiplier', p_terms -> 'multiplier'))
 $$;
 
--- Seed pairs -----------------------------------------------------------------------------------
+-- ==== rpc/80_house_games.sql
+reset all;
 
--- _client_seed: a client seed as given, refused unless 1 to 64 printable ASCII characters (so
--- that any HMAC tool reads it as the engine does); null gives a random one (32 hex characters).
--- Raises: invalid_argument.
-create or replace function app._client_seed(p_client_seed text)
-returns text
-language plpgsql volatile
-set search_path = ''
-as $$
-begin
-    if p_client_seed is null then
-        return replace(gen_random_uuid()::text, '-', '');
-    end if;
-    if p_client_seed !~ '^[ -~]{1,64}$' then
-        perform app._fail('invalid_argument', pg_catalog.jsonb_build_object(
-            'argument', 'client_seed', 'length', length(p_client_seed),
-            'reason', '1 to 64 printable ASCII characters'));
-    end if;
-    return p_client_seed;
-end
-$$;
+-- House games (migrations 0021 and 0026; docs/house-games.md): dice, limbo, roulette, plinko and
+-- keno, each bet one transaction against the house, drawn from the player's own seed pair
+-- (BetService sections 3 and 4; the RNG and the seed pairs: rpc/78_house_fairness.sql; the games'
+-- rules: rpc/79_house_rules.sql).
+--
+-- Bets: play_dice, play_limbo, play_roulette, play_plinko, play_keno. Settings: update_house_game
+-- (admins). Reads: the views house_games, house_bets and my_seed_pairs. The guards of the seed
+-- pairs' and the bets' history.
+--
+-- Lock order: the player's seed pair first (it serialises one player's bets and rotations), then
+-- accounts by id (the house's and the wallet, as everywhere: rpc/01_core.sql).
 
--- _active_seed_pair: user `p_user`'s active seed pair, locked for update when `p_lock`, made on
--- first use (a new server seed, a random client seed, nonce 0). When the statement finds none
--- (the first use, or a rotation that committed while this one waited for the lock: the row it
--- waited for is revealed, and the new one is newer than its snapshot), it inserts, or meets the
--- other transaction's row on the one-active index, and reads again.
--- Raises: unknown_user (the user does not exist or was deleted).
-create or replace function app._active_seed_pair(p_user uuid, p_lock boolean)
-returns app.seed_pairs
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_pair app.seed_pairs;
-    v_seed text;
-begin
-    for v_attempt in 1..3 loop
-        if p_lock then
-            select * into v_pair from app.seed_pairs as s
-            where s.user_id = p_user and s.revealed_at is null
-            for update;
-        else
-            select * into v_pair from app.seed_pairs as s
-            where s.user_id = p_user and s.revealed_at is null;
-        end if;
-        if found then
-            return v_pair;
-        end if;
-        if not exists (
-            select 1 from auth.users as u where u.id = p_user and u.deleted_at is null
-        ) then
-            perform app._fail('unknown_user', pg_catalog.jsonb_build_object('user_id', p_user));
-        end if;
-        v_seed := app._new_server_seed();
-        insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
-        values (p_user, v_seed, app._sha256_hex(v_seed), app._client_seed(null))
-        on conflict (user_id) where revealed_at is null do nothing;
-    end loop;
-    -- never: each round above inserts, or finds the pair another transaction committed
-    raise exception 'no active seed pair for user %', p_user;
-end
-$$;
-
--- _seed_pair_json: a pair as its owner's answers show it; the server seed only once revealed.
-create or replace function app._seed_pair_json(p_pair app.seed_pairs)
-returns jsonb
-language sql stable
-set search_path = ''
-as $$
-    select pg_catalog.jsonb_build_object(
-        'seed_pair_id', p_pair.id,
-        'server_seed_hash', p_pair.server_seed_hash,
-        'client_seed', p_pair.client_seed,
-        'next_nonce', p_pair.next_nonce,
-        'created_at', p_pair.created_at,
-        'revealed', p_pair.revealed_at is not null
-    ) || case when p_pair.revealed_at is not null then pg_catalog.jsonb_build_object(
-        'server_seed', p_pair.server_seed,
-        'last_nonce', nullif(p_pair.next_nonce, 0) - 1,
-        'revealed_at', p_pair.revealed_at
-    ) else '{}' end
-$$;
-
--- get_seed(): the caller's active seed pair: its commitment (server_seed_hash), its client seed
--- and the nonce the next bet draws (next_nonce); never its server seed. Made on first use.
--- Callers: authenticated. Changes: may create the pair.
--- Raises: not_authenticated, unknown_user.
-create or replace function public.get_seed()
-returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-    return app._seed_pair_json(app._active_seed_pair(app._require_user(), false));
-end
-$$;
-grant execute on function public.get_seed() to authenticated;
-
--- rotate_seed(client_seed): the caller's active pair is revealed (from now on its server seed is
--- readable: get_revealed_seed, the my_seed_pairs and house_bets views) and draws no more; a new
--- pair with a new server seed and `client_seed` (null: a random one) starts at nonce 0. The answer
--- carries the revealed pair's hash, client seed and last nonce, not its server seed: a client
--- reads that once the rotation has committed, so no transaction that could still be rolled back
--- ever shows the seed of a pair that would then go on drawing. Refused while a multi-step round of
--- the caller is open (a house bet still `created`). Serialised with the caller's bets by the lock
--- on the active pair: each bet drew from the pair it names.
--- Callers: authenticated. Changes: the old pair's revealed_at, a new pair.
--- Returns {revealed: the old pair (seed_pair_id, server_seed_hash, client_seed, next_nonce,
--- created_at, revealed: true, revealed_at, last_nonce: its last bet's nonce or null),
--- active: the new pair as get_seed shows it}.
--- Raises: not_authenticated, unknown_user, invalid_argument (client seed), round_in_progress.
-create or replace function public.rotate_seed(client_seed text default null)
-returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-    v_user uuid := app._require_user();
-    v_client_seed text := app._client_seed(rotate_seed.client_seed);
-    v_old app.seed_pairs := app._active_seed_pair(v_user, true);
-    v_open text;
-    v_seed text := app._new_server_seed();
-    v_new app.seed_pairs;
-begin
-    select b.id into v_open
-    from app.house_bets as b
-    where b.user_id = v_user and b.status = 'created'
-    limit 1;
-    if v_open is not null then
-        perform app._fail('round_in_progress', pg_catalog.jsonb_build_object(
-            'bet_id', v_open, 'seed_pair_id', v_old.id));
-    end if;
-    update app.seed_pairs as s
-    set revealed_at = now()
-    where s.id = v_old.id
-    returning * into v_old;
-    insert into app.seed_pairs (user_id, server_seed, server_seed_hash, client_seed)
-    values (v_user, v_seed, app._sha256_hex(v_seed), v_client_seed)
-    returning * into v_new;
-    return pg_catalog.jsonb_build_object(
-        'revealed', app._seed_pair_json(v_old) - 'server_seed',
-        'active', app._seed_pair_json(v_new));
-end
-$$;
-grant execute on function public.rotate_seed(text) to authenticated;
-
--- get_revealed_seed(server_seed_hash): the revealed seed pair with this commitment: server_seed
--- (check: its SHA-256 is the hash), client_seed, next_nonce (how many bets it drew) and last_nonce
--- (the last bet's, null for none), created_at, revealed_at; whose it is is not said. A pair still
--- active is refused exactly like an unknown hash.
--- Callers: anyone (anon included). Changes: nothing.
--- Raises: seed_not_found.
-create or replace function public.get_revealed_seed(server_seed_hash text)
-returns jsonb
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-declare
-    v_pair app.seed_pairs;
-begin
-    select * into v_pair
-    from app.seed_pairs as s
-    where s.server_seed_hash = lower(btrim(get_revealed_seed.server_seed_hash))
-        and s.revealed_at is not null;
-    if not found then
-        perform app._fail('seed_not_found', pg_catalog.jsonb_build_object(
-            'server_seed_hash', get_revealed_seed.server_seed_hash));
-    end if;
-    return app._seed_pair_json(v_pair);
-end
-$$;
-grant execute on function public.get_revealed_seed(text) to anon, authenticated, service_role;
-
--- _revealed_server_seed: the server seed of pair `p_seed_pair_id` once revealed, else null. What
--- the house_bets view shows; revealed seeds are public (get_revealed_seed), the others nobody's.
-create or replace function app._revealed_server_seed(p_seed_pair_id bigint)
-returns text
-language sql stable
-security definer
-set search_path = ''
-as $$
-    select s.server_seed from app.seed_pairs as s
-    where s.id = p_seed_pair_id and s.revealed_at is not null
-$$;
-
--- _seed_pair_rows(): the caller's own seed pairs (an admin's too: their own), the server seed only
--- once revealed. Read by the view public.my_seed_pairs; no client role reads app.seed_pairs
--- itself. Admins see every bet's commitment, client seed and nonce in house_bets.
-create or replace function app._seed_pair_rows()
-returns table (
-    id bigint,
-    user_id uuid,
-    server_seed_hash text,
-    client_seed text,
-    next_nonce bigint,
-    revealed boolean,
-    server_seed text,
-    created_at timestamptz,
-    revealed_at timestamptz
-)
-language sql stable
-security definer
-set search_path = ''
-as $$
-    select
-        s.id,
-        s.user_id,
-        s.server_seed_hash,
-        s.client_seed,
-        s.next_nonce,
-        s.revealed_at is not null,
-        case when s.revealed_at is not null then s.server_seed end,
-        s.created_at,
-        s.revealed_at
-    from app.seed_pairs as s
-    where s.user_id = (select auth.uid())
-$$;
+drop view if exists public.house_bets;
+drop view if exists public.my_seed_pairs;
+drop view if exists public.house_games;
 
 -- The guards (the triggers of migration 0021) ---------------------------------------------------
 
@@ -10029,7 +10050,7 @@ reset all;
 
 -- _mines_positions: the mines of round `p_nonce` with `p_mines` mines (1 to 24), sorted: the seed's
 -- getRandomMines, a partial Fisher-Yates (Durstenfeld) shuffle of the cells 0..24, which is
--- keno's app._house_shuffle (rpc/80_house_games.sql) of 25 with the cells numbered from 0: for
+-- keno's app._house_shuffle (rpc/78_house_fairness.sql) of 25 with the cells numbered from 0: for
 -- k = 0 .. mines - 1, j = k + sample k with limit 25 - k (the limit shrinks by one per mine: 25,
 -- 24, ...), swap cells k and j; the mines are the first `mines` cells. Its samples take one HMAC
 -- per 8 (at most 3 for 24 mines), and every step redraws them. Null for a count out of range.
@@ -10619,8 +10640,9 @@ reset all;
 -- app.config.auto_bet_max_count bets of one one-shot house game in one call, decided in a batch,
 -- each bet exactly the bet a play_<game> call would have made at its nonce.
 --
--- Generic over the one-shot games: the terms and the draws are rpc/80_house_games.sql's
--- (_house_bet_terms, _house_draw), so every game those know is auto-bet as it is played.
+-- Generic over the one-shot games: the terms and the draws are a play's (_house_bet_terms,
+-- rpc/80_house_games.sql; _house_draw, rpc/79_house_rules.sql), so every game those know is
+-- auto-bet as it is played.
 --
 -- Lock order: as a play's (rpc/80_house_games.sql): the player's seed pair, then the accounts
 -- (the house's and the wallet) in id order, all held to the end of the call.
