@@ -1,8 +1,9 @@
 """The house games as docs/house-games.md and BetService section 4 write them, again, in Python and
-exact arithmetic, independently of the SQL (rpc/78_house_fairness.sql, rpc/79_house_rules.sql): the RNG with hmac and hashlib
-and the seed's own sum of byte fractions (the SQL uses the integer form), the games from the
-documented formulas (limbo from the seed's floor((2^32 / n) * rtp * 100)), and the exact
-distribution each game draws from, for the tests' chi-squared and RTP checks."""
+exact arithmetic, independently of the SQL (rpc/78_house_fairness.sql, rpc/79_house_rules.sql):
+the RNG with hmac and hashlib and the seed's own sum of byte fractions (the SQL uses the integer
+form), the games from the documented formulas (limbo from the seed's
+floor((2^32 / n) * rtp * 100)), and the exact distribution each game draws from, for the tests'
+chi-squared and RTP checks."""
 
 import hashlib
 import hmac
