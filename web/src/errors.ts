@@ -23,6 +23,14 @@ export const ROUND_ENDED: Record<string, string> = {
   expired: 'settled after it was left idle',
 }
 
+/** Why set_referrer refused (referrer_refused's detail.reason), in words. */
+const REFERRER_REFUSED: Record<string, string> = {
+  self: 'That is your own referral code: you cannot refer yourself.',
+  mutual: 'You referred this player yourself, so they cannot be your referrer.',
+  already_set: 'Your referrer is set already, and it is set once.',
+  after_first_bet: 'A referrer can only be named before your first bet.',
+}
+
 const ENGINE: Record<string, (d: Detail) => string> = {
   not_authenticated: () => 'Please sign in to do this.',
   unknown_user: () => 'Your account could not be found. Please sign in again.',
@@ -92,6 +100,8 @@ const ENGINE: Record<string, (d: Detail) => string> = {
   cell_already_revealed: () => 'You revealed that cell already: pick another one.',
   nothing_to_cash_out: () => 'Reveal a safe cell first: there is nothing to cash out yet.',
   seed_not_found: () => 'No revealed seed pair has this hash (an active pair is revealed only when you rotate it).',
+  referral_code_not_found: () => 'No player has this referral code: check it with whoever gave it to you.',
+  referrer_refused: (d) => REFERRER_REFUSED[String(d.reason)] ?? 'Your referrer cannot be set.',
   house_history_final: () => 'Something went wrong on our side; nothing was changed. Please report it.',
   ledger_unbalanced: () => 'Something went wrong on our side; nothing was changed. Please report it.',
   ledger_append_only: () => 'Something went wrong on our side; nothing was changed. Please report it.',

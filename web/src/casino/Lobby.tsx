@@ -1,7 +1,10 @@
 // The casino's lobby: every game of the registry, with whether the house has it on, and the
-// player's seeds page.
+// player's seeds page; the player's level, rakeback and referrals (Rewards.tsx), and the live bets
+// feed (LiveBets.tsx).
 import { follow } from '../router'
+import { LiveBets } from './LiveBets'
 import { GAMES, MINES } from './registry'
+import { Rewards } from './Rewards'
 import { useHouseGames } from './settings'
 
 export function Lobby() {
@@ -29,6 +32,8 @@ export function Lobby() {
           )
         })}
       </div>
+      <Rewards />
+      <LiveBets />
     </main>
   )
 }

@@ -34,6 +34,8 @@ const KINDS: Record<string, string> = {
   debt_repayment: 'Debt repayment',
   withdrawal_request: 'Withdrawal requested',
   withdrawal_rejection: 'Withdrawal refused, refunded',
+  rakeback: 'Rakeback',
+  affiliate_commission: 'Referral commission',
 }
 
 interface Withdrawal {
