@@ -5,7 +5,7 @@ import { useState, type FormEvent } from 'react'
 import { call, useLoad } from '../load'
 import { useMe } from '../me'
 import { formatMinor } from '../money'
-import { claim, useTick, type Affiliate } from './rewards'
+import { claim, useTick, type Affiliate, type Said } from './rewards'
 
 export function Referral() {
   const { userId, ledgerRevision } = useMe()
@@ -14,7 +14,7 @@ export function Referral() {
   const figures = useLoad(userId ? () => call<Affiliate>('get_affiliate') : null, [userId, ledgerRevision, tick, changed])
   const [code, setCode] = useState('')
   const [busy, setBusy] = useState(false)
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null)
+  const [message, setMessage] = useState<Said | null>(null)
   const data = figures.data
 
   async function setReferrer(event: FormEvent) {
@@ -28,14 +28,9 @@ export function Referral() {
 
   async function claimCommission() {
     setBusy(true)
-    const answer = await claim('claim_affiliate_commission')
+    setMessage(await claim('claim_affiliate_commission', 'commission'))
     setBusy(false)
     setChanged((n) => n + 1)
-    setMessage(
-      answer.ok
-        ? { ok: true, text: answer.data.paid > 0 ? `${formatMinor(answer.data.paid)} commission paid into your wallet.` : 'Nothing to claim yet.' }
-        : { ok: false, text: answer.refusal.text },
-    )
   }
 
   return (

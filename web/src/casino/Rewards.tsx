@@ -6,7 +6,7 @@ import { call, useLoad } from '../load'
 import { useMe } from '../me'
 import { formatMinor } from '../money'
 import { Referral } from './Referral'
-import { claim, useTick, type Level } from './rewards'
+import { claim, useTick, type Level, type Said } from './rewards'
 
 export function Rewards() {
   const { userId, ledgerRevision } = useMe()
@@ -14,20 +14,16 @@ export function Rewards() {
   const [claimed, setClaimed] = useState(0)
   const level = useLoad(userId ? () => call<Level>('get_level') : null, [userId, ledgerRevision, tick, claimed])
   const [busy, setBusy] = useState(false)
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null)
+  const [message, setMessage] = useState<Said | null>(null)
   if (!userId) return null
   const figures = level.data
 
   async function claimRakeback() {
     setBusy(true)
-    const answer = await claim('claim_rakeback')
+    const said = await claim('claim_rakeback', 'rakeback')
     setBusy(false)
     setClaimed((n) => n + 1)
-    setMessage(
-      answer.ok
-        ? { ok: true, text: answer.data.paid > 0 ? `${formatMinor(answer.data.paid)} rakeback paid into your wallet.` : 'Nothing to claim yet.' }
-        : { ok: false, text: answer.refusal.text },
-    )
+    setMessage(said)
   }
 
   return (

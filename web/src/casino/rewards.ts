@@ -4,8 +4,9 @@
 // after it settles, so the figures are read again on a bounded interval as well as on the
 // player's own ledger moves.
 import { useEffect, useState } from 'react'
-import { call, type Answer } from '../load'
+import { call } from '../load'
 import { applyWallet } from '../me'
+import { formatMinor } from '../money'
 
 /** get_level()'s answer. */
 export interface Level {
@@ -63,10 +64,18 @@ export function useTick(ms: number = REFRESH_MS): number {
   return tick
 }
 
+/** What a screen says after an action: done, or refused (in words). */
+export interface Said {
+  ok: boolean
+  text: string
+}
+
 /** claim_rakeback or claim_affiliate_commission with a fresh idempotency key (one per press);
- *  the answer's balance goes to the header. */
-export async function claim(fn: 'claim_rakeback' | 'claim_affiliate_commission'): Promise<Answer<Paid>> {
+ *  the answer's balance goes to the header. Says what was paid (`what`: "rakeback"). */
+export async function claim(fn: 'claim_rakeback' | 'claim_affiliate_commission', what: string): Promise<Said> {
   const answer = await call<Paid>(fn, { idempotency_key: crypto.randomUUID() })
-  if (answer.ok) applyWallet({ balance: answer.data.balance, version: answer.data.balance_version })
-  return answer
+  if (!answer.ok) return { ok: false, text: answer.refusal.text }
+  applyWallet({ balance: answer.data.balance, version: answer.data.balance_version })
+  const paid = answer.data.paid
+  return { ok: true, text: paid > 0 ? `${formatMinor(paid)} ${what} paid into your wallet.` : 'Nothing to claim yet.' }
 }
