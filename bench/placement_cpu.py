@@ -3,6 +3,7 @@ of wagers through app._place_wagers (what server.place_wagers runs for an API no
 
     .venv/bin/python -m bench.placement_cpu                      # sizes 1, 2, 8, 64; 2 rounds
     .venv/bin/python -m bench.placement_cpu --root ../previous   # migrated with another checkout
+    .venv/bin/python -m bench.placement_cpu --sizes '' --house   # and a house bet (play_dice)
 
 One embedded server, one database migrated with the SQL of `--root` (this checkout by default),
 1,000 users and 50 fixed-odds markets as bench.run makes them. Each measurement runs on one
@@ -72,6 +73,18 @@ def single(conn: psycopg.Connection[Any], markets: fixtures.MarketRange, users: 
     return place
 
 
+def plays(conn: psycopg.Connection[Any], users: int) -> Place:
+    """House bets (play_dice), users taking turns as wagers do."""
+
+    def place(first: int, size: int) -> None:
+        for i in range(first, first + size):
+            fixtures.act_as(conn, fixtures.user_claims(1 + (i * 7919) % users))
+            conn.execute(QUERIES["play_dice"])
+            conn.commit()
+
+    return place
+
+
 def batched(conn: psycopg.Connection[Any], markets: fixtures.MarketRange, users: int) -> Place:
     def place(first: int, size: int) -> None:
         market = wager(markets, users, first)[1]
@@ -99,6 +112,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,2,8,64", help="batch sizes (1,2,8,64); '' for none")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (2)")
     parser.add_argument("--users", type=int, default=1000, help="bettors (1000)")
+    parser.add_argument("--house", action="store_true", help="also house bets: play_dice alone")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
     with server(False) as srv:
@@ -121,6 +135,9 @@ def main() -> None:
             for round_ in range(1, args.rounds + 1):
                 cpu, wall = measured(conn, single(conn, markets, args.users), 1, args.wagers)
                 print(f"round {round_}: place_wager alone: {cpu:.3f} ms CPU, {wall:.3f} ms wall")
+                if args.house:
+                    cpu, wall = measured(conn, plays(conn, args.users), 1, args.wagers)
+                    print(f"round {round_}: play_dice alone: {cpu:.3f} ms CPU, {wall:.3f} ms wall")
                 for size in sizes:
                     place = batched(conn, markets, args.users)
                     cpu, wall = measured(conn, place, size, args.wagers)
